@@ -1,0 +1,61 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace SiteRecovery.Contracts.Wire;
+
+/// <summary>
+/// Control frames of the data path. Every connection is opened by the on-premises side
+/// (agent to process server, process server to master target); requests for the agent
+/// (bookmarks) travel back over the connection the agent opened.
+/// </summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
+[JsonDerivedType(typeof(Hello), "hello")]
+[JsonDerivedType(typeof(Resume), "resume")]
+[JsonDerivedType(typeof(Ack), "ack")]
+[JsonDerivedType(typeof(Nak), "nak")]
+[JsonDerivedType(typeof(BookmarkRequest), "bookmark-request")]
+[JsonDerivedType(typeof(BookmarkInserted), "bookmark-inserted")]
+[JsonDerivedType(typeof(Refused), "refused")]
+public abstract record ControlMessage
+{
+    static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);
+
+    public byte[] ToBytes() => JsonSerializer.SerializeToUtf8Bytes(this, Options);
+
+    public static ControlMessage Parse(ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<ControlMessage>(body, Options)
+                   ?? throw new InvalidDataException("control frame is JSON null");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"control frame is not a known control message: {e.Message}");
+        }
+    }
+}
+
+/// <summary>A disk offered for replication: its id (the NBD export name) and size.</summary>
+public sealed record DiskOffer(string DiskId, long SizeBytes);
+
+/// <summary>First frame from the connecting side: who it is and which disks it carries.</summary>
+public sealed record Hello(string SourceId, IReadOnlyList<DiskOffer> Disks) : ControlMessage;
+
+/// <summary>Reply to <see cref="Hello"/>: per disk, the highest sequence already durable downstream; send from the next one.</summary>
+public sealed record Resume(IReadOnlyDictionary<string, long> DurableThrough) : ControlMessage;
+
+/// <summary>Cumulative acknowledgement: every delta of the disk up to this sequence is durable at the acknowledging hop.</summary>
+public sealed record Ack(string DiskId, long DurableThrough) : ControlMessage;
+
+/// <summary>A delta was rejected (checksum mismatch, gap); the sender resends from <see cref="ResendFrom"/>.</summary>
+public sealed record Nak(string DiskId, long ResendFrom, string Reason) : ControlMessage;
+
+/// <summary>Asks the agent to insert a bookmark marker into the listed disks' streams.</summary>
+public sealed record BookmarkRequest(string RequestId, string BookmarkId, IReadOnlyList<string> DiskIds) : ControlMessage;
+
+/// <summary>The agent's answer: the marker's sequence per disk (it covers every write replied to before it).</summary>
+public sealed record BookmarkInserted(string RequestId, string BookmarkId, IReadOnlyDictionary<string, long> Sequences, string? Error) : ControlMessage;
+
+/// <summary>The receiving side refuses the connection or a disk; the text names why.</summary>
+public sealed record Refused(string Reason) : ControlMessage;
