@@ -16,6 +16,8 @@ namespace SiteRecovery.Contracts.Wire;
 [JsonDerivedType(typeof(BookmarkRequest), "bookmark-request")]
 [JsonDerivedType(typeof(BookmarkInserted), "bookmark-inserted")]
 [JsonDerivedType(typeof(Refused), "refused")]
+[JsonDerivedType(typeof(ResyncNotice), "resync")]
+[JsonDerivedType(typeof(Progress), "progress")]
 public abstract record ControlMessage
 {
     static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);
@@ -59,3 +61,9 @@ public sealed record BookmarkInserted(string RequestId, string BookmarkId, IRead
 
 /// <summary>The receiving side refuses the connection or a disk; the text names why.</summary>
 public sealed record Refused(string Reason) : ControlMessage;
+
+/// <summary>A disk's resync started or finished; <see cref="Sequence"/> is the last sequence before it started, or the one that completed it.</summary>
+public sealed record ResyncNotice(string DiskId, ResyncReason Reason, bool Completed, long Sequence) : ControlMessage;
+
+/// <summary>Periodic statistics from the sending side, for the operator's views.</summary>
+public sealed record Progress(string DiskId, long LastSequence, long BufferedBytes, double ResyncFraction) : ControlMessage;

@@ -1,1 +1,64 @@
-Console.Error.WriteLine("not built yet"); return 2;
+using System.CommandLine;
+using System.Net;
+using System.Text.Json;
+using SiteRecovery.Agent;
+
+var id = new Option<string>("--id") { Description = "Agent id (unique per protected machine)", DefaultValueFactory = _ => Environment.MachineName };
+var disks = new Option<string[]>("--disk") { Description = "A protected disk as NAME=PATH (file or block device); the NBD export name is NAME", Required = true, AllowMultipleArgumentsPerToken = false };
+var nbd = new Option<string>("--nbd") { Description = "NBD listen address HOST:PORT", DefaultValueFactory = _ => "127.0.0.1:10809" };
+var ps = new Option<string>("--process-server") { Description = "Process server data-path address HOST:PORT", Required = true };
+var state = new Option<string>("--state-dir") { Description = "Directory for the agent's tracking state", DefaultValueFactory = _ => ".data/agent" };
+var bufferMb = new Option<int>("--buffer-mb") { Description = "Unacknowledged data held per disk before writers wait (MiB)", DefaultValueFactory = _ => 64 };
+var json = new Option<bool>("--json") { Description = "Print machine-readable lines" };
+
+var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, json };
+run.SetAction(async (parse, ct) =>
+{
+    var asJson = parse.GetValue(json);
+    void Log(string m) => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {m}");
+    try
+    {
+        var parsedDisks = parse.GetValue(disks)!.Select(spec =>
+        {
+            var eq = spec.IndexOf('=');
+            if (eq <= 0 || eq == spec.Length - 1) throw new ArgumentException($"--disk '{spec}' is not NAME=PATH");
+            return new AgentDisk(spec[..eq], Path.GetFullPath(spec[(eq + 1)..]));
+        }).ToList();
+        var options = new AgentOptions(parse.GetValue(id)!, parsedDisks, Endpoints.Parse("--nbd", parse.GetValue(nbd)!),
+            Endpoints.Parse("--process-server", parse.GetValue(ps)!), Path.GetFullPath(parse.GetValue(state)!))
+        { BufferBytesPerDisk = (long)parse.GetValue(bufferMb) << 20 };
+        await using var agent = new MobilityAgent(options, Log);
+        using var stop = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.Cancel();
+        using var startCts = CancellationTokenSource.CreateLinkedTokenSource(ct, stop.Token);
+        await agent.StartAsync(startCts.Token);
+        var ready = new { @event = "ready", agent = options.AgentId, nbd = agent.NbdEndpoint?.ToString(), disks = parsedDisks.Select(d => d.Name) };
+        Console.WriteLine(asJson ? JsonSerializer.Serialize(ready) : $"ready: NBD at {ready.nbd}, disks {string.Join(", ", ready.disks)}");
+        try { await Task.Delay(Timeout.Infinite, startCts.Token); } catch (OperationCanceledException) { }
+        Log("stopping: waiting for outstanding deltas to be acknowledged");
+        return 0;
+    }
+    catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or FormatException)
+    {
+        Console.Error.WriteLine($"sragent: {e.Message}");
+        return 2;
+    }
+});
+
+var root = new RootCommand("SiteRecovery Mobility agent: NBD write splitter and replication sender") { run };
+return await root.Parse(args).InvokeAsync();
+
+static class Endpoints
+{
+    public static IPEndPoint Parse(string option, string text)
+    {
+        if (IPEndPoint.TryParse(text, out var ep) && ep.Port != 0 || text.EndsWith(":0") && IPEndPoint.TryParse(text, out ep)) return ep!;
+        if (text.Split(':') is [var host, var port] && int.TryParse(port, out var p) && p is >= 0 and <= 65535)
+        {
+            var addr = Dns.GetHostAddresses(host).FirstOrDefault() ?? throw new ArgumentException($"{option} '{text}': host '{host}' has no address");
+            return new IPEndPoint(addr, p);
+        }
+        throw new ArgumentException($"{option} '{text}' is not HOST:PORT");
+    }
+}

@@ -1,0 +1,27 @@
+using SiteRecovery.Contracts.Wire;
+
+namespace SiteRecovery.Actors.DataPath;
+
+/// <summary>
+/// What the data path reports to the control plane. The node wires these to the persistent
+/// actors; the data path itself never waits on the event journal.
+/// </summary>
+public interface IDataPathEvents
+{
+    /// <summary>A bookmark marker was applied and made durable at the replica and retention journal.</summary>
+    void RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs);
+
+    /// <summary>The replica of a disk is durable through <paramref name="appliedThrough"/> (throttled by the caller).</summary>
+    void ReplicationProgress(string diskId, long appliedThrough, long appliedAtUnixMs, long bytesApplied);
+
+    /// <summary>A resync of a disk started or completed, with its reason.</summary>
+    void Resync(ResyncNotice notice);
+}
+
+/// <summary>Reports nothing; for tools and tests that only move data.</summary>
+public sealed class NoDataPathEvents : IDataPathEvents
+{
+    public void RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs) { }
+    public void ReplicationProgress(string diskId, long appliedThrough, long appliedAtUnixMs, long bytesApplied) { }
+    public void Resync(ResyncNotice notice) { }
+}

@@ -1,0 +1,157 @@
+using System.Net.Sockets;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using SiteRecovery.Contracts.DataPath;
+using SiteRecovery.Contracts.Wire;
+using SiteRecovery.Journal.Compression;
+
+namespace SiteRecovery.Actors.DataPath;
+
+/// <summary>
+/// Drains one disk's spool to the master target as an Akka.Streams graph:
+/// spool reader (waits for durable data) → zstd compression (parallel, order kept) → framed socket.
+/// Backpressure: the socket write is the sink, so a slow master target slows the reader, the spool
+/// grows, and past the cache's size the agent's sends wait. Acknowledgements come back on the same
+/// connection and trim the spool. Bookmark requests from the master target also arrive here.
+/// </summary>
+public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessServerOptions options, DeltaCompression compression, IMaterializer materializer)
+{
+    readonly TaskCompletionSource _connectedOnce = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    readonly SemaphoreSlim _sendLock = new(1, 1);
+    NetworkStream? _net;
+
+    /// <summary>Completes once the master target has said how far it is.</summary>
+    public Task ConnectedOnce => _connectedOnce.Task;
+
+    public async Task SendControlAsync(ControlMessage m, CancellationToken ct)
+    {
+        var net = _net ?? throw new IOException($"disk {disk.DiskId}: not connected to the master target");
+        await _sendLock.WaitAsync(ct).ConfigureAwait(false);
+        try { await FrameIo.WriteAsync(net, FrameType.Control, m.ToBytes(), ct).ConfigureAwait(false); }
+        finally { _sendLock.Release(); }
+    }
+
+    public async Task RunAsync(CancellationToken stop)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await RunOnceAsync(stop).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!stop.IsCancellationRequested && e is IOException or SocketException or InvalidDataException or ObjectDisposedException or OperationCanceledException or AggregateException)
+            {
+                server.Log($"disk {disk.DiskId}: master target connection: {e.Message}; retrying in {delay.TotalMilliseconds:0} ms");
+            }
+            catch (OperationCanceledException) { return; }
+            try { await Task.Delay(delay, stop).ConfigureAwait(false); } catch (OperationCanceledException) { return; }
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 3000));
+        }
+    }
+
+    async Task RunOnceAsync(CancellationToken stop)
+    {
+        using var socket = new Socket(options.MasterTarget.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(options.MasterTarget, stop).ConfigureAwait(false);
+        await using var net = new NetworkStream(socket, ownsSocket: false);
+        var reader = new FrameReader(net, 64 << 10);
+        await FrameIo.WriteAsync(net, FrameType.Control, new Hello(options.ServerId, [new DiskOffer(disk.DiskId, disk.Size)]).ToBytes(), stop).ConfigureAwait(false);
+        var first = await reader.ReadAsync(stop).ConfigureAwait(false) ?? throw new IOException("master target closed the connection before answering hello");
+        var answer = first.Type == FrameType.Control ? ControlMessage.Parse(first.Body) : null;
+        if (answer is Refused r) throw new InvalidDataException($"master target refused disk {disk.DiskId}: {r.Reason}");
+        if (answer is not Resume resume) throw new InvalidDataException("master target answered hello with something other than resume");
+        var applied = resume.DurableThrough.TryGetValue(disk.DiskId, out var a) ? a : 0;
+        disk.TargetAcknowledged(applied);
+        _net = net;
+        _connectedOnce.TrySetResult();
+
+        var spool = disk.Spool;
+        if (spool.LastSequence > applied && spool.FirstSequence > applied + 1)
+            throw new InvalidDataException($"disk {disk.DiskId}: the master target needs #{applied + 1} but the cache starts at #{spool.FirstSequence}");
+
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        var ct = cts.Token;
+        var receive = ReceiveAsync(reader, ct);
+        var pump = PumpAsync(applied, net, ct);
+        var done = await Task.WhenAny(receive, pump).ConfigureAwait(false);
+        await cts.CancelAsync().ConfigureAwait(false);
+        _net = null;
+        try { await Task.WhenAll(receive, pump).ConfigureAwait(false); } catch (Exception) when (done.IsFaulted || ct.IsCancellationRequested) { }
+        await done.ConfigureAwait(false);
+    }
+
+    Task PumpAsync(long after, NetworkStream net, CancellationToken ct)
+    {
+        var output = new BufferedStream(net, 1 << 20);
+        var source = Source.UnfoldAsync(after, async cursor =>
+        {
+            while (disk.Spool.DurableSequence <= cursor)
+            {
+                var signal = disk.DurableAdvanced;
+                if (disk.Spool.DurableSequence > cursor) break;
+                await signal.WaitAsync(ct).ConfigureAwait(false);
+            }
+            var batch = new List<byte[]>();
+            var bytes = 0;
+            var through = disk.Spool.DurableSequence;
+            foreach (var (seq, record) in disk.Spool.Read(cursor + 1, through))
+            {
+                batch.Add(record.ToArray());
+                bytes += record.Length;
+                cursor = seq;
+                if (bytes >= options.ForwardBatchBytes) break;
+            }
+            return Akka.Util.Option<(long, List<byte[]>)>.Create((cursor, batch));
+        });
+        return source
+            .SelectMany(batch => batch)
+            .SelectAsync(options.CompressionParallelism, record => Task.Run(() =>
+            {
+                var delta = DeltaCodec.Decode(record, out var alreadyCompressed);
+                return alreadyCompressed ? record : compression.EncodeStored(delta, compress: true);
+            }, ct))
+            .GroupedWithin(256, TimeSpan.FromMilliseconds(1))
+            .SelectAsync(1, async (IEnumerable<byte[]> frames) =>
+            {
+                await _sendLock.WaitAsync(ct).ConfigureAwait(false);
+                try
+                {
+                    foreach (var f in frames) await FrameIo.WriteAsync(output, FrameType.Delta, f, ct).ConfigureAwait(false);
+                    await output.FlushAsync(ct).ConfigureAwait(false);
+                }
+                finally { _sendLock.Release(); }
+                return 0;
+            })
+            .RunWith(Sink.Ignore<int>(), materializer);
+    }
+
+    async Task ReceiveAsync(FrameReader reader, CancellationToken ct)
+    {
+        while (true)
+        {
+            var frame = await reader.ReadAsync(ct).ConfigureAwait(false) ?? throw new IOException("master target closed the connection");
+            if (frame.Type != FrameType.Control) throw new InvalidDataException("master target sent a delta frame");
+            switch (ControlMessage.Parse(frame.Body))
+            {
+                case Ack ack:
+                    disk.TargetAcknowledged(ack.DurableThrough);
+                    break;
+                case Nak nak:
+                    // The stream restarts from what the master target says it holds.
+                    throw new InvalidDataException($"master target asks to resend {disk.DiskId} from #{nak.ResendFrom}: {nak.Reason}");
+                case BookmarkRequest req:
+                    _ = Task.Run(async () =>
+                    {
+                        var reply = await server.RouteBookmarkAsync(req, ct).ConfigureAwait(false);
+                        try { await SendControlAsync(reply, ct).ConfigureAwait(false); }
+                        catch (Exception e) when (e is IOException or OperationCanceledException) { }
+                    }, CancellationToken.None);
+                    break;
+                case var other:
+                    server.Log($"disk {disk.DiskId}: ignoring {other.GetType().Name} from the master target");
+                    break;
+            }
+        }
+    }
+}

@@ -1,0 +1,309 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using SiteRecovery.Contracts.DataPath;
+using SiteRecovery.Contracts.Wire;
+using SiteRecovery.Journal.Compression;
+using SiteRecovery.Journal.Recovery;
+using SiteRecovery.Journal.Replicas;
+using SiteRecovery.Journal.Segments;
+
+namespace SiteRecovery.Actors.DataPath;
+
+/// <summary>Settings of the master target's data path.</summary>
+public sealed record MasterTargetOptions(string ServerId, IPEndPoint Listen, string DataDirectory)
+{
+    /// <summary>Commit (fsync and acknowledge) at least every this many bytes even while data keeps arriving.</summary>
+    public int CommitBytes { get; init; } = 8 << 20;
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(1);
+    public SegmentLogOptions Journal { get; init; } = new();
+}
+
+/// <summary>
+/// The master target's end of the data path: process servers connect to it (one connection per disk),
+/// it verifies each delta's checksum, appends it to the disk's retention journal, applies it to the
+/// replica and acknowledges only after both are durable. Bookmark requests for agents travel back
+/// over these connections, because the master target cannot connect to anything on premises.
+/// </summary>
+public sealed class MasterTargetServer : IAsyncDisposable
+{
+    readonly MasterTargetOptions _options;
+    readonly IReplicaStoreFactory _stores;
+    readonly IDataPathEvents _events;
+    readonly Action<string> _log;
+    readonly DeltaCompression _compression = new();
+    readonly ConcurrentDictionary<string, Lazy<Task<ReplicaDisk>>> _disks = new();
+    readonly ConcurrentDictionary<string, Session> _sessionByDisk = new();
+    readonly ConcurrentDictionary<string, TaskCompletionSource<BookmarkInserted>> _pendingBookmarks = new();
+    readonly CancellationTokenSource _stop = new();
+    Socket? _listener;
+    Task? _acceptLoop;
+
+    public MasterTargetServer(MasterTargetOptions options, IReplicaStoreFactory stores, IDataPathEvents events, Action<string> log)
+    {
+        _options = options;
+        _stores = stores;
+        _events = events;
+        _log = log;
+    }
+
+    public IPEndPoint? BoundEndpoint => _listener?.LocalEndPoint as IPEndPoint;
+
+    public Task StartAsync()
+    {
+        _listener = new Socket(_options.Listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        try
+        {
+            _listener.Bind(_options.Listen);
+        }
+        catch (SocketException e)
+        {
+            throw new IOException($"master target: cannot listen on {_options.Listen}: {e.Message}", e);
+        }
+        _listener.Listen(64);
+        _acceptLoop = AcceptLoopAsync(_stop.Token);
+        return Task.CompletedTask;
+    }
+
+    async Task AcceptLoopAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            Socket s;
+            try { s = await _listener!.AcceptAsync(ct).ConfigureAwait(false); }
+            catch (Exception) when (ct.IsCancellationRequested) { return; }
+            catch (SocketException e) { _log($"master target: accept failed: {e.Message}"); continue; }
+            s.NoDelay = true;
+            _ = Task.Run(() => new Session(this, s).RunAsync(ct), CancellationToken.None);
+        }
+    }
+
+    string DiskDirectory(string diskId) => Path.Combine(_options.DataDirectory, "disks", diskId);
+
+    Task<ReplicaDisk> OpenDiskAsync(string diskId, long size)
+    {
+        if (string.IsNullOrWhiteSpace(diskId) || diskId.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || diskId is "." or "..")
+            throw new InvalidDataException($"disk id '{diskId}' is not a valid name");
+        var lazy = _disks.GetOrAdd(diskId, id => new Lazy<Task<ReplicaDisk>>(() =>
+            ReplicaDisk.OpenAsync(DiskDirectory(id), id, size, _stores, _compression, _options.Journal, _stop.Token)));
+        return lazy.Value;
+    }
+
+    /// <summary>The disks this master target holds (opened since start).</summary>
+    public IReadOnlyDictionary<string, (long AppliedThrough, long Size)> Disks =>
+        _disks.Where(kv => kv.Value.IsValueCreated && kv.Value.Value.IsCompletedSuccessfully)
+              .ToDictionary(kv => kv.Key, kv => (kv.Value.Value.Result.DurableThrough, kv.Value.Value.Result.Size));
+
+    /// <summary>
+    /// Asks the agent that owns <paramref name="diskIds"/> (all of one agent) to insert a bookmark, then
+    /// waits until the marker is durable here on every disk. Returns the marker's sequence per disk.
+    /// </summary>
+    public async Task<BookmarkInserted> BookmarkAsync(string bookmarkId, IReadOnlyList<string> diskIds, TimeSpan timeout, CancellationToken ct)
+    {
+        if (diskIds.Count == 0) throw new ArgumentException("a bookmark needs at least one disk");
+        var missing = diskIds.Where(d => !_sessionByDisk.ContainsKey(d)).ToList();
+        if (missing.Count > 0) throw new InvalidOperationException($"no process server is connected for disk(s) {string.Join(", ", missing)}");
+        var session = _sessionByDisk[diskIds[0]];
+        var request = new BookmarkRequest(Guid.NewGuid().ToString("n"), bookmarkId, diskIds);
+        var tcs = new TaskCompletionSource<BookmarkInserted>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pendingBookmarks[request.RequestId] = tcs;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(timeout);
+        try
+        {
+            await session.SendAsync(request, cts.Token).ConfigureAwait(false);
+            var inserted = await tcs.Task.WaitAsync(cts.Token).ConfigureAwait(false);
+            if (inserted.Error is not null) return inserted;
+            foreach (var (disk, seq) in inserted.Sequences)
+            {
+                var d = await _disks[disk].Value.ConfigureAwait(false);
+                while (d.DurableThrough < seq) await Task.Delay(5, cts.Token).ConfigureAwait(false);
+            }
+            return inserted;
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new TimeoutException($"bookmark {bookmarkId} on {string.Join(", ", diskIds)} did not complete within {timeout.TotalSeconds:0.#} s");
+        }
+        finally { _pendingBookmarks.TryRemove(request.RequestId, out _); }
+    }
+
+    /// <summary>Writes the image of <paramref name="diskId"/> as of <paramref name="sequence"/> to <paramref name="outputPath"/>.</summary>
+    public async Task<MaterializeResult> RecoverAsync(string diskId, long sequence, string outputPath, IProgress<double>? progress, CancellationToken ct)
+    {
+        if (!_disks.TryGetValue(diskId, out var lazy))
+        {
+            if (!File.Exists(Path.Combine(DiskDirectory(diskId), "disk.json")))
+                throw new KeyNotFoundException($"disk {diskId} has no replica on master target {_options.ServerId}");
+            var size = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(DiskDirectory(diskId), "disk.json"))).RootElement.GetProperty("SizeBytes").GetInt64();
+            lazy = _disks.GetOrAdd(diskId, id => new Lazy<Task<ReplicaDisk>>(() =>
+                ReplicaDisk.OpenAsync(DiskDirectory(id), id, size, _stores, _compression, _options.Journal, _stop.Token)));
+        }
+        var disk = await lazy.Value.ConfigureAwait(false);
+        if (sequence > disk.DurableThrough)
+            throw new ArgumentOutOfRangeException(nameof(sequence), $"disk {diskId}: sequence {sequence} is past what is durable here (#{disk.DurableThrough})");
+        return await new PointInTimeBuilder(_compression).MaterializeAsync(disk.Journal, sequence, disk.Size, outputPath, progress, ct).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _listener?.Dispose();
+        if (_acceptLoop is not null) await _acceptLoop.ConfigureAwait(false);
+        foreach (var s in _sessionByDisk.Values.Distinct()) s.Close();
+        foreach (var lazy in _disks.Values)
+            if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully) await lazy.Value.Result.DisposeAsync().ConfigureAwait(false);
+        _compression.Dispose();
+    }
+
+    /// <summary>One process-server connection.</summary>
+    sealed class Session(MasterTargetServer server, Socket socket)
+    {
+        readonly SemaphoreSlim _sendLock = new(1, 1);
+        NetworkStream? _net;
+        readonly Dictionary<string, ReplicaDisk> _disks = new();
+        DateTime _lastProgress = DateTime.MinValue;
+
+        public void Close() => socket.Dispose();
+
+        public async Task SendAsync(ControlMessage m, CancellationToken ct)
+        {
+            await _sendLock.WaitAsync(ct).ConfigureAwait(false);
+            try { await FrameIo.WriteAsync(_net!, FrameType.Control, m.ToBytes(), ct).ConfigureAwait(false); }
+            finally { _sendLock.Release(); }
+        }
+
+        public async Task RunAsync(CancellationToken ct)
+        {
+            var peer = socket.RemoteEndPoint?.ToString() ?? "?";
+            try
+            {
+                _net = new NetworkStream(socket, ownsSocket: true);
+                var input = new FrameReader(_net);
+                var first = await input.ReadAsync(ct).ConfigureAwait(false);
+                if (first is null) return;
+                if (first.Value.Type != FrameType.Control || ControlMessage.Parse(first.Value.Body) is not Hello hello)
+                {
+                    await SendAsync(new Refused("the first frame must be a hello"), ct).ConfigureAwait(false);
+                    return;
+                }
+                var resume = new Dictionary<string, long>();
+                foreach (var offer in hello.Disks)
+                {
+                    ReplicaDisk disk;
+                    try { disk = await server.OpenDiskAsync(offer.DiskId, offer.SizeBytes).ConfigureAwait(false); }
+                    catch (Exception e) when (e is InvalidDataException or IOException)
+                    {
+                        await SendAsync(new Refused(e.Message), ct).ConfigureAwait(false);
+                        return;
+                    }
+                    _disks[offer.DiskId] = disk;
+                    server._sessionByDisk[offer.DiskId] = this;
+                    resume[offer.DiskId] = disk.DurableThrough;
+                }
+                await SendAsync(new Resume(resume), ct).ConfigureAwait(false);
+                await ReceiveAsync(input, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or SocketException or InvalidDataException or DeltaFormatException or ObjectDisposedException or OperationCanceledException)
+            {
+                if (!ct.IsCancellationRequested) server._log($"master target: connection from {peer} ended: {e.Message}");
+            }
+            finally
+            {
+                foreach (var id in _disks.Keys) server._sessionByDisk.TryRemove(new KeyValuePair<string, Session>(id, this));
+                socket.Dispose();
+            }
+        }
+
+        async Task ReceiveAsync(FrameReader input, CancellationToken ct)
+        {
+            var dirty = new HashSet<ReplicaDisk>();
+            var points = new List<(ReplicaDisk Disk, Delta Marker)>();
+            var uncommitted = 0L;
+            while (true)
+            {
+                var frame = await input.ReadAsync(ct).ConfigureAwait(false);
+                if (frame is null) break;
+                if (frame.Value.Type == FrameType.Control)
+                {
+                    HandleControl(ControlMessage.Parse(frame.Value.Body));
+                }
+                else
+                {
+                    var body = frame.Value.Body;
+                    var header = DeltaCodec.Decode(body, out _);
+                    if (!_disks.TryGetValue(header.DiskId, out var disk))
+                        throw new InvalidDataException($"delta for disk {header.DiskId}, which this connection did not offer");
+                    await disk.Gate.WaitAsync(ct).ConfigureAwait(false);
+                    try
+                    {
+                        if (header.Sequence <= disk.AppliedThrough) continue; // a resend overlap: already here
+                        if (header.Sequence != disk.AppliedThrough + 1)
+                        {
+                            await SendAsync(new Nak(disk.DiskId, disk.AppliedThrough + 1, $"expected #{disk.AppliedThrough + 1}, got #{header.Sequence}"), ct).ConfigureAwait(false);
+                            continue;
+                        }
+                        Delta delta;
+                        try { delta = server._compression.DecodeStored(body); }
+                        catch (ChecksumMismatchException e)
+                        {
+                            await SendAsync(new Nak(disk.DiskId, header.Sequence, e.Message), ct).ConfigureAwait(false);
+                            continue;
+                        }
+                        await disk.AppendAsync(delta, body, ct).ConfigureAwait(false);
+                        if (delta.Kind == DeltaKind.Bookmark) points.Add((disk, delta));
+                        dirty.Add(disk);
+                        uncommitted += body.Length;
+                    }
+                    finally { disk.Gate.Release(); }
+                }
+                if (dirty.Count > 0 && (input.BufferedBytes == 0 && !_net!.DataAvailable || uncommitted >= server._options.CommitBytes))
+                {
+                    await CommitAsync(dirty, points, ct).ConfigureAwait(false);
+                    uncommitted = 0;
+                }
+            }
+            if (dirty.Count > 0) await CommitAsync(dirty, points, ct).ConfigureAwait(false);
+        }
+
+        async Task CommitAsync(HashSet<ReplicaDisk> dirty, List<(ReplicaDisk Disk, Delta Marker)> points, CancellationToken ct)
+        {
+            foreach (var disk in dirty)
+            {
+                long durable;
+                await disk.Gate.WaitAsync(ct).ConfigureAwait(false);
+                try { durable = await disk.CommitAsync(ct).ConfigureAwait(false); }
+                finally { disk.Gate.Release(); }
+                await SendAsync(new Ack(disk.DiskId, durable), ct).ConfigureAwait(false);
+            }
+            foreach (var (disk, marker) in points)
+                server._events.RecoveryPointDurable(disk.DiskId, marker.BookmarkId, marker.Sequence, marker.TimeUnixMs);
+            points.Clear();
+            if (DateTime.UtcNow - _lastProgress >= server._options.ProgressInterval)
+            {
+                _lastProgress = DateTime.UtcNow;
+                var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                foreach (var disk in dirty) server._events.ReplicationProgress(disk.DiskId, disk.DurableThrough, now, disk.BytesApplied);
+            }
+            dirty.Clear();
+        }
+
+        void HandleControl(ControlMessage m)
+        {
+            switch (m)
+            {
+                case BookmarkInserted b when server._pendingBookmarks.TryGetValue(b.RequestId, out var tcs):
+                    tcs.TrySetResult(b);
+                    break;
+                case ResyncNotice n:
+                    server._events.Resync(n);
+                    break;
+                default:
+                    server._log($"master target: ignoring {m.GetType().Name}");
+                    break;
+            }
+        }
+    }
+}
+

@@ -1,0 +1,334 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Akka.Streams;
+using SiteRecovery.Contracts.DataPath;
+using SiteRecovery.Contracts.Wire;
+using SiteRecovery.Journal.Compression;
+using SiteRecovery.Journal.Segments;
+
+namespace SiteRecovery.Actors.DataPath;
+
+/// <summary>
+/// The process server's data path: agents connect to it, each delta is checked (sequence, checksum,
+/// range), appended to the disk's spool and acknowledged once fsync'd; a <see cref="Forwarder"/> per
+/// disk drains the spool to the master target.
+/// </summary>
+public sealed class ProcessServer : IAsyncDisposable
+{
+    readonly ProcessServerOptions _options;
+    readonly IMaterializer _materializer;
+    readonly Action<string> _log;
+    readonly DeltaCompression _compression;
+    readonly ConcurrentDictionary<string, Lazy<Task<(SpooledDisk Disk, Forwarder Forwarder)>>> _disks = new();
+    readonly ConcurrentDictionary<string, AgentSession> _agentByDisk = new();
+    readonly ConcurrentDictionary<string, TaskCompletionSource<BookmarkInserted>> _pending = new();
+    readonly CancellationTokenSource _stop = new();
+    readonly List<Task> _background = [];
+    Socket? _listener;
+
+    public ProcessServer(ProcessServerOptions options, IMaterializer materializer, Action<string> log)
+    {
+        _options = options;
+        _materializer = materializer;
+        _log = log;
+        _compression = new DeltaCompression(options.CompressionLevel);
+    }
+
+    public IPEndPoint? BoundEndpoint => _listener?.LocalEndPoint as IPEndPoint;
+    internal void Log(string message) => _log(message);
+
+    /// <summary>Per disk: last sequence spooled, durable here, acknowledged by the master target, and bytes held.</summary>
+    public IReadOnlyDictionary<string, (long Spooled, long Durable, long TargetAcked, long CacheBytes)> Disks =>
+        _disks.Where(kv => kv.Value.IsValueCreated && kv.Value.Value.IsCompletedSuccessfully)
+              .Select(kv => kv.Value.Value.Result.Disk)
+              .ToDictionary(d => d.DiskId, d => (d.Spool.LastSequence, d.Spool.DurableSequence, d.TargetAcked, d.Spool.SizeBytes));
+
+    public Task StartAsync()
+    {
+        Directory.CreateDirectory(_options.CacheDirectory);
+        _listener = new Socket(_options.Listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        try { _listener.Bind(_options.Listen); }
+        catch (SocketException e) { throw new IOException($"process server: cannot listen on {_options.Listen}: {e.Message}", e); }
+        _listener.Listen(64);
+        // Disks already in the cache resume forwarding at once, before their agent reconnects.
+        foreach (var dir in Directory.EnumerateDirectories(_options.CacheDirectory))
+        {
+            var sizeFile = Path.Combine(dir, "size");
+            if (File.Exists(sizeFile)) _ = GetDiskAsync(Path.GetFileName(dir), long.Parse(File.ReadAllText(sizeFile)));
+        }
+        lock (_background) _background.Add(AcceptLoopAsync(_stop.Token));
+        return Task.CompletedTask;
+    }
+
+    async Task AcceptLoopAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            Socket s;
+            try { s = await _listener!.AcceptAsync(ct).ConfigureAwait(false); }
+            catch (Exception) when (ct.IsCancellationRequested) { return; }
+            catch (SocketException e) { _log($"process server: accept failed: {e.Message}"); continue; }
+            s.NoDelay = true;
+            _ = Task.Run(() => new AgentSession(this, s).RunAsync(ct), CancellationToken.None);
+        }
+    }
+
+    internal Task<(SpooledDisk Disk, Forwarder Forwarder)> GetDiskAsync(string diskId, long size)
+    {
+        if (string.IsNullOrWhiteSpace(diskId) || diskId.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || diskId is "." or "..")
+            throw new InvalidDataException($"disk id '{diskId}' is not a valid name");
+        return _disks.GetOrAdd(diskId, id => new Lazy<Task<(SpooledDisk, Forwarder)>>(() => OpenDiskAsync(id, size))).Value;
+    }
+
+    async Task<(SpooledDisk, Forwarder)> OpenDiskAsync(string diskId, long size)
+    {
+        var dir = Path.Combine(_options.CacheDirectory, diskId);
+        Directory.CreateDirectory(dir);
+        var sizeFile = Path.Combine(dir, "size");
+        if (File.Exists(sizeFile) && long.Parse(File.ReadAllText(sizeFile)) != size)
+            throw new InvalidDataException($"disk {diskId}: offered with size {size} but cached with size {File.ReadAllText(sizeFile)}");
+        File.WriteAllText(sizeFile, size.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        // Ask the master target how far it is before opening the spool: an empty spool starts right after it.
+        var probe = await ProbeTargetAsync(diskId, size).ConfigureAwait(false);
+        var spoolDir = Path.Combine(dir, "spool");
+        var spool = SegmentLog.Open(spoolDir, _options.Spool with { InitialSequence = probe + 1 });
+        if (spool.LastSequence < probe)
+        {
+            // Everything the spool holds is already at the target (or the spool was lost): start after the target.
+            spool.Dispose();
+            Directory.Delete(spoolDir, recursive: true);
+            spool = SegmentLog.Open(spoolDir, _options.Spool with { InitialSequence = probe + 1 });
+        }
+        if (spool.Recovery is { } report && report.ToString() is { Length: > 0 } text) _log($"disk {diskId}: spool recovery: {text}");
+        var disk = new SpooledDisk(diskId, size, spool, probe);
+        var forwarder = new Forwarder(this, disk, _options, _compression, _materializer);
+        lock (_background) _background.Add(forwarder.RunAsync(_stop.Token));
+        await forwarder.ConnectedOnce.WaitAsync(_stop.Token).ConfigureAwait(false);
+        return (disk, forwarder);
+    }
+
+    async Task<long> ProbeTargetAsync(string diskId, long size)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                using var socket = new Socket(_options.MasterTarget.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                await socket.ConnectAsync(_options.MasterTarget, _stop.Token).ConfigureAwait(false);
+                await using var net = new NetworkStream(socket, ownsSocket: false);
+                await FrameIo.WriteAsync(net, FrameType.Control, new Hello(_options.ServerId, [new DiskOffer(diskId, size)]).ToBytes(), _stop.Token).ConfigureAwait(false);
+                var f = await FrameIo.ReadAsync(net, _stop.Token).ConfigureAwait(false) ?? throw new IOException("master target closed the connection");
+                return ControlMessage.Parse(f.Body) switch
+                {
+                    Resume r => r.DurableThrough.TryGetValue(diskId, out var v) ? v : 0,
+                    Refused r => throw new InvalidDataException($"master target refused disk {diskId}: {r.Reason}"),
+                    _ => throw new InvalidDataException("master target answered hello with something other than resume"),
+                };
+            }
+            catch (Exception e) when (e is IOException or SocketException && !_stop.IsCancellationRequested)
+            {
+                _log($"disk {diskId}: master target {_options.MasterTarget} not reachable ({e.Message}); retrying");
+                await Task.Delay(delay, _stop.Token).ConfigureAwait(false);
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 3000));
+            }
+        }
+    }
+
+    /// <summary>Passes a bookmark request to the agent that owns the disks and returns its answer.</summary>
+    internal async Task<BookmarkInserted> RouteBookmarkAsync(BookmarkRequest req, CancellationToken ct)
+    {
+        var owners = req.DiskIds.Select(d => _agentByDisk.TryGetValue(d, out var s) ? s : null).Distinct().ToList();
+        if (owners.Count != 1 || owners[0] is null)
+            return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(),
+                owners.Contains(null) ? $"no agent is connected for one of {string.Join(", ", req.DiskIds)}" : "the disks belong to more than one agent");
+        var tcs = new TaskCompletionSource<BookmarkInserted>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pending[req.RequestId] = tcs;
+        try
+        {
+            await owners[0]!.SendAsync(req, ct).ConfigureAwait(false);
+            return await tcs.Task.WaitAsync(TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or TimeoutException or ObjectDisposedException)
+        {
+            return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(), $"agent did not answer: {e.Message}");
+        }
+        finally { _pending.TryRemove(req.RequestId, out _); }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _listener?.Dispose();
+        foreach (var s in _agentByDisk.Values.Distinct()) s.Close();
+        Task[] tasks;
+        lock (_background) tasks = _background.ToArray();
+        try { await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false); } catch (Exception) { }
+        foreach (var lazy in _disks.Values)
+            if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully)
+            {
+                var d = lazy.Value.Result.Disk;
+                await d.WriteGate.WaitAsync().ConfigureAwait(false);
+                try { d.Spool.Flush(); d.Spool.Dispose(); } finally { d.WriteGate.Release(); }
+            }
+        _compression.Dispose();
+    }
+
+    /// <summary>One agent connection.</summary>
+    sealed class AgentSession(ProcessServer server, Socket socket)
+    {
+        readonly SemaphoreSlim _sendLock = new(1, 1);
+        readonly Dictionary<string, (SpooledDisk Disk, Forwarder Forwarder)> _disks = new();
+        NetworkStream? _net;
+
+        public void Close() => socket.Dispose();
+
+        public async Task SendAsync(ControlMessage m, CancellationToken ct)
+        {
+            await _sendLock.WaitAsync(ct).ConfigureAwait(false);
+            try { await FrameIo.WriteAsync(_net!, FrameType.Control, m.ToBytes(), ct).ConfigureAwait(false); }
+            finally { _sendLock.Release(); }
+        }
+
+        public async Task RunAsync(CancellationToken ct)
+        {
+            var peer = socket.RemoteEndPoint?.ToString() ?? "?";
+            try
+            {
+                _net = new NetworkStream(socket, ownsSocket: true);
+                var reader = new FrameReader(_net);
+                var first = await reader.ReadAsync(ct).ConfigureAwait(false);
+                if (first is null) return;
+                if (first.Value.Type != FrameType.Control || ControlMessage.Parse(first.Value.Body) is not Hello hello)
+                {
+                    await SendAsync(new Refused("the first frame must be a hello"), ct).ConfigureAwait(false);
+                    return;
+                }
+                if (hello.Disks.Count == 0)
+                {
+                    await SendAsync(new Refused("hello offers no disks"), ct).ConfigureAwait(false);
+                    return;
+                }
+                var resume = new Dictionary<string, long>();
+                foreach (var offer in hello.Disks)
+                {
+                    if (offer.SizeBytes <= 0)
+                    {
+                        await SendAsync(new Refused($"disk {offer.DiskId}: size {offer.SizeBytes} is not positive"), ct).ConfigureAwait(false);
+                        return;
+                    }
+                    try { _disks[offer.DiskId] = await server.GetDiskAsync(offer.DiskId, offer.SizeBytes).WaitAsync(ct).ConfigureAwait(false); }
+                    catch (InvalidDataException e)
+                    {
+                        await SendAsync(new Refused(e.Message), ct).ConfigureAwait(false);
+                        return;
+                    }
+                    resume[offer.DiskId] = _disks[offer.DiskId].Disk.DurableThrough;
+                }
+                foreach (var id in _disks.Keys)
+                {
+                    if (server._agentByDisk.TryGetValue(id, out var old) && old != this) old.Close();
+                    server._agentByDisk[id] = this;
+                }
+                await SendAsync(new Resume(resume), ct).ConfigureAwait(false);
+                server._log($"agent {hello.SourceId} ({peer}) connected: " + string.Join(", ", resume.Select(kv => $"{kv.Key} from #{kv.Value + 1}")));
+                await ReceiveAsync(reader, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or SocketException or InvalidDataException or DeltaFormatException or ObjectDisposedException or OperationCanceledException)
+            {
+                if (!ct.IsCancellationRequested) server._log($"process server: agent connection {peer} ended: {e.Message}");
+            }
+            finally
+            {
+                foreach (var id in _disks.Keys) server._agentByDisk.TryRemove(new KeyValuePair<string, AgentSession>(id, this));
+                socket.Dispose();
+            }
+        }
+
+        async Task ReceiveAsync(FrameReader reader, CancellationToken ct)
+        {
+            var dirty = new HashSet<SpooledDisk>();
+            var uncommitted = 0L;
+            var naked = new HashSet<string>();
+            while (true)
+            {
+                var frame = await reader.ReadAsync(ct).ConfigureAwait(false);
+                if (frame is null) break;
+                if (frame.Value.Type == FrameType.Control)
+                {
+                    await HandleControlAsync(ControlMessage.Parse(frame.Value.Body), ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    var body = frame.Value.Body;
+                    var delta = DeltaCodec.Decode(body, out var compressed);
+                    if (!_disks.TryGetValue(delta.DiskId, out var entry))
+                        throw new InvalidDataException($"delta for disk {delta.DiskId}, which this agent did not offer");
+                    var disk = entry.Disk;
+                    var expected = disk.Spool.LastSequence + 1;
+                    if (delta.Sequence < expected) continue; // resend overlap
+                    if (delta.Sequence > expected)
+                    {
+                        // One request to resend is enough: the agent rewinds and everything after arrives again in order.
+                        if (naked.Add(disk.DiskId)) await SendAsync(new Nak(disk.DiskId, expected, $"expected #{expected}, got #{delta.Sequence}"), ct).ConfigureAwait(false);
+                        continue;
+                    }
+                    if (compressed || !delta.IsIntact)
+                    {
+                        if (naked.Add(disk.DiskId)) await SendAsync(new Nak(disk.DiskId, expected, $"delta #{delta.Sequence} of {disk.DiskId} failed its checksum"), ct).ConfigureAwait(false);
+                        continue;
+                    }
+                    var problem = delta.Validate()
+                        ?? (delta.Kind != DeltaKind.Bookmark && delta.Offset + delta.Length > disk.Size ? $"range {delta.Offset}+{delta.Length} is past the disk's {disk.Size} bytes" : null);
+                    if (problem is not null)
+                        throw new InvalidDataException($"delta #{delta.Sequence} of {disk.DiskId} is malformed: {problem}");
+                    naked.Remove(disk.DiskId);
+                    await disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
+                    try { disk.Spool.Append(body, delta.Sequence); }
+                    finally { disk.WriteGate.Release(); }
+                    dirty.Add(disk);
+                    uncommitted += body.Length;
+                }
+                if (dirty.Count > 0 && (reader.BufferedBytes == 0 && !_net!.DataAvailable || uncommitted >= server._options.CommitBytes))
+                {
+                    await CommitAsync(dirty, ct).ConfigureAwait(false);
+                    uncommitted = 0;
+                }
+            }
+            if (dirty.Count > 0) await CommitAsync(dirty, ct).ConfigureAwait(false);
+        }
+
+        async Task CommitAsync(HashSet<SpooledDisk> dirty, CancellationToken ct)
+        {
+            foreach (var disk in dirty)
+            {
+                await disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
+                try { disk.Spool.Flush(); }
+                finally { disk.WriteGate.Release(); }
+                disk.SignalDurable();
+                await SendAsync(new Ack(disk.DiskId, disk.DurableThrough), ct).ConfigureAwait(false);
+            }
+            dirty.Clear();
+        }
+
+        async Task HandleControlAsync(ControlMessage m, CancellationToken ct)
+        {
+            switch (m)
+            {
+                case BookmarkInserted b when server._pending.TryGetValue(b.RequestId, out var tcs):
+                    tcs.TrySetResult(b);
+                    break;
+                case ResyncNotice n when _disks.TryGetValue(n.DiskId, out var entry):
+                    try { await entry.Forwarder.SendControlAsync(n, ct).ConfigureAwait(false); }
+                    catch (IOException e) { server._log($"disk {n.DiskId}: resync notice not passed on: {e.Message}"); }
+                    break;
+                default:
+                    server._log($"process server: ignoring {m.GetType().Name} from an agent");
+                    break;
+            }
+        }
+    }
+}

@@ -1,0 +1,18 @@
+using System.Net;
+using SiteRecovery.Journal.Segments;
+
+namespace SiteRecovery.Actors.DataPath;
+
+/// <summary>Settings of the process server's data path.</summary>
+public sealed record ProcessServerOptions(string ServerId, IPEndPoint Listen, string CacheDirectory, EndPoint MasterTarget)
+{
+    /// <summary>Fsync the spool and acknowledge at least every this many bytes while data keeps arriving.</summary>
+    public int CommitBytes { get; init; } = 8 << 20;
+    /// <summary>How many deltas are compressed at once on the way to the master target.</summary>
+    public int CompressionParallelism { get; init; } = 2;
+    /// <summary>zstd level for deltas forwarded to the master target.</summary>
+    public int CompressionLevel { get; init; } = 1;
+    /// <summary>Most bytes read from the spool in one batch by a forwarder.</summary>
+    public int ForwardBatchBytes { get; init; } = 4 << 20;
+    public SegmentLogOptions Spool { get; init; } = new() { SegmentBytes = 16L << 20 };
+}

@@ -1,0 +1,129 @@
+using System.Text.Json;
+using SiteRecovery.Contracts.DataPath;
+using SiteRecovery.Journal.Compression;
+using SiteRecovery.Journal.Replicas;
+using SiteRecovery.Journal.Segments;
+
+namespace SiteRecovery.Actors.DataPath;
+
+/// <summary>
+/// One disk at the master target: the replica (kept at the latest state) and the retention journal
+/// (every stored delta record, in order). Write-ahead rule: a delta is appended to the journal before
+/// it touches the replica, and both are fsync'd before the process server is acknowledged. A small
+/// checkpoint file records how far the replica itself was fsync'd, so after a crash the journal tail
+/// past it is applied again (deltas are absolute writes, so re-applying is harmless).
+/// </summary>
+public sealed class ReplicaDisk : IAsyncDisposable
+{
+    readonly DeltaCompression _compression;
+    readonly string _checkpointPath;
+    long _replicaDurable;
+
+    ReplicaDisk(string diskId, long size, SegmentLog journal, IReplicaStore replica, DeltaCompression compression, string checkpointPath)
+    {
+        DiskId = diskId;
+        Size = size;
+        Journal = journal;
+        Replica = replica;
+        _compression = compression;
+        _checkpointPath = checkpointPath;
+    }
+
+    public string DiskId { get; }
+    public long Size { get; }
+    public SegmentLog Journal { get; }
+    public IReplicaStore Replica { get; }
+    /// <summary>Highest sequence appended and applied (durable only after <see cref="CommitAsync"/>).</summary>
+    public long AppliedThrough => Journal.LastSequence;
+    public long DurableThrough => Journal.DurableSequence;
+    public long BytesApplied { get; private set; }
+    public readonly SemaphoreSlim Gate = new(1, 1);
+
+    public static async Task<ReplicaDisk> OpenAsync(string directory, string diskId, long size, IReplicaStoreFactory stores, DeltaCompression compression, SegmentLogOptions options, CancellationToken ct)
+    {
+        Directory.CreateDirectory(directory);
+        var sizePath = Path.Combine(directory, "disk.json");
+        if (File.Exists(sizePath))
+        {
+            var known = JsonSerializer.Deserialize<DiskFile>(File.ReadAllBytes(sizePath))!;
+            if (known.SizeBytes != size)
+                throw new InvalidDataException($"disk {diskId}: offered with size {size} but its replica was created with size {known.SizeBytes}");
+        }
+        else
+        {
+            File.WriteAllBytes(sizePath, JsonSerializer.SerializeToUtf8Bytes(new DiskFile(diskId, size)));
+        }
+        var journal = SegmentLog.Open(Path.Combine(directory, "journal"), options);
+        var replica = await stores.OpenAsync(diskId, size, ct).ConfigureAwait(false);
+        var disk = new ReplicaDisk(diskId, size, journal, replica, compression, Path.Combine(directory, "replica.checkpoint"));
+        await disk.RedoTailAsync(ct).ConfigureAwait(false);
+        return disk;
+    }
+
+    sealed record DiskFile(string DiskId, long SizeBytes);
+
+    async Task RedoTailAsync(CancellationToken ct)
+    {
+        _replicaDurable = File.Exists(_checkpointPath) ? long.Parse(File.ReadAllText(_checkpointPath)) : 0;
+        var from = Math.Max(_replicaDurable + 1, Journal.FirstSequence);
+        if (Journal.LastSequence < from) return;
+        foreach (var (_, record) in Journal.Read(from))
+            await ApplyToReplicaAsync(_compression.DecodeStored(record), ct).ConfigureAwait(false);
+        await Replica.FlushAsync(ct).ConfigureAwait(false);
+        SaveCheckpoint(Journal.LastSequence);
+    }
+
+    /// <summary>Appends a verified delta (as its stored record) and applies it. Caller holds <see cref="Gate"/>.</summary>
+    public async ValueTask AppendAsync(Delta delta, byte[] storedRecord, CancellationToken ct)
+    {
+        Journal.Append(storedRecord, delta.Sequence);
+        await ApplyToReplicaAsync(delta, ct).ConfigureAwait(false);
+    }
+
+    async ValueTask ApplyToReplicaAsync(Delta delta, CancellationToken ct)
+    {
+        if (delta.Kind is DeltaKind.Write or DeltaKind.Zero or DeltaKind.Trim && delta.Offset + delta.Length > Size)
+            throw new InvalidDataException($"disk {DiskId}: delta #{delta.Sequence} covers {delta.Offset}..{delta.Offset + delta.Length} past the disk's {Size} bytes");
+        switch (delta.Kind)
+        {
+            case DeltaKind.Write:
+                await Replica.WriteAsync(delta.Offset, delta.Payload, ct).ConfigureAwait(false);
+                BytesApplied += delta.Length;
+                break;
+            case DeltaKind.Zero or DeltaKind.Trim:
+                await Replica.ZeroAsync(delta.Offset, delta.Length, ct).ConfigureAwait(false);
+                break;
+        }
+    }
+
+    /// <summary>Makes everything appended durable (journal, then replica, then the checkpoint). Caller holds <see cref="Gate"/>.</summary>
+    public async ValueTask<long> CommitAsync(CancellationToken ct)
+    {
+        Journal.Flush();
+        await Replica.FlushAsync(ct).ConfigureAwait(false);
+        if (Journal.DurableSequence != _replicaDurable) SaveCheckpoint(Journal.DurableSequence);
+        return Journal.DurableSequence;
+    }
+
+    void SaveCheckpoint(long sequence)
+    {
+        _replicaDurable = sequence;
+        var tmp = _checkpointPath + ".tmp";
+        File.WriteAllText(tmp, sequence.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        File.Move(tmp, _checkpointPath, overwrite: true);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            Journal.Flush();
+            await Replica.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            SaveCheckpoint(Journal.DurableSequence);
+            Journal.Dispose();
+            await Replica.DisposeAsync().ConfigureAwait(false);
+        }
+        finally { Gate.Release(); }
+    }
+}

@@ -1,0 +1,61 @@
+using System.Buffers.Binary;
+
+namespace SiteRecovery.Contracts.Wire;
+
+/// <summary>
+/// Reads length-prefixed frames through its own buffer, and says how many bytes it holds unread,
+/// so a receiver can batch its fsyncs: commit when nothing is buffered and the socket is idle.
+/// </summary>
+public sealed class FrameReader(Stream stream, int bufferSize = 1 << 20)
+{
+    readonly byte[] _buffer = new byte[bufferSize];
+    int _start;
+    int _end;
+
+    /// <summary>Bytes received but not yet returned as frames.</summary>
+    public int BufferedBytes => _end - _start;
+
+    async ValueTask<bool> FillAsync(int needed, CancellationToken ct)
+    {
+        while (_end - _start < needed)
+        {
+            if (_start > 0 && (_buffer.Length - _end) < needed)
+            {
+                Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+                _end -= _start;
+                _start = 0;
+            }
+            var n = await stream.ReadAsync(_buffer.AsMemory(_end), ct).ConfigureAwait(false);
+            if (n == 0) return false;
+            _end += n;
+        }
+        return true;
+    }
+
+    /// <summary>Reads one frame; null at a clean end of stream between frames.</summary>
+    public async ValueTask<(FrameType Type, byte[] Body)?> ReadAsync(CancellationToken ct)
+    {
+        if (!await FillAsync(5, ct).ConfigureAwait(false))
+        {
+            if (_end == _start) return null;
+            throw new EndOfStreamException($"connection closed inside a frame header ({_end - _start} of 5 bytes)");
+        }
+        var length = BinaryPrimitives.ReadInt32LittleEndian(_buffer.AsSpan(_start));
+        var typeByte = _buffer[_start + 4];
+        if (length < 0 || length > FrameIo.MaxFrame) throw new InvalidDataException($"frame length {length} is outside 0..{FrameIo.MaxFrame}");
+        var type = (FrameType)typeByte;
+        if (type is not (FrameType.Delta or FrameType.Control)) throw new InvalidDataException($"frame type {typeByte} is unknown");
+        _start += 5;
+        var body = new byte[length];
+        var have = Math.Min(length, _end - _start);
+        Buffer.BlockCopy(_buffer, _start, body, 0, have);
+        _start += have;
+        if (have < length)
+        {
+            // The rest goes straight into the body: large frames are not copied twice.
+            await stream.ReadExactlyAsync(body.AsMemory(have), ct).ConfigureAwait(false);
+        }
+        if (_start == _end) _start = _end = 0;
+        return (type, body);
+    }
+}

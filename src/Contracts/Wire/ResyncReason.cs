@@ -1,0 +1,17 @@
+namespace SiteRecovery.Contracts.Wire;
+
+/// <summary>Why a disk is being read end to end and sent again.</summary>
+public enum ResyncReason
+{
+    /// <summary>A new replica: it is all zeroes, so zero blocks need not be sent.</summary>
+    InitialReplication,
+    /// <summary>The agent restarted without a clean record of what was acknowledged.</summary>
+    AgentRestartedWithoutTracking,
+    /// <summary>The process server no longer holds the deltas the agent would resend.</summary>
+    StreamGap,
+    /// <summary>A delta failed its checksum at a hop that no longer holds a good copy.</summary>
+    ChecksumMismatch,
+    /// <summary>An operator asked for it.</summary>
+    OperatorRequest,
+}
+

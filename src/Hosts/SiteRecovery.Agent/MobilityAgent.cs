@@ -1,0 +1,80 @@
+using System.Net;
+using SiteRecovery.Agent.Replication;
+using SiteRecovery.Capture;
+using SiteRecovery.Capture.Nbd;
+
+namespace SiteRecovery.Agent;
+
+/// <summary>A protected disk as given on the command line: the export name is the disk id.</summary>
+public sealed record AgentDisk(string Name, string Path);
+
+/// <summary>Settings of one Mobility agent.</summary>
+public sealed record AgentOptions(string AgentId, IReadOnlyList<AgentDisk> Disks, IPEndPoint NbdListen, EndPoint ProcessServer, string StateDirectory)
+{
+    /// <summary>Bytes of not-yet-acknowledged deltas held per disk before writers wait.</summary>
+    public long BufferBytesPerDisk { get; init; } = 64L << 20;
+    public int ResyncBlockBytes { get; init; } = 1 << 20;
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(20);
+}
+
+/// <summary>
+/// The Mobility agent: opens each protected disk, connects out to the process server, and once the
+/// stream numbering is settled serves the disks over NBD. Writes go to the disk and into the stream.
+/// </summary>
+public sealed class MobilityAgent : IAsyncDisposable
+{
+    readonly AgentOptions _options;
+    readonly Action<string> _log;
+    readonly List<ReplicatedExport> _exports = [];
+    readonly CancellationTokenSource _stop = new();
+    NbdServer? _nbd;
+    ReplicationClient? _client;
+    Task? _clientTask;
+
+    public MobilityAgent(AgentOptions options, Action<string> log)
+    {
+        _options = options;
+        _log = log;
+        if (options.Disks.Count == 0) throw new ArgumentException("the agent needs at least one --disk NAME=PATH");
+        var dup = options.Disks.GroupBy(d => d.Name).FirstOrDefault(g => g.Count() > 1);
+        if (dup is not null) throw new ArgumentException($"disk name '{dup.Key}' is given twice");
+        foreach (var d in options.Disks)
+        {
+            if (string.IsNullOrWhiteSpace(d.Name) || d.Name.IndexOfAny(System.IO.Path.GetInvalidFileNameChars()) >= 0)
+                throw new ArgumentException($"disk name '{d.Name}' is not a valid name");
+            if (!File.Exists(d.Path)) throw new FileNotFoundException($"disk '{d.Name}': path '{d.Path}' does not exist", d.Path);
+        }
+    }
+
+    public EndPoint? NbdEndpoint => _nbd?.LocalEndPoint;
+    public IReadOnlyList<ReplicatedExport> Exports => _exports;
+    public ReplicationClient? Client => _client;
+
+    public async Task StartAsync(CancellationToken ct)
+    {
+        Directory.CreateDirectory(_options.StateDirectory);
+        foreach (var d in _options.Disks)
+        {
+            var size = new FileInfo(d.Path).Length;
+            if (size <= 0) throw new InvalidDataException($"disk '{d.Name}': '{d.Path}' is empty");
+            _exports.Add(new ReplicatedExport(d.Name, d.Path, new DiskStream(d.Name, size, _options.BufferBytesPerDisk)));
+        }
+        _client = new ReplicationClient(_options.AgentId, _exports, _options.ProcessServer, _options.StateDirectory, _options.ResyncBlockBytes, _log);
+        _clientTask = _client.RunAsync(_stop.Token);
+        await _client.FirstResume.WaitAsync(ct).ConfigureAwait(false);
+        _nbd = new NbdServer(_options.NbdListen, _exports.ToDictionary(e => e.Name, e => (INbdExport)e), new NbdServerOptions { Log = _log });
+        await _nbd.StartAsync(ct).ConfigureAwait(false);
+        _log($"agent {_options.AgentId}: serving {string.Join(", ", _exports.Select(e => e.Name))} over NBD at {_nbd.LocalEndPoint}");
+    }
+
+    /// <summary>Stops serving, waits for everything to be acknowledged, records a clean state.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_nbd is not null) await _nbd.DisposeAsync().ConfigureAwait(false);
+        var clean = _client is not null && await _client.DrainAndMarkCleanAsync(_options.DrainTimeout).ConfigureAwait(false);
+        if (!clean) _log($"agent {_options.AgentId}: stopped with unacknowledged deltas; the next start resyncs");
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_clientTask is not null) await _clientTask.ConfigureAwait(false);
+        foreach (var e in _exports) e.Dispose();
+    }
+}

@@ -1,0 +1,236 @@
+using System.Net;
+using System.Net.Sockets;
+using SiteRecovery.Contracts.DataPath;
+using SiteRecovery.Contracts.Wire;
+
+namespace SiteRecovery.Agent.Replication;
+
+/// <summary>
+/// The agent's only network peer: it connects out to the process server, offers its disks,
+/// resends from what the server says is durable, streams deltas in order, and answers bookmark
+/// requests that come back over the same connection. Nothing connects in to the agent.
+/// </summary>
+public sealed class ReplicationClient(
+    string agentId,
+    IReadOnlyList<ReplicatedExport> disks,
+    EndPoint processServer,
+    string stateDirectory,
+    int resyncBlockSize,
+    Action<string> log)
+{
+    readonly Dictionary<string, ReplicatedExport> _byId = disks.ToDictionary(d => d.Name);
+    readonly TaskCompletionSource _firstResume = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    readonly List<Task> _resyncs = [];
+    bool _started;
+
+    /// <summary>Completes once the process server has answered the first time and numbering is settled.</summary>
+    public Task FirstResume => _firstResume.Task;
+
+    public int ResyncsRunning { get { lock (_resyncs) return _resyncs.Count(t => !t.IsCompleted); } }
+
+    string StatePath(string diskId) => Path.Combine(stateDirectory, diskId + ".state.json");
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var delay = TimeSpan.FromMilliseconds(200);
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await RunConnectionAsync(ct).ConfigureAwait(false);
+                delay = TimeSpan.FromMilliseconds(200);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { break; }
+            catch (Exception e) when (e is IOException or SocketException or InvalidDataException or ObjectDisposedException)
+            {
+                log($"process server {processServer}: {e.Message}; reconnecting in {delay.TotalMilliseconds:0} ms");
+            }
+            try { await Task.Delay(delay, ct).ConfigureAwait(false); } catch (OperationCanceledException) { break; }
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
+        }
+    }
+
+    async Task RunConnectionAsync(CancellationToken outer)
+    {
+        using var socket = new Socket(processServer.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(processServer, outer).ConfigureAwait(false);
+        await using var net = new NetworkStream(socket, ownsSocket: false);
+        var send = new BufferedStream(net, 1 << 20);
+        var sendLock = new SemaphoreSlim(1, 1);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(outer);
+        var ct = cts.Token;
+
+        var hello = new Hello(agentId, disks.Select(d => new DiskOffer(d.Name, d.Size)).ToList());
+        await FrameIo.WriteAsync(send, FrameType.Control, hello.ToBytes(), ct).ConfigureAwait(false);
+        await send.FlushAsync(ct).ConfigureAwait(false);
+        var first = await FrameIo.ReadAsync(net, ct).ConfigureAwait(false)
+                    ?? throw new IOException("process server closed the connection before answering hello");
+        var reply = first.Type == FrameType.Control ? ControlMessage.Parse(first.Body) : null;
+        if (reply is Refused refused) throw new InvalidDataException($"process server refused the agent: {refused.Reason}");
+        if (reply is not Resume resume) throw new InvalidDataException("process server answered hello with something other than resume");
+
+        var notices = new List<ControlMessage>();
+        foreach (var d in disks)
+        {
+            var durable = resume.DurableThrough.TryGetValue(d.Name, out var v) ? v : 0;
+            var reason = Settle(d, durable);
+            if (reason is { } r)
+            {
+                notices.Add(new ResyncNotice(d.Name, r, false, durable));
+                StartResync(d, r, sendLock, send, ct);
+            }
+        }
+        foreach (var n in notices) await SendControlAsync(n, sendLock, send, ct).ConfigureAwait(false);
+        _started = true;
+        _firstResume.TrySetResult();
+        log($"connected to process server {processServer}: " + string.Join(", ", disks.Select(d => $"{d.Name} from #{d.Stream.AckedThrough + 1}")));
+
+        var sender = SendLoopAsync(send, sendLock, ct);
+        var receiver = ReceiveLoopAsync(net, send, sendLock, ct);
+        var done = await Task.WhenAny(sender, receiver).ConfigureAwait(false);
+        await cts.CancelAsync().ConfigureAwait(false);
+        try { await Task.WhenAll(sender, receiver).ConfigureAwait(false); }
+        catch (OperationCanceledException) { }
+        await done.ConfigureAwait(false);
+    }
+
+    /// <summary>Decides, per disk, where numbering continues and whether a resync is needed.</summary>
+    ResyncReason? Settle(ReplicatedExport d, long durable)
+    {
+        if (_started)
+        {
+            if (d.Stream.ResendFrom(durable)) return null;
+            // The server lost deltas the agent already dropped: only a resync can close the gap.
+            d.WriteLock.Wait();
+            try { d.Stream.ResetAfter(durable); }
+            finally { d.WriteLock.Release(); }
+            return ResyncReason.StreamGap;
+        }
+        var state = AgentStateFile.Load(StatePath(d.Name));
+        new AgentStateFile(durable, Clean: false).Save(StatePath(d.Name));
+        d.Stream.StartAfter(durable);
+        if (state is { Clean: true } && state.LastSequence == durable) return null;
+        if (durable == 0 && (state is null || state.LastSequence == 0)) return ResyncReason.InitialReplication;
+        return ResyncReason.AgentRestartedWithoutTracking;
+    }
+
+    void StartResync(ReplicatedExport d, ResyncReason reason, SemaphoreSlim sendLock, Stream send, CancellationToken ct)
+    {
+        var scanner = new ResyncScanner(d, resyncBlockSize);
+        var task = Task.Run(async () =>
+        {
+            log($"disk {d.Name}: resync started ({reason})");
+            await scanner.RunAsync(reason, null, CancellationToken.None).ConfigureAwait(false);
+            var last = d.Stream.LastSequence;
+            log($"disk {d.Name}: resync scanned {scanner.BytesScanned >> 20} MiB, sent {scanner.BytesSent >> 20} MiB, complete at #{last}");
+            try { await SendControlAsync(new ResyncNotice(d.Name, reason, true, last), sendLock, send, ct).ConfigureAwait(false); }
+            catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException) { /* the next connection re-announces nothing: completion is implied by the stream */ }
+        }, CancellationToken.None);
+        lock (_resyncs) _resyncs.Add(task);
+    }
+
+    static async Task SendControlAsync(ControlMessage m, SemaphoreSlim sendLock, Stream send, CancellationToken ct)
+    {
+        await sendLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await FrameIo.WriteAsync(send, FrameType.Control, m.ToBytes(), ct).ConfigureAwait(false);
+            await send.FlushAsync(ct).ConfigureAwait(false);
+        }
+        finally { sendLock.Release(); }
+    }
+
+    async Task SendLoopAsync(Stream send, SemaphoreSlim sendLock, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            var sentAny = false;
+            foreach (var d in disks)
+            {
+                var batch = d.Stream.TakeUnsent(1 << 20);
+                if (batch.Count == 0) continue;
+                sentAny = true;
+                await sendLock.WaitAsync(ct).ConfigureAwait(false);
+                try
+                {
+                    foreach (var delta in batch)
+                        await FrameIo.WriteAsync(send, FrameType.Delta, DeltaCodec.Encode(delta), ct).ConfigureAwait(false);
+                    await send.FlushAsync(ct).ConfigureAwait(false);
+                }
+                finally { sendLock.Release(); }
+            }
+            if (!sentAny)
+            {
+                var waits = disks.Select(d => d.Stream.Changed).ToList();
+                if (disks.Any(d => d.Stream.HasUnsent)) continue;
+                await Task.WhenAny(waits).WaitAsync(ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    async Task ReceiveLoopAsync(Stream net, Stream send, SemaphoreSlim sendLock, CancellationToken ct)
+    {
+        while (true)
+        {
+            var frame = await FrameIo.ReadAsync(net, ct).ConfigureAwait(false)
+                        ?? throw new IOException("process server closed the connection");
+            if (frame.Type != FrameType.Control) throw new InvalidDataException("process server sent a delta frame to the agent");
+            switch (ControlMessage.Parse(frame.Body))
+            {
+                case Ack ack when _byId.TryGetValue(ack.DiskId, out var d):
+                    d.Stream.Acknowledge(ack.DurableThrough);
+                    break;
+                case Nak nak when _byId.TryGetValue(nak.DiskId, out var d):
+                    log($"disk {nak.DiskId}: process server asks to resend from #{nak.ResendFrom}: {nak.Reason}");
+                    if (!d.Stream.ResendFrom(nak.ResendFrom - 1))
+                        throw new InvalidDataException($"disk {nak.DiskId}: cannot resend from #{nak.ResendFrom}: no longer buffered");
+                    break;
+                case BookmarkRequest req:
+                    var answer = InsertBookmark(req);
+                    await SendControlAsync(answer, sendLock, send, ct).ConfigureAwait(false);
+                    break;
+                case var other:
+                    log($"ignoring unexpected control message {other.GetType().Name}");
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Inserts the marker into every listed disk while holding all their write locks (taken in
+    /// disk-id order, the agent's one lock order), so the marker is a consistent cut across them:
+    /// it follows every write already replied to and precedes every write not yet applied.
+    /// </summary>
+    public BookmarkInserted InsertBookmark(BookmarkRequest req)
+    {
+        var missing = req.DiskIds.Where(id => !_byId.ContainsKey(id)).ToList();
+        if (missing.Count > 0)
+            return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(), $"unknown disk(s): {string.Join(", ", missing)}");
+        var targets = req.DiskIds.Distinct().OrderBy(id => id, StringComparer.Ordinal).Select(id => _byId[id]).ToList();
+        foreach (var t in targets) t.WriteLock.Wait();
+        try
+        {
+            var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            var seqs = new Dictionary<string, long>();
+            foreach (var t in targets)
+                seqs[t.Name] = t.Stream.Append(DeltaKind.Bookmark, 0, 0, System.Text.Encoding.UTF8.GetBytes(req.BookmarkId)).Sequence;
+            return new BookmarkInserted(req.RequestId, req.BookmarkId, seqs, null);
+        }
+        finally
+        {
+            foreach (var t in targets) t.WriteLock.Release();
+        }
+    }
+
+    /// <summary>Waits (bounded) until every delta is acknowledged, then records a clean state per disk.</summary>
+    public async Task<bool> DrainAndMarkCleanAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline && (ResyncsRunning > 0 || disks.Any(d => d.Stream.UnackedCount > 0)))
+            await Task.Delay(50).ConfigureAwait(false);
+        var clean = ResyncsRunning == 0 && disks.All(d => d.Stream.UnackedCount == 0);
+        if (clean)
+            foreach (var d in disks) new AgentStateFile(d.Stream.LastSequence, Clean: true).Save(StatePath(d.Name));
+        return clean;
+    }
+}
