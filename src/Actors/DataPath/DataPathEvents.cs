@@ -8,6 +8,9 @@ namespace SiteRecovery.Actors.DataPath;
 /// </summary>
 public interface IDataPathEvents
 {
+    /// <summary>A process server offered a disk and the master target opened its replica.</summary>
+    void DiskAttached(string diskId, string? machineId, long sizeBytes, string processServerId, string replicaPath);
+
     /// <summary>A bookmark marker was applied and made durable at the replica and retention journal.</summary>
     void RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs);
 
@@ -21,6 +24,7 @@ public interface IDataPathEvents
 /// <summary>Reports nothing; for tools and tests that only move data.</summary>
 public sealed class NoDataPathEvents : IDataPathEvents
 {
+    public void DiskAttached(string diskId, string? machineId, long sizeBytes, string processServerId, string replicaPath) { }
     public void RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs) { }
     public void ReplicationProgress(string diskId, long appliedThrough, long appliedAtUnixMs, long bytesApplied) { }
     public void Resync(ResyncNotice notice) { }

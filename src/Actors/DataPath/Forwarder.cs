@@ -56,7 +56,7 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
         await socket.ConnectAsync(options.MasterTarget, stop).ConfigureAwait(false);
         await using var net = new NetworkStream(socket, ownsSocket: false);
         var reader = new FrameReader(net, 64 << 10);
-        await FrameIo.WriteAsync(net, FrameType.Control, new Hello(options.ServerId, [new DiskOffer(disk.DiskId, disk.Size)]).ToBytes(), stop).ConfigureAwait(false);
+        await FrameIo.WriteAsync(net, FrameType.Control, new Hello(options.ServerId, [new DiskOffer(disk.DiskId, disk.Size, disk.MachineId)]).ToBytes(), stop).ConfigureAwait(false);
         var first = await reader.ReadAsync(stop).ConfigureAwait(false) ?? throw new IOException("master target closed the connection before answering hello");
         var answer = first.Type == FrameType.Control ? ControlMessage.Parse(first.Body) : null;
         if (answer is Refused r) throw new InvalidDataException($"master target refused disk {disk.DiskId}: {r.Reason}");

@@ -201,6 +201,7 @@ public sealed class MasterTargetServer : IAsyncDisposable
                     _disks[offer.DiskId] = disk;
                     server._sessionByDisk[offer.DiskId] = this;
                     resume[offer.DiskId] = disk.DurableThrough;
+                    server._events.DiskAttached(offer.DiskId, offer.MachineId, offer.SizeBytes, hello.SourceId, disk.Replica is SiteRecovery.Journal.Replicas.Local.LocalFileReplicaStore l ? l.Path : offer.DiskId);
                 }
                 await SendAsync(new Resume(resume), ct).ConfigureAwait(false);
                 await ReceiveAsync(input, ct).ConfigureAwait(false);

@@ -75,14 +75,14 @@ public sealed class ProcessServer : IAsyncDisposable
         }
     }
 
-    internal Task<(SpooledDisk Disk, Forwarder Forwarder)> GetDiskAsync(string diskId, long size)
+    internal Task<(SpooledDisk Disk, Forwarder Forwarder)> GetDiskAsync(string diskId, long size, string? machineId = null)
     {
         if (string.IsNullOrWhiteSpace(diskId) || diskId.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || diskId is "." or "..")
             throw new InvalidDataException($"disk id '{diskId}' is not a valid name");
-        return _disks.GetOrAdd(diskId, id => new Lazy<Task<(SpooledDisk, Forwarder)>>(() => OpenDiskAsync(id, size))).Value;
+        return _disks.GetOrAdd(diskId, id => new Lazy<Task<(SpooledDisk, Forwarder)>>(() => OpenDiskAsync(id, size, machineId))).Value;
     }
 
-    async Task<(SpooledDisk, Forwarder)> OpenDiskAsync(string diskId, long size)
+    async Task<(SpooledDisk, Forwarder)> OpenDiskAsync(string diskId, long size, string? machineId)
     {
         var dir = Path.Combine(_options.CacheDirectory, diskId);
         Directory.CreateDirectory(dir);
@@ -92,7 +92,7 @@ public sealed class ProcessServer : IAsyncDisposable
         File.WriteAllText(sizeFile, size.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
         // Ask the master target how far it is before opening the spool: an empty spool starts right after it.
-        var probe = await ProbeTargetAsync(diskId, size).ConfigureAwait(false);
+        var probe = await ProbeTargetAsync(diskId, size, machineId).ConfigureAwait(false);
         var spoolDir = Path.Combine(dir, "spool");
         var spool = SegmentLog.Open(spoolDir, _options.Spool with { InitialSequence = probe + 1 });
         if (spool.LastSequence < probe)
@@ -103,14 +103,14 @@ public sealed class ProcessServer : IAsyncDisposable
             spool = SegmentLog.Open(spoolDir, _options.Spool with { InitialSequence = probe + 1 });
         }
         if (spool.Recovery is { } report && report.ToString() is { Length: > 0 } text) _log($"disk {diskId}: spool recovery: {text}");
-        var disk = new SpooledDisk(diskId, size, spool, probe);
+        var disk = new SpooledDisk(diskId, size, spool, probe, machineId);
         var forwarder = new Forwarder(this, disk, _options, _compression, _materializer);
         lock (_background) _background.Add(forwarder.RunAsync(_stop.Token));
         await forwarder.ConnectedOnce.WaitAsync(_stop.Token).ConfigureAwait(false);
         return (disk, forwarder);
     }
 
-    async Task<long> ProbeTargetAsync(string diskId, long size)
+    async Task<long> ProbeTargetAsync(string diskId, long size, string? machineId)
     {
         var delay = TimeSpan.FromMilliseconds(100);
         while (true)
@@ -120,7 +120,7 @@ public sealed class ProcessServer : IAsyncDisposable
                 using var socket = new Socket(_options.MasterTarget.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
                 await socket.ConnectAsync(_options.MasterTarget, _stop.Token).ConfigureAwait(false);
                 await using var net = new NetworkStream(socket, ownsSocket: false);
-                await FrameIo.WriteAsync(net, FrameType.Control, new Hello(_options.ServerId, [new DiskOffer(diskId, size)]).ToBytes(), _stop.Token).ConfigureAwait(false);
+                await FrameIo.WriteAsync(net, FrameType.Control, new Hello(_options.ServerId, [new DiskOffer(diskId, size, machineId)]).ToBytes(), _stop.Token).ConfigureAwait(false);
                 var f = await FrameIo.ReadAsync(net, _stop.Token).ConfigureAwait(false) ?? throw new IOException("master target closed the connection");
                 return ControlMessage.Parse(f.Body) switch
                 {
@@ -220,7 +220,7 @@ public sealed class ProcessServer : IAsyncDisposable
                         await SendAsync(new Refused($"disk {offer.DiskId}: size {offer.SizeBytes} is not positive"), ct).ConfigureAwait(false);
                         return;
                     }
-                    try { _disks[offer.DiskId] = await server.GetDiskAsync(offer.DiskId, offer.SizeBytes).WaitAsync(ct).ConfigureAwait(false); }
+                    try { _disks[offer.DiskId] = await server.GetDiskAsync(offer.DiskId, offer.SizeBytes, offer.MachineId ?? hello.SourceId).WaitAsync(ct).ConfigureAwait(false); }
                     catch (InvalidDataException e)
                     {
                         await SendAsync(new Refused(e.Message), ct).ConfigureAwait(false);

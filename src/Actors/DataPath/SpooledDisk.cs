@@ -13,8 +13,9 @@ public sealed class SpooledDisk
     TaskCompletionSource _durableAdvanced = New();
     long _targetAcked;
 
-    public SpooledDisk(string diskId, long size, SegmentLog spool, long targetAcked)
+    public SpooledDisk(string diskId, long size, SegmentLog spool, long targetAcked, string? machineId)
     {
+        MachineId = machineId;
         DiskId = diskId;
         Size = size;
         Spool = spool;
@@ -24,6 +25,7 @@ public sealed class SpooledDisk
     static TaskCompletionSource New() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public string DiskId { get; }
+    public string? MachineId { get; }
     public long Size { get; }
     public SegmentLog Spool { get; }
     /// <summary>Serializes appends and flushes of the spool (its one writer).</summary>

@@ -38,8 +38,8 @@ public abstract record ControlMessage
     }
 }
 
-/// <summary>A disk offered for replication: its id (the NBD export name) and size.</summary>
-public sealed record DiskOffer(string DiskId, long SizeBytes);
+/// <summary>A disk offered for replication: its id (the NBD export name), size, and the machine it belongs to.</summary>
+public sealed record DiskOffer(string DiskId, long SizeBytes, string? MachineId = null);
 
 /// <summary>First frame from the connecting side: who it is and which disks it carries.</summary>
 public sealed record Hello(string SourceId, IReadOnlyList<DiskOffer> Disks) : ControlMessage;

@@ -1,1 +1,82 @@
-Console.Error.WriteLine("not built yet"); return 2;
+using System.CommandLine;
+using System.Net;
+using Akka.Hosting;
+using SiteRecovery.Actors.Hosting;
+using SiteRecovery.Node;
+using SiteRecovery.Node.Api;
+
+var id = new Option<string>("--id") { Description = "Node id", DefaultValueFactory = _ => "node1" };
+var roles = new Option<string>("--roles") { Description = "Roles to run: all, or a comma list of configuration, process-server, master-target", DefaultValueFactory = _ => "all" };
+var data = new Option<string>("--data") { Description = "Data directory (journal, cache, replicas)", DefaultValueFactory = _ => ".data/node" };
+var psListen = new Option<string>("--ps-listen") { Description = "Process server data-path listen address (agents connect here)", DefaultValueFactory = _ => "127.0.0.1:9500" };
+var mtListen = new Option<string>("--mt-listen") { Description = "Master target data-path listen address", DefaultValueFactory = _ => "127.0.0.1:9600" };
+var mt = new Option<string?>("--master-target") { Description = "Master target address the process server forwards to (default: --mt-listen)" };
+var api = new Option<string>("--api") { Description = "HTTP API listen URL", DefaultValueFactory = _ => "http://127.0.0.1:9700" };
+var provider = new Option<string>("--journal-provider") { Description = "Event journal: sqlite (file under --data), postgres or sqlserver", DefaultValueFactory = _ => "sqlite" };
+var connection = new Option<string?>("--journal-connection") { Description = "Connection string for postgres / sqlserver" };
+
+var run = new Command("run", "Run a SiteRecovery node") { id, roles, data, psListen, mtListen, mt, api, provider, connection };
+run.SetAction(async (parse, ct) =>
+{
+    NodeOptions options;
+    try
+    {
+        var dataDir = Path.GetFullPath(parse.GetValue(data)!);
+        Directory.CreateDirectory(dataDir);
+        var prov = parse.GetValue(provider)!.ToLowerInvariant();
+        var persistence = prov switch
+        {
+            PersistenceSettings.SqliteProvider => PersistenceSettings.Sqlite(dataDir),
+            _ when parse.GetValue(connection) is { Length: > 0 } cs => new PersistenceSettings(prov, cs),
+            _ => throw new ArgumentException($"--journal-connection is required for --journal-provider {prov}"),
+        };
+        var mtListenEp = Endpoint("--mt-listen", parse.GetValue(mtListen)!);
+        options = new NodeOptions(parse.GetValue(id)!, NodeOptions.ParseRoles(parse.GetValue(roles)!), dataDir,
+            Endpoint("--ps-listen", parse.GetValue(psListen)!), mtListenEp,
+            parse.GetValue(mt) is { } m ? Endpoint("--master-target", m) : mtListenEp, parse.GetValue(api)!, persistence);
+        if (!Uri.TryCreate(options.ApiUrl, UriKind.Absolute, out _)) throw new ArgumentException($"--api '{options.ApiUrl}' is not a URL");
+    }
+    catch (ArgumentException e)
+    {
+        Console.Error.WriteLine($"srnode: {e.Message}");
+        return 2;
+    }
+
+    var builder = WebApplication.CreateBuilder();
+    builder.Logging.ClearProviders();
+    builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+    builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+    builder.WebHost.UseUrls(options.ApiUrl);
+    builder.Services.AddSingleton(options);
+    builder.Services.AddAkka("siterecovery", (b, _) =>
+    {
+        if (options.Roles.HasFlag(NodeRoles.Configuration))
+            b.AddSiteRecoveryPersistence(options.Persistence).AddControlPlaneActors();
+    });
+    builder.Services.AddSingleton<DataPathService>();
+    builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPathService>());
+    builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
+    try
+    {
+        var app = builder.Build();
+        ApiEndpoints.Map(app, options);
+        await app.RunAsync(ct);
+        return 0;
+    }
+    catch (Exception e) when (e is PersistenceStartupException or IOException or InvalidOperationException)
+    {
+        Console.Error.WriteLine($"srnode: {e.Message}");
+        return 2;
+    }
+});
+
+var root = new RootCommand("SiteRecovery node: configuration server, process server and master target roles") { run };
+return await root.Parse(args).InvokeAsync();
+
+static IPEndPoint Endpoint(string option, string text)
+{
+    if (IPEndPoint.TryParse(text, out var ep)) return ep;
+    if (text.Split(':') is [var host, var port] && int.TryParse(port, out var p) && p is >= 0 and <= 65535)
+        return new IPEndPoint(Dns.GetHostAddresses(host).FirstOrDefault() ?? throw new ArgumentException($"{option} '{text}': host '{host}' has no address"), p);
+    throw new ArgumentException($"{option} '{text}' is not HOST:PORT");
+}

@@ -1,1 +1,12 @@
-Console.Error.WriteLine("not built yet"); return 2;
+using System.CommandLine;
+using SiteRecovery.Ctl.Commands;
+
+var api = new Option<string>("--api") { Description = "Node API URL", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SR_API") ?? "http://127.0.0.1:9700", Recursive = true };
+var json = new Option<bool>("--json") { Description = "Print JSON instead of tables", Recursive = true };
+
+var root = new RootCommand("srctl: operate a SiteRecovery site") { api, json };
+root.Add(StatusCommand.Create(api, json));
+root.Add(BookmarkCommand.Create(api, json));
+root.Add(RecoverCommand.Create(api, json));
+root.Add(QuickstartCommand.Create());
+return await root.Parse(args).InvokeAsync();

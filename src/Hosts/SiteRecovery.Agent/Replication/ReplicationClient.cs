@@ -60,7 +60,7 @@ public sealed class ReplicationClient(
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(outer);
         var ct = cts.Token;
 
-        var hello = new Hello(agentId, disks.Select(d => new DiskOffer(d.Name, d.Size)).ToList());
+        var hello = new Hello(agentId, disks.Select(d => new DiskOffer(d.Name, d.Size, agentId)).ToList());
         await FrameIo.WriteAsync(send, FrameType.Control, hello.ToBytes(), ct).ConfigureAwait(false);
         await send.FlushAsync(ct).ConfigureAwait(false);
         var first = await FrameIo.ReadAsync(net, ct).ConfigureAwait(false)

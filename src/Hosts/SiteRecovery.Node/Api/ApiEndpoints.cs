@@ -1,0 +1,94 @@
+using Akka.Actor;
+using Akka.Hosting;
+using SiteRecovery.Actors.Control;
+using SiteRecovery.Contracts.Control;
+
+namespace SiteRecovery.Node.Api;
+
+/// <summary>The node's HTTP API: what srctl, portals and test harnesses drive the site with.</summary>
+public static class ApiEndpoints
+{
+    static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+
+    public static void Map(WebApplication app, NodeOptions options)
+    {
+        app.MapGet("/api/status", async (DataPathService dp, ActorRegistry registry) =>
+        {
+            var disks = new List<DiskStatus>();
+            foreach (var (id, d) in dp.Target?.Disks ?? new Dictionary<string, (long, long)>())
+            {
+                var view = await TryGetDiskAsync(registry, id, options);
+                disks.Add(new DiskStatus(id, d.Size, d.AppliedThrough, view?.State.ToString(), view?.RpoSeconds,
+                    view?.RecoveryPoints.Count ?? 0, view?.RecoveryPoints.LastOrDefault()?.BookmarkId));
+            }
+            var cache = (dp.Process?.Disks ?? new Dictionary<string, (long, long, long, long)>())
+                .Select(kv => new ProcessServerDiskStatus(kv.Key, kv.Value.Spooled, kv.Value.Durable, kv.Value.TargetAcked, kv.Value.CacheBytes)).ToList();
+            return Results.Ok(new NodeStatus(options.NodeId, options.Roles.ToString(), options.Persistence.ToString(), disks.OrderBy(d => d.Disk).ToList(), cache));
+        });
+
+        app.MapGet("/api/disks/{id}", async (string id, ActorRegistry registry) =>
+        {
+            var view = await TryGetDiskAsync(registry, id, options);
+            return view is null || view.State == ReplicationState.Unregistered
+                ? Results.NotFound(new ApiError($"disk {id} is not registered"))
+                : Results.Ok(view);
+        });
+
+        app.MapPost("/api/bookmarks", async (BookmarkBody body, DataPathService dp, ActorRegistry registry, CancellationToken ct) =>
+        {
+            if (dp.Target is null) return Results.BadRequest(new ApiError("this node does not run the master-target role"));
+            if (body.Disks is not { Length: > 0 }) return Results.BadRequest(new ApiError("disks: at least one disk id is required"));
+            var name = string.IsNullOrWhiteSpace(body.Name) ? $"bm-{DateTime.UtcNow:yyyyMMdd-HHmmss-fff}" : body.Name;
+            if (name.Length > 128) return Results.BadRequest(new ApiError("name: at most 128 characters"));
+            try
+            {
+                var inserted = await dp.Target.BookmarkAsync(name, body.Disks, TimeSpan.FromSeconds(body.TimeoutSeconds ?? 30), ct);
+                if (inserted.Error is not null) return Results.Conflict(new ApiError($"bookmark {name}: {inserted.Error}"));
+                var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                if (options.Roles.HasFlag(NodeRoles.Configuration))
+                    foreach (var (disk, seq) in inserted.Sequences)
+                    {
+                        var r = await registry.Get<ProtectedDisksRegion>().Ask<CommandResult>(new RecordRecoveryPoint(disk, name, seq, now, RecoveryPointKind.CrashConsistent), AskTimeout, ct);
+                        if (r is CommandResult.Rejected rej) return Results.Conflict(new ApiError($"bookmark {name} on {disk}: {rej.Message}"));
+                    }
+                return Results.Ok(new BookmarkResponse(name, inserted.Sequences, now));
+            }
+            catch (InvalidOperationException e) { return Results.Conflict(new ApiError(e.Message)); }
+            catch (TimeoutException e) { return Results.Json(new ApiError(e.Message), statusCode: 504); }
+        });
+
+        app.MapPost("/api/recover", async (RecoverBody body, DataPathService dp, ActorRegistry registry, CancellationToken ct) =>
+        {
+            if (dp.Target is null) return Results.BadRequest(new ApiError("this node does not run the master-target role"));
+            if (string.IsNullOrWhiteSpace(body.Disk)) return Results.BadRequest(new ApiError("disk: required"));
+            if (string.IsNullOrWhiteSpace(body.Output)) return Results.BadRequest(new ApiError("output: a file path is required"));
+            if ((body.Bookmark is null) == (body.Sequence is null)) return Results.BadRequest(new ApiError("give exactly one of bookmark or sequence"));
+            var output = Path.GetFullPath(body.Output);
+            if (File.Exists(output) || Directory.Exists(output)) return Results.BadRequest(new ApiError($"output: '{output}' already exists; recovery never overwrites a file"));
+            long sequence;
+            if (body.Bookmark is { } bookmark)
+            {
+                var view = await TryGetDiskAsync(registry, body.Disk, options);
+                var point = view?.RecoveryPoints.FirstOrDefault(p => p.BookmarkId == bookmark);
+                if (point is null) return Results.NotFound(new ApiError($"disk {body.Disk} has no recovery point '{bookmark}'"));
+                sequence = point.Sequence;
+            }
+            else sequence = body.Sequence!.Value;
+            if (sequence < 1) return Results.BadRequest(new ApiError($"sequence: {sequence} is below 1"));
+            var started = DateTime.UtcNow;
+            try
+            {
+                var result = await dp.Target.RecoverAsync(body.Disk, sequence, output, null, ct);
+                return Results.Ok(new RecoverResponse(body.Disk, body.Bookmark, sequence, output, result.BytesWritten, result.DeltaCount, result.Sha256.ToLowerInvariant(), (DateTime.UtcNow - started).TotalSeconds));
+            }
+            catch (KeyNotFoundException e) { return Results.NotFound(new ApiError(e.Message)); }
+            catch (ArgumentOutOfRangeException e) { return Results.BadRequest(new ApiError(e.Message)); }
+        });
+    }
+
+    static async Task<DiskView?> TryGetDiskAsync(ActorRegistry registry, string id, NodeOptions options)
+    {
+        if (!options.Roles.HasFlag(NodeRoles.Configuration)) return null;
+        return await registry.Get<ProtectedDisksRegion>().Ask<DiskView>(new GetDisk(id, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), AskTimeout);
+    }
+}

@@ -1,0 +1,59 @@
+using Akka.Actor;
+using Akka.Hosting;
+using Akka.Streams;
+using SiteRecovery.Actors.Control;
+using SiteRecovery.Actors.DataPath;
+using SiteRecovery.Contracts.Control;
+using SiteRecovery.Journal.Replicas.Local;
+
+namespace SiteRecovery.Node;
+
+/// <summary>Starts the data-path roles of this node (master target, process server) once the actor system is up.</summary>
+public sealed class DataPathService(NodeOptions options, ActorSystem system, ActorRegistry registry, ILogger<DataPathService> logger) : IHostedService
+{
+    public MasterTargetServer? Target { get; private set; }
+    public ProcessServer? Process { get; private set; }
+    public string MasterTargetId => options.NodeId + "-mt";
+    public string ProcessServerId => options.NodeId + "-ps";
+
+    void Log(string m) => logger.LogInformation("{Message}", m);
+
+    public async Task StartAsync(CancellationToken ct)
+    {
+        var config = options.Roles.HasFlag(NodeRoles.Configuration);
+        if (options.Roles.HasFlag(NodeRoles.MasterTarget))
+        {
+            IDataPathEvents events = config
+                ? new ActorDataPathEvents(registry.Get<ProtectedDisksRegion>(), registry.Get<MasterTargetsRegion>(), MasterTargetId, Log)
+                : new NoDataPathEvents();
+            var dir = Path.Combine(options.DataDirectory, "master-target");
+            if (config)
+            {
+                var r = await registry.Get<MasterTargetsRegion>().Ask<CommandResult>(new RegisterMasterTarget(MasterTargetId, TargetOs.Linux, 32), TimeSpan.FromSeconds(10));
+                if (r is CommandResult.Rejected { Reason: not RejectionReason.AlreadyRegistered } rej) Log($"master target registration: {rej.Message}");
+            }
+            Target = new MasterTargetServer(new MasterTargetOptions(MasterTargetId, options.MasterTargetListen, dir),
+                new LocalFileReplicaStoreFactory(Path.Combine(dir, "replicas"), MasterTargetId), events, Log);
+            await Target.StartAsync();
+            Log($"master target {MasterTargetId} listening on {Target.BoundEndpoint}");
+        }
+        if (options.Roles.HasFlag(NodeRoles.ProcessServer))
+        {
+            var cache = Path.Combine(options.DataDirectory, "process-server", "cache");
+            if (config)
+            {
+                var r = await registry.Get<ProcessServersRegion>().Ask<CommandResult>(new RegisterProcessServer(ProcessServerId, cache, 600L << 30, 200), TimeSpan.FromSeconds(10));
+                if (r is CommandResult.Rejected { Reason: not RejectionReason.AlreadyRegistered } rej) Log($"process server registration: {rej.Message}");
+            }
+            Process = new ProcessServer(new ProcessServerOptions(ProcessServerId, options.ProcessServerListen, cache, options.MasterTargetEndpoint), system.Materializer(), Log);
+            await Process.StartAsync();
+            Log($"process server {ProcessServerId} listening on {Process.BoundEndpoint}, forwarding to {options.MasterTargetEndpoint}");
+        }
+    }
+
+    public async Task StopAsync(CancellationToken ct)
+    {
+        if (Process is not null) await Process.DisposeAsync();
+        if (Target is not null) await Target.DisposeAsync();
+    }
+}

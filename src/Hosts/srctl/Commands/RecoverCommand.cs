@@ -1,0 +1,36 @@
+using System.CommandLine;
+using Spectre.Console;
+
+namespace SiteRecovery.Ctl.Commands;
+
+public static class RecoverCommand
+{
+    public static Command Create(Option<string> api, Option<bool> json)
+    {
+        var disk = new Option<string>("--disk") { Description = "Disk id", Required = true };
+        var bookmark = new Option<string?>("--bookmark") { Description = "Recovery point (bookmark id)" };
+        var sequence = new Option<long?>("--sequence") { Description = "Recover as of this sequence instead of a bookmark" };
+        var output = new Option<string>("--out") { Description = "Image file to write (must not exist; a path on the master target's machine)", Required = true };
+        var cmd = new Command("recover", "Write a disk's image as of a recovery point into a file") { disk, bookmark, sequence, output };
+        cmd.SetAction(async (parse, ct) =>
+        {
+            using var client = new ApiClient(parse.GetValue(api)!);
+            try
+            {
+                var r = await client.PostAsync("api/recover", new
+                {
+                    disk = parse.GetValue(disk),
+                    bookmark = parse.GetValue(bookmark),
+                    sequence = parse.GetValue(sequence),
+                    output = Path.GetFullPath(parse.GetValue(output)!),
+                }, ct);
+                if (parse.GetValue(json)) { Console.WriteLine(r.ToJsonString()); return 0; }
+                AnsiConsole.MarkupLine($"recovered [bold]{Markup.Escape(r["disk"]!.ToString())}[/] at #{r["sequence"]} into {Markup.Escape(r["output"]!.ToString())}");
+                AnsiConsole.MarkupLine($"sha256 {r["sha256"]}  ({r["deltas"]} deltas replayed in {r["seconds"]!.GetValue<double>():0.00} s)");
+                return 0;
+            }
+            catch (ApiException e) { Console.Error.WriteLine($"srctl: {e.Message}"); return 1; }
+        });
+        return cmd;
+    }
+}
