@@ -1,0 +1,47 @@
+using SiteRecovery.Contracts.Control;
+
+namespace SiteRecovery.Actors.Control;
+
+/// <summary>Outcome of a pure <c>Decide</c>: either events to persist (possibly none = idempotent) or a rejection.</summary>
+public sealed record Decision<TEvent>
+{
+    private Decision(IReadOnlyList<TEvent> events, CommandResult.Rejected? rejection)
+    {
+        Events = events;
+        Rejection = rejection;
+    }
+
+    public IReadOnlyList<TEvent> Events { get; }
+    public CommandResult.Rejected? Rejection { get; }
+    public bool IsRejected => Rejection is not null;
+
+    public static Decision<TEvent> Accept(params TEvent[] events) => new(events, null);
+    public static Decision<TEvent> NoOp { get; } = new(Array.Empty<TEvent>(), null);
+    public static Decision<TEvent> Reject(RejectionReason reason, string message) =>
+        new(Array.Empty<TEvent>(), new CommandResult.Rejected(reason, message));
+}
+
+/// <summary>An immutable aggregate state with pure decide/apply functions.</summary>
+public interface IAggregateState<TSelf, TCommand, TEvent>
+    where TSelf : IAggregateState<TSelf, TCommand, TEvent>
+{
+    Decision<TEvent> Decide(TCommand command);
+    TSelf Apply(TEvent @event);
+}
+
+internal static class Rules
+{
+    public static bool Blank(string? value) => string.IsNullOrWhiteSpace(value);
+
+    public static string MustBeNonEmpty(string command, string field) =>
+        $"{command}.{field} must be non-empty";
+
+    public static string MustBePositive(string command, string field, long value) =>
+        $"{command}.{field} must be > 0 (was {value})";
+
+    public static string MustBeNonNegative(string command, string field, long value) =>
+        $"{command}.{field} must be >= 0 (was {value})";
+
+    public static string MustBeDefined<TEnum>(string command, string field, TEnum value) where TEnum : struct, Enum =>
+        $"{command}.{field} must be one of {string.Join(", ", Enum.GetNames<TEnum>())} (was {value})";
+}

@@ -1,0 +1,167 @@
+using System.Collections.Immutable;
+using System.Text.Json.Serialization;
+using SiteRecovery.Contracts.Control;
+
+namespace SiteRecovery.Actors.Control.ProtectedDisk;
+
+/// <summary>Immutable state of one protected disk with pure <see cref="Decide"/> and <see cref="Apply"/>.</summary>
+[Manifest("disk-state.v1")]
+public sealed record ProtectedDiskState(
+    string DiskId,
+    ReplicationState State,
+    string? MachineId,
+    long SizeBytes,
+    string? ProcessServerId,
+    string? MasterTargetId,
+    long AppliedThrough,
+    long? LastAppliedAtUnixMs,
+    long BytesAppliedTotal,
+    ImmutableList<RecoveryPointView> RecoveryPoints,
+    ResyncReason? ResyncReason)
+    : IControlSnapshot, IAggregateState<ProtectedDiskState, IProtectedDiskCommand, IProtectedDiskEvent>
+{
+    public static ProtectedDiskState Empty(string diskId) =>
+        new(diskId, ReplicationState.Unregistered, null, 0, null, null, 0, null, 0, [], null);
+
+    [JsonIgnore]
+    public bool Registered => State != ReplicationState.Unregistered;
+
+    public Decision<IProtectedDiskEvent> Decide(IProtectedDiskCommand command)
+    {
+        if (!Registered && command is not RegisterDisk)
+            return Decision<IProtectedDiskEvent>.Reject(RejectionReason.NotRegistered,
+                $"{command.GetType().Name}.DiskId '{command.DiskId}' is not registered; send RegisterDisk first");
+
+        return command switch
+        {
+            RegisterDisk c => DecideRegister(c),
+            RecordReplicationProgress c => DecideProgress(c),
+            RecordRecoveryPoint c => DecideRecoveryPoint(c),
+            RequireResync c => DecideRequireResync(c),
+            CompleteResync c => DecideCompleteResync(c),
+            _ => Decision<IProtectedDiskEvent>.Reject(RejectionReason.InvalidArgument,
+                $"Command type {command.GetType().Name} is not handled by ProtectedDisk"),
+        };
+    }
+
+    private Decision<IProtectedDiskEvent> DecideRegister(RegisterDisk c)
+    {
+        const string cmd = nameof(RegisterDisk);
+        if (Rules.Blank(c.DiskId)) return Invalid(Rules.MustBeNonEmpty(cmd, nameof(c.DiskId)));
+        if (Rules.Blank(c.MachineId)) return Invalid(Rules.MustBeNonEmpty(cmd, nameof(c.MachineId)));
+        if (c.SizeBytes <= 0) return Invalid(Rules.MustBePositive(cmd, nameof(c.SizeBytes), c.SizeBytes));
+        if (Rules.Blank(c.ProcessServerId)) return Invalid(Rules.MustBeNonEmpty(cmd, nameof(c.ProcessServerId)));
+        if (Rules.Blank(c.MasterTargetId)) return Invalid(Rules.MustBeNonEmpty(cmd, nameof(c.MasterTargetId)));
+
+        if (Registered)
+        {
+            return MachineId == c.MachineId && SizeBytes == c.SizeBytes
+                   && ProcessServerId == c.ProcessServerId && MasterTargetId == c.MasterTargetId
+                ? Decision<IProtectedDiskEvent>.NoOp
+                : Decision<IProtectedDiskEvent>.Reject(RejectionReason.AlreadyRegistered,
+                    $"{cmd}.DiskId '{c.DiskId}' is already registered with different MachineId/SizeBytes/ProcessServerId/MasterTargetId");
+        }
+
+        return Decision<IProtectedDiskEvent>.Accept(
+            new DiskRegistered(c.DiskId, c.MachineId, c.SizeBytes, c.ProcessServerId, c.MasterTargetId));
+    }
+
+    private Decision<IProtectedDiskEvent> DecideProgress(RecordReplicationProgress c)
+    {
+        const string cmd = nameof(RecordReplicationProgress);
+        if (c.AppliedThrough < 0) return Invalid(Rules.MustBeNonNegative(cmd, nameof(c.AppliedThrough), c.AppliedThrough));
+        if (c.AppliedAtUnixMs < 0) return Invalid(Rules.MustBeNonNegative(cmd, nameof(c.AppliedAtUnixMs), c.AppliedAtUnixMs));
+        if (c.BytesApplied < 0) return Invalid(Rules.MustBeNonNegative(cmd, nameof(c.BytesApplied), c.BytesApplied));
+
+        // Monotonic: a stale or repeated report is an idempotent no-op, not an error.
+        if (c.AppliedThrough <= AppliedThrough) return Decision<IProtectedDiskEvent>.NoOp;
+
+        return Decision<IProtectedDiskEvent>.Accept(
+            new ReplicationProgressRecorded(c.DiskId, c.AppliedThrough, c.AppliedAtUnixMs, c.BytesApplied));
+    }
+
+    private Decision<IProtectedDiskEvent> DecideRecoveryPoint(RecordRecoveryPoint c)
+    {
+        const string cmd = nameof(RecordRecoveryPoint);
+        if (Rules.Blank(c.BookmarkId)) return Invalid(Rules.MustBeNonEmpty(cmd, nameof(c.BookmarkId)));
+        if (c.Sequence < 1) return Invalid($"{cmd}.Sequence must be >= 1 (was {c.Sequence})");
+        if (c.TimeUnixMs < 0) return Invalid(Rules.MustBeNonNegative(cmd, nameof(c.TimeUnixMs), c.TimeUnixMs));
+        if (!Enum.IsDefined(c.Kind)) return Invalid(Rules.MustBeDefined(cmd, nameof(c.Kind), c.Kind));
+
+        if (RecoveryPoints.Exists(p => p.BookmarkId == c.BookmarkId)) return Decision<IProtectedDiskEvent>.NoOp;
+
+        if (RecoveryPoints.Count > 0 && c.Sequence < RecoveryPoints[^1].Sequence)
+            return Decision<IProtectedDiskEvent>.Reject(RejectionReason.OutOfOrder,
+                $"{cmd}.Sequence must be >= the previous recovery point's sequence {RecoveryPoints[^1].Sequence} (was {c.Sequence})");
+
+        return Decision<IProtectedDiskEvent>.Accept(
+            new RecoveryPointRecorded(c.DiskId, c.BookmarkId, c.Sequence, c.TimeUnixMs, c.Kind));
+    }
+
+    private Decision<IProtectedDiskEvent> DecideRequireResync(RequireResync c)
+    {
+        if (!Enum.IsDefined(c.Reason)) return Invalid(Rules.MustBeDefined(nameof(RequireResync), nameof(c.Reason), c.Reason));
+        if (State is ReplicationState.Resyncing or ReplicationState.InitialReplication && ResyncReason == c.Reason)
+            return Decision<IProtectedDiskEvent>.NoOp;
+        return Decision<IProtectedDiskEvent>.Accept(new ResyncRequired(c.DiskId, c.Reason));
+    }
+
+    private Decision<IProtectedDiskEvent> DecideCompleteResync(CompleteResync c)
+    {
+        const string cmd = nameof(CompleteResync);
+        if (c.Sequence < 0) return Invalid(Rules.MustBeNonNegative(cmd, nameof(c.Sequence), c.Sequence));
+        if (State is not (ReplicationState.Resyncing or ReplicationState.InitialReplication))
+            return Decision<IProtectedDiskEvent>.Reject(RejectionReason.InvalidState,
+                $"{cmd}: disk '{DiskId}' is {State}; only a disk in InitialReplication or Resyncing can complete a resync");
+        return Decision<IProtectedDiskEvent>.Accept(new ResyncCompleted(c.DiskId, c.Sequence));
+    }
+
+    public ProtectedDiskState Apply(IProtectedDiskEvent @event) => @event switch
+    {
+        DiskRegistered e => this with
+        {
+            State = ReplicationState.InitialReplication,
+            ResyncReason = Contracts.Control.ResyncReason.InitialReplication,
+            MachineId = e.MachineId,
+            SizeBytes = e.SizeBytes,
+            ProcessServerId = e.ProcessServerId,
+            MasterTargetId = e.MasterTargetId,
+        },
+        ReplicationProgressRecorded e => this with
+        {
+            AppliedThrough = Math.Max(AppliedThrough, e.AppliedThrough),
+            LastAppliedAtUnixMs = e.AppliedAtUnixMs,
+            BytesAppliedTotal = BytesAppliedTotal + e.BytesApplied,
+        },
+        RecoveryPointRecorded e => this with
+        {
+            RecoveryPoints = RecoveryPoints.Add(new RecoveryPointView(e.BookmarkId, e.Sequence, e.TimeUnixMs, e.Kind)),
+        },
+        ResyncRequired e => this with { State = ReplicationState.Resyncing, ResyncReason = e.Reason },
+        ResyncCompleted e => this with
+        {
+            State = ReplicationState.Protected,
+            ResyncReason = null,
+            AppliedThrough = Math.Max(AppliedThrough, e.Sequence),
+        },
+        _ => throw new ArgumentOutOfRangeException(nameof(@event), @event.GetType().Name, "Unknown ProtectedDisk event"),
+    };
+
+    public DiskView ToView(long nowUnixMs) => new(
+        DiskId,
+        Registered,
+        SizeBytes,
+        MachineId,
+        ProcessServerId,
+        MasterTargetId,
+        AppliedThrough,
+        LastAppliedAtUnixMs,
+        BytesAppliedTotal,
+        RecoveryPoints,
+        State,
+        ResyncReason,
+        RecoveryPoints.Count == 0 ? null : Math.Max(0, nowUnixMs - RecoveryPoints[^1].TimeUnixMs));
+
+    private static Decision<IProtectedDiskEvent> Invalid(string message) =>
+        Decision<IProtectedDiskEvent>.Reject(RejectionReason.InvalidArgument, message);
+}

@@ -1,0 +1,71 @@
+namespace SiteRecovery.Contracts.Control;
+
+public enum RecoveryPointKind { CrashConsistent, AppConsistent }
+
+public enum ResyncReason { InitialReplication, AgentRestartedWithoutTracking, CacheLost, ChecksumMismatch, OperatorRequest }
+
+public enum ReplicationState { Unregistered, InitialReplication, Protected, Resyncing }
+
+/// <summary>Any message for a ProtectedDisk entity (identity: disk id).</summary>
+public interface IProtectedDiskMessage : IEntityMessage
+{
+    string DiskId { get; }
+    string IEntityMessage.EntityId => DiskId;
+}
+
+public interface IProtectedDiskCommand : IProtectedDiskMessage;
+
+// ---- commands ----
+public sealed record RegisterDisk(string DiskId, string MachineId, long SizeBytes, string ProcessServerId, string MasterTargetId) : IProtectedDiskCommand;
+
+/// <summary>Monotonic: an AppliedThrough not above the recorded one is an idempotent no-op.</summary>
+public sealed record RecordReplicationProgress(string DiskId, long AppliedThrough, long AppliedAtUnixMs, long BytesApplied) : IProtectedDiskCommand;
+
+public sealed record RecordRecoveryPoint(string DiskId, string BookmarkId, long Sequence, long TimeUnixMs, RecoveryPointKind Kind) : IProtectedDiskCommand;
+
+public sealed record RequireResync(string DiskId, ResyncReason Reason) : IProtectedDiskCommand;
+
+public sealed record CompleteResync(string DiskId, long Sequence) : IProtectedDiskCommand;
+
+// ---- query ----
+/// <summary>Returns <see cref="DiskView"/>; RPO is computed against <paramref name="NowUnixMs"/>.</summary>
+public sealed record GetDisk(string DiskId, long NowUnixMs) : IProtectedDiskMessage;
+
+public sealed record RecoveryPointView(string BookmarkId, long Sequence, long TimeUnixMs, RecoveryPointKind Kind);
+
+public sealed record DiskView(
+    string DiskId,
+    bool Registered,
+    long SizeBytes,
+    string? MachineId,
+    string? ProcessServerId,
+    string? MasterTargetId,
+    long AppliedThrough,
+    long? LastAppliedAtUnixMs,
+    long BytesAppliedTotal,
+    IReadOnlyList<RecoveryPointView> RecoveryPoints,
+    ReplicationState State,
+    ResyncReason? ResyncReason,
+    // now − time of the latest recovery point (ms, never negative); null without recovery points.
+    long? RpoMs);
+
+// ---- events ----
+public interface IProtectedDiskEvent : IControlEvent
+{
+    string DiskId { get; }
+}
+
+[Manifest("disk-registered.v1")]
+public sealed record DiskRegistered(string DiskId, string MachineId, long SizeBytes, string ProcessServerId, string MasterTargetId) : IProtectedDiskEvent;
+
+[Manifest("disk-replication-progress-recorded.v1")]
+public sealed record ReplicationProgressRecorded(string DiskId, long AppliedThrough, long AppliedAtUnixMs, long BytesApplied) : IProtectedDiskEvent;
+
+[Manifest("disk-recovery-point-recorded.v1")]
+public sealed record RecoveryPointRecorded(string DiskId, string BookmarkId, long Sequence, long TimeUnixMs, RecoveryPointKind Kind) : IProtectedDiskEvent;
+
+[Manifest("disk-resync-required.v1")]
+public sealed record ResyncRequired(string DiskId, ResyncReason Reason) : IProtectedDiskEvent;
+
+[Manifest("disk-resync-completed.v1")]
+public sealed record ResyncCompleted(string DiskId, long Sequence) : IProtectedDiskEvent;

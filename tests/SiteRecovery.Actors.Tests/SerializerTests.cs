@@ -1,0 +1,119 @@
+using System.Collections.Immutable;
+using System.Runtime.Serialization;
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.Serialization;
+using SiteRecovery.Actors.Control.MasterTarget;
+using SiteRecovery.Actors.Control.ProcessServer;
+using SiteRecovery.Actors.Control.ProtectedDisk;
+using SiteRecovery.Actors.Serialization;
+using SiteRecovery.Contracts.Control;
+using Xunit;
+
+namespace SiteRecovery.Actors.Tests;
+
+public sealed class SerializerTests : IDisposable
+{
+    private readonly ActorSystem _system = ActorSystem.Create("serializer-tests", ConfigurationFactory.ParseString($$"""
+        akka.actor {
+          serializers { control-json = "{{typeof(ControlJsonSerializer).AssemblyQualifiedName}}" }
+          serialization-bindings {
+            "{{typeof(IControlEvent).AssemblyQualifiedName}}" = control-json
+            "{{typeof(IControlSnapshot).AssemblyQualifiedName}}" = control-json
+          }
+        }
+        """));
+
+    private ControlJsonSerializer Serializer => new((ExtendedActorSystem)_system);
+
+    public static readonly object[] Samples =
+    [
+        new DiskRegistered("d1", "m1", 1L << 40, "ps1", "mt1"),
+        new ReplicationProgressRecorded("d1", 42, 1_700_000_000_000, 4096),
+        new RecoveryPointRecorded("d1", "bm-1", 7, 1_700_000_000_001, RecoveryPointKind.AppConsistent),
+        new ResyncRequired("d1", ResyncReason.ChecksumMismatch),
+        new ResyncCompleted("d1", 99),
+        new ProcessServerRegistered("ps1", "/var/cache/sr", 10_000_000, 250),
+        new DiskAssignedToProcessServer("ps1", "d1"),
+        new CacheUsageReported("ps1", 1234),
+        new MasterTargetRegistered("mt1", TargetOs.Linux, 32),
+        new ReplicaAttached("mt1", "d1", "/dev/sdb"),
+        new ReplicaDetached("mt1", "d1"),
+    ];
+
+    public static IEnumerable<object[]> EventSamples => Samples.Select(s => new[] { s });
+
+    [Theory]
+    [MemberData(nameof(EventSamples))]
+    public void Every_event_round_trips_with_its_manifest(object evt)
+    {
+        var manifest = Serializer.Manifest(evt);
+        Assert.EndsWith(".v1", manifest);
+        var back = Serializer.FromBinary(Serializer.ToBinary(evt), manifest);
+        Assert.Equal(evt, back);
+    }
+
+    [Fact]
+    public void Samples_cover_every_registered_event_type()
+    {
+        var covered = Samples.Select(s => s.GetType()).ToHashSet();
+        Assert.All(ControlManifestRegistry.EventTypes, t => Assert.Contains(t, covered));
+        Assert.Equal(ControlManifestRegistry.EventTypes.Count, covered.Count);
+    }
+
+    [Fact]
+    public void Akka_picks_the_control_serializer_for_events_and_snapshots()
+    {
+        var serialization = _system.Serialization;
+        Assert.IsType<ControlJsonSerializer>(serialization.FindSerializerFor(Samples[0]));
+        Assert.IsType<ControlJsonSerializer>(serialization.FindSerializerFor(ProtectedDiskState.Empty("d")));
+        var bytes = serialization.Serialize(Samples[2]);
+        var back = serialization.Deserialize(bytes, ControlJsonSerializer.SerializerIdentifier, Serializer.Manifest(Samples[2]));
+        Assert.Equal(Samples[2], back);
+    }
+
+    [Fact]
+    public void Snapshots_round_trip()
+    {
+        var disk = ProtectedDiskState.Empty("d1")
+            .Apply(new DiskRegistered("d1", "m1", 10, "ps", "mt"))
+            .Apply(new RecoveryPointRecorded("d1", "b", 3, 10, RecoveryPointKind.CrashConsistent))
+            .Apply(new ReplicationProgressRecorded("d1", 5, 11, 12));
+        var ps = ProcessServerState.Empty("ps1")
+            .Apply(new ProcessServerRegistered("ps1", "/c", 100, 5))
+            .Apply(new DiskAssignedToProcessServer("ps1", "d1"));
+        var mt = MasterTargetState.Empty("mt1")
+            .Apply(new MasterTargetRegistered("mt1", TargetOs.Windows, 16))
+            .Apply(new ReplicaAttached("mt1", "d1", "/r/1"));
+
+        var diskBack = (ProtectedDiskState)RoundTrip(disk);
+        Assert.Equal(disk with { RecoveryPoints = ImmutableList<RecoveryPointView>.Empty }, diskBack with { RecoveryPoints = ImmutableList<RecoveryPointView>.Empty });
+        Assert.Equal(disk.RecoveryPoints, diskBack.RecoveryPoints);
+
+        var psBack = (ProcessServerState)RoundTrip(ps);
+        Assert.Equal(ps.AssignedDisks, psBack.AssignedDisks);
+        Assert.Equal(ps with { AssignedDisks = ImmutableSortedSet<string>.Empty }, psBack with { AssignedDisks = ImmutableSortedSet<string>.Empty });
+
+        var mtBack = (MasterTargetState)RoundTrip(mt);
+        Assert.Equal(mt.Replicas, mtBack.Replicas);
+        Assert.Equal(mt.FreeSlots, mtBack.FreeSlots);
+        Assert.Equal(3, ControlManifestRegistry.SnapshotTypes.Count);
+    }
+
+    [Fact]
+    public void Unknown_manifest_throws_SerializationException_naming_it()
+    {
+        var ex = Assert.Throws<SerializationException>(() => Serializer.FromBinary("{}"u8.ToArray(), "no-such-event.v9"));
+        Assert.Contains("no-such-event.v9", ex.Message);
+    }
+
+    [Fact]
+    public void Unregistered_type_throws_SerializationException()
+    {
+        Assert.Throws<SerializationException>(() => Serializer.Manifest(new RegisterDisk("d", "m", 1, "p", "t")));
+    }
+
+    private object RoundTrip(object o) => Serializer.FromBinary(Serializer.ToBinary(o), Serializer.Manifest(o));
+
+    public void Dispose() => _system.Terminate().Wait(TimeSpan.FromSeconds(10));
+}
