@@ -1,0 +1,43 @@
+namespace SiteRecovery.Capture.Nbd;
+
+/// <summary>Pure semantic checks of a parsed request against an export's size and mode.</summary>
+public static class NbdRequestValidator
+{
+    /// <summary>Command flags this server accepts on any command.</summary>
+    public const NbdCommandFlags SupportedFlags = NbdCommandFlags.Fua | NbdCommandFlags.NoHole;
+
+    /// <summary>Decides whether <paramref name="r"/> may run, and if not which error to reply and how to recover.</summary>
+    public static NbdValidation Validate(in NbdRequest r, long exportSize, bool readOnly, int maxRequest)
+    {
+        var isWrite = r.Command == NbdCommand.Write;
+        if (isWrite && r.Length > (uint)maxRequest)
+            return new(NbdError.Inval, false, true, $"write of {r.Length} bytes exceeds the maximum request size {maxRequest}");
+        if ((r.Flags & ~SupportedFlags) != 0)
+            return new(NbdError.Inval, isWrite, false, $"unsupported command flags 0x{(ushort)r.Flags:x}");
+        switch (r.Command)
+        {
+            case NbdCommand.Read:
+                if (r.Length > (uint)maxRequest)
+                    return new(NbdError.Inval, false, false, $"read of {r.Length} bytes exceeds the maximum request size {maxRequest}");
+                return InRange(r, exportSize) ? NbdValidation.Ok : new(NbdError.Inval, false, false, "read past the end of the export");
+            case NbdCommand.Write:
+            case NbdCommand.WriteZeroes:
+                if (readOnly) return new(NbdError.Perm, isWrite, false, "export is read-only");
+                return InRange(r, exportSize) ? NbdValidation.Ok : new(NbdError.NoSpc, isWrite, false, "write past the end of the export");
+            case NbdCommand.Trim:
+                if (readOnly) return new(NbdError.Perm, false, false, "export is read-only");
+                return InRange(r, exportSize) ? NbdValidation.Ok : new(NbdError.Inval, false, false, "trim past the end of the export");
+            case NbdCommand.Flush:
+            case NbdCommand.Disconnect:
+                return NbdValidation.Ok;
+            default:
+                return new(NbdError.Inval, false, false, $"unsupported command {(ushort)r.Command}");
+        }
+    }
+
+    private static bool InRange(in NbdRequest r, long exportSize)
+    {
+        var size = (ulong)Math.Max(0, exportSize);
+        return r.Offset <= size && r.Length <= size - r.Offset;
+    }
+}

@@ -1,0 +1,38 @@
+namespace SiteRecovery.Capture.Nbd;
+
+/// <summary>Tunables of an <see cref="NbdServer"/>.</summary>
+public sealed class NbdServerOptions
+{
+    /// <summary>Default for <see cref="MaxRequest"/>: 32 MiB.</summary>
+    public const int DefaultMaxRequest = 32 * 1024 * 1024;
+
+    /// <summary>
+    /// Largest READ/WRITE payload accepted (advertised as the maximum block size). Larger reads get NBD_EINVAL;
+    /// larger writes get NBD_EINVAL and the connection is closed (the payload is never buffered).
+    /// Must be between 512 and 1 GiB.
+    /// </summary>
+    public int MaxRequest { get; init; } = DefaultMaxRequest;
+
+    /// <summary>Largest option data accepted during the handshake; longer options close the connection.</summary>
+    public int MaxOptionLength { get; init; } = 64 * 1024;
+
+    /// <summary>
+    /// Export served when a client asks for the empty name (NBD_OPT_GO / NBD_OPT_EXPORT_NAME with "").
+    /// Null means the empty name is unknown.
+    /// </summary>
+    public string? DefaultExportName { get; init; }
+
+    /// <summary>Time a client has to finish the handshake; <see cref="Timeout.InfiniteTimeSpan"/> disables it.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Receives diagnostic messages (protocol errors, export failures). Must not throw; exceptions are swallowed.</summary>
+    public Action<string>? Log { get; init; }
+
+    internal void Validate()
+    {
+        if (MaxRequest < 512 || MaxRequest > 1 << 30)
+            throw new ArgumentOutOfRangeException(nameof(MaxRequest), MaxRequest, "MaxRequest must be between 512 and 1 GiB.");
+        if (MaxOptionLength < 4096 + 8)
+            throw new ArgumentOutOfRangeException(nameof(MaxOptionLength), MaxOptionLength, "MaxOptionLength must allow a 4096-byte name.");
+    }
+}
