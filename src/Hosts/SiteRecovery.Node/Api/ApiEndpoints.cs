@@ -18,7 +18,7 @@ public static class ApiEndpoints
             foreach (var (id, d) in dp.Target?.Disks ?? new Dictionary<string, (long, long)>())
             {
                 var view = await TryGetDiskAsync(registry, id, options);
-                disks.Add(new DiskStatus(id, d.Size, d.AppliedThrough, view?.State.ToString(), view?.RpoSeconds,
+                disks.Add(new DiskStatus(id, d.Size, d.AppliedThrough, view?.State.ToString(), view?.RpoMs / 1000,
                     view?.RecoveryPoints.Count ?? 0, view?.RecoveryPoints.LastOrDefault()?.BookmarkId));
             }
             var cache = (dp.Process?.Disks ?? new Dictionary<string, (long, long, long, long)>())
