@@ -17,6 +17,11 @@ public sealed record MasterTargetOptions(string ServerId, IPEndPoint Listen, str
     public int CommitBytes { get; init; } = 8 << 20;
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(1);
     public SegmentLogOptions Journal { get; init; } = new();
+    /// <summary>
+    /// Called at each commit with the disk and, per delta made durable, the milliseconds since the agent
+    /// numbered it (its acknowledgement to the NBD client): the replication lag. For benchmarks and RPO views.
+    /// </summary>
+    public Action<string, IReadOnlyList<long>>? LagObserver { get; init; }
 }
 
 /// <summary>
@@ -221,6 +226,7 @@ public sealed class MasterTargetServer : IAsyncDisposable
         {
             var dirty = new HashSet<ReplicaDisk>();
             var points = new List<(ReplicaDisk Disk, Delta Marker)>();
+            var times = new Dictionary<string, List<long>>();
             var uncommitted = 0L;
             while (true)
             {
@@ -254,6 +260,11 @@ public sealed class MasterTargetServer : IAsyncDisposable
                         }
                         await disk.AppendAsync(delta, body, ct).ConfigureAwait(false);
                         if (delta.Kind == DeltaKind.Bookmark) points.Add((disk, delta));
+                        if (server._options.LagObserver is not null)
+                        {
+                            if (!times.TryGetValue(disk.DiskId, out var list)) times[disk.DiskId] = list = [];
+                            list.Add(delta.TimeUnixMs);
+                        }
                         dirty.Add(disk);
                         uncommitted += body.Length;
                     }
@@ -262,10 +273,20 @@ public sealed class MasterTargetServer : IAsyncDisposable
                 if (dirty.Count > 0 && (input.BufferedBytes == 0 && !_net!.DataAvailable || uncommitted >= server._options.CommitBytes))
                 {
                     await CommitAsync(dirty, points, ct).ConfigureAwait(false);
+                    ReportLag(times);
                     uncommitted = 0;
                 }
             }
             if (dirty.Count > 0) await CommitAsync(dirty, points, ct).ConfigureAwait(false);
+            ReportLag(times);
+        }
+
+        void ReportLag(Dictionary<string, List<long>> times)
+        {
+            if (server._options.LagObserver is not { } observer || times.Count == 0) return;
+            var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            foreach (var (disk, list) in times) observer(disk, list.Select(t => now - t).ToList());
+            times.Clear();
         }
 
         async Task CommitAsync(HashSet<ReplicaDisk> dirty, List<(ReplicaDisk Disk, Delta Marker)> points, CancellationToken ct)

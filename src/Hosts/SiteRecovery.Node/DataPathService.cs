@@ -13,6 +13,8 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
 {
     public MasterTargetServer? Target { get; private set; }
     public ProcessServer? Process { get; private set; }
+    /// <summary>Replication lag of every delta made durable at this node's master target.</summary>
+    public LagHistogram Lag { get; } = new();
     public string MasterTargetId => options.NodeId + "-mt";
     public string ProcessServerId => options.NodeId + "-ps";
 
@@ -32,7 +34,7 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
                 var r = await registry.Get<MasterTargetsRegion>().Ask<CommandResult>(new RegisterMasterTarget(MasterTargetId, TargetOs.Linux, 32), TimeSpan.FromSeconds(10));
                 if (r is CommandResult.Rejected { Reason: not RejectionReason.AlreadyRegistered } rej) Log($"master target registration: {rej.Message}");
             }
-            Target = new MasterTargetServer(new MasterTargetOptions(MasterTargetId, options.MasterTargetListen, dir),
+            Target = new MasterTargetServer(new MasterTargetOptions(MasterTargetId, options.MasterTargetListen, dir) { LagObserver = (_, samples) => Lag.Record(samples) },
                 new LocalFileReplicaStoreFactory(Path.Combine(dir, "replicas"), MasterTargetId), events, Log);
             await Target.StartAsync();
             Log($"master target {MasterTargetId} listening on {Target.BoundEndpoint}");

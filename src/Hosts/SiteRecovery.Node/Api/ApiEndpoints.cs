@@ -26,6 +26,14 @@ public static class ApiEndpoints
             return Results.Ok(new NodeStatus(options.NodeId, options.Roles.ToString(), options.Persistence.ToString(), disks.OrderBy(d => d.Disk).ToList(), cache));
         });
 
+        app.MapGet("/api/metrics", (DataPathService dp, bool? reset) =>
+        {
+            var lag = dp.Lag.Snapshot(reset ?? false);
+            var memory = Environment.WorkingSet;
+            var peak = ReadPeakRss();
+            return Results.Ok(new { lagMs = lag, workingSetBytes = memory, peakRssBytes = peak, gcHeapBytes = GC.GetTotalMemory(false) });
+        });
+
         app.MapGet("/api/disks/{id}", async (string id, ActorRegistry registry) =>
         {
             var view = await TryGetDiskAsync(registry, id, options);
@@ -84,6 +92,17 @@ public static class ApiEndpoints
             catch (KeyNotFoundException e) { return Results.NotFound(new ApiError(e.Message)); }
             catch (ArgumentOutOfRangeException e) { return Results.BadRequest(new ApiError(e.Message)); }
         });
+    }
+
+    /// <summary>VmHWM from /proc: the most resident memory this process has had.</summary>
+    static long? ReadPeakRss()
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+            return line is null ? null : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        }
+        catch (IOException) { return null; }
     }
 
     static async Task<DiskView?> TryGetDiskAsync(ActorRegistry registry, string id, NodeOptions options)
