@@ -1,0 +1,523 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace SiteRecovery.Journal.Segments;
+
+/// <summary>
+/// Append-only, per-disk log of records in segment files: the process server's durable spool and the master
+/// target's retention journal. Each record is framed (u32 length, u64 XxHash3, bytes) and record sequences are
+/// consecutive, so a file's name (its first sequence) plus a record's position give every record's sequence.
+/// </summary>
+/// <remarks>
+/// Thread-safety: <see cref="Append"/>, <see cref="Flush"/> and <see cref="Dispose"/> belong to one writer thread
+/// (or must be externally serialized). <see cref="Read"/>, <see cref="TrimThrough"/> and all properties are safe
+/// from any thread at any time, concurrently with the writer. A <see cref="Read"/> sees a snapshot of what was
+/// durable (flushed) when it was called; it never sees buffered, unflushed records. A second writer on the same
+/// directory (this or another process) is refused by an exclusive <c>log.lock</c> file.
+/// </remarks>
+public sealed class SegmentLog : IDisposable
+{
+    /// <summary>Name of the lock file that keeps a second writer out of the directory.</summary>
+    public const string LockFileName = "log.lock";
+
+    /// <summary>One file of the log as readers see it; mutated only under <see cref="_gate"/>.</summary>
+    private sealed class SegmentFile(long first, string path)
+    {
+        public long First { get; } = first;
+        public string Path { get; set; } = path;
+        public bool Sealed { get; set; }
+        public long DurableCount { get; set; }
+        public long DurableLength { get; set; }
+        public long Last => First + DurableCount - 1;
+    }
+
+    private readonly record struct FileView(long First, long Count, long Length, string Path);
+
+    private readonly string _directory;
+    private readonly SegmentLogOptions _options;
+    private readonly FileStream _lock;
+    private readonly object _gate = new();
+    private readonly object _trimGate = new();
+    private readonly List<SegmentFile> _files = []; // ascending by First; the last one is the active file
+    private readonly byte[] _writeBuffer;
+    private int _buffered;
+    private SafeFileHandle? _active;
+    private long _activeCount;  // records appended to the active file, buffered ones included
+    private long _activeBytes;  // bytes appended to the active file, buffered ones included
+    private long _activeOnDisk; // bytes handed to the OS for the active file (fsynced or not)
+    private long _lastSequence;
+    private long _durableSequence;
+    private bool _faulted;
+    private bool _disposed;
+
+    private SegmentLog(string directory, SegmentLogOptions options, FileStream lockFile)
+    {
+        _directory = directory;
+        _options = options;
+        _lock = lockFile;
+        _writeBuffer = new byte[options.WriteBufferBytes];
+        Recovery = null!;
+    }
+
+    /// <summary>The directory holding the segment files.</summary>
+    public string Directory => _directory;
+
+    /// <summary>What recovery found and repaired when the log was opened.</summary>
+    public RecoveryReport Recovery { get; private set; }
+
+    /// <summary>Highest sequence appended (buffered or not); 0 before the first append of a new log at sequence 1.</summary>
+    public long LastSequence => Volatile.Read(ref _lastSequence);
+
+    /// <summary>Highest sequence made durable by <see cref="Flush"/> (or a rotation, or recovery).</summary>
+    public long DurableSequence
+    {
+        get { lock (_gate) return _durableSequence; }
+    }
+
+    /// <summary>Lowest sequence still held, or 0 when the log holds no records (empty or everything trimmed).</summary>
+    public long FirstSequence
+    {
+        get { lock (_gate) return FirstHeldLocked(); }
+    }
+
+    /// <summary>Bytes of segment files on disk (sealed files plus what has been written to the active file).</summary>
+    public long SizeBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                long total = Volatile.Read(ref _activeOnDisk);
+                foreach (var f in _files) if (f.Sealed) total += f.DurableLength;
+                return total;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Opens (creating if needed) the log in <paramref name="directory"/> and recovers it: verifies frames, cuts a torn
+    /// or corrupt tail off the active file (see <see cref="Recovery"/>), finishes an interrupted rotation, and refuses
+    /// with <see cref="SegmentCorruptException"/> damage anywhere else.
+    /// </summary>
+    public static SegmentLog Open(string directory, SegmentLogOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        options ??= new SegmentLogOptions();
+        options.Validate();
+        directory = Path.GetFullPath(directory);
+        System.IO.Directory.CreateDirectory(directory);
+
+        var lockPath = Path.Combine(directory, LockFileName);
+        FileStream lockFile;
+        try
+        {
+            lockFile = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e)
+        {
+            throw new IOException($"segment log '{directory}' is already open by another writer (lock file '{lockPath}' is held)", e);
+        }
+
+        var log = new SegmentLog(directory, options, lockFile);
+        try
+        {
+            log.Recover();
+            return log;
+        }
+        catch
+        {
+            log._active?.Dispose();
+            lockFile.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Appends one record as <paramref name="sequence"/>, which must be exactly <see cref="LastSequence"/> + 1
+    /// (else <see cref="AppendSequenceGapException"/>). Buffered: durable only after <see cref="Flush"/>.
+    /// </summary>
+    public void Append(ReadOnlySpan<byte> record, long sequence)
+    {
+        ThrowIfUnusable();
+        var expected = _lastSequence + 1;
+        if (sequence != expected) throw new AppendSequenceGapException(expected, sequence);
+        if (record.Length == 0) throw new ArgumentException("a record cannot be empty", nameof(record));
+        if (record.Length > _options.MaxRecordBytes)
+            throw new ArgumentException($"record of {record.Length} bytes exceeds the {_options.MaxRecordBytes}-byte maximum", nameof(record));
+
+        var frame = SegmentFrame.HeaderSize + record.Length;
+        try
+        {
+            if (frame > _writeBuffer.Length - _buffered) WriteBuffer();
+            if (frame > _writeBuffer.Length)
+            {
+                // Bigger than the buffer: write it straight through rather than growing the buffer.
+                Span<byte> header = stackalloc byte[SegmentFrame.HeaderSize];
+                SegmentFrame.WriteHeader(header, record);
+                WriteToActive(header);
+                WriteToActive(record);
+            }
+            else
+            {
+                SegmentFrame.WriteHeader(_writeBuffer.AsSpan(_buffered), record);
+                record.CopyTo(_writeBuffer.AsSpan(_buffered + SegmentFrame.HeaderSize));
+                _buffered += frame;
+            }
+        }
+        catch
+        {
+            // After a failed write the file's tail is unknown; only a reopen (recovery) can tell what survived.
+            _faulted = true;
+            throw;
+        }
+
+        _activeCount++;
+        _activeBytes += frame;
+        Volatile.Write(ref _lastSequence, sequence);
+        if (_activeBytes >= _options.SegmentBytes) Rotate();
+    }
+
+    /// <summary>
+    /// Writes buffered records and fsyncs the active file once (group commit). When it returns, everything up to
+    /// <see cref="LastSequence"/> is durable and visible to readers.
+    /// </summary>
+    public void Flush()
+    {
+        ThrowIfUnusable();
+        if (_durableSequence == _lastSequence && _buffered == 0) return;
+        try
+        {
+            WriteBuffer();
+            RandomAccess.FlushToDisk(_active!);
+        }
+        catch
+        {
+            // A failed fsync may have dropped dirty pages; retrying could falsely report success.
+            _faulted = true;
+            throw;
+        }
+        lock (_gate)
+        {
+            var active = _files[^1];
+            active.DurableCount = _activeCount;
+            active.DurableLength = _activeBytes;
+            _durableSequence = _lastSequence;
+        }
+    }
+
+    /// <summary>
+    /// Reads durable records <paramref name="fromSequence"/>..<paramref name="throughSequence"/> (capped at
+    /// <see cref="DurableSequence"/> at the time of the call) in order, verifying each frame's hash. Throws
+    /// <see cref="SequenceNotHeldException"/> if <paramref name="fromSequence"/> was trimmed, and
+    /// <see cref="SegmentCorruptException"/> (file, offset, sequence) on a damaged frame. Each record is a fresh array.
+    /// </summary>
+    public IEnumerable<(long Sequence, ReadOnlyMemory<byte> Record)> Read(long fromSequence, long throughSequence = long.MaxValue)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(fromSequence, 1);
+        List<FileView> views;
+        long through;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            through = Math.Min(throughSequence, _durableSequence);
+            if (fromSequence > through) return [];
+            var first = FirstHeldLocked();
+            if (first == 0 || fromSequence < first) throw new SequenceNotHeldException(fromSequence, first, _durableSequence);
+            views = [];
+            foreach (var f in _files)
+                if (f.DurableCount > 0 && f.Last >= fromSequence && f.First <= through)
+                    views.Add(new FileView(f.First, f.DurableCount, f.DurableLength, f.Path));
+        }
+        return ReadFiles(views, fromSequence, through);
+    }
+
+    /// <summary>
+    /// Deletes sealed files whose last sequence is ≤ <paramref name="sequence"/> (spool acknowledged downstream, or
+    /// retention expired). Never deletes a file holding anything above <paramref name="sequence"/>, and never the
+    /// active file, so trimming is by whole files. Returns how many files were deleted.
+    /// </summary>
+    public int TrimThrough(long sequence)
+    {
+        lock (_trimGate)
+        {
+            List<string> victims = [];
+            lock (_gate)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                // Removing from the index first makes concurrent readers report "not held" instead of racing the delete.
+                while (_files.Count > 0 && _files[0].Sealed && _files[0].Last <= sequence)
+                {
+                    victims.Add(_files[0].Path);
+                    _files.RemoveAt(0);
+                }
+            }
+            foreach (var path in victims)
+            {
+                File.Delete(path);
+                // One directory fsync per file keeps deletions in order, so a crash cannot leave a gap at the front.
+                DirectorySync.Flush(_directory);
+            }
+            return victims.Count;
+        }
+    }
+
+    /// <summary>Flushes (unless a write already failed) and closes the log, releasing the directory lock.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        try
+        {
+            if (!_faulted && _active is not null) Flush();
+        }
+        finally
+        {
+            lock (_gate) _disposed = true;
+            _active?.Dispose();
+            _lock.Dispose();
+        }
+    }
+
+    private IEnumerable<(long Sequence, ReadOnlyMemory<byte> Record)> ReadFiles(List<FileView> views, long from, long through)
+    {
+        foreach (var view in views)
+        {
+            var (handle, path) = OpenForRead(view);
+            using (handle)
+            using (var reader = new FrameReader(handle, view.Length, _options.ReadBufferBytes, _options.MaxRecordBytes))
+            {
+                var seq = view.First;
+                for (long k = 0; k < view.Count && seq <= through; k++, seq++)
+                {
+                    var record = ReadOne(reader, path, seq, keep: seq >= from);
+                    if (record is not null) yield return (seq, record);
+                }
+            }
+        }
+    }
+
+    private static byte[]? ReadOne(FrameReader reader, string path, long sequence, bool keep)
+    {
+        var offset = reader.Position;
+        var status = reader.Next(out var record);
+        if (status != FrameStatus.Record)
+            throw new SegmentCorruptException(path, offset, sequence, Describe(status, reader.LastLength));
+        return keep ? record.ToArray() : null;
+    }
+
+    /// <summary>Opens a file for reading; if a rotation renamed it since the snapshot, follows it by its first sequence.</summary>
+    private (SafeFileHandle Handle, string Path) OpenForRead(FileView view)
+    {
+        var path = view.Path;
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return (File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete), path);
+            }
+            catch (FileNotFoundException) when (attempt < 2)
+            {
+                lock (_gate)
+                {
+                    var current = _files.Find(f => f.First == view.First)
+                        ?? throw new SequenceNotHeldException(view.First, FirstHeldLocked(), _durableSequence);
+                    path = current.Path;
+                }
+            }
+        }
+    }
+
+    private void Rotate()
+    {
+        Flush();
+        var active = _files[^1];
+        var last = active.First + _activeCount - 1;
+        var sealedPath = Path.Combine(_directory, SegmentFileName.Sealed(active.First, last));
+        var nextFirst = last + 1;
+        var nextPath = Path.Combine(_directory, SegmentFileName.Open(nextFirst));
+        try
+        {
+            _active!.Dispose();
+            _active = null;
+            File.Move(active.Path, sealedPath);
+            // The rename must be durable before the next .open exists, so recovery never sees two overlapping files.
+            DirectorySync.Flush(_directory);
+            lock (_gate)
+            {
+                active.Path = sealedPath;
+                active.Sealed = true;
+            }
+            _active = File.OpenHandle(nextPath, FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete);
+            DirectorySync.Flush(_directory);
+        }
+        catch
+        {
+            _faulted = true;
+            throw;
+        }
+        _activeCount = _activeBytes = 0;
+        Volatile.Write(ref _activeOnDisk, 0);
+        lock (_gate) _files.Add(new SegmentFile(nextFirst, nextPath));
+    }
+
+    private void WriteBuffer()
+    {
+        if (_buffered == 0) return;
+        WriteToActive(_writeBuffer.AsSpan(0, _buffered));
+        _buffered = 0;
+    }
+
+    private void WriteToActive(ReadOnlySpan<byte> bytes)
+    {
+        RandomAccess.Write(_active!, bytes, _activeOnDisk);
+        Volatile.Write(ref _activeOnDisk, _activeOnDisk + bytes.Length);
+    }
+
+    private long FirstHeldLocked() => _files.Count > 0 && _files[0].First <= _lastSequence ? _files[0].First : 0;
+
+    private void ThrowIfUnusable()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_faulted) throw new InvalidOperationException($"segment log '{_directory}' had a failed write or fsync; reopen it to recover");
+    }
+
+    private static string Describe(FrameStatus status, long length) => status switch
+    {
+        FrameStatus.End => "file ends before the frame",
+        FrameStatus.Torn => "frame extends past the end of the file (torn write)",
+        FrameStatus.BadLength => $"frame length {length} is zero or above the maximum record size",
+        FrameStatus.BadChecksum => "frame hash does not match the record bytes",
+        _ => status.ToString(),
+    };
+
+    // ---- recovery -------------------------------------------------------------------------------------------
+
+    private readonly record struct Found(long First, long Last, bool Sealed, string Path);
+
+    private readonly record struct ScanResult(long Count, long ValidLength, long FileLength, FrameStatus Stop, long BadLength);
+
+    private ScanResult Scan(string path)
+    {
+        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var length = RandomAccess.GetLength(handle);
+        using var reader = new FrameReader(handle, length, _options.ReadBufferBytes, _options.MaxRecordBytes);
+        long count = 0;
+        FrameStatus status;
+        while ((status = reader.Next(out _)) == FrameStatus.Record) count++;
+        return new ScanResult(count, reader.Position, length, status, reader.LastLength);
+    }
+
+    /// <summary>Scans a file that must be entirely valid (sealed, or fsynced before a later file was created).</summary>
+    private long ScanStrict(string path, long first, long expectedCount)
+    {
+        var scan = Scan(path);
+        if (scan.Stop != FrameStatus.End)
+            throw new SegmentCorruptException(path, scan.ValidLength, first + scan.Count, Describe(scan.Stop, scan.BadLength));
+        if (expectedCount >= 0 && scan.Count != expectedCount)
+            throw new SegmentCorruptException(path, scan.ValidLength, first + scan.Count,
+                $"file holds {scan.Count} records but its name says {expectedCount}");
+        return scan.Count;
+    }
+
+    private void Recover()
+    {
+        var actions = new List<string>();
+        var found = new List<Found>();
+        foreach (var path in System.IO.Directory.EnumerateFiles(_directory))
+        {
+            if (SegmentFileName.TryParse(Path.GetFileName(path), out var first, out var last, out var isSealed))
+                found.Add(new Found(first, last, isSealed, path));
+        }
+        found.Sort((a, b) => a.First.CompareTo(b.First));
+        for (var i = 1; i < found.Count; i++)
+            if (found[i].First == found[i - 1].First)
+                throw new SegmentCorruptException(found[i].Path, 0, found[i].First, $"starts at the same sequence as '{found[i - 1].Path}'");
+
+        string? truncatedFile = null;
+        long truncatedAt = 0, bytesCut = 0;
+        string? reason = null;
+
+        for (var i = 0; i < found.Count; i++)
+        {
+            var f = found[i];
+            var isLast = i == found.Count - 1;
+            if (f.Sealed)
+            {
+                var count = f.Last - f.First + 1;
+                long length;
+                if (_options.VerifySealedOnOpen || isLast)
+                {
+                    ScanStrict(f.Path, f.First, count);
+                    length = new FileInfo(f.Path).Length;
+                }
+                else
+                {
+                    length = new FileInfo(f.Path).Length;
+                }
+                AddRecovered(f.First, f.Path, true, count, length);
+            }
+            else if (!isLast)
+            {
+                // An active file left behind by an interrupted rotation: it was fsynced before any later file existed.
+                var count = ScanStrict(f.Path, f.First, -1);
+                if (count == 0)
+                {
+                    File.Delete(f.Path);
+                    actions.Add($"deleted empty leftover active file '{f.Path}'");
+                    continue;
+                }
+                var sealedPath = Path.Combine(_directory, SegmentFileName.Sealed(f.First, f.First + count - 1));
+                File.Move(f.Path, sealedPath);
+                actions.Add($"sealed leftover active file '{f.Path}' as '{sealedPath}'");
+                AddRecovered(f.First, sealedPath, true, count, new FileInfo(sealedPath).Length);
+            }
+            else
+            {
+                // The active file: a torn or corrupt tail is what a crash leaves behind; cut it back to the last good frame.
+                var scan = Scan(f.Path);
+                if (scan.Stop != FrameStatus.End)
+                {
+                    truncatedFile = f.Path;
+                    truncatedAt = scan.ValidLength;
+                    bytesCut = scan.FileLength - scan.ValidLength;
+                    reason = $"{Describe(scan.Stop, scan.BadLength)} at sequence {f.First + scan.Count}";
+                }
+                using (var fs = new FileStream(f.Path, FileMode.Open, FileAccess.Write, FileShare.Read | FileShare.Delete))
+                {
+                    if (truncatedFile is not null) fs.SetLength(scan.ValidLength);
+                    // Recovered bytes may have been only in the page cache if just the process died; make them durable now.
+                    fs.Flush(flushToDisk: true);
+                }
+                AddRecovered(f.First, f.Path, false, scan.Count, scan.ValidLength);
+            }
+        }
+
+        for (var i = 1; i < _files.Count; i++)
+        {
+            var prev = _files[i - 1];
+            if (_files[i].First != prev.Last + 1)
+                throw new SegmentCorruptException(_files[i].Path, 0, _files[i].First,
+                    $"does not follow '{prev.Path}' (which ends at sequence {prev.Last}): sequences {prev.Last + 1}..{_files[i].First - 1} are missing");
+        }
+
+        if (_files.Count == 0 || _files[^1].Sealed)
+        {
+            var first = _files.Count == 0 ? _options.InitialSequence : _files[^1].Last + 1;
+            var path = Path.Combine(_directory, SegmentFileName.Open(first));
+            File.Create(path).Dispose();
+            _files.Add(new SegmentFile(first, path));
+            actions.Add($"created active file '{path}'");
+        }
+        DirectorySync.Flush(_directory);
+
+        var active = _files[^1];
+        _active = File.OpenHandle(active.Path, FileMode.Open, FileAccess.Write, FileShare.Read | FileShare.Delete);
+        _activeCount = active.DurableCount;
+        _activeBytes = active.DurableLength;
+        _activeOnDisk = active.DurableLength;
+        _lastSequence = active.First + active.DurableCount - 1;
+        _durableSequence = _lastSequence;
+        Recovery = new RecoveryReport(FirstHeldLocked(), _lastSequence, truncatedFile, truncatedAt, bytesCut, reason, actions);
+    }
+
+    private void AddRecovered(long first, string path, bool isSealed, long count, long length)
+        => _files.Add(new SegmentFile(first, path) { Sealed = isSealed, DurableCount = count, DurableLength = length });
+}

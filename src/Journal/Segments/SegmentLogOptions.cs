@@ -1,0 +1,38 @@
+using SiteRecovery.Contracts.DataPath;
+
+namespace SiteRecovery.Journal.Segments;
+
+/// <summary>Tuning and policy for a <see cref="SegmentLog"/>.</summary>
+public sealed record SegmentLogOptions
+{
+    /// <summary>The active file is sealed once it passes this size. 64 MiB keeps trimming granular without many files.</summary>
+    public long SegmentBytes { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>Size of the append buffer; large sequential writes are what make the log fast.</summary>
+    public int WriteBufferBytes { get; init; } = 1024 * 1024;
+
+    /// <summary>Size of the read-ahead buffer used by recovery scans and <see cref="SegmentLog.Read"/>.</summary>
+    public int ReadBufferBytes { get; init; } = 1024 * 1024;
+
+    /// <summary>Largest record accepted; a frame length above it is treated as corruption. Defaults to the largest delta record.</summary>
+    public int MaxRecordBytes { get; init; } = DeltaCodec.FixedHeaderSize + 255 + DeltaCodec.MaxPayload;
+
+    /// <summary>The sequence a brand-new (empty directory) log expects first. Ignored when the directory already holds a log.</summary>
+    public long InitialSequence { get; init; } = 1;
+
+    /// <summary>
+    /// When true, Open verifies every frame checksum of sealed files too (slow for large journals, but catches bit rot
+    /// at startup). When false, sealed files are trusted by name and only verified as they are read.
+    /// </summary>
+    public bool VerifySealedOnOpen { get; init; } = true;
+
+    /// <summary>Rejects nonsensical settings up front rather than failing in the middle of an append.</summary>
+    internal void Validate()
+    {
+        if (SegmentBytes < 1) throw new ArgumentOutOfRangeException(nameof(SegmentBytes), SegmentBytes, "must be positive");
+        if (WriteBufferBytes < 4096) throw new ArgumentOutOfRangeException(nameof(WriteBufferBytes), WriteBufferBytes, "must be at least 4096");
+        if (ReadBufferBytes < 4096) throw new ArgumentOutOfRangeException(nameof(ReadBufferBytes), ReadBufferBytes, "must be at least 4096");
+        if (MaxRecordBytes < 1) throw new ArgumentOutOfRangeException(nameof(MaxRecordBytes), MaxRecordBytes, "must be positive");
+        if (InitialSequence < 1) throw new ArgumentOutOfRangeException(nameof(InitialSequence), InitialSequence, "sequences start at 1 or above");
+    }
+}
