@@ -52,6 +52,10 @@ public sealed class DeltaCompressionTests
             // Compressed only when asked and when it actually saves space; never bigger than raw.
             Assert.True(record.Length <= DeltaCodec.EncodedSize(d, payload.Length));
             if (!compress) Assert.False(flagged);
+            // The buffer-writer overload produces the very same bytes.
+            var writer = new System.Buffers.ArrayBufferWriter<byte>();
+            Assert.Equal(flagged, Compression.EncodeStored(d, compress, writer));
+            Assert.Equal(record, writer.WrittenSpan.ToArray());
         });
 
     [Fact]
