@@ -36,23 +36,56 @@ public sealed class DeltaCompression : IDisposable
     public byte[] EncodeStored(Delta d, bool compress)
     {
         ArgumentNullException.ThrowIfNull(d);
-        var payload = d.Payload.Span;
-        // Only writes carry bulk data; bookmark ids are tiny, and their uncompressed size is not in the header.
-        if (!compress || d.Kind != DeltaKind.Write || payload.Length < 64)
-            return EncodeWith(d, payload, false);
-
-        // Aim for strictly smaller than raw: a destination one byte short makes zstd give up on incompressible data early.
-        var scratch = ArrayPool<byte>.Shared.Rent(payload.Length);
+        var scratch = Compress(d, compress, out var written);
         try
         {
-            if (_compressor.Value!.TryWrap(payload, scratch.AsSpan(0, payload.Length - 1), out var written) && written < payload.Length)
-                return EncodeWith(d, scratch.AsSpan(0, written), true);
-            return EncodeWith(d, payload, false);
+            return scratch is null ? EncodeWith(d, d.Payload.Span, false) : EncodeWith(d, scratch.AsSpan(0, written), true);
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(scratch);
+            if (scratch is not null) ArrayPool<byte>.Shared.Return(scratch);
         }
+    }
+
+    /// <summary>
+    /// Like <see cref="EncodeStored(Delta, bool)"/> but writes into <paramref name="output"/> (e.g. a reused
+    /// ArrayBufferWriter), so a hot path appending many deltas allocates nothing per record. Returns whether the
+    /// stored payload is compressed.
+    /// </summary>
+    public bool EncodeStored(Delta d, bool compress, IBufferWriter<byte> output)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        ArgumentNullException.ThrowIfNull(output);
+        var scratch = Compress(d, compress, out var written);
+        try
+        {
+            if (scratch is null) DeltaCodec.Encode(d, d.Payload.Span, false, output);
+            else DeltaCodec.Encode(d, scratch.AsSpan(0, written), true, output);
+            return scratch is not null;
+        }
+        finally
+        {
+            if (scratch is not null) ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    /// <summary>
+    /// Compresses a write's payload into a pooled buffer (caller returns it), or returns null when the delta should be
+    /// stored raw: not asked, not a write (bookmark ids are tiny and their inflated size is not in the header), too small
+    /// to gain, or not smaller after compression.
+    /// </summary>
+    private byte[]? Compress(Delta d, bool compress, out int written)
+    {
+        written = 0;
+        var payload = d.Payload.Span;
+        if (!compress || d.Kind != DeltaKind.Write || payload.Length < 64) return null;
+        // A destination one byte short of raw makes zstd give up early on incompressible data.
+        var scratch = ArrayPool<byte>.Shared.Rent(payload.Length);
+        if (_compressor.Value!.TryWrap(payload, scratch.AsSpan(0, payload.Length - 1), out written) && written < payload.Length)
+            return scratch;
+        ArrayPool<byte>.Shared.Return(scratch);
+        written = 0;
+        return null;
     }
 
     /// <summary>

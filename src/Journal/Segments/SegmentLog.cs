@@ -337,14 +337,15 @@ public sealed class SegmentLog : IDisposable
         {
             _active!.Dispose();
             _active = null;
-            File.Move(active.Path, sealedPath);
-            // The rename must be durable before the next .open exists, so recovery never sees two overlapping files.
-            DirectorySync.Flush(_directory);
+            // Rename and index update together, so a reader whose open failed on the old name finds the new one.
             lock (_gate)
             {
+                File.Move(active.Path, sealedPath);
                 active.Path = sealedPath;
                 active.Sealed = true;
             }
+            // The rename must be durable before the next .open exists, so recovery never sees two overlapping files.
+            DirectorySync.Flush(_directory);
             _active = File.OpenHandle(nextPath, FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete);
             DirectorySync.Flush(_directory);
         }
