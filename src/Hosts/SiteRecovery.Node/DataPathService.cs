@@ -34,7 +34,7 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
                 var r = await registry.Get<MasterTargetsRegion>().Ask<CommandResult>(new RegisterMasterTarget(MasterTargetId, TargetOs.Linux, 32), TimeSpan.FromSeconds(10));
                 if (r is CommandResult.Rejected { Reason: not RejectionReason.AlreadyRegistered } rej) Log($"master target registration: {rej.Message}");
             }
-            Target = new MasterTargetServer(new MasterTargetOptions(MasterTargetId, options.MasterTargetListen, dir) { LagObserver = (_, samples) => Lag.Record(samples) },
+            Target = new MasterTargetServer(DataPathSettings.Apply(options.DataPath, new MasterTargetOptions(MasterTargetId, options.MasterTargetListen, dir) { LagObserver = (_, samples) => Lag.Record(samples) }),
                 new LocalFileReplicaStoreFactory(Path.Combine(dir, "replicas"), MasterTargetId), events, Log);
             await Target.StartAsync();
             Log($"master target {MasterTargetId} listening on {Target.BoundEndpoint}");
@@ -47,7 +47,7 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
                 var r = await registry.Get<ProcessServersRegion>().Ask<CommandResult>(new RegisterProcessServer(ProcessServerId, cache, 600L << 30, 200), TimeSpan.FromSeconds(10));
                 if (r is CommandResult.Rejected { Reason: not RejectionReason.AlreadyRegistered } rej) Log($"process server registration: {rej.Message}");
             }
-            Process = new ProcessServer(new ProcessServerOptions(ProcessServerId, options.ProcessServerListen, cache, options.MasterTargetEndpoint), system.Materializer(), Log);
+            Process = new ProcessServer(DataPathSettings.Apply(options.DataPath, new ProcessServerOptions(ProcessServerId, options.ProcessServerListen, cache, options.MasterTargetEndpoint)), system.Materializer(), Log);
             await Process.StartAsync();
             Log($"process server {ProcessServerId} listening on {Process.BoundEndpoint}, forwarding to {options.MasterTargetEndpoint}");
         }

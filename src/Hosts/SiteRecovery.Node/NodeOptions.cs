@@ -23,7 +23,8 @@ public sealed record NodeOptions(
     IPEndPoint MasterTargetListen,
     EndPoint MasterTargetEndpoint,
     string ApiUrl,
-    PersistenceSettings Persistence)
+    PersistenceSettings Persistence,
+    Akka.Configuration.Config DataPath)
 {
     public static NodeRoles ParseRoles(string text)
     {

@@ -15,7 +15,9 @@ var api = new Option<string>("--api") { Description = "HTTP API listen URL", Def
 var provider = new Option<string>("--journal-provider") { Description = "Event journal: sqlite (file under --data), postgres or sqlserver", DefaultValueFactory = _ => "sqlite" };
 var connection = new Option<string?>("--journal-connection") { Description = "Connection string for postgres / sqlserver" };
 
-var run = new Command("run", "Run a SiteRecovery node") { id, roles, data, psListen, mtListen, mt, api, provider, connection };
+var configFile = new Option<string?>("--config") { Description = "HOCON file with data-path overrides (see hocon/datapath.hocon)" };
+
+var run = new Command("run", "Run a SiteRecovery node") { id, roles, data, psListen, mtListen, mt, api, provider, connection, configFile };
 run.SetAction(async (parse, ct) =>
 {
     NodeOptions options;
@@ -33,10 +35,15 @@ run.SetAction(async (parse, ct) =>
         var mtListenEp = Endpoint("--mt-listen", parse.GetValue(mtListen)!);
         options = new NodeOptions(parse.GetValue(id)!, NodeOptions.ParseRoles(parse.GetValue(roles)!), dataDir,
             Endpoint("--ps-listen", parse.GetValue(psListen)!), mtListenEp,
-            parse.GetValue(mt) is { } m ? Endpoint("--master-target", m) : mtListenEp, parse.GetValue(api)!, persistence);
+            parse.GetValue(mt) is { } m ? Endpoint("--master-target", m) : mtListenEp, parse.GetValue(api)!, persistence,
+            DataPathSettings.Load(parse.GetValue(configFile)));
+        // Resolve every data-path value now, so a bad one stops start-up with its key named.
+        DataPathSettings.Apply(options.DataPath, new SiteRecovery.Actors.DataPath.ProcessServerOptions("check", options.ProcessServerListen, dataDir, options.MasterTargetEndpoint));
+        DataPathSettings.Apply(options.DataPath, new SiteRecovery.Actors.DataPath.MasterTargetOptions("check", options.MasterTargetListen, dataDir));
         if (!Uri.TryCreate(options.ApiUrl, UriKind.Absolute, out _)) throw new ArgumentException($"--api '{options.ApiUrl}' is not a URL");
+        if (options.Roles.HasFlag(NodeRoles.Configuration)) PersistenceStartupCheck.EnsureUsable(options.Persistence);
     }
-    catch (ArgumentException e)
+    catch (Exception e) when (e is ArgumentException or PersistenceStartupException)
     {
         Console.Error.WriteLine($"srnode: {e.Message}");
         return 2;
@@ -46,10 +53,13 @@ run.SetAction(async (parse, ct) =>
     builder.Logging.ClearProviders();
     builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
     builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+    // Start-up failures are reported once, as a one-line message below, not as a host stack trace.
+    builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
     builder.WebHost.UseUrls(options.ApiUrl);
     builder.Services.AddSingleton(options);
     builder.Services.AddAkka("siterecovery", (b, _) =>
     {
+        b.AddHocon(Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "hocon", "akka.hocon"))), HoconAddMode.Prepend);
         if (options.Roles.HasFlag(NodeRoles.Configuration))
             b.AddSiteRecoveryPersistence(options.Persistence).AddControlPlaneActors();
     });

@@ -1,0 +1,80 @@
+using Akka.Configuration;
+using SiteRecovery.Actors.DataPath;
+
+namespace SiteRecovery.Node;
+
+/// <summary>
+/// Reads hocon/datapath.hocon (and an operator's overrides) into the data-path options.
+/// A value that is missing, unparsable or out of range stops start-up with its key named.
+/// </summary>
+public static class DataPathSettings
+{
+    const string Root = "siterecovery.data-path";
+
+    public static Config Load(string? overridePath)
+    {
+        var defaults = Path.Combine(AppContext.BaseDirectory, "hocon", "datapath.hocon");
+        if (!File.Exists(defaults)) throw new ArgumentException($"configuration file '{defaults}' is missing");
+        var config = Parse(defaults);
+        if (overridePath is not null)
+        {
+            if (!File.Exists(overridePath)) throw new ArgumentException($"--config '{overridePath}' does not exist");
+            config = Parse(overridePath).WithFallback(config);
+        }
+        return config;
+    }
+
+    static Config Parse(string path)
+    {
+        try { return ConfigurationFactory.ParseString(File.ReadAllText(path)); }
+        catch (Exception e) when (e is not IOException) { throw new ArgumentException($"configuration file '{path}' is not valid HOCON: {e.Message}"); }
+    }
+
+    public static ProcessServerOptions Apply(Config c, ProcessServerOptions o) => o with
+    {
+        CommitBytes = (int)Bytes(c, "process-server.commit-bytes", 4096, 1L << 30),
+        CompressionParallelism = (int)Number(c, "process-server.compression-parallelism", 1, 64),
+        CompressionLevel = (int)Number(c, "process-server.compression-level", -7, 22),
+        ForwardBatchBytes = (int)Bytes(c, "process-server.forward-batch-bytes", 4096, 1L << 30),
+        Spool = o.Spool with { SegmentBytes = Bytes(c, "process-server.spool-segment-bytes", 1 << 20, 1L << 36) },
+    };
+
+    public static MasterTargetOptions Apply(Config c, MasterTargetOptions o) => o with
+    {
+        CommitBytes = (int)Bytes(c, "master-target.commit-bytes", 4096, 1L << 30),
+        ProgressInterval = Duration(c, "master-target.progress-interval"),
+        Journal = o.Journal with { SegmentBytes = Bytes(c, "master-target.journal-segment-bytes", 1 << 20, 1L << 36) },
+    };
+
+    static string Key(string k) => $"{Root}.{k}";
+
+    static long Bytes(Config c, string key, long min, long max)
+    {
+        long? v;
+        try { v = c.GetByteSize(Key(key)); }
+        catch (Exception e) { throw new ArgumentException($"{Key(key)}: not a byte size ({e.Message})"); }
+        if (v is null) throw new ArgumentException($"{Key(key)}: missing");
+        if (v < min || v > max) throw new ArgumentException($"{Key(key)} = {v} is outside {min}..{max} bytes");
+        return v.Value;
+    }
+
+    static long Number(Config c, string key, long min, long max)
+    {
+        if (!c.HasPath(Key(key))) throw new ArgumentException($"{Key(key)}: missing");
+        long v;
+        try { v = c.GetLong(Key(key)); }
+        catch (Exception e) { throw new ArgumentException($"{Key(key)}: not a number ({e.Message})"); }
+        if (v < min || v > max) throw new ArgumentException($"{Key(key)} = {v} is outside {min}..{max}");
+        return v;
+    }
+
+    static TimeSpan Duration(Config c, string key)
+    {
+        if (!c.HasPath(Key(key))) throw new ArgumentException($"{Key(key)}: missing");
+        TimeSpan v;
+        try { v = c.GetTimeSpan(Key(key)); }
+        catch (Exception e) { throw new ArgumentException($"{Key(key)}: not a duration ({e.Message})"); }
+        if (v <= TimeSpan.Zero) throw new ArgumentException($"{Key(key)} must be positive");
+        return v;
+    }
+}
