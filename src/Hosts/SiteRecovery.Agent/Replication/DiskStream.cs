@@ -139,6 +139,25 @@ public sealed class DiskStream
         }
     }
 
+    /// <summary>
+    /// After a nak: the receiver holds (not necessarily durably) everything through
+    /// <paramref name="receivedThrough"/>; queue what follows for sending again. Unlike
+    /// <see cref="ResendFrom"/> this drops nothing, because a nak is not an acknowledgement.
+    /// Returns false when the next delta the receiver needs is no longer buffered.
+    /// </summary>
+    public bool Rewind(long receivedThrough)
+    {
+        lock (_gate)
+        {
+            _unsent.Clear();
+            foreach (var d in _unacked)
+                if (d.Sequence > receivedThrough) _unsent.Enqueue(d);
+            Signal();
+            if (receivedThrough < _ackedThrough || receivedThrough > _nextSequence - 1) return false;
+            return _unsent.TryPeek(out var first) ? first.Sequence == receivedThrough + 1 : receivedThrough == _nextSequence - 1;
+        }
+    }
+
     /// <summary>Takes up to <paramref name="maxBytes"/> of queued-but-unsent deltas, in order.</summary>
     public List<Delta> TakeUnsent(int maxBytes)
     {

@@ -182,7 +182,7 @@ public sealed class ReplicationClient(
                     break;
                 case Nak nak when _byId.TryGetValue(nak.DiskId, out var d):
                     log($"disk {nak.DiskId}: process server asks to resend from #{nak.ResendFrom}: {nak.Reason}");
-                    if (!d.Stream.ResendFrom(nak.ResendFrom - 1))
+                    if (!d.Stream.Rewind(nak.ResendFrom - 1))
                         throw new InvalidDataException($"disk {nak.DiskId}: cannot resend from #{nak.ResendFrom}: no longer buffered");
                     break;
                 case BookmarkRequest req:
