@@ -140,6 +140,9 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
                 case Nak nak:
                     // The stream restarts from what the master target says it holds.
                     throw new InvalidDataException($"master target asks to resend {disk.DiskId} from #{nak.ResendFrom}: {nak.Reason}");
+                case BlockHashReply reply:
+                    await server.RouteHashReplyAsync(reply, ct).ConfigureAwait(false);
+                    break;
                 case BookmarkRequest req:
                     _ = Task.Run(async () =>
                     {

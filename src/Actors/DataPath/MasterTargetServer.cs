@@ -311,6 +311,45 @@ public sealed class MasterTargetServer : IAsyncDisposable
             dirty.Clear();
         }
 
+        async Task AnswerHashesAsync(BlockHashRequest req)
+        {
+            BlockHashReply reply;
+            try
+            {
+                if (!_disks.TryGetValue(req.DiskId, out var disk)) throw new InvalidDataException($"disk {req.DiskId} is not on this connection");
+                if (req.BlockSize is < 4096 or > 16 << 20 || req.Count is < 1 or > 4096 || req.Offset < 0 || req.Offset >= disk.Size)
+                    throw new InvalidDataException($"hash request for {req.DiskId} is out of range (block {req.BlockSize}, count {req.Count}, offset {req.Offset})");
+                var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
+                while (disk.DurableThrough < req.AfterSequence)
+                {
+                    if (DateTime.UtcNow > deadline) throw new TimeoutException($"disk {req.DiskId} did not reach #{req.AfterSequence} (at #{disk.DurableThrough})");
+                    await Task.Delay(10).ConfigureAwait(false);
+                }
+                var hashes = new List<ulong>(req.Count);
+                var buffer = new byte[req.BlockSize];
+                await disk.Gate.WaitAsync().ConfigureAwait(false);
+                try
+                {
+                    for (var i = 0; i < req.Count; i++)
+                    {
+                        var offset = req.Offset + (long)i * req.BlockSize;
+                        if (offset >= disk.Size) break;
+                        var n = (int)Math.Min(req.BlockSize, disk.Size - offset);
+                        await disk.Replica.ReadAsync(offset, buffer.AsMemory(0, n)).ConfigureAwait(false);
+                        hashes.Add(System.IO.Hashing.XxHash3.HashToUInt64(buffer.AsSpan(0, n)));
+                    }
+                }
+                finally { disk.Gate.Release(); }
+                reply = new BlockHashReply(req.RequestId, req.DiskId, req.Offset, hashes, null);
+            }
+            catch (Exception e) when (e is InvalidDataException or TimeoutException or IOException)
+            {
+                reply = new BlockHashReply(req.RequestId, req.DiskId, req.Offset, [], e.Message);
+            }
+            try { await SendAsync(reply, CancellationToken.None).ConfigureAwait(false); }
+            catch (Exception e) when (e is IOException or ObjectDisposedException) { }
+        }
+
         void HandleControl(ControlMessage m)
         {
             switch (m)
@@ -320,6 +359,10 @@ public sealed class MasterTargetServer : IAsyncDisposable
                     break;
                 case ResyncNotice n:
                     server._events.Resync(n);
+                    break;
+                case BlockHashRequest req:
+                    // Off the receive loop: the hashes wait for deltas this very loop applies.
+                    _ = Task.Run(() => AnswerHashesAsync(req));
                     break;
                 default:
                     server._log($"master target: ignoring {m.GetType().Name}");

@@ -23,6 +23,7 @@ public sealed class ProcessServer : IAsyncDisposable
     readonly ConcurrentDictionary<string, Lazy<Task<(SpooledDisk Disk, Forwarder Forwarder)>>> _disks = new();
     readonly ConcurrentDictionary<string, AgentSession> _agentByDisk = new();
     readonly ConcurrentDictionary<string, TaskCompletionSource<BookmarkInserted>> _pending = new();
+    readonly ConcurrentDictionary<string, AgentSession> _hashRequests = new();
     readonly CancellationTokenSource _stop = new();
     readonly List<Task> _background = [];
     Socket? _listener;
@@ -157,6 +158,14 @@ public sealed class ProcessServer : IAsyncDisposable
             return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(), $"agent did not answer: {e.Message}");
         }
         finally { _pending.TryRemove(req.RequestId, out _); }
+    }
+
+    /// <summary>Passes a master target's block hashes back to the agent that asked.</summary>
+    internal async Task RouteHashReplyAsync(BlockHashReply reply, CancellationToken ct)
+    {
+        if (!_hashRequests.TryRemove(reply.RequestId, out var session)) return;
+        try { await session.SendAsync(reply, ct).ConfigureAwait(false); }
+        catch (Exception e) when (e is IOException or ObjectDisposedException) { }
     }
 
     public async ValueTask DisposeAsync()
@@ -320,6 +329,15 @@ public sealed class ProcessServer : IAsyncDisposable
             {
                 case BookmarkInserted b when server._pending.TryGetValue(b.RequestId, out var tcs):
                     tcs.TrySetResult(b);
+                    break;
+                case BlockHashRequest req when _disks.TryGetValue(req.DiskId, out var target):
+                    server._hashRequests[req.RequestId] = this;
+                    try { await target.Forwarder.SendControlAsync(req, ct).ConfigureAwait(false); }
+                    catch (IOException e)
+                    {
+                        server._hashRequests.TryRemove(req.RequestId, out _);
+                        await SendAsync(new BlockHashReply(req.RequestId, req.DiskId, req.Offset, [], $"master target not reachable: {e.Message}"), ct).ConfigureAwait(false);
+                    }
                     break;
                 case ResyncNotice n when _disks.TryGetValue(n.DiskId, out var entry):
                     try { await entry.Forwarder.SendControlAsync(n, ct).ConfigureAwait(false); }

@@ -18,6 +18,8 @@ namespace SiteRecovery.Contracts.Wire;
 [JsonDerivedType(typeof(Refused), "refused")]
 [JsonDerivedType(typeof(ResyncNotice), "resync")]
 [JsonDerivedType(typeof(Progress), "progress")]
+[JsonDerivedType(typeof(BlockHashRequest), "block-hash-request")]
+[JsonDerivedType(typeof(BlockHashReply), "block-hash-reply")]
 public abstract record ControlMessage
 {
     static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);
@@ -67,3 +69,13 @@ public sealed record ResyncNotice(string DiskId, ResyncReason Reason, bool Compl
 
 /// <summary>Periodic statistics from the sending side, for the operator's views.</summary>
 public sealed record Progress(string DiskId, long LastSequence, long BufferedBytes, double ResyncFraction) : ControlMessage;
+
+/// <summary>
+/// A resync asks for the replica's block hashes (XxHash3 of each block) so only differing blocks
+/// travel. The master target answers only once it has applied everything through
+/// <see cref="AfterSequence"/>: the hashes then describe exactly the state the resync builds on.
+/// </summary>
+public sealed record BlockHashRequest(string RequestId, string DiskId, long AfterSequence, int BlockSize, long Offset, int Count) : ControlMessage;
+
+/// <summary>Hashes of <c>Count</c> blocks starting at <see cref="Offset"/> (a short last block is hashed as it is), or an error.</summary>
+public sealed record BlockHashReply(string RequestId, string DiskId, long Offset, IReadOnlyList<ulong> Hashes, string? Error) : ControlMessage;

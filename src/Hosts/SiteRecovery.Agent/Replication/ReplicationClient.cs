@@ -21,6 +21,8 @@ public sealed class ReplicationClient(
     readonly Dictionary<string, ReplicatedExport> _byId = disks.ToDictionary(d => d.Name);
     readonly TaskCompletionSource _firstResume = new(TaskCreationOptions.RunContinuationsAsynchronously);
     readonly List<Task> _resyncs = [];
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource<BlockHashReply>> _hashReplies = new();
+    (Stream Send, SemaphoreSlim Lock, CancellationToken Ct)? _connection;
     bool _started;
 
     /// <summary>Completes once the process server has answered the first time and numbering is settled.</summary>
@@ -69,6 +71,7 @@ public sealed class ReplicationClient(
         if (reply is Refused refused) throw new InvalidDataException($"process server refused the agent: {refused.Reason}");
         if (reply is not Resume resume) throw new InvalidDataException("process server answered hello with something other than resume");
 
+        _connection = (send, sendLock, ct);
         var notices = new List<ControlMessage>();
         foreach (var d in disks)
         {
@@ -114,15 +117,41 @@ public sealed class ReplicationClient(
         return ResyncReason.AgentRestartedWithoutTracking;
     }
 
+    /// <summary>
+    /// Asks (through the process server) for the replica's block hashes as of <paramref name="afterSequence"/>.
+    /// Null when the path is down or the target could not answer: the caller then sends the blocks.
+    /// </summary>
+    async Task<IReadOnlyList<ulong>?> RequestHashesAsync(string diskId, long afterSequence, int blockSize, long offset, int count)
+    {
+        if (_connection is not { } c) return null;
+        var req = new BlockHashRequest(Guid.NewGuid().ToString("n"), diskId, afterSequence, blockSize, offset, count);
+        var tcs = new TaskCompletionSource<BlockHashReply>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _hashReplies[req.RequestId] = tcs;
+        try
+        {
+            await SendControlAsync(req, c.Lock, c.Send, c.Ct).ConfigureAwait(false);
+            var reply = await tcs.Task.WaitAsync(TimeSpan.FromMinutes(2), c.Ct).ConfigureAwait(false);
+            if (reply.Error is not null) log($"disk {diskId}: replica hashes unavailable ({reply.Error}); sending blocks");
+            return reply.Error is null && reply.Hashes.Count > 0 ? reply.Hashes : null;
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or TimeoutException or ObjectDisposedException)
+        {
+            return null;
+        }
+        finally { _hashReplies.TryRemove(req.RequestId, out _); }
+    }
+
     void StartResync(ReplicatedExport d, ResyncReason reason, SemaphoreSlim sendLock, Stream send, CancellationToken ct)
     {
-        var scanner = new ResyncScanner(d, resyncBlockSize);
+        var after = d.Stream.AckedThrough;
+        var scanner = new ResyncScanner(d, resyncBlockSize,
+            reason == ResyncReason.InitialReplication ? null : (offset, count) => RequestHashesAsync(d.Name, after, resyncBlockSize, offset, count));
         var task = Task.Run(async () =>
         {
             log($"disk {d.Name}: resync started ({reason})");
             await scanner.RunAsync(reason, null, CancellationToken.None).ConfigureAwait(false);
             var last = d.Stream.LastSequence;
-            log($"disk {d.Name}: resync scanned {scanner.BytesScanned >> 20} MiB, sent {scanner.BytesSent >> 20} MiB, complete at #{last}");
+            log($"disk {d.Name}: resync scanned {scanner.BytesScanned >> 20} MiB, sent {scanner.BytesSent >> 20} MiB, {scanner.BlocksSkippedEqual} blocks equal at the replica, complete at #{last}");
             try { await SendControlAsync(new ResyncNotice(d.Name, reason, true, last), sendLock, send, ct).ConfigureAwait(false); }
             catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException) { /* the next connection re-announces nothing: completion is implied by the stream */ }
         }, CancellationToken.None);
@@ -184,6 +213,9 @@ public sealed class ReplicationClient(
                     log($"disk {nak.DiskId}: process server asks to resend from #{nak.ResendFrom}: {nak.Reason}");
                     if (!d.Stream.Rewind(nak.ResendFrom - 1))
                         throw new InvalidDataException($"disk {nak.DiskId}: cannot resend from #{nak.ResendFrom}: no longer buffered");
+                    break;
+                case BlockHashReply reply when _hashReplies.TryGetValue(reply.RequestId, out var waiting):
+                    waiting.TrySetResult(reply);
                     break;
                 case BookmarkRequest req:
                     var answer = InsertBookmark(req);
