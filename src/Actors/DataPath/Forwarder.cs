@@ -18,6 +18,7 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
 {
     readonly TaskCompletionSource _connectedOnce = new(TaskCreationOptions.RunContinuationsAsynchronously);
     readonly SemaphoreSlim _sendLock = new(1, 1);
+    readonly CompressionProbe _probe = new();
     NetworkStream? _net;
 
     /// <summary>Completes once the master target has said how far it is.</summary>
@@ -109,7 +110,10 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
             .SelectAsync(options.CompressionParallelism, record => Task.Run(() =>
             {
                 var delta = DeltaCodec.Decode(record, out var alreadyCompressed);
-                return alreadyCompressed ? record : compression.EncodeStored(delta, compress: true);
+                if (alreadyCompressed || delta.Kind != DeltaKind.Write || !_probe.ShouldTry()) return record;
+                var stored = compression.EncodeStored(delta, compress: true);
+                _probe.Report(stored.Length < record.Length);
+                return stored;
             }, ct))
             .GroupedWithin(256, TimeSpan.FromMilliseconds(1))
             .SelectAsync(1, async (IEnumerable<byte[]> frames) =>

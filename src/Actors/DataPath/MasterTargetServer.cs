@@ -16,6 +16,8 @@ public sealed record MasterTargetOptions(string ServerId, IPEndPoint Listen, str
     /// <summary>Commit (fsync and acknowledge) at least every this many bytes even while data keeps arriving.</summary>
     public int CommitBytes { get; init; } = 8 << 20;
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>Longest time the replica goes without an fsync; the journal is fsync'd at every commit.</summary>
+    public TimeSpan ReplicaFlushInterval { get; init; } = TimeSpan.FromSeconds(1);
     public SegmentLogOptions Journal { get; init; } = new();
     /// <summary>
     /// Called at each commit with the disk and, per delta made durable, the milliseconds since the agent
@@ -91,7 +93,7 @@ public sealed class MasterTargetServer : IAsyncDisposable
         if (string.IsNullOrWhiteSpace(diskId) || diskId.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || diskId is "." or "..")
             throw new InvalidDataException($"disk id '{diskId}' is not a valid name");
         var lazy = _disks.GetOrAdd(diskId, id => new Lazy<Task<ReplicaDisk>>(() =>
-            ReplicaDisk.OpenAsync(DiskDirectory(id), id, size, _stores, _compression, _options.Journal, _stop.Token)));
+            ReplicaDisk.OpenAsync(DiskDirectory(id), id, size, _stores, _compression, _options.Journal, _options.ReplicaFlushInterval, _stop.Token)));
         return lazy.Value;
     }
 
@@ -143,7 +145,7 @@ public sealed class MasterTargetServer : IAsyncDisposable
                 throw new KeyNotFoundException($"disk {diskId} has no replica on master target {_options.ServerId}");
             var size = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(DiskDirectory(diskId), "disk.json"))).RootElement.GetProperty("SizeBytes").GetInt64();
             lazy = _disks.GetOrAdd(diskId, id => new Lazy<Task<ReplicaDisk>>(() =>
-                ReplicaDisk.OpenAsync(DiskDirectory(id), id, size, _stores, _compression, _options.Journal, _stop.Token)));
+                ReplicaDisk.OpenAsync(DiskDirectory(id), id, size, _stores, _compression, _options.Journal, _options.ReplicaFlushInterval, _stop.Token)));
         }
         var disk = await lazy.Value.ConfigureAwait(false);
         if (sequence > disk.DurableThrough)
