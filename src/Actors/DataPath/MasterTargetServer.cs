@@ -206,7 +206,13 @@ public sealed class MasterTargetServer : IAsyncDisposable
                         return;
                     }
                     _disks[offer.DiskId] = disk;
+                    // An earlier connection may have appended without committing: everything a process
+                    // server forwards was durable in its spool, so commit it and resume after it.
+                    if (server._sessionByDisk.TryGetValue(offer.DiskId, out var previous) && previous != this) previous.Close();
                     server._sessionByDisk[offer.DiskId] = this;
+                    await disk.Gate.WaitAsync(ct).ConfigureAwait(false);
+                    try { await disk.CommitAsync(ct).ConfigureAwait(false); }
+                    finally { disk.Gate.Release(); }
                     resume[offer.DiskId] = disk.DurableThrough;
                     server._events.DiskAttached(offer.DiskId, offer.MachineId, offer.SizeBytes, hello.SourceId, disk.Replica is SiteRecovery.Journal.Replicas.Local.LocalFileReplicaStore l ? l.Path : offer.DiskId);
                 }

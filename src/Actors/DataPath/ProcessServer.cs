@@ -37,6 +37,20 @@ public sealed class ProcessServer : IAsyncDisposable
     }
 
     public IPEndPoint? BoundEndpoint => _listener?.LocalEndPoint as IPEndPoint;
+
+    /// <summary>Bytes held in the cache across all disks.</summary>
+    public long CacheUsedBytes => _disks.Values.Where(l => l.IsValueCreated && l.Value.IsCompletedSuccessfully).Sum(l => l.Value.Result.Disk.Spool.SizeBytes);
+
+    /// <summary>Waits while the cache is over its size; the agent's sends back up meanwhile.</summary>
+    internal async ValueTask WaitForCacheRoomAsync(CancellationToken ct)
+    {
+        var warned = false;
+        while (CacheUsedBytes > _options.CacheBytes)
+        {
+            if (!warned) { _log($"process server: cache holds {CacheUsedBytes >> 20} MiB, over its {_options.CacheBytes >> 20} MiB; holding agents back"); warned = true; }
+            await Task.Delay(50, ct).ConfigureAwait(false);
+        }
+    }
     internal void Log(string message) => _log(message);
 
     /// <summary>Per disk: last sequence spooled, durable here, acknowledged by the master target, and bytes held.</summary>
@@ -192,8 +206,12 @@ public sealed class ProcessServer : IAsyncDisposable
         readonly SemaphoreSlim _sendLock = new(1, 1);
         readonly Dictionary<string, (SpooledDisk Disk, Forwarder Forwarder)> _disks = new();
         NetworkStream? _net;
+        readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public void Close() => socket.Dispose();
+
+        /// <summary>Completes when this session has stopped touching its disks' spools.</summary>
+        public Task Ended => _ended.Task;
 
         public async Task SendAsync(ControlMessage m, CancellationToken ct)
         {
@@ -235,12 +253,25 @@ public sealed class ProcessServer : IAsyncDisposable
                         await SendAsync(new Refused(e.Message), ct).ConfigureAwait(false);
                         return;
                     }
-                    resume[offer.DiskId] = _disks[offer.DiskId].Disk.DurableThrough;
                 }
-                foreach (var id in _disks.Keys)
+                // A previous connection of these disks may still be appending (its peer died unseen):
+                // end it first, then make whatever it appended durable. Those deltas passed their checks
+                // and are the agent's real writes; once durable, resume is exactly the spool's last
+                // sequence, so a restarted agent's new deltas are never mistaken for resends.
+                foreach (var old in _disks.Keys.Select(id => server._agentByDisk.TryGetValue(id, out var o) ? o : null).OfType<AgentSession>().Where(o => o != this).Distinct().ToList())
                 {
-                    if (server._agentByDisk.TryGetValue(id, out var old) && old != this) old.Close();
+                    old.Close();
+                    try { await old.Ended.WaitAsync(TimeSpan.FromSeconds(10), ct).ConfigureAwait(false); }
+                    catch (TimeoutException) { server._log($"agent {hello.SourceId}: previous connection did not end within 10 s"); }
+                }
+                foreach (var (id, entry) in _disks)
+                {
                     server._agentByDisk[id] = this;
+                    await entry.Disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
+                    try { entry.Disk.Spool.Flush(); }
+                    finally { entry.Disk.WriteGate.Release(); }
+                    entry.Disk.SignalDurable();
+                    resume[id] = entry.Disk.DurableThrough;
                 }
                 await SendAsync(new Resume(resume), ct).ConfigureAwait(false);
                 server._log($"agent {hello.SourceId} ({peer}) connected: " + string.Join(", ", resume.Select(kv => $"{kv.Key} from #{kv.Value + 1}")));
@@ -254,6 +285,7 @@ public sealed class ProcessServer : IAsyncDisposable
             {
                 foreach (var id in _disks.Keys) server._agentByDisk.TryRemove(new KeyValuePair<string, AgentSession>(id, this));
                 socket.Dispose();
+                _ended.TrySetResult();
             }
         }
 
@@ -264,6 +296,7 @@ public sealed class ProcessServer : IAsyncDisposable
             var naked = new HashSet<string>();
             while (true)
             {
+                if (reader.BufferedBytes == 0) await server.WaitForCacheRoomAsync(ct).ConfigureAwait(false);
                 var frame = await reader.ReadAsync(ct).ConfigureAwait(false);
                 if (frame is null) break;
                 if (frame.Value.Type == FrameType.Control)

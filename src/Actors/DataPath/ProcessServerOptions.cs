@@ -15,4 +15,9 @@ public sealed record ProcessServerOptions(string ServerId, IPEndPoint Listen, st
     /// <summary>Most bytes read from the spool in one batch by a forwarder.</summary>
     public int ForwardBatchBytes { get; init; } = 4 << 20;
     public SegmentLogOptions Spool { get; init; } = new() { SegmentBytes = 16L << 20 };
+    /// <summary>
+    /// Bytes the cache may hold across all disks. Above it the process server stops reading from agents,
+    /// so TCP backpressure reaches the agents' senders; it reads again once the master target drains it.
+    /// </summary>
+    public long CacheBytes { get; init; } = 8L << 30;
 }

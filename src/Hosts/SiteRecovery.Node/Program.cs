@@ -26,6 +26,8 @@ run.SetAction(async (parse, ct) =>
         var dataDir = Path.GetFullPath(parse.GetValue(data)!);
         Directory.CreateDirectory(dataDir);
         var prov = parse.GetValue(provider)!.ToLowerInvariant();
+        if (!PersistenceSettings.AllowedProviders.Contains(prov))
+            throw new ArgumentException($"--journal-provider '{prov}' is unknown; allowed providers: {string.Join(", ", PersistenceSettings.AllowedProviders)}");
         var persistence = prov switch
         {
             PersistenceSettings.SqliteProvider => PersistenceSettings.Sqlite(dataDir),
