@@ -1,0 +1,31 @@
+using System.Reflection;
+
+namespace SiteRecovery.Chaos.Tests.Support;
+
+/// <summary>Locates the repository and the built host assemblies the tests start as child processes.</summary>
+public static class Repo
+{
+    static readonly Lazy<string> RootLazy = new(() =>
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "SiteRecovery.sln"))) return dir.FullName;
+        throw new InvalidOperationException("cannot find SiteRecovery.sln above " + AppContext.BaseDirectory);
+    });
+
+    public static string Root => RootLazy.Value;
+
+    /// <summary>The configuration this test assembly was built with (Release under tests/run.sh).</summary>
+    public static string Configuration =>
+        typeof(Repo).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration is { Length: > 0 } c ? c : "Release";
+
+    static string HostDll(string project, string assembly)
+    {
+        var path = Path.Combine(Root, "src", "Hosts", project, "bin", Configuration, "net10.0", assembly + ".dll");
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"{assembly}.dll is not built at {path}; run: dotnet build SiteRecovery.sln -c {Configuration}", path);
+        return path;
+    }
+
+    public static string NodeDll => HostDll("SiteRecovery.Node", "srnode");
+    public static string AgentDll => HostDll("SiteRecovery.Agent", "sragent");
+}

@@ -1,0 +1,176 @@
+using System.Text.Json.Nodes;
+
+namespace SiteRecovery.Chaos.Tests.Support;
+
+/// <summary>An srnode process with fixed ports and data directory, so it can be killed and restarted as the same node.</summary>
+public sealed class Node : IDisposable
+{
+    readonly string _logDir;
+    readonly string[] _extraArgs;
+
+    public Node(string id, string roles, string dataDir, string logDir, string? masterTarget = null, params string[] extraArgs)
+    {
+        Id = id;
+        Roles = roles;
+        DataDir = dataDir;
+        _logDir = logDir;
+        MasterTarget = masterTarget;
+        _extraArgs = extraArgs;
+        PsPort = Net.FreePort();
+        MtPort = Net.FreePort();
+        ApiPort = Net.FreePort();
+        Api = new Api(ApiUrl);
+    }
+
+    public string Id { get; }
+    public string Roles { get; }
+    public string DataDir { get; }
+    public string? MasterTarget { get; }
+    public int PsPort { get; }
+    public int MtPort { get; }
+    public int ApiPort { get; }
+    public string ApiUrl => $"http://127.0.0.1:{ApiPort}";
+    public string PsAddress => $"127.0.0.1:{PsPort}";
+    public string MtAddress => $"127.0.0.1:{MtPort}";
+    public Api Api { get; }
+    public HostProcess? Process { get; private set; }
+    /// <summary>Every process this node has run (earlier ones killed or stopped), for logs.</summary>
+    public List<HostProcess> History { get; } = [];
+
+    public IEnumerable<string> Args()
+    {
+        yield return "run";
+        yield return "--id"; yield return Id;
+        yield return "--roles"; yield return Roles;
+        yield return "--data"; yield return DataDir;
+        yield return "--ps-listen"; yield return PsAddress;
+        yield return "--mt-listen"; yield return MtAddress;
+        if (MasterTarget is not null) { yield return "--master-target"; yield return MasterTarget; }
+        yield return "--api"; yield return ApiUrl;
+        foreach (var a in _extraArgs) yield return a;
+    }
+
+    public async Task StartAsync(TimeSpan? timeout = null)
+    {
+        if (Process is { HasExited: false }) throw new InvalidOperationException($"node {Id} is already running");
+        Process = HostProcess.Start($"srnode-{Id}", Repo.NodeDll, Args(), _logDir);
+        History.Add(Process);
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            if (Process.HasExited) throw new InvalidOperationException($"node {Id} exited with {Process.ExitCode} while starting\n{Process.Tail()}");
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                var r = await Api.GetAsync("api/status", cts.Token);
+                if (r.Status == System.Net.HttpStatusCode.OK) return;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"node {Id}: API not up within {(timeout ?? TimeSpan.FromSeconds(60)).TotalSeconds:0} s\n{Process.Tail()}");
+            await Task.Delay(150);
+        }
+    }
+
+    public void Kill9() => Process?.Kill9();
+
+    public Task StopAsync() => Process?.StopAsync(TimeSpan.FromSeconds(30)) ?? Task.CompletedTask;
+
+    public async Task<JsonNode> StatusAsync()
+    {
+        var r = await Api.GetAsync("api/status");
+        if (r.Status != System.Net.HttpStatusCode.OK || r.Body is null) throw new InvalidOperationException($"node {Id}: status {r.Status}: {r.Text}");
+        return r.Body;
+    }
+
+    /// <summary>What this node's process server has spooled for <paramref name="disk"/> (0 when unknown).</summary>
+    public async Task<long> SpooledAsync(string disk)
+    {
+        var s = await StatusAsync();
+        return s["cache"]!.AsArray().FirstOrDefault(c => c!["disk"]!.GetValue<string>() == disk)?["spooled"]!.GetValue<long>() ?? 0;
+    }
+
+    /// <summary>Highest sequence applied at this node's master target for <paramref name="disk"/> (-1 when unknown).</summary>
+    public async Task<long> AppliedAsync(string disk)
+    {
+        var s = await StatusAsync();
+        return s["disks"]!.AsArray().FirstOrDefault(c => c!["disk"]!.GetValue<string>() == disk)?["appliedThrough"]!.GetValue<long>() ?? -1;
+    }
+
+    /// <summary>Takes a bookmark, retrying while the data path is reconnecting (409) after a crash.</summary>
+    public async Task<long> BookmarkAsync(string name, string[] disks, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var r = await Api.PostAsync("api/bookmarks", new { name, disks, timeoutSeconds = 120 });
+            if (r.Status == System.Net.HttpStatusCode.OK) return r.Body!["sequences"]![disks[0]]!.GetValue<long>();
+            if (r.Status != System.Net.HttpStatusCode.Conflict || DateTime.UtcNow > deadline)
+                throw new InvalidOperationException($"bookmark {name}: {(int)r.Status} {r.Text}\n{Process?.Tail()}");
+            await Task.Delay(300);
+        }
+    }
+
+    /// <summary>Recovers <paramref name="disk"/> at a bookmark into <paramref name="output"/>; returns the SHA-256 the node reports.</summary>
+    public async Task<string> RecoverAsync(string disk, string bookmark, string output)
+    {
+        var r = await Api.PostAsync("api/recover", new { disk, bookmark, output });
+        if (r.Status != System.Net.HttpStatusCode.OK) throw new InvalidOperationException($"recover {disk} at {bookmark}: {(int)r.Status} {r.Text}\n{Process?.Tail()}");
+        return r.Body!["sha256"]!.GetValue<string>();
+    }
+
+    public string Logs(int lines = 40) => string.Join('\n', History.Select(h => h.Tail(lines)));
+
+    public void Dispose()
+    {
+        foreach (var p in History) p.Dispose();
+        Api.Dispose();
+    }
+}
+
+/// <summary>An sragent process with a fixed NBD port and state directory, so it can be killed and restarted as the same agent.</summary>
+public sealed class Agent : IDisposable
+{
+    readonly string _logDir;
+
+    public Agent(string id, IReadOnlyDictionary<string, string> disks, string processServer, string stateDir, string logDir)
+    {
+        Id = id;
+        Disks = disks;
+        ProcessServer = processServer;
+        StateDir = stateDir;
+        _logDir = logDir;
+        NbdPort = Net.FreePort();
+    }
+
+    public string Id { get; }
+    public IReadOnlyDictionary<string, string> Disks { get; }
+    public string ProcessServer { get; }
+    public string StateDir { get; }
+    public int NbdPort { get; }
+    public HostProcess? Process { get; private set; }
+    public List<HostProcess> History { get; } = [];
+
+    public string Uri(string disk) => $"nbd://127.0.0.1:{NbdPort}/{disk}";
+
+    public async Task StartAsync(TimeSpan? timeout = null)
+    {
+        if (Process is { HasExited: false }) throw new InvalidOperationException($"agent {Id} is already running");
+        var args = new List<string> { "run", "--id", Id };
+        foreach (var (name, path) in Disks) { args.Add("--disk"); args.Add($"{name}={path}"); }
+        args.AddRange(["--nbd", $"127.0.0.1:{NbdPort}", "--process-server", ProcessServer, "--state-dir", StateDir, "--json"]);
+        Process = HostProcess.Start($"sragent-{Id}", Repo.AgentDll, args, _logDir);
+        History.Add(Process);
+        await Process.WaitForLineAsync(l => l.Contains("\"ready\"", StringComparison.Ordinal), timeout ?? TimeSpan.FromSeconds(60), "ready line");
+    }
+
+    public void Kill9() => Process?.Kill9();
+
+    public Task StopAsync() => Process?.StopAsync(TimeSpan.FromSeconds(30)) ?? Task.CompletedTask;
+
+    public string Logs(int lines = 40) => string.Join('\n', History.Select(h => h.Tail(lines)));
+
+    public void Dispose()
+    {
+        foreach (var p in History) p.Dispose();
+    }
+}

@@ -1,0 +1,78 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+
+namespace SiteRecovery.Chaos.Tests.Support;
+
+/// <summary>A fresh directory under the system temp folder, deleted on dispose.</summary>
+public sealed class TempDir : IDisposable
+{
+    public TempDir(string name)
+    {
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "sr-chaos", $"{name}-{Guid.NewGuid():n}"[..(name.Length + 9)]);
+        Directory.CreateDirectory(Path);
+    }
+
+    public string Path { get; }
+
+    public string this[string relative] => System.IO.Path.Combine(Path, relative);
+
+    public void Dispose()
+    {
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            try { if (Directory.Exists(Path)) Directory.Delete(Path, recursive: true); return; }
+            catch (IOException) { Thread.Sleep(200); }
+            catch (UnauthorizedAccessException) { Thread.Sleep(200); }
+        }
+    }
+}
+
+public static class Net
+{
+    /// <summary>A port the kernel just handed out for a bind to port 0 (released at once).</summary>
+    public static int FreePort()
+    {
+        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)s.LocalEndPoint!).Port;
+    }
+}
+
+public static class Files
+{
+    public static string Sha256(string path)
+    {
+        using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20);
+        return Convert.ToHexStringLower(SHA256.HashData(f));
+    }
+
+    /// <summary>A sparse file of <paramref name="size"/> bytes, with some data at a few places when <paramref name="seed"/> is given.</summary>
+    public static void CreateDisk(string path, long size, int? seed = null)
+    {
+        using var f = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
+        f.SetLength(size);
+        if (seed is not { } s) return;
+        var rng = new Random(s);
+        var block = new byte[1 << 20];
+        for (var i = 0; i < 4; i++)
+        {
+            rng.NextBytes(block);
+            f.Position = i * (size / 4);
+            f.Write(block);
+        }
+    }
+
+    /// <summary>True when <paramref name="needle"/> occurs in any file under <paramref name="dir"/>.</summary>
+    public static bool AnyFileContains(string dir, byte[] needle)
+    {
+        foreach (var file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories))
+        {
+            byte[] content;
+            try { content = File.ReadAllBytes(file); }
+            catch (IOException) { continue; }
+            if (content.AsSpan().IndexOf(needle) >= 0) return true;
+        }
+        return false;
+    }
+}
