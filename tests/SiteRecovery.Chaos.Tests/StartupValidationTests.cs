@@ -48,7 +48,7 @@ public sealed class StartupValidationTests : IDisposable
         Assert.Contains("sqlite, postgres, sqlserver", r.StdErr, StringComparison.Ordinal);
     }
 
-    [Fact(Skip = "bug: srnode --journal-provider nosuch (without --journal-connection) says only '--journal-connection is required for --journal-provider nosuch' and never names the allowed providers (src/Hosts/SiteRecovery.Node/Program.cs:28-32 checks the connection before the provider)")]
+    [Fact]
     public async Task Node_with_unknown_journal_provider_names_the_allowed_providers()
     {
         var r = await RunHostAsync(Repo.NodeDll, NodeArgs("--journal-provider", "nosuch"));

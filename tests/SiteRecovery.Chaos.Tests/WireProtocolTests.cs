@@ -161,7 +161,7 @@ public sealed class WireProtocolTests(WireNodeFixture fixture) : IClassFixture<W
     /// Resume it is given. Deltas the old connection left appended but not yet committed in the spool must
     /// not shadow the new ones carrying the same sequence numbers.
     /// </summary>
-    [Fact(Skip = "bug: ProcessServer.AgentSession answers Hello with DurableThrough (fsync'd) but drops any delta below Spool.LastSequence + 1 as a 'resend overlap' (src/Actors/DataPath/ProcessServer.cs:271-272 vs :229), so after an agent crash its renumbered deltas are silently discarded in favour of the dead connection's uncommitted tail")]
+    [Fact]
     public async Task Restarted_agent_deltas_are_not_shadowed_by_the_dead_connections_uncommitted_tail()
     {
         const string disk = "renumber";
