@@ -27,6 +27,7 @@ public sealed class Bench(BenchOptions options)
     long DiskBytes => (long)_profile.DiskMiB << 20;
 
     Child? _node, _agent;
+    MemorySampler? _memory;
     double _backgroundCores;
     double _maxForeignCores;
     NodeApi? _api;
@@ -205,6 +206,7 @@ public sealed class Bench(BenchOptions options)
         // Initial replication of the (all-zero) disk scans it once; wait so it does not overlap a measurement.
         await WaitAsync(resynced.Task, _agent, TimeSpan.FromSeconds(120), step, "sragent's initial replication did not finish", ct);
         await _api.BookmarkAsync(NextBookmark(), [Disk], step, ct);
+        _memory = new MemorySampler([_node, _agent], TimeSpan.FromMilliseconds(200));
         Console.WriteLine($"  srnode pid {_node.Pid}, sragent pid {_agent.Pid}, NBD 127.0.0.1:{_nbdPort}/{Disk} ({_profile.DiskMiB} MiB)");
     }
 
@@ -402,9 +404,10 @@ public sealed class Bench(BenchOptions options)
         {
             var hwm = Probes.ProcStatus(child.Pid, "VmHWM");
             var rss = Probes.ProcStatus(child.Pid, "VmRSS");
+            var (anon, file) = _memory!.Peak(child.Name);
             _report.Add(new Figure(id, $"peak RSS (VmHWM) of {child.Name}", hwm / MB, "MB", "< 300", hwm / MB < 300, $"whole run, {_profile.DiskMiB} MiB disk, agent --buffer-mb 64 (default)"));
-            _report.Note($"{id} {child.Name}: VmHWM {hwm / MB:0} MB, VmRSS now {rss / MB:0} MB");
-            _report.Details["memory_" + child.Name] = new JsonObject { ["vmHwmBytes"] = hwm, ["vmRssBytes"] = rss };
+            _report.Note($"{id} {child.Name}: VmHWM {hwm / MB:0} MB, VmRSS now {rss / MB:0} MB; sampled peaks (200 ms) RssAnon {anon / MB:0} MB, RssFile {file / MB:0} MB");
+            _report.Details["memory_" + child.Name] = new JsonObject { ["vmHwmBytes"] = hwm, ["vmRssBytes"] = rss, ["peakRssAnonBytes"] = anon, ["peakRssFileBytes"] = file };
         }
     }
 
@@ -412,6 +415,7 @@ public sealed class Bench(BenchOptions options)
 
     async Task StopSiteAsync()
     {
+        if (_memory is not null) await _memory.DisposeAsync();
         foreach (var c in new[] { _agent, _node })
         {
             if (c is null) continue;

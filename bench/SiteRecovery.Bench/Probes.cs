@@ -214,3 +214,46 @@ public sealed class SizeSampler : IAsyncDisposable
         _stop.Dispose();
     }
 }
+
+/// <summary>Samples RssAnon and RssFile of the site's processes and keeps the peaks (VmHWM does not split them).</summary>
+public sealed class MemorySampler : IAsyncDisposable
+{
+    readonly Dictionary<string, (long Anon, long File)> _peak = [];
+    readonly CancellationTokenSource _stop = new();
+    readonly Task _loop;
+
+    public MemorySampler(IReadOnlyList<Child> children, TimeSpan every)
+    {
+        _loop = Task.Run(async () =>
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                foreach (var c in children)
+                {
+                    if (c.HasExited) continue;
+                    try
+                    {
+                        var anon = Probes.ProcStatus(c.Pid, "RssAnon");
+                        var file = Probes.ProcStatus(c.Pid, "RssFile");
+                        lock (_peak)
+                        {
+                            var p = _peak.GetValueOrDefault(c.Name);
+                            _peak[c.Name] = (Math.Max(p.Anon, anon), Math.Max(p.File, file));
+                        }
+                    }
+                    catch (BenchException) { }
+                }
+                try { await Task.Delay(every, _stop.Token); } catch (OperationCanceledException) { break; }
+            }
+        });
+    }
+
+    public (long Anon, long File) Peak(string name) { lock (_peak) return _peak.GetValueOrDefault(name); }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stop.IsCancellationRequested) return;
+        await _stop.CancelAsync();
+        await _loop;
+    }
+}
