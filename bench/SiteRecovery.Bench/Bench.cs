@@ -1,0 +1,475 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+
+namespace SiteRecovery.Bench;
+
+/// <summary>
+/// The benchmark, black-box: starts srnode and sragent from the build as processes on fresh data in a
+/// temporary folder, drives fio through the agent's NBD export and reads the node's HTTP API and /proc.
+/// </summary>
+public sealed class Bench(BenchOptions options)
+{
+    const double MB = 1e6;
+    const string Disk = "vm0";
+
+    readonly Profile _profile = options.Quick ? Profile.Quick : Profile.Full;
+    readonly Report _report = new();
+    readonly List<Child> _children = [];
+
+    public string WorkDir { get; } = Path.Combine(Path.GetFullPath(options.WorkParent ?? Path.GetTempPath()), $"srbench-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}");
+
+    string NodeData => Path.Combine(WorkDir, "node");
+    string SpoolPath => Path.Combine(NodeData, "process-server", "cache", Disk, "spool");
+    string JournalPath => Path.Combine(NodeData, "master-target", "disks", Disk, "journal");
+    string ReplicaPath => Path.Combine(NodeData, "master-target", "replicas");
+    long DiskBytes => (long)_profile.DiskMiB << 20;
+
+    Child? _node, _agent;
+    MemorySampler? _memory;
+    double _backgroundCores;
+    double _maxForeignCores;
+    NodeApi? _api;
+    int _nbdPort;
+    int _bookmarks;
+
+    public async Task<Report> RunAsync(CancellationToken ct)
+    {
+        var started = DateTime.UtcNow;
+        var clock = Stopwatch.StartNew();
+        var repo = options.RepoRoot is { } r ? Path.GetFullPath(r) : FindRepoRoot();
+        var nodeDll = HostDll(repo, "SiteRecovery.Node", "srnode");
+        var agentDll = HostDll(repo, "SiteRecovery.Agent", "sragent");
+        Directory.CreateDirectory(WorkDir);
+        var ok = false;
+        try
+        {
+            Console.WriteLine($"SiteRecovery bench ({_profile.Name}); data in {WorkDir}; MB = 10^6 bytes");
+            MachineFacts();
+
+            Step("1 raw disk write (dd)");
+            var raw = await RawDiskWriteAsync(ct);
+
+            Step("start site (srnode + sragent)");
+            await StartSiteAsync(nodeDll, agentDll, ct);
+
+            Step("2a end-to-end replication, incompressible");
+            await ThroughputAsync("2a", "incompressible", ["--refill_buffers", "--randrepeat=0"], raw, target: 0.6, ct);
+            Step("2b end-to-end replication, 2:1 compressible");
+            await ThroughputAsync("2b", "2:1 compressible", ["--buffer_compress_percentage=50", "--buffer_compress_chunk=4k", "--refill_buffers", "--randrepeat=0"], raw, target: null, ct);
+
+            Step("3 replication lag at 20 MiB/s");
+            await LagAsync(ct);
+
+            Step("4a NBD export speed, agent with replication");
+            var agentNbd = await AgentNbdAsync(ct);
+
+            Step("5 peak memory");
+            PeakMemory();
+
+            Step("stop site");
+            await StopSiteAsync();
+
+            Step("4b NBD export speed, nbdkit file plugin");
+            await NbdkitAsync(agentNbd, ct);
+            ok = true;
+        }
+        finally
+        {
+            await StopAllAsync();
+            _api?.Dispose();
+        }
+
+        var elapsed = clock.Elapsed;
+        Console.WriteLine();
+        Console.WriteLine($"SiteRecovery bench, {_profile.Name} run, {elapsed.TotalSeconds:0} s — {_report.Machine["summary"]}");
+        if (_backgroundCores > 0.25 || _maxForeignCores > 0.25)
+            Console.WriteLine($"WARNING: other processes were busy on this machine ({_backgroundCores * 100:0}% of a core before start, up to {_maxForeignCores * 100:0}% of a core during a run); CPU-bound figures are pessimistic");
+        _report.Machine["maxForeignCoresDuringRuns"] = Math.Round(_maxForeignCores, 2);
+        Console.Write(_report.Table());
+        Console.WriteLine();
+        Console.WriteLine("details:");
+        foreach (var n in _report.Notes) Console.WriteLine("  " + n);
+        WriteResults(repo, started, elapsed);
+        if (ok && !options.Keep) TryDelete(WorkDir);
+        else Console.WriteLine($"data and logs kept in {WorkDir}");
+        return _report;
+    }
+
+    static void Step(string name) => Console.WriteLine($"[{DateTime.Now:HH:mm:ss}] {name}");
+
+    // ---------------------------------------------------------------- machine facts
+
+    void MachineFacts()
+    {
+        var fs = Probes.FileSystemOf(WorkDir);
+        var total = Probes.MemInfo("MemTotal");
+        var available = Probes.MemInfo("MemAvailable");
+        var fio = Tools.Run("fio", ["--version"], TimeSpan.FromSeconds(10)).Trim();
+        var summary = $"{Environment.ProcessorCount} cores ({Probes.CpuModel()}), {total / (double)(1L << 30):0.0} GiB RAM ({available / (double)(1L << 30):0.0} GiB available), data dir on {fs.Type} ({fs.Device} at {fs.Mount}), {fio}, .NET {Environment.Version}";
+        var before = Probes.SystemCpu();
+        Thread.Sleep(2000);
+        var after = Probes.SystemCpu();
+        _backgroundCores = Math.Round((after.Busy - before.Busy) / (double)Math.Max(1, after.Total - before.Total) * Environment.ProcessorCount, 2);
+        var load = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+        summary += $"; before start: {_backgroundCores * 100:0}% of a core busy elsewhere, load average {load}";
+        _report.Machine["summary"] = summary;
+        _report.Machine["backgroundCoresBusyBeforeStart"] = _backgroundCores;
+        _report.Machine["loadAverage1m"] = load;
+        _report.Machine["cores"] = Environment.ProcessorCount;
+        _report.Machine["cpu"] = Probes.CpuModel();
+        _report.Machine["memTotalBytes"] = total;
+        _report.Machine["memAvailableBytes"] = available;
+        _report.Machine["fileSystem"] = fs.Type;
+        _report.Machine["device"] = fs.Device;
+        _report.Machine["kernel"] = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
+        _report.Machine["fio"] = fio;
+        _report.Machine["dotnet"] = Environment.Version.ToString();
+        Console.WriteLine("machine: " + summary);
+    }
+
+    // ---------------------------------------------------------------- 1. raw disk
+
+    async Task<double> RawDiskWriteAsync(CancellationToken ct)
+    {
+        var source = Path.Combine(WorkDir, "dd-source.bin");
+        await WriteRandomFileAsync(source, (long)_profile.DdMiB << 20, ct);   // not timed
+        var rates = new List<double>();
+        for (var i = 0; i < 3; i++)
+        {
+            var target = Path.Combine(WorkDir, $"dd-target-{i}.bin");
+            await SyncAsync(ct);
+            var (bytes, seconds) = await Tools.DdAsync(source, target, _profile.DdMiB, ct);
+            rates.Add(bytes / seconds / MB);
+            File.Delete(target);
+            Console.WriteLine($"  dd run {i + 1}: {bytes / seconds / MB:0} MB/s ({seconds:0.00} s)");
+        }
+        File.Delete(source);
+        rates.Sort();
+        var median = rates[1];
+        _report.Add(new Figure("1", "raw sequential write (dd, fdatasync)", median, "MB/s", "reference", null,
+            $"median of 3 × {_profile.DdMiB} MiB, bs=1M, random source"));
+        _report.Details["rawDiskRunsMBps"] = new JsonArray(rates.Select(x => (JsonNode?)Math.Round(x, 1)).ToArray());
+        return median;
+    }
+
+    static async Task WriteRandomFileAsync(string path, long bytes, CancellationToken ct)
+    {
+        var buffer = new byte[1 << 20];
+        await using var f = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
+        for (long done = 0; done < bytes; done += buffer.Length)
+        {
+            RandomNumberGenerator.Fill(buffer);
+            await f.WriteAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, bytes - done)), ct);
+        }
+        await f.FlushAsync(ct);
+        f.Flush(flushToDisk: true);
+    }
+
+    // ---------------------------------------------------------------- site
+
+    async Task StartSiteAsync(string nodeDll, string agentDll, CancellationToken ct)
+    {
+        const string step = "start site";
+        int psPort = Net.FreePort(), mtPort = Net.FreePort(), apiPort = Net.FreePort();
+        _nbdPort = Net.FreePort();
+        var apiUrl = $"http://127.0.0.1:{apiPort}";
+        var image = Path.Combine(WorkDir, Disk + ".img");
+        await using (var f = new FileStream(image, FileMode.Create)) f.SetLength(DiskBytes);
+
+        _node = Child.Start("srnode", "dotnet", [nodeDll, "run", "--id", "bench", "--data", NodeData,
+            "--ps-listen", $"127.0.0.1:{psPort}", "--mt-listen", $"127.0.0.1:{mtPort}", "--api", apiUrl], WorkDir);
+        _children.Add(_node);
+        _api = new NodeApi(apiUrl);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            _node.EnsureRunning(step);
+            try { await _api.GetAsync("api/status", step, ct); break; }
+            catch (Exception e) when (e is HttpRequestException or BenchException && DateTime.UtcNow < deadline) { await Task.Delay(200, ct); }
+            catch (Exception e) when (e is HttpRequestException or BenchException)
+            { throw new BenchException(step, $"srnode API at {apiUrl} not up within 60 s: {e.Message}; last output:\n  {_node.RecentOutput()}"); }
+        }
+
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var resynced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _agent = Child.Start("sragent", "dotnet", [agentDll, "run", "--id", "bench-vm", "--disk", $"{Disk}={image}",
+            "--nbd", $"127.0.0.1:{_nbdPort}", "--process-server", $"127.0.0.1:{psPort}", "--state-dir", Path.Combine(WorkDir, "agent"), "--json"], WorkDir,
+            line =>
+            {
+                if (line.Contains("\"ready\"", StringComparison.Ordinal)) ready.TrySetResult();
+                if (line.Contains("resync scanned", StringComparison.Ordinal)) resynced.TrySetResult();
+            });
+        _children.Add(_agent);
+        await WaitAsync(ready.Task, _agent, TimeSpan.FromSeconds(60), step, "sragent did not print its \"ready\" line", ct);
+        // Initial replication of the (all-zero) disk scans it once; wait so it does not overlap a measurement.
+        await WaitAsync(resynced.Task, _agent, TimeSpan.FromSeconds(120), step, "sragent's initial replication did not finish", ct);
+        await _api.BookmarkAsync(NextBookmark(), [Disk], step, ct);
+        _memory = new MemorySampler([_node, _agent], TimeSpan.FromMilliseconds(200));
+        Console.WriteLine($"  srnode pid {_node.Pid}, sragent pid {_agent.Pid}, NBD 127.0.0.1:{_nbdPort}/{Disk} ({_profile.DiskMiB} MiB)");
+    }
+
+    static async Task WaitAsync(Task task, Child owner, TimeSpan timeout, string step, string what, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!task.IsCompleted)
+        {
+            owner.EnsureRunning(step);
+            if (DateTime.UtcNow > deadline) throw new BenchException(step, $"{what} within {timeout.TotalSeconds:0} s; last output:\n  {owner.RecentOutput()}");
+            await Task.WhenAny(task, Task.Delay(200, ct));
+            ct.ThrowIfCancellationRequested();
+        }
+    }
+
+    string NextBookmark() => $"bench-{++_bookmarks}";
+
+    void EnsureSite(string step)
+    {
+        _node?.EnsureRunning(step);
+        _agent?.EnsureRunning(step);
+    }
+
+    /// <summary>A fio job failed: if a site process died, that is the more useful message.</summary>
+    async Task<Tools.FioWrite> FioThroughSiteAsync(IEnumerable<string> args, string step, CancellationToken ct)
+    {
+        try { return await Tools.FioAsync(args, TimeSpan.FromMinutes(10), step, ct); }
+        catch (BenchException) { EnsureSite(step); throw; }
+    }
+
+    string[] AgentFio(string name) => [$"--name={name}", "--ioengine=nbd", $"--uri=nbd://127.0.0.1:{_nbdPort}/{Disk}"];
+
+    CpuWindow SiteCpu() => new(("srnode", _node!.Pid), ("sragent", _agent!.Pid));
+
+    // ---------------------------------------------------------------- 2. end-to-end throughput
+
+    async Task ThroughputAsync(string id, string kind, string[] data, double raw, double? target, CancellationToken ct)
+    {
+        var step = $"{id} end-to-end replication ({kind})";
+        var size = (long)_profile.ThroughputMiB << 20;
+        var available = Probes.MemInfo("MemAvailable");
+        // Every byte lands in the data dir about four times: source image, spool, journal, replica image.
+        var landed = 4 * size;
+        var fits = landed < available / 2;
+        await SyncAsync(ct);
+        EnsureSite(step);
+        var journalBefore = Probes.DirectoryBytes(JournalPath);
+        var replicaBefore = Probes.DirectoryBytes(ReplicaPath);
+        var sizes = new SizeSampler(new() { ["spool"] = SpoolPath, ["journal"] = JournalPath }, TimeSpan.FromMilliseconds(250));
+        var cpu = SiteCpu();
+        var sw = Stopwatch.StartNew();
+        var fio = await FioThroughSiteAsync([.. AgentFio("e2e-" + id), "--rw=write", "--bs=1M", "--iodepth=8", $"--size={_profile.ThroughputMiB}M", .. data], step, ct);
+        var fioDone = sw.Elapsed;
+        await _api!.BookmarkAsync(NextBookmark(), [Disk], step, ct);
+        var total = sw.Elapsed;
+        var usage = cpu.Stop();
+        await sizes.DisposeAsync();
+        var spoolPeak = sizes.Peak("spool");
+        var spoolEnd = Probes.DirectoryBytes(SpoolPath);
+        var journalGrowth = Probes.DirectoryBytes(JournalPath) - journalBefore;
+
+        var rate = fio.Bytes / total.TotalSeconds / MB;
+        var ratio = rate / raw;
+        var scale = $"{_profile.ThroughputMiB} MiB seq write on a {_profile.DiskMiB} MiB disk, bs=1M iodepth=8; fio start → bookmark durable";
+        _report.Add(new Figure(id, $"end-to-end replication, {kind}", rate, "MB/s", "", null, scale));
+        _report.Add(new Figure(id + "/1", $"  ratio to raw disk write ({kind})", ratio, "x", target is { } t ? $">= {t:0.0#}" : "info", target is { } t2 ? ratio >= t2 : null,
+            "figure " + id + " / figure 1"));
+        _report.Note($"{id} {kind}: fio wrote {fio.Bytes / (double)(1 << 20):0} MiB in {fioDone.TotalSeconds:0.0} s (NBD ingest {fio.BytesPerSecond / MB:0} MB/s), " +
+                     $"bookmark (catch-up) took {(total - fioDone).TotalSeconds:0.0} s more; {rate:0.0} MB/s end to end = {ratio:0.00} × raw");
+        _report.Note($"{id} page cache: ~{landed >> 20} MiB land in the data dir (source, spool, journal, replica) vs {available >> 20} MiB available → " +
+                     (fits ? "fits in the page cache (writes are not forced to disk except by the product's own fsyncs)" : "does NOT fit in the page cache"));
+        _report.Note($"{id} on disk: journal grew {journalGrowth / (double)(1 << 20):0} MiB = {journalGrowth / (fio.Bytes / 1e9) / MB:0} MB per GB of churn " +
+                     $"(compression {fio.Bytes / (double)Math.Max(1, journalGrowth):0.00}:1); spool peak {spoolPeak / (double)(1 << 20):0} MiB, {spoolEnd / (double)(1 << 20):0.0} MiB after catch-up; " +
+                     $"replica images {Probes.DirectoryBytes(ReplicaPath) >> 20} MiB (was {replicaBefore >> 20})");
+        _report.Note($"{id} CPU during the run: {usage}; fio {fio.UsrCpuPercent + fio.SysCpuPercent:0}% of a core; {Foreign(usage, fio.UsrCpuPercent + fio.SysCpuPercent)}");
+        _report.Note($"{id} busiest threads: " + BusiestThreads(usage));
+        _report.Details[$"throughput_{id}"] = new JsonObject
+        {
+            ["kind"] = kind, ["bytes"] = fio.Bytes, ["fioSeconds"] = Math.Round(fioDone.TotalSeconds, 2), ["totalSeconds"] = Math.Round(total.TotalSeconds, 2),
+            ["nbdIngestMBps"] = Math.Round(fio.BytesPerSecond / MB, 1), ["endToEndMBps"] = Math.Round(rate, 1), ["ratioToRaw"] = Math.Round(ratio, 3),
+            ["journalGrowthBytes"] = journalGrowth, ["journalBytesPerGBChurn"] = Math.Round(journalGrowth / (fio.Bytes / 1e9)), ["spoolPeakBytes"] = spoolPeak, ["spoolEndBytes"] = spoolEnd,
+            ["memAvailableBytes"] = available, ["fitsInPageCache"] = fits, ["cpu"] = CpuJson(usage), ["fioCpuPercent"] = Math.Round(fio.UsrCpuPercent + fio.SysCpuPercent, 1),
+        };
+    }
+
+    /// <summary>CPU the machine spent outside the measured processes (other sessions, kernel threads): noise in the figures.</summary>
+    string Foreign(CpuUsage usage, double fioPercent)
+    {
+        var machine = usage.MachineBusyPercent * Environment.ProcessorCount;
+        var other = Math.Max(0, machine - usage.Processes.Sum(p => p.PercentOfCore) - fioPercent);
+        _maxForeignCores = Math.Max(_maxForeignCores, other / 100);
+        return $"machine {machine:0}% of a core in total, of which {other:0}% outside srnode/sragent/fio";
+    }
+
+    static string BusiestThreads(CpuUsage usage) => string.Join("; ", usage.Processes.Select(p =>
+        $"{p.Process}: " + string.Join(", ", p.BusiestThreads.Select(t => $"'{t.Name}' {t.PercentOfCore:0}%"))));
+
+    static JsonObject CpuJson(CpuUsage usage)
+    {
+        var o = new JsonObject { ["machineBusyPercent"] = usage.MachineBusyPercent, ["machineIoWaitPercent"] = usage.MachineIoWaitPercent };
+        foreach (var p in usage.Processes)
+            o[p.Process + "PercentOfCore"] = p.PercentOfCore;
+        return o;
+    }
+
+    // ---------------------------------------------------------------- 3. lag
+
+    async Task LagAsync(CancellationToken ct)
+    {
+        const string step = "3 replication lag";
+        await SyncAsync(ct);
+        EnsureSite(step);
+        await _api!.GetAsync("api/metrics?reset=true", step, ct);
+        var cpu = SiteCpu();
+        var fio = await FioThroughSiteAsync([.. AgentFio("lag"), "--rw=randwrite", "--bs=64k", "--iodepth=4", "--rate=20m", $"--size={_profile.DiskMiB}M",
+            "--time_based", $"--runtime={_profile.LagSeconds}", "--refill_buffers", "--randrepeat=0"], step, ct);
+        var usage = cpu.Stop();
+        var sw = Stopwatch.StartNew();
+        await _api.BookmarkAsync(NextBookmark(), [Disk], step, ct);   // every write of the run is durable (and counted) now
+        var catchUp = sw.Elapsed;
+        var m = await _api.GetAsync("api/metrics?reset=true", step, ct);
+        var lag = m["lagMs"] ?? throw new BenchException(step, "GET /api/metrics has no lagMs");
+        long L(string n) => lag[n]?.GetValue<long>() ?? throw new BenchException(step, $"lagMs has no {n}");
+        var (count, p50, p99, max) = (L("count"), L("p50Ms"), L("p99Ms"), L("maxMs"));
+        if (count == 0) throw new BenchException(step, "the node recorded no lag samples during the run");
+        var scale = $"fio randwrite 64k iodepth=4 --rate=20m for {_profile.LagSeconds} s ({fio.BytesPerSecond / MB:0.0} MB/s achieved), {count} deltas";
+        _report.Add(new Figure("3", "replication lag p50", p50, "ms", "info", null, scale));
+        _report.Add(new Figure("3/99", "replication lag p99", p99, "ms", "< 1000", p99 < 1000, $"same run; max {max} ms"));
+        _report.Note($"3 lag: {count} deltas, p50 {p50} ms, p99 {p99} ms, max {max} ms; catch-up after the run {catchUp.TotalSeconds:0.0} s; CPU {usage}; {Foreign(usage, fio.UsrCpuPercent + fio.SysCpuPercent)}");
+        _report.Details["lag"] = new JsonObject
+        {
+            ["count"] = count, ["p50Ms"] = p50, ["p99Ms"] = p99, ["maxMs"] = max, ["achievedMBps"] = Math.Round(fio.BytesPerSecond / MB, 1),
+            ["seconds"] = _profile.LagSeconds, ["catchUpSeconds"] = Math.Round(catchUp.TotalSeconds, 2), ["cpu"] = CpuJson(usage),
+        };
+    }
+
+    // ---------------------------------------------------------------- 4. NBD export speed
+
+    string[] NbdJob(string name, string uri) => [$"--name={name}", "--ioengine=nbd", $"--uri={uri}", "--rw=randwrite", "--bs=64k", "--iodepth=8",
+        $"--size={_profile.DiskMiB}M", "--time_based", $"--runtime={_profile.NbdSeconds}", "--randrepeat=0"];
+
+    string NbdScale => $"randwrite 64k iodepth=8 over {_profile.DiskMiB} MiB, {_profile.NbdSeconds} s";
+
+    async Task<double> AgentNbdAsync(CancellationToken ct)
+    {
+        const string step = "4a NBD export speed (agent)";
+        await SyncAsync(ct);
+        EnsureSite(step);
+        var cpu = SiteCpu();
+        var fio = await FioThroughSiteAsync(NbdJob("nbd-agent", $"nbd://127.0.0.1:{_nbdPort}/{Disk}"), step, ct);
+        var usage = cpu.Stop();
+        var sw = Stopwatch.StartNew();
+        await _api!.BookmarkAsync(NextBookmark(), [Disk], step, ct);
+        var drain = sw.Elapsed;
+        var rate = fio.BytesPerSecond / MB;
+        _report.Add(new Figure("4a", "NBD export speed, sragent (replicating)", rate, "MB/s", "", null, NbdScale));
+        _report.Note($"4a agent NBD: {rate:0.0} MB/s ({fio.Bytes >> 20} MiB in {fio.Seconds:0.0} s); replication then needed {drain.TotalSeconds:0.0} s to catch up; CPU {usage}; fio {fio.UsrCpuPercent + fio.SysCpuPercent:0}%; {Foreign(usage, fio.UsrCpuPercent + fio.SysCpuPercent)}");
+        _report.Note("4a busiest threads: " + BusiestThreads(usage));
+        _report.Details["nbdAgent"] = new JsonObject
+        {
+            ["MBps"] = Math.Round(rate, 1), ["bytes"] = fio.Bytes, ["catchUpSeconds"] = Math.Round(drain.TotalSeconds, 2), ["cpu"] = CpuJson(usage),
+            ["fioCpuPercent"] = Math.Round(fio.UsrCpuPercent + fio.SysCpuPercent, 1),
+        };
+        return rate;
+    }
+
+    async Task NbdkitAsync(double agentRate, CancellationToken ct)
+    {
+        const string step = "4b NBD export speed (nbdkit)";
+        var image = Path.Combine(WorkDir, "nbdkit.img");
+        await using (var f = new FileStream(image, FileMode.Create)) f.SetLength(DiskBytes);
+        await SyncAsync(ct);
+        var port = Net.FreePort();
+        var nbdkit = Child.Start("nbdkit", "nbdkit", ["--foreground", "--exit-with-parent", "-i", "127.0.0.1", $"--port={port}", "file", image], WorkDir);
+        _children.Add(nbdkit);
+        await Net.WaitForPortAsync(port, TimeSpan.FromSeconds(20), step, nbdkit, ct);
+        var fio = await Tools.FioAsync(NbdJob("nbd-nbdkit", $"nbd://127.0.0.1:{port}"), TimeSpan.FromMinutes(5), step, ct);
+        nbdkit.EnsureRunning(step);
+        await nbdkit.StopAsync(TimeSpan.FromSeconds(10));
+        var rate = fio.BytesPerSecond / MB;
+        var ratio = agentRate / rate;
+        _report.Add(new Figure("4b", "NBD export speed, nbdkit file plugin", rate, "MB/s", "reference", null, NbdScale + ", same-sized file"));
+        _report.Add(new Figure("4/r", "  ratio sragent / nbdkit", ratio, "x", ">= 0.5", ratio >= 0.5, "figure 4a / figure 4b"));
+        _report.Note($"4b nbdkit file plugin: {rate:0.0} MB/s; sragent reaches {ratio:0.00} of it; fio used {fio.UsrCpuPercent + fio.SysCpuPercent:0}% of a core");
+        _report.Details["nbdNbdkit"] = new JsonObject { ["MBps"] = Math.Round(rate, 1), ["bytes"] = fio.Bytes, ["ratioAgentToNbdkit"] = Math.Round(ratio, 3) };
+    }
+
+    // ---------------------------------------------------------------- 5. memory
+
+    void PeakMemory()
+    {
+        const string step = "5 peak memory";
+        EnsureSite(step);
+        foreach (var (child, id) in new[] { (_agent!, "5a"), (_node!, "5b") })
+        {
+            var hwm = Probes.ProcStatus(child.Pid, "VmHWM");
+            var rss = Probes.ProcStatus(child.Pid, "VmRSS");
+            var (anon, file) = _memory!.Peak(child.Name);
+            _report.Add(new Figure(id, $"peak RSS (VmHWM) of {child.Name}", hwm / MB, "MB", "< 300", hwm / MB < 300, $"whole run, {_profile.DiskMiB} MiB disk, agent --buffer-mb 64 (default)"));
+            _report.Note($"{id} {child.Name}: VmHWM {hwm / MB:0} MB, VmRSS now {rss / MB:0} MB; sampled peaks (200 ms) RssAnon {anon / MB:0} MB, RssFile {file / MB:0} MB");
+            _report.Details["memory_" + child.Name] = new JsonObject { ["vmHwmBytes"] = hwm, ["vmRssBytes"] = rss, ["peakRssAnonBytes"] = anon, ["peakRssFileBytes"] = file };
+        }
+    }
+
+    // ---------------------------------------------------------------- shutdown, results
+
+    async Task StopSiteAsync()
+    {
+        if (_memory is not null) await _memory.DisposeAsync();
+        foreach (var c in new[] { _agent, _node })
+        {
+            if (c is null) continue;
+            var sw = Stopwatch.StartNew();
+            var clean = await c.StopAsync(TimeSpan.FromSeconds(30));
+            _report.Note(clean ? $"{c.Name} stopped on SIGTERM in {sw.Elapsed.TotalSeconds:0.0} s" : $"{c.Name} did NOT stop on SIGTERM within 30 s; killed");
+        }
+    }
+
+    async Task StopAllAsync()
+    {
+        foreach (var c in Enumerable.Reverse(_children))
+        {
+            try { await c.DisposeAsync(); }
+            catch (Exception e) when (e is InvalidOperationException or IOException) { Console.Error.WriteLine($"stopping {c.Name}: {e.Message}"); }
+        }
+        _children.Clear();
+    }
+
+    void WriteResults(string repo, DateTime started, TimeSpan elapsed)
+    {
+        var dir = Path.GetFullPath(options.ResultsDir ?? Path.Combine(repo, "bench", "results"));
+        Directory.CreateDirectory(dir);
+        var text = _report.ToJson(_profile.Name, started, elapsed).ToJsonString(Report.Indented) + "\n";
+        var latest = Path.Combine(dir, "latest.json");
+        File.WriteAllText(latest, text);
+        Console.WriteLine($"results: {latest}");
+        if (!options.Quick)
+        {
+            var dated = Path.Combine(dir, started.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) + ".json");
+            File.WriteAllText(dated, text);
+            Console.WriteLine($"results: {dated}");
+        }
+    }
+
+    static async Task SyncAsync(CancellationToken ct) => await Tools.RunAsync("sync", [], TimeSpan.FromMinutes(5), "sync", ct);
+
+    static void TryDelete(string dir)
+    {
+        try { Directory.Delete(dir, recursive: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { Console.Error.WriteLine($"could not remove {dir}: {e.Message}"); }
+    }
+
+    static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "SiteRecovery.sln"))) return dir.FullName;
+        throw new BenchException("find repository", "cannot find SiteRecovery.sln above " + AppContext.BaseDirectory + "; pass --repo");
+    }
+
+    string HostDll(string repo, string project, string assembly)
+    {
+        var path = Path.Combine(repo, "src", "Hosts", project, "bin", options.Configuration, "net10.0", assembly + ".dll");
+        if (!File.Exists(path)) throw new BenchException("find build", $"{assembly} is not built ({path}); run: dotnet build SiteRecovery.sln -c {options.Configuration}");
+        return path;
+    }
+}

@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+
+namespace SiteRecovery.Bench;
+
+/// <summary>A step of the bench failed; <see cref="Step"/> names it so the failure message says what broke.</summary>
+public sealed class BenchException(string step, string message, Exception? inner = null) : Exception(message, inner)
+{
+    public string Step { get; } = step;
+}
+
+/// <summary>Runs the external tools the bench measures with (dd, fio, df, getconf).</summary>
+public static partial class Tools
+{
+    public sealed record Result(int ExitCode, string Stdout, string Stderr, TimeSpan Elapsed);
+
+    public static string Run(string tool, IReadOnlyList<string> args, TimeSpan timeout) =>
+        RunAsync(tool, args, timeout, "run " + tool).GetAwaiter().GetResult().Stdout;
+
+    /// <summary>Runs a tool to completion; a nonzero exit, a timeout or a missing tool is a <see cref="BenchException"/> for <paramref name="step"/>.</summary>
+    public static async Task<Result> RunAsync(string tool, IReadOnlyList<string> args, TimeSpan timeout, string step, CancellationToken ct = default)
+    {
+        var psi = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        Process p;
+        var sw = Stopwatch.StartNew();
+        try { p = Process.Start(psi) ?? throw new BenchException(step, $"cannot start {tool}"); }
+        catch (System.ComponentModel.Win32Exception e) { throw new BenchException(step, $"{tool} is not installed or not runnable ({e.Message}); see tests/setup.sh"); }
+        using (p)
+        {
+            var stdout = p.StandardOutput.ReadToEndAsync(ct);
+            var stderr = p.StandardError.ReadToEndAsync(ct);
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            cts.CancelAfter(timeout);
+            try { await p.WaitForExitAsync(cts.Token); }
+            catch (OperationCanceledException)
+            {
+                try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+                if (ct.IsCancellationRequested) throw;
+                throw new BenchException(step, $"{tool} {string.Join(' ', args)} did not finish within {timeout.TotalSeconds:0} s");
+            }
+            var result = new Result(p.ExitCode, await stdout, await stderr, sw.Elapsed);
+            if (result.ExitCode != 0)
+                throw new BenchException(step, $"{tool} {string.Join(' ', args)} exited {result.ExitCode}: {Tail(result.Stderr + result.Stdout, 1500)}");
+            return result;
+        }
+    }
+
+    public static string Tail(string text, int chars) => text.Length <= chars ? text.Trim() : "…" + text[^chars..].Trim();
+
+    /// <summary>fio's JSON report; fio's nbd engine prints a "connected" line first, so parse from the first line that opens an object.</summary>
+    public static JsonNode ParseFioJson(string stdout, string step)
+    {
+        var start = stdout.IndexOf("\n{", StringComparison.Ordinal);
+        var json = stdout.StartsWith('{') ? stdout : start >= 0 ? stdout[(start + 1)..] : null;
+        if (json is null) throw new BenchException(step, "fio printed no JSON report: " + Tail(stdout, 500));
+        try
+        {
+            var node = JsonNode.Parse(json) ?? throw new BenchException(step, "fio JSON report is empty");
+            var job = node["jobs"]?[0] ?? throw new BenchException(step, "fio JSON report has no jobs");
+            if (job["error"]?.GetValue<int>() is int err and not 0) throw new BenchException(step, $"fio job reported error {err}");
+            return job;
+        }
+        catch (System.Text.Json.JsonException e) { throw new BenchException(step, "fio JSON report does not parse: " + e.Message); }
+    }
+
+    public sealed record FioWrite(long Bytes, double BytesPerSecond, double Seconds, double UsrCpuPercent, double SysCpuPercent, TimeSpan Wall);
+
+    /// <summary>Runs one fio job (JSON output) and returns its write side.</summary>
+    public static async Task<FioWrite> FioAsync(IEnumerable<string> args, TimeSpan timeout, string step, CancellationToken ct)
+    {
+        var all = args.Concat(["--output-format=json"]).ToList();
+        var r = await RunAsync("fio", all, timeout, step, ct);
+        var job = ParseFioJson(r.Stdout, step);
+        var w = job["write"] ?? throw new BenchException(step, "fio JSON report has no write side");
+        var bytes = w["io_bytes"]!.GetValue<long>();
+        if (bytes <= 0) throw new BenchException(step, "fio wrote nothing");
+        var runtimeMs = w["runtime"]!.GetValue<long>();
+        return new FioWrite(bytes, w["bw_bytes"]!.GetValue<double>(), runtimeMs / 1000.0,
+            job["usr_cpu"]!.GetValue<double>(), job["sys_cpu"]!.GetValue<double>(), r.Elapsed);
+    }
+
+    [GeneratedRegex(@"^(\d+) bytes .* copied, ([0-9.,e+-]+) s", RegexOptions.Multiline)]
+    private static partial Regex DdSummary();
+
+    /// <summary>One dd run: bytes and seconds from dd's own summary line.</summary>
+    public static async Task<(long Bytes, double Seconds)> DdAsync(string source, string target, int countMiB, CancellationToken ct)
+    {
+        var r = await RunAsync("dd", [$"if={source}", $"of={target}", "bs=1M", $"count={countMiB}", "conv=fdatasync"], TimeSpan.FromMinutes(5), "raw disk write (dd)", ct);
+        var m = DdSummary().Match(r.Stderr);
+        if (!m.Success) throw new BenchException("raw disk write (dd)", "cannot read dd's summary: " + Tail(r.Stderr, 400));
+        return (long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), double.Parse(m.Groups[2].Value.Replace(',', '.'), CultureInfo.InvariantCulture));
+    }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# SiteRecovery benchmark: builds Release, starts srnode + sragent on fresh data in a temp folder,
+# measures raw disk, end-to-end replication, lag, NBD export speed and peak memory, prints a table
+# and writes bench/results/latest.json (a full run also writes bench/results/<date>.json).
+#   bench/run.sh            full run (~3-5 minutes)
+#   bench/run.sh --quick    short run for CI (< 60 s after the build)
+#   other arguments go to the bench: --strict (exit 3 on a missed target), --work-dir DIR, --keep
+#   BENCH_NO_BUILD=1 skips the build (when the Release build is already there)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+for tool in fio nbdkit dd dotnet; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "bench: '$tool' is not installed (see tests/setup.sh)" >&2; exit 1; }
+done
+if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+  echo "bench: building Release" >&2
+  log="$(mktemp)"
+  for proj in SiteRecovery.sln bench/SiteRecovery.Bench/SiteRecovery.Bench.csproj; do
+    if ! dotnet build "$proj" -c Release -nologo -v q >"$log" 2>&1; then
+      tail -n 40 "$log" >&2; rm -f "$log"
+      echo "bench: build of $proj failed" >&2; exit 1
+    fi
+  done
+  rm -f "$log"
+fi
+exec dotnet bench/SiteRecovery.Bench/bin/Release/net10.0/srbench.dll "$@"
