@@ -122,6 +122,31 @@ public sealed class SegmentLogTests
         Directory.GetFiles(path, "*.seg").Select(f => long.Parse(Path.GetFileName(f)[21..41])).DefaultIfEmpty(0).Max();
 
     [Fact]
+    public void ReadsStartingAnywhereInLargeFilesUseTheIndexAndReturnExactlyTheTail()
+    {
+        using var dir = new TempDir();
+        // Two rotations' worth of records with several index entries per file, and an unflushed tail.
+        using var log = SegmentLog.Open(dir.Path, Small(segmentBytes: 200 * 300));
+        var expected = new List<byte[]>();
+        for (long seq = 1; seq <= 700; seq++)
+        {
+            var r = RecordFor(seq, 100 + (int)(seq % 200), 3);
+            expected.Add(r);
+            log.Append(r, seq);
+            if (seq % 50 == 0) log.Flush();
+        }
+        foreach (var from in new long[] { 1, 2, 63, 64, 65, 66, 128, 129, 130, 199, 200, 201, 333, 450, 651, 700 })
+        {
+            var got = log.Read(from).ToList();
+            var durable = (int)log.DurableSequence;
+            Assert.Equal(Enumerable.Range((int)from, Math.Max(0, durable - (int)from + 1)).Select(i => (long)i), got.Select(g => g.Sequence));
+            foreach (var (s, r) in got) Assert.True(expected[(int)(s - 1)].AsSpan().SequenceEqual(r.Span), $"record {s} read from {from} differs");
+        }
+        log.Flush();
+        AssertHolds(log, expected, 641);
+    }
+
+    [Fact]
     public void RotationAndTrimNeverDropAnythingAboveTheTrimPoint()
     {
         using var dir = new TempDir();

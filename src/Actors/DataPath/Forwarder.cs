@@ -93,17 +93,17 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
                 if (disk.Spool.DurableSequence > cursor) break;
                 await signal.WaitAsync(ct).ConfigureAwait(false);
             }
-            var batch = new List<byte[]>();
+            var batch = new List<ReadOnlyMemory<byte>>();
             var bytes = 0;
             var through = disk.Spool.DurableSequence;
             foreach (var (seq, record) in disk.Spool.Read(cursor + 1, through))
             {
-                batch.Add(record.ToArray());
+                batch.Add(record); // the log hands out a fresh array per record
                 bytes += record.Length;
                 cursor = seq;
                 if (bytes >= options.ForwardBatchBytes) break;
             }
-            return Akka.Util.Option<(long, List<byte[]>)>.Create((cursor, batch));
+            return Akka.Util.Option<(long, List<ReadOnlyMemory<byte>>)>.Create((cursor, batch));
         });
         return source
             .SelectMany(batch => batch)
@@ -111,12 +111,12 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
             {
                 var delta = DeltaCodec.Decode(record, out var alreadyCompressed);
                 if (alreadyCompressed || delta.Kind != DeltaKind.Write || !_probe.ShouldTry()) return record;
-                var stored = compression.EncodeStored(delta, compress: true);
+                ReadOnlyMemory<byte> stored = compression.EncodeStored(delta, compress: true);
                 _probe.Report(stored.Length < record.Length);
                 return stored;
             }, ct))
             .GroupedWithin(256, TimeSpan.FromMilliseconds(1))
-            .SelectAsync(1, async (IEnumerable<byte[]> frames) =>
+            .SelectAsync(1, async (IEnumerable<ReadOnlyMemory<byte>> frames) =>
             {
                 await _sendLock.WaitAsync(ct).ConfigureAwait(false);
                 try

@@ -24,22 +24,29 @@ public static class DeltaCodec
     /// <summary>Writes <paramref name="delta"/> with <paramref name="storedPayload"/> in place of its payload.</summary>
     public static void Encode(Delta delta, ReadOnlySpan<byte> storedPayload, bool compressed, IBufferWriter<byte> output)
     {
-        var id = Encoding.UTF8.GetBytes(delta.DiskId);
-        if (id.Length > 255) throw new ArgumentException($"disk id '{delta.DiskId}' is longer than 255 bytes");
-        var span = output.GetSpan(FixedHeaderSize + id.Length + storedPayload.Length);
+        var span = output.GetSpan(FixedHeaderSize + Encoding.UTF8.GetByteCount(delta.DiskId) + storedPayload.Length);
+        var header = EncodeHeader(delta, storedPayload.Length, compressed, span);
+        storedPayload.CopyTo(span[header..]);
+        output.Advance(header + storedPayload.Length);
+    }
+
+    /// <summary>Writes the fixed header and disk id (everything but the stored payload) into <paramref name="span"/>; returns the bytes written.</summary>
+    public static int EncodeHeader(Delta delta, int storedLength, bool compressed, Span<byte> span)
+    {
+        var idLength = Encoding.UTF8.GetByteCount(delta.DiskId);
+        if (idLength > 255) throw new ArgumentException($"disk id '{delta.DiskId}' is longer than 255 bytes");
         span[0] = Version;
         span[1] = (byte)delta.Kind;
         span[2] = compressed ? FlagCompressed : (byte)0;
-        span[3] = (byte)id.Length;
+        span[3] = (byte)idLength;
         BinaryPrimitives.WriteInt64LittleEndian(span[4..], delta.Sequence);
         BinaryPrimitives.WriteInt64LittleEndian(span[12..], delta.Offset);
         BinaryPrimitives.WriteInt32LittleEndian(span[20..], delta.Length);
         BinaryPrimitives.WriteInt64LittleEndian(span[24..], delta.TimeUnixMs);
         BinaryPrimitives.WriteUInt64LittleEndian(span[32..], delta.Checksum);
-        BinaryPrimitives.WriteInt32LittleEndian(span[40..], storedPayload.Length);
-        id.CopyTo(span[FixedHeaderSize..]);
-        storedPayload.CopyTo(span[(FixedHeaderSize + id.Length)..]);
-        output.Advance(FixedHeaderSize + id.Length + storedPayload.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(span[40..], storedLength);
+        Encoding.UTF8.GetBytes(delta.DiskId, span[FixedHeaderSize..]);
+        return FixedHeaderSize + idLength;
     }
 
     /// <summary>Encodes a delta with its payload uncompressed.</summary>

@@ -19,6 +19,21 @@ public static class FrameIo
         await stream.WriteAsync(body, ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Writes a delta frame with its payload uncompressed, straight from the delta's memory: no
+    /// intermediate record array. The bytes are those of <see cref="DataPath.DeltaCodec.Encode(DataPath.Delta)"/>.
+    /// </summary>
+    public static async ValueTask WriteDeltaAsync(Stream stream, DataPath.Delta delta, CancellationToken ct)
+    {
+        var idLength = System.Text.Encoding.UTF8.GetByteCount(delta.DiskId);
+        var header = new byte[5 + DataPath.DeltaCodec.FixedHeaderSize + idLength];
+        BinaryPrimitives.WriteInt32LittleEndian(header, DataPath.DeltaCodec.FixedHeaderSize + idLength + delta.Payload.Length);
+        header[4] = (byte)FrameType.Delta;
+        DataPath.DeltaCodec.EncodeHeader(delta, delta.Payload.Length, compressed: false, header.AsSpan(5));
+        await stream.WriteAsync(header, ct).ConfigureAwait(false);
+        if (!delta.Payload.IsEmpty) await stream.WriteAsync(delta.Payload, ct).ConfigureAwait(false);
+    }
+
     /// <summary>Reads one frame; null at a clean end of stream between frames.</summary>
     public static async ValueTask<(FrameType Type, byte[] Body)?> ReadAsync(Stream stream, CancellationToken ct)
     {

@@ -28,9 +28,10 @@ run.SetAction(async (parse, ct) =>
             Endpoints.Parse("--process-server", parse.GetValue(ps)!), Path.GetFullPath(parse.GetValue(state)!))
         { BufferBytesPerDisk = (long)parse.GetValue(bufferMb) << 20 };
         await using var agent = new MobilityAgent(options, Log);
-        using var stop = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.Cancel();
+        var stop = new CancellationTokenSource();
+        // SIGTERM and Ctrl-C end the wait below; the agent then drains and records a clean state before exiting.
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
+        using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, ctx => { ctx.Cancel = true; stop.Cancel(); });
         using var startCts = CancellationTokenSource.CreateLinkedTokenSource(ct, stop.Token);
         await agent.StartAsync(startCts.Token);
         var ready = new { @event = "ready", agent = options.AgentId, nbd = agent.NbdEndpoint?.ToString(), disks = parsedDisks.Select(d => d.Name) };

@@ -34,8 +34,9 @@ internal sealed class FrameReader : IDisposable
     private long _bufferFileOffset; // file offset of _buffer[0]
     private int _start, _end;       // valid unread bytes are _buffer[_start.._end)
 
-    public FrameReader(SafeFileHandle handle, long limit, int bufferBytes, int maxRecord)
+    public FrameReader(SafeFileHandle handle, long limit, int bufferBytes, int maxRecord, long startOffset = 0)
     {
+        _bufferFileOffset = startOffset;
         _handle = handle;
         _limit = limit;
         _maxRecord = maxRecord;

@@ -28,9 +28,17 @@ public sealed class SegmentLog : IDisposable
         public long DurableCount { get; set; }
         public long DurableLength { get; set; }
         public long Last => First + DurableCount - 1;
+        /// <summary>Every <see cref="IndexEvery"/>-th record appended since open: (sequence, byte offset), ascending.</summary>
+        public List<(long Sequence, long Offset)> Index { get; } = [];
     }
 
-    private readonly record struct FileView(long First, long Count, long Length, string Path);
+    /// <summary>
+    /// Records between index entries. A reader that starts mid-file seeks to the nearest entry at or
+    /// before its first sequence instead of verifying every frame from the start of the file.
+    /// </summary>
+    private const int IndexEvery = 64;
+
+    private readonly record struct FileView(long First, long Count, long Length, string Path, long StartSequence, long StartOffset);
 
     private readonly string _directory;
     private readonly SegmentLogOptions _options;
@@ -170,6 +178,8 @@ public sealed class SegmentLog : IDisposable
             throw;
         }
 
+        if (_activeCount > 0 && _activeCount % IndexEvery == 0)
+            lock (_gate) _files[^1].Index.Add((sequence, _activeBytes));
         _activeCount++;
         _activeBytes += frame;
         Volatile.Write(ref _lastSequence, sequence);
@@ -225,7 +235,15 @@ public sealed class SegmentLog : IDisposable
             views = [];
             foreach (var f in _files)
                 if (f.DurableCount > 0 && f.Last >= fromSequence && f.First <= through)
-                    views.Add(new FileView(f.First, f.DurableCount, f.DurableLength, f.Path));
+                {
+                    var (startSeq, startOffset) = (f.First, 0L);
+                    foreach (var entry in f.Index)
+                    {
+                        if (entry.Sequence > fromSequence || entry.Offset >= f.DurableLength) break;
+                        (startSeq, startOffset) = entry;
+                    }
+                    views.Add(new FileView(f.First, f.DurableCount, f.DurableLength, f.Path, startSeq, startOffset));
+                }
         }
         return ReadFiles(views, fromSequence, through);
     }
@@ -282,10 +300,10 @@ public sealed class SegmentLog : IDisposable
         {
             var (handle, path) = OpenForRead(view);
             using (handle)
-            using (var reader = new FrameReader(handle, view.Length, _options.ReadBufferBytes, _options.MaxRecordBytes))
+            using (var reader = new FrameReader(handle, view.Length, _options.ReadBufferBytes, _options.MaxRecordBytes, view.StartOffset))
             {
-                var seq = view.First;
-                for (long k = 0; k < view.Count && seq <= through; k++, seq++)
+                var seq = view.StartSequence;
+                for (long k = view.StartSequence - view.First; k < view.Count && seq <= through; k++, seq++)
                 {
                     var record = ReadOne(reader, path, seq, keep: seq >= from);
                     if (record is not null) yield return (seq, record);

@@ -73,4 +73,15 @@ public class DeltaCodecProperties
         var e = Assert.Throws<InvalidDataException>(() => ControlMessage.Parse("{\"type\":\"nope\"}"u8));
         Assert.Contains("not a known control message", e.Message);
     }
+
+    [Property(MaxTest = 100)]
+    public bool Direct_delta_frames_equal_framed_records(byte[] payload, PositiveInt seq)
+    {
+        var d = MakeDelta(payload, seq.Get, 8192, "disk-é");
+        var a = new MemoryStream();
+        FrameIo.WriteAsync(a, FrameType.Delta, DeltaCodec.Encode(d), default).AsTask().Wait();
+        var b = new MemoryStream();
+        FrameIo.WriteDeltaAsync(b, d, default).AsTask().Wait();
+        return a.ToArray().AsSpan().SequenceEqual(b.ToArray());
+    }
 }

@@ -104,6 +104,26 @@ public sealed class DiskStream
         }
     }
 
+    /// <summary>
+    /// Largest payload of one delta. A bigger write becomes consecutive deltas (numbered together under
+    /// the write lock, so no bookmark can fall between them); 64 KiB frames stay off the large-object
+    /// heap on every hop.
+    /// </summary>
+    public const int MaxDeltaPayload = 64 * 1024;
+
+    /// <summary>Appends a write as deltas of at most <see cref="MaxDeltaPayload"/> bytes; returns the last sequence.</summary>
+    public long AppendWrite(long offset, ReadOnlyMemory<byte> payload)
+    {
+        long last = 0;
+        for (var done = 0; done < payload.Length || payload.Length == 0 && done == 0; done += MaxDeltaPayload)
+        {
+            var n = Math.Min(MaxDeltaPayload, payload.Length - done);
+            last = Append(DeltaKind.Write, offset + done, n, payload.Slice(done, n)).Sequence;
+            if (payload.Length == 0) break;
+        }
+        return last;
+    }
+
     /// <summary>Drops every delta up to <paramref name="durableThrough"/>: the process server has it on disk.</summary>
     public void Acknowledge(long durableThrough)
     {

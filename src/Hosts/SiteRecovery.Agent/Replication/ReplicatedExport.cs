@@ -55,7 +55,7 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
         try
         {
             RandomAccess.Write(_file, data.Span, offset);
-            Stream.Append(DeltaKind.Write, offset, data.Length, data);
+            Stream.AppendWrite(offset, data);
             if (fua) RandomAccess.FlushToDisk(_file);
         }
         finally { _writeLock.Release(); }

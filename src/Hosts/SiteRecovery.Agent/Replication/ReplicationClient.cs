@@ -183,7 +183,7 @@ public sealed class ReplicationClient(
                 try
                 {
                     foreach (var delta in batch)
-                        await FrameIo.WriteAsync(send, FrameType.Delta, DeltaCodec.Encode(delta), ct).ConfigureAwait(false);
+                        await FrameIo.WriteDeltaAsync(send, delta, ct).ConfigureAwait(false);
                     await send.FlushAsync(ct).ConfigureAwait(false);
                 }
                 finally { sendLock.Release(); }

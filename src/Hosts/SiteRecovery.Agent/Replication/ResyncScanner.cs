@@ -58,7 +58,7 @@ public sealed class ResyncScanner(ReplicatedExport export, int blockSize, Func<l
                     }
                     else
                     {
-                        export.Stream.Append(DeltaKind.Write, offset, n, buffer.AsMemory(0, n));
+                        export.Stream.AppendWrite(offset, buffer.AsMemory(0, n));
                         BytesSent += n;
                     }
                 }
