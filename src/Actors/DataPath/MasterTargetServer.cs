@@ -238,15 +238,16 @@ public sealed class MasterTargetServer : IAsyncDisposable
             var uncommitted = 0L;
             while (true)
             {
-                var frame = await input.ReadAsync(ct).ConfigureAwait(false);
-                if (frame is null) break;
-                if (frame.Value.Type == FrameType.Control)
+                var next = await input.ReadPooledAsync(ct).ConfigureAwait(false);
+                if (next is not { } frame) break;
+                using var recycled = frame;
+                if (frame.Type == FrameType.Control)
                 {
-                    HandleControl(ControlMessage.Parse(frame.Value.Body));
+                    HandleControl(ControlMessage.Parse(frame.Body.Span));
                 }
                 else
                 {
-                    var body = frame.Value.Body;
+                    var body = frame.Body;
                     var header = DeltaCodec.Decode(body, out _);
                     if (!_disks.TryGetValue(header.DiskId, out var disk))
                         throw new InvalidDataException($"delta for disk {header.DiskId}, which this connection did not offer");

@@ -297,15 +297,16 @@ public sealed class ProcessServer : IAsyncDisposable
             while (true)
             {
                 if (reader.BufferedBytes == 0) await server.WaitForCacheRoomAsync(ct).ConfigureAwait(false);
-                var frame = await reader.ReadAsync(ct).ConfigureAwait(false);
-                if (frame is null) break;
-                if (frame.Value.Type == FrameType.Control)
+                var next = await reader.ReadPooledAsync(ct).ConfigureAwait(false);
+                if (next is not { } frame) break;
+                using var recycled = frame;
+                if (frame.Type == FrameType.Control)
                 {
-                    await HandleControlAsync(ControlMessage.Parse(frame.Value.Body), ct).ConfigureAwait(false);
+                    await HandleControlAsync(ControlMessage.Parse(frame.Body.Span), ct).ConfigureAwait(false);
                 }
                 else
                 {
-                    var body = frame.Value.Body;
+                    var body = frame.Body;
                     var delta = DeltaCodec.Decode(body, out var compressed);
                     if (!_disks.TryGetValue(delta.DiskId, out var entry))
                         throw new InvalidDataException($"delta for disk {delta.DiskId}, which this agent did not offer");
@@ -329,7 +330,7 @@ public sealed class ProcessServer : IAsyncDisposable
                         throw new InvalidDataException($"delta #{delta.Sequence} of {disk.DiskId} is malformed: {problem}");
                     naked.Remove(disk.DiskId);
                     await disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
-                    try { disk.Spool.Append(body, delta.Sequence); }
+                    try { disk.Spool.Append(body.Span, delta.Sequence); }
                     finally { disk.WriteGate.Release(); }
                     dirty.Add(disk);
                     uncommitted += body.Length;

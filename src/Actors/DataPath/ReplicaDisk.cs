@@ -78,9 +78,9 @@ public sealed class ReplicaDisk : IAsyncDisposable
     }
 
     /// <summary>Appends a verified delta (as its stored record) and applies it. Caller holds <see cref="Gate"/>.</summary>
-    public async ValueTask AppendAsync(Delta delta, byte[] storedRecord, CancellationToken ct)
+    public async ValueTask AppendAsync(Delta delta, ReadOnlyMemory<byte> storedRecord, CancellationToken ct)
     {
-        Journal.Append(storedRecord, delta.Sequence);
+        Journal.Append(storedRecord.Span, delta.Sequence);
         await ApplyToReplicaAsync(delta, ct).ConfigureAwait(false);
     }
 

@@ -35,6 +35,18 @@ public sealed class FrameReader(Stream stream, int bufferSize = 1 << 20)
     /// <summary>Reads one frame; null at a clean end of stream between frames.</summary>
     public async ValueTask<(FrameType Type, byte[] Body)?> ReadAsync(CancellationToken ct)
     {
+        var frame = await ReadCoreAsync(ct, pooled: false).ConfigureAwait(false);
+        return frame is { } f ? (f.Type, f.Buffer) : null;
+    }
+
+    /// <summary>
+    /// Reads one frame into a buffer rented from the shared pool; dispose the frame to return it.
+    /// For receive loops that copy what they keep, so bulk data allocates nothing per frame.
+    /// </summary>
+    public ValueTask<PooledFrame?> ReadPooledAsync(CancellationToken ct) => ReadCoreAsync(ct, pooled: true);
+
+    async ValueTask<PooledFrame?> ReadCoreAsync(CancellationToken ct, bool pooled)
+    {
         if (!await FillAsync(5, ct).ConfigureAwait(false))
         {
             if (_end == _start) return null;
@@ -46,16 +58,29 @@ public sealed class FrameReader(Stream stream, int bufferSize = 1 << 20)
         var type = (FrameType)typeByte;
         if (type is not (FrameType.Delta or FrameType.Control)) throw new InvalidDataException($"frame type {typeByte} is unknown");
         _start += 5;
-        var body = new byte[length];
+        var body = pooled ? System.Buffers.ArrayPool<byte>.Shared.Rent(length) : new byte[length];
         var have = Math.Min(length, _end - _start);
         Buffer.BlockCopy(_buffer, _start, body, 0, have);
         _start += have;
         if (have < length)
         {
             // The rest goes straight into the body: large frames are not copied twice.
-            await stream.ReadExactlyAsync(body.AsMemory(have), ct).ConfigureAwait(false);
+            await stream.ReadExactlyAsync(body.AsMemory(have, length - have), ct).ConfigureAwait(false);
         }
         if (_start == _end) _start = _end = 0;
-        return (type, body);
+        return new PooledFrame(type, body, length, pooled);
+    }
+}
+
+/// <summary>A frame whose body may live in a pooled buffer; <see cref="Dispose"/> returns it.</summary>
+public readonly struct PooledFrame(FrameType type, byte[] buffer, int length, bool pooled) : IDisposable
+{
+    public FrameType Type { get; } = type;
+    public byte[] Buffer { get; } = buffer;
+    public int Length { get; } = length;
+    public ReadOnlyMemory<byte> Body => Buffer.AsMemory(0, Length);
+    public void Dispose()
+    {
+        if (pooled) System.Buffers.ArrayPool<byte>.Shared.Return(Buffer);
     }
 }
