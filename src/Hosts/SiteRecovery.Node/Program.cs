@@ -51,7 +51,10 @@ run.SetAction(async (parse, ct) =>
         return 2;
     }
 
-    var builder = WebApplication.CreateBuilder();
+    // Content root is the install folder, not the working directory: the default file watcher on the
+    // content root would otherwise see every write of a data directory below it. Nothing reloads on change.
+    Environment.SetEnvironmentVariable("DOTNET_hostBuilder__reloadConfigOnChange", "false");
+    var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
     builder.Logging.ClearProviders();
     builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
     builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
