@@ -108,6 +108,21 @@ public sealed class MasterTargetServer : IAsyncDisposable
     /// </summary>
     public async Task<BookmarkInserted> BookmarkAsync(string bookmarkId, IReadOnlyList<string> diskIds, TimeSpan timeout, CancellationToken ct)
     {
+        // A disk that is resending overflowed regions has no consistent point yet: retry until it has,
+        // within the caller's timeout.
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var result = await BookmarkOnceAsync(bookmarkId, diskIds, deadline - DateTime.UtcNow, ct).ConfigureAwait(false);
+            if (result.Error is null || !result.Error.StartsWith("not crash-consistent yet", StringComparison.Ordinal) || DateTime.UtcNow >= deadline)
+                return result;
+            await Task.Delay(100, ct).ConfigureAwait(false);
+        }
+    }
+
+    async Task<BookmarkInserted> BookmarkOnceAsync(string bookmarkId, IReadOnlyList<string> diskIds, TimeSpan timeout, CancellationToken ct)
+    {
+        if (timeout <= TimeSpan.Zero) timeout = TimeSpan.FromMilliseconds(1);
         if (diskIds.Count == 0) throw new ArgumentException("a bookmark needs at least one disk");
         var missing = diskIds.Where(d => !_sessionByDisk.ContainsKey(d)).ToList();
         if (missing.Count > 0) throw new InvalidOperationException($"no process server is connected for disk(s) {string.Join(", ", missing)}");

@@ -2,7 +2,7 @@ namespace SiteRecovery.Contracts.Control;
 
 public enum RecoveryPointKind { CrashConsistent, AppConsistent }
 
-public enum ResyncReason { InitialReplication, AgentRestartedWithoutTracking, CacheLost, ChecksumMismatch, OperatorRequest }
+public enum ResyncReason { InitialReplication, AgentRestartedWithoutTracking, CacheLost, ChecksumMismatch, OperatorRequest, BufferOverflow }
 
 public enum ReplicationState { Unregistered, InitialReplication, Protected, Resyncing }
 

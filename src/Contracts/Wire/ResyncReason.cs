@@ -11,6 +11,8 @@ public enum ResyncReason
     StreamGap,
     /// <summary>A delta failed its checksum at a hop that no longer holds a good copy.</summary>
     ChecksumMismatch,
+    /// <summary>The agent's buffer was full: writes went to its dirty-region map and are sent again from the source.</summary>
+    BufferOverflow,
     /// <summary>An operator asked for it.</summary>
     OperatorRequest,
 }

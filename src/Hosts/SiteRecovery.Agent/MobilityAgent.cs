@@ -15,6 +15,8 @@ public sealed record AgentOptions(string AgentId, IReadOnlyList<AgentDisk> Disks
     public long BufferBytesPerDisk { get; init; } = 64L << 20;
     public int ResyncBlockBytes { get; init; } = 1 << 20;
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(20);
+    /// <summary>When the buffer is full: track dirty regions and reply at once (true), or make writers wait (false).</summary>
+    public bool TrackOnOverflow { get; init; } = true;
 }
 
 /// <summary>
@@ -57,7 +59,7 @@ public sealed class MobilityAgent : IAsyncDisposable
         {
             var size = new FileInfo(d.Path).Length;
             if (size <= 0) throw new InvalidDataException($"disk '{d.Name}': '{d.Path}' is empty");
-            _exports.Add(new ReplicatedExport(d.Name, d.Path, new DiskStream(d.Name, size, _options.BufferBytesPerDisk)));
+            _exports.Add(new ReplicatedExport(d.Name, d.Path, new DiskStream(d.Name, size, _options.BufferBytesPerDisk), _options.TrackOnOverflow));
         }
         _client = new ReplicationClient(_options.AgentId, _exports, _options.ProcessServer, _options.StateDirectory, _options.ResyncBlockBytes, _log);
         _clientTask = _client.RunAsync(_stop.Token);

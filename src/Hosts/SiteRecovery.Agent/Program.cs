@@ -10,8 +10,9 @@ var ps = new Option<string>("--process-server") { Description = "Process server 
 var state = new Option<string>("--state-dir") { Description = "Directory for the agent's tracking state", DefaultValueFactory = _ => ".data/agent" };
 var bufferMb = new Option<int>("--buffer-mb") { Description = "Unacknowledged data held per disk before writers wait (MiB)", DefaultValueFactory = _ => 64 };
 var json = new Option<bool>("--json") { Description = "Print machine-readable lines" };
+var overflow = new Option<string>("--on-full-buffer") { Description = "track: mark dirty regions and resend them (writes keep source speed); wait: writers wait for room", DefaultValueFactory = _ => "track" };
 
-var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, json };
+var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, json, overflow };
 run.SetAction(async (parse, ct) =>
 {
     var asJson = parse.GetValue(json);
@@ -26,7 +27,16 @@ run.SetAction(async (parse, ct) =>
         }).ToList();
         var options = new AgentOptions(parse.GetValue(id)!, parsedDisks, Endpoints.Parse("--nbd", parse.GetValue(nbd)!),
             Endpoints.Parse("--process-server", parse.GetValue(ps)!), Path.GetFullPath(parse.GetValue(state)!))
-        { BufferBytesPerDisk = (long)parse.GetValue(bufferMb) << 20 };
+        {
+            BufferBytesPerDisk = (long)parse.GetValue(bufferMb) << 20,
+            TrackOnOverflow = parse.GetValue(overflow) switch
+            {
+                "track" => true,
+                "wait" => false,
+                var other => throw new ArgumentException($"--on-full-buffer '{other}' is not track or wait"),
+            },
+        };
+        if (options.BufferBytesPerDisk < 1 << 20) throw new ArgumentException($"--buffer-mb {parse.GetValue(bufferMb)} is below 1");
         await using var agent = new MobilityAgent(options, Log);
         var stop = new CancellationTokenSource();
         // SIGTERM and Ctrl-C end the wait below; the agent then drains and records a clean state before exiting.

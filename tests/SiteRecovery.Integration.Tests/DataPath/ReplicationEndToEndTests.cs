@@ -92,4 +92,32 @@ public class ReplicationEndToEndTests
         // 32 blocks of 1 MiB: blocks 0 and 7 differ; the other 30 are equal and not sent.
         Assert.Contains("30 blocks equal at the replica", line);
     }
+
+    [Fact]
+    public async Task Writes_keep_source_speed_while_the_process_server_is_down_and_nothing_is_lost()
+    {
+        await using var site = await Site.StartAsync("overflow", 1, Size);
+        await site.CatchUpAsync(TimeSpan.FromSeconds(30));
+        // A 1 MiB buffer and no process server: every write past the first MiB must go to the dirty map.
+        await site.Agent.DisposeAsync();
+        site.AgentBufferBytes = 1 << 20;
+        await site.StartAgentAsync();
+        await site.Process.DisposeAsync();
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        await Tools.RunAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} " + string.Join(" ", Enumerable.Range(0, 64).Select(i => $"-c \"write -P {i + 1} {i * 256}k 192k\"")) + " -c \"write -z 20M 2M\"",
+            TimeSpan.FromSeconds(60));
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(20), $"writes were held back for {sw.Elapsed}");
+        Assert.True(site.Agent.Exports[0].Dirty.Count > 0, "the writes did not overflow into the dirty map");
+        var refused = await site.Target.BookmarkAsync("during", ["disk1"], TimeSpan.FromSeconds(1), default).ContinueWith(t => t.IsFaulted ? t.Exception!.InnerException!.Message : t.Result.Error);
+        Assert.NotNull(refused);
+
+        await site.StartProcessServerAsync();
+        await site.CatchUpAsync(TimeSpan.FromSeconds(60));
+        var bm = await site.Target.BookmarkAsync("after", ["disk1"], TimeSpan.FromSeconds(30), default);
+        Assert.Null(bm.Error);
+        var output = Path.Combine(site.Root, "r.img");
+        await site.Target.RecoverAsync("disk1", bm.Sequences["disk1"], output, null, default);
+        Assert.Equal(Tools.Sha256(site.DiskPaths[0]), Tools.Sha256(output));
+        Assert.Contains(site.Log, l => l.Contains("dirty regions resent"));
+    }
 }

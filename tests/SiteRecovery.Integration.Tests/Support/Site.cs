@@ -56,10 +56,12 @@ public sealed class Site : IAsyncDisposable
         ProcessEndpoint = Process.BoundEndpoint;
     }
 
+    public long AgentBufferBytes { get; set; } = 64L << 20;
+
     public async Task StartAgentAsync()
     {
         var disks = DiskPaths.Select((p, i) => new AgentDisk($"disk{i + 1}", p)).ToList();
-        Agent = new MobilityAgent(new AgentOptions("agent-1", disks, new IPEndPoint(IPAddress.Loopback, 0), ProcessEndpoint!, Path.Combine(Root, "agent")), Add);
+        Agent = new MobilityAgent(new AgentOptions("agent-1", disks, new IPEndPoint(IPAddress.Loopback, 0), ProcessEndpoint!, Path.Combine(Root, "agent")) { BufferBytesPerDisk = AgentBufferBytes }, Add);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await Agent.StartAsync(cts.Token);
     }
@@ -74,7 +76,7 @@ public sealed class Site : IAsyncDisposable
         while (DateTime.UtcNow < deadline)
         {
             var disks = Target.Disks;
-            if (Agent.Exports.All(e => disks.TryGetValue(e.Name, out var d) && d.AppliedThrough >= e.Stream.LastSequence) && Agent.Client!.ResyncsRunning == 0)
+            if (Agent.Exports.All(e => disks.TryGetValue(e.Name, out var d) && d.AppliedThrough >= e.Stream.LastSequence && e.Dirty.Count == 0) && Agent.Client!.ResyncsRunning == 0)
                 return;
             await Task.Delay(20);
         }

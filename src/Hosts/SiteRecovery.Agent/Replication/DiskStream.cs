@@ -46,6 +46,12 @@ public sealed class DiskStream
         old.TrySetResult();
     }
 
+    /// <summary>True when <paramref name="bytes"/> more fit in the buffer now (an empty buffer always takes one delta).</summary>
+    public bool HasRoom(int bytes)
+    {
+        lock (_gate) return _bytes + bytes <= _maxBytes || _unacked.Count == 0;
+    }
+
     /// <summary>Waits until the buffer has room for <paramref name="bytes"/> more (one oversize delta is let through when empty).</summary>
     public async ValueTask WaitForRoomAsync(int bytes, CancellationToken ct)
     {

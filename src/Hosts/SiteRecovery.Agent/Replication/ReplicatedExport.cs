@@ -15,8 +15,9 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
     readonly SafeFileHandle _file;
     readonly SemaphoreSlim _writeLock = new(1, 1);
 
-    public ReplicatedExport(string name, string path, DiskStream stream)
+    public ReplicatedExport(string name, string path, DiskStream stream, bool trackOnOverflow = true)
     {
+        TrackOnOverflow = trackOnOverflow;
         Name = name;
         Path = path;
         Stream = stream;
@@ -29,7 +30,23 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
             throw new IOException($"disk '{name}': cannot open '{path}' for read and write: {e.Message}", e);
         }
         Size = RandomAccess.GetLength(_file);
+        Dirty = new DirtyRegions(Size, DirtyBlockSize);
     }
+
+    /// <summary>Granularity of overflow tracking: what is re-read and sent for one dirty bit.</summary>
+    public const int DirtyBlockSize = 64 * 1024;
+
+    /// <summary>
+    /// When the stream's buffer is full: true marks the region dirty and replies at source speed (the
+    /// default: the protected machine's writes are never held hostage); false makes the writer wait.
+    /// </summary>
+    public bool TrackOnOverflow { get; }
+
+    /// <summary>Regions written while the buffer was full; re-read from the source and sent by the dirty pass.</summary>
+    public DirtyRegions Dirty { get; }
+
+    /// <summary>Raised (outside the lock) when a write went to the dirty map instead of the stream.</summary>
+    public event Action? Overflowed;
 
     public string Name { get; }
     public string Path { get; }
@@ -50,15 +67,18 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
 
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct)
     {
-        await Stream.WaitForRoomAsync(data.Length, ct).ConfigureAwait(false);
+        if (!TrackOnOverflow) await Stream.WaitForRoomAsync(data.Length, ct).ConfigureAwait(false);
+        var overflowed = false;
         await _writeLock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
             RandomAccess.Write(_file, data.Span, offset);
-            Stream.AppendWrite(offset, data);
+            if (TrackOnOverflow && !Stream.HasRoom(data.Length)) { Dirty.Mark(offset, data.Length); overflowed = true; }
+            else Stream.AppendWrite(offset, data);
             if (fua) RandomAccess.FlushToDisk(_file);
         }
         finally { _writeLock.Release(); }
+        if (overflowed) Overflowed?.Invoke();
     }
 
     public ValueTask WriteZeroesAsync(long offset, int length, bool fua, CancellationToken ct)
@@ -69,15 +89,47 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
 
     async ValueTask ZeroRangeAsync(DeltaKind kind, long offset, int length, bool fua, CancellationToken ct)
     {
-        await Stream.WaitForRoomAsync(0, ct).ConfigureAwait(false);
+        if (!TrackOnOverflow) await Stream.WaitForRoomAsync(0, ct).ConfigureAwait(false);
+        var overflowed = false;
         await _writeLock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
             WriteZeroes(offset, length);
-            Stream.Append(kind, offset, length, ReadOnlyMemory<byte>.Empty);
+            if (TrackOnOverflow && !Stream.HasRoom(0)) { Dirty.Mark(offset, length); overflowed = true; }
+            else Stream.Append(kind, offset, length, ReadOnlyMemory<byte>.Empty);
             if (fua) RandomAccess.FlushToDisk(_file);
         }
         finally { _writeLock.Release(); }
+        if (overflowed) Overflowed?.Invoke();
+    }
+
+    /// <summary>
+    /// Sends every dirty region again, read from the source under the write lock, so later writes
+    /// always follow it in the stream. Waits for room in the buffer between blocks. Returns the
+    /// number of blocks sent; the map is empty when it returns unless new overflows happened.
+    /// </summary>
+    public async Task<long> DrainDirtyAsync(CancellationToken ct)
+    {
+        var buffer = new byte[DirtyBlockSize];
+        long sent = 0;
+        while (Dirty.Count > 0)
+        {
+            await Stream.WaitForRoomAsync(DirtyBlockSize, ct).ConfigureAwait(false);
+            await _writeLock.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                if (!Dirty.TryTakeNext(out var offset)) break;
+                var n = (int)Math.Min(DirtyBlockSize, Size - offset);
+                var block = buffer.AsSpan(0, n);
+                var read = RandomAccess.Read(_file, block, offset);
+                if (read < n) block[read..].Clear();
+                if (block.IndexOfAnyExcept((byte)0) < 0) Stream.Append(DeltaKind.Zero, offset, n, ReadOnlyMemory<byte>.Empty);
+                else Stream.AppendWrite(offset, buffer.AsMemory(0, n));
+                sent++;
+            }
+            finally { _writeLock.Release(); }
+        }
+        return sent;
     }
 
     void WriteZeroes(long offset, int length)

@@ -32,8 +32,11 @@ public sealed class ReplicationClient(
 
     string StatePath(string diskId) => Path.Combine(stateDirectory, diskId + ".state.json");
 
+    readonly Dictionary<string, SemaphoreSlim> _dirtySignals = new();
+
     public async Task RunAsync(CancellationToken ct)
     {
+        var passes = disks.Select(d => DirtyPassLoopAsync(d, ct)).ToList();
         var delay = TimeSpan.FromMilliseconds(200);
         while (!ct.IsCancellationRequested)
         {
@@ -50,6 +53,41 @@ public sealed class ReplicationClient(
             try { await Task.Delay(delay, ct).ConfigureAwait(false); } catch (OperationCanceledException) { break; }
             delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
         }
+        try { await Task.WhenAll(passes).ConfigureAwait(false); } catch (OperationCanceledException) { }
+    }
+
+    /// <summary>
+    /// Per disk: when writes overflowed into the dirty map, sends those regions again from the source
+    /// and tells the target a resync (reason BufferOverflow) started and completed. Until it completes
+    /// the replica is not crash-consistent, so bookmarks on the disk are refused meanwhile.
+    /// </summary>
+    async Task DirtyPassLoopAsync(ReplicatedExport d, CancellationToken ct)
+    {
+        var signal = new SemaphoreSlim(0);
+        lock (_dirtySignals) _dirtySignals[d.Name] = signal;
+        d.Overflowed += () => { if (signal.CurrentCount == 0) signal.Release(); };
+        while (!ct.IsCancellationRequested)
+        {
+            try { await signal.WaitAsync(ct).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return; }
+            if (d.Dirty.Count == 0) continue;
+            var startedAt = d.Stream.LastSequence;
+            log($"disk {d.Name}: buffer full, {d.Dirty.Count} regions tracked; resending them from the source");
+            await TrySendNoticeAsync(new ResyncNotice(d.Name, ResyncReason.BufferOverflow, false, startedAt)).ConfigureAwait(false);
+            long sent;
+            try { sent = await d.DrainDirtyAsync(ct).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return; }
+            if (d.Dirty.Count > 0) { if (signal.CurrentCount == 0) signal.Release(); continue; }
+            log($"disk {d.Name}: dirty regions resent ({sent} blocks), complete at #{d.Stream.LastSequence}");
+            await TrySendNoticeAsync(new ResyncNotice(d.Name, ResyncReason.BufferOverflow, true, d.Stream.LastSequence)).ConfigureAwait(false);
+        }
+    }
+
+    async Task TrySendNoticeAsync(ControlMessage m)
+    {
+        if (_connection is not { } c) return;
+        try { await SendControlAsync(m, c.Lock, c.Send, c.Ct).ConfigureAwait(false); }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException) { }
     }
 
     async Task RunConnectionAsync(CancellationToken outer)
@@ -242,6 +280,10 @@ public sealed class ReplicationClient(
         foreach (var t in targets) t.WriteLock.Wait();
         try
         {
+            var dirty = targets.Where(t => t.Dirty.Count > 0).Select(t => $"{t.Name} ({t.Dirty.Count} regions)").ToList();
+            if (dirty.Count > 0)
+                return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(),
+                    $"not crash-consistent yet: resending regions written while the buffer was full on {string.Join(", ", dirty)}; retry when the resync completes");
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             var seqs = new Dictionary<string, long>();
             foreach (var t in targets)
@@ -258,9 +300,10 @@ public sealed class ReplicationClient(
     public async Task<bool> DrainAndMarkCleanAsync(TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline && (ResyncsRunning > 0 || disks.Any(d => d.Stream.UnackedCount > 0)))
+        while (DateTime.UtcNow < deadline && (ResyncsRunning > 0 || disks.Any(d => d.Stream.UnackedCount > 0 || d.Dirty.Count > 0)))
             await Task.Delay(50).ConfigureAwait(false);
-        var clean = ResyncsRunning == 0 && disks.All(d => d.Stream.UnackedCount == 0);
+        // Clean means nothing is owed to the target: no unacknowledged delta and no dirty region.
+        var clean = ResyncsRunning == 0 && disks.All(d => d.Stream.UnackedCount == 0 && d.Dirty.Count == 0);
         if (clean)
             foreach (var d in disks) new AgentStateFile(d.Stream.LastSequence, Clean: true).Save(StatePath(d.Name));
         return clean;
