@@ -23,9 +23,15 @@ internal sealed class NbdConnection
     private readonly byte[] _reply = new byte[NbdEncoder.SimpleReplyLength];
     private bool _noZeroes;
 
+    // Reads go through a buffer so a request header and its payload usually arrive in one syscall;
+    // writes go straight to the stream (replies must leave at once). Each wrapper is used in one
+    // direction only, which is what a BufferedStream over a non-seekable stream needs.
+    private readonly BufferedStream _in;
+
     public NbdConnection(Stream stream, Func<string, INbdExport?> resolve, Func<IEnumerable<string>> list, NbdServerOptions options, string peer)
     {
         _stream = stream;
+        _in = new BufferedStream(stream, 256 * 1024);
         _resolve = resolve;
         _list = list;
         _options = options;
@@ -82,7 +88,7 @@ internal sealed class NbdConnection
         await _stream.WriteAsync(greeting, ct).ConfigureAwait(false);
 
         var clientFlags = new byte[4];
-        await _stream.ReadExactlyAsync(clientFlags, ct).ConfigureAwait(false);
+        await _in.ReadExactlyAsync(clientFlags, ct).ConfigureAwait(false);
         var flagError = NbdParser.TryParseClientFlags(clientFlags, out var flags);
         if (flagError != NbdParseError.None)
         {
@@ -94,7 +100,7 @@ internal sealed class NbdConnection
         var optionHeader = new byte[NbdOptionHeader.HeaderLength];
         while (true)
         {
-            await _stream.ReadExactlyAsync(optionHeader, ct).ConfigureAwait(false);
+            await _in.ReadExactlyAsync(optionHeader, ct).ConfigureAwait(false);
             var err = NbdParser.TryParseOptionHeader(optionHeader, (uint)_options.MaxOptionLength, out var header);
             if (err != NbdParseError.None)
             {
@@ -102,7 +108,7 @@ internal sealed class NbdConnection
                 return null;
             }
             var data = new byte[header.Length];
-            await _stream.ReadExactlyAsync(data, ct).ConfigureAwait(false);
+            await _in.ReadExactlyAsync(data, ct).ConfigureAwait(false);
 
             switch (header.Option)
             {
@@ -309,7 +315,7 @@ internal sealed class NbdConnection
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
         try
         {
-            await _stream.ReadExactlyAsync(buffer.AsMemory(0, length), ct).ConfigureAwait(false);
+            await _in.ReadExactlyAsync(buffer.AsMemory(0, length), ct).ConfigureAwait(false);
             var fua = request.Flags.HasFlag(NbdCommandFlags.Fua);
             var error = length == 0
                 ? NbdError.None
@@ -385,10 +391,10 @@ internal sealed class NbdConnection
 
     private async ValueTask<bool> ReadHeaderOrEofAsync(CancellationToken ct)
     {
-        var first = await _stream.ReadAsync(_header, ct).ConfigureAwait(false);
+        var first = await _in.ReadAsync(_header, ct).ConfigureAwait(false);
         if (first == 0) return false;
         if (first < _header.Length)
-            await _stream.ReadExactlyAsync(_header.AsMemory(first), ct).ConfigureAwait(false);
+            await _in.ReadExactlyAsync(_header.AsMemory(first), ct).ConfigureAwait(false);
         return true;
     }
 
@@ -401,7 +407,7 @@ internal sealed class NbdConnection
             while (remaining > 0)
             {
                 var chunk = (int)Math.Min(remaining, DiscardChunk);
-                await _stream.ReadExactlyAsync(buffer.AsMemory(0, chunk), ct).ConfigureAwait(false);
+                await _in.ReadExactlyAsync(buffer.AsMemory(0, chunk), ct).ConfigureAwait(false);
                 remaining -= chunk;
             }
         }
