@@ -66,7 +66,9 @@ run.SetAction(async (parse, ct) =>
     {
         b.AddHocon(Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "hocon", "akka.hocon"))), HoconAddMode.Prepend);
         if (options.Roles.HasFlag(NodeRoles.Configuration))
-            b.AddSiteRecoveryPersistence(options.Persistence).AddControlPlaneActors();
+            b.AddSiteRecoveryPersistence(options.Persistence).AddControlPlaneActors()
+             .WithActors((system, registry) => registry.Register<SiteRecovery.Actors.ReadModels.JobsProjection>(
+                 system.ActorOf(Akka.Actor.Props.Create<SiteRecovery.Actors.ReadModels.JobsProjection>(), "jobs")));
     });
     builder.Services.AddSingleton<DataPathService>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPathService>());

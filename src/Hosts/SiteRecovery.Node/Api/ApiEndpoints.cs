@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Hosting;
 using SiteRecovery.Actors.Control;
+using SiteRecovery.Actors.ReadModels;
 using SiteRecovery.Contracts.Control;
 
 namespace SiteRecovery.Node.Api;
@@ -9,6 +10,10 @@ namespace SiteRecovery.Node.Api;
 public static class ApiEndpoints
 {
     static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+    static readonly System.Text.Json.JsonSerializerOptions StreamJson = new(System.Text.Json.JsonSerializerDefaults.Web)
+    {
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+    };
 
     public static void Map(WebApplication app, NodeOptions options)
     {
@@ -32,6 +37,42 @@ public static class ApiEndpoints
             var memory = Environment.WorkingSet;
             var peak = ReadPeakRss();
             return Results.Ok(new { lagMs = lag, workingSetBytes = memory, peakRssBytes = peak, gcHeapBytes = GC.GetTotalMemory(false) });
+        });
+
+        app.MapGet("/api/jobs", async (ActorRegistry registry, bool? running) =>
+        {
+            if (!options.Roles.HasFlag(NodeRoles.Configuration)) return Results.BadRequest(new ApiError("this node does not run the configuration role"));
+            var view = await registry.Get<JobsProjection>().Ask<JobsProjection.JobsView>(new JobsProjection.GetJobs(running ?? false), AskTimeout);
+            return Results.Ok(view);
+        });
+
+        // Live stream of what the actors do: every journal event and every job change, as server-sent events.
+        app.MapGet("/api/events", async (HttpContext http, ActorSystem system, CancellationToken ct) =>
+        {
+            if (!options.Roles.HasFlag(NodeRoles.Configuration)) { http.Response.StatusCode = 400; return; }
+            http.Response.ContentType = "text/event-stream";
+            http.Response.Headers.CacheControl = "no-cache";
+            var channel = System.Threading.Channels.Channel.CreateBounded<object>(new System.Threading.Channels.BoundedChannelOptions(1024) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite });
+            var relay = system.ActorOf(EventStreamRelay.Props(channel.Writer));
+            try
+            {
+                await http.Response.WriteAsync(": connected\n\n", ct);
+                await http.Response.Body.FlushAsync(ct);
+                await foreach (var item in channel.Reader.ReadAllAsync(ct))
+                {
+                    var (kind, payload) = item switch
+                    {
+                        JobsProjection.JournalEventSeen e => ("event", (object)new { e.PersistenceId, e.SequenceNr, e.TimestampUnixMs, e.Type, Event = e.Event }),
+                        JobsProjection.JobChanged j => ("job", j.Job),
+                        EventStreamRelay.Missed m => ("missed", m),
+                        _ => ("unknown", item),
+                    };
+                    await http.Response.WriteAsync($"event: {kind}\ndata: {System.Text.Json.JsonSerializer.Serialize(payload, StreamJson)}\n\n", ct);
+                    await http.Response.Body.FlushAsync(ct);
+                }
+            }
+            catch (OperationCanceledException) { }
+            finally { system.Stop(relay); }
         });
 
         app.MapGet("/api/disks/{id}", async (string id, ActorRegistry registry) =>

@@ -1,0 +1,86 @@
+using SiteRecovery.Contracts.Control;
+
+namespace SiteRecovery.Actors.ReadModels;
+
+/// <summary>
+/// The pure mapping from journal events to job changes. A job's id is derived from what it is about
+/// (kind and target, plus the sequence of the event that started it), so replaying the journal
+/// rebuilds the same jobs.
+/// </summary>
+public static class JobRules
+{
+    /// <summary>Returns the jobs after <paramref name="event"/> (persisted at <paramref name="atUnixMs"/>) and the ones it changed.</summary>
+    public static (IReadOnlyDictionary<string, Job> Jobs, IReadOnlyList<Job> Changed) Apply(
+        IReadOnlyDictionary<string, Job> jobs, object @event, long atUnixMs, long sequenceNr)
+    {
+        var next = new Dictionary<string, Job>(jobs);
+        var changed = new List<Job>();
+
+        void Start(string kind, string target, string? detail)
+        {
+            var id = $"{kind}:{target}:{sequenceNr}";
+            // A new start of the same kind on the same target supersedes a running one.
+            foreach (var running in next.Values.Where(j => j.Kind == kind && j.Target == target && j.State == JobState.Running).ToList())
+            {
+                var superseded = running with { State = JobState.Failed, EndedUnixMs = atUnixMs, Error = "superseded by a new " + kind };
+                next[running.Id] = superseded;
+                changed.Add(superseded);
+            }
+            var job = new Job(id, kind, target, JobState.Running, 0, atUnixMs, null, detail, null);
+            next[id] = job;
+            changed.Add(job);
+        }
+
+        void Finish(string kind, string target, string? detail)
+        {
+            foreach (var running in next.Values.Where(j => j.Kind == kind && j.Target == target && j.State == JobState.Running).ToList())
+            {
+                var done = running with { State = JobState.Succeeded, Progress = 1, EndedUnixMs = atUnixMs, Detail = detail ?? running.Detail };
+                next[running.Id] = done;
+                changed.Add(done);
+            }
+        }
+
+        void Instant(string kind, string target, string? detail)
+        {
+            var job = new Job($"{kind}:{target}:{sequenceNr}", kind, target, JobState.Succeeded, 1, atUnixMs, atUnixMs, detail, null);
+            next[job.Id] = job;
+            changed.Add(job);
+        }
+
+        switch (@event)
+        {
+            case DiskRegistered e:
+                Instant("RegisterDisk", e.DiskId, $"machine {e.MachineId}, {e.SizeBytes >> 20} MiB, via {e.ProcessServerId} to {e.MasterTargetId}");
+                // A registered disk starts in initial replication; its ResyncCompleted ends the job.
+                Start("InitialReplication", e.DiskId, "reason InitialReplication");
+                break;
+            case ResyncRequired e:
+                Start(e.Reason == ResyncReason.InitialReplication ? "InitialReplication" : "Resync", e.DiskId, $"reason {e.Reason}");
+                break;
+            case ResyncCompleted e:
+                Finish("InitialReplication", e.DiskId, $"complete at #{e.Sequence}");
+                Finish("Resync", e.DiskId, $"complete at #{e.Sequence}");
+                break;
+            case ProcessServerRegistered e:
+                Instant("RegisterProcessServer", e.ServerId, $"cache {e.CacheBytes >> 30} GiB at {e.CacheDirectory}, {e.ChurnCapacityMBps} MB/s");
+                break;
+            case MasterTargetRegistered e:
+                Instant("RegisterMasterTarget", e.ServerId, $"{e.TargetOs}, {e.DataDiskSlots} slots");
+                break;
+            default:
+                JobRulesExtensions.Apply(@event, Start, Finish, Instant);
+                break;
+        }
+        return (next, changed);
+    }
+}
+
+/// <summary>Rules for events of later aggregates, kept apart so each area adds its own lines.</summary>
+public static partial class JobRulesExtensions
+{
+    public static void Apply(object @event, Action<string, string, string?> start, Action<string, string, string?> finish, Action<string, string, string?> instant)
+    {
+        _ = @event; _ = start; _ = finish; _ = instant;
+    }
+}
