@@ -17,6 +17,7 @@ public static class ControlTags
         IProtectedDiskEvent => new HashSet<string> { Disk },
         IProcessServerEvent => new HashSet<string> { ProcessServer },
         IMasterTargetEvent => new HashSet<string> { MasterTarget },
+        IRegistrationEvent e => RegistrationTags.For(e),
         _ => new HashSet<string>(),
     };
 }

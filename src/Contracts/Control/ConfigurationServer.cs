@@ -1,0 +1,151 @@
+using System.Text;
+
+namespace SiteRecovery.Contracts.Control;
+
+public enum Connectivity { Internet, Vpn }
+
+/// <summary>Any message for a ConfigurationServer entity (identity: server id).</summary>
+public interface IConfigurationServerMessage : IEntityMessage
+{
+    string ConfigServerId { get; }
+    string IEntityMessage.EntityId => ConfigServerId;
+}
+
+/// <summary>Commands decided by the pure configuration-server state.</summary>
+public interface IConfigurationServerCommand : IConfigurationServerMessage;
+
+// ---- commands / queries ----
+/// <summary>
+/// Registers the configuration server with the vault named in <paramref name="RegistrationKey"/>. The actor asks that
+/// vault to verify the key, generates a passphrase, and replies <see cref="ConfigurationServerRegistered"/> (passphrase
+/// shown once). Endpoints: 1–8 <c>host:port</c>. The key is redacted from ToString.
+/// </summary>
+public sealed record RegisterConfigurationServer(
+    string ServerId, string RegistrationKey, Connectivity Connectivity, IReadOnlyList<string> Endpoints, long NowUnixMs)
+    : IConfigurationServerMessage
+{
+    string IConfigurationServerMessage.ConfigServerId => ServerId;
+
+    private bool PrintMembers(StringBuilder b)
+    {
+        b.Append($"ServerId = {ServerId}, RegistrationKey = {Redact.Marker}, Connectivity = {Connectivity}, Endpoints = [{string.Join(", ", Endpoints ?? [])}], NowUnixMs = {NowUnixMs}");
+        return true;
+    }
+}
+
+/// <summary>New passphrase (old one stops working); every registered component is flagged for re-registration.</summary>
+public sealed record RegeneratePassphrase(string ServerId, long NowUnixMs) : IConfigurationServerMessage
+{
+    string IConfigurationServerMessage.ConfigServerId => ServerId;
+}
+
+/// <summary>Changes the connectivity settings; same values = no-op.</summary>
+public sealed record ChangeConnectivity(string ServerId, Connectivity Connectivity, IReadOnlyList<string> Endpoints) : IConfigurationServerCommand
+{
+    string IConfigurationServerMessage.ConfigServerId => ServerId;
+
+    private bool PrintMembers(StringBuilder b)
+    {
+        b.Append($"ServerId = {ServerId}, Connectivity = {Connectivity}, Endpoints = [{string.Join(", ", Endpoints ?? [])}]");
+        return true;
+    }
+}
+
+/// <summary>Step 1 of component registration: reply <see cref="RegistrationChallenge"/> with a single-use nonce.</summary>
+public sealed record BeginRegistration(string ConfigServerId, string ComponentId, ComponentKind Kind, long NowUnixMs) : IConfigurationServerMessage;
+
+/// <summary>
+/// Step 2: <paramref name="Proof"/> = <see cref="PassphraseProof.Compute"/>(passphrase, salt, nonce, componentId), base64.
+/// Reply <see cref="ComponentRegistrationCompleted"/> or a refusal (WrongPassphrase, NonceReplayed, NonceExpired, NonceUnknown).
+/// </summary>
+public sealed record CompleteRegistration(string ConfigServerId, string ComponentId, string Nonce, string Proof, long NowUnixMs) : IConfigurationServerCommand
+{
+    private bool PrintMembers(StringBuilder b)
+    {
+        b.Append($"ConfigServerId = {ConfigServerId}, ComponentId = {ComponentId}, Nonce = {Nonce}, Proof = {Redact.Marker}, NowUnixMs = {NowUnixMs}");
+        return true;
+    }
+}
+
+public sealed record GetConfigurationServer(string ServerId) : IConfigurationServerMessage
+{
+    string IConfigurationServerMessage.ConfigServerId => ServerId;
+}
+
+// ---- replies ----
+/// <summary>The passphrase is shown here once and never stored; ToString redacts it.</summary>
+public sealed record ConfigurationServerRegistered(string ServerId, string VaultName, long KeyId, string Passphrase) : RegistrationReply
+{
+    protected override bool PrintMembers(StringBuilder b)
+    {
+        b.Append($"ServerId = {ServerId}, VaultName = {VaultName}, KeyId = {KeyId}, Passphrase = {Redact.Marker}");
+        return true;
+    }
+}
+
+/// <summary>The new passphrase (shown once; ToString redacts it) and how many components must re-register.</summary>
+public sealed record PassphraseRegenerated(string ServerId, int Generation, int ComponentsFlagged, string Passphrase) : RegistrationReply
+{
+    protected override bool PrintMembers(StringBuilder b)
+    {
+        b.Append($"ServerId = {ServerId}, Generation = {Generation}, ComponentsFlagged = {ComponentsFlagged}, Passphrase = {Redact.Marker}");
+        return true;
+    }
+}
+
+/// <summary>Nonce (single use, until <paramref name="ExpiresAtUnixMs"/>) plus the PBKDF2 salt and iterations to derive the HMAC key.</summary>
+public sealed record RegistrationChallenge(
+    string ConfigServerId, string ComponentId, ComponentKind Kind, string Nonce, string SaltBase64, int Iterations, long ExpiresAtUnixMs)
+    : RegistrationReply;
+
+public sealed record ComponentRegistrationCompleted(string ConfigServerId, string ComponentId, ComponentKind Kind, long RegisteredAtUnixMs)
+    : RegistrationReply;
+
+public sealed record RegisteredComponentView(string ComponentId, ComponentKind Kind, long RegisteredAtUnixMs, bool NeedsReregistration);
+
+/// <summary>What a configuration server shows; never its passphrase hash.</summary>
+public sealed record ConfigurationServerView(
+    string ServerId,
+    bool Registered,
+    string? VaultName,
+    long KeyId,
+    Connectivity? Connectivity,
+    IReadOnlyList<string> Endpoints,
+    int PassphraseGeneration,
+    long RegisteredAtUnixMs,
+    IReadOnlyList<RegisteredComponentView> Components);
+
+// ---- events ----
+public interface IConfigurationServerEvent : IRegistrationEvent
+{
+    string ServerId { get; }
+}
+
+/// <summary>Salted PBKDF2-SHA256 hash of a passphrase (base64); the hash doubles as the challenge-response HMAC key.</summary>
+public sealed record PassphraseHash(string SaltBase64, int Iterations, string HashBase64)
+{
+    private bool PrintMembers(StringBuilder b)
+    {
+        b.Append($"SaltBase64 = {SaltBase64}, Iterations = {Iterations}, HashBase64 = {Redact.Marker}");
+        return true;
+    }
+}
+
+[Manifest("configuration-server-registered.v1")]
+public sealed record ConfigurationServerRegisteredEvent(
+    string ServerId, string VaultName, long KeyId, Connectivity Connectivity, IReadOnlyList<string> Endpoints,
+    long RegisteredAtUnixMs, PassphraseHash Passphrase) : IConfigurationServerEvent;
+
+[Manifest("configuration-server-passphrase-regenerated.v1")]
+public sealed record PassphraseRegeneratedEvent(string ServerId, PassphraseHash Passphrase, long AtUnixMs) : IConfigurationServerEvent;
+
+[Manifest("configuration-server-connectivity-changed.v1")]
+public sealed record ConnectivityChanged(string ServerId, Connectivity Connectivity, IReadOnlyList<string> Endpoints) : IConfigurationServerEvent;
+
+[Manifest("configuration-server-challenge-issued.v1")]
+public sealed record RegistrationChallengeIssued(
+    string ServerId, string ComponentId, ComponentKind Kind, string Nonce, long IssuedAtUnixMs, long ExpiresAtUnixMs) : IConfigurationServerEvent;
+
+[Manifest("configuration-server-component-registered.v1")]
+public sealed record ComponentRegistered(
+    string ServerId, string ComponentId, ComponentKind Kind, string Nonce, long RegisteredAtUnixMs) : IConfigurationServerEvent;

@@ -1,0 +1,161 @@
+using System.Text;
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using SiteRecovery.Actors.Control;
+using SiteRecovery.Actors.Control.ConfigurationServer;
+using SiteRecovery.Actors.Control.Registration;
+using SiteRecovery.Actors.Control.Vault;
+using SiteRecovery.Actors.Hosting;
+using SiteRecovery.Actors.Serialization;
+using SiteRecovery.Contracts.Control;
+using Xunit;
+
+namespace SiteRecovery.Registration.Tests;
+
+/// <summary>Fixed secrets and passphrases (PBKDF2 at 100k iterations is computed once per test run).</summary>
+internal static class Fixtures
+{
+    public const string Vault = "vault-a";
+    public const string OtherVault = "vault-b";
+    public const string Server = "cs-1";
+    public const long T0 = 1_700_000_000_000;
+    public static readonly string[] Endpoints = ["cs1.example.net:443", "10.0.0.4:9443"];
+
+    public static readonly string SecretA = Convert.ToBase64String(Enumerable.Range(1, 32).Select(i => (byte)i).ToArray());
+    public static readonly string SecretB = Convert.ToBase64String(Enumerable.Range(101, 32).Select(i => (byte)i).ToArray());
+
+    public static readonly NewPassphrase P1 = NewPassphrase.From("Correct-Horse-Battery-1", Enumerable.Repeat((byte)7, 16).ToArray());
+    public static readonly NewPassphrase P2 = NewPassphrase.From("Second-Passphrase-Xyz-2", Enumerable.Repeat((byte)9, 16).ToArray());
+
+    public static VaultState CreatedVault(string name = Vault, string? secret = null) =>
+        VaultState.Empty(name).Apply(new VaultCreated(name, VaultRegion.WestEurope, secret ?? SecretA));
+
+    public static RegistrationKeyVerdict ValidVerdict(string vault = Vault, long keyId = 1) => new(vault, keyId, null);
+
+    public static ConfigurationServerState RegisteredServer(NewPassphrase? p = null) =>
+        ConfigurationServerState.Empty(Server).Apply(new ConfigurationServerRegisteredEvent(
+            Server, Vault, 1, Connectivity.Internet, Endpoints, T0, (p ?? P1).Hash));
+
+    public static string Proof(NewPassphrase p, string nonce, string componentId) =>
+        PassphraseProof.FromDerivedKey(Convert.FromBase64String(p.Hash.HashBase64), nonce, componentId);
+
+    public static string Json(object o) => JsonSerializer.Serialize(o, o.GetType(), ControlJsonSerializer.Options);
+
+    /// <summary>Decides and applies; fails if refused.</summary>
+    public static (TState State, IReadOnlyList<TEvent> Events) Run<TState, TCommand, TEvent>(TState state, TCommand command)
+        where TState : class, IRegistrationState<TState, TCommand, TEvent>
+    {
+        var d = state.Decide(command);
+        Assert.False(d.IsRefused, $"{command} refused: {d.Refusal}");
+        return (d.Events.Aggregate(state, (s, e) => s.Apply(e)), d.Events);
+    }
+
+    /// <summary>Asserts the passphrase (as text, UTF-8 bytes and base64) appears nowhere in <paramref name="text"/>.</summary>
+    public static void AssertNoPassphrase(string passphrase, string text)
+    {
+        Assert.DoesNotContain(passphrase, text, StringComparison.Ordinal);
+        Assert.DoesNotContain(Convert.ToBase64String(Encoding.UTF8.GetBytes(passphrase)), text, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>A control-plane node on Microsoft.Extensions.Hosting + Akka.Hosting with the registration actors.</summary>
+internal sealed class RegistrationNode : IAsyncDisposable
+{
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+    private readonly IHost _host;
+
+    private RegistrationNode(IHost host) => _host = host;
+
+    public ActorSystem System => _host.Services.GetRequiredService<ActorSystem>();
+    public ActorRegistry Registry => _host.Services.GetRequiredService<ActorRegistry>();
+
+    public static async Task<RegistrationNode> StartAsync(PersistenceSettings persistence, EntitySettings? entities = null)
+    {
+        var host = new HostBuilder()
+            .ConfigureLogging(l => l.ClearProviders())
+            .ConfigureServices(services => services.AddAkka("sr-reg-test", b => b
+                .AddHocon("akka.loglevel = WARNING", HoconAddMode.Prepend)
+                .AddSiteRecoveryPersistence(persistence)
+                .AddControlPlaneActors(entities)
+                .AddRegistrationActors(entities)))
+            .Build();
+        try
+        {
+            await host.StartAsync();
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
+
+        return new RegistrationNode(host);
+    }
+
+    public async Task<T> Ask<TRegion, T>(object message) =>
+        await (await Registry.GetAsync<TRegion>()).Ask<T>(message, AskTimeout);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.StopAsync();
+        _host.Dispose();
+    }
+}
+
+/// <summary>A throw-away PostgreSQL database per test; fails (does not skip) with a clear message when unreachable.</summary>
+internal sealed class PostgresDatabase : IDisposable
+{
+    public const string DefaultConnectionString =
+        "Host=127.0.0.1;Port=5432;Username=siterecovery;Password=siterecovery;Database=siterecovery_test";
+
+    public static string BaseConnectionString =>
+        Environment.GetEnvironmentVariable("SR_TEST_POSTGRES") is { Length: > 0 } s ? s : DefaultConnectionString;
+
+    private readonly string _name = $"sr_reg_test_{Guid.NewGuid():N}";
+
+    public PostgresDatabase()
+    {
+        try
+        {
+            Execute($"CREATE DATABASE \"{_name}\"");
+        }
+        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
+        {
+            throw new InvalidOperationException(
+                $"PostgreSQL is not reachable at '{new NpgsqlConnectionStringBuilder(BaseConnectionString) { Password = null }}' (env SR_TEST_POSTGRES): {ex.Message}. " +
+                "Run tests/setup-postgres.sh as root to start PostgreSQL with role siterecovery/siterecovery (CREATEDB).", ex);
+        }
+
+        ConnectionString = new NpgsqlConnectionStringBuilder(BaseConnectionString) { Database = _name }.ConnectionString;
+    }
+
+    public string ConnectionString { get; }
+
+    public void Dispose()
+    {
+        NpgsqlConnection.ClearAllPools();
+        try
+        {
+            Execute($"DROP DATABASE IF EXISTS \"{_name}\" WITH (FORCE)");
+        }
+        catch (NpgsqlException)
+        {
+            // best effort cleanup
+        }
+    }
+
+    private static void Execute(string sql)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(BaseConnectionString) { Timeout = 5, Pooling = false };
+        using var connection = new NpgsqlConnection(builder.ConnectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+}
