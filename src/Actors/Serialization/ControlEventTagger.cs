@@ -17,6 +17,8 @@ public static class ControlTags
         IProtectedDiskEvent => new HashSet<string> { Disk },
         IProcessServerEvent => new HashSet<string> { ProcessServer },
         IMasterTargetEvent => new HashSet<string> { MasterTarget },
+        IProtectionGroupEvent => new HashSet<string> { ProtectionTags.ProtectionGroup },
+        IProtectedMachineEvent => new HashSet<string> { ProtectionTags.ProtectedMachine },
         _ => new HashSet<string>(),
     };
 }
