@@ -34,7 +34,18 @@ public sealed record MachineProperties(
     bool HasBitLockerVolumes,
     string FailoverName,
     string FailoverVmSize,
-    string FailoverNetwork);
+    string FailoverNetwork)
+{
+    /// <summary>Structural equality, disks compared element by element (so a JSON round trip compares equal).</summary>
+    public bool Equals(MachineProperties? other) =>
+        other is not null
+        && Name == other.Name && Os == other.Os && BootType == other.BootType && Clustered == other.Clustered
+        && HasBitLockerVolumes == other.HasBitLockerVolumes && FailoverName == other.FailoverName
+        && FailoverVmSize == other.FailoverVmSize && FailoverNetwork == other.FailoverNetwork
+        && (ReferenceEquals(Disks, other.Disks) || (Disks is not null && other.Disks is not null && Disks.SequenceEqual(other.Disks)));
+
+    public override int GetHashCode() => HashCode.Combine(Name, Os, BootType, Clustered, HasBitLockerVolumes, FailoverName, Disks?.Count ?? -1);
+}
 
 /// <summary>Why a machine cannot be protected; one value per rule of <c>MachineValidation</c>.</summary>
 public enum MachineValidationReason

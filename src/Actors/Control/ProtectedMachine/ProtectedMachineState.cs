@@ -107,10 +107,7 @@ public sealed record ProtectedMachineState(
 
     public ProtectedMachineView ToView() => new(MachineId, State, Properties, Placement, LastAbortReason);
 
-    private static readonly MachineDisk[] NoDisks = [];
-
-    public static bool SameProperties(MachineProperties a, MachineProperties b) =>
-        a with { Disks = NoDisks } == b with { Disks = NoDisks } && a.Disks.SequenceEqual(b.Disks);
+    public static bool SameProperties(MachineProperties a, MachineProperties b) => a == b;
 
     private static Decision<IProtectedMachineEvent> Accept(IProtectedMachineEvent e) => Decision<IProtectedMachineEvent>.Accept(e);
 
