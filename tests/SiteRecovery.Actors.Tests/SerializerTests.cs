@@ -39,6 +39,22 @@ public sealed class SerializerTests : IDisposable
         new MasterTargetRegistered("mt1", TargetOs.Linux, 32),
         new ReplicaAttached("mt1", "d1", "/dev/sdb"),
         new ReplicaDetached("mt1", "d1"),
+        new ProtectionGroupCreated("g1", "vault-1", new ReplicationSettings(true, TimeSpan.FromMinutes(30), TimeSpan.FromDays(1), TimeSpan.FromHours(4))),
+        new ReplicationSettingsChanged("g1", new ReplicationSettings(false, TimeSpan.FromMinutes(15), TimeSpan.FromDays(2), TimeSpan.Zero)),
+        new MachineAddedToGroup("g1", "m1"),
+        new MachineRemovedFromGroup("g1", "m1"),
+        new MachineDiscovered("m1", new MachineProperties("vm", GuestOs.Linux, [new MachineDisk("d1", 1L << 30)], BootType.Bios, false, false, "vm-dr", "D2s", "net")),
+        new ProtectionEnablingStarted("m1", new PlacementDecision("mt1", "ps1")),
+        new ProtectionEnablingAborted("m1", "attach failed"),
+        new InitialReplicationStarted("m1"),
+        new InitialReplicationCompleted("m1"),
+        new FailoverStarted("m1"),
+        new FailoverCompleted("m1"),
+        new ReprotectStarted("m1"),
+        new ReprotectCompleted("m1"),
+        new ProtectionDisablingStarted("m1"),
+        new ProtectionDisabled("m1"),
+        new FailoverPropertiesChanged("m1", "vm-dr2", "D4s", "net2"),
     ];
 
     public static IEnumerable<object[]> EventSamples => Samples.Select(s => new[] { s });
@@ -99,7 +115,7 @@ public sealed class SerializerTests : IDisposable
         var mtBack = (MasterTargetState)RoundTrip(mt);
         Assert.Equal(mt.Replicas, mtBack.Replicas);
         Assert.Equal(mt.FreeSlots, mtBack.FreeSlots);
-        Assert.Equal(3, ControlManifestRegistry.SnapshotTypes.Count(t => !t.Name.StartsWith("Vault") && !t.Name.StartsWith("ConfigurationServer")));
+        Assert.Equal(5, ControlManifestRegistry.SnapshotTypes.Count(t => !t.Name.StartsWith("Vault") && !t.Name.StartsWith("ConfigurationServer")));
     }
 
     [Fact]

@@ -18,6 +18,8 @@ public static class ControlTags
         IProcessServerEvent => new HashSet<string> { ProcessServer },
         IMasterTargetEvent => new HashSet<string> { MasterTarget },
         IRegistrationEvent e => RegistrationTags.For(e),
+        IProtectionGroupEvent => new HashSet<string> { ProtectionTags.ProtectionGroup },
+        IProtectedMachineEvent => new HashSet<string> { ProtectionTags.ProtectedMachine },
         _ => new HashSet<string>(),
     };
 }

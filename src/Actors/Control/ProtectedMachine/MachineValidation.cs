@@ -1,0 +1,117 @@
+using SiteRecovery.Contracts.Control;
+
+namespace SiteRecovery.Actors.Control.ProtectedMachine;
+
+/// <summary>
+/// Can this machine be protected? Runs before anything is installed on it and returns ALL broken rules:
+/// <list type="bullet">
+/// <item>1 … <see cref="MaxDisks"/> disks, unique non-empty ids, each 1 byte … <see cref="MaxDiskBytes"/> (1023 GiB).</item>
+/// <item>No failover clusters, no UEFI/EFI boot, no BitLocker-encrypted volumes, OS Windows or Linux.</item>
+/// <item>Failover name: see <see cref="ValidateFailoverName"/>; failover VM size and network non-empty.</item>
+/// </list>
+/// </summary>
+public static class MachineValidation
+{
+    /// <summary>A 32-slot master target has 31 usable data-disk slots and all disks of a machine share one.</summary>
+    public const int MaxDisks = 31;
+
+    /// <summary>1023 GiB.</summary>
+    public const long MaxDiskBytes = 1023L << 30;
+
+    public const int MaxFailoverNameLength = 63;
+
+    public static IReadOnlyList<ValidationFailure> Validate(MachineProperties? properties)
+    {
+        var failures = new List<ValidationFailure>();
+        if (properties is null)
+        {
+            failures.Add(new(MachineValidationReason.InvalidDisk, "Properties", "Properties must be non-null"));
+            return failures;
+        }
+
+        var disks = properties.Disks ?? [];
+        if (disks.Count == 0)
+            failures.Add(new(MachineValidationReason.NoDisks, "Disks", "Disks must contain at least 1 disk (was 0)"));
+        if (disks.Count > MaxDisks)
+            failures.Add(new(MachineValidationReason.TooManyDisks, "Disks",
+                $"Disks must contain at most {MaxDisks} disks (was {disks.Count}): all disks of a machine go on one master target with {MaxDisks} usable data-disk slots"));
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < disks.Count; i++)
+        {
+            var disk = disks[i];
+            if (disk is null)
+            {
+                failures.Add(new(MachineValidationReason.InvalidDisk, $"Disks[{i}]", $"Disks[{i}] must be non-null"));
+                continue;
+            }
+
+            if (string.IsNullOrWhiteSpace(disk.DiskId))
+                failures.Add(new(MachineValidationReason.InvalidDisk, $"Disks[{i}].DiskId", $"Disks[{i}].DiskId must be non-empty"));
+            else if (!seen.Add(disk.DiskId))
+                failures.Add(new(MachineValidationReason.DuplicateDiskId, $"Disks[{i}].DiskId",
+                    $"Disks[{i}].DiskId '{disk.DiskId}' must be unique within the machine"));
+
+            if (disk.SizeBytes <= 0)
+                failures.Add(new(MachineValidationReason.InvalidDisk, $"Disks[{i}].SizeBytes", $"Disks[{i}].SizeBytes must be > 0 (was {disk.SizeBytes})"));
+            else if (disk.SizeBytes > MaxDiskBytes)
+                failures.Add(new(MachineValidationReason.DiskTooLarge, $"Disks[{i}].SizeBytes",
+                    $"Disks[{i}].SizeBytes must be <= 1023 GiB ({MaxDiskBytes} bytes) (was {disk.SizeBytes} for disk '{disk.DiskId}')"));
+        }
+
+        if (!Enum.IsDefined(properties.Os))
+            failures.Add(new(MachineValidationReason.UnsupportedOs, "Os", $"Os must be one of {string.Join(", ", Enum.GetNames<GuestOs>())} (was {properties.Os})"));
+        if (properties.Clustered)
+            failures.Add(new(MachineValidationReason.ClusteredServer, "Clustered", "Clustered must be false: failover-cluster nodes are not supported"));
+        if (properties.BootType != BootType.Bios)
+            failures.Add(new(MachineValidationReason.UefiBoot, "BootType", $"BootType must be Bios: UEFI/EFI boot is not supported (was {properties.BootType})"));
+        if (properties.HasBitLockerVolumes)
+            failures.Add(new(MachineValidationReason.BitLockerVolumes, "HasBitLockerVolumes", "HasBitLockerVolumes must be false: BitLocker-encrypted volumes are not supported"));
+
+        failures.AddRange(ValidateFailoverSettings(properties.FailoverName, properties.FailoverVmSize, properties.FailoverNetwork, ""));
+        return failures;
+    }
+
+    /// <summary>Failover name, VM size and network; <paramref name="prefix"/> is prepended to field names (e.g. a command name).</summary>
+    public static IReadOnlyList<ValidationFailure> ValidateFailoverSettings(string? name, string? vmSize, string? network, string prefix)
+    {
+        var failures = new List<ValidationFailure>(ValidateFailoverName(name, prefix + "FailoverName"));
+        if (string.IsNullOrWhiteSpace(vmSize))
+            failures.Add(new(MachineValidationReason.MissingFailoverVmSize, prefix + "FailoverVmSize", $"{prefix}FailoverVmSize must be non-empty"));
+        if (string.IsNullOrWhiteSpace(network))
+            failures.Add(new(MachineValidationReason.MissingFailoverNetwork, prefix + "FailoverNetwork", $"{prefix}FailoverNetwork must be non-empty"));
+        return failures;
+    }
+
+    /// <summary>
+    /// 1–63 characters, ASCII letters, digits and hyphens only, starting and ending with a letter or digit.
+    /// Each broken rule is its own failure.
+    /// </summary>
+    public static IReadOnlyList<ValidationFailure> ValidateFailoverName(string? name, string field = "FailoverName")
+    {
+        const MachineValidationReason r = MachineValidationReason.InvalidFailoverName;
+        var failures = new List<ValidationFailure>();
+        if (string.IsNullOrEmpty(name))
+        {
+            failures.Add(new(r, field, $"{field} must be 1-{MaxFailoverNameLength} characters (was empty)"));
+            return failures;
+        }
+
+        if (name.Length > MaxFailoverNameLength)
+            failures.Add(new(r, field, $"{field} must be 1-{MaxFailoverNameLength} characters (was {name.Length})"));
+        var bad = name.Where(ch => !IsLetterOrDigit(ch) && ch != '-').Distinct().ToList();
+        if (bad.Count > 0)
+            failures.Add(new(r, field, $"{field} must contain only letters, digits and hyphens (found {string.Join(" ", bad.Select(ch => $"'{ch}'"))})"));
+        if (!IsLetterOrDigit(name[0]))
+            failures.Add(new(r, field, $"{field} must start with a letter or digit (was '{name[0]}')"));
+        if (!IsLetterOrDigit(name[^1]))
+            failures.Add(new(r, field, $"{field} must end with a letter or digit (was '{name[^1]}')"));
+        return failures;
+    }
+
+    private static bool IsLetterOrDigit(char ch) => char.IsAsciiLetterOrDigit(ch);
+
+    /// <summary>One line listing all failures, e.g. for a rejection message.</summary>
+    public static string Describe(IReadOnlyList<ValidationFailure> failures) =>
+        $"{failures.Count} validation failure(s): " + string.Join("; ", failures.Select(f => $"[{f.Reason}] {f.Message}"));
+}

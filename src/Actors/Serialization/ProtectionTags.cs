@@ -1,0 +1,8 @@
+namespace SiteRecovery.Actors.Serialization;
+
+/// <summary>Journal tags of the protection aggregates (see <see cref="ControlTags.For"/>).</summary>
+public static class ProtectionTags
+{
+    public const string ProtectionGroup = "protection-group";
+    public const string ProtectedMachine = "protected-machine";
+}
