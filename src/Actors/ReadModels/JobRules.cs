@@ -41,6 +41,16 @@ public static class JobRules
             }
         }
 
+        void Fail(string kind, string target, string error)
+        {
+            foreach (var running in next.Values.Where(j => j.Kind == kind && j.Target == target && j.State == JobState.Running).ToList())
+            {
+                var failed = running with { State = JobState.Failed, EndedUnixMs = atUnixMs, Error = error };
+                next[running.Id] = failed;
+                changed.Add(failed);
+            }
+        }
+
         void Instant(string kind, string target, string? detail)
         {
             var job = new Job($"{kind}:{target}:{sequenceNr}", kind, target, JobState.Succeeded, 1, atUnixMs, atUnixMs, detail, null);
@@ -68,19 +78,53 @@ public static class JobRules
             case MasterTargetRegistered e:
                 Instant("RegisterMasterTarget", e.ServerId, $"{e.TargetOs}, {e.DataDiskSlots} slots");
                 break;
-            default:
-                JobRulesExtensions.Apply(@event, Start, Finish, Instant);
+            case VaultCreated e:
+                Instant("CreateVault", e.VaultName, $"region {e.Region}");
+                break;
+            case ConfigurationServerRegisteredEvent e:
+                Instant("RegisterConfigurationServer", e.ServerId, null);
+                break;
+            case ComponentRegistered e:
+                Instant("RegisterComponent", e.ComponentId, null);
+                break;
+            case ProtectionGroupCreated e:
+                Instant("CreateProtectionGroup", e.GroupId, $"vault {e.Vault}, RPO threshold {e.Settings.RpoThreshold}, retention {e.Settings.RetentionWindow}");
+                break;
+            case MachineDiscovered e:
+                Instant("DiscoverMachine", e.MachineId, $"{e.Properties.Disks.Count} disk(s)");
+                break;
+            case ProtectionEnablingStarted e:
+                Start("EnableProtection", e.MachineId, $"placed on {e.Placement.MasterTargetId} via {e.Placement.ProcessServerId}");
+                break;
+            case ProtectionEnablingAborted e:
+                Fail("EnableProtection", e.MachineId, e.Reason);
+                break;
+            case InitialReplicationStarted e:
+                Finish("EnableProtection", e.MachineId, null);
+                Start("MachineInitialReplication", e.MachineId, null);
+                break;
+            case InitialReplicationCompleted e:
+                Finish("MachineInitialReplication", e.MachineId, null);
+                break;
+            case FailoverStarted e:
+                Start("Failover", e.MachineId, null);
+                break;
+            case FailoverCompleted e:
+                Finish("Failover", e.MachineId, null);
+                break;
+            case ReprotectStarted e:
+                Start("Reprotect", e.MachineId, null);
+                break;
+            case ReprotectCompleted e:
+                Finish("Reprotect", e.MachineId, null);
+                break;
+            case ProtectionDisablingStarted e:
+                Start("DisableProtection", e.MachineId, null);
+                break;
+            case ProtectionDisabled e:
+                Finish("DisableProtection", e.MachineId, null);
                 break;
         }
         return (next, changed);
-    }
-}
-
-/// <summary>Rules for events of later aggregates, kept apart so each area adds its own lines.</summary>
-public static partial class JobRulesExtensions
-{
-    public static void Apply(object @event, Action<string, string, string?> start, Action<string, string, string?> finish, Action<string, string, string?> instant)
-    {
-        _ = @event; _ = start; _ = finish; _ = instant;
     }
 }

@@ -64,19 +64,36 @@ run.SetAction(async (parse, ct) =>
     builder.Services.AddSingleton(options);
     builder.Services.AddAkka("siterecovery", (b, _) =>
     {
-        b.AddHocon(Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "hocon", "akka.hocon"))), HoconAddMode.Prepend);
+        foreach (var concern in new[] { "akka.hocon", "persistence-query.hocon" })
+            b.AddHocon(Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "hocon", concern))), HoconAddMode.Prepend);
         if (options.Roles.HasFlag(NodeRoles.Configuration))
-            b.AddSiteRecoveryPersistence(options.Persistence).AddControlPlaneActors()
+            b.AddSiteRecoveryPersistence(options.Persistence).AddControlPlaneActors().AddRegistrationActors().AddProtectionActors()
              .WithActors((system, registry) => registry.Register<SiteRecovery.Actors.ReadModels.JobsProjection>(
                  system.ActorOf(Akka.Actor.Props.Create<SiteRecovery.Actors.ReadModels.JobsProjection>(), "jobs")));
     });
     builder.Services.AddSingleton<DataPathService>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPathService>());
+    builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
     builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
     try
     {
         var app = builder.Build();
         ApiEndpoints.Map(app, options);
+        var dataPath = app.Services.GetRequiredService<DataPathService>();
+        ControlPlaneEndpoints.Map(app, options, () => dataPath.MasterTargetId, () => dataPath.ProcessServerId);
+        // A body that is not valid JSON for its record is a 400 naming the problem, not an empty 500.
+        app.Use(async (ctx, next) =>
+        {
+            try { await next(ctx); }
+            catch (BadHttpRequestException e) when (!ctx.Response.HasStarted)
+            {
+                ctx.Response.StatusCode = 400;
+                var message = e.InnerException is System.Text.Json.JsonException { Path: { } path } json
+                    ? $"request body field '{path.TrimStart('$', '.')}' is not valid: {json.Message.Split(" Path:")[0]}"
+                    : e.InnerException?.Message ?? e.Message;
+                await ctx.Response.WriteAsJsonAsync(new ApiError(message));
+            }
+        });
         await app.RunAsync(ct);
         return 0;
     }

@@ -62,7 +62,8 @@ public static class ApiEndpoints
                 {
                     var (kind, payload) = item switch
                     {
-                        JobsProjection.JournalEventSeen e => ("event", (object)new { e.PersistenceId, e.SequenceNr, e.TimestampUnixMs, e.Type, Event = e.Event }),
+                        // Registration events carry secrets (signing key, passphrase hash): only their redacted text leaves the node.
+                        JobsProjection.JournalEventSeen e => ("event", (object)new { e.PersistenceId, e.SequenceNr, e.TimestampUnixMs, e.Type, Event = e.Event is SiteRecovery.Contracts.Control.IRegistrationEvent ? e.Event.ToString() : e.Event }),
                         JobsProjection.JobChanged j => ("job", j.Job),
                         EventStreamRelay.Missed m => ("missed", m),
                         _ => ("unknown", item),

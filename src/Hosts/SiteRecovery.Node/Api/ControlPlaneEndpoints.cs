@@ -1,0 +1,114 @@
+using Akka.Actor;
+using Akka.Hosting;
+using SiteRecovery.Actors.Control;
+using SiteRecovery.Actors.Control.ProtectedMachine;
+using SiteRecovery.Actors.Control.Registration;
+
+using SiteRecovery.Actors.Placement;
+using SiteRecovery.Contracts.Control;
+
+namespace SiteRecovery.Node.Api;
+
+/// <summary>
+/// What an operator sets up before replication starts: vaults and registration keys, configuration
+/// servers, protection groups, machines (discover, validate, enable protection with placement) and
+/// capacity planning. Request bodies are the contract records themselves; every rejection comes back
+/// with the actor's message naming the field and the rule, and writes nothing.
+/// </summary>
+public static class ControlPlaneEndpoints
+{
+    static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(15);
+    static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    public sealed record CreateVaultBody(string? Name, VaultRegion? Region);
+    public sealed record RegisterConfigurationServerBody(string? Id, string? RegistrationKey, Connectivity? Connectivity, string[]? Endpoints);
+    public sealed record EnableBody(double? ChurnMBps, string[]? MasterTargets, string[]? ProcessServers);
+
+    public static void Map(WebApplication app, NodeOptions options, Func<string> masterTargetId, Func<string> processServerId)
+    {
+        var api = app.MapGroup("/api");
+        api.AddEndpointFilter(async (ctx, next) => options.Roles.HasFlag(NodeRoles.Configuration)
+            ? await next(ctx)
+            : Results.BadRequest(new ApiError("this node does not run the configuration role")));
+
+        api.MapPost("/vaults", async (CreateVaultBody body, ActorRegistry r) =>
+        {
+            if (body.Name is null) return Results.BadRequest(new ApiError("name: required"));
+            if (body.Region is null) return Results.BadRequest(new ApiError($"region: required, one of {string.Join(", ", Enum.GetNames<VaultRegion>())}"));
+            return Reply(await r.Get<VaultsRegion>().Ask<RegistrationReply>(new CreateVault(body.Name, body.Region.Value), AskTimeout));
+        });
+        api.MapGet("/vaults", async (ActorRegistry r) => Results.Ok(await r.Get<VaultDirectory>().Ask<VaultList>(ListVaults.Instance, AskTimeout)));
+        api.MapGet("/vaults/{name}", async (string name, ActorRegistry r) => Results.Ok(await r.Get<VaultsRegion>().Ask<VaultView>(new GetVault(name), AskTimeout)));
+        api.MapPost("/vaults/{name}/keys", async (string name, ActorRegistry r) =>
+            Reply(await r.Get<VaultsRegion>().Ask<RegistrationReply>(new IssueRegistrationKey(name, Now), AskTimeout)));
+
+        api.MapPost("/configuration-servers", async (RegisterConfigurationServerBody body, ActorRegistry r) =>
+        {
+            if (body.Id is null || body.RegistrationKey is null) return Results.BadRequest(new ApiError("id and registrationKey: required"));
+            var command = new RegisterConfigurationServer(body.Id, body.RegistrationKey, body.Connectivity ?? Connectivity.Internet, body.Endpoints ?? [], Now);
+            return Reply(await r.Get<ConfigurationServersRegion>().Ask<RegistrationReply>(command, AskTimeout));
+        });
+        api.MapGet("/configuration-servers/{id}", async (string id, ActorRegistry r) =>
+            Results.Ok(await r.Get<ConfigurationServersRegion>().Ask<ConfigurationServerView>(new GetConfigurationServer(id), AskTimeout)));
+
+        api.MapPost("/protection-groups", async (CreateProtectionGroup body, ActorRegistry r) =>
+            Result(await r.Get<ProtectionGroupsRegion>().Ask<CommandResult>(body, AskTimeout)));
+        api.MapPut("/protection-groups/{id}/settings", async (string id, ReplicationSettings settings, ActorRegistry r) =>
+            Result(await r.Get<ProtectionGroupsRegion>().Ask<CommandResult>(new ChangeReplicationSettings(id, settings), AskTimeout)));
+        api.MapPost("/protection-groups/{id}/machines/{machine}", async (string id, string machine, ActorRegistry r) =>
+            Result(await r.Get<ProtectionGroupsRegion>().Ask<CommandResult>(new AddMachine(id, machine), AskTimeout)));
+        api.MapGet("/protection-groups/{id}", async (string id, ActorRegistry r) =>
+            Results.Ok(await r.Get<ProtectionGroupsRegion>().Ask<ProtectionGroupView>(new GetProtectionGroup(id), AskTimeout)));
+
+        api.MapPost("/machines", async (DiscoverMachine body, ActorRegistry r) =>
+            Result(await r.Get<ProtectedMachinesRegion>().Ask<CommandResult>(body, AskTimeout)));
+        api.MapGet("/machines/{id}", async (string id, ActorRegistry r) =>
+            Results.Ok(await r.Get<ProtectedMachinesRegion>().Ask<ProtectedMachineView>(new GetProtectedMachine(id), AskTimeout)));
+        api.MapGet("/machines/{id}/validation", async (string id, ActorRegistry r) =>
+        {
+            var view = await r.Get<ProtectedMachinesRegion>().Ask<ProtectedMachineView>(new GetProtectedMachine(id), AskTimeout);
+            return view.Properties is null
+                ? Results.NotFound(new ApiError($"machine {id} is not discovered"))
+                : Results.Ok(MachineValidation.Validate(view.Properties));
+        });
+        api.MapPost("/machines/{id}/enable", async (string id, EnableBody? body, ActorRegistry r) =>
+        {
+            var command = new EnableMachineProtection(id, body?.ChurnMBps ?? 1,
+                body?.MasterTargets is { Length: > 0 } mts ? mts : [masterTargetId()],
+                body?.ProcessServers is { Length: > 0 } pss ? pss : [processServerId()]);
+            return await r.Get<ProtectionOrchestrator>().Ask<EnableMachineProtectionResult>(command, AskTimeout) switch
+            {
+                EnableMachineProtectionResult.Enabled e => Results.Ok(e),
+                EnableMachineProtectionResult.Failed f => Results.Conflict(new ApiError(f.Message)),
+                var other => Results.Ok(other),
+            };
+        });
+        api.MapPost("/machines/{id}/failover-properties", async (string id, ChangeFailoverProperties body, ActorRegistry r) =>
+            Result(await r.Get<ProtectedMachinesRegion>().Ask<CommandResult>(body with { MachineId = id }, AskTimeout)));
+
+        api.MapPost("/capacity-plan", (CapacityPlanRequestBody body) =>
+        {
+            try { return Results.Ok(CapacityPlanner.Recommend(body.Machines ?? [], body.Options ?? new CapacityPlanOptions())); }
+            catch (ArgumentException e) { return Results.BadRequest(new ApiError(e.Message)); }
+        });
+    }
+
+    public sealed record CapacityPlanRequestBody(IReadOnlyList<PlannedMachine>? Machines, CapacityPlanOptions? Options);
+
+    static IResult Result(CommandResult r) => r switch
+    {
+        CommandResult.Accepted a => Results.Ok(new { accepted = true, events = a.EventCount }),
+        CommandResult.Rejected { Reason: RejectionReason.NotRegistered } x => Results.NotFound(new ApiError(x.Message)),
+        CommandResult.Rejected { Reason: RejectionReason.AlreadyRegistered or RejectionReason.Conflict or RejectionReason.InvalidState } x => Results.Conflict(new ApiError(x.Message)),
+        CommandResult.Rejected x => Results.BadRequest(new ApiError(x.Message)),
+        _ => Results.StatusCode(500),
+    };
+
+    static IResult Reply(RegistrationReply r) => r switch
+    {
+        RegistrationReply.Refused { Reason: RegistrationRefusal.NotFound } x => Results.NotFound(new ApiError(x.Message)),
+        RegistrationReply.Refused { Reason: RegistrationRefusal.AlreadyExists } x => Results.Conflict(new ApiError(x.Message)),
+        RegistrationReply.Refused x => Results.BadRequest(new ApiError($"{x.Reason}: {x.Message}")),
+        _ => Results.Ok(r),
+    };
+}

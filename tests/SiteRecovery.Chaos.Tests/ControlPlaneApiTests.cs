@@ -1,0 +1,107 @@
+using System.Net;
+using SiteRecovery.Chaos.Tests.Support;
+
+namespace SiteRecovery.Chaos.Tests;
+
+/// <summary>
+/// The operator's set-up path through a real node's HTTP API: vault, registration key, configuration
+/// server (passphrase shown once, never logged or streamed), protection group, machine discovery,
+/// validation and enabling protection with placement; jobs and the live event stream follow it.
+/// </summary>
+public sealed class ControlPlaneApiTests : IDisposable
+{
+    readonly TempDir _dir = new("control-plane");
+    public void Dispose() => _dir.Dispose();
+
+    static object Machine(string id, string os, long diskBytes, string failoverName, bool clustered = false) => new
+    {
+        machineId = id,
+        properties = new
+        {
+            name = id, os, disks = new[] { new { diskId = id + "-d1", sizeBytes = diskBytes } }, bootType = "Bios",
+            clustered, hasBitLockerVolumes = false, failoverName, failoverVmSize = "Standard_D2s_v3", failoverNetwork = "vnet1",
+        },
+    };
+
+    [Fact]
+    public async Task Operator_sets_up_protection_and_bad_input_changes_nothing()
+    {
+        using var node = new Node("cp", "all", _dir["node"], _dir.Path);
+        await node.StartAsync();
+        var api = node.Api;
+        using var events = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        using var streamCts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var stream = await events.GetStreamAsync(node.ApiUrl + "/api/events", streamCts.Token);
+        var streamed = new System.Text.StringBuilder();
+        var reader = Task.Run(async () =>
+        {
+            using var r = new StreamReader(stream);
+            try { while (await r.ReadLineAsync(streamCts.Token) is { } line) lock (streamed) streamed.AppendLine(line); }
+            catch (Exception e) when (e is OperationCanceledException or IOException) { }
+        });
+
+        Assert.Equal(HttpStatusCode.OK, (await api.PostAsync("/api/vaults", new { name = "v1", region = "WestEurope" })).Status);
+        var badVault = await api.PostAsync("/api/vaults", new { name = "1v", region = "WestEurope" });
+        Assert.Equal(HttpStatusCode.BadRequest, badVault.Status);
+        Assert.Contains("VaultName", badVault.Error);
+        var badRegion = await api.PostAsync("/api/vaults", new { name = "v2", region = "Mars" });
+        Assert.Equal(HttpStatusCode.BadRequest, badRegion.Status);
+        Assert.Contains("'region'", badRegion.Error);
+
+        var key = (await api.PostAsync("/api/vaults/v1/keys", new { })).Body!["key"]!.GetValue<string>();
+        var tampered = key[..^2] + (key[^2] == 'A' ? 'B' : 'A') + key[^1];
+        var refused = await api.PostAsync("/api/configuration-servers", new { id = "cs1", registrationKey = tampered, connectivity = "Vpn", endpoints = new[] { "10.0.0.1:443" } });
+        Assert.Equal(HttpStatusCode.BadRequest, refused.Status);
+        Assert.Contains("KeyTampered", refused.Error);
+        var registered = await api.PostAsync("/api/configuration-servers", new { id = "cs1", registrationKey = key, connectivity = "Vpn", endpoints = new[] { "10.0.0.1:443" } });
+        Assert.Equal(HttpStatusCode.OK, registered.Status);
+        var passphrase = registered.Body!["passphrase"]!.GetValue<string>();
+        Assert.True(passphrase.Length >= 16);
+
+        var settings = new { multiVmConsistency = true, rpoThreshold = "00:15:00", retentionWindow = "1.00:00:00", appConsistentFrequency = "04:00:00" };
+        Assert.Equal(HttpStatusCode.OK, (await api.PostAsync("/api/protection-groups", new { groupId = "g1", vault = "v1", settings })).Status);
+        var badGroup = await api.PostAsync("/api/protection-groups", new { groupId = "g2", vault = "v1", settings = settings with { retentionWindow = "00:00:00" } });
+        Assert.Equal(HttpStatusCode.BadRequest, badGroup.Status);
+        Assert.Contains("RetentionWindow", badGroup.Error);
+        Assert.Equal(HttpStatusCode.OK, (await api.GetAsync("/api/protection-groups/g2")).Status);
+        Assert.Equal(HttpStatusCode.OK, (await api.PostAsync("/api/protection-groups/g1/machines/web01", new { })).Status);
+
+        Assert.Equal(HttpStatusCode.OK, (await api.PostAsync("/api/machines", Machine("web01", "Linux", 1L << 30, "web01-dr"))).Status);
+        Assert.Equal(HttpStatusCode.OK, (await api.PostAsync("/api/machines", Machine("db01", "Linux", 1023L * (1L << 30) + 1, "db01-dr", clustered: true))).Status);
+        var invalid = await api.PostAsync("/api/machines/db01/enable", new { churnMBps = 5 });
+        Assert.Equal(HttpStatusCode.Conflict, invalid.Status);
+        Assert.Contains("DiskTooLarge", invalid.Error);
+        Assert.Contains("ClusteredServer", invalid.Error);
+        Assert.Equal("Discovered", (await api.GetAsync("/api/machines/db01")).Body!["state"]!.GetValue<string>());
+
+        var enabled = await api.PostAsync("/api/machines/web01/enable", new { churnMBps = 5 });
+        Assert.Equal(HttpStatusCode.OK, enabled.Status);
+        Assert.Equal("cp-mt", enabled.Body!["placement"]!["masterTargetId"]!.GetValue<string>());
+        Assert.Equal("InitialReplication", (await api.GetAsync("/api/machines/web01")).Body!["state"]!.GetValue<string>());
+        var tooMuch = await api.PostAsync("/api/machines", Machine("big01", "Linux", 1L << 30, "big01"));
+        Assert.Equal(HttpStatusCode.OK, tooMuch.Status);
+        var noPs = await api.PostAsync("/api/machines/big01/enable", new { churnMBps = 100_000 });
+        Assert.Equal(HttpStatusCode.Conflict, noPs.Status);
+        Assert.Contains("add a process server", noPs.Error);
+
+        // The jobs read model follows the journal with a short delay.
+        var jobs = "";
+        for (var i = 0; i < 100 && !(jobs.Contains("\"kind\":\"EnableProtection\"") && jobs.Contains("\"kind\":\"CreateVault\"")); i++)
+        {
+            await Task.Delay(100);
+            jobs = (await api.GetAsync("/api/jobs")).Text;
+        }
+        Assert.Contains("\"kind\":\"EnableProtection\"", jobs);
+        Assert.Contains("\"kind\":\"CreateVault\"", jobs);
+
+        await Task.Delay(1500);
+        await streamCts.CancelAsync();
+        await reader;
+        var text = streamed.ToString();
+        Assert.Contains("ProtectionEnablingStarted", text);
+        Assert.DoesNotContain(passphrase, text);
+        Assert.DoesNotContain(key, text);
+        Assert.DoesNotContain(passphrase, string.Join('\n', node.Process!.Lines));
+        Assert.False(Files.AnyFileContains(_dir["node"], System.Text.Encoding.UTF8.GetBytes(passphrase)), "the passphrase reached a file under the data directory");
+    }
+}
