@@ -20,6 +20,7 @@ public static class ControlTags
         IRegistrationEvent e => RegistrationTags.For(e),
         IProtectionGroupEvent => new HashSet<string> { ProtectionTags.ProtectionGroup },
         IProtectedMachineEvent => new HashSet<string> { ProtectionTags.ProtectedMachine },
+        IAlertEvent => new HashSet<string> { Alerts.AlertTags.Alert },
         _ => new HashSet<string>(),
     };
 }

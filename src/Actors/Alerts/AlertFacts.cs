@@ -1,0 +1,94 @@
+using System.Collections.Immutable;
+using SiteRecovery.Contracts.Control;
+
+namespace SiteRecovery.Actors.Alerts;
+
+/// <summary>A registered protected disk: its machine, when it was registered, and the time of its newest recovery point.</summary>
+public sealed record DiskFact(string DiskId, string? MachineId, long RegisteredAtUnixMs, long? LastRecoveryPointUnixMs);
+
+/// <summary>A registered process server's cache capacity and last reported usage.</summary>
+public sealed record CacheFact(string ServerId, long CapacityBytes, long UsedBytes);
+
+/// <summary>A registered master target's data-disk slots and the disks attached to it.</summary>
+public sealed record SlotFact(string ServerId, int DataDiskSlots, ImmutableHashSet<string> Attached)
+{
+    /// <summary>Slots minus the one reserved for retention.</summary>
+    public int UsableSlots => DataDiskSlots - 1;
+    public int FreeSlots => UsableSlots - Attached.Count;
+}
+
+/// <summary>
+/// The facts the alert rules look at, built from journal events by the pure <see cref="Apply"/>
+/// (<c>atUnixMs</c> is the event's journal time, used as a disk's registration time).
+/// </summary>
+public sealed record AlertFacts(
+    ImmutableDictionary<string, DiskFact> Disks,
+    ImmutableDictionary<string, string> DiscoveredDiskMachine,
+    ImmutableDictionary<string, string> MachineGroup,
+    ImmutableDictionary<string, TimeSpan> GroupRpoThreshold,
+    ImmutableDictionary<string, CacheFact> ProcessServers,
+    ImmutableDictionary<string, SlotFact> MasterTargets)
+{
+    public static AlertFacts Empty { get; } = new(
+        ImmutableDictionary<string, DiskFact>.Empty,
+        ImmutableDictionary<string, string>.Empty,
+        ImmutableDictionary<string, string>.Empty,
+        ImmutableDictionary<string, TimeSpan>.Empty,
+        ImmutableDictionary<string, CacheFact>.Empty,
+        ImmutableDictionary<string, SlotFact>.Empty);
+
+    /// <summary>Machine of a disk: the one it was registered with, else the one whose discovery listed it.</summary>
+    public string? MachineOf(DiskFact disk) =>
+        !string.IsNullOrWhiteSpace(disk.MachineId) ? disk.MachineId
+        : DiscoveredDiskMachine.TryGetValue(disk.DiskId, out var m) ? m : null;
+
+    /// <summary>Events that do not concern alerting leave the facts unchanged.</summary>
+    public AlertFacts Apply(object @event, long atUnixMs)
+    {
+        switch (@event)
+        {
+            case DiskRegistered e:
+                return Disks.TryGetValue(e.DiskId, out var known)
+                    ? this with { Disks = Disks.SetItem(e.DiskId, known with { MachineId = e.MachineId }) }
+                    : this with { Disks = Disks.SetItem(e.DiskId, new DiskFact(e.DiskId, e.MachineId, atUnixMs, null)) };
+            case RecoveryPointRecorded e:
+                if (!Disks.TryGetValue(e.DiskId, out var disk)) return this;
+                var newest = disk.LastRecoveryPointUnixMs is { } last ? Math.Max(last, e.TimeUnixMs) : e.TimeUnixMs;
+                return this with { Disks = Disks.SetItem(e.DiskId, disk with { LastRecoveryPointUnixMs = newest }) };
+            case MachineDiscovered e:
+                var map = DiscoveredDiskMachine;
+                foreach (var d in e.Properties.Disks ?? []) map = map.SetItem(d.DiskId, e.MachineId);
+                return this with { DiscoveredDiskMachine = map };
+            case MachineAddedToGroup e:
+                return this with { MachineGroup = MachineGroup.SetItem(e.MachineId, e.GroupId) };
+            case MachineRemovedFromGroup e:
+                return MachineGroup.TryGetValue(e.MachineId, out var g) && g == e.GroupId
+                    ? this with { MachineGroup = MachineGroup.Remove(e.MachineId) }
+                    : this;
+            case ProtectionGroupCreated e:
+                return this with { GroupRpoThreshold = GroupRpoThreshold.SetItem(e.GroupId, e.Settings.RpoThreshold) };
+            case ReplicationSettingsChanged e:
+                return this with { GroupRpoThreshold = GroupRpoThreshold.SetItem(e.GroupId, e.Settings.RpoThreshold) };
+            case ProcessServerRegistered e:
+                var used = ProcessServers.TryGetValue(e.ServerId, out var ps) ? ps.UsedBytes : 0;
+                return this with { ProcessServers = ProcessServers.SetItem(e.ServerId, new CacheFact(e.ServerId, e.CacheBytes, used)) };
+            case CacheUsageReported e:
+                return ProcessServers.TryGetValue(e.ServerId, out var server)
+                    ? this with { ProcessServers = ProcessServers.SetItem(e.ServerId, server with { UsedBytes = e.UsedBytes }) }
+                    : this;
+            case MasterTargetRegistered e:
+                var attached = MasterTargets.TryGetValue(e.ServerId, out var mt) ? mt.Attached : ImmutableHashSet<string>.Empty;
+                return this with { MasterTargets = MasterTargets.SetItem(e.ServerId, new SlotFact(e.ServerId, e.DataDiskSlots, attached)) };
+            case ReplicaAttached e:
+                return MasterTargets.TryGetValue(e.ServerId, out var target)
+                    ? this with { MasterTargets = MasterTargets.SetItem(e.ServerId, target with { Attached = target.Attached.Add(e.DiskId) }) }
+                    : this;
+            case ReplicaDetached e:
+                return MasterTargets.TryGetValue(e.ServerId, out var holder)
+                    ? this with { MasterTargets = MasterTargets.SetItem(e.ServerId, holder with { Attached = holder.Attached.Remove(e.DiskId) }) }
+                    : this;
+            default:
+                return this;
+        }
+    }
+}

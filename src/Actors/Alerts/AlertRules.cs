@@ -1,0 +1,97 @@
+using System.Globalization;
+using SiteRecovery.Contracts.Control;
+
+namespace SiteRecovery.Actors.Alerts;
+
+/// <summary>
+/// Pure alert rules: from the facts, the currently active alerts (for hysteresis) and now, one <see cref="Observation"/>
+/// per known target and kind (registered disks, machines with registered disks, process servers, master targets).
+/// </summary>
+public static class AlertRules
+{
+    public static IReadOnlyList<Observation> Evaluate(AlertFacts facts, IReadOnlySet<AlertKey> active, long nowUnixMs, AlertSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(facts);
+        ArgumentNullException.ThrowIfNull(active);
+        ArgumentNullException.ThrowIfNull(settings);
+        var observations = new List<Observation>();
+        observations.AddRange(Rpo(facts, nowUnixMs, settings.DefaultRpoThreshold));
+        foreach (var ps in facts.ProcessServers.Values.OrderBy(p => p.ServerId, StringComparer.Ordinal))
+            observations.Add(Cache(ps, active.Contains(new AlertKey(AlertKind.CacheHighWater, ps.ServerId)), settings));
+        foreach (var mt in facts.MasterTargets.Values.OrderBy(m => m.ServerId, StringComparer.Ordinal))
+            observations.Add(Slots(mt));
+        return observations;
+    }
+
+    /// <summary>One RPO check of a disk.</summary>
+    public sealed record DiskRpo(string DiskId, string? MachineId, long RpoMs, long ThresholdMs, string? GroupId)
+    {
+        /// <summary>Over threshold: strictly greater (exactly at the threshold is fine).</summary>
+        public bool Exceeded => RpoMs > ThresholdMs;
+
+        public string Describe() =>
+            $"RPO {Seconds(RpoMs)} s {(Exceeded ? "over" : "within")} the {Seconds(ThresholdMs)} s threshold of "
+            + (GroupId is null ? "the default" : $"group {GroupId}");
+    }
+
+    /// <summary>RPO = now − newest recovery point (or registration time without one), never negative.</summary>
+    public static DiskRpo RpoOf(AlertFacts facts, DiskFact disk, long nowUnixMs, TimeSpan defaultThreshold)
+    {
+        var since = disk.LastRecoveryPointUnixMs ?? disk.RegisteredAtUnixMs;
+        var rpo = Math.Max(0, nowUnixMs - since);
+        var machine = facts.MachineOf(disk);
+        string? group = null;
+        var threshold = defaultThreshold;
+        if (machine is not null && facts.MachineGroup.TryGetValue(machine, out var g) && facts.GroupRpoThreshold.TryGetValue(g, out var t))
+        {
+            group = g;
+            threshold = t;
+        }
+
+        return new DiskRpo(disk.DiskId, machine, rpo, (long)threshold.TotalMilliseconds, group);
+    }
+
+    private static IEnumerable<Observation> Rpo(AlertFacts facts, long now, TimeSpan defaultThreshold)
+    {
+        var checks = facts.Disks.Values
+            .OrderBy(d => d.DiskId, StringComparer.Ordinal)
+            .Select(d => RpoOf(facts, d, now, defaultThreshold))
+            .ToList();
+        foreach (var c in checks)
+            yield return new Observation(AlertKind.DiskRpoExceeded, c.DiskId, c.Exceeded, c.Describe());
+
+        foreach (var machine in checks.Where(c => c.MachineId is not null).GroupBy(c => c.MachineId!).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            var over = machine.Where(c => c.Exceeded).ToList();
+            var total = machine.Count();
+            var detail = over.Count == 0
+                ? $"all {total} disks within their RPO threshold"
+                : $"{over.Count} of {total} disks over their RPO threshold; worst {Worst(over).DiskId}: {Worst(over).Describe()}";
+            yield return new Observation(AlertKind.MachineRpoExceeded, machine.Key, over.Count > 0, detail);
+        }
+    }
+
+    private static DiskRpo Worst(List<DiskRpo> over) =>
+        over.OrderByDescending(c => c.RpoMs - c.ThresholdMs).ThenBy(c => c.DiskId, StringComparer.Ordinal).First();
+
+    /// <summary>Hysteresis: raise at used ≥ high-water; once active, stay active until used &lt; low-water.</summary>
+    public static Observation Cache(CacheFact ps, bool active, AlertSettings settings)
+    {
+        var percent = ps.CapacityBytes > 0 ? ps.UsedBytes * 100.0 / ps.CapacityBytes : 0;
+        bool holds;
+        if (ps.CapacityBytes <= 0) holds = false;
+        else if (active) holds = !(ps.UsedBytes * 100.0 < settings.CacheLowWaterPercent * ps.CapacityBytes);
+        else holds = ps.UsedBytes * 100.0 >= settings.CacheHighWaterPercent * ps.CapacityBytes;
+        var detail = $"cache {percent.ToString("0.#", CultureInfo.InvariantCulture)} % used ({ps.UsedBytes} of {ps.CapacityBytes} bytes); "
+                     + $"high-water {Num(settings.CacheHighWaterPercent)} %, low-water {Num(settings.CacheLowWaterPercent)} %";
+        return new Observation(AlertKind.CacheHighWater, ps.ServerId, holds, detail);
+    }
+
+    /// <summary>Out of slots when no usable (slots − 1 reserved) data-disk slot is free.</summary>
+    public static Observation Slots(SlotFact mt) =>
+        new(AlertKind.MasterTargetOutOfSlots, mt.ServerId, mt.FreeSlots <= 0,
+            $"{mt.Attached.Count} of {mt.UsableSlots} usable data-disk slots in use ({mt.DataDiskSlots} slots, 1 reserved for retention)");
+
+    private static string Seconds(long ms) => (ms / 1000.0).ToString("0.###", CultureInfo.InvariantCulture);
+    private static string Num(double d) => d.ToString("0.###", CultureInfo.InvariantCulture);
+}
