@@ -94,6 +94,10 @@ public sealed class ControlPlaneApiTests : IDisposable
         Assert.Contains("\"kind\":\"EnableProtection\"", jobs);
         Assert.Contains("\"kind\":\"CreateVault\"", jobs);
 
+        var alerts = await api.GetAsync("/api/alerts");
+        Assert.Equal(HttpStatusCode.OK, alerts.Status);
+        Assert.NotNull(alerts.Body!["alerts"]);
+
         await Task.Delay(1500);
         await streamCts.CancelAsync();
         await reader;

@@ -67,7 +67,7 @@ run.SetAction(async (parse, ct) =>
         foreach (var concern in new[] { "akka.hocon", "persistence-query.hocon" })
             b.AddHocon(Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "hocon", concern))), HoconAddMode.Prepend);
         if (options.Roles.HasFlag(NodeRoles.Configuration))
-            b.AddSiteRecoveryPersistence(options.Persistence).AddControlPlaneActors().AddRegistrationActors().AddProtectionActors()
+            b.AddSiteRecoveryPersistence(options.Persistence).AddControlPlaneActors().AddRegistrationActors().AddProtectionActors().AddAlerting()
              .WithActors((system, registry) => registry.Register<SiteRecovery.Actors.ReadModels.JobsProjection>(
                  system.ActorOf(Akka.Actor.Props.Create<SiteRecovery.Actors.ReadModels.JobsProjection>(), "jobs")));
     });

@@ -9,6 +9,7 @@ root.Add(StatusCommand.Create(api, json));
 root.Add(BookmarkCommand.Create(api, json));
 root.Add(RecoverCommand.Create(api, json));
 root.Add(JobsCommand.Create(api, json));
+root.Add(AlertsCommand.Create(api, json));
 root.Add(EventsCommand.Create(api, json));
 root.Add(ControlPlaneCommands.Vault(api, json));
 root.Add(ControlPlaneCommands.Machine(api, json));

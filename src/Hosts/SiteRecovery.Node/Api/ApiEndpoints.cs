@@ -39,6 +39,12 @@ public static class ApiEndpoints
             return Results.Ok(new { lagMs = lag, workingSetBytes = memory, peakRssBytes = peak, gcHeapBytes = GC.GetTotalMemory(false) });
         });
 
+        app.MapGet("/api/alerts", async (ActorRegistry registry, bool? active) =>
+        {
+            if (!options.Roles.HasFlag(NodeRoles.Configuration)) return Results.BadRequest(new ApiError("this node does not run the configuration role"));
+            return Results.Ok(await registry.Get<SiteRecovery.Actors.Alerts.AlertMonitor>().Ask<SiteRecovery.Contracts.Control.AlertList>(new SiteRecovery.Contracts.Control.GetAlerts(active ?? false), AskTimeout));
+        });
+
         app.MapGet("/api/jobs", async (ActorRegistry registry, bool? running) =>
         {
             if (!options.Roles.HasFlag(NodeRoles.Configuration)) return Results.BadRequest(new ApiError("this node does not run the configuration role"));
