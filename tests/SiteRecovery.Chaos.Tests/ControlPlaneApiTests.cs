@@ -58,6 +58,19 @@ public sealed class ControlPlaneApiTests : IDisposable
         var passphrase = registered.Body!["passphrase"]!.GetValue<string>();
         Assert.True(passphrase.Length >= 16);
 
+        // A process server proves the passphrase without sending it; a wrong proof and a replayed nonce are refused.
+        var challenge = (await api.PostAsync("/api/configuration-servers/cs1/challenges", new { componentId = "ps-7", kind = "ProcessServer" })).Body!;
+        string Proof(string pass) => SiteRecovery.Contracts.Control.PassphraseProof.Compute(pass, challenge["saltBase64"]!.GetValue<string>(),
+            challenge["nonce"]!.GetValue<string>(), "ps-7", challenge["iterations"]!.GetValue<int>());
+        var wrong = await api.PostAsync("/api/configuration-servers/cs1/components", new { componentId = "ps-7", nonce = challenge["nonce"]!.GetValue<string>(), proof = Proof(passphrase + "x") });
+        Assert.Equal(HttpStatusCode.BadRequest, wrong.Status);
+        Assert.Contains("WrongPassphrase", wrong.Error);
+        var right = await api.PostAsync("/api/configuration-servers/cs1/components", new { componentId = "ps-7", nonce = challenge["nonce"]!.GetValue<string>(), proof = Proof(passphrase) });
+        Assert.Equal(HttpStatusCode.OK, right.Status);
+        var replay = await api.PostAsync("/api/configuration-servers/cs1/components", new { componentId = "ps-7", nonce = challenge["nonce"]!.GetValue<string>(), proof = Proof(passphrase) });
+        Assert.Equal(HttpStatusCode.BadRequest, replay.Status);
+        Assert.Contains("Nonce", replay.Error);
+
         var settings = new { multiVmConsistency = true, rpoThreshold = "00:15:00", retentionWindow = "1.00:00:00", appConsistentFrequency = "04:00:00" };
         Assert.Equal(HttpStatusCode.OK, (await api.PostAsync("/api/protection-groups", new { groupId = "g1", vault = "v1", settings })).Status);
         var badGroup = await api.PostAsync("/api/protection-groups", new { groupId = "g2", vault = "v1", settings = settings with { retentionWindow = "00:00:00" } });

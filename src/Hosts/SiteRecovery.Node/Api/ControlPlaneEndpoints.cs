@@ -22,6 +22,8 @@ public static class ControlPlaneEndpoints
 
     public sealed record CreateVaultBody(string? Name, VaultRegion? Region);
     public sealed record RegisterConfigurationServerBody(string? Id, string? RegistrationKey, Connectivity? Connectivity, string[]? Endpoints);
+    public sealed record ChallengeBody(string? ComponentId, ComponentKind? Kind);
+    public sealed record ProofBody(string? ComponentId, string? Nonce, string? Proof);
     public sealed record EnableBody(double? ChurnMBps, string[]? MasterTargets, string[]? ProcessServers);
 
     public static void Map(WebApplication app, NodeOptions options, Func<string> masterTargetId, Func<string> processServerId)
@@ -48,6 +50,20 @@ public static class ControlPlaneEndpoints
             var command = new RegisterConfigurationServer(body.Id, body.RegistrationKey, body.Connectivity ?? Connectivity.Internet, body.Endpoints ?? [], Now);
             return Reply(await r.Get<ConfigurationServersRegion>().Ask<RegistrationReply>(command, AskTimeout));
         });
+        // Component registration without sending the passphrase: ask for a challenge (nonce + PBKDF2 salt),
+        // answer with HMAC(PBKDF2(passphrase, salt), nonce ‖ componentId) — see PassphraseProof.Compute.
+        api.MapPost("/configuration-servers/{id}/challenges", async (string id, ChallengeBody body, ActorRegistry r) =>
+        {
+            if (body.ComponentId is null || body.Kind is null) return Results.BadRequest(new ApiError("componentId and kind (ProcessServer or MasterTarget): required"));
+            return Reply(await r.Get<ConfigurationServersRegion>().Ask<RegistrationReply>(new BeginRegistration(id, body.ComponentId, body.Kind.Value, Now), AskTimeout));
+        });
+        api.MapPost("/configuration-servers/{id}/components", async (string id, ProofBody body, ActorRegistry r) =>
+        {
+            if (body.ComponentId is null || body.Nonce is null || body.Proof is null) return Results.BadRequest(new ApiError("componentId, nonce and proof: required"));
+            return Reply(await r.Get<ConfigurationServersRegion>().Ask<RegistrationReply>(new CompleteRegistration(id, body.ComponentId, body.Nonce, body.Proof, Now), AskTimeout));
+        });
+        api.MapPost("/configuration-servers/{id}/passphrase", async (string id, ActorRegistry r) =>
+            Reply(await r.Get<ConfigurationServersRegion>().Ask<RegistrationReply>(new RegeneratePassphrase(id, Now), AskTimeout)));
         api.MapGet("/configuration-servers/{id}", async (string id, ActorRegistry r) =>
             Results.Ok(await r.Get<ConfigurationServersRegion>().Ask<ConfigurationServerView>(new GetConfigurationServer(id), AskTimeout)));
 
