@@ -121,4 +121,31 @@ public sealed class ControlPlaneApiTests : IDisposable
         Assert.DoesNotContain(passphrase, string.Join('\n', node.Process!.Lines));
         Assert.False(Files.AnyFileContains(_dir["node"], System.Text.Encoding.UTF8.GetBytes(passphrase)), "the passphrase reached a file under the data directory");
     }
+
+    [Fact]
+    public async Task A_process_server_node_registers_by_proving_the_passphrase_and_a_wrong_one_stops_it()
+    {
+        using var config = new Node("cfg", "configuration,master-target", _dir["cfg"], _dir.Path);
+        await config.StartAsync();
+        Assert.Equal(HttpStatusCode.OK, (await config.Api.PostAsync("/api/vaults", new { name = "v1", region = "WestEurope" })).Status);
+        var key = (await config.Api.PostAsync("/api/vaults/v1/keys", new { })).Body!["key"]!.GetValue<string>();
+        var passphrase = (await config.Api.PostAsync("/api/configuration-servers",
+            new { id = "cs1", registrationKey = key, connectivity = "Internet", endpoints = new[] { "127.0.0.1:443" } })).Body!["passphrase"]!.GetValue<string>();
+
+        File.WriteAllText(_dir["wrong.txt"], passphrase + "-not");
+        using var wrong = new Node("psw", "process-server", _dir["psw"], _dir.Path, config.MtAddress,
+            "--register-with", config.ApiUrl, "--configuration-server", "cs1", "--passphrase-file", _dir["wrong.txt"]);
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => wrong.StartAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains("WrongPassphrase", failure.Message);
+        Assert.DoesNotContain(passphrase, failure.Message);
+
+        File.WriteAllText(_dir["right.txt"], passphrase + "\n");
+        using var ps = new Node("ps1", "process-server", _dir["ps1"], _dir.Path, config.MtAddress,
+            "--register-with", config.ApiUrl, "--configuration-server", "cs1", "--passphrase-file", _dir["right.txt"]);
+        await ps.StartAsync();
+        var view = (await config.Api.GetAsync("/api/configuration-servers/cs1")).Text;
+        Assert.Contains("ps1-ps", view);
+        Assert.DoesNotContain(passphrase, string.Join('\n', ps.Process!.Lines));
+        Assert.False(Files.AnyFileContains(_dir["ps1"], System.Text.Encoding.UTF8.GetBytes(passphrase)), "the passphrase reached the process server's data directory");
+    }
 }

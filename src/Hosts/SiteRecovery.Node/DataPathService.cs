@@ -23,6 +23,13 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
     public async Task StartAsync(CancellationToken ct)
     {
         var config = options.Roles.HasFlag(NodeRoles.Configuration);
+        if (options.Registration is { } registration)
+        {
+            var components = new List<(string, SiteRecovery.Contracts.Control.ComponentKind)>();
+            if (options.Roles.HasFlag(NodeRoles.ProcessServer)) components.Add((ProcessServerId, SiteRecovery.Contracts.Control.ComponentKind.ProcessServer));
+            if (options.Roles.HasFlag(NodeRoles.MasterTarget)) components.Add((MasterTargetId, SiteRecovery.Contracts.Control.ComponentKind.MasterTarget));
+            await ComponentRegistration.RegisterAsync(registration, components, Log, ct);
+        }
         if (options.Roles.HasFlag(NodeRoles.MasterTarget))
         {
             IDataPathEvents events = config

@@ -26,6 +26,9 @@ public sealed record NodeOptions(
     PersistenceSettings Persistence,
     Akka.Configuration.Config DataPath)
 {
+    /// <summary>When set, the node's data-path roles register with a configuration server at start-up.</summary>
+    public ComponentRegistrationSettings? Registration { get; init; }
+
     public static NodeRoles ParseRoles(string text)
     {
         var roles = NodeRoles.None;

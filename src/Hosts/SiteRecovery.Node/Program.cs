@@ -15,9 +15,12 @@ var api = new Option<string>("--api") { Description = "HTTP API listen URL", Def
 var provider = new Option<string>("--journal-provider") { Description = "Event journal: sqlite (file under --data), postgres or sqlserver", DefaultValueFactory = _ => "sqlite" };
 var connection = new Option<string?>("--journal-connection") { Description = "Connection string for postgres / sqlserver" };
 
+var registerApi = new Option<string?>("--register-with") { Description = "API URL of the configuration node: register this node's process-server / master-target roles there" };
+var registerServer = new Option<string?>("--configuration-server") { Description = "Configuration server id to register with (with --register-with)" };
+var passphraseFile = new Option<string?>("--passphrase-file") { Description = "File holding the configuration server's passphrase (read into memory only)" };
 var configFile = new Option<string?>("--config") { Description = "HOCON file with data-path overrides (see hocon/datapath.hocon)" };
 
-var run = new Command("run", "Run a SiteRecovery node") { id, roles, data, psListen, mtListen, mt, api, provider, connection, configFile };
+var run = new Command("run", "Run a SiteRecovery node") { id, roles, data, psListen, mtListen, mt, api, provider, connection, configFile, registerApi, registerServer, passphraseFile };
 run.SetAction(async (parse, ct) =>
 {
     NodeOptions options;
@@ -44,6 +47,12 @@ run.SetAction(async (parse, ct) =>
         DataPathSettings.Apply(options.DataPath, new SiteRecovery.Actors.DataPath.MasterTargetOptions("check", options.MasterTargetListen, dataDir));
         if (!Uri.TryCreate(options.ApiUrl, UriKind.Absolute, out _)) throw new ArgumentException($"--api '{options.ApiUrl}' is not a URL");
         if (options.Roles.HasFlag(NodeRoles.Configuration)) PersistenceStartupCheck.EnsureUsable(options.Persistence);
+        if (parse.GetValue(registerApi) is { } regApi)
+        {
+            if (parse.GetValue(registerServer) is not { Length: > 0 } cs) throw new ArgumentException("--register-with needs --configuration-server");
+            if (parse.GetValue(passphraseFile) is not { Length: > 0 } pf) throw new ArgumentException("--register-with needs --passphrase-file");
+            options = options with { Registration = new ComponentRegistrationSettings(regApi, cs, Path.GetFullPath(pf)) };
+        }
     }
     catch (Exception e) when (e is ArgumentException or PersistenceStartupException)
     {
