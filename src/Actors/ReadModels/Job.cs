@@ -15,4 +15,5 @@ public sealed record Job(
     long StartedUnixMs,
     long? EndedUnixMs,
     string? Detail,
-    string? Error);
+    string? Error,
+    long? TotalBytes = null);

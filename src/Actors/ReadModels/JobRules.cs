@@ -16,7 +16,7 @@ public static class JobRules
         var next = new Dictionary<string, Job>(jobs);
         var changed = new List<Job>();
 
-        void Start(string kind, string target, string? detail)
+        void Start(string kind, string target, string? detail, long? totalBytes = null)
         {
             var id = $"{kind}:{target}:{sequenceNr}";
             // A new start of the same kind on the same target supersedes a running one.
@@ -26,7 +26,7 @@ public static class JobRules
                 next[running.Id] = superseded;
                 changed.Add(superseded);
             }
-            var job = new Job(id, kind, target, JobState.Running, 0, atUnixMs, null, detail, null);
+            var job = new Job(id, kind, target, JobState.Running, 0, atUnixMs, null, detail, null, totalBytes);
             next[id] = job;
             changed.Add(job);
         }
@@ -63,7 +63,19 @@ public static class JobRules
             case DiskRegistered e:
                 Instant("RegisterDisk", e.DiskId, $"machine {e.MachineId}, {e.SizeBytes >> 20} MiB, via {e.ProcessServerId} to {e.MasterTargetId}");
                 // A registered disk starts in initial replication; its ResyncCompleted ends the job.
-                Start("InitialReplication", e.DiskId, "reason InitialReplication");
+                Start("InitialReplication", e.DiskId, "reason InitialReplication", e.SizeBytes);
+                break;
+            case ReplicationProgressRecorded e:
+                // Bytes applied against the disk's size: an upper bound of the work, since zero blocks are
+                // skipped; the job reaches 1 only when the resync completes.
+                foreach (var running in next.Values.Where(j => j.Target == e.DiskId && j.State == JobState.Running && j.TotalBytes is > 0).ToList())
+                {
+                    var progress = Math.Min(0.99, (double)e.BytesApplied / running.TotalBytes!.Value);
+                    if (progress <= running.Progress) continue;
+                    var moved = running with { Progress = progress };
+                    next[running.Id] = moved;
+                    changed.Add(moved);
+                }
                 break;
             case ResyncRequired e:
                 Start(e.Reason == ResyncReason.InitialReplication ? "InitialReplication" : "Resync", e.DiskId, $"reason {e.Reason}");

@@ -38,4 +38,19 @@ public class JobRulesTests
         Assert.Contains("superseded", resyncs[0].Error);
         Assert.Equal(JobState.Running, resyncs[1].State);
     }
+
+    [Fact]
+    public void Initial_replication_progress_follows_bytes_applied_and_never_goes_back()
+    {
+        var jobs = Run(
+            new DiskRegistered("d1", "vm", 1000, "ps", "mt"),
+            new ReplicationProgressRecorded("d1", 5, 0, 400),
+            new ReplicationProgressRecorded("d1", 6, 0, 300),
+            new ReplicationProgressRecorded("d1", 9, 0, 5000));
+        var job = Assert.Single(jobs.Values, j => j.Kind == "InitialReplication");
+        Assert.Equal(0.99, job.Progress);
+        Assert.Equal(JobState.Running, job.State);
+        var done = Run(new DiskRegistered("d1", "vm", 1000, "ps", "mt"), new ReplicationProgressRecorded("d1", 5, 0, 400), new ResyncCompleted("d1", 9));
+        Assert.Equal(1, Assert.Single(done.Values, j => j.Kind == "InitialReplication").Progress);
+    }
 }
