@@ -24,6 +24,11 @@ public sealed record MasterTargetOptions(string ServerId, IPEndPoint Listen, str
     /// numbered it (its acknowledgement to the NBD client): the replication lag. For benchmarks and RPO views.
     /// </summary>
     public Action<string, IReadOnlyList<long>>? LagObserver { get; init; }
+    /// <summary>
+    /// How often a crash-consistent recovery point is taken automatically for each machine whose disks
+    /// changed since its last point (one bookmark across all of the machine's disks); null turns it off.
+    /// </summary>
+    public TimeSpan? AutoRecoveryPointInterval { get; init; }
 }
 
 /// <summary>
@@ -43,8 +48,11 @@ public sealed class MasterTargetServer : IAsyncDisposable
     readonly ConcurrentDictionary<string, Session> _sessionByDisk = new();
     readonly ConcurrentDictionary<string, TaskCompletionSource<BookmarkInserted>> _pendingBookmarks = new();
     readonly CancellationTokenSource _stop = new();
+    readonly ConcurrentDictionary<string, string> _machineByDisk = new();
+    readonly ConcurrentDictionary<string, long> _lastAutoPoint = new();
     Socket? _listener;
     Task? _acceptLoop;
+    Task? _autoPoints;
 
     public MasterTargetServer(MasterTargetOptions options, IReplicaStoreFactory stores, IDataPathEvents events, Action<string> log)
     {
@@ -70,6 +78,7 @@ public sealed class MasterTargetServer : IAsyncDisposable
         }
         _listener.Listen(64);
         _acceptLoop = AcceptLoopAsync(_stop.Token);
+        if (_options.AutoRecoveryPointInterval is { } every) _autoPoints = AutoRecoveryPointsAsync(every, _stop.Token);
         return Task.CompletedTask;
     }
 
@@ -151,6 +160,37 @@ public sealed class MasterTargetServer : IAsyncDisposable
         finally { _pendingBookmarks.TryRemove(request.RequestId, out _); }
     }
 
+    /// <summary>
+    /// Takes a crash-consistent point per machine whose disks moved since its last point. A machine whose
+    /// agent is resending overflowed regions is skipped this round (no consistent point exists yet).
+    /// </summary>
+    async Task AutoRecoveryPointsAsync(TimeSpan every, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try { await Task.Delay(every, ct).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return; }
+            var byMachine = _sessionByDisk.Keys
+                .Where(d => _machineByDisk.ContainsKey(d) && _disks.TryGetValue(d, out var l) && l.IsValueCreated && l.Value.IsCompletedSuccessfully)
+                .GroupBy(d => _machineByDisk[d]);
+            foreach (var machine in byMachine)
+            {
+                var disks = machine.OrderBy(d => d, StringComparer.Ordinal).ToList();
+                var moved = disks.Any(d => _disks[d].Value.Result.DurableThrough > _lastAutoPoint.GetValueOrDefault(d));
+                if (!moved) continue;
+                try
+                {
+                    var name = $"auto-{DateTime.UtcNow:yyyyMMdd-HHmmss-fff}";
+                    var result = await BookmarkOnceAsync(name, disks, TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
+                    if (result.Error is null)
+                        foreach (var (disk, seq) in result.Sequences) _lastAutoPoint[disk] = seq;
+                }
+                catch (Exception e) when (e is TimeoutException or InvalidOperationException or IOException) { }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
+            }
+        }
+    }
+
     /// <summary>Writes the image of <paramref name="diskId"/> as of <paramref name="sequence"/> to <paramref name="outputPath"/>.</summary>
     public async Task<MaterializeResult> RecoverAsync(string diskId, long sequence, string outputPath, IProgress<double>? progress, CancellationToken ct)
     {
@@ -173,6 +213,7 @@ public sealed class MasterTargetServer : IAsyncDisposable
         await _stop.CancelAsync().ConfigureAwait(false);
         _listener?.Dispose();
         if (_acceptLoop is not null) await _acceptLoop.ConfigureAwait(false);
+        if (_autoPoints is not null) await _autoPoints.ConfigureAwait(false);
         foreach (var s in _sessionByDisk.Values.Distinct()) s.Close();
         foreach (var lazy in _disks.Values)
             if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully) await lazy.Value.Result.DisposeAsync().ConfigureAwait(false);
@@ -225,6 +266,7 @@ public sealed class MasterTargetServer : IAsyncDisposable
                     // server forwards was durable in its spool, so commit it and resume after it.
                     if (server._sessionByDisk.TryGetValue(offer.DiskId, out var previous) && previous != this) previous.Close();
                     server._sessionByDisk[offer.DiskId] = this;
+                    if (offer.MachineId is { Length: > 0 } machine) server._machineByDisk[offer.DiskId] = machine;
                     await disk.Gate.WaitAsync(ct).ConfigureAwait(false);
                     try { await disk.CommitAsync(ct).ConfigureAwait(false); }
                     finally { disk.Gate.Release(); }

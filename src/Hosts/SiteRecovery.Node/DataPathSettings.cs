@@ -45,6 +45,7 @@ public static class DataPathSettings
         CommitBytes = (int)Bytes(c, "master-target.commit-bytes", 4096, 1L << 30),
         ProgressInterval = Duration(c, "master-target.progress-interval"),
         ReplicaFlushInterval = Duration(c, "master-target.replica-flush-interval"),
+        AutoRecoveryPointInterval = c.GetString(Key("master-target.auto-recovery-point-interval")) is "off" ? null : Duration(c, "master-target.auto-recovery-point-interval"),
         Journal = o.Journal with { SegmentBytes = Bytes(c, "master-target.journal-segment-bytes", 1 << 20, 1L << 36) },
     };
 

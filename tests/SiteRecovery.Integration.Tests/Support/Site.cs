@@ -22,10 +22,11 @@ public sealed class Site : IAsyncDisposable
 
     void Add(string m) { lock (Log) Log.Add(m); }
 
-    public static async Task<Site> StartAsync(string name, int disks, long sizeBytes, Action<string, FileStream>? seed = null)
+    public static async Task<Site> StartAsync(string name, int disks, long sizeBytes, Action<string, FileStream>? seed = null, Action<Site>? configure = null)
     {
         var root = Tools.TempDirectory(name);
         var site = new Site { Root = root, System = ActorSystem.Create("site-" + Guid.NewGuid().ToString("n")[..8]) };
+        configure?.Invoke(site);
         site.DiskPaths = Enumerable.Range(1, disks).Select(i => Path.Combine(root, $"disk{i}.img")).ToArray();
         foreach (var p in site.DiskPaths)
         {
@@ -39,11 +40,14 @@ public sealed class Site : IAsyncDisposable
         return site;
     }
 
+    public IDataPathEvents Events { get; set; } = new NoDataPathEvents();
+    public TimeSpan? AutoPoints { get; set; }
+
     public async Task StartTargetAsync()
     {
         var mtDir = Path.Combine(Root, "mt");
-        Target = new MasterTargetServer(new MasterTargetOptions("mt-1", TargetEndpoint ?? new IPEndPoint(IPAddress.Loopback, 0), mtDir),
-            new LocalFileReplicaStoreFactory(Path.Combine(mtDir, "replicas"), "mt-1"), new NoDataPathEvents(), Add);
+        Target = new MasterTargetServer(new MasterTargetOptions("mt-1", TargetEndpoint ?? new IPEndPoint(IPAddress.Loopback, 0), mtDir) { AutoRecoveryPointInterval = AutoPoints },
+            new LocalFileReplicaStoreFactory(Path.Combine(mtDir, "replicas"), "mt-1"), Events, Add);
         await Target.StartAsync();
         TargetEndpoint = Target.BoundEndpoint;
     }

@@ -101,11 +101,17 @@ public static class ApiEndpoints
                 var inserted = await dp.Target.BookmarkAsync(name, body.Disks, TimeSpan.FromSeconds(body.TimeoutSeconds ?? 30), ct);
                 if (inserted.Error is not null) return Results.Conflict(new ApiError($"bookmark {name}: {inserted.Error}"));
                 var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                // The master target reports each durable marker to the disk's actor; reply once every disk lists
+                // the point, so a recovery by this bookmark name works as soon as the caller has the answer.
                 if (options.Roles.HasFlag(NodeRoles.Configuration))
                     foreach (var (disk, seq) in inserted.Sequences)
                     {
-                        var r = await registry.Get<ProtectedDisksRegion>().Ask<CommandResult>(new RecordRecoveryPoint(disk, name, seq, now, RecoveryPointKind.CrashConsistent), AskTimeout, ct);
-                        if (r is CommandResult.Rejected rej) return Results.Conflict(new ApiError($"bookmark {name} on {disk}: {rej.Message}"));
+                        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+                        while (!((await TryGetDiskAsync(registry, disk, options))?.RecoveryPoints.Any(p => p.BookmarkId == name && p.Sequence == seq) ?? false))
+                        {
+                            if (DateTime.UtcNow > deadline) return Results.Json(new ApiError($"bookmark {name} on {disk} is durable at #{seq} but was not recorded by the disk's actor within 10 s"), statusCode: 504);
+                            await Task.Delay(20, ct);
+                        }
                     }
                 return Results.Ok(new BookmarkResponse(name, inserted.Sequences, now));
             }
