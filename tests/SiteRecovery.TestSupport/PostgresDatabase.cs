@@ -1,9 +1,9 @@
 using Npgsql;
 
-namespace SiteRecovery.Actors.Tests;
+namespace SiteRecovery.TestSupport;
 
 /// <summary>A throw-away PostgreSQL database per test (created from SR_TEST_POSTGRES, dropped on dispose).</summary>
-internal sealed class PostgresDatabase : IDisposable
+public sealed class PostgresDatabase : IDisposable
 {
     public const string DefaultConnectionString =
         "Host=127.0.0.1;Port=5432;Username=siterecovery;Password=siterecovery;Database=siterecovery_test";
@@ -22,7 +22,7 @@ internal sealed class PostgresDatabase : IDisposable
         catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
         {
             throw new InvalidOperationException(
-                $"PostgreSQL is not reachable with connection string '{BaseConnectionString}' (env SR_TEST_POSTGRES): {ex.Message}. " +
+                $"PostgreSQL is not reachable at '{new NpgsqlConnectionStringBuilder(BaseConnectionString) { Password = null }}' (env SR_TEST_POSTGRES): {ex.Message}. " +
                 "Run tests/setup-postgres.sh as root to install/start PostgreSQL and create the test role and database.", ex);
         }
 
