@@ -295,6 +295,14 @@ public sealed class MasterTargetServer : IAsyncDisposable
             var uncommitted = 0L;
             while (true)
             {
+                // Never wait for the next frame with uncommitted deltas: whatever path the previous frame
+                // took (applied, skipped as a resend, nak'd), what is appended gets made durable and acked.
+                if (dirty.Count > 0 && input.BufferedBytes == 0 && !_net!.DataAvailable)
+                {
+                    await CommitAsync(dirty, points, ct).ConfigureAwait(false);
+                    ReportLag(times);
+                    uncommitted = 0;
+                }
                 var next = await input.ReadPooledAsync(ct).ConfigureAwait(false);
                 if (next is not { } frame) break;
                 using var recycled = frame;

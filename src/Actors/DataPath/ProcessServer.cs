@@ -296,6 +296,12 @@ public sealed class ProcessServer : IAsyncDisposable
             var naked = new HashSet<string>();
             while (true)
             {
+                // Never wait for the next frame with deltas appended but not fsync'd and acknowledged.
+                if (dirty.Count > 0 && reader.BufferedBytes == 0 && !_net!.DataAvailable)
+                {
+                    await CommitAsync(dirty, ct).ConfigureAwait(false);
+                    uncommitted = 0;
+                }
                 if (reader.BufferedBytes == 0) await server.WaitForCacheRoomAsync(ct).ConfigureAwait(false);
                 var next = await reader.ReadPooledAsync(ct).ConfigureAwait(false);
                 if (next is not { } frame) break;

@@ -61,11 +61,18 @@ public sealed class MobilityAgent : IAsyncDisposable
             if (size <= 0) throw new InvalidDataException($"disk '{d.Name}': '{d.Path}' is empty");
             _exports.Add(new ReplicatedExport(d.Name, d.Path, new DiskStream(d.Name, size, _options.BufferBytesPerDisk), _options.TrackOnOverflow));
         }
+        // Bind the NBD port before connecting out (an outgoing connection could otherwise take it as its
+        // ephemeral port); I/O waits until the process server has said where each stream resumes.
+        _nbd = new NbdServer(_options.NbdListen, _exports.ToDictionary(e => e.Name, e => (INbdExport)e), new NbdServerOptions { Log = _log });
+        try { await _nbd.StartAsync(ct).ConfigureAwait(false); }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            throw new IOException($"cannot listen for NBD on {_options.NbdListen}: {e.Message}", e);
+        }
         _client = new ReplicationClient(_options.AgentId, _exports, _options.ProcessServer, _options.StateDirectory, _options.ResyncBlockBytes, _log);
         _clientTask = _client.RunAsync(_stop.Token);
         await _client.FirstResume.WaitAsync(ct).ConfigureAwait(false);
-        _nbd = new NbdServer(_options.NbdListen, _exports.ToDictionary(e => e.Name, e => (INbdExport)e), new NbdServerOptions { Log = _log });
-        await _nbd.StartAsync(ct).ConfigureAwait(false);
+        foreach (var e in _exports) e.MarkReady();
         _log($"agent {_options.AgentId}: serving {string.Join(", ", _exports.Select(e => e.Name))} over NBD at {_nbd.LocalEndPoint}");
     }
 

@@ -14,6 +14,7 @@ public class ConcurrentWriteOrderTests
         const int size = 256 * 1024;
         await File.WriteAllBytesAsync(path, new byte[size]);
         using var export = new ReplicatedExport("d", path, new DiskStream("d", size, long.MaxValue));
+        export.MarkReady();
         var tasks = Enumerable.Range(0, 8).Select(t => Task.Run(async () =>
         {
             var rng = new Random(t);

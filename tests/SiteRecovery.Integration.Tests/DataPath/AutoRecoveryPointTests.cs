@@ -28,7 +28,7 @@ public class AutoRecoveryPointTests
 
         // Wait for an automatic point that covers everything written.
         (string Disk, string Bookmark, long Sequence) covering = default;
-        for (var i = 0; i < 100 && covering.Bookmark is null; i++)
+        for (var i = 0; i < 300 && covering.Bookmark is null; i++)
         {
             await Task.Delay(50);
             covering = events.Points.FirstOrDefault(p => p.Disk == "disk1" && p.Bookmark.StartsWith("auto-") && p.Sequence > last["disk1"]);

@@ -45,6 +45,11 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
     /// <summary>Regions written while the buffer was full; re-read from the source and sent by the dirty pass.</summary>
     public DirtyRegions Dirty { get; }
 
+    readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Opens the export for I/O once the process server has said where the stream resumes.</summary>
+    public void MarkReady() => _ready.TrySetResult();
+
     /// <summary>Raised (outside the lock) when a write went to the dirty map instead of the stream.</summary>
     public event Action? Overflowed;
 
@@ -58,15 +63,16 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
     public SemaphoreSlim WriteLock => _writeLock;
     public SafeFileHandle Handle => _file;
 
-    public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct)
+    public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct)
     {
+        await _ready.Task.WaitAsync(ct).ConfigureAwait(false);
         var n = RandomAccess.Read(_file, buffer.Span, offset);
         if (n < buffer.Length) buffer.Span[n..].Clear();
-        return ValueTask.CompletedTask;
     }
 
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct)
     {
+        await _ready.Task.WaitAsync(ct).ConfigureAwait(false);
         if (!TrackOnOverflow) await Stream.WaitForRoomAsync(data.Length, ct).ConfigureAwait(false);
         var overflowed = false;
         await _writeLock.WaitAsync(ct).ConfigureAwait(false);
@@ -89,6 +95,7 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
 
     async ValueTask ZeroRangeAsync(DeltaKind kind, long offset, int length, bool fua, CancellationToken ct)
     {
+        await _ready.Task.WaitAsync(ct).ConfigureAwait(false);
         if (!TrackOnOverflow) await Stream.WaitForRoomAsync(0, ct).ConfigureAwait(false);
         var overflowed = false;
         await _writeLock.WaitAsync(ct).ConfigureAwait(false);
