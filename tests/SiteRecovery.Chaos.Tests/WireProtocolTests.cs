@@ -229,6 +229,12 @@ public sealed class WireProtocolTests(WireNodeFixture fixture) : IClassFixture<W
         Assert.Equal(HttpStatusCode.NotFound, r.Status);
         Assert.Contains("no-such-bookmark-42", r.Error, StringComparison.Ordinal);
         Assert.False(File.Exists(missing));
+
+        // A disk id that would leave the master target's disks folder is refused by name.
+        r = await Node.Api.PostAsync("api/recover", new { disk = "../escape", sequence = 1, output = missing });
+        Assert.Equal(HttpStatusCode.BadRequest, r.Status);
+        Assert.Contains("../escape", r.Error, StringComparison.Ordinal);
+        Assert.False(File.Exists(missing));
     }
 
     [Fact]

@@ -97,10 +97,15 @@ public sealed class MasterTargetServer : IAsyncDisposable
 
     string DiskDirectory(string diskId) => Path.Combine(_options.DataDirectory, "disks", diskId);
 
-    Task<ReplicaDisk> OpenDiskAsync(string diskId, long size)
+    static void CheckDiskId(string diskId)
     {
         if (string.IsNullOrWhiteSpace(diskId) || diskId.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || diskId is "." or "..")
             throw new InvalidDataException($"disk id '{diskId}' is not a valid name");
+    }
+
+    Task<ReplicaDisk> OpenDiskAsync(string diskId, long size)
+    {
+        CheckDiskId(diskId);
         var lazy = _disks.GetOrAdd(diskId, id => new Lazy<Task<ReplicaDisk>>(() =>
             ReplicaDisk.OpenAsync(DiskDirectory(id), id, size, _stores, _compression, _options.Journal, _options.ReplicaFlushInterval, _stop.Token)));
         return lazy.Value;
@@ -194,15 +199,19 @@ public sealed class MasterTargetServer : IAsyncDisposable
     /// <summary>Writes the image of <paramref name="diskId"/> as of <paramref name="sequence"/> to <paramref name="outputPath"/>.</summary>
     public async Task<MaterializeResult> RecoverAsync(string diskId, long sequence, string outputPath, IProgress<double>? progress, CancellationToken ct)
     {
-        if (!_disks.TryGetValue(diskId, out var lazy))
+        CheckDiskId(diskId);
+        Task<ReplicaDisk> open;
+        if (_disks.TryGetValue(diskId, out var lazy)) open = lazy.Value;
+        else
         {
-            if (!File.Exists(Path.Combine(DiskDirectory(diskId), "disk.json")))
+            // Not offered since start: open it from what is on disk.
+            var sizeFile = Path.Combine(DiskDirectory(diskId), "disk.json");
+            if (!File.Exists(sizeFile))
                 throw new KeyNotFoundException($"disk {diskId} has no replica on master target {_options.ServerId}");
-            var size = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(DiskDirectory(diskId), "disk.json"))).RootElement.GetProperty("SizeBytes").GetInt64();
-            lazy = _disks.GetOrAdd(diskId, id => new Lazy<Task<ReplicaDisk>>(() =>
-                ReplicaDisk.OpenAsync(DiskDirectory(id), id, size, _stores, _compression, _options.Journal, _options.ReplicaFlushInterval, _stop.Token)));
+            var size = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(sizeFile)).RootElement.GetProperty("SizeBytes").GetInt64();
+            open = OpenDiskAsync(diskId, size);
         }
-        var disk = await lazy.Value.ConfigureAwait(false);
+        var disk = await open.ConfigureAwait(false);
         if (sequence > disk.DurableThrough)
             throw new ArgumentOutOfRangeException(nameof(sequence), $"disk {diskId}: sequence {sequence} is past what is durable here (#{disk.DurableThrough})");
         return await new PointInTimeBuilder(_compression).MaterializeAsync(disk.Journal, sequence, disk.Size, outputPath, progress, ct).ConfigureAwait(false);

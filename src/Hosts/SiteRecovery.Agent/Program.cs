@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Net;
 using System.Text.Json;
 using SiteRecovery.Agent;
+using SiteRecovery.Contracts.Wire;
 
 var id = new Option<string>("--id") { Description = "Agent id (unique per protected machine)", DefaultValueFactory = _ => Environment.MachineName };
 var disks = new Option<string[]>("--disk") { Description = "A protected disk as NAME=PATH (file or block device); the NBD export name is NAME", Required = true, AllowMultipleArgumentsPerToken = false };
@@ -25,8 +26,8 @@ run.SetAction(async (parse, ct) =>
             if (eq <= 0 || eq == spec.Length - 1) throw new ArgumentException($"--disk '{spec}' is not NAME=PATH");
             return new AgentDisk(spec[..eq], Path.GetFullPath(spec[(eq + 1)..]));
         }).ToList();
-        var options = new AgentOptions(parse.GetValue(id)!, parsedDisks, Endpoints.Parse("--nbd", parse.GetValue(nbd)!),
-            Endpoints.Parse("--process-server", parse.GetValue(ps)!), Path.GetFullPath(parse.GetValue(state)!))
+        var options = new AgentOptions(parse.GetValue(id)!, parsedDisks, HostPort.Parse("--nbd", parse.GetValue(nbd)!),
+            HostPort.Parse("--process-server", parse.GetValue(ps)!), Path.GetFullPath(parse.GetValue(state)!))
         {
             BufferBytesPerDisk = (long)parse.GetValue(bufferMb) << 20,
             TrackOnOverflow = parse.GetValue(overflow) switch
@@ -59,17 +60,3 @@ run.SetAction(async (parse, ct) =>
 
 var root = new RootCommand("SiteRecovery Mobility agent: NBD write splitter and replication sender") { run };
 return await root.Parse(args).InvokeAsync();
-
-static class Endpoints
-{
-    public static IPEndPoint Parse(string option, string text)
-    {
-        if (IPEndPoint.TryParse(text, out var ep) && ep.Port != 0 || text.EndsWith(":0") && IPEndPoint.TryParse(text, out ep)) return ep!;
-        if (text.Split(':') is [var host, var port] && int.TryParse(port, out var p) && p is >= 0 and <= 65535)
-        {
-            var addr = Dns.GetHostAddresses(host).FirstOrDefault() ?? throw new ArgumentException($"{option} '{text}': host '{host}' has no address");
-            return new IPEndPoint(addr, p);
-        }
-        throw new ArgumentException($"{option} '{text}' is not HOST:PORT");
-    }
-}

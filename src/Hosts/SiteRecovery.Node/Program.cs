@@ -4,6 +4,7 @@ using Akka.Hosting;
 using SiteRecovery.Actors.Hosting;
 using SiteRecovery.Node;
 using SiteRecovery.Node.Api;
+using SiteRecovery.Contracts.Wire;
 
 var id = new Option<string>("--id") { Description = "Node id", DefaultValueFactory = _ => "node1" };
 var roles = new Option<string>("--roles") { Description = "Roles to run: all, or a comma list of configuration, process-server, master-target", DefaultValueFactory = _ => "all" };
@@ -37,10 +38,10 @@ run.SetAction(async (parse, ct) =>
             _ when parse.GetValue(connection) is { Length: > 0 } cs => new PersistenceSettings(prov, cs),
             _ => throw new ArgumentException($"--journal-connection is required for --journal-provider {prov}"),
         };
-        var mtListenEp = Endpoint("--mt-listen", parse.GetValue(mtListen)!);
+        var mtListenEp = HostPort.Parse("--mt-listen", parse.GetValue(mtListen)!);
         options = new NodeOptions(parse.GetValue(id)!, NodeOptions.ParseRoles(parse.GetValue(roles)!), dataDir,
-            Endpoint("--ps-listen", parse.GetValue(psListen)!), mtListenEp,
-            parse.GetValue(mt) is { } m ? Endpoint("--master-target", m) : mtListenEp, parse.GetValue(api)!, persistence,
+            HostPort.Parse("--ps-listen", parse.GetValue(psListen)!), mtListenEp,
+            parse.GetValue(mt) is { } m ? HostPort.Parse("--master-target", m) : mtListenEp, parse.GetValue(api)!, persistence,
             DataPathSettings.Load(parse.GetValue(configFile)));
         // Resolve every data-path value now, so a bad one stops start-up with its key named.
         DataPathSettings.Apply(options.DataPath, new SiteRecovery.Actors.DataPath.ProcessServerOptions("check", options.ProcessServerListen, dataDir, options.MasterTargetEndpoint));
@@ -115,11 +116,3 @@ run.SetAction(async (parse, ct) =>
 
 var root = new RootCommand("SiteRecovery node: configuration server, process server and master target roles") { run };
 return await root.Parse(args).InvokeAsync();
-
-static IPEndPoint Endpoint(string option, string text)
-{
-    if (IPEndPoint.TryParse(text, out var ep)) return ep;
-    if (text.Split(':') is [var host, var port] && int.TryParse(port, out var p) && p is >= 0 and <= 65535)
-        return new IPEndPoint(Dns.GetHostAddresses(host).FirstOrDefault() ?? throw new ArgumentException($"{option} '{text}': host '{host}' has no address"), p);
-    throw new ArgumentException($"{option} '{text}' is not HOST:PORT");
-}

@@ -144,6 +144,7 @@ public static class ApiEndpoints
                 return Results.Ok(new RecoverResponse(body.Disk, body.Bookmark, sequence, output, result.BytesWritten, result.DeltaCount, result.Sha256.ToLowerInvariant(), (DateTime.UtcNow - started).TotalSeconds));
             }
             catch (KeyNotFoundException e) { return Results.NotFound(new ApiError(e.Message)); }
+            catch (InvalidDataException e) { return Results.BadRequest(new ApiError(e.Message)); }
             catch (ArgumentOutOfRangeException e) { return Results.BadRequest(new ApiError(e.Message)); }
         });
     }

@@ -21,7 +21,7 @@ public static class AlertsCommand
                 {
                     var isActive = a!["active"]!.GetValue<bool>();
                     t.AddRow(StatusCommand.Esc(a["kind"]), StatusCommand.Esc(a["target"]), isActive ? "[red]active[/]" : "[green]cleared[/]",
-                        Time(a["raisedAtUnixMs"]), Time(a["clearedAtUnixMs"]), StatusCommand.Esc(a["detail"]));
+                        StatusCommand.Time(a["raisedAtUnixMs"]), StatusCommand.Time(a["clearedAtUnixMs"]), StatusCommand.Esc(a["detail"]));
                 }
                 AnsiConsole.Write(t);
                 return 0;
@@ -30,7 +30,4 @@ public static class AlertsCommand
         });
         return cmd;
     }
-
-    static string Time(System.Text.Json.Nodes.JsonNode? ms) =>
-        ms is null ? "-" : DateTimeOffset.FromUnixTimeMilliseconds(ms.GetValue<long>()).ToString("HH:mm:ss");
 }

@@ -22,7 +22,7 @@ public static class JobsCommand
                     var state = j!["state"]!.ToString();
                     var color = state switch { "Succeeded" => "green", "Failed" => "red", _ => "yellow" };
                     t.AddRow(StatusCommand.Esc(j["kind"]), StatusCommand.Esc(j["target"]), $"[{color}]{state}[/]",
-                        Time(j["startedUnixMs"]), Time(j["endedUnixMs"]), StatusCommand.Esc(j["error"] ?? j["detail"]));
+                        StatusCommand.Time(j["startedUnixMs"]), StatusCommand.Time(j["endedUnixMs"]), StatusCommand.Esc(j["error"] ?? j["detail"]));
                 }
                 AnsiConsole.Write(t);
                 return 0;
@@ -31,7 +31,4 @@ public static class JobsCommand
         });
         return cmd;
     }
-
-    static string Time(System.Text.Json.Nodes.JsonNode? ms) =>
-        ms is null ? "-" : DateTimeOffset.FromUnixTimeMilliseconds(ms.GetValue<long>()).ToString("HH:mm:ss");
 }

@@ -31,5 +31,8 @@ public static class StatusCommand
         return cmd;
     }
 
+    internal static string Time(System.Text.Json.Nodes.JsonNode? unixMs) =>
+        unixMs is null ? "-" : DateTimeOffset.FromUnixTimeMilliseconds(unixMs.GetValue<long>()).ToString("HH:mm:ss");
+
     internal static string Esc(System.Text.Json.Nodes.JsonNode? n) => Markup.Escape(n?.ToString() ?? "-");
 }
