@@ -75,4 +75,18 @@ public sealed class StartupValidationTests : IDisposable
         Assert.Contains("'bogus'", r.StdErr, StringComparison.Ordinal);
         Assert.Contains("master-target", r.StdErr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Node_with_a_bad_data_path_setting_names_the_key_and_writes_nothing()
+    {
+        var overrides = _dir["bad.hocon"];
+        await File.WriteAllTextAsync(overrides, "siterecovery.data-path.process-server.commit-bytes = lots\n");
+        var r = await RunHostAsync(Repo.NodeDll, NodeArgs("--config", overrides));
+        Assert.Contains("siterecovery.data-path.process-server.commit-bytes", r.StdErr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_dir["node"], "journal.db")), "a refused start created the journal");
+
+        await File.WriteAllTextAsync(overrides, "siterecovery.data-path.master-target.commit-bytes = 1KiB\n");
+        r = await RunHostAsync(Repo.NodeDll, NodeArgs("--config", overrides));
+        Assert.Contains("master-target.commit-bytes = 1024 is outside", r.StdErr, StringComparison.Ordinal);
+    }
 }
