@@ -107,6 +107,8 @@ public sealed class DecideApplyProperties
                     Assert.Equal(after.RecoveryPoints.Count, after.RecoveryPoints.Select(p => p.BookmarkId).Distinct().Count());
                     Assert.True(after.Registered, "accepted command left disk unregistered");
                     Assert.Equal(after.State == ReplicationState.Protected, after.ResyncReason is null);
+                    Assert.NotNull(after.LastResyncReason);
+                    if (after.ResyncReason is { } running) Assert.Equal(running, after.LastResyncReason);
                     Assert.True(after.SizeBytes > 0);
                 }));
 

@@ -52,6 +52,14 @@ public sealed class AgentCrashTests
         }
         Assert.True(node.Process.HasLine(l => l.Contains("resync started (AgentRestartedWithoutTracking)", StringComparison.Ordinal)),
             $"the node never logged the resync start with its reason\n{Logs()}");
+        // A resync can finish between two polls; the view keeps the last resync's reason for that case.
+        deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!sawApiReason && !sawResyncing && DateTime.UtcNow < deadline)
+        {
+            var view = await node.Api.GetAsync($"api/disks/{Disk}");
+            sawApiReason = view.Body?["lastResyncReason"]?.ToString() == "AgentRestartedWithoutTracking";
+            if (!sawApiReason) await Task.Delay(50);
+        }
         Assert.True(sawApiReason || sawResyncing, $"GET /api/disks/{Disk} never showed the resync (reason AgentRestartedWithoutTracking)\n{Logs()}");
 
         // The restarted agent serves writes again, and the replica converges to the source.

@@ -47,7 +47,9 @@ public sealed record DiskView(
     ReplicationState State,
     ResyncReason? ResyncReason,
     // now − time of the latest recovery point (ms, never negative); null without recovery points.
-    long? RpoMs);
+    long? RpoMs,
+    // The reason of the most recent resync, still set after it completed.
+    ResyncReason? LastResyncReason = null);
 
 // ---- events ----
 public interface IProtectedDiskEvent : IControlEvent

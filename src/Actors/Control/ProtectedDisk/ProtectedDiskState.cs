@@ -17,7 +17,9 @@ public sealed record ProtectedDiskState(
     long? LastAppliedAtUnixMs,
     long BytesAppliedTotal,
     ImmutableList<RecoveryPointView> RecoveryPoints,
-    ResyncReason? ResyncReason)
+    ResyncReason? ResyncReason,
+    // Why the last resync ran; kept after it completes so a resync shorter than a poll is still explained.
+    ResyncReason? LastResyncReason = null)
     : IControlSnapshot, IAggregateState<ProtectedDiskState, IProtectedDiskCommand, IProtectedDiskEvent>
 {
     public static ProtectedDiskState Empty(string diskId) =>
@@ -122,6 +124,7 @@ public sealed record ProtectedDiskState(
         {
             State = ReplicationState.InitialReplication,
             ResyncReason = Contracts.Control.ResyncReason.InitialReplication,
+            LastResyncReason = Contracts.Control.ResyncReason.InitialReplication,
             MachineId = e.MachineId,
             SizeBytes = e.SizeBytes,
             ProcessServerId = e.ProcessServerId,
@@ -137,7 +140,7 @@ public sealed record ProtectedDiskState(
         {
             RecoveryPoints = RecoveryPoints.Add(new RecoveryPointView(e.BookmarkId, e.Sequence, e.TimeUnixMs, e.Kind)),
         },
-        ResyncRequired e => this with { State = ReplicationState.Resyncing, ResyncReason = e.Reason },
+        ResyncRequired e => this with { State = ReplicationState.Resyncing, ResyncReason = e.Reason, LastResyncReason = e.Reason },
         ResyncCompleted e => this with
         {
             State = ReplicationState.Protected,
@@ -160,7 +163,8 @@ public sealed record ProtectedDiskState(
         RecoveryPoints,
         State,
         ResyncReason,
-        RecoveryPoints.Count == 0 ? null : Math.Max(0, nowUnixMs - RecoveryPoints[^1].TimeUnixMs));
+        RecoveryPoints.Count == 0 ? null : Math.Max(0, nowUnixMs - RecoveryPoints[^1].TimeUnixMs),
+        LastResyncReason);
 
     private static Decision<IProtectedDiskEvent> Invalid(string message) =>
         Decision<IProtectedDiskEvent>.Reject(RejectionReason.InvalidArgument, message);
