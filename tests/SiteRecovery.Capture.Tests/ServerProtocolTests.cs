@@ -281,6 +281,28 @@ public class ServerProtocolTests
     }
 
     [Fact]
+    public async Task A_disconnect_after_pipelined_writes_answers_and_applies_every_write_first()
+    {
+        await using var s = await TestServer.StartAsync();
+        var (c, _) = await NbdTestClient.OpenAsync(s.EndPoint, "disk");
+        await using (c)
+        {
+            const int n = 64;
+            for (var i = 0; i < n; i++)
+                await c.SendRequestAsync(NbdCommand.Write, (ulong)(i * 8192), 8192, payload: Pattern(8192, i + 7), cookie: (ulong)(1000 + i));
+            await c.SendRequestAsync(NbdCommand.Disconnect, 0, 0);
+            for (var i = 0; i < n; i++)
+            {
+                var w = await c.ReadReplyAsync();
+                Assert.Equal((NbdError.None, (ulong)(1000 + i)), (w.Error, w.Cookie));
+            }
+            Assert.True(await c.IsClosedByServerAsync());
+            for (var i = 0; i < n; i++)
+                Assert.Equal(Pattern(8192, i + 7), s.Disk.Data.AsSpan(i * 8192, 8192).ToArray());
+        }
+    }
+
+    [Fact]
     public async Task Out_of_range_and_invalid_requests_get_errors_and_the_stream_stays_in_sync()
     {
         await using var s = await TestServer.StartAsync();
