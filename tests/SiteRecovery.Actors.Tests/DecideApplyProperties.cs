@@ -35,7 +35,8 @@ public sealed class DecideApplyProperties
             from k in Gen.Elements(RecoveryPointKind.CrashConsistent, RecoveryPointKind.AppConsistent, (RecoveryPointKind)7)
             select (IProtectedDiskCommand)new RecordRecoveryPoint(Disk, id, seq, t, k)),
         (1, Gen.Elements(Enum.GetValues<ResyncReason>()).Select(r => (IProtectedDiskCommand)new RequireResync(Disk, r))),
-        (1, Gen.Choose(-1, 60).Select(s => (IProtectedDiskCommand)new CompleteResync(Disk, s))));
+        (1, Gen.Choose(-1, 60).Select(s => (IProtectedDiskCommand)new CompleteResync(Disk, s))),
+        (2, Gen.Choose(-1, 12_000).Select(t => (IProtectedDiskCommand)new ExpireRecoveryPoints(Disk, t))));
 
     private static readonly Gen<IProcessServerCommand> ProcessServerCommand = Gen.Frequency(
         (1, Gen.Elements<IProcessServerCommand>(
@@ -108,9 +109,33 @@ public sealed class DecideApplyProperties
                     Assert.True(after.Registered, "accepted command left disk unregistered");
                     Assert.Equal(after.State == ReplicationState.Protected, after.ResyncReason is null);
                     Assert.NotNull(after.LastResyncReason);
+                    // Retention: nothing older than the window survives, and the window never moves back.
+                    Assert.All(after.RecoveryPoints, p => Assert.True(p.TimeUnixMs >= after.RetainedFromUnixMs, "a point older than the window survived"));
+                    Assert.True(after.RetainedFromUnixMs >= before.RetainedFromUnixMs, "the retention window moved back");
                     if (after.ResyncReason is { } running) Assert.Equal(running, after.LastResyncReason);
                     Assert.True(after.SizeBytes > 0);
                 }));
+
+    [Property(MaxTest = 300)]
+    public Property Expiring_recovery_points_keeps_every_point_inside_the_window() =>
+        Prop.ForAll(
+            Gen.ArrayOf(Gen.Choose(0, 1000)).ToArbitrary(),
+            Gen.Choose(0, 1100).ToArbitrary(),
+            (times, cut) =>
+            {
+                var state = ProtectedDiskState.Empty(Disk).Apply(new DiskRegistered(Disk, "m1", 1024, "ps1", "mt1"));
+                var sorted = times.Order().ToArray();
+                for (var i = 0; i < sorted.Length; i++)
+                    state = state.Decide(new RecordRecoveryPoint(Disk, $"p{i}", i + 1, sorted[i], RecoveryPointKind.CrashConsistent))
+                        .Events.Aggregate(state, (s, e) => s.Apply(e));
+                var after = state.Decide(new ExpireRecoveryPoints(Disk, cut)).Events.Aggregate(state, (s, e) => s.Apply(e));
+                var kept = after.RecoveryPoints.Select(p => p.BookmarkId).ToHashSet();
+                for (var i = 0; i < sorted.Length; i++)
+                    Assert.Equal(sorted[i] >= cut, kept.Contains($"p{i}"));
+                // A point reported late with a time before the window is refused, not stored.
+                var late = after.Decide(new RecordRecoveryPoint(Disk, "late", sorted.Length + 1, cut - 1, RecoveryPointKind.CrashConsistent));
+                Assert.NotNull(late.Rejection);
+            });
 
     [Property(MaxTest = 300)]
     public Property ProcessServer_never_reaches_an_invalid_state() =>

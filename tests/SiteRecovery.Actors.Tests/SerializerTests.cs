@@ -33,6 +33,7 @@ public sealed class SerializerTests : IDisposable
         new RecoveryPointRecorded("d1", "bm-1", 7, 1_700_000_000_001, RecoveryPointKind.AppConsistent),
         new ResyncRequired("d1", ResyncReason.ChecksumMismatch),
         new ResyncCompleted("d1", 99),
+        new RecoveryPointsExpired("d1", 1_700_000_000_000),
         new ProcessServerRegistered("ps1", "/var/cache/sr", 10_000_000, 250),
         new DiskAssignedToProcessServer("ps1", "d1"),
         new CacheUsageReported("ps1", 1234),

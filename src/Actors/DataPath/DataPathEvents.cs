@@ -19,6 +19,9 @@ public interface IDataPathEvents
 
     /// <summary>A resync of a disk started or completed, with its reason.</summary>
     void Resync(ResyncNotice notice);
+
+    /// <summary>Retention pruned a disk's journal: points older than <paramref name="beforeUnixMs"/> can no longer be reached.</summary>
+    void RecoveryPointsExpired(string diskId, long beforeUnixMs) { }
 }
 
 /// <summary>Reports nothing; for tools and tests that only move data.</summary>

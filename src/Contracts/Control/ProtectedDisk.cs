@@ -27,6 +27,12 @@ public sealed record RequireResync(string DiskId, ResyncReason Reason) : IProtec
 
 public sealed record CompleteResync(string DiskId, long Sequence) : IProtectedDiskCommand;
 
+/// <summary>
+/// The retention window moved: every recovery point older than <paramref name="BeforeUnixMs"/> is removed, and a point
+/// reported later with an older time is refused, because the data to reach it is gone.
+/// </summary>
+public sealed record ExpireRecoveryPoints(string DiskId, long BeforeUnixMs) : IProtectedDiskCommand;
+
 // ---- query ----
 /// <summary>Returns <see cref="DiskView"/>; RPO is computed against <paramref name="NowUnixMs"/>.</summary>
 public sealed record GetDisk(string DiskId, long NowUnixMs) : IProtectedDiskMessage;
@@ -68,6 +74,9 @@ public sealed record RecoveryPointRecorded(string DiskId, string BookmarkId, lon
 
 [Manifest("disk-resync-required.v1")]
 public sealed record ResyncRequired(string DiskId, ResyncReason Reason) : IProtectedDiskEvent;
+
+[Manifest("disk-recovery-points-expired.v1")]
+public sealed record RecoveryPointsExpired(string DiskId, long BeforeUnixMs) : IProtectedDiskEvent;
 
 [Manifest("disk-resync-completed.v1")]
 public sealed record ResyncCompleted(string DiskId, long Sequence) : IProtectedDiskEvent;

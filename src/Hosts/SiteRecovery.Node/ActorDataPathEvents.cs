@@ -23,6 +23,9 @@ public sealed class ActorDataPathEvents(IActorRef disks, IActorRef masterTargets
     public void ReplicationProgress(string diskId, long appliedThrough, long appliedAtUnixMs, long bytesApplied)
         => disks.Tell(new RecordReplicationProgress(diskId, appliedThrough, appliedAtUnixMs, bytesApplied));
 
+    public void RecoveryPointsExpired(string diskId, long beforeUnixMs)
+        => disks.Tell(new ExpireRecoveryPoints(diskId, beforeUnixMs));
+
     public void Resync(ResyncNotice notice)
     {
         log($"disk {notice.DiskId}: resync {(notice.Completed ? "completed" : "started")} ({notice.Reason}) at #{notice.Sequence}");

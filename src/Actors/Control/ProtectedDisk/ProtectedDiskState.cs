@@ -19,7 +19,9 @@ public sealed record ProtectedDiskState(
     ImmutableList<RecoveryPointView> RecoveryPoints,
     ResyncReason? ResyncReason,
     // Why the last resync ran; kept after it completes so a resync shorter than a poll is still explained.
-    ResyncReason? LastResyncReason = null)
+    ResyncReason? LastResyncReason = null,
+    // Start of the retention window as last moved: no point older than this can be (re)recorded.
+    long RetainedFromUnixMs = 0)
     : IControlSnapshot, IAggregateState<ProtectedDiskState, IProtectedDiskCommand, IProtectedDiskEvent>
 {
     public static ProtectedDiskState Empty(string diskId) =>
@@ -41,6 +43,7 @@ public sealed record ProtectedDiskState(
             RecordRecoveryPoint c => DecideRecoveryPoint(c),
             RequireResync c => DecideRequireResync(c),
             CompleteResync c => DecideCompleteResync(c),
+            ExpireRecoveryPoints c => DecideExpire(c),
             _ => Decision<IProtectedDiskEvent>.Reject(RejectionReason.InvalidArgument,
                 $"Command type {command.GetType().Name} is not handled by ProtectedDisk"),
         };
@@ -91,6 +94,9 @@ public sealed record ProtectedDiskState(
         if (!Enum.IsDefined(c.Kind)) return Invalid(Rules.MustBeDefined(cmd, nameof(c.Kind), c.Kind));
 
         if (RecoveryPoints.Exists(p => p.BookmarkId == c.BookmarkId)) return Decision<IProtectedDiskEvent>.NoOp;
+        if (c.TimeUnixMs < RetainedFromUnixMs)
+            return Decision<IProtectedDiskEvent>.Reject(RejectionReason.OutOfOrder,
+                $"{cmd}.TimeUnixMs {c.TimeUnixMs} is before the retention window, which starts at {RetainedFromUnixMs}");
 
         if (RecoveryPoints.Count > 0 && c.Sequence < RecoveryPoints[^1].Sequence)
             return Decision<IProtectedDiskEvent>.Reject(RejectionReason.OutOfOrder,
@@ -106,6 +112,14 @@ public sealed record ProtectedDiskState(
         if (State is ReplicationState.Resyncing or ReplicationState.InitialReplication && ResyncReason == c.Reason)
             return Decision<IProtectedDiskEvent>.NoOp;
         return Decision<IProtectedDiskEvent>.Accept(new ResyncRequired(c.DiskId, c.Reason));
+    }
+
+    private Decision<IProtectedDiskEvent> DecideExpire(ExpireRecoveryPoints c)
+    {
+        if (c.BeforeUnixMs < 0) return Invalid(Rules.MustBeNonNegative(nameof(ExpireRecoveryPoints), nameof(c.BeforeUnixMs), c.BeforeUnixMs));
+        // The window only moves forward; an older cut (a late or repeated report) changes nothing.
+        if (c.BeforeUnixMs <= RetainedFromUnixMs) return Decision<IProtectedDiskEvent>.NoOp;
+        return Decision<IProtectedDiskEvent>.Accept(new RecoveryPointsExpired(c.DiskId, c.BeforeUnixMs));
     }
 
     private Decision<IProtectedDiskEvent> DecideCompleteResync(CompleteResync c)
@@ -139,6 +153,11 @@ public sealed record ProtectedDiskState(
         RecoveryPointRecorded e => this with
         {
             RecoveryPoints = RecoveryPoints.Add(new RecoveryPointView(e.BookmarkId, e.Sequence, e.TimeUnixMs, e.Kind)),
+        },
+        RecoveryPointsExpired e => this with
+        {
+            RecoveryPoints = RecoveryPoints.RemoveAll(p => p.TimeUnixMs < e.BeforeUnixMs),
+            RetainedFromUnixMs = Math.Max(RetainedFromUnixMs, e.BeforeUnixMs),
         },
         ResyncRequired e => this with { State = ReplicationState.Resyncing, ResyncReason = e.Reason, LastResyncReason = e.Reason },
         ResyncCompleted e => this with
