@@ -67,9 +67,9 @@ run.SetAction(async (parse, ct) =>
     }
 });
 
-// Range is checked by FreezeOptions.Validate (naming the flag); here only what TimeSpan cannot hold.
+// The range (naming the flag) is FreezeOptions.Validate's; here only what a TimeSpan cannot hold (NaN, infinity, huge).
 static TimeSpan HookTimeoutOf(double seconds) =>
-    double.IsFinite(seconds) && seconds > 0 && seconds <= FreezeOptions.MaxHookTimeout.TotalSeconds
+    double.IsFinite(seconds) && Math.Abs(seconds) <= 1e6
         ? TimeSpan.FromSeconds(seconds)
         : throw new ArgumentException($"--hook-timeout {seconds}: must be more than 0 and at most {FreezeOptions.MaxHookTimeout.TotalSeconds:0} seconds");
 

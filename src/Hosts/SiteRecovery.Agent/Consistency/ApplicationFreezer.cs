@@ -144,7 +144,6 @@ public sealed class ApplicationFreezer : IApplicationFreezer, IAsyncDisposable
     async Task<HookResult> EndAsync(Session session)
     {
         session.Watchdog?.Dispose();
-        _open = null;
         var failures = new List<HookResult>();
         try
         {
@@ -154,7 +153,12 @@ public sealed class ApplicationFreezer : IApplicationFreezer, IAsyncDisposable
                 if (!r.Succeeded) failures.Add(r);
             }
         }
-        finally { _pair.Release(); }
+        finally
+        {
+            // Only now is nothing frozen any more (Frozen turns false after the last thaw, not before).
+            _open = null;
+            _pair.Release();
+        }
         return failures.Count == 0
             ? HookResult.Success
             : new HookResult(failures[0].Outcome, string.Join("; ", failures.Select(f => f.Detail)));

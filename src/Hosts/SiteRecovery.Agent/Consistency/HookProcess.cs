@@ -96,11 +96,13 @@ public static class HookProcess
     /// </summary>
     public static string Quote(HookRun run, int max = 200)
     {
-        var text = !string.IsNullOrWhiteSpace(run.StdErr) ? ("stderr", run.StdErr) : !string.IsNullOrWhiteSpace(run.StdOut) ? ("stdout", run.StdOut) : ("output", "");
-        if (text.Item2.Length == 0) return "no output";
-        var line = string.Join(" | ", text.Item2.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        var (stream, text) = !string.IsNullOrWhiteSpace(run.StdErr) ? ("stderr", run.StdErr)
+            : !string.IsNullOrWhiteSpace(run.StdOut) ? ("stdout", run.StdOut)
+            : ("", "");
+        if (text.Length == 0) return "no output";
+        var line = string.Join(" | ", text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         if (line.Length > max) line = line[..max] + "…";
-        return $"{text.Item1} '{line}'";
+        return $"{stream} '{line}'";
     }
 
     /// <summary>Finds a command in PATH and the sbin folders (not always in a service's PATH); null when absent.</summary>
