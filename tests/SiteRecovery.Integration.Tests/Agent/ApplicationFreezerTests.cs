@@ -169,6 +169,39 @@ public sealed class ApplicationFreezerTests : IDisposable
     }
 
     [Fact]
+    public async Task Cancelling_a_freeze_kills_the_running_hook_and_the_thaw_still_runs_for_it()
+    {
+        var pid = Path.Combine(_dir, "pid");
+        var script = Script("slow", $"echo \"slow $1\" >> '{Trail}'\nif [ \"$1\" = freeze ]; then echo $$ > '{pid}'; exec sleep 600; fi\nexit 0");
+        await using var freezer = Freezer(scripts: [script, Recording("never")]);
+        using var cts = new CancellationTokenSource();
+        var freeze = freezer.FreezeAsync(cts.Token);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!File.Exists(pid) && DateTime.UtcNow < deadline) await Task.Delay(20);
+        await cts.CancelAsync();
+        var r = await freeze.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(HookOutcome.Failed, r.Outcome);
+        Assert.Contains("cancelled", r.Detail);
+        await AssertGoneAsync(int.Parse(File.ReadAllText(pid).Trim()));
+        Assert.Equal(HookResult.Success, await freezer.ThawAsync(CancellationToken.None));
+        Assert.Equal(["slow freeze", "slow thaw"], TrailLines());
+    }
+
+    [Fact]
+    public async Task A_second_freeze_waits_for_the_first_ones_thaw()
+    {
+        await using var freezer = Freezer(scripts: Recording("db"));
+        Assert.True((await freezer.FreezeAsync(CancellationToken.None)).Succeeded);
+        var second = freezer.FreezeAsync(CancellationToken.None);
+        await Task.Delay(300);
+        Assert.False(second.IsCompleted, "a second freeze ran while the first was still in effect");
+        Assert.True((await freezer.ThawAsync(CancellationToken.None)).Succeeded);
+        Assert.True((await second.WaitAsync(TimeSpan.FromSeconds(60))).Succeeded);
+        Assert.True((await freezer.ThawAsync(CancellationToken.None)).Succeeded);
+        Assert.Equal(["db freeze", "db thaw", "db freeze", "db thaw"], TrailLines());
+    }
+
+    [Fact]
     public async Task Without_hooks_the_freezer_is_not_configured_and_answers_ok()
     {
         await using var freezer = Freezer();
