@@ -44,7 +44,8 @@ public sealed class FsFreezeHookTests : IDisposable
         var mount = Path.Combine(_dir, "mnt");
         Directory.CreateDirectory(mount);
         await using (var f = File.Create(image)) f.SetLength(32L << 20);
-        await RunAsync("mkfs.ext4", "-q", "-F", image);
+        var mkfs = await RunAsync("mkfs.ext4", "-q", "-F", image);
+        Assert.True(mkfs.Exit == 0, $"mkfs.ext4 failed: {mkfs.Output}");
         var mounted = await RunAsync("mount", "-o", "loop", image, mount);
         Skip.If(mounted.Exit != 0, $"this environment cannot mount a loop device, so fsfreeze cannot be exercised: {mounted.Output}");
 
