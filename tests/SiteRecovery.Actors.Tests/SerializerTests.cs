@@ -56,6 +56,8 @@ public sealed class SerializerTests : IDisposable
         new ProtectionDisablingStarted("m1"),
         new ProtectionDisabled("m1"),
         new FailoverPropertiesChanged("m1", "vm-dr2", "D4s", "net2"),
+        new AppConsistencyFailed("m1", null, "app-1", AppConsistencyFailure.HookTimedOut, "script /opt/q.sh freeze: no answer within 10 s", 1_700_000_000_002),
+        new AppConsistentPointRecorded("m1", "d1", "app-2", 1_700_000_000_003),
     ];
 
     public static IEnumerable<object[]> EventSamples => Samples.Select(s => new[] { s });

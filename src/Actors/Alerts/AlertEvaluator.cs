@@ -21,6 +21,8 @@ public sealed class AlertEvaluator : ReceiveActor, IWithTimers
     /// <summary>Answered with <see cref="FactsView"/>.</summary>
     public sealed record GetFacts;
     public sealed record FactsView(AlertFacts Facts, bool CaughtUp, long EventsSeen);
+    /// <summary>Answered with <see cref="RpoReport"/> as of now (or <see cref="Status.Failure"/> while catching up).</summary>
+    public sealed record GetRpo;
 
     private sealed record Tick;
     private sealed record StreamInit;
@@ -69,6 +71,9 @@ public sealed class AlertEvaluator : ReceiveActor, IWithTimers
         Receive<LiveDone>(_ => _log.Warning("The alert evaluator's live journal stream completed"));
         Receive<StreamFailed>(f => throw new InvalidOperationException("the alert evaluator lost its journal stream", f.Cause));
         Receive<GetFacts>(_ => Sender.Tell(new FactsView(_facts, _caughtUp, _seen)));
+        Receive<GetRpo>(_ => Sender.Tell(_caughtUp
+            ? RpoReport.Of(_facts, _settings.Now(), _settings.DefaultRpoThreshold)
+            : new Status.Failure(new InvalidOperationException("the RPO read model is still catching up with the journal"))));
 
         ReceiveAsync<Tick>(async _ =>
         {

@@ -3,8 +3,15 @@ using SiteRecovery.Contracts.Control;
 
 namespace SiteRecovery.Actors.Alerts;
 
-/// <summary>A registered protected disk: its machine, when it was registered, and the time of its newest recovery point.</summary>
-public sealed record DiskFact(string DiskId, string? MachineId, long RegisteredAtUnixMs, long? LastRecoveryPointUnixMs);
+/// <summary>A registered protected disk: its machine, when it was registered, and the time (and bookmark) of its newest recovery point.</summary>
+public sealed record DiskFact(string DiskId, string? MachineId, long RegisteredAtUnixMs, long? LastRecoveryPointUnixMs, string? LastRecoveryPointId = null);
+
+/// <summary>A machine's newest application-consistency failure and newest success (each by its time, either may be absent).</summary>
+public sealed record AppConsistencyFact(string MachineId, AppConsistencyFailed? LastFailure, long? LastSuccessUnixMs, string? LastSuccessBookmark)
+{
+    /// <summary>The newest app-consistent request failed: no success at or after the failure.</summary>
+    public bool Failing => LastFailure is { } f && !(LastSuccessUnixMs >= f.TimeUnixMs);
+}
 
 /// <summary>A registered process server's cache capacity and last reported usage.</summary>
 public sealed record CacheFact(string ServerId, long CapacityBytes, long UsedBytes);
@@ -37,6 +44,9 @@ public sealed record AlertFacts(
         ImmutableDictionary<string, CacheFact>.Empty,
         ImmutableDictionary<string, SlotFact>.Empty);
 
+    /// <summary>Per machine: application-consistency outcomes (from <see cref="IAppConsistencyEvent"/> and app-consistent recovery points).</summary>
+    public ImmutableDictionary<string, AppConsistencyFact> AppConsistency { get; init; } = ImmutableDictionary<string, AppConsistencyFact>.Empty;
+
     /// <summary>Machine of a disk: the one it was registered with, else the one whose discovery listed it.</summary>
     public string? MachineOf(DiskFact disk) =>
         !string.IsNullOrWhiteSpace(disk.MachineId) ? disk.MachineId
@@ -53,8 +63,20 @@ public sealed record AlertFacts(
                     : this with { Disks = Disks.SetItem(e.DiskId, new DiskFact(e.DiskId, e.MachineId, atUnixMs, null)) };
             case RecoveryPointRecorded e:
                 if (!Disks.TryGetValue(e.DiskId, out var disk)) return this;
-                var newest = disk.LastRecoveryPointUnixMs is { } last ? Math.Max(last, e.TimeUnixMs) : e.TimeUnixMs;
-                return this with { Disks = Disks.SetItem(e.DiskId, disk with { LastRecoveryPointUnixMs = newest }) };
+                var facts = disk.LastRecoveryPointUnixMs is { } last && last > e.TimeUnixMs
+                    ? this
+                    : this with { Disks = Disks.SetItem(e.DiskId, disk with { LastRecoveryPointUnixMs = e.TimeUnixMs, LastRecoveryPointId = e.BookmarkId }) };
+                return e.Kind == RecoveryPointKind.AppConsistent && facts.MachineOf(disk) is { } pointMachine
+                    ? facts.AppConsistentAt(pointMachine, e.BookmarkId, e.TimeUnixMs)
+                    : facts;
+            case AppConsistentPointRecorded e:
+                return string.IsNullOrWhiteSpace(e.MachineId) ? this : AppConsistentAt(e.MachineId, e.BookmarkId, e.TimeUnixMs);
+            case AppConsistencyFailed e:
+                if (string.IsNullOrWhiteSpace(e.MachineId)) return this;
+                var failing = AppConsistency.GetValueOrDefault(e.MachineId) ?? new AppConsistencyFact(e.MachineId, null, null, null);
+                return failing.LastFailure is { } older && older.TimeUnixMs > e.TimeUnixMs
+                    ? this
+                    : this with { AppConsistency = AppConsistency.SetItem(e.MachineId, failing with { LastFailure = e }) };
             case MachineDiscovered e:
                 var map = DiscoveredDiskMachine;
                 foreach (var d in e.Properties.Disks ?? []) map = map.SetItem(d.DiskId, e.MachineId);
@@ -90,5 +112,14 @@ public sealed record AlertFacts(
             default:
                 return this;
         }
+    }
+
+    /// <summary>Events from different actors need not arrive in time order: only a newer success replaces an older one.</summary>
+    private AlertFacts AppConsistentAt(string machineId, string bookmarkId, long timeUnixMs)
+    {
+        var fact = AppConsistency.GetValueOrDefault(machineId) ?? new AppConsistencyFact(machineId, null, null, null);
+        return fact.LastSuccessUnixMs > timeUnixMs
+            ? this
+            : this with { AppConsistency = AppConsistency.SetItem(machineId, fact with { LastSuccessUnixMs = timeUnixMs, LastSuccessBookmark = bookmarkId }) };
     }
 }

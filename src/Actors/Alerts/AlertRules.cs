@@ -20,8 +20,36 @@ public static class AlertRules
             observations.Add(Cache(ps, active.Contains(new AlertKey(AlertKind.CacheHighWater, ps.ServerId)), settings));
         foreach (var mt in facts.MasterTargets.Values.OrderBy(m => m.ServerId, StringComparer.Ordinal))
             observations.Add(Slots(mt));
+        foreach (var app in facts.AppConsistency.Values.OrderBy(a => a.MachineId, StringComparer.Ordinal))
+            observations.Add(AppConsistency(app));
         return observations;
     }
+
+    /// <summary>Detail text of a hook failure kept in an alert (hook output is already shortened by the agent).</summary>
+    public const int AppConsistencyDetailLimit = 400;
+
+    /// <summary>Holds while the machine's newest app-consistent request was recorded crash-consistent (no success since).</summary>
+    public static Observation AppConsistency(AppConsistencyFact fact)
+    {
+        string detail;
+        if (fact.Failing)
+        {
+            var f = fact.LastFailure!;
+            var why = f.Detail.Length > AppConsistencyDetailLimit ? f.Detail[..AppConsistencyDetailLimit] + "…" : f.Detail;
+            detail = $"bookmark {f.BookmarkId}{(f.DiskId is null ? "" : $" on disk {f.DiskId}")} at {Time(f.TimeUnixMs)} was recorded crash-consistent: {f.Reason}: {why}";
+        }
+        else
+        {
+            detail = fact.LastSuccessUnixMs is { } ok
+                ? $"last application-consistent point {fact.LastSuccessBookmark} at {Time(ok)}"
+                : "no application-consistency failure recorded";
+        }
+
+        return new Observation(AlertKind.AppConsistencyFailed, fact.MachineId, fact.Failing, detail);
+    }
+
+    private static string Time(long unixMs) =>
+        DateTimeOffset.FromUnixTimeMilliseconds(unixMs).UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
     /// <summary>One RPO check of a disk.</summary>
     public sealed record DiskRpo(string DiskId, string? MachineId, long RpoMs, long ThresholdMs, string? GroupId)

@@ -11,6 +11,8 @@ public enum AlertKind
     CacheHighWater,
     /// <summary>A master target has no usable data-disk slot left (target: master target id).</summary>
     MasterTargetOutOfSlots,
+    /// <summary>The newest application-consistent request of a machine yielded a crash-consistent point (target: machine id); cleared by a later app-consistent point.</summary>
+    AppConsistencyFailed,
 }
 
 /// <summary>Identity of an alert: at most one alert per key is active.</summary>

@@ -1,4 +1,5 @@
 using System.Net;
+using SiteRecovery.Agent.Consistency;
 using SiteRecovery.Agent.Replication;
 using SiteRecovery.Capture;
 using SiteRecovery.Capture.Nbd;
@@ -17,6 +18,11 @@ public sealed record AgentOptions(string AgentId, IReadOnlyList<AgentDisk> Disks
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(20);
     /// <summary>When the buffer is full: track dirty regions and reply at once (true), or make writers wait (false).</summary>
     public bool TrackOnOverflow { get; init; } = true;
+    /// <summary>Application-consistency hooks run around app-consistent bookmarks (none by default).</summary>
+    public FreezeOptions Freeze { get; init; } = FreezeOptions.None;
+
+    /// <summary>The freezer for <see cref="Freeze"/>; validate first (the <see cref="MobilityAgent"/> constructor does).</summary>
+    public ApplicationFreezer BuildFreezer(Action<string> log) => ApplicationFreezer.FromOptions(Freeze, log);
 }
 
 /// <summary>
@@ -46,7 +52,14 @@ public sealed class MobilityAgent : IAsyncDisposable
                 throw new ArgumentException($"disk name '{d.Name}' is not a valid name");
             if (!File.Exists(d.Path)) throw new FileNotFoundException($"disk '{d.Name}': path '{d.Path}' does not exist", d.Path);
         }
+        options.Freeze.Validate(options.Disks.Select(d => ($"disk '{d.Name}'", d.Path)).Append(("state directory", options.StateDirectory)));
+        Freezer = options.BuildFreezer(log);
+        if (options.Freeze.Vss && !OperatingSystem.IsWindows())
+            log($"agent {options.AgentId}: --freeze-vss: {VssHook.Unavailable}; app-consistent requests will yield flagged crash-consistent points");
     }
+
+    /// <summary>Runs the application-consistency hooks around an app-consistent bookmark (not configured: no hooks).</summary>
+    public ApplicationFreezer Freezer { get; }
 
     public EndPoint? NbdEndpoint => _nbd?.LocalEndPoint;
     public IReadOnlyList<ReplicatedExport> Exports => _exports;
@@ -79,6 +92,8 @@ public sealed class MobilityAgent : IAsyncDisposable
     /// <summary>Stops serving, waits for everything to be acknowledged, records a clean state.</summary>
     public async ValueTask DisposeAsync()
     {
+        // A freeze left in effect would block the applications' writes for good: thaw before anything stops.
+        await Freezer.DisposeAsync().ConfigureAwait(false);
         if (_nbd is not null) await _nbd.DisposeAsync().ConfigureAwait(false);
         var clean = _client is not null && await _client.DrainAndMarkCleanAsync(_options.DrainTimeout).ConfigureAwait(false);
         if (!clean) _log($"agent {_options.AgentId}: stopped with unacknowledged deltas; the next start resyncs");

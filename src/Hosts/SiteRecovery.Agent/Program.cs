@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Net;
 using System.Text.Json;
 using SiteRecovery.Agent;
+using SiteRecovery.Agent.Consistency;
 using SiteRecovery.Contracts.Wire;
 
 var id = new Option<string>("--id") { Description = "Agent id (unique per protected machine)", DefaultValueFactory = _ => Environment.MachineName };
@@ -11,9 +12,13 @@ var ps = new Option<string>("--process-server") { Description = "Process server 
 var state = new Option<string>("--state-dir") { Description = "Directory for the agent's tracking state", DefaultValueFactory = _ => ".data/agent" };
 var bufferMb = new Option<int>("--buffer-mb") { Description = "Unacknowledged data held per disk before writers wait (MiB)", DefaultValueFactory = _ => 64 };
 var json = new Option<bool>("--json") { Description = "Print machine-readable lines" };
+var freezeScript = new Option<string[]>("--freeze-script") { Description = "Application-consistency script, run as 'SCRIPT freeze' / 'SCRIPT thaw' around app-consistent bookmarks (repeatable; run in order, thawed in reverse)", AllowMultipleArgumentsPerToken = false };
+var freezeMount = new Option<string[]>("--freeze-mount") { Description = "Mount point to fsfreeze around app-consistent bookmarks (Linux; repeatable)", AllowMultipleArgumentsPerToken = false };
+var freezeVss = new Option<bool>("--freeze-vss") { Description = "Windows VSS hook point (not built yet: reports Missing, so points stay crash-consistent and flagged)" };
+var hookTimeout = new Option<double>("--hook-timeout") { Description = "Seconds each freeze/thaw hook may take before it is killed (with its process tree) and reported TimedOut", DefaultValueFactory = _ => FreezeOptions.DefaultHookTimeout.TotalSeconds };
 var overflow = new Option<string>("--on-full-buffer") { Description = "track: mark dirty regions and resend them (writes keep source speed); wait: writers wait for room", DefaultValueFactory = _ => "track" };
 
-var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, json, overflow };
+var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout };
 run.SetAction(async (parse, ct) =>
 {
     var asJson = parse.GetValue(json);
@@ -36,6 +41,10 @@ run.SetAction(async (parse, ct) =>
                 "wait" => false,
                 var other => throw new ArgumentException($"--on-full-buffer '{other}' is not track or wait"),
             },
+            Freeze = new FreezeOptions(parse.GetValue(freezeScript) ?? [], parse.GetValue(freezeMount) ?? [], parse.GetValue(freezeVss))
+            {
+                HookTimeout = HookTimeoutOf(parse.GetValue(hookTimeout)),
+            },
         };
         if (options.BufferBytesPerDisk < 1 << 20) throw new ArgumentException($"--buffer-mb {parse.GetValue(bufferMb)} is below 1");
         await using var agent = new MobilityAgent(options, Log);
@@ -57,6 +66,12 @@ run.SetAction(async (parse, ct) =>
         return 2;
     }
 });
+
+// The range (naming the flag) is FreezeOptions.Validate's; here only what a TimeSpan cannot hold (NaN, infinity, huge).
+static TimeSpan HookTimeoutOf(double seconds) =>
+    double.IsFinite(seconds) && Math.Abs(seconds) <= 1e6
+        ? TimeSpan.FromSeconds(seconds)
+        : throw new ArgumentException($"--hook-timeout {seconds}: must be more than 0 and at most {FreezeOptions.MaxHookTimeout.TotalSeconds:0} seconds");
 
 var root = new RootCommand("SiteRecovery Mobility agent: NBD write splitter and replication sender") { run };
 return await root.Parse(args).InvokeAsync();
