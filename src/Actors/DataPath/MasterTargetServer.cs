@@ -37,7 +37,7 @@ public sealed record MasterTargetOptions(string ServerId, IPEndPoint Listen, str
 /// replica and acknowledges only after both are durable. Bookmark requests for agents travel back
 /// over these connections, because the master target cannot connect to anything on premises.
 /// </summary>
-public sealed class MasterTargetServer : IAsyncDisposable
+public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.Consistency.IGroupBookmarkPath
 {
     readonly MasterTargetOptions _options;
     readonly IReplicaStoreFactory _stores;
@@ -47,6 +47,8 @@ public sealed class MasterTargetServer : IAsyncDisposable
     readonly ConcurrentDictionary<string, Lazy<Task<ReplicaDisk>>> _disks = new();
     readonly ConcurrentDictionary<string, Session> _sessionByDisk = new();
     readonly ConcurrentDictionary<string, TaskCompletionSource<BookmarkInserted>> _pendingBookmarks = new();
+    readonly ConcurrentDictionary<string, TaskCompletionSource<ControlMessage>> _pendingAgentReplies = new();
+    readonly ConcurrentDictionary<(string Disk, string Bookmark), TaskCompletionSource<long>> _groupMarkers = new();
     readonly CancellationTokenSource _stop = new();
     readonly ConcurrentDictionary<string, string> _machineByDisk = new();
     readonly ConcurrentDictionary<string, long> _lastAutoPoint = new();
@@ -163,6 +165,67 @@ public sealed class MasterTargetServer : IAsyncDisposable
             throw new TimeoutException($"bookmark {bookmarkId} on {string.Join(", ", diskIds)} did not complete within {timeout.TotalSeconds:0.#} s");
         }
         finally { _pendingBookmarks.TryRemove(request.RequestId, out _); }
+    }
+
+    /// <summary>Disks with a live process-server connection, by the machine (agent) they belong to.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> DisksByMachine =>
+        _sessionByDisk.Keys.Where(_machineByDisk.ContainsKey).GroupBy(d => _machineByDisk[d])
+            .ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.OrderBy(d => d, StringComparer.Ordinal).ToList());
+
+    /// <summary>
+    /// Sends a group-hold request to the agent that owns its disks (through the process server carrying the
+    /// first of them) and returns the answer, or the request's failure reply when there is no path or no
+    /// answer within <paramref name="timeout"/>.
+    /// </summary>
+    public async Task<ControlMessage> AskAgentAsync(IAgentRequest request, TimeSpan timeout, CancellationToken ct)
+    {
+        var first = request.DiskIds.Order(StringComparer.Ordinal).FirstOrDefault();
+        if (first is null || !_sessionByDisk.TryGetValue(first, out var session))
+            return request.Failed($"no process server is connected for disk {first ?? "(none)"}");
+        var tcs = new TaskCompletionSource<ControlMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pendingAgentReplies[request.RequestId] = tcs;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(timeout);
+        try
+        {
+            await session.SendAsync((ControlMessage)request, cts.Token).ConfigureAwait(false);
+            return await tcs.Task.WaitAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return request.Failed($"no answer within {timeout.TotalMilliseconds:0} ms");
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            return request.Failed($"process server connection failed: {e.Message}");
+        }
+        finally { _pendingAgentReplies.TryRemove(request.RequestId, out _); }
+    }
+
+    /// <summary>
+    /// Completes with the marker's sequence once the group marker of <paramref name="bookmarkId"/> is durable on
+    /// <paramref name="diskId"/>. Register before the commit is sent: a group marker nobody waits for is not a point.
+    /// </summary>
+    public Task<long> GroupMarkerDurableAsync(string diskId, string bookmarkId)
+        => _groupMarkers.GetOrAdd((diskId, bookmarkId), _ => new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+
+    /// <summary>Stops waiting for the group markers of <paramref name="bookmarkId"/> on <paramref name="diskIds"/>.</summary>
+    public void ForgetGroupMarkers(string bookmarkId, IEnumerable<string> diskIds)
+    {
+        foreach (var d in diskIds) _groupMarkers.TryRemove((d, bookmarkId), out _);
+    }
+
+    void MarkerDurable(string diskId, Delta marker)
+    {
+        var text = marker.BookmarkId;
+        if (!GroupMarker.TryParse(text, out var groupBookmark))
+        {
+            _events.RecoveryPointDurable(diskId, text, marker.Sequence, marker.TimeUnixMs);
+            return;
+        }
+        // A group marker becomes a point only through its coordinator, which records it on every disk or none.
+        if (_groupMarkers.TryGetValue((diskId, groupBookmark), out var waiting)) waiting.TrySetResult(marker.Sequence);
+        else _log($"disk {diskId}: group marker {groupBookmark} at #{marker.Sequence} is durable but its bookmark was abandoned: not a recovery point");
     }
 
     /// <summary>
@@ -383,7 +446,7 @@ public sealed class MasterTargetServer : IAsyncDisposable
                 await SendAsync(new Ack(disk.DiskId, durable), ct).ConfigureAwait(false);
             }
             foreach (var (disk, marker) in points)
-                server._events.RecoveryPointDurable(disk.DiskId, marker.BookmarkId, marker.Sequence, marker.TimeUnixMs);
+                server.MarkerDurable(disk.DiskId, marker);
             points.Clear();
             if (DateTime.UtcNow - _lastProgress >= server._options.ProgressInterval)
             {
@@ -439,6 +502,9 @@ public sealed class MasterTargetServer : IAsyncDisposable
             {
                 case BookmarkInserted b when server._pendingBookmarks.TryGetValue(b.RequestId, out var tcs):
                     tcs.TrySetResult(b);
+                    break;
+                case IAgentReply r when server._pendingAgentReplies.TryGetValue(r.RequestId, out var waiting):
+                    waiting.TrySetResult(m);
                     break;
                 case ResyncNotice n:
                     server._events.Resync(n);

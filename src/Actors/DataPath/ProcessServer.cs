@@ -23,6 +23,7 @@ public sealed class ProcessServer : IAsyncDisposable
     readonly ConcurrentDictionary<string, Lazy<Task<(SpooledDisk Disk, Forwarder Forwarder)>>> _disks = new();
     readonly ConcurrentDictionary<string, AgentSession> _agentByDisk = new();
     readonly ConcurrentDictionary<string, TaskCompletionSource<BookmarkInserted>> _pending = new();
+    readonly ConcurrentDictionary<string, TaskCompletionSource<ControlMessage>> _pendingReplies = new();
     readonly ConcurrentDictionary<string, AgentSession> _hashRequests = new();
     readonly CancellationTokenSource _stop = new();
     readonly List<Task> _background = [];
@@ -172,6 +173,32 @@ public sealed class ProcessServer : IAsyncDisposable
             return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(), $"agent did not answer: {e.Message}");
         }
         finally { _pending.TryRemove(req.RequestId, out _); }
+    }
+
+    /// <summary>
+    /// Passes a group-hold request (hold, commit, abort) to the one agent connected for its disks and returns
+    /// the agent's answer, or the request's own failure reply when the agent is not connected, the disks span
+    /// agents, or no answer comes in time: the master target always hears back.
+    /// </summary>
+    internal async Task<ControlMessage> RouteToAgentAsync(IAgentRequest req, CancellationToken ct)
+    {
+        var owners = req.DiskIds.Select(d => _agentByDisk.TryGetValue(d, out var s) ? s : null).Distinct().ToList();
+        if (owners.Count != 1 || owners[0] is null)
+            return req.Failed(owners.Contains(null) ? $"no agent is connected for one of {string.Join(", ", req.DiskIds)}" : "the disks belong to more than one agent");
+        var tcs = new TaskCompletionSource<ControlMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pendingReplies[req.RequestId] = tcs;
+        // A hold may run the application freeze first: it gets its whole lease before the process server gives up.
+        var wait = req is HoldRequest h ? TimeSpan.FromMilliseconds(Math.Max(h.LeaseMs, 0) + 5000) : TimeSpan.FromSeconds(30);
+        try
+        {
+            await owners[0]!.SendAsync((ControlMessage)req, ct).ConfigureAwait(false);
+            return await tcs.Task.WaitAsync(wait, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or TimeoutException or ObjectDisposedException)
+        {
+            return req.Failed($"agent did not answer: {e.Message}");
+        }
+        finally { _pendingReplies.TryRemove(req.RequestId, out _); }
     }
 
     /// <summary>Passes a master target's block hashes back to the agent that asked.</summary>
@@ -369,6 +396,9 @@ public sealed class ProcessServer : IAsyncDisposable
             {
                 case BookmarkInserted b when server._pending.TryGetValue(b.RequestId, out var tcs):
                     tcs.TrySetResult(b);
+                    break;
+                case IAgentReply r when server._pendingReplies.TryGetValue(r.RequestId, out var waiting):
+                    waiting.TrySetResult(m);
                     break;
                 case BlockHashRequest req when _disks.TryGetValue(req.DiskId, out var target):
                     server._hashRequests[req.RequestId] = this;
