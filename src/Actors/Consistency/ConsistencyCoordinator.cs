@@ -107,6 +107,10 @@ public sealed class ConsistencyCoordinator(IGroupBookmarkPath path, Action<Recor
                         catch (TimeoutException) { return new PhaseTimedOut(); }
                     }).ToList();
                     action = await FeedAsync(waits, s => s.Finished).ConfigureAwait(false);
+                    // Recorded before the waits are dropped: while any is registered the master target takes no
+                    // automatic point, which would reach a disk first with a later sequence and make it refuse this one.
+                    if (action is RecordPoints points)
+                        foreach (var p in points.Points) record(p);
                 }
             }
         }
@@ -126,8 +130,7 @@ public sealed class ConsistencyCoordinator(IGroupBookmarkPath path, Action<Recor
                 stall.Stop();
                 log($"group {req.GroupId}: bookmark {req.BookmarkId} aborted ({abort.Reason}: {abort.Detail}); every hold released, no point recorded");
                 break;
-            case RecordPoints points:
-                foreach (var p in points.Points) record(p);
+            case RecordPoints:
                 Stalls.Enqueue(stall.Elapsed.TotalMilliseconds);
                 if (state.AppConsistencyFailure is { } why)
                     log($"group {req.GroupId}: bookmark {req.BookmarkId} recorded as crash-consistent: application consistency failed ({why})");

@@ -49,6 +49,9 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     readonly ConcurrentDictionary<string, TaskCompletionSource<BookmarkInserted>> _pendingBookmarks = new();
     readonly ConcurrentDictionary<string, TaskCompletionSource<ControlMessage>> _pendingAgentReplies = new();
     readonly ConcurrentDictionary<(string Disk, string Bookmark), TaskCompletionSource<long>> _groupMarkers = new();
+    // A process server's control-only connection (a hello with no disks), and which process server carries each disk.
+    readonly ConcurrentDictionary<string, Session> _controlByServer = new();
+    readonly ConcurrentDictionary<string, string> _serverByDisk = new();
     readonly CancellationTokenSource _stop = new();
     readonly ConcurrentDictionary<string, string> _machineByDisk = new();
     readonly ConcurrentDictionary<string, long> _lastAutoPoint = new();
@@ -182,6 +185,8 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
         var first = request.DiskIds.Order(StringComparer.Ordinal).FirstOrDefault();
         if (first is null || !_sessionByDisk.TryGetValue(first, out var session))
             return request.Failed($"no process server is connected for disk {first ?? "(none)"}");
+        // The control connection when there is one: on the disk's own connection the answer would queue behind deltas.
+        if (_serverByDisk.TryGetValue(first, out var server) && _controlByServer.TryGetValue(server, out var control)) session = control;
         var tcs = new TaskCompletionSource<ControlMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pendingAgentReplies[request.RequestId] = tcs;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -238,6 +243,9 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
         {
             try { await Task.Delay(every, ct).ConfigureAwait(false); }
             catch (OperationCanceledException) { return; }
+            // A group bookmark between its commit and its points: an automatic point now would reach the disks
+            // first with a later sequence, and they would refuse the group's point as out of order.
+            if (!_groupMarkers.IsEmpty) continue;
             var byMachine = _sessionByDisk.Keys
                 .Where(d => _machineByDisk.ContainsKey(d) && _disks.TryGetValue(d, out var l) && l.IsValueCreated && l.Value.IsCompletedSuccessfully)
                 .GroupBy(d => _machineByDisk[d]);
@@ -299,6 +307,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
         NetworkStream? _net;
         readonly Dictionary<string, ReplicaDisk> _disks = new();
         DateTime _lastProgress = DateTime.MinValue;
+        string? _controlFor;
 
         public void Close() => socket.Dispose();
 
@@ -324,6 +333,12 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                     return;
                 }
                 var resume = new Dictionary<string, long>();
+                if (hello.Disks.Count == 0)
+                {
+                    if (server._controlByServer.TryGetValue(hello.SourceId, out var old) && old != this) old.Close();
+                    server._controlByServer[hello.SourceId] = this;
+                    _controlFor = hello.SourceId;
+                }
                 foreach (var offer in hello.Disks)
                 {
                     ReplicaDisk disk;
@@ -338,6 +353,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                     // server forwards was durable in its spool, so commit it and resume after it.
                     if (server._sessionByDisk.TryGetValue(offer.DiskId, out var previous) && previous != this) previous.Close();
                     server._sessionByDisk[offer.DiskId] = this;
+                    server._serverByDisk[offer.DiskId] = hello.SourceId;
                     if (offer.MachineId is { Length: > 0 } machine) server._machineByDisk[offer.DiskId] = machine;
                     await disk.Gate.WaitAsync(ct).ConfigureAwait(false);
                     try { await disk.CommitAsync(ct).ConfigureAwait(false); }
@@ -355,6 +371,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
             finally
             {
                 foreach (var id in _disks.Keys) server._sessionByDisk.TryRemove(new KeyValuePair<string, Session>(id, this));
+                if (_controlFor is not null) server._controlByServer.TryRemove(new KeyValuePair<string, Session>(_controlFor, this));
                 socket.Dispose();
             }
         }

@@ -45,6 +45,7 @@ public sealed class ReplicationClient(
     public async Task RunAsync(CancellationToken ct)
     {
         var passes = disks.Select(d => DirtyPassLoopAsync(d, ct)).ToList();
+        passes.Add(new ControlConnection(agentId, processServer, Holds, log).RunAsync(_firstResume.Task, ct));
         var delay = TimeSpan.FromMilliseconds(200);
         while (!ct.IsCancellationRequested)
         {
