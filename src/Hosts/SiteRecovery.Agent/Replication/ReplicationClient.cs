@@ -23,10 +23,10 @@ public sealed class ReplicationClient(
     IApplicationFreezer? freezer = null)
 {
     readonly Dictionary<string, ReplicatedExport> _byId = disks.ToDictionary(d => d.Name);
-    GroupHolds? _holds;
+    readonly GroupHolds _holds = new(agentId, disks.ToDictionary(d => d.Name), freezer, log);
 
     /// <summary>The group holds of this agent (phase 1 and 2 of a group bookmark).</summary>
-    public GroupHolds Holds => _holds ??= new GroupHolds(agentId, _byId, freezer, log);
+    public GroupHolds Holds => _holds;
     readonly TaskCompletionSource _firstResume = new(TaskCreationOptions.RunContinuationsAsynchronously);
     readonly List<Task> _resyncs = [];
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource<BlockHashReply>> _hashReplies = new();
