@@ -4,6 +4,8 @@ using SiteRecovery.Bench;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
+if (args.Length > 0 && args[0] == "stall") return await StallBench.RunAsync(args[1..], CancellationToken.None);
+
 BenchOptions options;
 try { options = BenchOptions.Parse(args); }
 catch (ArgumentException e)

@@ -31,6 +31,7 @@ public sealed class SerializerTests : IDisposable
         new DiskRegistered("d1", "m1", 1L << 40, "ps1", "mt1"),
         new ReplicationProgressRecorded("d1", 42, 1_700_000_000_000, 4096),
         new RecoveryPointRecorded("d1", "bm-1", 7, 1_700_000_000_001, RecoveryPointKind.AppConsistent),
+        new RecoveryPointRecorded("d1", "gb-1", 8, 1_700_000_000_002, RecoveryPointKind.CrashConsistent, "vm2: freeze Failed: fsfreeze /data exited 1"),
         new ResyncRequired("d1", ResyncReason.ChecksumMismatch),
         new ResyncCompleted("d1", 99),
         new RecoveryPointsExpired("d1", 1_700_000_000_000),

@@ -56,6 +56,23 @@ public sealed class AppConsistencyAlertTests
         Assert.False(App(facts.Apply(new RecoveryPointRecorded("d1", "app-2", 6, T0 + 2_000, RecoveryPointKind.AppConsistent), T0), "m1").Holds);
     }
 
+    [Theory]
+    [InlineData("agent vm1: freeze Failed: script /opt/q.sh freeze: exit 3", "HookFailed")]
+    [InlineData("agent vm1: freeze TimedOut: not done within the hold's lease of 5000 ms", "HookTimedOut")]
+    [InlineData("agent vm1: freeze Missing: script /opt/gone.sh does not exist", "HookMissing")]
+    [InlineData("agent vm1: no application freeze hook is configured", "NoHooksConfigured")]
+    public void A_point_recorded_with_an_app_consistency_failure_raises_the_alert_with_its_reason(string flag, string reason)
+    {
+        var facts = Facts(new DiskRegistered("d1", "m1", 10, "ps", "mt"),
+            new RecoveryPointRecorded("d1", "grp-1", 5, T0 + 1_000, RecoveryPointKind.CrashConsistent, flag));
+        var o = App(facts, "m1");
+        Assert.True(o.Holds);
+        Assert.Contains("bookmark grp-1", o.Detail);
+        Assert.Contains($"recorded crash-consistent: {reason}", o.Detail);
+        // a later app-consistent group point clears it
+        Assert.False(App(facts.Apply(new RecoveryPointRecorded("d1", "grp-2", 9, T0 + 2_000, RecoveryPointKind.AppConsistent), T0), "m1").Holds);
+    }
+
     [Fact]
     public void Machines_are_alerted_independently_and_a_long_detail_is_shortened()
     {

@@ -66,9 +66,10 @@ public sealed record AlertFacts(
                 var facts = disk.LastRecoveryPointUnixMs is { } last && last > e.TimeUnixMs
                     ? this
                     : this with { Disks = Disks.SetItem(e.DiskId, disk with { LastRecoveryPointUnixMs = e.TimeUnixMs, LastRecoveryPointId = e.BookmarkId }) };
-                return e.Kind == RecoveryPointKind.AppConsistent && facts.MachineOf(disk) is { } pointMachine
-                    ? facts.AppConsistentAt(pointMachine, e.BookmarkId, e.TimeUnixMs)
-                    : facts;
+                if (facts.MachineOf(disk) is not { } pointMachine) return facts;
+                if (e.AppConsistencyFailure is { } failure)
+                    return facts.Apply(new AppConsistencyFailed(pointMachine, e.DiskId, e.BookmarkId, Classify(failure), failure, e.TimeUnixMs), atUnixMs);
+                return e.Kind == RecoveryPointKind.AppConsistent ? facts.AppConsistentAt(pointMachine, e.BookmarkId, e.TimeUnixMs) : facts;
             case AppConsistentPointRecorded e:
                 return string.IsNullOrWhiteSpace(e.MachineId) ? this : AppConsistentAt(e.MachineId, e.BookmarkId, e.TimeUnixMs);
             case AppConsistencyFailed e:
@@ -115,6 +116,16 @@ public sealed record AlertFacts(
     }
 
     /// <summary>Events from different actors need not arrive in time order: only a newer success replaces an older one.</summary>
+    /// <summary>The failure kind named in a point's flag (the agents write the hook outcome into it).</summary>
+    private static AppConsistencyFailure Classify(string failure) =>
+        failure.Contains("no application freeze hook", StringComparison.Ordinal) ? AppConsistencyFailure.NoHooksConfigured
+        : failure.Contains(nameof(HookOutcomeNames.TimedOut), StringComparison.Ordinal) ? AppConsistencyFailure.HookTimedOut
+        : failure.Contains(nameof(HookOutcomeNames.Missing), StringComparison.Ordinal) ? AppConsistencyFailure.HookMissing
+        : AppConsistencyFailure.HookFailed;
+
+    // The agent's HookOutcome names as they appear in a point's flag (the agent assembly is not referenced here).
+    private enum HookOutcomeNames { TimedOut, Missing }
+
     private AlertFacts AppConsistentAt(string machineId, string bookmarkId, long timeUnixMs)
     {
         var fact = AppConsistency.GetValueOrDefault(machineId) ?? new AppConsistencyFact(machineId, null, null, null);

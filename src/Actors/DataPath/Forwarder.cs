@@ -155,6 +155,14 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
                         catch (Exception e) when (e is IOException or OperationCanceledException) { }
                     }, CancellationToken.None);
                     break;
+                case IAgentRequest agentRequest:
+                    _ = Task.Run(async () =>
+                    {
+                        var reply = await server.RouteToAgentAsync(agentRequest, ct).ConfigureAwait(false);
+                        try { await SendControlAsync(reply, ct).ConfigureAwait(false); }
+                        catch (Exception e) when (e is IOException or OperationCanceledException) { }
+                    }, CancellationToken.None);
+                    break;
                 case var other:
                     server.Log($"disk {disk.DiskId}: ignoring {other.GetType().Name} from the master target");
                     break;

@@ -37,7 +37,7 @@ public sealed record MasterTargetOptions(string ServerId, IPEndPoint Listen, str
 /// replica and acknowledges only after both are durable. Bookmark requests for agents travel back
 /// over these connections, because the master target cannot connect to anything on premises.
 /// </summary>
-public sealed class MasterTargetServer : IAsyncDisposable
+public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.Consistency.IGroupBookmarkPath
 {
     readonly MasterTargetOptions _options;
     readonly IReplicaStoreFactory _stores;
@@ -47,6 +47,11 @@ public sealed class MasterTargetServer : IAsyncDisposable
     readonly ConcurrentDictionary<string, Lazy<Task<ReplicaDisk>>> _disks = new();
     readonly ConcurrentDictionary<string, Session> _sessionByDisk = new();
     readonly ConcurrentDictionary<string, TaskCompletionSource<BookmarkInserted>> _pendingBookmarks = new();
+    readonly ConcurrentDictionary<string, TaskCompletionSource<ControlMessage>> _pendingAgentReplies = new();
+    readonly ConcurrentDictionary<(string Disk, string Bookmark), TaskCompletionSource<long>> _groupMarkers = new();
+    // A process server's control-only connection (a hello with no disks), and which process server carries each disk.
+    readonly ConcurrentDictionary<string, Session> _controlByServer = new();
+    readonly ConcurrentDictionary<string, string> _serverByDisk = new();
     readonly CancellationTokenSource _stop = new();
     readonly ConcurrentDictionary<string, string> _machineByDisk = new();
     readonly ConcurrentDictionary<string, long> _lastAutoPoint = new();
@@ -165,6 +170,69 @@ public sealed class MasterTargetServer : IAsyncDisposable
         finally { _pendingBookmarks.TryRemove(request.RequestId, out _); }
     }
 
+    /// <summary>Disks with a live process-server connection, by the machine (agent) they belong to.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> DisksByMachine =>
+        _sessionByDisk.Keys.Where(_machineByDisk.ContainsKey).GroupBy(d => _machineByDisk[d])
+            .ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.OrderBy(d => d, StringComparer.Ordinal).ToList());
+
+    /// <summary>
+    /// Sends a group-hold request to the agent that owns its disks (through the process server carrying the
+    /// first of them) and returns the answer, or the request's failure reply when there is no path or no
+    /// answer within <paramref name="timeout"/>.
+    /// </summary>
+    public async Task<ControlMessage> AskAgentAsync(IAgentRequest request, TimeSpan timeout, CancellationToken ct)
+    {
+        var first = request.DiskIds.Order(StringComparer.Ordinal).FirstOrDefault();
+        if (first is null || !_sessionByDisk.TryGetValue(first, out var session))
+            return request.Failed($"no process server is connected for disk {first ?? "(none)"}");
+        // The control connection when there is one: on the disk's own connection the answer would queue behind deltas.
+        if (_serverByDisk.TryGetValue(first, out var server) && _controlByServer.TryGetValue(server, out var control)) session = control;
+        var tcs = new TaskCompletionSource<ControlMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pendingAgentReplies[request.RequestId] = tcs;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(timeout);
+        try
+        {
+            await session.SendAsync((ControlMessage)request, cts.Token).ConfigureAwait(false);
+            return await tcs.Task.WaitAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return request.Failed($"no answer within {timeout.TotalMilliseconds:0} ms");
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            return request.Failed($"process server connection failed: {e.Message}");
+        }
+        finally { _pendingAgentReplies.TryRemove(request.RequestId, out _); }
+    }
+
+    /// <summary>
+    /// Completes with the marker's sequence once the group marker of <paramref name="bookmarkId"/> is durable on
+    /// <paramref name="diskId"/>. Register before the commit is sent: a group marker nobody waits for is not a point.
+    /// </summary>
+    public Task<long> GroupMarkerDurableAsync(string diskId, string bookmarkId)
+        => _groupMarkers.GetOrAdd((diskId, bookmarkId), _ => new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+
+    /// <summary>Stops waiting for the group markers of <paramref name="bookmarkId"/> on <paramref name="diskIds"/>.</summary>
+    public void ForgetGroupMarkers(string bookmarkId, IEnumerable<string> diskIds)
+    {
+        foreach (var d in diskIds) _groupMarkers.TryRemove((d, bookmarkId), out _);
+    }
+
+    void MarkerDurable(string diskId, Delta marker)
+    {
+        var text = marker.BookmarkId;
+        if (!GroupMarker.TryParse(text, out var groupBookmark))
+        {
+            _events.RecoveryPointDurable(diskId, text, marker.Sequence, marker.TimeUnixMs);
+            return;
+        }
+        // A group marker becomes a point only through its coordinator, which records it on every disk or none.
+        if (_groupMarkers.TryGetValue((diskId, groupBookmark), out var waiting)) waiting.TrySetResult(marker.Sequence);
+        else _log($"disk {diskId}: group marker {groupBookmark} at #{marker.Sequence} is durable but its bookmark was abandoned: not a recovery point");
+    }
+
     /// <summary>
     /// Takes a crash-consistent point per machine whose disks moved since its last point. A machine whose
     /// agent is resending overflowed regions is skipped this round (no consistent point exists yet).
@@ -175,6 +243,9 @@ public sealed class MasterTargetServer : IAsyncDisposable
         {
             try { await Task.Delay(every, ct).ConfigureAwait(false); }
             catch (OperationCanceledException) { return; }
+            // A group bookmark between its commit and its points: an automatic point now would reach the disks
+            // first with a later sequence, and they would refuse the group's point as out of order.
+            if (!_groupMarkers.IsEmpty) continue;
             var byMachine = _sessionByDisk.Keys
                 .Where(d => _machineByDisk.ContainsKey(d) && _disks.TryGetValue(d, out var l) && l.IsValueCreated && l.Value.IsCompletedSuccessfully)
                 .GroupBy(d => _machineByDisk[d]);
@@ -236,6 +307,7 @@ public sealed class MasterTargetServer : IAsyncDisposable
         NetworkStream? _net;
         readonly Dictionary<string, ReplicaDisk> _disks = new();
         DateTime _lastProgress = DateTime.MinValue;
+        string? _controlFor;
 
         public void Close() => socket.Dispose();
 
@@ -261,6 +333,12 @@ public sealed class MasterTargetServer : IAsyncDisposable
                     return;
                 }
                 var resume = new Dictionary<string, long>();
+                if (hello.Disks.Count == 0)
+                {
+                    if (server._controlByServer.TryGetValue(hello.SourceId, out var old) && old != this) old.Close();
+                    server._controlByServer[hello.SourceId] = this;
+                    _controlFor = hello.SourceId;
+                }
                 foreach (var offer in hello.Disks)
                 {
                     ReplicaDisk disk;
@@ -275,6 +353,7 @@ public sealed class MasterTargetServer : IAsyncDisposable
                     // server forwards was durable in its spool, so commit it and resume after it.
                     if (server._sessionByDisk.TryGetValue(offer.DiskId, out var previous) && previous != this) previous.Close();
                     server._sessionByDisk[offer.DiskId] = this;
+                    server._serverByDisk[offer.DiskId] = hello.SourceId;
                     if (offer.MachineId is { Length: > 0 } machine) server._machineByDisk[offer.DiskId] = machine;
                     await disk.Gate.WaitAsync(ct).ConfigureAwait(false);
                     try { await disk.CommitAsync(ct).ConfigureAwait(false); }
@@ -292,6 +371,7 @@ public sealed class MasterTargetServer : IAsyncDisposable
             finally
             {
                 foreach (var id in _disks.Keys) server._sessionByDisk.TryRemove(new KeyValuePair<string, Session>(id, this));
+                if (_controlFor is not null) server._controlByServer.TryRemove(new KeyValuePair<string, Session>(_controlFor, this));
                 socket.Dispose();
             }
         }
@@ -383,7 +463,7 @@ public sealed class MasterTargetServer : IAsyncDisposable
                 await SendAsync(new Ack(disk.DiskId, durable), ct).ConfigureAwait(false);
             }
             foreach (var (disk, marker) in points)
-                server._events.RecoveryPointDurable(disk.DiskId, marker.BookmarkId, marker.Sequence, marker.TimeUnixMs);
+                server.MarkerDurable(disk.DiskId, marker);
             points.Clear();
             if (DateTime.UtcNow - _lastProgress >= server._options.ProgressInterval)
             {
@@ -439,6 +519,9 @@ public sealed class MasterTargetServer : IAsyncDisposable
             {
                 case BookmarkInserted b when server._pendingBookmarks.TryGetValue(b.RequestId, out var tcs):
                     tcs.TrySetResult(b);
+                    break;
+                case IAgentReply r when server._pendingAgentReplies.TryGetValue(r.RequestId, out var waiting):
+                    waiting.TrySetResult(m);
                     break;
                 case ResyncNotice n:
                     server._events.Resync(n);

@@ -22,7 +22,10 @@ public sealed class ProcessServer : IAsyncDisposable
     readonly DeltaCompression _compression;
     readonly ConcurrentDictionary<string, Lazy<Task<(SpooledDisk Disk, Forwarder Forwarder)>>> _disks = new();
     readonly ConcurrentDictionary<string, AgentSession> _agentByDisk = new();
+    // An agent's control-only connection (a hello with no disks): group holds go there, not behind its deltas.
+    readonly ConcurrentDictionary<string, AgentSession> _controlByAgent = new();
     readonly ConcurrentDictionary<string, TaskCompletionSource<BookmarkInserted>> _pending = new();
+    readonly ConcurrentDictionary<string, TaskCompletionSource<ControlMessage>> _pendingReplies = new();
     readonly ConcurrentDictionary<string, AgentSession> _hashRequests = new();
     readonly CancellationTokenSource _stop = new();
     readonly List<Task> _background = [];
@@ -73,7 +76,11 @@ public sealed class ProcessServer : IAsyncDisposable
             var sizeFile = Path.Combine(dir, "size");
             if (File.Exists(sizeFile)) _ = GetDiskAsync(Path.GetFileName(dir), long.Parse(File.ReadAllText(sizeFile)));
         }
-        lock (_background) _background.Add(AcceptLoopAsync(_stop.Token));
+        lock (_background)
+        {
+            _background.Add(AcceptLoopAsync(_stop.Token));
+            _background.Add(new ControlLink(this, _options, _log).RunAsync(_stop.Token));
+        }
         return Task.CompletedTask;
     }
 
@@ -174,6 +181,33 @@ public sealed class ProcessServer : IAsyncDisposable
         finally { _pending.TryRemove(req.RequestId, out _); }
     }
 
+    /// <summary>
+    /// Passes a group-hold request (hold, commit, abort) to the one agent connected for its disks and returns
+    /// the agent's answer, or the request's own failure reply when the agent is not connected, the disks span
+    /// agents, or no answer comes in time: the master target always hears back.
+    /// </summary>
+    internal async Task<ControlMessage> RouteToAgentAsync(IAgentRequest req, CancellationToken ct)
+    {
+        var owners = req.DiskIds.Select(d => _agentByDisk.TryGetValue(d, out var s) ? s : null).Distinct().ToList();
+        if (owners.Count != 1 || owners[0] is null)
+            return req.Failed(owners.Contains(null) ? $"no agent is connected for one of {string.Join(", ", req.DiskIds)}" : "the disks belong to more than one agent");
+        var target = owners[0]!.AgentId is { } agent && _controlByAgent.TryGetValue(agent, out var control) ? control : owners[0]!;
+        var tcs = new TaskCompletionSource<ControlMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pendingReplies[req.RequestId] = tcs;
+        // A hold may run the application freeze first: it gets its whole lease before the process server gives up.
+        var wait = req is HoldRequest h ? TimeSpan.FromMilliseconds(Math.Max(h.LeaseMs, 0) + 5000) : TimeSpan.FromSeconds(30);
+        try
+        {
+            await target.SendAsync((ControlMessage)req, ct).ConfigureAwait(false);
+            return await tcs.Task.WaitAsync(wait, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or TimeoutException or ObjectDisposedException)
+        {
+            return req.Failed($"agent did not answer: {e.Message}");
+        }
+        finally { _pendingReplies.TryRemove(req.RequestId, out _); }
+    }
+
     /// <summary>Passes a master target's block hashes back to the agent that asked.</summary>
     internal async Task RouteHashReplyAsync(BlockHashReply reply, CancellationToken ct)
     {
@@ -187,6 +221,7 @@ public sealed class ProcessServer : IAsyncDisposable
         await _stop.CancelAsync().ConfigureAwait(false);
         _listener?.Dispose();
         foreach (var s in _agentByDisk.Values.Distinct()) s.Close();
+        foreach (var s in _controlByAgent.Values) s.Close();
         Task[] tasks;
         lock (_background) tasks = _background.ToArray();
         try { await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false); } catch (Exception) { }
@@ -209,6 +244,9 @@ public sealed class ProcessServer : IAsyncDisposable
         readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public void Close() => socket.Dispose();
+
+        /// <summary>The agent's id from its hello (null before it).</summary>
+        public string? AgentId { get; private set; }
 
         /// <summary>Completes when this session has stopped touching its disks' spools.</summary>
         public Task Ended => _ended.Task;
@@ -234,9 +272,23 @@ public sealed class ProcessServer : IAsyncDisposable
                     await SendAsync(new Refused("the first frame must be a hello"), ct).ConfigureAwait(false);
                     return;
                 }
+                AgentId = hello.SourceId;
                 if (hello.Disks.Count == 0)
                 {
-                    await SendAsync(new Refused("hello offers no disks"), ct).ConfigureAwait(false);
+                    // The agent's control connection: no disks, only group holds and their answers.
+                    if (string.IsNullOrWhiteSpace(hello.SourceId))
+                    {
+                        await SendAsync(new Refused("hello offers no disks and names no agent"), ct).ConfigureAwait(false);
+                        return;
+                    }
+                    if (server._controlByAgent.TryGetValue(hello.SourceId, out var previous) && previous != this) previous.Close();
+                    server._controlByAgent[hello.SourceId] = this;
+                    try
+                    {
+                        await SendAsync(new Resume(new Dictionary<string, long>()), ct).ConfigureAwait(false);
+                        await ReceiveAsync(reader, ct).ConfigureAwait(false);
+                    }
+                    finally { server._controlByAgent.TryRemove(new KeyValuePair<string, AgentSession>(hello.SourceId, this)); }
                     return;
                 }
                 var resume = new Dictionary<string, long>();
@@ -369,6 +421,9 @@ public sealed class ProcessServer : IAsyncDisposable
             {
                 case BookmarkInserted b when server._pending.TryGetValue(b.RequestId, out var tcs):
                     tcs.TrySetResult(b);
+                    break;
+                case IAgentReply r when server._pendingReplies.TryGetValue(r.RequestId, out var waiting):
+                    waiting.TrySetResult(m);
                     break;
                 case BlockHashRequest req when _disks.TryGetValue(req.DiskId, out var target):
                     server._hashRequests[req.RequestId] = this;

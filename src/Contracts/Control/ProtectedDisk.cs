@@ -21,7 +21,12 @@ public sealed record RegisterDisk(string DiskId, string MachineId, long SizeByte
 /// <summary>Monotonic: an AppliedThrough not above the recorded one is an idempotent no-op.</summary>
 public sealed record RecordReplicationProgress(string DiskId, long AppliedThrough, long AppliedAtUnixMs, long BytesApplied) : IProtectedDiskCommand;
 
-public sealed record RecordRecoveryPoint(string DiskId, string BookmarkId, long Sequence, long TimeUnixMs, RecoveryPointKind Kind) : IProtectedDiskCommand;
+/// <summary>
+/// <paramref name="AppConsistencyFailure"/>: an application-consistent point was asked for and could not be had
+/// (a freeze hook failed, timed out, is missing or not configured); the point is then crash-consistent and this
+/// says why. Alerting keys on it (<see cref="RecoveryPointRecorded.AppConsistencyFailure"/>).
+/// </summary>
+public sealed record RecordRecoveryPoint(string DiskId, string BookmarkId, long Sequence, long TimeUnixMs, RecoveryPointKind Kind, string? AppConsistencyFailure = null) : IProtectedDiskCommand;
 
 public sealed record RequireResync(string DiskId, ResyncReason Reason) : IProtectedDiskCommand;
 
@@ -37,7 +42,7 @@ public sealed record ExpireRecoveryPoints(string DiskId, long BeforeUnixMs) : IP
 /// <summary>Returns <see cref="DiskView"/>; RPO is computed against <paramref name="NowUnixMs"/>.</summary>
 public sealed record GetDisk(string DiskId, long NowUnixMs) : IProtectedDiskMessage;
 
-public sealed record RecoveryPointView(string BookmarkId, long Sequence, long TimeUnixMs, RecoveryPointKind Kind);
+public sealed record RecoveryPointView(string BookmarkId, long Sequence, long TimeUnixMs, RecoveryPointKind Kind, string? AppConsistencyFailure = null);
 
 public sealed record DiskView(
     string DiskId,
@@ -70,7 +75,7 @@ public sealed record DiskRegistered(string DiskId, string MachineId, long SizeBy
 public sealed record ReplicationProgressRecorded(string DiskId, long AppliedThrough, long AppliedAtUnixMs, long BytesApplied) : IProtectedDiskEvent;
 
 [Manifest("disk-recovery-point-recorded.v1")]
-public sealed record RecoveryPointRecorded(string DiskId, string BookmarkId, long Sequence, long TimeUnixMs, RecoveryPointKind Kind) : IProtectedDiskEvent;
+public sealed record RecoveryPointRecorded(string DiskId, string BookmarkId, long Sequence, long TimeUnixMs, RecoveryPointKind Kind, string? AppConsistencyFailure = null) : IProtectedDiskEvent;
 
 [Manifest("disk-resync-required.v1")]
 public sealed record ResyncRequired(string DiskId, ResyncReason Reason) : IProtectedDiskEvent;

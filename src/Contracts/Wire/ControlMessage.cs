@@ -20,6 +20,11 @@ namespace SiteRecovery.Contracts.Wire;
 [JsonDerivedType(typeof(Progress), "progress")]
 [JsonDerivedType(typeof(BlockHashRequest), "block-hash-request")]
 [JsonDerivedType(typeof(BlockHashReply), "block-hash-reply")]
+[JsonDerivedType(typeof(HoldRequest), "hold-request")]
+[JsonDerivedType(typeof(Held), "held")]
+[JsonDerivedType(typeof(CommitHold), "commit")]
+[JsonDerivedType(typeof(AbortHold), "abort")]
+[JsonDerivedType(typeof(HoldEnded), "committed")]
 public abstract record ControlMessage
 {
     static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);

@@ -82,7 +82,7 @@ public sealed class MobilityAgent : IAsyncDisposable
         {
             throw new IOException($"cannot listen for NBD on {_options.NbdListen}: {e.Message}", e);
         }
-        _client = new ReplicationClient(_options.AgentId, _exports, _options.ProcessServer, _options.StateDirectory, _options.ResyncBlockBytes, _log);
+        _client = new ReplicationClient(_options.AgentId, _exports, _options.ProcessServer, _options.StateDirectory, _options.ResyncBlockBytes, _log, freezer: Freezer);
         _clientTask = _client.RunAsync(_stop.Token);
         await _client.FirstResume.WaitAsync(ct).ConfigureAwait(false);
         foreach (var e in _exports) e.MarkReady();

@@ -92,6 +92,8 @@ public sealed record ProtectedDiskState(
         if (c.Sequence < 1) return Invalid($"{cmd}.Sequence must be >= 1 (was {c.Sequence})");
         if (c.TimeUnixMs < 0) return Invalid(Rules.MustBeNonNegative(cmd, nameof(c.TimeUnixMs), c.TimeUnixMs));
         if (!Enum.IsDefined(c.Kind)) return Invalid(Rules.MustBeDefined(cmd, nameof(c.Kind), c.Kind));
+        if (c.Kind == RecoveryPointKind.AppConsistent && c.AppConsistencyFailure is not null)
+            return Invalid($"{cmd}.Kind cannot be AppConsistent when AppConsistencyFailure is set ({c.AppConsistencyFailure})");
 
         if (RecoveryPoints.Exists(p => p.BookmarkId == c.BookmarkId)) return Decision<IProtectedDiskEvent>.NoOp;
         if (c.TimeUnixMs < RetainedFromUnixMs)
@@ -103,7 +105,7 @@ public sealed record ProtectedDiskState(
                 $"{cmd}.Sequence must be >= the previous recovery point's sequence {RecoveryPoints[^1].Sequence} (was {c.Sequence})");
 
         return Decision<IProtectedDiskEvent>.Accept(
-            new RecoveryPointRecorded(c.DiskId, c.BookmarkId, c.Sequence, c.TimeUnixMs, c.Kind));
+            new RecoveryPointRecorded(c.DiskId, c.BookmarkId, c.Sequence, c.TimeUnixMs, c.Kind, c.AppConsistencyFailure));
     }
 
     private Decision<IProtectedDiskEvent> DecideRequireResync(RequireResync c)
@@ -152,7 +154,7 @@ public sealed record ProtectedDiskState(
         },
         RecoveryPointRecorded e => this with
         {
-            RecoveryPoints = RecoveryPoints.Add(new RecoveryPointView(e.BookmarkId, e.Sequence, e.TimeUnixMs, e.Kind)),
+            RecoveryPoints = RecoveryPoints.Add(new RecoveryPointView(e.BookmarkId, e.Sequence, e.TimeUnixMs, e.Kind, e.AppConsistencyFailure)),
         },
         RecoveryPointsExpired e => this with
         {

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using SiteRecovery.Agent.Consistency;
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Contracts.Wire;
 
@@ -8,7 +9,9 @@ namespace SiteRecovery.Agent.Replication;
 /// <summary>
 /// The agent's only network peer: it connects out to the process server, offers its disks,
 /// resends from what the server says is durable, streams deltas in order, and answers bookmark
-/// requests that come back over the same connection. Nothing connects in to the agent.
+/// requests and group holds (see <see cref="GroupHolds"/>) that come back over the same connection.
+/// Nothing connects in to the agent. <paramref name="freezer"/> runs the application freeze of an
+/// app-consistent group bookmark; without one such a bookmark yields a flagged crash-consistent point.
 /// </summary>
 public sealed class ReplicationClient(
     string agentId,
@@ -16,9 +19,14 @@ public sealed class ReplicationClient(
     EndPoint processServer,
     string stateDirectory,
     int resyncBlockSize,
-    Action<string> log)
+    Action<string> log,
+    IApplicationFreezer? freezer = null)
 {
     readonly Dictionary<string, ReplicatedExport> _byId = disks.ToDictionary(d => d.Name);
+    readonly GroupHolds _holds = new(agentId, disks.ToDictionary(d => d.Name), freezer, log);
+
+    /// <summary>The group holds of this agent (phase 1 and 2 of a group bookmark).</summary>
+    public GroupHolds Holds => _holds;
     readonly TaskCompletionSource _firstResume = new(TaskCreationOptions.RunContinuationsAsynchronously);
     readonly List<Task> _resyncs = [];
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource<BlockHashReply>> _hashReplies = new();
@@ -37,6 +45,7 @@ public sealed class ReplicationClient(
     public async Task RunAsync(CancellationToken ct)
     {
         var passes = disks.Select(d => DirtyPassLoopAsync(d, ct)).ToList();
+        passes.Add(new ControlConnection(agentId, processServer, Holds, log).RunAsync(_firstResume.Task, ct));
         var delay = TimeSpan.FromMilliseconds(200);
         while (!ct.IsCancellationRequested)
         {
@@ -126,13 +135,21 @@ public sealed class ReplicationClient(
         _firstResume.TrySetResult();
         log($"connected to process server {processServer}: " + string.Join(", ", disks.Select(d => $"{d.Name} from #{d.Stream.AckedThrough + 1}")));
 
-        var sender = SendLoopAsync(send, sendLock, ct);
-        var receiver = ReceiveLoopAsync(net, send, sendLock, ct);
-        var done = await Task.WhenAny(sender, receiver).ConfigureAwait(false);
-        await cts.CancelAsync().ConfigureAwait(false);
-        try { await Task.WhenAll(sender, receiver).ConfigureAwait(false); }
-        catch (OperationCanceledException) { }
-        await done.ConfigureAwait(false);
+        try
+        {
+            var sender = SendLoopAsync(send, sendLock, ct);
+            var receiver = ReceiveLoopAsync(net, send, sendLock, ct);
+            var done = await Task.WhenAny(sender, receiver).ConfigureAwait(false);
+            await cts.CancelAsync().ConfigureAwait(false);
+            try { await Task.WhenAll(sender, receiver).ConfigureAwait(false); }
+            catch (OperationCanceledException) { }
+            await done.ConfigureAwait(false);
+        }
+        finally
+        {
+            // The coordinator can no longer reach this agent: its commit would never arrive.
+            Holds.ReleaseAll("connection to the process server lost");
+        }
     }
 
     /// <summary>Decides, per disk, where numbering continues and whether a resync is needed.</summary>
@@ -259,6 +276,24 @@ public sealed class ReplicationClient(
                     var answer = InsertBookmark(req);
                     await SendControlAsync(answer, sendLock, send, ct).ConfigureAwait(false);
                     break;
+                case HoldRequest hold:
+                    // Off the receive loop: the freeze may take seconds, and the loop must stay free for acks and the commit.
+                    _ = Task.Run(async () =>
+                    {
+                        var held = await Holds.HoldAsync(hold).ConfigureAwait(false);
+                        try { await SendControlAsync(held, sendLock, send, ct).ConfigureAwait(false); }
+                        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+                        {
+                            Holds.Abort(new AbortHold("", hold.HoldId, "held reply not delivered", hold.DiskIds));
+                        }
+                    }, CancellationToken.None);
+                    break;
+                case CommitHold commit:
+                    await SendControlAsync(Holds.Commit(commit), sendLock, send, ct).ConfigureAwait(false);
+                    break;
+                case AbortHold abort:
+                    await SendControlAsync(Holds.Abort(abort), sendLock, send, ct).ConfigureAwait(false);
+                    break;
                 case var other:
                     log($"ignoring unexpected control message {other.GetType().Name}");
                     break;
@@ -276,6 +311,10 @@ public sealed class ReplicationClient(
         var missing = req.DiskIds.Where(id => !_byId.ContainsKey(id)).ToList();
         if (missing.Count > 0)
             return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(), $"unknown disk(s): {string.Join(", ", missing)}");
+        if (GroupMarker.TryParse(req.BookmarkId, out _))
+            return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(), $"bookmark names starting with '{GroupMarker.Prefix}' are reserved for group bookmarks");
+        if (!Holds.TryEnterSingle())
+            return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(), "not crash-consistent yet: a group bookmark holds this agent's disks; retry");
         var targets = req.DiskIds.Distinct().OrderBy(id => id, StringComparer.Ordinal).Select(id => _byId[id]).ToList();
         foreach (var t in targets) t.WriteLock.Wait();
         try
@@ -293,6 +332,7 @@ public sealed class ReplicationClient(
         finally
         {
             foreach (var t in targets) t.WriteLock.Release();
+            Holds.ExitSingle();
         }
     }
 
