@@ -4,6 +4,7 @@ using SiteRecovery.Bench;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
+if (args is ["pit", ..]) return await PitBench.RunAsync(args[1..]);
 BenchOptions options;
 try { options = BenchOptions.Parse(args); }
 catch (ArgumentException e)
