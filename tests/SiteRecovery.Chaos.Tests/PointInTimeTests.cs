@@ -125,6 +125,57 @@ public sealed class PointInTimeTests
         Assert.Equal(appliedBefore, await node.AppliedAsync(Disk));
     }
 
+    /// <summary>
+    /// A 3 s window on a running node: once the writes age out, the base rolls to the newest point, the journal files
+    /// behind it are deleted, an old bookmark is refused naming the window, and the newest point (from the base alone)
+    /// still equals the source, by file and over NBD.
+    /// </summary>
+    [Fact]
+    public async Task Points_older_than_the_window_disappear_with_their_journal_and_the_newest_point_stays_exact()
+    {
+        using var dir = new TempDir("pit-window");
+        const string disk = "pit2";
+        var diskPath = dir["pit2.img"];
+        Files.CreateDisk(diskPath, DiskSize, seed: 12);
+        var config = dir["window.hocon"];
+        await File.WriteAllTextAsync(config, "siterecovery.data-path.master-target { retention-window = 3s, retention-check-interval = 1s, " +
+                                             "checkpoint-interval-bytes = 64KiB, journal-segment-bytes = 1MiB, auto-recovery-point-interval = off }");
+        using var node = new Node("w", "all", dir["w"], dir.Path, null, "--config", config);
+        await node.StartAsync();
+        using var agent = new Agent("vm-window", new Dictionary<string, string> { [disk] = diskPath }, node.PsAddress, dir["agent"], dir.Path);
+        await agent.StartAsync();
+        var uri = agent.Uri(disk);
+
+        await Tools.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", "write -P 0x41 0 4M"], Minute);
+        var old = await node.BookmarkAsync("old-1", [disk], Minute);
+        await Tools.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", "write -P 0x42 4M 4M", "-c", "write -z 1M 1M"], Minute);
+        var last = await node.BookmarkAsync("new-1", [disk], Minute);
+        var expected = Files.Sha256(diskPath);
+
+        var retention = await WaitAsync(node, async () =>
+        {
+            var r = await node.Api.GetAsync($"api/disks/{disk}/retention");
+            return r.Status == HttpStatusCode.OK && r.Body!["oldestSequence"]!.GetValue<long>() == last ? r.Body : null;
+        }, "base rolled to the newest point");
+        Assert.Equal(last, retention["newestSequence"]!.GetValue<long>());
+        Assert.Empty(retention["checkpoints"]!.AsArray());
+        var journal = Path.Combine(dir["w"], "master-target", "disks", disk, "journal");
+        var firsts = Directory.GetFiles(journal).Select(Path.GetFileName).Where(n => n!.Length >= 20 && char.IsDigit(n[0])).Select(n => long.Parse(n![..20])).ToList();
+        Assert.True(firsts.Count > 0 && firsts.Min() > old, $"journal files still start at #{firsts.DefaultIfEmpty().Min()} although the base is at #{last}: {string.Join(", ", Directory.GetFiles(journal).Select(Path.GetFileName))}");
+
+        var gone = await node.Api.PostAsync("api/recover", new { disk, bookmark = "old-1", output = dir["old.img"] });
+        Assert.True(gone.Status == HttpStatusCode.BadRequest, gone.Text);
+        Assert.Contains($"outside the retention window #{last}", gone.Error, StringComparison.Ordinal);
+        Assert.False(File.Exists(dir["old.img"]));
+
+        Assert.Equal(expected, await node.RecoverAsync(disk, "new-1", dir["new.img"]));
+        var export = await node.Api.PostAsync($"api/disks/{disk}/exports", new { sequence = last });
+        Assert.True(export.Status == HttpStatusCode.OK, export.Text);
+        var copied = dir["new-nbd.img"];
+        await Tools.RunOkAsync("nbdcopy", [export.Body!["uri"]!.GetValue<string>(), copied], Minute);
+        Assert.Equal(expected, Files.Sha256(copied));
+    }
+
     static async Task<JsonNode> WaitAsync(Node node, Func<Task<JsonNode?>> probe, string what)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);

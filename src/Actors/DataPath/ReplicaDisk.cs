@@ -130,10 +130,28 @@ public sealed class ReplicaDisk : IAsyncDisposable
     /// </summary>
     public async Task MaintainRetentionAsync(long nowUnixMs, CancellationToken ct)
     {
+        // Lock order: _maintenance, then Gate (DisposeAsync takes them in the same order).
         await _maintenance.WaitAsync(ct).ConfigureAwait(false);
         try
         {
             if (_disposed) return;
+            if (_replicaDurable < Journal.DurableSequence && DateTime.UtcNow - _lastReplicaFlush >= ReplicaFlushInterval)
+            {
+                // An idle disk gets no further commit to move the replica's redo point, and the base may not roll
+                // past it: flush here so the window can close up to the newest point.
+                await Gate.WaitAsync(ct).ConfigureAwait(false);
+                try
+                {
+                    var durable = Journal.DurableSequence;
+                    if (durable != _replicaDurable)
+                    {
+                        await Replica.FlushAsync(ct).ConfigureAwait(false);
+                        SaveCheckpoint(durable);
+                        _lastReplicaFlush = DateTime.UtcNow;
+                    }
+                }
+                finally { Gate.Release(); }
+            }
             Retention.MaybeCheckpoint();
             Retention.ApplyWindow(nowUnixMs);
         }
@@ -153,8 +171,8 @@ public sealed class ReplicaDisk : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Gate.WaitAsync().ConfigureAwait(false);
         await _maintenance.WaitAsync().ConfigureAwait(false);
+        await Gate.WaitAsync().ConfigureAwait(false);
         try
         {
             _disposed = true;
@@ -167,8 +185,8 @@ public sealed class ReplicaDisk : IAsyncDisposable
         }
         finally
         {
-            _maintenance.Release();
             Gate.Release();
+            _maintenance.Release();
         }
     }
 }
