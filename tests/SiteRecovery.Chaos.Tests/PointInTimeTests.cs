@@ -146,8 +146,18 @@ public sealed class PointInTimeTests
         await agent.StartAsync();
         var uri = agent.Uri(disk);
 
-        await Tools.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", "write -P 0x41 0 4M"], Minute);
+        // Incompressible data, so the 1 MiB journal segments really rotate and the trim has whole files to delete.
+        async Task CopyRandomAsync(int seed)
+        {
+            var local = dir[$"random-{seed}.bin"];
+            var bytes = new byte[3 << 20];
+            new Random(seed).NextBytes(bytes);
+            await File.WriteAllBytesAsync(local, bytes);
+            await Tools.RunOkAsync("nbdcopy", [local, uri], Minute);
+        }
+        await CopyRandomAsync(1);
         var old = await node.BookmarkAsync("old-1", [disk], Minute);
+        await CopyRandomAsync(2);
         await Tools.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", "write -P 0x42 4M 4M", "-c", "write -z 1M 1M"], Minute);
         var last = await node.BookmarkAsync("new-1", [disk], Minute);
         var expected = Files.Sha256(diskPath);
