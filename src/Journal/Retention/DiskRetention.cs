@@ -335,7 +335,7 @@ public sealed class DiskRetention : IDisposable
         {
             b = _base.Sequence;
             var durable = _journal.DurableSequence;
-            if (sequence < b || sequence > durable || (sequence < 1 && durable > 0 && b > 0))
+            if (sequence < b || sequence > durable)
                 throw new PointInTimeUnavailableException($"disk {_diskId}: sequence {sequence} is outside the retention window #{b} .. #{durable}");
             lock (_pinsGate)
             {
