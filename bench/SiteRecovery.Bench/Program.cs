@@ -5,6 +5,7 @@ CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
 if (args.Length > 0 && args[0] == "stall") return await StallBench.RunAsync(args[1..], CancellationToken.None);
+if (args is ["pit", ..]) return await PitBench.RunAsync(args[1..]);
 
 BenchOptions options;
 try { options = BenchOptions.Parse(args); }

@@ -34,7 +34,7 @@ public sealed class SerializerTests : IDisposable
         new RecoveryPointRecorded("d1", "gb-1", 8, 1_700_000_000_002, RecoveryPointKind.CrashConsistent, "vm2: freeze Failed: fsfreeze /data exited 1"),
         new ResyncRequired("d1", ResyncReason.ChecksumMismatch),
         new ResyncCompleted("d1", 99),
-        new RecoveryPointsExpired("d1", 1_700_000_000_000),
+        new RecoveryPointsExpired("d1", 4711),
         new ProcessServerRegistered("ps1", "/var/cache/sr", 10_000_000, 250),
         new DiskAssignedToProcessServer("ps1", "d1"),
         new CacheUsageReported("ps1", 1234),

@@ -20,8 +20,8 @@ public interface IDataPathEvents
     /// <summary>A resync of a disk started or completed, with its reason.</summary>
     void Resync(ResyncNotice notice);
 
-    /// <summary>Retention pruned a disk's journal: points older than <paramref name="beforeUnixMs"/> can no longer be reached.</summary>
-    void RecoveryPointsExpired(string diskId, long beforeUnixMs) { }
+    /// <summary>Retention moved a disk's window: points below <paramref name="oldestSequence"/> can no longer be reached.</summary>
+    void RecoveryPointsExpired(string diskId, long oldestSequence) { }
 }
 
 /// <summary>Reports nothing; for tools and tests that only move data.</summary>

@@ -5,7 +5,9 @@ using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Journal.Compression;
 using SiteRecovery.Journal.Recovery;
+using SiteRecovery.Journal.PointInTime;
 using SiteRecovery.Journal.Replicas;
+using SiteRecovery.Journal.Retention;
 using SiteRecovery.Journal.Segments;
 
 namespace SiteRecovery.Actors.DataPath;
@@ -29,6 +31,10 @@ public sealed record MasterTargetOptions(string ServerId, IPEndPoint Listen, str
     /// changed since its last point (one bookmark across all of the machine's disks); null turns it off.
     /// </summary>
     public TimeSpan? AutoRecoveryPointInterval { get; init; }
+    /// <summary>Retention window and checkpoint interval of every disk's journal.</summary>
+    public RetentionOptions Retention { get; init; } = new();
+    /// <summary>How often each disk's retention is maintained (checkpoint when due, roll the base, trim the journal).</summary>
+    public TimeSpan RetentionCheckInterval { get; init; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>
@@ -58,6 +64,8 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     Socket? _listener;
     Task? _acceptLoop;
     Task? _autoPoints;
+    Task? _retention;
+    readonly Dictionary<string, long> _windowTold = new();
 
     public MasterTargetServer(MasterTargetOptions options, IReplicaStoreFactory stores, IDataPathEvents events, Action<string> log)
     {
@@ -84,6 +92,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
         _listener.Listen(64);
         _acceptLoop = AcceptLoopAsync(_stop.Token);
         if (_options.AutoRecoveryPointInterval is { } every) _autoPoints = AutoRecoveryPointsAsync(every, _stop.Token);
+        _retention = RetentionLoopAsync(_options.RetentionCheckInterval, _stop.Token);
         return Task.CompletedTask;
     }
 
@@ -112,7 +121,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     {
         CheckDiskId(diskId);
         var lazy = _disks.GetOrAdd(diskId, id => new Lazy<Task<ReplicaDisk>>(() =>
-            ReplicaDisk.OpenAsync(DiskDirectory(id), id, size, _stores, _compression, _options.Journal, _options.ReplicaFlushInterval, _stop.Token)));
+            ReplicaDisk.OpenAsync(DiskDirectory(id), id, size, _stores, _compression, _options.Journal, _options.ReplicaFlushInterval, _stop.Token, _options.Retention, _log)));
         return lazy.Value;
     }
 
@@ -267,25 +276,83 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
         }
     }
 
-    /// <summary>Writes the image of <paramref name="diskId"/> as of <paramref name="sequence"/> to <paramref name="outputPath"/>.</summary>
-    public async Task<MaterializeResult> RecoverAsync(string diskId, long sequence, string outputPath, IProgress<double>? progress, CancellationToken ct)
+    /// <summary>Each disk's retention, every <paramref name="every"/>: a checkpoint when due, the base rolled to the window.</summary>
+    async Task RetentionLoopAsync(TimeSpan every, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try { await Task.Delay(every, ct).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return; }
+            foreach (var lazy in _disks.Values)
+            {
+                if (!lazy.IsValueCreated || !lazy.Value.IsCompletedSuccessfully) continue;
+                var disk = lazy.Value.Result;
+                try
+                {
+                    await Task.Run(() => disk.MaintainRetentionAsync(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), ct), ct).ConfigureAwait(false);
+                    // The control plane forgets points whose data the window no longer reaches; told again after a
+                    // restart (the command is idempotent), otherwise only when the window moved.
+                    var oldest = disk.Retention.Window().OldestSequence;
+                    if (oldest > 1 && _windowTold.GetValueOrDefault(disk.DiskId) != oldest)
+                    {
+                        _events.RecoveryPointsExpired(disk.DiskId, oldest);
+                        _windowTold[disk.DiskId] = oldest;
+                    }
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
+                catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ObjectDisposedException)
+                {
+                    _log($"master target: retention of disk {disk.DiskId}: {e.Message}");
+                }
+            }
+        }
+    }
+
+    /// <summary>The disk, opened from what is on disk if it was not offered since start; <see cref="KeyNotFoundException"/> when unknown.</summary>
+    public async Task<ReplicaDisk> GetDiskAsync(string diskId)
     {
         CheckDiskId(diskId);
-        Task<ReplicaDisk> open;
-        if (_disks.TryGetValue(diskId, out var lazy)) open = lazy.Value;
-        else
-        {
-            // Not offered since start: open it from what is on disk.
-            var sizeFile = Path.Combine(DiskDirectory(diskId), "disk.json");
-            if (!File.Exists(sizeFile))
-                throw new KeyNotFoundException($"disk {diskId} has no replica on master target {_options.ServerId}");
-            var size = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(sizeFile)).RootElement.GetProperty("SizeBytes").GetInt64();
-            open = OpenDiskAsync(diskId, size);
-        }
-        var disk = await open.ConfigureAwait(false);
+        if (_disks.TryGetValue(diskId, out var lazy)) return await lazy.Value.ConfigureAwait(false);
+        var sizeFile = Path.Combine(DiskDirectory(diskId), "disk.json");
+        if (!File.Exists(sizeFile))
+            throw new KeyNotFoundException($"disk {diskId} has no replica on master target {_options.ServerId}");
+        var size = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(sizeFile)).RootElement.GetProperty("SizeBytes").GetInt64();
+        return await OpenDiskAsync(diskId, size).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Writes the image of <paramref name="diskId"/> as of <paramref name="sequence"/> to <paramref name="outputPath"/>:
+    /// base image + nearest checkpoint + journal to the point. <see cref="PointInTimeUnavailableException"/> when the
+    /// point is outside the retention window.
+    /// </summary>
+    public async Task<MaterializeResult> RecoverAsync(string diskId, long sequence, string outputPath, IProgress<double>? progress, CancellationToken ct)
+    {
+        var disk = await GetDiskAsync(diskId).ConfigureAwait(false);
         if (sequence > disk.DurableThrough)
             throw new ArgumentOutOfRangeException(nameof(sequence), $"disk {diskId}: sequence {sequence} is past what is durable here (#{disk.DurableThrough})");
-        return await new PointInTimeBuilder(_compression).MaterializeAsync(disk.Journal, sequence, disk.Size, outputPath, progress, ct).ConfigureAwait(false);
+        using var view = disk.Retention.OpenView(sequence);
+        return await Task.Run(() => PointInTimeMaterializer.MaterializeAsync(view, outputPath, progress, true, ct), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Opens a pinned random-access view of <paramref name="diskId"/> at <paramref name="sequence"/>.</summary>
+    public async Task<PointInTimeView> OpenViewAsync(string diskId, long sequence)
+    {
+        var disk = await GetDiskAsync(diskId).ConfigureAwait(false);
+        return disk.Retention.OpenView(sequence);
+    }
+
+    /// <summary>The last sequence of <paramref name="diskId"/> written at or before <paramref name="time"/>.</summary>
+    public async Task<long> ResolveTimeAsync(string diskId, DateTimeOffset time)
+    {
+        var disk = await GetDiskAsync(diskId).ConfigureAwait(false);
+        return disk.Retention.ResolveTime(time, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+    }
+
+    /// <summary>The recoverable range of <paramref name="diskId"/> now.</summary>
+    public async Task<RetentionWindow> RetentionWindowAsync(string diskId)
+    {
+        var disk = await GetDiskAsync(diskId).ConfigureAwait(false);
+        return disk.Retention.Window();
     }
 
     public async ValueTask DisposeAsync()
@@ -294,6 +361,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
         _listener?.Dispose();
         if (_acceptLoop is not null) await _acceptLoop.ConfigureAwait(false);
         if (_autoPoints is not null) await _autoPoints.ConfigureAwait(false);
+        if (_retention is not null) await _retention.ConfigureAwait(false);
         foreach (var s in _sessionByDisk.Values.Distinct()) s.Close();
         foreach (var lazy in _disks.Values)
             if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully) await lazy.Value.Result.DisposeAsync().ConfigureAwait(false);

@@ -2,6 +2,7 @@ using System.Text.Json;
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Journal.Compression;
 using SiteRecovery.Journal.Replicas;
+using SiteRecovery.Journal.Retention;
 using SiteRecovery.Journal.Segments;
 
 namespace SiteRecovery.Actors.DataPath;
@@ -14,6 +15,8 @@ namespace SiteRecovery.Actors.DataPath;
 /// past it is applied again (deltas are absolute writes, so re-applying is harmless). Because of that
 /// redo, only the journal must be fsync'd before acknowledging; the replica is fsync'd at most every
 /// <c>replicaFlushInterval</c>, which halves the fsyncs on the hot path.
+/// The retention (<see cref="DiskRetention"/>: base image, checkpoint indexes) reads the same journal; its base never
+/// rolls past the replica's checkpoint, so the redo above always finds its records.
 /// </summary>
 public sealed class ReplicaDisk : IAsyncDisposable
 {
@@ -42,8 +45,11 @@ public sealed class ReplicaDisk : IAsyncDisposable
     public long DurableThrough => Journal.DurableSequence;
     public long BytesApplied { get; private set; }
     public readonly SemaphoreSlim Gate = new(1, 1);
+    /// <summary>Base image, checkpoints and point-in-time views of this disk.</summary>
+    public DiskRetention Retention { get; private set; } = null!;
+    readonly SemaphoreSlim _maintenance = new(1, 1);
 
-    public static async Task<ReplicaDisk> OpenAsync(string directory, string diskId, long size, IReplicaStoreFactory stores, DeltaCompression compression, SegmentLogOptions options, TimeSpan replicaFlushInterval, CancellationToken ct)
+    public static async Task<ReplicaDisk> OpenAsync(string directory, string diskId, long size, IReplicaStoreFactory stores, DeltaCompression compression, SegmentLogOptions options, TimeSpan replicaFlushInterval, CancellationToken ct, RetentionOptions? retention = null, Action<string>? log = null)
     {
         Directory.CreateDirectory(directory);
         var sizePath = Path.Combine(directory, "disk.json");
@@ -61,6 +67,8 @@ public sealed class ReplicaDisk : IAsyncDisposable
         var replica = await stores.OpenAsync(diskId, size, ct).ConfigureAwait(false);
         var disk = new ReplicaDisk(diskId, size, journal, replica, compression, Path.Combine(directory, "replica.checkpoint")) { ReplicaFlushInterval = replicaFlushInterval };
         await disk.RedoTailAsync(ct).ConfigureAwait(false);
+        disk.Retention = DiskRetention.Open(Path.Combine(directory, "retention"), diskId, size, journal, compression, retention, log: log);
+        disk.Retention.RollLimit = disk._replicaDurable;
         return disk;
     }
 
@@ -116,9 +124,46 @@ public sealed class ReplicaDisk : IAsyncDisposable
         return Journal.DurableSequence;
     }
 
+    /// <summary>
+    /// Writes a checkpoint index if the churn since the last one reached the interval, then rolls the base to the
+    /// window's oldest point and trims the journal behind it. Runs beside the writer (the journal allows it).
+    /// </summary>
+    public async Task MaintainRetentionAsync(long nowUnixMs, CancellationToken ct)
+    {
+        // Lock order: _maintenance, then Gate (DisposeAsync takes them in the same order).
+        await _maintenance.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (_disposed) return;
+            if (_replicaDurable < Journal.DurableSequence && DateTime.UtcNow - _lastReplicaFlush >= ReplicaFlushInterval)
+            {
+                // An idle disk gets no further commit to move the replica's redo point, and the base may not roll
+                // past it: flush here so the window can close up to the newest point.
+                await Gate.WaitAsync(ct).ConfigureAwait(false);
+                try
+                {
+                    var durable = Journal.DurableSequence;
+                    if (durable != _replicaDurable)
+                    {
+                        await Replica.FlushAsync(ct).ConfigureAwait(false);
+                        SaveCheckpoint(durable);
+                        _lastReplicaFlush = DateTime.UtcNow;
+                    }
+                }
+                finally { Gate.Release(); }
+            }
+            Retention.MaybeCheckpoint();
+            Retention.ApplyWindow(nowUnixMs);
+        }
+        finally { _maintenance.Release(); }
+    }
+
+    bool _disposed;
+
     void SaveCheckpoint(long sequence)
     {
         _replicaDurable = sequence;
+        if (Retention is not null) Retention.RollLimit = sequence;
         var tmp = _checkpointPath + ".tmp";
         File.WriteAllText(tmp, sequence.ToString(System.Globalization.CultureInfo.InvariantCulture));
         File.Move(tmp, _checkpointPath, overwrite: true);
@@ -126,15 +171,22 @@ public sealed class ReplicaDisk : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _maintenance.WaitAsync().ConfigureAwait(false);
         await Gate.WaitAsync().ConfigureAwait(false);
         try
         {
+            _disposed = true;
             Journal.Flush();
             await Replica.FlushAsync(CancellationToken.None).ConfigureAwait(false);
             SaveCheckpoint(Journal.DurableSequence);
+            Retention.Dispose();
             Journal.Dispose();
             await Replica.DisposeAsync().ConfigureAwait(false);
         }
-        finally { Gate.Release(); }
+        finally
+        {
+            Gate.Release();
+            _maintenance.Release();
+        }
     }
 }

@@ -33,10 +33,10 @@ public sealed record RequireResync(string DiskId, ResyncReason Reason) : IProtec
 public sealed record CompleteResync(string DiskId, long Sequence) : IProtectedDiskCommand;
 
 /// <summary>
-/// The retention window moved: every recovery point older than <paramref name="BeforeUnixMs"/> is removed, and a point
-/// reported later with an older time is refused, because the data to reach it is gone.
+/// The retention window moved: the journal now reaches back to <paramref name="OldestSequence"/> only, so every recovery
+/// point below it is removed, and a point reported later below it is refused, because the data to reach it is gone.
 /// </summary>
-public sealed record ExpireRecoveryPoints(string DiskId, long BeforeUnixMs) : IProtectedDiskCommand;
+public sealed record ExpireRecoveryPoints(string DiskId, long OldestSequence) : IProtectedDiskCommand;
 
 // ---- query ----
 /// <summary>Returns <see cref="DiskView"/>; RPO is computed against <paramref name="NowUnixMs"/>.</summary>
@@ -81,7 +81,7 @@ public sealed record RecoveryPointRecorded(string DiskId, string BookmarkId, lon
 public sealed record ResyncRequired(string DiskId, ResyncReason Reason) : IProtectedDiskEvent;
 
 [Manifest("disk-recovery-points-expired.v1")]
-public sealed record RecoveryPointsExpired(string DiskId, long BeforeUnixMs) : IProtectedDiskEvent;
+public sealed record RecoveryPointsExpired(string DiskId, long OldestSequence) : IProtectedDiskEvent;
 
 [Manifest("disk-resync-completed.v1")]
 public sealed record ResyncCompleted(string DiskId, long Sequence) : IProtectedDiskEvent;

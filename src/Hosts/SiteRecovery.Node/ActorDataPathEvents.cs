@@ -23,8 +23,8 @@ public sealed class ActorDataPathEvents(IActorRef disks, IActorRef masterTargets
     public void ReplicationProgress(string diskId, long appliedThrough, long appliedAtUnixMs, long bytesApplied)
         => disks.Tell(new RecordReplicationProgress(diskId, appliedThrough, appliedAtUnixMs, bytesApplied));
 
-    public void RecoveryPointsExpired(string diskId, long beforeUnixMs)
-        => disks.Tell(new ExpireRecoveryPoints(diskId, beforeUnixMs));
+    public void RecoveryPointsExpired(string diskId, long oldestSequence)
+        => disks.Tell(new ExpireRecoveryPoints(diskId, oldestSequence));
 
     public void Resync(ResyncNotice notice)
     {

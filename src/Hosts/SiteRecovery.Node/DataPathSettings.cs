@@ -47,6 +47,13 @@ public static class DataPathSettings
         ReplicaFlushInterval = Duration(c, "master-target.replica-flush-interval"),
         AutoRecoveryPointInterval = c.GetString(Key("master-target.auto-recovery-point-interval")) is "off" ? null : Duration(c, "master-target.auto-recovery-point-interval"),
         Journal = o.Journal with { SegmentBytes = Bytes(c, "master-target.journal-segment-bytes", 1 << 20, 1L << 36) },
+        Retention = o.Retention with
+        {
+            Window = c.GetString(Key("master-target.retention-window")) is "off" ? null : Duration(c, "master-target.retention-window"),
+            CheckpointIntervalBytes = Bytes(c, "master-target.checkpoint-interval-bytes", 64 << 10, 1L << 40),
+            CheckpointInterval = Duration(c, "master-target.checkpoint-interval"),
+        },
+        RetentionCheckInterval = Duration(c, "master-target.retention-check-interval"),
     };
 
     static string Key(string k) => $"{Root}.{k}";

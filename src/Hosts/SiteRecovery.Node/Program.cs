@@ -91,6 +91,7 @@ run.SetAction(async (parse, ct) =>
         ApiEndpoints.Map(app, options);
         RpoEndpoints.Map(app, options);
         ConsistencyEndpoints.Map(app, options);
+        PointInTimeEndpoints.Map(app, options);
         var dataPath = app.Services.GetRequiredService<DataPathService>();
         ControlPlaneEndpoints.Map(app, options, () => dataPath.MasterTargetId, () => dataPath.ProcessServerId);
         // A body that is not valid JSON for its record is a 400 naming the problem, not an empty 500.

@@ -249,6 +249,98 @@ public sealed class SegmentLog : IDisposable
     }
 
     /// <summary>
+    /// Like <see cref="Read"/>, but each record comes with its <see cref="RecordLocation"/>, which
+    /// <see cref="ReadAt"/> can later use to fetch that one record without scanning (point-in-time indexes keep it).
+    /// </summary>
+    public IEnumerable<LocatedRecord> ReadLocated(long fromSequence, long throughSequence = long.MaxValue)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(fromSequence, 1);
+        List<FileView> views;
+        long through;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            through = Math.Min(throughSequence, _durableSequence);
+            if (fromSequence > through) return [];
+            var first = FirstHeldLocked();
+            if (first == 0 || fromSequence < first) throw new SequenceNotHeldException(fromSequence, first, _durableSequence);
+            views = [];
+            foreach (var f in _files)
+                if (f.DurableCount > 0 && f.Last >= fromSequence && f.First <= through)
+                {
+                    var (startSeq, startOffset) = (f.First, 0L);
+                    foreach (var entry in f.Index)
+                    {
+                        if (entry.Sequence > fromSequence || entry.Offset >= f.DurableLength) break;
+                        (startSeq, startOffset) = entry;
+                    }
+                    views.Add(new FileView(f.First, f.DurableCount, f.DurableLength, f.Path, startSeq, startOffset));
+                }
+        }
+        return ReadFilesLocated(views, fromSequence, through);
+    }
+
+    private IEnumerable<LocatedRecord> ReadFilesLocated(List<FileView> views, long from, long through)
+    {
+        foreach (var view in views)
+        {
+            var (handle, path) = OpenForRead(view);
+            using (handle)
+            using (var reader = new FrameReader(handle, view.Length, _options.ReadBufferBytes, _options.MaxRecordBytes, view.StartOffset))
+            {
+                var seq = view.StartSequence;
+                for (long k = view.StartSequence - view.First; k < view.Count && seq <= through; k++, seq++)
+                {
+                    var offset = reader.Position;
+                    var record = ReadOne(reader, path, seq, keep: seq >= from);
+                    if (record is not null) yield return new LocatedRecord(seq, new RecordLocation(view.First, offset), record);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads the one durable record at <paramref name="location"/> (from <see cref="ReadLocated"/>), verifying its frame
+    /// hash. Throws <see cref="SequenceNotHeldException"/> when its file was trimmed and <see cref="SegmentCorruptException"/>
+    /// when the frame there is damaged or the location is not a frame boundary of a durable record.
+    /// </summary>
+    public byte[] ReadAt(RecordLocation location, long sequence)
+    {
+        FileView view;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var f = _files.Find(x => x.First == location.SegmentFirst);
+            if (f is null || sequence < f.First || sequence > f.Last)
+                throw new SequenceNotHeldException(sequence, FirstHeldLocked(), _durableSequence);
+            view = new FileView(f.First, f.DurableCount, f.DurableLength, f.Path, f.First, 0);
+        }
+        var (handle, path) = OpenForRead(view);
+        using (handle)
+        {
+            Span<byte> header = stackalloc byte[SegmentFrame.HeaderSize];
+            if (location.Offset < 0 || location.Offset + SegmentFrame.HeaderSize > view.Length
+                || RandomAccess.Read(handle, header, location.Offset) != SegmentFrame.HeaderSize)
+                throw new SegmentCorruptException(path, location.Offset, sequence, "no frame header at this location");
+            var length = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(header);
+            var hash = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(header[4..]);
+            if (length == 0 || length > _options.MaxRecordBytes || location.Offset + SegmentFrame.HeaderSize + length > view.Length)
+                throw new SegmentCorruptException(path, location.Offset, sequence, Describe(FrameStatus.BadLength, length));
+            var record = new byte[length];
+            var got = 0;
+            while (got < record.Length)
+            {
+                var n = RandomAccess.Read(handle, record.AsSpan(got), location.Offset + SegmentFrame.HeaderSize + got);
+                if (n == 0) throw new SegmentCorruptException(path, location.Offset, sequence, Describe(FrameStatus.Torn, length));
+                got += n;
+            }
+            if (System.IO.Hashing.XxHash3.HashToUInt64(record) != hash)
+                throw new SegmentCorruptException(path, location.Offset, sequence, Describe(FrameStatus.BadChecksum, length));
+            return record;
+        }
+    }
+
+    /// <summary>
     /// Deletes sealed files whose last sequence is ≤ <paramref name="sequence"/> (spool acknowledged downstream, or
     /// retention expired). Never deletes a file holding anything above <paramref name="sequence"/>, and never the
     /// active file, so trimming is by whole files. Returns how many files were deleted.

@@ -20,8 +20,8 @@ public sealed record ProtectedDiskState(
     ResyncReason? ResyncReason,
     // Why the last resync ran; kept after it completes so a resync shorter than a poll is still explained.
     ResyncReason? LastResyncReason = null,
-    // Start of the retention window as last moved: no point older than this can be (re)recorded.
-    long RetainedFromUnixMs = 0)
+    // Oldest sequence the retention journal still reaches: no point below it can be (re)recorded.
+    long RetainedFromSequence = 0)
     : IControlSnapshot, IAggregateState<ProtectedDiskState, IProtectedDiskCommand, IProtectedDiskEvent>
 {
     public static ProtectedDiskState Empty(string diskId) =>
@@ -96,9 +96,9 @@ public sealed record ProtectedDiskState(
             return Invalid($"{cmd}.Kind cannot be AppConsistent when AppConsistencyFailure is set ({c.AppConsistencyFailure})");
 
         if (RecoveryPoints.Exists(p => p.BookmarkId == c.BookmarkId)) return Decision<IProtectedDiskEvent>.NoOp;
-        if (c.TimeUnixMs < RetainedFromUnixMs)
+        if (c.Sequence < RetainedFromSequence)
             return Decision<IProtectedDiskEvent>.Reject(RejectionReason.OutOfOrder,
-                $"{cmd}.TimeUnixMs {c.TimeUnixMs} is before the retention window, which starts at {RetainedFromUnixMs}");
+                $"{cmd}.Sequence {c.Sequence} is before the retention window, which starts at sequence {RetainedFromSequence}");
 
         if (RecoveryPoints.Count > 0 && c.Sequence < RecoveryPoints[^1].Sequence)
             return Decision<IProtectedDiskEvent>.Reject(RejectionReason.OutOfOrder,
@@ -118,10 +118,10 @@ public sealed record ProtectedDiskState(
 
     private Decision<IProtectedDiskEvent> DecideExpire(ExpireRecoveryPoints c)
     {
-        if (c.BeforeUnixMs < 0) return Invalid(Rules.MustBeNonNegative(nameof(ExpireRecoveryPoints), nameof(c.BeforeUnixMs), c.BeforeUnixMs));
+        if (c.OldestSequence < 0) return Invalid(Rules.MustBeNonNegative(nameof(ExpireRecoveryPoints), nameof(c.OldestSequence), c.OldestSequence));
         // The window only moves forward; an older cut (a late or repeated report) changes nothing.
-        if (c.BeforeUnixMs <= RetainedFromUnixMs) return Decision<IProtectedDiskEvent>.NoOp;
-        return Decision<IProtectedDiskEvent>.Accept(new RecoveryPointsExpired(c.DiskId, c.BeforeUnixMs));
+        if (c.OldestSequence <= RetainedFromSequence) return Decision<IProtectedDiskEvent>.NoOp;
+        return Decision<IProtectedDiskEvent>.Accept(new RecoveryPointsExpired(c.DiskId, c.OldestSequence));
     }
 
     private Decision<IProtectedDiskEvent> DecideCompleteResync(CompleteResync c)
@@ -158,8 +158,8 @@ public sealed record ProtectedDiskState(
         },
         RecoveryPointsExpired e => this with
         {
-            RecoveryPoints = RecoveryPoints.RemoveAll(p => p.TimeUnixMs < e.BeforeUnixMs),
-            RetainedFromUnixMs = Math.Max(RetainedFromUnixMs, e.BeforeUnixMs),
+            RecoveryPoints = RecoveryPoints.RemoveAll(p => p.Sequence < e.OldestSequence),
+            RetainedFromSequence = Math.Max(RetainedFromSequence, e.OldestSequence),
         },
         ResyncRequired e => this with { State = ReplicationState.Resyncing, ResyncReason = e.Reason, LastResyncReason = e.Reason },
         ResyncCompleted e => this with

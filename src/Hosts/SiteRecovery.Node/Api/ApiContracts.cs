@@ -4,9 +4,6 @@ namespace SiteRecovery.Node.Api;
 public sealed record BookmarkBody(string? Name, string[]? Disks, int? TimeoutSeconds);
 public sealed record BookmarkResponse(string BookmarkId, IReadOnlyDictionary<string, long> Sequences, long TimeUnixMs);
 
-/// <summary>POST /api/recover: write the image of a disk at a bookmark (or a sequence) to a file on the master target's machine.</summary>
-public sealed record RecoverBody(string? Disk, string? Bookmark, long? Sequence, string? Output);
-public sealed record RecoverResponse(string Disk, string? Bookmark, long Sequence, string Output, long Bytes, long Deltas, string Sha256, double Seconds);
 
 public sealed record ApiError(string Error);
 

@@ -118,35 +118,6 @@ public static class ApiEndpoints
             catch (InvalidOperationException e) { return Results.Conflict(new ApiError(e.Message)); }
             catch (TimeoutException e) { return Results.Json(new ApiError(e.Message), statusCode: 504); }
         });
-
-        app.MapPost("/api/recover", async (RecoverBody body, DataPathService dp, ActorRegistry registry, CancellationToken ct) =>
-        {
-            if (dp.Target is null) return Results.BadRequest(new ApiError("this node does not run the master-target role"));
-            if (string.IsNullOrWhiteSpace(body.Disk)) return Results.BadRequest(new ApiError("disk: required"));
-            if (string.IsNullOrWhiteSpace(body.Output)) return Results.BadRequest(new ApiError("output: a file path is required"));
-            if ((body.Bookmark is null) == (body.Sequence is null)) return Results.BadRequest(new ApiError("give exactly one of bookmark or sequence"));
-            var output = Path.GetFullPath(body.Output);
-            if (File.Exists(output) || Directory.Exists(output)) return Results.BadRequest(new ApiError($"output: '{output}' already exists; recovery never overwrites a file"));
-            long sequence;
-            if (body.Bookmark is { } bookmark)
-            {
-                var view = await TryGetDiskAsync(registry, body.Disk, options);
-                var point = view?.RecoveryPoints.FirstOrDefault(p => p.BookmarkId == bookmark);
-                if (point is null) return Results.NotFound(new ApiError($"disk {body.Disk} has no recovery point '{bookmark}'"));
-                sequence = point.Sequence;
-            }
-            else sequence = body.Sequence!.Value;
-            if (sequence < 1) return Results.BadRequest(new ApiError($"sequence: {sequence} is below 1"));
-            var started = DateTime.UtcNow;
-            try
-            {
-                var result = await dp.Target.RecoverAsync(body.Disk, sequence, output, null, ct);
-                return Results.Ok(new RecoverResponse(body.Disk, body.Bookmark, sequence, output, result.BytesWritten, result.DeltaCount, result.Sha256.ToLowerInvariant(), (DateTime.UtcNow - started).TotalSeconds));
-            }
-            catch (KeyNotFoundException e) { return Results.NotFound(new ApiError(e.Message)); }
-            catch (InvalidDataException e) { return Results.BadRequest(new ApiError(e.Message)); }
-            catch (ArgumentOutOfRangeException e) { return Results.BadRequest(new ApiError(e.Message)); }
-        });
     }
 
     /// <summary>VmHWM from /proc: the most resident memory this process has had.</summary>
@@ -160,7 +131,7 @@ public static class ApiEndpoints
         catch (IOException) { return null; }
     }
 
-    static async Task<DiskView?> TryGetDiskAsync(ActorRegistry registry, string id, NodeOptions options)
+    internal static async Task<DiskView?> TryGetDiskAsync(ActorRegistry registry, string id, NodeOptions options)
     {
         if (!options.Roles.HasFlag(NodeRoles.Configuration)) return null;
         return await registry.Get<ProtectedDisksRegion>().Ask<DiskView>(new GetDisk(id, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), AskTimeout);
