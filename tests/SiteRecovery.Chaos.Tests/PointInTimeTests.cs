@@ -123,6 +123,25 @@ public sealed class PointInTimeTests
         Assert.Contains("listen 'nowhere'", badExport.Error, StringComparison.Ordinal);
         Assert.Empty((await node.Api.GetAsync($"api/disks/{Disk}/exports")).Body!.AsArray());
         Assert.Equal(appliedBefore, await node.AppliedAsync(Disk));
+
+        // The operator's console drives the same: recover by time, retention, export, list, close.
+        var srctl = Path.Combine(Repo.Root, "src", "Hosts", "srctl", "bin", Repo.Configuration, "net10.0", "srctl.dll");
+        async Task<JsonNode> Ctl(params string[] args) =>
+            JsonNode.Parse((await Tools.RunOkAsync("dotnet", [srctl, .. args, "--json", "--api", node.ApiUrl], Minute)).StdOut)!;
+        var ctlRecovered = await Ctl("recover", "--disk", Disk, "--time", t1.ToString("O"), "--out", dir["ctl-time.img"]);
+        Assert.Equal(bm1, ctlRecovered["sequence"]!.GetValue<long>());
+        Assert.Equal(expected1, Files.Sha256(dir["ctl-time.img"]));
+        // (automatic points may have added markers after pit-2)
+        Assert.True((await Ctl("retention", "--disk", Disk))["newestSequence"]!.GetValue<long>() >= bm2);
+        var ctlExport = await Ctl("export", "--disk", Disk, "--bookmark", "pit-2");
+        var ctlCopy = dir["ctl-nbd.img"];
+        await Tools.RunOkAsync("nbdcopy", [ctlExport["uri"]!.GetValue<string>(), ctlCopy], Minute);
+        Assert.Equal(expected2, Files.Sha256(ctlCopy));
+        Assert.Single((await Ctl("export", "--disk", Disk, "--list")).AsArray());
+        await Ctl("export", "--disk", Disk, "--close", ctlExport["exportId"]!.GetValue<string>());
+        Assert.Empty((await Ctl("export", "--disk", Disk, "--list")).AsArray());
+        var badTime = await Tools.RunAsync("dotnet", [srctl, "recover", "--disk", Disk, "--time", "soon", "--out", never, "--api", node.ApiUrl], Minute);
+        Assert.True(badTime.ExitCode != 0 && badTime.Output.Contains("time: 'soon'", StringComparison.Ordinal), badTime.Output);
     }
 
     /// <summary>

@@ -8,6 +8,8 @@ var root = new RootCommand("srctl: operate a SiteRecovery site") { api, json };
 root.Add(StatusCommand.Create(api, json));
 root.Add(BookmarkCommand.Create(api, json));
 root.Add(RecoverCommand.Create(api, json));
+root.Add(PointCommands.Retention(api, json));
+root.Add(PointCommands.Export(api, json));
 root.Add(JobsCommand.Create(api, json));
 root.Add(AlertsCommand.Create(api, json));
 root.Add(EventsCommand.Create(api, json));

@@ -10,8 +10,9 @@ public static class RecoverCommand
         var disk = new Option<string>("--disk") { Description = "Disk id", Required = true };
         var bookmark = new Option<string?>("--bookmark") { Description = "Recovery point (bookmark id)" };
         var sequence = new Option<long?>("--sequence") { Description = "Recover as of this sequence instead of a bookmark" };
+        var time = new Option<string?>("--time") { Description = "Recover as of this UTC time (ISO-8601, e.g. 2026-11-25T20:15:00Z): the last write at or before it, within the retention window" };
         var output = new Option<string>("--out") { Description = "Image file to write (must not exist; a path on the master target's machine)", Required = true };
-        var cmd = new Command("recover", "Write a disk's image as of a recovery point into a file") { disk, bookmark, sequence, output };
+        var cmd = new Command("recover", "Write a disk's image as of a recovery point into a file") { disk, bookmark, sequence, time, output };
         cmd.SetAction(async (parse, ct) =>
         {
             using var client = new ApiClient(parse.GetValue(api)!);
@@ -22,6 +23,7 @@ public static class RecoverCommand
                     disk = parse.GetValue(disk),
                     bookmark = parse.GetValue(bookmark),
                     sequence = parse.GetValue(sequence),
+                    time = parse.GetValue(time),
                     output = Path.GetFullPath(parse.GetValue(output)!),
                 }, ct);
                 if (parse.GetValue(json)) { Console.WriteLine(r.ToJsonString()); return 0; }
