@@ -56,6 +56,11 @@ public static class DataPathSettings
         RetentionCheckInterval = Duration(c, "master-target.retention-check-interval"),
     };
 
+    /// <summary>The group-bookmark schedule: crash-consistent group points (null: off) and how often it is checked.</summary>
+    public static (TimeSpan? GroupPointInterval, TimeSpan CheckInterval) GroupSchedule(Config c) =>
+        (c.GetString(Key("master-target.group-point-interval")) is "off" ? null : Duration(c, "master-target.group-point-interval"),
+         Duration(c, "master-target.group-schedule-check-interval"));
+
     static string Key(string k) => $"{Root}.{k}";
 
     static long Bytes(Config c, string key, long min, long max)

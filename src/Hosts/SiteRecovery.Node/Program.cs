@@ -46,6 +46,7 @@ run.SetAction(async (parse, ct) =>
         // Resolve every data-path value now, so a bad one stops start-up with its key named.
         DataPathSettings.Apply(options.DataPath, new SiteRecovery.Actors.DataPath.ProcessServerOptions("check", options.ProcessServerListen, dataDir, options.MasterTargetEndpoint));
         DataPathSettings.Apply(options.DataPath, new SiteRecovery.Actors.DataPath.MasterTargetOptions("check", options.MasterTargetListen, dataDir));
+        DataPathSettings.GroupSchedule(options.DataPath);
         if (!Uri.TryCreate(options.ApiUrl, UriKind.Absolute, out _)) throw new ArgumentException($"--api '{options.ApiUrl}' is not a URL");
         if (options.Roles.HasFlag(NodeRoles.Configuration)) PersistenceStartupCheck.EnsureUsable(options.Persistence);
         if (parse.GetValue(registerApi) is { } regApi)
@@ -93,6 +94,8 @@ run.SetAction(async (parse, ct) =>
         ConsistencyEndpoints.Map(app, options);
         PointInTimeEndpoints.Map(app, options);
         var dataPath = app.Services.GetRequiredService<DataPathService>();
+        if (options.Roles.HasFlag(NodeRoles.Configuration) && options.Roles.HasFlag(NodeRoles.MasterTarget))
+            app.Lifetime.ApplicationStarted.Register(() => GroupPoints.Start(app.Services, options, dataPath));
         ControlPlaneEndpoints.Map(app, options, () => dataPath.MasterTargetId, () => dataPath.ProcessServerId);
         // A body that is not valid JSON for its record is a 400 naming the problem, not an empty 500.
         app.Use(async (ctx, next) =>

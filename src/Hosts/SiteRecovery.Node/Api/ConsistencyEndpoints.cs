@@ -88,23 +88,33 @@ public static class ConsistencyEndpoints
         }
     }
 
-    static async Task<IResult> RunAsync(string groupId, string bookmark, IReadOnlyList<string> machines, string? kind, int? timeoutMs,
+    /// <summary>
+    /// Takes one group bookmark through the node's coordinator, retrying while a member is still resending regions
+    /// written while its buffer was full (no consistent point exists then), within <paramref name="timeout"/>.
+    /// Throws <see cref="InvalidOperationException"/> when a member is not connected, as the coordinator does.
+    /// </summary>
+    public static async Task<GroupBookmarkResult> TakeAsync(string groupId, string bookmark, IReadOnlyList<string> machines, bool app, TimeSpan timeout,
         DataPathService dp, ActorRegistry registry, NodeOptions options, ILoggerFactory logs, CancellationToken ct)
     {
         var coordinator = Coordinator(dp, registry, options, logs);
-        var timeout = timeoutMs is { } t ? TimeSpan.FromMilliseconds(t) : DefaultTimeout;
         var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var result = await coordinator.BookmarkAsync(new GroupBookmarkRequest(groupId, bookmark, machines, app, timeout), ct);
+            var retry = result is { Outcome: GroupBookmarkOutcome.Aborted, AbortReason: GroupAbortReason.HoldRefused } && (result.AbortDetail?.Contains("not crash-consistent yet", StringComparison.Ordinal) ?? false);
+            if (!retry || DateTime.UtcNow + TimeSpan.FromMilliseconds(100) >= deadline) return result;
+            await Task.Delay(100, ct);
+        }
+    }
+
+    static async Task<IResult> RunAsync(string groupId, string bookmark, IReadOnlyList<string> machines, string? kind, int? timeoutMs,
+        DataPathService dp, ActorRegistry registry, NodeOptions options, ILoggerFactory logs, CancellationToken ct)
+    {
+        var timeout = timeoutMs is { } t ? TimeSpan.FromMilliseconds(t) : DefaultTimeout;
         GroupBookmarkResult result;
         try
         {
-            while (true)
-            {
-                result = await coordinator.BookmarkAsync(new GroupBookmarkRequest(groupId, bookmark, machines, kind == "app", timeout), ct);
-                // A disk still resending its overflowed regions has no consistent point yet: retry within the caller's time.
-                var retry = result is { Outcome: GroupBookmarkOutcome.Aborted, AbortReason: GroupAbortReason.HoldRefused } && (result.AbortDetail?.Contains("not crash-consistent yet", StringComparison.Ordinal) ?? false);
-                if (!retry || DateTime.UtcNow + TimeSpan.FromMilliseconds(100) >= deadline) break;
-                await Task.Delay(100, ct);
-            }
+            result = await TakeAsync(groupId, bookmark, machines, kind == "app", timeout, dp, registry, options, logs, ct);
         }
         catch (InvalidOperationException e) { return Results.Conflict(new ApiError(e.Message)); }
         catch (ArgumentException e) { return Results.BadRequest(new ApiError(e.Message)); }

@@ -1,0 +1,71 @@
+using System.Collections.Immutable;
+using SiteRecovery.Contracts.Control;
+
+namespace SiteRecovery.Actors.Consistency;
+
+/// <summary>A group bookmark the schedule wants taken now.</summary>
+public sealed record DueGroupBookmark(string GroupId, bool AppConsistent, IReadOnlyList<string> Machines, string BookmarkId);
+
+/// <summary>One protection group as the schedule knows it from the journal.</summary>
+public sealed record ScheduledGroup(
+    string GroupId,
+    ReplicationSettings Settings,
+    ImmutableSortedSet<string> Machines,
+    long? LastAppAttemptUnixMs,
+    long? LastCrashAttemptUnixMs);
+
+/// <summary>
+/// When each protection group is due a group bookmark: an application-consistent one every
+/// <see cref="ReplicationSettings.AppConsistentFrequency"/> (the first as soon as the group has machines), and, for a
+/// group with multi-VM consistency and more than one machine, a crash-consistent group point every
+/// <c>crashInterval</c>, so the group always has recent points that are consistent across its machines (the
+/// per-machine automatic points are not). Built from the group events of the journal; pure, so the rules are tested
+/// without a clock or a network. An attempt counts whether or not it committed: a failing group is retried at its
+/// next interval, not in a loop.
+/// </summary>
+public sealed record GroupSchedule(ImmutableDictionary<string, ScheduledGroup> Groups)
+{
+    public static readonly GroupSchedule Empty = new(ImmutableDictionary<string, ScheduledGroup>.Empty.WithComparers(StringComparer.Ordinal));
+
+    /// <summary>Follows the protection-group events; every other event leaves the schedule as it is.</summary>
+    public GroupSchedule Apply(object @event) => @event switch
+    {
+        ProtectionGroupCreated e => this with { Groups = Groups.SetItem(e.GroupId, Groups.TryGetValue(e.GroupId, out var g) ? g with { Settings = e.Settings } : new ScheduledGroup(e.GroupId, e.Settings, ImmutableSortedSet.Create<string>(StringComparer.Ordinal), null, null)) },
+        ReplicationSettingsChanged e when Groups.TryGetValue(e.GroupId, out var g) => this with { Groups = Groups.SetItem(e.GroupId, g with { Settings = e.Settings }) },
+        MachineAddedToGroup e when Groups.TryGetValue(e.GroupId, out var g) => this with { Groups = Groups.SetItem(e.GroupId, g with { Machines = g.Machines.Add(e.MachineId) }) },
+        MachineRemovedFromGroup e when Groups.TryGetValue(e.GroupId, out var g) => this with { Groups = Groups.SetItem(e.GroupId, g with { Machines = g.Machines.Remove(e.MachineId) }) },
+        _ => this,
+    };
+
+    /// <summary>The bookmarks due at <paramref name="nowUnixMs"/>, at most one per group (app-consistent first).</summary>
+    public IReadOnlyList<DueGroupBookmark> Due(long nowUnixMs, TimeSpan? crashInterval)
+    {
+        var due = new List<DueGroupBookmark>();
+        foreach (var g in Groups.Values.OrderBy(g => g.GroupId, StringComparer.Ordinal))
+        {
+            if (g.Machines.Count == 0) continue;
+            var stamp = DateTimeOffset.FromUnixTimeMilliseconds(nowUnixMs).UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+            var app = g.Settings.AppConsistentFrequency;
+            if (app > TimeSpan.Zero && (g.LastAppAttemptUnixMs is not { } lastApp || nowUnixMs - lastApp >= (long)app.TotalMilliseconds))
+            {
+                due.Add(new DueGroupBookmark(g.GroupId, true, g.Machines.ToList(), $"app-{g.GroupId}-{stamp}"));
+                continue;
+            }
+            if (crashInterval is { } every && every > TimeSpan.Zero && g.Settings.MultiVmConsistency && g.Machines.Count > 1
+                && (g.LastCrashAttemptUnixMs is not { } lastCrash || nowUnixMs - lastCrash >= (long)every.TotalMilliseconds))
+                due.Add(new DueGroupBookmark(g.GroupId, false, g.Machines.ToList(), $"grp-{g.GroupId}-{stamp}"));
+        }
+        return due;
+    }
+
+    /// <summary>Records that <paramref name="bookmark"/> was attempted at <paramref name="nowUnixMs"/>.</summary>
+    public GroupSchedule Attempted(DueGroupBookmark bookmark, long nowUnixMs) =>
+        !Groups.TryGetValue(bookmark.GroupId, out var g) ? this
+        : this with
+        {
+            Groups = Groups.SetItem(g.GroupId, bookmark.AppConsistent
+                // An app-consistent group point is also a group-consistent one: the crash interval restarts too.
+                ? g with { LastAppAttemptUnixMs = nowUnixMs, LastCrashAttemptUnixMs = nowUnixMs }
+                : g with { LastCrashAttemptUnixMs = nowUnixMs }),
+        };
+}
