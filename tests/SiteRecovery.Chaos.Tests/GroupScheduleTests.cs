@@ -73,6 +73,40 @@ public sealed class GroupScheduleTests
         Assert.Equal(Files.Sha256(dir["vm2.img"]), await node.RecoverAsync("vm2-d1", name, dir["r2.img"]));
     }
 
+    [Fact]
+    public async Task A_machines_journal_keeps_its_groups_retention_window_not_the_nodes()
+    {
+        using var dir = new TempDir("group-window");
+        Files.CreateDisk(dir["vm1.img"], DiskSize, seed: 33);
+        var config = dir["window.hocon"];
+        // The node keeps 24 h by default; the group asks for 3 s.
+        await File.WriteAllTextAsync(config, "siterecovery.data-path.master-target { retention-check-interval = 1s, journal-segment-bytes = 1MiB, auto-recovery-point-interval = off, group-point-interval = off }");
+        using var node = new Node("n", "all", dir["n"], dir.Path, null, "--config", config);
+        await node.StartAsync();
+        using var vm1 = new Agent("vm1", new Dictionary<string, string> { ["vm1-d1"] = dir["vm1.img"] }, node.PsAddress, dir["a1"], dir.Path);
+        await vm1.StartAsync();
+        var api = node.Api;
+        var settings = new { multiVmConsistency = false, rpoThreshold = "00:15:00", retentionWindow = "00:00:03", appConsistentFrequency = "00:00:00" };
+        Assert.Equal(HttpStatusCode.OK, (await api.PostAsync("api/vaults", new { name = "v1", region = "WestEurope" })).Status);
+        Assert.Equal(HttpStatusCode.OK, (await api.PostAsync("api/protection-groups", new { groupId = "short", vault = "v1", settings })).Status);
+        Assert.Equal(HttpStatusCode.OK, (await api.PostAsync("api/protection-groups/short/machines/vm1", new { })).Status);
+
+        await Tools.RunOkAsync("qemu-io", ["-f", "raw", vm1.Uri("vm1-d1"), "-c", "write -P 0x71 0 3M"], TimeSpan.FromMinutes(1));
+        await node.BookmarkAsync("old", ["vm1-d1"], TimeSpan.FromMinutes(1));
+        await Tools.RunOkAsync("qemu-io", ["-f", "raw", vm1.Uri("vm1-d1"), "-c", "write -P 0x72 4M 3M"], TimeSpan.FromMinutes(1));
+        var last = await node.BookmarkAsync("new", ["vm1-d1"], TimeSpan.FromMinutes(1));
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        while (true)
+        {
+            var r = await api.GetAsync("api/disks/vm1-d1/retention");
+            if (r.Status == HttpStatusCode.OK && r.Body!["oldestSequence"]!.GetValue<long>() == last) break;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"the group's 3 s window never moved the base to #{last}: {r.Text}\n{node.Logs(60)}");
+            await Task.Delay(250);
+        }
+        Assert.Equal(Files.Sha256(dir["vm1.img"]), await node.RecoverAsync("vm1-d1", "new", dir["r.img"]));
+    }
+
     static async Task<List<JsonNode>> PointsAsync(Api api, string disk)
     {
         var view = await api.GetAsync($"api/disks/{disk}");

@@ -1,18 +1,23 @@
 using System.Collections.Immutable;
 using Akka.Actor;
-using SiteRecovery.Actors.ReadModels;
+using Akka.Persistence.Query;
+using Akka.Persistence.Sql.Query;
+using Akka.Streams;
+using Akka.Streams.Dsl;
 
 namespace SiteRecovery.Actors.Consistency;
 
 /// <summary>
-/// Takes the group bookmarks a <see cref="GroupSchedule"/> says are due. It learns the groups from the journal events
-/// the jobs projection republishes, checks every <c>tick</c>, and runs at most one bookmark per group at a time
-/// through <c>run</c> (the node's group-bookmark service), logging each outcome.
+/// Takes the group bookmarks a <see cref="GroupSchedule"/> says are due. It learns the groups from the journal (all
+/// events from the start, as the jobs projection reads them, so a restarted node knows its groups again), checks every <c>tick</c>, and runs at most one bookmark per group at a time
+/// through <c>run</c> (the node's group-bookmark service), logging each outcome. It also hands each member
+/// machine's retention window (from its group) to <c>windows</c>, whenever the groups change.
 /// </summary>
 public sealed class GroupPointScheduler : ReceiveActor, IWithTimers
 {
     public sealed record Outcome(DueGroupBookmark Bookmark, string Result);
     sealed class Tick { public static readonly Tick Instance = new(); }
+    sealed record StreamFailed(Exception Cause);
 
     /// <summary>Answers <see cref="GroupSchedule"/> (for tests and diagnostics).</summary>
     public sealed class GetSchedule { public static readonly GetSchedule Instance = new(); }
@@ -22,9 +27,19 @@ public sealed class GroupPointScheduler : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public GroupPointScheduler(Func<DueGroupBookmark, Task<string>> run, TimeSpan tick, TimeSpan? crashInterval, Func<long> nowUnixMs, Action<string> log)
+    public GroupPointScheduler(Func<DueGroupBookmark, Task<string>> run, TimeSpan tick, TimeSpan? crashInterval, Func<long> nowUnixMs, Action<string> log,
+        Action<IReadOnlyDictionary<string, TimeSpan>>? windows = null)
     {
-        Receive<JobsProjection.JournalEventSeen>(e => _schedule = _schedule.Apply(e.Event));
+        Receive<string>(s => s == "init", _ => Sender.Tell("ack"));
+        Receive<EventEnvelope>(e =>
+        {
+            var before = _schedule;
+            _schedule = _schedule.Apply(e.Event);
+            if (!ReferenceEquals(before, _schedule)) windows?.Invoke(_schedule.RetentionWindows());
+            Sender.Tell("ack");
+        });
+        Receive<string>(s => s == "done", _ => { });
+        Receive<StreamFailed>(f => throw new InvalidOperationException("the group schedule lost its journal stream", f.Cause));
         Receive<Tick>(_ =>
         {
             var now = nowUnixMs();
@@ -50,12 +65,14 @@ public sealed class GroupPointScheduler : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
-        Context.System.EventStream.Subscribe(Self, typeof(JobsProjection.JournalEventSeen));
+        var system = Context.System;
+        PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier)
+            .AllEvents(Offset.NoOffset())
+            .RunWith(Sink.ActorRefWithAck<EventEnvelope>(Self, "init", "ack", "done", e => new StreamFailed(e)), system.Materializer());
         Timers.StartPeriodicTimer("tick", Tick.Instance, _tick);
     }
 
-    protected override void PostStop() => Context.System.EventStream.Unsubscribe(Self);
-
-    public static Props Props(Func<DueGroupBookmark, Task<string>> run, TimeSpan tick, TimeSpan? crashInterval, Func<long> nowUnixMs, Action<string> log) =>
-        Akka.Actor.Props.Create(() => new GroupPointScheduler(run, tick, crashInterval, nowUnixMs, log));
+    public static Props Props(Func<DueGroupBookmark, Task<string>> run, TimeSpan tick, TimeSpan? crashInterval, Func<long> nowUnixMs, Action<string> log,
+        Action<IReadOnlyDictionary<string, TimeSpan>>? windows = null) =>
+        Akka.Actor.Props.Create(() => new GroupPointScheduler(run, tick, crashInterval, nowUnixMs, log, windows));
 }

@@ -58,6 +58,12 @@ public sealed record GroupSchedule(ImmutableDictionary<string, ScheduledGroup> G
         return due;
     }
 
+    /// <summary>Each member machine's retention window, from its group (a machine is in one group at most).</summary>
+    public IReadOnlyDictionary<string, TimeSpan> RetentionWindows() =>
+        Groups.Values.SelectMany(g => g.Machines.Select(m => (Machine: m, g.Settings.RetentionWindow)))
+            .GroupBy(x => x.Machine, StringComparer.Ordinal)
+            .ToDictionary(x => x.Key, x => x.Min(y => y.RetentionWindow), StringComparer.Ordinal);
+
     /// <summary>Records that <paramref name="bookmark"/> was attempted at <paramref name="nowUnixMs"/>.</summary>
     public GroupSchedule Attempted(DueGroupBookmark bookmark, long nowUnixMs) =>
         !Groups.TryGetValue(bookmark.GroupId, out var g) ? this

@@ -66,6 +66,13 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     Task? _autoPoints;
     Task? _retention;
     readonly Dictionary<string, long> _windowTold = new();
+    volatile IReadOnlyDictionary<string, TimeSpan> _groupWindows = new Dictionary<string, TimeSpan>();
+
+    /// <summary>
+    /// The retention window per machine, from the machine's protection group; a machine in no group keeps the
+    /// configured window. Applied at the next retention pass.
+    /// </summary>
+    public void SetRetentionWindows(IReadOnlyDictionary<string, TimeSpan> byMachine) => _groupWindows = byMachine;
 
     public MasterTargetServer(MasterTargetOptions options, IReplicaStoreFactory stores, IDataPathEvents events, Action<string> log)
     {
@@ -289,6 +296,8 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                 var disk = lazy.Value.Result;
                 try
                 {
+                    if (_machineByDisk.TryGetValue(disk.DiskId, out var machine))
+                        disk.WindowOverride = _groupWindows.TryGetValue(machine, out var window) ? window : null;
                     await Task.Run(() => disk.MaintainRetentionAsync(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), ct), ct).ConfigureAwait(false);
                     // The control plane forgets points whose data the window no longer reaches; told again after a
                     // restart (the command is idempotent), otherwise only when the window moved.

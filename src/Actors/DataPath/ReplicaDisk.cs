@@ -44,6 +44,8 @@ public sealed class ReplicaDisk : IAsyncDisposable
     public long AppliedThrough => Journal.LastSequence;
     public long DurableThrough => Journal.DurableSequence;
     public long BytesApplied { get; private set; }
+    /// <summary>The retention window of the disk's protection group, when known; otherwise the configured one applies.</summary>
+    public TimeSpan? WindowOverride { get; set; }
     public readonly SemaphoreSlim Gate = new(1, 1);
     /// <summary>Base image, checkpoints and point-in-time views of this disk.</summary>
     public DiskRetention Retention { get; private set; } = null!;
@@ -153,7 +155,7 @@ public sealed class ReplicaDisk : IAsyncDisposable
                 finally { Gate.Release(); }
             }
             Retention.MaybeCheckpoint();
-            Retention.ApplyWindow(nowUnixMs);
+            Retention.ApplyWindow(nowUnixMs, WindowOverride ?? Retention.Options.Window);
         }
         finally { _maintenance.Release(); }
     }

@@ -35,6 +35,7 @@ public static class GroupPoints
             {
                 return $"not taken: {e.Message}";
             }
-        }, check, groupPoints, () => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), m => log.LogInformation("{Message}", m)), "group-points");
+        }, check, groupPoints, () => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), m => log.LogInformation("{Message}", m),
+            windows => dataPath.Target?.SetRetentionWindows(windows)), "group-points");
     }
 }

@@ -244,9 +244,15 @@ public sealed class DiskRetention : IDisposable
     }
 
     /// <summary>Rolls the base to the oldest point the window keeps at <paramref name="nowUnixMs"/>; returns the base's sequence.</summary>
-    public long ApplyWindow(long nowUnixMs)
+    public long ApplyWindow(long nowUnixMs) => ApplyWindow(nowUnixMs, _options.Window);
+
+    /// <summary>
+    /// As <see cref="ApplyWindow(long)"/> with <paramref name="windowOverride"/> instead of the configured window (the disk's
+    /// protection group decides its own window); null keeps everything.
+    /// </summary>
+    public long ApplyWindow(long nowUnixMs, TimeSpan? windowOverride)
     {
-        if (_options.Window is not { } window) return RollForwardTo(0);
+        if (windowOverride is not { } window) return RollForwardTo(0);
         var cutoff = nowUnixMs - (long)window.TotalMilliseconds;
         long target;
         lock (_maintain) target = LastSequenceAtOrBefore(cutoff) ?? _base.Sequence;

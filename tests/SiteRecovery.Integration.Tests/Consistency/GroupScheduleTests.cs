@@ -58,6 +58,19 @@ public sealed class GroupScheduleTests
         Assert.Empty(s.Apply(new MachineRemovedFromGroup("g", "m2")).Due(T0 + 60_000, every));
     }
 
+    [Fact]
+    public void Each_member_machine_takes_its_groups_retention_window()
+    {
+        var s = GroupSchedule.Empty
+            .Apply(new ProtectionGroupCreated("g1", "v", new ReplicationSettings(true, TimeSpan.FromMinutes(15), TimeSpan.FromHours(6), TimeSpan.Zero)))
+            .Apply(new ProtectionGroupCreated("g2", "v", new ReplicationSettings(true, TimeSpan.FromMinutes(15), TimeSpan.FromDays(2), TimeSpan.Zero)))
+            .Apply(new MachineAddedToGroup("g1", "m1")).Apply(new MachineAddedToGroup("g2", "m2")).Apply(new MachineAddedToGroup("g2", "m3"));
+        Assert.Equal(new Dictionary<string, TimeSpan> { ["m1"] = TimeSpan.FromHours(6), ["m2"] = TimeSpan.FromDays(2), ["m3"] = TimeSpan.FromDays(2) }, s.RetentionWindows());
+        s = s.Apply(new ReplicationSettingsChanged("g2", new ReplicationSettings(true, TimeSpan.FromMinutes(15), TimeSpan.FromHours(1), TimeSpan.Zero)))
+             .Apply(new MachineRemovedFromGroup("g2", "m3"));
+        Assert.Equal(new Dictionary<string, TimeSpan> { ["m1"] = TimeSpan.FromHours(6), ["m2"] = TimeSpan.FromHours(1) }, s.RetentionWindows());
+    }
+
     [Property(MaxTest = 200)]
     public Property At_most_one_bookmark_per_group_is_due_and_an_attempt_is_never_repeated_before_its_interval() =>
         Prop.ForAll(
