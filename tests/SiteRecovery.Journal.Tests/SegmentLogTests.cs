@@ -100,7 +100,13 @@ public sealed class SegmentLogTests
             Assert.InRange(log.LastSequence, lastFlushed, expected.Count);
             Assert.Equal(log.LastSequence, log.DurableSequence);
             Assert.Equal(1, log.FirstSequence == 0 ? 1 : log.FirstSequence);
-            if (sc.GarbageLength > 0 || cutAt < fileLength) Assert.True(log.Recovery.Truncated || cutAt == fileLength);
+            // A cut that falls exactly between two records with nothing after it leaves a shorter, valid file:
+            // nothing to truncate. Anything else (a partial record, or garbage) must be cut away.
+            var boundaries = new HashSet<long> { 0 };
+            long end = 0;
+            for (var s = activeFirst; s <= expected.Count; s++) boundaries.Add(end += 12 + expected[(int)(s - 1)].Length);
+            if (sc.GarbageLength > 0 || !boundaries.Contains(cutAt)) Assert.True(log.Recovery.Truncated, $"cut at {cutAt} of {fileLength}, {sc.GarbageLength} garbage bytes: not reported truncated");
+            else Assert.False(log.Recovery.Truncated, $"cut at record boundary {cutAt}: reported truncated");
             AssertHolds(log, expected, 1);
 
             var next = log.LastSequence + 1;
