@@ -6,9 +6,9 @@ using System.Text;
 namespace SiteRecovery.Capture.Nbd;
 
 /// <summary>
-/// Serves one client: fixed newstyle handshake, then transmission. Requests execute strictly in arrival order
-/// and are answered in that order, but up to <see cref="NbdServerOptions.MaxInFlightRequests"/> are read ahead
-/// (header and payload) while earlier ones are being applied, so the socket and the export work at the same time.
+/// Serves one client: fixed newstyle handshake, then transmission. Requests are processed strictly in
+/// the order they arrive (pipelined requests simply wait in the socket buffer), so the export sees one
+/// request at a time and replies are written by a single writer in request order.
 /// </summary>
 internal sealed class NbdConnection
 {
@@ -21,7 +21,6 @@ internal sealed class NbdConnection
     private readonly string _peer;
     private readonly byte[] _header = new byte[NbdRequest.HeaderLength];
     private readonly byte[] _reply = new byte[NbdEncoder.SimpleReplyLength];
-    private readonly SemaphoreSlim _send = new(1, 1);
     private bool _noZeroes;
 
     // Reads go through a buffer so a request header and its payload usually arrive in one syscall;
@@ -247,95 +246,85 @@ internal sealed class NbdConnection
     {
         var size = export.Size;
         var readOnly = export.ReadOnly;
-        var budget = new InFlightBudget(_options.MaxInFlightRequests, _options.MaxInFlightBytes);
-        using var broken = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        // Requests execute one after another in arrival order (the export sees one request at a time, overlapping
-        // writes land as the client sent them, replies leave in request order); what runs ahead is the reading of the
-        // next requests and their payloads off the socket while the previous one is applied.
-        var previous = Task.CompletedTask;
-        try
+        while (true)
         {
-            while (true)
+            if (!await ReadHeaderOrEofAsync(ct).ConfigureAwait(false))
             {
-                if (!await ReadHeaderOrEofAsync(broken.Token).ConfigureAwait(false))
-                {
-                    Log("client closed the connection without NBD_CMD_DISC");
-                    return;
-                }
-                var parseError = NbdParser.TryParseRequest(_header, out var request);
-                if (parseError != NbdParseError.None)
-                {
-                    Log($"bad request header ({parseError}); disconnecting");
-                    return;
-                }
-
-                var check = NbdRequestValidator.Validate(request, size, readOnly, _options.MaxRequest);
-                if (!check.IsOk)
-                {
-                    Log($"{request.Command} offset={request.Offset} length={request.Length}: {check.Error}: {check.Reason}");
-                    if (check.ConsumePayload) await DiscardAsync(request.Length, broken.Token).ConfigureAwait(false);
-                    await ReplyAsync(check.Error, request.Cookie, ReadOnlyMemory<byte>.Empty, broken.Token).ConfigureAwait(false);
-                    if (check.Disconnect) return;
-                    continue;
-                }
-                if (request.Command == NbdCommand.Disconnect) return;
-
-                long bytes = request.Command is NbdCommand.Read or NbdCommand.Write ? request.Length : 0;
-                await budget.AcquireAsync(bytes, broken.Token).ConfigureAwait(false);
-                var buffer = bytes > 0 ? ArrayPool<byte>.Shared.Rent((int)bytes) : null;
-                try
-                {
-                    if (request.Command == NbdCommand.Write && buffer is not null)
-                        await _in.ReadExactlyAsync(buffer.AsMemory(0, (int)bytes), broken.Token).ConfigureAwait(false);
-                }
-                catch
-                {
-                    if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
-                    budget.Release(bytes);
-                    throw;
-                }
-                previous = ExecuteAsync(export, request, buffer, bytes, previous, budget, broken, broken.Token);
+                Log("client closed the connection without NBD_CMD_DISC");
+                return;
             }
-        }
-        catch (OperationCanceledException) when (broken.IsCancellationRequested && !ct.IsCancellationRequested)
-        {
-            Log("a reply could not be sent; closing the connection");
-        }
-        finally
-        {
-            // The protocol asks the server to finish outstanding requests before it closes.
-            await budget.DrainAsync().ConfigureAwait(false);
+            var parseError = NbdParser.TryParseRequest(_header, out var request);
+            if (parseError != NbdParseError.None)
+            {
+                Log($"bad request header ({parseError}); disconnecting");
+                return;
+            }
+
+            var check = NbdRequestValidator.Validate(request, size, readOnly, _options.MaxRequest);
+            if (!check.IsOk)
+            {
+                Log($"{request.Command} offset={request.Offset} length={request.Length}: {check.Error}: {check.Reason}");
+                if (check.ConsumePayload) await DiscardAsync(request.Length, ct).ConfigureAwait(false);
+                await SimpleReplyAsync(check.Error, request.Cookie, ct).ConfigureAwait(false);
+                if (check.Disconnect) return;
+                continue;
+            }
+
+            switch (request.Command)
+            {
+                case NbdCommand.Disconnect:
+                    return;
+                case NbdCommand.Read:
+                    await ReadAsync(export, request, ct).ConfigureAwait(false);
+                    break;
+                case NbdCommand.Write:
+                    await WriteAsync(export, request, ct).ConfigureAwait(false);
+                    break;
+                default:
+                {
+                    var error = await GuardAsync(request, () => ExecuteNoPayloadAsync(export, request, ct), ct).ConfigureAwait(false);
+                    await SimpleReplyAsync(error, request.Cookie, ct).ConfigureAwait(false);
+                    break;
+                }
+            }
         }
     }
 
-    /// <summary>Runs one admitted request and sends its reply; never throws (a failed reply breaks the connection).</summary>
-    private async Task ExecuteAsync(INbdExport export, NbdRequest request, byte[]? buffer, long bytes, Task after,
-        InFlightBudget budget, CancellationTokenSource broken, CancellationToken ct)
+    private async Task ReadAsync(INbdExport export, NbdRequest request, CancellationToken ct)
     {
+        var length = (int)request.Length;
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
         try
         {
-            await after.ConfigureAwait(false);
-            var length = (int)bytes;
-            var fua = request.Flags.HasFlag(NbdCommandFlags.Fua);
-            var error = request.Command switch
-            {
-                _ when request.Command is NbdCommand.Read or NbdCommand.Write && length == 0 => NbdError.None,
-                NbdCommand.Read => await GuardAsync(request, () => export.ReadAsync((long)request.Offset, buffer.AsMemory(0, length), ct), ct).ConfigureAwait(false),
-                NbdCommand.Write => await GuardAsync(request, () => export.WriteAsync((long)request.Offset, buffer.AsMemory(0, length), fua, ct), ct).ConfigureAwait(false),
-                _ => await GuardAsync(request, () => ExecuteNoPayloadAsync(export, request, ct), ct).ConfigureAwait(false),
-            };
-            var data = request.Command == NbdCommand.Read && error == NbdError.None ? buffer.AsMemory(0, length) : ReadOnlyMemory<byte>.Empty;
-            await ReplyAsync(error, request.Cookie, data, ct).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            if (!ct.IsCancellationRequested) Log($"{request.Command} cookie={request.Cookie}: {ex.GetType().Name}: {ex.Message}");
-            try { broken.Cancel(); } catch (ObjectDisposedException) { }
+            var error = length == 0
+                ? NbdError.None
+                : await GuardAsync(request, () => export.ReadAsync((long)request.Offset, buffer.AsMemory(0, length), ct), ct).ConfigureAwait(false);
+            await SimpleReplyAsync(error, request.Cookie, ct).ConfigureAwait(false);
+            if (error == NbdError.None && length > 0)
+                await _stream.WriteAsync(buffer.AsMemory(0, length), ct).ConfigureAwait(false);
         }
         finally
         {
-            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
-            budget.Release(bytes);
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task WriteAsync(INbdExport export, NbdRequest request, CancellationToken ct)
+    {
+        var length = (int)request.Length;
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
+        try
+        {
+            await _in.ReadExactlyAsync(buffer.AsMemory(0, length), ct).ConfigureAwait(false);
+            var fua = request.Flags.HasFlag(NbdCommandFlags.Fua);
+            var error = length == 0
+                ? NbdError.None
+                : await GuardAsync(request, () => export.WriteAsync((long)request.Offset, buffer.AsMemory(0, length), fua, ct), ct).ConfigureAwait(false);
+            await SimpleReplyAsync(error, request.Cookie, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
@@ -428,20 +417,10 @@ internal sealed class NbdConnection
         }
     }
 
-    /// <summary>Sends a simple reply and, for a read, its data, as one unit: replies of concurrent requests never interleave.</summary>
-    private async Task ReplyAsync(NbdError error, ulong cookie, ReadOnlyMemory<byte> data, CancellationToken ct)
+    private async Task SimpleReplyAsync(NbdError error, ulong cookie, CancellationToken ct)
     {
-        await _send.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            NbdEncoder.WriteSimpleReply(_reply, error, cookie);
-            await _stream.WriteAsync(_reply, ct).ConfigureAwait(false);
-            if (!data.IsEmpty) await _stream.WriteAsync(data, ct).ConfigureAwait(false);
-        }
-        finally
-        {
-            _send.Release();
-        }
+        NbdEncoder.WriteSimpleReply(_reply, error, cookie);
+        await _stream.WriteAsync(_reply, ct).ConfigureAwait(false);
     }
 
     private void Log(string message)

@@ -25,15 +25,6 @@ public sealed class NbdServerOptions
     /// <summary>Time a client has to finish the handshake; <see cref="Timeout.InfiniteTimeSpan"/> disables it.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>
-    /// Requests of one connection admitted at once: read off the socket (with their payloads) ahead of the one being
-    /// executed. Execution and replies stay in arrival order. 1 means no read-ahead.
-    /// </summary>
-    public int MaxInFlightRequests { get; init; } = 16;
-
-    /// <summary>Payload bytes one connection may hold in flight (buffers of queued writes and reads).</summary>
-    public long MaxInFlightBytes { get; init; } = 16L * 1024 * 1024;
-
     /// <summary>Receives diagnostic messages (protocol errors, export failures). Must not throw; exceptions are swallowed.</summary>
     public Action<string>? Log { get; init; }
 
@@ -43,9 +34,5 @@ public sealed class NbdServerOptions
             throw new ArgumentOutOfRangeException(nameof(MaxRequest), MaxRequest, "MaxRequest must be between 512 and 1 GiB.");
         if (MaxOptionLength < 4096 + 8)
             throw new ArgumentOutOfRangeException(nameof(MaxOptionLength), MaxOptionLength, "MaxOptionLength must allow a 4096-byte name.");
-        if (MaxInFlightRequests < 1 || MaxInFlightRequests > 1024)
-            throw new ArgumentOutOfRangeException(nameof(MaxInFlightRequests), MaxInFlightRequests, "MaxInFlightRequests must be between 1 and 1024.");
-        if (MaxInFlightBytes < 64 * 1024)
-            throw new ArgumentOutOfRangeException(nameof(MaxInFlightBytes), MaxInFlightBytes, "MaxInFlightBytes must be at least 64 KiB.");
     }
 }
