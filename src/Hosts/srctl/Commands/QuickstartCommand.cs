@@ -80,7 +80,7 @@ public static class QuickstartCommand
                 var sw = Stopwatch.StartNew();
                 await Task.WhenAll(disks.Select(async d =>
                 {
-                    await SiteProcesses.RunToolAsync("fio", $"--name={d} --ioengine=nbd --uri=nbd://127.0.0.1:{nbdPort}/{d} --rw=randwrite --bs=64k --iodepth=8 --size={sizeMb}M --io_size={ioMb}M --verify=crc32c --do_verify=1 --randrepeat=0 --output-format=terse", TimeSpan.FromMinutes(3));
+                    await SiteProcesses.RunToolAsync("fio", $"--name={d} --ioengine=nbd --uri=nbd://127.0.0.1:{nbdPort}/{d} --rw=randwrite --bs=64k --iodepth=8 --size={sizeMb}M --io_size={ioMb}M --verify=crc32c --do_verify=1 --verify_state_save=0 --randrepeat=0 --output-format=terse", TimeSpan.FromMinutes(3));
                     fio.Increment(1);
                 }));
                 var fioSeconds = sw.Elapsed.TotalSeconds;
