@@ -102,7 +102,8 @@ public sealed class HostProcess : IDisposable
         finally { LineReceived -= Handler; }
     }
 
-    async Task DrainAsync()
+    /// <summary>Waits (up to 5 s) until both output streams reached their end, so a tail taken after exit is complete.</summary>
+    public async Task DrainAsync()
     {
         try { await Task.WhenAll(_outputClosed.Task, _errorClosed.Task).WaitAsync(TimeSpan.FromSeconds(5)); }
         catch (TimeoutException) { }

@@ -58,7 +58,12 @@ public sealed class Node : IDisposable
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
         while (true)
         {
-            if (Process.HasExited) throw new InvalidOperationException($"node {Id} exited with {Process.ExitCode} while starting\n{Process.Tail()}");
+            if (Process.HasExited)
+            {
+                // The exit can be seen before its last output lines are read: the tail must hold the reason.
+                await Process.DrainAsync();
+                throw new InvalidOperationException($"node {Id} exited with {Process.ExitCode} while starting\n{Process.Tail()}");
+            }
             try
             {
                 using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
