@@ -221,32 +221,7 @@ public sealed class SegmentLog : IDisposable
     /// <see cref="SegmentCorruptException"/> (file, offset, sequence) on a damaged frame. Each record is a fresh array.
     /// </summary>
     public IEnumerable<(long Sequence, ReadOnlyMemory<byte> Record)> Read(long fromSequence, long throughSequence = long.MaxValue)
-    {
-        ArgumentOutOfRangeException.ThrowIfLessThan(fromSequence, 1);
-        List<FileView> views;
-        long through;
-        lock (_gate)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            through = Math.Min(throughSequence, _durableSequence);
-            if (fromSequence > through) return [];
-            var first = FirstHeldLocked();
-            if (first == 0 || fromSequence < first) throw new SequenceNotHeldException(fromSequence, first, _durableSequence);
-            views = [];
-            foreach (var f in _files)
-                if (f.DurableCount > 0 && f.Last >= fromSequence && f.First <= through)
-                {
-                    var (startSeq, startOffset) = (f.First, 0L);
-                    foreach (var entry in f.Index)
-                    {
-                        if (entry.Sequence > fromSequence || entry.Offset >= f.DurableLength) break;
-                        (startSeq, startOffset) = entry;
-                    }
-                    views.Add(new FileView(f.First, f.DurableCount, f.DurableLength, f.Path, startSeq, startOffset));
-                }
-        }
-        return ReadFiles(views, fromSequence, through);
-    }
+        => ReadLocated(fromSequence, throughSequence).Select(r => (r.Sequence, r.Record));
 
     /// <summary>
     /// Like <see cref="Read"/>, but each record comes with its <see cref="RecordLocation"/>, which
@@ -383,24 +358,6 @@ public sealed class SegmentLog : IDisposable
             lock (_gate) _disposed = true;
             _active?.Dispose();
             _lock.Dispose();
-        }
-    }
-
-    private IEnumerable<(long Sequence, ReadOnlyMemory<byte> Record)> ReadFiles(List<FileView> views, long from, long through)
-    {
-        foreach (var view in views)
-        {
-            var (handle, path) = OpenForRead(view);
-            using (handle)
-            using (var reader = new FrameReader(handle, view.Length, _options.ReadBufferBytes, _options.MaxRecordBytes, view.StartOffset))
-            {
-                var seq = view.StartSequence;
-                for (long k = view.StartSequence - view.First; k < view.Count && seq <= through; k++, seq++)
-                {
-                    var record = ReadOne(reader, path, seq, keep: seq >= from);
-                    if (record is not null) yield return (seq, record);
-                }
-            }
         }
     }
 
