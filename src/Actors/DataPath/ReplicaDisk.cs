@@ -166,9 +166,9 @@ public sealed class ReplicaDisk : IAsyncDisposable
     {
         _replicaDurable = sequence;
         if (Retention is not null) Retention.RollLimit = sequence;
-        var tmp = _checkpointPath + ".tmp";
-        File.WriteAllText(tmp, sequence.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        File.Move(tmp, _checkpointPath, overwrite: true);
+        // Durably replaced: a crash must leave the old value or the new one, never an empty file that stops the open.
+        SiteRecovery.Journal.DurableFile.WriteAtomically(_checkpointPath,
+            System.Text.Encoding.ASCII.GetBytes(sequence.ToString(System.Globalization.CultureInfo.InvariantCulture)), null, "replica-checkpoint");
     }
 
     public async ValueTask DisposeAsync()

@@ -3,7 +3,7 @@ using SiteRecovery.Journal.Segments;
 namespace SiteRecovery.Journal;
 
 /// <summary>Small metadata files replaced atomically: temp file, fsync, rename, directory fsync.</summary>
-internal static class DurableFile
+public static class DurableFile
 {
     public const string TempSuffix = ".tmp";
 
