@@ -88,5 +88,15 @@ public sealed class StartupValidationTests : IDisposable
         await File.WriteAllTextAsync(overrides, "siterecovery.data-path.master-target.commit-bytes = 1KiB\n");
         r = await RunHostAsync(Repo.NodeDll, NodeArgs("--config", overrides));
         Assert.Contains("master-target.commit-bytes = 1024 is outside", r.StdErr, StringComparison.Ordinal);
+
+        // The retention and group-schedule keys are checked the same way, before anything is written.
+        foreach (var key in new[] { "retention-window", "checkpoint-interval", "group-point-interval", "group-schedule-check-interval" })
+        {
+            await File.WriteAllTextAsync(overrides, $"siterecovery.data-path.master-target.{key} = sometimes\n");
+            r = await RunHostAsync(Repo.NodeDll, NodeArgs("--config", overrides));
+            Assert.NotEqual(0, r.ExitCode);
+            Assert.Contains($"siterecovery.data-path.master-target.{key}", r.StdErr, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(_dir["node"], "journal.db")), $"a start refused for {key} created the journal");
+        }
     }
 }
