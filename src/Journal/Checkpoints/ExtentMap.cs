@@ -6,19 +6,37 @@ namespace SiteRecovery.Journal.Checkpoints;
 /// the number of distinct live ranges, never the amount of churn. Not thread-safe; <see cref="Freeze"/> gives a
 /// read-only copy that is.
 /// </summary>
+/// <remarks>
+/// Every replicated write is overlaid here, so an overlay must cost O(log n) however many extents a large disk
+/// has. The extents live in sorted chunks of bounded size: finding a position is two binary searches, and an
+/// insert or removal moves at most one chunk's elements. (A SortedSet view's Count and Max walk the whole view,
+/// which made each overlay linear in the map's size.)
+/// </remarks>
 public sealed class ExtentMap
 {
-    private static readonly Comparer<Extent> ByStart = Comparer<Extent>.Create((a, b) => a.Start.CompareTo(b.Start));
-    private readonly SortedSet<Extent> _set;
+    private const int ChunkLimit = 512;
 
-    public ExtentMap() => _set = new SortedSet<Extent>(ByStart);
+    // Each chunk is non-empty and sorted by start; chunks are in disk order.
+    private readonly List<List<Extent>> _chunks = [];
 
-    private ExtentMap(IEnumerable<Extent> extents) => _set = new SortedSet<Extent>(extents, ByStart);
+    public ExtentMap() { }
 
-    public int Count => _set.Count;
+    private ExtentMap(IEnumerable<Extent> extents)
+    {
+        var sorted = extents.ToList();
+        sorted.Sort((a, b) => a.Start.CompareTo(b.Start));
+        for (var i = 1; i < sorted.Count; i++)
+            if (sorted[i - 1].End > sorted[i].Start)
+                throw new ArgumentException($"extents overlap at {sorted[i].Start}: an extent map holds disjoint ranges", nameof(extents));
+        for (var i = 0; i < sorted.Count; i += ChunkLimit / 2)
+            _chunks.Add(sorted.GetRange(i, Math.Min(ChunkLimit / 2, sorted.Count - i)));
+        Count = sorted.Count;
+    }
+
+    public int Count { get; private set; }
 
     /// <summary>The extents in disk order.</summary>
-    public IEnumerable<Extent> Extents => _set;
+    public IEnumerable<Extent> Extents => _chunks.SelectMany(c => c);
 
     public static ExtentMap From(IEnumerable<Extent> extents) => new(extents);
 
@@ -27,31 +45,93 @@ public sealed class ExtentMap
     {
         if (e.Length <= 0) return;
         var end = e.End;
-        List<Extent>? removed = null;
-        if (e.Start > long.MinValue && _set.Count > 0)
+        var (c, i) = LastAtOrBefore(e.Start);
+        if (c < 0) (c, i) = (0, 0);
+        else if (_chunks[c][i].End <= e.Start) (c, i) = Next(c, i);
+
+        // From the first extent that overlaps, cut out [e.Start, end): keep the parts outside it.
+        Extent? head = null, tail = null;
+        while (c < _chunks.Count && _chunks[c][i].Start < end)
         {
-            var before = _set.GetViewBetween(Key(long.MinValue), Key(e.Start - 1));
-            if (before.Count > 0 && before.Max.End > e.Start) (removed ??= []).Add(before.Max);
+            var x = _chunks[c][i];
+            if (x.Start < e.Start) head = x.Slice(x.Start, e.Start);
+            if (x.End > end) tail = x.Slice(end, x.End);
+            (c, i) = RemoveAt(c, i);
         }
-        foreach (var x in _set.GetViewBetween(Key(e.Start), Key(end - 1))) (removed ??= []).Add(x);
-        if (removed is not null)
-            foreach (var x in removed)
-            {
-                _set.Remove(x);
-                if (x.Start < e.Start) _set.Add(x.Slice(x.Start, e.Start));
-                if (x.End > end) _set.Add(x.Slice(end, x.End));
-            }
-        _set.Add(e);
+        if (head is { } h) Insert(h);
+        Insert(e);
+        if (tail is { } t) Insert(t);
     }
 
     /// <summary>Drops extents from records at or below <paramref name="sequence"/>: the base image now holds their bytes.</summary>
-    public void RemoveAtOrBelow(long sequence) => _set.RemoveWhere(x => x.Sequence <= sequence);
+    public void RemoveAtOrBelow(long sequence)
+    {
+        foreach (var chunk in _chunks) Count -= chunk.RemoveAll(x => x.Sequence <= sequence);
+        _chunks.RemoveAll(chunk => chunk.Count == 0);
+    }
 
-    public ExtentMap Clone() => new(_set);
+    public ExtentMap Clone() => new(Extents);
 
-    public FrozenExtents Freeze() => new([.. _set]);
+    public FrozenExtents Freeze() => new([.. Extents]);
 
-    private static Extent Key(long start) => new(start, 0, 0, ExtentKind.Zero, default, 0);
+    /// <summary>Position of the last extent starting at or before <paramref name="start"/>, or (-1, -1).</summary>
+    private (int Chunk, int Index) LastAtOrBefore(long start)
+    {
+        int lo = 0, hi = _chunks.Count - 1, chunk = -1;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (_chunks[mid][0].Start <= start) { chunk = mid; lo = mid + 1; }
+            else hi = mid - 1;
+        }
+        if (chunk < 0) return (-1, -1);
+        var list = _chunks[chunk];
+        lo = 0; hi = list.Count - 1;
+        var index = 0;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (list[mid].Start <= start) { index = mid; lo = mid + 1; }
+            else hi = mid - 1;
+        }
+        return (chunk, index);
+    }
+
+    private (int, int) Next(int c, int i) => i + 1 < _chunks[c].Count ? (c, i + 1) : (c + 1, 0);
+
+    /// <summary>Removes the extent at (c, i) and returns the position of the one that followed it.</summary>
+    private (int, int) RemoveAt(int c, int i)
+    {
+        var chunk = _chunks[c];
+        chunk.RemoveAt(i);
+        Count--;
+        if (chunk.Count == 0)
+        {
+            _chunks.RemoveAt(c);
+            return (c, 0);
+        }
+        return i < chunk.Count ? (c, i) : (c + 1, 0);
+    }
+
+    private void Insert(Extent x)
+    {
+        Count++;
+        if (_chunks.Count == 0)
+        {
+            _chunks.Add([x]);
+            return;
+        }
+        var (c, i) = LastAtOrBefore(x.Start);
+        if (c < 0) (c, i) = (0, -1); // before everything: the front of the first chunk
+        var chunk = _chunks[c];
+        chunk.Insert(i + 1, x);
+        if (chunk.Count > ChunkLimit)
+        {
+            var half = chunk.Count / 2;
+            _chunks.Insert(c + 1, chunk.GetRange(half, chunk.Count - half));
+            chunk.RemoveRange(half, chunk.Count - half);
+        }
+    }
 }
 
 /// <summary>An immutable extent map with binary-search lookup, safe to read from many threads.</summary>
