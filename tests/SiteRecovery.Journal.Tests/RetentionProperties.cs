@@ -57,9 +57,16 @@ public sealed class RetentionProperties
         return disk;
     }
 
-    private static void Append(SegmentLog log, IEnumerable<Delta> deltas, Random rng)
+    private static void Append(SegmentLog log, IEnumerable<Delta> deltas, Random rng, DiskRetention? reportTo = null)
     {
-        foreach (var d in deltas) log.Append(Compression.EncodeStored(d, compress: rng.Next(2) == 0), d.Sequence);
+        // The writer reports all, none or some of its records to the retention (as the master target does); what is
+        // not reported must be read back from the journal, so every mix gives the same index.
+        var mode = rng.Next(3);
+        foreach (var d in deltas)
+        {
+            var location = log.Append(Compression.EncodeStored(d, compress: rng.Next(2) == 0), d.Sequence);
+            if (reportTo is not null && (mode == 0 || mode == 1 && rng.Next(4) != 0)) reportTo.Appended(d, location);
+        }
         log.Flush();
     }
 
@@ -116,7 +123,7 @@ public sealed class RetentionProperties
                 while (appended < count)
                 {
                     var batch = Math.Min(count - appended, rng.Next(1, 15));
-                    Append(log, deltas.Skip(appended).Take(batch), rng);
+                    Append(log, deltas.Skip(appended).Take(batch), rng, r);
                     appended += batch;
                     r.MaybeCheckpoint(force: rng.Next(4) == 0);
                     switch (rng.Next(5))

@@ -35,6 +35,32 @@ public sealed class SegmentLogTests
         Assert.Equal(log.LastSequence + 1, seq);
     }
 
+    [Property(MaxTest = 30)]
+    public void Append_returns_the_location_ReadLocated_reports(PositiveInt seedArg)
+    {
+        var rng = new Random(seedArg.Get);
+        using var dir = new TempDir();
+        var path = dir.Sub("log");
+        var reported = new Dictionary<long, RecordLocation>();
+        long seq = 0;
+        // Two opens: locations stay right in a file continued after a reopen, and across rotations.
+        for (var round = 0; round < 2; round++)
+        {
+            using var log = SegmentLog.Open(path, Small(rng.Next(2_000, 20_000)));
+            for (var i = rng.Next(1, 80); i > 0; i--)
+            {
+                seq++;
+                reported[seq] = log.Append(RecordFor(seq, rng.Next(1, 3000), 3), seq);
+                if (rng.Next(5) == 0) log.Flush();
+            }
+            log.Flush();
+            foreach (var r in log.ReadLocated(1))
+                Assert.Equal(reported[r.Sequence], r.Location);
+            var probe = rng.NextInt64(1, seq + 1);
+            Assert.Equal(log.ReadLocated(probe, probe).Single().Record.ToArray(), log.ReadAt(reported[probe], probe).ToArray());
+        }
+    }
+
     public sealed record CrashScenario(int[] Lengths, bool[] FlushAfter, long SegmentBytes, int CutPick, int GarbageLength, int Salt);
 
     private static Gen<CrashScenario> Scenarios =>

@@ -492,7 +492,9 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                             continue;
                         }
                         Delta delta;
-                        try { delta = server._compression.DecodeStored(body); }
+                        // A write is applied before the pooled frame goes back: its payload may point into it. A marker is kept in
+                        // `points` past this frame, so it gets its own copy.
+                        try { delta = server._compression.DecodeStored(body, aliasUncompressed: header.Kind == DeltaKind.Write); }
                         catch (ChecksumMismatchException e)
                         {
                             await SendAsync(new Nak(disk.DiskId, header.Sequence, e.Message), ct).ConfigureAwait(false);

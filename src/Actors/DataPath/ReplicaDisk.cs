@@ -90,7 +90,8 @@ public sealed class ReplicaDisk : IAsyncDisposable
     /// <summary>Appends a verified delta (as its stored record) and applies it. Caller holds <see cref="Gate"/>.</summary>
     public async ValueTask AppendAsync(Delta delta, ReadOnlyMemory<byte> storedRecord, CancellationToken ct)
     {
-        Journal.Append(storedRecord.Span, delta.Sequence);
+        var location = Journal.Append(storedRecord.Span, delta.Sequence);
+        Retention.Appended(delta, location);
         await ApplyToReplicaAsync(delta, ct).ConfigureAwait(false);
     }
 

@@ -53,7 +53,7 @@ public static class FrameIo
         if (length < 0 || length > MaxFrame) throw new InvalidDataException($"frame length {length} is outside 0..{MaxFrame}");
         var type = (FrameType)header[4];
         if (type is not (FrameType.Delta or FrameType.Control)) throw new InvalidDataException($"frame type {header[4]} is unknown");
-        var body = new byte[length];
+        var body = GC.AllocateUninitializedArray<byte>(length);
         await stream.ReadExactlyAsync(body, ct).ConfigureAwait(false);
         return (type, body);
     }

@@ -58,7 +58,7 @@ public sealed class FrameReader(Stream stream, int bufferSize = 1 << 20)
         var type = (FrameType)typeByte;
         if (type is not (FrameType.Delta or FrameType.Control)) throw new InvalidDataException($"frame type {typeByte} is unknown");
         _start += 5;
-        var body = pooled ? System.Buffers.ArrayPool<byte>.Shared.Rent(length) : new byte[length];
+        var body = pooled ? System.Buffers.ArrayPool<byte>.Shared.Rent(length) : GC.AllocateUninitializedArray<byte>(length);
         var have = Math.Min(length, _end - _start);
         Buffer.BlockCopy(_buffer, _start, body, 0, have);
         _start += have;

@@ -92,12 +92,18 @@ public sealed class DeltaCompression : IDisposable
     /// Decodes a stored record into a delta carrying its uncompressed payload (a fresh array the caller owns),
     /// and checks the delta checksum. Throws <see cref="ChecksumMismatchException"/> when the content is damaged
     /// and <see cref="DeltaFormatException"/> when the record cannot be parsed or decompressed.
+    /// With <paramref name="aliasUncompressed"/> an uncompressed payload is not copied but refers to
+    /// <paramref name="record"/>: for a caller that is done with the delta before it reuses the record's buffer.
     /// </summary>
-    public Delta DecodeStored(ReadOnlyMemory<byte> record)
+    public Delta DecodeStored(ReadOnlyMemory<byte> record, bool aliasUncompressed = false)
     {
         var stored = DeltaCodec.Decode(record, out var compressed);
         Delta d;
-        if (!compressed)
+        if (!compressed && aliasUncompressed)
+        {
+            d = stored;
+        }
+        else if (!compressed)
         {
             // Copy so the result does not pin or alias the caller's record buffer.
             d = stored with { Payload = stored.Payload.ToArray() };
@@ -112,7 +118,7 @@ public sealed class DeltaCompression : IDisposable
                     throw new DeltaFormatException($"delta {stored.DiskId}#{stored.Sequence}: compressed payload declares {declared} bytes, above {DeltaCodec.MaxPayload}");
                 expected = (int)declared;
             }
-            var payload = new byte[expected];
+            var payload = GC.AllocateUninitializedArray<byte>(expected);
             int written;
             try
             {
@@ -137,7 +143,7 @@ public sealed class DeltaCompression : IDisposable
     private static byte[] EncodeWith(Delta d, ReadOnlySpan<byte> stored, bool compressed)
     {
         // Exact-size output: the record is handed to the log as is, so no trailing slack to trim.
-        var output = new byte[DeltaCodec.EncodedSize(d, stored.Length)];
+        var output = GC.AllocateUninitializedArray<byte>(DeltaCodec.EncodedSize(d, stored.Length));
         var writer = new FixedBufferWriter(output);
         DeltaCodec.Encode(d, stored, compressed, writer);
         return output;

@@ -38,6 +38,10 @@ public sealed class DiskRetention : IDisposable
     private readonly Dictionary<long, (long Point, long Base)> _pins = [];
     private readonly SortedList<long, long> _checkpoints = []; // sequence -> max time
     private ExtentMap _working = new();
+    // Records the writer reported as it appended them, so indexing does not read every payload back from the journal.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<AppendedRecord> _appended = new();
+    private int _appendedCount;
+    private const int AppendedLimit = 1 << 20;
     private long _workingThrough;
     private long _workingMaxTime;
     private long _workingChurn;
@@ -153,30 +157,59 @@ public sealed class DiskRetention : IDisposable
         foreach (var (_, record) in records) yield return _compression.DecodeStored(record);
     }
 
+    /// <summary>A record the writer appended to the journal: its header fields and where it went.</summary>
+    private readonly record struct AppendedRecord(long Sequence, DeltaKind Kind, long Offset, int Length, long TimeUnixMs, RecordLocation Location);
+
+    /// <summary>
+    /// The journal's writer reports each record it appended (with the location <see cref="SegmentLog.Append"/>
+    /// returned), in sequence order. Indexing then takes them from memory once they are durable; anything not
+    /// reported (or past the bounded backlog) is read back from the journal instead.
+    /// </summary>
+    public void Appended(Delta header, RecordLocation location)
+    {
+        if (Volatile.Read(ref _appendedCount) >= AppendedLimit) return;
+        Interlocked.Increment(ref _appendedCount);
+        _appended.Enqueue(new AppendedRecord(header.Sequence, header.Kind, header.Offset, header.Length, header.TimeUnixMs, location));
+    }
+
     /// <summary>Overlays the journal records after the working index onto it. Caller holds <see cref="_maintain"/>.</summary>
     private void CatchUp()
     {
         var durable = _journal.DurableSequence;
+        while (_appended.TryPeek(out var a) && a.Sequence <= durable)
+        {
+            if (a.Sequence == _workingThrough + 1) Index(a);
+            else if (a.Sequence > _workingThrough + 1) break; // a gap: the journal has what was not reported
+            _appended.TryDequeue(out _);
+            Interlocked.Decrement(ref _appendedCount);
+        }
         if (durable <= _workingThrough) return;
         foreach (var r in _journal.ReadLocated(_workingThrough + 1, durable))
         {
             var d = DeltaCodec.Decode(r.Record, out _); // header only: the payload stays where it is
             if (d.Sequence != r.Sequence)
                 throw new InvalidDataException($"disk {_diskId}: journal position #{r.Sequence} holds record #{d.Sequence}");
-            Overlay(_working, d, r.Location);
-            if (d.Kind is DeltaKind.Write or DeltaKind.Zero or DeltaKind.Trim) _workingChurn += d.Length;
-            _workingMaxTime = Math.Max(_workingMaxTime, d.TimeUnixMs);
-            _workingThrough = r.Sequence;
+            Index(new AppendedRecord(d.Sequence, d.Kind, d.Offset, d.Length, d.TimeUnixMs, r.Location));
         }
     }
 
-    private void Overlay(ExtentMap map, Delta header, RecordLocation location)
+    private void Index(AppendedRecord r)
     {
-        if (header.Kind is not (DeltaKind.Write or DeltaKind.Zero or DeltaKind.Trim) || header.Length == 0) return;
-        if (header.Offset < 0 || header.Offset + header.Length > Size)
-            throw new InvalidDataException($"disk {_diskId}: record #{header.Sequence} covers {header.Offset}..{header.Offset + header.Length}, past the disk's {Size} bytes");
-        map.Overlay(new Extent(header.Offset, header.Length, header.Sequence,
-            header.Kind == DeltaKind.Write ? ExtentKind.Data : ExtentKind.Zero, location, 0));
+        Overlay(_working, r.Sequence, r.Kind, r.Offset, r.Length, r.Location);
+        if (r.Kind is DeltaKind.Write or DeltaKind.Zero or DeltaKind.Trim) _workingChurn += r.Length;
+        _workingMaxTime = Math.Max(_workingMaxTime, r.TimeUnixMs);
+        _workingThrough = r.Sequence;
+    }
+
+    private void Overlay(ExtentMap map, Delta header, RecordLocation location)
+        => Overlay(map, header.Sequence, header.Kind, header.Offset, header.Length, location);
+
+    private void Overlay(ExtentMap map, long sequence, DeltaKind kind, long offset, int length, RecordLocation location)
+    {
+        if (kind is not (DeltaKind.Write or DeltaKind.Zero or DeltaKind.Trim) || length == 0) return;
+        if (offset < 0 || offset + length > Size)
+            throw new InvalidDataException($"disk {_diskId}: record #{sequence} covers {offset}..{offset + length}, past the disk's {Size} bytes");
+        map.Overlay(new Extent(offset, length, sequence, kind == DeltaKind.Write ? ExtentKind.Data : ExtentKind.Zero, location, 0));
     }
 
     /// <summary>

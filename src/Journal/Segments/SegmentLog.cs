@@ -142,8 +142,9 @@ public sealed class SegmentLog : IDisposable
     /// <summary>
     /// Appends one record as <paramref name="sequence"/>, which must be exactly <see cref="LastSequence"/> + 1
     /// (else <see cref="AppendSequenceGapException"/>). Buffered: durable only after <see cref="Flush"/>.
+    /// Returns where the record is, as <see cref="ReadLocated"/> would report it.
     /// </summary>
-    public void Append(ReadOnlySpan<byte> record, long sequence)
+    public RecordLocation Append(ReadOnlySpan<byte> record, long sequence)
     {
         ThrowIfUnusable();
         var expected = _lastSequence + 1;
@@ -180,10 +181,12 @@ public sealed class SegmentLog : IDisposable
 
         if (_activeCount > 0 && _activeCount % IndexEvery == 0)
             lock (_gate) _files[^1].Index.Add((sequence, _activeBytes));
+        var location = new RecordLocation(sequence - _activeCount, _activeBytes);
         _activeCount++;
         _activeBytes += frame;
         Volatile.Write(ref _lastSequence, sequence);
         if (_activeBytes >= _options.SegmentBytes) Rotate();
+        return location;
     }
 
     /// <summary>
@@ -301,7 +304,7 @@ public sealed class SegmentLog : IDisposable
             var hash = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(header[4..]);
             if (length == 0 || length > _options.MaxRecordBytes || location.Offset + SegmentFrame.HeaderSize + length > view.Length)
                 throw new SegmentCorruptException(path, location.Offset, sequence, Describe(FrameStatus.BadLength, length));
-            var record = new byte[length];
+            var record = GC.AllocateUninitializedArray<byte>((int)length);
             var got = 0;
             while (got < record.Length)
             {
@@ -367,7 +370,11 @@ public sealed class SegmentLog : IDisposable
         var status = reader.Next(out var record);
         if (status != FrameStatus.Record)
             throw new SegmentCorruptException(path, offset, sequence, Describe(status, reader.LastLength));
-        return keep ? record.ToArray() : null;
+        if (!keep) return null;
+        // Every byte is overwritten: no need for the zeroing a plain new array costs on the hot read path.
+        var copy = GC.AllocateUninitializedArray<byte>(record.Length);
+        record.CopyTo(copy);
+        return copy;
     }
 
     /// <summary>Opens a file for reading; if a rotation renamed it since the snapshot, follows it by its first sequence.</summary>

@@ -100,7 +100,7 @@ public sealed class DiskStream
     {
         lock (_gate)
         {
-            var copy = payload.IsEmpty ? ReadOnlyMemory<byte>.Empty : payload.ToArray();
+            var copy = payload.IsEmpty ? ReadOnlyMemory<byte>.Empty : Copy(payload);
             var d = Delta.Create(DiskId, _nextSequence++, kind, offset, length, copy, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
             _unacked.Enqueue(d);
             _unsent.Enqueue(d);
@@ -108,6 +108,14 @@ public sealed class DiskStream
             Signal();
             return d;
         }
+    }
+
+    // The buffer is kept until the process server acknowledges it; every byte is overwritten, so skip the zeroing.
+    static byte[] Copy(ReadOnlyMemory<byte> payload)
+    {
+        var copy = GC.AllocateUninitializedArray<byte>(payload.Length);
+        payload.Span.CopyTo(copy);
+        return copy;
     }
 
     /// <summary>
