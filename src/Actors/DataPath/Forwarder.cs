@@ -115,7 +115,9 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
                 _probe.Report(stored.Length < record.Length);
                 return stored;
             }, ct))
-            .GroupedWithin(256, TimeSpan.FromMilliseconds(1))
+            // Frames go out in groups of about one batch: what sits between the spool and the socket stays bounded by
+            // bytes (a few batches across the stages' small buffers), not by a count of 64 KiB records.
+            .GroupedWeightedWithin(options.ForwardBatchBytes, 256, TimeSpan.FromMilliseconds(1), frame => frame.Length)
             .SelectAsync(1, async (IEnumerable<ReadOnlyMemory<byte>> frames) =>
             {
                 await _sendLock.WaitAsync(ct).ConfigureAwait(false);
@@ -127,6 +129,7 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
                 finally { _sendLock.Release(); }
                 return 0;
             })
+            .WithAttributes(Attributes.CreateInputBuffer(1, 2))
             .RunWith(Sink.Ignore<int>(), materializer);
     }
 

@@ -13,7 +13,7 @@ public sealed record ProcessServerOptions(string ServerId, IPEndPoint Listen, st
     /// <summary>zstd level for deltas forwarded to the master target.</summary>
     public int CompressionLevel { get; init; } = 1;
     /// <summary>Most bytes read from the spool in one batch by a forwarder.</summary>
-    public int ForwardBatchBytes { get; init; } = 4 << 20;
+    public int ForwardBatchBytes { get; init; } = 1 << 20;
     public SegmentLogOptions Spool { get; init; } = new() { SegmentBytes = 16L << 20 };
     /// <summary>
     /// Bytes the cache may hold across all disks. Above it the process server stops reading from agents,
