@@ -92,6 +92,67 @@ public class DiskStreamProperties
                && stream.TakeUnsent(int.MaxValue).Select(d => d.Sequence).SequenceEqual(Enumerable.Range(acked + 1, count.Get - acked).Select(i => (long)i));
     }
 
+    /// <summary>
+    /// Bulk payloads reuse the arrays of acknowledged deltas: whatever the receiver accepts (intact, next in order)
+    /// carries exactly the bytes written for that sequence, even though the arrays behind older deltas were reused,
+    /// and the buffer's byte count returns to zero once everything is acknowledged.
+    /// </summary>
+    [Property(MaxTest = 100)]
+    public Property Reused_payload_arrays_never_change_a_delivered_or_pending_delta()
+        => Prop.ForAll(Steps(), Gen.Choose(0, int.MaxValue).ToArbitrary(), (steps, seed) =>
+        {
+            var rng = new Random(seed);
+            var stream = new DiskStream("d", 64L << 20, long.MaxValue);
+            var written = new Dictionary<long, byte[]>();
+            long received = 0, durable = 0;
+            void Deliver(IEnumerable<Delta> batch)
+            {
+                foreach (var d in batch)
+                {
+                    if (d.Sequence <= received) continue; // already held: a receiver drops it unread
+                    if (d.Sequence != received + 1) { Assert.True(stream.Rewind(received)); return; }
+                    Assert.True(d.IsIntact, $"#{d.Sequence} failed its checksum");
+                    Assert.True(written[d.Sequence].AsSpan().SequenceEqual(d.Payload.Span), $"#{d.Sequence} carries other bytes than were written");
+                    received = d.Sequence;
+                }
+            }
+            foreach (var step in steps)
+            {
+                switch (step)
+                {
+                    case Step.Append:
+                        // Sizes on both sides of the pooling threshold, up to a whole delta.
+                        var data = new byte[rng.Next(2) == 0 ? rng.Next(1, 16 * 1024) : rng.Next(16 * 1024, DiskStream.MaxDeltaPayload + 1)];
+                        rng.NextBytes(data);
+                        var seq = stream.Append(DeltaKind.Write, rng.Next(0, 1000) * 65536L, data.Length, data).Sequence;
+                        written[seq] = data;
+                        break;
+                    case Step.Send:
+                        Deliver(stream.TakeUnsent(rng.Next(1, 200_000)));
+                        break;
+                    case Step.Ack:
+                        durable = rng.NextInt64(durable, received + 1);
+                        stream.Acknowledge(durable);
+                        break;
+                    case Step.Drop:
+                        Assert.True(stream.ResendFrom(durable));
+                        received = durable;
+                        break;
+                    case Step.Corrupt:
+                        break;
+                }
+            }
+            for (var i = 0; i < 10_000 && received < written.Count; i++)
+            {
+                var batch = stream.TakeUnsent(1 << 20);
+                if (batch.Count == 0) { Assert.True(stream.Rewind(received)); continue; }
+                Deliver(batch);
+            }
+            stream.Acknowledge(received);
+            return (received == written.Count && stream.BufferedBytes == 0)
+                .Label($"received {received} of {written.Count}, {stream.BufferedBytes} bytes still counted");
+        });
+
     [Fact]
     public void A_receiver_ahead_of_the_buffer_is_a_gap_that_needs_a_resync()
     {

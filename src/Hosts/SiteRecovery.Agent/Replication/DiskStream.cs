@@ -16,6 +16,10 @@ public sealed class DiskStream
     readonly Queue<Delta> _unacked = new();
     readonly Queue<Delta> _unsent = new();
     readonly long _maxBytes;
+    // Bulk payloads live in reused MaxDeltaPayload-sized arrays: the buffer's memory stays put instead of passing
+    // tens of MiB through the GC's generations (which grew the agent's peak far past the buffer itself).
+    readonly Stack<byte[]> _spare = new();
+    readonly int _spareLimit;
     long _bytes;
     long _nextSequence = 1;
     long _ackedThrough;
@@ -26,6 +30,7 @@ public sealed class DiskStream
         DiskId = diskId;
         SizeBytes = sizeBytes;
         _maxBytes = maxBufferedBytes;
+        _spareLimit = (int)Math.Min(int.MaxValue, maxBufferedBytes / MaxDeltaPayload + 1);
     }
 
     public string DiskId { get; }
@@ -100,22 +105,42 @@ public sealed class DiskStream
     {
         lock (_gate)
         {
-            var copy = payload.IsEmpty ? ReadOnlyMemory<byte>.Empty : Copy(payload);
+            var (copy, held) = Copy(payload);
             var d = Delta.Create(DiskId, _nextSequence++, kind, offset, length, copy, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
             _unacked.Enqueue(d);
             _unsent.Enqueue(d);
-            _bytes += copy.Length + 64;
+            _bytes += held + 64;
             Signal();
             return d;
         }
     }
 
-    // The buffer is kept until the process server acknowledges it; every byte is overwritten, so skip the zeroing.
-    static byte[] Copy(ReadOnlyMemory<byte> payload)
+    /// <summary>Payloads above this size are copied into a reused array of <see cref="MaxDeltaPayload"/> bytes.</summary>
+    const int PooledAbove = 16 * 1024;
+
+    /// <summary>Copies a payload for the buffer; returns it and the bytes it holds. Caller holds the gate.</summary>
+    (ReadOnlyMemory<byte> Copy, int Held) Copy(ReadOnlyMemory<byte> payload)
     {
-        var copy = GC.AllocateUninitializedArray<byte>(payload.Length);
-        payload.Span.CopyTo(copy);
-        return copy;
+        if (payload.IsEmpty) return (ReadOnlyMemory<byte>.Empty, 0);
+        // Every byte that counts is overwritten, so neither kind of array needs zeroing.
+        var array = payload.Length > PooledAbove
+            ? _spare.TryPop(out var spare) ? spare : GC.AllocateUninitializedArray<byte>(MaxDeltaPayload)
+            : GC.AllocateUninitializedArray<byte>(payload.Length);
+        payload.Span.CopyTo(array);
+        return (array.AsMemory(0, payload.Length), array.Length);
+    }
+
+    static int Held(Delta d) => System.Runtime.InteropServices.MemoryMarshal.TryGetArray(d.Payload, out var a) ? a.Array!.Length : d.Payload.Length;
+
+    /// <summary>
+    /// An acknowledged delta's array goes back for reuse. Only at acknowledgement: a resend of it still being written
+    /// reaches a process server that already holds the sequence and drops it unread. Caller holds the gate.
+    /// </summary>
+    void Recycle(Delta d)
+    {
+        if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray(d.Payload, out var a)
+            && a.Array!.Length == MaxDeltaPayload && a.Offset == 0 && _spare.Count < _spareLimit)
+            _spare.Push(a.Array);
     }
 
     /// <summary>
@@ -148,7 +173,8 @@ public sealed class DiskStream
             while (_unacked.TryPeek(out var d) && d.Sequence <= durableThrough)
             {
                 _unacked.Dequeue();
-                _bytes -= d.Payload.Length + 64;
+                _bytes -= Held(d) + 64;
+                Recycle(d);
             }
             Signal();
         }
