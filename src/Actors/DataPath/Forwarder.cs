@@ -93,40 +93,49 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
                 if (disk.Spool.DurableSequence > cursor) break;
                 await signal.WaitAsync(ct).ConfigureAwait(false);
             }
-            var batch = new List<ReadOnlyMemory<byte>>();
-            var bytes = 0;
+            var batch = new List<OutgoingRecord>();
             var through = disk.Spool.DurableSequence;
+            // Kept up: the records are still in memory. Otherwise (behind, reconnected, restarted) the spool has them.
+            var taken = disk.Recent.TakeFrom(cursor + 1, through, options.ForwardBatchBytes, batch);
+            if (taken > cursor) return Akka.Util.Option<(long, List<OutgoingRecord>)>.Create((taken, batch));
+            var bytes = 0;
             foreach (var (seq, record) in disk.Spool.Read(cursor + 1, through))
             {
-                batch.Add(record); // the log hands out a fresh array per record
+                batch.Add(new OutgoingRecord(record, null)); // the log hands out a fresh array per record
                 bytes += record.Length;
                 cursor = seq;
                 if (bytes >= options.ForwardBatchBytes) break;
             }
-            return Akka.Util.Option<(long, List<ReadOnlyMemory<byte>>)>.Create((cursor, batch));
+            return Akka.Util.Option<(long, List<OutgoingRecord>)>.Create((cursor, batch));
         });
         return source
             .SelectMany(batch => batch)
-            .SelectAsync(options.CompressionParallelism, record => Task.Run(() =>
+            .SelectAsync(options.CompressionParallelism, outgoing => Task.Run(() =>
             {
+                var record = outgoing.Record;
                 var delta = DeltaCodec.Decode(record, out var alreadyCompressed);
-                if (alreadyCompressed || delta.Kind != DeltaKind.Write || !_probe.ShouldTry()) return record;
+                if (alreadyCompressed || delta.Kind != DeltaKind.Write || !_probe.ShouldTry()) return outgoing;
                 ReadOnlyMemory<byte> stored = compression.EncodeStored(delta, compress: true);
-                _probe.Report(stored.Length < record.Length);
-                return stored;
+                var smaller = stored.Length < record.Length;
+                _probe.Report(smaller);
+                if (!smaller) return outgoing;
+                RecentRecords.Release(outgoing);
+                return new OutgoingRecord(stored, null);
             }, ct))
             // Frames go out in groups of about one batch: what sits between the spool and the socket stays bounded by
             // bytes (a few batches across the stages' small buffers), not by a count of 64 KiB records.
-            .GroupedWeightedWithin(options.ForwardBatchBytes, 256, TimeSpan.FromMilliseconds(1), frame => frame.Length)
-            .SelectAsync(1, async (IEnumerable<ReadOnlyMemory<byte>> frames) =>
+            .GroupedWeightedWithin(options.ForwardBatchBytes, 256, TimeSpan.FromMilliseconds(1), frame => frame.Record.Length)
+            .SelectAsync(1, async (IEnumerable<OutgoingRecord> frames) =>
             {
                 await _sendLock.WaitAsync(ct).ConfigureAwait(false);
                 try
                 {
-                    foreach (var f in frames) await FrameIo.WriteAsync(output, FrameType.Delta, f, ct).ConfigureAwait(false);
+                    foreach (var f in frames) await FrameIo.WriteAsync(output, FrameType.Delta, f.Record, ct).ConfigureAwait(false);
                     await output.FlushAsync(ct).ConfigureAwait(false);
                 }
                 finally { _sendLock.Release(); }
+                // Flushed: the socket has the bytes. (After a failure the buffers are left to the GC: a write may still hold them.)
+                foreach (var f in frames) RecentRecords.Release(f);
                 return 0;
             })
             .WithAttributes(Attributes.CreateInputBuffer(1, 2))

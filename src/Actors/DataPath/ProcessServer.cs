@@ -125,7 +125,7 @@ public sealed class ProcessServer : IAsyncDisposable
             spool = SegmentLog.Open(spoolDir, _options.Spool with { InitialSequence = probe + 1 });
         }
         if (spool.Recovery is { } report && report.ToString() is { Length: > 0 } text) _log($"disk {diskId}: spool recovery: {text}");
-        var disk = new SpooledDisk(diskId, size, spool, probe, machineId);
+        var disk = new SpooledDisk(diskId, size, spool, probe, machineId, _options.ForwardMemoryBytes);
         var forwarder = new Forwarder(this, disk, _options, _compression, _materializer);
         lock (_background) _background.Add(forwarder.RunAsync(_stop.Token));
         await forwarder.ConnectedOnce.WaitAsync(_stop.Token).ConfigureAwait(false);
@@ -357,42 +357,49 @@ public sealed class ProcessServer : IAsyncDisposable
                 if (reader.BufferedBytes == 0) await server.WaitForCacheRoomAsync(ct).ConfigureAwait(false);
                 var next = await reader.ReadPooledAsync(ct).ConfigureAwait(false);
                 if (next is not { } frame) break;
-                using var recycled = frame;
-                if (frame.Type == FrameType.Control)
+                var handedOver = false;
+                try
                 {
-                    await HandleControlAsync(ControlMessage.Parse(frame.Body.Span), ct).ConfigureAwait(false);
-                }
-                else
-                {
-                    var body = frame.Body;
-                    var delta = DeltaCodec.Decode(body, out var compressed);
-                    if (!_disks.TryGetValue(delta.DiskId, out var entry))
-                        throw new InvalidDataException($"delta for disk {delta.DiskId}, which this agent did not offer");
-                    var disk = entry.Disk;
-                    var expected = disk.Spool.LastSequence + 1;
-                    if (delta.Sequence < expected) continue; // resend overlap
-                    if (delta.Sequence > expected)
+                    if (frame.Type == FrameType.Control)
                     {
-                        // One request to resend is enough: the agent rewinds and everything after arrives again in order.
-                        if (naked.Add(disk.DiskId)) await SendAsync(new Nak(disk.DiskId, expected, $"expected #{expected}, got #{delta.Sequence}"), ct).ConfigureAwait(false);
-                        continue;
+                        await HandleControlAsync(ControlMessage.Parse(frame.Body.Span), ct).ConfigureAwait(false);
                     }
-                    if (compressed || !delta.IsIntact)
+                    else
                     {
-                        if (naked.Add(disk.DiskId)) await SendAsync(new Nak(disk.DiskId, expected, $"delta #{delta.Sequence} of {disk.DiskId} failed its checksum"), ct).ConfigureAwait(false);
-                        continue;
+                        var body = frame.Body;
+                        var delta = DeltaCodec.Decode(body, out var compressed);
+                        if (!_disks.TryGetValue(delta.DiskId, out var entry))
+                            throw new InvalidDataException($"delta for disk {delta.DiskId}, which this agent did not offer");
+                        var disk = entry.Disk;
+                        var expected = disk.Spool.LastSequence + 1;
+                        if (delta.Sequence < expected) continue; // resend overlap
+                        if (delta.Sequence > expected)
+                        {
+                            // One request to resend is enough: the agent rewinds and everything after arrives again in order.
+                            if (naked.Add(disk.DiskId)) await SendAsync(new Nak(disk.DiskId, expected, $"expected #{expected}, got #{delta.Sequence}"), ct).ConfigureAwait(false);
+                            continue;
+                        }
+                        if (compressed || !delta.IsIntact)
+                        {
+                            if (naked.Add(disk.DiskId)) await SendAsync(new Nak(disk.DiskId, expected, $"delta #{delta.Sequence} of {disk.DiskId} failed its checksum"), ct).ConfigureAwait(false);
+                            continue;
+                        }
+                        var problem = delta.Validate()
+                            ?? (delta.Kind != DeltaKind.Bookmark && delta.Offset + delta.Length > disk.Size ? $"range {delta.Offset}+{delta.Length} is past the disk's {disk.Size} bytes" : null);
+                        if (problem is not null)
+                            throw new InvalidDataException($"delta #{delta.Sequence} of {disk.DiskId} is malformed: {problem}");
+                        naked.Remove(disk.DiskId);
+                        await disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
+                        try { disk.Spool.Append(body.Span, delta.Sequence); }
+                        finally { disk.WriteGate.Release(); }
+                        // The spool has the record; the frame's buffer now serves the forwarder, which returns it to the pool.
+                        disk.Recent.Add(delta.Sequence, frame.Buffer, frame.Length);
+                        handedOver = true;
+                        dirty.Add(disk);
+                        uncommitted += body.Length;
                     }
-                    var problem = delta.Validate()
-                        ?? (delta.Kind != DeltaKind.Bookmark && delta.Offset + delta.Length > disk.Size ? $"range {delta.Offset}+{delta.Length} is past the disk's {disk.Size} bytes" : null);
-                    if (problem is not null)
-                        throw new InvalidDataException($"delta #{delta.Sequence} of {disk.DiskId} is malformed: {problem}");
-                    naked.Remove(disk.DiskId);
-                    await disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
-                    try { disk.Spool.Append(body.Span, delta.Sequence); }
-                    finally { disk.WriteGate.Release(); }
-                    dirty.Add(disk);
-                    uncommitted += body.Length;
                 }
+                finally { if (!handedOver) frame.Dispose(); }
                 if (dirty.Count > 0 && (reader.BufferedBytes == 0 && !_net!.DataAvailable || uncommitted >= server._options.CommitBytes))
                 {
                     await CommitAsync(dirty, ct).ConfigureAwait(false);

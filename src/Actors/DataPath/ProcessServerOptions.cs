@@ -14,6 +14,11 @@ public sealed record ProcessServerOptions(string ServerId, IPEndPoint Listen, st
     public int CompressionLevel { get; init; } = 1;
     /// <summary>Most bytes read from the spool in one batch by a forwarder.</summary>
     public int ForwardBatchBytes { get; init; } = 1 << 20;
+    /// <summary>
+    /// Per disk, the newest spooled records kept in memory so the forwarder need not read them back from the spool
+    /// file; 0 turns it off. Only a forwarder that keeps up benefits, so a few MiB are enough.
+    /// </summary>
+    public long ForwardMemoryBytes { get; init; } = 16 << 20;
     public SegmentLogOptions Spool { get; init; } = new() { SegmentBytes = 16L << 20 };
     /// <summary>
     /// Bytes the cache may hold across all disks. Above it the process server stops reading from agents,

@@ -13,8 +13,9 @@ public sealed class SpooledDisk
     TaskCompletionSource _durableAdvanced = New();
     long _targetAcked;
 
-    public SpooledDisk(string diskId, long size, SegmentLog spool, long targetAcked, string? machineId)
+    public SpooledDisk(string diskId, long size, SegmentLog spool, long targetAcked, string? machineId, long recentBytes = 0)
     {
+        Recent = new RecentRecords(recentBytes);
         MachineId = machineId;
         DiskId = diskId;
         Size = size;
@@ -28,6 +29,8 @@ public sealed class SpooledDisk
     public string? MachineId { get; }
     public long Size { get; }
     public SegmentLog Spool { get; }
+    /// <summary>The newest spooled records still in memory, for the forwarder.</summary>
+    public RecentRecords Recent { get; }
     /// <summary>Serializes appends and flushes of the spool (its one writer).</summary>
     public SemaphoreSlim WriteGate { get; } = new(1, 1);
 
