@@ -136,7 +136,11 @@ public sealed class LocalFileReplicaStore : IReplicaStore
     {
         ThrowIfDisposed();
         ReplicaRange.Check(DiskId, Size, offset, data.Length);
-        return RandomAccess.WriteAsync(_data, data, offset, cancellationToken);
+        // A synchronous write: on Linux an "async" file write is a blocking write queued to the thread pool, and the
+        // master target's one writer per disk would pay a thread hop per delta for a copy into the page cache.
+        cancellationToken.ThrowIfCancellationRequested();
+        RandomAccess.Write(_data, data.Span, offset);
+        return ValueTask.CompletedTask;
     }
 
     public ValueTask ZeroAsync(long offset, long length, CancellationToken cancellationToken = default)
