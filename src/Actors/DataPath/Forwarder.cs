@@ -110,18 +110,21 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
         });
         return source
             .SelectMany(batch => batch)
-            .SelectAsync(options.CompressionParallelism, outgoing => Task.Run(() =>
+            .SelectAsync(options.CompressionParallelism, outgoing =>
             {
-                var record = outgoing.Record;
-                var delta = DeltaCodec.Decode(record, out var alreadyCompressed);
-                if (alreadyCompressed || delta.Kind != DeltaKind.Write || !_probe.ShouldTry()) return outgoing;
-                ReadOnlyMemory<byte> stored = compression.EncodeStored(delta, compress: true);
-                var smaller = stored.Length < record.Length;
-                _probe.Report(smaller);
-                if (!smaller) return outgoing;
-                RecentRecords.Release(outgoing);
-                return new OutgoingRecord(stored, null);
-            }, ct))
+                // Only a record worth trying goes to another thread; the rest (markers, incompressible runs) pass at once.
+                var delta = DeltaCodec.Decode(outgoing.Record, out var alreadyCompressed);
+                if (alreadyCompressed || delta.Kind != DeltaKind.Write || !_probe.ShouldTry()) return Task.FromResult(outgoing);
+                return Task.Run(() =>
+                {
+                    ReadOnlyMemory<byte> stored = compression.EncodeStored(delta, compress: true);
+                    var smaller = stored.Length < outgoing.Record.Length;
+                    _probe.Report(smaller);
+                    if (!smaller) return outgoing;
+                    RecentRecords.Release(outgoing);
+                    return new OutgoingRecord(stored, null);
+                }, ct);
+            })
             // Frames go out in groups of about one batch: what sits between the spool and the socket stays bounded by
             // bytes (a few batches across the stages' small buffers), not by a count of 64 KiB records.
             .GroupedWeightedWithin(options.ForwardBatchBytes, 256, TimeSpan.FromMilliseconds(1), frame => frame.Record.Length)
