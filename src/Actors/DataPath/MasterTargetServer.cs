@@ -235,17 +235,40 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     public Task<long> GroupMarkerDurableAsync(string diskId, string bookmarkId)
         => _groupMarkers.GetOrAdd((diskId, bookmarkId), _ => new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
-    /// <summary>Stops waiting for the group markers of <paramref name="bookmarkId"/> on <paramref name="diskIds"/>.</summary>
+    /// <summary>
+    /// Stops waiting for the group markers of <paramref name="bookmarkId"/> on <paramref name="diskIds"/>, then records
+    /// the single-machine points held back on those disks meanwhile. The coordinator calls it after recording its own
+    /// points, so these reach each disk after the group's point, in sequence order.
+    /// </summary>
     public void ForgetGroupMarkers(string bookmarkId, IEnumerable<string> diskIds)
     {
-        foreach (var d in diskIds) _groupMarkers.TryRemove((d, bookmarkId), out _);
+        List<(string Disk, Delta Marker)> release;
+        lock (_heldBackPoints)
+        {
+            foreach (var d in diskIds) _groupMarkers.TryRemove((d, bookmarkId), out _);
+            release = _heldBackPoints.Where(p => !_groupMarkers.Keys.Any(k => k.Disk == p.Disk)).ToList();
+            _heldBackPoints.RemoveAll(p => !_groupMarkers.Keys.Any(k => k.Disk == p.Disk));
+        }
+        foreach (var (disk, m) in release) _events.RecoveryPointDurable(disk, m.BookmarkId, m.Sequence, m.TimeUnixMs);
     }
+
+    // Single-machine points durable on a disk while a group bookmark waits for its marker there. A single bookmark
+    // already on its way when the group's holds went out can land right after the group's marker; recorded at
+    // once, it would reach the disk before the group's point (recorded only when every disk's marker is durable)
+    // and the disk would refuse the group's point as out of order.
+    readonly List<(string Disk, Delta Marker)> _heldBackPoints = [];
 
     void MarkerDurable(string diskId, Delta marker)
     {
         var text = marker.BookmarkId;
         if (!GroupMarker.TryParse(text, out var groupBookmark))
         {
+            lock (_heldBackPoints)
+                if (_groupMarkers.Keys.Any(k => k.Disk == diskId))
+                {
+                    _heldBackPoints.Add((diskId, marker));
+                    return;
+                }
             _events.RecoveryPointDurable(diskId, text, marker.Sequence, marker.TimeUnixMs);
             return;
         }

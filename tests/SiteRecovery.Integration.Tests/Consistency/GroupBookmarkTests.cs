@@ -104,6 +104,27 @@ public sealed class GroupBookmarkTests
         Assert.Empty(site.Recorded);
     }
 
+    [Fact]
+    public async Task A_single_machine_point_durable_while_a_group_bookmark_waits_on_its_disk_is_recorded_only_once_the_group_is_done()
+    {
+        await using var site = await GroupSite.StartAsync("group-held-back", agents: 1, disksPerAgent: 1);
+        var path = site.AgentPath;
+        await site.Disk(1, 1).WriteAsync(0, 1);
+        var wait = path.GroupMarkerDurableAsync("vm1-d1", "g");
+        var single = await site.Target.BookmarkAsync("single", ["vm1-d1"], Long, default);
+        Assert.Null(single.Error);
+        var held = (Held)await path.AskAgentAsync(new HoldRequest("r1", "h-g", "g", ["vm1-d1"], false, 20_000), Long, default);
+        Assert.Null(held.Error);
+        var committed = (HoldEnded)await path.AskAgentAsync(new CommitHold("r2", "h-g", "g", ["vm1-d1"]), Long, default);
+        Assert.True(committed.Marked, committed.Error);
+        // The group's marker follows the single one in the stream: once it is durable, so is the single one.
+        Assert.Equal(committed.Sequences["vm1-d1"], await wait.WaitAsync(Long));
+        Assert.DoesNotContain(site.Reported, p => p.Bookmark == "single");
+
+        path.ForgetGroupMarkers("g", ["vm1-d1"]); // what the coordinator does after recording the group's points
+        Assert.Contains(site.Reported, p => p.Bookmark == "single" && p.Sequence == single.Sequences["vm1-d1"]);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
