@@ -56,7 +56,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     readonly ConcurrentDictionary<string, TaskCompletionSource<ControlMessage>> _pendingAgentReplies = new();
     readonly ConcurrentDictionary<(string Disk, string Bookmark), TaskCompletionSource<long>> _groupMarkers = new();
     // A process server's control-only connection (a hello with no disks), and which process server carries each disk.
-    readonly ConcurrentDictionary<string, Session> _controlByServer = new();
+    readonly ConcurrentDictionary<string, AcceptedControl> _controlByServer = new();
     readonly ConcurrentDictionary<string, string> _serverByDisk = new();
     readonly CancellationTokenSource _stop = new();
     readonly ConcurrentDictionary<string, string> _machineByDisk = new();
@@ -202,14 +202,16 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
         if (first is null || !_sessionByDisk.TryGetValue(first, out var session))
             return request.Failed($"no process server is connected for disk {first ?? "(none)"}");
         // The control connection when there is one: on the disk's own connection the answer would queue behind deltas.
-        if (_serverByDisk.TryGetValue(first, out var server) && _controlByServer.TryGetValue(server, out var control)) session = control;
-        var tcs = new TaskCompletionSource<ControlMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var control = _serverByDisk.TryGetValue(first, out var server) && _controlByServer.TryGetValue(server, out var c) ? c : null;
+        // Completed by the control connection's own thread, which then runs the coordinator's next step (no thread-pool turn).
+        var tcs = new TaskCompletionSource<ControlMessage>();
         _pendingAgentReplies[request.RequestId] = tcs;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         cts.CancelAfter(timeout);
         try
         {
-            await session.SendAsync((ControlMessage)request, cts.Token).ConfigureAwait(false);
+            if (control is not null) control.Send((ControlMessage)request);
+            else await session.SendAsync((ControlMessage)request, cts.Token).ConfigureAwait(false);
             return await tcs.Task.WaitAsync(cts.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
@@ -223,6 +225,9 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
         finally { _pendingAgentReplies.TryRemove(request.RequestId, out _); }
     }
 
+    /// <summary>The process server that carries <paramref name="diskId"/> here (its id from the hello), or null.</summary>
+    public string? ProcessServerOf(string diskId) => _serverByDisk.TryGetValue(diskId, out var s) ? s : null;
+
     /// <summary>
     /// Completes with the marker's sequence once the group marker of <paramref name="bookmarkId"/> is durable on
     /// <paramref name="diskId"/>. Register before the commit is sent: a group marker nobody waits for is not a point.
@@ -230,17 +235,40 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     public Task<long> GroupMarkerDurableAsync(string diskId, string bookmarkId)
         => _groupMarkers.GetOrAdd((diskId, bookmarkId), _ => new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
-    /// <summary>Stops waiting for the group markers of <paramref name="bookmarkId"/> on <paramref name="diskIds"/>.</summary>
+    /// <summary>
+    /// Stops waiting for the group markers of <paramref name="bookmarkId"/> on <paramref name="diskIds"/>, then records
+    /// the single-machine points held back on those disks meanwhile. The coordinator calls it after recording its own
+    /// points, so these reach each disk after the group's point, in sequence order.
+    /// </summary>
     public void ForgetGroupMarkers(string bookmarkId, IEnumerable<string> diskIds)
     {
-        foreach (var d in diskIds) _groupMarkers.TryRemove((d, bookmarkId), out _);
+        List<(string Disk, Delta Marker)> release;
+        lock (_heldBackPoints)
+        {
+            foreach (var d in diskIds) _groupMarkers.TryRemove((d, bookmarkId), out _);
+            release = _heldBackPoints.Where(p => !_groupMarkers.Keys.Any(k => k.Disk == p.Disk)).ToList();
+            _heldBackPoints.RemoveAll(p => !_groupMarkers.Keys.Any(k => k.Disk == p.Disk));
+        }
+        foreach (var (disk, m) in release) _events.RecoveryPointDurable(disk, m.BookmarkId, m.Sequence, m.TimeUnixMs);
     }
+
+    // Single-machine points durable on a disk while a group bookmark waits for its marker there. A single bookmark
+    // already on its way when the group's holds went out can land right after the group's marker; recorded at
+    // once, it would reach the disk before the group's point (recorded only when every disk's marker is durable)
+    // and the disk would refuse the group's point as out of order.
+    readonly List<(string Disk, Delta Marker)> _heldBackPoints = [];
 
     void MarkerDurable(string diskId, Delta marker)
     {
         var text = marker.BookmarkId;
         if (!GroupMarker.TryParse(text, out var groupBookmark))
         {
+            lock (_heldBackPoints)
+                if (_groupMarkers.Keys.Any(k => k.Disk == diskId))
+                {
+                    _heldBackPoints.Add((diskId, marker));
+                    return;
+                }
             _events.RecoveryPointDurable(diskId, text, marker.Sequence, marker.TimeUnixMs);
             return;
         }
@@ -384,7 +412,6 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
         NetworkStream? _net;
         readonly Dictionary<string, ReplicaDisk> _disks = new();
         DateTime _lastProgress = DateTime.MinValue;
-        string? _controlFor;
 
         public void Close() => socket.Dispose();
 
@@ -412,9 +439,18 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                 var resume = new Dictionary<string, long>();
                 if (hello.Disks.Count == 0)
                 {
-                    if (server._controlByServer.TryGetValue(hello.SourceId, out var old) && old != this) old.Close();
-                    server._controlByServer[hello.SourceId] = this;
-                    _controlFor = hello.SourceId;
+                    // The process server waits for resume before sending anything else: nothing is buffered past the hello.
+                    if (input.BufferedBytes > 0) throw new InvalidDataException($"process server {hello.SourceId} sent more before its control hello was answered");
+                    var control = new AcceptedControl(hello.SourceId, socket, server._pendingAgentReplies, server._log);
+                    if (server._controlByServer.TryGetValue(hello.SourceId, out var old)) old.Close();
+                    server._controlByServer[hello.SourceId] = control;
+                    try
+                    {
+                        control.Send(new Resume(new Dictionary<string, long>()));
+                        await control.RunAsync(ct).ConfigureAwait(false);
+                    }
+                    finally { server._controlByServer.TryRemove(new KeyValuePair<string, AcceptedControl>(hello.SourceId, control)); }
+                    return;
                 }
                 foreach (var offer in hello.Disks)
                 {
@@ -448,7 +484,6 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
             finally
             {
                 foreach (var id in _disks.Keys) server._sessionByDisk.TryRemove(new KeyValuePair<string, Session>(id, this));
-                if (_controlFor is not null) server._controlByServer.TryRemove(new KeyValuePair<string, Session>(_controlFor, this));
                 socket.Dispose();
             }
         }

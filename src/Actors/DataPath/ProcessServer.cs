@@ -23,7 +23,7 @@ public sealed class ProcessServer : IAsyncDisposable
     readonly ConcurrentDictionary<string, Lazy<Task<(SpooledDisk Disk, Forwarder Forwarder)>>> _disks = new();
     readonly ConcurrentDictionary<string, AgentSession> _agentByDisk = new();
     // An agent's control-only connection (a hello with no disks): group holds go there, not behind its deltas.
-    readonly ConcurrentDictionary<string, AgentSession> _controlByAgent = new();
+    readonly ConcurrentDictionary<string, AcceptedControl> _controlByAgent = new();
     readonly ConcurrentDictionary<string, TaskCompletionSource<BookmarkInserted>> _pending = new();
     readonly ConcurrentDictionary<string, TaskCompletionSource<ControlMessage>> _pendingReplies = new();
     readonly ConcurrentDictionary<string, AgentSession> _hashRequests = new();
@@ -181,6 +181,9 @@ public sealed class ProcessServer : IAsyncDisposable
         finally { _pending.TryRemove(req.RequestId, out _); }
     }
 
+    /// <summary>This process server's id, as its master target knows it.</summary>
+    public string ServerId => _options.ServerId;
+
     /// <summary>
     /// Passes a group-hold request (hold, commit, abort) to the one agent connected for its disks and returns
     /// the agent's answer, or the request's own failure reply when the agent is not connected, the disks span
@@ -191,14 +194,16 @@ public sealed class ProcessServer : IAsyncDisposable
         var owners = req.DiskIds.Select(d => _agentByDisk.TryGetValue(d, out var s) ? s : null).Distinct().ToList();
         if (owners.Count != 1 || owners[0] is null)
             return req.Failed(owners.Contains(null) ? $"no agent is connected for one of {string.Join(", ", req.DiskIds)}" : "the disks belong to more than one agent");
-        var target = owners[0]!.AgentId is { } agent && _controlByAgent.TryGetValue(agent, out var control) ? control : owners[0]!;
-        var tcs = new TaskCompletionSource<ControlMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var control = owners[0]!.AgentId is { } agent && _controlByAgent.TryGetValue(agent, out var c) ? c : null;
+        // Completed by the control connection's own thread, which then runs what follows (no thread-pool turn).
+        var tcs = new TaskCompletionSource<ControlMessage>();
         _pendingReplies[req.RequestId] = tcs;
         // A hold may run the application freeze first: it gets its whole lease before the process server gives up.
         var wait = req is HoldRequest h ? TimeSpan.FromMilliseconds(Math.Max(h.LeaseMs, 0) + 5000) : TimeSpan.FromSeconds(30);
         try
         {
-            await target.SendAsync((ControlMessage)req, ct).ConfigureAwait(false);
+            if (control is not null) control.Send((ControlMessage)req);
+            else await owners[0]!.SendAsync((ControlMessage)req, ct).ConfigureAwait(false);
             return await tcs.Task.WaitAsync(wait, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or TimeoutException or ObjectDisposedException)
@@ -281,14 +286,17 @@ public sealed class ProcessServer : IAsyncDisposable
                         await SendAsync(new Refused("hello offers no disks and names no agent"), ct).ConfigureAwait(false);
                         return;
                     }
-                    if (server._controlByAgent.TryGetValue(hello.SourceId, out var previous) && previous != this) previous.Close();
-                    server._controlByAgent[hello.SourceId] = this;
+                    // The agent waits for resume before sending anything else, so nothing is buffered past the hello.
+                    if (reader.BufferedBytes > 0) throw new InvalidDataException($"agent {hello.SourceId} sent more before its control hello was answered");
+                    var control = new AcceptedControl(hello.SourceId, socket, server._pendingReplies, server._log);
+                    if (server._controlByAgent.TryGetValue(hello.SourceId, out var previous)) previous.Close();
+                    server._controlByAgent[hello.SourceId] = control;
                     try
                     {
-                        await SendAsync(new Resume(new Dictionary<string, long>()), ct).ConfigureAwait(false);
-                        await ReceiveAsync(reader, ct).ConfigureAwait(false);
+                        control.Send(new Resume(new Dictionary<string, long>()));
+                        await control.RunAsync(ct).ConfigureAwait(false);
                     }
-                    finally { server._controlByAgent.TryRemove(new KeyValuePair<string, AgentSession>(hello.SourceId, this)); }
+                    finally { server._controlByAgent.TryRemove(new KeyValuePair<string, AcceptedControl>(hello.SourceId, control)); }
                     return;
                 }
                 var resume = new Dictionary<string, long>();

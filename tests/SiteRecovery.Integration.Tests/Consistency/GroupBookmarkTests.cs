@@ -12,10 +12,12 @@ public sealed class GroupBookmarkTests
 {
     static readonly TimeSpan Long = TimeSpan.FromSeconds(30);
 
-    [Fact]
-    public async Task A_committed_group_bookmark_is_recorded_on_every_disk_at_the_held_cut_and_recovers_the_sources()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_committed_group_bookmark_is_recorded_on_every_disk_at_the_held_cut_and_recovers_the_sources(bool inProcess)
     {
-        await using var site = await GroupSite.StartAsync("group-commit", agents: 2, disksPerAgent: 2);
+        await using var site = await GroupSite.StartAsync("group-commit", agents: 2, disksPerAgent: 2, inProcess: inProcess);
         for (var i = 0; i < 8; i++)
         {
             await site.Disk(1, 1).WriteAsync(i * 8192, (byte)(i + 1));
@@ -49,10 +51,12 @@ public sealed class GroupBookmarkTests
         Assert.Equal(r.Sequences["vm2-d1"] + 1, site.Disk(2, 1).LastSequence);
     }
 
-    [Fact]
-    public async Task An_agent_that_never_answers_the_hold_aborts_the_bookmark_releases_every_hold_and_records_no_point()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_agent_that_never_answers_the_hold_aborts_the_bookmark_releases_every_hold_and_records_no_point(bool inProcess)
     {
-        await using var site = await GroupSite.StartAsync("group-silent", agents: 1, disksPerAgent: 2);
+        await using var site = await GroupSite.StartAsync("group-silent", agents: 1, disksPerAgent: 2, inProcess: inProcess);
         using var silent = await SilentAgent.ConnectAsync(site.Process.BoundEndpoint!, "mute", "mute-d1");
         await site.WaitConnectedAsync(3, Long);
         await site.Disk(1, 1).WriteAsync(0, 1);
@@ -101,10 +105,33 @@ public sealed class GroupBookmarkTests
     }
 
     [Fact]
-    public async Task An_agent_that_loses_its_connection_mid_hold_releases_its_writes()
+    public async Task A_single_machine_point_durable_while_a_group_bookmark_waits_on_its_disk_is_recorded_only_once_the_group_is_done()
     {
-        await using var site = await GroupSite.StartAsync("group-disconnect", agents: 1, disksPerAgent: 1);
-        var path = (IGroupBookmarkPath)site.Target;
+        await using var site = await GroupSite.StartAsync("group-held-back", agents: 1, disksPerAgent: 1);
+        var path = site.AgentPath;
+        await site.Disk(1, 1).WriteAsync(0, 1);
+        var wait = path.GroupMarkerDurableAsync("vm1-d1", "g");
+        var single = await site.Target.BookmarkAsync("single", ["vm1-d1"], Long, default);
+        Assert.Null(single.Error);
+        var held = (Held)await path.AskAgentAsync(new HoldRequest("r1", "h-g", "g", ["vm1-d1"], false, 20_000), Long, default);
+        Assert.Null(held.Error);
+        var committed = (HoldEnded)await path.AskAgentAsync(new CommitHold("r2", "h-g", "g", ["vm1-d1"]), Long, default);
+        Assert.True(committed.Marked, committed.Error);
+        // The group's marker follows the single one in the stream: once it is durable, so is the single one.
+        Assert.Equal(committed.Sequences["vm1-d1"], await wait.WaitAsync(Long));
+        Assert.DoesNotContain(site.Reported, p => p.Bookmark == "single");
+
+        path.ForgetGroupMarkers("g", ["vm1-d1"]); // what the coordinator does after recording the group's points
+        Assert.Contains(site.Reported, p => p.Bookmark == "single" && p.Sequence == single.Sequences["vm1-d1"]);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_agent_that_loses_its_connection_mid_hold_releases_its_writes(bool inProcess)
+    {
+        await using var site = await GroupSite.StartAsync("group-disconnect", agents: 1, disksPerAgent: 1, inProcess: inProcess);
+        var path = site.AgentPath;
         var held = (Held)await path.AskAgentAsync(new HoldRequest("r1", "h-cut", "cut", ["vm1-d1"], false, 120_000), Long, default);
         Assert.Null(held.Error);
         Assert.Equal(1, site.Agents[0].Client!.Holds.ActiveCount);

@@ -105,6 +105,35 @@ public sealed class GroupHoldsTests : IDisposable
     }
 
     [Fact]
+    public async Task A_crash_consistent_hold_is_taken_at_once_on_the_callers_thread_only_when_nothing_must_be_waited_for()
+    {
+        var a = Export("a");
+        var holds = Holds(null, a);
+        await Write(a, 0);
+        Assert.Contains("no disk(s) z", holds.TryHoldAtOnce(Hold("h0", false, 60_000, "z"))!.Error); // refusals come at once
+        Assert.Null(holds.TryHoldAtOnce(Hold("h-app", true, 60_000, "a"))); // a freeze first: not on the caller's thread
+        Assert.Equal(0, holds.ActiveCount);
+
+        var held = holds.TryHoldAtOnce(Hold("h1", false, 60_000, "a"));
+        Assert.NotNull(held);
+        Assert.Null(held.Error);
+        Assert.Equal(1, held.Sequences["a"]);
+        var pending = Write(a, 8192);
+        Assert.Null(holds.TryHoldAtOnce(Hold("h2", false, 60_000, "a"))); // another hold in force: the caller must not wait for it
+        await Task.Delay(200);
+        Assert.False(pending.IsCompleted, "a write completed on a held disk");
+        var ended = holds.Commit(new CommitHold("r2", "h1", "bm-h1", ["a"]));
+        Assert.True(ended.Marked, ended.Error);
+        Assert.Equal(2, ended.Sequences["a"]);
+        await pending.WaitAsync(Long);
+        Assert.Equal(3, a.Stream.LastSequence);
+        Assert.Equal(0, holds.ActiveCount);
+
+        holds.Abort(new AbortHold("r3", "h3", "aborted before it came", ["a"]));
+        Assert.Contains("already taken or ended", holds.TryHoldAtOnce(Hold("h3", false, 60_000, "a"))!.Error);
+    }
+
+    [Fact]
     public async Task The_freeze_runs_before_the_locks_and_the_thaw_after_the_marker()
     {
         var a = Export("a");

@@ -21,13 +21,18 @@ public sealed class GroupSite : IAsyncDisposable, IDataPathEvents
     public ProcessServer Process { get; private set; } = null!;
     public List<MobilityAgent> Agents { get; } = [];
     public ConsistencyCoordinator Coordinator { get; private set; } = null!;
+    /// <summary>
+    /// The coordinator's path to the agents: the master target's, over the process server's control connection to it
+    /// (as with split roles), or straight into the process server's routing (as on the all-in-one node).
+    /// </summary>
+    public IGroupBookmarkPath AgentPath { get; private set; } = null!;
     /// <summary>Points the coordinator recorded (what the node tells the disk actors).</summary>
     public ConcurrentQueue<RecordRecoveryPoint> Recorded { get; } = new();
     /// <summary>Points the master target reported by itself (single-machine bookmarks).</summary>
     public ConcurrentQueue<(string Disk, string Bookmark, long Sequence)> Reported { get; } = new();
     public ConcurrentQueue<string> Log { get; } = new();
 
-    public static async Task<GroupSite> StartAsync(string name, int agents, int disksPerAgent, long sizeBytes = 4L << 20)
+    public static async Task<GroupSite> StartAsync(string name, int agents, int disksPerAgent, long sizeBytes = 4L << 20, bool inProcess = false)
     {
         var root = Tools.TempDirectory(name);
         var site = new GroupSite { Root = root, System = ActorSystem.Create("group-" + Guid.NewGuid().ToString("n")[..8]) };
@@ -38,7 +43,8 @@ public sealed class GroupSite : IAsyncDisposable, IDataPathEvents
         site.Process = new ProcessServer(new ProcessServerOptions("ps-1", new IPEndPoint(IPAddress.Loopback, 0), Path.Combine(root, "ps-cache"), site.Target.BoundEndpoint!),
             site.System.Materializer(), site.Log.Enqueue);
         await site.Process.StartAsync();
-        site.Coordinator = new ConsistencyCoordinator(site.Target, site.Recorded.Enqueue, site.Log.Enqueue);
+        site.AgentPath = inProcess ? new InProcessGroupBookmarkPath(site.Target, () => site.Process) : site.Target;
+        site.Coordinator = new ConsistencyCoordinator(site.AgentPath, site.Recorded.Enqueue, site.Log.Enqueue);
         for (var a = 1; a <= agents; a++)
         {
             var disks = new List<AgentDisk>();

@@ -9,6 +9,11 @@ namespace SiteRecovery.Agent.Replication;
 /// disks). On the delta connection a held answer would queue behind the deltas already sent, each waiting for
 /// the process server's fsync, and the write stall would grow with the load. Holds taken over this connection
 /// are released when it is lost, as over the delta connection.
+///
+/// It is served by a thread of its own with blocking reads and writes (<see cref="ControlChannel"/>): a
+/// crash-consistent hold is taken and answered on that thread, and so is the commit, so neither waits for a
+/// thread-pool turn behind NBD writes and delta sends. An app-consistent hold (its freeze may take seconds) or
+/// one that must wait for another hold gets a thread of its own, so this one stays free for commits and aborts.
 /// </summary>
 sealed class ControlConnection(string agentId, EndPoint processServer, GroupHolds holds, Action<string> log)
 {
@@ -16,73 +21,69 @@ sealed class ControlConnection(string agentId, EndPoint processServer, GroupHold
     {
         try { await started.WaitAsync(stop).ConfigureAwait(false); }
         catch (OperationCanceledException) { return; }
+        await ControlChannel.StartThread($"control {agentId}", () => Loop(stop)).ConfigureAwait(false);
+    }
+
+    void Loop(CancellationToken stop)
+    {
         var delay = TimeSpan.FromMilliseconds(200);
         while (!stop.IsCancellationRequested)
         {
             try
             {
-                await RunOnceAsync(stop).ConfigureAwait(false);
+                RunOnce(stop);
                 delay = TimeSpan.FromMilliseconds(200);
             }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested) { return; }
             catch (Exception e) when (e is IOException or SocketException or InvalidDataException or ObjectDisposedException)
             {
-                log($"control connection to {processServer}: {e.Message}; group holds use the delta connection meanwhile");
+                if (!stop.IsCancellationRequested)
+                    log($"control connection to {processServer}: {e.Message}; group holds use the delta connection meanwhile");
             }
             finally { holds.ReleaseAll("control connection to the process server lost"); }
-            try { await Task.Delay(delay, stop).ConfigureAwait(false); } catch (OperationCanceledException) { return; }
+            if (stop.WaitHandle.WaitOne(delay)) return;
             delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 10_000));
         }
     }
 
-    async Task RunOnceAsync(CancellationToken stop)
+    void RunOnce(CancellationToken stop)
     {
         using var socket = new Socket(processServer.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(processServer, stop).ConfigureAwait(false);
-        await using var net = new NetworkStream(socket, ownsSocket: false);
-        var sendLock = new SemaphoreSlim(1, 1);
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        var ct = cts.Token;
-        await FrameIo.WriteAsync(net, FrameType.Control, new Hello(agentId, []).ToBytes(), ct).ConfigureAwait(false);
-        var first = await FrameIo.ReadAsync(net, ct).ConfigureAwait(false) ?? throw new IOException("process server closed the control connection");
-        switch (ControlMessage.Parse(first.Body))
+        using var channel = new ControlChannel(socket);
+        // Stopping closes the socket: the blocked connect or read ends at once.
+        using var closeOnStop = stop.Register(channel.Dispose);
+        socket.Connect(processServer);
+        channel.Send(new Hello(agentId, []));
+        switch (channel.Receive())
         {
+            case null: throw new IOException("process server closed the control connection");
             case Refused r: throw new InvalidDataException($"process server refused the control connection: {r.Reason}");
             case not Resume: throw new InvalidDataException("process server answered the control hello with something other than resume");
         }
-
-        async Task Send(ControlMessage m)
+        while (channel.Receive() is { } message)
         {
-            await sendLock.WaitAsync(ct).ConfigureAwait(false);
-            try { await FrameIo.WriteAsync(net, FrameType.Control, m.ToBytes(), ct).ConfigureAwait(false); }
-            finally { sendLock.Release(); }
-        }
-
-        try
-        {
-            while (await FrameIo.ReadAsync(net, ct).ConfigureAwait(false) is { } frame)
+            switch (message)
             {
-                if (frame.Type != FrameType.Control) throw new InvalidDataException("process server sent a delta frame on the control connection");
-                switch (ControlMessage.Parse(frame.Body))
-                {
-                    case HoldRequest hold:
-                        _ = Task.Run(async () =>
-                        {
-                            var held = await holds.HoldAsync(hold).ConfigureAwait(false);
-                            try { await Send(held).ConfigureAwait(false); }
-                            catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
-                            {
-                                holds.Abort(new AbortHold("", hold.HoldId, "held reply not delivered", hold.DiskIds));
-                            }
-                        }, CancellationToken.None);
-                        break;
-                    case CommitHold commit: await Send(holds.Commit(commit)).ConfigureAwait(false); break;
-                    case AbortHold abort: await Send(holds.Abort(abort)).ConfigureAwait(false); break;
-                    case var other: log($"control connection: ignoring {other.GetType().Name}"); break;
-                }
+                case HoldRequest hold when holds.TryHoldAtOnce(hold) is { } held:
+                    Reply(channel, hold, held);
+                    break;
+                case HoldRequest hold:
+                    ControlChannel.StartThread($"hold {agentId}", () => Reply(channel, hold, holds.HoldAsync(hold).GetAwaiter().GetResult()));
+                    break;
+                case CommitHold commit: channel.Send(holds.Commit(commit)); break;
+                case AbortHold abort: channel.Send(holds.Abort(abort)); break;
+                case var other: log($"control connection: ignoring {other.GetType().Name}"); break;
             }
-            throw new IOException("process server closed the control connection");
         }
-        finally { await cts.CancelAsync().ConfigureAwait(false); }
+        throw new IOException("process server closed the control connection");
+    }
+
+    void Reply(ControlChannel channel, HoldRequest hold, Held held)
+    {
+        try { channel.Send(held); }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            // Nobody will commit a hold whose answer was lost: release it now rather than at the lease's end.
+            holds.Abort(new AbortHold("", hold.HoldId, "held reply not delivered", hold.DiskIds));
+        }
     }
 }

@@ -84,7 +84,9 @@ public static class ConsistencyEndpoints
             if (_coordinator is not null) return _coordinator;
             var log = logs.CreateLogger("SiteRecovery.Consistency");
             IActorRef? disks = options.Roles.HasFlag(NodeRoles.Configuration) ? registry.Get<ProtectedDisksRegion>() : null;
-            return _coordinator = new ConsistencyCoordinator(dp.Target!, p => disks?.Tell(p), m => log.LogInformation("{Message}", m));
+            // With the process server in this process, holds skip the loopback connection between it and the master target.
+            var path = options.Roles.HasFlag(NodeRoles.ProcessServer) ? new InProcessGroupBookmarkPath(dp.Target!, () => dp.Process) : (IGroupBookmarkPath)dp.Target!;
+            return _coordinator = new ConsistencyCoordinator(path, p => disks?.Tell(p), m => log.LogInformation("{Message}", m));
         }
     }
 

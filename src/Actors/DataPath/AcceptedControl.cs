@@ -1,0 +1,42 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using SiteRecovery.Contracts.Wire;
+
+namespace SiteRecovery.Actors.DataPath;
+
+/// <summary>
+/// The accepting end of a control-only connection (an agent's at its process server, a process server's at its
+/// master target), once its hello is answered: group-hold requests go out with <see cref="Send"/>, written at once
+/// by the caller, and the answers are read by a thread of its own, which completes the waiting request in
+/// <paramref name="pending"/> right there. Those waits are created without RunContinuationsAsynchronously, so
+/// what follows an answer (the next hop's reply, the coordinator's next phase) runs on this thread too, with no
+/// thread-pool turn behind the data path's synchronous fsyncs and writes.
+/// </summary>
+sealed class AcceptedControl(string peer, Socket socket, ConcurrentDictionary<string, TaskCompletionSource<ControlMessage>> pending, Action<string> log)
+{
+    readonly ControlChannel _channel = new(socket);
+
+    /// <summary>Sends a request; <see cref="IOException"/> or <see cref="ObjectDisposedException"/> when the connection is gone.</summary>
+    public void Send(ControlMessage message) => _channel.Send(message);
+
+    public void Close() => _channel.Dispose();
+
+    /// <summary>Reads answers until the connection ends (or <paramref name="ct"/> closes it); the task completes then.</summary>
+    public Task RunAsync(CancellationToken ct) => ControlChannel.StartThread($"control {peer}", () =>
+    {
+        using var closeOnStop = ct.Register(Close);
+        try
+        {
+            while (_channel.Receive() is { } message)
+            {
+                if (message is IAgentReply reply && pending.TryGetValue(reply.RequestId, out var waiting)) waiting.TrySetResult(message);
+                else if (message is not IAgentReply) log($"control connection from {peer}: ignoring {message.GetType().Name}");
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or ObjectDisposedException)
+        {
+            if (!ct.IsCancellationRequested) log($"control connection from {peer} ended: {e.Message}");
+        }
+        finally { Close(); }
+    });
+}

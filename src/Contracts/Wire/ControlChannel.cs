@@ -1,0 +1,129 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+
+namespace SiteRecovery.Contracts.Wire;
+
+/// <summary>
+/// A control-only connection (group holds and their answers) driven by blocking calls: <see cref="Receive"/> on
+/// a thread of its own (<see cref="StartThread"/>), <see cref="Send"/> written at once by whoever answers. The
+/// async socket path hands every completion to the thread pool, and on a node or agent whose pool threads sit in
+/// the data path's synchronous fsyncs and writes each hop of a hold waited for a turn there: hundreds of ms of
+/// write stall at p99 on a loaded 2-core machine. Frames are those of <see cref="FrameIo"/>; only control frames.
+/// </summary>
+public sealed class ControlChannel : IDisposable
+{
+    // A hold's frames are a few hundred bytes; this bounds what a confused peer can make us allocate.
+    const int MaxControlFrame = 1 << 20;
+
+    readonly Socket _socket;
+    readonly object _sendLock = new();
+    readonly byte[] _header = new byte[5];
+    int _closed;
+
+    public ControlChannel(Socket socket) => _socket = socket;
+
+    /// <summary>Writes one control frame; <see cref="IOException"/> when the connection is gone.</summary>
+    public void Send(ControlMessage message)
+    {
+        var body = message.ToBytes();
+        var frame = new byte[5 + body.Length];
+        BinaryPrimitives.WriteInt32LittleEndian(frame, body.Length);
+        frame[4] = (byte)FrameType.Control;
+        body.CopyTo(frame, 5);
+        lock (_sendLock)
+        {
+            try
+            {
+                for (var sent = 0; sent < frame.Length;) sent += _socket.Send(frame, sent, frame.Length - sent, SocketFlags.None);
+            }
+            catch (SocketException e) { throw new IOException($"control connection: send failed: {e.Message}", e); }
+        }
+    }
+
+    /// <summary>Blocks for the next message; null when the peer closed the connection between frames. One reader at a time.</summary>
+    public ControlMessage? Receive()
+    {
+        if (!Fill(_header, endAllowed: true)) return null;
+        var length = BinaryPrimitives.ReadInt32LittleEndian(_header);
+        if (length < 0 || length > MaxControlFrame) throw new InvalidDataException($"control frame length {length} is outside 0..{MaxControlFrame}");
+        if ((FrameType)_header[4] != FrameType.Control) throw new InvalidDataException($"frame type {_header[4]} on a control-only connection");
+        var body = new byte[length];
+        Fill(body, endAllowed: false);
+        return ControlMessage.Parse(body);
+    }
+
+    bool Fill(byte[] buffer, bool endAllowed)
+    {
+        for (var got = 0; got < buffer.Length;)
+        {
+            int n;
+            try { n = _socket.Receive(buffer, got, buffer.Length - got, SocketFlags.None); }
+            catch (SocketException e) { throw new IOException($"control connection: receive failed: {e.Message}", e); }
+            if (n == 0)
+            {
+                if (got == 0 && endAllowed) return false;
+                throw new EndOfStreamException($"control connection closed inside a frame ({got} of {buffer.Length} bytes)");
+            }
+            got += n;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> on a new background thread, raised in priority where the OS lets us (see
+    /// <see cref="TryRaiseCurrentThreadPriority"/>); the task completes when it returns (faults when it throws).
+    /// </summary>
+    public static Task StartThread(string name, Action body)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            TryRaiseCurrentThreadPriority();
+            try { body(); done.TrySetResult(); }
+            catch (Exception e) { done.TrySetException(e); }
+        }) { IsBackground = true, Name = name };
+        thread.Start();
+        return done.Task;
+    }
+
+    /// <summary>
+    /// A control thread sleeps in a read almost all the time and works for microseconds when a hold or commit comes;
+    /// every millisecond it waits for a CPU after waking is a millisecond of write stall on every machine of the
+    /// group. On a loaded 2-core machine that wait was tens of ms at p99, so it asks for a better share: nice -10
+    /// for this thread on Linux (needs CAP_SYS_NICE; without it nothing changes), the highest priority elsewhere.
+    /// Never a real-time class: a thread that misbehaved there could starve the machine it protects.
+    /// </summary>
+    public static bool TryRaiseCurrentThreadPriority()
+    {
+        try
+        {
+            if (!OperatingSystem.IsLinux())
+            {
+                Thread.CurrentThread.Priority = ThreadPriority.Highest;
+                return true;
+            }
+            return SetPriority(PrioProcess, GetTid(), -10) == 0;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or PlatformNotSupportedException or ThreadStateException)
+        {
+            return false;
+        }
+    }
+
+    const int PrioProcess = 0;
+
+    // On Linux, PRIO_PROCESS with a thread id sets that thread's nice value only.
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setpriority", SetLastError = true)]
+    static extern int SetPriority(int which, int who, int prio);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "gettid")]
+    static extern int GetTid();
+
+    /// <summary>Closes the connection; a <see cref="Receive"/> blocked on another thread returns or throws at once.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) == 1) return;
+        try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+        _socket.Dispose();
+    }
+}
