@@ -17,7 +17,7 @@ public sealed class RecentRecords(long maxBytes)
 
     readonly record struct Entry(long Sequence, byte[] Buffer, int Length);
 
-    /// <summary>Bytes held.</summary>
+    /// <summary>Bytes held: the sizes of the buffers (a pooled buffer may be larger than its record), so the bound is real memory.</summary>
     public long Bytes { get { lock (_gate) return _bytes; } }
 
     /// <summary>
@@ -27,7 +27,7 @@ public sealed class RecentRecords(long maxBytes)
     /// </summary>
     public void Add(long sequence, byte[] pooledBuffer, int length)
     {
-        if (maxBytes <= 0 || length > maxBytes)
+        if (maxBytes <= 0 || pooledBuffer.Length > maxBytes)
         {
             ArrayPool<byte>.Shared.Return(pooledBuffer);
             return;
@@ -37,7 +37,7 @@ public sealed class RecentRecords(long maxBytes)
             if (_entries.Count > 0 && _lastSequence + 1 != sequence) DropAll();
             _entries.Enqueue(new Entry(sequence, pooledBuffer, length));
             _lastSequence = sequence;
-            _bytes += length;
+            _bytes += pooledBuffer.Length;
             while (_bytes > maxBytes) Drop(_entries.Dequeue());
         }
     }
@@ -58,7 +58,7 @@ public sealed class RecentRecords(long maxBytes)
             while (_entries.TryPeek(out var e) && e.Sequence == last + 1 && e.Sequence <= through && (taken == 0 || taken + e.Length <= maxBytes))
             {
                 _entries.Dequeue();
-                _bytes -= e.Length;
+                _bytes -= e.Buffer.Length;
                 into.Add(new OutgoingRecord(e.Buffer.AsMemory(0, e.Length), e.Buffer));
                 taken += e.Length;
                 last = e.Sequence;
@@ -86,7 +86,7 @@ public sealed class RecentRecords(long maxBytes)
 
     void Drop(Entry e)
     {
-        _bytes -= e.Length;
+        _bytes -= e.Buffer.Length;
         ArrayPool<byte>.Shared.Return(e.Buffer);
     }
 }
