@@ -18,7 +18,7 @@ public sealed record ProcessServerOptions(string ServerId, IPEndPoint Listen, st
     /// Per disk, the newest spooled records kept in memory so the forwarder need not read them back from the spool
     /// file; 0 turns it off. Only a forwarder that keeps up benefits, so a few MiB are enough.
     /// </summary>
-    public long ForwardMemoryBytes { get; init; } = 16 << 20;
+    public long ForwardMemoryBytes { get; init; } = 8 << 20;
     public SegmentLogOptions Spool { get; init; } = new() { SegmentBytes = 16L << 20 };
     /// <summary>
     /// Bytes the cache may hold across all disks. Above it the process server stops reading from agents,
