@@ -97,7 +97,12 @@ public sealed class GroupHolds(string agentId, IReadOnlyDictionary<string, Repli
                     var r = await freezer.FreezeAsync(cts.Token).ConfigureAwait(false);
                     if (!r.Succeeded) freezeFailure = $"agent {agentId}: freeze {r.Outcome}{(r.Detail is null ? "" : ": " + r.Detail)}";
                 }
-                catch (OperationCanceledException) { freezeFailure = $"agent {agentId}: freeze {HookOutcome.TimedOut}: not done within the hold's lease of {lease.TotalMilliseconds:0} ms"; }
+                catch (OperationCanceledException)
+                {
+                    // The lease itself ran out during the freeze: nothing may be held, whatever the clock below reads
+                    // (a timer can fire a fraction of a millisecond before the stopwatch says the lease is over).
+                    return RefuseAndThaw(req, thaw, $"the lease of {lease.TotalMilliseconds:0} ms ran out before the disks could be held: freeze {HookOutcome.TimedOut}");
+                }
                 catch (Exception e) { freezeFailure = $"agent {agentId}: freeze {HookOutcome.Failed}: {e.Message}"; }
             }
         }
