@@ -81,9 +81,11 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
             RandomAccess.Write(_file, data.Span, offset);
             if (TrackOnOverflow && !Stream.HasRoom(data.Length)) { Dirty.Mark(offset, data.Length); overflowed = true; }
             else Stream.AppendWrite(offset, data);
-            if (fua) RandomAccess.FlushToDisk(_file);
         }
         finally { _writeLock.Release(); }
+        // FUA: durable before the reply. The fsync runs outside the lock (it covers this write whatever follows it),
+        // so other writers and a group hold do not wait behind a disk flush.
+        if (fua) RandomAccess.FlushToDisk(_file);
         if (overflowed) Overflowed?.Invoke();
     }
 
@@ -104,9 +106,9 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
             WriteZeroes(offset, length);
             if (TrackOnOverflow && !Stream.HasRoom(0)) { Dirty.Mark(offset, length); overflowed = true; }
             else Stream.Append(kind, offset, length, ReadOnlyMemory<byte>.Empty);
-            if (fua) RandomAccess.FlushToDisk(_file);
         }
         finally { _writeLock.Release(); }
+        if (fua) RandomAccess.FlushToDisk(_file);
         if (overflowed) Overflowed?.Invoke();
     }
 
