@@ -21,6 +21,24 @@ sealed class AcceptedControl(string peer, Socket socket, ConcurrentDictionary<st
 
     public void Close() => _channel.Dispose();
 
+    /// <summary>
+    /// Serves a peer's control connection after its hello: it replaces (and closes) the peer's previous one in
+    /// <paramref name="byPeer"/>, answers resume, reads answers until the connection ends, then leaves the registry.
+    /// </summary>
+    public static async Task ServeAsync(string peer, Socket socket, ConcurrentDictionary<string, TaskCompletionSource<ControlMessage>> pending,
+        ConcurrentDictionary<string, AcceptedControl> byPeer, Action<string> log, CancellationToken ct)
+    {
+        var control = new AcceptedControl(peer, socket, pending, log);
+        if (byPeer.TryGetValue(peer, out var previous)) previous.Close();
+        byPeer[peer] = control;
+        try
+        {
+            control.Send(new Resume(new Dictionary<string, long>()));
+            await control.RunAsync(ct).ConfigureAwait(false);
+        }
+        finally { byPeer.TryRemove(new KeyValuePair<string, AcceptedControl>(peer, control)); }
+    }
+
     /// <summary>Reads answers until the connection ends (or <paramref name="ct"/> closes it); the task completes then.</summary>
     public Task RunAsync(CancellationToken ct) => ControlChannel.StartThread($"control {peer}", () =>
     {

@@ -17,38 +17,12 @@ sealed class ControlLink(ProcessServer server, ProcessServerOptions options, Act
 {
     public Task RunAsync(CancellationToken stop) => ControlChannel.StartThread("control link", () => Loop(stop));
 
-    void Loop(CancellationToken stop)
-    {
-        var delay = TimeSpan.FromMilliseconds(200);
-        while (!stop.IsCancellationRequested)
-        {
-            try
-            {
-                RunOnce(stop);
-                delay = TimeSpan.FromMilliseconds(200);
-            }
-            catch (Exception e) when (e is IOException or SocketException or InvalidDataException or ObjectDisposedException)
-            {
-                if (!stop.IsCancellationRequested) log($"process server: control connection to {options.MasterTarget}: {e.Message}; retrying");
-            }
-            if (stop.WaitHandle.WaitOne(delay)) return;
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 3000));
-        }
-    }
+    void Loop(CancellationToken stop) => ControlChannel.RunReconnecting(() => RunOnce(stop),
+        e => log($"process server: control connection to {options.MasterTarget}: {e.Message}; retrying"), TimeSpan.FromSeconds(3), stop);
 
     void RunOnce(CancellationToken stop)
     {
-        using var socket = new Socket(options.MasterTarget.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using var channel = new ControlChannel(socket);
-        // Stopping closes the socket: the blocked connect or read ends at once.
-        using var closeOnStop = stop.Register(channel.Dispose);
-        socket.Connect(options.MasterTarget);
-        channel.Send(new Hello(options.ServerId, []));
-        switch (channel.Receive())
-        {
-            case null: throw new IOException("master target closed the control connection");
-            case not Resume: throw new InvalidDataException("master target answered the control hello with something other than resume");
-        }
+        using var channel = ControlChannel.Open(options.MasterTarget, options.ServerId, "master target", stop);
         while (channel.Receive() is { } message)
         {
             if (message is not IAgentRequest request) continue;

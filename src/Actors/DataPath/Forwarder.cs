@@ -163,20 +163,10 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
                     await server.RouteHashReplyAsync(reply, ct).ConfigureAwait(false);
                     break;
                 case BookmarkRequest req:
-                    _ = Task.Run(async () =>
-                    {
-                        var reply = await server.RouteBookmarkAsync(req, ct).ConfigureAwait(false);
-                        try { await SendControlAsync(reply, ct).ConfigureAwait(false); }
-                        catch (Exception e) when (e is IOException or OperationCanceledException) { }
-                    }, CancellationToken.None);
+                    AnswerLater(async () => await server.RouteBookmarkAsync(req, ct).ConfigureAwait(false), ct);
                     break;
                 case IAgentRequest agentRequest:
-                    _ = Task.Run(async () =>
-                    {
-                        var reply = await server.RouteToAgentAsync(agentRequest, ct).ConfigureAwait(false);
-                        try { await SendControlAsync(reply, ct).ConfigureAwait(false); }
-                        catch (Exception e) when (e is IOException or OperationCanceledException) { }
-                    }, CancellationToken.None);
+                    AnswerLater(() => server.RouteToAgentAsync(agentRequest, ct), ct);
                     break;
                 case var other:
                     server.Log($"disk {disk.DiskId}: ignoring {other.GetType().Name} from the master target");
@@ -184,4 +174,12 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
             }
         }
     }
+
+    /// <summary>Routes a master target's request to the agent off the receive loop, and sends the answer back when it comes.</summary>
+    void AnswerLater(Func<Task<ControlMessage>> route, CancellationToken ct) => _ = Task.Run(async () =>
+    {
+        var reply = await route().ConfigureAwait(false);
+        try { await SendControlAsync(reply, ct).ConfigureAwait(false); }
+        catch (Exception e) when (e is IOException or OperationCanceledException) { }
+    }, CancellationToken.None);
 }

@@ -441,15 +441,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                 {
                     // The process server waits for resume before sending anything else: nothing is buffered past the hello.
                     if (input.BufferedBytes > 0) throw new InvalidDataException($"process server {hello.SourceId} sent more before its control hello was answered");
-                    var control = new AcceptedControl(hello.SourceId, socket, server._pendingAgentReplies, server._log);
-                    if (server._controlByServer.TryGetValue(hello.SourceId, out var old)) old.Close();
-                    server._controlByServer[hello.SourceId] = control;
-                    try
-                    {
-                        control.Send(new Resume(new Dictionary<string, long>()));
-                        await control.RunAsync(ct).ConfigureAwait(false);
-                    }
-                    finally { server._controlByServer.TryRemove(new KeyValuePair<string, AcceptedControl>(hello.SourceId, control)); }
+                    await AcceptedControl.ServeAsync(hello.SourceId, socket, server._pendingAgentReplies, server._controlByServer, server._log, ct).ConfigureAwait(false);
                     return;
                 }
                 foreach (var offer in hello.Disks)

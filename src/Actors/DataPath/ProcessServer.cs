@@ -288,15 +288,7 @@ public sealed class ProcessServer : IAsyncDisposable
                     }
                     // The agent waits for resume before sending anything else, so nothing is buffered past the hello.
                     if (reader.BufferedBytes > 0) throw new InvalidDataException($"agent {hello.SourceId} sent more before its control hello was answered");
-                    var control = new AcceptedControl(hello.SourceId, socket, server._pendingReplies, server._log);
-                    if (server._controlByAgent.TryGetValue(hello.SourceId, out var previous)) previous.Close();
-                    server._controlByAgent[hello.SourceId] = control;
-                    try
-                    {
-                        control.Send(new Resume(new Dictionary<string, long>()));
-                        await control.RunAsync(ct).ConfigureAwait(false);
-                    }
-                    finally { server._controlByAgent.TryRemove(new KeyValuePair<string, AcceptedControl>(hello.SourceId, control)); }
+                    await AcceptedControl.ServeAsync(hello.SourceId, socket, server._pendingReplies, server._controlByAgent, server._log, ct).ConfigureAwait(false);
                     return;
                 }
                 var resume = new Dictionary<string, long>();

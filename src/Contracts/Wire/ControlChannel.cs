@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Net;
 using System.Net.Sockets;
 
 namespace SiteRecovery.Contracts.Wire;
@@ -18,9 +19,67 @@ public sealed class ControlChannel : IDisposable
     readonly Socket _socket;
     readonly object _sendLock = new();
     readonly byte[] _header = new byte[5];
+    CancellationTokenRegistration _closeOnStop;
     int _closed;
 
     public ControlChannel(Socket socket) => _socket = socket;
+
+    /// <summary>
+    /// The connecting end: connects to <paramref name="peer"/> at <paramref name="endPoint"/>, says hello as
+    /// <paramref name="sourceId"/> offering no disks, and returns once the peer answered resume. Stopping closes the
+    /// connection, so a blocked connect or read ends at once. Throws <see cref="IOException"/>,
+    /// <see cref="SocketException"/> or <see cref="InvalidDataException"/> naming what went wrong.
+    /// </summary>
+    public static ControlChannel Open(EndPoint endPoint, string sourceId, string peer, CancellationToken stop)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var channel = new ControlChannel(socket);
+        channel._closeOnStop = stop.Register(channel.Dispose);
+        try
+        {
+            socket.Connect(endPoint);
+            channel.Send(new Hello(sourceId, []));
+            switch (channel.Receive())
+            {
+                case null: throw new IOException($"{peer} closed the control connection");
+                case Refused r: throw new InvalidDataException($"{peer} refused the control connection: {r.Reason}");
+                case not Resume: throw new InvalidDataException($"{peer} answered the control hello with something other than resume");
+            }
+            return channel;
+        }
+        catch
+        {
+            channel.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="connection"/> (one connection's life, which ends by throwing) again and again until
+    /// <paramref name="stop"/>: a lost connection or a protocol error goes to <paramref name="lost"/>, then
+    /// <paramref name="afterEach"/> runs, and the next attempt waits 200 ms, doubling up to <paramref name="maxDelay"/>
+    /// while attempts keep failing.
+    /// </summary>
+    public static void RunReconnecting(Action connection, Action<Exception> lost, TimeSpan maxDelay, CancellationToken stop, Action? afterEach = null)
+    {
+        var first = TimeSpan.FromMilliseconds(200);
+        var delay = first;
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                connection();
+                delay = first;
+            }
+            catch (Exception e) when (e is IOException or SocketException or InvalidDataException or ObjectDisposedException)
+            {
+                if (!stop.IsCancellationRequested) lost(e);
+            }
+            finally { afterEach?.Invoke(); }
+            if (stop.WaitHandle.WaitOne(delay)) return;
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, maxDelay.TotalMilliseconds));
+        }
+    }
 
     /// <summary>Writes one control frame; <see cref="IOException"/> when the connection is gone.</summary>
     public void Send(ControlMessage message)
@@ -123,6 +182,8 @@ public sealed class ControlChannel : IDisposable
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _closed, 1) == 1) return;
+        // Unregister, not Dispose: this may run inside that very callback, which Dispose would wait for.
+        _closeOnStop.Unregister();
         try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         _socket.Dispose();
     }

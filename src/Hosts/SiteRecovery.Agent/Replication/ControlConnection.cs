@@ -24,41 +24,13 @@ sealed class ControlConnection(string agentId, EndPoint processServer, GroupHold
         await ControlChannel.StartThread($"control {agentId}", () => Loop(stop)).ConfigureAwait(false);
     }
 
-    void Loop(CancellationToken stop)
-    {
-        var delay = TimeSpan.FromMilliseconds(200);
-        while (!stop.IsCancellationRequested)
-        {
-            try
-            {
-                RunOnce(stop);
-                delay = TimeSpan.FromMilliseconds(200);
-            }
-            catch (Exception e) when (e is IOException or SocketException or InvalidDataException or ObjectDisposedException)
-            {
-                if (!stop.IsCancellationRequested)
-                    log($"control connection to {processServer}: {e.Message}; group holds use the delta connection meanwhile");
-            }
-            finally { holds.ReleaseAll("control connection to the process server lost"); }
-            if (stop.WaitHandle.WaitOne(delay)) return;
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 10_000));
-        }
-    }
+    void Loop(CancellationToken stop) => ControlChannel.RunReconnecting(() => RunOnce(stop),
+        e => log($"control connection to {processServer}: {e.Message}; group holds use the delta connection meanwhile"),
+        TimeSpan.FromSeconds(10), stop, afterEach: () => holds.ReleaseAll("control connection to the process server lost"));
 
     void RunOnce(CancellationToken stop)
     {
-        using var socket = new Socket(processServer.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using var channel = new ControlChannel(socket);
-        // Stopping closes the socket: the blocked connect or read ends at once.
-        using var closeOnStop = stop.Register(channel.Dispose);
-        socket.Connect(processServer);
-        channel.Send(new Hello(agentId, []));
-        switch (channel.Receive())
-        {
-            case null: throw new IOException("process server closed the control connection");
-            case Refused r: throw new InvalidDataException($"process server refused the control connection: {r.Reason}");
-            case not Resume: throw new InvalidDataException("process server answered the control hello with something other than resume");
-        }
+        using var channel = ControlChannel.Open(processServer, agentId, "process server", stop);
         while (channel.Receive() is { } message)
         {
             switch (message)
