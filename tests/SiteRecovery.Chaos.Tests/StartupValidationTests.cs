@@ -98,5 +98,16 @@ public sealed class StartupValidationTests : IDisposable
             Assert.Contains($"siterecovery.data-path.master-target.{key}", r.StdErr, StringComparison.Ordinal);
             Assert.False(File.Exists(Path.Combine(_dir["node"], "journal.db")), $"a start refused for {key} created the journal");
         }
+
+        // The forwarder's in-memory tail: not a size, or beyond its range (0 turns it off; at most 1 GiB).
+        foreach (var (value, says) in new[] { ("plenty", "not a byte size"), ("2GiB", "is outside 0..1073741824 bytes") })
+        {
+            await File.WriteAllTextAsync(overrides, $"siterecovery.data-path.process-server.forward-memory-bytes = {value}\n");
+            r = await RunHostAsync(Repo.NodeDll, NodeArgs("--config", overrides));
+            Assert.NotEqual(0, r.ExitCode);
+            Assert.Contains("siterecovery.data-path.process-server.forward-memory-bytes", r.StdErr, StringComparison.Ordinal);
+            Assert.Contains(says, r.StdErr, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(_dir["node"], "journal.db")), $"a start refused for forward-memory-bytes = {value} created the journal");
+        }
     }
 }
