@@ -32,6 +32,7 @@ public sealed class SerializerTests : IDisposable
         new ReplicationProgressRecorded("d1", 42, 1_700_000_000_000, 4096),
         new RecoveryPointRecorded("d1", "bm-1", 7, 1_700_000_000_001, RecoveryPointKind.AppConsistent),
         new RecoveryPointRecorded("d1", "gb-1", 8, 1_700_000_000_002, RecoveryPointKind.CrashConsistent, "vm2: freeze Failed: fsfreeze /data exited 1"),
+        new RecoveryPointRecorded("d1", "gb-2", 9, 1_700_000_000_003, RecoveryPointKind.CrashConsistent, "vm2: freeze Failed: fsfreeze /data exited 1", AppConsistencyFailure.GroupMemberFailed),
         new ResyncRequired("d1", ResyncReason.ChecksumMismatch),
         new ResyncCompleted("d1", 99),
         new RecoveryPointsExpired("d1", 4711),
@@ -101,6 +102,7 @@ public sealed class SerializerTests : IDisposable
         var disk = ProtectedDiskState.Empty("d1")
             .Apply(new DiskRegistered("d1", "m1", 10, "ps", "mt"))
             .Apply(new RecoveryPointRecorded("d1", "b", 3, 10, RecoveryPointKind.CrashConsistent))
+            .Apply(new RecoveryPointRecorded("d1", "g", 4, 11, RecoveryPointKind.CrashConsistent, "vm1: freeze Missing", AppConsistencyFailure.HookMissing))
             .Apply(new ReplicationProgressRecorded("d1", 5, 11, 12));
         var ps = ProcessServerState.Empty("ps1")
             .Apply(new ProcessServerRegistered("ps1", "/c", 100, 5))

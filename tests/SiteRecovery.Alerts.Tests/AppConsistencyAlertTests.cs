@@ -97,6 +97,21 @@ public sealed class AppConsistencyAlertTests
     }
 
     [Fact]
+    public void A_points_failure_kind_decides_the_reason_not_its_text_and_a_healthy_group_member_raises_nothing()
+    {
+        // The group's text names both machines; each disk's kind says what happened on its own machine.
+        const string both = "agent m1: freeze TimedOut: fsfreeze /data; agent m2: no application freeze hook is configured";
+        var facts = Facts(new DiskRegistered("d1", "m1", 10, "ps", "mt"), new DiskRegistered("d3", "m3", 10, "ps", "mt"),
+            new RecoveryPointRecorded("d1", "grp-1", 5, T0 + 1_000, RecoveryPointKind.CrashConsistent, both, AppConsistencyFailure.HookTimedOut),
+            new RecoveryPointRecorded("d3", "grp-1", 7, T0 + 1_000, RecoveryPointKind.CrashConsistent, both, AppConsistencyFailure.GroupMemberFailed));
+        var m1 = App(facts, "m1");
+        Assert.True(m1.Holds);
+        Assert.Contains("recorded crash-consistent: HookTimedOut", m1.Detail);
+        Assert.DoesNotContain(AlertRules.Evaluate(facts, None, T0 + 60_000, AlertSettings.Default), o => o.Kind == AlertKind.AppConsistencyFailed && o.Target == "m3");
+        Assert.False(facts.AppConsistency.ContainsKey("m3"));
+    }
+
+    [Fact]
     public void Rpo_per_disk_is_the_age_of_its_newest_point_and_per_machine_the_worst_disk()
     {
         var facts = Facts(

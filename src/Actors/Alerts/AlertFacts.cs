@@ -68,7 +68,12 @@ public sealed record AlertFacts(
                     : this with { Disks = Disks.SetItem(e.DiskId, disk with { LastRecoveryPointUnixMs = e.TimeUnixMs, LastRecoveryPointId = e.BookmarkId }) };
                 if (facts.MachineOf(disk) is not { } pointMachine) return facts;
                 if (e.AppConsistencyFailure is { } failure)
-                    return facts.Apply(new AppConsistencyFailed(pointMachine, e.DiskId, e.BookmarkId, Classify(failure), failure, e.TimeUnixMs), atUnixMs);
+                {
+                    var reason = e.AppConsistencyFailureKind ?? Classify(failure);
+                    // This machine's own freeze worked; another member's did not. Not this machine's failure.
+                    if (reason == AppConsistencyFailure.GroupMemberFailed) return facts;
+                    return facts.Apply(new AppConsistencyFailed(pointMachine, e.DiskId, e.BookmarkId, reason, failure, e.TimeUnixMs), atUnixMs);
+                }
                 return e.Kind == RecoveryPointKind.AppConsistent ? facts.AppConsistentAt(pointMachine, e.BookmarkId, e.TimeUnixMs) : facts;
             case AppConsistentPointRecorded e:
                 return string.IsNullOrWhiteSpace(e.MachineId) ? this : AppConsistentAt(e.MachineId, e.BookmarkId, e.TimeUnixMs);
@@ -115,8 +120,10 @@ public sealed record AlertFacts(
         }
     }
 
-    /// <summary>Events from different actors need not arrive in time order: only a newer success replaces an older one.</summary>
-    /// <summary>The failure kind named in a point's flag (the agents write the hook outcome into it).</summary>
+    /// <summary>
+    /// The failure kind named in the text of a point recorded before points carried the kind (or from an agent that
+    /// predates it): the agents write the hook outcome into the text.
+    /// </summary>
     private static AppConsistencyFailure Classify(string failure) =>
         failure.Contains("no application freeze hook", StringComparison.Ordinal) ? AppConsistencyFailure.NoHooksConfigured
         : failure.Contains(nameof(HookOutcomeNames.TimedOut), StringComparison.Ordinal) ? AppConsistencyFailure.HookTimedOut
@@ -126,6 +133,7 @@ public sealed record AlertFacts(
     // The agent's HookOutcome names as they appear in a point's flag (the agent assembly is not referenced here).
     private enum HookOutcomeNames { TimedOut, Missing }
 
+    /// <summary>Events from different actors need not arrive in time order: only a newer success replaces an older one.</summary>
     private AlertFacts AppConsistentAt(string machineId, string bookmarkId, long timeUnixMs)
     {
         var fact = AppConsistency.GetValueOrDefault(machineId) ?? new AppConsistencyFact(machineId, null, null, null);

@@ -80,7 +80,7 @@ public sealed class ConsistencyCoordinator(IGroupBookmarkPath path, Action<Recor
             {
                 var reply = await path.AskAgentAsync(new HoldRequest(Guid.NewGuid().ToString("n"), holdId, req.BookmarkId, kv.Value, req.AppConsistent, (int)Math.Ceiling(req.Timeout.TotalMilliseconds)), Left(), ct).ConfigureAwait(false);
                 return reply is Held h
-                    ? new HeldReported(kv.Key, h.Sequences, h.Error, h.FreezeFailure, Unreachable: h.Sequences.Count == 0 && IsPathFailure(h.Error))
+                    ? new HeldReported(kv.Key, h.Sequences, h.Error, h.FreezeFailure, Unreachable: h.Sequences.Count == 0 && IsPathFailure(h.Error), h.FreezeFailureKind)
                     : new HeldReported(kv.Key, new Dictionary<string, long>(), $"unexpected answer {reply.GetType().Name}", null);
             }).ToList();
             action = await FeedAsync(holds, s => s.Phase != GroupBookmarkPhase.Holding).ConfigureAwait(false);

@@ -21,7 +21,8 @@ public enum GroupAbortReason
 /// <summary>What the coordinator learns, one fact at a time.</summary>
 public abstract record GroupBookmarkInput;
 /// <summary><paramref name="Unreachable"/>: the error is the path's (no answer, not connected), not the agent's refusal.</summary>
-public sealed record HeldReported(string Machine, IReadOnlyDictionary<string, long> Sequences, string? Error, string? FreezeFailure, bool Unreachable = false) : GroupBookmarkInput;
+public sealed record HeldReported(string Machine, IReadOnlyDictionary<string, long> Sequences, string? Error, string? FreezeFailure, bool Unreachable = false,
+    AppConsistencyFailure? FreezeFailureKind = null) : GroupBookmarkInput;
 public sealed record CommitReported(string Machine, bool Marked, IReadOnlyDictionary<string, long> Markers, double HeldMs, string? Error) : GroupBookmarkInput;
 public sealed record MarkerDurable(string Disk, long Sequence) : GroupBookmarkInput;
 /// <summary>The wait of the current phase ran out; machines (or disks) still owed an answer are the culprits.</summary>
@@ -66,7 +67,21 @@ public sealed record GroupBookmarkState(
             ImmutableDictionary<string, long>.Empty, ImmutableHashSet<string>.Empty, ImmutableHashSet<string>.Empty, null, null);
     }
 
+    /// <summary>Per machine whose freeze did not succeed: the kind its agent reported (absent from an agent that predates it).</summary>
+    public ImmutableDictionary<string, AppConsistencyFailure> FreezeFailureKinds { get; init; } = ImmutableDictionary<string, AppConsistencyFailure>.Empty;
+
     public IEnumerable<string> AllDisks => DisksByMachine.Values.SelectMany(d => d);
+
+    /// <summary>
+    /// What a disk's point says about its own machine when app consistency was asked for and not had: that machine's
+    /// reported kind, <see cref="AppConsistencyFailure.GroupMemberFailed"/> when its freeze succeeded and another's did
+    /// not, null when nothing failed (or its agent reported a failure without a kind: then only the text tells).
+    /// </summary>
+    public AppConsistencyFailure? FailureKindOf(string machine) =>
+        AppConsistencyFailure is null ? null
+        : FreezeFailureKinds.TryGetValue(machine, out var kind) ? kind
+        : FreezeFailures.ContainsKey(machine) ? null
+        : Contracts.Control.AppConsistencyFailure.GroupMemberFailed;
 
     public bool Finished => Phase is GroupBookmarkPhase.Committed or GroupBookmarkPhase.Aborted;
 
@@ -109,6 +124,7 @@ public sealed record GroupBookmarkState(
         {
             Held = Held.SetItems(disks.Select(d => new KeyValuePair<string, long>(d, h.Sequences[d]))),
             FreezeFailures = h.FreezeFailure is { } f ? FreezeFailures.SetItem(h.Machine, f) : FreezeFailures,
+            FreezeFailureKinds = h.FreezeFailure is not null && h.FreezeFailureKind is { } k ? FreezeFailureKinds.SetItem(h.Machine, k) : FreezeFailureKinds,
         };
         return next.AllDisks.All(next.Held.ContainsKey)
             ? (next with { Phase = GroupBookmarkPhase.Committing }, new SendCommits())
@@ -140,8 +156,9 @@ public sealed record GroupBookmarkState(
         if (!next.AllDisks.All(next.DurableDisks.Contains)) return (next, null);
         var kind = next.Kind;
         var failure = next.AppConsistencyFailure;
+        var machineOf = DisksByMachine.SelectMany(kv => kv.Value.Select(d => (Disk: d, Machine: kv.Key))).ToDictionary(x => x.Disk, x => x.Machine);
         var points = next.AllDisks.Order(StringComparer.Ordinal)
-            .Select(disk => new RecordRecoveryPoint(disk, BookmarkId, next.Markers[disk], TimeUnixMs, kind, failure)).ToList();
+            .Select(disk => new RecordRecoveryPoint(disk, BookmarkId, next.Markers[disk], TimeUnixMs, kind, failure, next.FailureKindOf(machineOf[disk]))).ToList();
         return (next with { Phase = GroupBookmarkPhase.Committed }, new RecordPoints(points));
     }
 }

@@ -24,9 +24,12 @@ public sealed record RecordReplicationProgress(string DiskId, long AppliedThroug
 /// <summary>
 /// <paramref name="AppConsistencyFailure"/>: an application-consistent point was asked for and could not be had
 /// (a freeze hook failed, timed out, is missing or not configured); the point is then crash-consistent and this
-/// says why. Alerting keys on it (<see cref="RecoveryPointRecorded.AppConsistencyFailure"/>).
+/// says why. <paramref name="AppConsistencyFailureKind"/> is the same outcome as a value, for the disk's own machine:
+/// its hook's failure, or <see cref="Control.AppConsistencyFailure.GroupMemberFailed"/> when its freeze succeeded and
+/// another member's did not. Alerting keys on the kind (<see cref="RecoveryPointRecorded.AppConsistencyFailureKind"/>).
 /// </summary>
-public sealed record RecordRecoveryPoint(string DiskId, string BookmarkId, long Sequence, long TimeUnixMs, RecoveryPointKind Kind, string? AppConsistencyFailure = null) : IProtectedDiskCommand;
+public sealed record RecordRecoveryPoint(string DiskId, string BookmarkId, long Sequence, long TimeUnixMs, RecoveryPointKind Kind, string? AppConsistencyFailure = null,
+    AppConsistencyFailure? AppConsistencyFailureKind = null) : IProtectedDiskCommand;
 
 public sealed record RequireResync(string DiskId, ResyncReason Reason) : IProtectedDiskCommand;
 
@@ -42,7 +45,8 @@ public sealed record ExpireRecoveryPoints(string DiskId, long OldestSequence) : 
 /// <summary>Returns <see cref="DiskView"/>; RPO is computed against <paramref name="NowUnixMs"/>.</summary>
 public sealed record GetDisk(string DiskId, long NowUnixMs) : IProtectedDiskMessage;
 
-public sealed record RecoveryPointView(string BookmarkId, long Sequence, long TimeUnixMs, RecoveryPointKind Kind, string? AppConsistencyFailure = null);
+public sealed record RecoveryPointView(string BookmarkId, long Sequence, long TimeUnixMs, RecoveryPointKind Kind, string? AppConsistencyFailure = null,
+    AppConsistencyFailure? AppConsistencyFailureKind = null);
 
 public sealed record DiskView(
     string DiskId,
@@ -75,7 +79,12 @@ public sealed record DiskRegistered(string DiskId, string MachineId, long SizeBy
 public sealed record ReplicationProgressRecorded(string DiskId, long AppliedThrough, long AppliedAtUnixMs, long BytesApplied) : IProtectedDiskEvent;
 
 [Manifest("disk-recovery-point-recorded.v1")]
-public sealed record RecoveryPointRecorded(string DiskId, string BookmarkId, long Sequence, long TimeUnixMs, RecoveryPointKind Kind, string? AppConsistencyFailure = null) : IProtectedDiskEvent;
+/// <summary>
+/// A recovery point. <paramref name="AppConsistencyFailureKind"/> is null in events recorded before it existed; a
+/// reader then has only the <paramref name="AppConsistencyFailure"/> text.
+/// </summary>
+public sealed record RecoveryPointRecorded(string DiskId, string BookmarkId, long Sequence, long TimeUnixMs, RecoveryPointKind Kind, string? AppConsistencyFailure = null,
+    AppConsistencyFailure? AppConsistencyFailureKind = null) : IProtectedDiskEvent;
 
 [Manifest("disk-resync-required.v1")]
 public sealed record ResyncRequired(string DiskId, ResyncReason Reason) : IProtectedDiskEvent;

@@ -37,9 +37,11 @@ public sealed record HoldRequest(string RequestId, string HoldId, string Bookmar
 /// The disks are held: <see cref="Sequences"/> is each disk's last sequence (every write replied to so far),
 /// or <see cref="Error"/> says why nothing is held. <see cref="FreezeFailure"/> is set when an application
 /// freeze was asked for and did not succeed (or no freezer is configured): the disks are still held, and the
-/// point can only be crash-consistent.
+/// point can only be crash-consistent. <see cref="FreezeFailureKind"/> is the same outcome as a value (null from an
+/// agent that predates it, or when the freeze succeeded).
 /// </summary>
-public sealed record Held(string RequestId, string HoldId, IReadOnlyDictionary<string, long> Sequences, string? Error, string? FreezeFailure)
+public sealed record Held(string RequestId, string HoldId, IReadOnlyDictionary<string, long> Sequences, string? Error, string? FreezeFailure,
+    Control.AppConsistencyFailure? FreezeFailureKind = null)
     : ControlMessage, IAgentReply;
 
 /// <summary>Phase 2: insert the marker <see cref="GroupMarker.For"/>(BookmarkId) right after the held sequences, then release.</summary>

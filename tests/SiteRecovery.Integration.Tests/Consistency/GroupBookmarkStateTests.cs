@@ -87,4 +87,43 @@ public sealed class GroupBookmarkStateTests
         var after = ok.Events.Aggregate(disk, (s, e) => s.Apply(e));
         Assert.Equal("vm1: freeze Failed", Assert.Single(after.RecoveryPoints).AppConsistencyFailure);
     }
+
+    [Fact]
+    public void Each_disks_point_names_its_own_machines_failure_kind_and_a_healthy_member_gets_group_member_failed()
+    {
+        var s = GroupBookmarkState.Start("gb", true, 42, Two);
+        (s, _) = s.Step(new HeldReported("vm1", Seq(("a1", 10), ("a2", 20)), null, null));
+        (s, _) = s.Step(new HeldReported("vm2", Seq(("b1", 5)), null, "agent vm2: freeze TimedOut: fsfreeze /data", FreezeFailureKind: AppConsistencyFailure.HookTimedOut));
+        (s, _) = s.Step(new CommitReported("vm1", true, Seq(("a1", 11), ("a2", 21)), 1, null));
+        (s, _) = s.Step(new CommitReported("vm2", true, Seq(("b1", 6)), 1, null));
+        foreach (var (disk, seq) in new[] { ("a1", 11L), ("a2", 21L) }) (s, _) = s.Step(new MarkerDurable(disk, seq));
+        var (_, a) = s.Step(new MarkerDurable("b1", 6));
+        var points = Assert.IsType<RecordPoints>(a).Points.ToDictionary(p => p.DiskId);
+        Assert.All(points.Values, p => Assert.Equal((RecoveryPointKind.CrashConsistent, "agent vm2: freeze TimedOut: fsfreeze /data"), (p.Kind, p.AppConsistencyFailure)));
+        Assert.Equal(AppConsistencyFailure.HookTimedOut, points["b1"].AppConsistencyFailureKind);
+        Assert.Equal(AppConsistencyFailure.GroupMemberFailed, points["a1"].AppConsistencyFailureKind);
+        Assert.Equal(AppConsistencyFailure.GroupMemberFailed, points["a2"].AppConsistencyFailureKind);
+
+        // An agent that reports a failure without its kind (older than the field): the text is all there is.
+        var legacy = HeldBoth(app: true, freezeFailure: "vm2: freeze TimedOut");
+        Assert.Null(legacy.FailureKindOf("vm2"));
+        Assert.Equal(AppConsistencyFailure.GroupMemberFailed, legacy.FailureKindOf("vm1"));
+        Assert.Null(HeldBoth(app: true).FailureKindOf("vm1"));
+    }
+
+    [Fact]
+    public void A_disk_refuses_a_failure_kind_without_its_text_or_out_of_range_and_keeps_it_otherwise()
+    {
+        var disk = ProtectedDiskState.Empty("d1");
+        disk = disk.Decide(new RegisterDisk("d1", "vm1", 1 << 20, "ps", "mt")).Events.Aggregate(disk, (s, e) => s.Apply(e));
+        var bare = disk.Decide(new RecordRecoveryPoint("d1", "gb", 3, 10, RecoveryPointKind.CrashConsistent, null, AppConsistencyFailure.HookFailed));
+        Assert.True(bare.IsRejected);
+        Assert.Contains("AppConsistencyFailureKind", bare.Rejection!.Message);
+        var undefined = disk.Decide(new RecordRecoveryPoint("d1", "gb", 3, 10, RecoveryPointKind.CrashConsistent, "x", (AppConsistencyFailure)99));
+        Assert.True(undefined.IsRejected);
+        Assert.Contains("AppConsistencyFailureKind", undefined.Rejection!.Message);
+        var ok = disk.Decide(new RecordRecoveryPoint("d1", "gb", 3, 10, RecoveryPointKind.CrashConsistent, "vm1: freeze Missing", AppConsistencyFailure.HookMissing));
+        var after = ok.Events.Aggregate(disk, (s, e) => s.Apply(e));
+        Assert.Equal(AppConsistencyFailure.HookMissing, Assert.Single(after.RecoveryPoints).AppConsistencyFailureKind);
+    }
 }

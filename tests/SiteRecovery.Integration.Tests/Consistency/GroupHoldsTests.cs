@@ -1,3 +1,4 @@
+using SiteRecovery.Contracts.Control;
 using System.Collections.Concurrent;
 using SiteRecovery.Agent.Consistency;
 using SiteRecovery.Agent.Replication;
@@ -142,6 +143,7 @@ public sealed class GroupHoldsTests : IDisposable
         var held = await holds.HoldAsync(Hold("h1", true, 60_000, "a"));
         Assert.Null(held.Error);
         Assert.Null(held.FreezeFailure);
+        Assert.Null(held.FreezeFailureKind);
         Assert.True(holds.Commit(new CommitHold("r2", "h1", "bm-h1", ["a"])).Marked);
         await freezer.Thawed.Task.WaitAsync(Long);
         Assert.Equal(["freeze (disk free)", "thaw (marker at #1)"], _order.ToList());
@@ -160,6 +162,12 @@ public sealed class GroupHoldsTests : IDisposable
         Assert.Null(held.Error);
         Assert.Contains(outcome.ToString(), held.FreezeFailure);
         Assert.Contains("fsfreeze /data", held.FreezeFailure);
+        Assert.Equal(outcome switch
+        {
+            HookOutcome.TimedOut => AppConsistencyFailure.HookTimedOut,
+            HookOutcome.Missing => AppConsistencyFailure.HookMissing,
+            _ => AppConsistencyFailure.HookFailed,
+        }, held.FreezeFailureKind);
         Assert.Equal(1, holds.ActiveCount);
         holds.Abort(new AbortHold("r2", "h1", "test", ["a"]));
         await freezer.Thawed.Task.WaitAsync(Long);

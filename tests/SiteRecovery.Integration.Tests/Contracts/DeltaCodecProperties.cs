@@ -70,6 +70,13 @@ public class DeltaCodecProperties
         var frame = await FrameIo.ReadAsync(ms, default);
         var hello = Assert.IsType<Hello>(ControlMessage.Parse(frame!.Value.Body));
         Assert.Equal("d1", hello.Disks[0].DiskId);
+        // A hold's freeze outcome travels as a value beside its text; a message without it (an older agent) reads as null.
+        var held = Assert.IsType<Held>(ControlMessage.Parse(new Held("r", "h", new Dictionary<string, long> { ["d1"] = 4 }, null, "agent a: freeze TimedOut",
+            SiteRecovery.Contracts.Control.AppConsistencyFailure.HookTimedOut).ToBytes()));
+        Assert.Equal((4L, SiteRecovery.Contracts.Control.AppConsistencyFailure.HookTimedOut), (held.Sequences["d1"], held.FreezeFailureKind!.Value));
+        var older = System.Text.Encoding.UTF8.GetString(new Held("r", "h", new Dictionary<string, long>(), null, "x").ToBytes()).Replace(",\"freezeFailureKind\":null", "");
+        Assert.DoesNotContain("freezeFailureKind", older);
+        Assert.Null(Assert.IsType<Held>(ControlMessage.Parse(System.Text.Encoding.UTF8.GetBytes(older))).FreezeFailureKind);
         var e = Assert.Throws<InvalidDataException>(() => ControlMessage.Parse("{\"type\":\"nope\"}"u8));
         Assert.Contains("not a known control message", e.Message);
     }

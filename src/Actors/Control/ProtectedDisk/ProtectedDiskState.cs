@@ -94,6 +94,11 @@ public sealed record ProtectedDiskState(
         if (!Enum.IsDefined(c.Kind)) return Invalid(Rules.MustBeDefined(cmd, nameof(c.Kind), c.Kind));
         if (c.Kind == RecoveryPointKind.AppConsistent && c.AppConsistencyFailure is not null)
             return Invalid($"{cmd}.Kind cannot be AppConsistent when AppConsistencyFailure is set ({c.AppConsistencyFailure})");
+        if (c.AppConsistencyFailureKind is { } failureKind)
+        {
+            if (!Enum.IsDefined(failureKind)) return Invalid(Rules.MustBeDefined(cmd, nameof(c.AppConsistencyFailureKind), failureKind));
+            if (c.AppConsistencyFailure is null) return Invalid($"{cmd}.AppConsistencyFailureKind ({failureKind}) needs AppConsistencyFailure, the text that says why");
+        }
 
         if (RecoveryPoints.Exists(p => p.BookmarkId == c.BookmarkId)) return Decision<IProtectedDiskEvent>.NoOp;
         if (c.Sequence < RetainedFromSequence)
@@ -105,7 +110,7 @@ public sealed record ProtectedDiskState(
                 $"{cmd}.Sequence must be >= the previous recovery point's sequence {RecoveryPoints[^1].Sequence} (was {c.Sequence})");
 
         return Decision<IProtectedDiskEvent>.Accept(
-            new RecoveryPointRecorded(c.DiskId, c.BookmarkId, c.Sequence, c.TimeUnixMs, c.Kind, c.AppConsistencyFailure));
+            new RecoveryPointRecorded(c.DiskId, c.BookmarkId, c.Sequence, c.TimeUnixMs, c.Kind, c.AppConsistencyFailure, c.AppConsistencyFailureKind));
     }
 
     private Decision<IProtectedDiskEvent> DecideRequireResync(RequireResync c)
@@ -154,7 +159,7 @@ public sealed record ProtectedDiskState(
         },
         RecoveryPointRecorded e => this with
         {
-            RecoveryPoints = RecoveryPoints.Add(new RecoveryPointView(e.BookmarkId, e.Sequence, e.TimeUnixMs, e.Kind, e.AppConsistencyFailure)),
+            RecoveryPoints = RecoveryPoints.Add(new RecoveryPointView(e.BookmarkId, e.Sequence, e.TimeUnixMs, e.Kind, e.AppConsistencyFailure, e.AppConsistencyFailureKind)),
         },
         RecoveryPointsExpired e => this with
         {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using SiteRecovery.Agent.Consistency;
+using SiteRecovery.Contracts.Control;
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Contracts.Wire;
 
@@ -82,12 +83,12 @@ public sealed class GroupHolds(string agentId, IReadOnlyDictionary<string, Repli
         var lease = Lease(req);
         if (Check(req) is { } refused) return refused;
 
-        string? freezeFailure = null;
+        (AppConsistencyFailure Kind, string Detail)? freezeFailure = null;
         var thaw = false;
         if (req.AppConsistent)
         {
             if (freezer is null || !freezer.Configured)
-                freezeFailure = $"agent {agentId}: no application freeze hook is configured";
+                freezeFailure = (AppConsistencyFailure.NoHooksConfigured, $"agent {agentId}: no application freeze hook is configured");
             else
             {
                 thaw = true;
@@ -95,7 +96,8 @@ public sealed class GroupHolds(string agentId, IReadOnlyDictionary<string, Repli
                 {
                     using var cts = new CancellationTokenSource(lease);
                     var r = await freezer.FreezeAsync(cts.Token).ConfigureAwait(false);
-                    if (!r.Succeeded) freezeFailure = $"agent {agentId}: freeze {r.Outcome}{(r.Detail is null ? "" : ": " + r.Detail)}";
+                    if (AppConsistencyReason.Of(freezer, r) is { } kind)
+                        freezeFailure = (kind, $"agent {agentId}: freeze {r.Outcome}{(r.Detail is null ? "" : ": " + r.Detail)}");
                 }
                 catch (OperationCanceledException)
                 {
@@ -103,7 +105,7 @@ public sealed class GroupHolds(string agentId, IReadOnlyDictionary<string, Repli
                     // (a timer can fire a fraction of a millisecond before the stopwatch says the lease is over).
                     return RefuseAndThaw(req, thaw, $"the lease of {lease.TotalMilliseconds:0} ms ran out before the disks could be held: freeze {HookOutcome.TimedOut}");
                 }
-                catch (Exception e) { freezeFailure = $"agent {agentId}: freeze {HookOutcome.Failed}: {e.Message}"; }
+                catch (Exception e) { freezeFailure = (AppConsistencyFailure.HookFailed, $"agent {agentId}: freeze {HookOutcome.Failed}: {e.Message}"); }
             }
         }
 
@@ -142,7 +144,7 @@ public sealed class GroupHolds(string agentId, IReadOnlyDictionary<string, Repli
     /// write with its pwrite, or one 64 KiB / 1 MiB block of a dirty pass or resync), so a hold waits at most for
     /// those already queued on the lock (measured: 0.1–0.5 ms from request to locks under fio at 1 MB/s).
     /// </summary>
-    Held LockAndReport(HoldRequest req, Stopwatch arrived, TimeSpan lease, string? freezeFailure, bool thaw)
+    Held LockAndReport(HoldRequest req, Stopwatch arrived, TimeSpan lease, (AppConsistencyFailure Kind, string Detail)? freezeFailure, bool thaw)
     {
         var targets = req.DiskIds.Distinct().OrderBy(id => id, StringComparer.Ordinal).Select(id => disks[id]).ToList();
         var taken = new List<ReplicatedExport>();
@@ -186,7 +188,7 @@ public sealed class GroupHolds(string agentId, IReadOnlyDictionary<string, Repli
             if (End(hold, marker: null, "lease expired") is { } ended)
                 log($"hold {hold.Id}: lease of {lease.TotalMilliseconds:0} ms expired with no commit; released without a marker after {ended.HeldMs:0.#} ms");
         });
-        return new Held(req.RequestId, req.HoldId, seqs, null, freezeFailure);
+        return new Held(req.RequestId, req.HoldId, seqs, null, freezeFailure?.Detail, freezeFailure?.Kind);
     }
 
     public HoldEnded Commit(CommitHold req)
