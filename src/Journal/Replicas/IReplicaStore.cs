@@ -22,6 +22,9 @@ public interface IReplicaStore : IAsyncDisposable
     /// <summary>Fills <paramref name="buffer"/> entirely with the bytes at <paramref name="offset"/>.</summary>
     ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default);
 
-    /// <summary>Makes every completed write and zero durable; when it returns they survive a crash.</summary>
+    /// <summary>
+    /// Makes every completed write and zero durable; when it returns they survive a crash. May run while further writes
+    /// go on (the master target flushes in the background): it covers at least those completed before it was called.
+    /// </summary>
     ValueTask FlushAsync(CancellationToken cancellationToken = default);
 }
