@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
 using System.Net.Sockets;
 using Akka.Streams;
 using Akka.Streams.Dsl;
@@ -99,9 +101,10 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
             var taken = disk.Recent.TakeFrom(cursor + 1, through, options.ForwardBatchBytes, batch);
             if (taken > cursor) return Akka.Util.Option<(long, List<OutgoingRecord>)>.Create((taken, batch));
             var bytes = 0;
-            foreach (var (seq, record) in disk.Spool.Read(cursor + 1, through))
+            // Read into pooled buffers, released once sent like the in-memory tail's (fresh arrays cost page faults and GC).
+            foreach (var (seq, record) in disk.Spool.Read(cursor + 1, through, ArrayPool<byte>.Shared.Rent))
             {
-                batch.Add(new OutgoingRecord(record, null)); // the log hands out a fresh array per record
+                batch.Add(new OutgoingRecord(record, MemoryMarshal.TryGetArray(record, out var pooled) ? pooled.Array : null));
                 bytes += record.Length;
                 cursor = seq;
                 if (bytes >= options.ForwardBatchBytes) break;

@@ -221,16 +221,23 @@ public sealed class SegmentLog : IDisposable
     /// Reads durable records <paramref name="fromSequence"/>..<paramref name="throughSequence"/> (capped at
     /// <see cref="DurableSequence"/> at the time of the call) in order, verifying each frame's hash. Throws
     /// <see cref="SequenceNotHeldException"/> if <paramref name="fromSequence"/> was trimmed, and
-    /// <see cref="SegmentCorruptException"/> (file, offset, sequence) on a damaged frame. Each record is a fresh array.
+    /// <see cref="SegmentCorruptException"/> (file, offset, sequence) on a damaged frame. Each record is a fresh array, or one from
+    /// <c>allocate</c>.
     /// </summary>
-    public IEnumerable<(long Sequence, ReadOnlyMemory<byte> Record)> Read(long fromSequence, long throughSequence = long.MaxValue)
-        => ReadLocated(fromSequence, throughSequence).Select(r => (r.Sequence, r.Record));
+    /// <param name="fromSequence">First sequence to read.</param>
+    /// <param name="throughSequence">Last sequence to read (capped at the durable one).</param>
+    /// <param name="allocate">
+    /// Where each record's copy goes: given a length, returns an array at least that long (a pool's rent, whose array
+    /// the caller then owns and returns). Null: a fresh array of exactly the record's length.
+    /// </param>
+    public IEnumerable<(long Sequence, ReadOnlyMemory<byte> Record)> Read(long fromSequence, long throughSequence = long.MaxValue, Func<int, byte[]>? allocate = null)
+        => ReadLocated(fromSequence, throughSequence, allocate).Select(r => (r.Sequence, r.Record));
 
     /// <summary>
     /// Like <see cref="Read"/>, but each record comes with its <see cref="RecordLocation"/>, which
     /// <see cref="ReadAt"/> can later use to fetch that one record without scanning (point-in-time indexes keep it).
     /// </summary>
-    public IEnumerable<LocatedRecord> ReadLocated(long fromSequence, long throughSequence = long.MaxValue)
+    public IEnumerable<LocatedRecord> ReadLocated(long fromSequence, long throughSequence = long.MaxValue, Func<int, byte[]>? allocate = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(fromSequence, 1);
         List<FileView> views;
@@ -255,10 +262,10 @@ public sealed class SegmentLog : IDisposable
                     views.Add(new FileView(f.First, f.DurableCount, f.DurableLength, f.Path, startSeq, startOffset));
                 }
         }
-        return ReadFilesLocated(views, fromSequence, through);
+        return ReadFilesLocated(views, fromSequence, through, allocate);
     }
 
-    private IEnumerable<LocatedRecord> ReadFilesLocated(List<FileView> views, long from, long through)
+    private IEnumerable<LocatedRecord> ReadFilesLocated(List<FileView> views, long from, long through, Func<int, byte[]>? allocate)
     {
         foreach (var view in views)
         {
@@ -270,8 +277,8 @@ public sealed class SegmentLog : IDisposable
                 for (long k = view.StartSequence - view.First; k < view.Count && seq <= through; k++, seq++)
                 {
                     var offset = reader.Position;
-                    var record = ReadOne(reader, path, seq, keep: seq >= from);
-                    if (record is not null) yield return new LocatedRecord(seq, new RecordLocation(view.First, offset), record);
+                    var record = ReadOne(reader, path, seq, keep: seq >= from, allocate);
+                    if (record is { } r) yield return new LocatedRecord(seq, new RecordLocation(view.First, offset), r);
                 }
             }
         }
@@ -364,7 +371,7 @@ public sealed class SegmentLog : IDisposable
         }
     }
 
-    private static byte[]? ReadOne(FrameReader reader, string path, long sequence, bool keep)
+    private static ReadOnlyMemory<byte>? ReadOne(FrameReader reader, string path, long sequence, bool keep, Func<int, byte[]>? allocate)
     {
         var offset = reader.Position;
         var status = reader.Next(out var record);
@@ -372,9 +379,10 @@ public sealed class SegmentLog : IDisposable
             throw new SegmentCorruptException(path, offset, sequence, Describe(status, reader.LastLength));
         if (!keep) return null;
         // Every byte is overwritten: no need for the zeroing a plain new array costs on the hot read path.
-        var copy = GC.AllocateUninitializedArray<byte>(record.Length);
+        var copy = allocate?.Invoke(record.Length) ?? GC.AllocateUninitializedArray<byte>(record.Length);
+        if (copy.Length < record.Length) throw new ArgumentException($"the allocator gave {copy.Length} bytes for a {record.Length}-byte record", nameof(allocate));
         record.CopyTo(copy);
-        return copy;
+        return copy.AsMemory(0, record.Length);
     }
 
     /// <summary>Opens a file for reading; if a rotation renamed it since the snapshot, follows it by its first sequence.</summary>
