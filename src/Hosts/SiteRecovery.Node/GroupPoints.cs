@@ -16,7 +16,7 @@ public static class GroupPoints
     public static void Start(IServiceProvider services, NodeOptions options, DataPathService dataPath)
     {
         var system = services.GetRequiredService<ActorSystem>();
-        var registry = services.GetRequiredService<ActorRegistry>();
+        var bookmarks = services.GetRequiredService<GroupBookmarks>();
         var logs = services.GetRequiredService<ILoggerFactory>();
         var log = logs.CreateLogger("SiteRecovery.GroupSchedule");
         var (groupPoints, check) = DataPathSettings.GroupSchedule(options.DataPath);
@@ -25,8 +25,7 @@ public static class GroupPoints
             if (dataPath.Target is null) return "skipped: the master target is not running";
             try
             {
-                var r = await ConsistencyEndpoints.TakeAsync(due.GroupId, due.BookmarkId, due.Machines, due.AppConsistent, BookmarkTimeout,
-                    dataPath, registry, options, logs, CancellationToken.None);
+                var r = await bookmarks.TakeAsync(due.GroupId, due.BookmarkId, due.Machines, due.AppConsistent, BookmarkTimeout, CancellationToken.None);
                 return r.Outcome == GroupBookmarkOutcome.Committed
                     ? $"committed as {r.Kind}{(r.AppConsistencyFailure is { } why ? $" (not app-consistent: {why})" : "")}, write stall {r.StallMs:0.#} ms"
                     : $"aborted ({r.AbortReason}): {r.AbortDetail}";

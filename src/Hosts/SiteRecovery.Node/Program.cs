@@ -83,6 +83,7 @@ run.SetAction(async (parse, ct) =>
                  system.ActorOf(Akka.Actor.Props.Create<SiteRecovery.Actors.ReadModels.JobsProjection>(), "jobs")));
     });
     builder.Services.AddSingleton<DataPathService>();
+    builder.Services.AddSingleton<GroupBookmarks>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPathService>());
     builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
     builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));

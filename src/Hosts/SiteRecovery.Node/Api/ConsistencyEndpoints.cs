@@ -26,12 +26,10 @@ public static class ConsistencyEndpoints
     static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
     static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
     static readonly TimeSpan MaxTimeout = TimeSpan.FromMinutes(2);
-    static ConsistencyCoordinator? _coordinator;
-    static readonly object CoordinatorLock = new();
 
     public static void Map(WebApplication app, NodeOptions options)
     {
-        app.MapPost("/api/protection-groups/{id}/bookmarks", async (string id, GroupBookmarkBody? body, DataPathService dp, ActorRegistry registry, ILoggerFactory logs, CancellationToken ct) =>
+        app.MapPost("/api/protection-groups/{id}/bookmarks", async (string id, GroupBookmarkBody? body, DataPathService dp, ActorRegistry registry, GroupBookmarks bookmarks, CancellationToken ct) =>
         {
             if (!options.Roles.HasFlag(NodeRoles.Configuration))
                 return Results.BadRequest(new ApiError("this node does not run the configuration role (protection groups live there); use POST /api/group-bookmarks with machines"));
@@ -42,22 +40,22 @@ public static class ConsistencyEndpoints
             if (group.Machines.Count == 0) return Results.Conflict(new ApiError($"protection group {id} has no machines"));
             if (group.Machines.Count > 1 && group.Settings is { MultiVmConsistency: false })
                 return Results.Conflict(new ApiError($"protection group {id} has multiVmConsistency off: its machines are not recovered to one shared point; turn it on in the group's settings"));
-            return await RunAsync(id, body!.Bookmark!, group.Machines, body.Kind, body.TimeoutMs, dp, registry, options, logs, ct);
+            return await RunAsync(id, body!.Bookmark!, group.Machines, body.Kind, body.TimeoutMs, bookmarks, registry, options, ct);
         });
 
-        app.MapPost("/api/group-bookmarks", async (MachinesBookmarkBody? body, DataPathService dp, ActorRegistry registry, ILoggerFactory logs, CancellationToken ct) =>
+        app.MapPost("/api/group-bookmarks", async (MachinesBookmarkBody? body, DataPathService dp, ActorRegistry registry, GroupBookmarks bookmarks, CancellationToken ct) =>
         {
             if (dp.Target is null) return Results.BadRequest(new ApiError("this node does not run the master-target role"));
             if (Parse(body?.Bookmark, body?.Kind, body?.TimeoutMs) is { Error: { } bad }) return Results.BadRequest(new ApiError(bad));
             if (body!.Machines is not { Length: > 0 } machines || machines.Any(string.IsNullOrWhiteSpace))
                 return Results.BadRequest(new ApiError("machines: at least one machine (agent) id is required, none blank"));
-            return await RunAsync("machines:" + string.Join(",", machines.Order(StringComparer.Ordinal)), body.Bookmark!, machines, body.Kind, body.TimeoutMs, dp, registry, options, logs, ct);
+            return await RunAsync("machines:" + string.Join(",", machines.Order(StringComparer.Ordinal)), body.Bookmark!, machines, body.Kind, body.TimeoutMs, bookmarks, registry, options, ct);
         });
 
-        app.MapGet("/api/group-bookmarks/stalls", (DataPathService dp, ActorRegistry registry, ILoggerFactory logs) =>
+        app.MapGet("/api/group-bookmarks/stalls", (DataPathService dp, GroupBookmarks bookmarks) =>
         {
             if (dp.Target is null) return Results.BadRequest(new ApiError("this node does not run the master-target role"));
-            var stalls = Coordinator(dp, registry, options, logs).Stalls.ToArray();
+            var stalls = bookmarks.Stalls.ToArray();
             Array.Sort(stalls);
             double? At(double q) => stalls.Length == 0 ? null : stalls[Math.Min(stalls.Length - 1, (int)Math.Ceiling(q * stalls.Length) - 1)];
             return Results.Ok(new StallSummary(stalls.Length, At(0.5), At(0.99), stalls.Length == 0 ? null : stalls[^1]));
@@ -77,46 +75,14 @@ public static class ConsistencyEndpoints
         return (null, kind == "app");
     }
 
-    static ConsistencyCoordinator Coordinator(DataPathService dp, ActorRegistry registry, NodeOptions options, ILoggerFactory logs)
-    {
-        lock (CoordinatorLock)
-        {
-            if (_coordinator is not null) return _coordinator;
-            var log = logs.CreateLogger("SiteRecovery.Consistency");
-            IActorRef? disks = options.Roles.HasFlag(NodeRoles.Configuration) ? registry.Get<ProtectedDisksRegion>() : null;
-            // With the process server in this process, holds skip the loopback connection between it and the master target.
-            var path = options.Roles.HasFlag(NodeRoles.ProcessServer) ? new InProcessGroupBookmarkPath(dp.Target!, () => dp.Process) : (IGroupBookmarkPath)dp.Target!;
-            return _coordinator = new ConsistencyCoordinator(path, p => disks?.Tell(p), m => log.LogInformation("{Message}", m));
-        }
-    }
-
-    /// <summary>
-    /// Takes one group bookmark through the node's coordinator, retrying while a member is still resending regions
-    /// written while its buffer was full (no consistent point exists then), within <paramref name="timeout"/>.
-    /// Throws <see cref="InvalidOperationException"/> when a member is not connected, as the coordinator does.
-    /// </summary>
-    public static async Task<GroupBookmarkResult> TakeAsync(string groupId, string bookmark, IReadOnlyList<string> machines, bool app, TimeSpan timeout,
-        DataPathService dp, ActorRegistry registry, NodeOptions options, ILoggerFactory logs, CancellationToken ct)
-    {
-        var coordinator = Coordinator(dp, registry, options, logs);
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var result = await coordinator.BookmarkAsync(new GroupBookmarkRequest(groupId, bookmark, machines, app, timeout), ct);
-            var retry = result is { Outcome: GroupBookmarkOutcome.Aborted, AbortReason: GroupAbortReason.HoldRefused } && (result.AbortDetail?.Contains("not crash-consistent yet", StringComparison.Ordinal) ?? false);
-            if (!retry || DateTime.UtcNow + TimeSpan.FromMilliseconds(100) >= deadline) return result;
-            await Task.Delay(100, ct);
-        }
-    }
-
     static async Task<IResult> RunAsync(string groupId, string bookmark, IReadOnlyList<string> machines, string? kind, int? timeoutMs,
-        DataPathService dp, ActorRegistry registry, NodeOptions options, ILoggerFactory logs, CancellationToken ct)
+        GroupBookmarks bookmarks, ActorRegistry registry, NodeOptions options, CancellationToken ct)
     {
         var timeout = timeoutMs is { } t ? TimeSpan.FromMilliseconds(t) : DefaultTimeout;
         GroupBookmarkResult result;
         try
         {
-            result = await TakeAsync(groupId, bookmark, machines, kind == "app", timeout, dp, registry, options, logs, ct);
+            result = await bookmarks.TakeAsync(groupId, bookmark, machines, kind == "app", timeout, ct);
         }
         catch (InvalidOperationException e) { return Results.Conflict(new ApiError(e.Message)); }
         catch (ArgumentException e) { return Results.BadRequest(new ApiError(e.Message)); }
