@@ -27,7 +27,8 @@ public sealed record GroupBookmarkResult(
     double StallMs,
     IReadOnlyDictionary<string, double> AgentHeldMs,
     GroupAbortReason? AbortReason,
-    string? AbortDetail);
+    string? AbortDetail,
+    bool Retryable = false);
 
 /// <summary>
 /// Issues group bookmarks (see <see cref="GroupBookmarkState"/> for the phases): one at a time per group, over
@@ -80,7 +81,7 @@ public sealed class ConsistencyCoordinator(IGroupBookmarkPath path, Action<Recor
             {
                 var reply = await path.AskAgentAsync(new HoldRequest(Guid.NewGuid().ToString("n"), holdId, req.BookmarkId, kv.Value, req.AppConsistent, (int)Math.Ceiling(req.Timeout.TotalMilliseconds)), Left(), ct).ConfigureAwait(false);
                 return reply is Held h
-                    ? new HeldReported(kv.Key, h.Sequences, h.Error, h.FreezeFailure, Unreachable: h.Sequences.Count == 0 && IsPathFailure(h.Error), h.FreezeFailureKind)
+                    ? new HeldReported(kv.Key, h.Sequences, h.Error, h.FreezeFailure, Unreachable: h.Sequences.Count == 0 && IsPathFailure(h.Error), h.FreezeFailureKind, h.Retryable)
                     : new HeldReported(kv.Key, new Dictionary<string, long>(), $"unexpected answer {reply.GetType().Name}", null);
             }).ToList();
             action = await FeedAsync(holds, s => s.Phase != GroupBookmarkPhase.Holding).ConfigureAwait(false);
@@ -141,7 +142,7 @@ public sealed class ConsistencyCoordinator(IGroupBookmarkPath path, Action<Recor
             state.Phase == GroupBookmarkPhase.Committed ? state.Kind : null,
             state.Phase == GroupBookmarkPhase.Committed ? state.AppConsistencyFailure : null,
             state.TimeUnixMs, state.Held, state.Phase == GroupBookmarkPhase.Committed ? state.Markers : new Dictionary<string, long>(),
-            stall.Elapsed.TotalMilliseconds, agentHeld, state.AbortReason, state.AbortDetail);
+            stall.Elapsed.TotalMilliseconds, agentHeld, state.AbortReason, state.AbortDetail, state.Phase == GroupBookmarkPhase.Aborted && state.AbortRetryable);
 
         // Feeds answers to the state machine as they come, until it acts or leaves the phase.
         async Task<GroupBookmarkAction?> FeedAsync<T>(List<Task<T>> pending, Func<GroupBookmarkState, bool> phaseDone) where T : GroupBookmarkInput

@@ -22,7 +22,7 @@ public enum GroupAbortReason
 public abstract record GroupBookmarkInput;
 /// <summary><paramref name="Unreachable"/>: the error is the path's (no answer, not connected), not the agent's refusal.</summary>
 public sealed record HeldReported(string Machine, IReadOnlyDictionary<string, long> Sequences, string? Error, string? FreezeFailure, bool Unreachable = false,
-    AppConsistencyFailure? FreezeFailureKind = null) : GroupBookmarkInput;
+    AppConsistencyFailure? FreezeFailureKind = null, bool Retryable = false) : GroupBookmarkInput;
 public sealed record CommitReported(string Machine, bool Marked, IReadOnlyDictionary<string, long> Markers, double HeldMs, string? Error) : GroupBookmarkInput;
 public sealed record MarkerDurable(string Disk, long Sequence) : GroupBookmarkInput;
 /// <summary>The wait of the current phase ran out; machines (or disks) still owed an answer are the culprits.</summary>
@@ -69,6 +69,9 @@ public sealed record GroupBookmarkState(
 
     /// <summary>Per machine whose freeze did not succeed: the kind its agent reported (absent from an agent that predates it).</summary>
     public ImmutableDictionary<string, AppConsistencyFailure> FreezeFailureKinds { get; init; } = ImmutableDictionary<string, AppConsistencyFailure>.Empty;
+
+    /// <summary>Aborted by a member's refusal that a later attempt can get past (<see cref="Contracts.Wire.RetryableRefusal"/>).</summary>
+    public bool AbortRetryable { get; init; }
 
     public IEnumerable<string> AllDisks => DisksByMachine.Values.SelectMany(d => d);
 
@@ -117,7 +120,11 @@ public sealed record GroupBookmarkState(
     (GroupBookmarkState, GroupBookmarkAction?) OnHeld(HeldReported h)
     {
         if (!DisksByMachine.TryGetValue(h.Machine, out var disks)) return (this, null);
-        if (h.Error is not null) return Abort(h.Unreachable ? GroupAbortReason.HoldTimedOut : GroupAbortReason.HoldRefused, $"{h.Machine}: {h.Error}");
+        if (h.Error is not null)
+        {
+            var (aborted, action) = Abort(h.Unreachable ? GroupAbortReason.HoldTimedOut : GroupAbortReason.HoldRefused, $"{h.Machine}: {h.Error}");
+            return (aborted with { AbortRetryable = !h.Unreachable && Contracts.Wire.RetryableRefusal.Is(h.Retryable, h.Error) }, action);
+        }
         var missing = disks.Where(d => !h.Sequences.ContainsKey(d)).ToList();
         if (missing.Count > 0) return Abort(GroupAbortReason.HoldRefused, $"{h.Machine}: no held sequence for {string.Join(", ", missing)}");
         var next = this with

@@ -149,7 +149,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
         while (true)
         {
             var result = await BookmarkOnceAsync(bookmarkId, diskIds, deadline - DateTime.UtcNow, ct).ConfigureAwait(false);
-            if (result.Error is null || !result.Error.StartsWith("not crash-consistent yet", StringComparison.Ordinal) || DateTime.UtcNow >= deadline)
+            if (result.Error is null || !RetryableRefusal.Is(result.Retryable, result.Error) || DateTime.UtcNow >= deadline)
                 return result;
             await Task.Delay(100, ct).ConfigureAwait(false);
         }

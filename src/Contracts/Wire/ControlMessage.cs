@@ -64,7 +64,8 @@ public sealed record Nak(string DiskId, long ResendFrom, string Reason) : Contro
 public sealed record BookmarkRequest(string RequestId, string BookmarkId, IReadOnlyList<string> DiskIds) : ControlMessage;
 
 /// <summary>The agent's answer: the marker's sequence per disk (it covers every write replied to before it).</summary>
-public sealed record BookmarkInserted(string RequestId, string BookmarkId, IReadOnlyDictionary<string, long> Sequences, string? Error) : ControlMessage;
+/// <remarks><c>Retryable</c>: the refusal is temporary (<see cref="RetryableRefusal"/>).</remarks>
+public sealed record BookmarkInserted(string RequestId, string BookmarkId, IReadOnlyDictionary<string, long> Sequences, string? Error, bool Retryable = false) : ControlMessage;
 
 /// <summary>The receiving side refuses the connection or a disk; the text names why.</summary>
 public sealed record Refused(string Reason) : ControlMessage;

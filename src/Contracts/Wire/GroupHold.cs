@@ -38,10 +38,11 @@ public sealed record HoldRequest(string RequestId, string HoldId, string Bookmar
 /// or <see cref="Error"/> says why nothing is held. <see cref="FreezeFailure"/> is set when an application
 /// freeze was asked for and did not succeed (or no freezer is configured): the disks are still held, and the
 /// point can only be crash-consistent. <see cref="FreezeFailureKind"/> is the same outcome as a value (null from an
-/// agent that predates it, or when the freeze succeeded).
+/// agent that predates it, or when the freeze succeeded). <see cref="Retryable"/>: the refusal in <see cref="Error"/> is
+/// temporary (<see cref="RetryableRefusal"/>).
 /// </summary>
 public sealed record Held(string RequestId, string HoldId, IReadOnlyDictionary<string, long> Sequences, string? Error, string? FreezeFailure,
-    Control.AppConsistencyFailure? FreezeFailureKind = null)
+    Control.AppConsistencyFailure? FreezeFailureKind = null, bool Retryable = false)
     : ControlMessage, IAgentReply;
 
 /// <summary>Phase 2: insert the marker <see cref="GroupMarker.For"/>(BookmarkId) right after the held sequences, then release.</summary>

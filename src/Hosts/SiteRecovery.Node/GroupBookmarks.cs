@@ -47,7 +47,7 @@ public sealed class GroupBookmarks(DataPathService dataPath, ActorRegistry regis
         while (true)
         {
             var result = await coordinator.BookmarkAsync(new GroupBookmarkRequest(groupId, bookmark, machines, app, timeout), ct);
-            var retry = result is { Outcome: GroupBookmarkOutcome.Aborted, AbortReason: GroupAbortReason.HoldRefused } && (result.AbortDetail?.Contains("not crash-consistent yet", StringComparison.Ordinal) ?? false);
+            var retry = result is { Outcome: GroupBookmarkOutcome.Aborted, Retryable: true };
             if (!retry || DateTime.UtcNow + TimeSpan.FromMilliseconds(100) >= deadline) return result;
             await Task.Delay(100, ct);
         }

@@ -126,4 +126,16 @@ public sealed class GroupBookmarkStateTests
         var after = ok.Events.Aggregate(disk, (s, e) => s.Apply(e));
         Assert.Equal(AppConsistencyFailure.HookMissing, Assert.Single(after.RecoveryPoints).AppConsistencyFailureKind);
     }
+
+    [Fact]
+    public void A_refusal_the_agent_calls_temporary_marks_the_abort_retryable_and_no_other_does()
+    {
+        var s = GroupBookmarkState.Start("gb", false, 42, Two);
+        Assert.True(s.Step(new HeldReported("vm2", new Dictionary<string, long>(), "disk b1: resending regions", null, Retryable: true)).State.AbortRetryable);
+        // An agent older than the flag says it in its text only.
+        Assert.True(s.Step(new HeldReported("vm2", new Dictionary<string, long>(), $"{SiteRecovery.Contracts.Wire.RetryableRefusal.LegacyPrefix}: resending regions", null)).State.AbortRetryable);
+        Assert.False(s.Step(new HeldReported("vm2", new Dictionary<string, long>(), "another bookmark holds this agent's disks", null)).State.AbortRetryable);
+        Assert.False(s.Step(new HeldReported("vm2", new Dictionary<string, long>(), "agent not connected", null, Unreachable: true, Retryable: true)).State.AbortRetryable);
+        Assert.False(HeldBoth().AbortRetryable);
+    }
 }

@@ -92,6 +92,19 @@ public sealed class GroupHoldsTests : IDisposable
     }
 
     [Fact]
+    public async Task A_disk_still_resending_regions_is_refused_as_retryable_and_other_refusals_are_not()
+    {
+        var a = Export("a");
+        var holds = Holds(null, a);
+        a.Dirty.Mark(0, 4096);
+        var dirty = await holds.HoldAsync(Hold("h1", false, 60_000, "a"));
+        Assert.StartsWith(RetryableRefusal.LegacyPrefix, dirty.Error);
+        Assert.True(dirty.Retryable);
+        Assert.Equal(0, holds.ActiveCount);
+        Assert.False(holds.TryHoldAtOnce(Hold("h0", false, 60_000, "z"))!.Retryable); // no such disk: retrying will not help
+    }
+
+    [Fact]
     public async Task Only_one_hold_at_a_time_and_a_single_machine_bookmark_is_refused_meanwhile()
     {
         var a = Export("a");

@@ -118,12 +118,12 @@ public sealed class GroupHolds(string agentId, IReadOnlyDictionary<string, Repli
 
     static TimeSpan Lease(HoldRequest req) => TimeSpan.FromMilliseconds(Math.Clamp(req.LeaseMs, MinLease.TotalMilliseconds, MaxLease.TotalMilliseconds));
 
-    static Held Refuse(HoldRequest req, string error) => new(req.RequestId, req.HoldId, new Dictionary<string, long>(), error, null);
+    static Held Refuse(HoldRequest req, string error, bool retryable = false) => new(req.RequestId, req.HoldId, new Dictionary<string, long>(), error, null, Retryable: retryable);
 
-    Held RefuseAndThaw(HoldRequest req, bool thaw, string error)
+    Held RefuseAndThaw(HoldRequest req, bool thaw, string error, bool retryable = false)
     {
         if (thaw) StartThaw(req.HoldId);
-        return Refuse(req, error);
+        return Refuse(req, error, retryable);
     }
 
     /// <summary>The refusal of a request that can never be held here; null when it may be.</summary>
@@ -167,7 +167,7 @@ public sealed class GroupHolds(string agentId, IReadOnlyDictionary<string, Repli
         if (dirty.Count > 0)
         {
             Unwind();
-            return RefuseAndThaw(req, thaw, $"not crash-consistent yet: resending regions written while the buffer was full on {string.Join(", ", dirty)}");
+            return RefuseAndThaw(req, thaw, $"{RetryableRefusal.LegacyPrefix}: resending regions written while the buffer was full on {string.Join(", ", dirty)}", retryable: true);
         }
         var seqs = targets.ToDictionary(t => t.Name, t => t.Stream.LastSequence);
         var hold = new Hold(req.HoldId, targets, seqs, thaw);

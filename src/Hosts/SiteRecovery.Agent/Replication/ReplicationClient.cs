@@ -314,7 +314,7 @@ public sealed class ReplicationClient(
         if (GroupMarker.TryParse(req.BookmarkId, out _))
             return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(), $"bookmark names starting with '{GroupMarker.Prefix}' are reserved for group bookmarks");
         if (!Holds.TryEnterSingle())
-            return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(), "not crash-consistent yet: a group bookmark holds this agent's disks; retry");
+            return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(), $"{RetryableRefusal.LegacyPrefix}: a group bookmark holds this agent's disks; retry", Retryable: true);
         var targets = req.DiskIds.Distinct().OrderBy(id => id, StringComparer.Ordinal).Select(id => _byId[id]).ToList();
         foreach (var t in targets) t.WriteLock.Wait();
         try
@@ -322,7 +322,7 @@ public sealed class ReplicationClient(
             var dirty = targets.Where(t => t.Dirty.Count > 0).Select(t => $"{t.Name} ({t.Dirty.Count} regions)").ToList();
             if (dirty.Count > 0)
                 return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(),
-                    $"not crash-consistent yet: resending regions written while the buffer was full on {string.Join(", ", dirty)}; retry when the resync completes");
+                    $"{RetryableRefusal.LegacyPrefix}: resending regions written while the buffer was full on {string.Join(", ", dirty)}; retry when the resync completes", Retryable: true);
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             var seqs = new Dictionary<string, long>();
             foreach (var t in targets)
