@@ -142,7 +142,7 @@ public sealed class ConsistencyCoordinator(IGroupBookmarkPath path, Action<Recor
             state.Phase == GroupBookmarkPhase.Committed ? state.Kind : null,
             state.Phase == GroupBookmarkPhase.Committed ? state.AppConsistencyFailure : null,
             state.TimeUnixMs, state.Held, state.Phase == GroupBookmarkPhase.Committed ? state.Markers : new Dictionary<string, long>(),
-            stall.Elapsed.TotalMilliseconds, agentHeld, state.AbortReason, state.AbortDetail, state.Phase == GroupBookmarkPhase.Aborted && state.AbortRetryable);
+            stall.Elapsed.TotalMilliseconds, agentHeld, state.AbortReason, state.AbortDetail, state.AbortRetryable);
 
         // Feeds answers to the state machine as they come, until it acts or leaves the phase.
         async Task<GroupBookmarkAction?> FeedAsync<T>(List<Task<T>> pending, Func<GroupBookmarkState, bool> phaseDone) where T : GroupBookmarkInput

@@ -163,9 +163,8 @@ public sealed record GroupBookmarkState(
         if (!next.AllDisks.All(next.DurableDisks.Contains)) return (next, null);
         var kind = next.Kind;
         var failure = next.AppConsistencyFailure;
-        var machineOf = DisksByMachine.SelectMany(kv => kv.Value.Select(d => (Disk: d, Machine: kv.Key))).ToDictionary(x => x.Disk, x => x.Machine);
-        var points = next.AllDisks.Order(StringComparer.Ordinal)
-            .Select(disk => new RecordRecoveryPoint(disk, BookmarkId, next.Markers[disk], TimeUnixMs, kind, failure, next.FailureKindOf(machineOf[disk]))).ToList();
+        var points = DisksByMachine.SelectMany(m => m.Value.Select(disk => (Disk: disk, Machine: m.Key))).OrderBy(x => x.Disk, StringComparer.Ordinal)
+            .Select(x => new RecordRecoveryPoint(x.Disk, BookmarkId, next.Markers[x.Disk], TimeUnixMs, kind, failure, next.FailureKindOf(x.Machine))).ToList();
         return (next with { Phase = GroupBookmarkPhase.Committed }, new RecordPoints(points));
     }
 }
