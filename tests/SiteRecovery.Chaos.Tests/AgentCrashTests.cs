@@ -26,7 +26,9 @@ public sealed class AgentCrashTests
         string Logs() => node.Logs(60) + "\n" + agent.Logs(60);
 
         var before = await node.SpooledAsync(Disk);
-        var fio = Tools.RunAsync("fio", Tools.FioRandWrite(agent.Uri(Disk), "agentcrash", 256, 96), TimeSpan.FromMinutes(3));
+        // 512 MiB of writes against a trigger at 400 deltas (25 MiB): the agent acknowledges at disk speed and spools
+        // later, so a workload not much larger than the trigger could end before it (seen with the process server's test).
+        var fio = Tools.RunAsync("fio", Tools.FioRandWrite(agent.Uri(Disk), "agentcrash", 256, 512), TimeSpan.FromMinutes(3));
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (await node.SpooledAsync(Disk) - before < 400 && !fio.IsCompleted && DateTime.UtcNow < deadline) await Task.Delay(20);
         Assert.False(fio.IsCompleted, "fio finished before the agent was killed");
