@@ -145,7 +145,7 @@ public class ParserProperties
         var r = new NbdRequest((NbdCommandFlags)(flags % 4 == 0 ? flags : flags & 3), (NbdCommand)(command % 10), 1, offset, length);
         var v = NbdRequestValidator.Validate(r, exportSize, readOnly, max);
         var inRange = offset <= (ulong)exportSize && offset + length <= (ulong)exportSize && offset + length >= offset;
-        var knownFlags = (r.Flags & ~(NbdCommandFlags.Fua | NbdCommandFlags.NoHole)) == 0;
+        var knownFlags = (r.Flags & ~(r.Command == NbdCommand.WriteZeroes ? NbdCommandFlags.Fua | NbdCommandFlags.NoHole : NbdCommandFlags.Fua)) == 0;
         if (r.Command == NbdCommand.Write && length > max) return v.Error == NbdError.Inval && v.Disconnect;
         if (v.Disconnect) return false;
         if (!v.IsOk) return v.Reason.Length > 0 && (v.ConsumePayload == (r.Command == NbdCommand.Write));

@@ -4,7 +4,15 @@ namespace SiteRecovery.Capture.Nbd;
 public static class NbdRequestValidator
 {
     /// <summary>Command flags this server accepts on any command.</summary>
-    public const NbdCommandFlags SupportedFlags = NbdCommandFlags.Fua | NbdCommandFlags.NoHole;
+    public const NbdCommandFlags SupportedFlags = NbdCommandFlags.Fua;
+
+    /// <summary>Command flags this server accepts on <paramref name="command"/>.</summary>
+    /// <remarks>
+    /// FUA must be accepted on every command once advertised; NO_HOLE is documented for WRITE_ZEROES only,
+    /// and a flag the protocol does not document for a command gets NBD_EINVAL.
+    /// </remarks>
+    public static NbdCommandFlags SupportedFlagsFor(NbdCommand command) =>
+        command == NbdCommand.WriteZeroes ? SupportedFlags | NbdCommandFlags.NoHole : SupportedFlags;
 
     /// <summary>Decides whether <paramref name="r"/> may run, and if not which error to reply and how to recover.</summary>
     public static NbdValidation Validate(in NbdRequest r, long exportSize, bool readOnly, int maxRequest)
@@ -12,7 +20,7 @@ public static class NbdRequestValidator
         var isWrite = r.Command == NbdCommand.Write;
         if (isWrite && r.Length > (uint)maxRequest)
             return new(NbdError.Inval, false, true, $"write of {r.Length} bytes exceeds the maximum request size {maxRequest}");
-        if ((r.Flags & ~SupportedFlags) != 0)
+        if ((r.Flags & ~SupportedFlagsFor(r.Command)) != 0)
             return new(NbdError.Inval, isWrite, false, $"unsupported command flags 0x{(ushort)r.Flags:x}");
         switch (r.Command)
         {
