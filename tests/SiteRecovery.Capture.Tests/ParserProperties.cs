@@ -146,7 +146,8 @@ public class ParserProperties
         var v = NbdRequestValidator.Validate(r, exportSize, readOnly, max);
         var inRange = offset <= (ulong)exportSize && offset + length <= (ulong)exportSize && offset + length >= offset;
         var knownFlags = (r.Flags & ~(r.Command == NbdCommand.WriteZeroes ? NbdCommandFlags.Fua | NbdCommandFlags.NoHole : NbdCommandFlags.Fua)) == 0;
-        if (r.Command == NbdCommand.Write && length > max) return v.Error == NbdError.Inval && v.Disconnect;
+        if (r.Command == NbdCommand.Write && length > max)
+            return v.Error == NbdError.Inval && (length <= NbdBlockSizes.PortableMaximum ? v.ConsumePayload && !v.Disconnect : v.Disconnect);
         if (v.Disconnect) return false;
         if (!v.IsOk) return v.Reason.Length > 0 && (v.ConsumePayload == (r.Command == NbdCommand.Write));
         return knownFlags && r.Command switch

@@ -19,7 +19,12 @@ public static class NbdRequestValidator
     {
         var isWrite = r.Command == NbdCommand.Write;
         if (isWrite && r.Length > (uint)maxRequest)
-            return new(NbdError.Inval, false, true, $"write of {r.Length} bytes exceeds the maximum request size {maxRequest}");
+        {
+            // A client that never asked for block sizes may send up to 2^25 bytes; that must get a clean error, so the
+            // payload is read and dropped. Beyond that the client broke the protocol and dropping it costs a hang-up.
+            var portable = r.Length <= NbdBlockSizes.PortableMaximum;
+            return new(NbdError.Inval, portable, !portable, $"write of {r.Length} bytes exceeds the maximum request size {maxRequest}");
+        }
         if ((r.Flags & ~SupportedFlagsFor(r.Command)) != 0)
             return new(NbdError.Inval, isWrite, false, $"unsupported command flags 0x{(ushort)r.Flags:x}");
         switch (r.Command)

@@ -8,7 +8,8 @@ public sealed class NbdServerOptions
 
     /// <summary>
     /// Largest READ/WRITE payload accepted (advertised as the maximum block size). Larger reads get NBD_EINVAL;
-    /// larger writes get NBD_EINVAL and the connection is closed (the payload is never buffered).
+    /// larger writes get NBD_EINVAL, their payload read and dropped in small chunks (never buffered) when it is at
+    /// most 32 MiB, else the connection is closed.
     /// Must be between 512 and 1 GiB.
     /// </summary>
     public int MaxRequest { get; init; } = DefaultMaxRequest;
