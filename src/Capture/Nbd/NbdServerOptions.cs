@@ -14,7 +14,11 @@ public sealed class NbdServerOptions
     /// </summary>
     public int MaxRequest { get; init; } = DefaultMaxRequest;
 
-    /// <summary>Largest option data accepted during the handshake; longer options close the connection.</summary>
+    /// <summary>
+    /// Largest option data buffered during the handshake. Longer data is skipped and the option answered with an
+    /// error (NBD_REP_ERR_TOO_BIG for INFO/GO); NBD_OPT_EXPORT_NAME, which cannot be answered, and any option
+    /// with more than 32 MiB of data close the connection.
+    /// </summary>
     public int MaxOptionLength { get; init; } = 64 * 1024;
 
     /// <summary>
