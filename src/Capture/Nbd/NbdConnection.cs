@@ -252,7 +252,20 @@ internal sealed class NbdConnection
     private Task ErrorAsync(NbdOption option, NbdReplyType type, string message, CancellationToken ct)
     {
         Log($"option {option}: {type}: {message}");
-        return ReplyAsync(option, type, Encoding.UTF8.GetBytes(message), ct);
+        return ReplyAsync(option, type, ProtocolString(message), ct);
+    }
+
+    /// <summary>
+    /// Error texts are protocol strings (UTF-8, no NUL, at most 4096 bytes), but they quote names the client chose,
+    /// which may be that long already or carry a NUL.
+    /// </summary>
+    private static byte[] ProtocolString(string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text.Replace('\0', '?'));
+        if (bytes.Length <= NbdParser.MaxNameLength) return bytes;
+        var end = NbdParser.MaxNameLength;
+        while (end > 0 && (bytes[end] & 0xC0) == 0x80) end--; // do not cut a character in two
+        return bytes[..end];
     }
 
     private async Task ReplyAsync(NbdOption option, NbdReplyType type, ReadOnlyMemory<byte> payload, CancellationToken ct)
