@@ -125,13 +125,12 @@ public class ParserProperties
     }
 
     [Property(MaxTest = 300)]
-    public bool Client_flags_require_fixed_newstyle_and_no_unknown_bits(uint flags)
+    public bool Client_flags_reject_unknown_bits(uint flags)
     {
         var b = new byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(b, flags);
         var e = NbdParser.TryParseClientFlags(b, out var parsed);
         if ((flags & ~3u) != 0) return e == NbdParseError.UnknownClientFlags;
-        if ((flags & 1) == 0) return e == NbdParseError.NotFixedNewstyle;
         return e == NbdParseError.None && (uint)parsed == flags;
     }
 
