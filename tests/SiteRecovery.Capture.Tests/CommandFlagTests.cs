@@ -32,4 +32,20 @@ public class CommandFlagTests
         }
         Assert.Equal(model, s.Disk.Data);
     }
+
+    // proto.md "NBD_CMD_DISC": there is no reply to it and the client sends nothing after it, so even with flags it has
+    // no business setting, an error reply would only leave both ends waiting.
+    [Theory]
+    [InlineData((ushort)NbdCommandFlags.NoHole)]
+    [InlineData((ushort)0xffff)]
+    public async Task Disconnect_with_undocumented_flags_still_closes_without_a_reply(ushort flags)
+    {
+        await using var s = await TestServer.StartAsync();
+        var (c, _) = await NbdTestClient.OpenAsync(s.EndPoint, "disk");
+        await using (c)
+        {
+            await c.SendRequestAsync(NbdCommand.Disconnect, 0, 0, (NbdCommandFlags)flags);
+            Assert.True(await c.IsClosedByServerAsync());
+        }
+    }
 }

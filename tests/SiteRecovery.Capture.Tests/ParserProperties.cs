@@ -145,6 +145,7 @@ public class ParserProperties
         var v = NbdRequestValidator.Validate(r, exportSize, readOnly, max);
         var inRange = offset <= (ulong)exportSize && offset + length <= (ulong)exportSize && offset + length >= offset;
         var knownFlags = (r.Flags & ~(r.Command == NbdCommand.WriteZeroes ? NbdCommandFlags.Fua | NbdCommandFlags.NoHole : NbdCommandFlags.Fua)) == 0;
+        if (r.Command == NbdCommand.Disconnect) return v.IsOk;
         if (r.Command == NbdCommand.Write && length > max)
             return v.Error == NbdError.Inval && (length <= NbdBlockSizes.PortableMaximum ? v.ConsumePayload && !v.Disconnect : v.Disconnect);
         if (v.Disconnect) return false;
@@ -153,7 +154,7 @@ public class ParserProperties
         {
             NbdCommand.Read => inRange && length <= max,
             NbdCommand.Write or NbdCommand.WriteZeroes or NbdCommand.Trim => inRange && !readOnly,
-            NbdCommand.Flush or NbdCommand.Disconnect => true,
+            NbdCommand.Flush => true,
             _ => false,
         };
     }

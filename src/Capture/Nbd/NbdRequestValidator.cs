@@ -17,6 +17,8 @@ public static class NbdRequestValidator
     /// <summary>Decides whether <paramref name="r"/> may run, and if not which error to reply and how to recover.</summary>
     public static NbdValidation Validate(in NbdRequest r, long exportSize, bool readOnly, int maxRequest)
     {
+        // DISC has no reply and nothing follows it, so an error for its flags could never be acted on: it always closes.
+        if (r.Command == NbdCommand.Disconnect) return NbdValidation.Ok;
         var isWrite = r.Command == NbdCommand.Write;
         if (isWrite && r.Length > (uint)maxRequest)
         {
@@ -41,7 +43,6 @@ public static class NbdRequestValidator
                 if (readOnly) return new(NbdError.Perm, false, false, "export is read-only");
                 return InRange(r, exportSize) ? NbdValidation.Ok : new(NbdError.Inval, false, false, "trim past the end of the export");
             case NbdCommand.Flush:
-            case NbdCommand.Disconnect:
                 return NbdValidation.Ok;
             default:
                 return new(NbdError.Inval, false, false, $"unsupported command {(ushort)r.Command}");
