@@ -125,13 +125,12 @@ public class ParserProperties
     }
 
     [Property(MaxTest = 300)]
-    public bool Client_flags_require_fixed_newstyle_and_no_unknown_bits(uint flags)
+    public bool Client_flags_reject_unknown_bits(uint flags)
     {
         var b = new byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(b, flags);
         var e = NbdParser.TryParseClientFlags(b, out var parsed);
         if ((flags & ~3u) != 0) return e == NbdParseError.UnknownClientFlags;
-        if ((flags & 1) == 0) return e == NbdParseError.NotFixedNewstyle;
         return e == NbdParseError.None && (uint)parsed == flags;
     }
 
@@ -145,15 +144,17 @@ public class ParserProperties
         var r = new NbdRequest((NbdCommandFlags)(flags % 4 == 0 ? flags : flags & 3), (NbdCommand)(command % 10), 1, offset, length);
         var v = NbdRequestValidator.Validate(r, exportSize, readOnly, max);
         var inRange = offset <= (ulong)exportSize && offset + length <= (ulong)exportSize && offset + length >= offset;
-        var knownFlags = (r.Flags & ~(NbdCommandFlags.Fua | NbdCommandFlags.NoHole)) == 0;
-        if (r.Command == NbdCommand.Write && length > max) return v.Error == NbdError.Inval && v.Disconnect;
+        var knownFlags = (r.Flags & ~(r.Command == NbdCommand.WriteZeroes ? NbdCommandFlags.Fua | NbdCommandFlags.NoHole : NbdCommandFlags.Fua)) == 0;
+        if (r.Command == NbdCommand.Disconnect) return v.IsOk;
+        if (r.Command == NbdCommand.Write && length > max)
+            return v.Error == NbdError.Inval && (length <= NbdBlockSizes.PortableMaximum ? v.ConsumePayload && !v.Disconnect : v.Disconnect);
         if (v.Disconnect) return false;
         if (!v.IsOk) return v.Reason.Length > 0 && (v.ConsumePayload == (r.Command == NbdCommand.Write));
         return knownFlags && r.Command switch
         {
             NbdCommand.Read => inRange && length <= max,
             NbdCommand.Write or NbdCommand.WriteZeroes or NbdCommand.Trim => inRange && !readOnly,
-            NbdCommand.Flush or NbdCommand.Disconnect => true,
+            NbdCommand.Flush => true,
             _ => false,
         };
     }

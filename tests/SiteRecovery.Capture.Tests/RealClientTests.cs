@@ -81,6 +81,25 @@ public sealed class RealClientTests : IAsyncLifetime
         Assert.Contains("block_size_maximum: 33554432", single);
     }
 
+    // What libnbd reads from the transmission flags must be exactly what the server implements (proto.md
+    // "Transmission flags": the server MUST NOT set a flag for a feature it does not support). Exit 0: can, 2: cannot.
+    [Theory]
+    [InlineData("read", 0)]
+    [InlineData("write", 0)]
+    [InlineData("flush", 0)]
+    [InlineData("fua", 0)]
+    [InlineData("trim", 0)]
+    [InlineData("zero", 0)]
+    [InlineData("fast-zero", 2)]
+    [InlineData("cache", 2)]
+    [InlineData("df", 2)]
+    [InlineData("multi-conn", 2)]
+    public async Task Nbdinfo_sees_only_the_capabilities_the_server_implements(string capability, int exitCode)
+    {
+        var (code, output) = await ExternalTool.RunAsync("nbdinfo", ToolTimeout, "--can", capability, Uri("disk"));
+        Assert.True(code == exitCode, $"nbdinfo --can {capability} exited with {code}:\n{output}");
+    }
+
     [Fact]
     public async Task Fio_random_writes_verify()
     {

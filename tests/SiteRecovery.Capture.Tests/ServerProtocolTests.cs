@@ -46,8 +46,6 @@ public class ServerProtocolTests
     }
 
     [Theory]
-    [InlineData(0u)]        // not fixed newstyle
-    [InlineData(2u)]        // no-zeroes only
     [InlineData(5u)]        // unknown bit
     [InlineData(0x80000001u)]
     public async Task Bad_client_flags_close_the_connection(uint flags)

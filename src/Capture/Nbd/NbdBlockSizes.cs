@@ -6,6 +6,12 @@ namespace SiteRecovery.Capture.Nbd;
 /// <param name="Maximum">Maximum payload size.</param>
 public readonly record struct NbdBlockSizes(uint Minimum, uint Preferred, uint Maximum)
 {
+    /// <summary>
+    /// 2^25: the maximum payload a client may assume when sizes were not negotiated, and the size the protocol
+    /// says should never be taken for a denial of service even above an advertised maximum.
+    /// </summary>
+    public const uint PortableMaximum = 1u << 25;
+
     /// <summary>Block sizes for a server whose largest request is <paramref name="maxRequest"/>.</summary>
     public static NbdBlockSizes For(int maxRequest)
     {

@@ -8,7 +8,7 @@ public enum NbdCommandFlags : ushort
     None = 0,
     /// <summary>NBD_CMD_FLAG_FUA: force unit access.</summary>
     Fua = 1 << 0,
-    /// <summary>NBD_CMD_FLAG_NO_HOLE: write zeroes without punching a hole (accepted, always honoured).</summary>
+    /// <summary>NBD_CMD_FLAG_NO_HOLE: write zeroes without punching a hole (accepted on WRITE_ZEROES only, always honoured).</summary>
     NoHole = 1 << 1,
     /// <summary>NBD_CMD_FLAG_DF (structured replies only; rejected).</summary>
     DontFragment = 1 << 2,

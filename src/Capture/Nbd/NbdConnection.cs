@@ -101,14 +101,37 @@ internal sealed class NbdConnection
         while (true)
         {
             await _in.ReadExactlyAsync(optionHeader, ct).ConfigureAwait(false);
-            var err = NbdParser.TryParseOptionHeader(optionHeader, (uint)_options.MaxOptionLength, out var header);
+            // The server may hang up during haggling only on a denial of service; option data up to the portable
+            // payload size is not one, so anything longer than we buffer is skipped and answered instead.
+            var err = NbdParser.TryParseOptionHeader(optionHeader, NbdBlockSizes.PortableMaximum, out var header);
             if (err != NbdParseError.None)
             {
                 Log($"bad option header: {err}; disconnecting");
                 return null;
             }
-            var data = new byte[header.Length];
-            await _in.ReadExactlyAsync(data, ct).ConfigureAwait(false);
+            var skipped = header.Length > (uint)_options.MaxOptionLength;
+            byte[] data;
+            if (skipped)
+            {
+                if (header.Option == NbdOption.ExportName)
+                {
+                    Log($"NBD_OPT_EXPORT_NAME with {header.Length} bytes of data; disconnecting");
+                    return null;
+                }
+                await DiscardAsync(header.Length, ct).ConfigureAwait(false);
+                if (header.Option is NbdOption.Info or NbdOption.Go)
+                {
+                    await ErrorAsync(header.Option, NbdReplyType.ErrTooBig,
+                        $"option data of {header.Length} bytes exceeds the limit of {_options.MaxOptionLength}", ct).ConfigureAwait(false);
+                    continue;
+                }
+                data = [];
+            }
+            else
+            {
+                data = new byte[header.Length];
+                await _in.ReadExactlyAsync(data, ct).ConfigureAwait(false);
+            }
 
             switch (header.Option)
             {
@@ -129,7 +152,7 @@ internal sealed class NbdConnection
                     await ReplyAsync(header.Option, NbdReplyType.Ack, ReadOnlyMemory<byte>.Empty, ct).ConfigureAwait(false);
                     return null;
                 case NbdOption.List:
-                    if (data.Length != 0)
+                    if (data.Length != 0 || skipped)
                     {
                         await ErrorAsync(header.Option, NbdReplyType.ErrInvalid, "NBD_OPT_LIST takes no data", ct).ConfigureAwait(false);
                         break;
@@ -229,7 +252,20 @@ internal sealed class NbdConnection
     private Task ErrorAsync(NbdOption option, NbdReplyType type, string message, CancellationToken ct)
     {
         Log($"option {option}: {type}: {message}");
-        return ReplyAsync(option, type, Encoding.UTF8.GetBytes(message), ct);
+        return ReplyAsync(option, type, ProtocolString(message), ct);
+    }
+
+    /// <summary>
+    /// Error texts are protocol strings (UTF-8, no NUL, at most 4096 bytes), but they quote names the client chose,
+    /// which may be that long already or carry a NUL.
+    /// </summary>
+    private static byte[] ProtocolString(string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text.Replace('\0', '?'));
+        if (bytes.Length <= NbdParser.MaxNameLength) return bytes;
+        var end = NbdParser.MaxNameLength;
+        while (end > 0 && (bytes[end] & 0xC0) == 0x80) end--; // do not cut a character in two
+        return bytes[..end];
     }
 
     private async Task ReplyAsync(NbdOption option, NbdReplyType type, ReadOnlyMemory<byte> payload, CancellationToken ct)

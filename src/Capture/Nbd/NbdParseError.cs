@@ -17,8 +17,6 @@ public enum NbdParseError
     OptionTooLong,
     /// <summary>Client flags contain bits this server does not know.</summary>
     UnknownClientFlags,
-    /// <summary>Client did not set NBD_FLAG_C_FIXED_NEWSTYLE.</summary>
-    NotFixedNewstyle,
     /// <summary>Declared name length runs past the end of the option data.</summary>
     NameLengthOverrun,
     /// <summary>Export name is longer than 4096 bytes.</summary>

@@ -44,7 +44,8 @@ public static class NbdParser
         return NbdParseError.None;
     }
 
-    /// <summary>Parses the client's 4-byte flags; requires FIXED_NEWSTYLE and rejects unknown bits.</summary>
+    /// <summary>Parses the client's 4-byte flags; rejects bits the server did not advertise.</summary>
+    /// <remarks>A client without FIXED_NEWSTYLE is an older newstyle client, not a broken one: it is served, as fixed newstyle.</remarks>
     public static NbdParseError TryParseClientFlags(ReadOnlySpan<byte> bytes, out NbdHandshakeFlags flags)
     {
         flags = NbdHandshakeFlags.None;
@@ -53,7 +54,6 @@ public static class NbdParser
         var raw = BinaryPrimitives.ReadUInt32BigEndian(bytes);
         const uint known = (uint)(NbdHandshakeFlags.FixedNewstyle | NbdHandshakeFlags.NoZeroes);
         if ((raw & ~known) != 0) return NbdParseError.UnknownClientFlags;
-        if ((raw & (uint)NbdHandshakeFlags.FixedNewstyle) == 0) return NbdParseError.NotFixedNewstyle;
         flags = (NbdHandshakeFlags)raw;
         return NbdParseError.None;
     }

@@ -4,15 +4,30 @@ namespace SiteRecovery.Capture.Nbd;
 public static class NbdRequestValidator
 {
     /// <summary>Command flags this server accepts on any command.</summary>
-    public const NbdCommandFlags SupportedFlags = NbdCommandFlags.Fua | NbdCommandFlags.NoHole;
+    public const NbdCommandFlags SupportedFlags = NbdCommandFlags.Fua;
+
+    /// <summary>Command flags this server accepts on <paramref name="command"/>.</summary>
+    /// <remarks>
+    /// FUA must be accepted on every command once advertised; NO_HOLE is documented for WRITE_ZEROES only,
+    /// and a flag the protocol does not document for a command gets NBD_EINVAL.
+    /// </remarks>
+    public static NbdCommandFlags SupportedFlagsFor(NbdCommand command) =>
+        command == NbdCommand.WriteZeroes ? SupportedFlags | NbdCommandFlags.NoHole : SupportedFlags;
 
     /// <summary>Decides whether <paramref name="r"/> may run, and if not which error to reply and how to recover.</summary>
     public static NbdValidation Validate(in NbdRequest r, long exportSize, bool readOnly, int maxRequest)
     {
+        // DISC has no reply and nothing follows it, so an error for its flags could never be acted on: it always closes.
+        if (r.Command == NbdCommand.Disconnect) return NbdValidation.Ok;
         var isWrite = r.Command == NbdCommand.Write;
         if (isWrite && r.Length > (uint)maxRequest)
-            return new(NbdError.Inval, false, true, $"write of {r.Length} bytes exceeds the maximum request size {maxRequest}");
-        if ((r.Flags & ~SupportedFlags) != 0)
+        {
+            // A client that never asked for block sizes may send up to 2^25 bytes; that must get a clean error, so the
+            // payload is read and dropped. Beyond that the client broke the protocol and dropping it costs a hang-up.
+            var portable = r.Length <= NbdBlockSizes.PortableMaximum;
+            return new(NbdError.Inval, portable, !portable, $"write of {r.Length} bytes exceeds the maximum request size {maxRequest}");
+        }
+        if ((r.Flags & ~SupportedFlagsFor(r.Command)) != 0)
             return new(NbdError.Inval, isWrite, false, $"unsupported command flags 0x{(ushort)r.Flags:x}");
         switch (r.Command)
         {
@@ -28,7 +43,6 @@ public static class NbdRequestValidator
                 if (readOnly) return new(NbdError.Perm, false, false, "export is read-only");
                 return InRange(r, exportSize) ? NbdValidation.Ok : new(NbdError.Inval, false, false, "trim past the end of the export");
             case NbdCommand.Flush:
-            case NbdCommand.Disconnect:
                 return NbdValidation.Ok;
             default:
                 return new(NbdError.Inval, false, false, $"unsupported command {(ushort)r.Command}");

@@ -8,12 +8,17 @@ public sealed class NbdServerOptions
 
     /// <summary>
     /// Largest READ/WRITE payload accepted (advertised as the maximum block size). Larger reads get NBD_EINVAL;
-    /// larger writes get NBD_EINVAL and the connection is closed (the payload is never buffered).
+    /// larger writes get NBD_EINVAL, their payload read and dropped in small chunks (never buffered) when it is at
+    /// most 32 MiB, else the connection is closed.
     /// Must be between 512 and 1 GiB.
     /// </summary>
     public int MaxRequest { get; init; } = DefaultMaxRequest;
 
-    /// <summary>Largest option data accepted during the handshake; longer options close the connection.</summary>
+    /// <summary>
+    /// Largest option data buffered during the handshake. Longer data is skipped and the option answered with an
+    /// error (NBD_REP_ERR_TOO_BIG for INFO/GO); NBD_OPT_EXPORT_NAME, which cannot be answered, and any option
+    /// with more than 32 MiB of data close the connection.
+    /// </summary>
     public int MaxOptionLength { get; init; } = 64 * 1024;
 
     /// <summary>
