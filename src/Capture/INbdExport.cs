@@ -5,7 +5,9 @@ namespace SiteRecovery.Capture;
 /// The server validates every offset and length against <see cref="Size"/> (and rejects writes to
 /// read-only exports) before calling the export, so implementations may assume all ranges are valid.
 /// Requests of one connection reach the export one at a time, in the order the client sent them;
-/// different connections may call the export concurrently.
+/// different connections may call the export concurrently. One export serves all of them: a read sees every
+/// write completed on any connection, and <see cref="FlushAsync"/> covers them all, which is what lets the
+/// server advertise NBD_FLAG_CAN_MULTI_CONN (clients such as nbdcopy then open several connections).
 /// </summary>
 public interface INbdExport
 {
@@ -50,7 +52,7 @@ public interface INbdExport
     /// <param name="ct">Cancelled when the connection or server shuts down.</param>
     ValueTask TrimAsync(long offset, int length, CancellationToken ct);
 
-    /// <summary>Makes every write that has completed so far durable (NBD_CMD_FLUSH).</summary>
+    /// <summary>Makes every write that has completed so far, on any connection, durable (NBD_CMD_FLUSH).</summary>
     /// <param name="ct">Cancelled when the connection or server shuts down.</param>
     ValueTask FlushAsync(CancellationToken ct);
 }

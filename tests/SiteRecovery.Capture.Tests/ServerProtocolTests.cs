@@ -10,7 +10,7 @@ namespace SiteRecovery.Capture.Tests;
 public class ServerProtocolTests
 {
     private static readonly ushort ExpectedFlags = (ushort)(NbdTransmissionFlags.HasFlags | NbdTransmissionFlags.SendFlush
-        | NbdTransmissionFlags.SendFua | NbdTransmissionFlags.SendTrim | NbdTransmissionFlags.SendWriteZeroes);
+        | NbdTransmissionFlags.SendFua | NbdTransmissionFlags.SendTrim | NbdTransmissionFlags.SendWriteZeroes | NbdTransmissionFlags.CanMultiConn);
 
     private static byte[] Pattern(int length, int seed)
     {

@@ -243,8 +243,10 @@ internal sealed class NbdConnection
 
     internal static NbdTransmissionFlags FlagsFor(INbdExport export)
     {
+        // CAN_MULTI_CONN rests on the INbdExport contract: connections may call an export concurrently, every read sees
+        // every completed write whatever connection made it, and a flush covers them all.
         var flags = NbdTransmissionFlags.HasFlags | NbdTransmissionFlags.SendFlush | NbdTransmissionFlags.SendFua
-                    | NbdTransmissionFlags.SendTrim | NbdTransmissionFlags.SendWriteZeroes;
+                    | NbdTransmissionFlags.SendTrim | NbdTransmissionFlags.SendWriteZeroes | NbdTransmissionFlags.CanMultiConn;
         if (export.ReadOnly) flags |= NbdTransmissionFlags.ReadOnly;
         return flags;
     }
