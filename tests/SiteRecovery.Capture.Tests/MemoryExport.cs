@@ -12,6 +12,9 @@ internal sealed class MemoryExport(string name, int size, bool readOnly = false)
     public bool ReadOnly { get; } = readOnly;
     public long? FailAsyncAt { get; set; }
     public long? FailSyncAt { get; set; }
+    /// <summary>When set, a write first signals <see cref="WriteStarted"/> and then waits for this before applying.</summary>
+    public Task? HoldWrites { get; set; }
+    public TaskCompletionSource WriteStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public int Flushes;
     public int FuaWrites;
     public int Trims;
@@ -35,6 +38,11 @@ internal sealed class MemoryExport(string name, int size, bool readOnly = false)
     {
         MaybeFail(offset);
         await Task.Yield();
+        if (HoldWrites is { } hold)
+        {
+            WriteStarted.TrySetResult();
+            await hold.ConfigureAwait(false);
+        }
         if (offset == FailAsyncAt) throw new IOException($"disk failure at {offset}");
         Check(offset, data.Length);
         lock (_gate) data.Span.CopyTo(Data.AsSpan((int)offset));

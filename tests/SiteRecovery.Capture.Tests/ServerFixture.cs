@@ -15,18 +15,22 @@ internal sealed class TestServer : IAsyncDisposable
     public NbdServer Server { get; }
     public EndPoint EndPoint => Server.LocalEndPoint!;
 
-    private TestServer(EndPoint? endpoint)
+    private TestServer(EndPoint? endpoint, TimeSpan? shutdownGrace)
     {
         var exports = new Dictionary<string, INbdExport> { ["disk"] = Disk, ["small"] = Small, ["ro"] = Ro };
         new Random(42).NextBytes(Disk.Data);
         new Random(7).NextBytes(Ro.Data);
         Server = new NbdServer(endpoint ?? new IPEndPoint(IPAddress.Loopback, 0), exports,
-            new NbdServerOptions { MaxRequest = Max, Log = Log.Enqueue, DefaultExportName = "disk", HandshakeTimeout = TimeSpan.FromSeconds(5) });
+            new NbdServerOptions
+            {
+                MaxRequest = Max, Log = Log.Enqueue, DefaultExportName = "disk", HandshakeTimeout = TimeSpan.FromSeconds(5),
+                ShutdownGrace = shutdownGrace ?? new NbdServerOptions().ShutdownGrace,
+            });
     }
 
-    public static async Task<TestServer> StartAsync(EndPoint? endpoint = null)
+    public static async Task<TestServer> StartAsync(EndPoint? endpoint = null, TimeSpan? shutdownGrace = null)
     {
-        var s = new TestServer(endpoint);
+        var s = new TestServer(endpoint, shutdownGrace);
         await s.Server.StartAsync();
         return s;
     }

@@ -28,8 +28,13 @@ internal sealed class NbdConnection
     // direction only, which is what a BufferedStream over a non-seekable stream needs.
     private readonly BufferedStream _in;
 
-    public NbdConnection(Stream stream, Func<string, INbdExport?> resolve, Func<IEnumerable<string>> list, NbdServerOptions options, string peer)
+    // Set when the server begins to shut down: what runs finishes, anything new is refused with the shutdown error.
+    private readonly CancellationToken _draining;
+
+    public NbdConnection(Stream stream, Func<string, INbdExport?> resolve, Func<IEnumerable<string>> list, NbdServerOptions options, string peer,
+        CancellationToken draining = default)
     {
+        _draining = draining;
         _stream = stream;
         _in = new BufferedStream(stream, 256 * 1024);
         _resolve = resolve;
@@ -131,6 +136,14 @@ internal sealed class NbdConnection
             {
                 data = new byte[header.Length];
                 await _in.ReadExactlyAsync(data, ct).ConfigureAwait(false);
+            }
+
+            if (_draining.IsCancellationRequested && header.Option != NbdOption.Abort)
+            {
+                // EXPORT_NAME cannot be answered with an error; anything else is told the server is going away.
+                if (header.Option == NbdOption.ExportName) { Log("NBD_OPT_EXPORT_NAME while shutting down; disconnecting"); return null; }
+                await ErrorAsync(header.Option, NbdReplyType.ErrShutdown, "the server is shutting down", ct).ConfigureAwait(false);
+                continue;
             }
 
             switch (header.Option)
@@ -296,6 +309,19 @@ internal sealed class NbdConnection
             {
                 Log($"bad request header ({parseError}); disconnecting");
                 return;
+            }
+
+            if (_draining.IsCancellationRequested && request.Command != NbdCommand.Disconnect)
+            {
+                // proto.md: once shutting down, the server refuses new requests with NBD_ESHUTDOWN and waits for the
+                // client's NBD_CMD_DISC (the server closes the connection anyway when its grace period ends).
+                if (request.Command == NbdCommand.Write)
+                {
+                    if (request.Length > NbdBlockSizes.PortableMaximum) { Log("oversized write while shutting down; disconnecting"); return; }
+                    await DiscardAsync(request.Length, ct).ConfigureAwait(false);
+                }
+                await SimpleReplyAsync(NbdError.Shutdown, request.Cookie, ct).ConfigureAwait(false);
+                continue;
             }
 
             var check = NbdRequestValidator.Validate(request, size, readOnly, _options.MaxRequest);

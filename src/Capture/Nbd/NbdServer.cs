@@ -25,6 +25,8 @@ public sealed class NbdServer : IAsyncDisposable
     private readonly Func<IEnumerable<string>> _list;
     private readonly NbdServerOptions _options;
     private readonly CancellationTokenSource _stopping = new();
+    // Cancelled first when the server stops: no new connections, and connected clients are asked to wind down.
+    private readonly CancellationTokenSource _draining = new();
     private readonly ConcurrentDictionary<long, (Socket Socket, Task Task)> _connections = new();
     private Socket? _listener;
     private Task? _acceptLoop;
@@ -98,20 +100,20 @@ public sealed class NbdServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(stream);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
-        var connection = new NbdConnection(stream, _resolve, _list, _options, peer);
+        var connection = new NbdConnection(stream, _resolve, _list, _options, peer, _draining.Token);
         await connection.RunAsync(linked.Token).ConfigureAwait(false);
     }
 
     private async Task AcceptLoopAsync(Socket listener)
     {
-        while (!_stopping.IsCancellationRequested)
+        while (!_draining.IsCancellationRequested)
         {
             Socket client;
             try
             {
-                client = await listener.AcceptAsync(_stopping.Token).ConfigureAwait(false);
+                client = await listener.AcceptAsync(_draining.Token).ConfigureAwait(false);
             }
-            catch (Exception) when (_stopping.IsCancellationRequested)
+            catch (Exception) when (_draining.IsCancellationRequested)
             {
                 return;
             }
@@ -134,7 +136,7 @@ public sealed class NbdServer : IAsyncDisposable
             });
             _connections[id] = (client, task);
             start.SetResult();
-            if (_stopping.IsCancellationRequested) client.Dispose();
+            if (_draining.IsCancellationRequested) client.Dispose();
         }
     }
 
@@ -166,16 +168,27 @@ public sealed class NbdServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops listening, closes every connection and waits for their tasks to finish. Idempotent.</summary>
+    /// <summary>
+    /// Stops listening, lets connected clients wind down for <see cref="NbdServerOptions.ShutdownGrace"/> (running
+    /// requests finish, new ones get NBD_ESHUTDOWN), then closes every connection left and waits for their tasks.
+    /// Idempotent.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        _stopping.Cancel();
+        _draining.Cancel();
         _listener?.Dispose();
         if (_acceptLoop is not null)
         {
             try { await _acceptLoop.ConfigureAwait(false); } catch (Exception) { /* already logged */ }
         }
+        var draining = _connections.Values.Select(c => c.Task).ToList();
+        if (draining.Count > 0 && _options.ShutdownGrace > TimeSpan.Zero)
+        {
+            try { await Task.WhenAll(draining).WaitAsync(_options.ShutdownGrace).ConfigureAwait(false); }
+            catch (Exception) { /* the grace period ended: what is left is closed below */ }
+        }
+        _stopping.Cancel();
         var tasks = new List<Task>();
         foreach (var (_, (socket, task)) in _connections)
         {

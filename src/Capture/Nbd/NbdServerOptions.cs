@@ -30,6 +30,13 @@ public sealed class NbdServerOptions
     /// <summary>Time a client has to finish the handshake; <see cref="Timeout.InfiniteTimeSpan"/> disables it.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long stopping the server lets connected clients wind down: the request running finishes, new ones get
+    /// NBD_ESHUTDOWN (options NBD_REP_ERR_SHUTDOWN), and a client that sends NBD_CMD_DISC is let go at once. After it,
+    /// the remaining connections are closed. Zero closes them at once.
+    /// </summary>
+    public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Receives diagnostic messages (protocol errors, export failures). Must not throw; exceptions are swallowed.</summary>
     public Action<string>? Log { get; init; }
 
@@ -37,6 +44,8 @@ public sealed class NbdServerOptions
     {
         if (MaxRequest < 512 || MaxRequest > 1 << 30)
             throw new ArgumentOutOfRangeException(nameof(MaxRequest), MaxRequest, "MaxRequest must be between 512 and 1 GiB.");
+        if (ShutdownGrace < TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(ShutdownGrace), ShutdownGrace, "ShutdownGrace cannot be negative.");
         if (MaxOptionLength < 4096 + 8)
             throw new ArgumentOutOfRangeException(nameof(MaxOptionLength), MaxOptionLength, "MaxOptionLength must allow a 4096-byte name.");
     }
