@@ -11,13 +11,8 @@ public sealed class RealClientTests
     [Fact]
     public async Task Fio_qemu_io_and_nbdcopy_writes_recover_at_each_bookmark()
     {
-        using var dir = new TempDir("clients");
-        var diskPath = dir["disk1.img"];
-        Files.CreateDisk(diskPath, DiskSize, seed: 5);
-        using var node = new Node("n", "all", dir["n"], dir.Path);
-        await node.StartAsync();
-        using var agent = new Agent("vm1", new Dictionary<string, string> { [Disk] = diskPath }, node.PsAddress, dir["agent"], dir.Path);
-        await agent.StartAsync();
+        using var site = await Site.StartAsync("clients", seed: 5);
+        var (dir, node, agent, diskPath) = (site.Dir, site.Node, site.Agent, site.DiskPath);
         var uri = agent.Uri(Disk);
         var minute = TimeSpan.FromMinutes(1);
 
@@ -71,13 +66,8 @@ public sealed class RealClientTests
     [Fact]
     public async Task Nbdcopy_over_several_connections_recovers_byte_for_byte()
     {
-        using var dir = new TempDir("multiconn");
-        var diskPath = dir["disk1.img"];
-        Files.CreateDisk(diskPath, DiskSize, seed: 8);
-        using var node = new Node("n", "all", dir["n"], dir.Path);
-        await node.StartAsync();
-        using var agent = new Agent("vm1", new Dictionary<string, string> { [Disk] = diskPath }, node.PsAddress, dir["agent"], dir.Path);
-        await agent.StartAsync();
+        using var site = await Site.StartAsync("multiconn", seed: 8);
+        var (dir, node, agent, diskPath) = (site.Dir, site.Node, site.Agent, site.DiskPath);
 
         var local = dir["local.bin"];
         var bytes = new byte[48 << 20];
@@ -94,5 +84,46 @@ public sealed class RealClientTests
         var recovered = dir["recovered.img"];
         Assert.Equal(expected, await node.RecoverAsync(Disk, "copied", recovered));
         Assert.Equal(expected, Files.Sha256(recovered));
+    }
+
+    /// <summary>An all-in-one node and one agent serving <see cref="Disk"/>, from a disk image filled from a seed.</summary>
+    sealed class Site(TempDir dir, Node node, Agent agent, string diskPath) : IDisposable
+    {
+        public TempDir Dir { get; } = dir;
+        public Node Node { get; } = node;
+        public Agent Agent { get; } = agent;
+        public string DiskPath { get; } = diskPath;
+
+        public static async Task<Site> StartAsync(string name, int seed)
+        {
+            var dir = new TempDir(name);
+            Node? node = null;
+            Agent? agent = null;
+            try
+            {
+                var diskPath = dir["disk1.img"];
+                Files.CreateDisk(diskPath, DiskSize, seed);
+                node = new Node("n", "all", dir["n"], dir.Path);
+                await node.StartAsync();
+                agent = new Agent("vm1", new Dictionary<string, string> { [Disk] = diskPath }, node.PsAddress, dir["agent"], dir.Path);
+                await agent.StartAsync();
+                return new Site(dir, node, agent, diskPath);
+            }
+            catch
+            {
+                // A start that failed half way still stops what it started.
+                agent?.Dispose();
+                node?.Dispose();
+                dir.Dispose();
+                throw;
+            }
+        }
+
+        public void Dispose()
+        {
+            Agent.Dispose();
+            Node.Dispose();
+            Dir.Dispose();
+        }
     }
 }
