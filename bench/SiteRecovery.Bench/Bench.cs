@@ -68,6 +68,8 @@ public sealed class Bench(BenchOptions options)
 
             Step("4a NBD export speed, agent with replication");
             var agentNbd = await AgentNbdAsync(ct);
+            Step("4c NBD export speed, agent with the node paused");
+            var agentAlone = await AgentNbdNodePausedAsync(ct);
 
             Step("5 peak memory");
             PeakMemory();
@@ -76,7 +78,7 @@ public sealed class Bench(BenchOptions options)
             await StopSiteAsync();
 
             Step("4b NBD export speed, nbdkit file plugin");
-            await NbdkitAsync(agentNbd, ct);
+            await NbdkitAsync(agentNbd, agentAlone, ct);
             ok = true;
         }
         finally
@@ -417,12 +419,42 @@ public sealed class Bench(BenchOptions options)
     }
 
     /// <summary>
+    /// Figure 4a again with srnode stopped (SIGSTOP) for the fio run: the agent serves NBD while its replication backs
+    /// up into its buffer and dirty map, as during an outage of the target. Information, not a target: it separates the
+    /// agent's own speed from the CPU the node takes on the two cores they share here (in a deployment they do not).
+    /// The node is resumed and caught up (a bookmark) before the next step.
+    /// </summary>
+    async Task<double> AgentNbdNodePausedAsync(CancellationToken ct)
+    {
+        const string step = "4c NBD export speed (agent, node paused)";
+        await SyncAsync(ct);
+        EnsureSite(step);
+        var cpu = SiteCpu();
+        Tools.Signal(_node!.Pid, "STOP", step);
+        Tools.FioWrite fio;
+        try { fio = await FioThroughSiteAsync(NbdJob("nbd-agent-alone", $"nbd://127.0.0.1:{_nbdPort}/{Disk}"), step, ct); }
+        finally { Tools.Signal(_node.Pid, "CONT", step); }
+        var usage = cpu.Stop();
+        var sw = Stopwatch.StartNew();
+        await _api!.BookmarkAsync(NextBookmark(), [Disk], step, ct);
+        var drain = sw.Elapsed;
+        var rate = fio.BytesPerSecond / MB;
+        _report.Add(new Figure("4c", "NBD export speed, sragent, node paused", rate, "MB/s", "info", null, NbdScale + "; srnode stopped (SIGSTOP) during the fio run"));
+        _report.Note($"4c agent NBD with srnode paused: {rate:0.0} MB/s; after it the node resumed and caught up in {drain.TotalSeconds:0.0} s; CPU {usage}; fio {fio.UsrCpuPercent + fio.SysCpuPercent:0}%");
+        _report.Details["nbdAgentNodePaused"] = new JsonObject
+        {
+            ["MBps"] = Math.Round(rate, 1), ["bytes"] = fio.Bytes, ["catchUpSeconds"] = Math.Round(drain.TotalSeconds, 2), ["cpu"] = CpuJson(usage),
+        };
+        return rate;
+    }
+
+    /// <summary>
     /// nbdkit's file plugin with the same fio job. Its file is written once and synced first, as the agent's disk
     /// is by then (warm-up, figures 2 and 3): a fresh sparse file takes random writes about twice as fast
     /// (measured here: 2071–2088 vs 1115–1152 MB/s), so it would compare the two servers on different files. The
     /// sparse file's rate is still measured and printed, as information.
     /// </summary>
-    async Task NbdkitAsync(double agentRate, CancellationToken ct)
+    async Task NbdkitAsync(double agentRate, double agentAloneRate, CancellationToken ct)
     {
         const string step = "4b NBD export speed (nbdkit)";
         var written = Path.Combine(WorkDir, "nbdkit.img");
@@ -439,6 +471,7 @@ public sealed class Bench(BenchOptions options)
         _report.Add(new Figure("4/r", "  ratio sragent / nbdkit", ratio, "x", ">= 0.5", ratio >= 0.5, "figure 4a / figure 4b"));
         _report.Note($"4b nbdkit file plugin: {rate:0.0} MB/s on a file written once and synced (as the agent's disk is); sragent reaches {ratio:0.00} of it");
         _report.Note($"4b nbdkit on a fresh sparse file instead: {sparseRate:0.0} MB/s (information: sragent would reach {agentRate / sparseRate:0.00} of that)");
+        _report.Add(new Figure("4c/r", "  ratio sragent with the node paused / nbdkit", agentAloneRate / rate, "x", "info", null, "figure 4c / figure 4b: the agent's own share of figure 4's gap"));
         _report.Details["nbdNbdkit"] = new JsonObject { ["MBps"] = Math.Round(rate, 1), ["ratioAgentToNbdkit"] = Math.Round(ratio, 3), ["sparseFileMBps"] = Math.Round(sparseRate, 1) };
     }
 

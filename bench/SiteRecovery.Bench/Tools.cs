@@ -19,6 +19,10 @@ public static partial class Tools
     public static string Run(string tool, IReadOnlyList<string> args, TimeSpan timeout) =>
         RunAsync(tool, args, timeout, "run " + tool).GetAwaiter().GetResult().Stdout;
 
+    /// <summary>Sends a signal (STOP, CONT) to a process with kill(1); a failure stops the bench with the step named.</summary>
+    public static void Signal(int pid, string signal, string step) =>
+        RunAsync("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10), step).GetAwaiter().GetResult();
+
     /// <summary>Runs a tool to completion; a nonzero exit, a timeout or a missing tool is a <see cref="BenchException"/> for <paramref name="step"/>.</summary>
     public static async Task<Result> RunAsync(string tool, IReadOnlyList<string> args, TimeSpan timeout, string step, CancellationToken ct = default)
     {
