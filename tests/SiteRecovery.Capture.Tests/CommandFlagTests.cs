@@ -48,4 +48,21 @@ public class CommandFlagTests
             Assert.True(await c.IsClosedByServerAsync());
         }
     }
+
+    // proto.md "Ordering of messages and writes": a command with NBD_CMD_FLAG_FUA is not answered until what it wrote is
+    // persisted. A trim writes here (the range reads back as zeroes), so TRIM with FUA is followed by a flush.
+    [Fact]
+    public async Task Trim_with_fua_is_persisted_before_the_reply()
+    {
+        await using var s = await TestServer.StartAsync();
+        var (c, _) = await NbdTestClient.OpenAsync(s.EndPoint, "disk");
+        await using (c)
+        {
+            Assert.Equal(NbdError.None, await c.CommandAsync(NbdCommand.Trim, 0, 4096));
+            Assert.Equal(0, s.Disk.Flushes);
+            Assert.Equal(NbdError.None, await c.CommandAsync(NbdCommand.Trim, 8192, 4096, NbdCommandFlags.Fua));
+            Assert.Equal(1, s.Disk.Flushes);
+            Assert.Equal(2, s.Disk.Trims);
+        }
+    }
 }

@@ -414,6 +414,9 @@ internal sealed class NbdConnection
                     offset += chunk;
                     remaining -= chunk;
                 }
+                // proto.md: with FUA the reply waits until what the command wrote is persisted. A trim may write (the
+                // agent zeroes the range and replicates that), and INbdExport.TrimAsync takes no FUA, so flush here.
+                if (fua && request.Command == NbdCommand.Trim) await export.FlushAsync(ct).ConfigureAwait(false);
                 return;
             default:
                 throw new InvalidOperationException($"command {request.Command} has no handler");
