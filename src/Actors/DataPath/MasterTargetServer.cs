@@ -252,19 +252,21 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
         foreach (var (disk, m) in release) _events.RecoveryPointDurable(disk, m.BookmarkId, m.Sequence, m.TimeUnixMs);
     }
 
-    // Single-machine points durable on a disk while a group bookmark waits for its marker there. A single bookmark
-    // already on its way when the group's holds went out can land right after the group's marker; recorded at
-    // once, it would reach the disk before the group's point (recorded only when every disk's marker is durable)
-    // and the disk would refuse the group's point as out of order.
+    // Single-machine points durable on a disk after a group's marker there, while the group still waits for its other
+    // markers. A single bookmark already on its way when the group's holds went out can land right after the group's
+    // marker; recorded at once, it would reach the disk before the group's point (recorded only when every disk's
+    // marker is durable) and the disk would refuse the group's point as out of order. A point whose marker comes before
+    // the group's is recorded at once: held back, it would reach the disk after the group's point and be refused itself.
     readonly List<(string Disk, Delta Marker)> _heldBackPoints = [];
 
-    void MarkerDurable(string diskId, Delta marker)
+    internal void MarkerDurable(string diskId, Delta marker)
     {
         var text = marker.BookmarkId;
         if (!GroupMarker.TryParse(text, out var groupBookmark))
         {
             lock (_heldBackPoints)
-                if (_groupMarkers.Keys.Any(k => k.Disk == diskId))
+                // Markers become durable in stream order, so the group's marker has been seen here exactly when its waiter is done.
+                if (_groupMarkers.Any(g => g.Key.Disk == diskId && g.Value.Task.IsCompleted))
                 {
                     _heldBackPoints.Add((diskId, marker));
                     return;
