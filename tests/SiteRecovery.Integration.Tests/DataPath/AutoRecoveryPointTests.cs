@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using SiteRecovery.Actors.DataPath;
 using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Tests.Support;
@@ -7,15 +6,6 @@ namespace SiteRecovery.Tests.DataPath;
 
 public class AutoRecoveryPointTests
 {
-    sealed class RecordingEvents : IDataPathEvents
-    {
-        public readonly ConcurrentQueue<(string Disk, string Bookmark, long Sequence)> Points = new();
-        public void DiskAttached(string diskId, string? machineId, long sizeBytes, string processServerId, string replicaPath) { }
-        public void RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs) => Points.Enqueue((diskId, bookmarkId, sequence));
-        public void ReplicationProgress(string diskId, long appliedThrough, long appliedAtUnixMs, long bytesApplied) { }
-        public void Resync(ResyncNotice notice) { }
-    }
-
     [Fact]
     public async Task A_machine_gets_one_point_across_its_disks_while_they_change_and_none_while_idle()
     {

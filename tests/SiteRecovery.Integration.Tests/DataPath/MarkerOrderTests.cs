@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using SiteRecovery.Actors.DataPath;
 using SiteRecovery.Contracts.DataPath;
@@ -15,15 +14,6 @@ namespace SiteRecovery.Tests.DataPath;
 /// </summary>
 public class MarkerOrderTests
 {
-    sealed class RecordingEvents : IDataPathEvents
-    {
-        public readonly ConcurrentQueue<(string Disk, string Bookmark, long Sequence)> Points = new();
-        public void DiskAttached(string diskId, string? machineId, long sizeBytes, string processServerId, string replicaPath) { }
-        public void RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs) => Points.Enqueue((diskId, bookmarkId, sequence));
-        public void ReplicationProgress(string diskId, long appliedThrough, long appliedAtUnixMs, long bytesApplied) { }
-        public void Resync(ResyncNotice notice) { }
-    }
-
     [Fact]
     public async Task Points_before_a_group_marker_are_reported_at_once_and_points_after_it_once_the_group_is_recorded()
     {

@@ -1,0 +1,15 @@
+using System.Collections.Concurrent;
+using SiteRecovery.Actors.DataPath;
+using SiteRecovery.Contracts.Wire;
+
+namespace SiteRecovery.Tests.Support;
+
+/// <summary>Data-path events that keep the recovery points reported, in the order they were reported; the rest is ignored.</summary>
+internal sealed class RecordingEvents : IDataPathEvents
+{
+    public readonly ConcurrentQueue<(string Disk, string Bookmark, long Sequence)> Points = new();
+    public void DiskAttached(string diskId, string? machineId, long sizeBytes, string processServerId, string replicaPath) { }
+    public void RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs) => Points.Enqueue((diskId, bookmarkId, sequence));
+    public void ReplicationProgress(string diskId, long appliedThrough, long appliedAtUnixMs, long bytesApplied) { }
+    public void Resync(ResyncNotice notice) { }
+}
