@@ -395,17 +395,28 @@ public sealed class Bench(BenchOptions options)
 
     string NbdScale => $"randwrite 64k iodepth=8 over {_profile.DiskMiB} MiB, {_profile.NbdSeconds} s";
 
-    async Task<double> AgentNbdAsync(CancellationToken ct)
+    /// <summary>
+    /// The figure-4 fio job against the agent, with srnode stopped (SIGSTOP) for the fio run when
+    /// <paramref name="pauseNode"/>; then the node (resumed) catches up to a bookmark, which is timed.
+    /// </summary>
+    async Task<(Tools.FioWrite Fio, CpuUsage Usage, TimeSpan CatchUp)> AgentNbdRunAsync(string job, string step, bool pauseNode, CancellationToken ct)
     {
-        const string step = "4a NBD export speed (agent)";
         await SyncAsync(ct);
         EnsureSite(step);
         var cpu = SiteCpu();
-        var fio = await FioThroughSiteAsync(NbdJob("nbd-agent", $"nbd://127.0.0.1:{_nbdPort}/{Disk}"), step, ct);
+        if (pauseNode) Tools.Signal(_node!.Pid, "STOP", step);
+        Tools.FioWrite fio;
+        try { fio = await FioThroughSiteAsync(NbdJob(job, $"nbd://127.0.0.1:{_nbdPort}/{Disk}"), step, ct); }
+        finally { if (pauseNode) Tools.Signal(_node!.Pid, "CONT", step); }
         var usage = cpu.Stop();
         var sw = Stopwatch.StartNew();
         await _api!.BookmarkAsync(NextBookmark(), [Disk], step, ct);
-        var drain = sw.Elapsed;
+        return (fio, usage, sw.Elapsed);
+    }
+
+    async Task<double> AgentNbdAsync(CancellationToken ct)
+    {
+        var (fio, usage, drain) = await AgentNbdRunAsync("nbd-agent", "4a NBD export speed (agent)", pauseNode: false, ct);
         var rate = fio.BytesPerSecond / MB;
         _report.Add(new Figure("4a", "NBD export speed, sragent (replicating)", rate, "MB/s", "", null, NbdScale));
         _report.Note($"4a agent NBD: {rate:0.0} MB/s ({fio.Bytes >> 20} MiB in {fio.Seconds:0.0} s); replication then needed {drain.TotalSeconds:0.0} s to catch up; CPU {usage}; fio {fio.UsrCpuPercent + fio.SysCpuPercent:0}%; {Foreign(usage, fio.UsrCpuPercent + fio.SysCpuPercent)}");
@@ -426,18 +437,7 @@ public sealed class Bench(BenchOptions options)
     /// </summary>
     async Task<double> AgentNbdNodePausedAsync(CancellationToken ct)
     {
-        const string step = "4c NBD export speed (agent, node paused)";
-        await SyncAsync(ct);
-        EnsureSite(step);
-        var cpu = SiteCpu();
-        Tools.Signal(_node!.Pid, "STOP", step);
-        Tools.FioWrite fio;
-        try { fio = await FioThroughSiteAsync(NbdJob("nbd-agent-alone", $"nbd://127.0.0.1:{_nbdPort}/{Disk}"), step, ct); }
-        finally { Tools.Signal(_node.Pid, "CONT", step); }
-        var usage = cpu.Stop();
-        var sw = Stopwatch.StartNew();
-        await _api!.BookmarkAsync(NextBookmark(), [Disk], step, ct);
-        var drain = sw.Elapsed;
+        var (fio, usage, drain) = await AgentNbdRunAsync("nbd-agent-alone", "4c NBD export speed (agent, node paused)", pauseNode: true, ct);
         var rate = fio.BytesPerSecond / MB;
         _report.Add(new Figure("4c", "NBD export speed, sragent, node paused", rate, "MB/s", "info", null, NbdScale + "; srnode stopped (SIGSTOP) during the fio run"));
         _report.Note($"4c agent NBD with srnode paused: {rate:0.0} MB/s; after it the node resumed and caught up in {drain.TotalSeconds:0.0} s; CPU {usage}; fio {fio.UsrCpuPercent + fio.SysCpuPercent:0}%");
