@@ -43,8 +43,11 @@ public abstract class JournalRecoveryTests
             await Accept<ProtectedDisksRegion>(new RecordRecoveryPoint(disk, "bm-2", 50, 3_000, RecoveryPointKind.AppConsistent), 1);
             await Accept<ProtectedDisksRegion>(new CompleteResync(disk, 50), 1);
             await Accept<ProtectedDisksRegion>(new RequireResync(disk, ResyncReason.ChecksumMismatch), 1);
+            // A point that arrives after a later one is filed in sequence order.
+            await Accept<ProtectedDisksRegion>(new RecordRecoveryPoint(disk, "bm-3", 10, 4_000, RecoveryPointKind.CrashConsistent), 1);
+            await Accept<ProtectedDisksRegion>(new ExpireRecoveryPoints(disk, 5), 1);
             var rejected = await node.Ask<ProtectedDisksRegion, CommandResult>(
-                new RecordRecoveryPoint(disk, "bm-3", 10, 4_000, RecoveryPointKind.CrashConsistent));
+                new RecordRecoveryPoint(disk, "bm-4", 4, 5_000, RecoveryPointKind.CrashConsistent));
             Assert.Equal(RejectionReason.OutOfOrder, Assert.IsType<CommandResult.Rejected>(rejected).Reason);
 
             await Accept<ProcessServersRegion>(new RegisterProcessServer(ps, "/var/cache/sr", 1L << 34, 200), 1);
@@ -66,8 +69,8 @@ public abstract class JournalRecoveryTests
             Assert.Equal(50, view.AppliedThrough);
             Assert.Equal(1_005, view.LastAppliedAtUnixMs);
             Assert.Equal(500, view.BytesAppliedTotal);
-            Assert.Equal(["bm-1", "bm-2"], view.RecoveryPoints.Select(p => p.BookmarkId));
-            Assert.Equal(RecoveryPointKind.AppConsistent, view.RecoveryPoints[1].Kind);
+            Assert.Equal(["bm-3", "bm-1", "bm-2"], view.RecoveryPoints.Select(p => p.BookmarkId));
+            Assert.Equal(RecoveryPointKind.AppConsistent, view.RecoveryPoints[2].Kind);
             Assert.Equal(ReplicationState.Resyncing, view.State);
             Assert.Equal(ResyncReason.ChecksumMismatch, view.ResyncReason);
             Assert.Equal(7_000, view.RpoMs);
@@ -83,7 +86,7 @@ public abstract class JournalRecoveryTests
             Assert.Equal(30, mtView.FreeSlots);
             Assert.Equal([new ReplicaView(disk, "/dev/sdq")], mtView.Replicas);
 
-            // Recovered state still decides: the duplicate bookmark is idempotent, a lower sequence still rejected.
+            // Recovered state still decides: the duplicate bookmark is idempotent.
             Assert.Equal(new CommandResult.Accepted(0), await node.Ask<ProtectedDisksRegion, CommandResult>(
                 new RecordRecoveryPoint(disk, "bm-2", 50, 3_000, RecoveryPointKind.AppConsistent)));
         }

@@ -68,6 +68,27 @@ public sealed class RegionActorTests() : Akka.TestKit.Xunit2.TestKit(Configurati
     }
 
     [Fact]
+    public void A_refusal_of_a_told_command_is_logged_with_the_entity_and_the_reason()
+    {
+        // The data path tells points and progress without asking; a refusal must not vanish as a dead letter.
+        var region = Sys.ActorOf(ProtectedDisksRegion.Props(Settings()));
+        EventFilter.Warning(contains: "refused RecordReplicationProgress").ExpectOne(Wait, () =>
+            region.Tell(new RecordReplicationProgress("d9", 1, 1, 1), ActorRefs.NoSender));
+        EventFilter.Warning(contains: "AppliedThrough").ExpectOne(Wait, () =>
+        {
+            region.Tell(new RegisterDisk("d9", "m1", 4096, "ps1", "mt1"), ActorRefs.NoSender);
+            region.Tell(new RecordReplicationProgress("d9", -1, 1, 1), ActorRefs.NoSender);
+        });
+
+        // Asked, the refusal goes to the asker and is not logged.
+        EventFilter.Warning().Expect(0, TimeSpan.FromMilliseconds(500), () =>
+        {
+            region.Tell(new RecordReplicationProgress("d9", -1, 1, 1));
+            Assert.IsType<CommandResult.Rejected>(ExpectMsg<CommandResult>(Wait));
+        });
+    }
+
+    [Fact]
     public void Process_server_and_master_target_regions_work()
     {
         var ps = Sys.ActorOf(ProcessServersRegion.Props(Settings()));

@@ -68,7 +68,12 @@ public abstract class AggregateActor<TState, TCommand, TEvent> : ReceivePersiste
         var decision = State.Decide(command);
         if (decision.Rejection is { } rejected)
         {
-            Sender.Tell(rejected);
+            // A told command (the data path reports points and progress without asking) has no one to hear its
+            // refusal; unlogged it would only be a dead letter, and those are muted after the first few.
+            if (Sender.IsNobody() || Sender.Equals(Context.System.DeadLetters))
+                _log.Warning("{0} refused {1}: {2} ({3})", PersistenceId, command.GetType().Name, rejected.Message, rejected.Reason);
+            else
+                Sender.Tell(rejected);
             return;
         }
 

@@ -255,8 +255,8 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     // Single-machine points durable on a disk after a group's marker there, while the group still waits for its other
     // markers. A single bookmark already on its way when the group's holds went out can land right after the group's
     // marker; recorded at once, it would reach the disk before the group's point (recorded only when every disk's
-    // marker is durable) and the disk would refuse the group's point as out of order. A point whose marker comes before
-    // the group's is recorded at once: held back, it would reach the disk after the group's point and be refused itself.
+    // marker is durable), and the disk's points would arrive out of sequence order (the disk files them in order, but the
+    // events a portal streams would not be). A point whose marker comes before the group's is recorded at once.
     readonly List<(string Disk, Delta Marker)> _heldBackPoints = [];
 
     internal void MarkerDurable(string diskId, Delta marker)
@@ -290,7 +290,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
             try { await Task.Delay(every, ct).ConfigureAwait(false); }
             catch (OperationCanceledException) { return; }
             // A group bookmark between its commit and its points: an automatic point now would reach the disks
-            // first with a later sequence, and they would refuse the group's point as out of order.
+            // first with a later sequence, and the group's point would arrive out of sequence order.
             if (!_groupMarkers.IsEmpty) continue;
             var byMachine = _sessionByDisk.Keys
                 .Where(d => _machineByDisk.ContainsKey(d) && _disks.TryGetValue(d, out var l) && l.IsValueCreated && l.Value.IsCompletedSuccessfully)

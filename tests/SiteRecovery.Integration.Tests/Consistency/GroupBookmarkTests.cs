@@ -104,8 +104,8 @@ public sealed class GroupBookmarkTests
         Assert.Empty(site.Recorded);
     }
 
-    // A single-machine point whose marker comes before the group's: held back, it would reach the disk after the group's
-    // point with a lower sequence and be refused as out of order, so it goes out at once. (One whose marker comes after
+    // A single-machine point whose marker comes before the group's goes out at once, so the disk's points arrive in
+    // sequence order. (One whose marker comes after
     // the group's waits until the group is recorded: MarkerOrderTests.)
     [Fact]
     public async Task A_single_machine_point_before_a_waiting_group_marker_is_recorded_at_once_in_sequence_order()

@@ -105,10 +105,9 @@ public sealed record ProtectedDiskState(
             return Decision<IProtectedDiskEvent>.Reject(RejectionReason.OutOfOrder,
                 $"{cmd}.Sequence {c.Sequence} is before the retention window, which starts at sequence {RetainedFromSequence}");
 
-        if (RecoveryPoints.Count > 0 && c.Sequence < RecoveryPoints[^1].Sequence)
-            return Decision<IProtectedDiskEvent>.Reject(RejectionReason.OutOfOrder,
-                $"{cmd}.Sequence must be >= the previous recovery point's sequence {RecoveryPoints[^1].Sequence} (was {c.Sequence})");
-
+        // A point whose marker is durable is a valid point wherever it falls in the retained stream. Points reach the
+        // disk from several coordinators (the master target's own, a group's, the schedules), so one may arrive after a
+        // later one: it is filed in sequence order, not refused, or the catalogue would lose a point the journal holds.
         return Decision<IProtectedDiskEvent>.Accept(
             new RecoveryPointRecorded(c.DiskId, c.BookmarkId, c.Sequence, c.TimeUnixMs, c.Kind, c.AppConsistencyFailure, c.AppConsistencyFailureKind));
     }
@@ -159,7 +158,9 @@ public sealed record ProtectedDiskState(
         },
         RecoveryPointRecorded e => this with
         {
-            RecoveryPoints = RecoveryPoints.Add(new RecoveryPointView(e.BookmarkId, e.Sequence, e.TimeUnixMs, e.Kind, e.AppConsistencyFailure, e.AppConsistencyFailureKind)),
+            RecoveryPoints = RecoveryPoints.Insert(
+                PositionAfter(RecoveryPoints, e.Sequence),
+                new RecoveryPointView(e.BookmarkId, e.Sequence, e.TimeUnixMs, e.Kind, e.AppConsistencyFailure, e.AppConsistencyFailureKind)),
         },
         RecoveryPointsExpired e => this with
         {
@@ -191,6 +192,14 @@ public sealed record ProtectedDiskState(
         ResyncReason,
         RecoveryPoints.Count == 0 ? null : Math.Max(0, nowUnixMs - RecoveryPoints[^1].TimeUnixMs),
         LastResyncReason);
+
+    /// <summary>Where a point at <paramref name="sequence"/> goes: after every point at or below it, so points at one sequence keep their arrival order.</summary>
+    private static int PositionAfter(ImmutableList<RecoveryPointView> points, long sequence)
+    {
+        var i = points.Count;
+        while (i > 0 && points[i - 1].Sequence > sequence) i--;
+        return i;
+    }
 
     private static Decision<IProtectedDiskEvent> Invalid(string message) =>
         Decision<IProtectedDiskEvent>.Reject(RejectionReason.InvalidArgument, message);
