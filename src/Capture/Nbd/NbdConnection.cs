@@ -317,7 +317,7 @@ internal sealed class NbdConnection
                 // client's NBD_CMD_DISC (the server closes the connection anyway when its grace period ends).
                 if (request.Command == NbdCommand.Write)
                 {
-                    if (request.Length > NbdBlockSizes.PortableMaximum) { Log("oversized write while shutting down; disconnecting"); return; }
+                    if (!NbdRequestValidator.CanDiscardPayload(request.Length)) { Log("oversized write while shutting down; disconnecting"); return; }
                     await DiscardAsync(request.Length, ct).ConfigureAwait(false);
                 }
                 await SimpleReplyAsync(NbdError.Shutdown, request.Cookie, ct).ConfigureAwait(false);

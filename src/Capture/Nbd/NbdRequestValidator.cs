@@ -22,9 +22,7 @@ public static class NbdRequestValidator
         var isWrite = r.Command == NbdCommand.Write;
         if (isWrite && r.Length > (uint)maxRequest)
         {
-            // A client that never asked for block sizes may send up to 2^25 bytes; that must get a clean error, so the
-            // payload is read and dropped. Beyond that the client broke the protocol and dropping it costs a hang-up.
-            var portable = r.Length <= NbdBlockSizes.PortableMaximum;
+            var portable = CanDiscardPayload(r.Length);
             return new(NbdError.Inval, portable, !portable, $"write of {r.Length} bytes exceeds the maximum request size {maxRequest}");
         }
         if ((r.Flags & ~SupportedFlagsFor(r.Command)) != 0)
@@ -48,6 +46,13 @@ public static class NbdRequestValidator
                 return new(NbdError.Inval, false, false, $"unsupported command {(ushort)r.Command}");
         }
     }
+
+    /// <summary>
+    /// Whether a refused write's payload is read and dropped so the connection stays in step. A client that never
+    /// asked for block sizes may send up to 2^25 bytes, which must get a clean error; beyond that the client broke
+    /// the protocol and dropping it costs a hang-up.
+    /// </summary>
+    public static bool CanDiscardPayload(uint length) => length <= NbdBlockSizes.PortableMaximum;
 
     private static bool InRange(in NbdRequest r, long exportSize)
     {
