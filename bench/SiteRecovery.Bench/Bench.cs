@@ -310,7 +310,7 @@ public sealed class Bench(BenchOptions options)
         _report.Note($"{id} page cache: ~{landed >> 20} MiB land in the data dir (source, spool, journal, replica) vs {available >> 20} MiB available → " +
                      (fits ? "fits in the page cache (writes are not forced to disk except by the product's own fsyncs)" : "does NOT fit in the page cache"));
         _report.Note($"{id} on disk: journal grew {journalGrowth / (double)(1 << 20):0} MiB = {journalGrowth / (fio.Bytes / 1e9) / MB:0} MB per GB of churn " +
-                     $"(compression {fio.Bytes / (double)Math.Max(1, journalGrowth):0.00}:1); spool peak {spoolPeak / (double)(1 << 20):0} MiB, {spoolEnd / (double)(1 << 20):0.0} MiB after catch-up; " +
+                     $"(compression {fio.Bytes / (double)Math.Max(1, journalGrowth):0.00}:1); spool peak {spoolPeak / (double)(1 << 20):0} MiB, {spoolEnd / (double)(1 << 20):0.0} MiB after catch-up (files parked for reuse included); " +
                      $"replica images {Probes.DirectoryBytes(ReplicaPath) >> 20} MiB (was {replicaBefore >> 20})");
         _report.Note($"{id} CPU during the run: {usage}; fio {fio.UsrCpuPercent + fio.SysCpuPercent:0}% of a core; {Foreign(usage, fio.UsrCpuPercent + fio.SysCpuPercent)}");
         _report.Note($"{id} busiest threads: " + BusiestThreads(usage));

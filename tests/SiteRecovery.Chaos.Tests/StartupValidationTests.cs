@@ -99,6 +99,17 @@ public sealed class StartupValidationTests : IDisposable
             Assert.False(File.Exists(Path.Combine(_dir["node"], "journal.db")), $"a start refused for {key} created the journal");
         }
 
+        // Reused spool files: a count from 0 (off) to 64.
+        foreach (var (value, says) in new[] { ("some", "not a number"), ("-1", "is outside 0..64") })
+        {
+            await File.WriteAllTextAsync(overrides, $"siterecovery.data-path.process-server.spool-recycle-segments = {value}\n");
+            r = await RunHostAsync(Repo.NodeDll, NodeArgs("--config", overrides));
+            Assert.NotEqual(0, r.ExitCode);
+            Assert.Contains("siterecovery.data-path.process-server.spool-recycle-segments", r.StdErr, StringComparison.Ordinal);
+            Assert.Contains(says, r.StdErr, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(_dir["node"], "journal.db")), $"a start refused for spool-recycle-segments = {value} created the journal");
+        }
+
         // The forwarder's in-memory tail: not a size, or beyond its range (0 turns it off; at most 1 GiB).
         foreach (var (value, says) in new[] { ("plenty", "not a byte size"), ("2GiB", "is outside 0..1073741824 bytes") })
         {

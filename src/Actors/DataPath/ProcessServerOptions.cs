@@ -19,7 +19,11 @@ public sealed record ProcessServerOptions(string ServerId, IPEndPoint Listen, st
     /// file; 0 turns it off. Only a forwarder that keeps up benefits, so a few MiB are enough.
     /// </summary>
     public long ForwardMemoryBytes { get; init; } = 8 << 20;
-    public SegmentLogOptions Spool { get; init; } = new() { SegmentBytes = 16L << 20 };
+    /// <summary>
+    /// The spool's segment files. Trimmed files are kept for reuse (two by default), so the spool writes into
+    /// allocated, cached files and its fsyncs carry data, not allocation metadata.
+    /// </summary>
+    public SegmentLogOptions Spool { get; init; } = new() { SegmentBytes = 16L << 20, RecycleSegments = 2 };
     /// <summary>
     /// Bytes the cache may hold across all disks. Above it the process server stops reading from agents,
     /// so TCP backpressure reaches the agents' senders; it reads again once the master target drains it.

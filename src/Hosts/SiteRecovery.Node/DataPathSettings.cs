@@ -37,7 +37,11 @@ public static class DataPathSettings
         CompressionLevel = (int)Number(c, "process-server.compression-level", -7, 22),
         ForwardBatchBytes = (int)Bytes(c, "process-server.forward-batch-bytes", 4096, 1L << 30),
         ForwardMemoryBytes = Bytes(c, "process-server.forward-memory-bytes", 0, 1L << 30),
-        Spool = o.Spool with { SegmentBytes = Bytes(c, "process-server.spool-segment-bytes", 1 << 20, 1L << 36) },
+        Spool = o.Spool with
+        {
+            SegmentBytes = Bytes(c, "process-server.spool-segment-bytes", 1 << 20, 1L << 36),
+            RecycleSegments = (int)Number(c, "process-server.spool-recycle-segments", 0, 64),
+        },
         CacheBytes = Bytes(c, "process-server.cache-bytes", 64L << 20, 1L << 44),
     };
 

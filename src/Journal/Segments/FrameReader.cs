@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.IO.Hashing;
 using Microsoft.Win32.SafeHandles;
 
 namespace SiteRecovery.Journal.Segments;
@@ -30,12 +29,14 @@ internal sealed class FrameReader : IDisposable
     private readonly SafeFileHandle _handle;
     private readonly long _limit;
     private readonly int _maxRecord;
+    private readonly long _seed;
     private byte[] _buffer;
     private long _bufferFileOffset; // file offset of _buffer[0]
     private int _start, _end;       // valid unread bytes are _buffer[_start.._end)
 
-    public FrameReader(SafeFileHandle handle, long limit, int bufferBytes, int maxRecord, long startOffset = 0)
+    public FrameReader(SafeFileHandle handle, long limit, int bufferBytes, int maxRecord, long seed, long startOffset = 0)
     {
+        _seed = seed;
         _bufferFileOffset = startOffset;
         _handle = handle;
         _limit = limit;
@@ -69,7 +70,7 @@ internal sealed class FrameReader : IDisposable
         if (remainingInFile < total || !Ensure(total)) return FrameStatus.Torn;
 
         var body = _buffer.AsSpan(_start + SegmentFrame.HeaderSize, (int)length);
-        if (XxHash3.HashToUInt64(body) != hash) return FrameStatus.BadChecksum;
+        if (!SegmentFrame.Matches(body, hash, _seed)) return FrameStatus.BadChecksum;
         record = body;
         _start += total;
         return FrameStatus.Record;

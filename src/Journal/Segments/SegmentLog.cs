@@ -20,9 +20,12 @@ public sealed class SegmentLog : IDisposable
     public const string LockFileName = "log.lock";
 
     /// <summary>One file of the log as readers see it; mutated only under <see cref="_gate"/>.</summary>
-    private sealed class SegmentFile(long first, string path)
+    private sealed class SegmentFile(long first, string path, bool salted)
     {
         public long First { get; } = first;
+        /// <summary>Frames hashed with <see cref="First"/> as seed (a file of a log that reuses files).</summary>
+        public bool Salted { get; } = salted;
+        public long Seed => Salted ? First : 0;
         public string Path { get; set; } = path;
         public bool Sealed { get; set; }
         public long DurableCount { get; set; }
@@ -38,7 +41,7 @@ public sealed class SegmentLog : IDisposable
     /// </summary>
     private const int IndexEvery = 64;
 
-    private readonly record struct FileView(long First, long Count, long Length, string Path, long StartSequence, long StartOffset);
+    private readonly record struct FileView(long First, long Count, long Length, string Path, long StartSequence, long StartOffset, long Seed);
 
     private readonly string _directory;
     private readonly SegmentLogOptions _options;
@@ -52,6 +55,10 @@ public sealed class SegmentLog : IDisposable
     private long _activeCount;  // records appended to the active file, buffered ones included
     private long _activeBytes;  // bytes appended to the active file, buffered ones included
     private long _activeOnDisk; // bytes handed to the OS for the active file (fsynced or not)
+    private long _activeSeed;   // hash seed of the active file's frames
+    private bool _activeReused; // the active file is a reused one: past _activeOnDisk it holds its earlier life's bytes
+    private readonly Queue<string> _free = new(); // parked files for reuse, oldest first; under _trimGate
+    private long _nextFreeId;
     private long _lastSequence;
     private long _durableSequence;
     private bool _faulted;
@@ -161,13 +168,13 @@ public sealed class SegmentLog : IDisposable
             {
                 // Bigger than the buffer: write it straight through rather than growing the buffer.
                 Span<byte> header = stackalloc byte[SegmentFrame.HeaderSize];
-                SegmentFrame.WriteHeader(header, record);
+                SegmentFrame.WriteHeader(header, record, _activeSeed);
                 WriteToActive(header);
                 WriteToActive(record);
             }
             else
             {
-                SegmentFrame.WriteHeader(_writeBuffer.AsSpan(_buffered), record);
+                SegmentFrame.WriteHeader(_writeBuffer.AsSpan(_buffered), record, _activeSeed);
                 record.CopyTo(_writeBuffer.AsSpan(_buffered + SegmentFrame.HeaderSize));
                 _buffered += frame;
             }
@@ -259,7 +266,7 @@ public sealed class SegmentLog : IDisposable
                         if (entry.Sequence > fromSequence || entry.Offset >= f.DurableLength) break;
                         (startSeq, startOffset) = entry;
                     }
-                    views.Add(new FileView(f.First, f.DurableCount, f.DurableLength, f.Path, startSeq, startOffset));
+                    views.Add(new FileView(f.First, f.DurableCount, f.DurableLength, f.Path, startSeq, startOffset, f.Seed));
                 }
         }
         return ReadFilesLocated(views, fromSequence, through, allocate);
@@ -271,7 +278,7 @@ public sealed class SegmentLog : IDisposable
         {
             var (handle, path) = OpenForRead(view);
             using (handle)
-            using (var reader = new FrameReader(handle, view.Length, _options.ReadBufferBytes, _options.MaxRecordBytes, view.StartOffset))
+            using (var reader = new FrameReader(handle, view.Length, _options.ReadBufferBytes, _options.MaxRecordBytes, view.Seed, view.StartOffset))
             {
                 var seq = view.StartSequence;
                 for (long k = view.StartSequence - view.First; k < view.Count && seq <= through; k++, seq++)
@@ -298,7 +305,7 @@ public sealed class SegmentLog : IDisposable
             var f = _files.Find(x => x.First == location.SegmentFirst);
             if (f is null || sequence < f.First || sequence > f.Last)
                 throw new SequenceNotHeldException(sequence, FirstHeldLocked(), _durableSequence);
-            view = new FileView(f.First, f.DurableCount, f.DurableLength, f.Path, f.First, 0);
+            view = new FileView(f.First, f.DurableCount, f.DurableLength, f.Path, f.First, 0, f.Seed);
         }
         var (handle, path) = OpenForRead(view);
         using (handle)
@@ -319,7 +326,7 @@ public sealed class SegmentLog : IDisposable
                 if (n == 0) throw new SegmentCorruptException(path, location.Offset, sequence, Describe(FrameStatus.Torn, length));
                 got += n;
             }
-            if (System.IO.Hashing.XxHash3.HashToUInt64(record) != hash)
+            if (!SegmentFrame.Matches(record, hash, view.Seed))
                 throw new SegmentCorruptException(path, location.Offset, sequence, Describe(FrameStatus.BadChecksum, length));
             return record;
         }
@@ -327,8 +334,9 @@ public sealed class SegmentLog : IDisposable
 
     /// <summary>
     /// Deletes sealed files whose last sequence is ≤ <paramref name="sequence"/> (spool acknowledged downstream, or
-    /// retention expired). Never deletes a file holding anything above <paramref name="sequence"/>, and never the
-    /// active file, so trimming is by whole files. Returns how many files were deleted.
+    /// retention expired), or parks them for reuse (<see cref="SegmentLogOptions.RecycleSegments"/>). Never removes a
+    /// file holding anything above <paramref name="sequence"/>, and never the active file, so trimming is by whole
+    /// files. Returns how many files were removed from the log.
     /// </summary>
     public int TrimThrough(long sequence)
     {
@@ -347,8 +355,15 @@ public sealed class SegmentLog : IDisposable
             }
             foreach (var path in victims)
             {
-                File.Delete(path);
-                // One directory fsync per file keeps deletions in order, so a crash cannot leave a gap at the front.
+                if (_free.Count < _options.RecycleSegments)
+                {
+                    // A parked file is not a segment to recovery, so renaming it away is as final as deleting it.
+                    var parked = Path.Combine(_directory, SegmentFileName.Free(++_nextFreeId));
+                    File.Move(path, parked);
+                    _free.Enqueue(parked);
+                }
+                else File.Delete(path);
+                // One directory fsync per file keeps removals in order, so a crash cannot leave a gap at the front.
                 DirectorySync.Flush(_directory);
             }
             return victims.Count;
@@ -361,7 +376,12 @@ public sealed class SegmentLog : IDisposable
         if (_disposed) return;
         try
         {
-            if (!_faulted && _active is not null) Flush();
+            if (!_faulted && _active is not null)
+            {
+                Flush();
+                // A clean close leaves no earlier life's bytes behind the records, so the next open has nothing to cut.
+                CutReusedTail();
+            }
         }
         finally
         {
@@ -412,11 +432,14 @@ public sealed class SegmentLog : IDisposable
         Flush();
         var active = _files[^1];
         var last = active.First + _activeCount - 1;
-        var sealedPath = Path.Combine(_directory, SegmentFileName.Sealed(active.First, last));
+        var sealedPath = Path.Combine(_directory, SegmentFileName.Sealed(active.First, last, active.Salted));
         var nextFirst = last + 1;
-        var nextPath = Path.Combine(_directory, SegmentFileName.Open(nextFirst));
+        var salted = _options.RecycleSegments > 0;
+        var nextPath = Path.Combine(_directory, SegmentFileName.Open(nextFirst, salted));
         try
         {
+            // A sealed file must end at its last record: recovery reads sealed files to their end.
+            CutReusedTail();
             _active!.Dispose();
             _active = null;
             // Rename and index update together, so a reader whose open failed on the old name finds the new one.
@@ -428,7 +451,20 @@ public sealed class SegmentLog : IDisposable
             }
             // The rename must be durable before the next .open exists, so recovery never sees two overlapping files.
             DirectorySync.Flush(_directory);
-            _active = File.OpenHandle(nextPath, FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete);
+            string? reuse;
+            lock (_trimGate) _free.TryDequeue(out reuse);
+            if (reuse is not null)
+            {
+                // Its old frames stay in it until overwritten; the new seed makes them fail their hash.
+                File.Move(reuse, nextPath);
+                _active = File.OpenHandle(nextPath, FileMode.Open, FileAccess.Write, FileShare.Read | FileShare.Delete);
+                _activeReused = RandomAccess.GetLength(_active) > 0;
+            }
+            else
+            {
+                _active = File.OpenHandle(nextPath, FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete);
+                _activeReused = false;
+            }
             DirectorySync.Flush(_directory);
         }
         catch
@@ -438,7 +474,17 @@ public sealed class SegmentLog : IDisposable
         }
         _activeCount = _activeBytes = 0;
         Volatile.Write(ref _activeOnDisk, 0);
-        lock (_gate) _files.Add(new SegmentFile(nextFirst, nextPath));
+        _activeSeed = salted ? nextFirst : 0;
+        lock (_gate) _files.Add(new SegmentFile(nextFirst, nextPath, salted));
+    }
+
+    /// <summary>Cuts a reused active file back to its records and makes that durable.</summary>
+    private void CutReusedTail()
+    {
+        if (!_activeReused) return;
+        RandomAccess.SetLength(_active!, _activeOnDisk);
+        RandomAccess.FlushToDisk(_active!);
+        _activeReused = false;
     }
 
     private void WriteBuffer()
@@ -473,15 +519,18 @@ public sealed class SegmentLog : IDisposable
 
     // ---- recovery -------------------------------------------------------------------------------------------
 
-    private readonly record struct Found(long First, long Last, bool Sealed, string Path);
+    private readonly record struct Found(long First, long Last, bool Sealed, string Path, bool Salted)
+    {
+        public long Seed => Salted ? First : 0;
+    }
 
     private readonly record struct ScanResult(long Count, long ValidLength, long FileLength, FrameStatus Stop, long BadLength);
 
-    private ScanResult Scan(string path)
+    private ScanResult Scan(string path, long seed)
     {
         using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         var length = RandomAccess.GetLength(handle);
-        using var reader = new FrameReader(handle, length, _options.ReadBufferBytes, _options.MaxRecordBytes);
+        using var reader = new FrameReader(handle, length, _options.ReadBufferBytes, _options.MaxRecordBytes, seed);
         long count = 0;
         FrameStatus status;
         while ((status = reader.Next(out _)) == FrameStatus.Record) count++;
@@ -489,9 +538,9 @@ public sealed class SegmentLog : IDisposable
     }
 
     /// <summary>Scans a file that must be entirely valid (sealed, or fsynced before a later file was created).</summary>
-    private long ScanStrict(string path, long first, long expectedCount)
+    private long ScanStrict(string path, long first, long expectedCount, long seed)
     {
-        var scan = Scan(path);
+        var scan = Scan(path, seed);
         if (scan.Stop != FrameStatus.End)
             throw new SegmentCorruptException(path, scan.ValidLength, first + scan.Count, Describe(scan.Stop, scan.BadLength));
         if (expectedCount >= 0 && scan.Count != expectedCount)
@@ -504,10 +553,26 @@ public sealed class SegmentLog : IDisposable
     {
         var actions = new List<string>();
         var found = new List<Found>();
+        var parked = new List<(long Id, string Path)>();
         foreach (var path in System.IO.Directory.EnumerateFiles(_directory))
         {
-            if (SegmentFileName.TryParse(Path.GetFileName(path), out var first, out var last, out var isSealed))
-                found.Add(new Found(first, last, isSealed, path));
+            var name = Path.GetFileName(path);
+            if (SegmentFileName.TryParse(name, out var first, out var last, out var isSealed, out var salted))
+                found.Add(new Found(first, last, isSealed, path, salted));
+            else if (SegmentFileName.TryParseFree(name, out var id))
+                parked.Add((id, path));
+        }
+        // Parked files are kept for reuse up to the configured number; the rest (recycling turned down or off) go.
+        parked.Sort((a, b) => a.Id.CompareTo(b.Id));
+        foreach (var (id, path) in parked)
+        {
+            _nextFreeId = Math.Max(_nextFreeId, id);
+            if (_free.Count < _options.RecycleSegments) _free.Enqueue(path);
+            else
+            {
+                File.Delete(path);
+                actions.Add($"deleted parked file '{path}' (recycle-segments is {_options.RecycleSegments})");
+            }
         }
         found.Sort((a, b) => a.First.CompareTo(b.First));
         for (var i = 1; i < found.Count; i++)
@@ -528,34 +593,34 @@ public sealed class SegmentLog : IDisposable
                 long length;
                 if (_options.VerifySealedOnOpen || isLast)
                 {
-                    ScanStrict(f.Path, f.First, count);
+                    ScanStrict(f.Path, f.First, count, f.Seed);
                     length = new FileInfo(f.Path).Length;
                 }
                 else
                 {
                     length = new FileInfo(f.Path).Length;
                 }
-                AddRecovered(f.First, f.Path, true, count, length);
+                AddRecovered(f.First, f.Path, f.Salted, true, count, length);
             }
             else if (!isLast)
             {
                 // An active file left behind by an interrupted rotation: it was fsynced before any later file existed.
-                var count = ScanStrict(f.Path, f.First, -1);
+                var count = ScanStrict(f.Path, f.First, -1, f.Seed);
                 if (count == 0)
                 {
                     File.Delete(f.Path);
                     actions.Add($"deleted empty leftover active file '{f.Path}'");
                     continue;
                 }
-                var sealedPath = Path.Combine(_directory, SegmentFileName.Sealed(f.First, f.First + count - 1));
+                var sealedPath = Path.Combine(_directory, SegmentFileName.Sealed(f.First, f.First + count - 1, f.Salted));
                 File.Move(f.Path, sealedPath);
                 actions.Add($"sealed leftover active file '{f.Path}' as '{sealedPath}'");
-                AddRecovered(f.First, sealedPath, true, count, new FileInfo(sealedPath).Length);
+                AddRecovered(f.First, sealedPath, f.Salted, true, count, new FileInfo(sealedPath).Length);
             }
             else
             {
                 // The active file: a torn or corrupt tail is what a crash leaves behind; cut it back to the last good frame.
-                var scan = Scan(f.Path);
+                var scan = Scan(f.Path, f.Seed);
                 if (scan.Stop != FrameStatus.End)
                 {
                     truncatedFile = f.Path;
@@ -569,7 +634,7 @@ public sealed class SegmentLog : IDisposable
                     // Recovered bytes may have been only in the page cache if just the process died; make them durable now.
                     fs.Flush(flushToDisk: true);
                 }
-                AddRecovered(f.First, f.Path, false, scan.Count, scan.ValidLength);
+                AddRecovered(f.First, f.Path, f.Salted, false, scan.Count, scan.ValidLength);
             }
         }
 
@@ -584,9 +649,10 @@ public sealed class SegmentLog : IDisposable
         if (_files.Count == 0 || _files[^1].Sealed)
         {
             var first = _files.Count == 0 ? _options.InitialSequence : _files[^1].Last + 1;
-            var path = Path.Combine(_directory, SegmentFileName.Open(first));
+            var salted = _options.RecycleSegments > 0;
+            var path = Path.Combine(_directory, SegmentFileName.Open(first, salted));
             File.Create(path).Dispose();
-            _files.Add(new SegmentFile(first, path));
+            _files.Add(new SegmentFile(first, path, salted));
             actions.Add($"created active file '{path}'");
         }
         DirectorySync.Flush(_directory);
@@ -596,11 +662,13 @@ public sealed class SegmentLog : IDisposable
         _activeCount = active.DurableCount;
         _activeBytes = active.DurableLength;
         _activeOnDisk = active.DurableLength;
+        _activeSeed = active.Seed;
+        _activeReused = false; // recovery cut the file back to its last good frame
         _lastSequence = active.First + active.DurableCount - 1;
         _durableSequence = _lastSequence;
         Recovery = new RecoveryReport(FirstHeldLocked(), _lastSequence, truncatedFile, truncatedAt, bytesCut, reason, actions);
     }
 
-    private void AddRecovered(long first, string path, bool isSealed, long count, long length)
-        => _files.Add(new SegmentFile(first, path) { Sealed = isSealed, DurableCount = count, DurableLength = length });
+    private void AddRecovered(long first, string path, bool salted, bool isSealed, long count, long length)
+        => _files.Add(new SegmentFile(first, path, salted) { Sealed = isSealed, DurableCount = count, DurableLength = length });
 }

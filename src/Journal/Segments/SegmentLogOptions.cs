@@ -26,6 +26,15 @@ public sealed record SegmentLogOptions
     /// </summary>
     public bool VerifySealedOnOpen { get; init; } = true;
 
+    /// <summary>
+    /// Trimmed files kept for reuse by the next rotations (0: trimmed files are deleted). Writing into a reused file
+    /// overwrites blocks that are already allocated and pages already cached, so its fsyncs carry data and no
+    /// allocation metadata: what a spool, trimmed as fast as it fills, spends most of its disk time on otherwise.
+    /// A log that reuses files hashes its frames with each file's first sequence as seed, so what a reused file held
+    /// before is never read as new records. Parked files take disk space: this many segments.
+    /// </summary>
+    public int RecycleSegments { get; init; }
+
     /// <summary>Rejects nonsensical settings up front rather than failing in the middle of an append.</summary>
     internal void Validate()
     {
@@ -33,6 +42,7 @@ public sealed record SegmentLogOptions
         if (WriteBufferBytes < 4096) throw new ArgumentOutOfRangeException(nameof(WriteBufferBytes), WriteBufferBytes, "must be at least 4096");
         if (ReadBufferBytes < 4096) throw new ArgumentOutOfRangeException(nameof(ReadBufferBytes), ReadBufferBytes, "must be at least 4096");
         if (MaxRecordBytes < 1) throw new ArgumentOutOfRangeException(nameof(MaxRecordBytes), MaxRecordBytes, "must be positive");
+        if (RecycleSegments < 0) throw new ArgumentOutOfRangeException(nameof(RecycleSegments), RecycleSegments, "must be 0 (off) or more");
         if (InitialSequence < 1) throw new ArgumentOutOfRangeException(nameof(InitialSequence), InitialSequence, "sequences start at 1 or above");
     }
 }

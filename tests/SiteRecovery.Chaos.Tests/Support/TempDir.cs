@@ -30,12 +30,22 @@ public sealed class TempDir : IDisposable
 
 public static class Net
 {
-    /// <summary>A port the kernel just handed out for a bind to port 0 (released at once).</summary>
+    static readonly HashSet<int> HandedOut = [];
+
+    /// <summary>
+    /// A port the kernel just handed out for a bind to port 0 (released at once), never one this test process was given
+    /// before: released at once, the same port can come back from the next bind, and a site's listeners collided so.
+    /// </summary>
     public static int FreePort()
     {
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)s.LocalEndPoint!).Port;
+        while (true)
+        {
+            using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            var port = ((IPEndPoint)s.LocalEndPoint!).Port;
+            lock (HandedOut)
+                if (HandedOut.Add(port)) return port;
+        }
     }
 }
 
