@@ -55,6 +55,26 @@ public static class Probes
         return (f[1], f[0], f[^1]);
     }
 
+    /// <summary>
+    /// Bytes the block device <paramref name="device"/> (as df names it, e.g. /dev/vda) has written since boot, from
+    /// /proc/diskstats; null when the device is not listed there (a network or virtual filesystem).
+    /// </summary>
+    public static long? DeviceBytesWritten(string device)
+    {
+        var name = Path.GetFileName(device);
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/diskstats"))
+            {
+                var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                // major minor name reads merged sectors ms writes merged sectors-written ...
+                if (f.Length > 9 && f[2] == name) return long.Parse(f[9], System.Globalization.CultureInfo.InvariantCulture) * 512;
+            }
+        }
+        catch (IOException) { }
+        return null;
+    }
+
     /// <summary>Apparent size of every file below <paramref name="path"/> (0 when it does not exist).</summary>
     public static long DirectoryBytes(string path)
     {
