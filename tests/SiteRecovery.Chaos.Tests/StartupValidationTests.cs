@@ -99,26 +99,20 @@ public sealed class StartupValidationTests : IDisposable
             Assert.False(File.Exists(Path.Combine(_dir["node"], "journal.db")), $"a start refused for {key} created the journal");
         }
 
-        // Reused spool files: a count from 0 (off) to 64.
-        foreach (var (value, says) in new[] { ("some", "not a number"), ("-1", "is outside 0..64") })
+        // Process-server keys, each with a value that is not of its kind and one beyond its range: reused spool files
+        // (a count, 0 turns reuse off, at most 64) and the forwarder's in-memory tail (a size, 0 turns it off, at most 1 GiB).
+        foreach (var (key, value, says) in new[]
+                 {
+                     ("spool-recycle-segments", "some", "not a number"), ("spool-recycle-segments", "-1", "is outside 0..64"),
+                     ("forward-memory-bytes", "plenty", "not a byte size"), ("forward-memory-bytes", "2GiB", "is outside 0..1073741824 bytes"),
+                 })
         {
-            await File.WriteAllTextAsync(overrides, $"siterecovery.data-path.process-server.spool-recycle-segments = {value}\n");
+            await File.WriteAllTextAsync(overrides, $"siterecovery.data-path.process-server.{key} = {value}\n");
             r = await RunHostAsync(Repo.NodeDll, NodeArgs("--config", overrides));
             Assert.NotEqual(0, r.ExitCode);
-            Assert.Contains("siterecovery.data-path.process-server.spool-recycle-segments", r.StdErr, StringComparison.Ordinal);
+            Assert.Contains($"siterecovery.data-path.process-server.{key}", r.StdErr, StringComparison.Ordinal);
             Assert.Contains(says, r.StdErr, StringComparison.Ordinal);
-            Assert.False(File.Exists(Path.Combine(_dir["node"], "journal.db")), $"a start refused for spool-recycle-segments = {value} created the journal");
-        }
-
-        // The forwarder's in-memory tail: not a size, or beyond its range (0 turns it off; at most 1 GiB).
-        foreach (var (value, says) in new[] { ("plenty", "not a byte size"), ("2GiB", "is outside 0..1073741824 bytes") })
-        {
-            await File.WriteAllTextAsync(overrides, $"siterecovery.data-path.process-server.forward-memory-bytes = {value}\n");
-            r = await RunHostAsync(Repo.NodeDll, NodeArgs("--config", overrides));
-            Assert.NotEqual(0, r.ExitCode);
-            Assert.Contains("siterecovery.data-path.process-server.forward-memory-bytes", r.StdErr, StringComparison.Ordinal);
-            Assert.Contains(says, r.StdErr, StringComparison.Ordinal);
-            Assert.False(File.Exists(Path.Combine(_dir["node"], "journal.db")), $"a start refused for forward-memory-bytes = {value} created the journal");
+            Assert.False(File.Exists(Path.Combine(_dir["node"], "journal.db")), $"a start refused for {key} = {value} created the journal");
         }
     }
 }

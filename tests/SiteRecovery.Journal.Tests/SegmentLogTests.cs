@@ -7,12 +7,7 @@ namespace SiteRecovery.Journal.Tests;
 
 public sealed class SegmentLogTests
 {
-    private static byte[] RecordFor(long seq, int length, int salt)
-    {
-        var bytes = new byte[length];
-        new Random(unchecked((int)seq * 7919 + salt)).NextBytes(bytes);
-        return bytes;
-    }
+    private static byte[] RecordFor(long seq, int length, int salt) => SegmentRecords.For(seq, length, salt);
 
     private static SegmentLogOptions Small(long segmentBytes, bool verifySealed = true) => new()
     {
@@ -23,17 +18,7 @@ public sealed class SegmentLogTests
         VerifySealedOnOpen = verifySealed,
     };
 
-    private static void AssertHolds(SegmentLog log, IReadOnlyList<byte[]> expected, long from)
-    {
-        var seq = from;
-        foreach (var (s, r) in log.Read(from))
-        {
-            Assert.Equal(seq, s);
-            Assert.True(expected[(int)(s - 1)].AsSpan().SequenceEqual(r.Span), $"record {s} differs");
-            seq++;
-        }
-        Assert.Equal(log.LastSequence + 1, seq);
-    }
+    private static void AssertHolds(SegmentLog log, IReadOnlyList<byte[]> expected, long from) => SegmentRecords.AssertHolds(log, expected, from);
 
     [Property(MaxTest = 30)]
     public void Append_returns_the_location_ReadLocated_reports(PositiveInt seedArg)

@@ -11,12 +11,7 @@ namespace SiteRecovery.Journal.Tests;
 /// </summary>
 public sealed class SegmentRecycleTests
 {
-    private static byte[] RecordFor(long seq, int length, int salt)
-    {
-        var bytes = new byte[length];
-        new Random(unchecked((int)seq * 7919 + salt)).NextBytes(bytes);
-        return bytes;
-    }
+    private static byte[] RecordFor(long seq, int length, int salt) => SegmentRecords.For(seq, length, salt);
 
     private static SegmentLogOptions Recycling(long segmentBytes, int keep) => new()
     {
@@ -27,18 +22,10 @@ public sealed class SegmentRecycleTests
         RecycleSegments = keep,
     };
 
+    /// <summary>Everything the log still holds (trimming drops the front) is what was appended.</summary>
     private static void AssertHolds(SegmentLog log, IReadOnlyList<byte[]> expected)
     {
-        var from = log.FirstSequence;
-        if (from == 0) return;
-        var seq = from;
-        foreach (var (s, r) in log.Read(from))
-        {
-            Assert.Equal(seq, s);
-            Assert.True(expected[(int)(s - 1)].AsSpan().SequenceEqual(r.Span), $"record {s} differs");
-            seq++;
-        }
-        Assert.Equal(log.LastSequence + 1, seq);
+        if (log.FirstSequence is var from and > 0) SegmentRecords.AssertHolds(log, expected, from);
     }
 
     /// <summary>What the disk holds if the machine stopped now: every file as written so far (the page cache's view).</summary>
