@@ -13,49 +13,7 @@ public sealed class CrashTests
     const long DiskSize = 256L << 20;
     const int IoMb = 96;
     const int Writes = IoMb * 16; // 64 KiB blocks
-    const string Disk = "disk1";
-
-    sealed class TwoNodeSite : IDisposable
-    {
-        public required TempDir Dir { get; init; }
-        public required Node A { get; init; }
-        public required Node B { get; init; }
-        public required Agent Agent { get; init; }
-        public required string DiskPath { get; init; }
-
-        public static async Task<TwoNodeSite> StartAsync(string name)
-        {
-            var dir = new TempDir(name);
-            var diskPath = dir["disk1.img"];
-            Files.CreateDisk(diskPath, DiskSize, seed: 11);
-            var a = new Node("a", "configuration,master-target", dir["a"], dir.Path);
-            var b = new Node("b", "process-server", dir["b"], dir.Path, masterTarget: a.MtAddress);
-            var agent = new Agent("vm1", new Dictionary<string, string> { [Disk] = diskPath }, b.PsAddress, dir["agent"], dir.Path);
-            var site = new TwoNodeSite { Dir = dir, A = a, B = b, Agent = agent, DiskPath = diskPath };
-            try
-            {
-                await a.StartAsync();
-                await b.StartAsync();
-                await agent.StartAsync();
-            }
-            catch
-            {
-                site.Dispose();
-                throw;
-            }
-            return site;
-        }
-
-        public string Logs() => $"{A.Logs()}\n{B.Logs()}\n{Agent.Logs()}";
-
-        public void Dispose()
-        {
-            Agent.Dispose();
-            B.Dispose();
-            A.Dispose();
-            Dir.Dispose();
-        }
-    }
+    const string Disk = TwoNodeSite.Disk;
 
     /// <summary>Waits until B's process server has spooled <paramref name="deltas"/> more than <paramref name="from"/>, while fio runs.</summary>
     static async Task WaitForSpooledAsync(Node b, long from, long deltas, Task fio, TimeSpan timeout)
@@ -69,22 +27,10 @@ public sealed class CrashTests
         }
     }
 
-    /// <summary>Bookmark, hash the source (nothing writes now), recover at the bookmark, compare.</summary>
-    static async Task AssertRecoveryEqualsSourceAsync(TwoNodeSite site, string bookmark)
-    {
-        await site.A.BookmarkAsync(bookmark, [Disk], TimeSpan.FromSeconds(90));
-        var expected = Files.Sha256(site.DiskPath);
-        var output = site.Dir[$"{bookmark}.recovered.img"];
-        var reported = await site.A.RecoverAsync(Disk, bookmark, output);
-        var actual = Files.Sha256(output);
-        Assert.True(expected == actual, $"recovered image {actual} differs from the source {expected}\n{site.Logs()}");
-        Assert.Equal(expected, reported);
-    }
-
     async Task CrashMidWorkloadAsync(string name, Func<TwoNodeSite, Node> victim, int killAtPercent)
     {
         var killAtFraction = killAtPercent / 100.0;
-        using var site = await TwoNodeSite.StartAsync(name);
+        using var site = await TwoNodeSite.StartAsync(name, DiskSize, seed: 11);
         var before = await site.B.SpooledAsync(Disk);
         // Writes at a set pace (about 3 s for the 96 MiB), so the kill lands mid-workload however fast the machine: unpaced,
         // the agent acknowledges at disk speed while the spool catches up later, and fio could end before the trigger.
@@ -100,7 +46,7 @@ public sealed class CrashTests
 
         var result = await fio;
         Assert.True(result.ExitCode == 0, $"fio exited {result.ExitCode} after node {node.Id} was killed and restarted:\n{result.Output}\n{site.Logs()}");
-        await AssertRecoveryEqualsSourceAsync(site, $"after-{node.Id}-crash");
+        await site.AssertRecoveryEqualsSourceAsync($"after-{node.Id}-crash");
         Assert.Equal(2, node.History.Count);
         if (node == site.B)
             Assert.True(site.Agent.Process!.Lines.Count(l => l.Contains("connected to process server", StringComparison.Ordinal)) >= 2,
