@@ -127,21 +127,9 @@ public sealed class SegmentLogTests
         // Simulate the crash on the active file: keep everything up to the end of the last durable record, cut the rest anywhere.
         var active = Directory.GetFiles(path, "*.open").Single();
         var activeFirst = long.Parse(Path.GetFileName(active)[..20]);
-        long durableBytes = 0;
-        for (var s = activeFirst; s <= lastFlushed; s++) durableBytes += 12 + expected[(int)(s - 1)].Length;
+        var durableBytes = SegmentRecords.FrameBytes(expected, activeFirst, lastFlushed);
         var fileLength = new FileInfo(active).Length;
-        var cutAt = durableBytes + (long)((uint)sc.CutPick % (ulong)(fileLength - durableBytes + 1));
-        using (var fs = new FileStream(active, FileMode.Open, FileAccess.Write))
-        {
-            fs.SetLength(cutAt);
-            if (sc.GarbageLength > 0)
-            {
-                var garbage = new byte[sc.GarbageLength];
-                new Random(sc.CutPick).NextBytes(garbage);
-                fs.Seek(0, SeekOrigin.End);
-                fs.Write(garbage);
-            }
-        }
+        var cutAt = SegmentRecords.CrashTail(active, durableBytes, sc.CutPick, sc.GarbageLength);
 
         using (var log = SegmentLog.Open(path, Small(sc.SegmentBytes)))
         {

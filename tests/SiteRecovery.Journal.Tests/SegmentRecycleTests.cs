@@ -90,23 +90,9 @@ public sealed class SegmentRecycleTests
 
         var active = ActiveFile(image);
         var activeFirst = long.Parse(Path.GetFileName(active)[..20]);
-        long durableBytes = 0;
-        for (var s = activeFirst; s <= durable; s++) durableBytes += 12 + expected[(int)(s - 1)].Length;
-        var fileLength = new FileInfo(active).Length;
-        Assert.True(fileLength >= durableBytes, "the image lost durable bytes before the crash was even simulated");
-        if (!sc.LeaveTail)
-        {
-            var cutAt = durableBytes + (long)((uint)sc.CutPick % (ulong)(fileLength - durableBytes + 1));
-            using var fs = new FileStream(active, FileMode.Open, FileAccess.Write);
-            fs.SetLength(cutAt);
-            if (sc.GarbageLength > 0)
-            {
-                var garbage = new byte[sc.GarbageLength];
-                new Random(sc.CutPick).NextBytes(garbage);
-                fs.Seek(0, SeekOrigin.End);
-                fs.Write(garbage);
-            }
-        }
+        var durableBytes = SegmentRecords.FrameBytes(expected, activeFirst, durable);
+        Assert.True(new FileInfo(active).Length >= durableBytes, "the image lost durable bytes before the crash was even simulated");
+        if (!sc.LeaveTail) SegmentRecords.CrashTail(active, durableBytes, sc.CutPick, sc.GarbageLength);
 
         using (var log = SegmentLog.Open(image, Recycling(sc.SegmentBytes, sc.Keep)))
         {
