@@ -66,6 +66,14 @@ public sealed class Child : IAsyncDisposable
 
     const int SigTerm = 15;
 
+    /// <summary>SIGKILL, as a crash: nothing is flushed or drained. Waits for the exit.</summary>
+    public async Task Kill9Async()
+    {
+        if (_process.HasExited) return;
+        SysKill(_process.Id, 9);
+        await _process.WaitForExitAsync();
+    }
+
     /// <summary>SIGTERM, then SIGKILL if it has not exited within <paramref name="grace"/>. Returns false when it had to be killed.</summary>
     public async Task<bool> StopAsync(TimeSpan grace)
     {

@@ -169,13 +169,13 @@ public static class StallBench
         }
     }
 
-    static string LoadAverage()
+    internal static string LoadAverage()
     {
         try { return "load " + string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
         catch (IOException) { return "load n/a"; }
     }
 
-    static async Task WaitUpAsync(Child node, NodeApi api, string step, CancellationToken ct)
+    internal static async Task WaitUpAsync(Child node, NodeApi api, string step, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (true)
@@ -192,14 +192,14 @@ public static class StallBench
         return sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Count) - 1, 0, sorted.Count - 1)];
     }
 
-    static string FindRepoRoot()
+    internal static string FindRepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "SiteRecovery.sln"))) return dir.FullName;
         throw new BenchException("find repository", "cannot find SiteRecovery.sln above " + AppContext.BaseDirectory + "; pass --repo");
     }
 
-    static string Dll(string repo, string project, string assembly)
+    internal static string Dll(string repo, string project, string assembly)
     {
         var path = Path.Combine(repo, "src", "Hosts", project, "bin", "Release", "net10.0", assembly + ".dll");
         return File.Exists(path) ? path : throw new BenchException("find hosts", $"{path} is not built; run dotnet build SiteRecovery.sln -c Release");

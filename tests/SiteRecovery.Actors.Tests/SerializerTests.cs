@@ -35,6 +35,8 @@ public sealed class SerializerTests : IDisposable
         new RecoveryPointRecorded("d1", "gb-2", 9, 1_700_000_000_003, RecoveryPointKind.CrashConsistent, "vm2: freeze Failed: fsfreeze /data exited 1", AppConsistencyFailure.GroupMemberFailed),
         new ResyncRequired("d1", ResyncReason.ChecksumMismatch),
         new ResyncCompleted("d1", 99),
+        new BookmarkNameReserved("d1", "before-upgrade", "r1", 1_700_000_000_000),
+        new BookmarkNameReleased("d1", "before-upgrade", "r1"),
         new RecoveryPointsExpired("d1", 4711),
         new ProcessServerRegistered("ps1", "/var/cache/sr", 10_000_000, 250),
         new DiskAssignedToProcessServer("ps1", "d1"),

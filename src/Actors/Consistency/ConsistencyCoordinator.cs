@@ -106,6 +106,7 @@ public sealed class ConsistencyCoordinator(IGroupBookmarkPath path, Action<Recor
                     {
                         try { return (GroupBookmarkInput)new MarkerDurable(d, await durable[d].WaitAsync(DurableTimeout, ct).ConfigureAwait(false)); }
                         catch (TimeoutException) { return new PhaseTimedOut(); }
+                        catch (SiteRecovery.Journal.Resync.PointInsideResyncException e) { return new MarkerInsideResync(d, e.Message); }
                     }).ToList();
                     action = await FeedAsync(waits, s => s.Finished).ConfigureAwait(false);
                     // Recorded before the waits are dropped: while any is registered the master target takes no

@@ -16,6 +16,8 @@ public enum GroupAbortReason
     CommitFailed,
     /// <summary>A marker did not become durable at the master target in time.</summary>
     NotDurable,
+    /// <summary>A marker landed inside a resync of its disk (the master target's resync ranges): no consistent state there.</summary>
+    InsideResync,
 }
 
 /// <summary>What the coordinator learns, one fact at a time.</summary>
@@ -27,6 +29,8 @@ public sealed record CommitReported(string Machine, bool Marked, IReadOnlyDictio
 public sealed record MarkerDurable(string Disk, long Sequence) : GroupBookmarkInput;
 /// <summary>The wait of the current phase ran out; machines (or disks) still owed an answer are the culprits.</summary>
 public sealed record PhaseTimedOut : GroupBookmarkInput;
+/// <summary>A disk's marker landed inside a resync of that disk: the cut is not a state the disk had. Retryable once the resync ends.</summary>
+public sealed record MarkerInsideResync(string Disk, string Detail) : GroupBookmarkInput;
 
 /// <summary>What the coordinator must do next.</summary>
 public abstract record GroupBookmarkAction;
@@ -108,6 +112,7 @@ public sealed record GroupBookmarkState(
             (GroupBookmarkPhase.Committing, PhaseTimedOut) => Abort(GroupAbortReason.CommitFailed,
                 "no commit answer from " + string.Join(", ", DisksByMachine.Keys.Where(m => !CommittedMachines.Contains(m)).Order(StringComparer.Ordinal))),
             (GroupBookmarkPhase.AwaitingDurable, MarkerDurable d) => OnDurable(d),
+            (GroupBookmarkPhase.AwaitingDurable, MarkerInsideResync r) => AbortRetryably(GroupAbortReason.InsideResync, r.Detail),
             (GroupBookmarkPhase.AwaitingDurable, PhaseTimedOut) => Abort(GroupAbortReason.NotDurable,
                 "marker not durable on " + string.Join(", ", AllDisks.Where(d => !DurableDisks.Contains(d)).Order(StringComparer.Ordinal))),
             _ => (this, null), // a late answer of an earlier phase changes nothing
@@ -116,6 +121,12 @@ public sealed record GroupBookmarkState(
 
     (GroupBookmarkState, GroupBookmarkAction?) Abort(GroupAbortReason reason, string detail)
         => (this with { Phase = GroupBookmarkPhase.Aborted, AbortReason = reason, AbortDetail = detail }, new SendAborts(reason, detail));
+
+    (GroupBookmarkState, GroupBookmarkAction?) AbortRetryably(GroupAbortReason reason, string detail)
+    {
+        var (aborted, action) = Abort(reason, detail);
+        return (aborted with { AbortRetryable = true }, action);
+    }
 
     (GroupBookmarkState, GroupBookmarkAction?) OnHeld(HeldReported h)
     {

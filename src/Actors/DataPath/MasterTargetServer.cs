@@ -7,6 +7,7 @@ using SiteRecovery.Journal.Compression;
 using SiteRecovery.Journal.Recovery;
 using SiteRecovery.Journal.PointInTime;
 using SiteRecovery.Journal.Replicas;
+using SiteRecovery.Journal.Resync;
 using SiteRecovery.Journal.Retention;
 using SiteRecovery.Journal.Segments;
 
@@ -61,6 +62,8 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     readonly CancellationTokenSource _stop = new();
     readonly ConcurrentDictionary<string, string> _machineByDisk = new();
     readonly ConcurrentDictionary<string, long> _lastAutoPoint = new();
+    // Per machine, the resync that last made the automatic points skip it (logged once per resync, not every round).
+    readonly ConcurrentDictionary<string, string> _autoSkipLogged = new();
     Socket? _listener;
     Task? _acceptLoop;
     Task? _autoPoints;
@@ -145,12 +148,17 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     {
         // A disk that is resending overflowed regions has no consistent point yet: retry until it has,
         // within the caller's timeout.
+        // Past the deadline the caller gets the last refusal (naming the resync and its progress), not a bare timeout.
         var deadline = DateTime.UtcNow + timeout;
+        BookmarkInserted? refused = null;
         while (true)
         {
-            var result = await BookmarkOnceAsync(bookmarkId, diskIds, deadline - DateTime.UtcNow, ct).ConfigureAwait(false);
-            if (result.Error is null || !RetryableRefusal.Is(result.Retryable, result.Error) || DateTime.UtcNow >= deadline)
-                return result;
+            BookmarkInserted result;
+            try { result = await BookmarkOnceAsync(bookmarkId, diskIds, deadline - DateTime.UtcNow, ct).ConfigureAwait(false); }
+            catch (TimeoutException) when (refused is not null) { return refused; }
+            if (result.Error is null || !RetryableRefusal.Is(result.Retryable, result.Error)) return result;
+            refused = result with { Retryable = true };
+            if (DateTime.UtcNow + TimeSpan.FromMilliseconds(100) >= deadline) return refused;
             await Task.Delay(100, ct).ConfigureAwait(false);
         }
     }
@@ -176,6 +184,12 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
             {
                 var d = await _disks[disk].Value.ConfigureAwait(false);
                 while (d.DurableThrough < seq) await Task.Delay(5, cts.Token).ConfigureAwait(false);
+                // The marker is durable, so every resync marker before it has been seen: the ranges are exact here.
+                if (d.ResyncRanges.Covering(seq) is { } range)
+                {
+                    var refusal = new PointInsideResyncException(disk, seq, range);
+                    return inserted with { Sequences = new Dictionary<string, long>(), Error = refusal.Message, Retryable = refusal.Retryable };
+                }
             }
             return inserted;
         }
@@ -262,6 +276,15 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     internal void MarkerDurable(string diskId, Delta marker)
     {
         var text = marker.BookmarkId;
+        if (ResyncMarker.TryParse(text, out _, out _)) return; // bounds a resync (ReplicaDisk keeps it); never a point
+        if (_disks.TryGetValue(diskId, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully
+            && lazy.Value.Result.ResyncRanges.Covering(marker.Sequence) is { } range)
+        {
+            var refusal = new PointInsideResyncException(diskId, marker.Sequence, range);
+            if (GroupMarker.TryParse(text, out var group) && _groupMarkers.TryGetValue((diskId, group), out var waiter)) waiter.TrySetException(refusal);
+            _log($"marker '{text}' is not a recovery point: {refusal.Message}");
+            return;
+        }
         if (!GroupMarker.TryParse(text, out var groupBookmark))
         {
             lock (_heldBackPoints)
@@ -300,6 +323,16 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                 var disks = machine.OrderBy(d => d, StringComparer.Ordinal).ToList();
                 var moved = disks.Any(d => _disks[d].Value.Result.DurableThrough > _lastAutoPoint.GetValueOrDefault(d));
                 if (!moved) continue;
+                var resyncing = disks.Select(d => (Disk: d, Range: _disks[d].Value.Result.ResyncRanges.Open)).Where(x => x.Range is not null).ToList();
+                if (resyncing.Count > 0)
+                {
+                    var why = string.Join(", ", resyncing.Select(x => $"{x.Disk}: {x.Range}"));
+                    if (_autoSkipLogged.GetValueOrDefault(machine.Key) != why)
+                        _log($"machine {machine.Key}: automatic recovery points skipped while a resync runs ({why})");
+                    _autoSkipLogged[machine.Key] = why;
+                    continue;
+                }
+                _autoSkipLogged.TryRemove(machine.Key, out _);
                 try
                 {
                     var name = $"auto-{DateTime.UtcNow:yyyyMMdd-HHmmss-fff}";
@@ -347,6 +380,14 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
         }
     }
 
+    /// <summary>True when <paramref name="diskId"/> has a replica on this master target (opened or on disk).</summary>
+    public bool Knows(string diskId)
+    {
+        try { CheckDiskId(diskId); }
+        catch (InvalidDataException) { return false; }
+        return _disks.ContainsKey(diskId) || File.Exists(Path.Combine(DiskDirectory(diskId), "disk.json"));
+    }
+
     /// <summary>The disk, opened from what is on disk if it was not offered since start; <see cref="KeyNotFoundException"/> when unknown.</summary>
     public async Task<ReplicaDisk> GetDiskAsync(string diskId)
     {
@@ -369,22 +410,49 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
         var disk = await GetDiskAsync(diskId).ConfigureAwait(false);
         if (sequence > disk.DurableThrough)
             throw new ArgumentOutOfRangeException(nameof(sequence), $"disk {diskId}: sequence {sequence} is past what is durable here (#{disk.DurableThrough})");
+        RefuseInsideResync(disk, sequence);
         using var view = disk.Retention.OpenView(sequence);
         return await Task.Run(() => PointInTimeMaterializer.MaterializeAsync(view, outputPath, progress, true, ct), ct).ConfigureAwait(false);
     }
 
-    /// <summary>Opens a pinned random-access view of <paramref name="diskId"/> at <paramref name="sequence"/>.</summary>
+    /// <summary>Opens a pinned random-access view of <paramref name="diskId"/> at <paramref name="sequence"/> (never inside a resync).</summary>
     public async Task<PointInTimeView> OpenViewAsync(string diskId, long sequence)
     {
         var disk = await GetDiskAsync(diskId).ConfigureAwait(false);
+        RefuseInsideResync(disk, sequence);
         return disk.Retention.OpenView(sequence);
     }
 
-    /// <summary>The last sequence of <paramref name="diskId"/> written at or before <paramref name="time"/>.</summary>
-    public async Task<long> ResolveTimeAsync(string diskId, DateTimeOffset time)
+    /// <summary>Every way of naming a point ends here or in the marker checks: a sequence inside a resync is refused.</summary>
+    static void RefuseInsideResync(ReplicaDisk disk, long sequence)
+    {
+        if (disk.ResyncRanges.Covering(sequence) is { } range) throw new PointInsideResyncException(disk.DiskId, sequence, range);
+    }
+
+    /// <summary>
+    /// The last sequence of <paramref name="diskId"/> written at or before <paramref name="time"/>. A time that falls inside
+    /// a resync is clamped to the last sequence before it (<see cref="ResolvedTime.ClampedFrom"/> says from what and why);
+    /// when that is below the retention window the time is refused.
+    /// </summary>
+    public async Task<ResolvedTime> ResolveTimeAsync(string diskId, DateTimeOffset time)
     {
         var disk = await GetDiskAsync(diskId).ConfigureAwait(false);
-        return disk.Retention.ResolveTime(time, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        var sequence = disk.Retention.ResolveTime(time, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        if (disk.ResyncRanges.Covering(sequence) is not { } range) return new ResolvedTime(sequence, null, null);
+        var clamped = disk.ResyncRanges.LastConsistentAtOrBefore(sequence);
+        if (clamped < disk.Retention.Window().OldestSequence)
+            throw new PointInsideResyncException(diskId, sequence, range);
+        return new ResolvedTime(clamped, sequence, $"#{sequence} is inside a {range}; clamped to #{clamped}, the last state before it");
+    }
+
+    /// <summary>
+    /// The newest sequence of <paramref name="diskId"/> that is a state the source had: what is durable here, or the last
+    /// sequence before a running resync. The "latest" point a failover uses. 0 when there is none yet.
+    /// </summary>
+    public async Task<long> LatestConsistentSequenceAsync(string diskId)
+    {
+        var disk = await GetDiskAsync(diskId).ConfigureAwait(false);
+        return disk.ResyncRanges.LastConsistentAtOrBefore(disk.DurableThrough);
     }
 
     /// <summary>The recoverable range of <paramref name="diskId"/> now.</summary>

@@ -1,7 +1,9 @@
 using System.Text.Json;
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Journal.Compression;
+using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Journal.Replicas;
+using SiteRecovery.Journal.Resync;
 using SiteRecovery.Journal.Retention;
 using SiteRecovery.Journal.Segments;
 
@@ -32,6 +34,7 @@ public sealed class ReplicaDisk : IAsyncDisposable
 
     ReplicaDisk(string diskId, long size, SegmentLog journal, IReplicaStore replica, DeltaCompression compression, string checkpointPath)
     {
+        _directory = Path.GetDirectoryName(checkpointPath)!;
         DiskId = diskId;
         Size = size;
         Journal = journal;
@@ -40,8 +43,17 @@ public sealed class ReplicaDisk : IAsyncDisposable
         _checkpointPath = checkpointPath;
     }
 
+    readonly string _directory;
+    ResyncRanges _resyncRanges = ResyncRanges.Empty;
+
     public string DiskId { get; }
     public long Size { get; }
+
+    /// <summary>
+    /// The sequences of this disk that are inside a resync (from the markers in its stream, kept in
+    /// <see cref="ResyncRangeFile"/>): none of them is a recovery point. Read without the gate: an immutable value.
+    /// </summary>
+    public ResyncRanges ResyncRanges => Volatile.Read(ref _resyncRanges);
     public SegmentLog Journal { get; }
     public IReplicaStore Replica { get; }
     /// <summary>Highest sequence appended and applied (durable only after <see cref="CommitAsync"/>).</summary>
@@ -72,6 +84,7 @@ public sealed class ReplicaDisk : IAsyncDisposable
         var journal = SegmentLog.Open(Path.Combine(directory, "journal"), options);
         var replica = await stores.OpenAsync(diskId, size, ct).ConfigureAwait(false);
         var disk = new ReplicaDisk(diskId, size, journal, replica, compression, Path.Combine(directory, "replica.checkpoint")) { ReplicaFlushInterval = replicaFlushInterval, _log = log };
+        disk._resyncRanges = ResyncRangeFile.Load(directory);
         await disk.RedoTailAsync(ct).ConfigureAwait(false);
         disk.Retention = DiskRetention.Open(Path.Combine(directory, "retention"), diskId, size, journal, compression, retention, log: log);
         disk.Retention.RollLimit = disk._replicaDurable;
@@ -94,6 +107,17 @@ public sealed class ReplicaDisk : IAsyncDisposable
     /// <summary>Appends a verified delta (as its stored record) and applies it. Caller holds <see cref="Gate"/>.</summary>
     public async ValueTask AppendAsync(Delta delta, ReadOnlyMemory<byte> storedRecord, CancellationToken ct)
     {
+        if (delta.Kind == DeltaKind.Bookmark && ResyncMarker.TryParse(delta.BookmarkId, out var begin, out var reason))
+        {
+            // Recorded before the marker is journaled: after a crash the ranges are never behind the journal.
+            var next = _resyncRanges.Apply(delta.Sequence, begin, reason);
+            if (!ReferenceEquals(next, _resyncRanges))
+            {
+                ResyncRangeFile.Save(_directory, next);
+                Volatile.Write(ref _resyncRanges, next);
+                _log?.Invoke($"disk {DiskId}: {(begin ? "resync began" : "resync ended")} ({reason}) at #{delta.Sequence}: no recovery point inside {(begin ? next.Open : next.Ranges[^1])}");
+            }
+        }
         var location = Journal.Append(storedRecord.Span, delta.Sequence);
         Retention.Appended(delta, location);
         await ApplyToReplicaAsync(delta, ct).ConfigureAwait(false);
@@ -180,11 +204,27 @@ public sealed class ReplicaDisk : IAsyncDisposable
             }
             Retention.MaybeCheckpoint();
             Retention.ApplyWindow(nowUnixMs, WindowOverride ?? Retention.Options.Window);
+            await PruneResyncRangesAsync(ct).ConfigureAwait(false);
         }
         finally { _maintenance.Release(); }
     }
 
     bool _disposed;
+
+    /// <summary>Forgets resync ranges that ended below the window: no point there can be named any more.</summary>
+    async Task PruneResyncRangesAsync(CancellationToken ct)
+    {
+        var oldest = Retention.Window().OldestSequence;
+        if (ReferenceEquals(_resyncRanges.Below(oldest), _resyncRanges)) return;
+        await Gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var next = _resyncRanges.Below(oldest);
+            ResyncRangeFile.Save(_directory, next);
+            Volatile.Write(ref _resyncRanges, next);
+        }
+        finally { Gate.Release(); }
+    }
 
     /// <summary>
     /// Moves the redo point forward, never back: the base may already have rolled (and the journal been trimmed) up to

@@ -35,7 +35,9 @@ public static class JobRules
         {
             foreach (var running in next.Values.Where(j => j.Kind == kind && j.Target == target && j.State == JobState.Running).ToList())
             {
-                var done = running with { State = JobState.Succeeded, Progress = 1, EndedUnixMs = atUnixMs, Detail = detail ?? running.Detail };
+                // The detail it started with (a resync's reason) stays in front of how it ended.
+                var kept = detail is null ? running.Detail : running.Detail is { Length: > 0 } started ? $"{started}; {detail}" : detail;
+                var done = running with { State = JobState.Succeeded, Progress = 1, EndedUnixMs = atUnixMs, Detail = kept };
                 next[running.Id] = done;
                 changed.Add(done);
             }

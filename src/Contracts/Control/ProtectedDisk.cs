@@ -2,7 +2,7 @@ namespace SiteRecovery.Contracts.Control;
 
 public enum RecoveryPointKind { CrashConsistent, AppConsistent }
 
-public enum ResyncReason { InitialReplication, AgentRestartedWithoutTracking, CacheLost, ChecksumMismatch, OperatorRequest, BufferOverflow }
+public enum ResyncReason { InitialReplication, AgentRestartedWithoutTracking, CacheLost, ChecksumMismatch, OperatorRequest, BufferOverflow, AgentCrashActivityLog }
 
 public enum ReplicationState { Unregistered, InitialReplication, Protected, Resyncing }
 
@@ -30,6 +30,18 @@ public sealed record RecordReplicationProgress(string DiskId, long AppliedThroug
 /// </summary>
 public sealed record RecordRecoveryPoint(string DiskId, string BookmarkId, long Sequence, long TimeUnixMs, RecoveryPointKind Kind, string? AppConsistencyFailure = null,
     AppConsistencyFailure? AppConsistencyFailureKind = null) : IProtectedDiskCommand;
+
+/// <summary>
+/// Reserves <paramref name="BookmarkId"/> on the disk before its marker goes into the stream, so a name already used is
+/// refused before anything is inserted and two concurrent requests for one name cannot both pass. Refused (Conflict) when
+/// a point already has the name, or another live reservation holds it. The point recorded under the name consumes the
+/// reservation; <see cref="ReleaseBookmarkName"/> drops it when the bookmark failed; past <paramref name="ExpiresAtUnixMs"/>
+/// it no longer blocks anyone (a node that died mid-request leaves no name taken for ever).
+/// </summary>
+public sealed record ReserveBookmarkName(string DiskId, string BookmarkId, string ReservationId, long NowUnixMs, long ExpiresAtUnixMs) : IProtectedDiskCommand;
+
+/// <summary>Drops a reservation that is still held by <paramref name="ReservationId"/>; anything else is a no-op.</summary>
+public sealed record ReleaseBookmarkName(string DiskId, string BookmarkId, string ReservationId) : IProtectedDiskCommand;
 
 public sealed record RequireResync(string DiskId, ResyncReason Reason) : IProtectedDiskCommand;
 
@@ -85,6 +97,15 @@ public sealed record ReplicationProgressRecorded(string DiskId, long AppliedThro
 /// </summary>
 public sealed record RecoveryPointRecorded(string DiskId, string BookmarkId, long Sequence, long TimeUnixMs, RecoveryPointKind Kind, string? AppConsistencyFailure = null,
     AppConsistencyFailure? AppConsistencyFailureKind = null) : IProtectedDiskEvent;
+
+[Manifest("disk-bookmark-name-reserved.v1")]
+public sealed record BookmarkNameReserved(string DiskId, string BookmarkId, string ReservationId, long ExpiresAtUnixMs) : IProtectedDiskEvent;
+
+[Manifest("disk-bookmark-name-released.v1")]
+public sealed record BookmarkNameReleased(string DiskId, string BookmarkId, string ReservationId) : IProtectedDiskEvent;
+
+/// <summary>A name held for a bookmark on its way (see <see cref="ReserveBookmarkName"/>).</summary>
+public sealed record BookmarkNameReservation(string ReservationId, long ExpiresAtUnixMs);
 
 [Manifest("disk-resync-required.v1")]
 public sealed record ResyncRequired(string DiskId, ResyncReason Reason) : IProtectedDiskEvent;

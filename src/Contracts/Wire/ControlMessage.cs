@@ -25,6 +25,8 @@ namespace SiteRecovery.Contracts.Wire;
 [JsonDerivedType(typeof(CommitHold), "commit")]
 [JsonDerivedType(typeof(AbortHold), "abort")]
 [JsonDerivedType(typeof(HoldEnded), "committed")]
+[JsonDerivedType(typeof(ResyncRequest), "resync-request")]
+[JsonDerivedType(typeof(ResyncStarted), "resync-started")]
 public abstract record ControlMessage
 {
     static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);

@@ -15,5 +15,7 @@ public enum ResyncReason
     BufferOverflow,
     /// <summary>An operator asked for it.</summary>
     OperatorRequest,
+    /// <summary>The agent crashed; only the extents its write-ahead activity log held are compared and resent.</summary>
+    AgentCrashActivityLog,
 }
 

@@ -15,6 +15,9 @@ public sealed record AgentOptions(string AgentId, IReadOnlyList<AgentDisk> Disks
     /// <summary>Bytes of not-yet-acknowledged deltas held per disk before writers wait.</summary>
     public long BufferBytesPerDisk { get; init; } = 64L << 20;
     public int ResyncBlockBytes { get; init; } = 1 << 20;
+    public const int DefaultActivityLogExtents = 256;
+    /// <summary>Hot extents kept in each disk's write-ahead activity log (0: no log, a crash resyncs the whole disk).</summary>
+    public int ActivityLogExtents { get; init; } = DefaultActivityLogExtents;
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(20);
     /// <summary>When the buffer is full: track dirty regions and reply at once (true), or make writers wait (false).</summary>
     public bool TrackOnOverflow { get; init; } = true;
@@ -72,7 +75,8 @@ public sealed class MobilityAgent : IAsyncDisposable
         {
             var size = new FileInfo(d.Path).Length;
             if (size <= 0) throw new InvalidDataException($"disk '{d.Name}': '{d.Path}' is empty");
-            _exports.Add(new ReplicatedExport(d.Name, d.Path, new DiskStream(d.Name, size, _options.BufferBytesPerDisk), _options.TrackOnOverflow));
+            _exports.Add(new ReplicatedExport(d.Name, d.Path, new DiskStream(d.Name, size, _options.BufferBytesPerDisk), _options.TrackOnOverflow,
+                _options.ActivityLogExtents, _options.StateDirectory));
         }
         // Bind the NBD port before connecting out (an outgoing connection could otherwise take it as its
         // ephemeral port); I/O waits until the process server has said where each stream resumes.

@@ -11,6 +11,7 @@ var nbd = new Option<string>("--nbd") { Description = "NBD listen address HOST:P
 var ps = new Option<string>("--process-server") { Description = "Process server data-path address HOST:PORT", Required = true };
 var state = new Option<string>("--state-dir") { Description = "Directory for the agent's tracking state", DefaultValueFactory = _ => ".data/agent" };
 var bufferMb = new Option<int>("--buffer-mb") { Description = "Unacknowledged data held per disk before writers wait (MiB)", DefaultValueFactory = _ => 64 };
+var activityExtents = new Option<int>("--activity-log-extents") { Description = "Extents (4 MiB each) the write-ahead activity log keeps hot per disk; after a crash only logged extents are compared and resent (0 turns the log off: a crash then compares the whole disk)", DefaultValueFactory = _ => AgentOptions.DefaultActivityLogExtents };
 var json = new Option<bool>("--json") { Description = "Print machine-readable lines" };
 var freezeScript = new Option<string[]>("--freeze-script") { Description = "Application-consistency script, run as 'SCRIPT freeze' / 'SCRIPT thaw' around app-consistent bookmarks (repeatable; run in order, thawed in reverse)", AllowMultipleArgumentsPerToken = false };
 var freezeMount = new Option<string[]>("--freeze-mount") { Description = "Mount point to fsfreeze around app-consistent bookmarks (Linux; repeatable)", AllowMultipleArgumentsPerToken = false };
@@ -18,7 +19,7 @@ var freezeVss = new Option<bool>("--freeze-vss") { Description = "Windows VSS ho
 var hookTimeout = new Option<double>("--hook-timeout") { Description = "Seconds each freeze/thaw hook may take before it is killed (with its process tree) and reported TimedOut", DefaultValueFactory = _ => FreezeOptions.DefaultHookTimeout.TotalSeconds };
 var overflow = new Option<string>("--on-full-buffer") { Description = "track: mark dirty regions and resend them (writes keep source speed); wait: writers wait for room", DefaultValueFactory = _ => "track" };
 
-var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout };
+var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout };
 run.SetAction(async (parse, ct) =>
 {
     var asJson = parse.GetValue(json);
@@ -35,6 +36,8 @@ run.SetAction(async (parse, ct) =>
             HostPort.Parse("--process-server", parse.GetValue(ps)!), Path.GetFullPath(parse.GetValue(state)!))
         {
             BufferBytesPerDisk = (long)parse.GetValue(bufferMb) << 20,
+            ActivityLogExtents = parse.GetValue(activityExtents) is >= 0 and <= 1 << 20 and var ext ? ext
+                : throw new ArgumentException($"--activity-log-extents {parse.GetValue(activityExtents)} is outside 0..{1 << 20}"),
             TrackOnOverflow = parse.GetValue(overflow) switch
             {
                 "track" => true,

@@ -40,6 +40,7 @@ public sealed class ActorDataPathEvents(IActorRef disks, IActorRef masterTargets
         SiteRecovery.Contracts.Wire.ResyncReason.StreamGap => SiteRecovery.Contracts.Control.ResyncReason.CacheLost,
         SiteRecovery.Contracts.Wire.ResyncReason.ChecksumMismatch => SiteRecovery.Contracts.Control.ResyncReason.ChecksumMismatch,
         SiteRecovery.Contracts.Wire.ResyncReason.BufferOverflow => SiteRecovery.Contracts.Control.ResyncReason.BufferOverflow,
+        SiteRecovery.Contracts.Wire.ResyncReason.AgentCrashActivityLog => SiteRecovery.Contracts.Control.ResyncReason.AgentCrashActivityLog,
         _ => SiteRecovery.Contracts.Control.ResyncReason.OperatorRequest,
     };
 }

@@ -11,6 +11,10 @@ namespace SiteRecovery.Node;
 /// <summary>Starts the data-path roles of this node (master target, process server) once the actor system is up.</summary>
 public sealed class DataPathService(NodeOptions options, ActorSystem system, ActorRegistry registry, ILogger<DataPathService> logger) : IHostedService
 {
+    // The first command to an aggregate replays its journal; on a loaded 2-core machine that took more than 10 s, and a
+    // node must not give up starting for it.
+    static readonly TimeSpan StartupAskTimeout = TimeSpan.FromSeconds(60);
+
     public MasterTargetServer? Target { get; private set; }
     public ProcessServer? Process { get; private set; }
     /// <summary>Replication lag of every delta made durable at this node's master target.</summary>
@@ -38,7 +42,7 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
             var dir = Path.Combine(options.DataDirectory, "master-target");
             if (config)
             {
-                var r = await registry.Get<MasterTargetsRegion>().Ask<CommandResult>(new RegisterMasterTarget(MasterTargetId, TargetOs.Linux, 32), TimeSpan.FromSeconds(10));
+                var r = await registry.Get<MasterTargetsRegion>().Ask<CommandResult>(new RegisterMasterTarget(MasterTargetId, TargetOs.Linux, 32), StartupAskTimeout);
                 if (r is CommandResult.Rejected { Reason: not RejectionReason.AlreadyRegistered } rej) Log($"master target registration: {rej.Message}");
             }
             Target = new MasterTargetServer(DataPathSettings.Apply(options.DataPath, new MasterTargetOptions(MasterTargetId, options.MasterTargetListen, dir) { LagObserver = (_, samples) => Lag.Record(samples) }),
@@ -51,7 +55,7 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
             var cache = Path.Combine(options.DataDirectory, "process-server", "cache");
             if (config)
             {
-                var r = await registry.Get<ProcessServersRegion>().Ask<CommandResult>(new RegisterProcessServer(ProcessServerId, cache, 600L << 30, 200), TimeSpan.FromSeconds(10));
+                var r = await registry.Get<ProcessServersRegion>().Ask<CommandResult>(new RegisterProcessServer(ProcessServerId, cache, 600L << 30, 200), StartupAskTimeout);
                 if (r is CommandResult.Rejected { Reason: not RejectionReason.AlreadyRegistered } rej) Log($"process server registration: {rej.Message}");
             }
             Process = new ProcessServer(DataPathSettings.Apply(options.DataPath, new ProcessServerOptions(ProcessServerId, options.ProcessServerListen, cache, options.MasterTargetEndpoint)), system.Materializer(), Log);

@@ -10,7 +10,7 @@ namespace SiteRecovery.Node;
 /// one): the HTTP endpoints and the group schedule take their group bookmarks through it. Built on first use, once
 /// the data path has started its master target.
 /// </summary>
-public sealed class GroupBookmarks(DataPathService dataPath, ActorRegistry registry, NodeOptions options, ILoggerFactory logs)
+public sealed class GroupBookmarks(DataPathService dataPath, ActorRegistry registry, NodeOptions options, ILoggerFactory logs, BookmarkNames names)
 {
     readonly object _gate = new();
     ConsistencyCoordinator? _coordinator;
@@ -44,9 +44,13 @@ public sealed class GroupBookmarks(DataPathService dataPath, ActorRegistry regis
     {
         var coordinator = Coordinator;
         var deadline = DateTime.UtcNow + timeout;
+        // The name is reserved on every member disk before any hold: a used name is refused with nothing inserted.
+        var connected = dataPath.Target!.DisksByMachine;
+        using var reservation = await names.ReserveAsync(bookmark, machines.Where(connected.ContainsKey).SelectMany(m => connected[m]), timeout);
         while (true)
         {
-            var result = await coordinator.BookmarkAsync(new GroupBookmarkRequest(groupId, bookmark, machines, app, timeout), ct);
+            var left = deadline - DateTime.UtcNow;
+            var result = await coordinator.BookmarkAsync(new GroupBookmarkRequest(groupId, bookmark, machines, app, left > TimeSpan.FromMilliseconds(10) ? left : TimeSpan.FromMilliseconds(10)), ct);
             var retry = result is { Outcome: GroupBookmarkOutcome.Aborted, Retryable: true };
             if (!retry || DateTime.UtcNow + TimeSpan.FromMilliseconds(100) >= deadline) return result;
             await Task.Delay(100, ct);

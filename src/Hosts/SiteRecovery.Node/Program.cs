@@ -84,6 +84,7 @@ run.SetAction(async (parse, ct) =>
     });
     builder.Services.AddSingleton<DataPathService>();
     builder.Services.AddSingleton<GroupBookmarks>();
+    builder.Services.AddSingleton<BookmarkNames>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPathService>());
     builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
     builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));

@@ -10,6 +10,7 @@ root.Add(BookmarkCommand.Create(api, json));
 root.Add(RecoverCommand.Create(api, json));
 root.Add(PointCommands.Retention(api, json));
 root.Add(PointCommands.Export(api, json));
+root.Add(ResyncCommand.Create(api, json));
 root.Add(JobsCommand.Create(api, json));
 root.Add(AlertsCommand.Create(api, json));
 root.Add(EventsCommand.Create(api, json));

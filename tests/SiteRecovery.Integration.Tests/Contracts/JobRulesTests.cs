@@ -29,6 +29,19 @@ public class JobRulesTests
     }
 
     [Fact]
+    public void A_finished_resync_job_still_says_why_it_ran()
+    {
+        var jobs = Run(
+            new DiskRegistered("d1", "vm", 1 << 20, "ps", "mt"),
+            new ResyncCompleted("d1", 10),
+            new ResyncRequired("d1", ResyncReason.OperatorRequest),
+            new ResyncCompleted("d1", 20));
+        var resync = Assert.Single(jobs.Values, j => j.Kind == "Resync");
+        Assert.Equal(JobState.Succeeded, resync.State);
+        Assert.Equal("reason OperatorRequest; complete at #20", resync.Detail);
+    }
+
+    [Fact]
     public void Replaying_the_same_events_gives_the_same_jobs_and_a_new_start_supersedes_a_running_one()
     {
         object[] events = [new DiskRegistered("d1", "vm", 1, "ps", "mt"), new ResyncRequired("d1", ResyncReason.CacheLost), new ResyncRequired("d1", ResyncReason.ChecksumMismatch)];

@@ -21,7 +21,9 @@ public sealed record ProtectedDiskState(
     // Why the last resync ran; kept after it completes so a resync shorter than a poll is still explained.
     ResyncReason? LastResyncReason = null,
     // Oldest sequence the retention journal still reaches: no point below it can be (re)recorded.
-    long RetainedFromSequence = 0)
+    long RetainedFromSequence = 0,
+    // Bookmark names reserved by requests on their way, by name (null in snapshots taken before reservations existed).
+    ImmutableDictionary<string, BookmarkNameReservation>? NameReservations = null)
     : IControlSnapshot, IAggregateState<ProtectedDiskState, IProtectedDiskCommand, IProtectedDiskEvent>
 {
     public static ProtectedDiskState Empty(string diskId) =>
@@ -44,6 +46,8 @@ public sealed record ProtectedDiskState(
             RequireResync c => DecideRequireResync(c),
             CompleteResync c => DecideCompleteResync(c),
             ExpireRecoveryPoints c => DecideExpire(c),
+            ReserveBookmarkName c => DecideReserve(c),
+            ReleaseBookmarkName c => DecideRelease(c),
             _ => Decision<IProtectedDiskEvent>.Reject(RejectionReason.InvalidArgument,
                 $"Command type {command.GetType().Name} is not handled by ProtectedDisk"),
         };
@@ -100,7 +104,10 @@ public sealed record ProtectedDiskState(
             if (c.AppConsistencyFailure is null) return Invalid($"{cmd}.AppConsistencyFailureKind ({failureKind}) needs AppConsistencyFailure, the text that says why");
         }
 
-        if (RecoveryPoints.Exists(p => p.BookmarkId == c.BookmarkId)) return Decision<IProtectedDiskEvent>.NoOp;
+        if (RecoveryPoints.Find(p => p.BookmarkId == c.BookmarkId) is { } same)
+            return same.Sequence == c.Sequence
+                ? Decision<IProtectedDiskEvent>.NoOp
+                : Decision<IProtectedDiskEvent>.Reject(RejectionReason.Conflict, NameTaken(c.BookmarkId, same));
         if (c.Sequence < RetainedFromSequence)
             return Decision<IProtectedDiskEvent>.Reject(RejectionReason.OutOfOrder,
                 $"{cmd}.Sequence {c.Sequence} is before the retention window, which starts at sequence {RetainedFromSequence}");
@@ -111,6 +118,33 @@ public sealed record ProtectedDiskState(
         return Decision<IProtectedDiskEvent>.Accept(
             new RecoveryPointRecorded(c.DiskId, c.BookmarkId, c.Sequence, c.TimeUnixMs, c.Kind, c.AppConsistencyFailure, c.AppConsistencyFailureKind));
     }
+
+    [JsonIgnore]
+    public ImmutableDictionary<string, BookmarkNameReservation> Reservations => NameReservations ?? ImmutableDictionary<string, BookmarkNameReservation>.Empty;
+
+    private string NameTaken(string name, RecoveryPointView point) =>
+        $"bookmark '{name}' already names the recovery point at #{point.Sequence} on disk {DiskId} (taken {DateTimeOffset.FromUnixTimeMilliseconds(point.TimeUnixMs):u}); choose another name";
+
+    private Decision<IProtectedDiskEvent> DecideReserve(ReserveBookmarkName c)
+    {
+        const string cmd = nameof(ReserveBookmarkName);
+        if (Rules.Blank(c.BookmarkId)) return Invalid(Rules.MustBeNonEmpty(cmd, nameof(c.BookmarkId)));
+        if (Rules.Blank(c.ReservationId)) return Invalid(Rules.MustBeNonEmpty(cmd, nameof(c.ReservationId)));
+        if (c.ExpiresAtUnixMs <= c.NowUnixMs) return Invalid($"{cmd}.ExpiresAtUnixMs ({c.ExpiresAtUnixMs}) must be after NowUnixMs ({c.NowUnixMs})");
+        if (RecoveryPoints.Find(p => p.BookmarkId == c.BookmarkId) is { } point)
+            return Decision<IProtectedDiskEvent>.Reject(RejectionReason.Conflict, NameTaken(c.BookmarkId, point));
+        if (Reservations.TryGetValue(c.BookmarkId, out var held) && held.ExpiresAtUnixMs > c.NowUnixMs)
+            return held.ReservationId == c.ReservationId
+                ? Decision<IProtectedDiskEvent>.NoOp
+                : Decision<IProtectedDiskEvent>.Reject(RejectionReason.Conflict,
+                    $"bookmark '{c.BookmarkId}' is being taken on disk {DiskId} by another request; choose another name or wait for it");
+        return Decision<IProtectedDiskEvent>.Accept(new BookmarkNameReserved(c.DiskId, c.BookmarkId, c.ReservationId, c.ExpiresAtUnixMs));
+    }
+
+    private Decision<IProtectedDiskEvent> DecideRelease(ReleaseBookmarkName c) =>
+        Reservations.TryGetValue(c.BookmarkId, out var held) && held.ReservationId == c.ReservationId
+            ? Decision<IProtectedDiskEvent>.Accept(new BookmarkNameReleased(c.DiskId, c.BookmarkId, c.ReservationId))
+            : Decision<IProtectedDiskEvent>.NoOp;
 
     private Decision<IProtectedDiskEvent> DecideRequireResync(RequireResync c)
     {
@@ -156,8 +190,11 @@ public sealed record ProtectedDiskState(
             LastAppliedAtUnixMs = e.AppliedAtUnixMs,
             BytesAppliedTotal = BytesAppliedTotal + e.BytesApplied,
         },
+        BookmarkNameReserved e => this with { NameReservations = Reservations.SetItem(e.BookmarkId, new BookmarkNameReservation(e.ReservationId, e.ExpiresAtUnixMs)) },
+        BookmarkNameReleased e => this with { NameReservations = Reservations.Remove(e.BookmarkId) },
         RecoveryPointRecorded e => this with
         {
+            NameReservations = NameReservations?.Remove(e.BookmarkId),
             RecoveryPoints = RecoveryPoints.Insert(
                 PositionAfter(RecoveryPoints, e.Sequence),
                 new RecoveryPointView(e.BookmarkId, e.Sequence, e.TimeUnixMs, e.Kind, e.AppConsistencyFailure, e.AppConsistencyFailureKind)),

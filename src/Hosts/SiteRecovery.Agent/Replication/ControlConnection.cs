@@ -15,7 +15,7 @@ namespace SiteRecovery.Agent.Replication;
 /// thread-pool turn behind NBD writes and delta sends. An app-consistent hold (its freeze may take seconds) or
 /// one that must wait for another hold gets a thread of its own, so this one stays free for commits and aborts.
 /// </summary>
-sealed class ControlConnection(string agentId, EndPoint processServer, GroupHolds holds, Action<string> log)
+sealed class ControlConnection(string agentId, EndPoint processServer, GroupHolds holds, Func<ResyncRequest, ResyncStarted> resync, Action<string> log)
 {
     public async Task RunAsync(Task started, CancellationToken stop)
     {
@@ -43,6 +43,7 @@ sealed class ControlConnection(string agentId, EndPoint processServer, GroupHold
                     break;
                 case CommitHold commit: channel.Send(holds.Commit(commit)); break;
                 case AbortHold abort: channel.Send(holds.Abort(abort)); break;
+                case ResyncRequest request: channel.Send(resync(request)); break;
                 case var other: log($"control connection: ignoring {other.GetType().Name}"); break;
             }
         }

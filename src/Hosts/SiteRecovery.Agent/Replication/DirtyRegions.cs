@@ -29,6 +29,17 @@ public sealed class DirtyRegions(long diskSize, int blockSize)
         }
     }
 
+    /// <summary>True when any block of <c>[offset, offset + length)</c> is dirty.</summary>
+    public bool AnyIn(long offset, long length)
+    {
+        if (_count == 0 || length <= 0) return false;
+        var first = (int)(offset / blockSize);
+        var last = (int)Math.Min(_bits.Length - 1, (offset + length - 1) / blockSize);
+        for (var i = first; i <= last; i++)
+            if (_bits[i]) return true;
+        return false;
+    }
+
     /// <summary>Takes the next dirty block (clearing it) in a round-robin scan; false when none is left.</summary>
     public bool TryTakeNext(out long offset)
     {

@@ -163,11 +163,11 @@ public sealed class GroupHolds(string agentId, IReadOnlyDictionary<string, Repli
             }
             taken.Add(t);
         }
-        var dirty = targets.Where(t => t.Dirty.Count > 0).Select(t => $"{t.Name} ({t.Dirty.Count} regions)").ToList();
-        if (dirty.Count > 0)
+        var why = targets.Select(t => t.NotCrashConsistent()).OfType<string>().ToList();
+        if (why.Count > 0)
         {
             Unwind();
-            return RefuseAndThaw(req, thaw, $"{RetryableRefusal.LegacyPrefix}: resending regions written while the buffer was full on {string.Join(", ", dirty)}", retryable: true);
+            return RefuseAndThaw(req, thaw, $"{RetryableRefusal.LegacyPrefix}: {string.Join("; ", why)}", retryable: true);
         }
         var seqs = targets.ToDictionary(t => t.Name, t => t.Stream.LastSequence);
         var hold = new Hold(req.HoldId, targets, seqs, thaw);

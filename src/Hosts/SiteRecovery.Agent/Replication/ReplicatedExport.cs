@@ -1,6 +1,7 @@
 using Microsoft.Win32.SafeHandles;
 using SiteRecovery.Capture;
 using SiteRecovery.Contracts.DataPath;
+using SiteRecovery.Contracts.Wire;
 
 namespace SiteRecovery.Agent.Replication;
 
@@ -16,6 +17,15 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
     readonly SemaphoreSlim _writeLock = new(1, 1);
 
     public ReplicatedExport(string name, string path, DiskStream stream, bool trackOnOverflow = true)
+        : this(name, path, stream, trackOnOverflow, activityLogExtents: 0, stateDirectory: null) { }
+
+    /// <summary>
+    /// With <paramref name="activityLogExtents"/> above 0 and a <paramref name="stateDirectory"/>, every write is first
+    /// recorded in the disk's write-ahead <see cref="ActivityLog"/> (<c>&lt;disk&gt;.activity</c> there), so a crash
+    /// costs a resync of the logged extents only.
+    /// </summary>
+    public ReplicatedExport(string name, string path, DiskStream stream, bool trackOnOverflow, int activityLogExtents, string? stateDirectory,
+        int activityLogExtentBytes = ActivityLog.DefaultExtentBytes)
     {
         TrackOnOverflow = trackOnOverflow;
         Name = name;
@@ -31,7 +41,29 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
         }
         Size = RandomAccess.GetLength(_file);
         Dirty = new DirtyRegions(Size, DirtyBlockSize);
+        if (activityLogExtents > 0 && stateDirectory is not null)
+        {
+            Activity = ActivityLog.Open(System.IO.Path.Combine(stateDirectory, name + ".activity"), Size, activityLogExtentBytes, activityLogExtents,
+                out var recovered, out var why);
+            RecoveredActivity = recovered;
+            ActivityProblem = why;
+        }
     }
+
+    /// <summary>The disk's write-ahead activity log, or null when it is off.</summary>
+    public ActivityLog? Activity { get; }
+
+    /// <summary>What the activity log held at start (null: none usable, and <see cref="ActivityProblem"/> says why).</summary>
+    public ActivityLog.Recovered? RecoveredActivity { get; }
+    public string? ActivityProblem { get; }
+
+    /// <summary>An extent may leave the log once its last write is acknowledged and no dirty region lies in it.</summary>
+    bool Forgettable(long extent, long lastSequence) =>
+        lastSequence != long.MaxValue && lastSequence <= Stream.AckedThrough
+        && !Dirty.AnyIn(extent * Activity!.ExtentBytes, Activity.ExtentBytes);
+
+    /// <summary>Records the range in the activity log before it is written. Caller holds the write lock.</summary>
+    void LogAhead(long offset, long length) => Activity?.EnsureLogged(offset, length, Forgettable);
 
     /// <summary>Granularity of overflow tracking: what is re-read and sent for one dirty bit.</summary>
     public const int DirtyBlockSize = 64 * 1024;
@@ -78,9 +110,15 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
         await _writeLock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
+            LogAhead(offset, data.Length);
             RandomAccess.Write(_file, data.Span, offset);
-            if (TrackOnOverflow && !Stream.HasRoom(data.Length)) { Dirty.Mark(offset, data.Length); overflowed = true; }
-            else Stream.AppendWrite(offset, data);
+            if (TrackOnOverflow && !Stream.HasRoom(data.Length)) { BeginResync(ResyncReason.BufferOverflow); Dirty.Mark(offset, data.Length); overflowed = true; }
+            else
+            {
+                // Numbered first: with no activity log a null-conditional call would skip evaluating its arguments.
+                var last = Stream.AppendWrite(offset, data);
+                Activity?.Noted(offset, data.Length, last);
+            }
         }
         finally { _writeLock.Release(); }
         // FUA: durable before the reply. The fsync runs outside the lock (it covers this write whatever follows it),
@@ -103,9 +141,14 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
         await _writeLock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
+            LogAhead(offset, length);
             WriteZeroes(offset, length);
-            if (TrackOnOverflow && !Stream.HasRoom(0)) { Dirty.Mark(offset, length); overflowed = true; }
-            else Stream.Append(kind, offset, length, ReadOnlyMemory<byte>.Empty);
+            if (TrackOnOverflow && !Stream.HasRoom(0)) { BeginResync(ResyncReason.BufferOverflow); Dirty.Mark(offset, length); overflowed = true; }
+            else
+            {
+                var last = Stream.Append(kind, offset, length, ReadOnlyMemory<byte>.Empty).Sequence;
+                Activity?.Noted(offset, length, last);
+            }
         }
         finally { _writeLock.Release(); }
         if (fua) RandomAccess.FlushToDisk(_file);
@@ -132,13 +175,89 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
                 var block = buffer.AsSpan(0, n);
                 var read = RandomAccess.Read(_file, block, offset);
                 if (read < n) block[read..].Clear();
-                if (block.IndexOfAnyExcept((byte)0) < 0) Stream.Append(DeltaKind.Zero, offset, n, ReadOnlyMemory<byte>.Empty);
-                else Stream.AppendWrite(offset, buffer.AsMemory(0, n));
+                var seq = block.IndexOfAnyExcept((byte)0) < 0
+                    ? Stream.Append(DeltaKind.Zero, offset, n, ReadOnlyMemory<byte>.Empty).Sequence
+                    : Stream.AppendWrite(offset, buffer.AsMemory(0, n));
+                Activity?.Noted(offset, n, seq);
                 sent++;
+                EndResyncIfConsistent(ResyncReason.BufferOverflow);
             }
             finally { _writeLock.Release(); }
         }
         return sent;
+    }
+
+    // The resync range of this disk's stream (see ResyncMarker): open from the first sequence the source's state is not
+    // whole in the stream, until no scan runs and no dirty region is left. Guarded by the write lock.
+    bool _resyncOpen;
+    int _scansRunning;
+    ResyncReason _scanReason;
+    long _scanned;
+
+    /// <summary>
+    /// Opens the stream's resync range if it is not open: appends the begin marker, so every later sequence is known
+    /// (at the master target, in stream order) not to be a recovery point. Caller holds <see cref="WriteLock"/>.
+    /// </summary>
+    void BeginResync(ResyncReason reason)
+    {
+        if (_resyncOpen) return;
+        Stream.Append(DeltaKind.Bookmark, 0, 0, System.Text.Encoding.UTF8.GetBytes(ResyncMarker.Begin(reason)));
+        _resyncOpen = true;
+    }
+
+    /// <summary>Closes the range with the end marker once nothing is owed: no scan running, no dirty region. Caller holds <see cref="WriteLock"/>.</summary>
+    void EndResyncIfConsistent(ResyncReason reason)
+    {
+        if (!_resyncOpen || _scansRunning > 0 || Dirty.Count > 0) return;
+        Stream.Append(DeltaKind.Bookmark, 0, 0, System.Text.Encoding.UTF8.GetBytes(ResyncMarker.End(reason)));
+        _resyncOpen = false;
+    }
+
+    /// <summary>A resync scan starts: the range opens now, before any write after this call is numbered. Caller holds <see cref="WriteLock"/>.</summary>
+    public void ScanStarted(ResyncReason reason)
+    {
+        _scansRunning++;
+        _scanReason = reason;
+        Interlocked.Exchange(ref _scanned, 0);
+        BeginResync(reason);
+    }
+
+    /// <summary>A resync scan read the whole disk. Caller holds <see cref="WriteLock"/>.</summary>
+    public void ScanFinished(ResyncReason reason)
+    {
+        _scansRunning--;
+        EndResyncIfConsistent(reason);
+    }
+
+    /// <summary>Bytes the running scan has read (for the refusal's progress).</summary>
+    public void ScanProgress(long scannedBytes, long totalBytes)
+    {
+        Interlocked.Exchange(ref _scanTotal, totalBytes);
+        Interlocked.Exchange(ref _scanned, scannedBytes);
+    }
+
+    long _scanTotal;
+
+    /// <summary>
+    /// The stream was renumbered after a gap (<see cref="DiskStream.ResetAfter"/>): a begin marker not yet delivered may be
+    /// gone, so the next resync appends its own. Caller holds <see cref="WriteLock"/>.
+    /// </summary>
+    public void StreamRenumbered() => _resyncOpen = false;
+
+    /// <summary>
+    /// Why a point cannot be taken on this disk now (a scan running, regions written while the buffer was full), or null
+    /// when the stream is crash-consistent. Caller holds <see cref="WriteLock"/>.
+    /// </summary>
+    public string? NotCrashConsistent()
+    {
+        if (_scansRunning > 0)
+        {
+            var total = Interlocked.Read(ref _scanTotal) is > 0 and var t ? t : Size;
+            return $"{Name} is resyncing ({_scanReason}), {100.0 * Interlocked.Read(ref _scanned) / total:0.#}% of {total >> 20} MiB scanned";
+        }
+        if (Dirty.Count > 0) return $"{Name} is resending {Dirty.Count} regions written while the buffer was full (BufferOverflow)";
+        if (_resyncOpen) return $"{Name} is finishing a resync";
+        return null;
     }
 
     void WriteZeroes(long offset, int length)
@@ -160,6 +279,7 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
 
     public void Dispose()
     {
+        Activity?.Dispose();
         _file.Dispose();
         _writeLock.Dispose();
     }

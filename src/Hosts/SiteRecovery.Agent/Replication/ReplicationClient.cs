@@ -45,7 +45,7 @@ public sealed class ReplicationClient(
     public async Task RunAsync(CancellationToken ct)
     {
         var passes = disks.Select(d => DirtyPassLoopAsync(d, ct)).ToList();
-        passes.Add(new ControlConnection(agentId, processServer, Holds, log).RunAsync(_firstResume.Task, ct));
+        passes.Add(new ControlConnection(agentId, processServer, Holds, RequestResync, log).RunAsync(_firstResume.Task, ct));
         var delay = TimeSpan.FromMilliseconds(200);
         while (!ct.IsCancellationRequested)
         {
@@ -127,7 +127,7 @@ public sealed class ReplicationClient(
             if (reason is { } r)
             {
                 notices.Add(new ResyncNotice(d.Name, r, false, durable));
-                StartResync(d, r, sendLock, send, ct);
+                StartResync(d, r, sendLock, send, ct, rangeOpened: r == ResyncReason.StreamGap);
             }
         }
         foreach (var n in notices) await SendControlAsync(n, sendLock, send, ct).ConfigureAwait(false);
@@ -160,17 +160,40 @@ public sealed class ReplicationClient(
             if (d.Stream.ResendFrom(durable)) return null;
             // The server lost deltas the agent already dropped: only a resync can close the gap.
             d.WriteLock.Wait();
-            try { d.Stream.ResetAfter(durable); }
+            // One critical section: no write may be numbered between the renumbering and the begin marker.
+            try { d.Stream.ResetAfter(durable); d.StreamRenumbered(); d.Activity?.MarkFullScanOwed(); d.ScanStarted(ResyncReason.StreamGap); }
             finally { d.WriteLock.Release(); }
             return ResyncReason.StreamGap;
         }
         var state = AgentStateFile.Load(StatePath(d.Name));
         new AgentStateFile(durable, Clean: false).Save(StatePath(d.Name));
         d.Stream.StartAfter(durable);
-        if (state is { Clean: true } && state.LastSequence == durable) return null;
-        if (durable == 0 && (state is null || state.LastSequence == 0)) return ResyncReason.InitialReplication;
+        if (state is { Clean: true } && state.LastSequence == durable)
+        {
+            d.Activity?.Reset([], fullScanOwed: false);
+            return null;
+        }
+        if (durable == 0 && (state is null || state.LastSequence == 0))
+        {
+            d.Activity?.Reset([], fullScanOwed: true);
+            return ResyncReason.InitialReplication;
+        }
+        // A crash: what the activity log holds is all that can differ, if the log is there and no full scan was owed.
+        if (d.Activity is null) log($"disk {d.Name}: no activity log (off); the whole disk is compared");
+        else if (d.RecoveredActivity is not { } recovered) log($"disk {d.Name}: activity log unusable ({d.ActivityProblem}); the whole disk is compared");
+        else if (recovered.FullScanOwed) log($"disk {d.Name}: a full resync was still owed when the agent stopped; the whole disk is compared");
+        else
+        {
+            d.Activity.Reset(recovered.Extents, fullScanOwed: false);
+            _activityExtents[d.Name] = recovered.Extents;
+            return ResyncReason.AgentCrashActivityLog;
+        }
+        d.Activity?.Reset([], fullScanOwed: true);
         return ResyncReason.AgentRestartedWithoutTracking;
     }
+
+    // Per disk, the extents a crash-recovery resync compares (from the activity log), until that resync starts.
+    readonly Dictionary<string, IReadOnlyList<long>> _activityExtents = new();
 
     /// <summary>
     /// Asks (through the process server) for the replica's block hashes as of <paramref name="afterSequence"/>.
@@ -196,15 +219,39 @@ public sealed class ReplicationClient(
         finally { _hashReplies.TryRemove(req.RequestId, out _); }
     }
 
-    void StartResync(ReplicatedExport d, ResyncReason reason, SemaphoreSlim sendLock, Stream send, CancellationToken ct)
+    void StartResync(ReplicatedExport d, ResyncReason reason, SemaphoreSlim sendLock, Stream send, CancellationToken ct, bool rangeOpened = false)
     {
         var after = d.Stream.AckedThrough;
+        IReadOnlyList<(long Offset, long Length)>? ranges = null;
+        if (reason == ResyncReason.AgentCrashActivityLog && _activityExtents.Remove(d.Name, out var extents))
+            ranges = ResyncScanner.RangesOf(extents, d.Activity!.ExtentBytes, d.Size);
         var scanner = new ResyncScanner(d, resyncBlockSize,
-            reason == ResyncReason.InitialReplication ? null : (offset, count) => RequestHashesAsync(d.Name, after, resyncBlockSize, offset, count));
+            reason == ResyncReason.InitialReplication ? null : (offset, count) => RequestHashesAsync(d.Name, after, resyncBlockSize, offset, count), ranges);
+        // The range opens before this returns, so before the export serves I/O (or, on a reconnect, before any write
+        // after the gap is numbered): no write the replica lacks can precede the begin marker.
+        if (!rangeOpened)
+        {
+            d.WriteLock.Wait();
+            try { d.ScanStarted(reason); }
+            finally { d.WriteLock.Release(); }
+        }
         var task = Task.Run(async () =>
         {
-            log($"disk {d.Name}: resync started ({reason})");
-            await scanner.RunAsync(reason, null, CancellationToken.None).ConfigureAwait(false);
+            log($"disk {d.Name}: resync started ({reason})" + (ranges is null ? "" : $": {ranges.Count} ranges, {ranges.Sum(r => r.Length) >> 20} MiB from the activity log"));
+            try { await scanner.RunAsync(reason, null, CancellationToken.None).ConfigureAwait(false); }
+            catch (Exception e)
+            {
+                // The range stays open: no point on this disk until a later resync (after a restart) completes.
+                log($"disk {d.Name}: resync ({reason}) failed: {e.Message}; no recovery point until the agent is restarted");
+                return;
+            }
+            await d.WriteLock.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                d.Activity?.ResyncFinished(d.Stream.LastSequence, fullScan: ranges is null);
+                d.ScanFinished(reason);
+            }
+            finally { d.WriteLock.Release(); }
             var last = d.Stream.LastSequence;
             log($"disk {d.Name}: resync scanned {scanner.BytesScanned >> 20} MiB, sent {scanner.BytesSent >> 20} MiB, {scanner.BlocksSkippedEqual} blocks equal at the replica, complete at #{last}");
             try { await SendControlAsync(new ResyncNotice(d.Name, reason, true, last), sendLock, send, ct).ConfigureAwait(false); }
@@ -291,6 +338,9 @@ public sealed class ReplicationClient(
                 case CommitHold commit:
                     await SendControlAsync(Holds.Commit(commit), sendLock, send, ct).ConfigureAwait(false);
                     break;
+                case ResyncRequest request:
+                    await SendControlAsync(RequestResync(request), sendLock, send, ct).ConfigureAwait(false);
+                    break;
                 case AbortHold abort:
                     await SendControlAsync(Holds.Abort(abort), sendLock, send, ct).ConfigureAwait(false);
                     break;
@@ -299,6 +349,34 @@ public sealed class ReplicationClient(
                     break;
             }
         }
+    }
+
+    /// <summary>
+    /// An operator's resync (<see cref="ResyncReason.OperatorRequest"/>): each listed disk is compared whole with the
+    /// replica and what differs is resent. Refused for a disk that is already resyncing, or while not connected.
+    /// </summary>
+    public ResyncStarted RequestResync(ResyncRequest req)
+    {
+        var missing = req.DiskIds.Where(id => !_byId.ContainsKey(id)).ToList();
+        if (missing.Count > 0) return new ResyncStarted(req.RequestId, new Dictionary<string, long>(), $"unknown disk(s): {string.Join(", ", missing)}");
+        if (_connection is not { } c) return new ResyncStarted(req.RequestId, new Dictionary<string, long>(), "the agent is not connected to its process server");
+        var targets = req.DiskIds.Distinct().OrderBy(id => id, StringComparer.Ordinal).Select(id => _byId[id]).ToList();
+        var after = new Dictionary<string, long>();
+        foreach (var d in targets)
+        {
+            d.WriteLock.Wait();
+            try
+            {
+                if (d.NotCrashConsistent() is { } busy) return new ResyncStarted(req.RequestId, after, $"{busy}; ask again when it is done");
+                d.Activity?.MarkFullScanOwed();
+                after[d.Name] = d.Stream.LastSequence;
+            }
+            finally { d.WriteLock.Release(); }
+            log($"disk {d.Name}: resync asked by an operator: {req.Why}");
+            StartResync(d, ResyncReason.OperatorRequest, c.Lock, c.Send, c.Ct);
+            _ = TrySendNoticeAsync(new ResyncNotice(d.Name, ResyncReason.OperatorRequest, false, after[d.Name]));
+        }
+        return new ResyncStarted(req.RequestId, after, null);
     }
 
     /// <summary>
@@ -311,18 +389,18 @@ public sealed class ReplicationClient(
         var missing = req.DiskIds.Where(id => !_byId.ContainsKey(id)).ToList();
         if (missing.Count > 0)
             return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(), $"unknown disk(s): {string.Join(", ", missing)}");
-        if (GroupMarker.TryParse(req.BookmarkId, out _))
-            return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(), $"bookmark names starting with '{GroupMarker.Prefix}' are reserved for group bookmarks");
+        if (ResyncMarker.ReservedNameError(req.BookmarkId) is { } reserved)
+            return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(), reserved);
         if (!Holds.TryEnterSingle())
             return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(), $"{RetryableRefusal.LegacyPrefix}: a group bookmark holds this agent's disks; retry", Retryable: true);
         var targets = req.DiskIds.Distinct().OrderBy(id => id, StringComparer.Ordinal).Select(id => _byId[id]).ToList();
         foreach (var t in targets) t.WriteLock.Wait();
         try
         {
-            var dirty = targets.Where(t => t.Dirty.Count > 0).Select(t => $"{t.Name} ({t.Dirty.Count} regions)").ToList();
-            if (dirty.Count > 0)
+            var why = targets.Select(t => t.NotCrashConsistent()).OfType<string>().ToList();
+            if (why.Count > 0)
                 return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(),
-                    $"{RetryableRefusal.LegacyPrefix}: resending regions written while the buffer was full on {string.Join(", ", dirty)}; retry when the resync completes", Retryable: true);
+                    $"{RetryableRefusal.LegacyPrefix}: {string.Join("; ", why)}; retry when the resync completes", Retryable: true);
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             var seqs = new Dictionary<string, long>();
             foreach (var t in targets)

@@ -13,8 +13,24 @@ namespace SiteRecovery.Agent.Replication;
 /// skipped, a differing zero block travels as a zero-range marker (never as data), any other
 /// differing block as data. Without hashes (path down) every block is sent: slower, never wrong.
 /// </summary>
-public sealed class ResyncScanner(ReplicatedExport export, int blockSize, Func<long, int, Task<IReadOnlyList<ulong>?>>? replicaHashes = null)
+public sealed class ResyncScanner(ReplicatedExport export, int blockSize, Func<long, int, Task<IReadOnlyList<ulong>?>>? replicaHashes = null,
+    IReadOnlyList<(long Offset, long Length)>? ranges = null)
 {
+    /// <summary>The disk ranges covered by <paramref name="extents"/> of <paramref name="extentBytes"/>, adjacent ones merged.</summary>
+    public static IReadOnlyList<(long Offset, long Length)> RangesOf(IEnumerable<long> extents, int extentBytes, long size)
+    {
+        var result = new List<(long Offset, long Length)>();
+        foreach (var e in extents.Order())
+        {
+            var offset = e * extentBytes;
+            if (offset >= size) continue;
+            var length = Math.Min(extentBytes, size - offset);
+            if (result.Count > 0 && result[^1].Offset + result[^1].Length == offset) result[^1] = (result[^1].Offset, result[^1].Length + length);
+            else result.Add((offset, length));
+        }
+        return result;
+    }
+
     /// <summary>Blocks whose hashes are asked for in one request.</summary>
     public const int HashBatch = 256;
 
@@ -25,14 +41,18 @@ public sealed class ResyncScanner(ReplicatedExport export, int blockSize, Func<l
     public async Task RunAsync(ResyncReason reason, IProgress<double>? progress, CancellationToken ct)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(blockSize);
+        var total = ranges?.Sum(r => r.Length) ?? export.Size;
         IReadOnlyList<ulong>? hashes = null;
         long hashesFrom = 0;
         try
         {
-            for (long offset = 0; offset < export.Size; offset += blockSize)
+            // The whole disk, or only the given ranges (a crash's activity log). Blocks are counted from the disk's start,
+            // so the replica's hashes line up whichever blocks are read.
+            foreach (var (from, length) in ranges ?? [(0L, export.Size)])
+            for (var offset = from / blockSize * blockSize; offset < Math.Min(export.Size, from + length); offset += blockSize)
             {
                 var n = (int)Math.Min(blockSize, export.Size - offset);
-                if (replicaHashes is not null && (hashes is null || offset >= hashesFrom + (long)HashBatch * blockSize))
+                if (replicaHashes is not null && (hashes is null || offset < hashesFrom || offset >= hashesFrom + (long)HashBatch * blockSize))
                 {
                     hashesFrom = offset;
                     hashes = await replicaHashes(offset, HashBatch).ConfigureAwait(false);
@@ -64,7 +84,8 @@ public sealed class ResyncScanner(ReplicatedExport export, int blockSize, Func<l
                 }
                 finally { export.WriteLock.Release(); }
                 BytesScanned += n;
-                progress?.Report((double)BytesScanned / export.Size);
+                export.ScanProgress(BytesScanned, total);
+                progress?.Report((double)BytesScanned / Math.Max(1, total));
             }
         }
         finally { ArrayPool<byte>.Shared.Return(buffer); }

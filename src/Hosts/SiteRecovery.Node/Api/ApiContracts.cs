@@ -5,7 +5,8 @@ public sealed record BookmarkBody(string? Name, string[]? Disks, int? TimeoutSec
 public sealed record BookmarkResponse(string BookmarkId, IReadOnlyDictionary<string, long> Sequences, long TimeUnixMs);
 
 
-public sealed record ApiError(string Error);
+/// <summary><paramref name="Retryable"/>: the same request can succeed later (a resync to finish, a hold to end); absent otherwise.</summary>
+public sealed record ApiError(string Error, bool? Retryable = null);
 
 public sealed record DiskStatus(string Disk, long SizeBytes, long AppliedThrough, string? State, long? RpoSeconds, int RecoveryPoints, string? LastBookmark);
 public sealed record ProcessServerDiskStatus(string Disk, long Spooled, long Durable, long TargetAcked, long CacheBytes);

@@ -90,16 +90,20 @@ public static class ApiEndpoints
                 : Results.Ok(view);
         });
 
-        app.MapPost("/api/bookmarks", async (BookmarkBody body, DataPathService dp, ActorRegistry registry, CancellationToken ct) =>
+        app.MapPost("/api/bookmarks", async (BookmarkBody body, DataPathService dp, ActorRegistry registry, BookmarkNames names, CancellationToken ct) =>
         {
             if (dp.Target is null) return Results.BadRequest(new ApiError("this node does not run the master-target role"));
             if (body.Disks is not { Length: > 0 }) return Results.BadRequest(new ApiError("disks: at least one disk id is required"));
             var name = string.IsNullOrWhiteSpace(body.Name) ? $"bm-{DateTime.UtcNow:yyyyMMdd-HHmmss-fff}" : body.Name;
             if (name.Length > 128) return Results.BadRequest(new ApiError("name: at most 128 characters"));
+            if (name.Any(char.IsControl)) return Results.BadRequest(new ApiError("name: control characters are not allowed"));
+            if (SiteRecovery.Contracts.Wire.ResyncMarker.ReservedNameError(name) is { } reserved) return Results.BadRequest(new ApiError($"name: {reserved}"));
+            var timeout = TimeSpan.FromSeconds(body.TimeoutSeconds ?? 30);
             try
             {
-                var inserted = await dp.Target.BookmarkAsync(name, body.Disks, TimeSpan.FromSeconds(body.TimeoutSeconds ?? 30), ct);
-                if (inserted.Error is not null) return Results.Conflict(new ApiError($"bookmark {name}: {inserted.Error}"));
+                using var reservation = await names.ReserveAsync(name, body.Disks, timeout);
+                var inserted = await dp.Target.BookmarkAsync(name, body.Disks, timeout, ct);
+                if (inserted.Error is not null) return Results.Conflict(new ApiError($"bookmark {name}: {inserted.Error}", inserted.Retryable ? true : null));
                 var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
                 // The master target reports each durable marker to the disk's actor; reply once every disk lists
                 // the point, so a recovery by this bookmark name works as soon as the caller has the answer.

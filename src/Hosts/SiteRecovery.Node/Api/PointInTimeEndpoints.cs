@@ -3,20 +3,29 @@ using Akka.Hosting;
 using SiteRecovery.Actors.DataPath;
 using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Journal.Recovery;
+using SiteRecovery.Journal.Resync;
 using SiteRecovery.Node.Exports;
 
 namespace SiteRecovery.Node.Api;
 
 /// <summary>POST /api/recover: the image of a disk at exactly one of a bookmark, a sequence or a UTC time (ISO-8601), written to a file on the master target's machine.</summary>
 public sealed record RecoverBody(string? Disk, string? Bookmark, long? Sequence, string? Time, string? Output);
-public sealed record RecoverResponse(string Disk, string? Bookmark, string? Time, long Sequence, string Output, long Bytes, long Deltas, string Sha256, double Seconds);
+/// <summary><paramref name="Note"/>: set when a time fell inside a resync and was clamped to the last state before it.</summary>
+public sealed record RecoverResponse(string Disk, string? Bookmark, string? Time, long Sequence, string Output, long Bytes, long Deltas, string Sha256, double Seconds, string? Note = null);
 
 /// <summary>POST /api/disks/{id}/exports: serve a point over NBD, read-only or copy-on-write; listen defaults to 127.0.0.1:0.</summary>
 public sealed record ExportBody(string? Bookmark, long? Sequence, string? Time, bool? Writable, string? Listen);
-public sealed record ExportResponse(string ExportId, string Disk, long Sequence, bool Writable, string Uri, string ExportName, long OverlayBytes, DateTimeOffset Created);
+public sealed record ExportResponse(string ExportId, string Disk, long Sequence, bool Writable, string Uri, string ExportName, long OverlayBytes, DateTimeOffset Created, string? Note = null);
+
+/// <summary>POST /api/disks/{id}/resync: compare the whole disk with its replica and resend what differs (reason OperatorRequest).</summary>
+public sealed record ResyncBody(string? Reason);
+public sealed record ResyncResponse(string Disk, string Reason, string Why, long AfterSequence);
 
 /// <summary>GET /api/disks/{id}/retention: the recoverable range (sequences and write times).</summary>
-public sealed record RetentionResponse(string Disk, long OldestSequence, DateTimeOffset? OldestTime, long NewestSequence, DateTimeOffset? NewestTime, IReadOnlyList<long> Checkpoints, int OpenViews);
+/// <paramref name="ResyncRanges"/>: sequences inside a resync (from, to exclusive, null while it runs), never a recovery point;
+/// <paramref name="LatestConsistentSequence"/>: the newest sequence that is a state the source had (what a failover to "latest" uses).
+public sealed record RetentionResponse(string Disk, long OldestSequence, DateTimeOffset? OldestTime, long NewestSequence, DateTimeOffset? NewestTime, IReadOnlyList<long> Checkpoints, int OpenViews,
+    IReadOnlyList<ResyncRange>? ResyncRanges = null, long? LatestConsistentSequence = null);
 
 /// <summary>Recovery to a point in time, and points served over NBD without materializing them.</summary>
 public static class PointInTimeEndpoints
@@ -36,13 +45,27 @@ public static class PointInTimeEndpoints
             if (File.Exists(output) || Directory.Exists(output)) return Results.BadRequest(new ApiError($"output: '{output}' already exists; recovery never overwrites a file"));
             return await GuardAsync(async () =>
             {
-                var (sequence, error) = await ResolvePointAsync(body.Disk, body.Bookmark, body.Sequence, body.Time, dp.Target, registry, options);
+                var (sequence, note, error) = await ResolvePointAsync(body.Disk, body.Bookmark, body.Sequence, body.Time, dp.Target, registry, options);
                 if (error is not null) return error;
                 var started = DateTime.UtcNow;
                 var result = await dp.Target.RecoverAsync(body.Disk, sequence, output, null, ct);
                 return Results.Ok(new RecoverResponse(body.Disk, body.Bookmark, body.Time, sequence, output, result.BytesWritten, result.DeltaCount,
-                    result.Sha256.ToLowerInvariant(), (DateTime.UtcNow - started).TotalSeconds));
+                    result.Sha256.ToLowerInvariant(), (DateTime.UtcNow - started).TotalSeconds, note));
             });
+        });
+
+        app.MapPost("/api/disks/{id}/resync", async (string id, ResyncBody? body, DataPathService dp, CancellationToken ct) =>
+        {
+            if (dp.Target is null) return Results.BadRequest(new ApiError("this node does not run the master-target role"));
+            var why = body?.Reason?.Trim();
+            if (string.IsNullOrEmpty(why)) return Results.BadRequest(new ApiError("reason: say why the disk is resynced (it is logged with the resync)"));
+            if (why.Length > 256 || why.Any(char.IsControl)) return Results.BadRequest(new ApiError("reason: at most 256 characters, no control characters"));
+            if (!dp.Target.Knows(id)) return Results.NotFound(new ApiError($"disk {id} is unknown: it has no replica on this master target"));
+            app.Logger.LogInformation("{Message}", $"disk {id}: operator resync requested: {why}");
+            var reply = await dp.Target.AskAgentAsync(new ResyncRequest(Guid.NewGuid().ToString("n"), [id], why), TimeSpan.FromSeconds(30), ct);
+            return reply is ResyncStarted { Error: null } started
+                ? Results.Ok(new ResyncResponse(id, "OperatorRequest", why, started.After.GetValueOrDefault(id)))
+                : Results.Conflict(new ApiError($"resync of disk {id}: {(reply as ResyncStarted)?.Error ?? reply.GetType().Name}"));
         });
 
         app.MapGet("/api/disks/{id}/retention", async (string id, DataPathService dp) =>
@@ -53,7 +76,7 @@ public static class PointInTimeEndpoints
                 var disk = await dp.Target.GetDiskAsync(id);
                 var w = disk.Retention.Window();
                 return Results.Ok(new RetentionResponse(id, w.OldestSequence, Time(w.OldestTimeUnixMs), w.NewestSequence, Time(w.NewestTimeUnixMs),
-                    disk.Retention.Checkpoints, disk.Retention.OpenViews));
+                    disk.Retention.Checkpoints, disk.Retention.OpenViews, disk.ResyncRanges.Ranges, await dp.Target.LatestConsistentSequenceAsync(id)));
             });
         });
 
@@ -65,13 +88,13 @@ public static class PointInTimeEndpoints
             catch (Exception e) when (e is ArgumentException or System.Net.Sockets.SocketException) { return Results.BadRequest(new ApiError(e.Message)); }
             return await GuardAsync(async () =>
             {
-                var (sequence, error) = await ResolvePointAsync(id, body.Bookmark, body.Sequence, body.Time, dp.Target, registry, options);
+                var (sequence, note, error) = await ResolvePointAsync(id, body.Bookmark, body.Sequence, body.Time, dp.Target, registry, options);
                 if (error is not null) return error;
                 var view = await dp.Target.OpenViewAsync(id, sequence);
                 ServedPoint served;
                 try { served = await exports.AddAsync(id, view, body.Writable ?? false, listen); }
                 catch (System.Net.Sockets.SocketException e) { return Results.BadRequest(new ApiError($"listen: cannot listen on {listen}: {e.Message}")); }
-                return Results.Ok(ToResponse(served));
+                return Results.Ok(ToResponse(served) with { Note = note });
             });
         });
 
@@ -92,32 +115,36 @@ public static class PointInTimeEndpoints
     {
         try { return await run(); }
         catch (KeyNotFoundException e) { return Results.NotFound(new ApiError(e.Message)); }
+        catch (PointInsideResyncException e) { return Results.Conflict(new ApiError(e.Message)); }
         catch (PointInTimeUnavailableException e) { return Results.BadRequest(new ApiError(e.Message)); }
         catch (ArgumentOutOfRangeException e) { return Results.BadRequest(new ApiError(e.Message)); }
         catch (InvalidDataException e) { return Results.BadRequest(new ApiError(e.Message)); }
     }
 
-    /// <summary>Exactly one of bookmark, sequence or time, resolved to the disk's sequence.</summary>
-    static async Task<(long Sequence, IResult? Error)> ResolvePointAsync(string disk, string? bookmark, long? sequence, string? time,
+    /// <summary>Exactly one of bookmark, sequence or time, resolved to the disk's sequence; the note says when a time was clamped.</summary>
+    static async Task<(long Sequence, string? Note, IResult? Error)> ResolvePointAsync(string disk, string? bookmark, long? sequence, string? time,
         MasterTargetServer target, ActorRegistry registry, NodeOptions options)
     {
         var given = (bookmark is null ? 0 : 1) + (sequence is null ? 0 : 1) + (time is null ? 0 : 1);
-        if (given != 1) return (0, Results.BadRequest(new ApiError("give exactly one of bookmark, sequence or time")));
+        if (given != 1) return (0, null, Results.BadRequest(new ApiError("give exactly one of bookmark, sequence or time")));
         if (bookmark is not null)
         {
             var view = await ApiEndpoints.TryGetDiskAsync(registry, disk, options);
+            if (view is not null && !view.Registered || view is null && !target.Knows(disk))
+                return (0, null, Results.NotFound(new ApiError($"disk {disk} is unknown: no such disk is registered or has a replica here")));
             var point = view?.RecoveryPoints.FirstOrDefault(p => p.BookmarkId == bookmark);
-            return point is null ? (0, Results.NotFound(new ApiError($"disk {disk} has no recovery point '{bookmark}'"))) : (point.Sequence, null);
+            return point is null ? (0, null, Results.NotFound(new ApiError($"disk {disk} has no recovery point '{bookmark}'"))) : (point.Sequence, null, null);
         }
         if (time is not null)
         {
             if (!DateTimeOffset.TryParse(time, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t))
-                return (0, Results.BadRequest(new ApiError($"time: '{time}' is not an ISO-8601 timestamp")));
-            return (await target.ResolveTimeAsync(disk, t), null);
+                return (0, null, Results.BadRequest(new ApiError($"time: '{time}' is not an ISO-8601 timestamp")));
+            var resolved = await target.ResolveTimeAsync(disk, t);
+            return (resolved.Sequence, resolved.Note, null);
         }
-        if (sequence < 1) return (0, Results.BadRequest(new ApiError($"sequence: {sequence} is below 1")));
+        if (sequence < 1) return (0, null, Results.BadRequest(new ApiError($"sequence: {sequence} is below 1")));
         var durable = (await target.GetDiskAsync(disk)).DurableThrough;
-        if (sequence > durable) return (0, Results.BadRequest(new ApiError($"sequence: {sequence} is past the end of disk {disk} (durable through #{durable})")));
-        return (sequence!.Value, null);
+        if (sequence > durable) return (0, null, Results.BadRequest(new ApiError($"sequence: {sequence} is past the end of disk {disk} (durable through #{durable})")));
+        return (sequence!.Value, null, null);
     }
 }

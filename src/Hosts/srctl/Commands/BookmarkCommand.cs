@@ -12,7 +12,7 @@ public static class BookmarkCommand
         var group = new Option<string?>("--group") { Description = "Protection group id: one bookmark across every disk of every member machine (two phases: hold, then mark and release)" };
         var machines = new Option<string[]>("--machine") { Description = "Machine (agent) id for a group bookmark without a protection group (repeat)" };
         var kind = new Option<string>("--kind") { Description = "crash or app (app runs each agent's freeze hooks; a failed freeze gives a flagged crash-consistent point)", DefaultValueFactory = _ => "crash" };
-        var timeout = new Option<int?>("--timeout-ms") { Description = "Group bookmark: the whole budget, and the agents' hold lease (default 10000)" };
+        var timeout = new Option<int?>("--timeout-ms") { Description = "The whole budget, waiting meanwhile for a resync to finish (disk bookmark: default 30000; group bookmark: default 10000, also the agents' hold lease)" };
         var cmd = new Command("bookmark", "Take a bookmark: a marker in each disk's ordered stream, durable at the target when this returns; with --group or --machine, one consistent cut across machines")
             { disks, name, group, machines, kind, timeout };
         cmd.SetAction(async (parse, ct) =>
@@ -30,7 +30,7 @@ public static class BookmarkCommand
             {
                 if (diskIds.Length > 0)
                 {
-                    var r = await client.PostAsync("api/bookmarks", new { name = parse.GetValue(name), disks = diskIds }, ct);
+                    var r = await client.PostAsync("api/bookmarks", new { name = parse.GetValue(name), disks = diskIds, timeoutSeconds = parse.GetValue(timeout) is { } ms ? (int?)Math.Max(1, (ms + 999) / 1000) : null }, ct);
                     if (parse.GetValue(json)) { Console.WriteLine(r.ToJsonString()); return 0; }
                     var t = new Table().AddColumns("disk", "sequence");
                     foreach (var (disk, seq) in r["sequences"]!.AsObject()) t.AddRow(Markup.Escape(disk), seq!.ToString());
