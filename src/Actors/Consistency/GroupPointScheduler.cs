@@ -66,7 +66,7 @@ public sealed class GroupPointScheduler : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         var system = Context.System;
-        PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier)
+        SiteRecovery.Actors.Hosting.ReadJournals.Sql(system)
             .AllEvents(Offset.NoOffset())
             .RunWith(Sink.ActorRefWithAck<EventEnvelope>(Self, "init", "ack", "done", e => new StreamFailed(e)), system.Materializer());
         Timers.StartPeriodicTimer("tick", Tick.Instance, _tick);
