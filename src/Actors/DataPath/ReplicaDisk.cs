@@ -196,7 +196,7 @@ public sealed class ReplicaDisk : IAsyncDisposable
         {
             if (sequence <= _replicaDurable && File.Exists(_checkpointPath)) return;
             // Durably replaced: a crash must leave the old value or the new one, never an empty file that stops the open.
-            SiteRecovery.Journal.DurableFile.WriteAtomically(_checkpointPath,
+            SiteRecovery.Contracts.Storage.DurableFile.WriteAtomically(_checkpointPath,
                 System.Text.Encoding.ASCII.GetBytes(sequence.ToString(System.Globalization.CultureInfo.InvariantCulture)), null, "replica-checkpoint");
             Volatile.Write(ref _replicaDurable, sequence);
             if (Retention is not null) Retention.RollLimit = sequence;

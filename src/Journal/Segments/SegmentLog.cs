@@ -1,4 +1,5 @@
 using Microsoft.Win32.SafeHandles;
+using SiteRecovery.Contracts.Storage;
 
 namespace SiteRecovery.Journal.Segments;
 

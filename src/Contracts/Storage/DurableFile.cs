@@ -1,6 +1,4 @@
-using SiteRecovery.Journal.Segments;
-
-namespace SiteRecovery.Journal;
+namespace SiteRecovery.Contracts.Storage;
 
 /// <summary>Small metadata files replaced atomically: temp file, fsync, rename, directory fsync.</summary>
 public static class DurableFile
