@@ -232,4 +232,124 @@ public sealed class SegmentRecycleTests
         Assert.Empty(failures);
         AssertHolds(log, expected);
     }
+
+    /// <summary>
+    /// The interleaving behind a once-seen "corrupt at offset 4028 (sequence 20)": a reader holds a file open between two
+    /// of its reads while the writer trims that file, parks it and rotates into it under a new name. A read is a lazy
+    /// enumeration, so the test stops the reader between two reads of its read-ahead buffer (4 KiB: frames 1..19 come
+    /// from the first read, frame 20 at offset 4028 straddles the second) simply by not asking for the next record.
+    /// The reader must go on with what the file held (or be told the sequence is no longer held), never read the file's
+    /// next life as damage.
+    /// </summary>
+    [Fact]
+    public void A_reader_between_two_reads_of_a_file_that_is_trimmed_and_reused_meanwhile_still_reads_what_it_held()
+    {
+        using var dir = new TempDir();
+        var expected = Enumerable.Range(1, 140).Select(s => RecordFor(s, 200, 51)).ToArray();
+        using var log = SegmentLog.Open(dir.Sub("log"), Recycling(4096, keep: 2));
+        // 212-byte frames: a file is sealed after its 20th record (4240 bytes), so files hold 1..20, 21..40, 41..60.
+        for (var s = 1; s <= 60; s++) log.Append(expected[s - 1], s);
+        log.Flush();
+
+        using var reader = log.Read(1).GetEnumerator();
+        Assert.True(reader.MoveNext());
+        Assert.Equal(1, reader.Current.Sequence);
+
+        // Meanwhile the forwarder's records are acknowledged: files 1..20 and 21..40 are trimmed (parked for reuse),
+        // and the next rotations write 81..100 and 101..120 into them, same frame sizes at the same offsets.
+        Assert.Equal(2, log.TrimThrough(40));
+        for (var s = 61; s <= 140; s++) log.Append(expected[s - 1], s);
+        log.Flush();
+
+        var got = new List<long> { 1 };
+        var error = Record.Exception(() =>
+        {
+            while (reader.MoveNext())
+            {
+                var (s, r) = reader.Current;
+                Assert.True(expected[s - 1].AsSpan().SequenceEqual(r.Span), $"record {s}: got bytes that differ from what was appended");
+                got.Add(s);
+            }
+        });
+        // What it had open it reads to the end; the next file was trimmed before the reader reached it: "not held", as
+        // for any read that falls behind a trim.
+        Assert.Equal(Enumerable.Range(1, 20).Select(s => (long)s), got);
+        var notHeld = Assert.IsType<SequenceNotHeldException>(error);
+        Assert.Equal(21, notHeld.Requested);
+        AssertHolds(log, expected.Take(140).ToList());
+    }
+
+    /// <summary>
+    /// Many readers, some of which stall in the middle of a file (as a thread descheduled under load does), while the
+    /// writer rotates into reused files and trims just behind the slowest reader's start, with spinning threads
+    /// competing for the CPU. Every record a reader gets is the one appended; a read that fell behind a trim may end
+    /// with "not held", never with a corrupt frame.
+    /// </summary>
+    [Fact]
+    public async Task Stalled_readers_under_cpu_load_never_see_a_reused_files_next_life()
+    {
+        using var dir = new TempDir();
+        var expected = new byte[3000][];
+        for (var s = 1; s <= expected.Length; s++) expected[s - 1] = RecordFor(s, 200, 61);
+        using var log = SegmentLog.Open(dir.Sub("log"), Recycling(4096, keep: 3));
+        using var stop = new CancellationTokenSource();
+        var failures = new List<string>();
+        long readFrom = 1, reads = 0, stalls = 0, notHeld = 0;
+        int[] margins = [0, 0, 20, 60, 100, 140]; // records the writer gets past a stalled reader; a file holds 20
+        var spinners = Enumerable.Range(0, Environment.ProcessorCount).Select(_ => new Thread(() =>
+        {
+            while (!stop.IsCancellationRequested) Thread.SpinWait(1000);
+        }) { IsBackground = true }).ToList();
+        spinners.ForEach(t => t.Start());
+        // Threads of their own: they block while stalled, and the thread pool would ration them.
+        var readers = Enumerable.Range(0, 8).Select(id => Task.Factory.StartNew(() =>
+        {
+            var random = new Random(id);
+            while (!stop.IsCancellationRequested)
+            {
+                var from = Interlocked.Read(ref readFrom);
+                var stallAt = random.Next(1, 80); // past the end of a short read: no stall
+                try
+                {
+                    var seq = from - 1;
+                    foreach (var (s, r) in log.Read(from))
+                    {
+                        if (s != seq + 1 || !expected[s - 1].AsSpan().SequenceEqual(r.Span)) lock (failures) failures.Add($"reader {id} from {from}: bad record {s}");
+                        seq = s;
+                        if (s - from == stallAt)
+                        {
+                            // Stalled mid-file, between two reads of the read-ahead buffer, until the writer has trimmed
+                            // past it by a varying margin (a few files more and the file it has open was reused).
+                            Interlocked.Increment(ref stalls);
+                            var until = s + margins[random.Next(margins.Length)];
+                            var waited = System.Diagnostics.Stopwatch.StartNew();
+                            while (log.FirstSequence <= until && waited.ElapsedMilliseconds < 200 && !stop.IsCancellationRequested) Thread.Sleep(1);
+                        }
+                    }
+                    Interlocked.Increment(ref reads);
+                }
+                catch (SequenceNotHeldException) { Interlocked.Increment(ref notHeld); }
+                catch (SegmentCorruptException e) { lock (failures) failures.Add($"reader {id} from {from}: {e.Message}"); }
+            }
+        }, TaskCreationOptions.LongRunning)).ToArray();
+        for (var s = 1; s <= expected.Length; s++)
+        {
+            log.Append(expected[s - 1], s);
+            if (s % 10 == 0)
+            {
+                log.Flush();
+                // Readers start past what is acknowledged; the trim follows close behind, so stalled readers get overtaken.
+                var start = Math.Max(1, s - 80);
+                Interlocked.Exchange(ref readFrom, start);
+                log.TrimThrough(start - 30);
+                if (s % 100 == 0) await Task.Yield();
+            }
+        }
+        await stop.CancelAsync();
+        await Task.WhenAll(readers);
+        spinners.ForEach(t => t.Join());
+        Assert.True(failures.Count == 0, $"{failures.Count} bad reads ({reads} complete, {stalls} stalls, {notHeld} overtaken), first: {failures.FirstOrDefault()}");
+        Assert.True(stalls > 0 && notHeld > 0, $"the readers never stalled or were never overtaken ({stalls} stalls, {notHeld} overtaken): the test did not test the race");
+        AssertHolds(log, expected);
+    }
 }

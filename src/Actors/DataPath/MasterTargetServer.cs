@@ -130,8 +130,15 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     Task<ReplicaDisk> OpenDiskAsync(string diskId, long size)
     {
         CheckDiskId(diskId);
-        var lazy = _disks.GetOrAdd(diskId, id => new Lazy<Task<ReplicaDisk>>(() =>
+        Lazy<Task<ReplicaDisk>> Open() => _disks.GetOrAdd(diskId, id => new Lazy<Task<ReplicaDisk>>(() =>
             ReplicaDisk.OpenAsync(DiskDirectory(id), id, size, _stores, _compression, _options.Journal, _options.ReplicaFlushInterval, _stop.Token, _options.Retention, _log)));
+        var lazy = Open();
+        if (lazy.Value.IsFaulted)
+        {
+            // A failed open (a damaged disk.json, a size mismatch) is tried again at the next offer, once the operator has acted.
+            _disks.TryRemove(KeyValuePair.Create(diskId, lazy));
+            lazy = Open();
+        }
         return lazy.Value;
     }
 
@@ -393,10 +400,10 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     {
         CheckDiskId(diskId);
         if (_disks.TryGetValue(diskId, out var lazy)) return await lazy.Value.ConfigureAwait(false);
-        var sizeFile = Path.Combine(DiskDirectory(diskId), "disk.json");
+        var sizeFile = ReplicaDisk.DiskFilePath(DiskDirectory(diskId));
         if (!File.Exists(sizeFile))
             throw new KeyNotFoundException($"disk {diskId} has no replica on master target {_options.ServerId}");
-        var size = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(sizeFile)).RootElement.GetProperty("SizeBytes").GetInt64();
+        var size = ReplicaDisk.ReadRecordedSize(sizeFile, diskId);
         return await OpenDiskAsync(diskId, size).ConfigureAwait(false);
     }
 

@@ -1,8 +1,11 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using Akka.Streams;
 using SiteRecovery.Contracts.DataPath;
+using SiteRecovery.Contracts.Storage;
 using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Journal.Compression;
 using SiteRecovery.Journal.Segments;
@@ -73,8 +76,17 @@ public sealed class ProcessServer : IAsyncDisposable
         // Disks already in the cache resume forwarding at once, before their agent reconnects.
         foreach (var dir in Directory.EnumerateDirectories(_options.CacheDirectory))
         {
-            var sizeFile = Path.Combine(dir, "size");
-            if (File.Exists(sizeFile)) _ = GetDiskAsync(Path.GetFileName(dir), long.Parse(File.ReadAllText(sizeFile)));
+            var sizeFile = SizeFile(dir);
+            if (!File.Exists(sizeFile)) continue;
+            long size;
+            try { size = ReadSize(sizeFile); }
+            catch (DurableFileUnreadableException e)
+            {
+                // One disk's damaged file does not keep the others from starting; its agent's offers are refused with this.
+                _log($"process server: disk {Path.GetFileName(dir)} not resumed: {e.Message}");
+                continue;
+            }
+            _ = GetDiskAsync(Path.GetFileName(dir), size);
         }
         lock (_background)
         {
@@ -101,17 +113,33 @@ public sealed class ProcessServer : IAsyncDisposable
     {
         if (string.IsNullOrWhiteSpace(diskId) || diskId.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || diskId is "." or "..")
             throw new InvalidDataException($"disk id '{diskId}' is not a valid name");
-        return _disks.GetOrAdd(diskId, id => new Lazy<Task<(SpooledDisk, Forwarder)>>(() => OpenDiskAsync(id, size, machineId))).Value;
+        var lazy = _disks.GetOrAdd(diskId, id => new Lazy<Task<(SpooledDisk, Forwarder)>>(() => OpenDiskAsync(id, size, machineId)));
+        if (lazy.Value.IsFaulted)
+        {
+            // A failed open (a damaged size file, a size mismatch) is tried again at the next offer, once the operator has acted.
+            _disks.TryRemove(KeyValuePair.Create(diskId, lazy));
+            lazy = _disks.GetOrAdd(diskId, id => new Lazy<Task<(SpooledDisk, Forwarder)>>(() => OpenDiskAsync(id, size, machineId)));
+        }
+        return lazy.Value;
     }
+
+    /// <summary>The disk's size beside its spool, so forwarding resumes at start before its agent reconnects.</summary>
+    internal static string SizeFile(string diskDirectory) => Path.Combine(diskDirectory, "size");
+
+    internal static long ReadSize(string path) => DurableFile.Read(path, "process server disk size file", bytes =>
+    {
+        var size = long.Parse(Encoding.ASCII.GetString(bytes), NumberStyles.Integer, CultureInfo.InvariantCulture);
+        return size > 0 ? size : throw new FormatException($"size {size} is not positive");
+    }, "Delete it to let the disk be re-offered: its agent's next offer records the size it carries (the spool beside it is kept).");
 
     async Task<(SpooledDisk, Forwarder)> OpenDiskAsync(string diskId, long size, string? machineId)
     {
         var dir = Path.Combine(_options.CacheDirectory, diskId);
         Directory.CreateDirectory(dir);
-        var sizeFile = Path.Combine(dir, "size");
-        if (File.Exists(sizeFile) && long.Parse(File.ReadAllText(sizeFile)) != size)
-            throw new InvalidDataException($"disk {diskId}: offered with size {size} but cached with size {File.ReadAllText(sizeFile)}");
-        File.WriteAllText(sizeFile, size.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var sizeFile = SizeFile(dir);
+        if (File.Exists(sizeFile) && ReadSize(sizeFile) is var cached && cached != size)
+            throw new InvalidDataException($"disk {diskId}: offered with size {size} but cached with size {cached} ('{sizeFile}'; if that file is damaged, delete it to let the disk be re-offered)");
+        DurableFile.WriteIfChanged(sizeFile, Encoding.ASCII.GetBytes(size.ToString(CultureInfo.InvariantCulture)), null, "size");
 
         // Ask the master target how far it is before opening the spool: an empty spool starts right after it.
         var probe = await ProbeTargetAsync(diskId, size, machineId).ConfigureAwait(false);
@@ -300,7 +328,7 @@ public sealed class ProcessServer : IAsyncDisposable
                         return;
                     }
                     try { _disks[offer.DiskId] = await server.GetDiskAsync(offer.DiskId, offer.SizeBytes, offer.MachineId ?? hello.SourceId).WaitAsync(ct).ConfigureAwait(false); }
-                    catch (InvalidDataException e)
+                    catch (Exception e) when (e is InvalidDataException or DurableFileUnreadableException)
                     {
                         await SendAsync(new Refused(e.Message), ct).ConfigureAwait(false);
                         return;

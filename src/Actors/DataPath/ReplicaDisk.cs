@@ -1,5 +1,6 @@
 using System.Text.Json;
 using SiteRecovery.Contracts.DataPath;
+using SiteRecovery.Contracts.Storage;
 using SiteRecovery.Journal.Compression;
 using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Journal.Replicas;
@@ -70,16 +71,17 @@ public sealed class ReplicaDisk : IAsyncDisposable
     public static async Task<ReplicaDisk> OpenAsync(string directory, string diskId, long size, IReplicaStoreFactory stores, DeltaCompression compression, SegmentLogOptions options, TimeSpan replicaFlushInterval, CancellationToken ct, RetentionOptions? retention = null, Action<string>? log = null)
     {
         Directory.CreateDirectory(directory);
-        var sizePath = Path.Combine(directory, "disk.json");
+        var sizePath = DiskFilePath(directory);
         if (File.Exists(sizePath))
         {
-            var known = JsonSerializer.Deserialize<DiskFile>(File.ReadAllBytes(sizePath))!;
-            if (known.SizeBytes != size)
-                throw new InvalidDataException($"disk {diskId}: offered with size {size} but its replica was created with size {known.SizeBytes}");
+            var known = ReadRecordedSize(sizePath, diskId);
+            if (known != size)
+                throw new InvalidDataException($"disk {diskId}: offered with size {size} but its replica was created with size {known} ('{sizePath}')");
         }
         else
         {
-            File.WriteAllBytes(sizePath, JsonSerializer.SerializeToUtf8Bytes(new DiskFile(diskId, size)));
+            // Written once, when the replica is created; never rewritten.
+            DurableFile.WriteAtomically(sizePath, JsonSerializer.SerializeToUtf8Bytes(new DiskFile(diskId, size)), null, "disk.json");
         }
         var journal = SegmentLog.Open(Path.Combine(directory, "journal"), options);
         var replica = await stores.OpenAsync(diskId, size, ct).ConfigureAwait(false);
@@ -92,6 +94,17 @@ public sealed class ReplicaDisk : IAsyncDisposable
     }
 
     sealed record DiskFile(string DiskId, long SizeBytes);
+
+    /// <summary>The disk's id and size, recorded when its replica was created (<c>disk.json</c>).</summary>
+    internal static string DiskFilePath(string directory) => Path.Combine(directory, "disk.json");
+
+    /// <summary>The size <c>disk.json</c> records; a <see cref="DurableFileUnreadableException"/> naming the file when it is empty or damaged.</summary>
+    internal static long ReadRecordedSize(string path, string diskId) => DurableFile.Read(path, $"master target disk file of {diskId}", bytes =>
+    {
+        var known = JsonSerializer.Deserialize<DiskFile>(bytes) ?? throw new FormatException("it holds null");
+        if (known.DiskId != diskId) throw new FormatException($"it names disk '{known.DiskId}'");
+        return known.SizeBytes > 0 ? known.SizeBytes : throw new FormatException($"size {known.SizeBytes} is not positive");
+    }, "Delete it to let the disk be re-offered: the next offer from its process server records the size it carries (the journal and replica are kept).");
 
     async Task RedoTailAsync(CancellationToken ct)
     {
@@ -236,7 +249,7 @@ public sealed class ReplicaDisk : IAsyncDisposable
         {
             if (sequence <= _replicaDurable && File.Exists(_checkpointPath)) return;
             // Durably replaced: a crash must leave the old value or the new one, never an empty file that stops the open.
-            SiteRecovery.Journal.DurableFile.WriteAtomically(_checkpointPath,
+            DurableFile.WriteAtomically(_checkpointPath,
                 System.Text.Encoding.ASCII.GetBytes(sequence.ToString(System.Globalization.CultureInfo.InvariantCulture)), null, "replica-checkpoint");
             Volatile.Write(ref _replicaDurable, sequence);
             if (Retention is not null) Retention.RollLimit = sequence;

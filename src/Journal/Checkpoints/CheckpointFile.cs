@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.IO.Hashing;
 using SiteRecovery.Journal.Segments;
+using SiteRecovery.Contracts.Storage;
 
 namespace SiteRecovery.Journal.Checkpoints;
 

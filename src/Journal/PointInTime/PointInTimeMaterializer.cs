@@ -3,6 +3,7 @@ using SiteRecovery.Journal.Recovery;
 using SiteRecovery.Journal.Replicas.Local;
 using SiteRecovery.Journal.Retention;
 using SiteRecovery.Journal.Segments;
+using SiteRecovery.Contracts.Storage;
 
 namespace SiteRecovery.Journal.PointInTime;
 

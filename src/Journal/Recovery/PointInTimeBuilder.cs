@@ -3,6 +3,7 @@ using SiteRecovery.Journal.Compression;
 using SiteRecovery.Journal.Replicas;
 using SiteRecovery.Journal.Replicas.Local;
 using SiteRecovery.Journal.Segments;
+using SiteRecovery.Contracts.Storage;
 
 namespace SiteRecovery.Journal.Recovery;
 

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Hashing;
 using Microsoft.Win32.SafeHandles;
 using SiteRecovery.Contracts.DataPath;
+using SiteRecovery.Contracts.Storage;
 
 namespace SiteRecovery.Journal.Retention;
 

@@ -4,6 +4,7 @@ using SiteRecovery.Journal.Compression;
 using SiteRecovery.Journal.PointInTime;
 using SiteRecovery.Journal.Recovery;
 using SiteRecovery.Journal.Segments;
+using SiteRecovery.Contracts.Storage;
 
 namespace SiteRecovery.Journal.Retention;
 

@@ -1,4 +1,5 @@
 using Microsoft.Win32.SafeHandles;
+using SiteRecovery.Contracts.Storage;
 
 namespace SiteRecovery.Journal.Segments;
 
@@ -11,7 +12,9 @@ namespace SiteRecovery.Journal.Segments;
 /// Thread-safety: <see cref="Append"/>, <see cref="Flush"/> and <see cref="Dispose"/> belong to one writer thread
 /// (or must be externally serialized). <see cref="Read"/>, <see cref="TrimThrough"/> and all properties are safe
 /// from any thread at any time, concurrently with the writer. A <see cref="Read"/> sees a snapshot of what was
-/// durable (flushed) when it was called; it never sees buffered, unflushed records. A second writer on the same
+/// durable (flushed) when it was called; it never sees buffered, unflushed records. A file a reader has open is never
+/// reused under it (a trim deletes it instead of parking it), so the reader goes on reading what the file held; a file
+/// trimmed before the reader opens it ends the read with <see cref="SequenceNotHeldException"/>. A second writer on the same
 /// directory (this or another process) is refused by an exclusive <c>log.lock</c> file.
 /// </remarks>
 public sealed class SegmentLog : IDisposable
@@ -33,6 +36,10 @@ public sealed class SegmentLog : IDisposable
         public long Last => First + DurableCount - 1;
         /// <summary>Every <see cref="IndexEvery"/>-th record appended since open: (sequence, byte offset), ascending.</summary>
         public List<(long Sequence, long Offset)> Index { get; } = [];
+        /// <summary>Readers holding the file open (see <see cref="OpenPinned"/>); a trimmed file with readers is never reused.</summary>
+        public int Readers { get; set; }
+        /// <summary>Removed from the log by a trim: no reader may open it any more.</summary>
+        public bool Trimmed { get; set; }
     }
 
     /// <summary>
@@ -41,7 +48,7 @@ public sealed class SegmentLog : IDisposable
     /// </summary>
     private const int IndexEvery = 64;
 
-    private readonly record struct FileView(long First, long Count, long Length, string Path, long StartSequence, long StartOffset, long Seed);
+    private readonly record struct FileView(SegmentFile File, long First, long Count, long Length, long StartSequence, long StartOffset, long Seed);
 
     private readonly string _directory;
     private readonly SegmentLogOptions _options;
@@ -266,7 +273,7 @@ public sealed class SegmentLog : IDisposable
                         if (entry.Sequence > fromSequence || entry.Offset >= f.DurableLength) break;
                         (startSeq, startOffset) = entry;
                     }
-                    views.Add(new FileView(f.First, f.DurableCount, f.DurableLength, f.Path, startSeq, startOffset, f.Seed));
+                    views.Add(new FileView(f, f.First, f.DurableCount, f.DurableLength, startSeq, startOffset, f.Seed));
                 }
         }
         return ReadFilesLocated(views, fromSequence, through, allocate);
@@ -276,17 +283,24 @@ public sealed class SegmentLog : IDisposable
     {
         foreach (var view in views)
         {
-            var (handle, path) = OpenForRead(view);
-            using (handle)
-            using (var reader = new FrameReader(handle, view.Length, _options.ReadBufferBytes, _options.MaxRecordBytes, view.Seed, view.StartOffset))
+            var (handle, path) = OpenPinned(view.File);
+            try
             {
-                var seq = view.StartSequence;
-                for (long k = view.StartSequence - view.First; k < view.Count && seq <= through; k++, seq++)
+                using (handle)
+                using (var reader = new FrameReader(handle, view.Length, _options.ReadBufferBytes, _options.MaxRecordBytes, view.Seed, view.StartOffset))
                 {
-                    var offset = reader.Position;
-                    var record = ReadOne(reader, path, seq, keep: seq >= from, allocate);
-                    if (record is { } r) yield return new LocatedRecord(seq, new RecordLocation(view.First, offset), r);
+                    var seq = view.StartSequence;
+                    for (long k = view.StartSequence - view.First; k < view.Count && seq <= through; k++, seq++)
+                    {
+                        var offset = reader.Position;
+                        var record = ReadOne(reader, path, seq, keep: seq >= from, allocate);
+                        if (record is { } r) yield return new LocatedRecord(seq, new RecordLocation(view.First, offset), r);
+                    }
                 }
+            }
+            finally
+            {
+                Unpin(view.File);
             }
         }
     }
@@ -305,11 +319,12 @@ public sealed class SegmentLog : IDisposable
             var f = _files.Find(x => x.First == location.SegmentFirst);
             if (f is null || sequence < f.First || sequence > f.Last)
                 throw new SequenceNotHeldException(sequence, FirstHeldLocked(), _durableSequence);
-            view = new FileView(f.First, f.DurableCount, f.DurableLength, f.Path, f.First, 0, f.Seed);
+            view = new FileView(f, f.First, f.DurableCount, f.DurableLength, f.First, 0, f.Seed);
         }
-        var (handle, path) = OpenForRead(view);
-        using (handle)
+        var (handle, path) = OpenPinned(view.File);
+        try
         {
+            using var _ = handle;
             Span<byte> header = stackalloc byte[SegmentFrame.HeaderSize];
             if (location.Offset < 0 || location.Offset + SegmentFrame.HeaderSize > view.Length
                 || RandomAccess.Read(handle, header, location.Offset) != SegmentFrame.HeaderSize)
@@ -330,6 +345,10 @@ public sealed class SegmentLog : IDisposable
                 throw new SegmentCorruptException(path, location.Offset, sequence, Describe(FrameStatus.BadChecksum, length));
             return record;
         }
+        finally
+        {
+            Unpin(view.File);
+        }
     }
 
     /// <summary>
@@ -342,20 +361,26 @@ public sealed class SegmentLog : IDisposable
     {
         lock (_trimGate)
         {
-            List<string> victims = [];
+            List<(string Path, bool Open)> victims = [];
             lock (_gate)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 // Removing from the index first makes concurrent readers report "not held" instead of racing the delete.
+                // Whether a reader still has the file open is decided here too, under the gate readers open files under.
                 while (_files.Count > 0 && _files[0].Sealed && _files[0].Last <= sequence)
                 {
-                    victims.Add(_files[0].Path);
+                    var f = _files[0];
+                    f.Trimmed = true;
+                    victims.Add((f.Path, f.Readers > 0));
                     _files.RemoveAt(0);
                 }
             }
-            foreach (var path in victims)
+            foreach (var (path, open) in victims)
             {
-                if (_free.Count < _options.RecycleSegments)
+                // A file a reader still has open is deleted, never parked: reused, its next life would be written under
+                // the reader's handle (the handle follows the file through renames), and the reader would find frames
+                // of another life where its records were. Deleted, the reader keeps reading what the file held.
+                if (!open && _free.Count < _options.RecycleSegments)
                 {
                     // A parked file is not a segment to recovery, so renaming it away is as final as deleting it.
                     var parked = Path.Combine(_directory, SegmentFileName.Free(++_nextFreeId));
@@ -405,26 +430,26 @@ public sealed class SegmentLog : IDisposable
         return copy.AsMemory(0, record.Length);
     }
 
-    /// <summary>Opens a file for reading; if a rotation renamed it since the snapshot, follows it by its first sequence.</summary>
-    private (SafeFileHandle Handle, string Path) OpenForRead(FileView view)
+    /// <summary>
+    /// Opens a file of a read's snapshot and pins it until <see cref="Unpin"/>: a trim then deletes the file rather
+    /// than parking it for reuse, so everything read through this handle is what the file held when it was opened.
+    /// Under the gate, so no rotation renames the file and no trim removes it between the check and the open; a file
+    /// trimmed since the snapshot is "not held".
+    /// </summary>
+    private (SafeFileHandle Handle, string Path) OpenPinned(SegmentFile file)
     {
-        var path = view.Path;
-        for (var attempt = 0; ; attempt++)
+        lock (_gate)
         {
-            try
-            {
-                return (File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete), path);
-            }
-            catch (FileNotFoundException) when (attempt < 2)
-            {
-                lock (_gate)
-                {
-                    var current = _files.Find(f => f.First == view.First)
-                        ?? throw new SequenceNotHeldException(view.First, FirstHeldLocked(), _durableSequence);
-                    path = current.Path;
-                }
-            }
+            if (file.Trimmed) throw new SequenceNotHeldException(file.First, FirstHeldLocked(), _durableSequence);
+            var handle = File.OpenHandle(file.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            file.Readers++;
+            return (handle, file.Path);
         }
+    }
+
+    private void Unpin(SegmentFile file)
+    {
+        lock (_gate) file.Readers--;
     }
 
     private void Rotate()
@@ -442,7 +467,7 @@ public sealed class SegmentLog : IDisposable
             CutReusedTail();
             _active!.Dispose();
             _active = null;
-            // Rename and index update together, so a reader whose open failed on the old name finds the new one.
+            // Rename and index update together, under the gate readers open files under: a reader opens one name or the other.
             lock (_gate)
             {
                 File.Move(active.Path, sealedPath);

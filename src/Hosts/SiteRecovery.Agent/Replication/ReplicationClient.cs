@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using SiteRecovery.Agent.Consistency;
 using SiteRecovery.Contracts.DataPath;
+using SiteRecovery.Contracts.Storage;
 using SiteRecovery.Contracts.Wire;
 
 namespace SiteRecovery.Agent.Replication;
@@ -165,7 +166,14 @@ public sealed class ReplicationClient(
             finally { d.WriteLock.Release(); }
             return ResyncReason.StreamGap;
         }
-        var state = AgentStateFile.Load(StatePath(d.Name));
+        AgentStateFile? state;
+        try { state = AgentStateFile.Load(StatePath(d.Name)); }
+        catch (DurableFileUnreadableException e)
+        {
+            // Nothing says the last shutdown was clean: resync, as after a crash.
+            log($"disk {d.Name}: {e.Message}");
+            state = new AgentStateFile(0, Clean: false);
+        }
         new AgentStateFile(durable, Clean: false).Save(StatePath(d.Name));
         d.Stream.StartAfter(durable);
         if (state is { Clean: true } && state.LastSequence == durable)

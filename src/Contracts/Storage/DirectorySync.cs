@@ -1,13 +1,13 @@
 using System.Runtime.InteropServices;
 
-namespace SiteRecovery.Journal.Segments;
+namespace SiteRecovery.Contracts.Storage;
 
 /// <summary>
 /// fsync of a directory, so renames, creations and deletions survive a power loss. .NET has no API for it,
 /// so on Unix this opens the directory read-only through libc. On Windows, NTFS journals metadata and a
 /// directory cannot be flushed this way, so it is a no-op there.
 /// </summary>
-internal static partial class DirectorySync
+public static partial class DirectorySync
 {
     public static void Flush(string directory)
     {
