@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text.Json;
+using SiteRecovery.Contracts.Storage;
 using SiteRecovery.Contracts.Wire;
 
 namespace SiteRecovery.Journal.Resync;

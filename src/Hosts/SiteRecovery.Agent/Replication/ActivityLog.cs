@@ -84,6 +84,8 @@ public sealed class ActivityLog : IDisposable
         if (capacity < 1) throw new ArgumentOutOfRangeException(nameof(capacity), $"activity log capacity {capacity} must be at least 1 extent");
         var existed = File.Exists(path);
         var file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        // A new log must survive a power loss as a name too, or the next start would find none and scan the whole disk.
+        if (!existed) SiteRecovery.Contracts.Storage.DirectorySync.Flush(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
         var log = new ActivityLog(file, path, diskSize, extentBytes, capacity);
         recovered = null;
         why = null;
