@@ -471,9 +471,18 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                 await SendAsync(new Resume(resume), ct).ConfigureAwait(false);
                 await ReceiveAsync(input, ct).ConfigureAwait(false);
             }
+            catch (DeltaRefusedException e)
+            {
+                server._log($"master target: connection from {peer} closed: {e.Message}");
+            }
             catch (Exception e) when (e is IOException or SocketException or InvalidDataException or DeltaFormatException or ObjectDisposedException or OperationCanceledException)
             {
                 if (!ct.IsCancellationRequested) server._log($"master target: connection from {peer} ended: {e.Message}");
+            }
+            catch (Exception e)
+            {
+                // Nothing ends a connection silently: an unexpected failure is logged with its type before the socket closes.
+                server._log($"master target: connection from {peer} failed ({e.GetType().Name}): {e.Message}");
             }
             finally
             {
@@ -508,9 +517,12 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                 else
                 {
                     var body = frame.Body;
-                    var header = DeltaCodec.Decode(body, out _);
+                    var header = DeltaCodec.Decode(body, out var compressed);
                     if (!_disks.TryGetValue(header.DiskId, out var disk))
                         throw new InvalidDataException($"delta for disk {header.DiskId}, which this connection did not offer");
+                    // Checked before anything else, the sequence included: a refused record ends the connection, nothing stored.
+                    if (DeltaValidation.Check(header, disk.Size, compressed) is { } violation)
+                        throw new DeltaRefusedException(disk.DiskId, header.Sequence, violation);
                     await disk.Gate.WaitAsync(ct).ConfigureAwait(false);
                     try
                     {
@@ -529,6 +541,8 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                             await SendAsync(new Nak(disk.DiskId, header.Sequence, e.Message), ct).ConfigureAwait(false);
                             continue;
                         }
+                        if (compressed && DeltaValidation.Check(delta, disk.Size) is { } decompressed)
+                            throw new DeltaRefusedException(disk.DiskId, delta.Sequence, decompressed);
                         await disk.AppendAsync(delta, body, ct).ConfigureAwait(false);
                         if (delta.Kind == DeltaKind.Bookmark) points.Add((disk, delta));
                         if (server._options.LagObserver is not null)

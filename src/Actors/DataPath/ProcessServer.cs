@@ -163,6 +163,9 @@ public sealed class ProcessServer : IAsyncDisposable
     /// <summary>Passes a bookmark request to the agent that owns the disks and returns its answer.</summary>
     internal async Task<BookmarkInserted> RouteBookmarkAsync(BookmarkRequest req, CancellationToken ct)
     {
+        // A marker the hops would refuse must never be numbered: the agent would resend it forever.
+        if (DeltaValidation.BookmarkIdProblem(req.BookmarkId) is { } badId)
+            return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(), badId);
         var owners = req.DiskIds.Select(d => _agentByDisk.TryGetValue(d, out var s) ? s : null).Distinct().ToList();
         if (owners.Count != 1 || owners[0] is null)
             return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(),
@@ -329,9 +332,18 @@ public sealed class ProcessServer : IAsyncDisposable
                 server._log($"agent {hello.SourceId} ({peer}) connected: " + string.Join(", ", resume.Select(kv => $"{kv.Key} from #{kv.Value + 1}")));
                 await ReceiveAsync(reader, ct).ConfigureAwait(false);
             }
+            catch (DeltaRefusedException e)
+            {
+                server._log($"process server: agent connection {peer} closed: {e.Message}");
+            }
             catch (Exception e) when (e is IOException or SocketException or InvalidDataException or DeltaFormatException or ObjectDisposedException or OperationCanceledException)
             {
                 if (!ct.IsCancellationRequested) server._log($"process server: agent connection {peer} ended: {e.Message}");
+            }
+            catch (Exception e)
+            {
+                // Nothing ends a connection silently: an unexpected failure is logged with its type before the socket closes.
+                server._log($"process server: agent connection {peer} failed ({e.GetType().Name}): {e.Message}");
             }
             finally
             {
@@ -371,6 +383,9 @@ public sealed class ProcessServer : IAsyncDisposable
                         if (!_disks.TryGetValue(delta.DiskId, out var entry))
                             throw new InvalidDataException($"delta for disk {delta.DiskId}, which this agent did not offer");
                         var disk = entry.Disk;
+                        // Checked before anything else, the sequence included: a refused record ends the connection, nothing stored.
+                        if (DeltaValidation.Check(delta, disk.Size, compressed) is { } violation)
+                            throw new DeltaRefusedException(disk.DiskId, delta.Sequence, violation);
                         var expected = disk.Spool.LastSequence + 1;
                         if (delta.Sequence < expected) continue; // resend overlap
                         if (delta.Sequence > expected)
@@ -384,10 +399,6 @@ public sealed class ProcessServer : IAsyncDisposable
                             if (naked.Add(disk.DiskId)) await SendAsync(new Nak(disk.DiskId, expected, $"delta #{delta.Sequence} of {disk.DiskId} failed its checksum"), ct).ConfigureAwait(false);
                             continue;
                         }
-                        var problem = delta.Validate()
-                            ?? (delta.Kind != DeltaKind.Bookmark && delta.Offset + delta.Length > disk.Size ? $"range {delta.Offset}+{delta.Length} is past the disk's {disk.Size} bytes" : null);
-                        if (problem is not null)
-                            throw new InvalidDataException($"delta #{delta.Sequence} of {disk.DiskId} is malformed: {problem}");
                         naked.Remove(disk.DiskId);
                         await disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
                         try { disk.Spool.Append(body.Span, delta.Sequence); }

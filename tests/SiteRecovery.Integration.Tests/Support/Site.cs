@@ -40,6 +40,16 @@ public sealed class Site : IAsyncDisposable
         return site;
     }
 
+    /// <summary>A master target and a process server only, for tests that speak the wire protocol themselves.</summary>
+    public static async Task<Site> StartServersAsync(string name, Action<Site>? configure = null)
+    {
+        var site = new Site { Root = Tools.TempDirectory(name), System = ActorSystem.Create("site-" + Guid.NewGuid().ToString("n")[..8]) };
+        configure?.Invoke(site);
+        await site.StartTargetAsync();
+        await site.StartProcessServerAsync();
+        return site;
+    }
+
     public IDataPathEvents Events { get; set; } = new NoDataPathEvents();
     public TimeSpan? AutoPoints { get; set; }
 
@@ -90,7 +100,7 @@ public sealed class Site : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Agent.DisposeAsync();
+        if (Agent is not null) await Agent.DisposeAsync();
         await Process.DisposeAsync();
         await Target.DisposeAsync();
         await System.Terminate();
