@@ -648,6 +648,12 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                 case ResyncNotice n:
                     server._events.Resync(n);
                     break;
+                case StorageFaultNotice n:
+                    // A process server's spool failed under the disk, or was reopened: the disk's alert follows it.
+                    server._log($"disk {n.DiskId}: process server reports replication {(n.Cleared ? "resumed" : $"stopped after #{n.StoppedAfter}: {n.Reason}: {n.Detail}")}");
+                    if (n.Cleared) server._events.ReplicationResumed(n.DiskId);
+                    else server._events.ReplicationStopped(n.DiskId, n.Reason, n.StoppedAfter, n.Detail);
+                    break;
                 case BlockHashRequest req:
                     // Off the receive loop: the hashes wait for deltas this very loop applies.
                     _ = Task.Run(() => AnswerHashesAsync(req));

@@ -14,7 +14,7 @@ namespace SiteRecovery.Actors.DataPath;
 /// range), appended to the disk's spool and acknowledged once fsync'd; a <see cref="Forwarder"/> per
 /// disk drains the spool to the master target.
 /// </summary>
-public sealed class ProcessServer : IAsyncDisposable
+public sealed partial class ProcessServer : IAsyncDisposable
 {
     readonly ProcessServerOptions _options;
     readonly IMaterializer _materializer;
@@ -116,16 +116,17 @@ public sealed class ProcessServer : IAsyncDisposable
         // Ask the master target how far it is before opening the spool: an empty spool starts right after it.
         var probe = await ProbeTargetAsync(diskId, size, machineId).ConfigureAwait(false);
         var spoolDir = Path.Combine(dir, "spool");
-        var spool = SegmentLog.Open(spoolDir, _options.Spool with { InitialSequence = probe + 1 });
+        var spoolOptions = _options.Spool with { InitialSequence = probe + 1 };
+        var spool = SegmentLog.Open(spoolDir, spoolOptions);
         if (spool.LastSequence < probe)
         {
             // Everything the spool holds is already at the target (or the spool was lost): start after the target.
             spool.Dispose();
             Directory.Delete(spoolDir, recursive: true);
-            spool = SegmentLog.Open(spoolDir, _options.Spool with { InitialSequence = probe + 1 });
+            spool = SegmentLog.Open(spoolDir, spoolOptions);
         }
         if (spool.Recovery is { } report && report.ToString() is { Length: > 0 } text) _log($"disk {diskId}: spool recovery: {text}");
-        var disk = new SpooledDisk(diskId, size, spool, probe, machineId, _options.ForwardMemoryBytes);
+        var disk = new SpooledDisk(diskId, size, spool, probe, machineId, _options.ForwardMemoryBytes, spoolOptions);
         var forwarder = new Forwarder(this, disk, _options, _compression, _materializer);
         lock (_background) _background.Add(forwarder.RunAsync(_stop.Token));
         await forwarder.ConnectedOnce.WaitAsync(_stop.Token).ConfigureAwait(false);
@@ -308,6 +309,12 @@ public sealed class ProcessServer : IAsyncDisposable
                         await SendAsync(new Refused(e.Message), ct).ConfigureAwait(false);
                         return;
                     }
+                    // A disk stopped by a storage fault takes nothing until its spool is reopened: the agent keeps its writes and retries.
+                    if (StoppedRefusal(_disks[offer.DiskId].Disk) is { } stopped)
+                    {
+                        await SendAsync(new Refused(stopped), ct).ConfigureAwait(false);
+                        return;
+                    }
                 }
                 // A previous connection of these disks may still be appending (its peer died unseen):
                 // end it first, then make whatever it appended durable. Those deltas passed their checks
@@ -324,6 +331,7 @@ public sealed class ProcessServer : IAsyncDisposable
                     server._agentByDisk[id] = this;
                     await entry.Disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
                     try { entry.Disk.Spool.Flush(); }
+                    catch (IOException e) { throw server.SpoolFailed(entry.Disk, entry.Forwarder, e); }
                     finally { entry.Disk.WriteGate.Release(); }
                     entry.Disk.SignalDurable();
                     resume[id] = entry.Disk.DurableThrough;
@@ -402,6 +410,7 @@ public sealed class ProcessServer : IAsyncDisposable
                         naked.Remove(disk.DiskId);
                         await disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
                         try { disk.Spool.Append(body.Span, delta.Sequence); }
+                        catch (IOException e) { throw server.SpoolFailed(disk, entry.Forwarder, e); }
                         finally { disk.WriteGate.Release(); }
                         // The spool has the record; the frame's buffer now serves the forwarder, which returns it to the pool.
                         disk.Recent.Add(delta.Sequence, frame.Buffer, frame.Length);
@@ -426,6 +435,7 @@ public sealed class ProcessServer : IAsyncDisposable
             {
                 await disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
                 try { disk.Spool.Flush(); }
+                catch (IOException e) { throw server.SpoolFailed(disk, _disks[disk.DiskId].Forwarder, e); }
                 finally { disk.WriteGate.Release(); }
                 disk.SignalDurable();
                 await SendAsync(new Ack(disk.DiskId, disk.DurableThrough), ct).ConfigureAwait(false);

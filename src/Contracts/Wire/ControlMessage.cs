@@ -25,6 +25,7 @@ namespace SiteRecovery.Contracts.Wire;
 [JsonDerivedType(typeof(CommitHold), "commit")]
 [JsonDerivedType(typeof(AbortHold), "abort")]
 [JsonDerivedType(typeof(HoldEnded), "committed")]
+[JsonDerivedType(typeof(StorageFaultNotice), "storage-fault")]
 public abstract record ControlMessage
 {
     static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);
