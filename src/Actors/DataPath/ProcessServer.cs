@@ -239,7 +239,8 @@ public sealed partial class ProcessServer : IAsyncDisposable
             {
                 var d = lazy.Value.Result.Disk;
                 await d.WriteGate.WaitAsync().ConfigureAwait(false);
-                try { d.Spool.Flush(); d.Spool.Dispose(); } finally { d.WriteGate.Release(); }
+                // A disk stopped by a storage fault has its spool closed already, at what was durable.
+                try { if (d.Fault is null) { d.Spool.Flush(); d.Spool.Dispose(); } } finally { d.WriteGate.Release(); }
             }
         _compression.Dispose();
     }

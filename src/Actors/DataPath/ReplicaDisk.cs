@@ -216,6 +216,12 @@ public sealed partial class ReplicaDisk : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // A disk stopped by a storage fault is closed without committing what followed its journal's last fsync.
+        if (Fault is not null)
+        {
+            await CloseAfterFaultAsync().ConfigureAwait(false);
+            return;
+        }
         await _maintenance.WaitAsync().ConfigureAwait(false);
         await Gate.WaitAsync().ConfigureAwait(false);
         try
