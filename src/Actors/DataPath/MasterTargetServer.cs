@@ -634,6 +634,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
             }
             if (disk.Fault is not { } fault) return disk;
             await disk.CloseAfterFaultAsync().ConfigureAwait(false);
+            disk.Journal.CloseAtDurable(); // finishes the cut back to the last fsync if the close could not
             var directory = server.DiskDirectory(offer.DiskId);
             ReplicaDisk.ProbeStorage(directory, server._options.Journal);
             var fresh = await ReplicaDisk.OpenAsync(directory, offer.DiskId, offer.SizeBytes, server._stores, server._compression, server._options.Journal,

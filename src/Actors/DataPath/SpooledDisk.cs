@@ -57,7 +57,8 @@ public sealed class SpooledDisk
             _fault ??= new StorageFaultNotice(DiskId, reason, Spool.DurableSequence, error.Message, Cleared: false);
             fault = _fault;
         }
-        Spool.CloseAtDurable();
+        // A close that fails here is finished by ReopenSpool, which calls it again before reopening.
+        try { Spool.CloseAtDurable(); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         Recent.Clear();
         return (fault, isNew);
     }

@@ -17,21 +17,31 @@ public sealed partial class SegmentLog
     /// </summary>
     public void CloseAtDurable()
     {
-        string? activePath;
-        long durableLength;
+        bool close;
         lock (_gate)
         {
-            if (_disposed) return;
-            var active = _files[^1];
-            activePath = active.Sealed ? null : active.Path;
-            durableLength = active.DurableLength;
-            _faulted = true; // Dispose must not flush what was buffered or written since the last fsync
+            close = !_disposed;
+            if (close)
+            {
+                var active = _files[^1];
+                _pendingCut = active.Sealed ? null : (active.Path, active.DurableLength);
+                _faulted = true; // Dispose must not flush what was buffered or written since the last fsync
+            }
         }
-        Dispose();
-        if (activePath is null || !File.Exists(activePath)) return;
-        using var file = File.OpenHandle(activePath, FileMode.Open, FileAccess.Write, FileShare.Read | FileShare.Delete);
-        if (RandomAccess.GetLength(file) <= durableLength) return;
-        RandomAccess.SetLength(file, durableLength);
-        RandomAccess.FlushToDisk(file);
+        if (close) Dispose();
+        // A cut that failed (the device still refuses) is tried again by the next call, before anyone reopens the log.
+        if (_pendingCut is not { } cut) return;
+        if (File.Exists(cut.Path))
+        {
+            using var file = File.OpenHandle(cut.Path, FileMode.Open, FileAccess.Write, FileShare.Read | FileShare.Delete);
+            if (RandomAccess.GetLength(file) > cut.Length)
+            {
+                RandomAccess.SetLength(file, cut.Length);
+                RandomAccess.FlushToDisk(file);
+            }
+        }
+        _pendingCut = null;
     }
+
+    private (string Path, long Length)? _pendingCut;
 }
