@@ -152,7 +152,7 @@ public sealed class AlertRulesTests
         var keys = AlertRules.Evaluate(facts, None, T0, Settings).Select(o => o.Key).ToHashSet();
         Assert.Equal(new HashSet<AlertKey>
         {
-            new(AlertKind.DiskRpoExceeded, "d1"), new(AlertKind.MachineRpoExceeded, "m1"),
+            new(AlertKind.DiskRpoExceeded, "d1"), new(AlertKind.MachineRpoExceeded, "m1"), new(AlertKind.DiskReplicationStopped, "d1"),
             new(AlertKind.CacheHighWater, "ps1"), new(AlertKind.MasterTargetOutOfSlots, "mt1"),
         }, keys);
         Assert.Equal("m9", facts.DiscoveredDiskMachine["d9"]);

@@ -4,7 +4,11 @@ using SiteRecovery.Contracts.Control;
 namespace SiteRecovery.Actors.Alerts;
 
 /// <summary>A registered protected disk: its machine, when it was registered, and the time (and bookmark) of its newest recovery point.</summary>
-public sealed record DiskFact(string DiskId, string? MachineId, long RegisteredAtUnixMs, long? LastRecoveryPointUnixMs, string? LastRecoveryPointId = null);
+public sealed record DiskFact(string DiskId, string? MachineId, long RegisteredAtUnixMs, long? LastRecoveryPointUnixMs, string? LastRecoveryPointId = null)
+{
+    /// <summary>Set while a hop's storage fault stops the disk's replication.</summary>
+    public ReplicationStopped? Stopped { get; init; }
+}
 
 /// <summary>A machine's newest application-consistency failure and newest success (each by its time, either may be absent).</summary>
 public sealed record AppConsistencyFact(string MachineId, AppConsistencyFailed? LastFailure, long? LastSuccessUnixMs, string? LastSuccessBookmark)
@@ -83,6 +87,10 @@ public sealed record AlertFacts(
                 return failing.LastFailure is { } older && older.TimeUnixMs > e.TimeUnixMs
                     ? this
                     : this with { AppConsistency = AppConsistency.SetItem(e.MachineId, failing with { LastFailure = e }) };
+            case ReplicationStopped e:
+                return Disks.TryGetValue(e.DiskId, out var stopped) ? this with { Disks = Disks.SetItem(e.DiskId, stopped with { Stopped = e }) } : this;
+            case ReplicationResumed e:
+                return Disks.TryGetValue(e.DiskId, out var resumed) ? this with { Disks = Disks.SetItem(e.DiskId, resumed with { Stopped = null }) } : this;
             case MachineDiscovered e:
                 var map = DiscoveredDiskMachine;
                 foreach (var d in e.Properties.Disks ?? []) map = map.SetItem(d.DiskId, e.MachineId);

@@ -16,6 +16,8 @@ public static class AlertRules
         ArgumentNullException.ThrowIfNull(settings);
         var observations = new List<Observation>();
         observations.AddRange(Rpo(facts, nowUnixMs, settings.DefaultRpoThreshold));
+        foreach (var disk in facts.Disks.Values.OrderBy(d => d.DiskId, StringComparer.Ordinal))
+            observations.Add(Stopped(disk));
         foreach (var ps in facts.ProcessServers.Values.OrderBy(p => p.ServerId, StringComparer.Ordinal))
             observations.Add(Cache(ps, active.Contains(new AlertKey(AlertKind.CacheHighWater, ps.ServerId)), settings));
         foreach (var mt in facts.MasterTargets.Values.OrderBy(m => m.ServerId, StringComparer.Ordinal))
@@ -114,6 +116,12 @@ public static class AlertRules
                      + $"high-water {Num(settings.CacheHighWaterPercent)} %, low-water {Num(settings.CacheLowWaterPercent)} %";
         return new Observation(AlertKind.CacheHighWater, ps.ServerId, holds, detail);
     }
+
+    /// <summary>Holds while a hop's storage fault stops the disk's replication; the detail names the reason and where it stopped.</summary>
+    public static Observation Stopped(DiskFact disk) => disk.Stopped is { } s
+        ? new(AlertKind.DiskReplicationStopped, disk.DiskId, true,
+            $"replication stopped after #{s.StoppedAfter} at {Time(s.AtUnixMs)}: {s.Reason}: {s.Detail}; it resumes by itself once the storage accepts writes again")
+        : new(AlertKind.DiskReplicationStopped, disk.DiskId, false, "replicating");
 
     /// <summary>Out of slots when no usable (slots − 1 reserved) data-disk slot is free.</summary>
     public static Observation Slots(SlotFact mt) =>

@@ -22,6 +22,15 @@ public interface IDataPathEvents
 
     /// <summary>Retention moved a disk's window: points below <paramref name="oldestSequence"/> can no longer be reached.</summary>
     void RecoveryPointsExpired(string diskId, long oldestSequence) { }
+
+    /// <summary>
+    /// A hop's storage failed under a disk (its spool, journal or replica): replication stopped after
+    /// <paramref name="stoppedAfter"/>, nothing past it is acknowledged, and the hop retries until its storage reopens.
+    /// </summary>
+    void ReplicationStopped(string diskId, DiskStopReason reason, long stoppedAfter, string detail) { }
+
+    /// <summary>The hop reopened its storage; the disk replicates again.</summary>
+    void ReplicationResumed(string diskId) { }
 }
 
 /// <summary>Reports nothing; for tools and tests that only move data.</summary>

@@ -34,6 +34,29 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
         finally { _sendLock.Release(); }
     }
 
+    StorageFaultNotice? _unsent;
+
+    /// <summary>
+    /// Tells the master target that the disk stopped at (or resumed from) a storage fault. Kept until it is sent, and sent
+    /// again on every (re)connection until then, so the disk's alert is raised and cleared even across an outage.
+    /// </summary>
+    public void Notify(StorageFaultNotice notice)
+    {
+        Volatile.Write(ref _unsent, notice);
+        _ = Task.Run(SendUnsentAsync);
+    }
+
+    async Task SendUnsentAsync()
+    {
+        if (Volatile.Read(ref _unsent) is not { } notice) return;
+        try
+        {
+            await SendControlAsync(notice, CancellationToken.None).ConfigureAwait(false);
+            Interlocked.CompareExchange(ref _unsent, null, notice);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException) { }
+    }
+
     public async Task RunAsync(CancellationToken stop)
     {
         var delay = TimeSpan.FromMilliseconds(100);
@@ -68,6 +91,7 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
         disk.TargetAcknowledged(applied);
         _net = net;
         _connectedOnce.TrySetResult();
+        await SendUnsentAsync().ConfigureAwait(false);
 
         var spool = disk.Spool;
         if (spool.LastSequence > applied && spool.FirstSequence > applied + 1)

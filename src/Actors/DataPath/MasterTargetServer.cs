@@ -524,7 +524,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                 foreach (var offer in hello.Disks)
                 {
                     ReplicaDisk disk;
-                    try { disk = await server.OpenDiskAsync(offer.DiskId, offer.SizeBytes).ConfigureAwait(false); }
+                    try { disk = await OpenOrReopenAsync(offer).ConfigureAwait(false); }
                     catch (Exception e) when (e is InvalidDataException or IOException)
                     {
                         await SendAsync(new Refused(e.Message), ct).ConfigureAwait(false);
@@ -539,6 +539,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                     if (offer.MachineId is { Length: > 0 } machine) server._machineByDisk[offer.DiskId] = machine;
                     await disk.Gate.WaitAsync(ct).ConfigureAwait(false);
                     try { await disk.CommitAsync(ct).ConfigureAwait(false); }
+                    catch (IOException e) { throw StorageFailed(disk, e); }
                     finally { disk.Gate.Release(); }
                     resume[offer.DiskId] = disk.DurableThrough;
                     server._events.DiskAttached(offer.DiskId, offer.MachineId, offer.SizeBytes, hello.SourceId, disk.Replica is SiteRecovery.Journal.Replicas.Local.LocalFileReplicaStore l ? l.Path : offer.DiskId);
@@ -546,9 +547,18 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                 await SendAsync(new Resume(resume), ct).ConfigureAwait(false);
                 await ReceiveAsync(input, ct).ConfigureAwait(false);
             }
+            catch (DeltaRefusedException e)
+            {
+                server._log($"master target: connection from {peer} closed: {e.Message}");
+            }
             catch (Exception e) when (e is IOException or SocketException or InvalidDataException or DeltaFormatException or ObjectDisposedException or OperationCanceledException)
             {
                 if (!ct.IsCancellationRequested) server._log($"master target: connection from {peer} ended: {e.Message}");
+            }
+            catch (Exception e)
+            {
+                // Nothing ends a connection silently: an unexpected failure is logged with its type before the socket closes.
+                server._log($"master target: connection from {peer} failed ({e.GetType().Name}): {e.Message}");
             }
             finally
             {
@@ -583,9 +593,12 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                 else
                 {
                     var body = frame.Body;
-                    var header = DeltaCodec.Decode(body, out _);
+                    var header = DeltaCodec.Decode(body, out var compressed);
                     if (!_disks.TryGetValue(header.DiskId, out var disk))
                         throw new InvalidDataException($"delta for disk {header.DiskId}, which this connection did not offer");
+                    // Checked before anything else, the sequence included: a refused record ends the connection, nothing stored.
+                    if (DeltaValidation.Check(header, disk.Size, compressed) is { } violation)
+                        throw new DeltaRefusedException(disk.DiskId, header.Sequence, violation);
                     await disk.Gate.WaitAsync(ct).ConfigureAwait(false);
                     try
                     {
@@ -604,7 +617,10 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                             await SendAsync(new Nak(disk.DiskId, header.Sequence, e.Message), ct).ConfigureAwait(false);
                             continue;
                         }
-                        await disk.AppendAsync(delta, body, ct).ConfigureAwait(false);
+                        if (compressed && DeltaValidation.Check(delta, disk.Size) is { } decompressed)
+                            throw new DeltaRefusedException(disk.DiskId, delta.Sequence, decompressed);
+                        try { await disk.AppendAsync(delta, body, ct).ConfigureAwait(false); }
+                        catch (IOException e) { throw StorageFailed(disk, e); }
                         if (delta.Kind == DeltaKind.Bookmark) points.Add((disk, delta));
                         if (server._options.LagObserver is not null)
                         {
@@ -642,6 +658,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                 long durable;
                 await disk.Gate.WaitAsync(ct).ConfigureAwait(false);
                 try { durable = await disk.CommitAsync(ct).ConfigureAwait(false); }
+                catch (IOException e) { throw StorageFailed(disk, e); }
                 finally { disk.Gate.Release(); }
                 await SendAsync(new Ack(disk.DiskId, durable), ct).ConfigureAwait(false);
             }
@@ -655,6 +672,52 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                 foreach (var disk in dirty) server._events.ReplicationProgress(disk.DiskId, disk.DurableThrough, now, disk.BytesApplied);
             }
             dirty.Clear();
+        }
+
+        /// <summary>
+        /// Stops <paramref name="disk"/> at a storage fault (see <see cref="ReplicaDisk.Stop"/>): reported once, closed in the
+        /// background without committing, and the returned exception ends this connection with nothing acknowledged past it.
+        /// </summary>
+        IOException StorageFailed(ReplicaDisk disk, Exception error)
+        {
+            var (fault, isNew) = disk.Stop(error);
+            var text = $"disk {disk.DiskId}: replication stopped after #{fault.StoppedAfter}: {fault.Reason}: {fault.Detail}";
+            if (isNew)
+            {
+                server._log(text + "; nothing past it is acknowledged; the disk is reopened from its journal once the storage takes writes again");
+                server._events.ReplicationStopped(disk.DiskId, fault.Reason, fault.StoppedAfter, fault.Detail);
+                _ = Task.Run(disk.CloseAfterFaultAsync);
+            }
+            return new IOException(text, error);
+        }
+
+        /// <summary>
+        /// The disk of a hello: opened (a failed open is forgotten, so the next hello tries again), or, when a storage fault
+        /// stopped it, closed, the storage proved writable, and opened afresh from its journal (the redo brings the replica
+        /// up to it); only then does the disk resume. Throws <see cref="IOException"/> while the storage still fails.
+        /// </summary>
+        async Task<ReplicaDisk> OpenOrReopenAsync(DiskOffer offer)
+        {
+            var opening = server.OpenDiskAsync(offer.DiskId, offer.SizeBytes);
+            ReplicaDisk disk;
+            try { disk = await opening.ConfigureAwait(false); }
+            catch (IOException)
+            {
+                if (server._disks.TryGetValue(offer.DiskId, out var failed) && failed.IsValueCreated && failed.Value == opening)
+                    server._disks.TryRemove(new KeyValuePair<string, Lazy<Task<ReplicaDisk>>>(offer.DiskId, failed));
+                throw;
+            }
+            if (disk.Fault is not { } fault) return disk;
+            await disk.CloseAfterFaultAsync().ConfigureAwait(false);
+            disk.Journal.CloseAtDurable(); // finishes the cut back to the last fsync if the close could not
+            var directory = server.DiskDirectory(offer.DiskId);
+            ReplicaDisk.ProbeStorage(directory, server._options.Journal);
+            var fresh = await ReplicaDisk.OpenAsync(directory, offer.DiskId, offer.SizeBytes, server._stores, server._compression, server._options.Journal,
+                server._options.ReplicaFlushInterval, server._stop.Token, server._options.Retention, server._log).ConfigureAwait(false);
+            server._disks[offer.DiskId] = new Lazy<Task<ReplicaDisk>>(Task.FromResult(fresh));
+            server._log($"disk {offer.DiskId}: reopened at #{fresh.DurableThrough} after {fault.Reason}; replication resumes");
+            server._events.ReplicationResumed(offer.DiskId);
+            return fresh;
         }
 
         async Task AnswerHashesAsync(BlockHashRequest req)
@@ -708,6 +771,12 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                     break;
                 case ResyncNotice n:
                     server._events.Resync(n);
+                    break;
+                case StorageFaultNotice n:
+                    // A process server's spool failed under the disk, or was reopened: the disk's alert follows it.
+                    server._log($"disk {n.DiskId}: process server reports replication {(n.Cleared ? "resumed" : $"stopped after #{n.StoppedAfter}: {n.Reason}: {n.Detail}")}");
+                    if (n.Cleared) server._events.ReplicationResumed(n.DiskId);
+                    else server._events.ReplicationStopped(n.DiskId, n.Reason, n.StoppedAfter, n.Detail);
                     break;
                 case BlockHashRequest req:
                     // Off the receive loop: the hashes wait for deltas this very loop applies.

@@ -17,7 +17,7 @@ namespace SiteRecovery.Actors.DataPath;
 /// range), appended to the disk's spool and acknowledged once fsync'd; a <see cref="Forwarder"/> per
 /// disk drains the spool to the master target.
 /// </summary>
-public sealed class ProcessServer : IAsyncDisposable
+public sealed partial class ProcessServer : IAsyncDisposable
 {
     readonly ProcessServerOptions _options;
     readonly IMaterializer _materializer;
@@ -144,16 +144,17 @@ public sealed class ProcessServer : IAsyncDisposable
         // Ask the master target how far it is before opening the spool: an empty spool starts right after it.
         var probe = await ProbeTargetAsync(diskId, size, machineId).ConfigureAwait(false);
         var spoolDir = Path.Combine(dir, "spool");
-        var spool = SegmentLog.Open(spoolDir, _options.Spool with { InitialSequence = probe + 1 });
+        var spoolOptions = _options.Spool with { InitialSequence = probe + 1 };
+        var spool = SegmentLog.Open(spoolDir, spoolOptions);
         if (spool.LastSequence < probe)
         {
             // Everything the spool holds is already at the target (or the spool was lost): start after the target.
             spool.Dispose();
             Directory.Delete(spoolDir, recursive: true);
-            spool = SegmentLog.Open(spoolDir, _options.Spool with { InitialSequence = probe + 1 });
+            spool = SegmentLog.Open(spoolDir, spoolOptions);
         }
         if (spool.Recovery is { } report && report.ToString() is { Length: > 0 } text) _log($"disk {diskId}: spool recovery: {text}");
-        var disk = new SpooledDisk(diskId, size, spool, probe, machineId, _options.ForwardMemoryBytes);
+        var disk = new SpooledDisk(diskId, size, spool, probe, machineId, _options.ForwardMemoryBytes, spoolOptions);
         var forwarder = new Forwarder(this, disk, _options, _compression, _materializer);
         lock (_background) _background.Add(forwarder.RunAsync(_stop.Token));
         await forwarder.ConnectedOnce.WaitAsync(_stop.Token).ConfigureAwait(false);
@@ -191,6 +192,9 @@ public sealed class ProcessServer : IAsyncDisposable
     /// <summary>Passes a bookmark request to the agent that owns the disks and returns its answer.</summary>
     internal async Task<BookmarkInserted> RouteBookmarkAsync(BookmarkRequest req, CancellationToken ct)
     {
+        // A marker the hops would refuse must never be numbered: the agent would resend it forever.
+        if (DeltaValidation.BookmarkIdProblem(req.BookmarkId) is { } badId)
+            return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(), badId);
         var owners = req.DiskIds.Select(d => _agentByDisk.TryGetValue(d, out var s) ? s : null).Distinct().ToList();
         if (owners.Count != 1 || owners[0] is null)
             return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(),
@@ -263,7 +267,8 @@ public sealed class ProcessServer : IAsyncDisposable
             {
                 var d = lazy.Value.Result.Disk;
                 await d.WriteGate.WaitAsync().ConfigureAwait(false);
-                try { d.Spool.Flush(); d.Spool.Dispose(); } finally { d.WriteGate.Release(); }
+                // A disk stopped by a storage fault has its spool closed already, at what was durable.
+                try { if (d.Fault is null) { d.Spool.Flush(); d.Spool.Dispose(); } } finally { d.WriteGate.Release(); }
             }
         _compression.Dispose();
     }
@@ -333,6 +338,12 @@ public sealed class ProcessServer : IAsyncDisposable
                         await SendAsync(new Refused(e.Message), ct).ConfigureAwait(false);
                         return;
                     }
+                    // A disk stopped by a storage fault takes nothing until its spool is reopened: the agent keeps its writes and retries.
+                    if (StoppedRefusal(_disks[offer.DiskId].Disk) is { } stopped)
+                    {
+                        await SendAsync(new Refused(stopped), ct).ConfigureAwait(false);
+                        return;
+                    }
                 }
                 // A previous connection of these disks may still be appending (its peer died unseen):
                 // end it first, then make whatever it appended durable. Those deltas passed their checks
@@ -349,6 +360,7 @@ public sealed class ProcessServer : IAsyncDisposable
                     server._agentByDisk[id] = this;
                     await entry.Disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
                     try { entry.Disk.Spool.Flush(); }
+                    catch (IOException e) { throw server.SpoolFailed(entry.Disk, entry.Forwarder, e); }
                     finally { entry.Disk.WriteGate.Release(); }
                     entry.Disk.SignalDurable();
                     resume[id] = entry.Disk.DurableThrough;
@@ -357,9 +369,18 @@ public sealed class ProcessServer : IAsyncDisposable
                 server._log($"agent {hello.SourceId} ({peer}) connected: " + string.Join(", ", resume.Select(kv => $"{kv.Key} from #{kv.Value + 1}")));
                 await ReceiveAsync(reader, ct).ConfigureAwait(false);
             }
+            catch (DeltaRefusedException e)
+            {
+                server._log($"process server: agent connection {peer} closed: {e.Message}");
+            }
             catch (Exception e) when (e is IOException or SocketException or InvalidDataException or DeltaFormatException or ObjectDisposedException or OperationCanceledException)
             {
                 if (!ct.IsCancellationRequested) server._log($"process server: agent connection {peer} ended: {e.Message}");
+            }
+            catch (Exception e)
+            {
+                // Nothing ends a connection silently: an unexpected failure is logged with its type before the socket closes.
+                server._log($"process server: agent connection {peer} failed ({e.GetType().Name}): {e.Message}");
             }
             finally
             {
@@ -399,6 +420,9 @@ public sealed class ProcessServer : IAsyncDisposable
                         if (!_disks.TryGetValue(delta.DiskId, out var entry))
                             throw new InvalidDataException($"delta for disk {delta.DiskId}, which this agent did not offer");
                         var disk = entry.Disk;
+                        // Checked before anything else, the sequence included: a refused record ends the connection, nothing stored.
+                        if (DeltaValidation.Check(delta, disk.Size, compressed) is { } violation)
+                            throw new DeltaRefusedException(disk.DiskId, delta.Sequence, violation);
                         var expected = disk.Spool.LastSequence + 1;
                         if (delta.Sequence < expected) continue; // resend overlap
                         if (delta.Sequence > expected)
@@ -412,13 +436,10 @@ public sealed class ProcessServer : IAsyncDisposable
                             if (naked.Add(disk.DiskId)) await SendAsync(new Nak(disk.DiskId, expected, $"delta #{delta.Sequence} of {disk.DiskId} failed its checksum"), ct).ConfigureAwait(false);
                             continue;
                         }
-                        var problem = delta.Validate()
-                            ?? (delta.Kind != DeltaKind.Bookmark && delta.Offset + delta.Length > disk.Size ? $"range {delta.Offset}+{delta.Length} is past the disk's {disk.Size} bytes" : null);
-                        if (problem is not null)
-                            throw new InvalidDataException($"delta #{delta.Sequence} of {disk.DiskId} is malformed: {problem}");
                         naked.Remove(disk.DiskId);
                         await disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
                         try { disk.Spool.Append(body.Span, delta.Sequence); }
+                        catch (IOException e) { throw server.SpoolFailed(disk, entry.Forwarder, e); }
                         finally { disk.WriteGate.Release(); }
                         // The spool has the record; the frame's buffer now serves the forwarder, which returns it to the pool.
                         disk.Recent.Add(delta.Sequence, frame.Buffer, frame.Length);
@@ -443,6 +464,7 @@ public sealed class ProcessServer : IAsyncDisposable
             {
                 await disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
                 try { disk.Spool.Flush(); }
+                catch (IOException e) { throw server.SpoolFailed(disk, _disks[disk.DiskId].Forwarder, e); }
                 finally { disk.WriteGate.Release(); }
                 disk.SignalDurable();
                 await SendAsync(new Ack(disk.DiskId, disk.DurableThrough), ct).ConfigureAwait(false);

@@ -29,4 +29,6 @@ public sealed record ProcessServerOptions(string ServerId, IPEndPoint Listen, st
     /// so TCP backpressure reaches the agents' senders; it reads again once the master target drains it.
     /// </summary>
     public long CacheBytes { get; init; } = 8L << 30;
+    /// <summary>Longest wait between attempts to reopen a disk's spool after a storage fault stopped it.</summary>
+    public TimeSpan StorageRetryMax { get; init; } = TimeSpan.FromSeconds(5);
 }

@@ -22,7 +22,7 @@ namespace SiteRecovery.Actors.DataPath;
 /// The retention (<see cref="DiskRetention"/>: base image, checkpoint indexes) reads the same journal; its base never
 /// rolls past the replica's checkpoint, so the redo above always finds its records.
 /// </summary>
-public sealed class ReplicaDisk : IAsyncDisposable
+public sealed partial class ReplicaDisk : IAsyncDisposable
 {
     readonly DeltaCompression _compression;
     readonly string _checkpointPath;
@@ -84,13 +84,24 @@ public sealed class ReplicaDisk : IAsyncDisposable
             DurableFile.WriteAtomically(sizePath, JsonSerializer.SerializeToUtf8Bytes(new DiskFile(diskId, size)), null, "disk.json");
         }
         var journal = SegmentLog.Open(Path.Combine(directory, "journal"), options);
-        var replica = await stores.OpenAsync(diskId, size, ct).ConfigureAwait(false);
-        var disk = new ReplicaDisk(diskId, size, journal, replica, compression, Path.Combine(directory, "replica.checkpoint")) { ReplicaFlushInterval = replicaFlushInterval, _log = log };
-        disk._resyncRanges = ResyncRangeFile.Load(directory);
-        await disk.RedoTailAsync(ct).ConfigureAwait(false);
-        disk.Retention = DiskRetention.Open(Path.Combine(directory, "retention"), diskId, size, journal, compression, retention, log: log);
-        disk.Retention.RollLimit = disk._replicaDurable;
-        return disk;
+        IReplicaStore? replica = null;
+        try
+        {
+            replica = await stores.OpenAsync(diskId, size, ct).ConfigureAwait(false);
+            var disk = new ReplicaDisk(diskId, size, journal, replica, compression, Path.Combine(directory, "replica.checkpoint")) { ReplicaFlushInterval = replicaFlushInterval, _log = log };
+            disk._resyncRanges = ResyncRangeFile.Load(directory);
+            await disk.RedoTailAsync(ct).ConfigureAwait(false);
+            disk.Retention = DiskRetention.Open(Path.Combine(directory, "retention"), diskId, size, journal, compression, retention, log: log);
+            disk.Retention.RollLimit = disk._replicaDurable;
+            return disk;
+        }
+        catch
+        {
+            // A failed open (a storage fault in the redo, say) lets go of what it opened, so the next attempt can open it.
+            journal.CloseAtDurable();
+            if (replica is not null) await replica.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     sealed record DiskFile(string DiskId, long SizeBytes);
@@ -258,10 +269,17 @@ public sealed class ReplicaDisk : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // A disk stopped by a storage fault is closed without committing what followed its journal's last fsync.
+        if (Fault is not null)
+        {
+            await CloseAfterFaultAsync().ConfigureAwait(false);
+            return;
+        }
         await _maintenance.WaitAsync().ConfigureAwait(false);
         await Gate.WaitAsync().ConfigureAwait(false);
         try
         {
+            if (_disposed) return; // closed after a storage fault
             _disposed = true;
             try { await _replicaFlush.ConfigureAwait(false); }
             catch (Exception e) { _log?.Invoke($"disk {DiskId}: background replica flush failed: {e.Message}"); } // flushed again just below

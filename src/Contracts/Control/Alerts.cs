@@ -13,6 +13,8 @@ public enum AlertKind
     MasterTargetOutOfSlots,
     /// <summary>The newest application-consistent request of a machine yielded a crash-consistent point (target: machine id); cleared by a later app-consistent point.</summary>
     AppConsistencyFailed,
+    /// <summary>A hop's storage failed under a disk and its replication stopped (target: disk id); cleared when the hop reopens its storage and replication resumes.</summary>
+    DiskReplicationStopped,
 }
 
 /// <summary>Identity of an alert: at most one alert per key is active.</summary>

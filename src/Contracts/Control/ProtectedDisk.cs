@@ -76,7 +76,9 @@ public sealed record DiskView(
     // now − time of the latest recovery point (ms, never negative); null without recovery points.
     long? RpoMs,
     // The reason of the most recent resync, still set after it completed.
-    ResyncReason? LastResyncReason = null);
+    ResyncReason? LastResyncReason = null,
+    // Set while a hop's storage fault stops the disk's replication.
+    ReplicationStopped? Stopped = null);
 
 // ---- events ----
 public interface IProtectedDiskEvent : IControlEvent

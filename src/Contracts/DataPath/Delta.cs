@@ -52,20 +52,9 @@ public sealed record Delta(
         return hash.GetCurrentHashAsUInt64();
     }
 
-    /// <summary>Checks the shape rules every delta must follow, whoever made it.</summary>
-    public string? Validate()
-    {
-        if (string.IsNullOrEmpty(DiskId)) return "disk id is empty";
-        if (Sequence < 1) return $"sequence {Sequence} is below 1";
-        if (Offset < 0) return $"offset {Offset} is negative";
-        if (Length < 0) return $"length {Length} is negative";
-        return Kind switch
-        {
-            DeltaKind.Write when Payload.Length != Length => $"write payload is {Payload.Length} bytes but length is {Length}",
-            DeltaKind.Zero or DeltaKind.Trim when Payload.Length != 0 => $"{Kind} carries a payload",
-            DeltaKind.Bookmark when Payload.Length == 0 => "bookmark has no id",
-            DeltaKind.Write or DeltaKind.Zero or DeltaKind.Trim or DeltaKind.Bookmark => null,
-            _ => $"unknown kind {(byte)Kind}",
-        };
-    }
+    /// <summary>
+    /// Checks the shape rules every delta must follow, whoever made it (no disk size: the range is only checked for
+    /// overflow). The hops check against the disk with <see cref="DeltaValidation.Check"/>, which this calls.
+    /// </summary>
+    public string? Validate() => DeltaValidation.Check(this, long.MaxValue)?.Detail;
 }

@@ -27,6 +27,7 @@ namespace SiteRecovery.Contracts.Wire;
 [JsonDerivedType(typeof(HoldEnded), "committed")]
 [JsonDerivedType(typeof(ResyncRequest), "resync-request")]
 [JsonDerivedType(typeof(ResyncStarted), "resync-started")]
+[JsonDerivedType(typeof(StorageFaultNotice), "storage-fault")]
 public abstract record ControlMessage
 {
     static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);

@@ -26,6 +26,18 @@ public sealed class ActorDataPathEvents(IActorRef disks, IActorRef masterTargets
     public void RecoveryPointsExpired(string diskId, long oldestSequence)
         => disks.Tell(new ExpireRecoveryPoints(diskId, oldestSequence));
 
+    public void ReplicationStopped(string diskId, DiskStopReason reason, long stoppedAfter, string detail)
+    {
+        log($"disk {diskId}: replication stopped after #{stoppedAfter}: {reason}: {detail}");
+        disks.Tell(new StopReplication(diskId, reason, stoppedAfter, detail, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+    }
+
+    public void ReplicationResumed(string diskId)
+    {
+        log($"disk {diskId}: replication resumed");
+        disks.Tell(new ResumeReplication(diskId, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+    }
+
     public void Resync(ResyncNotice notice)
     {
         log($"disk {notice.DiskId}: resync {(notice.Completed ? "completed" : "started")} ({notice.Reason}) at #{notice.Sequence}");

@@ -17,7 +17,7 @@ namespace SiteRecovery.Journal.Segments;
 /// trimmed before the reader opens it ends the read with <see cref="SequenceNotHeldException"/>. A second writer on the same
 /// directory (this or another process) is refused by an exclusive <c>log.lock</c> file.
 /// </remarks>
-public sealed class SegmentLog : IDisposable
+public sealed partial class SegmentLog : IDisposable
 {
     /// <summary>Name of the lock file that keeps a second writer out of the directory.</summary>
     public const string LockFileName = "log.lock";
@@ -214,12 +214,21 @@ public sealed class SegmentLog : IDisposable
         try
         {
             WriteBuffer();
-            RandomAccess.FlushToDisk(_active!);
+        }
+        catch
+        {
+            _faulted = true;
+            throw;
+        }
+        try
+        {
+            _options.FileIo.FlushToDisk(_active!);
         }
         catch
         {
             // A failed fsync may have dropped dirty pages; retrying could falsely report success.
             _faulted = true;
+            FaultedInFsync = true;
             throw;
         }
         lock (_gate)
@@ -521,7 +530,7 @@ public sealed class SegmentLog : IDisposable
 
     private void WriteToActive(ReadOnlySpan<byte> bytes)
     {
-        RandomAccess.Write(_active!, bytes, _activeOnDisk);
+        _options.FileIo.Write(_active!, bytes, _activeOnDisk);
         Volatile.Write(ref _activeOnDisk, _activeOnDisk + bytes.Length);
     }
 

@@ -35,6 +35,9 @@ public sealed record SegmentLogOptions
     /// </summary>
     public int RecycleSegments { get; init; }
 
+    /// <summary>The writes and fsyncs of the active file; the real file unless a test injects storage faults.</summary>
+    public ISegmentFileIo FileIo { get; init; } = RealSegmentFileIo.Instance;
+
     /// <summary>Rejects nonsensical settings up front rather than failing in the middle of an append.</summary>
     internal void Validate()
     {

@@ -4,7 +4,7 @@ using SiteRecovery.Contracts.Wire;
 
 namespace SiteRecovery.Tests.Support;
 
-/// <summary>Data-path events that keep the recovery points reported, in the order they were reported; the rest is ignored.</summary>
+/// <summary>Data-path events that keep the recovery points and replication stops reported, in the order they were reported; the rest is ignored.</summary>
 internal sealed class RecordingEvents : IDataPathEvents
 {
     public readonly ConcurrentQueue<(string Disk, string Bookmark, long Sequence)> Points = new();
@@ -12,4 +12,8 @@ internal sealed class RecordingEvents : IDataPathEvents
     public void RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs) => Points.Enqueue((diskId, bookmarkId, sequence));
     public void ReplicationProgress(string diskId, long appliedThrough, long appliedAtUnixMs, long bytesApplied) { }
     public void Resync(ResyncNotice notice) { }
+    /// <summary>Stops (with their reason) and resumes, in the order they were reported.</summary>
+    public readonly ConcurrentQueue<(string Disk, DiskStopReason? Stopped)> Stops = new();
+    public void ReplicationStopped(string diskId, DiskStopReason reason, long stoppedAfter, string detail) => Stops.Enqueue((diskId, reason));
+    public void ReplicationResumed(string diskId) => Stops.Enqueue((diskId, null));
 }

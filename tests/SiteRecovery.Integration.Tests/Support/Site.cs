@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Streams;
 using SiteRecovery.Actors.DataPath;
 using SiteRecovery.Agent;
+using SiteRecovery.Journal.Replicas;
 using SiteRecovery.Journal.Replicas.Local;
 
 namespace SiteRecovery.Tests.Support;
@@ -40,22 +41,40 @@ public sealed class Site : IAsyncDisposable
         return site;
     }
 
+    /// <summary>A master target and a process server only, for tests that speak the wire protocol themselves.</summary>
+    public static async Task<Site> StartServersAsync(string name, Action<Site>? configure = null)
+    {
+        var site = new Site { Root = Tools.TempDirectory(name), System = ActorSystem.Create("site-" + Guid.NewGuid().ToString("n")[..8]) };
+        configure?.Invoke(site);
+        await site.StartTargetAsync();
+        await site.StartProcessServerAsync();
+        return site;
+    }
+
     public IDataPathEvents Events { get; set; } = new NoDataPathEvents();
     public TimeSpan? AutoPoints { get; set; }
 
+    /// <summary>Changes the master target's options before it starts (its data directory holds the replicas too).</summary>
+    public Func<MasterTargetOptions, MasterTargetOptions>? ConfigureTarget { get; set; }
+    /// <summary>Changes the process server's options before it starts.</summary>
+    public Func<ProcessServerOptions, ProcessServerOptions>? ConfigureProcess { get; set; }
+    /// <summary>Wraps the master target's replica stores (a test's fault-injecting layer over the real ones).</summary>
+    public Func<IReplicaStoreFactory, IReplicaStoreFactory>? WrapReplicas { get; set; }
+
     public async Task StartTargetAsync()
     {
-        var mtDir = Path.Combine(Root, "mt");
-        Target = new MasterTargetServer(new MasterTargetOptions("mt-1", TargetEndpoint ?? new IPEndPoint(IPAddress.Loopback, 0), mtDir) { AutoRecoveryPointInterval = AutoPoints },
-            new LocalFileReplicaStoreFactory(Path.Combine(mtDir, "replicas"), "mt-1"), Events, Add);
+        var options = new MasterTargetOptions("mt-1", TargetEndpoint ?? new IPEndPoint(IPAddress.Loopback, 0), Path.Combine(Root, "mt")) { AutoRecoveryPointInterval = AutoPoints };
+        options = ConfigureTarget?.Invoke(options) ?? options;
+        IReplicaStoreFactory replicas = new LocalFileReplicaStoreFactory(Path.Combine(options.DataDirectory, "replicas"), "mt-1");
+        Target = new MasterTargetServer(options, WrapReplicas?.Invoke(replicas) ?? replicas, Events, Add);
         await Target.StartAsync();
         TargetEndpoint = Target.BoundEndpoint;
     }
 
     public async Task StartProcessServerAsync()
     {
-        Process = new ProcessServer(new ProcessServerOptions("ps-1", ProcessEndpoint ?? new IPEndPoint(IPAddress.Loopback, 0), Path.Combine(Root, "ps-cache"), TargetEndpoint!),
-            System.Materializer(), Add);
+        var options = new ProcessServerOptions("ps-1", ProcessEndpoint ?? new IPEndPoint(IPAddress.Loopback, 0), Path.Combine(Root, "ps-cache"), TargetEndpoint!);
+        Process = new ProcessServer(ConfigureProcess?.Invoke(options) ?? options, System.Materializer(), Add);
         await Process.StartAsync();
         ProcessEndpoint = Process.BoundEndpoint;
     }
@@ -90,7 +109,7 @@ public sealed class Site : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Agent.DisposeAsync();
+        if (Agent is not null) await Agent.DisposeAsync();
         await Process.DisposeAsync();
         await Target.DisposeAsync();
         await System.Terminate();

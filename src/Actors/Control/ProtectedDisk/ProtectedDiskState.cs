@@ -23,7 +23,9 @@ public sealed record ProtectedDiskState(
     // Oldest sequence the retention journal still reaches: no point below it can be (re)recorded.
     long RetainedFromSequence = 0,
     // Bookmark names reserved by requests on their way, by name (null in snapshots taken before reservations existed).
-    ImmutableDictionary<string, BookmarkNameReservation>? NameReservations = null)
+    ImmutableDictionary<string, BookmarkNameReservation>? NameReservations = null,
+    // Set while a hop's storage fault stops the disk's replication (cleared when it resumes).
+    ReplicationStopped? Stopped = null)
     : IControlSnapshot, IAggregateState<ProtectedDiskState, IProtectedDiskCommand, IProtectedDiskEvent>
 {
     public static ProtectedDiskState Empty(string diskId) =>
@@ -48,6 +50,10 @@ public sealed record ProtectedDiskState(
             ExpireRecoveryPoints c => DecideExpire(c),
             ReserveBookmarkName c => DecideReserve(c),
             ReleaseBookmarkName c => DecideRelease(c),
+            StopReplication c => DecideStop(c),
+            ResumeReplication c => Stopped is null
+                ? Decision<IProtectedDiskEvent>.NoOp
+                : Decision<IProtectedDiskEvent>.Accept(new ReplicationResumed(c.DiskId, c.AtUnixMs)),
             _ => Decision<IProtectedDiskEvent>.Reject(RejectionReason.InvalidArgument,
                 $"Command type {command.GetType().Name} is not handled by ProtectedDisk"),
         };
@@ -162,6 +168,13 @@ public sealed record ProtectedDiskState(
         return Decision<IProtectedDiskEvent>.Accept(new RecoveryPointsExpired(c.DiskId, c.OldestSequence));
     }
 
+    private Decision<IProtectedDiskEvent> DecideStop(StopReplication c)
+    {
+        if (!Enum.IsDefined(c.Reason)) return Invalid(Rules.MustBeDefined(nameof(StopReplication), nameof(c.Reason), c.Reason));
+        if (Stopped is { } s && s.Reason == c.Reason && s.StoppedAfter == c.StoppedAfter) return Decision<IProtectedDiskEvent>.NoOp;
+        return Decision<IProtectedDiskEvent>.Accept(new ReplicationStopped(c.DiskId, c.Reason, c.StoppedAfter, c.Detail ?? "", c.AtUnixMs));
+    }
+
     private Decision<IProtectedDiskEvent> DecideCompleteResync(CompleteResync c)
     {
         const string cmd = nameof(CompleteResync);
@@ -211,6 +224,8 @@ public sealed record ProtectedDiskState(
             ResyncReason = null,
             AppliedThrough = Math.Max(AppliedThrough, e.Sequence),
         },
+        ReplicationStopped e => this with { Stopped = e },
+        ReplicationResumed => this with { Stopped = null },
         _ => throw new ArgumentOutOfRangeException(nameof(@event), @event.GetType().Name, "Unknown ProtectedDisk event"),
     };
 
@@ -228,7 +243,8 @@ public sealed record ProtectedDiskState(
         State,
         ResyncReason,
         RecoveryPoints.Count == 0 ? null : Math.Max(0, nowUnixMs - RecoveryPoints[^1].TimeUnixMs),
-        LastResyncReason);
+        LastResyncReason,
+        Stopped);
 
     /// <summary>Where a point at <paramref name="sequence"/> goes: after every point at or below it, so points at one sequence keep their arrival order.</summary>
     private static int PositionAfter(ImmutableList<RecoveryPointView> points, long sequence)

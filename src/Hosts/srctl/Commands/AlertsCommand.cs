@@ -8,7 +8,7 @@ public static class AlertsCommand
     public static Command Create(Option<string> api, Option<bool> json)
     {
         var active = new Option<bool>("--active") { Description = "Only alerts that are raised now" };
-        var cmd = new Command("alerts", "Show alerts: RPO over threshold (disk, machine), process server cache over high-water, master target out of slots") { active };
+        var cmd = new Command("alerts", "Show alerts: RPO over threshold (disk, machine), process server cache over high-water, master target out of slots, application consistency failed, disk replication stopped by a storage fault") { active };
         cmd.SetAction(async (parse, ct) =>
         {
             using var client = new ApiClient(parse.GetValue(api)!);
