@@ -22,6 +22,12 @@ public interface IDataPathEvents
 
     /// <summary>Retention moved a disk's window: points below <paramref name="oldestSequence"/> can no longer be reached.</summary>
     void RecoveryPointsExpired(string diskId, long oldestSequence) { }
+
+    /// <summary>
+    /// A disk's agent clock went beyond the bound (<paramref name="exceeded"/>) or came back within it: the estimate
+    /// <paramref name="skewMs"/> is agent − master target (positive: the agent is ahead).
+    /// </summary>
+    void AgentClockSkew(string diskId, long skewMs, long boundMs, bool exceeded) { }
 }
 
 /// <summary>Reports nothing; for tools and tests that only move data.</summary>

@@ -13,6 +13,8 @@ public enum AlertKind
     MasterTargetOutOfSlots,
     /// <summary>The newest application-consistent request of a machine yielded a crash-consistent point (target: machine id); cleared by a later app-consistent point.</summary>
     AppConsistencyFailed,
+    /// <summary>A disk's agent clock is off the master target's by more than the configured bound (target: disk id); cleared when back within it.</summary>
+    AgentClockSkew,
 }
 
 /// <summary>Identity of an alert: at most one alert per key is active.</summary>

@@ -26,6 +26,9 @@ public sealed class ActorDataPathEvents(IActorRef disks, IActorRef masterTargets
     public void RecoveryPointsExpired(string diskId, long oldestSequence)
         => disks.Tell(new ExpireRecoveryPoints(diskId, oldestSequence));
 
+    public void AgentClockSkew(string diskId, long skewMs, long boundMs, bool exceeded)
+        => disks.Tell(new RecordAgentClockSkew(diskId, skewMs, boundMs, exceeded, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+
     public void Resync(ResyncNotice notice)
     {
         log($"disk {notice.DiskId}: resync {(notice.Completed ? "completed" : "started")} ({notice.Reason}) at #{notice.Sequence}");

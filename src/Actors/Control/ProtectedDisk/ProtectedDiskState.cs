@@ -48,6 +48,9 @@ public sealed record ProtectedDiskState(
             ExpireRecoveryPoints c => DecideExpire(c),
             ReserveBookmarkName c => DecideReserve(c),
             ReleaseBookmarkName c => DecideRelease(c),
+            RecordAgentClockSkew c => c.BoundMs > 0 && c.AtUnixMs >= 0
+                ? Decision<IProtectedDiskEvent>.Accept(new AgentClockSkewObserved(c.DiskId, c.SkewMs, c.BoundMs, c.Exceeded, c.AtUnixMs))
+                : Invalid($"{nameof(RecordAgentClockSkew)}.BoundMs must be > 0 and AtUnixMs >= 0 (were {c.BoundMs}, {c.AtUnixMs})"),
             _ => Decision<IProtectedDiskEvent>.Reject(RejectionReason.InvalidArgument,
                 $"Command type {command.GetType().Name} is not handled by ProtectedDisk"),
         };
@@ -211,6 +214,7 @@ public sealed record ProtectedDiskState(
             ResyncReason = null,
             AppliedThrough = Math.Max(AppliedThrough, e.Sequence),
         },
+        AgentClockSkewObserved => this, // for the alerts only: retention goes by the master target's clock whatever the skew
         _ => throw new ArgumentOutOfRangeException(nameof(@event), @event.GetType().Name, "Unknown ProtectedDisk event"),
     };
 
