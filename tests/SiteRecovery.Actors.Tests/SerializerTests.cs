@@ -38,6 +38,7 @@ public sealed class SerializerTests : IDisposable
         new BookmarkNameReserved("d1", "before-upgrade", "r1", 1_700_000_000_000),
         new BookmarkNameReleased("d1", "before-upgrade", "r1"),
         new RecoveryPointsExpired("d1", 4711),
+        new AgentClockSkewObserved("d1", -86_400_000, 300_000, true, 1_700_000_000_000),
         new ProcessServerRegistered("ps1", "/var/cache/sr", 10_000_000, 250),
         new DiskAssignedToProcessServer("ps1", "d1"),
         new CacheUsageReported("ps1", 1234),
