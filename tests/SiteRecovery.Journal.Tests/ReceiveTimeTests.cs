@@ -117,6 +117,24 @@ public sealed class ReceiveTimeTests
         }
     }
 
+    /// <summary>
+    /// A pause in the stream keeps the boundary exact however sparse the samples: a time between two bursts (say just
+    /// after a bookmark) resolves to the end of the first burst, not to a sample before it.
+    /// </summary>
+    [Fact]
+    public void ATimeBetweenTwoBurstsResolvesToTheEndOfTheFirst()
+    {
+        using var dir = new TempDir();
+        var deltas = RandomDeltas(19, 40, Day);
+        using var log = SegmentLog.Open(dir.Sub("journal"), LogOptions);
+        using var r = DiskRetention.Open(dir.Sub("retention"), Disk, DiskSize, log, RetentionProperties.Compression, Options(null, TimeSpan.FromSeconds(1)));
+        Append(log, deltas, new Random(19));
+        foreach (var d in deltas) r.Received(d.Sequence, TimeOf(d.Sequence) + (d.Sequence > 20 ? 5000 : 0)); // 5 s pause after #20
+        var p = r.ResolveTimePoint(DateTimeOffset.FromUnixTimeMilliseconds(TimeOf(20) + 1), TimeOf(40) + 6000);
+        Assert.True(p.Sequence == 20, $"a time just after the first burst resolved to #{p.Sequence}, want #20");
+        Assert.Equal(TimeOf(20), p.ReceivedUnixMs);
+    }
+
     /// <summary>A sample cut short (a crash mid-write) or damaged ends the index there; the records after it are stamped at open.</summary>
     [Fact]
     public void ATornSampleEndsTheIndexAndItsRecordsAreStampedAtOpen()

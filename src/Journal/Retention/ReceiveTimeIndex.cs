@@ -14,8 +14,9 @@ namespace SiteRecovery.Journal.Retention;
 /// Invariants. (1) Samples are ascending in sequence and in time. (2) Records at or below <see cref="LegacyThrough"/>
 /// were journaled before receive times were kept: they have no receive time and callers use the record's own
 /// (agent) time. (3) A sample is taken at each commit (<see cref="Received"/>) but written only when
-/// <see cref="RetentionOptions.ReceiveTimeSampleInterval"/> has passed since the last written one; the rest stay in
-/// memory as the pending sample. The file is fsync'd by <see cref="Flush"/> (at each retention pass). (4) After a
+/// <see cref="RetentionOptions.ReceiveTimeSampleInterval"/> has passed since the last written one, or when the next
+/// commit comes that long after it (a pause: the boundary between two bursts stays exact); the rest stay in memory as
+/// the pending sample. So at most two samples are kept per interval (held in memory back to the base: 16 bytes each). The file is fsync'd by <see cref="Flush"/> (at each retention pass). (4) After a
 /// crash, records the journal holds past the last durable sample get one sample stamped with the open's time: they
 /// are kept longer than needed, never dropped early. A torn or corrupt sample ends the file (it is cut there and
 /// the records after it are stamped at open as in (4)). (5) Samples below the base are dropped when the base rolls
@@ -108,6 +109,13 @@ public sealed class ReceiveTimeIndex : IDisposable
             var last = _pending ?? (_samples.Count > 0 ? _samples[^1] : (LegacyThrough, long.MinValue));
             if (durable <= last.Sequence || durable <= LegacyThrough) return;
             var time = Math.Max(nowUnixMs, last.TimeUnixMs);
+            if (_pending is { } p && time - p.TimeUnixMs >= _sampleIntervalMs)
+            {
+                // A pause in the stream: the pending sample is exact for its records, keep it (a time between two bursts,
+                // such as one just after a bookmark, then resolves to the end of the first burst).
+                _pending = null;
+                Write(p.Sequence, p.TimeUnixMs);
+            }
             var written = _samples.Count > 0 ? _samples[^1].TimeUnixMs : long.MinValue;
             if (written == long.MinValue || time - written >= _sampleIntervalMs)
             {

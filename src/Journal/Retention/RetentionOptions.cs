@@ -13,10 +13,11 @@ public sealed record RetentionOptions
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
-    /// A receive-time sample is written at most this often (the others wait in memory): a point ages out at most this
-    /// much late, and a crash stamps the records after the last written sample with the reopen's time. Zero: every commit.
+    /// A receive-time sample is written at most about this often, plus one at each pause in the stream this long (the
+    /// others wait in memory): inside a burst a point ages out and resolves at most this much late; a crash stamps the
+    /// records after the last written sample with the reopen's time. Zero: every commit.
     /// </summary>
-    public TimeSpan ReceiveTimeSampleInterval { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan ReceiveTimeSampleInterval { get; init; } = TimeSpan.FromMilliseconds(50);
 
     public void Validate()
     {
