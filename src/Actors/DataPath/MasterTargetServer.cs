@@ -43,8 +43,8 @@ public sealed record MasterTargetOptions(string ServerId, IPEndPoint Listen, str
     /// (see <see cref="AgentClockSkew"/>), clear it when back within; null turns the check off.
     /// </summary>
     public TimeSpan? ClockSkewAlert { get; init; } = TimeSpan.FromMinutes(5);
-    /// <summary>The commits the skew is estimated over (checked at each retention pass).</summary>
-    public TimeSpan ClockSkewPeriod { get; init; } = TimeSpan.FromMinutes(1);
+    /// <summary>The commits the skew is estimated over (checked at each retention pass); null: six retention passes (1 min by default).</summary>
+    public TimeSpan? ClockSkewPeriod { get; init; }
 }
 
 /// <summary>
@@ -399,7 +399,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     void CheckClockSkew(ReplicaDisk disk)
     {
         if (_options.ClockSkewAlert is not { } bound) return;
-        if (disk.ClockSkew.Estimate(Now(), _options.ClockSkewPeriod) is not { } skew) return;
+        if (disk.ClockSkew.Estimate(Now(), _options.ClockSkewPeriod ?? 6 * _options.RetentionCheckInterval) is not { } skew) return;
         var exceeded = Math.Abs(skew) > (long)bound.TotalMilliseconds;
         if (_skewTold.TryGetValue(disk.DiskId, out var told) && told == exceeded) return;
         _skewTold[disk.DiskId] = exceeded;
