@@ -90,7 +90,7 @@ public sealed class StartupValidationTests : IDisposable
         Assert.Contains("master-target.commit-bytes = 1024 is outside", r.StdErr, StringComparison.Ordinal);
 
         // The retention and group-schedule keys are checked the same way, before anything is written.
-        foreach (var key in new[] { "retention-window", "checkpoint-interval", "group-point-interval", "group-schedule-check-interval" })
+        foreach (var key in new[] { "retention-window", "checkpoint-interval", "group-point-interval", "group-schedule-check-interval", "clock-skew-alert" })
         {
             await File.WriteAllTextAsync(overrides, $"siterecovery.data-path.master-target.{key} = sometimes\n");
             r = await RunHostAsync(Repo.NodeDll, NodeArgs("--config", overrides));

@@ -17,13 +17,16 @@ namespace SiteRecovery.Journal.Tests;
 /// </summary>
 public sealed class RetentionProperties
 {
-    private const int DiskSize = 3 * (1 << 20) + 4096;
-    private const string Disk = "disk-r";
-    private static readonly DeltaCompression Compression = new();
-    private static readonly SegmentLogOptions LogOptions = new() { SegmentBytes = 24 * 1024 };
+    internal const int DiskSize = 3 * (1 << 20) + 4096;
+    internal const string Disk = "disk-r";
+    internal static readonly DeltaCompression Compression = new();
+    internal static readonly SegmentLogOptions LogOptions = new() { SegmentBytes = 24 * 1024 };
 
-    /// <summary>Writes (random or compressible), zeroes, trims and bookmarks; times grow 10 ms per delta from 1,000,000.</summary>
-    internal static List<Delta> RandomDeltas(int seed, int count)
+    /// <summary>
+    /// Writes (random or compressible), zeroes, trims and bookmarks; times grow 10 ms per delta from 1,700,000,000,000 (Nov 2023), plus
+    /// <paramref name="agentClockShiftMs"/> (an agent whose clock is off).
+    /// </summary>
+    internal static List<Delta> RandomDeltas(int seed, int count, long agentClockShiftMs = 0)
     {
         var rng = new Random(seed);
         var deltas = new List<Delta>();
@@ -32,7 +35,7 @@ public sealed class RetentionProperties
             var length = rng.Next(1, 24_000);
             // Half the writes land in the first 64 KiB so extents overlap and split.
             var offset = rng.Next(2) == 0 ? rng.NextInt64(0, 65536) : rng.NextInt64(0, DiskSize - length + 1);
-            var time = TimeOf(seq);
+            var time = TimeOf(seq) + agentClockShiftMs;
             var kind = rng.Next(0, 10);
             if (kind < 6)
             {
@@ -48,7 +51,13 @@ public sealed class RetentionProperties
         return deltas;
     }
 
-    internal static long TimeOf(long seq) => 1_000_000 + seq * 10;
+    internal static long TimeOf(long seq) => 1_700_000_000_000 + seq * 10;
+
+    /// <summary>The master target received (and committed) each record at <see cref="TimeOf"/> its sequence, by its clock.</summary>
+    internal static void Receive(DiskRetention r, IEnumerable<Delta> deltas)
+    {
+        foreach (var d in deltas) r.Received(d.Sequence, TimeOf(d.Sequence));
+    }
 
     internal static byte[] ReferenceAt(IReadOnlyList<Delta> deltas, long through)
     {
@@ -57,7 +66,7 @@ public sealed class RetentionProperties
         return disk;
     }
 
-    private static void Append(SegmentLog log, IEnumerable<Delta> deltas, Random rng, DiskRetention? reportTo = null)
+    internal static void Append(SegmentLog log, IEnumerable<Delta> deltas, Random rng, DiskRetention? reportTo = null)
     {
         // The writer reports all, none or some of its records to the retention (as the master target does); what is
         // not reported must be read back from the journal, so every mix gives the same index.
@@ -84,7 +93,7 @@ public sealed class RetentionProperties
         return image;
     }
 
-    private static void AssertEveryPoint(DiskRetention r, IReadOnlyList<Delta> deltas, string context)
+    internal static void AssertEveryPoint(DiskRetention r, IReadOnlyList<Delta> deltas, string context)
     {
         var w = r.Window();
         var first = Math.Max(1, w.OldestSequence);
@@ -186,8 +195,9 @@ public sealed class RetentionProperties
             var window = TimeSpan.FromMilliseconds(windowMs + 1);
             using var log = SegmentLog.Open(dir.Sub("journal"), LogOptions);
             using var r = DiskRetention.Open(dir.Sub("retention"), Disk, DiskSize, log, Compression,
-                new RetentionOptions { Window = window, CheckpointIntervalBytes = 40_000 });
+                new RetentionOptions { Window = window, CheckpointIntervalBytes = 40_000, ReceiveTimeSampleInterval = TimeSpan.Zero });
             Append(log, deltas, rng);
+            Receive(r, deltas);
             r.MaybeCheckpoint(force: true);
             var now = TimeOf(count) + rng.Next(0, 300);
             var cutoff = now - (long)window.TotalMilliseconds;
@@ -275,8 +285,9 @@ public sealed class RetentionProperties
         using var dir = new TempDir();
         var deltas = RandomDeltas(5, 60);
         using var log = SegmentLog.Open(dir.Sub("journal"), LogOptions);
-        using var r = DiskRetention.Open(dir.Sub("retention"), Disk, DiskSize, log, Compression, new RetentionOptions { Window = null, CheckpointIntervalBytes = 30_000 });
+        using var r = DiskRetention.Open(dir.Sub("retention"), Disk, DiskSize, log, Compression, new RetentionOptions { Window = null, CheckpointIntervalBytes = 30_000, ReceiveTimeSampleInterval = TimeSpan.Zero });
         Append(log, deltas, new Random(5));
+        Receive(r, deltas);
         r.MaybeCheckpoint(force: true);
         r.RollForwardTo(20);
         var now = TimeOf(60) + 1000;

@@ -17,6 +17,9 @@ public sealed record AppConsistencyFact(string MachineId, AppConsistencyFailed? 
     public bool Failing => LastFailure is { } f && !(LastSuccessUnixMs >= f.TimeUnixMs);
 }
 
+/// <summary>A disk's agent clock against the master target's, as last reported (agent − master target, ms).</summary>
+public sealed record ClockSkewFact(string DiskId, long SkewMs, long BoundMs, bool Exceeded, long AtUnixMs);
+
 /// <summary>A registered process server's cache capacity and last reported usage.</summary>
 public sealed record CacheFact(string ServerId, long CapacityBytes, long UsedBytes);
 
@@ -50,6 +53,9 @@ public sealed record AlertFacts(
 
     /// <summary>Per machine: application-consistency outcomes (from <see cref="IAppConsistencyEvent"/> and app-consistent recovery points).</summary>
     public ImmutableDictionary<string, AppConsistencyFact> AppConsistency { get; init; } = ImmutableDictionary<string, AppConsistencyFact>.Empty;
+
+    /// <summary>Per disk: the last clock-skew report of its master target (<see cref="AgentClockSkewObserved"/>).</summary>
+    public ImmutableDictionary<string, ClockSkewFact> ClockSkew { get; init; } = ImmutableDictionary<string, ClockSkewFact>.Empty;
 
     /// <summary>Machine of a disk: the one it was registered with, else the one whose discovery listed it.</summary>
     public string? MachineOf(DiskFact disk) =>
@@ -91,6 +97,10 @@ public sealed record AlertFacts(
                 return Disks.TryGetValue(e.DiskId, out var stopped) ? this with { Disks = Disks.SetItem(e.DiskId, stopped with { Stopped = e }) } : this;
             case ReplicationResumed e:
                 return Disks.TryGetValue(e.DiskId, out var resumed) ? this with { Disks = Disks.SetItem(e.DiskId, resumed with { Stopped = null }) } : this;
+            case AgentClockSkewObserved e:
+                return ClockSkew.TryGetValue(e.DiskId, out var skew) && skew.AtUnixMs > e.AtUnixMs
+                    ? this
+                    : this with { ClockSkew = ClockSkew.SetItem(e.DiskId, new ClockSkewFact(e.DiskId, e.SkewMs, e.BoundMs, e.Exceeded, e.AtUnixMs)) };
             case MachineDiscovered e:
                 var map = DiscoveredDiskMachine;
                 foreach (var d in e.Properties.Disks ?? []) map = map.SetItem(d.DiskId, e.MachineId);

@@ -24,7 +24,19 @@ public static class AlertRules
             observations.Add(Slots(mt));
         foreach (var app in facts.AppConsistency.Values.OrderBy(a => a.MachineId, StringComparer.Ordinal))
             observations.Add(AppConsistency(app));
+        foreach (var skew in facts.ClockSkew.Values.Where(s => facts.Disks.ContainsKey(s.DiskId)).OrderBy(s => s.DiskId, StringComparer.Ordinal))
+            observations.Add(ClockSkew(skew));
         return observations;
+    }
+
+    /// <summary>Holds while the master target's last report says the disk's agent clock is beyond the bound.</summary>
+    public static Observation ClockSkew(ClockSkewFact fact)
+    {
+        var off = TimeSpan.FromMilliseconds(Math.Abs(fact.SkewMs));
+        var detail = $"agent clock {off} {(fact.SkewMs >= 0 ? "ahead of" : "behind")} the master target's "
+                     + $"({(fact.Exceeded ? "beyond" : "within")} the {TimeSpan.FromMilliseconds(fact.BoundMs)} bound, measured {Time(fact.AtUnixMs)}); "
+                     + "retention and --time go by the master target's clock";
+        return new Observation(AlertKind.AgentClockSkew, fact.DiskId, fact.Exceeded, detail);
     }
 
     /// <summary>Detail text of a hook failure kept in an alert (hook output is already shortened by the agent).</summary>

@@ -31,6 +31,10 @@ public interface IDataPathEvents
 
     /// <summary>The hop reopened its storage; the disk replicates again.</summary>
     void ReplicationResumed(string diskId) { }
+    /// A disk's agent clock went beyond the bound (<paramref name="exceeded"/>) or came back within it: the estimate
+    /// <paramref name="skewMs"/> is agent − master target (positive: the agent is ahead).
+    /// </summary>
+    void AgentClockSkew(string diskId, long skewMs, long boundMs, bool exceeded) { }
 }
 
 /// <summary>Reports nothing; for tools and tests that only move data.</summary>

@@ -36,6 +36,15 @@ public sealed record MasterTargetOptions(string ServerId, IPEndPoint Listen, str
     public RetentionOptions Retention { get; init; } = new();
     /// <summary>How often each disk's retention is maintained (checkpoint when due, roll the base, trim the journal).</summary>
     public TimeSpan RetentionCheckInterval { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>The master target's clock (Unix ms): receive times, the retention window and time resolution go by it; null = the system clock.</summary>
+    public Func<long>? Clock { get; init; }
+    /// <summary>
+    /// Raise the clock-skew alert of a disk when its agent's stamps are off the master target's clock by more than this
+    /// (see <see cref="AgentClockSkew"/>), clear it when back within; null turns the check off.
+    /// </summary>
+    public TimeSpan? ClockSkewAlert { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>The commits the skew is estimated over (checked at each retention pass); null: six retention passes (1 min by default).</summary>
+    public TimeSpan? ClockSkewPeriod { get; init; }
 }
 
 /// <summary>
@@ -69,6 +78,8 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     Task? _autoPoints;
     Task? _retention;
     readonly Dictionary<string, long> _windowTold = new();
+    readonly Dictionary<string, bool> _skewTold = new();
+    long Now() => _options.Clock is { } clock ? clock() : DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
     volatile IReadOnlyDictionary<string, TimeSpan> _groupWindows = new Dictionary<string, TimeSpan>();
 
     /// <summary>
@@ -131,7 +142,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     {
         CheckDiskId(diskId);
         Lazy<Task<ReplicaDisk>> Open() => _disks.GetOrAdd(diskId, id => new Lazy<Task<ReplicaDisk>>(() =>
-            ReplicaDisk.OpenAsync(DiskDirectory(id), id, size, _stores, _compression, _options.Journal, _options.ReplicaFlushInterval, _stop.Token, _options.Retention, _log)));
+            ReplicaDisk.OpenAsync(DiskDirectory(id), id, size, _stores, _compression, _options.Journal, _options.ReplicaFlushInterval, _stop.Token, _options.Retention, _log, _options.Clock)));
         var lazy = Open();
         if (lazy.Value.IsFaulted)
         {
@@ -368,7 +379,8 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                 {
                     if (_machineByDisk.TryGetValue(disk.DiskId, out var machine))
                         disk.WindowOverride = _groupWindows.TryGetValue(machine, out var window) ? window : null;
-                    await Task.Run(() => disk.MaintainRetentionAsync(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), ct), ct).ConfigureAwait(false);
+                    await Task.Run(() => disk.MaintainRetentionAsync(Now(), ct), ct).ConfigureAwait(false);
+                    CheckClockSkew(disk);
                     // The control plane forgets points whose data the window no longer reaches; told again after a
                     // restart (the command is idempotent), otherwise only when the window moved.
                     var oldest = disk.Retention.Window().OldestSequence;
@@ -386,6 +398,24 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
             }
         }
     }
+
+    /// <summary>
+    /// Tells the control plane when a disk's agent clock goes beyond <see cref="MasterTargetOptions.ClockSkewAlert"/> or
+    /// back within it (and once after a start), so the alert is raised and cleared as an event.
+    /// </summary>
+    void CheckClockSkew(ReplicaDisk disk)
+    {
+        if (_options.ClockSkewAlert is not { } bound) return;
+        if (disk.ClockSkew.Estimate(Now(), _options.ClockSkewPeriod ?? 6 * _options.RetentionCheckInterval) is not { } skew) return;
+        var exceeded = Math.Abs(skew) > (long)bound.TotalMilliseconds;
+        if (_skewTold.TryGetValue(disk.DiskId, out var told) && told == exceeded) return;
+        _skewTold[disk.DiskId] = exceeded;
+        if (exceeded) _log($"disk {disk.DiskId}: the agent's clock is {AgentClockSkewText(skew)} the master target's, beyond the {bound} bound; retention goes by the master target's clock");
+        _events.AgentClockSkew(disk.DiskId, skew, (long)bound.TotalMilliseconds, exceeded);
+    }
+
+    static string AgentClockSkewText(long skewMs) =>
+        $"{TimeSpan.FromMilliseconds(Math.Abs(skewMs))} {(skewMs >= 0 ? "ahead of" : "behind")}";
 
     /// <summary>True when <paramref name="diskId"/> has a replica on this master target (opened or on disk).</summary>
     public bool Knows(string diskId)
@@ -444,12 +474,18 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     public async Task<ResolvedTime> ResolveTimeAsync(string diskId, DateTimeOffset time)
     {
         var disk = await GetDiskAsync(diskId).ConfigureAwait(false);
-        var sequence = disk.Retention.ResolveTime(time, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        if (disk.ResyncRanges.Covering(sequence) is not { } range) return new ResolvedTime(sequence, null, null);
+        var point = disk.Retention.ResolveTimePoint(time, Now());
+        var sequence = point.Sequence;
+        // Resolved by the master target's receive time; a record from before receive times were kept goes by the agent's.
+        var byAgent = point.ReceivedUnixMs is null ? $"#{sequence} was journaled before receive times were kept: resolved by the agent's write time" : null;
+        if (disk.ResyncRanges.Covering(sequence) is not { } range)
+            return new ResolvedTime(sequence, null, byAgent) { ReceivedUnixMs = point.ReceivedUnixMs, AgentTimeUnixMs = point.AgentTimeUnixMs };
         var clamped = disk.ResyncRanges.LastConsistentAtOrBefore(sequence);
         if (clamped < disk.Retention.Window().OldestSequence)
             throw new PointInsideResyncException(diskId, sequence, range);
-        return new ResolvedTime(clamped, sequence, $"#{sequence} is inside a {range}; clamped to #{clamped}, the last state before it");
+        var times = disk.Retention.TimesOf(clamped);
+        return new ResolvedTime(clamped, sequence, $"#{sequence} is inside a {range}; clamped to #{clamped}, the last state before it" + (byAgent is null ? "" : $"; {byAgent}"))
+            { ReceivedUnixMs = times.ReceivedUnixMs, AgentTimeUnixMs = times.AgentTimeUnixMs };
     }
 
     /// <summary>
@@ -460,6 +496,13 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     {
         var disk = await GetDiskAsync(diskId).ConfigureAwait(false);
         return disk.ResyncRanges.LastConsistentAtOrBefore(disk.DurableThrough);
+    }
+
+    /// <summary>When this master target received <paramref name="sequence"/> of <paramref name="diskId"/> (its clock) and the agent's stamp of it.</summary>
+    public async Task<PointTimes> PointTimesAsync(string diskId, long sequence)
+    {
+        var disk = await GetDiskAsync(diskId).ConfigureAwait(false);
+        return disk.Retention.TimesOf(sequence);
     }
 
     /// <summary>The recoverable range of <paramref name="diskId"/> now.</summary>

@@ -32,6 +32,11 @@ public sealed partial class ReplicaDisk : IAsyncDisposable
     readonly object _checkpointLock = new();
     Action<string>? _log;
     public TimeSpan ReplicaFlushInterval { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>The master target's clock (Unix ms): receive times and retention go by it. Tests inject their own.</summary>
+    public Func<long> Clock { get; init; } = SystemClock;
+    static long SystemClock() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    /// <summary>The agent's stamps against this clock, for the clock-skew alert.</summary>
+    public AgentClockSkew ClockSkew { get; } = new();
 
     ReplicaDisk(string diskId, long size, SegmentLog journal, IReplicaStore replica, DeltaCompression compression, string checkpointPath)
     {
@@ -68,7 +73,7 @@ public sealed partial class ReplicaDisk : IAsyncDisposable
     public DiskRetention Retention { get; private set; } = null!;
     readonly SemaphoreSlim _maintenance = new(1, 1);
 
-    public static async Task<ReplicaDisk> OpenAsync(string directory, string diskId, long size, IReplicaStoreFactory stores, DeltaCompression compression, SegmentLogOptions options, TimeSpan replicaFlushInterval, CancellationToken ct, RetentionOptions? retention = null, Action<string>? log = null)
+    public static async Task<ReplicaDisk> OpenAsync(string directory, string diskId, long size, IReplicaStoreFactory stores, DeltaCompression compression, SegmentLogOptions options, TimeSpan replicaFlushInterval, CancellationToken ct, RetentionOptions? retention = null, Action<string>? log = null, Func<long>? clock = null)
     {
         Directory.CreateDirectory(directory);
         var sizePath = DiskFilePath(directory);
@@ -88,10 +93,10 @@ public sealed partial class ReplicaDisk : IAsyncDisposable
         try
         {
             replica = await stores.OpenAsync(diskId, size, ct).ConfigureAwait(false);
-            var disk = new ReplicaDisk(diskId, size, journal, replica, compression, Path.Combine(directory, "replica.checkpoint")) { ReplicaFlushInterval = replicaFlushInterval, _log = log };
+            var disk = new ReplicaDisk(diskId, size, journal, replica, compression, Path.Combine(directory, "replica.checkpoint")) { ReplicaFlushInterval = replicaFlushInterval, _log = log, Clock = clock ?? SystemClock };
             disk._resyncRanges = ResyncRangeFile.Load(directory);
             await disk.RedoTailAsync(ct).ConfigureAwait(false);
-            disk.Retention = DiskRetention.Open(Path.Combine(directory, "retention"), diskId, size, journal, compression, retention, log: log);
+            disk.Retention = DiskRetention.Open(Path.Combine(directory, "retention"), diskId, size, journal, compression, retention, log: log, nowUnixMs: disk.Clock());
             disk.Retention.RollLimit = disk._replicaDurable;
             return disk;
         }
@@ -144,6 +149,7 @@ public sealed partial class ReplicaDisk : IAsyncDisposable
         }
         var location = Journal.Append(storedRecord.Span, delta.Sequence);
         Retention.Appended(delta, location);
+        ClockSkew.Observe(delta.TimeUnixMs);
         await ApplyToReplicaAsync(delta, ct).ConfigureAwait(false);
     }
 
@@ -171,6 +177,9 @@ public sealed partial class ReplicaDisk : IAsyncDisposable
     {
         Journal.Flush();
         var durable = Journal.DurableSequence;
+        var now = Clock();
+        Retention.Received(durable, now); // after the fsync: a receive time only ever names durable records
+        ClockSkew.Committed(now);
         if (DateTime.UtcNow - _lastReplicaFlush >= ReplicaFlushInterval && durable != Volatile.Read(ref _replicaDurable) && _replicaFlush.IsCompleted)
         {
             _lastReplicaFlush = DateTime.UtcNow;

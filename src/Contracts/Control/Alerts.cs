@@ -15,6 +15,8 @@ public enum AlertKind
     AppConsistencyFailed,
     /// <summary>A hop's storage failed under a disk and its replication stopped (target: disk id); cleared when the hop reopens its storage and replication resumes.</summary>
     DiskReplicationStopped,
+    /// <summary>A disk's agent clock is off the master target's by more than the configured bound (target: disk id); cleared when back within it.</summary>
+    AgentClockSkew,
 }
 
 /// <summary>Identity of an alert: at most one alert per key is active.</summary>

@@ -37,6 +37,8 @@ public sealed class ActorDataPathEvents(IActorRef disks, IActorRef masterTargets
         log($"disk {diskId}: replication resumed");
         disks.Tell(new ResumeReplication(diskId, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
     }
+    public void AgentClockSkew(string diskId, long skewMs, long boundMs, bool exceeded)
+        => disks.Tell(new RecordAgentClockSkew(diskId, skewMs, boundMs, exceeded, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
 
     public void Resync(ResyncNotice notice)
     {

@@ -59,6 +59,7 @@ public static class DataPathSettings
             CheckpointInterval = Duration(c, "master-target.checkpoint-interval"),
         },
         RetentionCheckInterval = Duration(c, "master-target.retention-check-interval"),
+        ClockSkewAlert = c.GetString(Key("master-target.clock-skew-alert")) is "off" ? null : Duration(c, "master-target.clock-skew-alert"),
     };
 
     /// <summary>The group-bookmark schedule: crash-consistent group points (null: off) and how often it is checked.</summary>

@@ -18,8 +18,9 @@ namespace SiteRecovery.Journal.Retention;
 /// Invariants. (1) The base is at sequence B; the journal holds every record after B (it may also hold some at or
 /// below B: trimming is by whole segment files). (2) A checkpoint at C describes (B, C] for any B below C: its extents
 /// from records at or below the current B are dropped on use, because the base already has their bytes. (3) The
-/// window is [B, durable]; B only moves forward, to the last sequence whose running-maximum write time is at or
-/// before now − window, and never past an open view's point or <see cref="RollLimit"/>. (4) Maintenance (checkpoint,
+/// window is [B, durable]; B only moves forward, to the last sequence the master target received at or before
+/// now − window (by its own clock, <see cref="ReceiveTimeIndex"/>; records journaled before receive times were kept
+/// use their running-maximum agent write time instead), and never past an open view's point or <see cref="RollLimit"/>. (4) Maintenance (checkpoint,
 /// roll, trim) and view opening are serialized by one lock; reads of an open view are not.
 /// Each step writes temp + fsync + rename, so a crash at any step reopens to a verified state (see <see cref="BaseImage"/>).
 /// </remarks>
@@ -48,6 +49,7 @@ public sealed class DiskRetention : IDisposable
     private long _workingChurn;
     private DateTime _lastCheckpointAt = DateTime.UtcNow;
     private long _nextPin;
+    private ReceiveTimeIndex _received = null!;
 
     private DiskRetention(string diskId, SegmentLog journal, DeltaCompression compression, RetentionOptions options, BaseImage @base, string checkpointDirectory, Action<string>? hook)
     {
@@ -65,6 +67,8 @@ public sealed class DiskRetention : IDisposable
     public SegmentLog Journal => _journal;
     public BaseImage Base => _base;
     public RetentionOptions Options => _options;
+    /// <summary>When the master target received each record (its own clock); the window and time resolution use it.</summary>
+    public ReceiveTimeIndex ReceiveTimes => _received;
     /// <summary>The oldest retained point (the base's sequence).</summary>
     public long OldestSequence { get { lock (_maintain) return _base.Sequence; } }
     /// <summary>Sequences of the checkpoint indexes on disk, ascending.</summary>
@@ -80,7 +84,8 @@ public sealed class DiskRetention : IDisposable
     /// interrupted roll, drops leftover temp files and unusable checkpoints, and rebuilds the working index from the
     /// newest checkpoint plus the journal after it. <paramref name="hook"/> is called at each crash-relevant step.
     /// </summary>
-    public static DiskRetention Open(string directory, string diskId, long size, SegmentLog journal, DeltaCompression compression, RetentionOptions? options = null, Action<string>? hook = null, Action<string>? log = null)
+    /// <paramref name="nowUnixMs"/> is the master target's clock (records journaled but not yet sampled are stamped with it).
+    public static DiskRetention Open(string directory, string diskId, long size, SegmentLog journal, DeltaCompression compression, RetentionOptions? options = null, Action<string>? hook = null, Action<string>? log = null, long? nowUnixMs = null)
     {
         options ??= new RetentionOptions();
         options.Validate();
@@ -94,6 +99,7 @@ public sealed class DiskRetention : IDisposable
         try
         {
             r.Recover(log);
+            r._received = ReceiveTimeIndex.Open(directory, diskId, journal.DurableSequence, nowUnixMs ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), options.ReceiveTimeSampleInterval, log);
             return r;
         }
         catch
@@ -172,6 +178,9 @@ public sealed class DiskRetention : IDisposable
         Interlocked.Increment(ref _appendedCount);
         _appended.Enqueue(new AppendedRecord(header.Sequence, header.Kind, header.Offset, header.Length, header.TimeUnixMs, location));
     }
+
+    /// <summary>Every record through <paramref name="durable"/> is durable at the master target at <paramref name="nowUnixMs"/> (its clock); called at each commit.</summary>
+    public void Received(long durable, long nowUnixMs) => _received.Received(durable, nowUnixMs);
 
     /// <summary>Overlays the journal records after the working index onto it. Caller holds <see cref="_maintain"/>.</summary>
     private void CatchUp()
@@ -273,6 +282,8 @@ public sealed class DiskRetention : IDisposable
             }
             _journal.TrimThrough(Math.Min(_base.Sequence, minPinnedBase));
             _hook?.Invoke("roll.trimmed");
+            _received.TrimBelow(Math.Min(_base.Sequence, minPinnedBase));
+            _received.Flush();
             return _base.Sequence;
         }
     }
@@ -294,23 +305,47 @@ public sealed class DiskRetention : IDisposable
     }
 
     /// <summary>
-    /// The last sequence whose running-maximum write time is at or before <paramref name="timeUnixMs"/> (write times
-    /// normally grow with sequence; the running maximum keeps the answer well defined if a clock stepped back), or
-    /// null when even the first retained record is later. Scans at most one checkpoint interval of the journal.
-    /// Caller holds <see cref="_maintain"/>.
+    /// The last sequence the master target received at or before <paramref name="timeUnixMs"/> (its clock), or null
+    /// when even the first retained record is later. Records journaled before receive times were kept (through
+    /// <see cref="ReceiveTimeIndex.LegacyThrough"/>) are judged by their agent write time instead
+    /// (<see cref="LastWrittenAtOrBefore"/>). Caller holds <see cref="_maintain"/>.
     /// </summary>
     private long? LastSequenceAtOrBefore(long timeUnixMs)
+    {
+        var b = _base.Sequence;
+        var legacy = _received.LegacyThrough;
+        if (b < legacy)
+        {
+            var old = LastWrittenAtOrBefore(timeUnixMs, legacy);
+            if (old is null || old < legacy) return old;
+        }
+        var floor = Math.Max(b, legacy);
+        if (_received.LastReceivedAtOrBefore(timeUnixMs, floor) is { } seq) return seq;
+        // Nothing after the floor was received by then: the floor itself is the answer when it is a point that old.
+        if (floor > b) return floor; // the legacy records through it were all written by then (checked above)
+        if (b == 0) return null;
+        var tb = b <= legacy ? _base.MaxTimeUnixMs : _received.TimeOf(b);
+        return tb <= timeUnixMs ? b : null;
+    }
+
+    /// <summary>
+    /// The last sequence (at most <paramref name="through"/>) whose running-maximum agent write time is at or before
+    /// <paramref name="timeUnixMs"/> (the running maximum keeps the answer well defined if a clock stepped back), or
+    /// null when even the first retained record is later. Scans at most one checkpoint interval of the journal. Only
+    /// for records that have no receive time. Caller holds <see cref="_maintain"/>.
+    /// </summary>
+    private long? LastWrittenAtOrBefore(long timeUnixMs, long through)
     {
         var b = _base.Sequence;
         var (start, running) = (b, _base.MaxTimeUnixMs);
         if (b > 0 && running > timeUnixMs) return null;
         foreach (var (c, maxTime) in _checkpoints)
         {
-            if (maxTime > timeUnixMs) break;
+            if (maxTime > timeUnixMs || c > through) break;
             (start, running) = (c, maxTime);
         }
         long? last = start > 0 ? start : null;
-        var durable = _journal.DurableSequence;
+        var durable = Math.Min(through, _journal.DurableSequence);
         if (durable <= start) return last;
         foreach (var (seq, record) in _journal.Read(start + 1, durable))
         {
@@ -331,9 +366,31 @@ public sealed class DiskRetention : IDisposable
     {
         var b = _base.Sequence;
         var durable = _journal.DurableSequence;
-        long? oldestTime = b > 0 ? _base.MaxTimeUnixMs : durable > 0 ? HeaderAt(1).TimeUnixMs : null;
-        long? newestTime = durable > b ? Math.Max(_base.MaxTimeUnixMs, HeaderAt(durable).TimeUnixMs) : b > 0 ? _base.MaxTimeUnixMs : null;
-        return new RetentionWindow(b, oldestTime, durable, newestTime);
+        var oldest = b > 0 ? TimesLocked(b) : durable > 0 ? TimesLocked(1) : null;
+        var newest = durable > 0 ? TimesLocked(durable) : null;
+        return new RetentionWindow(b, oldest?.TimeUnixMs, durable, newest?.TimeUnixMs)
+        {
+            OldestAgentTimeUnixMs = oldest?.AgentTimeUnixMs,
+            NewestAgentTimeUnixMs = newest?.AgentTimeUnixMs,
+            OldestReceived = oldest?.ReceivedUnixMs is not null,
+            NewestReceived = newest?.ReceivedUnixMs is not null,
+        };
+    }
+
+    /// <summary>The master target's receive time and the agent's write time of <paramref name="sequence"/> (a retained point).</summary>
+    public PointTimes TimesOf(long sequence)
+    {
+        lock (_maintain) return TimesLocked(sequence) ?? new PointTimes(sequence, null, null);
+    }
+
+    private PointTimes? TimesLocked(long sequence)
+    {
+        var b = _base.Sequence;
+        if (sequence <= 0 || sequence < b || sequence > _journal.DurableSequence) return null;
+        // The agent's stamp: the base keeps the highest through B; a later record carries its own.
+        long? agent = sequence == b ? _base.MaxTimeUnixMs : HeaderAt(sequence).TimeUnixMs;
+        if (sequence > b && b > 0) agent = Math.Max(agent.Value, _base.MaxTimeUnixMs);
+        return new PointTimes(sequence, _received.TimeOf(sequence), agent);
     }
 
     private Delta HeaderAt(long sequence)
@@ -346,7 +403,13 @@ public sealed class DiskRetention : IDisposable
     /// Resolves a UTC time to the last sequence written at or before it (write granularity). A time before the
     /// oldest retained point or after <paramref name="nowUnixMs"/> is refused with the window's bounds named.
     /// </summary>
-    public long ResolveTime(DateTimeOffset time, long nowUnixMs)
+    public long ResolveTime(DateTimeOffset time, long nowUnixMs) => ResolveTimePoint(time, nowUnixMs).Sequence;
+
+    /// <summary>
+    /// As <see cref="ResolveTime"/>, with the resolved point's receive time (the master target's clock, which decided)
+    /// and the agent's stamp beside it.
+    /// </summary>
+    public PointTimes ResolveTimePoint(DateTimeOffset time, long nowUnixMs)
     {
         var t = time.ToUnixTimeMilliseconds();
         lock (_maintain)
@@ -357,7 +420,7 @@ public sealed class DiskRetention : IDisposable
             var seq = w.OldestTimeUnixMs is { } oldest && t >= oldest ? LastSequenceAtOrBefore(t) : null;
             if (seq is null or < 1)
                 throw new PointInTimeUnavailableException($"disk {_diskId}: time {Iso(t)} is outside the retention window {w}");
-            return seq.Value;
+            return TimesLocked(seq.Value) ?? new PointTimes(seq.Value, null, null);
         }
     }
 
@@ -416,5 +479,9 @@ public sealed class DiskRetention : IDisposable
         lock (_pinsGate) _pins.Remove(id);
     }
 
-    public void Dispose() => _base.Dispose();
+    public void Dispose()
+    {
+        _received?.Dispose();
+        _base.Dispose();
+    }
 }

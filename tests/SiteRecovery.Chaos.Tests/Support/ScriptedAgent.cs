@@ -45,6 +45,9 @@ public sealed class ScriptedAgent(FakeAgent agent, string disk, long size) : IAs
         }
     });
 
+    /// <summary>How far this agent's clock is off (its deltas' write stamps are shifted by it).</summary>
+    public long ClockShiftMs { get; set; }
+
     public async Task<long> SendAsync(DeltaKind kind, long offset, byte[] payload)
     {
         await _send.WaitAsync();
@@ -52,7 +55,7 @@ public sealed class ScriptedAgent(FakeAgent agent, string disk, long size) : IAs
         {
             var seq = _next++;
             var length = kind == DeltaKind.Bookmark ? 0 : payload.Length;
-            await agent.SendDeltaAsync(Delta.Create(disk, seq, kind, offset, length, payload, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+            await agent.SendDeltaAsync(Delta.Create(disk, seq, kind, offset, length, payload, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + ClockShiftMs));
             return seq;
         }
         finally { _send.Release(); }

@@ -54,6 +54,9 @@ public sealed record ProtectedDiskState(
             ResumeReplication c => Stopped is null
                 ? Decision<IProtectedDiskEvent>.NoOp
                 : Decision<IProtectedDiskEvent>.Accept(new ReplicationResumed(c.DiskId, c.AtUnixMs)),
+            RecordAgentClockSkew c => c.BoundMs > 0 && c.AtUnixMs >= 0
+                ? Decision<IProtectedDiskEvent>.Accept(new AgentClockSkewObserved(c.DiskId, c.SkewMs, c.BoundMs, c.Exceeded, c.AtUnixMs))
+                : Invalid($"{nameof(RecordAgentClockSkew)}.BoundMs must be > 0 and AtUnixMs >= 0 (were {c.BoundMs}, {c.AtUnixMs})"),
             _ => Decision<IProtectedDiskEvent>.Reject(RejectionReason.InvalidArgument,
                 $"Command type {command.GetType().Name} is not handled by ProtectedDisk"),
         };
@@ -226,6 +229,7 @@ public sealed record ProtectedDiskState(
         },
         ReplicationStopped e => this with { Stopped = e },
         ReplicationResumed => this with { Stopped = null },
+        AgentClockSkewObserved => this, // for the alerts only: retention goes by the master target's clock whatever the skew
         _ => throw new ArgumentOutOfRangeException(nameof(@event), @event.GetType().Name, "Unknown ProtectedDisk event"),
     };
 

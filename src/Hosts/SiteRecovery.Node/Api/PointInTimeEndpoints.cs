@@ -10,22 +10,32 @@ namespace SiteRecovery.Node.Api;
 
 /// <summary>POST /api/recover: the image of a disk at exactly one of a bookmark, a sequence or a UTC time (ISO-8601), written to a file on the master target's machine.</summary>
 public sealed record RecoverBody(string? Disk, string? Bookmark, long? Sequence, string? Time, string? Output);
-/// <summary><paramref name="Note"/>: set when a time fell inside a resync and was clamped to the last state before it.</summary>
-public sealed record RecoverResponse(string Disk, string? Bookmark, string? Time, long Sequence, string Output, long Bytes, long Deltas, string Sha256, double Seconds, string? Note = null);
+/// <summary>
+/// <paramref name="Note"/>: set when a time fell inside a resync and was clamped to the last state before it (or resolved by the
+/// agent's time, for a record from before receive times were kept). <paramref name="ReceivedTime"/>: when the master target
+/// received the point (its clock, which <c>time</c> resolves by and retention ages by); <paramref name="AgentTime"/>: the agent's
+/// write stamp of the same point, beside it.
+/// </summary>
+public sealed record RecoverResponse(string Disk, string? Bookmark, string? Time, long Sequence, string Output, long Bytes, long Deltas, string Sha256, double Seconds, string? Note = null,
+    DateTimeOffset? ReceivedTime = null, DateTimeOffset? AgentTime = null);
 
 /// <summary>POST /api/disks/{id}/exports: serve a point over NBD, read-only or copy-on-write; listen defaults to 127.0.0.1:0.</summary>
 public sealed record ExportBody(string? Bookmark, long? Sequence, string? Time, bool? Writable, string? Listen);
-public sealed record ExportResponse(string ExportId, string Disk, long Sequence, bool Writable, string Uri, string ExportName, long OverlayBytes, DateTimeOffset Created, string? Note = null);
+public sealed record ExportResponse(string ExportId, string Disk, long Sequence, bool Writable, string Uri, string ExportName, long OverlayBytes, DateTimeOffset Created, string? Note = null,
+    DateTimeOffset? ReceivedTime = null, DateTimeOffset? AgentTime = null);
 
 /// <summary>POST /api/disks/{id}/resync: compare the whole disk with its replica and resend what differs (reason OperatorRequest).</summary>
 public sealed record ResyncBody(string? Reason);
 public sealed record ResyncResponse(string Disk, string Reason, string Why, long AfterSequence);
 
-/// <summary>GET /api/disks/{id}/retention: the recoverable range (sequences and write times).</summary>
+/// <summary>
+/// GET /api/disks/{id}/retention: the recoverable range (sequences; times are the master target's receive times, with the
+/// agent's write stamps of the same points beside them in <paramref name="OldestAgentTime"/> / <paramref name="NewestAgentTime"/>).
+/// </summary>
 /// <paramref name="ResyncRanges"/>: sequences inside a resync (from, to exclusive, null while it runs), never a recovery point;
 /// <paramref name="LatestConsistentSequence"/>: the newest sequence that is a state the source had (what a failover to "latest" uses).
 public sealed record RetentionResponse(string Disk, long OldestSequence, DateTimeOffset? OldestTime, long NewestSequence, DateTimeOffset? NewestTime, IReadOnlyList<long> Checkpoints, int OpenViews,
-    IReadOnlyList<ResyncRange>? ResyncRanges = null, long? LatestConsistentSequence = null);
+    IReadOnlyList<ResyncRange>? ResyncRanges = null, long? LatestConsistentSequence = null, DateTimeOffset? OldestAgentTime = null, DateTimeOffset? NewestAgentTime = null);
 
 /// <summary>Recovery to a point in time, and points served over NBD without materializing them.</summary>
 public static class PointInTimeEndpoints
@@ -49,8 +59,9 @@ public static class PointInTimeEndpoints
                 if (error is not null) return error;
                 var started = DateTime.UtcNow;
                 var result = await dp.Target.RecoverAsync(body.Disk, sequence, output, null, ct);
+                var times = await dp.Target.PointTimesAsync(body.Disk, sequence);
                 return Results.Ok(new RecoverResponse(body.Disk, body.Bookmark, body.Time, sequence, output, result.BytesWritten, result.DeltaCount,
-                    result.Sha256.ToLowerInvariant(), (DateTime.UtcNow - started).TotalSeconds, note));
+                    result.Sha256.ToLowerInvariant(), (DateTime.UtcNow - started).TotalSeconds, note, Time(times.ReceivedUnixMs), Time(times.AgentTimeUnixMs)));
             });
         });
 
@@ -76,7 +87,8 @@ public static class PointInTimeEndpoints
                 var disk = await dp.Target.GetDiskAsync(id);
                 var w = disk.Retention.Window();
                 return Results.Ok(new RetentionResponse(id, w.OldestSequence, Time(w.OldestTimeUnixMs), w.NewestSequence, Time(w.NewestTimeUnixMs),
-                    disk.Retention.Checkpoints, disk.Retention.OpenViews, disk.ResyncRanges.Ranges, await dp.Target.LatestConsistentSequenceAsync(id)));
+                    disk.Retention.Checkpoints, disk.Retention.OpenViews, disk.ResyncRanges.Ranges, await dp.Target.LatestConsistentSequenceAsync(id),
+                    Time(w.OldestAgentTimeUnixMs), Time(w.NewestAgentTimeUnixMs)));
             });
         });
 
@@ -94,7 +106,8 @@ public static class PointInTimeEndpoints
                 ServedPoint served;
                 try { served = await exports.AddAsync(id, view, body.Writable ?? false, listen); }
                 catch (System.Net.Sockets.SocketException e) { return Results.BadRequest(new ApiError($"listen: cannot listen on {listen}: {e.Message}")); }
-                return Results.Ok(ToResponse(served) with { Note = note });
+                var times = await dp.Target.PointTimesAsync(id, sequence);
+                return Results.Ok(ToResponse(served) with { Note = note, ReceivedTime = Time(times.ReceivedUnixMs), AgentTime = Time(times.AgentTimeUnixMs) });
             });
         });
 

@@ -20,9 +20,12 @@ public static class PointCommands
             {
                 var r = await client.GetAsync($"api/disks/{Uri.EscapeDataString(parse.GetValue(disk)!)}/retention", ct);
                 if (parse.GetValue(json)) { Console.WriteLine(r.ToJsonString()); return 0; }
-                var table = new Table().AddColumns("disk", "oldest", "oldest time", "newest", "newest time", "checkpoints", "open views");
+                // Times are the master target's receive times (retention goes by them); the agent's stamps are beside them.
+                var table = new Table().AddColumns("disk", "oldest", "oldest time", "agent's stamp", "newest", "newest time", "agent's stamp", "checkpoints", "open views");
                 table.AddRow(Markup.Escape(r["disk"]!.ToString()), $"#{r["oldestSequence"]}", Markup.Escape(r["oldestTime"]?.ToString() ?? "-"),
-                    $"#{r["newestSequence"]}", Markup.Escape(r["newestTime"]?.ToString() ?? "-"), r["checkpoints"]!.AsArray().Count.ToString(), r["openViews"]!.ToString());
+                    Markup.Escape(r["oldestAgentTime"]?.ToString() ?? "-"),
+                    $"#{r["newestSequence"]}", Markup.Escape(r["newestTime"]?.ToString() ?? "-"), Markup.Escape(r["newestAgentTime"]?.ToString() ?? "-"),
+                    r["checkpoints"]!.AsArray().Count.ToString(), r["openViews"]!.ToString());
                 AnsiConsole.Write(table);
                 return 0;
             }

@@ -29,6 +29,9 @@ public static class RecoverCommand
                 if (parse.GetValue(json)) { Console.WriteLine(r.ToJsonString()); return 0; }
                 AnsiConsole.MarkupLine($"recovered [bold]{Markup.Escape(r["disk"]!.ToString())}[/] at #{r["sequence"]} into {Markup.Escape(r["output"]!.ToString())}");
                 AnsiConsole.MarkupLine($"sha256 {r["sha256"]}  ({r["deltas"]} deltas replayed in {r["seconds"]!.GetValue<double>():0.00} s)");
+                if (r["receivedTime"] is { } received)
+                    AnsiConsole.MarkupLine(Markup.Escape($"received by the master target {received} (agent's stamp {r["agentTime"]?.ToString() ?? "-"})"));
+                if (r["note"] is { } note) AnsiConsole.MarkupLine(Markup.Escape(note.ToString()));
                 return 0;
             }
             catch (ApiException e) { Console.Error.WriteLine($"srctl: {e.Message}"); return 1; }
