@@ -71,6 +71,12 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
                 server.Log($"disk {disk.DiskId}: master target connection: {e.Message}; retrying in {delay.TotalMilliseconds:0} ms");
             }
             catch (OperationCanceledException) { return; }
+            catch (Exception e) when (!stop.IsCancellationRequested)
+            {
+                // Anything else (a spool record that fails its hash, a sequence the spool no longer holds) must not end
+                // forwarding in silence: it is said, with its type, at every try.
+                server.Log($"disk {disk.DiskId}: forwarding failed ({e.GetType().Name}: {e.Message}); retrying in {delay.TotalMilliseconds:0} ms");
+            }
             try { await Task.Delay(delay, stop).ConfigureAwait(false); } catch (OperationCanceledException) { return; }
             delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 3000));
         }
