@@ -16,7 +16,8 @@ public sealed record ScheduledGroup(
 
 /// <summary>
 /// When each protection group is due a group bookmark: an application-consistent one every
-/// <see cref="ReplicationSettings.AppConsistentFrequency"/> (the first as soon as the group has machines), and, for a
+/// <see cref="ReplicationSettings.AppConsistentFrequency"/> (the first as soon as the group has machines, and again as soon
+/// as a machine joins), and, for a
 /// group with multi-VM consistency and more than one machine, a crash-consistent group point every
 /// <c>crashInterval</c>, so the group always has recent points that are consistent across its machines (the
 /// per-machine automatic points are not). Built from the group events of the journal; pure, so the rules are tested
@@ -32,7 +33,13 @@ public sealed record GroupSchedule(ImmutableDictionary<string, ScheduledGroup> G
     {
         ProtectionGroupCreated e => this with { Groups = Groups.SetItem(e.GroupId, Groups.TryGetValue(e.GroupId, out var g) ? g with { Settings = e.Settings } : new ScheduledGroup(e.GroupId, e.Settings, ImmutableSortedSet.Create<string>(StringComparer.Ordinal), null, null)) },
         ReplicationSettingsChanged e when Groups.TryGetValue(e.GroupId, out var g) => this with { Groups = Groups.SetItem(e.GroupId, g with { Settings = e.Settings }) },
-        MachineAddedToGroup e when Groups.TryGetValue(e.GroupId, out var g) => this with { Groups = Groups.SetItem(e.GroupId, g with { Machines = g.Machines.Add(e.MachineId) }) },
+        // A machine that joins has no app-consistent point of the group yet: the group's next one is due at once, not an
+        // interval after the last one (which did not cover it).
+        MachineAddedToGroup e when Groups.TryGetValue(e.GroupId, out var g) => this with { Groups = Groups.SetItem(e.GroupId, g with
+        {
+            Machines = g.Machines.Add(e.MachineId),
+            LastAppAttemptUnixMs = g.Machines.Contains(e.MachineId) ? g.LastAppAttemptUnixMs : null,
+        }) },
         MachineRemovedFromGroup e when Groups.TryGetValue(e.GroupId, out var g) => this with { Groups = Groups.SetItem(e.GroupId, g with { Machines = g.Machines.Remove(e.MachineId) }) },
         _ => this,
     };
