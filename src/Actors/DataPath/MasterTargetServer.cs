@@ -203,9 +203,8 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
                 var d = await _disks[disk].Value.ConfigureAwait(false);
                 while (d.DurableThrough < seq) await Task.Delay(5, cts.Token).ConfigureAwait(false);
                 // The marker is durable, so every resync marker before it has been seen: the ranges are exact here.
-                if (d.ResyncRanges.Covering(seq) is { } range)
+                if (d.InsideResync(seq) is { } refusal)
                 {
-                    var refusal = new PointInsideResyncException(disk, seq, range);
                     return inserted with { Sequences = new Dictionary<string, long>(), Error = refusal.Message, Retryable = refusal.Retryable };
                 }
             }
@@ -296,9 +295,8 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
         var text = marker.BookmarkId;
         if (ResyncMarker.TryParse(text, out _, out _)) return; // bounds a resync (ReplicaDisk keeps it); never a point
         if (_disks.TryGetValue(diskId, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully
-            && lazy.Value.Result.ResyncRanges.Covering(marker.Sequence) is { } range)
+            && lazy.Value.Result.InsideResync(marker.Sequence) is { } refusal)
         {
-            var refusal = new PointInsideResyncException(diskId, marker.Sequence, range);
             if (GroupMarker.TryParse(text, out var group) && _groupMarkers.TryGetValue((diskId, group), out var waiter)) waiter.TrySetException(refusal);
             _log($"marker '{text}' is not a recovery point: {refusal.Message}");
             return;
@@ -422,7 +420,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     {
         try { CheckDiskId(diskId); }
         catch (InvalidDataException) { return false; }
-        return _disks.ContainsKey(diskId) || File.Exists(Path.Combine(DiskDirectory(diskId), "disk.json"));
+        return _disks.ContainsKey(diskId) || File.Exists(ReplicaDisk.DiskFilePath(DiskDirectory(diskId)));
     }
 
     /// <summary>The disk, opened from what is on disk if it was not offered since start; <see cref="KeyNotFoundException"/> when unknown.</summary>
@@ -463,7 +461,7 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
     /// <summary>Every way of naming a point ends here or in the marker checks: a sequence inside a resync is refused.</summary>
     static void RefuseInsideResync(ReplicaDisk disk, long sequence)
     {
-        if (disk.ResyncRanges.Covering(sequence) is { } range) throw new PointInsideResyncException(disk.DiskId, sequence, range);
+        if (disk.InsideResync(sequence) is { } refusal) throw refusal;
     }
 
     /// <summary>

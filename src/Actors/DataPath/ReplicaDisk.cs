@@ -60,6 +60,10 @@ public sealed partial class ReplicaDisk : IAsyncDisposable
     /// <see cref="ResyncRangeFile"/>): none of them is a recovery point. Read without the gate: an immutable value.
     /// </summary>
     public ResyncRanges ResyncRanges => Volatile.Read(ref _resyncRanges);
+
+    /// <summary>Why <paramref name="sequence"/> cannot be a recovery point of this disk (it lies inside a resync), or null.</summary>
+    public PointInsideResyncException? InsideResync(long sequence) =>
+        ResyncRanges.Covering(sequence) is { } range ? new PointInsideResyncException(DiskId, sequence, range) : null;
     public SegmentLog Journal { get; }
     public IReplicaStore Replica { get; }
     /// <summary>Highest sequence appended and applied (durable only after <see cref="CommitAsync"/>).</summary>

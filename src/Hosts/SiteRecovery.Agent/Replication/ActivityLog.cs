@@ -39,7 +39,6 @@ public sealed class ActivityLog : IDisposable
     readonly int _capacity;
     readonly int _slotBytes;
     readonly byte[] _slot;
-    readonly HashSet<long> _persisted = [];
     // Extent → the last sequence written in it (long.MaxValue: not yet numbered — a dirty region, or a resend owed).
     readonly Dictionary<long, long> _lastSequence = [];
     readonly LinkedList<long> _recent = new();
@@ -258,8 +257,6 @@ public sealed class ActivityLog : IDisposable
         BinaryPrimitives.WriteUInt64LittleEndian(b[^8..], XxHash64.HashToUInt64(b[..^8]));
         RandomAccess.Write(_file, _slot, FileHeaderBytes + (_generation & 1) * _slotBytes);
         RandomAccess.FlushToDisk(_file);
-        _persisted.Clear();
-        _persisted.UnionWith(_lastSequence.Keys);
         _persistedFullScanOwed = _fullScanOwed;
         Writes++;
     }
