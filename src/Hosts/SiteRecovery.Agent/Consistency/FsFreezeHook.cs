@@ -1,3 +1,4 @@
+using SiteRecovery.Contracts.Processes;
 using System.ComponentModel;
 
 namespace SiteRecovery.Agent.Consistency;
@@ -22,7 +23,7 @@ public sealed class FsFreezeHook(string mountPoint) : IFreezeHook
     public static string? Unusable(string mountPoint)
     {
         if (!OperatingSystem.IsLinux()) return "fsfreeze is only available on Linux";
-        if (HookProcess.FindCommand("fsfreeze") is null) return "the fsfreeze command (util-linux) is not found in PATH, /usr/sbin or /sbin";
+        if (BoundedProcess.FindCommand("fsfreeze") is null) return "the fsfreeze command (util-linux) is not found in PATH, /usr/sbin or /sbin";
         if (!Directory.Exists(mountPoint)) return $"'{mountPoint}' does not exist";
         if (!MountTable.IsMountPoint(mountPoint)) return $"'{mountPoint}' is not a mount point";
         return null;
@@ -32,10 +33,10 @@ public sealed class FsFreezeHook(string mountPoint) : IFreezeHook
     {
         var phase = action == "--freeze" ? "freeze" : "thaw";
         if (Unusable(MountPoint) is { } why) return new HookResult(HookOutcome.Missing, $"{Name} {phase}: {why}");
-        HookRun run;
+        ProcessRun run;
         try
         {
-            run = await HookProcess.RunAsync(HookProcess.FindCommand("fsfreeze")!, [action, MountPoint], null, timeout, ct).ConfigureAwait(false);
+            run = await BoundedProcess.RunAsync(BoundedProcess.FindCommand("fsfreeze")!, [action, MountPoint], null, timeout, ct).ConfigureAwait(false);
         }
         catch (Win32Exception e)
         {

@@ -1,3 +1,4 @@
+using SiteRecovery.Contracts.Processes;
 using System.ComponentModel;
 
 namespace SiteRecovery.Agent.Consistency;
@@ -25,17 +26,17 @@ public sealed class ScriptHook(string path) : IFreezeHook
     {
         if (Directory.Exists(path)) return $"'{path}' is a directory, not a script";
         if (!File.Exists(path)) return $"'{path}' does not exist";
-        if (!HookProcess.IsExecutable(path)) return $"'{path}' is not executable (chmod +x)";
+        if (!BoundedProcess.IsExecutable(path)) return $"'{path}' is not executable (chmod +x)";
         return null;
     }
 
     async Task<HookResult> RunAsync(string phase, TimeSpan timeout, CancellationToken ct)
     {
         if (Unusable(Path) is { } why) return new HookResult(HookOutcome.Missing, $"{Name} {phase}: {why}");
-        HookRun run;
+        ProcessRun run;
         try
         {
-            run = await HookProcess.RunAsync(Path, [phase], System.IO.Path.GetDirectoryName(Path), timeout, ct).ConfigureAwait(false);
+            run = await BoundedProcess.RunAsync(Path, [phase], System.IO.Path.GetDirectoryName(Path), timeout, ct).ConfigureAwait(false);
         }
         catch (Win32Exception e)
         {
@@ -45,13 +46,13 @@ public sealed class ScriptHook(string path) : IFreezeHook
     }
 
     /// <summary>Exit 0 is success; a kill is TimedOut (or Failed when cancelled); any other exit is Failed with the output quoted.</summary>
-    public static HookResult Interpret(string name, string phase, HookRun run, TimeSpan timeout)
+    public static HookResult Interpret(string name, string phase, ProcessRun run, TimeSpan timeout)
     {
         if (run.TimedOut)
-            return new HookResult(HookOutcome.TimedOut, $"{name} {phase}: no answer within {timeout.TotalSeconds:0.###} s, killed with its process tree; {HookProcess.Quote(run)}");
+            return new HookResult(HookOutcome.TimedOut, $"{name} {phase}: no answer within {timeout.TotalSeconds:0.###} s, killed with its process tree; {BoundedProcess.Quote(run)}");
         if (run.Cancelled)
             return new HookResult(HookOutcome.Failed, $"{name} {phase}: cancelled after {run.Elapsed.TotalMilliseconds:0} ms, killed with its process tree");
         if (run.ExitCode == 0) return HookResult.Success;
-        return new HookResult(HookOutcome.Failed, $"{name} {phase}: exit {run.ExitCode} after {run.Elapsed.TotalMilliseconds:0} ms; {HookProcess.Quote(run)}");
+        return new HookResult(HookOutcome.Failed, $"{name} {phase}: exit {run.ExitCode} after {run.Elapsed.TotalMilliseconds:0} ms; {BoundedProcess.Quote(run)}");
     }
 }

@@ -1,19 +1,19 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace SiteRecovery.Agent.Consistency;
+namespace SiteRecovery.Contracts.Processes;
 
 /// <summary>How one hook process ended. <see cref="ExitCode"/> is null when it was killed (timeout or cancellation).</summary>
-public sealed record HookRun(int? ExitCode, bool TimedOut, bool Cancelled, string StdOut, string StdErr, TimeSpan Elapsed);
+public sealed record ProcessRun(int? ExitCode, bool TimedOut, bool Cancelled, string StdOut, string StdErr, TimeSpan Elapsed);
 
 /// <summary>
-/// Runs one hook command with a deadline. On timeout or cancellation the whole process tree is killed
+/// Runs one command with a deadline (freeze hooks, recovery-plan scripts, qemu-img and the like). On timeout or cancellation the whole process tree is killed
 /// (SIGKILL to the hook and every descendant still attached to it), so a hanging hook cannot keep the
 /// point waiting. What is not waited for, on purpose: a process stuck in uninterruptible sleep (a freeze
 /// waiting on I/O) outlives SIGKILL until the kernel lets go, and a child the hook left running can hold
 /// its output pipes open; both get a short grace, then the run is reported as it stands.
 /// </summary>
-public static class HookProcess
+public static class BoundedProcess
 {
     /// <summary>Output kept per stream; the rest is read and dropped so a chatty hook never blocks on a full pipe.</summary>
     public const int OutputLimitChars = 8 * 1024;
@@ -21,7 +21,7 @@ public static class HookProcess
     static readonly TimeSpan Grace = TimeSpan.FromSeconds(2);
 
     /// <summary>Starts <paramref name="file"/> with <paramref name="args"/> (stdin closed). Throws <see cref="System.ComponentModel.Win32Exception"/> when it cannot be started.</summary>
-    public static async Task<HookRun> RunAsync(string file, IReadOnlyList<string> args, string? workingDirectory, TimeSpan timeout, CancellationToken ct)
+    public static async Task<ProcessRun> RunAsync(string file, IReadOnlyList<string> args, string? workingDirectory, TimeSpan timeout, CancellationToken ct)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -60,7 +60,7 @@ public static class HookProcess
 
         var elapsed = clock.Elapsed;
         var exit = !timedOut && !cancelled && process.HasExited ? process.ExitCode : (int?)null;
-        return new HookRun(exit, timedOut, cancelled, await TakeAsync(stdout).ConfigureAwait(false), await TakeAsync(stderr).ConfigureAwait(false), elapsed);
+        return new ProcessRun(exit, timedOut, cancelled, await TakeAsync(stdout).ConfigureAwait(false), await TakeAsync(stderr).ConfigureAwait(false), elapsed);
     }
 
     static void KillTree(Process process)
@@ -94,7 +94,7 @@ public static class HookProcess
     /// The output worth quoting in a result: stderr, else stdout, on one line, at most <paramref name="max"/> characters
     /// ("…" marks a cut), in single quotes. Hook output is quoted for the operator: hooks must not print secrets.
     /// </summary>
-    public static string Quote(HookRun run, int max = 200)
+    public static string Quote(ProcessRun run, int max = 200)
     {
         var (stream, text) = !string.IsNullOrWhiteSpace(run.StdErr) ? ("stderr", run.StdErr)
             : !string.IsNullOrWhiteSpace(run.StdOut) ? ("stdout", run.StdOut)

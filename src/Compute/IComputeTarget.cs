@@ -1,0 +1,66 @@
+namespace SiteRecovery.Compute;
+
+/// <summary>
+/// Where recovered machines run: the seam a failover drives. One implementation per folder (<c>Local/</c> starts
+/// qemu on this node; Azure comes with the Azure issue). A target never decides which point a machine recovers to:
+/// it is handed disks already served (an NBD URI per disk) and starts, watches and removes machines.
+/// Every call is idempotent on the <see cref="MachineHandle"/>: a failover saga that resumes after a node kill
+/// repeats its last call and must find the same machine, or none, never two.
+/// </summary>
+public interface IComputeTarget
+{
+    /// <summary>The target's name as plans and failover properties spell it (<c>local</c>).</summary>
+    string Name { get; }
+
+    /// <summary>Every reason <paramref name="spec"/> cannot run on this target (name, size, memory, CPUs, firmware, network), each naming its field; empty when it can.</summary>
+    IReadOnlyList<string> Validate(MachineSpec spec);
+
+    /// <summary>
+    /// Starts the machine booting from <paramref name="disks"/> (the first is the boot disk). Returns as soon as the
+    /// machine's process runs; <see cref="WaitBootedAsync"/> says when it has booted. The handle is what the saga
+    /// persists: it must be enough for <see cref="StopAsync"/> after this process is gone.
+    /// </summary>
+    Task<MachineHandle> StartAsync(MachineSpec spec, IReadOnlyList<DiskSource> disks, CancellationToken ct);
+
+    /// <summary>
+    /// Waits until the machine's console shows <paramref name="marker"/>, the machine stops, or <paramref name="timeout"/>
+    /// passes; the result carries the console's last lines either way.
+    /// </summary>
+    Task<BootResult> WaitBootedAsync(MachineHandle machine, string marker, TimeSpan timeout, CancellationToken ct);
+
+    /// <summary>Stops the machine and removes what the target made for it (console file excepted). A machine already gone is not an error.</summary>
+    Task StopAsync(MachineHandle machine, CancellationToken ct);
+
+    /// <summary>True while the machine's process runs.</summary>
+    bool IsRunning(MachineHandle machine);
+}
+
+/// <summary>Network a recovered machine joins. <see cref="Isolated"/> for a test failover: it must not reach the production network.</summary>
+public enum NetworkMode { Isolated, Production, None }
+
+/// <summary>
+/// What to start: the machine's failover name (its name at the target), CPU and memory, firmware, the network and a
+/// static address where the target can assign one. <paramref name="WorkDirectory"/>: a folder of the node's own where the
+/// target keeps the console and its bookkeeping for this machine.
+/// </summary>
+public sealed record MachineSpec(
+    string MachineId,
+    string Name,
+    int MemoryMiB,
+    int Cpus,
+    string Firmware,
+    NetworkMode Network,
+    string? StaticAddress,
+    string WorkDirectory);
+
+/// <summary>One disk of a machine: its disk id and where it is served (an NBD URI for the local target).</summary>
+public sealed record DiskSource(string DiskId, string Uri, long SizeBytes);
+
+/// <summary>
+/// A started machine, as the saga persists it: the target, the machine, the process id and the text that proves the
+/// process is this machine's (so a recycled pid is never killed), the console file, and how it is accelerated.
+/// </summary>
+public sealed record MachineHandle(string Target, string MachineId, string InstanceId, int Pid, string ConsolePath, string Accelerator, DateTimeOffset StartedAt);
+
+/// <summary>How a boot ended: booted (the marker was seen) after <see cref="Elapsed"/>, or not, with the console's last lines.</summary>
+public sealed record BootResult(bool Booted, TimeSpan Elapsed, IReadOnlyList<string> ConsoleTail, string? Failure);
