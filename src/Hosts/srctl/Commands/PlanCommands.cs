@@ -32,7 +32,7 @@ public static class PlanCommands
         var scriptAfter = new Option<string[]>("--script-after") { Description = "GROUP:SCRIPT, a script run after group GROUP booted" };
         var timeout = new Option<int?>("--action-timeout") { Description = "Timeout in seconds of every action given by option (1-3600, default 300)" };
         var file = new Option<string?>("--file") { Description = "JSON file with the plan body (description, vault, groups with machines, pre, post); options override its vault and description" };
-        var cmd = new Command("create", "Create a recovery plan") { id, vault, groups, description, manualBefore, manualAfter, scriptBefore, scriptAfter, timeout, file };
+        var cmd = new Command("create", "Create a recovery plan. Actions given by option run, within a group's before or after list, manual ones first, then scripts; use --file for any other order") { id, vault, groups, description, manualBefore, manualAfter, scriptBefore, scriptAfter, timeout, file };
         cmd.SetAction(async (p, ct) =>
         {
             JsonObject body;
