@@ -9,7 +9,8 @@ public static class ProtectionActorsExtensions
     /// <summary>
     /// Starts the ProtectionGroup and ProtectedMachine regions and the <see cref="ProtectionOrchestrator"/>, registered
     /// in the ActorRegistry under <see cref="ProtectionGroupsRegion"/>, <see cref="ProtectedMachinesRegion"/> and
-    /// <see cref="ProtectionOrchestrator"/>. Call after <see cref="SiteRecoveryAkkaExtensions.AddControlPlaneActors"/>:
+    /// <see cref="ProtectionOrchestrator"/>, and the recovery plans: the <see cref="RecoveryPlanDirectory"/> singleton and
+    /// the <see cref="RecoveryPlansRegion"/>. Call after <see cref="SiteRecoveryAkkaExtensions.AddControlPlaneActors"/>:
     /// the orchestrator uses its master-target and process-server regions, and it binds the event serializer.
     /// </summary>
     public static AkkaConfigurationBuilder AddProtectionActors(this AkkaConfigurationBuilder b, EntitySettings? s = null)
@@ -27,6 +28,9 @@ public static class ProtectionActorsExtensions
             registry.Register<ProtectedMachinesRegion>(machines);
             registry.Register<ProtectionOrchestrator>(system.ActorOf(
                 ProtectionOrchestrator.Props(machines, masterTargets, processServers), "protection-orchestrator"));
+            var planDirectory = system.ActorOf(RecoveryPlanDirectory.Props(entity), "recovery-plan-directory");
+            registry.Register<RecoveryPlanDirectory>(planDirectory);
+            registry.Register<RecoveryPlansRegion>(system.ActorOf(RecoveryPlansRegion.Props(entity, planDirectory), "recovery-plans"));
         });
     }
 }

@@ -20,6 +20,8 @@ public static class ControlTags
         IRegistrationEvent e => RegistrationTags.For(e),
         IProtectionGroupEvent => new HashSet<string> { ProtectionTags.ProtectionGroup },
         IProtectedMachineEvent => new HashSet<string> { ProtectionTags.ProtectedMachine },
+        IRecoveryPlanEvent => new HashSet<string> { ProtectionTags.RecoveryPlan },
+        IRecoveryPlanDirectoryEvent => new HashSet<string> { ProtectionTags.RecoveryPlanDirectory },
         IAlertEvent => new HashSet<string> { Alerts.AlertTags.Alert },
         _ => new HashSet<string>(),
     };

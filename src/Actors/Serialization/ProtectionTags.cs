@@ -5,4 +5,6 @@ public static class ProtectionTags
 {
     public const string ProtectionGroup = "protection-group";
     public const string ProtectedMachine = "protected-machine";
+    public const string RecoveryPlan = "recovery-plan";
+    public const string RecoveryPlanDirectory = "recovery-plan-directory";
 }

@@ -24,7 +24,28 @@ public enum ProtectionState
 
 public sealed record MachineDisk(string DiskId, long SizeBytes);
 
-/// <summary>What discovery found about a machine plus the failover (target-side) settings.</summary>
+/// <summary>
+/// How the local (qemu) compute target runs the failed-over machine: memory 64..65536 MiB, 1..64 CPUs, firmware
+/// <c>bios</c> or <c>uefi</c>. A machine that never had them set runs with <see cref="Default"/> (256 MiB, 1 CPU, bios);
+/// members missing from a JSON body take these defaults too.
+/// </summary>
+public sealed record LocalComputeSettings(int MemoryMiB = 256, int Cpus = 1, string Firmware = LocalComputeSettings.Bios)
+{
+    public const string Bios = "bios";
+    public const string Uefi = "uefi";
+    public const int MinMemoryMiB = 64;
+    public const int MaxMemoryMiB = 65536;
+    public const int MinCpus = 1;
+    public const int MaxCpus = 64;
+
+    public static LocalComputeSettings Default { get; } = new();
+}
+
+/// <summary>
+/// What discovery found about a machine plus the failover (target-side) settings. <see cref="StaticAddress"/> and
+/// <see cref="Local"/> came with <see cref="FailoverPropertiesChangedV2"/>: journals and snapshots written before them
+/// read as no static address and <see cref="LocalComputeSettings.Default"/>.
+/// </summary>
 public sealed record MachineProperties(
     string Name,
     GuestOs Os,
@@ -36,12 +57,19 @@ public sealed record MachineProperties(
     string FailoverVmSize,
     string FailoverNetwork)
 {
+    /// <summary>IPv4 or IPv6 address the failed-over machine gets; null = the target network assigns one.</summary>
+    public string? StaticAddress { get; init; }
+
+    /// <summary>Settings of the local (qemu) compute target; never null.</summary>
+    public LocalComputeSettings Local { get; init; } = LocalComputeSettings.Default;
+
     /// <summary>Structural equality, disks compared element by element (so a JSON round trip compares equal).</summary>
     public bool Equals(MachineProperties? other) =>
         other is not null
         && Name == other.Name && Os == other.Os && BootType == other.BootType && Clustered == other.Clustered
         && HasBitLockerVolumes == other.HasBitLockerVolumes && FailoverName == other.FailoverName
         && FailoverVmSize == other.FailoverVmSize && FailoverNetwork == other.FailoverNetwork
+        && StaticAddress == other.StaticAddress && Local == other.Local
         && (ReferenceEquals(Disks, other.Disks) || (Disks is not null && other.Disks is not null && Disks.SequenceEqual(other.Disks)));
 
     public override int GetHashCode() => HashCode.Combine(Name, Os, BootType, Clustered, HasBitLockerVolumes, FailoverName, Disks?.Count ?? -1);
@@ -62,6 +90,10 @@ public enum MachineValidationReason
     InvalidFailoverName,
     MissingFailoverVmSize,
     MissingFailoverNetwork,
+    InvalidStaticAddress,
+    InvalidLocalMemory,
+    InvalidLocalCpus,
+    InvalidLocalFirmware,
 }
 
 /// <summary>One broken rule: the reason, the field (e.g. <c>Disks[3].SizeBytes</c>) and a message naming the rule.</summary>
@@ -116,9 +148,22 @@ public sealed record DisableProtection(string MachineId) : IProtectedMachineComm
 /// <summary>Disabling → Disabled.</summary>
 public sealed record CompleteDisable(string MachineId) : IProtectedMachineCommand;
 
-/// <summary>Only while Protected; the name follows the same rule as discovery's failover name.</summary>
+/// <summary>
+/// Only while Protected; the name follows the same rule as discovery's failover name. Without <see cref="StaticAddress"/>
+/// and <see cref="Local"/> (the original shape) it changes name, size and network only and persists
+/// <see cref="FailoverPropertiesChanged"/> (v1). With either it persists <see cref="FailoverPropertiesChangedV2"/> carrying
+/// every failover value: an absent member keeps the machine's current value, <see cref="StaticAddress"/> "" removes the
+/// static address, and a given <see cref="Local"/> replaces the local settings whole.
+/// </summary>
 public sealed record ChangeFailoverProperties(string MachineId, string FailoverName, string FailoverVmSize, string FailoverNetwork)
-    : IProtectedMachineCommand;
+    : IProtectedMachineCommand
+{
+    /// <summary>IPv4 or IPv6 address; null = keep the current one; "" = none.</summary>
+    public string? StaticAddress { get; init; }
+
+    /// <summary>Local (qemu) target settings; null = keep the current ones.</summary>
+    public LocalComputeSettings? Local { get; init; }
+}
 
 // ---- query ----
 public sealed record GetProtectedMachine(string MachineId) : IProtectedMachineMessage;
@@ -191,4 +236,18 @@ public sealed record ProtectionDisabled(string MachineId) : IProtectedMachineEve
 
 [Manifest("protected-machine-failover-properties-changed.v1")]
 public sealed record FailoverPropertiesChanged(string MachineId, string FailoverName, string FailoverVmSize, string FailoverNetwork)
+    : IProtectedMachineEvent;
+
+/// <summary>
+/// Every failover value after the change (not a delta): <see cref="StaticAddress"/> null = none. Apply of the v1 event
+/// still works for old journals and leaves StaticAddress and Local as they were.
+/// </summary>
+[Manifest("protected-machine-failover-properties-changed.v2")]
+public sealed record FailoverPropertiesChangedV2(
+    string MachineId,
+    string FailoverName,
+    string FailoverVmSize,
+    string FailoverNetwork,
+    string? StaticAddress,
+    LocalComputeSettings Local)
     : IProtectedMachineEvent;

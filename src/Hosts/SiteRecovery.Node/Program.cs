@@ -99,6 +99,7 @@ run.SetAction(async (parse, ct) =>
         if (options.Roles.HasFlag(NodeRoles.Configuration) && options.Roles.HasFlag(NodeRoles.MasterTarget))
             app.Lifetime.ApplicationStarted.Register(() => GroupPoints.Start(app.Services, options, dataPath));
         ControlPlaneEndpoints.Map(app, options, () => dataPath.MasterTargetId, () => dataPath.ProcessServerId);
+        RecoveryPlanEndpoints.Map(app, options);
         // A body that is not valid JSON for its record is a 400 naming the problem, not an empty 500.
         app.Use(async (ctx, next) =>
         {

@@ -16,5 +16,6 @@ root.Add(AlertsCommand.Create(api, json));
 root.Add(EventsCommand.Create(api, json));
 root.Add(ControlPlaneCommands.Vault(api, json));
 root.Add(ControlPlaneCommands.Machine(api, json));
+root.Add(PlanCommands.Create(api, json));
 root.Add(QuickstartCommand.Create());
 return await root.Parse(args).InvokeAsync();

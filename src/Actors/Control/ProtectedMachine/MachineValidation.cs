@@ -8,6 +8,7 @@ namespace SiteRecovery.Actors.Control.ProtectedMachine;
 /// <item>1 … <see cref="MaxDisks"/> disks, unique non-empty ids, each 1 byte … <see cref="MaxDiskBytes"/> (1023 GiB).</item>
 /// <item>No failover clusters, no UEFI/EFI boot, no BitLocker-encrypted volumes, OS Windows or Linux.</item>
 /// <item>Failover name: see <see cref="ValidateFailoverName"/>; failover VM size and network non-empty.</item>
+/// <item>Static address (optional): see <see cref="ValidateStaticAddress"/>; local target settings: see <see cref="ValidateLocal"/>.</item>
 /// </list>
 /// </summary>
 public static class MachineValidation
@@ -69,6 +70,8 @@ public static class MachineValidation
             failures.Add(new(MachineValidationReason.BitLockerVolumes, "HasBitLockerVolumes", "HasBitLockerVolumes must be false: BitLocker-encrypted volumes are not supported"));
 
         failures.AddRange(ValidateFailoverSettings(properties.FailoverName, properties.FailoverVmSize, properties.FailoverNetwork, ""));
+        failures.AddRange(ValidateStaticAddress(properties.StaticAddress));
+        failures.AddRange(ValidateLocal(properties.Local));
         return failures;
     }
 
@@ -106,6 +109,57 @@ public static class MachineValidation
             failures.Add(new(r, field, $"{field} must start with a letter or digit (was '{name[0]}')"));
         if (!IsLetterOrDigit(name[^1]))
             failures.Add(new(r, field, $"{field} must end with a letter or digit (was '{name[^1]}')"));
+        return failures;
+    }
+
+    /// <summary>
+    /// Null = none. Otherwise a plain IPv4 address in dotted-quad form (four decimal parts 0-255) or an IPv6 address
+    /// (no zone, no prefix length), neither unspecified, loopback, multicast nor the IPv4 broadcast address.
+    /// </summary>
+    public static IReadOnlyList<ValidationFailure> ValidateStaticAddress(string? address, string field = "StaticAddress")
+    {
+        if (address is null) return [];
+        const MachineValidationReason r = MachineValidationReason.InvalidStaticAddress;
+        if (!TryParseAddress(address, out var ip))
+            return [new(r, field, $"{field} must be an IPv4 address (a.b.c.d) or an IPv6 address without zone or prefix (was '{address}')")];
+        if (ip.Equals(System.Net.IPAddress.Any) || ip.Equals(System.Net.IPAddress.IPv6Any))
+            return [new(r, field, $"{field} must not be the unspecified address (was '{address}')")];
+        if (System.Net.IPAddress.IsLoopback(ip))
+            return [new(r, field, $"{field} must not be a loopback address (was '{address}')")];
+        if (ip.IsIPv6Multicast || (ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && ip.GetAddressBytes()[0] is >= 224 and <= 239))
+            return [new(r, field, $"{field} must not be a multicast address (was '{address}')")];
+        if (ip.Equals(System.Net.IPAddress.Broadcast))
+            return [new(r, field, $"{field} must not be the broadcast address (was '{address}')")];
+        return [];
+    }
+
+    private static bool TryParseAddress(string text, out System.Net.IPAddress ip)
+    {
+        ip = System.Net.IPAddress.None;
+        if (text.Length is 0 or > 45 || text.Any(ch => !(char.IsAsciiHexDigit(ch) || ch is '.' or ':'))) return false;
+        if (text.Contains(':'))
+            return System.Net.IPAddress.TryParse(text, out ip!) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+        // IPAddress.TryParse takes "1" or "0x7f.1" as IPv4; only the dotted quad of decimals is an address here.
+        var parts = text.Split('.');
+        if (parts.Length != 4 || parts.Any(p => p.Length is 0 or > 3 || !p.All(char.IsAsciiDigit) || int.Parse(p, System.Globalization.CultureInfo.InvariantCulture) > 255))
+            return false;
+        return System.Net.IPAddress.TryParse(text, out ip!);
+    }
+
+    /// <summary>Memory 64..65536 MiB, 1..64 CPUs, firmware <c>bios</c> or <c>uefi</c> (lower case). Each broken rule is its own failure.</summary>
+    public static IReadOnlyList<ValidationFailure> ValidateLocal(LocalComputeSettings? local, string field = "Local")
+    {
+        if (local is null) return [new(MachineValidationReason.InvalidLocalMemory, field, $"{field} must be non-null")];
+        var failures = new List<ValidationFailure>();
+        if (local.MemoryMiB is < LocalComputeSettings.MinMemoryMiB or > LocalComputeSettings.MaxMemoryMiB)
+            failures.Add(new(MachineValidationReason.InvalidLocalMemory, field + ".MemoryMiB",
+                $"{field}.MemoryMiB must be {LocalComputeSettings.MinMemoryMiB}..{LocalComputeSettings.MaxMemoryMiB} (was {local.MemoryMiB})"));
+        if (local.Cpus is < LocalComputeSettings.MinCpus or > LocalComputeSettings.MaxCpus)
+            failures.Add(new(MachineValidationReason.InvalidLocalCpus, field + ".Cpus",
+                $"{field}.Cpus must be {LocalComputeSettings.MinCpus}..{LocalComputeSettings.MaxCpus} (was {local.Cpus})"));
+        if (local.Firmware is not (LocalComputeSettings.Bios or LocalComputeSettings.Uefi))
+            failures.Add(new(MachineValidationReason.InvalidLocalFirmware, field + ".Firmware",
+                $"{field}.Firmware must be '{LocalComputeSettings.Bios}' or '{LocalComputeSettings.Uefi}' (was '{local.Firmware}')"));
         return failures;
     }
 

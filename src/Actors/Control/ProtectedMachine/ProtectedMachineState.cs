@@ -77,12 +77,30 @@ public sealed record ProtectedMachineState(
     private Decision<IProtectedMachineEvent> DecideChangeFailover(ChangeFailoverProperties c)
     {
         const string cmd = nameof(ChangeFailoverProperties);
-        var failures = MachineValidation.ValidateFailoverSettings(c.FailoverName, c.FailoverVmSize, c.FailoverNetwork, cmd + ".");
+        var failures = new List<ValidationFailure>(MachineValidation.ValidateFailoverSettings(c.FailoverName, c.FailoverVmSize, c.FailoverNetwork, cmd + "."));
+        if (c.StaticAddress is { Length: > 0 } address) failures.AddRange(MachineValidation.ValidateStaticAddress(address, cmd + ".StaticAddress"));
+        if (c.Local is not null) failures.AddRange(MachineValidation.ValidateLocal(c.Local, cmd + ".Local"));
         if (failures.Count > 0) return Invalid($"{cmd} rejected for machine '{MachineId}': {MachineValidation.Describe(failures)}");
         var p = Properties!;
-        return p.FailoverName == c.FailoverName && p.FailoverVmSize == c.FailoverVmSize && p.FailoverNetwork == c.FailoverNetwork
+
+        // The original shape (no static address, no local settings) keeps persisting the v1 event.
+        if (c.StaticAddress is null && c.Local is null)
+        {
+            return p.FailoverName == c.FailoverName && p.FailoverVmSize == c.FailoverVmSize && p.FailoverNetwork == c.FailoverNetwork
+                ? Decision<IProtectedMachineEvent>.NoOp
+                : Accept(new FailoverPropertiesChanged(MachineId, c.FailoverName, c.FailoverVmSize, c.FailoverNetwork));
+        }
+
+        var staticAddress = c.StaticAddress switch { null => p.StaticAddress, "" => null, var a => a };
+        var local = c.Local ?? p.Local;
+        var after = p with
+        {
+            FailoverName = c.FailoverName, FailoverVmSize = c.FailoverVmSize, FailoverNetwork = c.FailoverNetwork,
+            StaticAddress = staticAddress, Local = local,
+        };
+        return after == p
             ? Decision<IProtectedMachineEvent>.NoOp
-            : Accept(new FailoverPropertiesChanged(MachineId, c.FailoverName, c.FailoverVmSize, c.FailoverNetwork));
+            : Accept(new FailoverPropertiesChangedV2(MachineId, c.FailoverName, c.FailoverVmSize, c.FailoverNetwork, staticAddress, local));
     }
 
     public ProtectedMachineState Apply(IProtectedMachineEvent @event) => @event switch
@@ -101,6 +119,14 @@ public sealed record ProtectedMachineState(
         FailoverPropertiesChanged e => this with
         {
             Properties = Properties! with { FailoverName = e.FailoverName, FailoverVmSize = e.FailoverVmSize, FailoverNetwork = e.FailoverNetwork },
+        },
+        FailoverPropertiesChangedV2 e => this with
+        {
+            Properties = Properties! with
+            {
+                FailoverName = e.FailoverName, FailoverVmSize = e.FailoverVmSize, FailoverNetwork = e.FailoverNetwork,
+                StaticAddress = e.StaticAddress, Local = e.Local ?? LocalComputeSettings.Default,
+            },
         },
         _ => throw new ArgumentOutOfRangeException(nameof(@event), @event.GetType().Name, "Unknown ProtectedMachine event"),
     };

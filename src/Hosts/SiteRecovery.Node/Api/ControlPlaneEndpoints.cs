@@ -111,7 +111,7 @@ public static class ControlPlaneEndpoints
 
     public sealed record CapacityPlanRequestBody(IReadOnlyList<PlannedMachine>? Machines, CapacityPlanOptions? Options);
 
-    static IResult Result(CommandResult r) => r switch
+    internal static IResult Result(CommandResult r) => r switch
     {
         CommandResult.Accepted a => Results.Ok(new { accepted = true, events = a.EventCount }),
         CommandResult.Rejected { Reason: RejectionReason.NotRegistered } x => Results.NotFound(new ApiError(x.Message)),
