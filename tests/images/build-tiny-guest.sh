@@ -42,6 +42,8 @@ if [ -f "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp_want" ]; then
 fi
 
 log() { echo "build-tiny-guest: $*" >&2; }
+# A build killed outright (SIGKILL: no trap) leaves its temp image; we hold the lock, so no other build owns one now.
+rm -f "$out".tmp.*
 die() { log "$*"; exit 1; }
 for cmd in apt-get apt-cache dpkg-deb depmod cpio gzip sfdisk partx mke2fs extlinux losetup mount umount flock; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/sbin/$cmd" ] || die "missing command $cmd (run tests/setup.sh)"
@@ -59,6 +61,8 @@ cleanup() {
   rm -f "$out.tmp.$$"
 }
 trap cleanup EXIT
+# SIGTERM/SIGINT: bash lets the running step finish, then exits through the cleanup (SIGKILL: the next build cleans up).
+trap 'exit 143' TERM INT
 
 # Finds a package's .deb: apt's cache, then ours, then apt-get download (kept in ours for the next, offline, build).
 fetch_deb() {
