@@ -114,3 +114,29 @@ public class LocalTargetRulesTests
             target.Validate(Good with { MemoryMiB = 2048, Firmware = "uefi" }));
     }
 }
+
+public class LocalQemuTargetArgumentTests
+{
+    static readonly MachineSpec Spec = new("m-1", "web-01", 256, 1, "bios", NetworkMode.None, null, Path.Combine(Path.GetTempPath(), "sr-never-created"));
+
+    [Fact]
+    public async Task A_spec_that_breaks_a_rule_is_refused_before_qemu_runs_naming_every_rule()
+    {
+        var target = new LocalQemuTarget(new LocalTargetOptions { QemuBinary = "/nonexistent/qemu" });
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => target.StartAsync(Spec with { Name = "-bad", Cpus = 0 }, [new DiskSource("d", "nbd://127.0.0.1:1/x", 1)], CancellationToken.None));
+        Assert.Contains("Name: '-bad'", e.Message);
+        Assert.Contains("Cpus: 0 must be between 1 and 64", e.Message);
+        Assert.False(Directory.Exists(Spec.WorkDirectory));
+    }
+
+    [Fact]
+    public async Task Disks_must_be_given_and_served_over_nbd()
+    {
+        var target = new LocalQemuTarget(new LocalTargetOptions { QemuBinary = "/nonexistent/qemu" });
+        var none = await Assert.ThrowsAsync<ArgumentException>(() => target.StartAsync(Spec, [], CancellationToken.None));
+        Assert.Contains("no disks to boot from", none.Message);
+        var file = await Assert.ThrowsAsync<ArgumentException>(() => target.StartAsync(Spec, [new DiskSource("d-1", "/var/lib/disk.img", 1)], CancellationToken.None));
+        Assert.Contains("disk d-1 at '/var/lib/disk.img' is not an NBD URI", file.Message);
+        Assert.False(Directory.Exists(Spec.WorkDirectory));
+    }
+}

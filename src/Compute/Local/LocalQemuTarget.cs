@@ -51,6 +51,8 @@ public sealed class LocalQemuTarget : IComputeTarget
         var problems = Validate(spec);
         if (problems.Count > 0) throw new ArgumentException($"machine {spec.Name}: " + string.Join("; ", problems), nameof(spec));
         if (disks.Count == 0) throw new ArgumentException($"machine {spec.Name}: no disks to boot from", nameof(disks));
+        if (disks.FirstOrDefault(d => !IsNbdUri(d.Uri)) is { } notNbd)
+            throw new ArgumentException($"machine {spec.Name}: disk {notNbd.DiskId} at '{notNbd.Uri}' is not an NBD URI (nbd://HOST:PORT/NAME or nbd+unix:///NAME?socket=PATH)", nameof(disks));
 
         await _starting.WaitAsync(ct).ConfigureAwait(false);
         try
@@ -143,6 +145,10 @@ public sealed class LocalQemuTarget : IComputeTarget
     }
 
     public bool IsRunning(MachineHandle machine) => MachineProcess.IsOurs(machine.Pid, machine.InstanceId);
+
+    /// <summary>The local target boots only from served points: an NBD URI over TCP or a Unix socket.</summary>
+    static bool IsNbdUri(string uri) =>
+        uri.StartsWith("nbd://", StringComparison.Ordinal) || uri.StartsWith("nbd+unix://", StringComparison.Ordinal);
 
     /// <summary>The machine a killed start left running without its machine.json, rebuilt from qemu.pid and the process's command line.</summary>
     static MachineHandle? Adopt(MachineSpec spec, string pidPath)
