@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need, idempotently, on a fresh Debian machine (as root).
-# Real parts only: PostgreSQL 15, fio, qemu-io, nbdcopy, nbdkit, OpenSSH, sqlite3.
+# Real parts only: PostgreSQL 15, fio, qemu-io, nbdcopy, nbdkit, OpenSSH, sqlite3, and qemu-system-x86 with the tiny
+# test guest (tests/images/build-tiny-guest.sh, cached under ${SR_IMAGE_CACHE:-/var/cache/siterecovery}).
+# --clients-only: what the quickstart needs (the NBD clients, qemu-system-x86 and the guest image), no servers.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 clients_only=0
@@ -8,6 +10,8 @@ clients_only=0
 
 need=()
 wanted="fio:fio qemu-io:qemu-utils nbdcopy:libnbd-bin nbdinfo:libnbd-bin"
+# Recovered machines run under qemu; the tiny guest is built from Debian packages with these.
+wanted="$wanted qemu-system-x86_64:qemu-system-x86 extlinux:extlinux cpio:cpio sfdisk:fdisk mke2fs:e2fsprogs depmod:kmod partx:util-linux"
 if [ $clients_only -eq 0 ]; then
   wanted="$wanted nbdkit:nbdkit sqlite3:sqlite3 sshd:openssh-server pg_ctlcluster:postgresql"
 fi
@@ -16,6 +20,9 @@ for pair in $wanted; do
   if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then need+=("$pkg"); fi
 done
 if [ $clients_only -eq 0 ] && [ -z "$(ls /usr/lib/postgresql/*/bin/postgres 2>/dev/null)" ]; then need+=(postgresql); fi
+# Packages known by a file rather than a command: busybox-static (a plain busybox does not do), syslinux-common's MBR.
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+[ -f /usr/lib/syslinux/mbr/mbr.bin ] || need+=(syslinux-common)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -26,4 +33,7 @@ fi
 if [ $clients_only -eq 0 ] && [ -f "$here/setup-postgres.sh" ]; then
   bash "$here/setup-postgres.sh"
 fi
+# The tiny test guest: built once, then served from the cache (the script rebuilds only when it changed).
+bash "$here/images/build-tiny-guest.sh" >/dev/null
+
 echo "setup: ready"

@@ -1,0 +1,205 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using SiteRecovery.Contracts.Processes;
+
+namespace SiteRecovery.Compute.Local;
+
+/// <summary>
+/// Runs recovered machines under qemu-system-x86_64 on this node, booting straight from the NBD exports of a point.
+///
+/// Bookkeeping, in the spec's work folder (one folder per machine):
+///   <c>console-&lt;instance&gt;.log</c>  the serial console (kept after stop: it is the boot's evidence)
+///   <c>qemu.pid</c>                  written by qemu (<c>-pidfile</c>)
+///   <c>machine.json</c>              the handle of the machine started there, written (temp + rename) after qemu runs
+/// Invariants:
+/// - A pid is signalled only while /proc/PID/cmdline carries the handle's instance id (<see cref="MachineProcess"/>).
+/// - qemu daemonizes into its own session: it outlives the node, and a fresh target given only the persisted handle
+///   stops it.
+/// - Start is idempotent per work folder: while the machine recorded in machine.json runs, Start returns its handle
+///   instead of starting a second one (a saga resumed after a node kill repeats its last call). Starts on one target
+///   are serialized, so two concurrent starts of one machine cannot both miss the record.
+/// - Between qemu daemonizing and machine.json being renamed into place the only record is qemu.pid and the process's
+///   command line. A start that finds no running machine.json but a qemu.pid whose process carries this machine's
+///   <c>-name</c> adopts that process (its handle is rebuilt from the command line) instead of starting a second one.
+/// </summary>
+public sealed class LocalQemuTarget : IComputeTarget
+{
+    public const string TargetName = "local";
+    public const string PidFileName = "qemu.pid";
+    public const string HandleFileName = "machine.json";
+
+    readonly LocalTargetOptions _options;
+    readonly SemaphoreSlim _starting = new(1, 1);
+
+    public LocalQemuTarget(LocalTargetOptions? options = null) => _options = options ?? new LocalTargetOptions();
+
+    public string Name => TargetName;
+
+    public IReadOnlyList<string> Validate(MachineSpec spec) =>
+        LocalTargetRules.Validate(spec, _options.ResolveHostMemoryMiB(), _options.ResolveOvmf());
+
+    /// <summary>The accelerator machines started now would get, and why.</summary>
+    public Task<AcceleratorChoice> AcceleratorAsync(CancellationToken ct) =>
+        AcceleratorProbe.ChooseAsync(_options.ResolveQemu(), _options.Accelerator, _options.ProbeTimeout, ct);
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">The spec breaks a rule (every broken rule is named) or there are no disks.</exception>
+    /// <exception cref="MachineStartException">qemu did not start (its exit code and message are in the exception).</exception>
+    public async Task<MachineHandle> StartAsync(MachineSpec spec, IReadOnlyList<DiskSource> disks, CancellationToken ct)
+    {
+        var problems = Validate(spec);
+        if (problems.Count > 0) throw new ArgumentException($"machine {spec.Name}: " + string.Join("; ", problems), nameof(spec));
+        if (disks.Count == 0) throw new ArgumentException($"machine {spec.Name}: no disks to boot from", nameof(disks));
+        if (disks.FirstOrDefault(d => !IsNbdUri(d.Uri)) is { } notNbd)
+            throw new ArgumentException($"machine {spec.Name}: disk {notNbd.DiskId} at '{notNbd.Uri}' is not an NBD URI (nbd://HOST:PORT/NAME or nbd+unix:///NAME?socket=PATH)", nameof(disks));
+
+        await _starting.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            Directory.CreateDirectory(spec.WorkDirectory);
+            var handlePath = Path.Combine(spec.WorkDirectory, HandleFileName);
+            if (ReadHandle(handlePath) is { } existing && existing.MachineId == spec.MachineId && IsRunning(existing))
+                return existing;
+            var pidPath = Path.Combine(spec.WorkDirectory, PidFileName);
+            if (Adopt(spec, pidPath) is { } adopted)
+            {
+                WriteHandle(handlePath, adopted);
+                return adopted;
+            }
+
+            var qemu = _options.ResolveQemu();
+            var accelerator = await AcceleratorAsync(ct).ConfigureAwait(false);
+            var instanceId = "sr-" + Guid.NewGuid().ToString("N")[..16];
+            var consolePath = Path.Combine(spec.WorkDirectory, $"console-{instanceId}.log");
+            File.Delete(pidPath);
+            var args = QemuCommandLine.Build(spec, disks, accelerator.Accelerator, instanceId, consolePath, pidPath, _options.ResolveOvmf());
+
+            var startedAt = DateTimeOffset.UtcNow;
+            ProcessRun run;
+            try
+            {
+                run = await BoundedProcess.RunAsync(qemu, args, spec.WorkDirectory, _options.StartTimeout, ct).ConfigureAwait(false);
+            }
+            catch (System.ComponentModel.Win32Exception e)
+            {
+                throw new MachineStartException(spec.Name, $"cannot run {qemu}: {e.Message}", e);
+            }
+            var pid = ReadPid(pidPath);
+            if (run.ExitCode != 0 || pid is null || !MachineProcess.IsOurs(pid.Value, instanceId))
+            {
+                // A timed-out or cancelled start may have left a daemon behind: it is ours by its instance id.
+                if (pid is { } left) await MachineProcess.StopAsync(left, instanceId, _options.StopGrace, CancellationToken.None).ConfigureAwait(false);
+                File.Delete(pidPath);
+                ct.ThrowIfCancellationRequested();
+                var why = run.TimedOut ? $"qemu did not daemonize within {_options.StartTimeout.TotalSeconds:F0} s"
+                    : run.ExitCode != 0 ? $"qemu exited {run.ExitCode}"
+                    : pid is null ? $"qemu exited 0 but wrote no pid to {pidPath}"
+                    : $"qemu exited 0 but pid {pid} is not running with instance id {instanceId}";
+                throw new MachineStartException(spec.Name, $"{why}: {BoundedProcess.Quote(run, 400)} (console {consolePath})");
+            }
+
+            var handle = new MachineHandle(TargetName, spec.MachineId, instanceId, pid.Value, consolePath, accelerator.Accelerator, startedAt);
+            WriteHandle(handlePath, handle);
+            return handle;
+        }
+        finally
+        {
+            _starting.Release();
+        }
+    }
+
+    public async Task<BootResult> WaitBootedAsync(MachineHandle machine, string marker, TimeSpan timeout, CancellationToken ct)
+    {
+        var console = new ConsoleFile(machine.ConsolePath);
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            if (console.ReadNew().Any(line => line.Contains(marker, StringComparison.Ordinal)))
+                return new BootResult(true, DateTimeOffset.UtcNow - machine.StartedAt, console.Tail, null);
+            if (!IsRunning(machine))
+            {
+                // The last words before the exit count: the marker may be among them.
+                if (console.ReadNew(final: true).Any(line => line.Contains(marker, StringComparison.Ordinal)))
+                    return new BootResult(true, DateTimeOffset.UtcNow - machine.StartedAt, console.Tail, null);
+                return new BootResult(false, DateTimeOffset.UtcNow - machine.StartedAt, console.Tail,
+                    $"machine {machine.MachineId}: qemu process {machine.Pid} exited before console {machine.ConsolePath} showed '{marker}'");
+            }
+            if (clock.Elapsed >= timeout)
+                return new BootResult(false, DateTimeOffset.UtcNow - machine.StartedAt, console.Tail,
+                    $"machine {machine.MachineId}: console {machine.ConsolePath} did not show '{marker}' within {timeout.TotalSeconds:F0} s (qemu process {machine.Pid} still runs)");
+            await Task.Delay(100, ct).ConfigureAwait(false);
+        }
+    }
+
+    public async Task StopAsync(MachineHandle machine, CancellationToken ct)
+    {
+        await MachineProcess.StopAsync(machine.Pid, machine.InstanceId, _options.StopGrace, ct).ConfigureAwait(false);
+        var folder = Path.GetDirectoryName(machine.ConsolePath);
+        if (folder is null) return;
+        // Only this machine's records: a later start in the same folder has its own pid and handle.
+        var pidPath = Path.Combine(folder, PidFileName);
+        if (ReadPid(pidPath) == machine.Pid) File.Delete(pidPath);
+        var handlePath = Path.Combine(folder, HandleFileName);
+        if (ReadHandle(handlePath)?.InstanceId == machine.InstanceId) File.Delete(handlePath);
+    }
+
+    public bool IsRunning(MachineHandle machine) => MachineProcess.IsOurs(machine.Pid, machine.InstanceId);
+
+    /// <summary>The local target boots only from served points: an NBD URI over TCP or a Unix socket.</summary>
+    static bool IsNbdUri(string uri) =>
+        uri.StartsWith("nbd://", StringComparison.Ordinal) || uri.StartsWith("nbd+unix://", StringComparison.Ordinal);
+
+    /// <summary>The machine a killed start left running without its machine.json, rebuilt from qemu.pid and the process's command line.</summary>
+    static MachineHandle? Adopt(MachineSpec spec, string pidPath)
+    {
+        if (ReadPid(pidPath) is not { } pid || MachineProcess.CommandLine(pid) is not { } args) return null;
+        string? After(string option) => args.Zip(args.Skip(1)).Where(p => p.First == option).Select(p => p.Second).FirstOrDefault();
+        var prefix = QemuCommandLine.GuestName(spec, "");
+        if (After("-name") is not { } name || !name.StartsWith(prefix, StringComparison.Ordinal)) return null;
+        var instanceId = name[prefix.Length..];
+        if (After("-serial") is not { } serial || !serial.StartsWith("file:", StringComparison.Ordinal)) return null;
+        var startedAt = new DateTimeOffset(File.GetLastWriteTimeUtc(pidPath), TimeSpan.Zero);
+        return new MachineHandle(TargetName, spec.MachineId, instanceId, pid, serial["file:".Length..], After("-accel") ?? Accelerators.Tcg, startedAt);
+    }
+
+    static int? ReadPid(string path)
+    {
+        try
+        {
+            return int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
+        }
+        catch (FileNotFoundException) { return null; }
+        catch (DirectoryNotFoundException) { return null; }
+    }
+
+    static MachineHandle? ReadHandle(string path)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<MachineHandle>(File.ReadAllText(path));
+        }
+        catch (FileNotFoundException) { return null; }
+        catch (DirectoryNotFoundException) { return null; }
+        catch (JsonException) { return null; } // unreadable record: treated as no machine; the pid check still guards signals
+    }
+
+    static void WriteHandle(string path, MachineHandle handle)
+    {
+        var temp = path + ".tmp";
+        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write))
+        {
+            JsonSerializer.Serialize(file, handle);
+            file.Flush(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+}
+
+/// <summary>qemu did not start a machine; the message says why (exit code, qemu's own message) and where its console is.</summary>
+public sealed class MachineStartException(string machine, string reason, Exception? inner = null)
+    : Exception($"start machine {machine}: {reason}", inner)
+{
+    public string Machine { get; } = machine;
+    public string Reason { get; } = reason;
+}

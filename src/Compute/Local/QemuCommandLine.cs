@@ -1,0 +1,94 @@
+using System.Globalization;
+using System.Net;
+
+namespace SiteRecovery.Compute.Local;
+
+/// <summary>
+/// The qemu-system-x86_64 arguments for one recovered machine. Pure, so tests read the command line without starting qemu.
+///
+/// What the arguments guarantee:
+/// - Disks are attached in the order given, the boot disk first, each straight from its NBD URI (raw, virtio, no host cache).
+/// - <c>-daemonize</c>: qemu forks, detaches into its own session and the command returns once the machine's devices are
+///   open (a disk that cannot be reached fails the command, with qemu's message on stderr). The machine therefore
+///   outlives the node process that started it, and <c>-pidfile</c> says which process it is.
+/// - <c>-name</c> carries the instance id, so <c>/proc/PID/cmdline</c> proves a pid is this machine before it is signalled.
+/// - The serial console goes to a file in the spec's work folder, so it survives the node.
+/// - <c>-no-reboot</c>: a guest that reboots or panics ends the process, which a boot wait sees as an exit.
+/// Networks: Isolated is qemu user-mode networking with <c>restrict=on</c> — the guest reaches nothing beyond qemu's
+/// own virtual router (no route out, no forwarded ports). It is not a separate bridge or network namespace: the
+/// isolation is qemu's slirp refusing to forward, inside one process. Production is user-mode without the restriction
+/// (outbound NAT through the host). None has no network card at all.
+/// </summary>
+public static class QemuCommandLine
+{
+    /// <summary>The <c>-name</c> value: the machine's name and the instance id that proves the process is this machine.</summary>
+    public static string GuestName(MachineSpec spec, string instanceId) => $"{spec.Name}.{instanceId}";
+
+    /// <summary>Arguments (without the binary) that start <paramref name="spec"/> booting from <paramref name="disks"/>.</summary>
+    public static IReadOnlyList<string> Build(
+        MachineSpec spec,
+        IReadOnlyList<DiskSource> disks,
+        string accelerator,
+        string instanceId,
+        string consolePath,
+        string pidPath,
+        string? ovmfPath)
+    {
+        if (disks.Count == 0) throw new ArgumentException($"machine {spec.Name}: no disks to boot from", nameof(disks));
+        if (accelerator != Accelerators.Kvm && accelerator != Accelerators.Tcg)
+            throw new ArgumentException($"accelerator '{accelerator}' must be '{Accelerators.Kvm}' or '{Accelerators.Tcg}'", nameof(accelerator));
+
+        var args = new List<string>
+        {
+            "-name", GuestName(spec, instanceId),
+            // qemu's default CPU model under either accelerator: the probe boots with it, and -cpu host aborts on some
+            // paravirtual KVMs (MSR 0x10a).
+            "-accel", accelerator,
+            "-m", spec.MemoryMiB.ToString(CultureInfo.InvariantCulture),
+            "-smp", spec.Cpus.ToString(CultureInfo.InvariantCulture),
+            "-display", "none",
+            "-monitor", "none",
+            "-no-reboot",
+            "-serial", "file:" + consolePath,
+            "-pidfile", pidPath,
+            "-daemonize",
+        };
+        if (spec.Firmware == LocalTargetRules.Uefi)
+        {
+            if (ovmfPath is null) throw new ArgumentException($"machine {spec.Name}: firmware uefi needs OVMF", nameof(ovmfPath));
+            args.AddRange(["-bios", ovmfPath]);
+        }
+        for (var i = 0; i < disks.Count; i++)
+        {
+            // Commas separate qemu's suboptions; a comma inside a value is written twice.
+            var drive = $"file={EscapeOption(disks[i].Uri)},format=raw,if=virtio,cache=none";
+            if (i == 0) drive += ",index=0";
+            args.AddRange(["-drive", drive]);
+        }
+        args.AddRange(Network(spec));
+        return args;
+    }
+
+    static IEnumerable<string> Network(MachineSpec spec)
+    {
+        if (spec.Network == NetworkMode.None) return ["-nic", "none"];
+        var netdev = "user,id=n0";
+        if (spec.Network == NetworkMode.Isolated) netdev += ",restrict=on";
+        if (spec.StaticAddress is { } address)
+        {
+            // User-mode DHCP hands out dhcpstart first: the machine's only lease is its static address.
+            var b = IPAddress.Parse(address).GetAddressBytes();
+            netdev += $",net={b[0]}.{b[1]}.{b[2]}.0/24,dhcpstart={address}";
+        }
+        return ["-netdev", netdev, "-device", "virtio-net-pci,netdev=n0"];
+    }
+
+    static string EscapeOption(string value) => value.Replace(",", ",,", StringComparison.Ordinal);
+}
+
+/// <summary>The accelerators the local target runs with.</summary>
+public static class Accelerators
+{
+    public const string Kvm = "kvm";
+    public const string Tcg = "tcg";
+}

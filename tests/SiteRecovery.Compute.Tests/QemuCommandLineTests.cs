@@ -1,0 +1,111 @@
+using SiteRecovery.Compute.Local;
+
+namespace SiteRecovery.Compute.Tests;
+
+public class QemuCommandLineTests
+{
+    static readonly MachineSpec Spec = new("m-1", "web-01", 768, 2, "bios", NetworkMode.Isolated, null, "/srv/m-1");
+    static readonly DiskSource Boot = new("d-boot", "nbd://127.0.0.1:10809/boot", 64 << 20);
+    static readonly DiskSource Data = new("d-data", "nbd://127.0.0.1:10810/data", 1 << 30);
+
+    static IReadOnlyList<string> Build(MachineSpec? spec = null, IReadOnlyList<DiskSource>? disks = null, string accel = "tcg", string? ovmf = null) =>
+        QemuCommandLine.Build(spec ?? Spec, disks ?? [Boot, Data], accel, "sr-0123456789abcdef", "/srv/m-1/console.log", "/srv/m-1/qemu.pid", ovmf);
+
+    /// <summary>The value after each occurrence of <paramref name="option"/>.</summary>
+    static List<string> Values(IReadOnlyList<string> args, string option) =>
+        args.Zip(args.Skip(1)).Where(p => p.First == option).Select(p => p.Second).ToList();
+
+    [Fact]
+    public void Disks_are_attached_in_order_from_their_nbd_uris_boot_disk_first()
+    {
+        Assert.Equal(
+            ["file=nbd://127.0.0.1:10809/boot,format=raw,if=virtio,cache=none,index=0", "file=nbd://127.0.0.1:10810/data,format=raw,if=virtio,cache=none"],
+            Values(Build(), "-drive"));
+    }
+
+    [Fact]
+    public void A_comma_in_a_uri_is_doubled_so_qemu_does_not_split_it()
+    {
+        var odd = Boot with { Uri = "nbd://127.0.0.1:10809/a,b" };
+        Assert.Equal("file=nbd://127.0.0.1:10809/a,,b,format=raw,if=virtio,cache=none,index=0", Assert.Single(Values(Build(disks: [odd]), "-drive")));
+    }
+
+    [Fact]
+    public void Size_console_pidfile_and_daemon_options()
+    {
+        var args = Build();
+        Assert.Equal(["768"], Values(args, "-m"));
+        Assert.Equal(["2"], Values(args, "-smp"));
+        Assert.Equal(["none"], Values(args, "-display"));
+        Assert.Equal(["file:/srv/m-1/console.log"], Values(args, "-serial"));
+        Assert.Equal(["/srv/m-1/qemu.pid"], Values(args, "-pidfile"));
+        Assert.Contains("-daemonize", args);
+        Assert.Contains("-no-reboot", args);
+        Assert.DoesNotContain("-bios", args);
+    }
+
+    [Fact]
+    public void The_name_carries_the_instance_id()
+    {
+        Assert.Equal(["web-01.sr-0123456789abcdef"], Values(Build(), "-name"));
+        Assert.Equal("web-01.sr-0123456789abcdef", QemuCommandLine.GuestName(Spec, "sr-0123456789abcdef"));
+    }
+
+    [Theory]
+    [InlineData("tcg")]
+    [InlineData("kvm")]
+    public void The_accelerator_is_given_and_the_cpu_model_left_at_qemus_default(string accel)
+    {
+        var args = Build(accel: accel);
+        Assert.Equal([accel], Values(args, "-accel"));
+        Assert.DoesNotContain("-cpu", args);
+        Assert.DoesNotContain("-enable-kvm", args);
+    }
+
+    [Fact]
+    public void Unknown_accelerator_and_no_disks_are_refused()
+    {
+        Assert.Throws<ArgumentException>(() => Build(accel: "hvf"));
+        Assert.Throws<ArgumentException>(() => Build(disks: []));
+    }
+
+    [Fact]
+    public void Isolated_network_is_restricted_user_mode()
+    {
+        var args = Build();
+        Assert.Equal(["user,id=n0,restrict=on"], Values(args, "-netdev"));
+        Assert.Equal(["virtio-net-pci,netdev=n0"], Values(args, "-device"));
+        Assert.DoesNotContain("-nic", args);
+    }
+
+    [Fact]
+    public void Production_network_is_unrestricted_user_mode()
+    {
+        var args = Build(Spec with { Network = NetworkMode.Production });
+        Assert.Equal(["user,id=n0"], Values(args, "-netdev"));
+        Assert.Equal(["virtio-net-pci,netdev=n0"], Values(args, "-device"));
+    }
+
+    [Fact]
+    public void No_network_means_no_card()
+    {
+        var args = Build(Spec with { Network = NetworkMode.None });
+        Assert.Equal(["none"], Values(args, "-nic"));
+        Assert.Empty(Values(args, "-netdev"));
+        Assert.Empty(Values(args, "-device"));
+    }
+
+    [Fact]
+    public void A_static_address_is_the_first_dhcp_lease_of_its_own_24()
+    {
+        var args = Build(Spec with { StaticAddress = "192.168.50.10" });
+        Assert.Equal(["user,id=n0,restrict=on,net=192.168.50.0/24,dhcpstart=192.168.50.10"], Values(args, "-netdev"));
+    }
+
+    [Fact]
+    public void Uefi_boots_ovmf()
+    {
+        Assert.Equal(["/usr/share/ovmf/OVMF.fd"], Values(Build(Spec with { Firmware = "uefi" }, ovmf: "/usr/share/ovmf/OVMF.fd"), "-bios"));
+        Assert.Throws<ArgumentException>(() => Build(Spec with { Firmware = "uefi" }, ovmf: null));
+    }
+}

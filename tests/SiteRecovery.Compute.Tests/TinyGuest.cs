@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using SiteRecovery.Compute.Local;
+using SiteRecovery.Contracts.Processes;
+
+namespace SiteRecovery.Compute.Tests;
+
+/// <summary>The tiny test guest (tests/images/build-tiny-guest.sh), built once per test run (the script caches it).</summary>
+static class TinyGuest
+{
+    public const long ImageBytes = 64L << 20;
+    public static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(60);
+
+    static readonly Lazy<Task<string>> Image = new(BuildAsync);
+
+    public static Task<string> ImageAsync() => Image.Value;
+
+    static async Task<string> BuildAsync()
+    {
+        var script = Path.Combine(RepoRoot(), "tests", "images", "build-tiny-guest.sh");
+        var run = await BoundedProcess.RunAsync("bash", [script], null, TimeSpan.FromMinutes(5), CancellationToken.None);
+        if (run.ExitCode != 0) throw new InvalidOperationException($"build-tiny-guest.sh exited {run.ExitCode?.ToString() ?? "(killed)"}: {BoundedProcess.Quote(run, 1000)}");
+        var path = run.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Last();
+        if (!File.Exists(path)) throw new InvalidOperationException($"build-tiny-guest.sh printed '{path}', which does not exist");
+        return path;
+    }
+
+    public static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "SiteRecovery.sln"))) return dir.FullName;
+        throw new InvalidOperationException($"no SiteRecovery.sln above {AppContext.BaseDirectory}");
+    }
+
+    /// <summary>A one-CPU spec (boots run in parallel on a small host) in its own work folder under <paramref name="root"/>.</summary>
+    public static MachineSpec Spec(string root, string name) =>
+        new($"machine-{name}", name, 256, 1, "bios", NetworkMode.Isolated, null, Path.Combine(root, name));
+
+    /// <summary>True while <paramref name="pid"/> exists and is not a zombie.</summary>
+    public static bool ProcessAlive(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var state = stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[0];
+            return state != "Z" && state != "X";
+        }
+        catch (IOException) { return false; }
+    }
+
+    /// <summary>The session id of <paramref name="pid"/> (field 6 of /proc/PID/stat).</summary>
+    public static int SessionOf(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[3]);
+    }
+
+    /// <summary>A loopback TCP port nothing listens on (at the moment of asking).</summary>
+    public static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+}
+
+/// <summary>
+/// A copy of a disk image served by nbdkit's file plugin on a free loopback port (nbd://127.0.0.1:PORT/NAME), or a
+/// blank memory disk. The server is our child, killed on dispose. Not <c>--exit-with-parent</c>: that is
+/// PR_SET_PDEATHSIG, which fires when the *thread* that started the process ends, and .NET starts processes from
+/// thread-pool threads that come and go (the export died under a running test).
+/// </summary>
+sealed class NbdExport : IAsyncDisposable
+{
+    readonly Process _server;
+    readonly string _dir;
+
+    NbdExport(Process server, string dir, int port, string name)
+    {
+        _server = server;
+        _dir = dir;
+        Port = port;
+        Uri = $"nbd://127.0.0.1:{port}/{name}";
+    }
+
+    public int Port { get; }
+    public string Uri { get; }
+
+    /// <summary>Serves a private copy of <paramref name="image"/>.</summary>
+    public static async Task<NbdExport> CopyOfAsync(string image, string name)
+    {
+        var dir = Directory.CreateTempSubdirectory("sr-nbd-").FullName;
+        var copy = Path.Combine(dir, "disk.img");
+        File.Copy(image, copy);
+        return await ServeAsync(dir, name, ["file", copy]);
+    }
+
+    /// <summary>Serves a blank disk of <paramref name="bytes"/> held in nbdkit's memory.</summary>
+    public static Task<NbdExport> BlankAsync(long bytes, string name) =>
+        ServeAsync(Directory.CreateTempSubdirectory("sr-nbd-").FullName, name, ["memory", bytes.ToString()]);
+
+    static async Task<NbdExport> ServeAsync(string dir, string name, string[] plugin)
+    {
+        var nbdkit = BoundedProcess.FindCommand("nbdkit") ?? throw new InvalidOperationException("nbdkit is not installed: run tests/setup.sh");
+        var port = TinyGuest.FreePort();
+        var psi = new ProcessStartInfo(nbdkit) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in (string[])["--foreground", "--ipaddr", "127.0.0.1", "--port", port.ToString(), .. plugin]) psi.ArgumentList.Add(a);
+        var server = Process.Start(psi)!;
+        var export = new NbdExport(server, dir, port, name);
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            if (server.HasExited)
+            {
+                await export.DisposeAsync();
+                throw new InvalidOperationException($"nbdkit exited {server.ExitCode} on port {port}: {await server.StandardError.ReadToEndAsync()}");
+            }
+            try
+            {
+                using var probe = new TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, port);
+                return export;
+            }
+            catch (SocketException) when (clock.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                await Task.Delay(50);
+            }
+        }
+    }
+
+    /// <summary>Writes the guest payload area for <paramref name="data"/> through NBD, as the quickstart does (qemu-io).</summary>
+    public async Task WritePayloadAsync(byte[] data)
+    {
+        var (offset, bytes) = GuestPayload.Area(data);
+        var file = Path.Combine(_dir, "payload.bin");
+        await File.WriteAllBytesAsync(file, bytes);
+        await QemuIoAsync($"write -s {file} {offset} {bytes.Length}");
+    }
+
+    /// <summary>Writes one byte through NBD.</summary>
+    public Task WriteByteAsync(long offset, byte value) => QemuIoAsync($"write -P {value} {offset} 1");
+
+    async Task QemuIoAsync(string command)
+    {
+        var qemuIo = BoundedProcess.FindCommand("qemu-io") ?? throw new InvalidOperationException("qemu-io is not installed: run tests/setup.sh");
+        var run = await BoundedProcess.RunAsync(qemuIo, ["-f", "raw", "-c", command, Uri], null, TimeSpan.FromSeconds(30), CancellationToken.None);
+        if (run.ExitCode != 0 || run.StdErr.Length > 0 || !run.StdOut.Contains("wrote", StringComparison.Ordinal))
+            throw new InvalidOperationException($"qemu-io '{command}' on {Uri}: exit {run.ExitCode}: {BoundedProcess.Quote(run)}");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try { _server.Kill(); } catch (InvalidOperationException) { }
+        await _server.WaitForExitAsync();
+        _server.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+}
