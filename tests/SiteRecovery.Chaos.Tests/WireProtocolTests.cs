@@ -13,7 +13,11 @@ public sealed class WireNodeFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Node = new Node("wire", "all", Dir["n"], Dir.Path);
+        // The fake agents here answer nothing but acks: the master target's automatic points (a BookmarkRequest every
+        // 5 s to a disk that changed) would arrive where a test reads its next Ack, so they are off for this node.
+        var conf = Dir["no-auto-points.conf"];
+        await File.WriteAllTextAsync(conf, "siterecovery.data-path.master-target.auto-recovery-point-interval = off\n");
+        Node = new Node("wire", "all", Dir["n"], Dir.Path, null, "--config", conf);
         await Node.StartAsync();
     }
 
