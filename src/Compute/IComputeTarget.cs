@@ -33,6 +33,13 @@ public interface IComputeTarget
 
     /// <summary>True while the machine's process runs.</summary>
     bool IsRunning(MachineHandle machine);
+
+    /// <summary>
+    /// Stops whatever a start in <paramref name="workDirectory"/> left running, recorded or not (a node killed between
+    /// starting a machine and recording its handle leaves one that only the folder knows). A line saying what was
+    /// stopped, or null when nothing ran.
+    /// </summary>
+    Task<string?> StopLeftoverAsync(string workDirectory, CancellationToken ct);
 }
 
 /// <summary>Network a recovered machine joins. <see cref="Isolated"/> for a test failover: it must not reach the production network.</summary>

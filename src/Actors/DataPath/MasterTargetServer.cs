@@ -503,6 +503,54 @@ public sealed class MasterTargetServer : IAsyncDisposable, SiteRecovery.Actors.C
         return disk.Retention.TimesOf(sequence);
     }
 
+    /// <summary>Every disk with a replica on this master target, whether or not its agent is connected now (a failover needs the disks of agents that are gone).</summary>
+    public IReadOnlyList<string> KnownDiskIds()
+    {
+        var root = Path.Combine(_options.DataDirectory, "disks");
+        var onDisk = Directory.Exists(root)
+            ? Directory.EnumerateDirectories(root).Where(d => File.Exists(ReplicaDisk.DiskFilePath(d))).Select(Path.GetFileName).OfType<string>()
+            : [];
+        return onDisk.Concat(_disks.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>SHA-256 of <paramref name="diskId"/> at <paramref name="sequence"/> read through a point-in-time view (what an export serves).</summary>
+    public async Task<string> ViewSha256Async(string diskId, long sequence, CancellationToken ct)
+    {
+        using var view = await OpenViewAsync(diskId, sequence).ConfigureAwait(false);
+        return await Task.Run(() =>
+        {
+            using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            var buffer = new byte[1 << 20];
+            for (long offset = 0; offset < view.Size; offset += buffer.Length)
+            {
+                ct.ThrowIfCancellationRequested();
+                var n = (int)Math.Min(buffer.Length, view.Size - offset);
+                view.Read(offset, buffer.AsSpan(0, n));
+                sha.AppendData(buffer, 0, n);
+            }
+            return Convert.ToHexStringLower(sha.GetHashAndReset());
+        }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// SHA-256 of <paramref name="diskId"/> at <paramref name="sequence"/> replayed the long way (base image, then the journal
+    /// record by record) into a scratch image under <paramref name="scratchDirectory"/>, deleted afterwards.
+    /// </summary>
+    public async Task<string> ReplaySha256Async(string diskId, long sequence, string scratchDirectory, CancellationToken ct)
+    {
+        var disk = await GetDiskAsync(diskId).ConfigureAwait(false);
+        RefuseInsideResync(disk, sequence);
+        using var pin = disk.Retention.OpenView(sequence);
+        Directory.CreateDirectory(scratchDirectory);
+        var scratch = Path.Combine(scratchDirectory, $"{diskId}@{sequence}-{Guid.NewGuid():n}.replay");
+        try
+        {
+            var result = await Task.Run(() => new SiteRecovery.Journal.Recovery.PointInTimeBuilder(_compression).ReplayFromBaseAsync(pin, disk.Retention.Journal, scratch, ct), ct).ConfigureAwait(false);
+            return result.Sha256.ToLowerInvariant();
+        }
+        finally { File.Delete(scratch); }
+    }
+
     /// <summary>The recoverable range of <paramref name="diskId"/> now.</summary>
     public async Task<RetentionWindow> RetentionWindowAsync(string diskId)
     {

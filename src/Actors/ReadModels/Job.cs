@@ -16,4 +16,5 @@ public sealed record Job(
     long? EndedUnixMs,
     string? Detail,
     string? Error,
-    long? TotalBytes = null);
+    long? TotalBytes = null,
+    int? TotalSteps = null);

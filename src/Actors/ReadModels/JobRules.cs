@@ -60,6 +60,30 @@ public static class JobRules
             changed.Add(job);
         }
 
+        void Update(string target, Func<Job, Job> change)
+        {
+            foreach (var running in next.Values.Where(j => j.Target == target && j.State == JobState.Running && j.Kind.EndsWith("Failover", StringComparison.Ordinal)).ToList())
+            {
+                var updated = change(running);
+                next[running.Id] = updated;
+                changed.Add(updated);
+            }
+        }
+
+        // A failover job moves by steps; its last step done completes it (a test failover's machines then run until their cleanup).
+        void StepDone(string target, int index)
+        {
+            foreach (var running in next.Values.Where(j => j.Target == target && j.State == JobState.Running && j.Kind.EndsWith("Failover", StringComparison.Ordinal) && j.TotalSteps is > 0).ToList())
+            {
+                var progress = Math.Min(1, (double)(index + 1) / running.TotalSteps!.Value);
+                var updated = progress >= 1
+                    ? running with { State = JobState.Succeeded, Progress = 1, EndedUnixMs = atUnixMs, Error = null }
+                    : running with { Progress = Math.Max(progress, running.Progress), Error = null };
+                next[running.Id] = updated;
+                changed.Add(updated);
+            }
+        }
+
         switch (@event)
         {
             case DiskRegistered e:
@@ -137,6 +161,41 @@ public static class JobRules
                 break;
             case ProtectionDisabled e:
                 Finish("DisableProtection", e.MachineId, null);
+                break;
+            case FailoverJobStarted e:
+                Start($"{e.Kind}Failover", e.JobId, $"plan {e.PlanId} to {e.Point}, {e.Machines.Count} machine(s), {e.Steps.Count} steps");
+                Update(e.JobId, j => j with { TotalSteps = e.Steps.Count });
+                break;
+            case FailoverStepSucceeded e:
+                StepDone(e.JobId, e.Index);
+                break;
+            case FailoverManualActionConfirmed e:
+                StepDone(e.JobId, e.Index);
+                break;
+            case FailoverStepSkipped e:
+                StepDone(e.JobId, e.Index);
+                break;
+            case FailoverStepFailed e:
+                // The job waits for a retry, a skip or a cleanup: it still runs, with the step's error shown.
+                Update(e.JobId, j => j with { Error = $"step {e.Index} failed: {e.Error}" });
+                break;
+            case FailoverStepRetried e:
+                Update(e.JobId, j => j with { Error = null });
+                break;
+            case FailoverDrillReported e:
+                Update(e.JobId, j => j with { Detail = $"{j.Detail}; drill {(e.Report.Passed ? "passed" : $"failed: {e.Report.Failure}")}" });
+                break;
+            case FailoverCleanupStarted e:
+                foreach (var running in next.Values.Where(j => j.Target == e.JobId && j.State == JobState.Running && j.Kind.EndsWith("Failover", StringComparison.Ordinal)).ToList())
+                {
+                    var stopped = running with { State = JobState.Failed, EndedUnixMs = atUnixMs, Error = $"cleaned up before it completed: {e.Reason}" };
+                    next[running.Id] = stopped;
+                    changed.Add(stopped);
+                }
+                Start("FailoverCleanup", e.JobId, e.Reason);
+                break;
+            case FailoverCleanedUp e:
+                Finish("FailoverCleanup", e.JobId, e.Removed.Count == 0 ? "nothing was left" : $"{e.Removed.Count} thing(s) removed");
                 break;
         }
         return (next, changed);

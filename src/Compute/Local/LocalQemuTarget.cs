@@ -146,6 +146,24 @@ public sealed class LocalQemuTarget : IComputeTarget
 
     public bool IsRunning(MachineHandle machine) => MachineProcess.IsOurs(machine.Pid, machine.InstanceId);
 
+    public async Task<string?> StopLeftoverAsync(string workDirectory, CancellationToken ct)
+    {
+        if (ReadHandle(Path.Combine(workDirectory, HandleFileName)) is { } handle)
+        {
+            var running = IsRunning(handle);
+            await StopAsync(handle, ct).ConfigureAwait(false);
+            if (running) return $"machine {handle.MachineId} stopped (pid {handle.Pid})";
+        }
+        // No record: a pid whose console file is in this folder is the start's own qemu (the folder is in its -serial).
+        var pidPath = Path.Combine(workDirectory, PidFileName);
+        if (ReadPid(pidPath) is not { } pid) return null;
+        var folder = Path.GetFullPath(workDirectory);
+        var mine = MachineProcess.CommandLine(pid)?.Any(a => a.StartsWith("file:" + folder, StringComparison.Ordinal)) ?? false;
+        if (mine) await MachineProcess.StopAsync(pid, "file:" + folder, _options.StopGrace, ct).ConfigureAwait(false);
+        File.Delete(pidPath);
+        return mine ? $"an unrecorded machine in {folder} stopped (pid {pid})" : null;
+    }
+
     /// <summary>The local target boots only from served points: an NBD URI over TCP or a Unix socket.</summary>
     static bool IsNbdUri(string uri) =>
         uri.StartsWith("nbd://", StringComparison.Ordinal) || uri.StartsWith("nbd+unix://", StringComparison.Ordinal);

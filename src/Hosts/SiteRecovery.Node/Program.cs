@@ -25,6 +25,7 @@ var run = new Command("run", "Run a SiteRecovery node") { id, roles, data, psLis
 run.SetAction(async (parse, ct) =>
 {
     NodeOptions options;
+    SiteRecovery.Node.Failover.FailoverSettings failoverSettings;
     try
     {
         var dataDir = Path.GetFullPath(parse.GetValue(data)!);
@@ -47,6 +48,7 @@ run.SetAction(async (parse, ct) =>
         DataPathSettings.Apply(options.DataPath, new SiteRecovery.Actors.DataPath.ProcessServerOptions("check", options.ProcessServerListen, dataDir, options.MasterTargetEndpoint));
         DataPathSettings.Apply(options.DataPath, new SiteRecovery.Actors.DataPath.MasterTargetOptions("check", options.MasterTargetListen, dataDir));
         DataPathSettings.GroupSchedule(options.DataPath);
+        failoverSettings = SiteRecovery.Node.Failover.FailoverSettings.Load(parse.GetValue(configFile));
         if (!Uri.TryCreate(options.ApiUrl, UriKind.Absolute, out _)) throw new ArgumentException($"--api '{options.ApiUrl}' is not a URL");
         if (options.Roles.HasFlag(NodeRoles.Configuration)) PersistenceStartupCheck.EnsureUsable(options.Persistence);
         if (parse.GetValue(registerApi) is { } regApi)
@@ -85,6 +87,12 @@ run.SetAction(async (parse, ct) =>
     builder.Services.AddSingleton<DataPathService>();
     builder.Services.AddSingleton<GroupBookmarks>();
     builder.Services.AddSingleton<BookmarkNames>();
+    builder.Services.AddSingleton(failoverSettings);
+    builder.Services.AddSingleton(new SiteRecovery.Node.Failover.PlanScripts(failoverSettings.ScriptsDirectory));
+    builder.Services.AddSingleton(sp => new SiteRecovery.Node.Exports.PointInTimeExports(Path.Combine(options.DataDirectory, "master-target", "exports"),
+        m => sp.GetRequiredService<ILoggerFactory>().CreateLogger("SiteRecovery.Exports").LogInformation("{Message}", m)));
+    builder.Services.AddSingleton<SiteRecovery.Compute.IComputeTarget>(new SiteRecovery.Compute.Local.LocalQemuTarget(new SiteRecovery.Compute.Local.LocalTargetOptions()));
+    builder.Services.AddSingleton<SiteRecovery.Node.Failover.NodeFailoverEffects>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPathService>());
     builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
     builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
@@ -95,9 +103,13 @@ run.SetAction(async (parse, ct) =>
         RpoEndpoints.Map(app, options);
         ConsistencyEndpoints.Map(app, options);
         PointInTimeEndpoints.Map(app, options);
+        FailoverEndpoints.Map(app, options);
         var dataPath = app.Services.GetRequiredService<DataPathService>();
         if (options.Roles.HasFlag(NodeRoles.Configuration) && options.Roles.HasFlag(NodeRoles.MasterTarget))
+        {
             app.Lifetime.ApplicationStarted.Register(() => GroupPoints.Start(app.Services, options, dataPath));
+            app.Lifetime.ApplicationStarted.Register(() => SiteRecovery.Node.Failover.FailoverActors.Start(app.Services));
+        }
         ControlPlaneEndpoints.Map(app, options, () => dataPath.MasterTargetId, () => dataPath.ProcessServerId);
         RecoveryPlanEndpoints.Map(app, options);
         // A body that is not valid JSON for its record is a 400 naming the problem, not an empty 500.

@@ -12,6 +12,19 @@ public sealed class ApiClient(string baseUrl) : IDisposable
     public async Task<JsonNode> GetAsync(string path, CancellationToken ct)
         => await SendAsync(() => _http.GetAsync(path.TrimStart('/'), ct), ct);
 
+    /// <summary>A plain-text answer (a machine's console), or the node's error.</summary>
+    public async Task<string> GetTextAsync(string path, CancellationToken ct)
+    {
+        HttpResponseMessage response;
+        try { response = await _http.GetAsync(path.TrimStart('/'), ct); }
+        catch (HttpRequestException e) { throw new ApiException($"node API not reachable: {e.Message}"); }
+        var text = await response.Content.ReadAsStringAsync(ct);
+        if (response.IsSuccessStatusCode) return text;
+        string? error = null;
+        try { error = JsonNode.Parse(text)?["error"]?.GetValue<string>(); } catch (JsonException) { }
+        throw new ApiException(error ?? $"HTTP {(int)response.StatusCode}: {text}");
+    }
+
     public async Task<JsonNode> PostAsync(string path, object body, CancellationToken ct)
         => await SendAsync(() => _http.PostAsJsonAsync(path.TrimStart('/'), body, ct), ct);
 

@@ -17,5 +17,8 @@ root.Add(EventsCommand.Create(api, json));
 root.Add(ControlPlaneCommands.Vault(api, json));
 root.Add(ControlPlaneCommands.Machine(api, json));
 root.Add(PlanCommands.Create(api, json));
+root.Add(FailoverCommands.Failover(api, json));
+root.Add(FailoverCommands.ManualAction(api, json));
+root.Add(FailoverCommands.Drill(api, json));
 root.Add(QuickstartCommand.Create());
 return await root.Parse(args).InvokeAsync();

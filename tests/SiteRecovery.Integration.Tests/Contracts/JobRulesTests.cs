@@ -66,4 +66,30 @@ public class JobRulesTests
         var done = Run(new DiskRegistered("d1", "vm", 1000, "ps", "mt"), new ReplicationProgressRecorded("d1", 5, 0, 400), new ResyncCompleted("d1", 9));
         Assert.Equal(1, Assert.Single(done.Values, j => j.Kind == "InitialReplication").Progress);
     }
+
+    [Fact]
+    public void A_failover_job_moves_by_its_steps_shows_a_failed_step_and_its_cleanup_is_a_job_of_its_own()
+    {
+        IReadOnlyList<FailoverStepPlan> steps =
+        [
+            new(0, FailoverStepKind.ResolvePoint, "resolve", null, ["vm1"]),
+            new(1, FailoverStepKind.StartGroup, "start boot group 1", 1, ["vm1"]),
+            new(2, FailoverStepKind.DrillReport, "drill", null, ["vm1"]),
+        ];
+        var started = new FailoverJobStarted("j1", "p1", 1, FailoverKind.Test, new FailoverPointChoice("latest"), steps, ["vm1"], 1000, null);
+        var jobs = Run(started, new FailoverStepSucceeded("j1", 0, 1, null), new FailoverStepFailed("j1", 1, 2, "vm1 did not boot"));
+        var job = Assert.Single(jobs.Values);
+        Assert.Equal(("TestFailover", JobState.Running), (job.Kind, job.State));
+        Assert.Equal(1 / 3.0, job.Progress, 3);
+        Assert.Equal("step 1 failed: vm1 did not boot", job.Error);
+
+        jobs = Run(started, new FailoverStepSucceeded("j1", 0, 1, null), new FailoverStepSucceeded("j1", 1, 2, null),
+            new FailoverDrillReported("j1", 2, new DrillReport("j1", "p1", "latest", 1, 2, 1, [], [], true, null)), new FailoverStepSucceeded("j1", 2, 3, null),
+            new FailoverCleanupStarted("j1", "drill over", 4), new FailoverCleanedUp("j1", 5, ["machine vm1 stopped"]));
+        var failover = Assert.Single(jobs.Values, j => j.Kind == "TestFailover");
+        Assert.Equal(JobState.Succeeded, failover.State);
+        Assert.Contains("drill passed", failover.Detail);
+        var cleanup = Assert.Single(jobs.Values, j => j.Kind == "FailoverCleanup");
+        Assert.Equal(JobState.Succeeded, cleanup.State);
+    }
 }

@@ -42,8 +42,7 @@ public static class PointInTimeEndpoints
 {
     public static void Map(WebApplication app, NodeOptions options)
     {
-        var exports = new PointInTimeExports(Path.Combine(options.DataDirectory, "master-target", "exports"),
-            m => app.Logger.LogInformation("{Message}", m));
+        var exports = app.Services.GetRequiredService<PointInTimeExports>();
         app.Lifetime.ApplicationStopping.Register(() => exports.DisposeAsync().AsTask().GetAwaiter().GetResult());
 
         app.MapPost("/api/recover", async (RecoverBody body, DataPathService dp, ActorRegistry registry, CancellationToken ct) =>

@@ -14,9 +14,27 @@ public sealed record ServedPoint(string ExportId, string Disk, long Sequence, bo
 /// the caller chooses the address; deleting an export closes its connections, releases the point's pin and
 /// deletes its copy-on-write overlay.
 /// </summary>
-public sealed class PointInTimeExports(string overlayDirectory, Action<string> log) : IAsyncDisposable
+public sealed class PointInTimeExports : IAsyncDisposable
 {
     readonly ConcurrentDictionary<string, ServedPoint> _served = new();
+    readonly string _overlayDirectory;
+    readonly Action<string> _log;
+
+    /// <summary>
+    /// Exports live as long as the node: an overlay left in <paramref name="overlayDirectory"/> by a node that was killed
+    /// belongs to an export that no longer exists, so it is deleted here.
+    /// </summary>
+    public PointInTimeExports(string overlayDirectory, Action<string> log)
+    {
+        _overlayDirectory = overlayDirectory;
+        _log = log;
+        if (!Directory.Exists(overlayDirectory)) return;
+        foreach (var stale in Directory.EnumerateFiles(overlayDirectory, "*.overlay"))
+        {
+            File.Delete(stale);
+            log($"export overlay {Path.GetFileName(stale)} left by an earlier run deleted");
+        }
+    }
 
     public IEnumerable<ServedPoint> For(string disk) => _served.Values.Where(s => s.Disk == disk).OrderBy(s => s.Created);
 
@@ -32,11 +50,11 @@ public sealed class PointInTimeExports(string overlayDirectory, Action<string> l
             string? overlay = null;
             if (writable)
             {
-                Directory.CreateDirectory(overlayDirectory);
-                overlay = Path.Combine(overlayDirectory, $"{id}.overlay");
+                Directory.CreateDirectory(_overlayDirectory);
+                overlay = Path.Combine(_overlayDirectory, $"{id}.overlay");
             }
             export = new PointInTimeExport(name, view, overlay);
-            server = new NbdServer(listen, new Dictionary<string, INbdExport> { [name] = export }, new NbdServerOptions { Log = log });
+            server = new NbdServer(listen, new Dictionary<string, INbdExport> { [name] = export }, new NbdServerOptions { Log = _log });
             await server.StartAsync();
             var ep = (IPEndPoint)server.LocalEndPoint!;
             var host = ep.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ep.Address}]" : ep.Address.ToString();

@@ -65,7 +65,8 @@ public sealed class SiteProcesses(string workDir) : IAsyncDisposable
         foreach (var p in Enumerable.Reverse(_children)) await StopAsync(p, TimeSpan.FromSeconds(25));
     }
 
-    public static async Task<string> RunToolAsync(string tool, string arguments, TimeSpan timeout)
+    /// <summary>Runs a tool to its end within <paramref name="timeout"/>; <paramref name="ct"/> stops it early (a background load that is no longer needed).</summary>
+    public static async Task<string> RunToolAsync(string tool, string arguments, TimeSpan timeout, CancellationToken ct = default)
     {
         var psi = new ProcessStartInfo(tool, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
         Process p;
@@ -75,9 +76,15 @@ public sealed class SiteProcesses(string workDir) : IAsyncDisposable
         {
             var o = p.StandardOutput.ReadToEndAsync();
             var e = p.StandardError.ReadToEndAsync();
-            using var cts = new CancellationTokenSource(timeout);
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            cts.CancelAfter(timeout);
             try { await p.WaitForExitAsync(cts.Token); }
-            catch (OperationCanceledException) { p.Kill(true); throw new TimeoutException($"{tool} {arguments} took longer than {timeout.TotalSeconds:0} s"); }
+            catch (OperationCanceledException)
+            {
+                p.Kill(true);
+                if (ct.IsCancellationRequested) throw;
+                throw new TimeoutException($"{tool} {arguments} took longer than {timeout.TotalSeconds:0} s");
+            }
             var output = await o + await e;
             if (p.ExitCode != 0) throw new InvalidOperationException($"{tool} exited {p.ExitCode}: {output}");
             return output;

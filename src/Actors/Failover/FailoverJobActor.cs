@@ -1,0 +1,242 @@
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+using SiteRecovery.Actors.Control;
+using SiteRecovery.Contracts.Control;
+
+namespace SiteRecovery.Actors.Failover;
+
+/// <summary>
+/// The failover saga of one job: a thin shell around <see cref="FailoverJobState"/>. It persists what was decided,
+/// then asks the state what comes next and does it through <see cref="IFailoverEffects"/>; every effect's outcome
+/// comes back as a command, so every step's start and end is in the journal. After a restart a step that was running
+/// has lost what it made (exports and machines live in the node), so the job is interrupted and cleaned up, and says so;
+/// a job that was only waiting for an operator, with nothing started yet, simply waits on.
+/// </summary>
+public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
+{
+    public ITimerScheduler Timers { get; set; } = null!;
+    readonly IFailoverEffects _effects;
+    readonly EntitySettings _settings;
+    readonly IActorRef? _directory;
+    readonly ILoggingAdapter _log = Context.GetLogger();
+    FailoverJobState _state;
+    int? _beginSent;
+    int? _inFlight;
+    const int CleanupWork = -1;
+    CancellationTokenSource? _work;
+    Task? _running;
+    bool _ttl;
+
+    public FailoverJobActor(string jobId, IFailoverEffects effects, EntitySettings settings, IActorRef? directory)
+    {
+        PersistenceId = $"failover-job-{jobId}";
+        _effects = effects;
+        _settings = settings;
+        _directory = directory;
+        _state = FailoverJobState.Empty(jobId);
+
+        Recover<SnapshotOffer>(o => { if (o.Snapshot is FailoverJobState s) _state = s; });
+        Recover<IFailoverJobEvent>(e => _state = _state.Apply(e));
+        Recover<RecoveryCompleted>(_ => AfterRecovery());
+
+        Command<GetFailoverJob>(_ => Sender.Tell(_state.ToView()));
+        Command<IFailoverJobCommand>(Handle);
+        Command<WorkDone>(Done);
+        Command<CommandResult>(_ => { });
+        Command<SaveSnapshotSuccess>(_ => { });
+        Command<SaveSnapshotFailure>(f => _log.Warning(f.Cause, "Snapshot of {0} failed", PersistenceId));
+    }
+
+    public override string PersistenceId { get; }
+
+    public static Props Props(string jobId, IFailoverEffects effects, EntitySettings settings, IActorRef? directory) =>
+        Akka.Actor.Props.Create(() => new FailoverJobActor(jobId, effects, settings, directory));
+
+    void AfterRecovery()
+    {
+        if (_state.Status == FailoverJobStatus.NotStarted) return;
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var running = _state.Current is { Plan.Kind: not FailoverStepKind.Manual } c ? c : null;
+        var live = _state.Started.Count > 0 && _state.Status is not (FailoverJobStatus.CleaningUp or FailoverJobStatus.CleanedUp);
+        if (running is not null || live)
+        {
+            var what = running is not null ? $"step {running.Plan.Index} '{running.Plan.Name}' was running" : $"{_state.Started.Count} machine(s) were running";
+            Self.Tell(new InterruptFailover(_state.JobId, running?.Plan.Index,
+                $"the node restarted while {what}; the exports and machines it had made went with it, so the job is rolled back (run the failover again)", now));
+            return;
+        }
+        Drive();
+    }
+
+    void Handle(IFailoverJobCommand command)
+    {
+        var decision = _state.Decide(command);
+        if (decision.Rejection is { } rejected)
+        {
+            if (Sender.IsNobody() || Sender.Equals(Self)) _log.Warning("{0} refused {1}: {2}", PersistenceId, command.GetType().Name, rejected.Message);
+            else Sender.Tell(rejected);
+            return;
+        }
+        var replyTo = Sender;
+        if (decision.Events.Count == 0)
+        {
+            replyTo.Tell(new CommandResult.Accepted(0));
+            return;
+        }
+        var remaining = decision.Events.Count;
+        PersistAll(decision.Events, e =>
+        {
+            _state = _state.Apply(e);
+            if (LastSequenceNr % _settings.SnapshotEvery == 0) SaveSnapshot(_state);
+            if (e is FailoverCleanupStarted) CancelWork();
+            if (e is FailoverCleanedUp) _directory?.Tell(new CloseFailover(_state.JobId));
+            if (--remaining > 0) return;
+            replyTo.Tell(new CommandResult.Accepted(decision.Events.Count));
+            Drive();
+        });
+    }
+
+    void Drive()
+    {
+        switch (_state.Next())
+        {
+            case FailoverNext.Begin b when _beginSent != b.Index:
+                _beginSent = b.Index;
+                Self.Tell(new BeginFailoverStep(_state.JobId, b.Index, Now()));
+                break;
+            case FailoverNext.Execute x when _inFlight != x.Step.Index:
+                _beginSent = null;
+                Launch(x.Step.Index, ct => Execute(x.Step, ct));
+                break;
+            case FailoverNext.CleanupAt at when !_ttl:
+                _ttl = true;
+                Timers.StartSingleTimer("ttl", new CleanupFailover(_state.JobId, $"time-to-live of {_state.TtlSeconds} s passed without a cleanup", at.AtUnixMs),
+                    TimeSpan.FromMilliseconds(Math.Max(0, at.AtUnixMs - Now())));
+                break;
+            case FailoverNext.Cleanup when _inFlight != CleanupWork:
+                Timers.Cancel("ttl");
+                var previous = _running;
+                Launch(CleanupWork, async ct =>
+                {
+                    // A step stopped by the cleanup may still be starting a machine: let it end first, so nothing is made after the removal.
+                    if (previous is not null) await previous.ContinueWith(_ => { }, CancellationToken.None).ConfigureAwait(false);
+                    var removed = await _effects.RemoveAsync(_state.JobId, _state.Machines, _state.Started, ct).ConfigureAwait(false);
+                    return new CompleteFailoverCleanup(_state.JobId, Now(), removed);
+                });
+                break;
+        }
+    }
+
+    void Launch(int work, Func<CancellationToken, Task<IFailoverJobCommand>> run)
+    {
+        _inFlight = work;
+        _work = new CancellationTokenSource();
+        var ct = _work.Token;
+        var jobId = _state.JobId;
+        var task = Task.Run(async () =>
+        {
+            try { return new WorkDone(work, await run(ct).ConfigureAwait(false), null); }
+            catch (Exception e) when (work != CleanupWork)
+            {
+                return new WorkDone(work, new FailFailoverStep(jobId, work, Now(), e is OperationCanceledException && ct.IsCancellationRequested ? "cancelled" : e.Message), null);
+            }
+            catch (Exception e)
+            {
+                // A cleanup that failed is tried again after a pause; what it could not remove is named each time.
+                await Task.Delay(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
+                return new WorkDone(work, null, e.Message);
+            }
+        }, CancellationToken.None);
+        _running = task;
+        task.PipeTo(Self);
+    }
+
+    void Done(WorkDone d)
+    {
+        if (_inFlight == d.Work)
+        {
+            _inFlight = null;
+            _work?.Dispose();
+            _work = null;
+        }
+        if (d.Result is { } command) Self.Tell(command);
+        else
+        {
+            _log.Warning("{0}: cleanup failed, trying again: {1}", PersistenceId, d.CleanupError);
+            Drive();
+        }
+    }
+
+    void CancelWork()
+    {
+        if (_inFlight is not null and not CleanupWork) _work?.Cancel();
+    }
+
+    async Task<IFailoverJobCommand> Execute(FailoverStepPlan step, CancellationToken ct)
+    {
+        var jobId = _state.JobId;
+        switch (step.Kind)
+        {
+            case FailoverStepKind.ResolvePoint:
+                var points = await _effects.ResolvePointsAsync(step.Machines, _state.Point!, ct).ConfigureAwait(false);
+                return new RecordFailoverPoints(jobId, step.Index, points, Now());
+            case FailoverStepKind.Script:
+                var output = await _effects.RunScriptAsync(jobId, step.Script!, TimeSpan.FromSeconds(step.TimeoutSeconds ?? 300), ct).ConfigureAwait(false);
+                return new CompleteFailoverStep(jobId, step.Index, Now(), output);
+            case FailoverStepKind.StartGroup:
+                var mine = _state.Points.Where(p => step.Machines.Contains(p.MachineId)).ToList();
+                var missing = step.Machines.Except(mine.Select(p => p.MachineId)).ToList();
+                if (missing.Count > 0) throw new InvalidOperationException($"no resolved point for {string.Join(", ", missing)}");
+                var (machines, boots) = await _effects.StartGroupAsync(jobId, _state.Kind, mine, ct).ConfigureAwait(false);
+                return new RecordMachinesStarted(jobId, step.Index, machines, boots);
+            case FailoverStepKind.DrillReport:
+                return new RecordDrillReport(jobId, step.Index, await DrillAsync(ct).ConfigureAwait(false));
+            default:
+                throw new InvalidOperationException($"step kind {step.Kind} has no work of its own");
+        }
+    }
+
+    async Task<DrillReport> DrillAsync(CancellationToken ct)
+    {
+        var s = _state;
+        var machines = new List<MachineDrill>();
+        foreach (var point in s.Points)
+        {
+            var started = s.Started.FirstOrDefault(m => m.MachineId == point.MachineId);
+            var boot = s.Boots.FirstOrDefault(b => b.MachineId == point.MachineId);
+            var rpo = Math.Max(0, s.RequestedUnixMs - point.PointTimeUnixMs);
+            if (started is null || boot is null)
+            {
+                machines.Add(new MachineDrill(point.MachineId, point.PointName, point.PointTimeUnixMs, rpo, null, "-", null, [], false,
+                    "not started (its boot group was skipped or failed)"));
+                continue;
+            }
+            var sums = await _effects.ChecksumsAsync(started, ct).ConfigureAwait(false);
+            var failure = !boot.Booted ? $"did not boot: {boot.Failure}"
+                : sums.FirstOrDefault(d => !d.Agree) is { } bad ? $"disk {bad.DiskId}: the booted image ({bad.BootedSha256[..16]}…) and the replay ({bad.ReplaySha256[..16]}…) differ"
+                : boot.GuestCheck is { } g && !g.Contains(" OK", StringComparison.Ordinal) && !g.Contains("NONE", StringComparison.Ordinal) ? $"the guest's own check failed: {g}"
+                : null;
+            machines.Add(new MachineDrill(point.MachineId, point.PointName, point.PointTimeUnixMs, rpo, boot.Booted ? boot.AtUnixMs - s.RequestedUnixMs : null,
+                started.Accelerator, boot.GuestCheck, sums, failure is null, failure));
+        }
+        var now = Now();
+        var passed = machines.Count > 0 && machines.All(m => m.Passed);
+        var steps = s.Steps.Select(x => new StepSummary(x.Plan.Index, x.Plan.Name, x.Plan.Kind, x.State,
+            x.EndedUnixMs - x.StartedUnixMs, x.Error ?? x.Output)).ToList();
+        var rto = machines.Any(m => m.RtoMs is null) ? (long?)null : machines.Select(m => m.RtoMs!.Value).DefaultIfEmpty(0).Max();
+        return new DrillReport(s.JobId, s.PlanId!, s.Point!.ToString(), s.RequestedUnixMs, now, rto, machines, steps, passed,
+            passed ? null : string.Join("; ", machines.Where(m => !m.Passed).Select(m => $"{m.MachineId}: {m.Failure}")));
+    }
+
+    static long Now() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    protected override void PostStop()
+    {
+        _work?.Cancel();
+        base.PostStop();
+    }
+
+    /// <summary>An effect ended: the command it produced, or the error of a cleanup that will be tried again.</summary>
+    sealed record WorkDone(int Work, IFailoverJobCommand? Result, string? CleanupError);
+}

@@ -1,0 +1,278 @@
+using System.Collections.Immutable;
+using SiteRecovery.Actors.Control;
+using SiteRecovery.Contracts.Control;
+
+namespace SiteRecovery.Actors.Failover;
+
+/// <summary>One step as the job knows it: the plan of it and how far it got.</summary>
+public sealed record FailoverStep(FailoverStepPlan Plan, FailoverStepState State, long? StartedUnixMs, long? EndedUnixMs, string? Output, string? Error, int Attempts)
+{
+    public FailoverStepView ToView() => new(Plan, State, StartedUnixMs, EndedUnixMs, Output, Error, Attempts);
+}
+
+/// <summary>
+/// A failover job (the saga) as an immutable state with pure <see cref="Decide"/> and <see cref="Apply"/>. Steps run one
+/// at a time in their fixed order; the actor asks <see cref="Next"/> what to do after every event, so a job recovered
+/// from its journal knows where it stands without any other memory.
+/// </summary>
+[Manifest("failover-job-state.v1")]
+public sealed record FailoverJobState(
+    string JobId,
+    FailoverJobStatus Status,
+    string? PlanId,
+    long PlanVersion,
+    FailoverKind Kind,
+    FailoverPointChoice? Point,
+    ImmutableList<FailoverStep> Steps,
+    ImmutableList<string> Machines,
+    ImmutableList<MachinePoint> Points,
+    ImmutableList<StartedMachineRecord> Started,
+    ImmutableList<MachineBootRecord> Boots,
+    DrillReport? Report,
+    long RequestedUnixMs,
+    int? TtlSeconds,
+    long? CompletedUnixMs,
+    string? CleanupReason,
+    long? CleanedUpUnixMs,
+    ImmutableList<string> History)
+    : IControlSnapshot, IAggregateState<FailoverJobState, IFailoverJobCommand, IFailoverJobEvent>
+{
+    public const int MaxCommentLength = 1024;
+    public const int MinTtlSeconds = 10;
+    public const int MaxTtlSeconds = 7 * 24 * 3600;
+
+    public static FailoverJobState Empty(string jobId) => new(jobId, FailoverJobStatus.NotStarted, null, 0, FailoverKind.Test, null, [], [], [], [], [], null, 0, null, null, null, null, []);
+
+    /// <summary>The step that runs or waits now, if any.</summary>
+    public FailoverStep? Current => Steps.FirstOrDefault(s => s.State == FailoverStepState.Running);
+
+    /// <summary>The first step not yet done, if any.</summary>
+    public FailoverStep? NextPending => Steps.FirstOrDefault(s => s.State == FailoverStepState.Pending);
+
+    public bool IsFinished => Status == FailoverJobStatus.CleanedUp;
+
+    public Decision<IFailoverJobEvent> Decide(IFailoverJobCommand command)
+    {
+        var name = command.GetType().Name;
+        if (Status == FailoverJobStatus.NotStarted && command is not StartFailoverJob)
+            return Reject(RejectionReason.NotRegistered, $"failover job '{JobId}' does not exist");
+        return command switch
+        {
+            StartFailoverJob c => DecideStart(c),
+            BeginFailoverStep c => Status == FailoverJobStatus.Running && Current is null && NextPending?.Plan.Index == c.Index
+                ? Accept(new FailoverStepStarted(JobId, c.Index, c.AtUnixMs))
+                : NotNow(name, c.Index),
+            CompleteFailoverStep c => IsRunning(c.Index, out var s) && s.Plan.Kind is not FailoverStepKind.Manual
+                ? Accept(new FailoverStepSucceeded(JobId, c.Index, c.AtUnixMs, c.Output))
+                : NotNow(name, c.Index),
+            FailFailoverStep c => IsRunning(c.Index, out _)
+                ? Accept(new FailoverStepFailed(JobId, c.Index, c.AtUnixMs, string.IsNullOrWhiteSpace(c.Error) ? "failed" : c.Error))
+                : NotNow(name, c.Index),
+            RecordFailoverPoints c => IsRunning(c.Index, out var s) && s.Plan.Kind == FailoverStepKind.ResolvePoint
+                ? Accept(new FailoverPointsResolved(JobId, c.Index, c.Points),
+                    new FailoverStepSucceeded(JobId, c.Index, c.AtUnixMs, $"{c.Points.Count} machine(s): {string.Join(", ", c.Points.Select(p => $"{p.MachineId} at {p.PointName}"))}"))
+                : NotNow(name, c.Index),
+            RecordMachinesStarted c => DecideStarted(c),
+            RecordDrillReport c => IsRunning(c.Index, out var s) && s.Plan.Kind == FailoverStepKind.DrillReport
+                ? Accept(new FailoverDrillReported(JobId, c.Index, c.Report), c.Report.Passed
+                    ? new FailoverStepSucceeded(JobId, c.Index, c.Report.CompletedUnixMs, "drill passed")
+                    : new FailoverStepFailed(JobId, c.Index, c.Report.CompletedUnixMs, $"drill failed: {c.Report.Failure}"))
+                : NotNow(name, c.Index),
+            ConfirmManualAction c => DecideConfirm(c),
+            RetryFailoverStep c => Status == FailoverJobStatus.StepFailed && Steps.ElementAtOrDefault(c.Index) is { State: FailoverStepState.Failed }
+                ? Accept(new FailoverStepRetried(JobId, c.Index, c.AtUnixMs))
+                : NotNow(name, c.Index),
+            SkipFailoverStep c => DecideSkip(c),
+            CleanupFailover c => DecideCleanup(c),
+            InterruptFailover c => Status is FailoverJobStatus.CleaningUp or FailoverJobStatus.CleanedUp
+                ? Decision<IFailoverJobEvent>.NoOp
+                : Accept(new FailoverInterrupted(JobId, c.Index, c.Reason, c.AtUnixMs), new FailoverCleanupStarted(JobId, c.Reason, c.AtUnixMs)),
+            CompleteFailoverCleanup c => Status == FailoverJobStatus.CleaningUp
+                ? Accept(new FailoverCleanedUp(JobId, c.AtUnixMs, c.Removed))
+                : Status == FailoverJobStatus.CleanedUp ? Decision<IFailoverJobEvent>.NoOp : NotNow(name, null),
+            _ => Reject(RejectionReason.InvalidArgument, $"Command type {name} is not handled by a failover job"),
+        };
+    }
+
+    Decision<IFailoverJobEvent> DecideStart(StartFailoverJob c)
+    {
+        const string cmd = nameof(StartFailoverJob);
+        if (Status != FailoverJobStatus.NotStarted)
+            return Reject(RejectionReason.Conflict, $"failover job '{JobId}' already exists (plan {PlanId}, {Kind}, {Status})");
+        if (Rules.Blank(c.PlanId)) return Invalid(Rules.MustBeNonEmpty(cmd, nameof(c.PlanId)));
+        if (!Enum.IsDefined(c.Kind)) return Invalid(Rules.MustBeDefined(cmd, nameof(c.Kind), c.Kind));
+        if (c.Point is null || !FailoverPointChoice.Kinds.Contains(c.Point.Kind))
+            return Invalid($"{cmd}.Point.Kind must be one of {string.Join(", ", FailoverPointChoice.Kinds)} (was {c.Point?.Kind ?? "null"})");
+        if (c.Point.Kind == "bookmark" && Rules.Blank(c.Point.Bookmark)) return Invalid($"{cmd}.Point.Bookmark must name a recovery point");
+        if (c.Point.Kind == "time" && c.Point.Time is null) return Invalid($"{cmd}.Point.Time must be a UTC time");
+        if (c.Machines is not { Count: > 0 }) return Invalid($"{cmd}.Machines must list at least one machine");
+        if (c.Steps is not { Count: > 0 }) return Invalid($"{cmd}.Steps must list at least one step");
+        for (var i = 0; i < c.Steps.Count; i++)
+            if (c.Steps[i] is null || c.Steps[i].Index != i) return Invalid($"{cmd}.Steps[{i}].Index must be {i}");
+        if (c.TtlSeconds is { } ttl && (ttl < MinTtlSeconds || ttl > MaxTtlSeconds))
+            return Invalid($"{cmd}.TtlSeconds must be within {MinTtlSeconds}..{MaxTtlSeconds} (was {ttl})");
+        if (c.TtlSeconds is not null && c.Kind != FailoverKind.Test)
+            return Invalid($"{cmd}.TtlSeconds applies to a test failover only (an unplanned failover is never rolled back by itself)");
+        return Accept(new FailoverJobStarted(JobId, c.PlanId, c.PlanVersion, c.Kind, c.Point, c.Steps, c.Machines, c.RequestedUnixMs, c.TtlSeconds));
+    }
+
+    Decision<IFailoverJobEvent> DecideStarted(RecordMachinesStarted c)
+    {
+        if (!IsRunning(c.Index, out var s) || s.Plan.Kind != FailoverStepKind.StartGroup) return NotNow(nameof(RecordMachinesStarted), c.Index);
+        var failed = c.Boots.Where(b => !b.Booted).ToList();
+        var at = c.Boots.Select(b => b.AtUnixMs).DefaultIfEmpty(c.Machines.Select(m => m.StartedUnixMs).DefaultIfEmpty(0).Max()).Max();
+        IFailoverJobEvent end = failed.Count == 0
+            ? new FailoverStepSucceeded(JobId, c.Index, at, $"{c.Boots.Count} machine(s) booted: {string.Join(", ", c.Boots.Select(b => $"{b.MachineId} in {b.Seconds:0.0} s"))}")
+            : new FailoverStepFailed(JobId, c.Index, at, string.Join("; ", failed.Select(b => $"{b.MachineId} did not boot: {b.Failure}")));
+        return Accept(new FailoverMachinesStarted(JobId, c.Index, c.Machines, c.Boots), end);
+    }
+
+    Decision<IFailoverJobEvent> DecideConfirm(ConfirmManualAction c)
+    {
+        var step = Steps.ElementAtOrDefault(c.Index);
+        if (step is null || step.Plan.Kind != FailoverStepKind.Manual)
+            return Invalid($"{nameof(ConfirmManualAction)}.Index: step {c.Index} of job '{JobId}' is not a manual action (manual actions: {string.Join(", ", Steps.Where(s => s.Plan.Kind == FailoverStepKind.Manual).Select(s => $"{s.Plan.Index} '{s.Plan.Name}'").DefaultIfEmpty("none"))})");
+        if (step.State != FailoverStepState.Running || Status != FailoverJobStatus.WaitingForOperator)
+            return Reject(RejectionReason.InvalidState, $"manual action {c.Index} '{step.Plan.Name}' of job '{JobId}' is {step.State}{(step.Output is null ? "" : $" ({step.Output})")}, not waiting for an operator");
+        if (CommentError(nameof(ConfirmManualAction), c.Comment) is { } bad) return Invalid(bad);
+        return Accept(new FailoverManualActionConfirmed(JobId, c.Index, c.Comment.Trim(), c.AtUnixMs));
+    }
+
+    Decision<IFailoverJobEvent> DecideSkip(SkipFailoverStep c)
+    {
+        var step = Steps.ElementAtOrDefault(c.Index);
+        var skippable = step is not null &&
+            (Status == FailoverJobStatus.StepFailed && step.State == FailoverStepState.Failed
+             || Status == FailoverJobStatus.WaitingForOperator && step.State == FailoverStepState.Running && step.Plan.Kind == FailoverStepKind.Manual);
+        if (!skippable) return NotNow(nameof(SkipFailoverStep), c.Index);
+        if (step!.Plan.Kind == FailoverStepKind.ResolvePoint)
+            return Reject(RejectionReason.InvalidState, $"step {c.Index} '{step.Plan.Name}' cannot be skipped: no machine can start without its point; retry it or clean up");
+        if (CommentError(nameof(SkipFailoverStep), c.Comment) is { } bad) return Invalid(bad);
+        return Accept(new FailoverStepSkipped(JobId, c.Index, c.Comment.Trim(), c.AtUnixMs));
+    }
+
+    Decision<IFailoverJobEvent> DecideCleanup(CleanupFailover c)
+    {
+        if (Status is FailoverJobStatus.CleaningUp or FailoverJobStatus.CleanedUp) return Decision<IFailoverJobEvent>.NoOp;
+        if (Kind != FailoverKind.Test)
+            return Reject(RejectionReason.InvalidState, $"job '{JobId}' is a {Kind.ToString().ToLowerInvariant()} failover: cleanup applies to test failovers (a failover is committed or rolled back)");
+        if (Rules.Blank(c.Reason)) return Invalid(Rules.MustBeNonEmpty(nameof(CleanupFailover), nameof(c.Reason)));
+        return Accept(new FailoverCleanupStarted(JobId, c.Reason, c.AtUnixMs));
+    }
+
+    static string? CommentError(string command, string? comment)
+    {
+        if (Rules.Blank(comment)) return $"{command}.Comment must say what was done (it is kept with the job)";
+        if (comment!.Length > MaxCommentLength) return $"{command}.Comment must be at most {MaxCommentLength} characters (was {comment.Length})";
+        return comment.Any(ch => char.IsControl(ch) && ch is not '\n' and not '\t') ? $"{command}.Comment must not hold control characters" : null;
+    }
+
+    bool IsRunning(int index, out FailoverStep step)
+    {
+        step = Steps.ElementAtOrDefault(index)!;
+        return step is { State: FailoverStepState.Running } && Status is FailoverJobStatus.Running or FailoverJobStatus.WaitingForOperator;
+    }
+
+    Decision<IFailoverJobEvent> NotNow(string command, int? index)
+    {
+        var at = index is { } i && Steps.ElementAtOrDefault(i) is { } s ? $" step {i} '{s.Plan.Name}' is {s.State};" : index is { } j ? $" there is no step {j};" : "";
+        return Reject(RejectionReason.InvalidState, $"{command} is not allowed now: job '{JobId}' is {Status};{at} current step: {(Current is { } c ? $"{c.Plan.Index} '{c.Plan.Name}'" : "none")}");
+    }
+
+    public FailoverJobState Apply(IFailoverJobEvent @event) => @event switch
+    {
+        FailoverJobStarted e => this with
+        {
+            Status = FailoverJobStatus.Running, PlanId = e.PlanId, PlanVersion = e.PlanVersion, Kind = e.Kind, Point = e.Point,
+            Steps = e.Steps.Select(p => new FailoverStep(p, FailoverStepState.Pending, null, null, null, null, 0)).ToImmutableList(),
+            Machines = e.Machines.ToImmutableList(), RequestedUnixMs = e.RequestedUnixMs, TtlSeconds = e.TtlSeconds,
+            History = History.Add(Line(e.RequestedUnixMs, $"{e.Kind} failover of plan {e.PlanId} (version {e.PlanVersion}) to {e.Point} requested")),
+        },
+        FailoverStepStarted e => Update(e.Index, s => s with { State = FailoverStepState.Running, StartedUnixMs = e.AtUnixMs, EndedUnixMs = null, Error = null, Attempts = s.Attempts + 1 })
+            with
+            {
+                Status = Steps[e.Index].Plan.Kind == FailoverStepKind.Manual ? FailoverJobStatus.WaitingForOperator : FailoverJobStatus.Running,
+                History = History.Add(Line(e.AtUnixMs, $"step {e.Index} '{Steps[e.Index].Plan.Name}' started")),
+            },
+        FailoverStepSucceeded e => Finish(e.Index, FailoverStepState.Succeeded, e.AtUnixMs, e.Output, null, $"step {e.Index} '{Steps[e.Index].Plan.Name}' succeeded"),
+        FailoverStepFailed e => Finish(e.Index, FailoverStepState.Failed, e.AtUnixMs, null, e.Error, $"step {e.Index} '{Steps[e.Index].Plan.Name}' failed: {e.Error}"),
+        FailoverPointsResolved e => this with { Points = e.Points.ToImmutableList() },
+        FailoverMachinesStarted e => this with
+        {
+            Started = Started.RemoveAll(m => e.Machines.Any(n => n.MachineId == m.MachineId)).AddRange(e.Machines),
+            Boots = Boots.RemoveAll(b => e.Boots.Any(n => n.MachineId == b.MachineId)).AddRange(e.Boots),
+        },
+        FailoverDrillReported e => this with { Report = e.Report },
+        FailoverManualActionConfirmed e => Finish(e.Index, FailoverStepState.Succeeded, e.AtUnixMs, $"confirmed: {e.Comment}", null, $"manual action {e.Index} '{Steps[e.Index].Plan.Name}' confirmed: {e.Comment}"),
+        FailoverStepRetried e => Update(e.Index, s => s with { State = FailoverStepState.Pending }) with
+        {
+            Status = FailoverJobStatus.Running,
+            History = History.Add(Line(e.AtUnixMs, $"step {e.Index} '{Steps[e.Index].Plan.Name}' retried")),
+        },
+        FailoverStepSkipped e => Finish(e.Index, FailoverStepState.Skipped, e.AtUnixMs, $"skipped: {e.Comment}", Steps[e.Index].Error, $"step {e.Index} '{Steps[e.Index].Plan.Name}' skipped: {e.Comment}"),
+        FailoverCleanupStarted e => (Current is { } running
+                ? Update(running.Plan.Index, s => s with { State = FailoverStepState.Failed, EndedUnixMs = e.AtUnixMs, Error = $"stopped by the cleanup: {e.Reason}" })
+                : this) with
+            {
+                Status = FailoverJobStatus.CleaningUp, CleanupReason = e.Reason,
+                History = History.Add(Line(e.AtUnixMs, $"cleanup started: {e.Reason}")),
+            },
+        FailoverInterrupted e => this with { History = History.Add(Line(e.AtUnixMs, $"interrupted{(e.Index is { } i ? $" in step {i}" : "")}: {e.Reason}")) },
+        FailoverCleanedUp e => this with
+        {
+            Status = FailoverJobStatus.CleanedUp, CleanedUpUnixMs = e.AtUnixMs,
+            History = History.Add(Line(e.AtUnixMs, $"cleaned up: {(e.Removed.Count == 0 ? "nothing was left" : string.Join(", ", e.Removed))}")),
+        },
+        _ => throw new ArgumentOutOfRangeException(nameof(@event), @event.GetType().Name, "Unknown failover job event"),
+    };
+
+    FailoverJobState Finish(int index, FailoverStepState state, long at, string? output, string? error, string line)
+    {
+        var next = Update(index, s => s with { State = state, EndedUnixMs = at, Output = output ?? s.Output, Error = error });
+        var status = state == FailoverStepState.Failed ? FailoverJobStatus.StepFailed
+            : next.Steps.All(s => s.State is FailoverStepState.Succeeded or FailoverStepState.Skipped) ? FailoverJobStatus.Completed
+            : FailoverJobStatus.Running;
+        return next with
+        {
+            Status = status,
+            CompletedUnixMs = status == FailoverJobStatus.Completed ? at : next.CompletedUnixMs,
+            History = History.Add(Line(at, line)),
+        };
+    }
+
+    FailoverJobState Update(int index, Func<FailoverStep, FailoverStep> change) => this with { Steps = Steps.SetItem(index, change(Steps[index])) };
+
+    static string Line(long at, string text) => $"{DateTimeOffset.FromUnixTimeMilliseconds(at):yyyy-MM-ddTHH:mm:ss.fffZ} {text}";
+
+    /// <summary>What the actor does next; pure, so a recovered job and a live one take the same next step.</summary>
+    public FailoverNext Next() => Status switch
+    {
+        FailoverJobStatus.Running when Current is { } running => new FailoverNext.Execute(running.Plan),
+        FailoverJobStatus.Running when NextPending is { } pending => new FailoverNext.Begin(pending.Plan.Index),
+        FailoverJobStatus.Completed when Kind == FailoverKind.Test && TtlSeconds is { } ttl => new FailoverNext.CleanupAt(CompletedUnixMs!.Value + ttl * 1000L),
+        FailoverJobStatus.CleaningUp => new FailoverNext.Cleanup(),
+        _ => new FailoverNext.Wait(),
+    };
+
+    public FailoverJobView ToView() => new(JobId, Status != FailoverJobStatus.NotStarted, PlanId, Kind, Point, Status, Steps.Select(s => s.ToView()).ToList(),
+        Points, Started, Boots, Report, RequestedUnixMs, TtlSeconds, CompletedUnixMs, CleanupReason, CleanedUpUnixMs, History);
+
+    static Decision<IFailoverJobEvent> Accept(params IFailoverJobEvent[] e) => Decision<IFailoverJobEvent>.Accept(e);
+    static Decision<IFailoverJobEvent> Invalid(string message) => Reject(RejectionReason.InvalidArgument, message);
+    static Decision<IFailoverJobEvent> Reject(RejectionReason reason, string message) => Decision<IFailoverJobEvent>.Reject(reason, message);
+}
+
+/// <summary>The actor's next move, as <see cref="FailoverJobState.Next"/> decides it.</summary>
+public abstract record FailoverNext
+{
+    /// <summary>Record that step <paramref name="Index"/> starts.</summary>
+    public sealed record Begin(int Index) : FailoverNext;
+    /// <summary>Do the work of a started step (again, after a retry).</summary>
+    public sealed record Execute(FailoverStepPlan Step) : FailoverNext;
+    /// <summary>A completed test failover's time-to-live ends at <paramref name="AtUnixMs"/>.</summary>
+    public sealed record CleanupAt(long AtUnixMs) : FailoverNext;
+    /// <summary>Remove what the job made.</summary>
+    public sealed record Cleanup : FailoverNext;
+    /// <summary>Nothing to do until a command arrives (an operator, a cleanup).</summary>
+    public sealed record Wait : FailoverNext;
+}

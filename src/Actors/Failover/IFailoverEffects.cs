@@ -1,0 +1,31 @@
+using SiteRecovery.Contracts.Control;
+
+namespace SiteRecovery.Actors.Failover;
+
+/// <summary>
+/// What a failover job does outside its journal: resolve points, run scripts, start and remove machines, check disks.
+/// The node implements it over its data path, its NBD exports and its compute target; the job's actor only decides
+/// and records. Each call may be repeated after a node restart, so each must be safe to repeat: starting a machine
+/// that already runs replaces it, removing one that is gone is not an error.
+/// A failure is an exception whose message the job records as the step's error.
+/// </summary>
+public interface IFailoverEffects
+{
+    /// <summary>The point of every machine for <paramref name="point"/>; throws naming the machine and why when one has none.</summary>
+    Task<IReadOnlyList<MachinePoint>> ResolvePointsAsync(IReadOnlyList<string> machines, FailoverPointChoice point, CancellationToken ct);
+
+    /// <summary>Runs the named script from the node's scripts folder; the result is its quoted output, or an exception naming the exit code or the timeout.</summary>
+    Task<string> RunScriptAsync(string jobId, string script, TimeSpan timeout, CancellationToken ct);
+
+    /// <summary>Serves every disk of each machine at its point and starts the machines of one boot group, then waits for each to boot.</summary>
+    Task<(IReadOnlyList<StartedMachineRecord> Machines, IReadOnlyList<MachineBootRecord> Boots)> StartGroupAsync(string jobId, FailoverKind kind, IReadOnlyList<MachinePoint> points, CancellationToken ct);
+
+    /// <summary>Each disk's checksum at its point on the two paths the drill report compares.</summary>
+    Task<IReadOnlyList<DiskChecksum>> ChecksumsAsync(StartedMachineRecord machine, CancellationToken ct);
+
+    /// <summary>
+    /// Removes what the job made for <paramref name="machines"/> (recorded or not: a node killed between starting a
+    /// machine and recording it leaves it to be found by the job's id); returns a line per thing removed.
+    /// </summary>
+    Task<IReadOnlyList<string>> RemoveAsync(string jobId, IReadOnlyList<string> machines, IReadOnlyList<StartedMachineRecord> started, CancellationToken ct);
+}

@@ -1,0 +1,175 @@
+namespace SiteRecovery.Contracts.Control;
+
+/// <summary>
+/// Test: recover into an isolated network while replication goes on; cleanup removes it all. Planned: the source is
+/// stopped and drained first (zero loss). Unplanned: the source may be gone; recover to what the target has.
+/// </summary>
+public enum FailoverKind { Test, Planned, Unplanned }
+
+/// <summary>
+/// Where a failover job is. <see cref="Running"/> while steps run; <see cref="WaitingForOperator"/> at a manual action;
+/// <see cref="StepFailed"/> until the operator retries, skips or cancels; <see cref="Completed"/> when every step is done
+/// and the machines run (a test failover then waits for its cleanup or its time-to-live); <see cref="CleaningUp"/>
+/// while everything the job made is removed; <see cref="CleanedUp"/> at the end.
+/// </summary>
+public enum FailoverJobStatus { NotStarted, Running, WaitingForOperator, StepFailed, Completed, CleaningUp, CleanedUp }
+
+public enum FailoverStepState { Pending, Running, Succeeded, Failed, Skipped }
+
+/// <summary>What a step does: resolve the point of every machine, wait for an operator, run a script, start a boot group, write the drill report.</summary>
+public enum FailoverStepKind { ResolvePoint, Manual, Script, StartGroup, DrillReport }
+
+/// <summary>
+/// The point to fail over to. <see cref="Kind"/>: <c>latest</c> (per machine, the newest state consistent across all its
+/// disks, never inside a resync), <c>latest-processed</c> (the newest recovery point recorded on every disk of the
+/// machine), <c>latest-app</c> (the newest application-consistent one), <c>bookmark</c> (<see cref="Bookmark"/> on every
+/// disk) or <c>time</c> (the newest recovery point at or before <see cref="Time"/>).
+/// </summary>
+public sealed record FailoverPointChoice(string Kind, string? Bookmark = null, DateTimeOffset? Time = null)
+{
+    public static readonly IReadOnlyList<string> Kinds = ["latest", "latest-processed", "latest-app", "bookmark", "time"];
+
+    public override string ToString() => Kind switch
+    {
+        "bookmark" => $"bookmark {Bookmark}",
+        "time" => $"time {Time:O}",
+        _ => Kind,
+    };
+}
+
+/// <summary>One step of a failover job, fixed when the job starts (a later change of the plan does not move a running job).</summary>
+public sealed record FailoverStepPlan(int Index, FailoverStepKind Kind, string Name, int? Group, IReadOnlyList<string> Machines,
+    string? Instructions = null, string? Script = null, int? TimeoutSeconds = null);
+
+/// <summary>
+/// The point one machine recovers to: a name (the recovery point's, or <c>latest</c>), each disk's sequence and when the
+/// point was taken (the master target's clock where it has it).
+/// </summary>
+public sealed record MachinePoint(string MachineId, string PointName, IReadOnlyDictionary<string, long> Sequences, long PointTimeUnixMs, string Consistency, string? Note = null);
+
+/// <summary>One disk of a started machine as it is served: the export (its id and NBD URI) of the point.</summary>
+public sealed record ServedDiskRecord(string DiskId, string ExportId, string Uri, long Sequence, long SizeBytes);
+
+/// <summary>A machine a failover started: the compute target's handle, persisted so a restarted node can still remove it.</summary>
+public sealed record StartedMachineRecord(string Target, string MachineId, string Name, string InstanceId, int Pid, string ConsolePath, string Accelerator,
+    long StartedUnixMs, IReadOnlyList<ServedDiskRecord> Disks);
+
+/// <summary>How one machine's boot went: booted when its console showed the marker; the guest's own check line when it printed one.</summary>
+public sealed record MachineBootRecord(string MachineId, bool Booted, long AtUnixMs, double Seconds, string? GuestCheck, string? Failure, IReadOnlyList<string> ConsoleTail);
+
+/// <summary>A disk's SHA-256 at the point on two independent paths: the export the machine booted from, and a replay of base image plus journal.</summary>
+public sealed record DiskChecksum(string DiskId, long Sequence, string BootedSha256, string ReplaySha256)
+{
+    public bool Agree => BootedSha256 == ReplaySha256;
+}
+
+/// <summary>
+/// One machine in a drill report: the point and its age when the failover was asked for (achieved RPO), the time from
+/// the command to booted (RTO), how it was accelerated, the guest's own check and each disk's two checksums.
+/// </summary>
+public sealed record MachineDrill(string MachineId, string PointName, long PointTimeUnixMs, long RpoMs, long? RtoMs, string Accelerator, string? GuestCheck,
+    IReadOnlyList<DiskChecksum> Disks, bool Passed, string? Failure);
+
+public sealed record StepSummary(int Index, string Name, FailoverStepKind Kind, FailoverStepState State, long? DurationMs, string? Output);
+
+/// <summary>The evidence a test failover leaves: per machine and for the plan; <see cref="Passed"/> only when every machine booted and every check agreed.</summary>
+public sealed record DrillReport(string JobId, string PlanId, string Point, long RequestedUnixMs, long CompletedUnixMs, long? PlanRtoMs,
+    IReadOnlyList<MachineDrill> Machines, IReadOnlyList<StepSummary> Steps, bool Passed, string? Failure);
+
+/// <summary>Any message for a failover job (identity: job id).</summary>
+public interface IFailoverJobMessage : IEntityMessage
+{
+    string JobId { get; }
+    string IEntityMessage.EntityId => JobId;
+}
+
+public interface IFailoverJobCommand : IFailoverJobMessage;
+
+// ---- commands ----
+/// <summary>Starts the job with its steps fixed; <paramref name="TtlSeconds"/>: a completed test failover cleans itself up after it.</summary>
+public sealed record StartFailoverJob(string JobId, string PlanId, long PlanVersion, FailoverKind Kind, FailoverPointChoice Point, IReadOnlyList<FailoverStepPlan> Steps,
+    IReadOnlyList<string> Machines, long RequestedUnixMs, int? TtlSeconds) : IFailoverJobCommand;
+
+public sealed record BeginFailoverStep(string JobId, int Index, long AtUnixMs) : IFailoverJobCommand;
+
+public sealed record CompleteFailoverStep(string JobId, int Index, long AtUnixMs, string? Output) : IFailoverJobCommand;
+
+public sealed record FailFailoverStep(string JobId, int Index, long AtUnixMs, string Error) : IFailoverJobCommand;
+
+public sealed record RecordFailoverPoints(string JobId, int Index, IReadOnlyList<MachinePoint> Points, long AtUnixMs) : IFailoverJobCommand;
+
+public sealed record RecordMachinesStarted(string JobId, int Index, IReadOnlyList<StartedMachineRecord> Machines, IReadOnlyList<MachineBootRecord> Boots) : IFailoverJobCommand;
+
+public sealed record RecordDrillReport(string JobId, int Index, DrillReport Report) : IFailoverJobCommand;
+
+/// <summary>An operator confirms the manual action the job waits at; <paramref name="Index"/> must be that step.</summary>
+public sealed record ConfirmManualAction(string JobId, int Index, string Comment, long AtUnixMs) : IFailoverJobCommand;
+
+/// <summary>Runs a failed step again.</summary>
+public sealed record RetryFailoverStep(string JobId, int Index, long AtUnixMs) : IFailoverJobCommand;
+
+/// <summary>Goes on past a failed step (or the manual action it waits at); the comment says why and is kept.</summary>
+public sealed record SkipFailoverStep(string JobId, int Index, string Comment, long AtUnixMs) : IFailoverJobCommand;
+
+/// <summary>Removes everything the job made (machines, exports, files). <paramref name="Reason"/>: the operator's, the time-to-live, a cancel, a restart.</summary>
+public sealed record CleanupFailover(string JobId, string Reason, long AtUnixMs) : IFailoverJobCommand;
+
+/// <summary>The node restarted while <paramref name="Index"/> ran: what it had made is gone with the node, so the job is rolled back.</summary>
+public sealed record InterruptFailover(string JobId, int? Index, string Reason, long AtUnixMs) : IFailoverJobCommand;
+
+public sealed record CompleteFailoverCleanup(string JobId, long AtUnixMs, IReadOnlyList<string> Removed) : IFailoverJobCommand;
+
+// ---- query ----
+public sealed record GetFailoverJob(string JobId) : IFailoverJobMessage;
+
+public sealed record FailoverStepView(FailoverStepPlan Plan, FailoverStepState State, long? StartedUnixMs, long? EndedUnixMs, string? Output, string? Error, int Attempts);
+
+public sealed record FailoverJobView(string JobId, bool Exists, string? PlanId, FailoverKind Kind, FailoverPointChoice? Point, FailoverJobStatus Status,
+    IReadOnlyList<FailoverStepView> Steps, IReadOnlyList<MachinePoint> Points, IReadOnlyList<StartedMachineRecord> Machines, IReadOnlyList<MachineBootRecord> Boots,
+    DrillReport? Report, long RequestedUnixMs, int? TtlSeconds, long? CompletedUnixMs, string? CleanupReason, long? CleanedUpUnixMs, IReadOnlyList<string> History);
+
+// ---- events ----
+public interface IFailoverJobEvent : IControlEvent
+{
+    string JobId { get; }
+}
+
+[Manifest("failover-job-started.v1")]
+public sealed record FailoverJobStarted(string JobId, string PlanId, long PlanVersion, FailoverKind Kind, FailoverPointChoice Point, IReadOnlyList<FailoverStepPlan> Steps,
+    IReadOnlyList<string> Machines, long RequestedUnixMs, int? TtlSeconds) : IFailoverJobEvent;
+
+[Manifest("failover-step-started.v1")]
+public sealed record FailoverStepStarted(string JobId, int Index, long AtUnixMs) : IFailoverJobEvent;
+
+[Manifest("failover-step-succeeded.v1")]
+public sealed record FailoverStepSucceeded(string JobId, int Index, long AtUnixMs, string? Output) : IFailoverJobEvent;
+
+[Manifest("failover-step-failed.v1")]
+public sealed record FailoverStepFailed(string JobId, int Index, long AtUnixMs, string Error) : IFailoverJobEvent;
+
+[Manifest("failover-points-resolved.v1")]
+public sealed record FailoverPointsResolved(string JobId, int Index, IReadOnlyList<MachinePoint> Points) : IFailoverJobEvent;
+
+[Manifest("failover-machines-started.v1")]
+public sealed record FailoverMachinesStarted(string JobId, int Index, IReadOnlyList<StartedMachineRecord> Machines, IReadOnlyList<MachineBootRecord> Boots) : IFailoverJobEvent;
+
+[Manifest("failover-drill-reported.v1")]
+public sealed record FailoverDrillReported(string JobId, int Index, DrillReport Report) : IFailoverJobEvent;
+
+[Manifest("failover-manual-action-confirmed.v1")]
+public sealed record FailoverManualActionConfirmed(string JobId, int Index, string Comment, long AtUnixMs) : IFailoverJobEvent;
+
+[Manifest("failover-step-retried.v1")]
+public sealed record FailoverStepRetried(string JobId, int Index, long AtUnixMs) : IFailoverJobEvent;
+
+[Manifest("failover-step-skipped.v1")]
+public sealed record FailoverStepSkipped(string JobId, int Index, string Comment, long AtUnixMs) : IFailoverJobEvent;
+
+[Manifest("failover-cleanup-started.v1")]
+public sealed record FailoverCleanupStarted(string JobId, string Reason, long AtUnixMs) : IFailoverJobEvent;
+
+[Manifest("failover-interrupted.v1")]
+public sealed record FailoverInterrupted(string JobId, int? Index, string Reason, long AtUnixMs) : IFailoverJobEvent;
+
+[Manifest("failover-cleaned-up.v1")]
+public sealed record FailoverCleanedUp(string JobId, long AtUnixMs, IReadOnlyList<string> Removed) : IFailoverJobEvent;

@@ -1,0 +1,148 @@
+using System.Globalization;
+using Akka.Actor;
+using Akka.Hosting;
+using SiteRecovery.Actors.Control;
+using SiteRecovery.Actors.Failover;
+using SiteRecovery.Contracts.Control;
+using SiteRecovery.Node.Failover;
+
+namespace SiteRecovery.Node.Api;
+
+/// <summary>POST /api/failovers: fail a plan's machines over. <paramref name="Point"/>: latest (default), latest-processed, latest-app, a recovery point's name, or use <paramref name="Time"/>.</summary>
+public sealed record FailoverBody(string? Plan, string? Kind, string? Point, string? Time, int? TtlSeconds);
+public sealed record FailoverStartedResponse(string JobId, string Plan, string Kind, string Point, IReadOnlyList<FailoverStepPlan> Steps);
+public sealed record CommentBody(string? Comment);
+public sealed record CleanupBody(string? Reason);
+public sealed record FailoverListItem(string JobId, string PlanId, FailoverKind Kind, FailoverJobStatus Status, int StepsDone, int Steps, string? Current, long RequestedUnixMs, bool? DrillPassed);
+
+/// <summary>Failover jobs: start one from a recovery plan, follow its steps, answer its manual actions, retry or skip a failed step, clean up, read the drill report and each machine's console.</summary>
+public static class FailoverEndpoints
+{
+    static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(15);
+    static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    public static void Map(WebApplication app, NodeOptions options)
+    {
+        var api = app.MapGroup("/api/failovers");
+        api.AddEndpointFilter(async (ctx, next) => options.Roles.HasFlag(NodeRoles.Configuration) && options.Roles.HasFlag(NodeRoles.MasterTarget)
+            ? await next(ctx)
+            : Results.BadRequest(new ApiError("failover runs on a node with the configuration and master-target roles")));
+
+        api.MapPost("", async (FailoverBody body, ActorRegistry r, NodeFailoverEffects effects, CancellationToken ct) =>
+        {
+            if (string.IsNullOrWhiteSpace(body.Plan)) return Results.BadRequest(new ApiError("plan: required (a recovery plan id)"));
+            var kind = (body.Kind ?? "test").ToLowerInvariant();
+            if (kind is not ("test" or "planned" or "unplanned"))
+                return Results.BadRequest(new ApiError($"kind: '{body.Kind}' is not a failover kind (test, planned, unplanned)"));
+            if (kind != "test")
+                return Results.BadRequest(new ApiError($"kind: {kind} failover is not built yet; only test failover runs in this version (see the README's \"Not built yet\")"));
+            FailoverPointChoice point;
+            if (body.Time is not null)
+            {
+                if (body.Point is not null) return Results.BadRequest(new ApiError("give point or time, not both"));
+                if (!DateTimeOffset.TryParse(body.Time, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t))
+                    return Results.BadRequest(new ApiError($"time: '{body.Time}' is not an ISO-8601 timestamp"));
+                point = new FailoverPointChoice("time", Time: t);
+            }
+            else point = (body.Point ?? "latest") switch
+            {
+                "latest" or "latest-processed" or "latest-app" => new FailoverPointChoice(body.Point ?? "latest"),
+                var name => new FailoverPointChoice("bookmark", Bookmark: name),
+            };
+            if (body.TtlSeconds is { } ttl && (ttl < FailoverJobState.MinTtlSeconds || ttl > FailoverJobState.MaxTtlSeconds))
+                return Results.BadRequest(new ApiError($"ttlSeconds: {ttl} is outside {FailoverJobState.MinTtlSeconds}..{FailoverJobState.MaxTtlSeconds}"));
+
+            var plan = await r.Get<RecoveryPlansRegion>().Ask<RecoveryPlanView>(new GetRecoveryPlan(body.Plan), AskTimeout, ct);
+            if (!plan.Exists) return Results.NotFound(new ApiError($"plan: recovery plan '{body.Plan}' does not exist"));
+            var machines = plan.Groups.SelectMany(g => g.Machines).ToList();
+            var known = await effects.DisksByMachineAsync(ct);
+            var unknown = machines.Where(m => !known.ContainsKey(m)).ToList();
+            if (unknown.Count > 0)
+                return Results.NotFound(new ApiError($"plan {plan.PlanId}: machine(s) {string.Join(", ", unknown)} have no replicated disk on this master target"));
+            // The point is checked before anything starts, so a point that does not exist is a clear refusal, not a failed job.
+            try { await effects.ResolvePointsAsync(machines, point, ct); }
+            catch (InvalidOperationException e) { return Results.BadRequest(new ApiError($"point: {e.Message}")); }
+
+            var failoverKind = Enum.Parse<FailoverKind>(kind, ignoreCase: true);
+            var jobId = $"{kind}-{plan.PlanId}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("n")[..4]}";
+            var opened = await r.Get<FailoverDirectoryKey>().Ask<CommandResult>(new OpenFailover(jobId, plan.PlanId, failoverKind, machines, Now), AskTimeout, ct);
+            if (opened is CommandResult.Rejected refused) return Result(refused);
+            var steps = FailoverSteps.Build(plan.Groups, failoverKind);
+            var started = await r.Get<FailoverJobsRegion>().Ask<CommandResult>(
+                new StartFailoverJob(jobId, plan.PlanId, plan.Version, failoverKind, point, steps, machines, Now, body.TtlSeconds), AskTimeout, ct);
+            if (started is CommandResult.Rejected notStarted)
+            {
+                r.Get<FailoverDirectoryKey>().Tell(new CloseFailover(jobId));
+                return Result(notStarted);
+            }
+            return Results.Accepted($"/api/failovers/{jobId}", new FailoverStartedResponse(jobId, plan.PlanId, kind, point.ToString(), steps));
+        });
+
+        api.MapGet("", async (ActorRegistry r, CancellationToken ct) =>
+        {
+            var list = await r.Get<FailoverDirectoryKey>().Ask<FailoverList>(new ListFailovers(), AskTimeout, ct);
+            var items = new List<FailoverListItem>();
+            foreach (var job in list.Jobs)
+            {
+                var v = await JobAsync(r, job.JobId, ct);
+                items.Add(new FailoverListItem(job.JobId, job.PlanId, job.Kind, v.Status, v.Steps.Count(s => s.State is FailoverStepState.Succeeded or FailoverStepState.Skipped),
+                    v.Steps.Count, v.Steps.FirstOrDefault(s => s.State == FailoverStepState.Running)?.Plan.Name, v.RequestedUnixMs, v.Report?.Passed));
+            }
+            return Results.Ok(items);
+        });
+
+        api.MapGet("/{id}", async (string id, ActorRegistry r, CancellationToken ct) =>
+            await JobAsync(r, id, ct) is { Exists: true } v ? Results.Ok(v) : Results.NotFound(new ApiError($"failover job '{id}' does not exist")));
+
+        api.MapGet("/{id}/report", async (string id, ActorRegistry r, CancellationToken ct) =>
+        {
+            var v = await JobAsync(r, id, ct);
+            if (!v.Exists) return Results.NotFound(new ApiError($"failover job '{id}' does not exist"));
+            return v.Report is { } report ? Results.Ok(report) : Results.NotFound(new ApiError($"failover job '{id}' has no drill report (yet): it is {v.Status}"));
+        });
+
+        api.MapPost("/{id}/manual-actions/{index:int}/confirm", async (string id, int index, CommentBody? body, ActorRegistry r, CancellationToken ct) =>
+            Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new ConfirmManualAction(id, index, body?.Comment ?? "", Now), AskTimeout, ct)));
+
+        api.MapPost("/{id}/steps/{index:int}/retry", async (string id, int index, ActorRegistry r, CancellationToken ct) =>
+            Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new RetryFailoverStep(id, index, Now), AskTimeout, ct)));
+
+        api.MapPost("/{id}/steps/{index:int}/skip", async (string id, int index, CommentBody? body, ActorRegistry r, CancellationToken ct) =>
+            Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new SkipFailoverStep(id, index, body?.Comment ?? "", Now), AskTimeout, ct)));
+
+        api.MapPost("/{id}/cleanup", async (string id, CleanupBody? body, ActorRegistry r, CancellationToken ct) =>
+            Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new CleanupFailover(id, string.IsNullOrWhiteSpace(body?.Reason) ? "cleanup asked by an operator" : body.Reason, Now), AskTimeout, ct)));
+
+        api.MapGet("/{id}/machines/{machine}/console", async (string id, string machine, int? lines, ActorRegistry r, CancellationToken ct) =>
+        {
+            var v = await JobAsync(r, id, ct);
+            if (!v.Exists) return Results.NotFound(new ApiError($"failover job '{id}' does not exist"));
+            var m = v.Machines.FirstOrDefault(x => x.MachineId == machine);
+            if (m is null) return Results.NotFound(new ApiError($"failover job '{id}' started no machine '{machine}' (started: {string.Join(", ", v.Machines.Select(x => x.MachineId).DefaultIfEmpty("none"))})"));
+            if (!File.Exists(m.ConsolePath)) return Results.NotFound(new ApiError($"the console of {machine} ({m.ConsolePath}) is gone"));
+            var text = await ReadSharedAsync(m.ConsolePath, ct);
+            var all = text.Split('\n');
+            var take = Math.Clamp(lines ?? 200, 1, 100_000);
+            return Results.Text(string.Join('\n', all.Skip(Math.Max(0, all.Length - take))), "text/plain; charset=utf-8");
+        });
+    }
+
+    static async Task<string> ReadSharedAsync(string path, CancellationToken ct)
+    {
+        await using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var reader = new StreamReader(f);
+        return await reader.ReadToEndAsync(ct);
+    }
+
+    static Task<FailoverJobView> JobAsync(ActorRegistry r, string id, CancellationToken ct) =>
+        r.Get<FailoverJobsRegion>().Ask<FailoverJobView>(new GetFailoverJob(id), AskTimeout, ct);
+
+    static IResult Result(CommandResult r) => r switch
+    {
+        CommandResult.Accepted a => Results.Ok(new { accepted = true, events = a.EventCount }),
+        CommandResult.Rejected { Reason: RejectionReason.NotRegistered } x => Results.NotFound(new ApiError(x.Message)),
+        CommandResult.Rejected { Reason: RejectionReason.AlreadyRegistered or RejectionReason.Conflict or RejectionReason.InvalidState } x => Results.Conflict(new ApiError(x.Message)),
+        CommandResult.Rejected x => Results.BadRequest(new ApiError(x.Message)),
+        _ => Results.StatusCode(500),
+    };
+}

@@ -1,0 +1,198 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Akka.Actor;
+using Akka.Hosting;
+using SiteRecovery.Actors.Control;
+using SiteRecovery.Actors.Failover;
+using SiteRecovery.Compute;
+using SiteRecovery.Contracts.Control;
+using SiteRecovery.Node.Exports;
+
+namespace SiteRecovery.Node.Failover;
+
+/// <summary>
+/// A failover's work on this node: points from the disks' recovery points and the master target's replicas, each disk
+/// served over NBD at its point (copy-on-write, so the replica and journal never change), machines started on the
+/// compute target and watched until their console says they booted, checksums for the drill report, and removal of
+/// all of it. Each machine starts in a folder of its job (<c>failover/JOB/MACHINE</c>), so a job that never got to record a
+/// machine still finds and stops it.
+/// </summary>
+public sealed class NodeFailoverEffects(DataPathService dataPath, ActorRegistry registry, PointInTimeExports exports, IComputeTarget compute,
+    FailoverSettings settings, NodeOptions options, PlanScripts scripts, ILogger<NodeFailoverEffects> log) : IFailoverEffects
+{
+    static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+    readonly ConcurrentDictionary<string, ConcurrentBag<(string Disk, string ExportId)>> _exportsByJob = new();
+
+    string JobDirectory(string jobId) => Path.Combine(options.DataDirectory, "failover", jobId);
+
+    public async Task<IReadOnlyList<MachinePoint>> ResolvePointsAsync(IReadOnlyList<string> machines, FailoverPointChoice point, CancellationToken ct)
+    {
+        var target = dataPath.Target ?? throw new InvalidOperationException("this node does not run the master-target role");
+        var byMachine = await DisksByMachineAsync(ct);
+        var result = new List<MachinePoint>();
+        var errors = new List<string>();
+        foreach (var machine in machines)
+        {
+            var disks = new List<DiskPoints>();
+            foreach (var view in byMachine.GetValueOrDefault(machine) ?? [])
+            {
+                var latest = await target.LatestConsistentSequenceAsync(view.DiskId);
+                var times = latest > 0 ? await target.PointTimesAsync(view.DiskId, latest) : null;
+                disks.Add(new DiskPoints(view.DiskId, view.RecoveryPoints, latest, times?.ReceivedUnixMs ?? times?.AgentTimeUnixMs ?? 0));
+            }
+            var (chosen, error) = MachinePointRules.Choose(machine, disks, point);
+            if (chosen is not null) result.Add(chosen);
+            else errors.Add(error!);
+        }
+        if (errors.Count > 0) throw new InvalidOperationException(string.Join("; ", errors));
+        return result;
+    }
+
+    /// <summary>The registered disks with a replica here, by machine, in the order the machine lists them (else by id).</summary>
+    public async Task<IReadOnlyDictionary<string, IReadOnlyList<DiskView>>> DisksByMachineAsync(CancellationToken ct)
+    {
+        var target = dataPath.Target ?? throw new InvalidOperationException("this node does not run the master-target role");
+        var disks = registry.Get<ProtectedDisksRegion>();
+        var views = new List<DiskView>();
+        foreach (var id in target.KnownDiskIds())
+        {
+            var view = await disks.Ask<DiskView>(new GetDisk(id, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), AskTimeout, ct);
+            if (view.Registered && view.MachineId is { Length: > 0 }) views.Add(view);
+        }
+        var result = new Dictionary<string, IReadOnlyList<DiskView>>(StringComparer.Ordinal);
+        foreach (var group in views.GroupBy(v => v.MachineId!))
+        {
+            var order = (await MachineAsync(group.Key, ct))?.Properties?.Disks.Select(d => d.DiskId).ToList() ?? [];
+            result[group.Key] = group.OrderBy(v => order.IndexOf(v.DiskId) is var i && i >= 0 ? i : int.MaxValue).ThenBy(v => v.DiskId, StringComparer.Ordinal).ToList();
+        }
+        return result;
+    }
+
+    async Task<ProtectedMachineView?> MachineAsync(string machineId, CancellationToken ct)
+    {
+        var view = await registry.Get<ProtectedMachinesRegion>().Ask<object>(new GetProtectedMachine(machineId), AskTimeout, ct);
+        return view is ProtectedMachineView { State: not ProtectionState.NotDiscovered } m ? m : null;
+    }
+
+    public Task<string> RunScriptAsync(string jobId, string script, TimeSpan timeout, CancellationToken ct) => scripts.RunAsync(jobId, script, timeout, ct);
+
+    public async Task<(IReadOnlyList<StartedMachineRecord> Machines, IReadOnlyList<MachineBootRecord> Boots)> StartGroupAsync(
+        string jobId, FailoverKind kind, IReadOnlyList<MachinePoint> points, CancellationToken ct)
+    {
+        var started = new ConcurrentBag<StartedMachineRecord>();
+        var boots = new ConcurrentBag<MachineBootRecord>();
+        var byMachine = await DisksByMachineAsync(ct);
+        await Parallel.ForEachAsync(points, new ParallelOptions { MaxDegreeOfParallelism = settings.StartParallelism, CancellationToken = ct }, async (point, token) =>
+        {
+            var begun = DateTimeOffset.UtcNow;
+            try
+            {
+                var (record, boot) = await StartMachineAsync(jobId, kind, point, byMachine, token);
+                started.Add(record);
+                boots.Add(boot);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+            {
+                log.LogWarning("{Message}", $"failover {jobId}: machine {point.MachineId} did not start: {e.Message}");
+                boots.Add(new MachineBootRecord(point.MachineId, false, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), (DateTimeOffset.UtcNow - begun).TotalSeconds, null,
+                    $"not started: {e.Message}", []));
+            }
+        });
+        return (started.OrderBy(m => m.MachineId, StringComparer.Ordinal).ToList(), boots.OrderBy(b => b.MachineId, StringComparer.Ordinal).ToList());
+    }
+
+    async Task<(StartedMachineRecord, MachineBootRecord)> StartMachineAsync(string jobId, FailoverKind kind, MachinePoint point,
+        IReadOnlyDictionary<string, IReadOnlyList<DiskView>> byMachine, CancellationToken ct)
+    {
+        var target = dataPath.Target!;
+        var work = Path.Combine(JobDirectory(jobId), point.MachineId);
+        // A start repeated after a restart or a retry replaces what the last attempt left.
+        await compute.StopLeftoverAsync(work, ct);
+        Directory.CreateDirectory(work);
+        var order = byMachine.GetValueOrDefault(point.MachineId)?.Select(d => d.DiskId).ToList() ?? [];
+        var disks = point.Sequences.Keys.OrderBy(d => order.IndexOf(d) is var i && i >= 0 ? i : int.MaxValue).ThenBy(d => d, StringComparer.Ordinal).ToList();
+        var served = new List<ServedDiskRecord>();
+        foreach (var disk in disks)
+        {
+            var view = await target.OpenViewAsync(disk, point.Sequences[disk]);
+            var s = await exports.AddAsync(disk, view, writable: true, new IPEndPoint(IPAddress.Loopback, 0));
+            _exportsByJob.GetOrAdd(jobId, _ => []).Add((disk, s.ExportId));
+            served.Add(new ServedDiskRecord(disk, s.ExportId, s.Uri, s.Sequence, view.Size));
+        }
+        var spec = await SpecAsync(point.MachineId, kind, work, ct);
+        var handle = await compute.StartAsync(spec, served.Select(d => new DiskSource(d.DiskId, d.Uri, d.SizeBytes)).ToList(), ct);
+        var record = new StartedMachineRecord(handle.Target, point.MachineId, spec.Name, handle.InstanceId, handle.Pid, handle.ConsolePath, handle.Accelerator,
+            handle.StartedAt.ToUnixTimeMilliseconds(), served);
+        log.LogInformation("{Message}", $"failover {jobId}: machine {point.MachineId} started as {spec.Name} ({handle.Accelerator}, pid {handle.Pid}) from {string.Join(", ", served.Select(d => $"{d.DiskId}@{d.Sequence}"))}");
+        var boot = await compute.WaitBootedAsync(handle, settings.BootMarker, settings.BootTimeout, ct);
+        var guest = boot.ConsoleTail.LastOrDefault(l => l.Contains("SR-CHECK", StringComparison.Ordinal))?.Trim();
+        return (record, new MachineBootRecord(point.MachineId, boot.Booted, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), boot.Elapsed.TotalSeconds, guest, boot.Failure, boot.ConsoleTail));
+    }
+
+    async Task<MachineSpec> SpecAsync(string machineId, FailoverKind kind, string work, CancellationToken ct)
+    {
+        var machine = await MachineAsync(machineId, ct);
+        var name = machine?.Properties?.FailoverName is { Length: > 0 } n ? n : LocalName(machineId);
+        var network = kind == FailoverKind.Test ? NetworkMode.Isolated : NetworkMode.Production;
+        // A discovered machine carries its failover properties (the local target's memory, CPUs, firmware, a static
+        // address); a machine the data path knows only by its agent gets the node's defaults.
+        var local = machine?.Properties?.Local;
+        var spec = new MachineSpec(machineId, name, local?.MemoryMiB ?? settings.DefaultMemoryMiB, local?.Cpus ?? settings.DefaultCpus, local?.Firmware ?? "bios",
+            network, machine?.Properties?.StaticAddress, work);
+        var problems = compute.Validate(spec);
+        if (problems.Count > 0) throw new InvalidOperationException($"machine {machineId} cannot run on the {compute.Name} target: {string.Join("; ", problems)}");
+        return spec;
+    }
+
+    /// <summary>A machine id as a name the local target accepts: letters, digits and '-', at most 63.</summary>
+    static string LocalName(string machineId)
+    {
+        var chars = machineId.Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-').ToArray();
+        var name = new string(chars).Trim('-');
+        if (name.Length > 63) name = name[..63].TrimEnd('-');
+        return name.Length == 0 ? "machine" : name;
+    }
+
+    public async Task<IReadOnlyList<DiskChecksum>> ChecksumsAsync(StartedMachineRecord machine, CancellationToken ct)
+    {
+        var target = dataPath.Target ?? throw new InvalidOperationException("this node does not run the master-target role");
+        var scratch = Path.Combine(options.DataDirectory, "failover", "scratch");
+        var sums = new List<DiskChecksum>();
+        foreach (var disk in machine.Disks)
+        {
+            var booted = await target.ViewSha256Async(disk.DiskId, disk.Sequence, ct);
+            var replay = await target.ReplaySha256Async(disk.DiskId, disk.Sequence, scratch, ct);
+            sums.Add(new DiskChecksum(disk.DiskId, disk.Sequence, booted, replay));
+        }
+        return sums;
+    }
+
+    public async Task<IReadOnlyList<string>> RemoveAsync(string jobId, IReadOnlyList<string> machines, IReadOnlyList<StartedMachineRecord> started, CancellationToken ct)
+    {
+        var removed = new List<string>();
+        foreach (var m in started)
+        {
+            var handle = new MachineHandle(m.Target, m.MachineId, m.InstanceId, m.Pid, m.ConsolePath, m.Accelerator, DateTimeOffset.FromUnixTimeMilliseconds(m.StartedUnixMs));
+            if (compute.IsRunning(handle)) removed.Add($"machine {m.MachineId} stopped (pid {m.Pid})");
+            await compute.StopAsync(handle, ct);
+        }
+        var root = JobDirectory(jobId);
+        if (Directory.Exists(root))
+            foreach (var dir in Directory.EnumerateDirectories(root))
+                if (await compute.StopLeftoverAsync(dir, ct) is { } line) removed.Add(line);
+        if (_exportsByJob.TryRemove(jobId, out var served))
+            foreach (var (disk, exportId) in served)
+                if (await exports.RemoveAsync(disk, exportId)) removed.Add($"export {exportId} of {disk} discarded with its overlay");
+        // Everything but the consoles, which stay with the job as its record.
+        var consoles = started.Select(m => Path.GetFullPath(m.ConsolePath)).ToHashSet(StringComparer.Ordinal);
+        if (Directory.Exists(root))
+            foreach (var file in Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories))
+                if (!consoles.Contains(Path.GetFullPath(file)) && !Path.GetFileName(file).StartsWith("console", StringComparison.Ordinal))
+                {
+                    File.Delete(file);
+                    removed.Add($"file {Path.GetRelativePath(root, file)} deleted");
+                }
+        log.LogInformation("{Message}", $"failover {jobId}: cleaned up: {(removed.Count == 0 ? "nothing was left" : string.Join("; ", removed))}");
+        return removed;
+    }
+}

@@ -1,0 +1,239 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using SiteRecovery.Chaos.Tests.Support;
+
+namespace SiteRecovery.Chaos.Tests;
+
+/// <summary>
+/// Test failover end to end on real parts: srnode and sragent processes, the tiny guest booting under qemu straight
+/// from the NBD export of its point, a recovery plan with two boot groups, a manual action and a script; the guest
+/// checks its own data on its console, the drill report compares each disk on two paths, and the cleanup must leave
+/// nothing behind. Then a node killed while a machine boots.
+/// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class FailoverTests
+{
+    const int DiskMb = 64;
+
+    sealed record Machine(string Id, string Disk, Agent Agent, string Path, string GuestSha);
+
+    static async Task<(Node Node, List<Machine> Machines)> SiteAsync(TempDir dir, params string[] machineIds)
+    {
+        var scripts = dir["scripts"];
+        Directory.CreateDirectory(scripts);
+        File.SetUnixFileMode(scripts, (UnixFileMode)0b111_101_101);
+        Script(scripts, "warm.sh", "#!/bin/sh\necho \"warmed for $SR_JOB_ID\"\n");
+        Script(scripts, "hang.sh", "#!/bin/sh\nsleep 600\n");
+        Script(scripts, "fails.sh", "#!/bin/sh\necho 'cache cluster unreachable' >&2\nexit 3\n");
+        var conf = dir["failover.conf"];
+        await File.WriteAllTextAsync(conf, $"siterecovery.failover {{ scripts-directory = \"{scripts}\", boot-timeout = 150s }}\n");
+        var node = new Node("fo", "all", dir["n"], dir.Path, null, "--config", conf);
+        await node.StartAsync();
+        var machines = new List<Machine>();
+        var seed = 1;
+        foreach (var id in machineIds)
+        {
+            var disk = $"{id}-boot";
+            var path = dir[$"{disk}.img"];
+            await using (var f = new FileStream(path, FileMode.Create)) f.SetLength(DiskMb << 20);
+            var agent = new Agent(id, new Dictionary<string, string> { [disk] = path }, node.PsAddress, dir[$"agent-{id}"], dir.Path);
+            await agent.StartAsync();
+            var sha = await GuestMachines.SeedAsync(agent.Uri(disk), dir.Path, seed++);
+            // Durable at the target: "latest" then covers every write of the seed.
+            await node.BookmarkAsync($"seeded-{id}", [disk], TimeSpan.FromSeconds(60));
+            machines.Add(new Machine(id, disk, agent, path, sha));
+        }
+        var vault = await node.Api.PostAsync("api/vaults", new { name = "drills", region = "WestEurope" });
+        Assert.True(vault.Status == HttpStatusCode.OK, vault.Text);
+        return (node, machines);
+    }
+
+    static void Script(string dir, string name, string text)
+    {
+        var path = Path.Combine(dir, name);
+        File.WriteAllText(path, text);
+        File.SetUnixFileMode(path, (UnixFileMode)0b111_101_101);
+    }
+
+    static async Task<JsonNode> UntilAsync(Node node, string job, Func<JsonNode, bool> done, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var r = await node.Api.GetAsync($"api/failovers/{job}");
+            Assert.True(r.Status == HttpStatusCode.OK, r.Text);
+            if (done(r.Body!)) return r.Body!;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"job {job} is {r.Body!["status"]}: {string.Join("\n", r.Body["history"]!.AsArray())}\n{node.Logs(60)}");
+            await Task.Delay(250);
+        }
+    }
+
+    static string Status(JsonNode job) => job["status"]!.GetValue<string>();
+
+    static bool QemuOfJobRuns(string job) => Directory.EnumerateDirectories("/proc").Any(d =>
+    {
+        try { return int.TryParse(Path.GetFileName(d), out _) && File.ReadAllText(Path.Combine(d, "cmdline")).Contains(job, StringComparison.Ordinal); }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
+    });
+
+    [Fact]
+    public async Task A_three_machine_plan_boots_group_after_group_verifies_its_data_in_isolation_and_its_cleanup_leaves_nothing()
+    {
+        using var dir = new TempDir("failover-plan");
+        var (node, machines) = await SiteAsync(dir, "vm1", "vm2", "vm3");
+        using var _ = node;
+        try
+        {
+            var plan = await node.Api.PostAsync("api/recovery-plans", new
+            {
+                planId = "three",
+                vault = "drills",
+                groups = new object[]
+                {
+                    new { machines = new[] { "vm1" }, post = new[] { new { kind = "script", name = "warm cache", script = "warm.sh", timeoutSeconds = 30 } } },
+                    new { machines = new[] { "vm2", "vm3" }, pre = new[] { new { kind = "manual", name = "check the database", instructions = "vm1 is up: check its database" } } },
+                },
+            });
+            Assert.True(plan.Status == HttpStatusCode.OK, plan.Text);
+
+            // Bad input: a clear error, nothing started.
+            var unknown = await node.Api.PostAsync("api/failovers", new { plan = "nope", kind = "test" });
+            Assert.Equal(HttpStatusCode.NotFound, unknown.Status);
+            Assert.Contains("recovery plan 'nope' does not exist", unknown.Error);
+            var noPoint = await node.Api.PostAsync("api/failovers", new { plan = "three", kind = "test", point = "no-such-point" });
+            Assert.Equal(HttpStatusCode.BadRequest, noPoint.Status);
+            Assert.Contains("recovery point 'no-such-point' is not on disk(s) vm1-boot", noPoint.Error);
+            var outside = await node.Api.PostAsync("api/failovers", new { plan = "three", kind = "test", time = "2001-01-01T00:00:00Z" });
+            Assert.Equal(HttpStatusCode.BadRequest, outside.Status);
+            Assert.Contains("no recovery point common to its disks at or before 2001-01-01", outside.Error);
+            Assert.Empty((await node.Api.GetAsync("api/failovers")).Body!.AsArray());
+
+            var start = await node.Api.PostAsync("api/failovers", new { plan = "three", kind = "test", point = "latest" });
+            Assert.True(start.Status == HttpStatusCode.Accepted, start.Text);
+            var job = start.Body!["jobId"]!.GetValue<string>();
+
+            var again = await node.Api.PostAsync("api/failovers", new { plan = "three", kind = "test" });
+            Assert.Equal(HttpStatusCode.Conflict, again.Status);
+            Assert.Contains($"machine vm1 is already in test failover job '{job}'", again.Error);
+
+            // Group 1 boots, its script runs, then the plan waits for the operator before group 2.
+            var waiting = await UntilAsync(node, job, j => Status(j) is "WaitingForOperator" or "StepFailed", TimeSpan.FromMinutes(3));
+            Assert.Equal("WaitingForOperator", Status(waiting));
+            Assert.Equal(["vm1"], waiting["machines"]!.AsArray().Select(m => m!["machineId"]!.GetValue<string>()));
+            Assert.Contains($"warmed for {job}", waiting["steps"]![2]!["output"]!.GetValue<string>());
+            var manual = waiting["steps"]!.AsArray().Single(s => s!["state"]!.GetValue<string>() == "Running")!["plan"]!["index"]!.GetValue<int>();
+
+            var confirmed = await node.Api.PostAsync($"api/failovers/{job}/manual-actions/{manual}/confirm", new { comment = "database checked" });
+            Assert.True(confirmed.Status == HttpStatusCode.OK, confirmed.Text);
+            var twice = await node.Api.PostAsync($"api/failovers/{job}/manual-actions/{manual}/confirm", new { comment = "again" });
+            Assert.Equal(HttpStatusCode.Conflict, twice.Status);
+            Assert.Contains("not waiting for an operator", twice.Error);
+
+            var done = await UntilAsync(node, job, j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(4));
+            Assert.True(Status(done) == "Completed", done.ToJsonString());
+            var report = done["report"]!;
+            Assert.True(report["passed"]!.GetValue<bool>(), report.ToJsonString());
+            foreach (var m in machines)
+            {
+                var drill = report["machines"]!.AsArray().Single(x => x!["machineId"]!.GetValue<string>() == m.Id)!;
+                // The guest read its own data from the disk it booted and found the checksum written before the point.
+                Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={m.GuestSha}", drill["guestCheck"]!.GetValue<string>());
+                // Byte for byte against the source (unchanged since its point), on both paths.
+                var source = await GuestMachines.Sha256Async(m.Path);
+                var disk = drill["disks"]![0]!;
+                Assert.Equal(source, disk["bootedSha256"]!.GetValue<string>());
+                Assert.Equal(source, disk["replaySha256"]!.GetValue<string>());
+                Assert.True(drill["rtoMs"]!.GetValue<long>() > 0);
+            }
+            // Isolated: user-mode networking with no route out.
+            var pids = done["machines"]!.AsArray().Select(m => m!["pid"]!.GetValue<int>()).ToList();
+            foreach (var pid in pids) Assert.Contains("restrict=on", File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' '));
+            var console = await node.Api.GetAsync($"api/failovers/{job}/machines/vm2/console?lines=50");
+            Assert.Contains("SR-BOOTED", console.Text);
+
+            // Replication goes on during the drill: a write at the source still becomes a recovery point.
+            await Tools.RunOkAsync("qemu-io", ["-f", "raw", machines[0].Agent.Uri(machines[0].Disk), "-c", "write -P 0x11 0 1M"], TimeSpan.FromMinutes(1));
+            await node.BookmarkAsync("during-drill", [machines[0].Disk], TimeSpan.FromSeconds(60));
+
+            var cleanup = await node.Api.PostAsync($"api/failovers/{job}/cleanup", new { reason = "drill over" });
+            Assert.True(cleanup.Status == HttpStatusCode.OK, cleanup.Text);
+            var clean = await UntilAsync(node, job, j => Status(j) == "CleanedUp", TimeSpan.FromMinutes(1));
+            foreach (var pid in pids) Assert.False(Directory.Exists($"/proc/{pid}") && File.ReadAllText($"/proc/{pid}/cmdline").Contains("qemu"), $"qemu {pid} still runs");
+            Assert.False(QemuOfJobRuns(job));
+            foreach (var m in machines) Assert.Empty((await node.Api.GetAsync($"api/disks/{m.Disk}/exports")).Body!.AsArray());
+            var overlays = Path.Combine(node.DataDir, "master-target", "exports");
+            Assert.True(!Directory.Exists(overlays) || !Directory.EnumerateFiles(overlays).Any(), "an overlay was left");
+            var left = Directory.EnumerateFiles(Path.Combine(node.DataDir, "failover", job), "*", SearchOption.AllDirectories).ToList();
+            Assert.All(left, f => Assert.Contains("console", Path.GetFileName(f)));
+            Assert.Contains(clean["history"]!.AsArray(), h => h!.GetValue<string>().Contains("cleaned up: machine vm1 stopped"));
+
+            // A script that hangs fails its step within its timeout, naming it; the plan then cleans up.
+            var hang = await node.Api.PostAsync("api/recovery-plans", new
+            {
+                planId = "hangs", vault = "drills",
+                groups = new[] { new { machines = new[] { "vm1" }, pre = new[] { new { kind = "script", name = "hang", script = "hang.sh", timeoutSeconds = 2 } } } },
+            });
+            Assert.True(hang.Status == HttpStatusCode.OK, hang.Text);
+            var hangJob = (await node.Api.PostAsync("api/failovers", new { plan = "hangs", kind = "test" })).Body!["jobId"]!.GetValue<string>();
+            var failed = await UntilAsync(node, hangJob, j => Status(j) is "StepFailed" or "Completed", TimeSpan.FromMinutes(1));
+            Assert.Equal("StepFailed", Status(failed));
+            Assert.Contains("script hang.sh: no end within 2 s, killed", failed["steps"]![1]!["error"]!.GetValue<string>());
+            Assert.Empty(failed["machines"]!.AsArray());
+            Assert.Equal(HttpStatusCode.OK, (await node.Api.PostAsync($"api/failovers/{hangJob}/cleanup", new { })).Status);
+            await UntilAsync(node, hangJob, j => Status(j) == "CleanedUp", TimeSpan.FromMinutes(1));
+        }
+        finally
+        {
+            foreach (var m in machines) m.Agent.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_node_killed_while_a_machine_boots_rolls_the_failover_back_on_restart_and_leaves_no_machine()
+    {
+        using var dir = new TempDir("failover-kill");
+        var (node, machines) = await SiteAsync(dir, "vm1");
+        using var _ = node;
+        try
+        {
+            var plan = await node.Api.PostAsync("api/recovery-plans", new { planId = "one", vault = "drills", groups = new[] { new { machines = new[] { "vm1" } } } });
+            Assert.True(plan.Status == HttpStatusCode.OK, plan.Text);
+            var job = (await node.Api.PostAsync("api/failovers", new { plan = "one", kind = "test" })).Body!["jobId"]!.GetValue<string>();
+            // Kill the node once qemu runs for the job and before it has booted.
+            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+            while (!QemuOfJobRuns(job))
+            {
+                if (DateTime.UtcNow > deadline) throw new TimeoutException($"no qemu started for {job}\n{node.Logs(60)}");
+                await Task.Delay(50);
+            }
+            node.Kill9();
+            await node.Process!.WaitForExitAsync(TimeSpan.FromSeconds(10));
+
+            await node.StartAsync();
+            var clean = await UntilAsync(node, job, j => Status(j) == "CleanedUp", TimeSpan.FromMinutes(2));
+            Assert.Contains(clean["history"]!.AsArray(), h => h!.GetValue<string>().Contains("the node restarted while step 1 'start boot group 1' was running"));
+            // The machine the killed node had started was not recorded: the cleanup finds it by the job's folder, unless it
+            // already ended by itself (its disks went with the node, and a guest that cannot read its disk stops).
+            Assert.Contains(clean["history"]!.AsArray(), h => h!.GetValue<string>().Contains("cleaned up:"));
+            Assert.Equal("Failed", clean["steps"]![1]!["state"]!.GetValue<string>());
+            Assert.False(QemuOfJobRuns(job), "the machine the killed node had started still runs");
+
+            // The machine is free again: a new drill runs to the end.
+            var next = await node.Api.PostAsync("api/failovers", new { plan = "one", kind = "test", ttlSeconds = 10 });
+            Assert.True(next.Status == HttpStatusCode.Accepted, next.Text);
+            var nextJob = next.Body!["jobId"]!.GetValue<string>();
+            var done = await UntilAsync(node, nextJob, j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(3));
+            Assert.True(Status(done) == "Completed", done.ToJsonString());
+            // Its time-to-live cleans it up by itself.
+            var expired = await UntilAsync(node, nextJob, j => Status(j) == "CleanedUp", TimeSpan.FromMinutes(1));
+            Assert.Contains("time-to-live of 10 s passed", expired["cleanupReason"]!.GetValue<string>());
+            Assert.False(QemuOfJobRuns(nextJob));
+        }
+        finally
+        {
+            foreach (var m in machines) m.Agent.Dispose();
+        }
+    }
+}

@@ -1,0 +1,189 @@
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using SiteRecovery.Actors.Failover;
+using SiteRecovery.Contracts.Control;
+using Xunit;
+
+namespace SiteRecovery.Protection.Tests;
+
+/// <summary>The failover saga's pure state: any sequence of commands keeps the job's steps in order and its status honest.</summary>
+public sealed class FailoverJobProperties
+{
+    const string J = "job1";
+
+    internal static readonly IReadOnlyList<FailoverStepPlan> Steps =
+    [
+        new(0, FailoverStepKind.ResolvePoint, "resolve", null, ["vm1", "vm2", "vm3"]),
+        new(1, FailoverStepKind.Manual, "check the database", 1, [], "look at it"),
+        new(2, FailoverStepKind.StartGroup, "start boot group 1", 1, ["vm1"]),
+        new(3, FailoverStepKind.Script, "warm cache", 1, [], null, "warm.sh", 5),
+        new(4, FailoverStepKind.StartGroup, "start boot group 2", 2, ["vm2", "vm3"]),
+        new(5, FailoverStepKind.DrillReport, "drill report", null, ["vm1", "vm2", "vm3"]),
+    ];
+
+    internal static StartFailoverJob Start(FailoverKind kind = FailoverKind.Test, int? ttl = null) =>
+        new(J, "plan1", 1, kind, new FailoverPointChoice("latest"), Steps, ["vm1", "vm2", "vm3"], 1_000, ttl);
+
+    static readonly MachinePoint P1 = new("vm1", "auto-1", new Dictionary<string, long> { ["d1"] = 10 }, 900, "crash-consistent");
+
+    static StartedMachineRecord Started(string m) => new("local", m, m, $"i-{m}", 100, $"/tmp/{m}.console", "tcg", 2_000, [new ServedDiskRecord($"{m}-d", "e1", "nbd://x", 10, 1 << 20)]);
+
+    static MachineBootRecord Boot(string m, bool ok) => new(m, ok, 3_000, 9.5, ok ? "SR-CHECK OK bytes=1 sha256=ab" : null, ok ? null : "timed out", ["..."]);
+
+    static DrillReport Report(bool passed) => new(J, "plan1", "latest", 1_000, 5_000, 2_000, [], [], passed, passed ? null : "vm2: did not boot");
+
+    static readonly Gen<int> Index = Gen.Choose(-1, 6);
+
+    static readonly Gen<IFailoverJobCommand> Command = Gen.OneOf(
+        Gen.Elements<IFailoverJobCommand>(Start(), Start(FailoverKind.Planned), Start(ttl: 60), Start(ttl: 5),
+            new CleanupFailover(J, "operator", 9_000), new CleanupFailover(J, "", 9_000),
+            new InterruptFailover(J, 2, "node restarted", 9_000), new CompleteFailoverCleanup(J, 9_500, ["machine vm1 stopped"])),
+        Index.Select(i => (IFailoverJobCommand)new BeginFailoverStep(J, i, 2_000)),
+        Index.Select(i => (IFailoverJobCommand)new CompleteFailoverStep(J, i, 2_500, "ok")),
+        Index.Select(i => (IFailoverJobCommand)new FailFailoverStep(J, i, 2_500, "boom")),
+        Index.Select(i => (IFailoverJobCommand)new RecordFailoverPoints(J, i, [P1], 2_100)),
+        from i in Index from ok in Gen.Elements(true, false)
+        select (IFailoverJobCommand)new RecordMachinesStarted(J, i, [Started("vm1")], [Boot("vm1", ok)]),
+        from i in Index from ok in Gen.Elements(true, false) select (IFailoverJobCommand)new RecordDrillReport(J, i, Report(ok)),
+        from i in Index from c in Gen.Elements("done", "", "  ") select (IFailoverJobCommand)new ConfirmManualAction(J, i, c, 2_200),
+        Index.Select(i => (IFailoverJobCommand)new RetryFailoverStep(J, i, 2_300)),
+        from i in Index from c in Gen.Elements("not needed", "") select (IFailoverJobCommand)new SkipFailoverStep(J, i, c, 2_300));
+
+    [Property(MaxTest = 500)]
+    public Property Steps_run_one_at_a_time_in_order_and_the_status_tells_the_truth() =>
+        Prop.ForAll(Gen.ArrayOf(Command).ToArbitrary(), commands =>
+        {
+            Checker.Run<FailoverJobState, IFailoverJobCommand, IFailoverJobEvent>(FailoverJobState.Empty(J), commands, (before, after, command) =>
+            {
+                Assert.True(after.Steps.Count(s => s.State == FailoverStepState.Running) <= 1, "two steps run at once");
+                // No step has started while an earlier one is still pending.
+                var firstPending = after.Steps.FindIndex(s => s.State == FailoverStepState.Pending);
+                if (firstPending >= 0) Assert.All(after.Steps.Skip(firstPending), s => Assert.Equal(FailoverStepState.Pending, s.State));
+                Assert.Equal(after.Status == FailoverJobStatus.Completed,
+                    after.Steps.Count > 0 && after.Steps.All(s => s.State is FailoverStepState.Succeeded or FailoverStepState.Skipped) && after.Status is not (FailoverJobStatus.CleaningUp or FailoverJobStatus.CleanedUp));
+                if (after.Status == FailoverJobStatus.WaitingForOperator) Assert.Equal(FailoverStepKind.Manual, after.Current!.Plan.Kind);
+                if (after.Status == FailoverJobStatus.StepFailed) Assert.Contains(after.Steps, s => s.State == FailoverStepState.Failed);
+                // A cleaned-up job never comes back to life, and nothing is forgotten.
+                if (before.Status == FailoverJobStatus.CleanedUp) Assert.Equal(FailoverJobStatus.CleanedUp, after.Status);
+                if (before.Status == FailoverJobStatus.CleaningUp) Assert.True(after.Status is FailoverJobStatus.CleaningUp or FailoverJobStatus.CleanedUp);
+                Assert.True(after.History.Count >= before.History.Count);
+                Assert.True(after.Started.Count >= before.Started.Count, "a started machine was forgotten before its cleanup");
+                // Only a test failover cleans up by command; a time-to-live only on a test failover.
+                if (after.Status == FailoverJobStatus.CleaningUp && before.Status != FailoverJobStatus.CleaningUp && command is CleanupFailover)
+                    Assert.Equal(FailoverKind.Test, after.Kind);
+                if (after.TtlSeconds is not null) Assert.Equal(FailoverKind.Test, after.Kind);
+            });
+        });
+
+    [Fact]
+    public void A_manual_action_confirmed_twice_is_refused_naming_its_state_and_nothing_changes()
+    {
+        var s = Run(Start(), new BeginFailoverStep(J, 0, 1), new RecordFailoverPoints(J, 0, [P1], 2), new BeginFailoverStep(J, 1, 3));
+        Assert.Equal(FailoverJobStatus.WaitingForOperator, s.Status);
+        s = Run(s, new ConfirmManualAction(J, 1, "db checked", 4));
+        var again = s.Decide(new ConfirmManualAction(J, 1, "again", 5));
+        Assert.Empty(again.Events);
+        Assert.Contains("is Succeeded", again.Rejection!.Message);
+        Assert.Contains("not waiting for an operator", again.Rejection.Message);
+        Assert.Equal(RejectionReason.InvalidState, again.Rejection.Reason);
+    }
+
+    [Fact]
+    public void Confirming_a_step_that_is_not_a_manual_action_names_the_manual_actions()
+    {
+        var s = Run(Start(), new BeginFailoverStep(J, 0, 1));
+        var r = s.Decide(new ConfirmManualAction(J, 3, "x", 2)).Rejection!;
+        Assert.Contains("step 3", r.Message);
+        Assert.Contains("1 'check the database'", r.Message);
+    }
+
+    [Fact]
+    public void A_confirmation_or_skip_needs_a_comment()
+    {
+        var s = Run(Start(), new BeginFailoverStep(J, 0, 1), new RecordFailoverPoints(J, 0, [P1], 2), new BeginFailoverStep(J, 1, 3));
+        Assert.Contains("Comment", s.Decide(new ConfirmManualAction(J, 1, " ", 4)).Rejection!.Message);
+        Assert.Contains("Comment", s.Decide(new SkipFailoverStep(J, 1, "", 4)).Rejection!.Message);
+        Assert.Contains("control characters", s.Decide(new ConfirmManualAction(J, 1, "a\u0007b", 4)).Rejection!.Message);
+    }
+
+    [Fact]
+    public void A_failed_step_is_retried_or_skipped_and_the_job_goes_on_from_it()
+    {
+        var s = Run(Start(), new BeginFailoverStep(J, 0, 1), new RecordFailoverPoints(J, 0, [P1], 2), new BeginFailoverStep(J, 1, 3),
+            new ConfirmManualAction(J, 1, "ok", 4), new BeginFailoverStep(J, 2, 5),
+            new RecordMachinesStarted(J, 2, [Started("vm1")], [Boot("vm1", false)]));
+        Assert.Equal(FailoverJobStatus.StepFailed, s.Status);
+        Assert.Contains("vm1 did not boot: timed out", s.Steps[2].Error);
+        Assert.IsType<FailoverNext.Wait>(s.Next());
+        s = Run(s, new RetryFailoverStep(J, 2, 6));
+        Assert.Equal(new FailoverNext.Begin(2), s.Next());
+        s = Run(s, new BeginFailoverStep(J, 2, 7));
+        Assert.Equal(2, s.Steps[2].Attempts);
+        s = Run(s, new FailFailoverStep(J, 2, 8, "again"), new SkipFailoverStep(J, 2, "vm1 is not needed for this drill", 9));
+        Assert.Equal(new FailoverNext.Begin(3), s.Next());
+        Assert.Single(s.Started);
+    }
+
+    [Fact]
+    public void The_point_step_cannot_be_skipped()
+    {
+        var s = Run(Start(), new BeginFailoverStep(J, 0, 1), new FailFailoverStep(J, 0, 2, "no point"));
+        var r = s.Decide(new SkipFailoverStep(J, 0, "skip", 3)).Rejection!;
+        Assert.Contains("cannot be skipped", r.Message);
+    }
+
+    [Fact]
+    public void A_completed_test_failover_with_a_ttl_cleans_itself_up_when_it_passes()
+    {
+        var s = Run(Start(ttl: 60), new BeginFailoverStep(J, 0, 1), new RecordFailoverPoints(J, 0, [P1], 2), new BeginFailoverStep(J, 1, 3),
+            new ConfirmManualAction(J, 1, "ok", 4), new BeginFailoverStep(J, 2, 5), new RecordMachinesStarted(J, 2, [Started("vm1")], [Boot("vm1", true)]),
+            new BeginFailoverStep(J, 3, 6), new CompleteFailoverStep(J, 3, 7, "exit 0"), new BeginFailoverStep(J, 4, 8),
+            new RecordMachinesStarted(J, 4, [Started("vm2"), Started("vm3")], [Boot("vm2", true), Boot("vm3", true)]),
+            new BeginFailoverStep(J, 5, 9), new RecordDrillReport(J, 5, Report(true)));
+        Assert.Equal(FailoverJobStatus.Completed, s.Status);
+        Assert.Equal(new FailoverNext.CleanupAt(5_000 + 60_000), s.Next());
+        s = Run(s, new CleanupFailover(J, "ttl", 70_000));
+        Assert.IsType<FailoverNext.Cleanup>(s.Next());
+        s = Run(s, new CompleteFailoverCleanup(J, 71_000, ["machine vm1 stopped"]));
+        Assert.Equal(FailoverJobStatus.CleanedUp, s.Status);
+        Assert.Equal(3, s.Started.Count);
+    }
+
+    [Fact]
+    public void A_bad_start_is_refused_naming_the_field()
+    {
+        var empty = FailoverJobState.Empty(J);
+        Assert.Contains("TtlSeconds", empty.Decide(Start(ttl: 5)).Rejection!.Message);
+        Assert.Contains("test failover only", empty.Decide(Start(FailoverKind.Unplanned, 60)).Rejection!.Message);
+        Assert.Contains("Point.Kind", empty.Decide(Start() with { Point = new FailoverPointChoice("newest") }).Rejection!.Message);
+        Assert.Contains("Point.Bookmark", empty.Decide(Start() with { Point = new FailoverPointChoice("bookmark") }).Rejection!.Message);
+        Assert.Contains("Machines", empty.Decide(Start() with { Machines = [] }).Rejection!.Message);
+        Assert.Contains("Steps[1].Index", empty.Decide(Start() with { Steps = [Steps[0], Steps[2]] }).Rejection!.Message);
+        Assert.Equal(RejectionReason.NotRegistered, empty.Decide(new CleanupFailover(J, "x", 1)).Rejection!.Reason);
+        var started = Run(Start());
+        Assert.Equal(RejectionReason.Conflict, started.Decide(Start()).Rejection!.Reason);
+    }
+
+    [Fact]
+    public void Only_a_test_failover_is_cleaned_up_by_command()
+    {
+        var s = Run(Start(FailoverKind.Planned));
+        Assert.Contains("cleanup applies to test failovers", s.Decide(new CleanupFailover(J, "x", 1)).Rejection!.Message);
+        // A restart still rolls back whatever kind it interrupted.
+        Assert.Equal(FailoverJobStatus.CleaningUp, Run(s, new InterruptFailover(J, 0, "node restarted", 2)).Status);
+    }
+
+    internal static FailoverJobState Run(params IFailoverJobCommand[] commands) => Run(FailoverJobState.Empty(J), commands);
+
+    internal static FailoverJobState Run(FailoverJobState s, params IFailoverJobCommand[] commands)
+    {
+        foreach (var c in commands)
+        {
+            var d = s.Decide(c);
+            Assert.True(d.Rejection is null, $"{c.GetType().Name} refused: {d.Rejection?.Message}");
+            s = d.Events.Aggregate(s, (x, e) => x.Apply(e));
+        }
+        return s;
+    }
+}
