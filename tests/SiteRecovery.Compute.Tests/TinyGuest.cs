@@ -10,7 +10,8 @@ namespace SiteRecovery.Compute.Tests;
 static class TinyGuest
 {
     public const long ImageBytes = 64L << 20;
-    public static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(60);
+    // A boot takes ~8-12 s alone under TCG and ~40 s with three in parallel on a loaded 2-core host (load 22 measured).
+    public static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(90);
 
     static readonly Lazy<Task<string>> Image = new(BuildAsync);
 
@@ -69,18 +70,18 @@ static class TinyGuest
 
 /// <summary>
 /// A copy of a disk image served by nbdkit's file plugin on a free loopback port (nbd://127.0.0.1:PORT/NAME), or a
-/// blank memory disk. The server is our child, killed on dispose. Not <c>--exit-with-parent</c>: that is
-/// PR_SET_PDEATHSIG, which fires when the *thread* that started the process ends, and .NET starts processes from
-/// thread-pool threads that come and go (the export died under a running test).
+/// blank memory disk. nbdkit runs as a daemon of its own (no <c>--foreground</c>), found by its pidfile and killed on
+/// dispose: a foreground child died under running tests when the thread that had started it exited (see
+/// <see cref="ForkingThread"/>); a daemon is a fork of nbdkit and owes nothing to our threads.
 /// </summary>
 sealed class NbdExport : IAsyncDisposable
 {
-    readonly Process _server;
+    readonly int _pid;
     readonly string _dir;
 
-    NbdExport(Process server, string dir, int port, string name)
+    NbdExport(int pid, string dir, int port, string name)
     {
-        _server = server;
+        _pid = pid;
         _dir = dir;
         Port = port;
         Uri = $"nbd://127.0.0.1:{port}/{name}";
@@ -106,29 +107,14 @@ sealed class NbdExport : IAsyncDisposable
     {
         var nbdkit = BoundedProcess.FindCommand("nbdkit") ?? throw new InvalidOperationException("nbdkit is not installed: run tests/setup.sh");
         var port = TinyGuest.FreePort();
-        var psi = new ProcessStartInfo(nbdkit) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in (string[])["--foreground", "--ipaddr", "127.0.0.1", "--port", port.ToString(), .. plugin]) psi.ArgumentList.Add(a);
-        var server = Process.Start(psi)!;
-        var export = new NbdExport(server, dir, port, name);
+        var pidFile = Path.Combine(dir, "nbdkit.pid");
+        // nbdkit forks its daemon and the parent exits; the daemon writes the pidfile once it listens.
+        var run = await ForkingThread.RunAsync(nbdkit, ["--ipaddr", "127.0.0.1", "--port", port.ToString(), "--pidfile", pidFile, .. plugin], dir, TimeSpan.FromSeconds(30), CancellationToken.None);
         var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            if (server.HasExited)
-            {
-                await export.DisposeAsync();
-                throw new InvalidOperationException($"nbdkit exited {server.ExitCode} on port {port}: {await server.StandardError.ReadToEndAsync()}");
-            }
-            try
-            {
-                using var probe = new TcpClient();
-                await probe.ConnectAsync(IPAddress.Loopback, port);
-                return export;
-            }
-            catch (SocketException) when (clock.Elapsed < TimeSpan.FromSeconds(10))
-            {
-                await Task.Delay(50);
-            }
-        }
+        while (run.ExitCode == 0 && !(File.Exists(pidFile) && File.ReadAllText(pidFile).EndsWith('\n')) && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(20);
+        if (run.ExitCode != 0 || !File.Exists(pidFile))
+            throw new InvalidOperationException($"nbdkit on port {port} exited {run.ExitCode?.ToString() ?? "(killed)"} and wrote no pidfile: {BoundedProcess.Quote(run, 1000)} (folder {dir} kept)");
+        return new NbdExport(int.Parse(File.ReadAllText(pidFile).Trim()), dir, port, name);
     }
 
     /// <summary>Writes the guest payload area for <paramref name="data"/> through NBD, as the quickstart does (qemu-io).</summary>
@@ -153,9 +139,13 @@ sealed class NbdExport : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        try { _server.Kill(); } catch (InvalidOperationException) { }
-        await _server.WaitForExitAsync();
-        _server.Dispose();
+        // Our daemon only: its command line names this export's folder (a recycled pid would not).
+        if (File.Exists($"/proc/{_pid}/cmdline") && File.ReadAllText($"/proc/{_pid}/cmdline").Contains(_dir, StringComparison.Ordinal))
+        {
+            using (var server = Process.GetProcessById(_pid)) server.Kill();
+            var clock = Stopwatch.StartNew();
+            while (TinyGuest.ProcessAlive(_pid) && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(20);
+        }
         Directory.Delete(_dir, recursive: true);
     }
 }

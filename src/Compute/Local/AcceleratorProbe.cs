@@ -54,7 +54,7 @@ public static class AcceleratorProbe
                 "-chardev", $"file,id=dbg,path={debugLog.Replace(",", ",,", StringComparison.Ordinal)}",
                 "-device", "isa-debugcon,iobase=0x402,chardev=dbg",
             ];
-            var run = BoundedProcess.RunAsync(qemu, args, null, timeout, stop.Token);
+            var run = ForkingThread.RunAsync(qemu, args, null, timeout, stop.Token);
             var reachedEnd = false;
             while (!run.IsCompleted)
             {

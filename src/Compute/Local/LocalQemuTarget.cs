@@ -79,7 +79,7 @@ public sealed class LocalQemuTarget : IComputeTarget
             ProcessRun run;
             try
             {
-                run = await BoundedProcess.RunAsync(qemu, args, spec.WorkDirectory, _options.StartTimeout, ct).ConfigureAwait(false);
+                run = await ForkingThread.RunAsync(qemu, args, spec.WorkDirectory, _options.StartTimeout, ct).ConfigureAwait(false);
             }
             catch (System.ComponentModel.Win32Exception e)
             {
