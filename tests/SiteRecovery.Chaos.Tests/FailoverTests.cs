@@ -236,4 +236,85 @@ public sealed class FailoverTests
             foreach (var m in machines) m.Agent.Dispose();
         }
     }
+
+    [Fact]
+    public async Task An_unplanned_failover_with_the_agents_killed_boots_the_machines_from_their_latest_state_rolls_back_and_commits_for_good()
+    {
+        using var dir = new TempDir("failover-unplanned");
+        var (node, machines) = await SiteAsync(dir, "vm1", "vm2");
+        using var _ = node;
+        var pids = new List<int>();
+        try
+        {
+            var plan = await node.Api.PostAsync("api/recovery-plans", new { planId = "prod", vault = "drills", groups = new[] { new { machines = new[] { "vm1", "vm2" } } } });
+            Assert.True(plan.Status == HttpStatusCode.OK, plan.Text);
+            // The source site is gone: every agent killed (the process server and master target live in the node here).
+            foreach (var m in machines) { m.Agent.Kill9(); await m.Agent.Process!.WaitForExitAsync(TimeSpan.FromSeconds(10)); }
+
+            var ttl = await node.Api.PostAsync("api/failovers", new { plan = "prod", kind = "unplanned", ttlSeconds = 60 });
+            Assert.Equal(HttpStatusCode.BadRequest, ttl.Status);
+            Assert.Contains("test failover only", ttl.Error);
+
+            async Task<(string Job, JsonNode View)> FailOverAsync()
+            {
+                var start = await node.Api.PostAsync("api/failovers", new { plan = "prod", kind = "unplanned", point = "latest" });
+                Assert.True(start.Status == HttpStatusCode.Accepted, start.Text);
+                var job = start.Body!["jobId"]!.GetValue<string>();
+                var done = await UntilAsync(node, job, j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(4));
+                Assert.True(Status(done) == "Completed", done.ToJsonString());
+                foreach (var m in machines)
+                {
+                    var started = done["machines"]!.AsArray().Single(x => x!["machineId"]!.GetValue<string>() == m.Id)!;
+                    var boot = done["boots"]!.AsArray().Single(x => x!["machineId"]!.GetValue<string>() == m.Id)!;
+                    Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={m.GuestSha}", boot["guestCheck"]!.GetValue<string>());
+                    // Its disk was materialized at the point, byte for byte the source (unchanged since its last durable write).
+                    var disk = started["disks"]![0]!;
+                    Assert.StartsWith("file://", disk["uri"]!.GetValue<string>());
+                    Assert.Equal(await GuestMachines.Sha256Async(m.Path), disk["sha256"]!.GetValue<string>());
+                    var cmdline = File.ReadAllText($"/proc/{started["pid"]!.GetValue<int>()}/cmdline").Replace('\0', ' ');
+                    Assert.DoesNotContain("restrict=on", cmdline);
+                }
+                return (job, done);
+            }
+
+            // Fail over, then roll back: the machines stop and their images go.
+            var (first, firstView) = await FailOverAsync();
+            var busy = await node.Api.PostAsync("api/failovers", new { plan = "prod", kind = "test" });
+            Assert.Equal(HttpStatusCode.Conflict, busy.Status);
+            Assert.Contains($"is already in unplanned failover job '{first}' of plan prod; commit or roll it back first", busy.Error);
+            Assert.Equal(HttpStatusCode.Conflict, (await node.Api.PostAsync($"api/failovers/{first}/cleanup", new { })).Status);
+            Assert.Equal(HttpStatusCode.OK, (await node.Api.PostAsync($"api/failovers/{first}/rollback", new { reason = "wrong site" })).Status);
+            var rolled = await UntilAsync(node, first, j => Status(j) == "CleanedUp", TimeSpan.FromMinutes(1));
+            Assert.Equal("rollback: wrong site", rolled["cleanupReason"]!.GetValue<string>());
+            Assert.False(QemuOfJobRuns(first));
+            Assert.Empty(Directory.EnumerateFiles(Path.Combine(node.DataDir, "failover", first), "*.img", SearchOption.AllDirectories));
+
+            // Fail over again and commit: final, and the machines outlive a killed node.
+            var (second, secondView) = await FailOverAsync();
+            pids.AddRange(secondView["machines"]!.AsArray().Select(m => m!["pid"]!.GetValue<int>()));
+            Assert.Equal(HttpStatusCode.OK, (await node.Api.PostAsync($"api/failovers/{second}/commit", new { })).Status);
+            Assert.Equal("Committed", Status((await node.Api.GetAsync($"api/failovers/{second}")).Body!));
+            var rollback = await node.Api.PostAsync($"api/failovers/{second}/rollback", new { reason = "too late" });
+            Assert.Equal(HttpStatusCode.Conflict, rollback.Status);
+            Assert.Contains("is committed", rollback.Error);
+            var again = await node.Api.PostAsync("api/failovers", new { plan = "prod", kind = "unplanned" });
+            Assert.Equal(HttpStatusCode.Conflict, again.Status);
+            Assert.Contains($"machine vm1 is failed over (committed unplanned failover job '{second}' of plan prod)", again.Error);
+
+            node.Kill9();
+            await node.Process!.WaitForExitAsync(TimeSpan.FromSeconds(10));
+            await node.StartAsync();
+            await Task.Delay(2000); // time for the failover directory to wake what it would wake
+            var after = (await node.Api.GetAsync($"api/failovers/{second}")).Body!;
+            Assert.Equal("Committed", Status(after));
+            Assert.True(QemuOfJobRuns(second), "a committed machine must keep running when the node that started it dies");
+        }
+        finally
+        {
+            foreach (var m in machines) m.Agent.Dispose();
+            // Failback is not built: the test stops the committed machines it made itself.
+            foreach (var pid in pids)
+                try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+        }
+    }
 }

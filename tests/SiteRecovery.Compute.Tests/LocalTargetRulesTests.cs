@@ -137,6 +137,8 @@ public class LocalQemuTargetArgumentTests
         Assert.Contains("no disks to boot from", none.Message);
         var file = await Assert.ThrowsAsync<ArgumentException>(() => target.StartAsync(Spec, [new DiskSource("d-1", "/var/lib/disk.img", 1)], CancellationToken.None));
         Assert.Contains("disk d-1 at '/var/lib/disk.img' is not an NBD URI", file.Message);
+        var missing = await Assert.ThrowsAsync<ArgumentException>(() => target.StartAsync(Spec, [new DiskSource("d-2", "file:///nonexistent/disk.img", 1)], CancellationToken.None));
+        Assert.Contains("nor a file:// URI of an existing image", missing.Message);
         Assert.False(Directory.Exists(Spec.WorkDirectory));
     }
 }

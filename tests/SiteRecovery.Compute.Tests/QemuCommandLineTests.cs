@@ -24,6 +24,22 @@ public class QemuCommandLineTests
     }
 
     [Fact]
+    public void A_materialized_image_is_attached_by_its_path()
+    {
+        var image = Path.Combine(Path.GetTempPath(), $"sr-cmdline-{Guid.NewGuid():n}.img");
+        File.WriteAllBytes(image, new byte[512]);
+        try
+        {
+            var local = Boot with { Uri = new Uri(image).AbsoluteUri };
+            Assert.Equal($"file={image},format=raw,if=virtio,cache=none,index=0", Assert.Single(Values(Build(disks: [local]), "-drive")));
+            Assert.Equal(image, QemuCommandLine.LocalFile(local.Uri));
+            Assert.Null(QemuCommandLine.LocalFile(image)); // a bare path is not a file:// URI
+            Assert.Null(QemuCommandLine.LocalFile("file:///nonexistent/x.img"));
+        }
+        finally { File.Delete(image); }
+    }
+
+    [Fact]
     public void A_comma_in_a_uri_is_doubled_so_qemu_does_not_split_it()
     {
         var odd = Boot with { Uri = "nbd://127.0.0.1:10809/a,b" };

@@ -48,7 +48,9 @@ public sealed class FailoverJobProperties
         from i in Index from ok in Gen.Elements(true, false) select (IFailoverJobCommand)new RecordDrillReport(J, i, Report(ok)),
         from i in Index from c in Gen.Elements("done", "", "  ") select (IFailoverJobCommand)new ConfirmManualAction(J, i, c, 2_200),
         Index.Select(i => (IFailoverJobCommand)new RetryFailoverStep(J, i, 2_300)),
-        from i in Index from c in Gen.Elements("not needed", "") select (IFailoverJobCommand)new SkipFailoverStep(J, i, c, 2_300));
+        from i in Index from c in Gen.Elements("not needed", "") select (IFailoverJobCommand)new SkipFailoverStep(J, i, c, 2_300),
+        Gen.Elements<IFailoverJobCommand>(new CommitFailover(J, 9_100), new RollbackFailover(J, "wrong point", 9_200), new RollbackFailover(J, "", 9_200),
+            new ChangeFailoverPoint(J, new FailoverPointChoice("bookmark", "app-1"), 9_300), new ChangeFailoverPoint(J, new FailoverPointChoice("nope"), 9_300)));
 
     [Property(MaxTest = 500)]
     public Property Steps_run_one_at_a_time_in_order_and_the_status_tells_the_truth() =>
@@ -73,6 +75,9 @@ public sealed class FailoverJobProperties
                 if (after.Status == FailoverJobStatus.CleaningUp && before.Status != FailoverJobStatus.CleaningUp && command is CleanupFailover)
                     Assert.Equal(FailoverKind.Test, after.Kind);
                 if (after.TtlSeconds is not null) Assert.Equal(FailoverKind.Test, after.Kind);
+                // A commit is final, and only a failover of production (planned, unplanned) is committed.
+                if (before.Status == FailoverJobStatus.Committed) Assert.Equal(FailoverJobStatus.Committed, after.Status);
+                if (after.Status == FailoverJobStatus.Committed) Assert.NotEqual(FailoverKind.Test, after.Kind);
             });
         });
 
@@ -172,6 +177,44 @@ public sealed class FailoverJobProperties
         Assert.Contains("cleanup applies to test failovers", s.Decide(new CleanupFailover(J, "x", 1)).Rejection!.Message);
         // A restart still rolls back whatever kind it interrupted.
         Assert.Equal(FailoverJobStatus.CleaningUp, Run(s, new InterruptFailover(J, 0, "node restarted", 2)).Status);
+    }
+
+    [Fact]
+    public void An_unplanned_failover_is_committed_or_rolled_back_never_cleaned_up_and_a_commit_is_final()
+    {
+        var unplanned = new StartFailoverJob(J, "plan1", 1, FailoverKind.Unplanned, new FailoverPointChoice("latest"),
+            [Steps[0], Steps[2] with { Index = 1 }], ["vm1"], 1_000, null);
+        var s = Run(unplanned, new BeginFailoverStep(J, 0, 1), new RecordFailoverPoints(J, 0, [P1], 2), new BeginFailoverStep(J, 1, 3));
+        Assert.Contains("only a failover whose machines all started", s.Decide(new CommitFailover(J, 4)).Rejection!.Message);
+        s = Run(s, new RecordMachinesStarted(J, 1, [Started("vm1")], [Boot("vm1", true)]));
+        Assert.Equal(FailoverJobStatus.Completed, s.Status);
+        Assert.IsType<FailoverNext.Wait>(s.Next());
+        Assert.Contains("cleanup applies to test failovers", s.Decide(new CleanupFailover(J, "x", 5)).Rejection!.Message);
+
+        // Another point: the plan runs again from its first step.
+        var changed = Run(s, new ChangeFailoverPoint(J, new FailoverPointChoice("bookmark", "auto-0"), 6));
+        Assert.Equal(new FailoverNext.Begin(0), changed.Next());
+        Assert.All(changed.Steps, x => Assert.Equal(FailoverStepState.Pending, x.State));
+        Assert.Equal("auto-0", changed.Point!.Bookmark);
+
+        var rolledBack = Run(s, new RollbackFailover(J, "wrong point", 7));
+        Assert.Equal(FailoverJobStatus.CleaningUp, rolledBack.Status);
+        Assert.Equal("rollback: wrong point", rolledBack.CleanupReason);
+
+        var committed = Run(s, new CommitFailover(J, 8));
+        Assert.Equal(FailoverJobStatus.Committed, committed.Status);
+        Assert.Contains("reprotect and fail back", committed.Decide(new RollbackFailover(J, "oops", 9)).Rejection!.Message);
+        Assert.Empty(committed.Decide(new InterruptFailover(J, null, "node restarted", 10)).Events);
+        Assert.Empty(committed.Decide(new CommitFailover(J, 11)).Events);
+        Assert.Equal(RejectionReason.InvalidState, committed.Decide(new ChangeFailoverPoint(J, new FailoverPointChoice("latest"), 12)).Rejection!.Reason);
+    }
+
+    [Fact]
+    public void A_test_failover_is_never_committed_nor_rolled_back()
+    {
+        var s = Run(Start());
+        Assert.Contains("never committed", s.Decide(new CommitFailover(J, 1)).Rejection!.Message);
+        Assert.Contains("clean it up instead", s.Decide(new RollbackFailover(J, "x", 1)).Rejection!.Message);
     }
 
     internal static FailoverJobState Run(params IFailoverJobCommand[] commands) => Run(FailoverJobState.Empty(J), commands);

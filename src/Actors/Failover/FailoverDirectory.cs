@@ -12,14 +12,20 @@ public sealed record OpenFailover(string JobId, string PlanId, FailoverKind Kind
 /// <summary>The job ended (cleaned up, or it could not start): its machines are free again.</summary>
 public sealed record CloseFailover(string JobId);
 
+/// <summary>The job was committed: its machines stay failed over, and stay claimed, until a failback.</summary>
+public sealed record MarkFailoverCommitted(string JobId);
+
 public sealed record ListFailovers;
 
-public sealed record FailoverEntry(string JobId, string PlanId, FailoverKind Kind, IReadOnlyList<string> Machines, long OpenedUnixMs, bool Open);
+public sealed record FailoverEntry(string JobId, string PlanId, FailoverKind Kind, IReadOnlyList<string> Machines, long OpenedUnixMs, bool Open, bool Committed = false);
 
 public sealed record FailoverList(IReadOnlyList<FailoverEntry> Jobs);
 
 [Manifest("failover-opened.v1")]
 public sealed record FailoverOpened(string JobId, string PlanId, FailoverKind Kind, IReadOnlyList<string> Machines, long AtUnixMs) : IControlEvent;
+
+[Manifest("failover-marked-committed.v1")]
+public sealed record FailoverMarkedCommitted(string JobId) : IControlEvent;
 
 [Manifest("failover-closed.v1")]
 public sealed record FailoverClosed(string JobId) : IControlEvent;
@@ -41,17 +47,24 @@ public sealed record FailoverDirectoryState(ImmutableSortedDictionary<string, Fa
         var taken = c.Machines
             .Select(m => (Machine: m, Job: OpenJobs.FirstOrDefault(j => j.Machines.Contains(m, StringComparer.Ordinal))))
             .FirstOrDefault(x => x.Job is not null);
+        if (taken.Job is { Committed: true } done)
+            return Decision<IControlEvent>.Reject(RejectionReason.Conflict,
+                $"machine {taken.Machine} is failed over (committed {done.Kind.ToString().ToLowerInvariant()} failover job '{done.JobId}' of plan {done.PlanId}); reprotect and fail it back before another failover");
         if (taken.Job is { } job)
             return Decision<IControlEvent>.Reject(RejectionReason.Conflict,
-                $"machine {taken.Machine} is already in {job.Kind.ToString().ToLowerInvariant()} failover job '{job.JobId}' of plan {job.PlanId}; clean it up (or commit it) first");
+                $"machine {taken.Machine} is already in {job.Kind.ToString().ToLowerInvariant()} failover job '{job.JobId}' of plan {job.PlanId}; {(job.Kind == FailoverKind.Test ? "clean it up" : "commit or roll it back")} first");
         return Decision<IControlEvent>.Accept(new FailoverOpened(c.JobId, c.PlanId, c.Kind, c.Machines, c.AtUnixMs));
     }
 
     public Decision<IControlEvent> Decide(CloseFailover c) =>
         Jobs.TryGetValue(c.JobId, out var j) && j.Open ? Decision<IControlEvent>.Accept(new FailoverClosed(c.JobId)) : Decision<IControlEvent>.NoOp;
 
+    public Decision<IControlEvent> Decide(MarkFailoverCommitted c) =>
+        Jobs.TryGetValue(c.JobId, out var j) && j.Open && !j.Committed ? Decision<IControlEvent>.Accept(new FailoverMarkedCommitted(c.JobId)) : Decision<IControlEvent>.NoOp;
+
     public FailoverDirectoryState Apply(IControlEvent e) => e switch
     {
+        FailoverMarkedCommitted m when Jobs.TryGetValue(m.JobId, out var j) => this with { Jobs = Jobs.SetItem(m.JobId, j with { Committed = true }) },
         FailoverOpened o => this with { Jobs = Jobs.SetItem(o.JobId, new FailoverEntry(o.JobId, o.PlanId, o.Kind, o.Machines, o.AtUnixMs, true)) },
         FailoverClosed c when Jobs.TryGetValue(c.JobId, out var j) => this with { Jobs = Jobs.SetItem(c.JobId, j with { Open = false }) },
         _ => this,
@@ -84,10 +97,11 @@ public sealed class FailoverDirectoryActor : ReceivePersistentActor, IWithTimers
                 Timers.StartSingleTimer("wake", Wake.Instance, TimeSpan.FromMilliseconds(200));
                 return;
             }
-            foreach (var job in _state.OpenJobs) region.Tell(new GetFailoverJob(job.JobId));
+            foreach (var job in _state.OpenJobs.Where(j => !j.Committed)) region.Tell(new GetFailoverJob(job.JobId));
         });
         Command<OpenFailover>(c => Persist(c, _state.Decide(c)));
         Command<CloseFailover>(c => Persist(c, _state.Decide(c)));
+        Command<MarkFailoverCommitted>(c => Persist(c, _state.Decide(c)));
         Command<ListFailovers>(_ => Sender.Tell(new FailoverList(_state.Jobs.Values.OrderByDescending(j => j.OpenedUnixMs).ToList())));
         Command<FailoverJobView>(_ => { });
         Command<SaveSnapshotSuccess>(_ => { });

@@ -58,7 +58,9 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
         if (_state.Status == FailoverJobStatus.NotStarted) return;
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var running = _state.Current is { Plan.Kind: not FailoverStepKind.Manual } c ? c : null;
-        var live = _state.Started.Count > 0 && _state.Status is not (FailoverJobStatus.CleaningUp or FailoverJobStatus.CleanedUp);
+        // A test failover's machines boot from exports, which lived in the node that died. A planned or unplanned
+        // failover's machines run from images of their own and outlive the node: only a step in flight is lost.
+        var live = _state.Kind == FailoverKind.Test && _state.Started.Count > 0 && _state.Status is not (FailoverJobStatus.CleaningUp or FailoverJobStatus.CleanedUp);
         if (running is not null || live)
         {
             var what = running is not null ? $"step {running.Plan.Index} '{running.Plan.Name}' was running" : $"{_state.Started.Count} machine(s) were running";
@@ -91,6 +93,7 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
             if (LastSequenceNr % _settings.SnapshotEvery == 0) SaveSnapshot(_state);
             if (e is FailoverCleanupStarted) CancelWork();
             if (e is FailoverCleanedUp) _directory?.Tell(new CloseFailover(_state.JobId));
+            if (e is FailoverCommitted) _directory?.Tell(new MarkFailoverCommitted(_state.JobId));
             if (--remaining > 0) return;
             replyTo.Tell(new CommandResult.Accepted(decision.Events.Count));
             Drive();

@@ -84,7 +84,11 @@ public sealed record FailoverJobState(
                 : NotNow(name, c.Index),
             SkipFailoverStep c => DecideSkip(c),
             CleanupFailover c => DecideCleanup(c),
-            InterruptFailover c => Status is FailoverJobStatus.CleaningUp or FailoverJobStatus.CleanedUp
+            CommitFailover c => DecideCommit(c),
+            RollbackFailover c => DecideRollback(c),
+            ChangeFailoverPoint c => DecideChangePoint(c),
+            // A committed failover is never rolled back by anything but an operator's failback.
+            InterruptFailover c => Status is FailoverJobStatus.CleaningUp or FailoverJobStatus.CleanedUp or FailoverJobStatus.Committed
                 ? Decision<IFailoverJobEvent>.NoOp
                 : Accept(new FailoverInterrupted(JobId, c.Index, c.Reason, c.AtUnixMs), new FailoverCleanupStarted(JobId, c.Reason, c.AtUnixMs)),
             CompleteFailoverCleanup c => Status == FailoverJobStatus.CleaningUp
@@ -156,8 +160,41 @@ public sealed record FailoverJobState(
         if (Status is FailoverJobStatus.CleaningUp or FailoverJobStatus.CleanedUp) return Decision<IFailoverJobEvent>.NoOp;
         if (Kind != FailoverKind.Test)
             return Reject(RejectionReason.InvalidState, $"job '{JobId}' is a {Kind.ToString().ToLowerInvariant()} failover: cleanup applies to test failovers (a failover is committed or rolled back)");
+        if (Status == FailoverJobStatus.Committed) return NotNow(nameof(CleanupFailover), null);
         if (Rules.Blank(c.Reason)) return Invalid(Rules.MustBeNonEmpty(nameof(CleanupFailover), nameof(c.Reason)));
         return Accept(new FailoverCleanupStarted(JobId, c.Reason, c.AtUnixMs));
+    }
+
+    Decision<IFailoverJobEvent> DecideCommit(CommitFailover c)
+    {
+        if (Status == FailoverJobStatus.Committed) return Decision<IFailoverJobEvent>.NoOp;
+        if (Kind == FailoverKind.Test)
+            return Reject(RejectionReason.InvalidState, $"job '{JobId}' is a test failover: it is cleaned up, never committed");
+        if (Status != FailoverJobStatus.Completed)
+            return Reject(RejectionReason.InvalidState, $"job '{JobId}' is {Status}: only a failover whose machines all started ({FailoverJobStatus.Completed}) can be committed");
+        return Accept(new FailoverCommitted(JobId, c.AtUnixMs));
+    }
+
+    Decision<IFailoverJobEvent> DecideRollback(RollbackFailover c)
+    {
+        if (Status is FailoverJobStatus.CleaningUp or FailoverJobStatus.CleanedUp) return Decision<IFailoverJobEvent>.NoOp;
+        if (Kind == FailoverKind.Test) return Reject(RejectionReason.InvalidState, $"job '{JobId}' is a test failover: clean it up instead");
+        if (Status == FailoverJobStatus.Committed)
+            return Reject(RejectionReason.InvalidState, $"job '{JobId}' is committed: its machines' writes since the failover are production data now; reprotect and fail back instead of rolling back");
+        if (Rules.Blank(c.Reason)) return Invalid(Rules.MustBeNonEmpty(nameof(RollbackFailover), nameof(c.Reason)));
+        return Accept(new FailoverCleanupStarted(JobId, $"rollback: {c.Reason}", c.AtUnixMs));
+    }
+
+    Decision<IFailoverJobEvent> DecideChangePoint(ChangeFailoverPoint c)
+    {
+        const string cmd = nameof(ChangeFailoverPoint);
+        if (Status != FailoverJobStatus.Completed)
+            return Reject(RejectionReason.InvalidState, $"job '{JobId}' is {Status}: the point can be changed once every machine started and before a commit");
+        if (c.Point is null || !FailoverPointChoice.Kinds.Contains(c.Point.Kind))
+            return Invalid($"{cmd}.Point.Kind must be one of {string.Join(", ", FailoverPointChoice.Kinds)} (was {c.Point?.Kind ?? "null"})");
+        if (c.Point.Kind == "bookmark" && Rules.Blank(c.Point.Bookmark)) return Invalid($"{cmd}.Point.Bookmark must name a recovery point");
+        if (c.Point.Kind == "time" && c.Point.Time is null) return Invalid($"{cmd}.Point.Time must be a UTC time");
+        return Accept(new FailoverPointChanged(JobId, c.Point, c.AtUnixMs));
     }
 
     static string? CommentError(string command, string? comment)
@@ -217,6 +254,18 @@ public sealed record FailoverJobState(
                 Status = FailoverJobStatus.CleaningUp, CleanupReason = e.Reason,
                 History = History.Add(Line(e.AtUnixMs, $"cleanup started: {e.Reason}")),
             },
+        FailoverCommitted e => this with
+        {
+            Status = FailoverJobStatus.Committed,
+            History = History.Add(Line(e.AtUnixMs, "committed: the machines stay failed over")),
+        },
+        // The plan runs again from its first step at the new point; the machines restart on it.
+        FailoverPointChanged e => this with
+        {
+            Status = FailoverJobStatus.Running, Point = e.Point, Report = null, CompletedUnixMs = null,
+            Steps = Steps.Select(s => s with { State = FailoverStepState.Pending, StartedUnixMs = null, EndedUnixMs = null, Output = null, Error = null }).ToImmutableList(),
+            History = History.Add(Line(e.AtUnixMs, $"point changed to {e.Point}: the plan runs again")),
+        },
         FailoverInterrupted e => this with { History = History.Add(Line(e.AtUnixMs, $"interrupted{(e.Index is { } i ? $" in step {i}" : "")}: {e.Reason}")) },
         FailoverCleanedUp e => this with
         {

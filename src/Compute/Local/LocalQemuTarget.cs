@@ -51,8 +51,8 @@ public sealed class LocalQemuTarget : IComputeTarget
         var problems = Validate(spec);
         if (problems.Count > 0) throw new ArgumentException($"machine {spec.Name}: " + string.Join("; ", problems), nameof(spec));
         if (disks.Count == 0) throw new ArgumentException($"machine {spec.Name}: no disks to boot from", nameof(disks));
-        if (disks.FirstOrDefault(d => !IsNbdUri(d.Uri)) is { } notNbd)
-            throw new ArgumentException($"machine {spec.Name}: disk {notNbd.DiskId} at '{notNbd.Uri}' is not an NBD URI (nbd://HOST:PORT/NAME or nbd+unix:///NAME?socket=PATH)", nameof(disks));
+        if (disks.FirstOrDefault(d => !IsNbdUri(d.Uri) && QemuCommandLine.LocalFile(d.Uri) is null) is { } notNbd)
+            throw new ArgumentException($"machine {spec.Name}: disk {notNbd.DiskId} at '{notNbd.Uri}' is not an NBD URI (nbd://HOST:PORT/NAME or nbd+unix:///NAME?socket=PATH) nor a file:// URI of an existing image", nameof(disks));
 
         await _starting.WaitAsync(ct).ConfigureAwait(false);
         try
@@ -164,7 +164,7 @@ public sealed class LocalQemuTarget : IComputeTarget
         return mine ? $"an unrecorded machine in {folder} stopped (pid {pid})" : null;
     }
 
-    /// <summary>The local target boots only from served points: an NBD URI over TCP or a Unix socket.</summary>
+    /// <summary>A served point (an NBD URI over TCP or a Unix socket); <see cref="QemuCommandLine.LocalFile"/> covers a materialized image.</summary>
     static bool IsNbdUri(string uri) =>
         uri.StartsWith("nbd://", StringComparison.Ordinal) || uri.StartsWith("nbd+unix://", StringComparison.Ordinal);
 

@@ -7,7 +7,7 @@ namespace SiteRecovery.Compute.Local;
 /// The qemu-system-x86_64 arguments for one recovered machine. Pure, so tests read the command line without starting qemu.
 ///
 /// What the arguments guarantee:
-/// - Disks are attached in the order given, the boot disk first, each straight from its NBD URI (raw, virtio, no host cache).
+/// - Disks are attached in the order given, the boot disk first, each straight from its NBD URI or its materialized image file (raw, virtio, no host cache).
 /// - <c>-daemonize</c>: qemu forks, detaches into its own session and the command returns once the machine's devices are
 ///   open (a disk that cannot be reached fails the command, with qemu's message on stderr). The machine therefore
 ///   outlives the node process that started it, and <c>-pidfile</c> says which process it is.
@@ -61,7 +61,7 @@ public static class QemuCommandLine
         for (var i = 0; i < disks.Count; i++)
         {
             // Commas separate qemu's suboptions; a comma inside a value is written twice.
-            var drive = $"file={EscapeOption(disks[i].Uri)},format=raw,if=virtio,cache=none";
+            var drive = $"file={EscapeOption(LocalFile(disks[i].Uri) ?? disks[i].Uri)},format=raw,if=virtio,cache=none";
             if (i == 0) drive += ",index=0";
             args.AddRange(["-drive", drive]);
         }
@@ -82,6 +82,13 @@ public static class QemuCommandLine
         }
         return ["-netdev", netdev, "-device", "virtio-net-pci,netdev=n0"];
     }
+
+    /// <summary>
+    /// The path of a <c>file://</c> URI naming an existing image (a disk materialized before the boot, for a failover whose
+    /// machine must outlive the node that serves points), or null.
+    /// </summary>
+    public static string? LocalFile(string uri) =>
+        Uri.TryCreate(uri, UriKind.Absolute, out var u) && u.IsFile && uri.StartsWith("file://", StringComparison.Ordinal) && File.Exists(u.LocalPath) ? u.LocalPath : null;
 
     static string EscapeOption(string value) => value.Replace(",", ",,", StringComparison.Ordinal);
 }

@@ -9,10 +9,11 @@ public enum FailoverKind { Test, Planned, Unplanned }
 /// <summary>
 /// Where a failover job is. <see cref="Running"/> while steps run; <see cref="WaitingForOperator"/> at a manual action;
 /// <see cref="StepFailed"/> until the operator retries, skips or cancels; <see cref="Completed"/> when every step is done
-/// and the machines run (a test failover then waits for its cleanup or its time-to-live); <see cref="CleaningUp"/>
-/// while everything the job made is removed; <see cref="CleanedUp"/> at the end.
+/// and the machines run (a test failover then waits for its cleanup or its time-to-live; a planned or unplanned one for
+/// its commit, a change of point or a rollback); <see cref="Committed"/> once an operator made a failover final;
+/// <see cref="CleaningUp"/> while everything the job made is removed (a cleanup or a rollback); <see cref="CleanedUp"/> at the end.
 /// </summary>
-public enum FailoverJobStatus { NotStarted, Running, WaitingForOperator, StepFailed, Completed, CleaningUp, CleanedUp }
+public enum FailoverJobStatus { NotStarted, Running, WaitingForOperator, StepFailed, Completed, CleaningUp, CleanedUp, Committed }
 
 public enum FailoverStepState { Pending, Running, Succeeded, Failed, Skipped }
 
@@ -47,8 +48,14 @@ public sealed record FailoverStepPlan(int Index, FailoverStepKind Kind, string N
 /// </summary>
 public sealed record MachinePoint(string MachineId, string PointName, IReadOnlyDictionary<string, long> Sequences, long PointTimeUnixMs, string Consistency, string? Note = null);
 
-/// <summary>One disk of a started machine as it is served: the export (its id and NBD URI) of the point.</summary>
-public sealed record ServedDiskRecord(string DiskId, string ExportId, string Uri, long Sequence, long SizeBytes);
+/// <summary>
+/// One disk of a started machine: for a test failover the export of the point (its id and NBD URI); for a planned or
+/// unplanned one the image materialized at the point (<c>file://</c>, with its SHA-256 at the point).
+/// </summary>
+public sealed record ServedDiskRecord(string DiskId, string ExportId, string Uri, long Sequence, long SizeBytes)
+{
+    public string? Sha256 { get; init; }
+}
 
 /// <summary>A machine a failover started: the compute target's handle, persisted so a restarted node can still remove it.</summary>
 public sealed record StartedMachineRecord(string Target, string MachineId, string Name, string InstanceId, int Pid, string ConsolePath, string Accelerator,
@@ -114,6 +121,15 @@ public sealed record SkipFailoverStep(string JobId, int Index, string Comment, l
 /// <summary>Removes everything the job made (machines, exports, files). <paramref name="Reason"/>: the operator's, the time-to-live, a cancel, a restart.</summary>
 public sealed record CleanupFailover(string JobId, string Reason, long AtUnixMs) : IFailoverJobCommand;
 
+/// <summary>Makes a completed planned or unplanned failover final: its machines stay where they run, and stay failed over.</summary>
+public sealed record CommitFailover(string JobId, long AtUnixMs) : IFailoverJobCommand;
+
+/// <summary>Undoes a planned or unplanned failover that is not committed: its machines are stopped and what it made removed.</summary>
+public sealed record RollbackFailover(string JobId, string Reason, long AtUnixMs) : IFailoverJobCommand;
+
+/// <summary>Runs a completed, uncommitted failover again at another point: the plan's steps run again from the start, the machines restart on it.</summary>
+public sealed record ChangeFailoverPoint(string JobId, FailoverPointChoice Point, long AtUnixMs) : IFailoverJobCommand;
+
 /// <summary>The node restarted while <paramref name="Index"/> ran: what it had made is gone with the node, so the job is rolled back.</summary>
 public sealed record InterruptFailover(string JobId, int? Index, string Reason, long AtUnixMs) : IFailoverJobCommand;
 
@@ -170,6 +186,12 @@ public sealed record FailoverCleanupStarted(string JobId, string Reason, long At
 
 [Manifest("failover-interrupted.v1")]
 public sealed record FailoverInterrupted(string JobId, int? Index, string Reason, long AtUnixMs) : IFailoverJobEvent;
+
+[Manifest("failover-committed.v1")]
+public sealed record FailoverCommitted(string JobId, long AtUnixMs) : IFailoverJobEvent;
+
+[Manifest("failover-point-changed.v1")]
+public sealed record FailoverPointChanged(string JobId, FailoverPointChoice Point, long AtUnixMs) : IFailoverJobEvent;
 
 [Manifest("failover-cleaned-up.v1")]
 public sealed record FailoverCleanedUp(string JobId, long AtUnixMs, IReadOnlyList<string> Removed) : IFailoverJobEvent;

@@ -13,6 +13,7 @@ public sealed record FailoverBody(string? Plan, string? Kind, string? Point, str
 public sealed record FailoverStartedResponse(string JobId, string Plan, string Kind, string Point, IReadOnlyList<FailoverStepPlan> Steps);
 public sealed record CommentBody(string? Comment);
 public sealed record CleanupBody(string? Reason);
+public sealed record PointBody(string? Point, string? Time);
 public sealed record FailoverListItem(string JobId, string PlanId, FailoverKind Kind, FailoverJobStatus Status, int StepsDone, int Steps, string? Current, long RequestedUnixMs, bool? DrillPassed);
 
 /// <summary>Failover jobs: start one from a recovery plan, follow its steps, answer its manual actions, retry or skip a failed step, clean up, read the drill report and each machine's console.</summary>
@@ -34,21 +35,13 @@ public static class FailoverEndpoints
             var kind = (body.Kind ?? "test").ToLowerInvariant();
             if (kind is not ("test" or "planned" or "unplanned"))
                 return Results.BadRequest(new ApiError($"kind: '{body.Kind}' is not a failover kind (test, planned, unplanned)"));
-            if (kind != "test")
-                return Results.BadRequest(new ApiError($"kind: {kind} failover is not built yet; only test failover runs in this version (see the README's \"Not built yet\")"));
-            FailoverPointChoice point;
-            if (body.Time is not null)
-            {
-                if (body.Point is not null) return Results.BadRequest(new ApiError("give point or time, not both"));
-                if (!DateTimeOffset.TryParse(body.Time, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t))
-                    return Results.BadRequest(new ApiError($"time: '{body.Time}' is not an ISO-8601 timestamp"));
-                point = new FailoverPointChoice("time", Time: t);
-            }
-            else point = (body.Point ?? "latest") switch
-            {
-                "latest" or "latest-processed" or "latest-app" => new FailoverPointChoice(body.Point ?? "latest"),
-                var name => new FailoverPointChoice("bookmark", Bookmark: name),
-            };
+            if (kind == "planned")
+                return Results.BadRequest(new ApiError("kind: planned failover is not built yet (test and unplanned are; see the README's \"Not built yet\")"));
+            var (choice, pointError) = ParsePoint(body.Point, body.Time);
+            if (pointError is not null) return Results.BadRequest(new ApiError(pointError));
+            var point = choice!;
+            if (body.TtlSeconds is not null && kind != "test")
+                return Results.BadRequest(new ApiError($"ttlSeconds: applies to a test failover only (a {kind} failover is never rolled back by itself)"));
             if (body.TtlSeconds is { } ttl && (ttl < FailoverJobState.MinTtlSeconds || ttl > FailoverJobState.MaxTtlSeconds))
                 return Results.BadRequest(new ApiError($"ttlSeconds: {ttl} is outside {FailoverJobState.MinTtlSeconds}..{FailoverJobState.MaxTtlSeconds}"));
 
@@ -110,6 +103,24 @@ public static class FailoverEndpoints
         api.MapPost("/{id}/steps/{index:int}/skip", async (string id, int index, CommentBody? body, ActorRegistry r, CancellationToken ct) =>
             Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new SkipFailoverStep(id, index, body?.Comment ?? "", Now), AskTimeout, ct)));
 
+        api.MapPost("/{id}/commit", async (string id, ActorRegistry r, CancellationToken ct) =>
+            Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new CommitFailover(id, Now), AskTimeout, ct)));
+
+        api.MapPost("/{id}/rollback", async (string id, CleanupBody? body, ActorRegistry r, CancellationToken ct) =>
+            Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new RollbackFailover(id, string.IsNullOrWhiteSpace(body?.Reason) ? "asked by an operator" : body.Reason, Now), AskTimeout, ct)));
+
+        api.MapPost("/{id}/change-point", async (string id, PointBody body, ActorRegistry r, NodeFailoverEffects effects, CancellationToken ct) =>
+        {
+            var (point, error) = ParsePoint(body.Point, body.Time);
+            if (error is not null) return Results.BadRequest(new ApiError(error));
+            var job = await JobAsync(r, id, ct);
+            if (!job.Exists) return Results.NotFound(new ApiError($"failover job '{id}' does not exist"));
+            // The resolve step lists every machine of the job.
+            try { await effects.ResolvePointsAsync(job.Steps[0].Plan.Machines, point!, ct); }
+            catch (InvalidOperationException e) { return Results.BadRequest(new ApiError($"point: {e.Message}")); }
+            return Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new ChangeFailoverPoint(id, point!, Now), AskTimeout, ct));
+        });
+
         api.MapPost("/{id}/cleanup", async (string id, CleanupBody? body, ActorRegistry r, CancellationToken ct) =>
             Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new CleanupFailover(id, string.IsNullOrWhiteSpace(body?.Reason) ? "cleanup asked by an operator" : body.Reason, Now), AskTimeout, ct)));
 
@@ -125,6 +136,21 @@ public static class FailoverEndpoints
             var take = Math.Clamp(lines ?? 200, 1, 100_000);
             return Results.Text(string.Join('\n', all.Skip(Math.Max(0, all.Length - take))), "text/plain; charset=utf-8");
         });
+    }
+
+    /// <summary>A point by name (latest, latest-processed, latest-app, or a recovery point's name) or by time, not both.</summary>
+    static (FailoverPointChoice? Point, string? Error) ParsePoint(string? point, string? time)
+    {
+        if (time is null)
+            return ((point ?? "latest") switch
+            {
+                "latest" or "latest-processed" or "latest-app" => new FailoverPointChoice(point ?? "latest"),
+                var name => new FailoverPointChoice("bookmark", Bookmark: name),
+            }, null);
+        if (point is not null) return (null, "give point or time, not both");
+        return DateTimeOffset.TryParse(time, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t)
+            ? (new FailoverPointChoice("time", Time: t), null)
+            : (null, $"time: '{time}' is not an ISO-8601 timestamp");
     }
 
     static async Task<string> ReadSharedAsync(string path, CancellationToken ct)

@@ -21,7 +21,8 @@ public sealed class NodeFailoverEffects(DataPathService dataPath, ActorRegistry 
     FailoverSettings settings, NodeOptions options, PlanScripts scripts, ILogger<NodeFailoverEffects> log) : IFailoverEffects
 {
     static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
-    readonly ConcurrentDictionary<string, ConcurrentBag<(string Disk, string ExportId)>> _exportsByJob = new();
+    // job → export id → disk: the exports a test failover serves, removed with it (they live as long as this process).
+    readonly ConcurrentDictionary<string, ConcurrentDictionary<string, string>> _exportsByJob = new();
 
     string JobDirectory(string jobId) => Path.Combine(options.DataDirectory, "failover", jobId);
 
@@ -112,12 +113,28 @@ public sealed class NodeFailoverEffects(DataPathService dataPath, ActorRegistry 
         var order = byMachine.GetValueOrDefault(point.MachineId)?.Select(d => d.DiskId).ToList() ?? [];
         var disks = point.Sequences.Keys.OrderBy(d => order.IndexOf(d) is var i && i >= 0 ? i : int.MaxValue).ThenBy(d => d, StringComparer.Ordinal).ToList();
         var served = new List<ServedDiskRecord>();
+        var mine = _exportsByJob.GetOrAdd(jobId, _ => new());
+        foreach (var (exportId, disk) in mine.Where(x => disks.Contains(x.Value)).ToList())
+            if (mine.TryRemove(exportId, out _)) await exports.RemoveAsync(disk, exportId);
         foreach (var disk in disks)
         {
-            var view = await target.OpenViewAsync(disk, point.Sequences[disk]);
-            var s = await exports.AddAsync(disk, view, writable: true, new IPEndPoint(IPAddress.Loopback, 0));
-            _exportsByJob.GetOrAdd(jobId, _ => []).Add((disk, s.ExportId));
-            served.Add(new ServedDiskRecord(disk, s.ExportId, s.Uri, s.Sequence, view.Size));
+            if (kind == FailoverKind.Test)
+            {
+                // Instant: the machine boots from the point served over NBD, its writes go to the export's overlay.
+                var view = await target.OpenViewAsync(disk, point.Sequences[disk]);
+                var s = await exports.AddAsync(disk, view, writable: true, new IPEndPoint(IPAddress.Loopback, 0));
+                mine[s.ExportId] = disk;
+                served.Add(new ServedDiskRecord(disk, s.ExportId, s.Uri, s.Sequence, view.Size));
+            }
+            else
+            {
+                // A real failover's machine must outlive this node (its writes are production data from now on): its
+                // disks are materialized into images of its own first, which the machine then boots from.
+                var image = Path.Combine(work, $"{disk}.img");
+                File.Delete(image);
+                var m = await target.RecoverAsync(disk, point.Sequences[disk], image, null, ct);
+                served.Add(new ServedDiskRecord(disk, "image", new Uri(image).AbsoluteUri, point.Sequences[disk], new FileInfo(image).Length) { Sha256 = m.Sha256.ToLowerInvariant() });
+            }
         }
         var spec = await SpecAsync(point.MachineId, kind, work, ct);
         var handle = await compute.StartAsync(spec, served.Select(d => new DiskSource(d.DiskId, d.Uri, d.SizeBytes)).ToList(), ct);
@@ -181,7 +198,7 @@ public sealed class NodeFailoverEffects(DataPathService dataPath, ActorRegistry 
             foreach (var dir in Directory.EnumerateDirectories(root))
                 if (await compute.StopLeftoverAsync(dir, ct) is { } line) removed.Add(line);
         if (_exportsByJob.TryRemove(jobId, out var served))
-            foreach (var (disk, exportId) in served)
+            foreach (var (exportId, disk) in served)
                 if (await exports.RemoveAsync(disk, exportId)) removed.Add($"export {exportId} of {disk} discarded with its overlay");
         // Everything but the consoles, which stay with the job as its record.
         var consoles = started.Select(m => Path.GetFullPath(m.ConsolePath)).ToHashSet(StringComparer.Ordinal);

@@ -34,16 +34,72 @@ public static class FailoverCommands
             return view["status"]!.ToString() is "Completed" ? 0 : 1;
         }));
         cmd.Add(test);
-        foreach (var kind in new[] { "planned", "unplanned" })
+        var uPlan = new Option<string>("--plan") { Description = "Recovery plan id", Required = true };
+        var uPoint = new Option<string?>("--point") { Description = "latest (default), latest-processed, latest-app, or a recovery point's name" };
+        var uTime = new Option<string?>("--time") { Description = "Newest recovery point at or before this UTC time (ISO-8601)" };
+        var unplanned = new Command("unplanned", "Unplanned failover: the source may be gone; each machine's disks are materialized at its point and it boots from them; then commit, change-point or rollback") { uPlan, uPoint, uTime };
+        unplanned.SetAction((parse, ct) => Run(api, parse, async client =>
         {
-            var sub = new Command(kind, $"{kind} failover (not built yet: the node refuses it with the reason)") { new Option<string>("--plan") { Required = true } };
-            sub.SetAction((parse, ct) => Run(api, parse, async client =>
+            var r = await client.PostAsync("api/failovers", new { plan = parse.GetValue(uPlan), kind = "unplanned", point = parse.GetValue(uPoint), time = parse.GetValue(uTime) }, ct);
+            var jobId = r["jobId"]!.ToString();
+            if (!parse.GetValue(json)) AnsiConsole.MarkupLine($"unplanned failover job [bold]{Markup.Escape(jobId)}[/] started (point {Markup.Escape(r["point"]!.ToString())})");
+            var view = await WatchAsync(client, jobId, parse.GetValue(json), ct);
+            if (parse.GetValue(json)) Console.WriteLine(view.ToJsonString());
+            else
             {
-                await client.PostAsync("api/failovers", new { plan = parse.GetValue<string>("--plan"), kind }, ct);
-                return 0;
-            }));
-            cmd.Add(sub);
-        }
+                ShowJob(view);
+                if (view["status"]!.ToString() == "Completed")
+                    AnsiConsole.MarkupLine($"the machines run uncommitted: [bold]srctl failover commit {Markup.Escape(jobId)}[/], change-point or rollback");
+            }
+            return view["status"]!.ToString() is "Completed" ? 0 : 1;
+        }));
+        cmd.Add(unplanned);
+        var planned = new Command("planned", "Planned failover (not built yet: the node refuses it with the reason)") { new Option<string>("--plan") { Required = true } };
+        planned.SetAction((parse, ct) => Run(api, parse, async client =>
+        {
+            await client.PostAsync("api/failovers", new { plan = parse.GetValue<string>("--plan"), kind = "planned" }, ct);
+            return 0;
+        }));
+        cmd.Add(planned);
+
+        var commitJob = new Argument<string>("job") { Description = "Failover job id" };
+        var commit = new Command("commit", "Make a completed planned or unplanned failover final (its machines stay failed over)") { commitJob };
+        commit.SetAction((parse, ct) => Run(api, parse, async client =>
+        {
+            var r = await client.PostAsync($"api/failovers/{Uri.EscapeDataString(parse.GetValue(commitJob)!)}/commit", new { }, ct);
+            if (parse.GetValue(json)) Console.WriteLine(r.ToJsonString());
+            else AnsiConsole.MarkupLine($"[green]committed[/]: {Markup.Escape(parse.GetValue(commitJob)!)}");
+            return 0;
+        }));
+        cmd.Add(commit);
+
+        var rollbackJob = new Argument<string>("job") { Description = "Failover job id" };
+        var rollbackReason = new Option<string?>("--reason") { Description = "Why (kept with the job)" };
+        var rollback = new Command("rollback", "Undo an uncommitted planned or unplanned failover: stop its machines, remove their images") { rollbackJob, rollbackReason };
+        rollback.SetAction((parse, ct) => Run(api, parse, async client =>
+        {
+            await client.PostAsync($"api/failovers/{Uri.EscapeDataString(parse.GetValue(rollbackJob)!)}/rollback", new { reason = parse.GetValue(rollbackReason) }, ct);
+            var v = await WatchAsync(client, parse.GetValue(rollbackJob)!, parse.GetValue(json), ct, until: s => s == "CleanedUp");
+            if (parse.GetValue(json)) Console.WriteLine(v.ToJsonString());
+            else AnsiConsole.MarkupLine($"[yellow]rolled back[/]: {Markup.Escape(v["history"]!.AsArray().Last()!.ToString())}");
+            return 0;
+        }));
+        cmd.Add(rollback);
+
+        var changeJob = new Argument<string>("job") { Description = "Failover job id" };
+        var changePoint = new Option<string?>("--point") { Description = "latest, latest-processed, latest-app, or a recovery point's name" };
+        var changeTime = new Option<string?>("--time") { Description = "Newest recovery point at or before this UTC time" };
+        var change = new Command("change-point", "Run a completed, uncommitted failover again at another point (the machines restart on it)") { changeJob, changePoint, changeTime };
+        change.SetAction((parse, ct) => Run(api, parse, async client =>
+        {
+            var id = parse.GetValue(changeJob)!;
+            await client.PostAsync($"api/failovers/{Uri.EscapeDataString(id)}/change-point", new { point = parse.GetValue(changePoint), time = parse.GetValue(changeTime) }, ct);
+            var v = await WatchAsync(client, id, parse.GetValue(json), ct);
+            if (parse.GetValue(json)) Console.WriteLine(v.ToJsonString());
+            else ShowJob(v);
+            return v["status"]!.ToString() is "Completed" ? 0 : 1;
+        }));
+        cmd.Add(change);
 
         var list = new Command("list", "Failover jobs, newest first");
         list.SetAction((parse, ct) => Run(api, parse, async client =>
@@ -178,7 +234,7 @@ public static class FailoverCommands
     /// <summary>Polls the job and draws one progress bar per step until <paramref name="until"/> (by default: completed, a failed step, waiting for an operator, cleaned up).</summary>
     static async Task<JsonNode> WatchAsync(ApiClient client, string jobId, bool quiet, CancellationToken ct, Func<string, bool>? until = null)
     {
-        until ??= s => s is "Completed" or "StepFailed" or "WaitingForOperator" or "CleanedUp";
+        until ??= s => s is "Completed" or "StepFailed" or "WaitingForOperator" or "CleanedUp" or "Committed";
         var path = $"api/failovers/{Uri.EscapeDataString(jobId)}";
         var view = await client.GetAsync(path, ct);
         if (quiet)
