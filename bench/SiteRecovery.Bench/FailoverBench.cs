@@ -30,7 +30,7 @@ public static class FailoverBench
     /// <summary>One run's figures, seconds from the POST (failover) or from the first start (baseline).</summary>
     sealed record RunResult(
         int Run, string JobId, string FirstExportDisk, double FirstDiskReadableS, double FirstBootedS, double AllBootedS,
-        double AllVerifiedS, bool DrillPassed, string Accelerator, Dictionary<string, double> BootedS, Dictionary<string, string?> GuestChecks,
+        double AllVerifiedS, bool VerifiedOk, string Accelerator, Dictionary<string, double> BootedS, Dictionary<string, string?> GuestChecks,
         Dictionary<string, double?> StepSeconds, double BaselineFirstBootedS, double BaselineAllBootedS, Dictionary<string, double> BaselineBootedS,
         double Ratio, double CleanupS, string Load);
 
@@ -202,7 +202,9 @@ public static class FailoverBench
         }
     }
 
-    static bool Met(RunResult r) => r.FirstDiskReadableS <= FirstReadTargetSeconds && r.AllVerifiedS <= VerifiedTargetSeconds && r.Ratio <= RatioTarget && r.DrillPassed;
+    static string GuestOk(Machine m) => $"SR-CHECK OK bytes={m.GuestData.Length} sha256={m.GuestSha}";
+
+    static bool Met(RunResult r) => r.FirstDiskReadableS <= FirstReadTargetSeconds && r.AllVerifiedS <= VerifiedTargetSeconds && r.Ratio <= RatioTarget && r.VerifiedOk;
 
     static string Verdict(bool met) => met ? "met" : "MISSED";
 
@@ -255,14 +257,13 @@ public static class FailoverBench
             booted[id] = (requested + rto - postMs) / 1000.0;
             guest[id] = m["guestCheck"]?.GetValue<string>();
             accelerators.Add(m["accelerator"]!.GetValue<string>());
-            var want = machines.Single(x => x.Id == id);
-            if (guest[id] != $"SR-CHECK OK bytes={want.GuestData.Length} sha256={want.GuestSha}")
-                throw new BenchException(step, $"{id}: the guest's check is '{guest[id]}', want OK with sha256 {want.GuestSha}");
         }
         if (accelerators.Count != 1) throw new BenchException(step, $"the machines ran under different accelerators: {string.Join(", ", accelerators)}");
         var steps = report["steps"]!.AsArray().ToDictionary(s => $"{s!["index"]}. {s["name"]}", s => s!["durationMs"]?.GetValue<long>() / 1000.0);
         var verified = (report["completedUnixMs"]!.GetValue<long>() - postMs) / 1000.0;
-        return (new RunResult(run, job, firstDisk!, firstRead, booted.Values.Min(), booted.Values.Max(), verified, report["passed"]!.GetValue<bool>(),
+        // Verified: the drill report passed and every guest found its own data (the report also lets a guest's NONE pass).
+        var checkedOk = machines.All(m => guest.GetValueOrDefault(m.Id) == GuestOk(m));
+        return (new RunResult(run, job, firstDisk!, firstRead, booted.Values.Min(), booted.Values.Max(), verified, report["passed"]!.GetValue<bool>() && checkedOk,
             accelerators.Single(), booted, guest, steps, 0, 0, [], 0, 0, ""), job);
     }
 
@@ -308,8 +309,8 @@ public static class FailoverBench
                 var boot = await target.WaitBootedAsync(handle, GuestPayload.BootedMarker, TimeSpan.FromMinutes(10), ct);
                 if (!boot.Booted) throw new BenchException(step, $"baseline {d.M.Id}: {boot.Failure}");
                 var check = boot.ConsoleTail.LastOrDefault(l => l.Contains("SR-CHECK", StringComparison.Ordinal))?.Trim();
-                if (check != $"SR-CHECK OK bytes={d.M.GuestData.Length} sha256={d.M.GuestSha}")
-                    throw new BenchException(step, $"baseline {d.M.Id}: the guest's check is '{check}'");
+                // A guest that booted without checking its data still booted: the figure stands, the line says so.
+                if (check != GuestOk(d.M)) Console.WriteLine($"  note: baseline {d.M.Id} booted but its guest check is '{check}' (console {handle.ConsolePath})");
                 return (d.M.Id, Seconds: clock.Elapsed.TotalSeconds);
             }).ToList();
             var done = await Task.WhenAll(boots);
@@ -334,7 +335,9 @@ public static class FailoverBench
         Console.WriteLine($"  {"(a) first machine's disk readable over NBD (" + r.FirstExportDisk + ")",-58} {r.FirstDiskReadableS,8:0.00}  {"< 2 s",-16} {Verdict(r.FirstDiskReadableS <= FirstReadTargetSeconds)}");
         Console.WriteLine($"  {"(b) first machine booted",-58} {r.FirstBootedS,8:0.0}  {"-",-16} information");
         Console.WriteLine($"  {$"(c) all {machines} machines booted",-58} {r.AllBootedS,8:0.0}  {"-",-16} information");
-        Console.WriteLine($"  {"(d) all booted and verified (drill report " + (r.DrillPassed ? "passed" : "FAILED") + ")",-58} {r.AllVerifiedS,8:0.0}  {"< 60 s",-16} {Verdict(r.AllVerifiedS <= VerifiedTargetSeconds && r.DrillPassed)}");
+        foreach (var g in r.GuestChecks.Where(g => g.Value is null || !g.Value.Contains("SR-CHECK OK", StringComparison.Ordinal)))
+            Console.WriteLine($"  note: {g.Key} booted but its guest check is '{g.Value}': not verified");
+        Console.WriteLine($"  {"(d) all booted and verified (" + (r.VerifiedOk ? "drill passed, guests OK" : "NOT VERIFIED") + ")",-58} {r.AllVerifiedS,8:0.0}  {"< 60 s",-16} {Verdict(r.AllVerifiedS <= VerifiedTargetSeconds && r.VerifiedOk)}");
         Console.WriteLine($"  {$"baseline: first of {machines} plain qemu boots (local files)",-58} {r.BaselineFirstBootedS,8:0.0}");
         Console.WriteLine($"  {$"baseline: all {machines} plain qemu boots",-58} {r.BaselineAllBootedS,8:0.0}");
         Console.WriteLine($"  {"ratio (c) / baseline all booted",-58} {r.Ratio,8:0.00}  {"<= 1.5",-16} {Verdict(r.Ratio <= RatioTarget)}");
