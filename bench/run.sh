@@ -4,6 +4,7 @@
 # and writes bench/results/latest.json (a full run also writes bench/results/<date>.json).
 #   bench/run.sh            full run (~3-5 minutes)
 #   bench/run.sh --quick    short run for CI (< 60 s after the build)
+#   bench/run.sh failover [--runs 2]   test failover of a 4-machine plan (1 GiB disks, local qemu target) beside 4 plain qemu boots
 #   other arguments go to the bench: --strict (exit 3 on a missed target), --work-dir DIR, --keep
 #   BENCH_NO_BUILD=1 skips the build (when the Release build is already there)
 set -euo pipefail
