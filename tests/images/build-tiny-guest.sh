@@ -16,7 +16,8 @@
 # At boot it prints, on ttyS0:
 #   SR-GUEST up <kernel release>
 #   SR-DISKS vda vdb ...
-#   SR-CHECK NONE | SR-CHECK OK bytes=<n> sha256=<hex> | SR-CHECK FAILED expected=<hex> actual=<hex>
+#   SR-CHECK NONE (no header) | SR-CHECK OK bytes=<n> sha256=<hex> | SR-CHECK FAILED expected=<hex> actual=<hex>
+#   (a disk that never appears or cannot be read is FAILED, never NONE)
 #   SR-BOOTED
 # and then idles for ever (it never powers off and answers nothing).
 #
@@ -151,9 +152,9 @@ exec </dev/console >/dev/console 2>&1
 while read -r m; do insmod "/lib/modules/$m" || echo "SR-GUEST insmod $m failed"; done < /etc/modules
 echo "SR-GUEST up $(uname -r)"
 
-# The disks probe as the modules load; give the first one a moment to show up.
+# The disks probe as the modules load; on a busy host (TCG, other guests) that can take seconds.
 i=0
-while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+while [ ! -b /dev/vda ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 disks=""
 for d in /sys/block/*; do
   n="${d##*/}"
@@ -163,10 +164,13 @@ echo "SR-DISKS${disks}"
 
 area=$((48 * 1024 * 1024))
 limit=$((16 * 1024 * 1024 - 4096))
+# NONE only when the disk holds no header: a disk that never showed up or cannot be read is a failed check.
 if [ ! -b /dev/vda ]; then
-  echo "SR-CHECK NONE"
+  echo "SR-CHECK FAILED expected=disk actual=no-vda-after-30s"
+elif ! dd if=/dev/vda of=/header bs=512 skip=$((area / 512)) count=1 2>/dev/null; then
+  echo "SR-CHECK FAILED expected=header actual=read-error"
 else
-  header="$(dd if=/dev/vda bs=512 skip=$((area / 512)) count=1 2>/dev/null | tr -d '\000' | head -n 1)"
+  header="$(tr -d '\000' < /header | head -n 1)"
   set -- $header
   if [ "${1:-}" != "SRCHECK1" ]; then
     echo "SR-CHECK NONE"
@@ -177,8 +181,12 @@ else
     if [ "$len" -lt 0 ] || [ "$len" -gt "$limit" ] || [ "${#want}" -ne 64 ]; then
       echo "SR-CHECK FAILED expected=${want:-malformed} actual=malformed-header"
     else
-      got="$(dd if=/dev/vda bs=4096 skip=$(((area + 4096) / 4096)) count=$(((len + 4095) / 4096)) 2>/dev/null | head -c "$len" | sha256sum)"
-      got="${got%% *}"
+      if dd if=/dev/vda of=/data bs=4096 skip=$(((area + 4096) / 4096)) count=$(((len + 4095) / 4096)) 2>/dev/null; then
+        got="$(head -c "$len" /data | sha256sum)"
+        got="${got%% *}"
+      else
+        got="read-error"
+      fi
       if [ "$got" = "$want" ]; then
         echo "SR-CHECK OK bytes=$len sha256=$got"
       else

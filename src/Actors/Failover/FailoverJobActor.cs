@@ -218,7 +218,8 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
             var sums = await _effects.ChecksumsAsync(started, ct).ConfigureAwait(false);
             var failure = !boot.Booted ? $"did not boot: {boot.Failure}"
                 : sums.FirstOrDefault(d => !d.Agree) is { } bad ? $"disk {bad.DiskId}: the booted image ({bad.BootedSha256[..16]}…) and the replay ({bad.ReplaySha256[..16]}…) differ"
-                : boot.GuestCheck is { } g && !g.Contains(" OK", StringComparison.Ordinal) && !g.Contains("NONE", StringComparison.Ordinal) ? $"the guest's own check failed: {g}"
+                // A guest that prints a check and checked nothing (no disk in time, an unreadable header) has not verified anything.
+                : boot.GuestCheck is { } g && !g.Contains(" OK", StringComparison.Ordinal) ? $"the guest's own check did not pass: {g}"
                 : null;
             machines.Add(new MachineDrill(point.MachineId, point.PointName, point.PointTimeUnixMs, rpo, boot.Booted ? boot.AtUnixMs - s.RequestedUnixMs : null,
                 started.Accelerator, boot.GuestCheck, sums, failure is null, failure));
