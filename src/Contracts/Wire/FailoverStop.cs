@@ -7,7 +7,10 @@ public enum FailoverStopFailure
     UnknownDisk,
     /// <summary>A disk is resyncing (a scan runs): its replica is not crash-consistent, so no stop can be clean; nothing was changed.</summary>
     Resyncing,
-    /// <summary>The disks are read-only but not every delta was acknowledged by the process server in time; asking again continues.</summary>
+    /// <summary>
+    /// The disks are read-only but not every delta was acknowledged by the process server in time (or a resync that began
+    /// after the stop, on a stream gap, still runs; the text says which); asking again continues.
+    /// </summary>
     DrainTimeout,
     /// <summary>The request never reached the agent, or its answer never came (filled in by a hop or by the node).</summary>
     NotReached,

@@ -64,9 +64,10 @@ public sealed class FailoverStops(IReadOnlyDictionary<string, ReplicatedExport> 
             {
                 var why = new List<string>();
                 foreach (var t in pending) why.Add(await PendingWhyAsync(t, ct).ConfigureAwait(false));
-                var failure = pending.Any(t => t.ScanRunning) ? FailoverStopFailure.Resyncing : FailoverStopFailure.DrainTimeout;
+                // A resync that started after the stop (a stream gap on reconnect) is waited for like any drain: the text says so.
                 return new StoppedForFailover(req.RequestId, new Dictionary<string, long>(),
-                    $"writes are stopped but not drained within {wait.TotalMilliseconds:0} ms: {string.Join("; ", why)}; ask again to keep waiting", failure);
+                    $"writes are stopped but not drained within {wait.TotalMilliseconds:0} ms: {string.Join("; ", why)}; ask again to keep waiting",
+                    FailoverStopFailure.DrainTimeout);
             }
             await Task.Delay(20, ct).ConfigureAwait(false);
         }
