@@ -43,6 +43,12 @@ public sealed class SourceStop(MasterTargetServer target, Action<string>? log = 
     {
         var deadline = DateTime.UtcNow + timeout;
         var (groups, errors) = ByAgent(disks);
+        // All or nothing as far as this node can tell: with a disk out of reach no agent is asked, so nothing is stopped.
+        if (errors.Count > 0)
+        {
+            foreach (var e in errors) log?.Invoke($"source stop: {e}; nothing was stopped");
+            return new SourceStopResult(new Dictionary<string, long>(), errors);
+        }
         var answers = await Task.WhenAll(groups.Select(g => StopAgentAsync(g, deadline, ct))).ConfigureAwait(false);
         var last = new Dictionary<string, long>();
         foreach (var (sequences, failed) in answers)
