@@ -17,7 +17,11 @@ public interface INbdExport
     /// <summary>Size of the export in bytes; constant for the lifetime of the export.</summary>
     long Size { get; }
 
-    /// <summary>True when the export refuses writes, zeroing and trimming (advertised as NBD_FLAG_READ_ONLY).</summary>
+    /// <summary>
+    /// True when the export refuses writes, zeroing and trimming (advertised as NBD_FLAG_READ_ONLY). It may change while
+    /// clients are connected: connections read it per request and answer a refused change with NBD_EPERM; an export that
+    /// turns read-only between that check and the change throws <see cref="Nbd.ExportReadOnlyException"/> (also NBD_EPERM).
+    /// </summary>
     bool ReadOnly { get; }
 
     /// <summary>Fills <paramref name="buffer"/> entirely with the bytes at <paramref name="offset"/>.</summary>

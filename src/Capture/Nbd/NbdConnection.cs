@@ -296,7 +296,6 @@ internal sealed class NbdConnection
     private async Task TransmitAsync(INbdExport export, CancellationToken ct)
     {
         var size = export.Size;
-        var readOnly = export.ReadOnly;
         while (true)
         {
             if (!await ReadHeaderOrEofAsync(ct).ConfigureAwait(false))
@@ -324,7 +323,9 @@ internal sealed class NbdConnection
                 continue;
             }
 
-            var check = NbdRequestValidator.Validate(request, size, readOnly, _options.MaxRequest);
+            // Read per request: an export may turn read-only while clients are connected (a planned failover stops the
+            // source's writes). The export checks again under its own lock; this only spares it the payload.
+            var check = NbdRequestValidator.Validate(request, size, export.ReadOnly, _options.MaxRequest);
             if (!check.IsOk)
             {
                 Log($"{request.Command} offset={request.Offset} length={request.Length}: {check.Error}: {check.Reason}");
@@ -434,6 +435,11 @@ internal sealed class NbdConnection
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             throw;
+        }
+        catch (ExportReadOnlyException ex)
+        {
+            Log($"{request.Command} offset={request.Offset} length={request.Length}: {ex.Message}");
+            return NbdError.Perm;
         }
         catch (Exception ex)
         {

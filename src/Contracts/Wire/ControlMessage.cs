@@ -28,6 +28,10 @@ namespace SiteRecovery.Contracts.Wire;
 [JsonDerivedType(typeof(ResyncRequest), "resync-request")]
 [JsonDerivedType(typeof(ResyncStarted), "resync-started")]
 [JsonDerivedType(typeof(StorageFaultNotice), "storage-fault")]
+[JsonDerivedType(typeof(StopForFailover), "failover-stop")]
+[JsonDerivedType(typeof(StoppedForFailover), "failover-stopped")]
+[JsonDerivedType(typeof(ResumeAfterFailover), "failover-resume")]
+[JsonDerivedType(typeof(ResumedAfterFailover), "failover-resumed")]
 public abstract record ControlMessage
 {
     static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);

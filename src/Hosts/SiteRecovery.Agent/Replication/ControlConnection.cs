@@ -15,7 +15,8 @@ namespace SiteRecovery.Agent.Replication;
 /// thread-pool turn behind NBD writes and delta sends. An app-consistent hold (its freeze may take seconds) or
 /// one that must wait for another hold gets a thread of its own, so this one stays free for commits and aborts.
 /// </summary>
-sealed class ControlConnection(string agentId, EndPoint processServer, GroupHolds holds, Func<ResyncRequest, ResyncStarted> resync, Action<string> log)
+sealed class ControlConnection(string agentId, EndPoint processServer, GroupHolds holds, Func<ResyncRequest, ResyncStarted> resync,
+    FailoverStops stops, Action<string> log)
 {
     public async Task RunAsync(Task started, CancellationToken stop)
     {
@@ -44,11 +45,20 @@ sealed class ControlConnection(string agentId, EndPoint processServer, GroupHold
                 case CommitHold commit: channel.Send(holds.Commit(commit)); break;
                 case AbortHold abort: channel.Send(holds.Abort(abort)); break;
                 case ResyncRequest request: channel.Send(resync(request)); break;
+                // A stop waits for the drain (seconds): a thread of its own keeps this one free for holds and commits.
+                case StopForFailover request: Answer(channel, $"failover stop {agentId}", () => stops.StopAsync(request, stop).GetAwaiter().GetResult()); break;
+                case ResumeAfterFailover request: Answer(channel, $"failover resume {agentId}", () => stops.ResumeAsync(request, stop).GetAwaiter().GetResult()); break;
                 case var other: log($"control connection: ignoring {other.GetType().Name}"); break;
             }
         }
         throw new IOException("process server closed the control connection");
     }
+
+    static void Answer(ControlChannel channel, string thread, Func<ControlMessage> answer) => ControlChannel.StartThread(thread, () =>
+    {
+        try { channel.Send(answer()); }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException) { /* the asker times out and asks again */ }
+    });
 
     void Reply(ControlChannel channel, HoldRequest hold, Held held)
     {

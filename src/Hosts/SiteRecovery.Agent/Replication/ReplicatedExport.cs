@@ -88,7 +88,26 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
     public string Name { get; }
     public string Path { get; }
     public long Size { get; }
-    public bool ReadOnly => false;
+    /// <summary>True while a planned failover has stopped this disk's writes (<see cref="StopWrites"/>); see <see cref="FailoverStops"/>.</summary>
+    public bool ReadOnly => Volatile.Read(ref _writesStopped);
+
+    // Set and cleared under the write lock and checked under it before a change is applied, so once StopWrites returns
+    // no change is applied or numbered until AllowWrites; a change already past the check finishes and is numbered first.
+    bool _writesStopped;
+
+    /// <summary>Refuses every later write, write-zeroes and trim (NBD_EPERM, not captured). Caller holds <see cref="WriteLock"/>.</summary>
+    public void StopWrites() => Volatile.Write(ref _writesStopped, true);
+
+    /// <summary>Takes writes again. Caller holds <see cref="WriteLock"/>.</summary>
+    public void AllowWrites() => Volatile.Write(ref _writesStopped, false);
+
+    /// <summary>True while a resync scan reads this disk. Caller holds <see cref="WriteLock"/>.</summary>
+    public bool ScanRunning => _scansRunning > 0;
+
+    void RefuseIfStopped()
+    {
+        if (_writesStopped) throw new Capture.Nbd.ExportReadOnlyException(Name, "its writes are stopped for a planned failover");
+    }
     public DiskStream Stream { get; }
 
     /// <summary>The lock under which changes are applied and numbered; the resync scanner and bookmarks take it too.</summary>
@@ -110,6 +129,7 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
         await _writeLock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
+            RefuseIfStopped();
             LogAhead(offset, data.Length);
             RandomAccess.Write(_file, data.Span, offset);
             if (TrackOnOverflow && !Stream.HasRoom(data.Length)) { BeginResync(ResyncReason.BufferOverflow); Dirty.Mark(offset, data.Length); overflowed = true; }
@@ -141,6 +161,7 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
         await _writeLock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
+            RefuseIfStopped();
             LogAhead(offset, length);
             WriteZeroes(offset, length);
             if (TrackOnOverflow && !Stream.HasRoom(0)) { BeginResync(ResyncReason.BufferOverflow); Dirty.Mark(offset, length); overflowed = true; }

@@ -28,6 +28,9 @@ public sealed class ReplicationClient(
 
     /// <summary>The group holds of this agent (phase 1 and 2 of a group bookmark).</summary>
     public GroupHolds Holds => _holds;
+
+    /// <summary>Planned failover: the source's writes stopped and drained, or allowed again.</summary>
+    public FailoverStops Stops { get; } = new(disks.ToDictionary(d => d.Name), log);
     readonly TaskCompletionSource _firstResume = new(TaskCreationOptions.RunContinuationsAsynchronously);
     readonly List<Task> _resyncs = [];
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource<BlockHashReply>> _hashReplies = new();
@@ -46,7 +49,7 @@ public sealed class ReplicationClient(
     public async Task RunAsync(CancellationToken ct)
     {
         var passes = disks.Select(d => DirtyPassLoopAsync(d, ct)).ToList();
-        passes.Add(new ControlConnection(agentId, processServer, Holds, RequestResync, log).RunAsync(_firstResume.Task, ct));
+        passes.Add(new ControlConnection(agentId, processServer, Holds, RequestResync, Stops, log).RunAsync(_firstResume.Task, ct));
         var delay = TimeSpan.FromMilliseconds(200);
         while (!ct.IsCancellationRequested)
         {
@@ -352,12 +355,26 @@ public sealed class ReplicationClient(
                 case AbortHold abort:
                     await SendControlAsync(Holds.Abort(abort), sendLock, send, ct).ConfigureAwait(false);
                     break;
+                case StopForFailover stop:
+                    // Off the receive loop: the drain waits for acknowledgements that this loop receives.
+                    _ = AnswerAsync(() => Stops.StopAsync(stop, ct), sendLock, send, ct);
+                    break;
+                case ResumeAfterFailover resume:
+                    _ = AnswerAsync(() => Stops.ResumeAsync(resume, ct), sendLock, send, ct);
+                    break;
                 case var other:
                     log($"ignoring unexpected control message {other.GetType().Name}");
                     break;
             }
         }
     }
+
+    static Task AnswerAsync<T>(Func<Task<T>> answer, SemaphoreSlim sendLock, Stream send, CancellationToken ct) where T : ControlMessage =>
+        Task.Run(async () =>
+        {
+            try { await SendControlAsync(await answer().ConfigureAwait(false), sendLock, send, ct).ConfigureAwait(false); }
+            catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException) { /* the asker times out and asks again */ }
+        }, CancellationToken.None);
 
     /// <summary>
     /// An operator's resync (<see cref="ResyncReason.OperatorRequest"/>): each listed disk is compared whole with the

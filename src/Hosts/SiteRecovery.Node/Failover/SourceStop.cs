@@ -1,0 +1,135 @@
+using SiteRecovery.Actors.DataPath;
+using SiteRecovery.Contracts.Wire;
+
+namespace SiteRecovery.Node.Failover;
+
+/// <summary>One disk the source stop could not vouch for: which, why (a value), and the details.</summary>
+public sealed record SourceStopError(string DiskId, FailoverStopFailure Reason, string Detail)
+{
+    public override string ToString() => $"disk {DiskId}: {Reason}: {Detail}";
+}
+
+/// <summary>
+/// Per disk, the last sequence of the stopped source, durable at this master target (recover there for zero data loss);
+/// or, per disk, why not. <see cref="Ok"/> only when every disk asked for has its sequence.
+/// </summary>
+public sealed record SourceStopResult(IReadOnlyDictionary<string, long> LastSequences, IReadOnlyList<SourceStopError> Errors)
+{
+    public bool Ok => Errors.Count == 0;
+}
+
+/// <summary>The source's disks take writes again; <see cref="WereNotStopped"/>: disks that were writable already (the agent restarted since the stop).</summary>
+public sealed record SourceResumeResult(IReadOnlyList<string> WereNotStopped, IReadOnlyList<SourceStopError> Errors)
+{
+    public bool Ok => Errors.Count == 0;
+}
+
+/// <summary>
+/// The node's side of "stop the source" in a planned failover. <see cref="StopAsync"/> asks each agent owning some of the
+/// disks (one <see cref="StopForFailover"/> per agent, through its process server) to make the exports read-only and drain,
+/// asks again while the agent says it is still draining, and then waits until this master target holds every reported
+/// sequence durably. Afterwards no write the source acknowledged is missing here: a recovery at the returned sequences
+/// loses nothing. The agents answer the same when asked again, so a failover step that is retried calls this again.
+/// <see cref="ResumeAsync"/> rolls a stop back.
+/// </summary>
+public sealed class SourceStop(MasterTargetServer target, Action<string>? log = null)
+{
+    /// <summary>The longest one ask lets the agent wait for its drain (it caps this itself below the process server's limit).</summary>
+    static readonly TimeSpan MaxAgentWait = TimeSpan.FromSeconds(20);
+    /// <summary>What the answer may take beyond the agent's own wait (the hops).</summary>
+    static readonly TimeSpan HopAllowance = TimeSpan.FromSeconds(5);
+
+    public async Task<SourceStopResult> StopAsync(IReadOnlyList<string> disks, TimeSpan timeout, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var (groups, errors) = ByAgent(disks);
+        // All or nothing as far as this node can tell: with a disk out of reach no agent is asked, so nothing is stopped.
+        if (errors.Count > 0)
+        {
+            foreach (var e in errors) log?.Invoke($"source stop: {e}; nothing was stopped");
+            return new SourceStopResult(new Dictionary<string, long>(), errors);
+        }
+        var answers = await Task.WhenAll(groups.Select(g => StopAgentAsync(g, deadline, ct))).ConfigureAwait(false);
+        var last = new Dictionary<string, long>();
+        foreach (var (sequences, failed) in answers)
+        {
+            foreach (var (d, s) in sequences) last[d] = s;
+            errors.AddRange(failed);
+        }
+        // The agent's process server holds these; the master target must hold them too before they count.
+        foreach (var (disk, sequence) in last.ToList())
+        {
+            var durable = await DurableAtAsync(disk, sequence, deadline, ct).ConfigureAwait(false);
+            if (durable >= sequence) continue;
+            last.Remove(disk);
+            errors.Add(new SourceStopError(disk, FailoverStopFailure.TargetBehind,
+                $"the agent stopped after #{sequence} but this master target holds only #{durable} durably after {timeout.TotalSeconds:0.#} s"));
+        }
+        foreach (var e in errors) log?.Invoke($"source stop: {e}");
+        return new SourceStopResult(last, errors);
+    }
+
+    public async Task<SourceResumeResult> ResumeAsync(IReadOnlyList<string> disks, TimeSpan timeout, CancellationToken ct)
+    {
+        var (groups, errors) = ByAgent(disks);
+        var replies = await Task.WhenAll(groups.Select(g =>
+            target.AskAgentAsync(new ResumeAfterFailover(Guid.NewGuid().ToString("n"), g), timeout, ct))).ConfigureAwait(false);
+        var notStopped = new List<string>();
+        foreach (var (group, reply) in groups.Zip(replies))
+        {
+            if (reply is ResumedAfterFailover { Error: null } ok) { notStopped.AddRange(ok.WereNotStopped); continue; }
+            var (reason, detail) = reply is ResumedAfterFailover r ? (r.Failure ?? FailoverStopFailure.NotReached, r.Error!) : (FailoverStopFailure.NotReached, $"unexpected answer {reply.GetType().Name}");
+            errors.AddRange(group.Select(d => new SourceStopError(d, reason, detail)));
+        }
+        foreach (var d in notStopped) log?.Invoke($"source resume: disk {d} was not stopped (its agent restarted since the stop?); it was writable already");
+        return new SourceResumeResult(notStopped, errors);
+    }
+
+    /// <summary>The disks grouped by the agent that owns them (an agent's request may not span agents); disks with no connected agent are errors.</summary>
+    (List<List<string>> Groups, List<SourceStopError> Errors) ByAgent(IReadOnlyList<string> disks)
+    {
+        var owner = target.DisksByMachine.SelectMany(m => m.Value.Select(d => (Disk: d, Machine: m.Key))).ToDictionary(x => x.Disk, x => x.Machine);
+        var wanted = disks.Distinct().ToList();
+        var errors = wanted.Where(d => !owner.ContainsKey(d))
+            .Select(d => new SourceStopError(d, FailoverStopFailure.NotReached, "no agent is connected for this disk (agent not connected, or the disk is unknown here)")).ToList();
+        var groups = wanted.Where(owner.ContainsKey).GroupBy(d => owner[d]).Select(g => g.ToList()).ToList();
+        return (groups, errors);
+    }
+
+    async Task<(IReadOnlyDictionary<string, long> Sequences, IReadOnlyList<SourceStopError> Errors)> StopAgentAsync(List<string> disks, DateTime deadline, CancellationToken ct)
+    {
+        while (true)
+        {
+            var remaining = deadline - DateTime.UtcNow;
+            var agentWait = Min(MaxAgentWait, remaining - HopAllowance);
+            if (agentWait < TimeSpan.Zero) agentWait = TimeSpan.Zero;
+            var ask = Max(remaining, TimeSpan.FromSeconds(1));
+            var reply = await target.AskAgentAsync(new StopForFailover(Guid.NewGuid().ToString("n"), disks, (int)agentWait.TotalMilliseconds), ask, ct).ConfigureAwait(false);
+            if (reply is StoppedForFailover { Error: null } ok)
+            {
+                var missing = disks.Where(d => !ok.LastSequences.ContainsKey(d)).ToList();
+                return (ok.LastSequences, missing.Select(d => new SourceStopError(d, FailoverStopFailure.NotReached, "the agent's answer has no sequence for this disk")).ToList());
+            }
+            if (reply is not StoppedForFailover failed)
+                return (new Dictionary<string, long>(), disks.Select(d => new SourceStopError(d, FailoverStopFailure.NotReached, $"unexpected answer {reply.GetType().Name}")).ToList());
+            // Still draining: the agent keeps its disks read-only, so asking again goes on waiting.
+            if (failed.Failure is FailoverStopFailure.DrainTimeout && DateTime.UtcNow + TimeSpan.FromMilliseconds(200) < deadline)
+            {
+                await Task.Delay(100, ct).ConfigureAwait(false);
+                continue;
+            }
+            return (new Dictionary<string, long>(), disks.Select(d => new SourceStopError(d, failed.Failure ?? FailoverStopFailure.NotReached, failed.Error!)).ToList());
+        }
+    }
+
+    async Task<long> DurableAtAsync(string disk, long sequence, DateTime deadline, CancellationToken ct)
+    {
+        var replica = await target.GetDiskAsync(disk).ConfigureAwait(false);
+        while (replica.DurableThrough < sequence && DateTime.UtcNow < deadline)
+            await Task.Delay(10, ct).ConfigureAwait(false);
+        return replica.DurableThrough;
+    }
+
+    static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+    static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+}
