@@ -238,12 +238,13 @@ public sealed class RecoveryPlanSerializationTests : IDisposable
             new RecoveryPlanUpdated("p1", null, [Group("a")], 2000),
             new RecoveryPlanDeleted("p1", 3000),
             new RecoveryPlanListed("p1", "vault-a"),
+            new RecoveryPlanDrillScheduleSet("p1", TimeSpan.FromDays(7), TimeSpan.FromMinutes(30), 4000),
             new RecoveryPlanUnlisted("p1"),
         ];
         string[] manifests =
         [
             "recovery-plan-created.v1", "recovery-plan-updated.v1", "recovery-plan-deleted.v1",
-            "recovery-plan-directory-listed.v1", "recovery-plan-directory-unlisted.v1",
+            "recovery-plan-directory-listed.v1", "recovery-plan-drill-schedule-set.v1", "recovery-plan-directory-unlisted.v1",
         ];
         for (var i = 0; i < samples.Length; i++)
         {
@@ -265,11 +266,13 @@ public sealed class RecoveryPlanSerializationTests : IDisposable
         var plan = new[]
         {
             (IRecoveryPlanEvent)new RecoveryPlanCreated("p1", "vault-a", "d", ThreeGroups(), 1), new RecoveryPlanUpdated("p1", "e", [Group("x"), Group("y")], 2),
+            new RecoveryPlanDrillScheduleSet("p1", TimeSpan.FromDays(7), TimeSpan.FromMinutes(30), 3),
         }.Aggregate(RecoveryPlanState.Empty("p1"), (s, e) => s.Apply(e));
         Assert.Equal("recovery-plan-state.v1", Serializer.Manifest(plan));
         var back = (RecoveryPlanState)RoundTrip(plan);
         Assert.Equal(plan with { Groups = [] }, back with { Groups = [] });
         Assert.Equal(plan.Groups, back.Groups);
+        Assert.Equal((TimeSpan.FromDays(7), TimeSpan.FromMinutes(30)), (back.DrillEvery!.Value, back.DrillTtl!.Value));
 
         var directory = RecoveryPlanDirectoryState.Empty.Apply(new RecoveryPlanListed("p1", "v")).Apply(new RecoveryPlanListed("p2", "w"));
         Assert.Equal("recovery-plan-directory-state.v1", Serializer.Manifest(directory));

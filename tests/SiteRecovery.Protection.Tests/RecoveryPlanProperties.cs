@@ -54,7 +54,11 @@ public sealed class RecoveryPlanProperties
             from now in Gen.Choose(1, 1000)
             from expected in Gen.Elements<long?>(null, null, 1, 2, 3)
             select (IRecoveryPlanCommand)new UpdateRecoveryPlan(P, description, groups, now, expected)),
-        (1, Gen.Choose(1, 1000).Select(now => (IRecoveryPlanCommand)new DeleteRecoveryPlan(P, now))));
+        (1, Gen.Choose(1, 1000).Select(now => (IRecoveryPlanCommand)new DeleteRecoveryPlan(P, now))),
+        (2, from every in Gen.Elements<TimeSpan?>(null, TimeSpan.Zero, TimeSpan.FromMinutes(59), TimeSpan.FromHours(1), TimeSpan.FromDays(7), TimeSpan.FromDays(367))
+            from ttl in Gen.Elements<TimeSpan?>(null, TimeSpan.FromSeconds(9), TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(30), TimeSpan.FromMilliseconds(10_500), TimeSpan.FromDays(8))
+            from now in Gen.Choose(1, 1000)
+            select (IRecoveryPlanCommand)new SetDrillSchedule(P, every, ttl, now)));
 
     /// <summary>Valid plans only; the generator of arbitrary commands above rarely produces a valid one on its own.</summary>
     private static readonly Gen<BootGroup[]> ValidGroups =
@@ -69,15 +73,26 @@ public sealed class RecoveryPlanProperties
     private static readonly Gen<IRecoveryPlanCommand> ValidCommand = Gen.Frequency(
         (1, ValidGroups.Select(g => (IRecoveryPlanCommand)new CreateRecoveryPlan(P, "vault-a", null, g, 5))),
         (3, ValidGroups.Select(g => (IRecoveryPlanCommand)new UpdateRecoveryPlan(P, null, g, 7))),
-        (1, Gen.Constant((IRecoveryPlanCommand)new DeleteRecoveryPlan(P, 9))));
+        (1, Gen.Constant((IRecoveryPlanCommand)new DeleteRecoveryPlan(P, 9))),
+        (1, Gen.Elements<TimeSpan?>(null, TimeSpan.FromHours(1), TimeSpan.FromDays(7))
+            .Select(every => (IRecoveryPlanCommand)new SetDrillSchedule(P, every, every is null ? null : TimeSpan.FromMinutes(20), 11))));
 
     private static void Invariant(RecoveryPlanState before, RecoveryPlanState after, IRecoveryPlanCommand command)
     {
         // Version: one step per persisted event, never back.
         Assert.True(after.Version >= before.Version, $"version went back {before.Version} -> {after.Version}");
         if (after != before) Assert.Equal(before.Version + 1, after.Version);
+        // The drill schedule: both null or both set, within the rules (the default minimum of 1 hour).
+        Assert.Equal(after.DrillEvery is null, after.DrillTtl is null);
+        if (after.DrillEvery is { } every)
+        {
+            Assert.InRange(every, SetDrillSchedule.DefaultMinimumEvery, SetDrillSchedule.MaximumEvery);
+            Assert.InRange(after.DrillTtl!.Value, TimeSpan.FromSeconds(10), TimeSpan.FromDays(7));
+        }
+        if (command is not SetDrillSchedule && after.Exists) Assert.Equal((before.DrillEvery, before.DrillTtl), (after.DrillEvery, after.DrillTtl));
         if (!after.Exists)
         {
+            Assert.Null(after.DrillEvery);
             Assert.Empty(after.Groups);
             return;
         }

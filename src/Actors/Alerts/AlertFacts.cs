@@ -20,6 +20,15 @@ public sealed record AppConsistencyFact(string MachineId, AppConsistencyFailed? 
 /// <summary>A disk's agent clock against the master target's, as last reported (agent − master target, ms).</summary>
 public sealed record ClockSkewFact(string DiskId, long SkewMs, long BoundMs, bool Exceeded, long AtUnixMs);
 
+/// <summary>
+/// A recovery plan's newest drill outcome: a test failover's report (passed or not) or a failed step of one (the job then
+/// waits for an operator and writes no report). <see cref="PlanDeleted"/>: the plan was deleted since.
+/// </summary>
+public sealed record DrillFact(string PlanId, string JobId, bool Passed, string? Failure, long AtUnixMs, bool PlanDeleted = false)
+{
+    public bool Failing => !Passed && !PlanDeleted;
+}
+
 /// <summary>A registered process server's cache capacity and last reported usage.</summary>
 public sealed record CacheFact(string ServerId, long CapacityBytes, long UsedBytes);
 
@@ -56,6 +65,12 @@ public sealed record AlertFacts(
 
     /// <summary>Per disk: the last clock-skew report of its master target (<see cref="AgentClockSkewObserved"/>).</summary>
     public ImmutableDictionary<string, ClockSkewFact> ClockSkew { get; init; } = ImmutableDictionary<string, ClockSkewFact>.Empty;
+
+    /// <summary>Per recovery plan: the newest drill outcome (<see cref="FailoverDrillReported"/>, a failed step of a test failover).</summary>
+    public ImmutableDictionary<string, DrillFact> Drills { get; init; } = ImmutableDictionary<string, DrillFact>.Empty;
+
+    /// <summary>Test failover job id → its plan (the step events name only the job).</summary>
+    public ImmutableDictionary<string, string> TestJobPlans { get; init; } = ImmutableDictionary<string, string>.Empty;
 
     /// <summary>Machine of a disk: the one it was registered with, else the one whose discovery listed it.</summary>
     public string? MachineOf(DiskFact disk) =>
@@ -133,10 +148,26 @@ public sealed record AlertFacts(
                 return MasterTargets.TryGetValue(e.ServerId, out var holder)
                     ? this with { MasterTargets = MasterTargets.SetItem(e.ServerId, holder with { Attached = holder.Attached.Remove(e.DiskId) }) }
                     : this;
+            case FailoverJobStarted { Kind: FailoverKind.Test } e:
+                return this with { TestJobPlans = TestJobPlans.SetItem(e.JobId, e.PlanId) };
+            case FailoverDrillReported e when e.Report is { } report:
+                return DrillOutcome(new DrillFact(report.PlanId, report.JobId, report.Passed, report.Failure, report.CompletedUnixMs));
+            case FailoverStepFailed e when TestJobPlans.TryGetValue(e.JobId, out var failedPlan):
+                return DrillOutcome(new DrillFact(failedPlan, e.JobId, false, $"step {e.Index} failed: {e.Error}", e.AtUnixMs));
+            case RecoveryPlanDeleted e:
+                return Drills.TryGetValue(e.PlanId, out var drilled)
+                    ? this with { Drills = Drills.SetItem(e.PlanId, drilled with { PlanDeleted = true }) }
+                    : this;
             default:
                 return this;
         }
     }
+
+    /// <summary>Only a newer (or equally new, later journaled) outcome replaces a plan's drill fact.</summary>
+    private AlertFacts DrillOutcome(DrillFact outcome) =>
+        Drills.TryGetValue(outcome.PlanId, out var known) && known.AtUnixMs > outcome.AtUnixMs
+            ? this
+            : this with { Drills = Drills.SetItem(outcome.PlanId, outcome) };
 
     /// <summary>
     /// The failure kind named in the text of a point recorded before points carried the kind (or from an agent that

@@ -26,7 +26,27 @@ public static class AlertRules
             observations.Add(AppConsistency(app));
         foreach (var skew in facts.ClockSkew.Values.Where(s => facts.Disks.ContainsKey(s.DiskId)).OrderBy(s => s.DiskId, StringComparer.Ordinal))
             observations.Add(ClockSkew(skew));
+        foreach (var drill in facts.Drills.Values.OrderBy(d => d.PlanId, StringComparer.Ordinal))
+            observations.Add(Drill(drill));
         return observations;
+    }
+
+    /// <summary>Detail text of a drill failure kept in an alert.</summary>
+    public const int DrillDetailLimit = 400;
+
+    /// <summary>Holds while the plan's newest drill outcome is a failure (and the plan was not deleted since); the detail names the job and the failure.</summary>
+    public static Observation Drill(DrillFact fact)
+    {
+        string detail;
+        if (fact.PlanDeleted) detail = $"plan deleted; its last drill was {fact.JobId}";
+        else if (fact.Passed) detail = $"drill {fact.JobId} passed at {Time(fact.AtUnixMs)}";
+        else
+        {
+            var why = fact.Failure ?? "no failure recorded";
+            if (why.Length > DrillDetailLimit) why = why[..DrillDetailLimit] + "…";
+            detail = $"drill {fact.JobId} failed at {Time(fact.AtUnixMs)}: {why}";
+        }
+        return new Observation(AlertKind.DrillFailed, fact.PlanId, fact.Failing, detail);
     }
 
     /// <summary>Holds while the master target's last report says the disk's agent clock is beyond the bound.</summary>

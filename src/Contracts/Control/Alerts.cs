@@ -17,6 +17,8 @@ public enum AlertKind
     DiskReplicationStopped,
     /// <summary>A disk's agent clock is off the master target's by more than the configured bound (target: disk id); cleared when back within it.</summary>
     AgentClockSkew,
+    /// <summary>The newest drill (test failover) of a recovery plan did not pass: its report failed, or one of its steps failed (target: plan id); cleared when a later drill of the plan passes.</summary>
+    DrillFailed,
 }
 
 /// <summary>Identity of an alert: at most one alert per key is active.</summary>

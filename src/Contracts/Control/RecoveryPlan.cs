@@ -55,6 +55,10 @@ public enum RecoveryPlanValidationReason
     MissingScript,
     InvalidScript,
     InvalidTimeout,
+    /// <summary><see cref="SetDrillSchedule.DrillEvery"/> is not positive, under the node's minimum or over a year.</summary>
+    InvalidDrillInterval,
+    /// <summary><see cref="SetDrillSchedule.DrillTtl"/> is outside the failover job's time-to-live bounds, or given without an interval.</summary>
+    InvalidDrillTtl,
 }
 
 /// <summary>One broken plan rule: the reason, the field (e.g. <c>Groups[2].Machines[0]</c>) and a message naming field and rule.</summary>
@@ -88,6 +92,21 @@ public sealed record UpdateRecoveryPlan(string PlanId, string? Description, IRea
 /// <summary>Deletes the plan; deleting a deleted plan is a no-op, a plan never created is NotRegistered.</summary>
 public sealed record DeleteRecoveryPlan(string PlanId, long NowUnixMs) : IRecoveryPlanCommand;
 
+/// <summary>
+/// Sets (or, with a null <paramref name="DrillEvery"/>, removes) the plan's drill schedule: a test failover to the
+/// <c>latest</c> point every <paramref name="DrillEvery"/> (counted from the plan's last test failover, scheduled or not,
+/// else from when the schedule was set), whose machines run for <paramref name="DrillTtl"/> (absent = 30 minutes) before
+/// the job cleans itself up. <paramref name="MinimumEvery"/>: the node's lower bound on the interval (absent = 1 hour;
+/// HOCON <c>siterecovery.failover.drill-minimum-interval</c>). Setting the schedule the plan has is a no-op.
+/// </summary>
+public sealed record SetDrillSchedule(string PlanId, TimeSpan? DrillEvery, TimeSpan? DrillTtl, long NowUnixMs, TimeSpan? MinimumEvery = null)
+    : IRecoveryPlanCommand
+{
+    public static readonly TimeSpan DefaultTtl = TimeSpan.FromMinutes(30);
+    public static readonly TimeSpan DefaultMinimumEvery = TimeSpan.FromHours(1);
+    public static readonly TimeSpan MaximumEvery = TimeSpan.FromDays(366);
+}
+
 // ---- query ----
 public sealed record GetRecoveryPlan(string PlanId) : IRecoveryPlanMessage;
 
@@ -103,7 +122,14 @@ public sealed record RecoveryPlanView(
     IReadOnlyList<BootGroup> Groups,
     long Version,
     long CreatedUnixMs,
-    long UpdatedUnixMs);
+    long UpdatedUnixMs)
+{
+    /// <summary>How often the plan is drilled by itself (null: only when someone starts a test failover).</summary>
+    public TimeSpan? DrillEvery { get; init; }
+
+    /// <summary>How long a scheduled drill's machines run before its cleanup (set whenever <see cref="DrillEvery"/> is).</summary>
+    public TimeSpan? DrillTtl { get; init; }
+}
 
 /// <summary>Query of the recovery-plan directory (singleton); reply <see cref="RecoveryPlanList"/>.</summary>
 public sealed record ListRecoveryPlans
@@ -129,6 +155,10 @@ public sealed record RecoveryPlanCreated(string PlanId, string Vault, string? De
 
 [Manifest("recovery-plan-updated.v1")]
 public sealed record RecoveryPlanUpdated(string PlanId, string? Description, IReadOnlyList<BootGroup> Groups, long AtUnixMs) : IRecoveryPlanEvent;
+
+/// <summary>The drill schedule as stored: both null (no schedule) or both set (the TTL defaulted).</summary>
+[Manifest("recovery-plan-drill-schedule-set.v1")]
+public sealed record RecoveryPlanDrillScheduleSet(string PlanId, TimeSpan? DrillEvery, TimeSpan? DrillTtl, long AtUnixMs) : IRecoveryPlanEvent;
 
 [Manifest("recovery-plan-deleted.v1")]
 public sealed record RecoveryPlanDeleted(string PlanId, long AtUnixMs) : IRecoveryPlanEvent;

@@ -109,6 +109,7 @@ run.SetAction(async (parse, ct) =>
         {
             app.Lifetime.ApplicationStarted.Register(() => GroupPoints.Start(app.Services, options, dataPath));
             app.Lifetime.ApplicationStarted.Register(() => SiteRecovery.Node.Failover.FailoverActors.Start(app.Services));
+            app.Lifetime.ApplicationStarted.Register(() => SiteRecovery.Node.Failover.DrillSchedules.Start(app.Services, options));
         }
         ControlPlaneEndpoints.Map(app, options, () => dataPath.MasterTargetId, () => dataPath.ProcessServerId);
         RecoveryPlanEndpoints.Map(app, options);

@@ -28,6 +28,9 @@ public sealed class ApiClient(string baseUrl) : IDisposable
     public async Task<JsonNode> PostAsync(string path, object body, CancellationToken ct)
         => await SendAsync(() => _http.PostAsJsonAsync(path.TrimStart('/'), body, ct), ct);
 
+    public async Task<JsonNode> PutAsync(string path, object body, CancellationToken ct)
+        => await SendAsync(() => _http.PutAsJsonAsync(path.TrimStart('/'), body, ct), ct);
+
     public async Task<JsonNode> DeleteAsync(string path, CancellationToken ct)
         => await SendAsync(() => _http.DeleteAsync(path.TrimStart('/'), ct), ct);
 

@@ -28,6 +28,12 @@ public sealed class Api(string baseUrl) : IDisposable
         return await ReadAsync(r, ct);
     }
 
+    public async Task<ApiResponse> PutAsync(string path, object body, CancellationToken ct = default)
+    {
+        using var r = await _http.PutAsJsonAsync(path, body, ct);
+        return await ReadAsync(r, ct);
+    }
+
     static async Task<ApiResponse> ReadAsync(HttpResponseMessage r, CancellationToken ct)
     {
         var text = await r.Content.ReadAsStringAsync(ct);

@@ -11,6 +11,9 @@ namespace SiteRecovery.Actors.Control.RecoveryPlan;
 /// update, in boot order; a machine is in at most one group; action names are unique.</item>
 /// <item><see cref="Version"/> grows by one with every persisted event and never goes back (also across delete and
 /// re-create); a no-op or a rejection leaves the state as it was.</item>
+/// <item>The drill schedule is both null or both set: <see cref="DrillEvery"/> within the minimum given with
+/// <see cref="SetDrillSchedule"/> (1 hour by default) and <see cref="SetDrillSchedule.MaximumEvery"/>, <see cref="DrillTtl"/>
+/// within the failover job's time-to-live bounds. A delete removes it; an update keeps it.</item>
 /// <item>Apply never validates: old journals replay as written.</item>
 /// </list>
 /// </summary>
@@ -26,6 +29,12 @@ public sealed record RecoveryPlanState(
     long UpdatedUnixMs)
     : IControlSnapshot, IAggregateState<RecoveryPlanState, IRecoveryPlanCommand, IRecoveryPlanEvent>
 {
+    /// <summary>How often the plan is drilled by itself; null = no schedule.</summary>
+    public TimeSpan? DrillEvery { get; init; }
+
+    /// <summary>How long a scheduled drill's machines run before its cleanup; set whenever <see cref="DrillEvery"/> is.</summary>
+    public TimeSpan? DrillTtl { get; init; }
+
     public static RecoveryPlanState Empty(string planId) => new(planId, false, null, null, [], 0, 0, 0);
 
     /// <summary>What the plan directory should list for this plan: null when it does not exist.</summary>
@@ -41,6 +50,7 @@ public sealed record RecoveryPlanState(
         {
             CreateRecoveryPlan c => DecideCreate(c),
             UpdateRecoveryPlan c => DecideUpdate(c),
+            SetDrillSchedule c => DecideDrillSchedule(c),
             DeleteRecoveryPlan c => Exists
                 ? Decision<IRecoveryPlanEvent>.Accept(new RecoveryPlanDeleted(PlanId, c.NowUnixMs))
                 : Decision<IRecoveryPlanEvent>.NoOp,
@@ -83,6 +93,17 @@ public sealed record RecoveryPlanState(
             : Decision<IRecoveryPlanEvent>.Accept(new RecoveryPlanUpdated(PlanId, description, groups, c.NowUnixMs));
     }
 
+    private Decision<IRecoveryPlanEvent> DecideDrillSchedule(SetDrillSchedule c)
+    {
+        var failures = RecoveryPlanValidation.ValidateDrillSchedule(c.DrillEvery, c.DrillTtl, c.MinimumEvery ?? SetDrillSchedule.DefaultMinimumEvery,
+            nameof(SetDrillSchedule) + ".");
+        if (failures.Count > 0) return Invalid($"{nameof(SetDrillSchedule)} rejected for plan '{c.PlanId}': {RecoveryPlanValidation.Describe(failures)}");
+        TimeSpan? ttl = c.DrillEvery is null ? null : c.DrillTtl ?? SetDrillSchedule.DefaultTtl;
+        return c.DrillEvery == DrillEvery && ttl == DrillTtl
+            ? Decision<IRecoveryPlanEvent>.NoOp
+            : Decision<IRecoveryPlanEvent>.Accept(new RecoveryPlanDrillScheduleSet(PlanId, c.DrillEvery, ttl, c.NowUnixMs));
+    }
+
     public RecoveryPlanState Apply(IRecoveryPlanEvent @event) => @event switch
     {
         RecoveryPlanCreated e => this with
@@ -91,11 +112,16 @@ public sealed record RecoveryPlanState(
             Version = Version + 1, CreatedUnixMs = e.AtUnixMs, UpdatedUnixMs = e.AtUnixMs,
         },
         RecoveryPlanUpdated e => this with { Description = e.Description, Groups = [.. e.Groups], Version = Version + 1, UpdatedUnixMs = e.AtUnixMs },
-        RecoveryPlanDeleted e => this with { Exists = false, Groups = [], Version = Version + 1, UpdatedUnixMs = e.AtUnixMs },
+        RecoveryPlanDrillScheduleSet e => this with { DrillEvery = e.DrillEvery, DrillTtl = e.DrillTtl, Version = Version + 1, UpdatedUnixMs = e.AtUnixMs },
+        RecoveryPlanDeleted e => this with
+        {
+            Exists = false, Groups = [], DrillEvery = null, DrillTtl = null, Version = Version + 1, UpdatedUnixMs = e.AtUnixMs,
+        },
         _ => throw new ArgumentOutOfRangeException(nameof(@event), @event.GetType().Name, "Unknown RecoveryPlan event"),
     };
 
-    public RecoveryPlanView ToView() => new(PlanId, Exists, Vault, Description, Groups, Version, CreatedUnixMs, UpdatedUnixMs);
+    public RecoveryPlanView ToView() =>
+        new(PlanId, Exists, Vault, Description, Groups, Version, CreatedUnixMs, UpdatedUnixMs) { DrillEvery = DrillEvery, DrillTtl = DrillTtl };
 
     private static Decision<IRecoveryPlanEvent> Invalid(string message) =>
         Decision<IRecoveryPlanEvent>.Reject(RejectionReason.InvalidArgument, message);

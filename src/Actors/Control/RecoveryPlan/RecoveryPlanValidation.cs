@@ -47,6 +47,29 @@ public static partial class RecoveryPlanValidation
         return failures;
     }
 
+    /// <summary>
+    /// Rules of a drill schedule: an interval within <paramref name="minimumEvery"/>..<see cref="SetDrillSchedule.MaximumEvery"/>
+    /// (null = no schedule), a time-to-live within the failover job's bounds and only with an interval.
+    /// </summary>
+    public static IReadOnlyList<RecoveryPlanValidationFailure> ValidateDrillSchedule(TimeSpan? every, TimeSpan? ttl, TimeSpan minimumEvery, string prefix)
+    {
+        var failures = new List<RecoveryPlanValidationFailure>();
+        if (every is { } e && (e < minimumEvery || e > SetDrillSchedule.MaximumEvery || e <= TimeSpan.Zero))
+            failures.Add(new(RecoveryPlanValidationReason.InvalidDrillInterval, prefix + "DrillEvery",
+                $"{prefix}DrillEvery must be within {minimumEvery}..{SetDrillSchedule.MaximumEvery} (was {e})"));
+        if (ttl is { } t)
+        {
+            if (every is null)
+                failures.Add(new(RecoveryPlanValidationReason.InvalidDrillTtl, prefix + "DrillTtl",
+                    $"{prefix}DrillTtl needs a DrillEvery (was {t} without one); send no DrillEvery and no DrillTtl to remove the schedule"));
+            else if (t < TimeSpan.FromSeconds(SiteRecovery.Actors.Failover.FailoverJobState.MinTtlSeconds) || t > TimeSpan.FromSeconds(SiteRecovery.Actors.Failover.FailoverJobState.MaxTtlSeconds)
+                     || t.Ticks % TimeSpan.TicksPerSecond != 0)
+                failures.Add(new(RecoveryPlanValidationReason.InvalidDrillTtl, prefix + "DrillTtl",
+                    $"{prefix}DrillTtl must be whole seconds within {SiteRecovery.Actors.Failover.FailoverJobState.MinTtlSeconds}..{SiteRecovery.Actors.Failover.FailoverJobState.MaxTtlSeconds} s (was {t})"));
+        }
+        return failures;
+    }
+
     public static IEnumerable<RecoveryPlanValidationFailure> ValidateDescription(string? description, string prefix)
     {
         if (description is null) yield break;

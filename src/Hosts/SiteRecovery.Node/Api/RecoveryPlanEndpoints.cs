@@ -21,6 +21,9 @@ public static class RecoveryPlanEndpoints
     /// <summary>Replaces the groups; a null description keeps the current one; with expectedVersion the update is refused (409) unless the plan is at it.</summary>
     public sealed record UpdatePlanBody(string? Description, BootGroup[]? Groups, long? ExpectedVersion);
 
+    /// <summary>Drill every <c>everySeconds</c> (null: remove the schedule), machines kept <c>ttlSeconds</c> (absent: 1800) before cleanup.</summary>
+    public sealed record DrillScheduleBody(long? EverySeconds, long? TtlSeconds);
+
     public static void Map(WebApplication app, NodeOptions options)
     {
         var plans = app.MapGroup("/api/recovery-plans");
@@ -48,6 +51,16 @@ public static class RecoveryPlanEndpoints
         {
             if (BadId(id) is { } badId) return badId;
             var command = new UpdateRecoveryPlan(id, body.Description, body.Groups ?? [], Now, body.ExpectedVersion);
+            return ControlPlaneEndpoints.Result(await r.Get<RecoveryPlansRegion>().Ask<CommandResult>(command, AskTimeout));
+        });
+        // The node's minimum interval goes with the command, so the plan's own rules name a too-frequent schedule.
+        plans.MapPut("/{id}/drill-schedule", async (string id, DrillScheduleBody body, ActorRegistry r, SiteRecovery.Node.Failover.FailoverSettings failover) =>
+        {
+            if (BadId(id) is { } badId) return badId;
+            if (body.EverySeconds is < 1 or > 366L * 24 * 3600) return Results.BadRequest(new ApiError($"everySeconds: {body.EverySeconds} is outside 1..{366L * 24 * 3600}"));
+            if (body.TtlSeconds is < 1 or > 366L * 24 * 3600) return Results.BadRequest(new ApiError($"ttlSeconds: {body.TtlSeconds} is outside 1..{366L * 24 * 3600}"));
+            var command = new SetDrillSchedule(id, body.EverySeconds is { } every ? TimeSpan.FromSeconds(every) : null,
+                body.TtlSeconds is { } ttl ? TimeSpan.FromSeconds(ttl) : null, Now, failover.DrillMinimumInterval);
             return ControlPlaneEndpoints.Result(await r.Get<RecoveryPlansRegion>().Ask<CommandResult>(command, AskTimeout));
         });
         plans.MapDelete("/{id}", async (string id, ActorRegistry r) =>

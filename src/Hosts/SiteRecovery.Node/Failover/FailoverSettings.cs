@@ -7,6 +7,12 @@ public sealed record FailoverSettings(string ScriptsDirectory, string BootMarker
 {
     const string Root = "siterecovery.failover";
 
+    /// <summary>The shortest drill interval a plan may set (<c>drill-minimum-interval</c>, 1 hour unless lowered for tests).</summary>
+    public TimeSpan DrillMinimumInterval { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>How often the drill scheduler checks for due drills (<c>drill-check-interval</c>).</summary>
+    public TimeSpan DrillCheckInterval { get; init; } = TimeSpan.FromSeconds(30);
+
     public static FailoverSettings Load(string? overridePath)
     {
         try { return Read(overridePath); }
@@ -24,7 +30,17 @@ public sealed record FailoverSettings(string ScriptsDirectory, string BootMarker
         var timeout = c.GetTimeSpan($"{Root}.boot-timeout");
         if (timeout <= TimeSpan.Zero) throw new ArgumentException($"{Root}.boot-timeout must be positive");
         return new FailoverSettings(c.GetString($"{Root}.scripts-directory"), marker, timeout,
-            Int(c, "default-memory-mib", 64, 65536), Int(c, "default-cpus", 1, 64), Int(c, "start-parallelism", 1, 256));
+            Int(c, "default-memory-mib", 64, 65536), Int(c, "default-cpus", 1, 64), Int(c, "start-parallelism", 1, 256))
+        {
+            DrillMinimumInterval = Positive(c, "drill-minimum-interval", TimeSpan.FromHours(1)),
+            DrillCheckInterval = Positive(c, "drill-check-interval", TimeSpan.FromSeconds(30)),
+        };
+    }
+
+    static TimeSpan Positive(Config c, string key, TimeSpan fallback)
+    {
+        var v = c.HasPath($"{Root}.{key}") ? c.GetTimeSpan($"{Root}.{key}") : fallback;
+        return v > TimeSpan.Zero ? v : throw new ArgumentException($"{Root}.{key} = {v} must be positive");
     }
 
     static int Int(Config c, string key, int min, int max)

@@ -17,6 +17,7 @@ public static class PlanCommands
         plan.Add(ShowCommand(api, json));
         plan.Add(ListCommand(api, json));
         plan.Add(DeleteCommand(api, json));
+        plan.Add(DrillScheduleCommand(api, json));
         return plan;
     }
 
@@ -75,6 +76,8 @@ public static class PlanCommands
             if (p.GetValue(json)) return r;
             AnsiConsole.MarkupLine($"plan [bold]{Markup.Escape(r["planId"]!.ToString())}[/] in vault {Markup.Escape(r["vault"]?.ToString() ?? "-")}, version {r["version"]}"
                                    + (r["description"] is { } desc ? $": {Markup.Escape(desc.ToString())}" : ""));
+            if (r["drillEvery"] is { } drillEvery)
+                AnsiConsole.MarkupLine($"drilled every {Markup.Escape(drillEvery.ToString())}, machines kept {Markup.Escape(r["drillTtl"]?.ToString() ?? "-")}");
             var table = new Table().AddColumns("group", "machines", "before", "after");
             var n = 0;
             foreach (var g in r["groups"]!.AsArray())
@@ -114,6 +117,62 @@ public static class PlanCommands
             return null;
         }));
         return cmd;
+    }
+
+    static Command DrillScheduleCommand(Option<string> api, Option<bool> json)
+    {
+        var id = new Argument<string>("plan") { Description = "Plan id" };
+        var every = new Option<string?>("--every") { Description = "Drill the plan this often, e.g. 7d, 12h, 90m (at least the node's drill-minimum-interval, 1h by default)" };
+        var ttl = new Option<string?>("--ttl") { Description = "How long a drill's machines run before its cleanup, e.g. 30m (default 30m)" };
+        var off = new Option<bool>("--off") { Description = "Remove the plan's drill schedule" };
+        var cmd = new Command("drill-schedule", "Drill a plan by itself: a test failover to the latest point every --every, cleaned up after --ttl; a failed drill raises a DrillFailed alert") { id, every, ttl, off };
+        cmd.SetAction(async (p, ct) =>
+        {
+            long? everySeconds = null, ttlSeconds = null;
+            try
+            {
+                if (p.GetValue(off) == (p.GetValue(every) is not null)) throw new ArgumentException("give --every (and optionally --ttl), or --off");
+                if (p.GetValue(every) is { } e) everySeconds = (long)ParseDuration("--every", e).TotalSeconds;
+                if (p.GetValue(ttl) is { } t) ttlSeconds = (long)ParseDuration("--ttl", t).TotalSeconds;
+            }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine($"srctl: {e.Message}");
+                return 2;
+            }
+            return await Run(p, api, json, async c =>
+            {
+                var r = await c.PutAsync($"api/recovery-plans/{Uri.EscapeDataString(p.GetValue(id)!)}/drill-schedule",
+                    new { everySeconds, ttlSeconds }, ct);
+                if (p.GetValue(json)) return r;
+                AnsiConsole.MarkupLine(everySeconds is null
+                    ? $"plan [bold]{Markup.Escape(p.GetValue(id)!)}[/] has no drill schedule"
+                    : $"plan [bold]{Markup.Escape(p.GetValue(id)!)}[/] is drilled every {TimeSpan.FromSeconds(everySeconds.Value)}, machines kept {TimeSpan.FromSeconds(ttlSeconds ?? 1800)}");
+                return null;
+            });
+        });
+        return cmd;
+    }
+
+    /// <summary>A duration of whole units: <c>30s</c>, <c>90m</c>, <c>12h</c>, <c>7d</c>, <c>2w</c>, or a sum like <c>1h30m</c>.</summary>
+    internal static TimeSpan ParseDuration(string option, string text)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(text.Trim(), @"^(?:(\d{1,6})([smhdw]))+$");
+        if (!m.Success) throw new ArgumentException($"{option}: '{text}' is not a duration (e.g. 30s, 90m, 12h, 7d, 2w, 1h30m)");
+        var total = TimeSpan.Zero;
+        for (var i = 0; i < m.Groups[1].Captures.Count; i++)
+        {
+            var n = long.Parse(m.Groups[1].Captures[i].Value, System.Globalization.CultureInfo.InvariantCulture);
+            total += m.Groups[2].Captures[i].Value switch
+            {
+                "s" => TimeSpan.FromSeconds(n),
+                "m" => TimeSpan.FromMinutes(n),
+                "h" => TimeSpan.FromHours(n),
+                "d" => TimeSpan.FromDays(n),
+                _ => TimeSpan.FromDays(7 * n),
+            };
+        }
+        return total > TimeSpan.Zero ? total : throw new ArgumentException($"{option}: '{text}' must be longer than zero");
     }
 
     static string Actions(JsonNode? actions)
