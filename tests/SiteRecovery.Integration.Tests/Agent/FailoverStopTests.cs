@@ -116,9 +116,13 @@ public class FailoverStopTests
 
             var stopped = await new SourceStop(site.Target).StopAsync(["disk1"], TimeSpan.FromSeconds(15), default);
             Assert.True(stopped.Ok, string.Join("; ", stopped.Errors));
+            // One line at a time: qemu-io reading a pipe handles one line per wake-up and leaves the rest waiting.
             foreach (var command in new[] { "write -P 0x42 0 64k", "write -z 64k 64k", "discard 128k 64k", "read -P 0x41 0 64k", "quit" })
+            {
                 await client.StandardInput.WriteLineAsync(command);
-            await client.StandardInput.FlushAsync();
+                await client.StandardInput.FlushAsync();
+                await Task.Delay(300);
+            }
             using var exit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             try { await client.WaitForExitAsync(exit.Token); } catch (OperationCanceledException) { }
         }
@@ -127,7 +131,9 @@ public class FailoverStopTests
         Assert.True(client.HasExited && client.ExitCode >= 0, $"qemu-io did not quit:\n{output}");
 
         // qemu-io prints strerror(EPERM) for each refused request; the read sees the data written before the stop.
-        Assert.True(System.Text.RegularExpressions.Regex.Count(output, "Operation not permitted") == 3, $"want 3 refusals (write, write -z, discard), got:\n{output}");
+        Assert.True(System.Text.RegularExpressions.Regex.Count(output, "Operation not permitted") == 3, $"want 3 refusals (write, write -z, discard), got:\n{output}\n{string.Join("\n", site.Log.TakeLast(10))}");
+        await Assert.ThrowsAsync<SiteRecovery.Capture.Nbd.ExportReadOnlyException>(async () => await export.TrimAsync(128 << 10, 64 << 10, default));
+        await Assert.ThrowsAsync<SiteRecovery.Capture.Nbd.ExportReadOnlyException>(async () => await export.WriteZeroesAsync(0, 4096, false, default));
         Assert.Contains("read 65536/65536 bytes", output);
         Assert.DoesNotContain("Pattern verification failed", output);
         Assert.True(export.Stream.LastSequence == (await site.Target.GetDiskAsync("disk1")).DurableThrough,

@@ -5,8 +5,8 @@ using SiteRecovery.Contracts.Wire;
 namespace SiteRecovery.Agent.Replication;
 
 /// <summary>
-/// The agent's second outgoing connection to its process server, for group holds only (a hello offering no
-/// disks). On the delta connection a held answer would queue behind the deltas already sent, each waiting for
+/// The agent's second outgoing connection to its process server, for requests from the master target only (group
+/// holds, operator resyncs, planned-failover stops; a hello offering no disks). On the delta connection a held answer would queue behind the deltas already sent, each waiting for
 /// the process server's fsync, and the write stall would grow with the load. Holds taken over this connection
 /// are released when it is lost, as over the delta connection.
 ///
