@@ -17,7 +17,10 @@ public sealed class FailoverTests
 
     sealed record Machine(string Id, string Disk, Agent Agent, string Path, string GuestSha);
 
-    static async Task<(Node Node, List<Machine> Machines)> SiteAsync(TempDir dir, params string[] machineIds)
+    static Task<(Node Node, List<Machine> Machines)> SiteAsync(TempDir dir, params string[] machineIds) => SiteAsync(dir, 0, machineIds);
+
+    /// <summary>A node and one agent per machine: its boot disk is the tiny guest; with <paramref name="dataDiskMb"/> a data disk <c>ID-data</c> too.</summary>
+    static async Task<(Node Node, List<Machine> Machines)> SiteAsync(TempDir dir, int dataDiskMb, params string[] machineIds)
     {
         var scripts = dir["scripts"];
         Directory.CreateDirectory(scripts);
@@ -36,11 +39,18 @@ public sealed class FailoverTests
             var disk = $"{id}-boot";
             var path = dir[$"{disk}.img"];
             await using (var f = new FileStream(path, FileMode.Create)) f.SetLength(DiskMb << 20);
-            var agent = new Agent(id, new Dictionary<string, string> { [disk] = path }, node.PsAddress, dir[$"agent-{id}"], dir.Path);
+            var disks = new Dictionary<string, string> { [disk] = path };
+            if (dataDiskMb > 0)
+            {
+                disks[$"{id}-data"] = dir[$"{id}-data.img"];
+                await using var d = new FileStream(disks[$"{id}-data"], FileMode.Create);
+                d.SetLength((long)dataDiskMb << 20);
+            }
+            var agent = new Agent(id, disks, node.PsAddress, dir[$"agent-{id}"], dir.Path);
             await agent.StartAsync();
             var sha = await GuestMachines.SeedAsync(agent.Uri(disk), dir.Path, seed++);
             // Durable at the target: "latest" then covers every write of the seed.
-            await node.BookmarkAsync($"seeded-{id}", [disk], TimeSpan.FromSeconds(60));
+            await node.BookmarkAsync($"seeded-{id}", [.. disks.Keys], TimeSpan.FromSeconds(60));
             machines.Add(new Machine(id, disk, agent, path, sha));
         }
         var vault = await node.Api.PostAsync("api/vaults", new { name = "drills", region = "WestEurope" });
@@ -315,6 +325,61 @@ public sealed class FailoverTests
             // Failback is not built: the test stops the committed machines it made itself.
             foreach (var pid in pids)
                 try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+        }
+    }
+
+    [Fact]
+    public async Task A_planned_failover_stops_and_drains_the_source_under_load_loses_nothing_and_its_rollback_gives_the_source_back()
+    {
+        using var dir = new TempDir("failover-planned");
+        var (node, machines) = await SiteAsync(dir, 32, "vm1");
+        using var _ = node;
+        var m = machines[0];
+        var data = $"{m.Id}-data";
+        using var load = new CancellationTokenSource();
+        try
+        {
+            var plan = await node.Api.PostAsync("api/recovery-plans", new { planId = "move", vault = "drills", groups = new[] { new { machines = new[] { "vm1" } } } });
+            Assert.True(plan.Status == HttpStatusCode.OK, plan.Text);
+            var withPoint = await node.Api.PostAsync("api/failovers", new { plan = "move", kind = "planned", point = "latest" });
+            Assert.Equal(HttpStatusCode.BadRequest, withPoint.Status);
+            Assert.Contains("recovers to the final point it takes itself", withPoint.Error);
+
+            // The source keeps writing until the failover stops it: the writer then gets errors and ends.
+            var writer = Tools.RunAsync("fio", Tools.FioRandWrite(m.Agent.Uri(data), "planned", 32, 4096).Concat(["--time_based", "--runtime=300"]), TimeSpan.FromMinutes(6), load.Token);
+            await Task.Delay(3000);
+            var start = await node.Api.PostAsync("api/failovers", new { plan = "move", kind = "planned" });
+            Assert.True(start.Status == HttpStatusCode.Accepted, start.Text);
+            var job = start.Body!["jobId"]!.GetValue<string>();
+            var done = await UntilAsync(node, job, j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(4));
+            Assert.True(Status(done) == "Completed", done.ToJsonString());
+            Assert.Contains("read-only and drained", done["steps"]![0]!["output"]!.GetValue<string>());
+            Assert.Equal($"planned-{job}", done["points"]![0]!["pointName"]!.GetValue<string>());
+            var writes = await writer; // the stop refused its next write
+            Assert.NotEqual(0, writes.ExitCode);
+
+            // Zero loss: every disk of the machine, materialized at the final point, is the source as it ended, byte for byte.
+            var started = done["machines"]![0]!;
+            foreach (var d in started["disks"]!.AsArray())
+            {
+                var disk = d!["diskId"]!.GetValue<string>();
+                var source = disk == m.Disk ? m.Path : dir[$"{disk}.img"];
+                Assert.Equal(await GuestMachines.Sha256Async(source), d["sha256"]!.GetValue<string>());
+            }
+            Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={m.GuestSha}", done["boots"]![0]!["guestCheck"]!.GetValue<string>());
+
+            // Rolled back: the machine stops and the source takes writes again, which replicate.
+            Assert.Equal(HttpStatusCode.OK, (await node.Api.PostAsync($"api/failovers/{job}/rollback", new { reason = "stay on premises" })).Status);
+            var rolled = await UntilAsync(node, job, j => Status(j) == "CleanedUp", TimeSpan.FromMinutes(1));
+            Assert.Contains(rolled["history"]!.AsArray(), h => h!.GetValue<string>().Contains("the source takes writes again"));
+            Assert.False(QemuOfJobRuns(job));
+            await Tools.RunOkAsync("qemu-io", ["-f", "raw", m.Agent.Uri(data), "-c", "write -P 0x42 0 1M"], TimeSpan.FromMinutes(1));
+            await node.BookmarkAsync("after-rollback", [data], TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            load.Cancel();
+            foreach (var x in machines) x.Agent.Dispose();
         }
     }
 }

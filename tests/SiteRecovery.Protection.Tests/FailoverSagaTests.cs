@@ -42,6 +42,18 @@ public sealed class FailoverSagaTests : IDisposable
             return Task.FromResult<IReadOnlyList<MachinePoint>>(machines.Select(m => new MachinePoint(m, "auto-1", new Dictionary<string, long> { [$"{m}-d0"] = 7 }, 1_000, "crash-consistent")).ToList());
         }
 
+        public Task<string> StopSourceAsync(string jobId, IReadOnlyList<string> machines, string pointName, CancellationToken ct)
+        {
+            Calls.Enqueue($"stop-source {machines.Count} {pointName}");
+            return Task.FromResult("stopped");
+        }
+
+        public Task<string> ResumeSourceAsync(string jobId, IReadOnlyList<string> machines, CancellationToken ct)
+        {
+            Calls.Enqueue($"resume-source {machines.Count}");
+            return Task.FromResult("resumed");
+        }
+
         public Task<string> RunScriptAsync(string jobId, string script, TimeSpan timeout, CancellationToken ct)
         {
             Calls.Enqueue($"script {script}");

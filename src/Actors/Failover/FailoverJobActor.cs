@@ -124,7 +124,10 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
                 {
                     // A step stopped by the cleanup may still be starting a machine: let it end first, so nothing is made after the removal.
                     if (previous is not null) await previous.ContinueWith(_ => { }, CancellationToken.None).ConfigureAwait(false);
-                    var removed = await _effects.RemoveAsync(_state.JobId, _state.Machines, _state.Started, ct).ConfigureAwait(false);
+                    var removed = (await _effects.RemoveAsync(_state.JobId, _state.Machines, _state.Started, ct).ConfigureAwait(false)).ToList();
+                    // A planned failover that is undone gives the source its writes back.
+                    if (_state.Kind == FailoverKind.Planned)
+                        removed.Add(await _effects.ResumeSourceAsync(_state.JobId, _state.Machines, ct).ConfigureAwait(false));
                     return new CompleteFailoverCleanup(_state.JobId, Now(), removed);
                 });
                 break;
@@ -181,6 +184,9 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
         var jobId = _state.JobId;
         switch (step.Kind)
         {
+            case FailoverStepKind.StopSource:
+                var stopped = await _effects.StopSourceAsync(jobId, step.Machines, _state.Point!.Bookmark!, ct).ConfigureAwait(false);
+                return new CompleteFailoverStep(jobId, step.Index, Now(), stopped);
             case FailoverStepKind.ResolvePoint:
                 var points = await _effects.ResolvePointsAsync(step.Machines, _state.Point!, ct).ConfigureAwait(false);
                 return new RecordFailoverPoints(jobId, step.Index, points, Now());

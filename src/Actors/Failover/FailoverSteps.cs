@@ -3,7 +3,8 @@ using SiteRecovery.Contracts.Control;
 namespace SiteRecovery.Actors.Failover;
 
 /// <summary>
-/// The steps of a failover, fixed from the plan when the job starts: resolve every machine's point; then per boot group
+/// The steps of a failover, fixed from the plan when the job starts: for a planned failover first stop the source and
+/// take the final point; resolve every machine's point; then per boot group
 /// its pre actions, the start of its machines (each waited for until booted), its post actions; and for a test failover
 /// the drill report. A later change of the plan does not move a running job.
 /// </summary>
@@ -13,7 +14,9 @@ public static class FailoverSteps
     {
         var steps = new List<FailoverStepPlan>();
         var all = groups.SelectMany(g => g.Machines).ToList();
-        steps.Add(new FailoverStepPlan(0, FailoverStepKind.ResolvePoint, "resolve the point of every machine", null, all));
+        if (kind == FailoverKind.Planned)
+            steps.Add(new FailoverStepPlan(0, FailoverStepKind.StopSource, "stop the source: exports read-only, every delta drained, the final point taken", null, all));
+        steps.Add(new FailoverStepPlan(steps.Count, FailoverStepKind.ResolvePoint, "resolve the point of every machine", null, all));
         for (var g = 0; g < groups.Count; g++)
         {
             var group = g + 1;

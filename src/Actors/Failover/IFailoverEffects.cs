@@ -11,6 +11,16 @@ namespace SiteRecovery.Actors.Failover;
 /// </summary>
 public interface IFailoverEffects
 {
+    /// <summary>
+    /// A planned failover's first step: every disk of the machines made read-only at its agent and drained to this master
+    /// target, then one point across all of them named <paramref name="pointName"/>, recorded on every disk. Throws naming
+    /// the disk and why when the source cannot be stopped (nothing is stopped then).
+    /// </summary>
+    Task<string> StopSourceAsync(string jobId, IReadOnlyList<string> machines, string pointName, CancellationToken ct);
+
+    /// <summary>Lets the source write again (a planned failover rolled back); the agents that are gone are named, not an error.</summary>
+    Task<string> ResumeSourceAsync(string jobId, IReadOnlyList<string> machines, CancellationToken ct);
+
     /// <summary>The point of every machine for <paramref name="point"/>; throws naming the machine and why when one has none.</summary>
     Task<IReadOnlyList<MachinePoint>> ResolvePointsAsync(IReadOnlyList<string> machines, FailoverPointChoice point, CancellationToken ct);
 

@@ -17,8 +17,11 @@ public enum FailoverJobStatus { NotStarted, Running, WaitingForOperator, StepFai
 
 public enum FailoverStepState { Pending, Running, Succeeded, Failed, Skipped }
 
-/// <summary>What a step does: resolve the point of every machine, wait for an operator, run a script, start a boot group, write the drill report.</summary>
-public enum FailoverStepKind { ResolvePoint, Manual, Script, StartGroup, DrillReport }
+/// <summary>
+/// What a step does: stop the source (a planned failover: exports read-only, every delta drained, the final point taken),
+/// resolve the point of every machine, wait for an operator, run a script, start a boot group, write the drill report.
+/// </summary>
+public enum FailoverStepKind { ResolvePoint, Manual, Script, StartGroup, DrillReport, StopSource }
 
 /// <summary>
 /// The point to fail over to. <see cref="Kind"/>: <c>latest</c> (per machine, the newest state consistent across all its

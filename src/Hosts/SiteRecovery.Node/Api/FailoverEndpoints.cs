@@ -35,8 +35,8 @@ public static class FailoverEndpoints
             var kind = (body.Kind ?? "test").ToLowerInvariant();
             if (kind is not ("test" or "planned" or "unplanned"))
                 return Results.BadRequest(new ApiError($"kind: '{body.Kind}' is not a failover kind (test, planned, unplanned)"));
-            if (kind == "planned")
-                return Results.BadRequest(new ApiError("kind: planned failover is not built yet (test and unplanned are; see the README's \"Not built yet\")"));
+            if (kind == "planned" && (body.Point is not null || body.Time is not null))
+                return Results.BadRequest(new ApiError("point: a planned failover recovers to the final point it takes itself once the source is stopped and drained; give no point or time"));
             var (choice, pointError) = ParsePoint(body.Point, body.Time);
             if (pointError is not null) return Results.BadRequest(new ApiError(pointError));
             var point = choice!;
@@ -53,11 +53,13 @@ public static class FailoverEndpoints
             if (unknown.Count > 0)
                 return Results.NotFound(new ApiError($"plan {plan.PlanId}: machine(s) {string.Join(", ", unknown)} have no replicated disk on this master target"));
             // The point is checked before anything starts, so a point that does not exist is a clear refusal, not a failed job.
-            try { await effects.ResolvePointsAsync(machines, point, ct); }
-            catch (InvalidOperationException e) { return Results.BadRequest(new ApiError($"point: {e.Message}")); }
+            if (kind != "planned")
+                try { await effects.ResolvePointsAsync(machines, point, ct); }
+                catch (InvalidOperationException e) { return Results.BadRequest(new ApiError($"point: {e.Message}")); }
 
             var failoverKind = Enum.Parse<FailoverKind>(kind, ignoreCase: true);
             var jobId = $"{kind}-{plan.PlanId}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("n")[..4]}";
+            if (failoverKind == FailoverKind.Planned) point = new FailoverPointChoice("bookmark", Bookmark: $"planned-{jobId}");
             var opened = await r.Get<FailoverDirectoryKey>().Ask<CommandResult>(new OpenFailover(jobId, plan.PlanId, failoverKind, machines, Now), AskTimeout, ct);
             if (opened is CommandResult.Rejected refused) return Result(refused);
             var steps = FailoverSteps.Build(plan.Groups, failoverKind);

@@ -18,8 +18,9 @@ namespace SiteRecovery.Node.Failover;
 /// machine still finds and stops it.
 /// </summary>
 public sealed class NodeFailoverEffects(DataPathService dataPath, ActorRegistry registry, PointInTimeExports exports, IComputeTarget compute,
-    FailoverSettings settings, NodeOptions options, PlanScripts scripts, ILogger<NodeFailoverEffects> log) : IFailoverEffects
+    FailoverSettings settings, NodeOptions options, PlanScripts scripts, GroupBookmarks groupBookmarks, ILogger<NodeFailoverEffects> log) : IFailoverEffects
 {
+    static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(60);
     static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
     // job → export id → disk: the exports a test failover serves, removed with it (they live as long as this process).
     readonly ConcurrentDictionary<string, ConcurrentDictionary<string, string>> _exportsByJob = new();
@@ -73,6 +74,47 @@ public sealed class NodeFailoverEffects(DataPathService dataPath, ActorRegistry 
     {
         var view = await registry.Get<ProtectedMachinesRegion>().Ask<object>(new GetProtectedMachine(machineId), AskTimeout, ct);
         return view is ProtectedMachineView { State: not ProtectionState.NotDiscovered } m ? m : null;
+    }
+
+    public async Task<string> StopSourceAsync(string jobId, IReadOnlyList<string> machines, string pointName, CancellationToken ct)
+    {
+        var target = dataPath.Target ?? throw new InvalidOperationException("this node does not run the master-target role");
+        var byMachine = await DisksByMachineAsync(ct);
+        var disks = machines.SelectMany(m => byMachine.GetValueOrDefault(m) ?? []).Select(d => d.DiskId).ToList();
+        var stop = new SourceStop(target, m => log.LogInformation("{Message}", $"failover {jobId}: {m}"));
+        var stopped = await stop.StopAsync(disks, StopTimeout, ct);
+        if (!stopped.Ok)
+        {
+            // What did stop is let go again, so a failed step leaves the source as it was.
+            var resumed = await stop.ResumeAsync(stopped.LastSequences.Keys.ToList(), StopTimeout, CancellationToken.None);
+            throw new InvalidOperationException($"the source did not stop: {string.Join("; ", stopped.Errors)}" +
+                (stopped.LastSequences.Count == 0 ? "" : $" (the {stopped.LastSequences.Count} disk(s) that had stopped take writes again{(resumed.Ok ? "" : $", except: {string.Join("; ", resumed.Errors)}")})"));
+        }
+        // Every disk is read-only and drained: one cut across all of them is the state the source ends in.
+        var point = await groupBookmarks.TakeAsync($"failover-{jobId}", pointName, machines, app: false, StopTimeout, ct);
+        if (point.Outcome != SiteRecovery.Actors.Consistency.GroupBookmarkOutcome.Committed)
+            throw new InvalidOperationException($"the final point {pointName} was not taken: {point.AbortReason}: {point.AbortDetail}");
+        var disksActor = registry.Get<ProtectedDisksRegion>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        foreach (var (disk, seq) in point.Sequences)
+            while (!(await disksActor.Ask<DiskView>(new GetDisk(disk, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), AskTimeout, ct)).RecoveryPoints.Any(p => p.BookmarkId == pointName && p.Sequence == seq))
+            {
+                if (DateTime.UtcNow > deadline) throw new TimeoutException($"the final point {pointName} on {disk} (#{seq}) was not recorded within 30 s");
+                await Task.Delay(50, ct);
+            }
+        var drained = string.Join(", ", stopped.LastSequences.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => $"{x.Key} #{x.Value}"));
+        return $"{disks.Count} disk(s) read-only and drained ({drained}); final point {pointName} at {string.Join(", ", point.Sequences.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => $"{x.Key} #{x.Value}"))}";
+    }
+
+    public async Task<string> ResumeSourceAsync(string jobId, IReadOnlyList<string> machines, CancellationToken ct)
+    {
+        var target = dataPath.Target ?? throw new InvalidOperationException("this node does not run the master-target role");
+        var byMachine = await DisksByMachineAsync(ct);
+        var disks = machines.SelectMany(m => byMachine.GetValueOrDefault(m) ?? []).Select(d => d.DiskId).ToList();
+        var resumed = await new SourceStop(target, m => log.LogInformation("{Message}", $"failover {jobId}: {m}")).ResumeAsync(disks, StopTimeout, ct);
+        return resumed.Ok
+            ? $"the source takes writes again ({disks.Count} disk(s))"
+            : $"the source takes writes again except: {string.Join("; ", resumed.Errors)}";
     }
 
     public Task<string> RunScriptAsync(string jobId, string script, TimeSpan timeout, CancellationToken ct) => scripts.RunAsync(jobId, script, timeout, ct);

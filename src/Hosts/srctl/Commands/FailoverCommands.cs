@@ -54,11 +54,17 @@ public static class FailoverCommands
             return view["status"]!.ToString() is "Completed" ? 0 : 1;
         }));
         cmd.Add(unplanned);
-        var planned = new Command("planned", "Planned failover (not built yet: the node refuses it with the reason)") { new Option<string>("--plan") { Required = true } };
+        var pPlan = new Option<string>("--plan") { Description = "Recovery plan id", Required = true };
+        var planned = new Command("planned", "Planned failover: the source's exports turn read-only, every delta drains, a final point is taken; the machines boot from it (zero loss); then commit or rollback") { pPlan };
         planned.SetAction((parse, ct) => Run(api, parse, async client =>
         {
-            await client.PostAsync("api/failovers", new { plan = parse.GetValue<string>("--plan"), kind = "planned" }, ct);
-            return 0;
+            var r = await client.PostAsync("api/failovers", new { plan = parse.GetValue(pPlan), kind = "planned" }, ct);
+            var jobId = r["jobId"]!.ToString();
+            if (!parse.GetValue(json)) AnsiConsole.MarkupLine($"planned failover job [bold]{Markup.Escape(jobId)}[/] started");
+            var view = await WatchAsync(client, jobId, parse.GetValue(json), ct);
+            if (parse.GetValue(json)) Console.WriteLine(view.ToJsonString());
+            else ShowJob(view);
+            return view["status"]!.ToString() is "Completed" ? 0 : 1;
         }));
         cmd.Add(planned);
 
