@@ -209,6 +209,12 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
     async Task<DrillReport> DrillAsync(CancellationToken ct)
     {
         var s = _state;
+        // The machines' checksums read every disk twice; they are taken side by side (a drill of many machines spent
+        // most of its time here, one machine after another: see docs/performance.md, session 8).
+        var sumsByMachine = new System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<DiskChecksum>>();
+        await Parallel.ForEachAsync(s.Started.Where(m => s.Points.Any(p => p.MachineId == m.MachineId)),
+            new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = ct },
+            async (m, token) => sumsByMachine[m.MachineId] = await _effects.ChecksumsAsync(m, token).ConfigureAwait(false)).ConfigureAwait(false);
         var machines = new List<MachineDrill>();
         foreach (var point in s.Points)
         {
@@ -221,7 +227,7 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
                     "not started (its boot group was skipped or failed)"));
                 continue;
             }
-            var sums = await _effects.ChecksumsAsync(started, ct).ConfigureAwait(false);
+            var sums = sumsByMachine[point.MachineId];
             var failure = !boot.Booted ? $"did not boot: {boot.Failure}"
                 : sums.FirstOrDefault(d => !d.Agree) is { } bad ? $"disk {bad.DiskId}: the booted image ({bad.BootedSha256[..16]}…) and the replay ({bad.ReplaySha256[..16]}…) differ"
                 // A guest that prints a check and checked nothing (no disk in time, an unreadable header) has not verified anything.
@@ -232,8 +238,9 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
         }
         var now = Now();
         var passed = machines.Count > 0 && machines.All(m => m.Passed);
+        // The drill step itself is still running while its report is written: its duration so far.
         var steps = s.Steps.Select(x => new StepSummary(x.Plan.Index, x.Plan.Name, x.Plan.Kind, x.State,
-            x.EndedUnixMs - x.StartedUnixMs, x.Error ?? x.Output)).ToList();
+            (x.EndedUnixMs ?? (x.State == FailoverStepState.Running ? now : null)) - x.StartedUnixMs, x.Error ?? x.Output)).ToList();
         var rto = machines.Any(m => m.RtoMs is null) ? (long?)null : machines.Select(m => m.RtoMs!.Value).DefaultIfEmpty(0).Max();
         return new DrillReport(s.JobId, s.PlanId!, s.Point!.ToString(), s.RequestedUnixMs, now, rto, machines, steps, passed,
             passed ? null : string.Join("; ", machines.Where(m => !m.Passed).Select(m => $"{m.MachineId}: {m.Failure}")));

@@ -219,9 +219,11 @@ public sealed class NodeFailoverEffects(DataPathService dataPath, ActorRegistry 
         var sums = new List<DiskChecksum>();
         foreach (var disk in machine.Disks)
         {
-            var booted = await target.ViewSha256Async(disk.DiskId, disk.Sequence, ct);
-            var replay = await target.ReplaySha256Async(disk.DiskId, disk.Sequence, scratch, ct);
-            sums.Add(new DiskChecksum(disk.DiskId, disk.Sequence, booted, replay));
+            // Two independent reads of the same point, side by side.
+            var booted = target.ViewSha256Async(disk.DiskId, disk.Sequence, ct);
+            var replay = target.ReplaySha256Async(disk.DiskId, disk.Sequence, scratch, ct);
+            await Task.WhenAll(booted, replay);
+            sums.Add(new DiskChecksum(disk.DiskId, disk.Sequence, await booted, await replay));
         }
         return sums;
     }
