@@ -26,6 +26,29 @@ public sealed class DrillScheduleTests
             $"siterecovery.failover {{ scripts-directory = \"{scripts}\", boot-timeout = 150s, drill-minimum-interval = 10s, drill-check-interval = 1s }}\n");
         using var node = new Node("drill", "all", dir["n"], dir.Path, null, "--config", conf);
         await node.StartAsync();
+        try
+        {
+            await RunAsync(dir, node);
+        }
+        finally
+        {
+            // The schedule keeps starting drills every 10 s: one started just before the node stops would leave its qemu
+            // (a daemon, which outlives the node by design) running. Stop whatever qemu this test's folder started.
+            foreach (var d in Directory.EnumerateDirectories("/proc"))
+            {
+                if (!int.TryParse(Path.GetFileName(d), out var pid)) continue;
+                string cmdline;
+                try { cmdline = File.ReadAllText(Path.Combine(d, "cmdline")); }
+                catch (IOException) { continue; }
+                catch (UnauthorizedAccessException) { continue; }
+                if (cmdline.Contains("qemu-system", StringComparison.Ordinal) && cmdline.Contains(dir.Path, StringComparison.Ordinal))
+                    try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+            }
+        }
+    }
+
+    static async Task RunAsync(TempDir dir, Node node)
+    {
         var path = dir["vm1-boot.img"];
         await using (var f = new FileStream(path, FileMode.Create)) f.SetLength(DiskMb << 20);
         using var agent = new Agent("vm1", new Dictionary<string, string> { ["vm1-boot"] = path }, node.PsAddress, dir["agent-vm1"], dir.Path);
