@@ -17,7 +17,7 @@ namespace SiteRecovery.Protection.Tests;
 /// <see cref="IFailoverEffects"/> seam: 50 machines in 10 boot groups, a manual action and a script; and a node that
 /// stops in the middle of a boot group. Real boots are in the integration tests.
 /// </summary>
-public sealed class FailoverSagaTests : IDisposable
+public sealed partial class FailoverSagaTests : IDisposable
 {
     readonly string _dir = Path.Combine(Path.GetTempPath(), "sr-failover-saga", Guid.NewGuid().ToString("N"));
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
@@ -73,6 +73,33 @@ public sealed class FailoverSagaTests : IDisposable
 
         public Task<IReadOnlyList<DiskChecksum>> ChecksumsAsync(StartedMachineRecord machine, CancellationToken ct) =>
             Task.FromResult<IReadOnlyList<DiskChecksum>>([new DiskChecksum(machine.Disks[0].DiskId, 7, "ab", "ab")]);
+
+        /// <summary>When set, a reprotect or failback waits for it (a node can then stop in the middle of one).</summary>
+        public TaskCompletionSource? BlockReverse { get; init; }
+        /// <summary>The first N reprotects or failbacks fail with this message.</summary>
+        public int FailReverse { get; set; }
+
+        public async Task<(IReadOnlyList<ReverseMachineRecord> Machines, IReadOnlyList<StartedMachineRecord> Started, IReadOnlyList<MachineBootRecord> Boots)> ReprotectAsync(
+            string jobId, IReadOnlyList<StartedMachineRecord> running, ReverseTarget target, CancellationToken ct)
+        {
+            Calls.Enqueue($"reprotect {running.Count} to {target.ProcessServer}");
+            if (BlockReverse is not null) await BlockReverse.Task.WaitAsync(ct);
+            if (FailReverse-- > 0) throw new InvalidOperationException("the original site's process server refused the connection");
+            var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            return (running.Select(m => new ReverseMachineRecord(m.MachineId, 2, $"/tmp/{m.MachineId}", "/dev/null", "127.0.0.1:2",
+                    m.Disks.Select(d => new ReverseDiskRecord(d.DiskId, d.SizeBytes, 1 << 10, 1, 0, 0.1)).ToList())).ToList(),
+                running.Select(m => m with { InstanceId = m.InstanceId + "-r" }).ToList(),
+                running.Select(m => new MachineBootRecord(m.MachineId, true, now, 0.1, null, null, ["SR-BOOTED"])).ToList());
+        }
+
+        public async Task<IReadOnlyList<FailbackDiskRecord>> FailbackAsync(string jobId, IReadOnlyList<ReverseMachineRecord> reverse, IReadOnlyList<StartedMachineRecord> running,
+            ReverseTarget target, CancellationToken ct)
+        {
+            Calls.Enqueue($"failback {reverse.Count} to {target.Api}");
+            if (BlockReverse is not null) await BlockReverse.Task.WaitAsync(ct);
+            if (FailReverse-- > 0) throw new InvalidOperationException("the original site did not hold the last write in time");
+            return reverse.SelectMany(r => r.Disks).Select(d => new FailbackDiskRecord(d.DiskId, 9, "cd")).ToList();
+        }
 
         public Task<IReadOnlyList<string>> RemoveAsync(string jobId, IReadOnlyList<string> machines, IReadOnlyList<StartedMachineRecord> started, CancellationToken ct)
         {

@@ -97,7 +97,8 @@ public sealed class FailoverDirectoryActor : ReceivePersistentActor, IWithTimers
                 Timers.StartSingleTimer("wake", Wake.Instance, TimeSpan.FromMilliseconds(200));
                 return;
             }
-            foreach (var job in _state.OpenJobs.Where(j => !j.Committed)) region.Tell(new GetFailoverJob(job.JobId));
+            // Committed jobs too: a reprotect or a failback in flight resumes.
+            foreach (var job in _state.OpenJobs) region.Tell(new GetFailoverJob(job.JobId));
         });
         Command<OpenFailover>(c => Persist(c, _state.Decide(c)));
         Command<CloseFailover>(c => Persist(c, _state.Decide(c)));

@@ -24,6 +24,8 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
     int? _beginSent;
     int? _inFlight;
     const int CleanupWork = -1;
+    const int ReprotectWork = -2;
+    const int FailbackWork = -3;
     CancellationTokenSource? _work;
     Task? _running;
     bool _ttl;
@@ -92,7 +94,7 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
             _state = _state.Apply(e);
             if (LastSequenceNr % _settings.SnapshotEvery == 0) SaveSnapshot(_state);
             if (e is FailoverCleanupStarted) CancelWork();
-            if (e is FailoverCleanedUp) _directory?.Tell(new CloseFailover(_state.JobId));
+            if (e is FailoverCleanedUp or FailoverFailedBack) _directory?.Tell(new CloseFailover(_state.JobId));
             if (e is FailoverCommitted) _directory?.Tell(new MarkFailoverCommitted(_state.JobId));
             if (--remaining > 0) return;
             replyTo.Tell(new CommandResult.Accepted(decision.Events.Count));
@@ -116,6 +118,17 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
                 _ttl = true;
                 Timers.StartSingleTimer("ttl", new CleanupFailover(_state.JobId, $"time-to-live of {_state.TtlSeconds} s passed without a cleanup", at.AtUnixMs),
                     TimeSpan.FromMilliseconds(Math.Max(0, at.AtUnixMs - Now())));
+                break;
+            case FailoverNext.Reprotect r when _inFlight != ReprotectWork:
+                Launch(ReprotectWork, async ct =>
+                {
+                    var (machines, started, boots) = await _effects.ReprotectAsync(_state.JobId, _state.Started, r.Target, ct).ConfigureAwait(false);
+                    return new RecordReprotected(_state.JobId, machines, started, boots, Now());
+                });
+                break;
+            case FailoverNext.Failback when _inFlight != FailbackWork:
+                Launch(FailbackWork, async ct =>
+                    new RecordFailedBack(_state.JobId, await _effects.FailbackAsync(_state.JobId, _state.ReverseMachines, _state.Started, _state.Reverse!, ct).ConfigureAwait(false), Now()));
                 break;
             case FailoverNext.Cleanup when _inFlight != CleanupWork:
                 Timers.Cancel("ttl");
@@ -145,7 +158,14 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
             try { return new WorkDone(work, await run(ct).ConfigureAwait(false), null); }
             catch (Exception e) when (work != CleanupWork)
             {
-                return new WorkDone(work, new FailFailoverStep(jobId, work, Now(), e is OperationCanceledException && ct.IsCancellationRequested ? "cancelled" : e.Message), null);
+                var error = e is OperationCanceledException && ct.IsCancellationRequested ? "cancelled" : e.Message;
+                IFailoverJobCommand failed = work switch
+                {
+                    ReprotectWork => new FailReprotect(jobId, error, Now()),
+                    FailbackWork => new FailFailback(jobId, error, Now()),
+                    _ => new FailFailoverStep(jobId, work, Now(), error),
+                };
+                return new WorkDone(work, failed, null);
             }
             catch (Exception e)
             {

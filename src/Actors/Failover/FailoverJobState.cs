@@ -41,6 +41,17 @@ public sealed record FailoverJobState(
     public const int MinTtlSeconds = 10;
     public const int MaxTtlSeconds = 7 * 24 * 3600;
 
+    /// <summary>Where the machines are protected back to (after a reprotect was asked for).</summary>
+    public ReverseTarget? Reverse { get; init; }
+    /// <summary>Each machine's reverse replication, once reprotected.</summary>
+    public ImmutableList<ReverseMachineRecord> ReverseMachines { get; init; } = [];
+    /// <summary>Each disk as the original site holds it after the failback.</summary>
+    public ImmutableList<FailbackDiskRecord> FailbackDisks { get; init; } = [];
+
+    /// <summary>Committed, or past it: nothing but a reprotect and a failback moves the machines any more.</summary>
+    public bool AfterCommit => Status is FailoverJobStatus.Committed or FailoverJobStatus.Reprotecting or FailoverJobStatus.Reprotected
+        or FailoverJobStatus.FailingBack or FailoverJobStatus.FailedBack;
+
     public static FailoverJobState Empty(string jobId) => new(jobId, FailoverJobStatus.NotStarted, null, 0, FailoverKind.Test, null, [], [], [], [], [], null, 0, null, null, null, null, []);
 
     /// <summary>The step that runs or waits now, if any.</summary>
@@ -88,14 +99,64 @@ public sealed record FailoverJobState(
             RollbackFailover c => DecideRollback(c),
             ChangeFailoverPoint c => DecideChangePoint(c),
             // A committed failover is never rolled back by anything but an operator's failback.
-            InterruptFailover c => Status is FailoverJobStatus.CleaningUp or FailoverJobStatus.CleanedUp or FailoverJobStatus.Committed
+            InterruptFailover c => Status is FailoverJobStatus.CleaningUp or FailoverJobStatus.CleanedUp || AfterCommit
                 ? Decision<IFailoverJobEvent>.NoOp
                 : Accept(new FailoverInterrupted(JobId, c.Index, c.Reason, c.AtUnixMs), new FailoverCleanupStarted(JobId, c.Reason, c.AtUnixMs)),
             CompleteFailoverCleanup c => Status == FailoverJobStatus.CleaningUp
                 ? Accept(new FailoverCleanedUp(JobId, c.AtUnixMs, c.Removed))
                 : Status == FailoverJobStatus.CleanedUp ? Decision<IFailoverJobEvent>.NoOp : NotNow(name, null),
+            ReprotectFailover c => DecideReprotect(c),
+            RecordReprotected c => Status == FailoverJobStatus.Reprotecting
+                ? Accept(new FailoverReprotected(JobId, c.Machines, c.Started, c.Boots, c.AtUnixMs))
+                : NotNow(name, null),
+            FailReprotect c => Status == FailoverJobStatus.Reprotecting
+                ? Accept(new FailoverReprotectFailed(JobId, string.IsNullOrWhiteSpace(c.Error) ? "failed" : c.Error, c.AtUnixMs))
+                : NotNow(name, null),
+            FailbackFailover c => Status switch
+            {
+                FailoverJobStatus.Reprotected => Accept(new FailoverFailbackStarted(JobId, c.AtUnixMs)),
+                FailoverJobStatus.FailingBack => Decision<IFailoverJobEvent>.NoOp,
+                FailoverJobStatus.FailedBack => Reject(RejectionReason.InvalidState, $"job '{JobId}' has failed back already: its machines run at the original site"),
+                FailoverJobStatus.Committed => Reject(RejectionReason.InvalidState,
+                    $"job '{JobId}' is committed but not reprotected: its machines' writes would not reach the original site; reprotect first"),
+                _ => Reject(RejectionReason.InvalidState, $"job '{JobId}' is {Status}: only a reprotected failover ({FailoverJobStatus.Reprotected}) can fail back"),
+            },
+            RecordFailedBack c => Status == FailoverJobStatus.FailingBack
+                ? Accept(new FailoverFailedBack(JobId, c.Disks, c.AtUnixMs))
+                : NotNow(name, null),
+            FailFailback c => Status == FailoverJobStatus.FailingBack
+                ? Accept(new FailoverFailbackFailed(JobId, string.IsNullOrWhiteSpace(c.Error) ? "failed" : c.Error, c.AtUnixMs))
+                : NotNow(name, null),
             _ => Reject(RejectionReason.InvalidArgument, $"Command type {name} is not handled by a failover job"),
         };
+    }
+
+    Decision<IFailoverJobEvent> DecideReprotect(ReprotectFailover c)
+    {
+        const string cmd = nameof(ReprotectFailover);
+        if (Status == FailoverJobStatus.Reprotecting && c.Target == Reverse) return Decision<IFailoverJobEvent>.NoOp;
+        if (Status != FailoverJobStatus.Committed)
+            return Reject(RejectionReason.InvalidState, Status switch
+            {
+                FailoverJobStatus.Completed when Kind != FailoverKind.Test => $"job '{JobId}' is not committed: commit it first (until then it may still be rolled back)",
+                FailoverJobStatus.Reprotecting or FailoverJobStatus.Reprotected => $"job '{JobId}' is {Status} already (to {Reverse?.ProcessServer})",
+                _ when Kind == FailoverKind.Test => $"job '{JobId}' is a test failover: only a committed planned or unplanned failover is reprotected",
+                _ => $"job '{JobId}' is {Status}: only a committed failover ({FailoverJobStatus.Committed}) can be reprotected",
+            });
+        if (c.Target is null) return Invalid($"{cmd}.Target must say where to protect the machines back to");
+        if (HostPortError(c.Target.ProcessServer) is { } bad) return Invalid($"{cmd}.Target.ProcessServer {bad}");
+        if (!Uri.TryCreate(c.Target.Api, UriKind.Absolute, out var api) || api.Scheme is not ("http" or "https"))
+            return Invalid($"{cmd}.Target.Api must be the http(s) URL of the node running the original site's master target (was '{c.Target.Api}')");
+        return Accept(new FailoverReprotectStarted(JobId, c.Target, c.AtUnixMs));
+    }
+
+    static string? HostPortError(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return "must be HOST:PORT (was empty)";
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text[(colon + 1)..], out var port) || port is < 1 or > 65535)
+            return $"must be HOST:PORT with a port in 1..65535 (was '{text}')";
+        return text[..colon].Any(ch => char.IsWhiteSpace(ch) || char.IsControl(ch)) ? $"must not hold spaces or control characters (was '{text}')" : null;
     }
 
     Decision<IFailoverJobEvent> DecideStart(StartFailoverJob c)
@@ -160,14 +221,14 @@ public sealed record FailoverJobState(
         if (Status is FailoverJobStatus.CleaningUp or FailoverJobStatus.CleanedUp) return Decision<IFailoverJobEvent>.NoOp;
         if (Kind != FailoverKind.Test)
             return Reject(RejectionReason.InvalidState, $"job '{JobId}' is a {Kind.ToString().ToLowerInvariant()} failover: cleanup applies to test failovers (a failover is committed or rolled back)");
-        if (Status == FailoverJobStatus.Committed) return NotNow(nameof(CleanupFailover), null);
+        if (AfterCommit) return NotNow(nameof(CleanupFailover), null);
         if (Rules.Blank(c.Reason)) return Invalid(Rules.MustBeNonEmpty(nameof(CleanupFailover), nameof(c.Reason)));
         return Accept(new FailoverCleanupStarted(JobId, c.Reason, c.AtUnixMs));
     }
 
     Decision<IFailoverJobEvent> DecideCommit(CommitFailover c)
     {
-        if (Status == FailoverJobStatus.Committed) return Decision<IFailoverJobEvent>.NoOp;
+        if (AfterCommit) return Decision<IFailoverJobEvent>.NoOp;
         if (Kind == FailoverKind.Test)
             return Reject(RejectionReason.InvalidState, $"job '{JobId}' is a test failover: it is cleaned up, never committed");
         if (Status != FailoverJobStatus.Completed)
@@ -179,8 +240,8 @@ public sealed record FailoverJobState(
     {
         if (Status is FailoverJobStatus.CleaningUp or FailoverJobStatus.CleanedUp) return Decision<IFailoverJobEvent>.NoOp;
         if (Kind == FailoverKind.Test) return Reject(RejectionReason.InvalidState, $"job '{JobId}' is a test failover: clean it up instead");
-        if (Status == FailoverJobStatus.Committed)
-            return Reject(RejectionReason.InvalidState, $"job '{JobId}' is committed: its machines' writes since the failover are production data now; reprotect and fail back instead of rolling back");
+        if (AfterCommit)
+            return Reject(RejectionReason.InvalidState, $"job '{JobId}' is {(Status == FailoverJobStatus.Committed ? "committed" : Status.ToString())}: its machines' writes since the failover are production data now; reprotect and fail back instead of rolling back");
         if (Rules.Blank(c.Reason)) return Invalid(Rules.MustBeNonEmpty(nameof(RollbackFailover), nameof(c.Reason)));
         return Accept(new FailoverCleanupStarted(JobId, $"rollback: {c.Reason}", c.AtUnixMs));
     }
@@ -266,6 +327,38 @@ public sealed record FailoverJobState(
             Steps = Steps.Select(s => s with { State = FailoverStepState.Pending, StartedUnixMs = null, EndedUnixMs = null, Output = null, Error = null }).ToImmutableList(),
             History = History.Add(Line(e.AtUnixMs, $"point changed to {e.Point}: the plan runs again")),
         },
+        FailoverReprotectStarted e => this with
+        {
+            Status = FailoverJobStatus.Reprotecting, Reverse = e.Target,
+            History = History.Add(Line(e.AtUnixMs, $"reprotect to {e.Target.ProcessServer} ({e.Target.Api}) started")),
+        },
+        FailoverReprotected e => this with
+        {
+            Status = FailoverJobStatus.Reprotected, ReverseMachines = e.Machines.ToImmutableList(),
+            Started = Started.RemoveAll(m => e.Started.Any(n => n.MachineId == m.MachineId)).AddRange(e.Started),
+            Boots = Boots.RemoveAll(b => e.Boots.Any(n => n.MachineId == b.MachineId)).AddRange(e.Boots),
+            History = History.Add(Line(e.AtUnixMs, $"reprotected: {string.Join("; ", e.Machines.SelectMany(m => m.Disks).Select(d => $"{d.DiskId} {d.BytesSent} of {d.SizeBytes} bytes moved in {d.Seconds:0.0} s"))}")),
+        },
+        FailoverReprotectFailed e => this with
+        {
+            Status = FailoverJobStatus.Committed,
+            History = History.Add(Line(e.AtUnixMs, $"reprotect failed: {e.Error}")),
+        },
+        FailoverFailbackStarted e => this with
+        {
+            Status = FailoverJobStatus.FailingBack,
+            History = History.Add(Line(e.AtUnixMs, "failback started: the machines stop here and drain to the original site")),
+        },
+        FailoverFailedBack e => this with
+        {
+            Status = FailoverJobStatus.FailedBack, FailbackDisks = e.Disks.ToImmutableList(),
+            History = History.Add(Line(e.AtUnixMs, $"failed back: the original site holds {string.Join(", ", e.Disks.Select(d => $"{d.DiskId} #{d.Sequence}"))}")),
+        },
+        FailoverFailbackFailed e => this with
+        {
+            Status = FailoverJobStatus.Reprotected,
+            History = History.Add(Line(e.AtUnixMs, $"failback failed: {e.Error}")),
+        },
         FailoverInterrupted e => this with { History = History.Add(Line(e.AtUnixMs, $"interrupted{(e.Index is { } i ? $" in step {i}" : "")}: {e.Reason}")) },
         FailoverCleanedUp e => this with
         {
@@ -300,11 +393,16 @@ public sealed record FailoverJobState(
         FailoverJobStatus.Running when NextPending is { } pending => new FailoverNext.Begin(pending.Plan.Index),
         FailoverJobStatus.Completed when Kind == FailoverKind.Test && TtlSeconds is { } ttl => new FailoverNext.CleanupAt(CompletedUnixMs!.Value + ttl * 1000L),
         FailoverJobStatus.CleaningUp => new FailoverNext.Cleanup(),
+        FailoverJobStatus.Reprotecting => new FailoverNext.Reprotect(Reverse!),
+        FailoverJobStatus.FailingBack => new FailoverNext.Failback(),
         _ => new FailoverNext.Wait(),
     };
 
     public FailoverJobView ToView() => new(JobId, Status != FailoverJobStatus.NotStarted, PlanId, Kind, Point, Status, Steps.Select(s => s.ToView()).ToList(),
-        Points, Started, Boots, Report, RequestedUnixMs, TtlSeconds, CompletedUnixMs, CleanupReason, CleanedUpUnixMs, History);
+        Points, Started, Boots, Report, RequestedUnixMs, TtlSeconds, CompletedUnixMs, CleanupReason, CleanedUpUnixMs, History)
+    {
+        Reverse = Reverse, ReverseMachines = ReverseMachines, FailbackDisks = FailbackDisks,
+    };
 
     static Decision<IFailoverJobEvent> Accept(params IFailoverJobEvent[] e) => Decision<IFailoverJobEvent>.Accept(e);
     static Decision<IFailoverJobEvent> Invalid(string message) => Reject(RejectionReason.InvalidArgument, message);
@@ -322,6 +420,10 @@ public abstract record FailoverNext
     public sealed record CleanupAt(long AtUnixMs) : FailoverNext;
     /// <summary>Remove what the job made.</summary>
     public sealed record Cleanup : FailoverNext;
+    /// <summary>Protect the committed machines back to <paramref name="Target"/> (again, after a restart: it is safe to repeat).</summary>
+    public sealed record Reprotect(ReverseTarget Target) : FailoverNext;
+    /// <summary>Stop the machines here and drain them to the original site (again, after a restart).</summary>
+    public sealed record Failback : FailoverNext;
     /// <summary>Nothing to do until a command arrives (an operator, a cleanup).</summary>
     public sealed record Wait : FailoverNext;
 }

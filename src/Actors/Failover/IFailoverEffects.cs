@@ -38,4 +38,20 @@ public interface IFailoverEffects
     /// machine and recording it leaves it to be found by the job's id); returns a line per thing removed.
     /// </summary>
     Task<IReadOnlyList<string>> RemoveAsync(string jobId, IReadOnlyList<string> machines, IReadOnlyList<StartedMachineRecord> started, CancellationToken ct);
+
+    /// <summary>
+    /// Protects a committed failover's running machines back to <paramref name="target"/>: each machine's disks are
+    /// served by an agent here that replicates to the original site, its first sync compared by block hashes with the
+    /// original disks (only what changed moves); the machine is restarted on that agent's disks and waited for until it
+    /// boots. Safe to repeat: what an earlier attempt left is stopped first.
+    /// </summary>
+    Task<(IReadOnlyList<ReverseMachineRecord> Machines, IReadOnlyList<StartedMachineRecord> Started, IReadOnlyList<MachineBootRecord> Boots)> ReprotectAsync(
+        string jobId, IReadOnlyList<StartedMachineRecord> running, ReverseTarget target, CancellationToken ct);
+
+    /// <summary>
+    /// The planned failover back: the machines stop here, their agents drain every write to the original site, and it
+    /// returns once the original site's master target holds each disk's last write. Safe to repeat.
+    /// </summary>
+    Task<IReadOnlyList<FailbackDiskRecord>> FailbackAsync(string jobId, IReadOnlyList<ReverseMachineRecord> reverse, IReadOnlyList<StartedMachineRecord> running,
+        ReverseTarget target, CancellationToken ct);
 }

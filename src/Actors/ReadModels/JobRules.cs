@@ -194,6 +194,24 @@ public static class JobRules
                 }
                 Start("FailoverCleanup", e.JobId, e.Reason);
                 break;
+            case FailoverReprotectStarted e:
+                Start("FailoverReprotect", e.JobId, $"to {e.Target.ProcessServer}");
+                break;
+            case FailoverReprotected e:
+                Finish("FailoverReprotect", e.JobId, $"{e.Machines.SelectMany(m => m.Disks).Sum(d => d.BytesSent)} of {e.Machines.SelectMany(m => m.Disks).Sum(d => d.SizeBytes)} bytes moved");
+                break;
+            case FailoverReprotectFailed e:
+                Fail("FailoverReprotect", e.JobId, e.Error);
+                break;
+            case FailoverFailbackStarted e:
+                Start("FailoverFailback", e.JobId, null);
+                break;
+            case FailoverFailedBack e:
+                Finish("FailoverFailback", e.JobId, $"the original site holds {string.Join(", ", e.Disks.Select(d => $"{d.DiskId} #{d.Sequence}"))}");
+                break;
+            case FailoverFailbackFailed e:
+                Fail("FailoverFailback", e.JobId, e.Error);
+                break;
             case FailoverCleanedUp e:
                 Finish("FailoverCleanup", e.JobId, e.Removed.Count == 0 ? "nothing was left" : $"{e.Removed.Count} thing(s) removed");
                 break;

@@ -3,11 +3,11 @@ using System.Runtime.InteropServices;
 namespace SiteRecovery.Compute.Local;
 
 /// <summary>
-/// A qemu process known only by pid and instance id (it is not our child: it daemonized, and the node that started it
+/// A process we started detached (qemu, a reverse agent) known only by pid and instance id (it is not our child: it daemonized, and the node that started it
 /// may be gone). A pid counts as the machine only while <c>/proc/PID/cmdline</c> holds the instance id, so a recycled
 /// pid is never signalled. A zombie has an empty cmdline, so it reads as gone.
 /// </summary>
-static class MachineProcess
+public static class MachineProcess
 {
     const int SigKill = 9;
     const int SigTerm = 15;
@@ -44,7 +44,7 @@ static class MachineProcess
         if (!IsOurs(pid, instanceId)) return;
         Signal(pid, SigKill);
         if (await GoneWithinAsync(pid, instanceId, TimeSpan.FromSeconds(5), ct).ConfigureAwait(false)) return;
-        throw new IOException($"qemu process {pid} ({instanceId}) is still running 5 s after SIGKILL");
+        throw new IOException($"process {pid} ({instanceId}) is still running 5 s after SIGKILL");
     }
 
     static async Task<bool> GoneWithinAsync(int pid, string instanceId, TimeSpan limit, CancellationToken ct)

@@ -12,8 +12,12 @@ public enum FailoverKind { Test, Planned, Unplanned }
 /// and the machines run (a test failover then waits for its cleanup or its time-to-live; a planned or unplanned one for
 /// its commit, a change of point or a rollback); <see cref="Committed"/> once an operator made a failover final;
 /// <see cref="CleaningUp"/> while everything the job made is removed (a cleanup or a rollback); <see cref="CleanedUp"/> at the end.
+/// After a commit: <see cref="Reprotecting"/> while the machines are protected back to the original site (a failed
+/// reprotect returns to <see cref="Committed"/>), <see cref="Reprotected"/> while they replicate back,
+/// <see cref="FailingBack"/> while they stop and drain (a failed failback returns to <see cref="Reprotected"/>), and
+/// <see cref="FailedBack"/> once the original site holds every write: the machines are free again.
 /// </summary>
-public enum FailoverJobStatus { NotStarted, Running, WaitingForOperator, StepFailed, Completed, CleaningUp, CleanedUp, Committed }
+public enum FailoverJobStatus { NotStarted, Running, WaitingForOperator, StepFailed, Completed, CleaningUp, CleanedUp, Committed, Reprotecting, Reprotected, FailingBack, FailedBack }
 
 public enum FailoverStepState { Pending, Running, Succeeded, Failed, Skipped }
 
@@ -145,7 +149,15 @@ public sealed record FailoverStepView(FailoverStepPlan Plan, FailoverStepState S
 
 public sealed record FailoverJobView(string JobId, bool Exists, string? PlanId, FailoverKind Kind, FailoverPointChoice? Point, FailoverJobStatus Status,
     IReadOnlyList<FailoverStepView> Steps, IReadOnlyList<MachinePoint> Points, IReadOnlyList<StartedMachineRecord> Machines, IReadOnlyList<MachineBootRecord> Boots,
-    DrillReport? Report, long RequestedUnixMs, int? TtlSeconds, long? CompletedUnixMs, string? CleanupReason, long? CleanedUpUnixMs, IReadOnlyList<string> History);
+    DrillReport? Report, long RequestedUnixMs, int? TtlSeconds, long? CompletedUnixMs, string? CleanupReason, long? CleanedUpUnixMs, IReadOnlyList<string> History)
+{
+    /// <summary>Where the machines are protected back to, once a reprotect was asked for.</summary>
+    public ReverseTarget? Reverse { get; init; }
+    /// <summary>The reverse replication of each machine (its agent here, each disk's first sync).</summary>
+    public IReadOnlyList<ReverseMachineRecord> ReverseMachines { get; init; } = [];
+    /// <summary>Each disk as the original site holds it after the failback.</summary>
+    public IReadOnlyList<FailbackDiskRecord> FailbackDisks { get; init; } = [];
+}
 
 // ---- events ----
 public interface IFailoverJobEvent : IControlEvent

@@ -2,7 +2,7 @@ namespace SiteRecovery.Contracts.Control;
 
 public enum RecoveryPointKind { CrashConsistent, AppConsistent }
 
-public enum ResyncReason { InitialReplication, AgentRestartedWithoutTracking, CacheLost, ChecksumMismatch, OperatorRequest, BufferOverflow, AgentCrashActivityLog }
+public enum ResyncReason { InitialReplication, AgentRestartedWithoutTracking, CacheLost, ChecksumMismatch, OperatorRequest, BufferOverflow, AgentCrashActivityLog, Reprotect }
 
 public enum ReplicationState { Unregistered, InitialReplication, Protected, Resyncing }
 

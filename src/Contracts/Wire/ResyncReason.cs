@@ -17,5 +17,12 @@ public enum ResyncReason
     OperatorRequest,
     /// <summary>The agent crashed; only the extents its write-ahead activity log held are compared and resent.</summary>
     AgentCrashActivityLog,
+    /// <summary>
+    /// The disk was written outside this agent (a reprotect after failover, a failback), so neither the agent's state nor
+    /// its activity log can say what differs: an operator started it with <c>--compare-with-replica</c>, and the whole disk
+    /// is compared with the replica by block hash (even when nothing is durable yet: an adopted replica may be pre-filled)
+    /// and what differs is resent.
+    /// </summary>
+    Reprotect,
 }
 

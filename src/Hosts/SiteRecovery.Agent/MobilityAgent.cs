@@ -23,6 +23,13 @@ public sealed record AgentOptions(string AgentId, IReadOnlyList<AgentDisk> Disks
     public bool TrackOnOverflow { get; init; } = true;
     /// <summary>Application-consistency hooks run around app-consistent bookmarks (none by default).</summary>
     public FreezeOptions Freeze { get; init; } = FreezeOptions.None;
+    /// <summary>
+    /// The disks were written outside this agent (reprotect, failback): on this start every block is compared with the
+    /// replica by hash and what differs is resent (<see cref="SiteRecovery.Contracts.Wire.ResyncReason.Reprotect"/>).
+    /// </summary>
+    public bool CompareWithReplica { get; init; }
+    /// <summary>Hears of every resync that finishes (the <c>--json</c> resync-complete line).</summary>
+    public Action<ResyncSummary>? ResyncCompleted { get; init; }
 
     /// <summary>The freezer for <see cref="Freeze"/>; validate first (the <see cref="MobilityAgent"/> constructor does).</summary>
     public ApplicationFreezer BuildFreezer(Action<string> log) => ApplicationFreezer.FromOptions(Freeze, log);
@@ -86,7 +93,8 @@ public sealed class MobilityAgent : IAsyncDisposable
         {
             throw new IOException($"cannot listen for NBD on {_options.NbdListen}: {e.Message}", e);
         }
-        _client = new ReplicationClient(_options.AgentId, _exports, _options.ProcessServer, _options.StateDirectory, _options.ResyncBlockBytes, _log, freezer: Freezer);
+        _client = new ReplicationClient(_options.AgentId, _exports, _options.ProcessServer, _options.StateDirectory, _options.ResyncBlockBytes, _log, freezer: Freezer,
+            compareWithReplica: _options.CompareWithReplica, resyncCompleted: _options.ResyncCompleted);
         _clientTask = _client.RunAsync(_stop.Token);
         await _client.FirstResume.WaitAsync(ct).ConfigureAwait(false);
         foreach (var e in _exports) e.MarkReady();

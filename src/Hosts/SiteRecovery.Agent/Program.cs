@@ -17,9 +17,10 @@ var freezeScript = new Option<string[]>("--freeze-script") { Description = "Appl
 var freezeMount = new Option<string[]>("--freeze-mount") { Description = "Mount point to fsfreeze around app-consistent bookmarks (Linux; repeatable)", AllowMultipleArgumentsPerToken = false };
 var freezeVss = new Option<bool>("--freeze-vss") { Description = "Windows VSS hook point (not built yet: reports Missing, so points stay crash-consistent and flagged)" };
 var hookTimeout = new Option<double>("--hook-timeout") { Description = "Seconds each freeze/thaw hook may take before it is killed (with its process tree) and reported TimedOut", DefaultValueFactory = _ => FreezeOptions.DefaultHookTimeout.TotalSeconds };
+var compare = new Option<bool>("--compare-with-replica") { Description = "The disk was written outside this agent (reprotect, failback): on this start compare every block with the replica by hash and resend what differs" };
 var overflow = new Option<string>("--on-full-buffer") { Description = "track: mark dirty regions and resend them (writes keep source speed); wait: writers wait for room", DefaultValueFactory = _ => "track" };
 
-var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout };
+var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, compare };
 run.SetAction(async (parse, ct) =>
 {
     var asJson = parse.GetValue(json);
@@ -44,6 +45,9 @@ run.SetAction(async (parse, ct) =>
                 "wait" => false,
                 var other => throw new ArgumentException($"--on-full-buffer '{other}' is not track or wait"),
             },
+            CompareWithReplica = parse.GetValue(compare),
+            // The summary is logged by the agent; with --json it is also one machine-readable line on stdout.
+            ResyncCompleted = asJson ? summary => Console.WriteLine(summary.ToJson()) : null,
             Freeze = new FreezeOptions(parse.GetValue(freezeScript) ?? [], parse.GetValue(freezeMount) ?? [], parse.GetValue(freezeVss))
             {
                 HookTimeout = HookTimeoutOf(parse.GetValue(hookTimeout)),

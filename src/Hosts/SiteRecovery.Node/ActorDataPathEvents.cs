@@ -55,6 +55,7 @@ public sealed class ActorDataPathEvents(IActorRef disks, IActorRef masterTargets
         SiteRecovery.Contracts.Wire.ResyncReason.ChecksumMismatch => SiteRecovery.Contracts.Control.ResyncReason.ChecksumMismatch,
         SiteRecovery.Contracts.Wire.ResyncReason.BufferOverflow => SiteRecovery.Contracts.Control.ResyncReason.BufferOverflow,
         SiteRecovery.Contracts.Wire.ResyncReason.AgentCrashActivityLog => SiteRecovery.Contracts.Control.ResyncReason.AgentCrashActivityLog,
+        SiteRecovery.Contracts.Wire.ResyncReason.Reprotect => SiteRecovery.Contracts.Control.ResyncReason.Reprotect,
         _ => SiteRecovery.Contracts.Control.ResyncReason.OperatorRequest,
     };
 }

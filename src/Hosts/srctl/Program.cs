@@ -20,5 +20,7 @@ root.Add(PlanCommands.Create(api, json));
 root.Add(FailoverCommands.Failover(api, json));
 root.Add(FailoverCommands.ManualAction(api, json));
 root.Add(FailoverCommands.Drill(api, json));
+root.Add(ReprotectCommands.Reprotect(api, json));
+root.Add(ReprotectCommands.Failback(api, json));
 root.Add(QuickstartCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -154,6 +154,8 @@ public sealed class Agent : IDisposable
     public int NbdPort { get; }
     public HostProcess? Process { get; private set; }
     public List<HostProcess> History { get; } = [];
+    /// <summary>More arguments for the agent's next start (e.g. <c>--compare-with-replica</c>).</summary>
+    public List<string> ExtraArgs { get; } = [];
 
     public string Uri(string disk) => $"nbd://127.0.0.1:{NbdPort}/{disk}";
 
@@ -163,6 +165,7 @@ public sealed class Agent : IDisposable
         var args = new List<string> { "run", "--id", Id };
         foreach (var (name, path) in Disks) { args.Add("--disk"); args.Add($"{name}={path}"); }
         args.AddRange(["--nbd", $"127.0.0.1:{NbdPort}", "--process-server", ProcessServer, "--state-dir", StateDir, "--json"]);
+        args.AddRange(ExtraArgs);
         Process = HostProcess.Start($"sragent-{Id}", Repo.AgentDll, args, _logDir);
         History.Add(Process);
         await Process.WaitForLineAsync(l => l.Contains("\"ready\"", StringComparison.Ordinal), timeout ?? TimeSpan.FromSeconds(60), "ready line");

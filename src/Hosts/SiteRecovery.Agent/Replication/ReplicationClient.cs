@@ -13,6 +13,10 @@ namespace SiteRecovery.Agent.Replication;
 /// requests and group holds (see <see cref="GroupHolds"/>) that come back over the same connection.
 /// Nothing connects in to the agent. <paramref name="freezer"/> runs the application freeze of an
 /// app-consistent group bookmark; without one such a bookmark yields a flagged crash-consistent point.
+/// <paramref name="compareWithReplica"/> (<c>--compare-with-replica</c>): the disks were written outside this agent
+/// (reprotect, failback), so the first settle of this process compares every disk whole with the replica
+/// (<see cref="ResyncReason.Reprotect"/>) whatever the state file and activity log say. <paramref name="resyncCompleted"/>
+/// hears of every resync that finishes.
 /// </summary>
 public sealed class ReplicationClient(
     string agentId,
@@ -21,7 +25,9 @@ public sealed class ReplicationClient(
     string stateDirectory,
     int resyncBlockSize,
     Action<string> log,
-    IApplicationFreezer? freezer = null)
+    IApplicationFreezer? freezer = null,
+    bool compareWithReplica = false,
+    Action<ResyncSummary>? resyncCompleted = null)
 {
     readonly Dictionary<string, ReplicatedExport> _byId = disks.ToDictionary(d => d.Name);
     readonly GroupHolds _holds = new(agentId, disks.ToDictionary(d => d.Name), freezer, log);
@@ -169,6 +175,19 @@ public sealed class ReplicationClient(
             finally { d.WriteLock.Release(); }
             return ResyncReason.StreamGap;
         }
+        if (compareWithReplica)
+        {
+            // The disk was written by someone else: neither the state file nor the activity log knows what. The compare
+            // is owed in full until it finishes: the state stays dirty and the log says a full scan is owed (both
+            // written before any I/O is served), so a crash, or a stop before the compare is done (DrainAndMarkClean
+            // leaves the state dirty while a scan is open), leads to a whole-disk compare at the next start, flag or not.
+            // Later reconnects of this process do not start it again: the running scan is not tied to a connection.
+            new AgentStateFile(durable, Clean: false).Save(StatePath(d.Name));
+            d.Stream.StartAfter(durable);
+            d.Activity?.Reset([], fullScanOwed: true);
+            log($"disk {d.Name}: --compare-with-replica: the whole disk is compared with the replica (durable #{durable})");
+            return ResyncReason.Reprotect;
+        }
         AgentStateFile? state;
         try { state = AgentStateFile.Load(StatePath(d.Name)); }
         catch (DurableFileUnreadableException e)
@@ -248,6 +267,7 @@ public sealed class ReplicationClient(
         }
         var task = Task.Run(async () =>
         {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             log($"disk {d.Name}: resync started ({reason})" + (ranges is null ? "" : $": {ranges.Count} ranges, {ranges.Sum(r => r.Length) >> 20} MiB from the activity log"));
             try { await scanner.RunAsync(reason, null, CancellationToken.None).ConfigureAwait(false); }
             catch (Exception e)
@@ -264,7 +284,11 @@ public sealed class ReplicationClient(
             }
             finally { d.WriteLock.Release(); }
             var last = d.Stream.LastSequence;
-            log($"disk {d.Name}: resync scanned {scanner.BytesScanned >> 20} MiB, sent {scanner.BytesSent >> 20} MiB, {scanner.BlocksSkippedEqual} blocks equal at the replica, complete at #{last}");
+            var summary = new ResyncSummary(d.Name, reason, scanner.BytesScanned, scanner.BytesSent, scanner.BlocksSent, scanner.BlocksSkippedEqual, d.Size, clock.Elapsed.TotalSeconds);
+            log($"disk {d.Name}: resync scanned {summary.BytesScanned >> 20} MiB, sent {summary.BytesSent >> 20} MiB in {summary.BlocksSent} blocks, " +
+                $"{summary.BlocksEqual} blocks equal at the replica, complete at #{last} ({reason}, {summary.Seconds:0.0} s)");
+            try { resyncCompleted?.Invoke(summary); }
+            catch (Exception e) { log($"disk {d.Name}: resync summary not delivered: {e.Message}"); }
             try { await SendControlAsync(new ResyncNotice(d.Name, reason, true, last), sendLock, send, ct).ConfigureAwait(false); }
             catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException) { /* the next connection re-announces nothing: completion is implied by the stream */ }
         }, CancellationToken.None);
@@ -445,8 +469,9 @@ public sealed class ReplicationClient(
         var deadline = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < deadline && (ResyncsRunning > 0 || disks.Any(d => d.Stream.UnackedCount > 0 || d.Dirty.Count > 0)))
             await Task.Delay(50).ConfigureAwait(false);
-        // Clean means nothing is owed to the target: no unacknowledged delta and no dirty region.
-        var clean = ResyncsRunning == 0 && disks.All(d => d.Stream.UnackedCount == 0 && d.Dirty.Count == 0);
+        // Clean means nothing is owed to the target: no unacknowledged delta, no dirty region, and no resync left open (one
+        // that failed never finished its scan: a clean state would make the next start skip the compare it still owes).
+        var clean = ResyncsRunning == 0 && disks.All(d => d.Stream.UnackedCount == 0 && d.Dirty.Count == 0 && !d.ScanRunning);
         if (clean)
             foreach (var d in disks) new AgentStateFile(d.Stream.LastSequence, Clean: true).Save(StatePath(d.Name));
         return clean;

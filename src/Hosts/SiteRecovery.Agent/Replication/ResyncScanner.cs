@@ -34,8 +34,13 @@ public sealed class ResyncScanner(ReplicatedExport export, int blockSize, Func<l
     /// <summary>Blocks whose hashes are asked for in one request.</summary>
     public const int HashBatch = 256;
 
+    /// <summary>Bytes of the disk read (the whole disk, or the given ranges rounded out to blocks).</summary>
     public long BytesScanned { get; private set; }
+    /// <summary>Payload bytes of the data deltas appended; a zero-range marker carries none.</summary>
     public long BytesSent { get; private set; }
+    /// <summary>Blocks appended to the stream: data deltas and zero-range markers.</summary>
+    public long BlocksSent { get; private set; }
+    /// <summary>Blocks not sent because the replica holds them already (equal hash, or a zero block of a new replica).</summary>
     public long BlocksSkippedEqual { get; private set; }
 
     public async Task RunAsync(ResyncReason reason, IProgress<double>? progress, CancellationToken ct)
@@ -74,12 +79,17 @@ public sealed class ResyncScanner(ReplicatedExport export, int blockSize, Func<l
                     else if (block.IndexOfAnyExcept((byte)0) < 0)
                     {
                         if (reason != ResyncReason.InitialReplication)
+                        {
                             export.Stream.Append(DeltaKind.Zero, offset, n, ReadOnlyMemory<byte>.Empty);
+                            BlocksSent++;
+                        }
+                        else BlocksSkippedEqual++; // a new replica is all zeroes: equal already
                     }
                     else
                     {
                         export.Stream.AppendWrite(offset, buffer.AsMemory(0, n));
                         BytesSent += n;
+                        BlocksSent++;
                     }
                 }
                 finally { export.WriteLock.Release(); }
@@ -90,4 +100,25 @@ public sealed class ResyncScanner(ReplicatedExport export, int blockSize, Func<l
         }
         finally { ArrayPool<byte>.Shared.Return(buffer); }
     }
+}
+
+/// <summary>
+/// What one finished resync did, for the agent's log and its <c>--json</c> line. <see cref="BytesSent"/> counts the payload
+/// of data deltas only; zero-range markers count in <see cref="BlocksSent"/> with no bytes.
+/// </summary>
+public sealed record ResyncSummary(string Disk, ResyncReason Reason, long BytesScanned, long BytesSent, long BlocksSent, long BlocksEqual, long SizeBytes, double Seconds)
+{
+    /// <summary>The machine-readable line: <c>{"event":"resync-complete","disk":…,"reason":"Reprotect",…}</c>.</summary>
+    public string ToJson() => System.Text.Json.JsonSerializer.Serialize(new
+    {
+        @event = "resync-complete",
+        disk = Disk,
+        reason = Reason.ToString(),
+        bytesScanned = BytesScanned,
+        bytesSent = BytesSent,
+        blocksSent = BlocksSent,
+        blocksEqual = BlocksEqual,
+        sizeBytes = SizeBytes,
+        seconds = Math.Round(Seconds, 3),
+    });
 }

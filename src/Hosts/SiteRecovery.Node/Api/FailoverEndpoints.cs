@@ -14,6 +14,8 @@ public sealed record FailoverStartedResponse(string JobId, string Plan, string K
 public sealed record CommentBody(string? Comment);
 public sealed record CleanupBody(string? Reason);
 public sealed record PointBody(string? Point, string? Time);
+/// <summary>POST /api/failovers/{id}/reprotect: the original site's process server (HOST:PORT) and the API URL of its master target's node.</summary>
+public sealed record ReprotectBody(string? ProcessServer, string? Api);
 public sealed record FailoverListItem(string JobId, string PlanId, FailoverKind Kind, FailoverJobStatus Status, int StepsDone, int Steps, string? Current, long RequestedUnixMs, bool? DrillPassed);
 
 /// <summary>Failover jobs: start one from a recovery plan, follow its steps, answer its manual actions, retry or skip a failed step, clean up, read the drill report and each machine's console.</summary>
@@ -125,6 +127,16 @@ public static class FailoverEndpoints
 
         api.MapPost("/{id}/cleanup", async (string id, CleanupBody? body, ActorRegistry r, CancellationToken ct) =>
             Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new CleanupFailover(id, string.IsNullOrWhiteSpace(body?.Reason) ? "cleanup asked by an operator" : body.Reason, Now), AskTimeout, ct)));
+
+        api.MapPost("/{id}/reprotect", async (string id, ReprotectBody body, ActorRegistry r, CancellationToken ct) =>
+        {
+            if (string.IsNullOrWhiteSpace(body.ProcessServer)) return Results.BadRequest(new ApiError("processServer: required (the original site's process server, HOST:PORT)"));
+            if (string.IsNullOrWhiteSpace(body.Api)) return Results.BadRequest(new ApiError("api: required (the API URL of the node running the original site's master target)"));
+            return Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new ReprotectFailover(id, new ReverseTarget(body.ProcessServer.Trim(), body.Api.Trim()), Now), AskTimeout, ct));
+        });
+
+        api.MapPost("/{id}/failback", async (string id, ActorRegistry r, CancellationToken ct) =>
+            Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new FailbackFailover(id, Now), AskTimeout, ct)));
 
         api.MapGet("/{id}/machines/{machine}/console", async (string id, string machine, int? lines, ActorRegistry r, CancellationToken ct) =>
         {

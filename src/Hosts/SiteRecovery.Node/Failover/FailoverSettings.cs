@@ -13,6 +13,39 @@ public sealed record FailoverSettings(string ScriptsDirectory, string BootMarker
     /// <summary>How often the drill scheduler checks for due drills (<c>drill-check-interval</c>).</summary>
     public TimeSpan DrillCheckInterval { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>The agent a reprotect starts (<c>reverse-agent</c>: an <c>sragent.dll</c> or executable; empty finds the one installed beside this node).</summary>
+    public string ReverseAgent { get; init; } = "";
+
+    /// <summary>How long a reprotect's first sync (the compare with the original disks) may take (<c>reprotect-sync-timeout</c>).</summary>
+    public TimeSpan ReprotectSyncTimeout { get; init; } = TimeSpan.FromHours(6);
+
+    /// <summary>How long a failback waits for a reverse agent to drain and for the original site to hold every write (<c>failback-drain-timeout</c>).</summary>
+    public TimeSpan FailbackDrainTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>The command line that runs the reverse agent: <c>dotnet sragent.dll</c>, or the executable itself.</summary>
+    public IReadOnlyList<string> ReverseAgentCommand()
+    {
+        var path = ReverseAgent.Length > 0 ? ReverseAgent : LocateAgent()
+            ?? throw new InvalidOperationException($"{Root}.reverse-agent is not set and no sragent.dll was found beside this node ({AppContext.BaseDirectory})");
+        if (!File.Exists(path)) throw new InvalidOperationException($"{Root}.reverse-agent: '{path}' does not exist");
+        return path.EndsWith(".dll", StringComparison.Ordinal) ? ["dotnet", path] : [path];
+    }
+
+    /// <summary>sragent.dll installed beside srnode, in an <c>agent</c> folder next to the node's, or in the build tree.</summary>
+    static string? LocateAgent()
+    {
+        var here = AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar);
+        var tfm = Path.GetFileName(here);
+        var configuration = Path.GetFileName(Path.GetDirectoryName(here)) ?? "";
+        string[] candidates =
+        [
+            Path.Combine(here, "sragent.dll"),
+            Path.Combine(here, "..", "agent", "sragent.dll"),
+            Path.Combine(here, "..", "..", "..", "..", "SiteRecovery.Agent", "bin", configuration, tfm, "sragent.dll"),
+        ];
+        return candidates.Select(Path.GetFullPath).FirstOrDefault(File.Exists);
+    }
+
     public static FailoverSettings Load(string? overridePath)
     {
         try { return Read(overridePath); }
@@ -34,6 +67,9 @@ public sealed record FailoverSettings(string ScriptsDirectory, string BootMarker
         {
             DrillMinimumInterval = Positive(c, "drill-minimum-interval", TimeSpan.FromHours(1)),
             DrillCheckInterval = Positive(c, "drill-check-interval", TimeSpan.FromSeconds(30)),
+            ReverseAgent = c.HasPath($"{Root}.reverse-agent") ? c.GetString($"{Root}.reverse-agent") ?? "" : "",
+            ReprotectSyncTimeout = Positive(c, "reprotect-sync-timeout", TimeSpan.FromHours(6)),
+            FailbackDrainTimeout = Positive(c, "failback-drain-timeout", TimeSpan.FromMinutes(10)),
         };
     }
 

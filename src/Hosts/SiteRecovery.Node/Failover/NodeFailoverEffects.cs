@@ -17,7 +17,7 @@ namespace SiteRecovery.Node.Failover;
 /// all of it. Each machine starts in a folder of its job (<c>failover/JOB/MACHINE</c>), so a job that never got to record a
 /// machine still finds and stops it.
 /// </summary>
-public sealed class NodeFailoverEffects(DataPathService dataPath, ActorRegistry registry, PointInTimeExports exports, IComputeTarget compute,
+public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorRegistry registry, PointInTimeExports exports, IComputeTarget compute,
     FailoverSettings settings, NodeOptions options, PlanScripts scripts, GroupBookmarks groupBookmarks, ILogger<NodeFailoverEffects> log) : IFailoverEffects
 {
     static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(60);

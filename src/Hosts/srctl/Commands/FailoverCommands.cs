@@ -238,7 +238,7 @@ public static class FailoverCommands
     }
 
     /// <summary>Polls the job and draws one progress bar per step until <paramref name="until"/> (by default: completed, a failed step, waiting for an operator, cleaned up).</summary>
-    static async Task<JsonNode> WatchAsync(ApiClient client, string jobId, bool quiet, CancellationToken ct, Func<string, bool>? until = null)
+    internal static async Task<JsonNode> WatchAsync(ApiClient client, string jobId, bool quiet, CancellationToken ct, Func<string, bool>? until = null)
     {
         until ??= s => s is "Completed" or "StepFailed" or "WaitingForOperator" or "CleanedUp" or "Committed";
         var path = $"api/failovers/{Uri.EscapeDataString(jobId)}";
@@ -279,7 +279,7 @@ public static class FailoverCommands
         return view;
     }
 
-    static void ShowJob(JsonNode v)
+    internal static void ShowJob(JsonNode v)
     {
         AnsiConsole.MarkupLine($"[bold]{Esc(v["jobId"])}[/]: {Esc(v["kind"])} failover of plan {Esc(v["planId"])} to {Esc(v["point"]?["kind"])} — {Status(v["status"]!.ToString())}");
         var steps = new Table().AddColumns("#", "step", "state", "time", "output / error");
@@ -302,6 +302,26 @@ public static class FailoverCommands
             }
             AnsiConsole.Write(machines);
         }
+        if (v["reverse"] is { } reverse && reverse.GetValueKind() == System.Text.Json.JsonValueKind.Object)
+        {
+            AnsiConsole.MarkupLine($"protected back to {Esc(reverse["processServer"])} ({Esc(reverse["api"])})");
+            var sync = new Table().AddColumns("machine", "agent pid", "nbd", "disk", "size", "moved", "blocks sent", "blocks equal", "time");
+            foreach (var m in v["reverseMachines"]!.AsArray())
+                foreach (var d in m!["disks"]!.AsArray())
+                    sync.AddRow(Esc(m["machineId"]), Esc(m["agentPid"]), Esc(m["nbd"]), Esc(d!["diskId"]), Bytes(d["sizeBytes"]!.GetValue<long>()),
+                        $"{Bytes(d["bytesSent"]!.GetValue<long>())} ({100.0 * d["bytesSent"]!.GetValue<long>() / Math.Max(1, d["sizeBytes"]!.GetValue<long>()):0.0} %)",
+                        Esc(d["blocksSent"]), Esc(d["blocksEqual"]), $"{d["seconds"]!.GetValue<double>():0.0} s");
+            AnsiConsole.Write(sync);
+        }
+        if (v["failbackDisks"] is JsonArray back && back.Count > 0)
+        {
+            var table = new Table().AddColumns("disk", "original site holds", "sha256");
+            foreach (var d in back) table.AddRow(Esc(d!["diskId"]), $"#{d["sequence"]}", Esc(d["sha256"]));
+            AnsiConsole.Write(table);
+        }
+        var history = v["history"]!.AsArray();
+        if (v["status"]!.ToString() is "Reprotecting" or "Reprotected" or "FailingBack" or "FailedBack" or "Committed" && history.Count > 0)
+            AnsiConsole.MarkupLine($"last: {Esc(history[^1])}");
         if (v["report"] is { } report) ShowReport(report);
     }
 
@@ -331,13 +351,16 @@ public static class FailoverCommands
     {
         "Completed" or "Succeeded" or "CleanedUp" => $"[green]{s}[/]",
         "StepFailed" or "Failed" => $"[red]{s}[/]",
-        "WaitingForOperator" or "Skipped" or "CleaningUp" => $"[yellow]{s}[/]",
+        "WaitingForOperator" or "Skipped" or "CleaningUp" or "Reprotecting" or "FailingBack" => $"[yellow]{s}[/]",
+        "Reprotected" or "FailedBack" or "Committed" => $"[green]{s}[/]",
         _ => s,
     };
 
+    static string Bytes(long n) => n >= 1 << 30 ? $"{n / (double)(1 << 30):0.00} GiB" : n >= 1 << 20 ? $"{n / (double)(1 << 20):0.0} MiB" : $"{n} B";
+
     static string Esc(object? o) => Markup.Escape(o?.ToString() ?? "");
 
-    static async Task<int> Run(Option<string> api, ParseResult parse, Func<ApiClient, Task<int>> body)
+    internal static async Task<int> Run(Option<string> api, ParseResult parse, Func<ApiClient, Task<int>> body)
     {
         using var client = new ApiClient(parse.GetValue(api)!);
         try { return await body(client); }

@@ -1,0 +1,136 @@
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using SiteRecovery.Compute;
+using SiteRecovery.Contracts.Control;
+
+namespace SiteRecovery.Node.Failover;
+
+/// <summary>
+/// Reprotect and failback on this node. A committed failover's machines run from images of their own
+/// (<c>failover/JOB/MACHINE/DISK.img</c>); a reprotect puts an agent in front of those images
+/// (<c>failover/JOB/MACHINE/reverse-agent/</c>) that replicates to the original site, whose master target keeps the
+/// original disks as its replicas, so the agent's first sync compares block hashes and moves only what changed since
+/// the failover. The machine restarts on the agent's NBD exports, so every later write is captured. A failback stops the
+/// machine, lets the agent drain and waits until the original site's master target holds each disk's last write.
+/// </summary>
+public sealed partial class NodeFailoverEffects
+{
+    static readonly HttpClient OriginalSite = new() { Timeout = TimeSpan.FromSeconds(30) };
+
+    ReverseAgents Agents => new(settings, m => log.LogInformation("{Message}", m));
+
+    static string ReverseFolder(string machineFolder) => Path.Combine(machineFolder, "reverse-agent");
+
+    static MachineHandle HandleOf(StartedMachineRecord m) =>
+        new(m.Target, m.MachineId, m.InstanceId, m.Pid, m.ConsolePath, m.Accelerator, DateTimeOffset.FromUnixTimeMilliseconds(m.StartedUnixMs));
+
+    /// <summary>The images a committed machine runs from (disk id, local path, size); throws for a machine served from exports.</summary>
+    static IReadOnlyList<(string DiskId, string Path, long Size)> ImagesOf(StartedMachineRecord m, string machineFolder) => m.Disks.Select(d =>
+    {
+        // A reprotected machine runs on the agent's exports; its images are the files the agent serves.
+        var local = Path.Combine(machineFolder, $"{d.DiskId}.img");
+        if (d.Uri.StartsWith("file://", StringComparison.Ordinal)) local = new Uri(d.Uri).LocalPath;
+        if (!File.Exists(local)) throw new InvalidOperationException($"machine {m.MachineId}: disk {d.DiskId} has no image of its own at '{local}' (a test failover's machines run from exports and are never reprotected)");
+        return (d.DiskId, local, d.SizeBytes);
+    }).ToList();
+
+    public async Task<(IReadOnlyList<ReverseMachineRecord> Machines, IReadOnlyList<StartedMachineRecord> Started, IReadOnlyList<MachineBootRecord> Boots)> ReprotectAsync(
+        string jobId, IReadOnlyList<StartedMachineRecord> running, ReverseTarget target, CancellationToken ct)
+    {
+        if (running.Count == 0) throw new InvalidOperationException($"job {jobId} has no running machine to reprotect");
+        var agents = Agents;
+        var reverse = new List<ReverseMachineRecord>();
+        var started = new List<StartedMachineRecord>();
+        var boots = new List<MachineBootRecord>();
+        foreach (var m in running)
+        {
+            var work = Path.Combine(JobDirectory(jobId), m.MachineId);
+            var images = ImagesOf(m, work);
+            var folder = ReverseFolder(work);
+            // Repeated after a restart or a failed attempt: the machine and an earlier agent are stopped first, so the
+            // images have one writer; the new agent compares everything again, which is always safe.
+            await compute.StopAsync(HandleOf(m), ct);
+            await compute.StopLeftoverAsync(work, ct);
+            if (await agents.StopLeftoverAsync(folder, ct) is { } stopped) log.LogInformation("{Message}", $"failover {jobId}: {stopped}");
+            var agent = await agents.StartAsync(folder, m.MachineId, images.Select(i => (i.DiskId, i.Path)).ToList(), target.ProcessServer, ct);
+            try
+            {
+                var spec = await SpecAsync(m.MachineId, FailoverKind.Planned, work, ct);
+                var served = images.Select(i => new ServedDiskRecord(i.DiskId, "reverse-agent", $"nbd://{agent.Nbd}/{i.DiskId}", 0, i.Size)).ToList();
+                var handle = await compute.StartAsync(spec, served.Select(d => new DiskSource(d.DiskId, d.Uri, d.SizeBytes)).ToList(), ct);
+                var record = new StartedMachineRecord(handle.Target, m.MachineId, spec.Name, handle.InstanceId, handle.Pid, handle.ConsolePath, handle.Accelerator,
+                    handle.StartedAt.ToUnixTimeMilliseconds(), served);
+                started.Add(record);
+                var boot = await compute.WaitBootedAsync(handle, settings.BootMarker, settings.BootTimeout, ct);
+                var guest = boot.ConsoleTail.LastOrDefault(l => l.Contains("SR-CHECK", StringComparison.Ordinal))?.Trim();
+                boots.Add(new MachineBootRecord(m.MachineId, boot.Booted, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), boot.Elapsed.TotalSeconds, guest, boot.Failure, boot.ConsoleTail));
+                if (!boot.Booted) throw new InvalidOperationException($"machine {m.MachineId} did not boot on its reverse agent's disks: {boot.Failure}");
+                var synced = await agents.WaitSyncedAsync(agent, m.MachineId, images.Select(i => i.DiskId).ToList(), ct);
+                reverse.Add(new ReverseMachineRecord(m.MachineId, agent.Pid, folder, agent.LogPath, agent.Nbd,
+                    synced.Select(s => new ReverseDiskRecord(s.Disk, s.SizeBytes, s.BytesSent, s.BlocksSent, s.BlocksEqual, s.Seconds)).ToList()));
+                log.LogInformation("{Message}", $"failover {jobId}: machine {m.MachineId} reprotected to {target.ProcessServer}: " +
+                    string.Join(", ", synced.Select(s => $"{s.Disk} {s.BytesSent} of {s.SizeBytes} bytes moved in {s.Seconds:0.0} s")));
+            }
+            catch
+            {
+                // A failed attempt leaves no agent behind (its machine, if started, is stopped by the next attempt).
+                await agents.StopLeftoverAsync(folder, CancellationToken.None);
+                throw;
+            }
+        }
+        return (reverse, started, boots);
+    }
+
+    public async Task<IReadOnlyList<FailbackDiskRecord>> FailbackAsync(string jobId, IReadOnlyList<ReverseMachineRecord> reverse,
+        IReadOnlyList<StartedMachineRecord> running, ReverseTarget target, CancellationToken ct)
+    {
+        var agents = Agents;
+        var result = new List<FailbackDiskRecord>();
+        foreach (var r in reverse)
+        {
+            var work = Path.Combine(JobDirectory(jobId), r.MachineId);
+            // The machine stops first: from then on nothing writes the images but what is already in the agent.
+            if (running.FirstOrDefault(m => m.MachineId == r.MachineId) is { } machine) await compute.StopAsync(HandleOf(machine), ct);
+            await compute.StopLeftoverAsync(work, ct);
+            var disks = r.Disks.Select(d => d.DiskId).ToList();
+            var last = await agents.StopCleanlyAsync(r.AgentStateDirectory, disks, r.AgentPid, ct);
+            foreach (var disk in disks)
+            {
+                await WaitHeldAsync(target, disk, last[disk], ct);
+                var image = Path.Combine(work, $"{disk}.img");
+                string sha;
+                await using (var file = File.OpenRead(image)) sha = Convert.ToHexStringLower(await SHA256.HashDataAsync(file, ct));
+                result.Add(new FailbackDiskRecord(disk, last[disk], sha));
+            }
+            log.LogInformation("{Message}", $"failover {jobId}: machine {r.MachineId} failed back: {string.Join(", ", result.Where(x => disks.Contains(x.DiskId)).Select(x => $"{x.DiskId} #{x.Sequence}"))}");
+        }
+        return result;
+    }
+
+    /// <summary>Waits until the original site's master target holds <paramref name="disk"/> durably through <paramref name="sequence"/>, outside any resync.</summary>
+    async Task WaitHeldAsync(ReverseTarget target, string disk, long sequence, CancellationToken ct)
+    {
+        var url = new Uri(new Uri(target.Api.TrimEnd('/') + "/"), $"api/disks/{Uri.EscapeDataString(disk)}/retention");
+        var deadline = DateTime.UtcNow + settings.FailbackDrainTimeout;
+        string seen = "no answer yet";
+        while (true)
+        {
+            try
+            {
+                using var response = await OriginalSite.GetAsync(url, ct);
+                if (response.IsSuccessStatusCode)
+                {
+                    var r = await response.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>(ct);
+                    var held = r.TryGetProperty("latestConsistentSequence", out var l) && l.ValueKind == System.Text.Json.JsonValueKind.Number ? l.GetInt64() : -1;
+                    if (held >= sequence) return;
+                    seen = $"it holds #{held}";
+                }
+                else seen = $"HTTP {(int)response.StatusCode}: {(await response.Content.ReadAsStringAsync(ct)).Trim()}";
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested) { seen = e.Message; }
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"the original site ({target.Api}) did not hold {disk} through #{sequence} within {settings.FailbackDrainTimeout}: {seen}");
+            await Task.Delay(200, ct);
+        }
+    }
+}

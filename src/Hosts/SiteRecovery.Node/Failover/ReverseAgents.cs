@@ -1,0 +1,136 @@
+using System.Text.Json;
+using SiteRecovery.Compute.Local;
+using SiteRecovery.Contracts.Control;
+
+namespace SiteRecovery.Node.Failover;
+
+/// <summary>
+/// The agents that serve a failed-over machine's disks at this site once it is reprotected. Each is an <c>sragent</c>
+/// started detached (its own session, output to <c>agent.log</c> in its folder), so it and the machine on top of it
+/// outlive this node, as the machine did before. It is known by its pid and its folder: a pid counts as the agent only
+/// while its command line names that folder (<see cref="MachineProcess"/>), so a recycled pid is never signalled.
+/// </summary>
+public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
+{
+    public sealed record Running(int Pid, string Folder, string LogPath, string Nbd);
+
+    /// <summary>One disk's finished first sync, as the agent printed it (<c>resync-complete</c>).</summary>
+    public sealed record Synced(string Disk, string Reason, long SizeBytes, long BytesSent, long BlocksSent, long BlocksEqual, double Seconds);
+
+    static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
+
+    static string PidFile(string folder) => Path.Combine(folder, "agent.pid");
+    public static string LogFile(string folder) => Path.Combine(folder, "agent.log");
+
+    /// <summary>Stops whatever agent <paramref name="folder"/>'s pid file names (an earlier attempt's); a line when one ran.</summary>
+    public async Task<string?> StopLeftoverAsync(string folder, CancellationToken ct)
+    {
+        if (!File.Exists(PidFile(folder)) || !int.TryParse(File.ReadAllText(PidFile(folder)).Trim(), out var pid)) return null;
+        if (!MachineProcess.IsOurs(pid, folder)) return null;
+        await MachineProcess.StopAsync(pid, folder, settings.FailbackDrainTimeout, ct);
+        return $"reverse agent (pid {pid}) stopped";
+    }
+
+    /// <summary>
+    /// Starts an agent for <paramref name="machineId"/> serving <paramref name="disks"/> (disk id → image), replicating to
+    /// <paramref name="processServer"/>, comparing every block with the replica by hash first; returns once it serves NBD.
+    /// </summary>
+    public async Task<Running> StartAsync(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string processServer, CancellationToken ct)
+    {
+        Directory.CreateDirectory(folder);
+        var logPath = LogFile(folder);
+        File.WriteAllText(logPath, "");
+        var agent = settings.ReverseAgentCommand();
+        var args = new List<string> { "-c", "log=\"$1\"; shift; setsid \"$@\" >>\"$log\" 2>&1 </dev/null & echo $!", "sragent-launch", logPath };
+        args.AddRange(agent);
+        args.AddRange(["run", "--id", machineId, "--nbd", "127.0.0.1:0", "--process-server", processServer, "--state-dir", folder, "--compare-with-replica", "--json"]);
+        foreach (var (diskId, path) in disks) args.AddRange(["--disk", $"{diskId}={path}"]);
+        // Forked from a thread of its own (see ForkingThread): the launching shell must not get a death signal mid-start.
+        var run = await ForkingThread.RunAsync("/bin/sh", args, folder, TimeSpan.FromSeconds(30), ct);
+        if (run.ExitCode != 0 || !int.TryParse(run.StdOut.Trim(), out var pid))
+            throw new InvalidOperationException($"the reverse agent of {machineId} did not start: exit {run.ExitCode?.ToString() ?? "none"}, {run.StdErr.Trim()}");
+        File.WriteAllText(PidFile(folder), pid.ToString());
+        log($"reverse agent of {machineId} started (pid {pid}) replicating {disks.Count} disk(s) to {processServer}");
+        var deadline = DateTime.UtcNow + ReadyTimeout;
+        while (true)
+        {
+            foreach (var line in Lines(logPath))
+                if (Event(line, "ready") is { } ready && ready.TryGetProperty("nbd", out var nbd) && nbd.GetString() is { Length: > 0 } endpoint)
+                    return new Running(pid, folder, logPath, endpoint);
+            if (!MachineProcess.IsOurs(pid, folder))
+                throw new InvalidOperationException($"the reverse agent of {machineId} exited before serving its disks: {Tail(logPath)}");
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"the reverse agent of {machineId} did not serve its disks within {ReadyTimeout.TotalSeconds:0} s: {Tail(logPath)}");
+            await Task.Delay(100, ct);
+        }
+    }
+
+    /// <summary>Waits until the agent has finished its compare of every disk (or dies, or the time is up).</summary>
+    public async Task<IReadOnlyList<Synced>> WaitSyncedAsync(Running agent, string machineId, IReadOnlyList<string> disks, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + settings.ReprotectSyncTimeout;
+        while (true)
+        {
+            var done = new Dictionary<string, Synced>(StringComparer.Ordinal);
+            foreach (var line in Lines(agent.LogPath))
+                if (Event(line, "resync-complete") is { } e && e.GetProperty("reason").GetString() == "Reprotect" && e.GetProperty("disk").GetString() is { } disk)
+                    done[disk] = new Synced(disk, "Reprotect", e.GetProperty("sizeBytes").GetInt64(), e.GetProperty("bytesSent").GetInt64(),
+                        e.GetProperty("blocksSent").GetInt64(), e.GetProperty("blocksEqual").GetInt64(), e.GetProperty("seconds").GetDouble());
+            if (disks.All(done.ContainsKey)) return disks.Select(d => done[d]).ToList();
+            if (!MachineProcess.IsOurs(agent.Pid, agent.Folder))
+                throw new InvalidOperationException($"the reverse agent of {machineId} exited before its first sync completed: {Tail(agent.LogPath)}");
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"the first sync of {machineId} to the original site did not complete within {settings.ReprotectSyncTimeout}: " +
+                    $"{string.Join(", ", disks.Where(d => !done.ContainsKey(d)))} still comparing; {Tail(agent.LogPath)}");
+            await Task.Delay(200, ct);
+        }
+    }
+
+    /// <summary>
+    /// SIGTERM: the agent refuses new NBD requests, waits until the process server holds every delta and records a clean
+    /// state per disk; returns each disk's last sequence. Throws when a disk's state is not clean (nothing is then known
+    /// to have reached the original site).
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, long>> StopCleanlyAsync(string folder, IReadOnlyList<string> disks, int pid, CancellationToken ct)
+    {
+        if (MachineProcess.IsOurs(pid, folder)) await MachineProcess.StopAsync(pid, folder, settings.FailbackDrainTimeout, ct);
+        await StopLeftoverAsync(folder, ct);
+        var last = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var disk in disks)
+        {
+            var path = Path.Combine(folder, disk + ".state.json");
+            var state = File.Exists(path) ? JsonSerializer.Deserialize<JsonElement>(File.ReadAllBytes(path)) : default;
+            if (state.ValueKind != JsonValueKind.Object || !state.GetProperty("Clean").GetBoolean())
+                throw new InvalidOperationException($"the reverse agent's state of {disk} is not clean ('{path}'): it did not stop with every write acknowledged " +
+                    $"(within {settings.FailbackDrainTimeout.TotalSeconds:0} s); {Tail(LogFile(folder))}");
+            last[disk] = state.GetProperty("LastSequence").GetInt64();
+        }
+        return last;
+    }
+
+    static IEnumerable<string> Lines(string path)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            var lines = new List<string>();
+            while (reader.ReadLine() is { } line) lines.Add(line);
+            return lines;
+        }
+        catch (FileNotFoundException) { return []; }
+    }
+
+    static JsonElement? Event(string line, string name)
+    {
+        if (!line.StartsWith('{')) return null;
+        try
+        {
+            var e = JsonSerializer.Deserialize<JsonElement>(line);
+            return e.ValueKind == JsonValueKind.Object && e.TryGetProperty("event", out var kind) && kind.GetString() == name ? e : null;
+        }
+        catch (JsonException) { return null; }
+    }
+
+    static string Tail(string path) => $"last lines of {path}: " + string.Join(" | ", Lines(path).TakeLast(5));
+}

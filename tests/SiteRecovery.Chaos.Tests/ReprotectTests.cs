@@ -1,0 +1,170 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using SiteRecovery.Chaos.Tests.Support;
+
+namespace SiteRecovery.Chaos.Tests;
+
+/// <summary>
+/// A round trip on real parts: a planned failover of a machine (the tiny guest on a boot disk, plus a data disk) to the
+/// target node, committed; the machine writes at the target; reprotect to the original site (a second node whose
+/// master target keeps the machine's original disk files as its replicas) moves only the blocks that changed, and the
+/// machine restarts on its reverse agent and boots; it writes more; the failback drains it and the original files then
+/// are the target's disks byte for byte; the original agent, restarted with --compare-with-replica, sends the target
+/// only what changed while the machine was away, and the target's latest state is the original disk again.
+/// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class ReprotectTests
+{
+    const int BootMb = 64;
+    const int DataMb = 32;
+    const int Block = 1 << 20;
+
+    static async Task<JsonNode> UntilAsync(Node node, string job, Func<JsonNode, bool> done, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var r = await node.Api.GetAsync($"api/failovers/{job}");
+            Assert.True(r.Status == HttpStatusCode.OK, r.Text);
+            if (done(r.Body!)) return r.Body!;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"job {job} is {r.Body!["status"]}: {string.Join("\n", r.Body["history"]!.AsArray())}\n{node.Logs(60)}");
+            await Task.Delay(250);
+        }
+    }
+
+    static string Status(JsonNode job) => job["status"]!.GetValue<string>();
+
+    /// <summary>Writes block <paramref name="index"/> of an image file with <paramref name="fill"/> (what a machine wrote).</summary>
+    static async Task WriteBlockAsync(string path, int index, byte fill)
+    {
+        await using var f = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+        f.Position = (long)index * Block;
+        await f.WriteAsync(Enumerable.Repeat(fill, Block).ToArray());
+        f.Flush(flushToDisk: true);
+    }
+
+    static bool Runs(int pid, string text)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/cmdline").Contains(text, StringComparison.Ordinal); }
+        catch (IOException) { return false; }
+    }
+
+    [Fact]
+    public async Task A_committed_failover_is_reprotected_with_only_the_changed_blocks_fails_back_losing_nothing_and_the_original_direction_resumes_by_compare()
+    {
+        using var dir = new TempDir("reprotect");
+        var conf = dir["failover.conf"];
+        await File.WriteAllTextAsync(conf, "siterecovery.failover { boot-timeout = 150s }\n");
+        using var target = new Node("tgt", "all", dir["t"], dir.Path, null, "--config", conf);
+        await target.StartAsync();
+        var boot = dir["vm1-boot.img"];
+        var data = dir["vm1-data.img"];
+        await using (var f = new FileStream(boot, FileMode.Create)) f.SetLength(BootMb << 20);
+        await using (var f = new FileStream(data, FileMode.Create)) f.SetLength(DataMb << 20);
+        var source = new Agent("vm1", new Dictionary<string, string> { ["vm1-boot"] = boot, ["vm1-data"] = data }, target.PsAddress, dir["agent-src"], dir.Path);
+        using var _ = source;
+        Node? original = null;
+        int? reversePid = null;
+        string? job = null;
+        try
+        {
+            await source.StartAsync();
+            var guestSha = await GuestMachines.SeedAsync(source.Uri("vm1-boot"), dir.Path, 7);
+            await Tools.RunOkAsync("qemu-io", ["-f", "raw", source.Uri("vm1-data"), "-c", "write -P 0x11 0 8M"], TimeSpan.FromMinutes(1));
+            await target.BookmarkAsync("seeded", ["vm1-boot", "vm1-data"], TimeSpan.FromSeconds(60));
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync("api/vaults", new { name = "dr", region = "WestEurope" })).Status);
+            var plan = await target.Api.PostAsync("api/recovery-plans", new { planId = "move", vault = "dr", groups = new[] { new { machines = new[] { "vm1" } } } });
+            Assert.True(plan.Status == HttpStatusCode.OK, plan.Text);
+
+            // Planned failover, committed.
+            var start = await target.Api.PostAsync("api/failovers", new { plan = "move", kind = "planned" });
+            Assert.True(start.Status == HttpStatusCode.Accepted, start.Text);
+            job = start.Body!["jobId"]!.GetValue<string>();
+            var done = await UntilAsync(target, job, j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(4));
+            Assert.True(Status(done) == "Completed", done.ToJsonString());
+            var early = await target.Api.PostAsync($"api/failovers/{job}/reprotect", new { processServer = "127.0.0.1:1", api = "http://127.0.0.1:1" });
+            Assert.Equal(HttpStatusCode.Conflict, early.Status);
+            Assert.Contains("is not committed: commit it first", early.Error);
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/commit", new { })).Status);
+            // The source machine is shut down: its agent stops (cleanly, read-only since the failover's stop).
+            await source.StopAsync();
+            var failedOverData = Path.Combine(target.DataDir, "failover", job, "vm1", "vm1-data.img");
+            var failedOverBoot = Path.Combine(target.DataDir, "failover", job, "vm1", "vm1-boot.img");
+            Assert.Equal(await GuestMachines.Sha256Async(data), await GuestMachines.Sha256Async(failedOverData));
+
+            // The machine writes at the target before it is protected back: three blocks of its data disk.
+            foreach (var (index, fill) in new[] { (1, (byte)0xA1), (5, (byte)0xA5), (20, (byte)0xB4) }) await WriteBlockAsync(failedOverData, index, fill);
+
+            // The original site: a process server and a master target whose replicas are the machine's original disks.
+            original = new Node("orig", "process-server,master-target", dir["o"], dir.Path, null, "--replica-file", $"vm1-boot={boot}", "--replica-file", $"vm1-data={data}");
+            await original.StartAsync();
+            var badTarget = await target.Api.PostAsync($"api/failovers/{job}/reprotect", new { processServer = "orig-site", api = original.ApiUrl });
+            Assert.Equal(HttpStatusCode.BadRequest, badTarget.Status);
+            Assert.Contains("ProcessServer must be HOST:PORT", badTarget.Error);
+            var reprotect = await target.Api.PostAsync($"api/failovers/{job}/reprotect", new { processServer = original.PsAddress, api = original.ApiUrl });
+            Assert.True(reprotect.Status == HttpStatusCode.OK, reprotect.Text);
+            var reprotected = await UntilAsync(target, job, j => Status(j) is "Reprotected" or "Committed" && j["history"]!.AsArray().Count > 0
+                && j["history"]!.AsArray().Last()!.GetValue<string>().Contains("reprotect"), TimeSpan.FromMinutes(4));
+            Assert.True(Status(reprotected) == "Reprotected", reprotected.ToJsonString());
+            var reverse = reprotected["reverseMachines"]![0]!;
+            reversePid = reverse["agentPid"]!.GetValue<int>();
+            var moved = reverse["disks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!);
+            // Only what changed since the failover moved: three 1 MiB blocks of the data disk, nothing of the boot disk.
+            Assert.Equal(3L * Block, moved["vm1-data"]["bytesSent"]!.GetValue<long>());
+            Assert.Equal(0L, moved["vm1-boot"]["bytesSent"]!.GetValue<long>());
+            Assert.Equal((long)DataMb << 20, moved["vm1-data"]["sizeBytes"]!.GetValue<long>());
+            // The machine runs on its reverse agent's disks now, and booted and checked itself again.
+            var machine = reprotected["machines"]!.AsArray().Single()!;
+            Assert.All(machine["disks"]!.AsArray(), d => Assert.StartsWith($"nbd://{reverse["nbd"]}", d!["uri"]!.GetValue<string>()));
+            Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={guestSha}", reprotected["boots"]!.AsArray().Single()!["guestCheck"]!.GetValue<string>());
+            Assert.True(Runs(reversePid.Value, "--compare-with-replica"));
+
+            // Writes the machine makes now are captured and replicated to the original site.
+            var nbd = reverse["nbd"]!.GetValue<string>();
+            await Tools.RunOkAsync("qemu-io", ["-f", "raw", $"nbd://{nbd}/vm1-data", "-c", $"write -P 0xC9 {9 * Block} 1M"], TimeSpan.FromMinutes(1));
+
+            // Failback: the machine stops here, every write drains to the original site, whose disks then are the target's.
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/failback", new { })).Status);
+            var back = await UntilAsync(target, job, j => Status(j) is "FailedBack" or "Reprotected" && j["history"]!.AsArray().Last()!.GetValue<string>().Contains("fail"), TimeSpan.FromMinutes(3));
+            Assert.True(Status(back) == "FailedBack", back.ToJsonString());
+            Assert.False(Runs(reversePid.Value, "--compare-with-replica"), "the reverse agent must be gone after the failback");
+            Assert.False(Runs(machine["pid"]!.GetValue<int>(), job), "the machine must be stopped at the target after the failback");
+            var sums = back["failbackDisks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!["sha256"]!.GetValue<string>());
+            Assert.Equal(await GuestMachines.Sha256Async(failedOverData), sums["vm1-data"]);
+            Assert.Equal(await GuestMachines.Sha256Async(failedOverBoot), sums["vm1-boot"]);
+            await original.StopAsync();
+            Assert.Equal(sums["vm1-data"], await GuestMachines.Sha256Async(data));
+            Assert.Equal(sums["vm1-boot"], await GuestMachines.Sha256Async(boot));
+            var twice = await target.Api.PostAsync($"api/failovers/{job}/failback", new { });
+            Assert.Equal(HttpStatusCode.Conflict, twice.Status);
+
+            // The original direction again: the original agent compares its disks with the target's replicas, which
+            // hold the state of the failover; only the four blocks written while the machine was away travel.
+            source.ExtraArgs.Add("--compare-with-replica");
+            await source.StartAsync();
+            var synced = new Dictionary<string, JsonNode>();
+            foreach (var disk in new[] { "vm1-boot", "vm1-data" })
+            {
+                var line = await source.Process!.WaitForLineAsync(l => l.Contains("\"resync-complete\"") && l.Contains($"\"{disk}\""), TimeSpan.FromMinutes(2), $"resync-complete of {disk}");
+                synced[disk] = JsonNode.Parse(line[line.IndexOf('{')..])!;
+            }
+            Assert.Equal("Reprotect", synced["vm1-data"]["reason"]!.GetValue<string>());
+            Assert.Equal(4L * Block, synced["vm1-data"]["bytesSent"]!.GetValue<long>());
+            Assert.Equal(0L, synced["vm1-boot"]["bytesSent"]!.GetValue<long>());
+            await target.BookmarkAsync("home-again", ["vm1-boot", "vm1-data"], TimeSpan.FromSeconds(60));
+            var recovered = await target.RecoverAsync("vm1-data", "home-again", dir["home-data.img"]);
+            Assert.Equal(await GuestMachines.Sha256Async(data), await GuestMachines.Sha256Async(dir["home-data.img"]));
+        }
+        finally
+        {
+            original?.Dispose();
+            if (reversePid is { } pid && Runs(pid, "--compare-with-replica"))
+                try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+            if (job is not null)
+                foreach (var d in Directory.EnumerateDirectories("/proc"))
+                    if (int.TryParse(Path.GetFileName(d), out var p) && Runs(p, job))
+                        try { System.Diagnostics.Process.GetProcessById(p).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+        }
+    }
+}
