@@ -100,6 +100,9 @@ public sealed partial class ReplicaDisk : IAsyncDisposable
             var disk = new ReplicaDisk(diskId, size, journal, replica, compression, Path.Combine(directory, "replica.checkpoint")) { ReplicaFlushInterval = replicaFlushInterval, _log = log, Clock = clock ?? SystemClock };
             disk._resyncRanges = ResyncRangeFile.Load(directory);
             await disk.RedoTailAsync(ct).ConfigureAwait(false);
+            // An adopted replica held the disk before its first delta: the points are built on that, not on zeroes.
+            if (replica.Adopted && journal.DurableSequence == 0)
+                await BaseImage.SeedAsync(Path.Combine(directory, "retention"), size, (offset, buffer, token) => replica.ReadAsync(offset, buffer, token), ct).ConfigureAwait(false);
             disk.Retention = DiskRetention.Open(Path.Combine(directory, "retention"), diskId, size, journal, compression, retention, log: log, nowUnixMs: disk.Clock());
             disk.Retention.RollLimit = disk._replicaDurable;
             return disk;
