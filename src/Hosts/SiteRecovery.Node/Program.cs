@@ -106,6 +106,7 @@ run.SetAction(async (parse, ct) =>
         ConsistencyEndpoints.Map(app, options);
         PointInTimeEndpoints.Map(app, options);
         FailoverEndpoints.Map(app, options);
+        MachineHistoryEndpoints.Map(app, options);
         var dataPath = app.Services.GetRequiredService<DataPathService>();
         if (options.Roles.HasFlag(NodeRoles.Configuration) && options.Roles.HasFlag(NodeRoles.MasterTarget))
         {
