@@ -49,7 +49,7 @@ public sealed class LocalFileReplicaStoreFactory(string directory, string ownerI
                 throw new InvalidDataException($"disk {diskId}: replica file '{adopted}' (--replica-file) does not exist; the offer is refused");
             if (info.Length != size)
                 throw new InvalidDataException($"disk {diskId}: replica file '{adopted}' (--replica-file) is {info.Length} bytes, but the disk is offered with {size} bytes; the offer is refused and the file is left as it is");
-            return ValueTask.FromResult<IReplicaStore>(LocalFileReplicaStore.Open(adopted, diskId, size, OwnerId));
+            return ValueTask.FromResult<IReplicaStore>(LocalFileReplicaStore.Open(adopted, diskId, size, OwnerId, adopted: true));
         }
         System.IO.Directory.CreateDirectory(Directory);
         return ValueTask.FromResult<IReplicaStore>(LocalFileReplicaStore.Open(DefaultPathFor(diskId), diskId, size, OwnerId));
