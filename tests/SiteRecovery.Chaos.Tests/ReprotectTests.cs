@@ -133,6 +133,15 @@ public sealed class ReprotectTests
             var sums = back["failbackDisks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!["sha256"]!.GetValue<string>());
             Assert.Equal(await GuestMachines.Sha256Async(failedOverData), sums["vm1-data"]);
             Assert.Equal(await GuestMachines.Sha256Async(failedOverBoot), sums["vm1-boot"]);
+            // A point at the original site is the original disk plus what replicated back, never zeroes plus it: its
+            // retention started from the adopted file.
+            var lastSequences = back["failbackDisks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!["sequence"]!.GetValue<long>());
+            foreach (var disk in new[] { "vm1-boot", "vm1-data" })
+            {
+                var point = await original.Api.PostAsync("api/recover", new { disk, sequence = lastSequences[disk], output = dir[$"orig-{disk}.img"] });
+                Assert.True(point.Status == HttpStatusCode.OK, point.Text);
+                Assert.Equal(sums[disk], point.Body!["sha256"]!.GetValue<string>());
+            }
             await original.StopAsync();
             Assert.Equal(sums["vm1-data"], await GuestMachines.Sha256Async(data));
             Assert.Equal(sums["vm1-boot"], await GuestMachines.Sha256Async(boot));
@@ -153,8 +162,8 @@ public sealed class ReprotectTests
             Assert.Equal(4L * Block, synced["vm1-data"]["bytesSent"]!.GetValue<long>());
             Assert.Equal(0L, synced["vm1-boot"]["bytesSent"]!.GetValue<long>());
             await target.BookmarkAsync("home-again", ["vm1-boot", "vm1-data"], TimeSpan.FromSeconds(60));
-            var recovered = await target.RecoverAsync("vm1-data", "home-again", dir["home-data.img"]);
-            Assert.Equal(await GuestMachines.Sha256Async(data), await GuestMachines.Sha256Async(dir["home-data.img"]));
+            Assert.Equal(await GuestMachines.Sha256Async(data), await target.RecoverAsync("vm1-data", "home-again", dir["home-data.img"]));
+            Assert.Equal(await GuestMachines.Sha256Async(boot), await target.RecoverAsync("vm1-boot", "home-again", dir["home-boot.img"]));
         }
         finally
         {

@@ -81,6 +81,54 @@ public sealed class FailoverJobProperties
             });
         });
 
+    static readonly ReverseTarget Original = new("orig:9500", "http://orig:9700");
+
+    /// <summary>A planned failover whose every step went well, committed.</summary>
+    internal static FailoverJobState Committed()
+    {
+        var s = Run(Start(FailoverKind.Planned), new BeginFailoverStep(J, 0, 1), new RecordFailoverPoints(J, 0, [P1], 2), new BeginFailoverStep(J, 1, 3),
+            new ConfirmManualAction(J, 1, "db checked", 4), new BeginFailoverStep(J, 2, 5), new RecordMachinesStarted(J, 2, [Started("vm1")], [Boot("vm1", true)]),
+            new BeginFailoverStep(J, 3, 6), new CompleteFailoverStep(J, 3, 7, "ok"), new BeginFailoverStep(J, 4, 8),
+            new RecordMachinesStarted(J, 4, [Started("vm2"), Started("vm3")], [Boot("vm2", true), Boot("vm3", true)]), new BeginFailoverStep(J, 5, 9),
+            new RecordDrillReport(J, 5, Report(true)), new CommitFailover(J, 10));
+        Assert.Equal(FailoverJobStatus.Committed, s.Status);
+        return s;
+    }
+
+    static readonly Gen<IFailoverJobCommand> ReverseCommand = Gen.Elements<IFailoverJobCommand>(
+        new ReprotectFailover(J, Original, 11), new ReprotectFailover(J, Original with { ProcessServer = "orig" }, 11), new ReprotectFailover(J, Original with { Api = "x" }, 11),
+        new RecordReprotected(J, [new ReverseMachineRecord("vm1", 7, "/f", "/f/agent.log", "127.0.0.1:1", [new ReverseDiskRecord("vm1-d", 1 << 20, 4096, 1, 0, 0.5)])],
+            [Started("vm1") with { InstanceId = "i-vm1-r" }], [Boot("vm1", true)], 12),
+        new FailReprotect(J, "refused", 12), new FailbackFailover(J, 13), new RecordFailedBack(J, [new FailbackDiskRecord("vm1-d", 40, "ab")], 14),
+        new FailFailback(J, "timed out", 14), new RollbackFailover(J, "undo", 15), new CleanupFailover(J, "operator", 15), new InterruptFailover(J, null, "restart", 15),
+        new CommitFailover(J, 15), new ChangeFailoverPoint(J, new FailoverPointChoice("latest"), 15));
+
+    [Property(MaxTest = 300)]
+    public Property After_a_commit_only_a_reprotect_then_a_failback_move_the_job_and_a_failback_is_final() =>
+        Prop.ForAll(Gen.ArrayOf(ReverseCommand).ToArbitrary(), commands =>
+        {
+            Checker.Run<FailoverJobState, IFailoverJobCommand, IFailoverJobEvent>(Committed(), commands, (before, after, command) =>
+            {
+                Assert.True(after.AfterCommit, $"{command.GetType().Name} took a committed job back to {after.Status}");
+                if (before.Status == FailoverJobStatus.FailedBack) Assert.Equal(FailoverJobStatus.FailedBack, after.Status);
+                // Every move is one step along committed → reprotecting → reprotected → failing back → failed back (or one back on a failure).
+                var moves = new HashSet<(FailoverJobStatus, FailoverJobStatus)>
+                {
+                    (FailoverJobStatus.Committed, FailoverJobStatus.Reprotecting), (FailoverJobStatus.Reprotecting, FailoverJobStatus.Reprotected),
+                    (FailoverJobStatus.Reprotecting, FailoverJobStatus.Committed), (FailoverJobStatus.Reprotected, FailoverJobStatus.FailingBack),
+                    (FailoverJobStatus.FailingBack, FailoverJobStatus.FailedBack), (FailoverJobStatus.FailingBack, FailoverJobStatus.Reprotected),
+                };
+                if (before.Status != after.Status) Assert.Contains((before.Status, after.Status), moves);
+                if (after.Status is FailoverJobStatus.Reprotecting or FailoverJobStatus.Reprotected or FailoverJobStatus.FailingBack or FailoverJobStatus.FailedBack)
+                    Assert.Equal(Original, after.Reverse);
+                if (after.Status is FailoverJobStatus.Reprotected or FailoverJobStatus.FailingBack or FailoverJobStatus.FailedBack) Assert.NotEmpty(after.ReverseMachines);
+                Assert.Equal(after.Status == FailoverJobStatus.FailedBack, after.FailbackDisks.Count > 0);
+                // The machines stay recorded: the reverse agent's restart replaces a record, never drops one.
+                Assert.Equal(3, after.Started.Count);
+                Assert.True(after.History.Count >= before.History.Count);
+            });
+        });
+
     [Fact]
     public void A_manual_action_confirmed_twice_is_refused_naming_its_state_and_nothing_changes()
     {

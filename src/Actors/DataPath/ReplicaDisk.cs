@@ -79,27 +79,30 @@ public sealed partial class ReplicaDisk : IAsyncDisposable
 
     public static async Task<ReplicaDisk> OpenAsync(string directory, string diskId, long size, IReplicaStoreFactory stores, DeltaCompression compression, SegmentLogOptions options, TimeSpan replicaFlushInterval, CancellationToken ct, RetentionOptions? retention = null, Action<string>? log = null, Func<long>? clock = null)
     {
-        Directory.CreateDirectory(directory);
         var sizePath = DiskFilePath(directory);
-        if (File.Exists(sizePath))
+        var recorded = File.Exists(sizePath);
+        if (recorded)
         {
             var known = ReadRecordedSize(sizePath, diskId);
             if (known != size)
                 throw new InvalidDataException($"disk {diskId}: offered with size {size} but its replica was created with size {known} ('{sizePath}')");
         }
-        else
-        {
-            // Written once, when the replica is created; never rewritten.
-            DurableFile.WriteAtomically(sizePath, JsonSerializer.SerializeToUtf8Bytes(new DiskFile(diskId, size)), null, "disk.json");
-        }
-        var journal = SegmentLog.Open(Path.Combine(directory, "journal"), options);
-        IReplicaStore? replica = null;
+        // The replica is opened first: a store that refuses the offer (an adopted file of another size) leaves nothing
+        // behind here, no disk.json recording the refused size and no journal.
+        var replica = await stores.OpenAsync(diskId, size, ct).ConfigureAwait(false);
+        SegmentLog? journal = null;
         try
         {
-            replica = await stores.OpenAsync(diskId, size, ct).ConfigureAwait(false);
+            Directory.CreateDirectory(directory);
+            // Written once, when the replica is created; never rewritten.
+            if (!recorded) DurableFile.WriteAtomically(sizePath, JsonSerializer.SerializeToUtf8Bytes(new DiskFile(diskId, size)), null, "disk.json");
+            journal = SegmentLog.Open(Path.Combine(directory, "journal"), options);
             var disk = new ReplicaDisk(diskId, size, journal, replica, compression, Path.Combine(directory, "replica.checkpoint")) { ReplicaFlushInterval = replicaFlushInterval, _log = log, Clock = clock ?? SystemClock };
             disk._resyncRanges = ResyncRangeFile.Load(directory);
             await disk.RedoTailAsync(ct).ConfigureAwait(false);
+            // An adopted replica held the disk before its first delta: the points are built on that, not on zeroes.
+            if (replica.Adopted && journal.DurableSequence == 0)
+                await BaseImage.SeedAsync(Path.Combine(directory, "retention"), size, (offset, buffer, token) => replica.ReadAsync(offset, buffer, token), ct).ConfigureAwait(false);
             disk.Retention = DiskRetention.Open(Path.Combine(directory, "retention"), diskId, size, journal, compression, retention, log: log, nowUnixMs: disk.Clock());
             disk.Retention.RollLimit = disk._replicaDurable;
             return disk;
@@ -107,8 +110,8 @@ public sealed partial class ReplicaDisk : IAsyncDisposable
         catch
         {
             // A failed open (a storage fault in the redo, say) lets go of what it opened, so the next attempt can open it.
-            journal.CloseAtDurable();
-            if (replica is not null) await replica.DisposeAsync().ConfigureAwait(false);
+            journal?.CloseAtDurable();
+            await replica.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }

@@ -46,7 +46,8 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
                 if (r is CommandResult.Rejected { Reason: not RejectionReason.AlreadyRegistered } rej) Log($"master target registration: {rej.Message}");
             }
             Target = new MasterTargetServer(DataPathSettings.Apply(options.DataPath, new MasterTargetOptions(MasterTargetId, options.MasterTargetListen, dir) { LagObserver = (_, samples) => Lag.Record(samples) }),
-                new LocalFileReplicaStoreFactory(Path.Combine(dir, "replicas"), MasterTargetId), events, Log);
+                new LocalFileReplicaStoreFactory(Path.Combine(dir, "replicas"), MasterTargetId, options.ReplicaFiles), events, Log);
+            foreach (var (disk, file) in options.ReplicaFiles) Log($"master target: disk {disk}'s replica is the existing file {file} (--replica-file)");
             await Target.StartAsync();
             Log($"master target {MasterTargetId} listening on {Target.BoundEndpoint}");
         }

@@ -29,6 +29,9 @@ public sealed record NodeOptions(
     /// <summary>When set, the node's data-path roles register with a configuration server at start-up.</summary>
     public ComponentRegistrationSettings? Registration { get; init; }
 
+    /// <summary>Disks whose replica the master target keeps in an existing file (<c>--replica-file</c>, see <see cref="Node.ReplicaFiles"/>).</summary>
+    public IReadOnlyDictionary<string, string> ReplicaFiles { get; init; } = new Dictionary<string, string>();
+
     public static NodeRoles ParseRoles(string text)
     {
         var roles = NodeRoles.None;

@@ -19,9 +19,10 @@ var connection = new Option<string?>("--journal-connection") { Description = "Co
 var registerApi = new Option<string?>("--register-with") { Description = "API URL of the configuration node: register this node's process-server / master-target roles there" };
 var registerServer = new Option<string?>("--configuration-server") { Description = "Configuration server id to register with (with --register-with)" };
 var passphraseFile = new Option<string?>("--passphrase-file") { Description = "File holding the configuration server's passphrase (read into memory only)" };
+var replicaFile = new Option<string[]>(ReplicaFiles.Flag) { Description = "Master target: keep disk DISK's replica in the existing file PATH (DISK=PATH, repeatable), e.g. the original disk when reprotecting; its size must equal the disk's", AllowMultipleArgumentsPerToken = false };
 var configFile = new Option<string?>("--config") { Description = "HOCON file with data-path overrides (see hocon/datapath.hocon)" };
 
-var run = new Command("run", "Run a SiteRecovery node") { id, roles, data, psListen, mtListen, mt, api, provider, connection, configFile, registerApi, registerServer, passphraseFile };
+var run = new Command("run", "Run a SiteRecovery node") { id, roles, data, psListen, mtListen, mt, api, provider, connection, configFile, registerApi, registerServer, passphraseFile, replicaFile };
 run.SetAction(async (parse, ct) =>
 {
     NodeOptions options;
@@ -50,6 +51,7 @@ run.SetAction(async (parse, ct) =>
         DataPathSettings.GroupSchedule(options.DataPath);
         failoverSettings = SiteRecovery.Node.Failover.FailoverSettings.Load(parse.GetValue(configFile));
         if (!Uri.TryCreate(options.ApiUrl, UriKind.Absolute, out _)) throw new ArgumentException($"--api '{options.ApiUrl}' is not a URL");
+        options = options with { ReplicaFiles = ReplicaFiles.Parse(parse.GetValue(replicaFile) ?? [], options.Roles, Path.Combine(dataDir, "master-target")) };
         if (options.Roles.HasFlag(NodeRoles.Configuration)) PersistenceStartupCheck.EnsureUsable(options.Persistence);
         if (parse.GetValue(registerApi) is { } regApi)
         {
@@ -104,6 +106,7 @@ run.SetAction(async (parse, ct) =>
         ConsistencyEndpoints.Map(app, options);
         PointInTimeEndpoints.Map(app, options);
         FailoverEndpoints.Map(app, options);
+        MachineHistoryEndpoints.Map(app, options);
         var dataPath = app.Services.GetRequiredService<DataPathService>();
         if (options.Roles.HasFlag(NodeRoles.Configuration) && options.Roles.HasFlag(NodeRoles.MasterTarget))
         {
@@ -137,4 +140,7 @@ run.SetAction(async (parse, ct) =>
 });
 
 var root = new RootCommand("SiteRecovery node: configuration server, process server and master target roles") { run };
-return await root.Parse(args).InvokeAsync();
+// SIGTERM cancels `ct` and the host stops: the master target flushes and unlocks every replica (an adopted original disk
+// included) before the process ends. System.CommandLine would end the process 2 s after the signal by default, in the
+// middle of that; the backstop is set past the host's own 30 s shutdown timeout.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60) });

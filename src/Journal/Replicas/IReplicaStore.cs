@@ -13,6 +13,12 @@ public interface IReplicaStore : IAsyncDisposable
     /// <summary>Size of the disk in bytes; every offset/length must stay within it.</summary>
     long Size { get; }
 
+    /// <summary>
+    /// True when the store was not created empty but adopted a disk's existing content (the original disk, kept as the
+    /// replica of a reprotect): the retention's base then starts from that content, not from zeroes.
+    /// </summary>
+    bool Adopted => false;
+
     /// <summary>Writes <paramref name="data"/> at <paramref name="offset"/>. Not durable until <see cref="FlushAsync"/>.</summary>
     ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default);
 

@@ -103,6 +103,38 @@ public sealed class BaseImage : IDisposable
         };
     }
 
+    /// <summary>
+    /// Creates the base at sequence 0 from a disk that was not empty before its first delta (a replica adopted from the
+    /// disk's original file, for a reprotect): every block read through <paramref name="read"/>, the non-zero ones
+    /// written, the image fsync'd, then the manifest that makes it valid. Does nothing when a manifest exists (a restart
+    /// after the first open); a crash before the manifest leaves no base, and the next open creates it again.
+    /// Without this, a point of such a disk would be built on zeroes: a disk that never existed.
+    /// </summary>
+    public static async Task SeedAsync(string directory, long size, Func<long, Memory<byte>, CancellationToken, ValueTask> read, CancellationToken ct)
+    {
+        Directory.CreateDirectory(directory);
+        if (File.Exists(Path.Combine(directory, ManifestName))) return;
+        var blocks = (int)((size + BlockSize - 1) / BlockSize);
+        var hashes = new ulong[blocks];
+        var buffer = new byte[BlockSize];
+        var image = Path.Combine(directory, ImageName);
+        using (var h = File.OpenHandle(image, FileMode.Create, FileAccess.ReadWrite))
+        {
+            RandomAccess.SetLength(h, size);
+            for (var i = 0; i < blocks; i++)
+            {
+                var block = buffer.AsMemory(0, BlockLength(size, i));
+                await read((long)i * BlockSize, block, ct).ConfigureAwait(false);
+                hashes[i] = XxHash3.HashToUInt64(block.Span);
+                // Zero blocks stay holes.
+                if (block.Span.IndexOfAnyExcept((byte)0) >= 0) RandomAccess.Write(h, block.Span, (long)i * BlockSize);
+            }
+            RandomAccess.FlushToDisk(h);
+        }
+        using var seeded = new BaseImage(directory, size, File.OpenHandle(image, FileMode.Open, FileAccess.ReadWrite, FileShare.Read), hashes);
+        seeded.WriteManifest(null);
+    }
+
     private static int BlockLength(long size, int block) => (int)Math.Min(BlockSize, size - (long)block * BlockSize);
 
     /// <summary>Reads <paramref name="buffer"/>.Length bytes at <paramref name="offset"/>, verifying each block the first time.</summary>

@@ -63,14 +63,14 @@ public static class FailoverEndpoints
             var jobId = $"{kind}-{plan.PlanId}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("n")[..4]}";
             if (failoverKind == FailoverKind.Planned) point = new FailoverPointChoice("bookmark", Bookmark: $"planned-{jobId}");
             var opened = await r.Get<FailoverDirectoryKey>().Ask<CommandResult>(new OpenFailover(jobId, plan.PlanId, failoverKind, machines, Now), AskTimeout, ct);
-            if (opened is CommandResult.Rejected refused) return Result(refused);
+            if (opened is CommandResult.Rejected refused) return ControlPlaneEndpoints.Result(refused);
             var steps = FailoverSteps.Build(plan.Groups, failoverKind);
             var started = await r.Get<FailoverJobsRegion>().Ask<CommandResult>(
                 new StartFailoverJob(jobId, plan.PlanId, plan.Version, failoverKind, point, steps, machines, Now, body.TtlSeconds), AskTimeout, ct);
             if (started is CommandResult.Rejected notStarted)
             {
                 r.Get<FailoverDirectoryKey>().Tell(new CloseFailover(jobId));
-                return Result(notStarted);
+                return ControlPlaneEndpoints.Result(notStarted);
             }
             return Results.Accepted($"/api/failovers/{jobId}", new FailoverStartedResponse(jobId, plan.PlanId, kind, point.ToString(), steps));
         });
@@ -99,19 +99,19 @@ public static class FailoverEndpoints
         });
 
         api.MapPost("/{id}/manual-actions/{index:int}/confirm", async (string id, int index, CommentBody? body, ActorRegistry r, CancellationToken ct) =>
-            Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new ConfirmManualAction(id, index, body?.Comment ?? "", Now), AskTimeout, ct)));
+            ControlPlaneEndpoints.Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new ConfirmManualAction(id, index, body?.Comment ?? "", Now), AskTimeout, ct)));
 
         api.MapPost("/{id}/steps/{index:int}/retry", async (string id, int index, ActorRegistry r, CancellationToken ct) =>
-            Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new RetryFailoverStep(id, index, Now), AskTimeout, ct)));
+            ControlPlaneEndpoints.Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new RetryFailoverStep(id, index, Now), AskTimeout, ct)));
 
         api.MapPost("/{id}/steps/{index:int}/skip", async (string id, int index, CommentBody? body, ActorRegistry r, CancellationToken ct) =>
-            Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new SkipFailoverStep(id, index, body?.Comment ?? "", Now), AskTimeout, ct)));
+            ControlPlaneEndpoints.Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new SkipFailoverStep(id, index, body?.Comment ?? "", Now), AskTimeout, ct)));
 
         api.MapPost("/{id}/commit", async (string id, ActorRegistry r, CancellationToken ct) =>
-            Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new CommitFailover(id, Now), AskTimeout, ct)));
+            ControlPlaneEndpoints.Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new CommitFailover(id, Now), AskTimeout, ct)));
 
         api.MapPost("/{id}/rollback", async (string id, CleanupBody? body, ActorRegistry r, CancellationToken ct) =>
-            Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new RollbackFailover(id, string.IsNullOrWhiteSpace(body?.Reason) ? "asked by an operator" : body.Reason, Now), AskTimeout, ct)));
+            ControlPlaneEndpoints.Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new RollbackFailover(id, string.IsNullOrWhiteSpace(body?.Reason) ? "asked by an operator" : body.Reason, Now), AskTimeout, ct)));
 
         api.MapPost("/{id}/change-point", async (string id, PointBody body, ActorRegistry r, NodeFailoverEffects effects, CancellationToken ct) =>
         {
@@ -122,21 +122,21 @@ public static class FailoverEndpoints
             // The resolve step lists every machine of the job.
             try { await effects.ResolvePointsAsync(job.Steps[0].Plan.Machines, point!, ct); }
             catch (InvalidOperationException e) { return Results.BadRequest(new ApiError($"point: {e.Message}")); }
-            return Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new ChangeFailoverPoint(id, point!, Now), AskTimeout, ct));
+            return ControlPlaneEndpoints.Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new ChangeFailoverPoint(id, point!, Now), AskTimeout, ct));
         });
 
         api.MapPost("/{id}/cleanup", async (string id, CleanupBody? body, ActorRegistry r, CancellationToken ct) =>
-            Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new CleanupFailover(id, string.IsNullOrWhiteSpace(body?.Reason) ? "cleanup asked by an operator" : body.Reason, Now), AskTimeout, ct)));
+            ControlPlaneEndpoints.Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new CleanupFailover(id, string.IsNullOrWhiteSpace(body?.Reason) ? "cleanup asked by an operator" : body.Reason, Now), AskTimeout, ct)));
 
         api.MapPost("/{id}/reprotect", async (string id, ReprotectBody body, ActorRegistry r, CancellationToken ct) =>
         {
             if (string.IsNullOrWhiteSpace(body.ProcessServer)) return Results.BadRequest(new ApiError("processServer: required (the original site's process server, HOST:PORT)"));
             if (string.IsNullOrWhiteSpace(body.Api)) return Results.BadRequest(new ApiError("api: required (the API URL of the node running the original site's master target)"));
-            return Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new ReprotectFailover(id, new ReverseTarget(body.ProcessServer.Trim(), body.Api.Trim()), Now), AskTimeout, ct));
+            return ControlPlaneEndpoints.Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new ReprotectFailover(id, new ReverseTarget(body.ProcessServer.Trim(), body.Api.Trim()), Now), AskTimeout, ct));
         });
 
         api.MapPost("/{id}/failback", async (string id, ActorRegistry r, CancellationToken ct) =>
-            Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new FailbackFailover(id, Now), AskTimeout, ct)));
+            ControlPlaneEndpoints.Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new FailbackFailover(id, Now), AskTimeout, ct)));
 
         api.MapGet("/{id}/machines/{machine}/console", async (string id, string machine, int? lines, ActorRegistry r, CancellationToken ct) =>
         {
@@ -176,13 +176,4 @@ public static class FailoverEndpoints
 
     static Task<FailoverJobView> JobAsync(ActorRegistry r, string id, CancellationToken ct) =>
         r.Get<FailoverJobsRegion>().Ask<FailoverJobView>(new GetFailoverJob(id), AskTimeout, ct);
-
-    static IResult Result(CommandResult r) => r switch
-    {
-        CommandResult.Accepted a => Results.Ok(new { accepted = true, events = a.EventCount }),
-        CommandResult.Rejected { Reason: RejectionReason.NotRegistered } x => Results.NotFound(new ApiError(x.Message)),
-        CommandResult.Rejected { Reason: RejectionReason.AlreadyRegistered or RejectionReason.Conflict or RejectionReason.InvalidState } x => Results.Conflict(new ApiError(x.Message)),
-        CommandResult.Rejected x => Results.BadRequest(new ApiError(x.Message)),
-        _ => Results.StatusCode(500),
-    };
 }

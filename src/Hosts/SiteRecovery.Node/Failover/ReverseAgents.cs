@@ -57,7 +57,7 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
             foreach (var line in Lines(logPath))
                 if (Event(line, "ready") is { } ready && ready.TryGetProperty("nbd", out var nbd) && nbd.GetString() is { Length: > 0 } endpoint)
                     return new Running(pid, folder, logPath, endpoint);
-            if (!MachineProcess.IsOurs(pid, folder))
+            if (await GoneAsync(pid, folder, ct))
                 throw new InvalidOperationException($"the reverse agent of {machineId} exited before serving its disks: {Tail(logPath)}");
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException($"the reverse agent of {machineId} did not serve its disks within {ReadyTimeout.TotalSeconds:0} s: {Tail(logPath)}");
@@ -77,7 +77,7 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
                     done[disk] = new Synced(disk, "Reprotect", e.GetProperty("sizeBytes").GetInt64(), e.GetProperty("bytesSent").GetInt64(),
                         e.GetProperty("blocksSent").GetInt64(), e.GetProperty("blocksEqual").GetInt64(), e.GetProperty("seconds").GetDouble());
             if (disks.All(done.ContainsKey)) return disks.Select(d => done[d]).ToList();
-            if (!MachineProcess.IsOurs(agent.Pid, agent.Folder))
+            if (await GoneAsync(agent.Pid, agent.Folder, ct))
                 throw new InvalidOperationException($"the reverse agent of {machineId} exited before its first sync completed: {Tail(agent.LogPath)}");
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException($"the first sync of {machineId} to the original site did not complete within {settings.ReprotectSyncTimeout}: " +
@@ -106,6 +106,17 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
             last[disk] = state.GetProperty("LastSequence").GetInt64();
         }
         return last;
+    }
+
+    /// <summary>
+    /// Gone only when two looks 200 ms apart agree: while the launcher execs into the agent, /proc/PID/cmdline reads
+    /// empty for a moment (seen as a reprotect failing 90 ms after the start with an empty log).
+    /// </summary>
+    static async Task<bool> GoneAsync(int pid, string folder, CancellationToken ct)
+    {
+        if (MachineProcess.IsOurs(pid, folder)) return false;
+        await Task.Delay(200, ct);
+        return !MachineProcess.IsOurs(pid, folder);
     }
 
     static IEnumerable<string> Lines(string path)

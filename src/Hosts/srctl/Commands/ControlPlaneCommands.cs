@@ -1,4 +1,7 @@
 using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Spectre.Console;
 
 namespace SiteRecovery.Ctl.Commands;
 
@@ -25,8 +28,8 @@ public static class ControlPlaneCommands
     {
         var machine = new Command("machine", "Protected machines");
         var id = new Argument<string>("id");
-        var show = new Command("show", "Show a machine's state, properties and placement") { id };
-        show.SetAction((p, ct) => Run(p, api, json, c => c.GetAsync($"api/machines/{p.GetValue(id)}", ct)));
+        var show = new Command("show", "Show a machine's state, properties, placement and failover history") { id };
+        show.SetAction((p, ct) => Show(p, api, json, p.GetValue(id)!, ct));
         var validateId = new Argument<string>("id");
         var validate = new Command("validate", "List every reason a machine cannot be protected") { validateId };
         validate.SetAction((p, ct) => Run(p, api, json, c => c.GetAsync($"api/machines/{p.GetValue(validateId)}/validation", ct)));
@@ -36,6 +39,53 @@ public static class ControlPlaneCommands
         enable.SetAction((p, ct) => Run(p, api, json, c => c.PostAsync($"api/machines/{p.GetValue(enableId)}/enable", new { churnMBps = p.GetValue(churn) }, ct)));
         machine.Add(show); machine.Add(validate); machine.Add(enable);
         return machine;
+    }
+
+    /// <summary>
+    /// The machine's view, then its failover history (where it is, every job of it, the newest job's last lines). A machine
+    /// that is not discovered (known only by its agent) still has its history; a node without the failover roles says so.
+    /// </summary>
+    static async Task<int> Show(ParseResult parse, Option<string> api, Option<bool> json, string machineId, CancellationToken ct)
+    {
+        using var client = new ApiClient(parse.GetValue(api)!);
+        var path = $"api/machines/{Uri.EscapeDataString(machineId)}";
+        JsonNode view;
+        try { view = await client.GetAsync(path, ct); }
+        catch (ApiException e) { Console.Error.WriteLine($"srctl: {e.Message}"); return 1; }
+        JsonNode? history = null;
+        string? historyError = null;
+        try { history = await client.GetAsync($"{path}/failovers", ct); }
+        catch (ApiException e) { historyError = e.Message; }
+        if (parse.GetValue(json))
+        {
+            var o = view.AsObject();
+            o["failovers"] = history;
+            if (historyError is not null) o["failoversError"] = historyError;
+            Console.WriteLine(o.ToJsonString());
+            return 0;
+        }
+        if (view["state"]?.ToString() == "NotDiscovered")
+            AnsiConsole.MarkupLine($"machine [bold]{Markup.Escape(machineId)}[/] is not discovered (no protection entity on this node)");
+        else
+            Console.WriteLine(view.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        if (history is null)
+        {
+            Console.Error.WriteLine($"srctl: failover history: {historyError}");
+            return 0;
+        }
+        AnsiConsole.MarkupLine($"failover: [bold]{Markup.Escape(history["state"]!.ToString())}[/]");
+        var jobs = history["failovers"]!.AsArray();
+        if (jobs.Count == 0) return 0;
+        var table = new Table().AddColumns("job", "plan", "kind", "status", "opened");
+        foreach (var j in jobs)
+            table.AddRow(Markup.Escape(j!["jobId"]!.ToString()), Markup.Escape(j["planId"]!.ToString()), Markup.Escape(j["kind"]!.ToString()),
+                Markup.Escape(j["status"]!.ToString()), DateTimeOffset.FromUnixTimeMilliseconds(j["openedUnixMs"]!.GetValue<long>()).ToString("yyyy-MM-dd HH:mm:ss'Z'"));
+        AnsiConsole.Write(table);
+        var lines = jobs[0]!["history"]!.AsArray();
+        const int Last = 5;
+        AnsiConsole.MarkupLine($"last {Math.Min(Last, lines.Count)} of {lines.Count} history lines of {Markup.Escape(jobs[0]!["jobId"]!.ToString())}:");
+        foreach (var line in lines.Skip(Math.Max(0, lines.Count - Last))) AnsiConsole.MarkupLine($"  {Markup.Escape(line!.ToString())}");
+        return 0;
     }
 
     static async Task<int> Run(ParseResult parse, Option<string> api, Option<bool> json, Func<ApiClient, Task<System.Text.Json.Nodes.JsonNode>> call)

@@ -30,6 +30,9 @@ public sealed class LocalFileReplicaStore : IReplicaStore
     public string DiskId { get; }
     public long Size { get; }
 
+    /// <summary>An existing file adopted as the replica (<c>--replica-file</c>): the retention's base starts from its content.</summary>
+    public bool Adopted { get; private init; }
+
     /// <summary>The replica file.</summary>
     public string Path { get; }
 
@@ -44,7 +47,7 @@ public sealed class LocalFileReplicaStore : IReplicaStore
     /// bytes. Throws <see cref="ReplicaFencedException"/> if another owner holds the fence, and
     /// <see cref="InvalidOperationException"/> if an existing replica has another size.
     /// </summary>
-    public static LocalFileReplicaStore Open(string path, string diskId, long size, string ownerId)
+    public static LocalFileReplicaStore Open(string path, string diskId, long size, string ownerId, bool adopted = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentException.ThrowIfNullOrEmpty(diskId);
@@ -69,7 +72,7 @@ public sealed class LocalFileReplicaStore : IReplicaStore
                 {
                     throw new InvalidOperationException($"replica '{path}' for disk '{diskId}' is {existing} bytes, but the disk is {size} bytes");
                 }
-                return new LocalFileReplicaStore(diskId, path, size, ownerId, data, lockFile);
+                return new LocalFileReplicaStore(diskId, path, size, ownerId, data, lockFile) { Adopted = adopted };
             }
             catch
             {
