@@ -5,6 +5,8 @@
 #   bench/run.sh            full run (~3-5 minutes)
 #   bench/run.sh --quick    short run for CI (< 60 s after the build)
 #   bench/run.sh failover [--runs 2]   test failover of a 4-machine plan (1 GiB disks, local qemu target) beside 4 plain qemu boots
+#   bench/run.sh reprotect [--size-gib 4] [--rewrite-percent 5]   reprotect after a failover (5 % of 1 MiB blocks rewritten) against the full copy;
+#                                      writes bench/results/reprotect-latest.json; needs 3 x size free in the work dir (scales down otherwise)
 #   other arguments go to the bench: --strict (exit 3 on a missed target), --work-dir DIR, --keep
 #   BENCH_NO_BUILD=1 skips the build (when the Release build is already there)
 set -euo pipefail
