@@ -30,12 +30,14 @@ public enum FailoverStepKind { ResolvePoint, Manual, Script, StartGroup, DrillRe
 /// <summary>
 /// The point to fail over to. <see cref="Kind"/>: <c>latest</c> (per machine, the newest state consistent across all its
 /// disks, never inside a resync), <c>latest-processed</c> (the newest recovery point recorded on every disk of the
-/// machine), <c>latest-app</c> (the newest application-consistent one), <c>bookmark</c> (<see cref="Bookmark"/> on every
+/// machine), <c>latest-app</c> (the newest application-consistent one), <c>latest-group</c> (the newest multi-VM consistent
+/// point: one name recorded on every disk of every machine of the failover, chosen for all machines together),
+/// <c>bookmark</c> (<see cref="Bookmark"/> on every
 /// disk) or <c>time</c> (the newest recovery point at or before <see cref="Time"/>).
 /// </summary>
 public sealed record FailoverPointChoice(string Kind, string? Bookmark = null, DateTimeOffset? Time = null)
 {
-    public static readonly IReadOnlyList<string> Kinds = ["latest", "latest-processed", "latest-app", "bookmark", "time"];
+    public static readonly IReadOnlyList<string> Kinds = ["latest", "latest-processed", "latest-app", "latest-group", "bookmark", "time"];
 
     public override string ToString() => Kind switch
     {

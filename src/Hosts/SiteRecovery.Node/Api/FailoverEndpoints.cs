@@ -8,7 +8,7 @@ using SiteRecovery.Node.Failover;
 
 namespace SiteRecovery.Node.Api;
 
-/// <summary>POST /api/failovers: fail a plan's machines over. <paramref name="Point"/>: latest (default), latest-processed, latest-app, a recovery point's name, or use <paramref name="Time"/>.</summary>
+/// <summary>POST /api/failovers: fail a plan's machines over. <paramref name="Point"/>: latest (default), latest-processed, latest-app, latest-group (the newest multi-VM consistent point), a recovery point's name, or use <paramref name="Time"/>.</summary>
 public sealed record FailoverBody(string? Plan, string? Kind, string? Point, string? Time, int? TtlSeconds);
 public sealed record FailoverStartedResponse(string JobId, string Plan, string Kind, string Point, IReadOnlyList<FailoverStepPlan> Steps);
 public sealed record CommentBody(string? Comment);
@@ -152,13 +152,13 @@ public static class FailoverEndpoints
         });
     }
 
-    /// <summary>A point by name (latest, latest-processed, latest-app, or a recovery point's name) or by time, not both.</summary>
+    /// <summary>A point by name (latest, latest-processed, latest-app, latest-group, or a recovery point's name) or by time, not both.</summary>
     static (FailoverPointChoice? Point, string? Error) ParsePoint(string? point, string? time)
     {
         if (time is null)
             return ((point ?? "latest") switch
             {
-                "latest" or "latest-processed" or "latest-app" => new FailoverPointChoice(point ?? "latest"),
+                "latest" or "latest-processed" or "latest-app" or "latest-group" => new FailoverPointChoice(point ?? "latest"),
                 var name => new FailoverPointChoice("bookmark", Bookmark: name),
             }, null);
         if (point is not null) return (null, "give point or time, not both");

@@ -16,7 +16,7 @@ public static class FailoverCommands
         var cmd = new Command("failover", "Fail a recovery plan's machines over, follow the job, clean up a test failover");
 
         var plan = new Option<string>("--plan") { Description = "Recovery plan id", Required = true };
-        var point = new Option<string?>("--point") { Description = "latest (default), latest-processed, latest-app, or a recovery point's name" };
+        var point = new Option<string?>("--point") { Description = "latest (default), latest-processed, latest-app, latest-group (the newest point common to every disk of every machine: multi-VM consistent), or a recovery point's name" };
         var time = new Option<string?>("--time") { Description = "Newest recovery point at or before this UTC time (ISO-8601)" };
         var ttl = new Option<int?>("--ttl") { Description = "Seconds after which a completed test failover cleans itself up" };
         var noWait = new Option<bool>("--no-wait") { Description = "Return once the job is started" };
@@ -35,7 +35,7 @@ public static class FailoverCommands
         }));
         cmd.Add(test);
         var uPlan = new Option<string>("--plan") { Description = "Recovery plan id", Required = true };
-        var uPoint = new Option<string?>("--point") { Description = "latest (default), latest-processed, latest-app, or a recovery point's name" };
+        var uPoint = new Option<string?>("--point") { Description = "latest (default), latest-processed, latest-app, latest-group (the newest point common to every disk of every machine: multi-VM consistent), or a recovery point's name" };
         var uTime = new Option<string?>("--time") { Description = "Newest recovery point at or before this UTC time (ISO-8601)" };
         var unplanned = new Command("unplanned", "Unplanned failover: the source may be gone; each machine's disks are materialized at its point and it boots from them; then commit, change-point or rollback") { uPlan, uPoint, uTime };
         unplanned.SetAction((parse, ct) => Run(api, parse, async client =>
@@ -93,7 +93,7 @@ public static class FailoverCommands
         cmd.Add(rollback);
 
         var changeJob = new Argument<string>("job") { Description = "Failover job id" };
-        var changePoint = new Option<string?>("--point") { Description = "latest, latest-processed, latest-app, or a recovery point's name" };
+        var changePoint = new Option<string?>("--point") { Description = "latest, latest-processed, latest-app, latest-group (multi-VM consistent), or a recovery point's name" };
         var changeTime = new Option<string?>("--time") { Description = "Newest recovery point at or before this UTC time" };
         var change = new Command("change-point", "Run a completed, uncommitted failover again at another point (the machines restart on it)") { changeJob, changePoint, changeTime };
         change.SetAction((parse, ct) => Run(api, parse, async client =>
