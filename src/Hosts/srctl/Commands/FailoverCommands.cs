@@ -55,12 +55,18 @@ public static class FailoverCommands
         }));
         cmd.Add(unplanned);
         var pPlan = new Option<string>("--plan") { Description = "Recovery plan id", Required = true };
-        var planned = new Command("planned", "Planned failover: the source's exports turn read-only, every delta drains, a final point is taken; the machines boot from it (zero loss); then commit or rollback") { pPlan };
+        var pAutoRollback = new Option<int?>("--auto-rollback")
+        {
+            Description = "Commit policy: roll the failover back by itself (the source resumed) if nobody commits it within SECONDS of its completion (at least the node's auto-rollback-minimum, 60 s by default; at most 7 days)",
+        };
+        var planned = new Command("planned", "Planned failover: the source's exports turn read-only, every delta drains, a final point is taken; the machines boot from it (zero loss); then commit or rollback") { pPlan, pAutoRollback };
         planned.SetAction((parse, ct) => Run(api, parse, async client =>
         {
-            var r = await client.PostAsync("api/failovers", new { plan = parse.GetValue(pPlan), kind = "planned" }, ct);
+            var r = await client.PostAsync("api/failovers", new { plan = parse.GetValue(pPlan), kind = "planned", autoRollbackSeconds = parse.GetValue(pAutoRollback) }, ct);
             var jobId = r["jobId"]!.ToString();
-            if (!parse.GetValue(json)) AnsiConsole.MarkupLine($"planned failover job [bold]{Markup.Escape(jobId)}[/] started");
+            if (!parse.GetValue(json))
+                AnsiConsole.MarkupLine($"planned failover job [bold]{Markup.Escape(jobId)}[/] started" +
+                    (parse.GetValue(pAutoRollback) is { } n ? $" (rolled back by itself unless committed within {n} s of completing)" : ""));
             var view = await WatchAsync(client, jobId, parse.GetValue(json), ct);
             if (parse.GetValue(json)) Console.WriteLine(view.ToJsonString());
             else ShowJob(view);
@@ -282,6 +288,8 @@ public static class FailoverCommands
     internal static void ShowJob(JsonNode v)
     {
         AnsiConsole.MarkupLine($"[bold]{Esc(v["jobId"])}[/]: {Esc(v["kind"])} failover of plan {Esc(v["planId"])} to {Esc(v["point"]?["kind"])} — {Status(v["status"]!.ToString())}");
+        if (v["autoRollbackAtUnixMs"]?.GetValue<long>() is { } rollbackAt)
+            AnsiConsole.MarkupLine($"[yellow]rolled back by itself at {DateTimeOffset.FromUnixTimeMilliseconds(rollbackAt):yyyy-MM-dd HH:mm:ss}Z unless committed[/] (commit policy of {Esc(v["autoRollbackSeconds"])} s)");
         var steps = new Table().AddColumns("#", "step", "state", "time", "output / error");
         foreach (var s in v["steps"]!.AsArray())
         {
