@@ -28,7 +28,8 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
     const int FailbackWork = -3;
     CancellationTokenSource? _work;
     Task? _running;
-    bool _ttl;
+    // When the armed timer ("ttl": a test failover's time-to-live or a planned one's commit policy) fires; null when none is.
+    long? _timerAt;
 
     public FailoverJobActor(string jobId, IFailoverEffects effects, EntitySettings settings, IActorRef? directory)
     {
@@ -104,7 +105,14 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
 
     void Drive()
     {
-        switch (_state.Next())
+        var next = _state.Next();
+        // The job left the state its timer was for (committed, cleaned up, its point changed): that deadline is gone.
+        if (_timerAt is not null && next is not (FailoverNext.CleanupAt or FailoverNext.RollbackAt))
+        {
+            Timers.Cancel("ttl");
+            _timerAt = null;
+        }
+        switch (next)
         {
             case FailoverNext.Begin b when _beginSent != b.Index:
                 _beginSent = b.Index;
@@ -114,10 +122,12 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
                 _beginSent = null;
                 Launch(x.Step.Index, ct => Execute(x.Step, ct));
                 break;
-            case FailoverNext.CleanupAt at when !_ttl:
-                _ttl = true;
-                Timers.StartSingleTimer("ttl", new CleanupFailover(_state.JobId, $"time-to-live of {_state.TtlSeconds} s passed without a cleanup", at.AtUnixMs),
-                    TimeSpan.FromMilliseconds(Math.Max(0, at.AtUnixMs - Now())));
+            case FailoverNext.CleanupAt at when _timerAt != at.AtUnixMs:
+                Arm(at.AtUnixMs, new CleanupFailover(_state.JobId, $"time-to-live of {_state.TtlSeconds} s passed without a cleanup", at.AtUnixMs));
+                break;
+            // The same rollback an operator asks for: FailoverCleanupStarted "rollback: …", then the cleanup resumes the source.
+            case FailoverNext.RollbackAt at when _timerAt != at.AtUnixMs:
+                Arm(at.AtUnixMs, new RollbackFailover(_state.JobId, $"not committed within {_state.AutoRollbackSeconds} s (commit policy)", at.AtUnixMs));
                 break;
             case FailoverNext.Reprotect r when _inFlight != ReprotectWork:
                 Launch(ReprotectWork, async ct =>
@@ -145,6 +155,13 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
                 });
                 break;
         }
+    }
+
+    /// <summary>One timer per job: a new deadline (a change of point completed again) replaces the one before, whose message is then never delivered.</summary>
+    void Arm(long atUnixMs, IFailoverJobCommand command)
+    {
+        _timerAt = atUnixMs;
+        Timers.StartSingleTimer("ttl", command, TimeSpan.FromMilliseconds(Math.Max(0, atUnixMs - Now())));
     }
 
     void Launch(int work, Func<CancellationToken, Task<IFailoverJobCommand>> run)

@@ -40,6 +40,10 @@ public sealed record FailoverJobState(
     public const int MaxCommentLength = 1024;
     public const int MinTtlSeconds = 10;
     public const int MaxTtlSeconds = 7 * 24 * 3600;
+    /// <summary>The shortest commit policy a node allows unless its <c>auto-rollback-minimum</c> says otherwise (tests lower it).</summary>
+    public const int DefaultAutoRollbackMinimumSeconds = 60;
+    /// <summary>The longest commit policy: a week, like a test failover's time-to-live.</summary>
+    public const int MaxAutoRollbackSeconds = 7 * 24 * 3600;
 
     /// <summary>Where the machines are protected back to (after a reprotect was asked for).</summary>
     public ReverseTarget? Reverse { get; init; }
@@ -47,6 +51,29 @@ public sealed record FailoverJobState(
     public ImmutableList<ReverseMachineRecord> ReverseMachines { get; init; } = [];
     /// <summary>Each disk as the original site holds it after the failback.</summary>
     public ImmutableList<FailbackDiskRecord> FailbackDisks { get; init; } = [];
+    /// <summary>A planned failover's commit policy: rolled back by itself when not committed this long after it completed.</summary>
+    public int? AutoRollbackSeconds { get; init; }
+
+    /// <summary>
+    /// When the commit policy rolls the job back: only a planned failover with the policy, completed and not committed,
+    /// counted from its (latest) completion, so a change of point restarts the clock. Never an unplanned failover.
+    /// </summary>
+    public long? AutoRollbackAtUnixMs => Status == FailoverJobStatus.Completed && Kind == FailoverKind.Planned && AutoRollbackSeconds is { } n && CompletedUnixMs is { } done
+        ? done + n * 1000L
+        : null;
+
+    /// <summary>Why a commit policy of <paramref name="seconds"/> is refused for a <paramref name="kind"/> failover on a node whose minimum is <paramref name="minimumSeconds"/>; null when it is allowed.</summary>
+    public static string? AutoRollbackError(FailoverKind kind, int? seconds, int? minimumSeconds)
+    {
+        if (seconds is not { } n) return null;
+        if (kind == FailoverKind.Unplanned) return "an unplanned failover is never rolled back by itself: rolling back would throw production writes away";
+        if (kind == FailoverKind.Test) return "applies to a planned failover only (a test failover cleans itself up after its ttlSeconds)";
+        var min = minimumSeconds ?? DefaultAutoRollbackMinimumSeconds;
+        if (min < 1 || min > MaxAutoRollbackSeconds) return $"the node's auto-rollback-minimum must be within 1..{MaxAutoRollbackSeconds} s (was {min})";
+        return n < min || n > MaxAutoRollbackSeconds
+            ? $"{n} is outside {min}..{MaxAutoRollbackSeconds} (at least the node's auto-rollback-minimum, at most 7 days)"
+            : null;
+    }
 
     /// <summary>Committed, or past it: nothing but a reprotect and a failback moves the machines any more.</summary>
     public bool AfterCommit => Status is FailoverJobStatus.Committed or FailoverJobStatus.Reprotecting or FailoverJobStatus.Reprotected
@@ -178,7 +205,8 @@ public sealed record FailoverJobState(
             return Invalid($"{cmd}.TtlSeconds must be within {MinTtlSeconds}..{MaxTtlSeconds} (was {ttl})");
         if (c.TtlSeconds is not null && c.Kind != FailoverKind.Test)
             return Invalid($"{cmd}.TtlSeconds applies to a test failover only (an unplanned failover is never rolled back by itself)");
-        return Accept(new FailoverJobStarted(JobId, c.PlanId, c.PlanVersion, c.Kind, c.Point, c.Steps, c.Machines, c.RequestedUnixMs, c.TtlSeconds));
+        if (AutoRollbackError(c.Kind, c.AutoRollbackSeconds, c.AutoRollbackMinimumSeconds) is { } policy) return Invalid($"{cmd}.AutoRollbackSeconds: {policy}");
+        return Accept(new FailoverJobStarted(JobId, c.PlanId, c.PlanVersion, c.Kind, c.Point, c.Steps, c.Machines, c.RequestedUnixMs, c.TtlSeconds, c.AutoRollbackSeconds));
     }
 
     Decision<IFailoverJobEvent> DecideStarted(RecordMachinesStarted c)
@@ -283,8 +311,9 @@ public sealed record FailoverJobState(
         {
             Status = FailoverJobStatus.Running, PlanId = e.PlanId, PlanVersion = e.PlanVersion, Kind = e.Kind, Point = e.Point,
             Steps = e.Steps.Select(p => new FailoverStep(p, FailoverStepState.Pending, null, null, null, null, 0)).ToImmutableList(),
-            Machines = e.Machines.ToImmutableList(), RequestedUnixMs = e.RequestedUnixMs, TtlSeconds = e.TtlSeconds,
-            History = History.Add(Line(e.RequestedUnixMs, $"{e.Kind} failover of plan {e.PlanId} (version {e.PlanVersion}) to {e.Point} requested")),
+            Machines = e.Machines.ToImmutableList(), RequestedUnixMs = e.RequestedUnixMs, TtlSeconds = e.TtlSeconds, AutoRollbackSeconds = e.AutoRollbackSeconds,
+            History = History.Add(Line(e.RequestedUnixMs, $"{e.Kind} failover of plan {e.PlanId} (version {e.PlanVersion}) to {e.Point} requested" +
+                (e.AutoRollbackSeconds is { } n ? $"; rolled back by itself if not committed within {n} s of completing" : ""))),
         },
         FailoverStepStarted e => Update(e.Index, s => s with { State = FailoverStepState.Running, StartedUnixMs = e.AtUnixMs, EndedUnixMs = null, Error = null, Attempts = s.Attempts + 1 })
             with
@@ -392,6 +421,7 @@ public sealed record FailoverJobState(
         FailoverJobStatus.Running when Current is { } running => new FailoverNext.Execute(running.Plan),
         FailoverJobStatus.Running when NextPending is { } pending => new FailoverNext.Begin(pending.Plan.Index),
         FailoverJobStatus.Completed when Kind == FailoverKind.Test && TtlSeconds is { } ttl => new FailoverNext.CleanupAt(CompletedUnixMs!.Value + ttl * 1000L),
+        FailoverJobStatus.Completed when AutoRollbackAtUnixMs is { } at => new FailoverNext.RollbackAt(at),
         FailoverJobStatus.CleaningUp => new FailoverNext.Cleanup(),
         FailoverJobStatus.Reprotecting => new FailoverNext.Reprotect(Reverse!),
         FailoverJobStatus.FailingBack => new FailoverNext.Failback(),
@@ -402,6 +432,7 @@ public sealed record FailoverJobState(
         Points, Started, Boots, Report, RequestedUnixMs, TtlSeconds, CompletedUnixMs, CleanupReason, CleanedUpUnixMs, History)
     {
         Reverse = Reverse, ReverseMachines = ReverseMachines, FailbackDisks = FailbackDisks,
+        AutoRollbackSeconds = AutoRollbackSeconds, AutoRollbackAtUnixMs = AutoRollbackAtUnixMs,
     };
 
     static Decision<IFailoverJobEvent> Accept(params IFailoverJobEvent[] e) => Decision<IFailoverJobEvent>.Accept(e);
@@ -418,6 +449,8 @@ public abstract record FailoverNext
     public sealed record Execute(FailoverStepPlan Step) : FailoverNext;
     /// <summary>A completed test failover's time-to-live ends at <paramref name="AtUnixMs"/>.</summary>
     public sealed record CleanupAt(long AtUnixMs) : FailoverNext;
+    /// <summary>A completed planned failover's commit policy ends at <paramref name="AtUnixMs"/>: roll it back unless committed by then.</summary>
+    public sealed record RollbackAt(long AtUnixMs) : FailoverNext;
     /// <summary>Remove what the job made.</summary>
     public sealed record Cleanup : FailoverNext;
     /// <summary>Protect the committed machines back to <paramref name="Target"/> (again, after a restart: it is safe to repeat).</summary>

@@ -35,6 +35,10 @@ public static class MachinePointRules
                     ? $"a machine of {disks.Count} disks recovers to its newest recovery point common to all of them" : null, "no recovery point is recorded on every disk");
             case "latest-app":
                 return Pick(machineId, common.LastOrDefault(p => p.AllApp), disks, null, "no application-consistent recovery point is recorded on every disk");
+            case "latest-group":
+                // One machine alone: the newest point on all its disks (a plan's machines together: GroupPointRules).
+                var (group, groupError) = GroupPointRules.ChooseLatestGroup([new MachineDisks(machineId, disks)]);
+                return (group?[0], groupError);
             case "bookmark":
                 var named = common.FirstOrDefault(p => p.Name == choice.Bookmark);
                 if (named is not null) return Pick(machineId, named, disks, null, "");

@@ -30,12 +30,14 @@ public enum FailoverStepKind { ResolvePoint, Manual, Script, StartGroup, DrillRe
 /// <summary>
 /// The point to fail over to. <see cref="Kind"/>: <c>latest</c> (per machine, the newest state consistent across all its
 /// disks, never inside a resync), <c>latest-processed</c> (the newest recovery point recorded on every disk of the
-/// machine), <c>latest-app</c> (the newest application-consistent one), <c>bookmark</c> (<see cref="Bookmark"/> on every
+/// machine), <c>latest-app</c> (the newest application-consistent one), <c>latest-group</c> (the newest multi-VM consistent
+/// point: one name recorded on every disk of every machine of the failover, chosen for all machines together),
+/// <c>bookmark</c> (<see cref="Bookmark"/> on every
 /// disk) or <c>time</c> (the newest recovery point at or before <see cref="Time"/>).
 /// </summary>
 public sealed record FailoverPointChoice(string Kind, string? Bookmark = null, DateTimeOffset? Time = null)
 {
-    public static readonly IReadOnlyList<string> Kinds = ["latest", "latest-processed", "latest-app", "bookmark", "time"];
+    public static readonly IReadOnlyList<string> Kinds = ["latest", "latest-processed", "latest-app", "latest-group", "bookmark", "time"];
 
     public override string ToString() => Kind switch
     {
@@ -100,9 +102,15 @@ public interface IFailoverJobMessage : IEntityMessage
 public interface IFailoverJobCommand : IFailoverJobMessage;
 
 // ---- commands ----
-/// <summary>Starts the job with its steps fixed; <paramref name="TtlSeconds"/>: a completed test failover cleans itself up after it.</summary>
+/// <summary>
+/// Starts the job with its steps fixed; <paramref name="TtlSeconds"/>: a completed test failover cleans itself up after it.
+/// <paramref name="AutoRollbackSeconds"/>: the commit policy of a planned failover: not committed this long after it
+/// completed, it is rolled back by itself (never an unplanned one, whose rollback would throw production writes away).
+/// <paramref name="AutoRollbackMinimumSeconds"/>: the node's lower bound on it (absent = 60 s; HOCON
+/// <c>siterecovery.failover.auto-rollback-minimum</c>).
+/// </summary>
 public sealed record StartFailoverJob(string JobId, string PlanId, long PlanVersion, FailoverKind Kind, FailoverPointChoice Point, IReadOnlyList<FailoverStepPlan> Steps,
-    IReadOnlyList<string> Machines, long RequestedUnixMs, int? TtlSeconds) : IFailoverJobCommand;
+    IReadOnlyList<string> Machines, long RequestedUnixMs, int? TtlSeconds, int? AutoRollbackSeconds = null, int? AutoRollbackMinimumSeconds = null) : IFailoverJobCommand;
 
 public sealed record BeginFailoverStep(string JobId, int Index, long AtUnixMs) : IFailoverJobCommand;
 
@@ -157,6 +165,10 @@ public sealed record FailoverJobView(string JobId, bool Exists, string? PlanId, 
     public IReadOnlyList<ReverseMachineRecord> ReverseMachines { get; init; } = [];
     /// <summary>Each disk as the original site holds it after the failback.</summary>
     public IReadOnlyList<FailbackDiskRecord> FailbackDisks { get; init; } = [];
+    /// <summary>A planned failover's commit policy: rolled back by itself when not committed this long after it completed.</summary>
+    public int? AutoRollbackSeconds { get; init; }
+    /// <summary>When the commit policy rolls the job back, while it is completed and not committed.</summary>
+    public long? AutoRollbackAtUnixMs { get; init; }
 }
 
 // ---- events ----
@@ -165,9 +177,10 @@ public interface IFailoverJobEvent : IControlEvent
     string JobId { get; }
 }
 
+/// <summary>A job started. <paramref name="AutoRollbackSeconds"/> is null in events recorded before the commit policy existed (no policy).</summary>
 [Manifest("failover-job-started.v1")]
 public sealed record FailoverJobStarted(string JobId, string PlanId, long PlanVersion, FailoverKind Kind, FailoverPointChoice Point, IReadOnlyList<FailoverStepPlan> Steps,
-    IReadOnlyList<string> Machines, long RequestedUnixMs, int? TtlSeconds) : IFailoverJobEvent;
+    IReadOnlyList<string> Machines, long RequestedUnixMs, int? TtlSeconds, int? AutoRollbackSeconds = null) : IFailoverJobEvent;
 
 [Manifest("failover-step-started.v1")]
 public sealed record FailoverStepStarted(string JobId, int Index, long AtUnixMs) : IFailoverJobEvent;

@@ -8,8 +8,12 @@ using SiteRecovery.Node.Failover;
 
 namespace SiteRecovery.Node.Api;
 
-/// <summary>POST /api/failovers: fail a plan's machines over. <paramref name="Point"/>: latest (default), latest-processed, latest-app, a recovery point's name, or use <paramref name="Time"/>.</summary>
-public sealed record FailoverBody(string? Plan, string? Kind, string? Point, string? Time, int? TtlSeconds);
+/// <summary>POST /api/failovers: fail a plan's machines over (<c>autoRollbackSeconds</c>: a planned failover's commit policy). <paramref name="Point"/>: latest (default), latest-processed, latest-app, latest-group (the newest multi-VM consistent point), a recovery point's name, or use <paramref name="Time"/>.</summary>
+public sealed record FailoverBody(string? Plan, string? Kind, string? Point, string? Time, int? TtlSeconds)
+{
+    /// <summary>A planned failover's commit policy: rolled back by itself when not committed this many seconds after it completed.</summary>
+    public int? AutoRollbackSeconds { get; init; }
+}
 public sealed record FailoverStartedResponse(string JobId, string Plan, string Kind, string Point, IReadOnlyList<FailoverStepPlan> Steps);
 public sealed record CommentBody(string? Comment);
 public sealed record CleanupBody(string? Reason);
@@ -31,7 +35,7 @@ public static class FailoverEndpoints
             ? await next(ctx)
             : Results.BadRequest(new ApiError("failover runs on a node with the configuration and master-target roles")));
 
-        api.MapPost("", async (FailoverBody body, ActorRegistry r, NodeFailoverEffects effects, CancellationToken ct) =>
+        api.MapPost("", async (FailoverBody body, ActorRegistry r, NodeFailoverEffects effects, FailoverSettings settings, CancellationToken ct) =>
         {
             if (string.IsNullOrWhiteSpace(body.Plan)) return Results.BadRequest(new ApiError("plan: required (a recovery plan id)"));
             var kind = (body.Kind ?? "test").ToLowerInvariant();
@@ -46,6 +50,9 @@ public static class FailoverEndpoints
                 return Results.BadRequest(new ApiError($"ttlSeconds: applies to a test failover only (a {kind} failover is never rolled back by itself)"));
             if (body.TtlSeconds is { } ttl && (ttl < FailoverJobState.MinTtlSeconds || ttl > FailoverJobState.MaxTtlSeconds))
                 return Results.BadRequest(new ApiError($"ttlSeconds: {ttl} is outside {FailoverJobState.MinTtlSeconds}..{FailoverJobState.MaxTtlSeconds}"));
+            var autoRollbackMinimum = (int)settings.AutoRollbackMinimum.TotalSeconds;
+            if (FailoverJobState.AutoRollbackError(Enum.Parse<FailoverKind>(kind, ignoreCase: true), body.AutoRollbackSeconds, autoRollbackMinimum) is { } policy)
+                return Results.BadRequest(new ApiError($"autoRollbackSeconds: {policy}"));
 
             var plan = await r.Get<RecoveryPlansRegion>().Ask<RecoveryPlanView>(new GetRecoveryPlan(body.Plan), AskTimeout, ct);
             if (!plan.Exists) return Results.NotFound(new ApiError($"plan: recovery plan '{body.Plan}' does not exist"));
@@ -66,7 +73,8 @@ public static class FailoverEndpoints
             if (opened is CommandResult.Rejected refused) return ControlPlaneEndpoints.Result(refused);
             var steps = FailoverSteps.Build(plan.Groups, failoverKind);
             var started = await r.Get<FailoverJobsRegion>().Ask<CommandResult>(
-                new StartFailoverJob(jobId, plan.PlanId, plan.Version, failoverKind, point, steps, machines, Now, body.TtlSeconds), AskTimeout, ct);
+                new StartFailoverJob(jobId, plan.PlanId, plan.Version, failoverKind, point, steps, machines, Now, body.TtlSeconds,
+                    body.AutoRollbackSeconds, autoRollbackMinimum), AskTimeout, ct);
             if (started is CommandResult.Rejected notStarted)
             {
                 r.Get<FailoverDirectoryKey>().Tell(new CloseFailover(jobId));
@@ -152,13 +160,13 @@ public static class FailoverEndpoints
         });
     }
 
-    /// <summary>A point by name (latest, latest-processed, latest-app, or a recovery point's name) or by time, not both.</summary>
+    /// <summary>A point by name (latest, latest-processed, latest-app, latest-group, or a recovery point's name) or by time, not both.</summary>
     static (FailoverPointChoice? Point, string? Error) ParsePoint(string? point, string? time)
     {
         if (time is null)
             return ((point ?? "latest") switch
             {
-                "latest" or "latest-processed" or "latest-app" => new FailoverPointChoice(point ?? "latest"),
+                "latest" or "latest-processed" or "latest-app" or "latest-group" => new FailoverPointChoice(point ?? "latest"),
                 var name => new FailoverPointChoice("bookmark", Bookmark: name),
             }, null);
         if (point is not null) return (null, "give point or time, not both");

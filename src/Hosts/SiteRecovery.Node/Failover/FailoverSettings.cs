@@ -1,4 +1,5 @@
 using Akka.Configuration;
+using SiteRecovery.Actors.Failover;
 
 namespace SiteRecovery.Node.Failover;
 
@@ -9,6 +10,9 @@ public sealed record FailoverSettings(string ScriptsDirectory, string BootMarker
 
     /// <summary>The shortest drill interval a plan may set (<c>drill-minimum-interval</c>, 1 hour unless lowered for tests).</summary>
     public TimeSpan DrillMinimumInterval { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>The shortest commit policy a planned failover may set (<c>auto-rollback-minimum</c>, 60 s unless lowered for tests).</summary>
+    public TimeSpan AutoRollbackMinimum { get; init; } = TimeSpan.FromSeconds(FailoverJobState.DefaultAutoRollbackMinimumSeconds);
 
     /// <summary>How often the drill scheduler checks for due drills (<c>drill-check-interval</c>).</summary>
     public TimeSpan DrillCheckInterval { get; init; } = TimeSpan.FromSeconds(30);
@@ -67,6 +71,7 @@ public sealed record FailoverSettings(string ScriptsDirectory, string BootMarker
         {
             DrillMinimumInterval = Positive(c, "drill-minimum-interval", TimeSpan.FromHours(1)),
             DrillCheckInterval = Positive(c, "drill-check-interval", TimeSpan.FromSeconds(30)),
+            AutoRollbackMinimum = AtLeastASecond(c, "auto-rollback-minimum", TimeSpan.FromSeconds(FailoverJobState.DefaultAutoRollbackMinimumSeconds)),
             ReverseAgent = c.HasPath($"{Root}.reverse-agent") ? c.GetString($"{Root}.reverse-agent") ?? "" : "",
             ReprotectSyncTimeout = Positive(c, "reprotect-sync-timeout", TimeSpan.FromHours(6)),
             FailbackDrainTimeout = Positive(c, "failback-drain-timeout", TimeSpan.FromMinutes(10)),
@@ -77,6 +82,14 @@ public sealed record FailoverSettings(string ScriptsDirectory, string BootMarker
     {
         var v = c.HasPath($"{Root}.{key}") ? c.GetTimeSpan($"{Root}.{key}") : fallback;
         return v > TimeSpan.Zero ? v : throw new ArgumentException($"{Root}.{key} = {v} must be positive");
+    }
+
+    static TimeSpan AtLeastASecond(Config c, string key, TimeSpan fallback)
+    {
+        var v = Positive(c, key, fallback);
+        return v >= TimeSpan.FromSeconds(1) && v <= TimeSpan.FromSeconds(FailoverJobState.MaxAutoRollbackSeconds)
+            ? v
+            : throw new ArgumentException($"{Root}.{key} = {v} is outside 1s..{FailoverJobState.MaxAutoRollbackSeconds}s");
     }
 
     static int Int(Config c, string key, int min, int max)

@@ -33,6 +33,7 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
         var byMachine = await DisksByMachineAsync(ct);
         var result = new List<MachinePoint>();
         var errors = new List<string>();
+        var all = new List<MachineDisks>();
         foreach (var machine in machines)
         {
             var disks = new List<DiskPoints>();
@@ -42,6 +43,16 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
                 var times = latest > 0 ? await target.PointTimesAsync(view.DiskId, latest) : null;
                 disks.Add(new DiskPoints(view.DiskId, view.RecoveryPoints, latest, times?.ReceivedUnixMs ?? times?.AgentTimeUnixMs ?? 0));
             }
+            all.Add(new MachineDisks(machine, disks));
+        }
+        // The multi-VM consistent point is one choice for all the machines together.
+        if (point.Kind == "latest-group")
+        {
+            var (group, groupError) = GroupPointRules.ChooseLatestGroup(all);
+            return group ?? throw new InvalidOperationException(groupError);
+        }
+        foreach (var (machine, disks) in all)
+        {
             var (chosen, error) = MachinePointRules.Choose(machine, disks, point);
             if (chosen is not null) result.Add(chosen);
             else errors.Add(error!);

@@ -16,7 +16,7 @@ public static class FailoverCommands
         var cmd = new Command("failover", "Fail a recovery plan's machines over, follow the job, clean up a test failover");
 
         var plan = new Option<string>("--plan") { Description = "Recovery plan id", Required = true };
-        var point = new Option<string?>("--point") { Description = "latest (default), latest-processed, latest-app, or a recovery point's name" };
+        var point = new Option<string?>("--point") { Description = "latest (default), latest-processed, latest-app, latest-group (the newest point common to every disk of every machine: multi-VM consistent), or a recovery point's name" };
         var time = new Option<string?>("--time") { Description = "Newest recovery point at or before this UTC time (ISO-8601)" };
         var ttl = new Option<int?>("--ttl") { Description = "Seconds after which a completed test failover cleans itself up" };
         var noWait = new Option<bool>("--no-wait") { Description = "Return once the job is started" };
@@ -35,7 +35,7 @@ public static class FailoverCommands
         }));
         cmd.Add(test);
         var uPlan = new Option<string>("--plan") { Description = "Recovery plan id", Required = true };
-        var uPoint = new Option<string?>("--point") { Description = "latest (default), latest-processed, latest-app, or a recovery point's name" };
+        var uPoint = new Option<string?>("--point") { Description = "latest (default), latest-processed, latest-app, latest-group (the newest point common to every disk of every machine: multi-VM consistent), or a recovery point's name" };
         var uTime = new Option<string?>("--time") { Description = "Newest recovery point at or before this UTC time (ISO-8601)" };
         var unplanned = new Command("unplanned", "Unplanned failover: the source may be gone; each machine's disks are materialized at its point and it boots from them; then commit, change-point or rollback") { uPlan, uPoint, uTime };
         unplanned.SetAction((parse, ct) => Run(api, parse, async client =>
@@ -55,12 +55,18 @@ public static class FailoverCommands
         }));
         cmd.Add(unplanned);
         var pPlan = new Option<string>("--plan") { Description = "Recovery plan id", Required = true };
-        var planned = new Command("planned", "Planned failover: the source's exports turn read-only, every delta drains, a final point is taken; the machines boot from it (zero loss); then commit or rollback") { pPlan };
+        var pAutoRollback = new Option<int?>("--auto-rollback")
+        {
+            Description = "Commit policy: roll the failover back by itself (the source resumed) if nobody commits it within SECONDS of its completion (at least the node's auto-rollback-minimum, 60 s by default; at most 7 days)",
+        };
+        var planned = new Command("planned", "Planned failover: the source's exports turn read-only, every delta drains, a final point is taken; the machines boot from it (zero loss); then commit or rollback") { pPlan, pAutoRollback };
         planned.SetAction((parse, ct) => Run(api, parse, async client =>
         {
-            var r = await client.PostAsync("api/failovers", new { plan = parse.GetValue(pPlan), kind = "planned" }, ct);
+            var r = await client.PostAsync("api/failovers", new { plan = parse.GetValue(pPlan), kind = "planned", autoRollbackSeconds = parse.GetValue(pAutoRollback) }, ct);
             var jobId = r["jobId"]!.ToString();
-            if (!parse.GetValue(json)) AnsiConsole.MarkupLine($"planned failover job [bold]{Markup.Escape(jobId)}[/] started");
+            if (!parse.GetValue(json))
+                AnsiConsole.MarkupLine($"planned failover job [bold]{Markup.Escape(jobId)}[/] started" +
+                    (parse.GetValue(pAutoRollback) is { } n ? $" (rolled back by itself unless committed within {n} s of completing)" : ""));
             var view = await WatchAsync(client, jobId, parse.GetValue(json), ct);
             if (parse.GetValue(json)) Console.WriteLine(view.ToJsonString());
             else ShowJob(view);
@@ -93,7 +99,7 @@ public static class FailoverCommands
         cmd.Add(rollback);
 
         var changeJob = new Argument<string>("job") { Description = "Failover job id" };
-        var changePoint = new Option<string?>("--point") { Description = "latest, latest-processed, latest-app, or a recovery point's name" };
+        var changePoint = new Option<string?>("--point") { Description = "latest, latest-processed, latest-app, latest-group (multi-VM consistent), or a recovery point's name" };
         var changeTime = new Option<string?>("--time") { Description = "Newest recovery point at or before this UTC time" };
         var change = new Command("change-point", "Run a completed, uncommitted failover again at another point (the machines restart on it)") { changeJob, changePoint, changeTime };
         change.SetAction((parse, ct) => Run(api, parse, async client =>
@@ -282,6 +288,8 @@ public static class FailoverCommands
     internal static void ShowJob(JsonNode v)
     {
         AnsiConsole.MarkupLine($"[bold]{Esc(v["jobId"])}[/]: {Esc(v["kind"])} failover of plan {Esc(v["planId"])} to {Esc(v["point"]?["kind"])} — {Status(v["status"]!.ToString())}");
+        if (v["autoRollbackAtUnixMs"]?.GetValue<long>() is { } rollbackAt)
+            AnsiConsole.MarkupLine($"[yellow]rolled back by itself at {DateTimeOffset.FromUnixTimeMilliseconds(rollbackAt):yyyy-MM-dd HH:mm:ss}Z unless committed[/] (commit policy of {Esc(v["autoRollbackSeconds"])} s)");
         var steps = new Table().AddColumns("#", "step", "state", "time", "output / error");
         foreach (var s in v["steps"]!.AsArray())
         {
