@@ -130,6 +130,20 @@ public sealed class FailoverJobProperties
         });
 
     [Fact]
+    public void A_planned_failover_changed_to_another_point_does_not_stop_its_source_again()
+    {
+        var steps = FailoverSteps.Build([new BootGroup(["vm1"], [], [])], FailoverKind.Planned);
+        var s = Run(new StartFailoverJob(J, "plan1", 1, FailoverKind.Planned, new FailoverPointChoice("bookmark", "planned-job1"), steps, ["vm1"], 1_000, null),
+            new BeginFailoverStep(J, 0, 1), new CompleteFailoverStep(J, 0, 2, "stopped"), new BeginFailoverStep(J, 1, 3), new RecordFailoverPoints(J, 1, [P1], 4),
+            new BeginFailoverStep(J, 2, 5), new RecordMachinesStarted(J, 2, [Started("vm1")], [Boot("vm1", true)]));
+        Assert.Equal(FailoverJobStatus.Completed, s.Status);
+        s = Run(s, new ChangeFailoverPoint(J, new FailoverPointChoice("latest"), 6));
+        Assert.Equal(FailoverStepState.Succeeded, s.Steps[0].State);
+        Assert.Equal("stopped", s.Steps[0].Output);
+        Assert.Equal(new FailoverNext.Begin(1), s.Next());
+    }
+
+    [Fact]
     public void A_manual_action_confirmed_twice_is_refused_naming_its_state_and_nothing_changes()
     {
         var s = Run(Start(), new BeginFailoverStep(J, 0, 1), new RecordFailoverPoints(J, 0, [P1], 2), new BeginFailoverStep(J, 1, 3));

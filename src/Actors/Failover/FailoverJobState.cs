@@ -353,7 +353,9 @@ public sealed record FailoverJobState(
         FailoverPointChanged e => this with
         {
             Status = FailoverJobStatus.Running, Point = e.Point, Report = null, CompletedUnixMs = null,
-            Steps = Steps.Select(s => s with { State = FailoverStepState.Pending, StartedUnixMs = null, EndedUnixMs = null, Output = null, Error = null }).ToImmutableList(),
+            // The source of a planned failover is stopped already (and its final point taken): that step is not run again.
+            Steps = Steps.Select(s => s.Plan.Kind == FailoverStepKind.StopSource ? s
+                : s with { State = FailoverStepState.Pending, StartedUnixMs = null, EndedUnixMs = null, Output = null, Error = null }).ToImmutableList(),
             History = History.Add(Line(e.AtUnixMs, $"point changed to {e.Point}: the plan runs again")),
         },
         FailoverReprotectStarted e => this with
