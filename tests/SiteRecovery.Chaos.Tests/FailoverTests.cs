@@ -65,7 +65,7 @@ public sealed class FailoverTests
         File.SetUnixFileMode(path, (UnixFileMode)0b111_101_101);
     }
 
-    static async Task<JsonNode> UntilAsync(Node node, string job, Func<JsonNode, bool> done, TimeSpan timeout)
+    internal static async Task<JsonNode> UntilAsync(Node node, string job, Func<JsonNode, bool> done, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (true)
@@ -79,7 +79,7 @@ public sealed class FailoverTests
         }
     }
 
-    static string Status(JsonNode job) => job["status"]!.GetValue<string>();
+    internal static string Status(JsonNode job) => job["status"]!.GetValue<string>();
 
     static bool QemuOfJobRuns(string job) => Directory.EnumerateDirectories("/proc").Any(d =>
     {

@@ -19,21 +19,9 @@ public sealed class ReprotectTests
     const int DataMb = 32;
     const int Block = 1 << 20;
 
-    static async Task<JsonNode> UntilAsync(Node node, string job, Func<JsonNode, bool> done, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var r = await node.Api.GetAsync($"api/failovers/{job}");
-            Assert.True(r.Status == HttpStatusCode.OK, r.Text);
-            if (done(r.Body!)) return r.Body!;
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"job {job} is {r.Body!["status"]}: {string.Join("\n", r.Body["history"]!.AsArray())}\n{node.Logs(60)}");
-            await Task.Delay(250);
-        }
-    }
+    static Task<JsonNode> UntilAsync(Node node, string job, Func<JsonNode, bool> done, TimeSpan timeout) => FailoverTests.UntilAsync(node, job, done, timeout);
 
-    static string Status(JsonNode job) => job["status"]!.GetValue<string>();
+    static string Status(JsonNode job) => FailoverTests.Status(job);
 
     /// <summary>Writes block <paramref name="index"/> of an image file with <paramref name="fill"/> (what a machine wrote).</summary>
     static async Task WriteBlockAsync(string path, int index, byte fill)
