@@ -206,7 +206,24 @@ public sealed class ReplicaFileTests : IDisposable
         Assert.Equal(0, disk.DurableThrough);
         var head = new byte[4096];
         await disk.Replica.ReadAsync(0, head);
-        Assert.Equal(File.ReadAllBytes(orig).AsSpan(0, 4096).ToArray(), head);
+        // The file is held exclusively while adopted: its content is compared with what it held before.
+        var expected = new byte[Size];
+        new Random(1).NextBytes(expected);
+        Assert.Equal(expected.AsSpan(0, 4096).ToArray(), head);
+    }
+
+    [Fact]
+    public async Task A_file_an_agent_still_serves_is_not_adopted_and_the_refusal_says_why()
+    {
+        var orig = Image("orig.img");
+        // The original machine's agent opens its disks shared for reading and writing.
+        using (var agent = File.OpenHandle(orig, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite))
+        {
+            var e = await Assert.ThrowsAsync<InvalidDataException>(() => OpenDisk(Factory(orig), Size));
+            Assert.Contains("is in use by another process", e.Message);
+            Assert.Contains(orig, e.Message);
+        }
+        await using var disk = await OpenDisk(Factory(orig), Size);
     }
 
     [Fact]
@@ -216,8 +233,9 @@ public sealed class ReplicaFileTests : IDisposable
         var content = File.ReadAllBytes(orig);
         var disk = await OpenDisk(Factory(orig), Size);
         Assert.False(File.Exists(Path.Combine(Mt, "replicas", "d1.img")), "the default replica was created beside the adopted file");
-        Assert.Equal(Sha256(orig), Convert.ToHexStringLower(SHA256.HashData(content)));
         Assert.Throws<ReplicaFencedException>(() => LocalFileReplicaStore.Open(orig, "d1", Size, "someone-else"));
+        // The file itself is held exclusively: an agent starting on it (it opens its disks shared) is refused.
+        Assert.Throws<IOException>(() => File.OpenHandle(orig, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite).Dispose());
 
         var payload = Enumerable.Repeat((byte)0x5c, 4096).ToArray();
         var delta = Delta.Create("d1", 1, DeltaKind.Write, 8192, 4096, payload, 1_700_000_000_000);

@@ -58,7 +58,15 @@ public sealed class LocalFileReplicaStore : IReplicaStore
         var lockFile = AcquireFence(path, ownerId);
         try
         {
-            var data = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
+            SafeFileHandle data;
+            // An adopted file is a machine's own disk: held exclusively (flock LOCK_EX), so an agent still serving it (or
+            // one started on it while it replicates back) is refused instead of writing beside the master target.
+            try { data = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, adopted ? FileShare.None : FileShare.Read); }
+            catch (IOException e) when (adopted && File.Exists(path))
+            {
+                throw new InvalidDataException($"disk {diskId}: replica file '{path}' is in use by another process (the original machine's agent still serving it?): " +
+                    $"stop it before this master target adopts the file ({e.Message})", e);
+            }
             try
             {
                 var existing = RandomAccess.GetLength(data);
