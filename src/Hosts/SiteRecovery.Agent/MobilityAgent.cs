@@ -82,6 +82,9 @@ public sealed class MobilityAgent : IAsyncDisposable
     public ShutdownCommand? Shutdown { get; }
 
     public EndPoint? NbdEndpoint => _nbd?.LocalEndPoint;
+
+    /// <summary>NBD clients connected to the disk's export now (0 before the server starts).</summary>
+    public int NbdClientsOf(string disk) => _nbd?.ClientsOf(disk) ?? 0;
     public IReadOnlyList<ReplicatedExport> Exports => _exports;
     public ReplicationClient? Client => _client;
 

@@ -129,7 +129,10 @@ public sealed partial class FailoverStops
         }
         else steps.Add("no freeze hooks");
 
-        // (b) shutdown
+        // (b) shutdown; the clients are counted first, so a machine whose shutdown dropped them at once is still told apart
+        // from one that had none.
+        var connectedBefore = quiesce?.ClientsOf is { } count ? targets.Sum(t => count(t.Name)) : 0;
+        var since = Stopwatch.StartNew();
         if (quiesce?.Shutdown is { } shutdown)
         {
             Phase($"running {shutdown.Name}");
@@ -144,12 +147,15 @@ public sealed partial class FailoverStops
                     string.Join("; ", steps.Append($"shutdown {down.Outcome}").Append($"thaw {Outcome(thaw)}")));
             }
             steps.Add($"shutdown command exited 0 in {clock.ElapsedMilliseconds - started} ms");
+            log($"planned failover of {names}: {shutdown.Name}: exited 0");
         }
 
         // The wait for the NBD clients: the machine going down, or a bare export's clients finishing.
         Phase("waiting for the NBD clients to disconnect");
-        steps.Add(await ClientsWaitAsync(targets, TimeSpan.FromMilliseconds(Math.Clamp(req.ClientsWaitMs, 0, (int)MaxClientsWait.TotalMilliseconds)), ct)
-            .ConfigureAwait(false));
+        var clients = await ClientsWaitAsync(targets, TimeSpan.FromMilliseconds(Math.Clamp(req.ClientsWaitMs, 0, (int)MaxClientsWait.TotalMilliseconds)),
+            connectedBefore, since, ct).ConfigureAwait(false);
+        steps.Add(clients);
+        log($"planned failover of {names}: {clients}");
 
         // (c) read-only and drain
         Phase("draining");
@@ -171,17 +177,19 @@ public sealed partial class FailoverStops
         return stopped with { Quiesce = text };
     }
 
-    async Task<string> ClientsWaitAsync(List<ReplicatedExport> targets, TimeSpan wait, CancellationToken ct)
+    /// <summary>
+    /// Waits until no NBD client uses the disks, at most <paramref name="wait"/> from now. <paramref name="before"/>: the clients
+    /// counted before the shutdown command, <paramref name="since"/> running from then (the text's time).
+    /// </summary>
+    async Task<string> ClientsWaitAsync(List<ReplicatedExport> targets, TimeSpan wait, int before, Stopwatch since, CancellationToken ct)
     {
         if (quiesce?.ClientsOf is not { } clientsOf) return "NBD clients not observed (no NBD server given)";
         var clock = Stopwatch.StartNew();
-        var first = targets.Sum(t => clientsOf(t.Name));
-        if (first == 0) return "no NBD client was connected";
         while (true)
         {
             var connected = targets.Select(t => (t.Name, Count: clientsOf(t.Name))).Where(x => x.Count > 0).ToList();
             if (connected.Count == 0)
-                return $"{first} NBD client(s) disconnected within {clock.ElapsedMilliseconds} ms";
+                return before == 0 ? "no NBD client was connected" : $"{before} NBD client(s) disconnected within {since.ElapsedMilliseconds} ms";
             if (clock.Elapsed >= wait)
                 return $"{connected.Sum(x => x.Count)} NBD client(s) still connected after {wait.TotalMilliseconds:0} ms " +
                        $"({string.Join(", ", connected.Select(x => $"{x.Name}: {x.Count}"))}); made read-only anyway: their later writes get EPERM";
