@@ -268,6 +268,63 @@ public sealed class QuiescedFailoverStopTests : IDisposable
     }
 
     [Fact]
+    public async Task A_quiesce_longer_than_one_answer_is_answered_QuiesceRunning_and_the_next_ask_joins_the_same_run()
+    {
+        var slow = Script("slow.sh", $"echo \"slow $1\" >> '{Trail}'\nif [ \"$1\" = freeze ]; then sleep 2; fi\nexit 0");
+        await using var site = await StartAsync("qslow", slow, null);
+        await site.CatchUpAsync(TimeSpan.FromSeconds(20));
+        var stops = site.Agent.Client!.Stops;
+
+        var first = await stops.StopAsync(new StopForFailover("w1", ["disk1"], 500, Quiesce: true, ClientsWaitMs: 1000), default);
+        Assert.True(first.Failure == FailoverStopFailure.QuiesceRunning, $"got {first.Failure} ({first.Error}), want QuiesceRunning");
+        Assert.Contains("running the freeze hooks", first.Error);
+        Assert.False(site.Agent.Exports[0].ReadOnly, "read-only while the freeze still runs");
+        var second = await stops.StopAsync(new StopForFailover("w2", ["disk1"], 10_000, Quiesce: true, ClientsWaitMs: 1000), default);
+        Assert.True(second.Error is null, $"{second.Failure}: {second.Error}");
+        Assert.Equal("w2", second.RequestId);
+        // One run: the hook froze and thawed once, although two asks came.
+        Assert.Equal(["slow freeze", "slow thaw"], TrailLines());
+
+        // Through the node, which asks again on QuiesceRunning by itself: resumed first, then a fresh quiescing stop whose
+        // budget (6.5 s, less the node's 5 s hop allowance) lets the agent wait only 1.5 s per answer, under the 2 s freeze.
+        Assert.True((await new SourceStop(site.Target).ResumeAsync(["disk1"], TimeSpan.FromSeconds(10), default)).Ok);
+        var viaNode = await new SourceStop(site.Target, m => { lock (site.Log) site.Log.Add(m); }).StopAsync(["disk1"], TimeSpan.FromSeconds(6.5), default, quiesce: true);
+        Assert.True(viaNode.Ok, string.Join("; ", viaNode.Errors));
+        Assert.Equal(4, TrailLines().Length);
+        lock (site.Log) Assert.Contains(site.Log, l => l.Contains("source stop: quiesce of disk1: froze script", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_failing_shutdown_command_refuses_the_stop_with_ShutdownFailed_after_thawing_and_nothing_is_read_only()
+    {
+        var hook = FreezeHook();
+        var shutdown = Script("shutdown.sh", $"echo \"shutdown $1\" >> '{Trail}'\necho 'hypervisor unreachable' >&2\nexit 5");
+        await using var site = await StartAsync("qdown", hook, shutdown);
+        await File.WriteAllTextAsync(UriFile, site.NbdUri("disk1"));
+        await site.CatchUpAsync(TimeSpan.FromSeconds(20));
+
+        var r = await site.Agent.Client!.Stops.StopAsync(new StopForFailover("d1", ["disk1"], 5000, Quiesce: true, ClientsWaitMs: 1000), default);
+        Assert.True(r.Failure == FailoverStopFailure.ShutdownFailed, $"got {r.Failure} ({r.Error}), want ShutdownFailed");
+        Assert.Contains("exit 5", r.Error);
+        Assert.Contains("hypervisor unreachable", r.Error);
+        Assert.Equal(["hook freeze", "flush written", "shutdown shutdown", "hook thaw"], TrailLines());
+        Assert.False(site.Agent.Exports[0].ReadOnly, "disk1 was made read-only by a refused stop");
+    }
+
+    [Fact]
+    public void A_missing_or_not_executable_shutdown_command_stops_the_agent_at_start_naming_the_flag()
+    {
+        var missing = Assert.Throws<ArgumentException>(() => SiteRecovery.Agent.Consistency.ShutdownCommand.Validate(Path.Combine(_dir, "nope.sh")));
+        Assert.Contains("--shutdown-command", missing.Message);
+        Assert.Contains("does not exist", missing.Message);
+        var plain = Path.Combine(_dir, "plain.sh");
+        File.WriteAllText(plain, "#!/bin/sh\nexit 0\n");
+        File.SetUnixFileMode(plain, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        Assert.Contains("not executable", Assert.Throws<ArgumentException>(() => SiteRecovery.Agent.Consistency.ShutdownCommand.Validate(plain)).Message);
+        Assert.Null(SiteRecovery.Agent.Consistency.ShutdownCommand.Validate(null));
+    }
+
+    [Fact]
     public void The_new_members_are_optional_on_the_wire_both_ways()
     {
         var stop = new StopForFailover("r1", ["a"], 1000, Quiesce: true, ClientsWaitMs: 2500);
