@@ -43,6 +43,11 @@ internal sealed class NbdConnection
         _peer = peer;
     }
 
+    string? _exportName;
+
+    /// <summary>The export this client uses, once the handshake chose one (null before, and for a session that never chose).</summary>
+    public string? ExportName => Volatile.Read(ref _exportName);
+
     /// <summary>Runs the session to completion. Never throws: every failure ends the session and is logged.</summary>
     public async Task RunAsync(CancellationToken ct)
     {
@@ -63,6 +68,7 @@ internal sealed class NbdConnection
                 }
             }
             if (export is null) return;
+            Volatile.Write(ref _exportName, export.Name);
             await TransmitAsync(export, ct).ConfigureAwait(false);
         }
         catch (EndOfStreamException)

@@ -28,6 +28,8 @@ public sealed class NbdServer : IAsyncDisposable
     // Cancelled first when the server stops: no new connections, and connected clients are asked to wind down.
     private readonly CancellationTokenSource _draining = new();
     private readonly ConcurrentDictionary<long, (Socket Socket, Task Task)> _connections = new();
+    // Every session being served (listener or ServeAsync), to count the clients of one export.
+    private readonly ConcurrentDictionary<NbdConnection, byte> _sessions = new();
     private Socket? _listener;
     private Task? _acceptLoop;
     private long _nextConnectionId;
@@ -65,6 +67,12 @@ public sealed class NbdServer : IAsyncDisposable
     /// <summary>Number of connections currently being served.</summary>
     public int ConnectionCount => _connections.Count;
 
+    /// <summary>
+    /// Clients connected to <paramref name="exportName"/> now: sessions past the handshake that chose this export and have
+    /// not ended (a client that disconnected, or was disconnected, no longer counts). A planned failover waits on it.
+    /// </summary>
+    public int ClientsOf(string exportName) => _sessions.Keys.Count(c => c.ExportName == exportName);
+
     /// <summary>Binds and starts accepting connections. Completes once the socket is listening.</summary>
     /// <exception cref="InvalidOperationException">Already started or disposed.</exception>
     /// <exception cref="SocketException">The endpoint could not be bound.</exception>
@@ -101,7 +109,9 @@ public sealed class NbdServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(stream);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
         var connection = new NbdConnection(stream, _resolve, _list, _options, peer, _draining.Token);
-        await connection.RunAsync(linked.Token).ConfigureAwait(false);
+        _sessions[connection] = 0;
+        try { await connection.RunAsync(linked.Token).ConfigureAwait(false); }
+        finally { _sessions.TryRemove(connection, out _); }
     }
 
     private async Task AcceptLoopAsync(Socket listener)

@@ -24,6 +24,12 @@ public sealed record AgentOptions(string AgentId, IReadOnlyList<AgentDisk> Disks
     /// <summary>Application-consistency hooks run around app-consistent bookmarks (none by default).</summary>
     public FreezeOptions Freeze { get; init; } = FreezeOptions.None;
     /// <summary>
+    /// <c>--shutdown-command</c>: the script a planned failover runs (<c>PATH shutdown</c>, after the freeze hooks, within the
+    /// hook timeout) to shut the protected machine down before the exports turn read-only; null: a bare export, whose NBD
+    /// clients are waited for to finish on their own. See <see cref="Consistency.ShutdownCommand"/>.
+    /// </summary>
+    public string? ShutdownCommand { get; init; }
+    /// <summary>
     /// The disks were written outside this agent (reprotect, failback): on this start every block is compared with the
     /// replica by hash and what differs is resent (<see cref="SiteRecovery.Contracts.Wire.ResyncReason.Reprotect"/>).
     /// </summary>
@@ -64,6 +70,7 @@ public sealed class MobilityAgent : IAsyncDisposable
         }
         options.Freeze.Validate(options.Disks.Select(d => ($"disk '{d.Name}'", d.Path)).Append(("state directory", options.StateDirectory)));
         Freezer = options.BuildFreezer(log);
+        Shutdown = ShutdownCommand.Validate(options.ShutdownCommand);
         if (options.Freeze.Vss && !OperatingSystem.IsWindows())
             log($"agent {options.AgentId}: --freeze-vss: {VssHook.Unavailable}; app-consistent requests will yield flagged crash-consistent points");
     }
@@ -71,7 +78,13 @@ public sealed class MobilityAgent : IAsyncDisposable
     /// <summary>Runs the application-consistency hooks around an app-consistent bookmark (not configured: no hooks).</summary>
     public ApplicationFreezer Freezer { get; }
 
+    /// <summary>The validated <c>--shutdown-command</c>, or null.</summary>
+    public ShutdownCommand? Shutdown { get; }
+
     public EndPoint? NbdEndpoint => _nbd?.LocalEndPoint;
+
+    /// <summary>NBD clients connected to the disk's export now (0 before the server starts).</summary>
+    public int NbdClientsOf(string disk) => _nbd?.ClientsOf(disk) ?? 0;
     public IReadOnlyList<ReplicatedExport> Exports => _exports;
     public ReplicationClient? Client => _client;
 
@@ -94,7 +107,8 @@ public sealed class MobilityAgent : IAsyncDisposable
             throw new IOException($"cannot listen for NBD on {_options.NbdListen}: {e.Message}", e);
         }
         _client = new ReplicationClient(_options.AgentId, _exports, _options.ProcessServer, _options.StateDirectory, _options.ResyncBlockBytes, _log, freezer: Freezer,
-            compareWithReplica: _options.CompareWithReplica, resyncCompleted: _options.ResyncCompleted);
+            compareWithReplica: _options.CompareWithReplica, resyncCompleted: _options.ResyncCompleted,
+            quiesce: new QuiesceSetup(Freezer, Shutdown, _options.Freeze.HookTimeout, _nbd.ClientsOf));
         _clientTask = _client.RunAsync(_stop.Token);
         await _client.FirstResume.WaitAsync(ct).ConfigureAwait(false);
         foreach (var e in _exports) e.MarkReady();

@@ -17,10 +17,11 @@ var freezeScript = new Option<string[]>("--freeze-script") { Description = "Appl
 var freezeMount = new Option<string[]>("--freeze-mount") { Description = "Mount point to fsfreeze around app-consistent bookmarks (Linux; repeatable)", AllowMultipleArgumentsPerToken = false };
 var freezeVss = new Option<bool>("--freeze-vss") { Description = "Windows VSS hook point (not built yet: reports Missing, so points stay crash-consistent and flagged)" };
 var hookTimeout = new Option<double>("--hook-timeout") { Description = "Seconds each freeze/thaw hook may take before it is killed (with its process tree) and reported TimedOut", DefaultValueFactory = _ => FreezeOptions.DefaultHookTimeout.TotalSeconds };
+var shutdownCommand = new Option<string?>("--shutdown-command") { Description = "Script a planned failover runs as 'PATH shutdown' (after the freeze hooks, within --hook-timeout) to shut the protected machine down before its disks turn read-only; exit 0 = done. Without it the agent waits for the NBD clients to finish and disconnect on their own" };
 var compare = new Option<bool>("--compare-with-replica") { Description = "The disk was written outside this agent (reprotect, failback): on this start compare every block with the replica by hash and resend what differs" };
 var overflow = new Option<string>("--on-full-buffer") { Description = "track: mark dirty regions and resend them (writes keep source speed); wait: writers wait for room", DefaultValueFactory = _ => "track" };
 
-var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, compare };
+var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, shutdownCommand, compare };
 run.SetAction(async (parse, ct) =>
 {
     var asJson = parse.GetValue(json);
@@ -46,6 +47,7 @@ run.SetAction(async (parse, ct) =>
                 var other => throw new ArgumentException($"--on-full-buffer '{other}' is not track or wait"),
             },
             CompareWithReplica = parse.GetValue(compare),
+            ShutdownCommand = parse.GetValue(shutdownCommand),
             // The summary is logged by the agent; with --json it is also one machine-readable line on stdout.
             ResyncCompleted = asJson ? summary => Console.WriteLine(summary.ToJson()) : null,
             Freeze = new FreezeOptions(parse.GetValue(freezeScript) ?? [], parse.GetValue(freezeMount) ?? [], parse.GetValue(freezeVss))

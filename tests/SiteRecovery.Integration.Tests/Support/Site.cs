@@ -80,11 +80,14 @@ public sealed class Site : IAsyncDisposable
     }
 
     public long AgentBufferBytes { get; set; } = 64L << 20;
+    /// <summary>Changes the agent's options before it starts (hooks, shutdown command).</summary>
+    public Func<AgentOptions, AgentOptions>? ConfigureAgent { get; set; }
 
     public async Task StartAgentAsync()
     {
         var disks = DiskPaths.Select((p, i) => new AgentDisk($"disk{i + 1}", p)).ToList();
-        Agent = new MobilityAgent(new AgentOptions("agent-1", disks, new IPEndPoint(IPAddress.Loopback, 0), ProcessEndpoint!, Path.Combine(Root, "agent")) { BufferBytesPerDisk = AgentBufferBytes }, Add);
+        var options = new AgentOptions("agent-1", disks, new IPEndPoint(IPAddress.Loopback, 0), ProcessEndpoint!, Path.Combine(Root, "agent")) { BufferBytesPerDisk = AgentBufferBytes };
+        Agent = new MobilityAgent(ConfigureAgent?.Invoke(options) ?? options, Add);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await Agent.StartAsync(cts.Token);
     }

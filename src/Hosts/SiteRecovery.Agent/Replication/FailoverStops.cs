@@ -1,3 +1,4 @@
+using SiteRecovery.Agent.Consistency;
 using SiteRecovery.Contracts.Wire;
 
 namespace SiteRecovery.Agent.Replication;
@@ -19,8 +20,10 @@ namespace SiteRecovery.Agent.Replication;
 ///   numbered after the stop does not move it);
 /// - the stop lives in memory only, on purpose: an agent restarted after a stop serves its disks writable again (a
 ///   resume then says which disks were not stopped), and a stop asked again is carried out again.
+/// A quiescing stop (<see cref="StopForFailover.Quiesce"/>, a planned failover) runs freeze, shutdown and the wait for NBD
+/// clients before all this, and the thaw after it: see FailoverStops.Quiesce.cs.
 /// </summary>
-public sealed class FailoverStops(IReadOnlyDictionary<string, ReplicatedExport> disks, Action<string> log)
+public sealed partial class FailoverStops(IReadOnlyDictionary<string, ReplicatedExport> disks, Action<string> log, QuiesceSetup? quiesce = null)
 {
     /// <summary>The longest an agent waits for the drain in one request: below the process server's 30 s routing limit.</summary>
     public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(25);
@@ -33,6 +36,12 @@ public sealed class FailoverStops(IReadOnlyDictionary<string, ReplicatedExport> 
     {
         if (Unknown(req.DiskIds) is { } unknown)
             return new StoppedForFailover(req.RequestId, new Dictionary<string, long>(), unknown, FailoverStopFailure.UnknownDisk);
+        return req.Quiesce ? await QuiescedStopAsync(req, ct).ConfigureAwait(false) : await StopNowAsync(req, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Read-only at once, then the drain (the plain stop, and the middle of a quiescing one).</summary>
+    async Task<StoppedForFailover> StopNowAsync(StopForFailover req, CancellationToken ct)
+    {
         var targets = Targets(req.DiskIds);
         foreach (var t in targets) await t.WriteLock.WaitAsync(ct).ConfigureAwait(false);
         try
@@ -85,7 +94,7 @@ public sealed class FailoverStops(IReadOnlyDictionary<string, ReplicatedExport> 
             {
                 if (!t.ReadOnly) notStopped.Add(t.Name);
                 t.AllowWrites();
-                lock (_gate) _drainedAt.Remove(t.Name);
+                lock (_gate) { _drainedAt.Remove(t.Name); _quiescedHow.Remove(t.Name); }
             }
             finally { t.WriteLock.Release(); }
             log(notStopped.Contains(t.Name)

@@ -27,7 +27,8 @@ public sealed class ReplicationClient(
     Action<string> log,
     IApplicationFreezer? freezer = null,
     bool compareWithReplica = false,
-    Action<ResyncSummary>? resyncCompleted = null)
+    Action<ResyncSummary>? resyncCompleted = null,
+    QuiesceSetup? quiesce = null)
 {
     readonly Dictionary<string, ReplicatedExport> _byId = disks.ToDictionary(d => d.Name);
     readonly GroupHolds _holds = new(agentId, disks.ToDictionary(d => d.Name), freezer, log);
@@ -36,7 +37,7 @@ public sealed class ReplicationClient(
     public GroupHolds Holds => _holds;
 
     /// <summary>Planned failover: the source's writes stopped and drained, or allowed again.</summary>
-    public FailoverStops Stops { get; } = new(disks.ToDictionary(d => d.Name), log);
+    public FailoverStops Stops { get; } = new(disks.ToDictionary(d => d.Name), log, quiesce);
     readonly TaskCompletionSource _firstResume = new(TaskCreationOptions.RunContinuationsAsynchronously);
     readonly List<Task> _resyncs = [];
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource<BlockHashReply>> _hashReplies = new();

@@ -93,7 +93,9 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
         var byMachine = await DisksByMachineAsync(ct);
         var disks = machines.SelectMany(m => byMachine.GetValueOrDefault(m) ?? []).Select(d => d.DiskId).ToList();
         var stop = new SourceStop(target, m => log.LogInformation("{Message}", $"failover {jobId}: {m}"));
-        var stopped = await stop.StopAsync(disks, StopTimeout, ct);
+        // A planned failover quiesces: freeze hooks, shutdown (or the wait for a bare export's clients), read-only, drain,
+        // thaw; the wait for the clients comes on top of the stop's own time.
+        var stopped = await stop.StopAsync(disks, StopTimeout + SourceStop.ClientsWait, ct, quiesce: true);
         if (!stopped.Ok)
         {
             // What did stop is let go again, so a failed step leaves the source as it was.
@@ -114,7 +116,8 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
                 await Task.Delay(50, ct);
             }
         var drained = string.Join(", ", stopped.LastSequences.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => $"{x.Key} #{x.Value}"));
-        return $"{disks.Count} disk(s) read-only and drained ({drained}); final point {pointName} at {string.Join(", ", point.Sequences.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => $"{x.Key} #{x.Value}"))}";
+        var quiesced = stopped.Quiesced is { Count: > 0 } q ? $"quiesced ({string.Join(" | ", q)}); " : "";
+        return $"{quiesced}{disks.Count} disk(s) read-only and drained ({drained}); final point {pointName} at {string.Join(", ", point.Sequences.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => $"{x.Key} #{x.Value}"))}";
     }
 
     public async Task<string> ResumeSourceAsync(string jobId, IReadOnlyList<string> machines, CancellationToken ct)

@@ -11,9 +11,10 @@ public sealed record SourceStopError(string DiskId, FailoverStopFailure Reason, 
 
 /// <summary>
 /// Per disk, the last sequence of the stopped source, durable at this master target (recover there for zero data loss);
-/// or, per disk, why not. <see cref="Ok"/> only when every disk asked for has its sequence.
+/// or, per disk, why not. <see cref="Ok"/> only when every disk asked for has its sequence. <see cref="Quiesced"/>: for a
+/// quiescing stop, per agent (named by its disks), what its freeze hooks, shutdown command, NBD-client wait and thaw did.
 /// </summary>
-public sealed record SourceStopResult(IReadOnlyDictionary<string, long> LastSequences, IReadOnlyList<SourceStopError> Errors)
+public sealed record SourceStopResult(IReadOnlyDictionary<string, long> LastSequences, IReadOnlyList<SourceStopError> Errors, IReadOnlyList<string>? Quiesced = null)
 {
     public bool Ok => Errors.Count == 0;
 }
@@ -30,6 +31,9 @@ public sealed record SourceResumeResult(IReadOnlyList<string> WereNotStopped, IR
 /// asks again while the agent says it is still draining, and then waits until this master target holds every reported
 /// sequence durably. Afterwards no write the source acknowledged is missing here: a recovery at the returned sequences
 /// loses nothing. The agents answer the same when asked again, so a failover step that is retried calls this again.
+/// With <c>quiesce</c> (a planned failover) each agent first freezes its hooks, runs its shutdown command (or waits for a
+/// bare export's NBD clients, at most <see cref="ClientsWait"/>), and thaws after the drain; it answers
+/// <see cref="FailoverStopFailure.QuiesceRunning"/> while that goes on, and is asked again like a drain.
 /// <see cref="ResumeAsync"/> rolls a stop back.
 /// </summary>
 public sealed class SourceStop(MasterTargetServer target, Action<string>? log = null)
@@ -38,8 +42,10 @@ public sealed class SourceStop(MasterTargetServer target, Action<string>? log = 
     static readonly TimeSpan MaxAgentWait = TimeSpan.FromSeconds(20);
     /// <summary>What the answer may take beyond the agent's own wait (the hops).</summary>
     static readonly TimeSpan HopAllowance = TimeSpan.FromSeconds(5);
+    /// <summary>How long a quiescing agent waits for the NBD clients of its disks to disconnect before it stops them anyway.</summary>
+    public static readonly TimeSpan ClientsWait = TimeSpan.FromSeconds(30);
 
-    public async Task<SourceStopResult> StopAsync(IReadOnlyList<string> disks, TimeSpan timeout, CancellationToken ct)
+    public async Task<SourceStopResult> StopAsync(IReadOnlyList<string> disks, TimeSpan timeout, CancellationToken ct, bool quiesce = false)
     {
         var deadline = DateTime.UtcNow + timeout;
         var (groups, errors) = ByAgent(disks);
@@ -49,13 +55,17 @@ public sealed class SourceStop(MasterTargetServer target, Action<string>? log = 
             foreach (var e in errors) log?.Invoke($"source stop: {e}; nothing was stopped");
             return new SourceStopResult(new Dictionary<string, long>(), errors);
         }
-        var answers = await Task.WhenAll(groups.Select(g => StopAgentAsync(g, deadline, ct))).ConfigureAwait(false);
+        var answers = await Task.WhenAll(groups.Select(g => StopAgentAsync(g, deadline, quiesce, ct))).ConfigureAwait(false);
         var last = new Dictionary<string, long>();
-        foreach (var (sequences, failed) in answers)
+        var quiesced = new List<string>();
+        foreach (var ((sequences, failed, how), group) in answers.Zip(groups))
         {
             foreach (var (d, s) in sequences) last[d] = s;
             errors.AddRange(failed);
+            // An older agent ignores Quiesce and answers no text: it stopped at once, without hooks or shutdown.
+            if (quiesce) quiesced.Add($"{string.Join(", ", group)}: {how ?? "not quiesced (the agent does not support it: stopped at once)"}");
         }
+        foreach (var q in quiesced) log?.Invoke($"source stop: quiesce of {q}");
         // The agent's process server holds these; the master target must hold them too before they count.
         foreach (var (disk, sequence) in last.ToList())
         {
@@ -66,7 +76,7 @@ public sealed class SourceStop(MasterTargetServer target, Action<string>? log = 
                 $"the agent stopped after #{sequence} but this master target holds only #{durable} durably after {timeout.TotalSeconds:0.#} s"));
         }
         foreach (var e in errors) log?.Invoke($"source stop: {e}");
-        return new SourceStopResult(last, errors);
+        return new SourceStopResult(last, errors, quiesce ? quiesced : null);
     }
 
     public async Task<SourceResumeResult> ResumeAsync(IReadOnlyList<string> disks, TimeSpan timeout, CancellationToken ct)
@@ -96,29 +106,34 @@ public sealed class SourceStop(MasterTargetServer target, Action<string>? log = 
         return (groups, errors);
     }
 
-    async Task<(IReadOnlyDictionary<string, long> Sequences, IReadOnlyList<SourceStopError> Errors)> StopAgentAsync(List<string> disks, DateTime deadline, CancellationToken ct)
+    async Task<(IReadOnlyDictionary<string, long> Sequences, IReadOnlyList<SourceStopError> Errors, string? Quiesced)> StopAgentAsync(
+        List<string> disks, DateTime deadline, bool quiesce, CancellationToken ct)
     {
+        string? how = null;
         while (true)
         {
             var remaining = deadline - DateTime.UtcNow;
             var agentWait = Min(MaxAgentWait, remaining - HopAllowance);
             if (agentWait < TimeSpan.Zero) agentWait = TimeSpan.Zero;
             var ask = Max(remaining, TimeSpan.FromSeconds(1));
-            var reply = await target.AskAgentAsync(new StopForFailover(Guid.NewGuid().ToString("n"), disks, (int)agentWait.TotalMilliseconds), ask, ct).ConfigureAwait(false);
+            var request = new StopForFailover(Guid.NewGuid().ToString("n"), disks, (int)agentWait.TotalMilliseconds, quiesce,
+                (int)ClientsWait.TotalMilliseconds);
+            var reply = await target.AskAgentAsync(request, ask, ct).ConfigureAwait(false);
+            if (reply is StoppedForFailover { Quiesce: { } text }) how = text;
             if (reply is StoppedForFailover { Error: null } ok)
             {
                 var missing = disks.Where(d => !ok.LastSequences.ContainsKey(d)).ToList();
-                return (ok.LastSequences, missing.Select(d => new SourceStopError(d, FailoverStopFailure.NotReached, "the agent's answer has no sequence for this disk")).ToList());
+                return (ok.LastSequences, missing.Select(d => new SourceStopError(d, FailoverStopFailure.NotReached, "the agent's answer has no sequence for this disk")).ToList(), how);
             }
             if (reply is not StoppedForFailover failed)
-                return (new Dictionary<string, long>(), disks.Select(d => new SourceStopError(d, FailoverStopFailure.NotReached, $"unexpected answer {reply.GetType().Name}")).ToList());
-            // Still draining: the agent keeps its disks read-only, so asking again goes on waiting.
-            if (failed.Failure is FailoverStopFailure.DrainTimeout && DateTime.UtcNow + TimeSpan.FromMilliseconds(200) < deadline)
+                return (new Dictionary<string, long>(), disks.Select(d => new SourceStopError(d, FailoverStopFailure.NotReached, $"unexpected answer {reply.GetType().Name}")).ToList(), how);
+            // Still draining (or still quiescing): the agent goes on by itself, so asking again goes on waiting.
+            if (failed.Failure is FailoverStopFailure.DrainTimeout or FailoverStopFailure.QuiesceRunning && DateTime.UtcNow + TimeSpan.FromMilliseconds(200) < deadline)
             {
                 await Task.Delay(100, ct).ConfigureAwait(false);
                 continue;
             }
-            return (new Dictionary<string, long>(), disks.Select(d => new SourceStopError(d, failed.Failure ?? FailoverStopFailure.NotReached, failed.Error!)).ToList());
+            return (new Dictionary<string, long>(), disks.Select(d => new SourceStopError(d, failed.Failure ?? FailoverStopFailure.NotReached, failed.Error!)).ToList(), how);
         }
     }
 
