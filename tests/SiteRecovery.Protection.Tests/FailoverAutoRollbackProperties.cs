@@ -98,8 +98,9 @@ public sealed class FailoverAutoRollbackProperties
 
         // A change of point restarts the clock at the new completion.
         var changed = FailoverJobProperties.Run(s, new ChangeFailoverPoint(J, new FailoverPointChoice("latest"), 10_000));
-        Assert.IsType<FailoverNext.Begin>(changed.Next());
-        changed = FailoverJobProperties.Run(changed, new BeginFailoverStep(J, 0, 10_100), new CompleteFailoverStep(J, 0, 10_200, "stopped"), new BeginFailoverStep(J, 1, 10_300),
+        // The source stays stopped: the rerun begins with the resolve step.
+        Assert.Equal(new FailoverNext.Begin(1), changed.Next());
+        changed = FailoverJobProperties.Run(changed, new BeginFailoverStep(J, 1, 10_300),
             new RecordFailoverPoints(J, 1, [P1], 10_400), new BeginFailoverStep(J, 2, 10_500),
             new RecordMachinesStarted(J, 2, [Started], [new MachineBootRecord("vm1", true, 11_000, 1, null, null, [])]));
         Assert.Equal(new FailoverNext.RollbackAt(11_000 + Policy * 1000L), changed.Next());
