@@ -156,7 +156,9 @@ public sealed class IsolatedGroupBootTests(ITestOutputHelper output) : IsolatedG
             var bootDb = BootAsync(db);
             Assert.True((await bootApp).Booted, (await bootApp).Failure);
             Assert.True((await bootDb).Booted, (await bootDb).Failure);
+            // Carrier on a tap means a descriptor is attached to it: qemu's, which the move did not disturb.
             Assert.Contains("LOWER_UP", (await Ip("-n", ns, "-o", "link", "show", "dev", appTap)).StdOut);
+            Assert.Contains("LOWER_UP", (await Ip("-n", ns, "-o", "link", "show", "dev", dbTap)).StdOut);
 
             // The first machine stops: its tap goes, the namespace stays for the other.
             await new LocalQemuTarget().StopAsync(app, Ct);
