@@ -258,7 +258,7 @@ public sealed class LocalQemuTarget : IComputeTarget
             if (holdingLock) await IsolatedNetwork.DeleteIfUnusedAsync(ns, ct).ConfigureAwait(false);
             else await IsolatedNetwork.ReleaseAsync(ns, ct).ConfigureAwait(false);
         }
-        if (folder is not null && ReadNetns(folder) == network.Namespace) File.Delete(Path.Combine(folder, NetnsFileName));
+        if (folder is not null && network.Namespace is not null && ReadNetns(folder) == network.Namespace) File.Delete(Path.Combine(folder, NetnsFileName));
     }
 
     /// <summary>A served point (an NBD URI over TCP or a Unix socket); <see cref="QemuCommandLine.LocalFile"/> covers a materialized image.</summary>
