@@ -48,7 +48,9 @@ public enum NetworkMode { Isolated, Production, None }
 /// <summary>
 /// What to start: the machine's failover name (its name at the target), CPU and memory, firmware, the network and a
 /// static address where the target can assign one. <paramref name="WorkDirectory"/>: a folder of the node's own where the
-/// target keeps the console and its bookkeeping for this machine.
+/// target keeps the console and its bookkeeping for this machine. <paramref name="IsolationGroup"/>: the machines that
+/// share one isolated network (a test failover's job id): an <see cref="NetworkMode.Isolated"/> machine reaches the
+/// other machines of its group and nothing else; null: a network of its own.
 /// </summary>
 public sealed record MachineSpec(
     string MachineId,
@@ -58,7 +60,8 @@ public sealed record MachineSpec(
     string Firmware,
     NetworkMode Network,
     string? StaticAddress,
-    string WorkDirectory);
+    string WorkDirectory,
+    string? IsolationGroup = null);
 
 /// <summary>One disk of a machine: its disk id and where it is served (an NBD URI for the local target).</summary>
 public sealed record DiskSource(string DiskId, string Uri, long SizeBytes);
@@ -66,8 +69,13 @@ public sealed record DiskSource(string DiskId, string Uri, long SizeBytes);
 /// <summary>
 /// A started machine, as the saga persists it: the target, the machine, the process id and the text that proves the
 /// process is this machine's (so a recycled pid is never killed), the console file, and how it is accelerated.
+/// <paramref name="Isolation"/>: how its network is isolated, as reports show it (<c>netns sr-job-1-ab12cd34 bridge br0
+/// tap srt0123456789ab</c>, <c>user-mode restrict=on (...why)</c>); null for a production network or none, and in
+/// handles persisted before it existed. <paramref name="NetworkNamespace"/>: the network namespace the target made for
+/// the machine's isolation group, which its stop deletes with the group's last machine; null when there is none.
 /// </summary>
-public sealed record MachineHandle(string Target, string MachineId, string InstanceId, int Pid, string ConsolePath, string Accelerator, DateTimeOffset StartedAt);
+public sealed record MachineHandle(string Target, string MachineId, string InstanceId, int Pid, string ConsolePath, string Accelerator, DateTimeOffset StartedAt,
+    string? Isolation = null, string? NetworkNamespace = null);
 
 /// <summary>How a boot ended: booted (the marker was seen) after <see cref="Elapsed"/>, or not, with the console's last lines.</summary>
 public sealed record BootResult(bool Booted, TimeSpan Elapsed, IReadOnlyList<string> ConsoleTail, string? Failure);

@@ -12,6 +12,9 @@ namespace SiteRecovery.Compute.Local;
 ///   <c>console-&lt;instance&gt;.log</c>  the serial console (kept after stop: it is the boot's evidence)
 ///   <c>qemu.pid</c>                  written by qemu (<c>-pidfile</c>)
 ///   <c>machine.json</c>              the handle of the machine started there, written (temp + rename) after qemu runs
+///                                  (with the network namespace of its isolation group, if it has one)
+///   <c>netns</c>                     the name of that namespace, written before qemu starts: a stop that finds no
+///                                  machine.json still finds the namespace to release
 /// Invariants:
 /// - A pid is signalled only while /proc/PID/cmdline carries the handle's instance id (<see cref="MachineProcess"/>).
 /// - qemu daemonizes into its own session: it outlives the node, and a fresh target given only the persisted handle
@@ -22,12 +25,16 @@ namespace SiteRecovery.Compute.Local;
 /// - Between qemu daemonizing and machine.json being renamed into place the only record is qemu.pid and the process's
 ///   command line. A start that finds no running machine.json but a qemu.pid whose process carries this machine's
 ///   <c>-name</c> adopts that process (its handle is rebuilt from the command line) instead of starting a second one.
+/// - Isolated with an isolation group, where network namespaces work: the machine's tap is on its group's bridge
+///   before Start returns (<see cref="IsolatedNetwork"/>); a stop removes the tap and, with the group's last machine,
+///   the namespace. Otherwise Isolated is user-mode <c>restrict=on</c>, and the handle's Isolation says which ran and why.
 /// </summary>
 public sealed class LocalQemuTarget : IComputeTarget
 {
     public const string TargetName = "local";
     public const string PidFileName = "qemu.pid";
     public const string HandleFileName = "machine.json";
+    public const string NetnsFileName = "netns";
 
     readonly LocalTargetOptions _options;
     readonly SemaphoreSlim _starting = new(1, 1);
@@ -64,6 +71,14 @@ public sealed class LocalQemuTarget : IComputeTarget
             var pidPath = Path.Combine(spec.WorkDirectory, PidFileName);
             if (Adopt(spec, pidPath) is { } adopted)
             {
+                // Killed between qemu daemonizing and the tap's move: the move is finished here.
+                var tap = QemuCommandLine.TapOf(MachineProcess.CommandLine(adopted.Pid) ?? []);
+                if (adopted.NetworkNamespace is { } adoptedNs && tap is not null)
+                    using (await IsolatedNetwork.LockAsync(adoptedNs, ct).ConfigureAwait(false))
+                    {
+                        await IsolatedNetwork.EnsureAsync(adoptedNs, ct).ConfigureAwait(false);
+                        await IsolatedNetwork.AttachAsync(tap, adoptedNs, ct).ConfigureAwait(false);
+                    }
                 WriteHandle(handlePath, adopted);
                 return adopted;
             }
@@ -73,7 +88,22 @@ public sealed class LocalQemuTarget : IComputeTarget
             var instanceId = "sr-" + Guid.NewGuid().ToString("N")[..16];
             var consolePath = Path.Combine(spec.WorkDirectory, $"console-{instanceId}.log");
             File.Delete(pidPath);
-            var args = QemuCommandLine.Build(spec, disks, accelerator.Accelerator, instanceId, consolePath, pidPath, _options.ResolveOvmf());
+            var network = await NetworkAsync(spec, instanceId, ct).ConfigureAwait(false);
+            // Held from "namespace ensured" to "tap attached": a stop of the group's last machine cannot delete it in between.
+            using var groupLock = network.Namespace is { } ns ? await IsolatedNetwork.LockAsync(ns, ct).ConfigureAwait(false) : null;
+            if (network.Namespace is not null)
+            {
+                try
+                {
+                    await IsolatedNetwork.EnsureAsync(network.Namespace, ct).ConfigureAwait(false);
+                }
+                catch (IOException e)
+                {
+                    throw new MachineStartException(spec.Name, $"isolated network {network.Namespace}: {e.Message}", e);
+                }
+                File.WriteAllText(Path.Combine(spec.WorkDirectory, NetnsFileName), network.Namespace);
+            }
+            var args = QemuCommandLine.Build(spec, disks, accelerator.Accelerator, instanceId, consolePath, pidPath, _options.ResolveOvmf(), network.Tap);
 
             var startedAt = DateTimeOffset.UtcNow;
             ProcessRun run;
@@ -91,6 +121,7 @@ public sealed class LocalQemuTarget : IComputeTarget
                 // A timed-out or cancelled start may have left a daemon behind: it is ours by its instance id.
                 if (pid is { } left) await MachineProcess.StopAsync(left, instanceId, _options.StopGrace, CancellationToken.None).ConfigureAwait(false);
                 File.Delete(pidPath);
+                await ForgetNetworkAsync(spec.WorkDirectory, network, holdingLock: true, CancellationToken.None).ConfigureAwait(false);
                 ct.ThrowIfCancellationRequested();
                 var why = run.TimedOut ? $"qemu did not daemonize within {_options.StartTimeout.TotalSeconds:F0} s"
                     : run.ExitCode != 0 ? $"qemu exited {run.ExitCode}"
@@ -99,7 +130,24 @@ public sealed class LocalQemuTarget : IComputeTarget
                 throw new MachineStartException(spec.Name, $"{why}: {BoundedProcess.Quote(run, 400)} (console {consolePath})");
             }
 
-            var handle = new MachineHandle(TargetName, spec.MachineId, instanceId, pid.Value, consolePath, accelerator.Accelerator, startedAt);
+            if (network is { Namespace: { } group, Tap: { } tap2 })
+            {
+                try
+                {
+                    await IsolatedNetwork.AttachAsync(tap2, group, ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or OperationCanceledException)
+                {
+                    await MachineProcess.StopAsync(pid.Value, instanceId, _options.StopGrace, CancellationToken.None).ConfigureAwait(false);
+                    File.Delete(pidPath);
+                    await ForgetNetworkAsync(spec.WorkDirectory, network, holdingLock: true, CancellationToken.None).ConfigureAwait(false);
+                    ct.ThrowIfCancellationRequested();
+                    throw new MachineStartException(spec.Name, $"qemu started but its tap {tap2} could not join {group}'s bridge, so it was stopped: {e.Message}", e);
+                }
+            }
+
+            var handle = new MachineHandle(TargetName, spec.MachineId, instanceId, pid.Value, consolePath, accelerator.Accelerator, startedAt,
+                network.Isolation, network.Namespace);
             WriteHandle(handlePath, handle);
             return handle;
         }
@@ -136,12 +184,18 @@ public sealed class LocalQemuTarget : IComputeTarget
     {
         await MachineProcess.StopAsync(machine.Pid, machine.InstanceId, _options.StopGrace, ct).ConfigureAwait(false);
         var folder = Path.GetDirectoryName(machine.ConsolePath);
-        if (folder is null) return;
         // Only this machine's records: a later start in the same folder has its own pid and handle.
+        var recorded = folder is null ? null : ReadHandle(Path.Combine(folder, HandleFileName));
+        var ours = recorded?.InstanceId == machine.InstanceId;
+        // A handle rebuilt from a job's record has no namespace: machine.json (or the netns record) still names it.
+        var ns = machine.NetworkNamespace
+            ?? (ours ? recorded!.NetworkNamespace : null)
+            ?? (recorded is null && folder is not null ? ReadNetns(folder) : null);
+        await ForgetNetworkAsync(folder, new NetworkPlan(ns, IsolatedNetwork.TapName(machine.InstanceId), null), holdingLock: false, ct).ConfigureAwait(false);
+        if (folder is null) return;
         var pidPath = Path.Combine(folder, PidFileName);
         if (ReadPid(pidPath) == machine.Pid) File.Delete(pidPath);
-        var handlePath = Path.Combine(folder, HandleFileName);
-        if (ReadHandle(handlePath)?.InstanceId == machine.InstanceId) File.Delete(handlePath);
+        if (ours) File.Delete(Path.Combine(folder, HandleFileName));
     }
 
     public bool IsRunning(MachineHandle machine) => MachineProcess.IsOurs(machine.Pid, machine.InstanceId);
@@ -156,12 +210,55 @@ public sealed class LocalQemuTarget : IComputeTarget
         }
         // No record: a pid whose console file is in this folder is the start's own qemu (the folder is in its -serial).
         var pidPath = Path.Combine(workDirectory, PidFileName);
-        if (ReadPid(pidPath) is not { } pid) return null;
         var folder = Path.GetFullPath(workDirectory);
-        var mine = MachineProcess.CommandLine(pid)?.Any(a => a.StartsWith("file:" + folder, StringComparison.Ordinal)) ?? false;
-        if (mine) await MachineProcess.StopAsync(pid, "file:" + folder, _options.StopGrace, ct).ConfigureAwait(false);
-        File.Delete(pidPath);
-        return mine ? $"an unrecorded machine in {folder} stopped (pid {pid})" : null;
+        string? line = null, tap = null;
+        if (ReadPid(pidPath) is { } pid)
+        {
+            var args = MachineProcess.CommandLine(pid);
+            var mine = args?.Any(a => a.StartsWith("file:" + folder, StringComparison.Ordinal)) ?? false;
+            if (mine)
+            {
+                tap = QemuCommandLine.TapOf(args!);
+                await MachineProcess.StopAsync(pid, "file:" + folder, _options.StopGrace, ct).ConfigureAwait(false);
+                line = $"an unrecorded machine in {folder} stopped (pid {pid})";
+            }
+            File.Delete(pidPath);
+        }
+        // A start killed before machine.json leaves its group's namespace recorded in the folder only.
+        await ForgetNetworkAsync(folder, new NetworkPlan(ReadNetns(folder), tap, null), holdingLock: false, ct).ConfigureAwait(false);
+        return line;
+    }
+
+    /// <summary>The network an Isolated machine gets: its group's namespace and a tap, or user-mode with the reason.</summary>
+    async Task<NetworkPlan> NetworkAsync(MachineSpec spec, string instanceId, CancellationToken ct)
+    {
+        if (spec.Network != NetworkMode.Isolated) return new NetworkPlan(null, null, null);
+        if (spec.IsolationGroup is not { Length: > 0 } group) return new NetworkPlan(null, null, $"{UserModeIsolation} (no isolation group)");
+        var choice = await IsolatedNetwork.ChooseAsync(_options.NetworkNamespaces, ct).ConfigureAwait(false);
+        if (!choice.Namespaces) return new NetworkPlan(null, null, $"{UserModeIsolation} ({choice.Reason})");
+        var ns = IsolatedNetwork.NamespaceName(group);
+        var tap = IsolatedNetwork.TapName(instanceId);
+        return new NetworkPlan(ns, tap, $"netns {ns} bridge {IsolatedNetwork.Bridge} tap {tap}");
+    }
+
+    /// <summary>How an Isolated machine without its group's namespace is isolated (the start of its handle's Isolation).</summary>
+    public const string UserModeIsolation = "user-mode restrict=on";
+
+    /// <summary>
+    /// Removes the machine's tap (wherever it still is), releases its group's namespace (deleted with the last machine)
+    /// and the folder's netns record. Nothing to do for a machine without a namespace whose tap is gone.
+    /// </summary>
+    static async Task ForgetNetworkAsync(string? folder, NetworkPlan network, bool holdingLock, CancellationToken ct)
+    {
+        if (network.Tap is { } tap && (network.Namespace is not null || IsolatedNetwork.InHost(tap)))
+            await IsolatedNetwork.RemoveTapAsync(tap, network.Namespace, ct).ConfigureAwait(false);
+        if (network.Namespace is { } ns)
+        {
+            // A failed start holds the group's lock already.
+            if (holdingLock) await IsolatedNetwork.DeleteIfUnusedAsync(ns, ct).ConfigureAwait(false);
+            else await IsolatedNetwork.ReleaseAsync(ns, ct).ConfigureAwait(false);
+        }
+        if (folder is not null && network.Namespace is not null && ReadNetns(folder) == network.Namespace) File.Delete(Path.Combine(folder, NetnsFileName));
     }
 
     /// <summary>A served point (an NBD URI over TCP or a Unix socket); <see cref="QemuCommandLine.LocalFile"/> covers a materialized image.</summary>
@@ -178,7 +275,25 @@ public sealed class LocalQemuTarget : IComputeTarget
         var instanceId = name[prefix.Length..];
         if (After("-serial") is not { } serial || !serial.StartsWith("file:", StringComparison.Ordinal)) return null;
         var startedAt = new DateTimeOffset(File.GetLastWriteTimeUtc(pidPath), TimeSpan.Zero);
-        return new MachineHandle(TargetName, spec.MachineId, instanceId, pid, serial["file:".Length..], After("-accel") ?? Accelerators.Tcg, startedAt);
+        var tap = QemuCommandLine.TapOf(args);
+        var ns = tap is null ? null : ReadNetns(spec.WorkDirectory);
+        var isolation = spec.Network != NetworkMode.Isolated ? null
+            : ns is not null ? $"netns {ns} bridge {IsolatedNetwork.Bridge} tap {tap}"
+            : $"{UserModeIsolation} (adopted)";
+        return new MachineHandle(TargetName, spec.MachineId, instanceId, pid, serial["file:".Length..], After("-accel") ?? Accelerators.Tcg, startedAt, isolation, ns);
+    }
+
+    /// <summary>The namespace named by a folder's netns record, or null.</summary>
+    static string? ReadNetns(string folder)
+    {
+        try
+        {
+            var name = File.ReadAllText(Path.Combine(folder, NetnsFileName)).Trim();
+            // Only a name of ours: the record is read back into ip commands.
+            return name.StartsWith("sr-", StringComparison.Ordinal) && name.Length <= 64 && name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-') ? name : null;
+        }
+        catch (FileNotFoundException) { return null; }
+        catch (DirectoryNotFoundException) { return null; }
     }
 
     static int? ReadPid(string path)
@@ -213,6 +328,9 @@ public sealed class LocalQemuTarget : IComputeTarget
         File.Move(temp, path, overwrite: true);
     }
 }
+
+/// <summary>An Isolated machine's network: its group's namespace and its tap (both null: user-mode), and how reports name it.</summary>
+sealed record NetworkPlan(string? Namespace, string? Tap, string? Isolation);
 
 /// <summary>qemu did not start a machine; the message says why (exit code, qemu's own message) and where its console is.</summary>
 public sealed class MachineStartException(string machine, string reason, Exception? inner = null)

@@ -14,6 +14,12 @@ public sealed record LocalTargetOptions
     /// </summary>
     public string? Accelerator { get; init; }
 
+    /// <summary>
+    /// Whether an Isolated machine with an isolation group gets its group's network namespace (<see cref="IsolatedNetwork"/>):
+    /// true or false skips the probe (false: always user-mode <c>restrict=on</c>); null: a probe decides, once per process.
+    /// </summary>
+    public bool? NetworkNamespaces { get; init; }
+
     /// <summary>OVMF firmware for <c>uefi</c> machines; null: the first of <see cref="OvmfCandidates"/> that exists.</summary>
     public string? OvmfPath { get; init; }
 

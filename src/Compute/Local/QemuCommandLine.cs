@@ -14,17 +14,23 @@ namespace SiteRecovery.Compute.Local;
 /// - <c>-name</c> carries the instance id, so <c>/proc/PID/cmdline</c> proves a pid is this machine before it is signalled.
 /// - The serial console goes to a file in the spec's work folder, so it survives the node.
 /// - <c>-no-reboot</c>: a guest that reboots or panics ends the process, which a boot wait sees as an exit.
-/// Networks: Isolated is qemu user-mode networking with <c>restrict=on</c> — the guest reaches nothing beyond qemu's
-/// own virtual router (no route out, no forwarded ports). It is not a separate bridge or network namespace: the
-/// isolation is qemu's slirp refusing to forward, inside one process. Production is user-mode without the restriction
-/// (outbound NAT through the host). None has no network card at all.
+/// Networks: Isolated with a tap (the machine's isolation group has a network namespace, see <see cref="IsolatedNetwork"/>)
+/// is <c>-netdev tap,ifname=TAP,script=no,downscript=no</c>: qemu creates the tap in the host namespace and the target
+/// moves it onto the group's bridge; no DHCP runs there, so a static address is the guest's own to configure. Isolated
+/// without a tap (no group, or namespaces unusable) is qemu user-mode networking with <c>restrict=on</c> — the guest
+/// reaches nothing beyond qemu's own virtual router (no route out, no forwarded ports), and not its group's other
+/// machines either: the isolation is qemu's slirp refusing to forward, inside one process. Production is user-mode
+/// without the restriction (outbound NAT through the host). None has no network card at all.
 /// </summary>
 public static class QemuCommandLine
 {
     /// <summary>The <c>-name</c> value: the machine's name and the instance id that proves the process is this machine.</summary>
     public static string GuestName(MachineSpec spec, string instanceId) => $"{spec.Name}.{instanceId}";
 
-    /// <summary>Arguments (without the binary) that start <paramref name="spec"/> booting from <paramref name="disks"/>.</summary>
+    /// <summary>
+    /// Arguments (without the binary) that start <paramref name="spec"/> booting from <paramref name="disks"/>;
+    /// <paramref name="tap"/>: the tap an Isolated machine's NIC uses (null: user-mode <c>restrict=on</c>).
+    /// </summary>
     public static IReadOnlyList<string> Build(
         MachineSpec spec,
         IReadOnlyList<DiskSource> disks,
@@ -32,7 +38,8 @@ public static class QemuCommandLine
         string instanceId,
         string consolePath,
         string pidPath,
-        string? ovmfPath)
+        string? ovmfPath,
+        string? tap = null)
     {
         if (disks.Count == 0) throw new ArgumentException($"machine {spec.Name}: no disks to boot from", nameof(disks));
         if (accelerator != Accelerators.Kvm && accelerator != Accelerators.Tcg)
@@ -65,13 +72,16 @@ public static class QemuCommandLine
             if (i == 0) drive += ",index=0";
             args.AddRange(["-drive", drive]);
         }
-        args.AddRange(Network(spec));
+        if (tap is not null && spec.Network != NetworkMode.Isolated)
+            throw new ArgumentException($"machine {spec.Name}: a tap is for an isolated network, not {spec.Network}", nameof(tap));
+        args.AddRange(Network(spec, tap));
         return args;
     }
 
-    static IEnumerable<string> Network(MachineSpec spec)
+    static IEnumerable<string> Network(MachineSpec spec, string? tap)
     {
         if (spec.Network == NetworkMode.None) return ["-nic", "none"];
+        if (tap is not null) return ["-netdev", $"tap,id=n0,ifname={EscapeOption(tap)},script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0"];
         var netdev = "user,id=n0";
         if (spec.Network == NetworkMode.Isolated) netdev += ",restrict=on";
         if (spec.StaticAddress is { } address)
@@ -82,6 +92,14 @@ public static class QemuCommandLine
         }
         return ["-netdev", netdev, "-device", "virtio-net-pci,netdev=n0"];
     }
+
+    /// <summary>The tap named in a <c>-netdev tap,…,ifname=TAP</c> of a command line, or null.</summary>
+    public static string? TapOf(IReadOnlyList<string> args) =>
+        args.Zip(args.Skip(1)).Where(p => p.First == "-netdev" && p.Second.StartsWith("tap,", StringComparison.Ordinal))
+            .SelectMany(p => p.Second.Split(','))
+            .Where(o => o.StartsWith("ifname=", StringComparison.Ordinal))
+            .Select(o => o["ifname=".Length..])
+            .FirstOrDefault();
 
     /// <summary>
     /// The path of a <c>file://</c> URI naming an existing image (a disk materialized before the boot, for a failover whose

@@ -210,8 +210,10 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
         // A discovered machine carries its failover properties (the local target's memory, CPUs, firmware, a static
         // address); a machine the data path knows only by its agent gets the node's defaults.
         var local = machine?.Properties?.Local;
+        // A test failover's machines share one isolated network, their job's: the work folder is failover/JOB/MACHINE.
+        var group = kind == FailoverKind.Test ? Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(work))) : null;
         var spec = new MachineSpec(machineId, name, local?.MemoryMiB ?? settings.DefaultMemoryMiB, local?.Cpus ?? settings.DefaultCpus, local?.Firmware ?? "bios",
-            network, machine?.Properties?.StaticAddress, work);
+            network, machine?.Properties?.StaticAddress, work, group);
         var problems = compute.Validate(spec);
         if (problems.Count > 0) throw new InvalidOperationException($"machine {machineId} cannot run on the {compute.Name} target: {string.Join("; ", problems)}");
         return spec;
