@@ -157,9 +157,23 @@ public sealed class FailoverTests
                 Assert.Equal(source, disk["replaySha256"]!.GetValue<string>());
                 Assert.True(drill["rtoMs"]!.GetValue<long>() > 0);
             }
-            // Isolated: user-mode networking with no route out.
+            // Isolated: the job's machines share a network namespace with a bridge of their own (each NIC a tap moved into
+            // it); user-mode networking with no route out only where namespaces cannot be made. The job says which.
             var pids = done["machines"]!.AsArray().Select(m => m!["pid"]!.GetValue<int>()).ToList();
-            foreach (var pid in pids) Assert.Contains("restrict=on", File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' '));
+            var isolations = done["machines"]!.AsArray().Select(m => m!["isolation"]!.GetValue<string>()).ToList();
+            string? netns = null;
+            foreach (var (pid, isolation) in pids.Zip(isolations))
+            {
+                var cmdline = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+                if (isolation.StartsWith("netns ", StringComparison.Ordinal))
+                {
+                    Assert.Contains("-netdev tap,", cmdline);
+                    var name = isolation.Split(' ')[1];
+                    Assert.True(netns is null || netns == name, $"the job's machines are in two namespaces: {netns}, {name}");
+                    netns = name;
+                }
+                else Assert.Contains("restrict=on", cmdline);
+            }
             var console = await node.Api.GetAsync($"api/failovers/{job}/machines/vm2/console?lines=50");
             Assert.Contains("SR-BOOTED", console.Text);
 
@@ -173,6 +187,7 @@ public sealed class FailoverTests
             foreach (var pid in pids) Assert.False(Directory.Exists($"/proc/{pid}") && File.ReadAllText($"/proc/{pid}/cmdline").Contains("qemu"), $"qemu {pid} still runs");
             Assert.False(QemuOfJobRuns(job));
             foreach (var m in machines) Assert.Empty((await node.Api.GetAsync($"api/disks/{m.Disk}/exports")).Body!.AsArray());
+            if (netns is not null) Assert.False(File.Exists($"/run/netns/{netns}"), $"network namespace {netns} left after the cleanup");
             var overlays = Path.Combine(node.DataDir, "master-target", "exports");
             Assert.True(!Directory.Exists(overlays) || !Directory.EnumerateFiles(overlays).Any(), "an overlay was left");
             var left = Directory.EnumerateFiles(Path.Combine(node.DataDir, "failover", job), "*", SearchOption.AllDirectories).ToList();

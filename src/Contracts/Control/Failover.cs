@@ -68,7 +68,11 @@ public sealed record ServedDiskRecord(string DiskId, string ExportId, string Uri
 
 /// <summary>A machine a failover started: the compute target's handle, persisted so a restarted node can still remove it.</summary>
 public sealed record StartedMachineRecord(string Target, string MachineId, string Name, string InstanceId, int Pid, string ConsolePath, string Accelerator,
-    long StartedUnixMs, IReadOnlyList<ServedDiskRecord> Disks);
+    long StartedUnixMs, IReadOnlyList<ServedDiskRecord> Disks)
+{
+    /// <summary>How the machine's network was isolated, as the target reports it (null for records from before it was kept).</summary>
+    public string? Isolation { get; init; }
+}
 
 /// <summary>How one machine's boot went: booted when its console showed the marker; the guest's own check line when it printed one.</summary>
 public sealed record MachineBootRecord(string MachineId, bool Booted, long AtUnixMs, double Seconds, string? GuestCheck, string? Failure, IReadOnlyList<string> ConsoleTail);

@@ -195,8 +195,8 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
         var spec = await SpecAsync(point.MachineId, kind, work, ct);
         var handle = await compute.StartAsync(spec, served.Select(d => new DiskSource(d.DiskId, d.Uri, d.SizeBytes)).ToList(), ct);
         var record = new StartedMachineRecord(handle.Target, point.MachineId, spec.Name, handle.InstanceId, handle.Pid, handle.ConsolePath, handle.Accelerator,
-            handle.StartedAt.ToUnixTimeMilliseconds(), served);
-        log.LogInformation("{Message}", $"failover {jobId}: machine {point.MachineId} started as {spec.Name} ({handle.Accelerator}, pid {handle.Pid}) from {string.Join(", ", served.Select(d => $"{d.DiskId}@{d.Sequence}"))}");
+            handle.StartedAt.ToUnixTimeMilliseconds(), served) { Isolation = handle.Isolation };
+        log.LogInformation("{Message}", $"failover {jobId}: machine {point.MachineId} started as {spec.Name} ({handle.Accelerator}, pid {handle.Pid}{(handle.Isolation is { } net ? $", network {net}" : "")}) from {string.Join(", ", served.Select(d => $"{d.DiskId}@{d.Sequence}"))}");
         var boot = await compute.WaitBootedAsync(handle, settings.BootMarker, settings.BootTimeout, ct);
         var guest = boot.ConsoleTail.LastOrDefault(l => l.Contains("SR-CHECK", StringComparison.Ordinal))?.Trim();
         return (record, new MachineBootRecord(point.MachineId, boot.Booted, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), boot.Elapsed.TotalSeconds, guest, boot.Failure, boot.ConsoleTail));
