@@ -268,6 +268,25 @@ public sealed class QuiescedFailoverStopTests : IDisposable
     }
 
     [Fact]
+    public async Task A_resume_asked_while_a_quiesce_runs_waits_for_it_and_leaves_the_disk_writable()
+    {
+        var slow = Script("slow.sh", $"echo \"slow $1\" >> '{Trail}'\nif [ \"$1\" = freeze ]; then sleep 2; fi\nexit 0");
+        await using var site = await StartAsync("qresume", slow, null);
+        await site.CatchUpAsync(TimeSpan.FromSeconds(20));
+        var stops = site.Agent.Client!.Stops;
+        var first = await stops.StopAsync(new StopForFailover("r1", ["disk1"], 300, Quiesce: true, ClientsWaitMs: 500), default);
+        Assert.True(first.Failure == FailoverStopFailure.QuiesceRunning, $"got {first.Failure} ({first.Error}), want QuiesceRunning");
+        // The rollback comes while the freeze still runs.
+        var resumed = await stops.ResumeAsync(new ResumeAfterFailover("r2", ["disk1"]), default);
+        Assert.Null(resumed.Error);
+        Assert.False(site.Agent.Exports[0].ReadOnly, "the quiesce that was running made the disk read-only after the resume");
+        // Past the end of the 2 s freeze: a quiesce left running would have turned the disk read-only by now.
+        await Task.Delay(3000);
+        Assert.False(site.Agent.Exports[0].ReadOnly, "the quiesce turned the disk read-only after the resume");
+        Assert.Equal(["slow freeze", "slow thaw"], TrailLines());
+    }
+
+    [Fact]
     public async Task A_quiesce_longer_than_one_answer_is_answered_QuiesceRunning_and_the_next_ask_joins_the_same_run()
     {
         var slow = Script("slow.sh", $"echo \"slow $1\" >> '{Trail}'\nif [ \"$1\" = freeze ]; then sleep 2; fi\nexit 0");

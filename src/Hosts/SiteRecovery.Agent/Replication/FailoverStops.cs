@@ -86,6 +86,15 @@ public sealed partial class FailoverStops(IReadOnlyDictionary<string, Replicated
     public async Task<ResumedAfterFailover> ResumeAsync(ResumeAfterFailover req, CancellationToken ct)
     {
         if (Unknown(req.DiskIds) is { } unknown) return new ResumedAfterFailover(req.RequestId, [], unknown, FailoverStopFailure.UnknownDisk);
+        // A quiescing stop still running would turn the disks read-only after this resume (a rollback asked while the
+        // freeze or the wait for clients runs): it ends first, then everything it stopped takes writes again.
+        Task? quiescing;
+        lock (_gate) quiescing = _quiescing is { IsCompleted: false } q ? q : null;
+        if (quiescing is not null)
+        {
+            log("resume after failover: waiting for the quiescing stop in progress to end first");
+            await quiescing.WaitAsync(ct).ConfigureAwait(false);
+        }
         var notStopped = new List<string>();
         foreach (var t in Targets(req.DiskIds))
         {
