@@ -33,7 +33,9 @@ public sealed class DrillScheduleTests
         finally
         {
             // The schedule keeps starting drills every 10 s: one started just before the node stops would leave its qemu
-            // (a daemon, which outlives the node by design) running. Stop whatever qemu this test's folder started.
+            // (a daemon, which outlives the node by design) running. The node goes first, so no drill starts after this
+            // cleanup; then stop whatever qemu this test's folder started.
+            node.Kill9();
             foreach (var d in Directory.EnumerateDirectories("/proc"))
             {
                 if (!int.TryParse(Path.GetFileName(d), out var pid)) continue;
@@ -43,6 +45,14 @@ public sealed class DrillScheduleTests
                 catch (UnauthorizedAccessException) { continue; }
                 if (cmdline.Contains("qemu-system", StringComparison.Ordinal) && cmdline.Contains(dir.Path, StringComparison.Ordinal))
                     try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+            }
+            // Then what the target made around them (a drill's network namespace), through the target's own cleanup.
+            var jobs = Path.Combine(dir["n"], "failover");
+            if (Directory.Exists(jobs))
+            {
+                var target = new SiteRecovery.Compute.Local.LocalQemuTarget(new SiteRecovery.Compute.Local.LocalTargetOptions());
+                foreach (var machine in Directory.EnumerateDirectories(jobs).SelectMany(Directory.EnumerateDirectories))
+                    await target.StopLeftoverAsync(machine, CancellationToken.None);
             }
         }
     }
