@@ -2,7 +2,11 @@ using SiteRecovery.Chaos.Tests.Support;
 
 namespace SiteRecovery.Chaos.Tests;
 
-/// <summary>The agent's application-consistency flags through the real sragent: a bad one stops start-up naming the flag and value.</summary>
+/// <summary>
+/// The agent's application-consistency flags and its <c>--shutdown-command</c> (a planned failover's quiesce) through the
+/// real sragent: a bad one stops start-up naming the flag and value.
+/// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class AgentFreezeFlagTests : IDisposable
 {
     readonly TempDir _dir = new("freeze-flags");
@@ -43,5 +47,25 @@ public sealed class AgentFreezeFlagTests : IDisposable
     {
         Assert.Contains("--hook-timeout 0: must be more than 0", (await RunAgentAsync("--hook-timeout", "0")).StdErr, StringComparison.Ordinal);
         Assert.Contains("--hook-timeout", (await RunAgentAsync("--hook-timeout", "soon")).Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_missing_shutdown_command_names_the_flag_and_the_path()
+    {
+        var missing = _dir["hooks/poweroff.sh"];
+        var r = await RunAgentAsync("--shutdown-command", missing);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains($"--shutdown-command '{missing}' does not exist", r.StdErr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_shutdown_command_that_is_not_executable_is_refused()
+    {
+        var plain = _dir["poweroff.sh"];
+        File.WriteAllText(plain, "#!/bin/sh\nexit 0\n");
+        File.SetUnixFileMode(plain, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var r = await RunAgentAsync("--shutdown-command", plain);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains($"--shutdown-command '{plain}' is not executable", r.StdErr, StringComparison.Ordinal);
     }
 }
