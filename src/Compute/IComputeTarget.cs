@@ -28,6 +28,16 @@ public interface IComputeTarget
     /// </summary>
     Task<BootResult> WaitBootedAsync(MachineHandle machine, string marker, TimeSpan timeout, CancellationToken ct);
 
+    /// <summary>
+    /// Moves a running machine's disks onto images of its own without stopping it — the second half of an instant
+    /// recovery: the machine booted from the served points, and now each disk's content, with every write the machine
+    /// makes meanwhile, is copied into its image, and the machine switches to the image. After a successful return the
+    /// machine no longer reads from what served its disks, so the exports can go. <paramref name="moves"/>: one per disk,
+    /// in the order <see cref="StartAsync"/> was given them. Not idempotent: a saga that repeats it starts the machine again.
+    /// </summary>
+    /// <exception cref="DiskMoveException">A copy failed or did not finish within <paramref name="timeout"/>; the machine still runs from its served disks.</exception>
+    Task<IReadOnlyList<MovedDisk>> MoveDisksAsync(MachineHandle machine, IReadOnlyList<DiskMove> moves, TimeSpan timeout, IProgress<DiskMoveProgress>? progress, CancellationToken ct);
+
     /// <summary>Stops the machine and removes what the target made for it (console file excepted). A machine already gone is not an error.</summary>
     Task StopAsync(MachineHandle machine, CancellationToken ct);
 
@@ -76,6 +86,18 @@ public sealed record DiskSource(string DiskId, string Uri, long SizeBytes);
 /// </summary>
 public sealed record MachineHandle(string Target, string MachineId, string InstanceId, int Pid, string ConsolePath, string Accelerator, DateTimeOffset StartedAt,
     string? Isolation = null, string? NetworkNamespace = null);
+
+/// <summary>Where one disk of a running machine moves: its disk id and the image file it will run from.</summary>
+public sealed record DiskMove(string DiskId, string ImagePath);
+
+/// <summary>A disk moved onto its image: how many bytes were copied (the disk and the writes made meanwhile) and how long it took.</summary>
+public sealed record MovedDisk(string DiskId, string ImagePath, long BytesCopied, double Seconds);
+
+/// <summary>How far a move is: bytes copied of the bytes to copy, summed over the machine's disks (the total grows with the machine's writes).</summary>
+public readonly record struct DiskMoveProgress(long Copied, long Total);
+
+/// <summary>A machine's disks could not be moved onto their images; the message names the disk and why. The machine runs on.</summary>
+public sealed class DiskMoveException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>How a boot ended: booted (the marker was seen) after <see cref="Elapsed"/>, or not, with the console's last lines.</summary>
 public sealed record BootResult(bool Booted, TimeSpan Elapsed, IReadOnlyList<string> ConsoleTail, string? Failure);

@@ -19,7 +19,7 @@ public class QemuCommandLineTests
     public void Disks_are_attached_in_order_from_their_nbd_uris_boot_disk_first()
     {
         Assert.Equal(
-            ["file=nbd://127.0.0.1:10809/boot,format=raw,if=virtio,cache=none,index=0", "file=nbd://127.0.0.1:10810/data,format=raw,if=virtio,cache=none"],
+            ["file=nbd://127.0.0.1:10809/boot,format=raw,if=virtio,cache=none,id=disk0,index=0", "file=nbd://127.0.0.1:10810/data,format=raw,if=virtio,cache=none,id=disk1"],
             Values(Build(), "-drive"));
     }
 
@@ -31,7 +31,7 @@ public class QemuCommandLineTests
         try
         {
             var local = Boot with { Uri = new Uri(image).AbsoluteUri };
-            Assert.Equal($"file={image},format=raw,if=virtio,cache=none,index=0", Assert.Single(Values(Build(disks: [local]), "-drive")));
+            Assert.Equal($"file={image},format=raw,if=virtio,cache=none,id=disk0,index=0", Assert.Single(Values(Build(disks: [local]), "-drive")));
             Assert.Equal(image, QemuCommandLine.LocalFile(local.Uri));
             Assert.Null(QemuCommandLine.LocalFile(image)); // a bare path is not a file:// URI
             Assert.Null(QemuCommandLine.LocalFile("file:///nonexistent/x.img"));
@@ -43,7 +43,7 @@ public class QemuCommandLineTests
     public void A_comma_in_a_uri_is_doubled_so_qemu_does_not_split_it()
     {
         var odd = Boot with { Uri = "nbd://127.0.0.1:10809/a,b" };
-        Assert.Equal("file=nbd://127.0.0.1:10809/a,,b,format=raw,if=virtio,cache=none,index=0", Assert.Single(Values(Build(disks: [odd]), "-drive")));
+        Assert.Equal("file=nbd://127.0.0.1:10809/a,,b,format=raw,if=virtio,cache=none,id=disk0,index=0", Assert.Single(Values(Build(disks: [odd]), "-drive")));
     }
 
     [Fact]
@@ -57,6 +57,8 @@ public class QemuCommandLineTests
         Assert.Equal(["/srv/m-1/qemu.pid"], Values(args, "-pidfile"));
         Assert.Contains("-daemonize", args);
         Assert.Contains("-no-reboot", args);
+        // Relative to the work folder qemu starts in, so no folder depth outgrows a socket address.
+        Assert.Equal(["unix:qmp.sock,server=on,wait=off"], Values(args, "-qmp"));
         Assert.DoesNotContain("-bios", args);
     }
 

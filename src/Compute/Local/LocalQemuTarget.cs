@@ -6,11 +6,14 @@ using SiteRecovery.Contracts.Processes;
 namespace SiteRecovery.Compute.Local;
 
 /// <summary>
-/// Runs recovered machines under qemu-system-x86_64 on this node, booting straight from the NBD exports of a point.
+/// Runs recovered machines under qemu-system-x86_64 on this node, booting straight from the NBD exports of a point;
+/// a machine that must outlive those exports then moves its disks onto images of its own while it runs (<see cref="DiskMirror"/>).
 ///
 /// Bookkeeping, in the spec's work folder (one folder per machine):
 ///   <c>console-&lt;instance&gt;.log</c>  the serial console (kept after stop: it is the boot's evidence)
 ///   <c>qemu.pid</c>                  written by qemu (<c>-pidfile</c>)
+///   <c>qmp.sock</c>                  the machine's QMP control socket, through which its disks move onto images
+///                                  (<see cref="MoveDisksAsync"/>) while it runs
 ///   <c>machine.json</c>              the handle of the machine started there, written (temp + rename) after qemu runs
 ///                                  (with the network namespace of its isolation group, if it has one)
 ///   <c>netns</c>                     the name of that namespace, written before qemu starts: a stop that finds no
@@ -180,6 +183,29 @@ public sealed class LocalQemuTarget : IComputeTarget
         }
     }
 
+    public async Task<IReadOnlyList<MovedDisk>> MoveDisksAsync(MachineHandle machine, IReadOnlyList<DiskMove> moves, TimeSpan timeout,
+        IProgress<DiskMoveProgress>? progress, CancellationToken ct)
+    {
+        if (!IsRunning(machine)) throw new DiskMoveException($"machine {machine.MachineId}: qemu process {machine.Pid} is not running, so its disks cannot move");
+        var socket = ControlSocket(machine);
+        if (!File.Exists(socket)) throw new DiskMoveException($"machine {machine.MachineId}: it has no control socket {socket} (started by an older version?), so its disks cannot move while it runs");
+        QmpClient qmp;
+        try
+        {
+            qmp = await QmpClient.ConnectAsync(socket, ct).ConfigureAwait(false);
+        }
+        catch (IOException e)
+        {
+            throw new DiskMoveException($"machine {machine.MachineId}: {e.Message}", e);
+        }
+        await using (qmp.ConfigureAwait(false))
+            return await DiskMirror.MoveAsync(qmp, machine.MachineId, moves, timeout, progress, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The machine's QMP socket: in the folder of its console, where qemu was started.</summary>
+    static string ControlSocket(MachineHandle machine) =>
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(machine.ConsolePath))!, QemuCommandLine.ControlSocketName);
+
     public async Task StopAsync(MachineHandle machine, CancellationToken ct)
     {
         await MachineProcess.StopAsync(machine.Pid, machine.InstanceId, _options.StopGrace, ct).ConfigureAwait(false);
@@ -195,7 +221,11 @@ public sealed class LocalQemuTarget : IComputeTarget
         if (folder is null) return;
         var pidPath = Path.Combine(folder, PidFileName);
         if (ReadPid(pidPath) == machine.Pid) File.Delete(pidPath);
-        if (ours) File.Delete(Path.Combine(folder, HandleFileName));
+        if (ours)
+        {
+            File.Delete(Path.Combine(folder, HandleFileName));
+            File.Delete(Path.Combine(folder, QemuCommandLine.ControlSocketName));
+        }
     }
 
     public bool IsRunning(MachineHandle machine) => MachineProcess.IsOurs(machine.Pid, machine.InstanceId);

@@ -14,6 +14,9 @@ namespace SiteRecovery.Compute.Local;
 /// - <c>-name</c> carries the instance id, so <c>/proc/PID/cmdline</c> proves a pid is this machine before it is signalled.
 /// - The serial console goes to a file in the spec's work folder, so it survives the node.
 /// - <c>-no-reboot</c>: a guest that reboots or panics ends the process, which a boot wait sees as an exit.
+/// - A QMP control socket, <see cref="ControlSocketName"/>, relative to the folder qemu is started in (the machine's work
+///   folder; qemu binds it before daemonizing changes its folder to /), so its path never outgrows a socket address.
+///   Each drive's id is <see cref="DriveId"/> of its position: what a disk move names through that socket.
 /// Networks: Isolated with a tap (the machine's isolation group has a network namespace, see <see cref="IsolatedNetwork"/>)
 /// is <c>-netdev tap,ifname=TAP,script=no,downscript=no</c>: qemu creates the tap in the host namespace and the target
 /// moves it onto the group's bridge; no DHCP runs there, so a static address is the guest's own to configure. Isolated
@@ -26,6 +29,12 @@ public static class QemuCommandLine
 {
     /// <summary>The <c>-name</c> value: the machine's name and the instance id that proves the process is this machine.</summary>
     public static string GuestName(MachineSpec spec, string instanceId) => $"{spec.Name}.{instanceId}";
+
+    /// <summary>The control socket's file name in the machine's work folder.</summary>
+    public const string ControlSocketName = "qmp.sock";
+
+    /// <summary>The id of the drive at <paramref name="index"/> (0: the boot disk), as QMP commands name it.</summary>
+    public static string DriveId(int index) => $"disk{index.ToString(CultureInfo.InvariantCulture)}";
 
     /// <summary>
     /// Arguments (without the binary) that start <paramref name="spec"/> booting from <paramref name="disks"/>;
@@ -59,6 +68,7 @@ public static class QemuCommandLine
             "-serial", "file:" + consolePath,
             "-pidfile", pidPath,
             "-daemonize",
+            "-qmp", $"unix:{ControlSocketName},server=on,wait=off",
         };
         if (spec.Firmware == LocalTargetRules.Uefi)
         {
@@ -68,7 +78,7 @@ public static class QemuCommandLine
         for (var i = 0; i < disks.Count; i++)
         {
             // Commas separate qemu's suboptions; a comma inside a value is written twice.
-            var drive = $"file={EscapeOption(LocalFile(disks[i].Uri) ?? disks[i].Uri)},format=raw,if=virtio,cache=none";
+            var drive = $"file={EscapeOption(LocalFile(disks[i].Uri) ?? disks[i].Uri)},format=raw,if=virtio,cache=none,id={DriveId(i)}";
             if (i == 0) drive += ",index=0";
             args.AddRange(["-drive", drive]);
         }

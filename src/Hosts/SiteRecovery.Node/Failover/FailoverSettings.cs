@@ -26,6 +26,9 @@ public sealed record FailoverSettings(string ScriptsDirectory, string BootMarker
     /// <summary>How long a failback waits for a reverse agent to drain and for the original site to hold every write (<c>failback-drain-timeout</c>).</summary>
     public TimeSpan FailbackDrainTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>How long a planned or unplanned failover's booted machine may take to move its disks onto images of its own (<c>materialize-timeout</c>).</summary>
+    public TimeSpan MaterializeTimeout { get; init; } = TimeSpan.FromHours(2);
+
     /// <summary>The command line that runs the reverse agent: <c>dotnet sragent.dll</c>, or the executable itself.</summary>
     public IReadOnlyList<string> ReverseAgentCommand()
     {
@@ -75,6 +78,7 @@ public sealed record FailoverSettings(string ScriptsDirectory, string BootMarker
             ReverseAgent = c.HasPath($"{Root}.reverse-agent") ? c.GetString($"{Root}.reverse-agent") ?? "" : "",
             ReprotectSyncTimeout = Positive(c, "reprotect-sync-timeout", TimeSpan.FromHours(6)),
             FailbackDrainTimeout = Positive(c, "failback-drain-timeout", TimeSpan.FromMinutes(10)),
+            MaterializeTimeout = Positive(c, "materialize-timeout", TimeSpan.FromHours(2)),
         };
     }
 

@@ -174,32 +174,60 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
             if (mine.TryRemove(exportId, out _)) await exports.RemoveAsync(disk, exportId);
         foreach (var disk in disks)
         {
-            if (kind == FailoverKind.Test)
-            {
-                // Instant: the machine boots from the point served over NBD, its writes go to the export's overlay.
-                var view = await target.OpenViewAsync(disk, point.Sequences[disk]);
-                var s = await exports.AddAsync(disk, view, writable: true, new IPEndPoint(IPAddress.Loopback, 0));
-                mine[s.ExportId] = disk;
-                served.Add(new ServedDiskRecord(disk, s.ExportId, s.Uri, s.Sequence, view.Size));
-            }
-            else
-            {
-                // A real failover's machine must outlive this node (its writes are production data from now on): its
-                // disks are materialized into images of its own first, which the machine then boots from.
-                var image = Path.Combine(work, $"{disk}.img");
-                File.Delete(image);
-                var m = await target.RecoverAsync(disk, point.Sequences[disk], image, null, ct);
-                served.Add(new ServedDiskRecord(disk, "image", new Uri(image).AbsoluteUri, point.Sequences[disk], new FileInfo(image).Length) { Sha256 = m.Sha256.ToLowerInvariant() });
-            }
+            // Instant: the machine boots from the point served over NBD, its writes go to the export's overlay.
+            var view = await target.OpenViewAsync(disk, point.Sequences[disk]);
+            var s = await exports.AddAsync(disk, view, writable: true, new IPEndPoint(IPAddress.Loopback, 0));
+            mine[s.ExportId] = disk;
+            served.Add(new ServedDiskRecord(disk, s.ExportId, s.Uri, s.Sequence, view.Size));
         }
         var spec = await SpecAsync(point.MachineId, kind, work, ct);
         var handle = await compute.StartAsync(spec, served.Select(d => new DiskSource(d.DiskId, d.Uri, d.SizeBytes)).ToList(), ct);
-        var record = new StartedMachineRecord(handle.Target, point.MachineId, spec.Name, handle.InstanceId, handle.Pid, handle.ConsolePath, handle.Accelerator,
-            handle.StartedAt.ToUnixTimeMilliseconds(), served) { Isolation = handle.Isolation };
         log.LogInformation("{Message}", $"failover {jobId}: machine {point.MachineId} started as {spec.Name} ({handle.Accelerator}, pid {handle.Pid}{(handle.Isolation is { } net ? $", network {net}" : "")}) from {string.Join(", ", served.Select(d => $"{d.DiskId}@{d.Sequence}"))}");
         var boot = await compute.WaitBootedAsync(handle, settings.BootMarker, settings.BootTimeout, ct);
         var guest = boot.ConsoleTail.LastOrDefault(l => l.Contains("SR-CHECK", StringComparison.Ordinal))?.Trim();
+        // A real failover's machine must outlive this node (its writes are production data from now on): once booted,
+        // its disks move onto images of its own while it runs, and the exports it booted from go.
+        if (kind != FailoverKind.Test && boot.Booted) served = await MoveOntoImagesAsync(jobId, handle, served, work, ct);
+        var record = new StartedMachineRecord(handle.Target, point.MachineId, spec.Name, handle.InstanceId, handle.Pid, handle.ConsolePath, handle.Accelerator,
+            handle.StartedAt.ToUnixTimeMilliseconds(), served) { Isolation = handle.Isolation };
         return (record, new MachineBootRecord(point.MachineId, boot.Booted, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), boot.Elapsed.TotalSeconds, guest, boot.Failure, boot.ConsoleTail));
+    }
+
+    /// <summary>
+    /// Copies a booted machine's served disks into <c>DISK.img</c> in its work folder while it runs (every write it makes
+    /// meanwhile included) and switches it to them; each disk's SHA-256 at the point is read from the point itself on the
+    /// side. On failure the machine is stopped: a real failover's machine left on the node's exports would not outlive it.
+    /// </summary>
+    async Task<List<ServedDiskRecord>> MoveOntoImagesAsync(string jobId, MachineHandle handle, List<ServedDiskRecord> served, string work, CancellationToken ct)
+    {
+        var target = dataPath.Target!;
+        var sums = served.Select(d => target.ViewSha256Async(d.DiskId, d.Sequence, ct)).ToList();
+        var moves = served.Select(d => new DiskMove(d.DiskId, Path.Combine(work, $"{d.DiskId}.img"))).ToList();
+        IReadOnlyList<MovedDisk> moved;
+        try
+        {
+            moved = await compute.MoveDisksAsync(handle, moves, settings.MaterializeTimeout, null, ct);
+        }
+        catch (DiskMoveException e)
+        {
+            await compute.StopAsync(handle, CancellationToken.None);
+            throw new InvalidOperationException($"booted, then stopped: {e.Message}", e);
+        }
+        finally
+        {
+            // Not left running past a failed move: each read holds a view of the point.
+            await Task.WhenAll(sums.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default)));
+        }
+        if (_exportsByJob.TryGetValue(jobId, out var mine))
+            foreach (var d in served)
+                if (mine.TryRemove(d.ExportId, out var disk)) await exports.RemoveAsync(disk, d.ExportId);
+        log.LogInformation("{Message}", $"failover {jobId}: machine {handle.MachineId} moved onto its images while running: "
+            + string.Join(", ", moved.Select(m => $"{m.DiskId} {m.BytesCopied} bytes")) + $" in {moved.Select(m => m.Seconds).DefaultIfEmpty(0).Max():F1} s");
+        var images = new List<ServedDiskRecord>();
+        for (var i = 0; i < served.Count; i++)
+            images.Add(new ServedDiskRecord(served[i].DiskId, "image", new Uri(moves[i].ImagePath).AbsoluteUri, served[i].Sequence, served[i].SizeBytes)
+                { Sha256 = (await sums[i]).ToLowerInvariant() });
+        return images;
     }
 
     async Task<MachineSpec> SpecAsync(string machineId, FailoverKind kind, string work, CancellationToken ct)

@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+
+namespace SiteRecovery.Compute.Local;
+
+/// <summary>
+/// Moves a running qemu machine's drives onto image files with qemu's own mirror block job, through its QMP socket:
+/// a <c>drive-mirror</c> (<c>sync=full</c>) per drive copies what the drive holds and, while it runs, every write the
+/// guest makes; once every job is <c>ready</c> (source and image equal, writes going to both) <c>block-job-complete</c>
+/// switches each drive to its image. The guest never pauses and no write is lost: the switch happens inside qemu between
+/// two requests. A move that fails or times out cancels its jobs, leaving the machine on its served disks.
+///
+/// The images are made here (owner-only, the drive's size, sparse) and the jobs told to use them as they are, so qemu
+/// never creates files with its own permissions.
+/// </summary>
+static class DiskMirror
+{
+    /// <summary>How often the jobs are polled for progress and readiness.</summary>
+    static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(250);
+
+    public static async Task<IReadOnlyList<MovedDisk>> MoveAsync(QmpClient qmp, string machineId, IReadOnlyList<DiskMove> moves, TimeSpan timeout,
+        IProgress<DiskMoveProgress>? progress, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        var devices = moves.Select((m, i) => (Move: m, Device: QemuCommandLine.DriveId(i))).ToList();
+        if (moves.GroupBy(m => Path.GetFullPath(m.ImagePath), StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } shared)
+            throw new DiskMoveException($"machine {machineId}: disks {string.Join(" and ", shared.Select(m => m.DiskId))} would move onto one image {shared.Key}");
+        var started = new List<string>();
+        try
+        {
+            var sizes = await DriveSizesAsync(qmp, ct).ConfigureAwait(false);
+            foreach (var (move, device) in devices)
+            {
+                if (!sizes.TryGetValue(device, out var size))
+                    throw new DiskMoveException($"machine {machineId}: disk {move.DiskId} ({device}) is not a drive of the running machine (it has {string.Join(", ", sizes.Keys)})");
+                CreateImage(move.ImagePath, size);
+            }
+            foreach (var (move, device) in devices)
+            {
+                await qmp.ExecuteAsync("drive-mirror", new JsonObject
+                {
+                    ["device"] = device,
+                    ["job-id"] = device,
+                    ["target"] = move.ImagePath,
+                    ["format"] = "raw",
+                    ["sync"] = "full",
+                    ["mode"] = "existing",
+                }, ct).ConfigureAwait(false);
+                started.Add(device);
+            }
+
+            var copied = new Dictionary<string, long>();
+            var deadline = clock.Elapsed + timeout;
+            while (true)
+            {
+                var jobs = await JobsAsync(qmp, ct).ConfigureAwait(false);
+                foreach (var device in started)
+                    if (!jobs.ContainsKey(device)) throw new DiskMoveException($"machine {machineId}: the copy of {Disk(devices, device)} ended before it was ready: {Why(qmp, device)}");
+                progress?.Report(new DiskMoveProgress(jobs.Values.Sum(j => j.Offset), jobs.Values.Sum(j => j.Length)));
+                if (jobs.Values.All(j => j.Ready))
+                {
+                    foreach (var (device, job) in jobs) copied[device] = job.Offset;
+                    break;
+                }
+                if (clock.Elapsed >= deadline)
+                    throw new DiskMoveException($"machine {machineId}: the disks were not copied within {timeout.TotalSeconds:F0} s ("
+                        + string.Join(", ", devices.Where(d => jobs.ContainsKey(d.Device)).Select(d => $"disk {d.Move.DiskId} {jobs[d.Device].Offset}/{jobs[d.Device].Length} bytes")) + ")");
+                await Task.Delay(Poll, ct).ConfigureAwait(false);
+            }
+
+            foreach (var device in started) await qmp.ExecuteAsync("block-job-complete", new JsonObject { ["device"] = device }, ct).ConfigureAwait(false);
+            while ((await JobsAsync(qmp, ct).ConfigureAwait(false)).Count > 0)
+            {
+                if (clock.Elapsed >= deadline) throw new DiskMoveException($"machine {machineId}: the switch to the images did not finish within {timeout.TotalSeconds:F0} s");
+                await Task.Delay(Poll, ct).ConfigureAwait(false);
+            }
+            started.Clear();
+
+            // The drives' files say whether each switch happened: a job can also end by failing after ready.
+            var files = await DriveFilesAsync(qmp, ct).ConfigureAwait(false);
+            foreach (var (move, device) in devices)
+                if (files.GetValueOrDefault(device) != move.ImagePath)
+                    throw new DiskMoveException($"machine {machineId}: disk {move.DiskId} still runs from {files.GetValueOrDefault(device) ?? "nothing"}, not {move.ImagePath}: {Why(qmp, device)}");
+            var seconds = clock.Elapsed.TotalSeconds;
+            return devices.Select(d => new MovedDisk(d.Move.DiskId, d.Move.ImagePath, copied.GetValueOrDefault(d.Device), seconds)).ToList();
+        }
+        catch (Exception e) when (e is QmpException or IOException or UnauthorizedAccessException)
+        {
+            throw new DiskMoveException($"machine {machineId}: the disks could not be moved onto their images: {e.Message}", e);
+        }
+        finally
+        {
+            // Whatever did not switch is cancelled, so the machine goes on reading its served disks only.
+            foreach (var device in started)
+            {
+                try { await qmp.ExecuteAsync("block-job-cancel", new JsonObject { ["device"] = device, ["force"] = true }, CancellationToken.None).ConfigureAwait(false); }
+                catch (Exception e) when (e is QmpException or IOException) { /* the job is gone already, or so is the machine */ }
+            }
+            // A cancel is asynchronous: the jobs are gone, and the drives back on their sources alone, only once qemu says so.
+            if (started.Count > 0) await WaitGoneAsync(qmp, started).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>How long cancelled jobs get to end (they stop at their next request).</summary>
+    static readonly TimeSpan CancelWait = TimeSpan.FromSeconds(30);
+
+    static async Task WaitGoneAsync(QmpClient qmp, IReadOnlyList<string> devices)
+    {
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            while ((await JobsAsync(qmp, CancellationToken.None).ConfigureAwait(false)).Keys.Any(devices.Contains) && clock.Elapsed < CancelWait)
+                await Task.Delay(Poll / 5).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is QmpException or IOException) { /* the machine is gone: so are its jobs */ }
+    }
+
+    static string Disk(IEnumerable<(DiskMove Move, string Device)> devices, string device) =>
+        devices.Where(d => d.Device == device).Select(d => $"disk {d.Move.DiskId}").FirstOrDefault() ?? device;
+
+    /// <summary>What qemu's events said about the job of <paramref name="device"/> (a failed job's error is only there).</summary>
+    static string Why(QmpClient qmp, string device)
+    {
+        var said = qmp.Events
+            .Where(e => e["event"]?.GetValue<string>() is "BLOCK_JOB_COMPLETED" or "BLOCK_JOB_ERROR" or "BLOCK_JOB_CANCELLED"
+                && e["data"]?["device"]?.GetValue<string>() == device)
+            .Select(e => $"{e["event"]!.GetValue<string>()}{(e["data"]?["error"] is { } err ? $" ({err.GetValue<string>()})" : e["data"]?["operation"] is { } op ? $" ({op.GetValue<string>()} {e["data"]?["action"]?.GetValue<string>()})" : "")}")
+            .ToList();
+        return said.Count == 0 ? "qemu gave no reason" : string.Join("; ", said);
+    }
+
+    static void CreateImage(string path, long size)
+    {
+        // A repeated move replaces what an earlier attempt left.
+        File.Delete(path);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        using var file = new FileStream(path, options);
+        file.SetLength(size);
+    }
+
+    sealed record Job(long Offset, long Length, bool Ready);
+
+    static async Task<Dictionary<string, Job>> JobsAsync(QmpClient qmp, CancellationToken ct)
+    {
+        var jobs = new Dictionary<string, Job>(StringComparer.Ordinal);
+        if (await qmp.ExecuteAsync("query-block-jobs", null, ct).ConfigureAwait(false) is JsonArray list)
+            foreach (var j in list.OfType<JsonObject>())
+                jobs[j["device"]!.GetValue<string>()] = new Job(j["offset"]!.GetValue<long>(), j["len"]!.GetValue<long>(), j["ready"]?.GetValue<bool>() ?? false);
+        return jobs;
+    }
+
+    static async Task<Dictionary<string, long>> DriveSizesAsync(QmpClient qmp, CancellationToken ct) =>
+        (await DrivesAsync(qmp, ct).ConfigureAwait(false))
+            .Where(d => d.Inserted?["image"]?["virtual-size"] is not null)
+            .ToDictionary(d => d.Device, d => d.Inserted!["image"]!["virtual-size"]!.GetValue<long>(), StringComparer.Ordinal);
+
+    static async Task<Dictionary<string, string?>> DriveFilesAsync(QmpClient qmp, CancellationToken ct) =>
+        (await DrivesAsync(qmp, ct).ConfigureAwait(false))
+            .ToDictionary(d => d.Device, d => d.Inserted?["file"]?.GetValue<string>(), StringComparer.Ordinal);
+
+    static async Task<List<(string Device, JsonObject? Inserted)>> DrivesAsync(QmpClient qmp, CancellationToken ct)
+    {
+        var drives = new List<(string, JsonObject?)>();
+        if (await qmp.ExecuteAsync("query-block", null, ct).ConfigureAwait(false) is JsonArray list)
+            foreach (var d in list.OfType<JsonObject>())
+                if (d["device"]?.GetValue<string>() is { Length: > 0 } device)
+                    drives.Add((device, d["inserted"] as JsonObject));
+        return drives;
+    }
+}
