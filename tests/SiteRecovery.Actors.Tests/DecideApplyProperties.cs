@@ -8,6 +8,7 @@ using SiteRecovery.Actors.Control.ProcessServer;
 using SiteRecovery.Actors.Control.ProtectedDisk;
 using SiteRecovery.Actors.Serialization;
 using SiteRecovery.Contracts.Control;
+using SiteRecovery.Contracts.Wire;
 using Xunit;
 
 namespace SiteRecovery.Actors.Tests;
@@ -197,7 +198,7 @@ public sealed class DecideApplyProperties
         [
             new RecordReplicationProgress(Disk, 1, 1, 1),
             new RecordRecoveryPoint(Disk, "a", 1, 1, RecoveryPointKind.CrashConsistent),
-            new RequireResync(Disk, ResyncReason.CacheLost),
+            new RequireResync(Disk, ResyncReason.StreamGap),
             new CompleteResync(Disk, 1),
         ];
         foreach (var command in commands)

@@ -7,6 +7,7 @@ using SiteRecovery.Actors.Control;
 using SiteRecovery.Actors.Hosting;
 using SiteRecovery.Actors.Serialization;
 using SiteRecovery.Contracts.Control;
+using SiteRecovery.Contracts.Wire;
 using Xunit;
 
 namespace SiteRecovery.Actors.Tests;

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Configuration;
 using SiteRecovery.Actors.Control;
 using SiteRecovery.Contracts.Control;
+using SiteRecovery.Contracts.Wire;
 using Xunit;
 
 namespace SiteRecovery.Actors.Tests;
@@ -132,7 +133,7 @@ public sealed class RegionActorTests() : Akka.TestKit.Xunit2.TestKit(Configurati
         var region = Sys.ActorOf(ProtectedDisksRegion.Props(Settings(TimeSpan.FromMilliseconds(300))));
         region.Tell(new RegisterDisk("d3", "m1", 4096, "ps1", "mt1"));
         Assert.Equal(new CommandResult.Accepted(1), ExpectMsg<CommandResult>(Wait));
-        region.Tell(new RequireResync("d3", ResyncReason.CacheLost));
+        region.Tell(new RequireResync("d3", ResyncReason.StreamGap));
         Assert.Equal(new CommandResult.Accepted(1), ExpectMsg<CommandResult>(Wait));
         region.Tell(GetRegionState.Instance);
         Assert.Equal(["d3"], ExpectMsg<RegionState>(Wait).ActiveEntityIds);
@@ -146,7 +147,7 @@ public sealed class RegionActorTests() : Akka.TestKit.Xunit2.TestKit(Configurati
         region.Tell(new GetDisk("d3", 0));
         var view = ExpectMsg<DiskView>(Wait);
         Assert.Equal(ReplicationState.Resyncing, view.State);
-        Assert.Equal(ResyncReason.CacheLost, view.ResyncReason);
+        Assert.Equal(ResyncReason.StreamGap, view.ResyncReason);
     }
 
     [Fact]

@@ -8,6 +8,7 @@ using SiteRecovery.Actors.Control.ProcessServer;
 using SiteRecovery.Actors.Control.ProtectedDisk;
 using SiteRecovery.Actors.Serialization;
 using SiteRecovery.Contracts.Control;
+using SiteRecovery.Contracts.Wire;
 using Xunit;
 
 namespace SiteRecovery.Actors.Tests;
@@ -133,6 +134,34 @@ public sealed class SerializerTests : IDisposable
         Assert.Equal(mt.Replicas, mtBack.Replicas);
         Assert.Equal(mt.FreeSlots, mtBack.FreeSlots);
         Assert.Equal(5, ControlManifestRegistry.SnapshotTypes.Count(t => !t.Name.StartsWith("Vault") && !t.Name.StartsWith("ConfigurationServer") && !t.Name.StartsWith("RecoveryPlan") && !t.Name.StartsWith("Failover") && !typeof(IAlertSnapshot).IsAssignableFrom(t)));
+    }
+
+    [Fact]
+    public void Old_journal_bytes_with_the_control_planes_own_resync_reasons_read_back_as_the_one_enum()
+    {
+        // Bytes as the version with two ResyncReason enums wrote them (the control plane's said CacheLost where the data
+        // path's says StreamGap, and listed its members in another order): every name it had, then an event and a snapshot.
+        string[] oldNames = ["InitialReplication", "AgentRestartedWithoutTracking", "CacheLost", "ChecksumMismatch", "OperatorRequest", "BufferOverflow", "AgentCrashActivityLog", "Reprotect"];
+        ResyncReason[] want = [ResyncReason.InitialReplication, ResyncReason.AgentRestartedWithoutTracking, ResyncReason.StreamGap, ResyncReason.ChecksumMismatch,
+            ResyncReason.OperatorRequest, ResyncReason.BufferOverflow, ResyncReason.AgentCrashActivityLog, ResyncReason.Reprotect];
+        for (var i = 0; i < oldNames.Length; i++)
+        {
+            var old = Serializer.FromBinary(System.Text.Encoding.UTF8.GetBytes($$"""{"DiskId":"d1","Reason":"{{oldNames[i]}}"}"""), "disk-resync-required.v1");
+            Assert.Equal(new ResyncRequired("d1", want[i]), old);
+        }
+
+        var gap = (ResyncRequired)Serializer.FromBinary("""{"DiskId":"d1","Reason":"CacheLost"}"""u8.ToArray(), "disk-resync-required.v1");
+        var replayed = ProtectedDiskState.Empty("d1").Apply(new DiskRegistered("d1", "m1", 4096, "ps1", "mt1")).Apply(new ResyncCompleted("d1", 7)).Apply(gap);
+        Assert.Equal(ResyncReason.StreamGap, replayed.ResyncReason);
+        Assert.Equal(ResyncReason.StreamGap, replayed.LastResyncReason);
+
+        var snapshot = (ProtectedDiskState)Serializer.FromBinary(
+            """{"DiskId":"d1","State":"Resyncing","MachineId":"m1","SizeBytes":4096,"ProcessServerId":"ps1","MasterTargetId":"mt1","AppliedThrough":7,"LastAppliedAtUnixMs":null,"BytesAppliedTotal":0,"RecoveryPoints":[],"ResyncReason":"CacheLost","LastResyncReason":"CacheLost","RetainedFromSequence":0,"NameReservations":null,"Stopped":null}"""u8.ToArray(),
+            "disk-state.v1");
+        Assert.Equal(replayed with { RecoveryPoints = [] }, snapshot with { RecoveryPoints = [] });
+
+        // Written from now on under the one enum's name.
+        Assert.Equal("""{"DiskId":"d1","Reason":"StreamGap"}""", System.Text.Encoding.UTF8.GetString(Serializer.ToBinary(gap)));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using SiteRecovery.Contracts.Control;
+using SiteRecovery.Contracts.Wire;
 
 namespace SiteRecovery.Actors.ReadModels;
 

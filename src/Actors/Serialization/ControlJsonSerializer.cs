@@ -17,7 +17,8 @@ public sealed class ControlJsonSerializer(ExtendedActorSystem system) : Serializ
 
     public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.General)
     {
-        Converters = { new JsonStringEnumConverter() },
+        // The specific converter first: the first one that can convert a type wins.
+        Converters = { new ResyncReasonJsonConverter(), new JsonStringEnumConverter() },
         WriteIndented = false,
     };
 

@@ -1,8 +1,8 @@
+using SiteRecovery.Contracts.Wire;
+
 namespace SiteRecovery.Contracts.Control;
 
 public enum RecoveryPointKind { CrashConsistent, AppConsistent }
-
-public enum ResyncReason { InitialReplication, AgentRestartedWithoutTracking, CacheLost, ChecksumMismatch, OperatorRequest, BufferOverflow, AgentCrashActivityLog, Reprotect }
 
 public enum ReplicationState { Unregistered, InitialReplication, Protected, Resyncing }
 

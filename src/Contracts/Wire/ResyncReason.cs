@@ -1,6 +1,12 @@
 namespace SiteRecovery.Contracts.Wire;
 
 /// <summary>Why a disk is being read end to end and sent again.</summary>
+/// <remarks>
+/// One enum from the agent to the journal: it travels by number in a <see cref="ResyncNotice"/> (so a member's value
+/// never changes and new members go at the end), by name in resync markers, the master target's resync ranges and the
+/// control plane's events and snapshots (<c>ResyncRequired</c>, the disk's state). Control-plane events written before
+/// there was one enum say <c>CacheLost</c> for <see cref="StreamGap"/>; the journal's serializer reads it as such.
+/// </remarks>
 public enum ResyncReason
 {
     /// <summary>A new replica: it is all zeroes, so zero blocks need not be sent.</summary>

@@ -44,18 +44,8 @@ public sealed class ActorDataPathEvents(IActorRef disks, IActorRef masterTargets
     {
         log($"disk {notice.DiskId}: resync {(notice.Completed ? "completed" : "started")} ({notice.Reason}) at #{notice.Sequence}");
         if (notice.Completed) disks.Tell(new CompleteResync(notice.DiskId, notice.Sequence));
-        else disks.Tell(new RequireResync(notice.DiskId, Map(notice.Reason)));
+        // A reason this node does not know (a newer agent's) is journaled as an operator's, as a resync marker's is
+        // (ResyncMarker.TryParse): the journal then never holds a number no reader can name.
+        else disks.Tell(new RequireResync(notice.DiskId, Enum.IsDefined(notice.Reason) ? notice.Reason : ResyncReason.OperatorRequest));
     }
-
-    static SiteRecovery.Contracts.Control.ResyncReason Map(SiteRecovery.Contracts.Wire.ResyncReason r) => r switch
-    {
-        SiteRecovery.Contracts.Wire.ResyncReason.InitialReplication => SiteRecovery.Contracts.Control.ResyncReason.InitialReplication,
-        SiteRecovery.Contracts.Wire.ResyncReason.AgentRestartedWithoutTracking => SiteRecovery.Contracts.Control.ResyncReason.AgentRestartedWithoutTracking,
-        SiteRecovery.Contracts.Wire.ResyncReason.StreamGap => SiteRecovery.Contracts.Control.ResyncReason.CacheLost,
-        SiteRecovery.Contracts.Wire.ResyncReason.ChecksumMismatch => SiteRecovery.Contracts.Control.ResyncReason.ChecksumMismatch,
-        SiteRecovery.Contracts.Wire.ResyncReason.BufferOverflow => SiteRecovery.Contracts.Control.ResyncReason.BufferOverflow,
-        SiteRecovery.Contracts.Wire.ResyncReason.AgentCrashActivityLog => SiteRecovery.Contracts.Control.ResyncReason.AgentCrashActivityLog,
-        SiteRecovery.Contracts.Wire.ResyncReason.Reprotect => SiteRecovery.Contracts.Control.ResyncReason.Reprotect,
-        _ => SiteRecovery.Contracts.Control.ResyncReason.OperatorRequest,
-    };
 }

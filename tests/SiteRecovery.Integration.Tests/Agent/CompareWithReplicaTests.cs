@@ -189,7 +189,7 @@ public class CompareWithReplicaTests
         [
             new SiteRecovery.Contracts.Control.DiskRegistered("d1", "vm", Size, "ps", "mt"),
             new SiteRecovery.Contracts.Control.ResyncCompleted("d1", 10),
-            new SiteRecovery.Contracts.Control.ResyncRequired("d1", SiteRecovery.Contracts.Control.ResyncReason.Reprotect),
+            new SiteRecovery.Contracts.Control.ResyncRequired("d1", ResyncReason.Reprotect),
             new SiteRecovery.Contracts.Control.ResyncCompleted("d1", 20),
         ];
         var seq = 0L;

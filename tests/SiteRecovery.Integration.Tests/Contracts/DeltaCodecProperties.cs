@@ -81,6 +81,19 @@ public class DeltaCodecProperties
         Assert.Contains("not a known control message", e.Message);
     }
 
+    [Fact]
+    public void A_resync_notice_carries_its_reason_by_number_and_the_numbers_never_move()
+    {
+        // An agent and a process server of different versions meet on the wire: a member's number is its meaning.
+        ResyncReason[] byNumber = [ResyncReason.InitialReplication, ResyncReason.AgentRestartedWithoutTracking, ResyncReason.StreamGap, ResyncReason.ChecksumMismatch,
+            ResyncReason.BufferOverflow, ResyncReason.OperatorRequest, ResyncReason.AgentCrashActivityLog, ResyncReason.Reprotect];
+        Assert.Equal(byNumber, Enum.GetValues<ResyncReason>());
+        for (var i = 0; i < byNumber.Length; i++)
+            Assert.Equal(i, (int)byNumber[i]);
+        Assert.Contains("\"reason\":2,", System.Text.Encoding.UTF8.GetString(new ResyncNotice("d1", ResyncReason.StreamGap, false, 9).ToBytes()));
+        Assert.Equal(ResyncReason.BufferOverflow, Assert.IsType<ResyncNotice>(ControlMessage.Parse("""{"type":"resync","diskId":"d1","reason":4,"completed":true,"sequence":9}"""u8)).Reason);
+    }
+
     [Property(MaxTest = 100)]
     public bool Direct_delta_frames_equal_framed_records(byte[] payload, PositiveInt seq)
     {

@@ -1,5 +1,6 @@
 using SiteRecovery.Actors.ReadModels;
 using SiteRecovery.Contracts.Control;
+using SiteRecovery.Contracts.Wire;
 
 namespace SiteRecovery.Tests.Contracts;
 
@@ -44,7 +45,7 @@ public class JobRulesTests
     [Fact]
     public void Replaying_the_same_events_gives_the_same_jobs_and_a_new_start_supersedes_a_running_one()
     {
-        object[] events = [new DiskRegistered("d1", "vm", 1, "ps", "mt"), new ResyncRequired("d1", ResyncReason.CacheLost), new ResyncRequired("d1", ResyncReason.ChecksumMismatch)];
+        object[] events = [new DiskRegistered("d1", "vm", 1, "ps", "mt"), new ResyncRequired("d1", ResyncReason.StreamGap), new ResyncRequired("d1", ResyncReason.ChecksumMismatch)];
         Assert.Equal(Run(events).Values.OrderBy(j => j.Id), Run(events).Values.OrderBy(j => j.Id));
         var resyncs = Run(events).Values.Where(j => j.Kind == "Resync").OrderBy(j => j.StartedUnixMs).ToList();
         Assert.Equal(JobState.Failed, resyncs[0].State);

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Text.Json.Serialization;
 using SiteRecovery.Contracts.Control;
+using SiteRecovery.Contracts.Wire;
 
 namespace SiteRecovery.Actors.Control.ProtectedDisk;
 
@@ -193,8 +194,8 @@ public sealed record ProtectedDiskState(
         DiskRegistered e => this with
         {
             State = ReplicationState.InitialReplication,
-            ResyncReason = Contracts.Control.ResyncReason.InitialReplication,
-            LastResyncReason = Contracts.Control.ResyncReason.InitialReplication,
+            ResyncReason = Contracts.Wire.ResyncReason.InitialReplication,
+            LastResyncReason = Contracts.Wire.ResyncReason.InitialReplication,
             MachineId = e.MachineId,
             SizeBytes = e.SizeBytes,
             ProcessServerId = e.ProcessServerId,
