@@ -298,6 +298,11 @@ public sealed class FailoverTests
                     Assert.Equal(await GuestMachines.Sha256Async(m.Path), disk["sha256"]!.GetValue<string>());
                     var cmdline = File.ReadAllText($"/proc/{started["pid"]!.GetValue<int>()}/cmdline").Replace('\0', ' ');
                     Assert.DoesNotContain("restrict=on", cmdline);
+                    // Instant: it booted from the point served over NBD, then moved onto its image while running (the
+                    // guest only reads, so the image is the source byte for byte), and the export it booted from is gone.
+                    Assert.Contains("file=nbd://", cmdline);
+                    Assert.Equal(await GuestMachines.Sha256Async(m.Path), await GuestMachines.Sha256Async(new Uri(disk["uri"]!.GetValue<string>()).LocalPath));
+                    Assert.Empty((await node.Api.GetAsync($"api/disks/{m.Disk}/exports")).Body!.AsArray());
                 }
                 return (job, done);
             }
