@@ -92,7 +92,7 @@ public sealed class IsolatedGroupBootTests(ITestOutputHelper output) : IsolatedG
         // A group that needs sanitizing (slash, space, colon, non-ASCII, longer than a name may be).
         var group = $"Test failover/Ä {Guid.NewGuid():N}: app+db";
         var ns = IsolatedNetwork.NamespaceName(group);
-        var image = await TinyGuest.ImageAsync();
+        var image = await TinyGuestImage.PathAsync();
         await using var appDisk = await NbdExport.CopyOfAsync(image, "app");
         await using var dbDisk = await NbdExport.CopyOfAsync(image, "db");
 
