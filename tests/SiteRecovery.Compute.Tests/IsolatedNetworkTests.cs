@@ -1,13 +1,17 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using System.Security.Cryptography;
 using SiteRecovery.Compute.Local;
 using SiteRecovery.Contracts.Processes;
 using Xunit.Abstractions;
 
 namespace SiteRecovery.Compute.Tests;
 
-// An isolation group's network namespace (IsolatedNetwork) with real qemu. What is proved is structural — the links and
-// namespaces the kernel reports, and that the namespace cannot reach the host's loopback — not a packet from the guest:
-// the tiny guest loads no network driver and configures no address (tests/images/build-tiny-guest.sh), and its image
-// is not ours to change.
+// An isolation group's network namespace (IsolatedNetwork) with real qemu: the links and namespaces the kernel reports,
+// and that the namespace cannot reach the host's loopback. No packet comes from the guest itself: the tiny guest loads
+// no network driver and configures no address (tests/images/build-tiny-guest.sh), and its image is not ours to change.
+// The packets are sent by stand-in guests attached to the bridge as a tap is (IsolatedGroupPacketTests).
 
 public class IsolatedNetworkNameTests
 {
@@ -92,7 +96,7 @@ public sealed class IsolatedGroupBootTests(ITestOutputHelper output) : IsolatedG
         // A group that needs sanitizing (slash, space, colon, non-ASCII, longer than a name may be).
         var group = $"Test failover/Ä {Guid.NewGuid():N}: app+db";
         var ns = IsolatedNetwork.NamespaceName(group);
-        var image = await TinyGuest.ImageAsync();
+        var image = await TinyGuestImage.PathAsync();
         await using var appDisk = await NbdExport.CopyOfAsync(image, "app");
         await using var dbDisk = await NbdExport.CopyOfAsync(image, "db");
 
@@ -262,4 +266,177 @@ public sealed class IsolatedGroupFallbackTests(ITestOutputHelper output) : Isola
         Assert.False(NamespaceExists($"sr-probe-{Environment.ProcessId}"), "the probe's namespace is left");
         Assert.False(await LinkExists(null, $"srprobe{Environment.ProcessId}"), "the probe's tap is left");
     }
+}
+
+/// <summary>
+/// The isolation at packet level, on a group namespace made by the product (<see cref="IsolatedNetwork.EnsureAsync"/>).
+/// The tiny guest has no network driver, so two stand-in guests take its place: each a network stack of its own (a
+/// namespace of the test's) whose one link is a veth, the veth's other end put on the group's bridge by
+/// <see cref="IsolatedNetwork.AttachAsync"/> exactly as a machine's tap is (moved from the host namespace, enslaved to
+/// br0, up). Each stand-in configures what a guest could: an address, loopback up, a default gateway on its subnet.
+/// </summary>
+public sealed class IsolatedGroupPacketTests(ITestOutputHelper output) : IsolatedGroupTest(output)
+{
+    sealed record StandIn(string Namespace, string Inner, string OnBridge, IPAddress Address);
+
+    [Fact]
+    public async Task Stand_in_guests_on_a_groups_bridge_reach_each_other_and_nothing_of_the_host()
+    {
+        var busybox = BoundedProcess.FindCommand("busybox") ?? throw new InvalidOperationException("busybox is not installed: run tests/setup.sh (busybox-static)");
+        var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+        var ns = IsolatedNetwork.NamespaceName($"packet-{id}");
+        // 198.18.0.0/15 (benchmarking) is routed nowhere on a real host; a random /24 of it keeps parallel runs apart.
+        var subnet = $"198.18.{RandomNumberGenerator.GetInt32(256)}";
+        var gateway = IPAddress.Parse($"{subnet}.254"); // nobody has it on an isolated bridge
+        var a = new StandIn($"srpkt-{id}-a", $"srv{id}ai", $"srv{id}ab", IPAddress.Parse($"{subnet}.1"));
+        var b = new StandIn($"srpkt-{id}-b", $"srv{id}bi", $"srv{id}bb", IPAddress.Parse($"{subnet}.2"));
+        var (leakHost, leakBridge) = ($"srv{id}lh", $"srv{id}lb");
+        var hostAddress = HostAddress();
+        Output.WriteLine($"group namespace {ns}, stand-ins {a.Address} and {b.Address}, host address {hostAddress?.ToString() ?? "none but loopback"}");
+
+        var loopback = new TcpListener(IPAddress.Loopback, 0);
+        var external = hostAddress is null ? null : new TcpListener(hostAddress, 0);
+        var listeners = new[] { loopback, external }.OfType<TcpListener>().ToList();
+        Task<ProcessRun>? bListens = null;
+        try
+        {
+            foreach (var l in listeners) l.Start();
+            using (await IsolatedNetwork.LockAsync(ns, Ct))
+            {
+                await IsolatedNetwork.EnsureAsync(ns, Ct);
+                foreach (var s in new[] { a, b })
+                {
+                    await IpOk("link", "add", s.OnBridge, "type", "veth", "peer", "name", s.Inner);
+                    await IpOk("netns", "add", s.Namespace);
+                    await IpOk("link", "set", "dev", s.Inner, "netns", s.Namespace);
+                    await IsolatedNetwork.AttachAsync(s.OnBridge, ns, Ct);
+                }
+            }
+            foreach (var s in new[] { a, b })
+            {
+                await IpOk("-n", s.Namespace, "link", "set", "dev", "lo", "up");
+                await IpOk("-n", s.Namespace, "addr", "add", $"{s.Address}/24", "dev", s.Inner);
+                await IpOk("-n", s.Namespace, "link", "set", "dev", s.Inner, "up");
+                await IpOk("-n", s.Namespace, "route", "add", "default", "via", gateway.ToString());
+            }
+
+            // The probes work: from the host, each listener takes a connection and the token sent over it.
+            foreach (var l in listeners)
+                await AssertConnectsAsync(null, l, Endpoint(l), "host");
+
+            // The product's namespace has no address, no route and no default gateway of its own (v4 or v6).
+            Assert.DoesNotContain("inet ", (await IpOk("-n", ns, "-4", "addr", "show")).StdOut);
+            Assert.Empty((await IpOk("-n", ns, "-4", "route", "show")).StdOut.Trim());
+            Assert.Empty((await IpOk("-n", ns, "-6", "route", "show", "default")).StdOut.Trim());
+
+            // Nothing of the host answers: neither from the group's namespace itself nor from a stand-in on its bridge (a
+            // stand-in's 127.0.0.1 is its own loopback, whose refusal comes from its own stack).
+            foreach (var from in new[] { ns, a.Namespace })
+                foreach (var l in listeners)
+                    await AssertRefusedAsync(from, Endpoint(l));
+            foreach (var l in listeners) Assert.False(l.Pending(), $"the host listener on {Endpoint(l)} has a connection waiting");
+
+            // The stand-ins reach each other over the bridge: b listens, a connects, b reads what a sent.
+            var token = $"over-br0-{id}";
+            bListens = BoundedProcess.RunAsync("ip", ["netns", "exec", b.Namespace, busybox, "nc", "-l", "-p", "7077"], null, TimeSpan.FromSeconds(60), Ct);
+            await WaitListeningAsync(b.Namespace, 7077, bListens);
+            var sent = await ConnectAsync(a.Namespace, new IPEndPoint(b.Address, 7077), token);
+            Assert.True(sent.ExitCode == 0, $"{a.Address} -> {b.Address}:7077 over br0: got {Describe(sent)}, want a connection");
+            var heard = await bListens;
+            Assert.True(heard.StdOut.Contains(token, StringComparison.Ordinal), $"{b.Address} heard {Describe(heard)}, want '{token}'");
+            Output.WriteLine($"{a.Namespace} -> {b.Address}:7077 over br0: connected, '{token}' heard");
+
+            // The refusals above must come from the setup, not from the probe: link the bridge to the host the way a
+            // product change could (a veth from the host onto br0, the host end holding the stand-ins' gateway address),
+            // and the same probe from the same stand-in reaches the host's address. The host's loopback stays out of
+            // reach even then (127.0.0.1 in a stand-in is its own); what it guards against is a proxy into the host's
+            // loopback, as qemu's user-mode network without restrict=on is (10.0.2.2), not a link.
+            await IpOk("link", "add", leakHost, "type", "veth", "peer", "name", leakBridge);
+            await IpOk("link", "set", "dev", leakBridge, "netns", ns);
+            await IpOk("-n", ns, "link", "set", "dev", leakBridge, "master", IsolatedNetwork.Bridge, "up");
+            await IpOk("addr", "add", $"{gateway}/24", "dev", leakHost);
+            await IpOk("link", "set", "dev", leakHost, "up");
+            var leaked = external ?? new TcpListener(gateway, 0);
+            if (external is null) { leaked.Start(); listeners.Add(leaked); }
+            await AssertConnectsAsync(a.Namespace, leaked, Endpoint(leaked), $"{a.Namespace} with the bridge linked to the host");
+            await IpOk("link", "del", "dev", leakHost);
+
+            // A stop removes each attached link as it removes a tap; the group's namespace then goes with the product's release.
+            foreach (var s in new[] { a, b }) await IsolatedNetwork.RemoveTapAsync(s.OnBridge, ns, Ct);
+            if (!await IsolatedNetwork.ReleaseAsync(ns, Ct))
+                Assert.Fail($"namespace {ns} was not released: links {string.Join(", ", await IsolatedNetwork.LinksAsync(ns, Ct))}, want lo and br0 only");
+            await AssertNothingLeft(ns, a.OnBridge, b.OnBridge, leakHost);
+        }
+        finally
+        {
+            foreach (var l in listeners) l.Stop();
+            foreach (var link in new[] { leakHost, a.OnBridge, b.OnBridge })
+                if (await LinkExists(null, link)) await Ip("link", "del", "dev", link);
+            foreach (var s in new[] { a, b })
+                if (NamespaceExists(s.Namespace)) await Ip("netns", "del", s.Namespace);
+            if (bListens is not null) await bListens; // bounded: busybox is killed at its timeout
+            if (NamespaceExists(ns)) await Ip("netns", "del", ns); // only ours: derived from this test's group
+        }
+        foreach (var s in new[] { a, b })
+            Assert.False(NamespaceExists(s.Namespace), $"stand-in namespace {s.Namespace} is left");
+    }
+
+    /// <summary>The host's first non-loopback IPv4 address, or null.</summary>
+    static IPAddress? HostAddress() => NetworkInterface.GetAllNetworkInterfaces()
+        .Where(n => n.NetworkInterfaceType != NetworkInterfaceType.Loopback && n.OperationalStatus is OperationalStatus.Up or OperationalStatus.Unknown)
+        .SelectMany(n => n.GetIPProperties().UnicastAddresses.Select(u => u.Address))
+        .FirstOrDefault(x => x.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(x) && !x.ToString().StartsWith("198.18.", StringComparison.Ordinal));
+
+    static IPEndPoint Endpoint(TcpListener l) => (IPEndPoint)l.LocalEndpoint;
+
+    static async Task<ProcessRun> IpOk(params string[] args)
+    {
+        var run = await Ip(args);
+        Assert.True(run.ExitCode == 0, $"ip {string.Join(' ', args)}: got {Describe(run)}, want exit 0");
+        return run;
+    }
+
+    /// <summary>A TCP connect with bash's /dev/tcp from <paramref name="netns"/> (null: the host), sending <paramref name="token"/>.</summary>
+    static Task<ProcessRun> ConnectAsync(string? netns, IPEndPoint to, string token)
+    {
+        var script = $"exec 3<>/dev/tcp/{to.Address}/{to.Port} && echo {token} >&3";
+        return netns is null
+            ? BoundedProcess.RunAsync("bash", ["-c", script], null, TimeSpan.FromSeconds(20), Ct)
+            : BoundedProcess.RunAsync("ip", ["netns", "exec", netns, "bash", "-c", script], null, TimeSpan.FromSeconds(20), Ct);
+    }
+
+    async Task AssertConnectsAsync(string? netns, TcpListener listener, IPEndPoint to, string from)
+    {
+        var token = $"probe-{Guid.NewGuid():N}";
+        var run = await ConnectAsync(netns, to, token);
+        Assert.True(run.ExitCode == 0, $"{from} -> {to}: got {Describe(run)}, want a connection");
+        using var accepted = await listener.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        using var reader = new StreamReader(accepted.GetStream());
+        Assert.Equal(token, await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+        Output.WriteLine($"{from} -> {to}: connected");
+    }
+
+    async Task AssertRefusedAsync(string netns, IPEndPoint to)
+    {
+        var run = await ConnectAsync(netns, to, "leak");
+        Output.WriteLine($"{netns} -> {to}: {Describe(run)}");
+        Assert.True(run.ExitCode is not null and not 0, $"{netns} -> {to}: got {Describe(run)}, want a failed connect");
+        Assert.DoesNotContain("leak", run.StdOut, StringComparison.Ordinal);
+    }
+
+    static async Task WaitListeningAsync(string netns, int port, Task<ProcessRun> listener)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (true)
+        {
+            if (listener.IsCompleted) Assert.Fail($"the listener in {netns} ended before a connect: {Describe(await listener)}");
+            var ss = await BoundedProcess.RunAsync("ip", ["netns", "exec", netns, "ss", "-Hltn", $"sport = :{port}"], null, TimeSpan.FromSeconds(10), Ct);
+            if (ss.ExitCode == 0 && ss.StdOut.Trim().Length > 0) return;
+            if (DateTime.UtcNow > deadline) Assert.Fail($"nothing listens on port {port} in {netns} within 15 s: {Describe(ss)}");
+            await Task.Delay(50);
+        }
+    }
+
+    static string Describe(ProcessRun run) =>
+        $"exit {run.ExitCode?.ToString() ?? (run.TimedOut ? "(timed out)" : "(killed)")}: {BoundedProcess.Quote(run, 300)}";
 }

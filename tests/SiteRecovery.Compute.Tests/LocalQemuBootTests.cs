@@ -46,7 +46,7 @@ public sealed class LocalQemuBootsAndChecksPayloadTests(ITestOutputHelper output
     [Fact]
     public async Task Boots_from_nbd_reports_the_payload_ok_and_stops_without_leaving_qemu()
     {
-        var image = await TinyGuest.ImageAsync();
+        var image = await TinyGuestImage.PathAsync();
         await using var boot = await NbdExport.CopyOfAsync(image, "boot");
         await using var data = await NbdExport.BlankAsync(16 << 20, "data");
         var payload = RandomNumberGenerator.GetBytes(300_001);
@@ -86,7 +86,7 @@ public sealed class LocalQemuCorruptPayloadTests(ITestOutputHelper output) : Loc
     [Fact]
     public async Task A_corrupted_payload_boots_and_reports_failed_with_both_hashes()
     {
-        var image = await TinyGuest.ImageAsync();
+        var image = await TinyGuestImage.PathAsync();
         await using var boot = await NbdExport.CopyOfAsync(image, "boot");
         var payload = RandomNumberGenerator.GetBytes(65_536);
         await boot.WritePayloadAsync(payload);
@@ -176,7 +176,7 @@ public sealed class LocalQemuRestartedNodeTests(ITestOutputHelper output) : Loca
     [Fact]
     public async Task A_fresh_target_with_only_the_persisted_handle_finds_waits_for_and_stops_the_machine()
     {
-        var image = await TinyGuest.ImageAsync();
+        var image = await TinyGuestImage.PathAsync();
         await using var boot = await NbdExport.CopyOfAsync(image, "boot");
         var spec = TinyGuest.Spec(Root, "boot-restart");
         var disks = new[] { new DiskSource("d-boot", boot.Uri, TinyGuest.ImageBytes) };

@@ -13,7 +13,7 @@ public sealed class LocalQemuLeftoverTests(ITestOutputHelper output) : LocalQemu
     [Fact]
     public async Task A_fresh_target_stops_what_a_start_left_in_its_folder_with_or_without_the_record()
     {
-        var image = await TinyGuest.ImageAsync();
+        var image = await TinyGuestImage.PathAsync();
         await using var disk1 = await NbdExport.CopyOfAsync(image, "left1");
         await using var disk2 = await NbdExport.CopyOfAsync(image, "left2");
         var recorded = await Target.StartAsync(TinyGuest.Spec(Root, "left-recorded"), [new DiskSource("d1", disk1.Uri, TinyGuest.ImageBytes)], Ct);

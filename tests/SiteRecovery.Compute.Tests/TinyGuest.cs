@@ -6,33 +6,12 @@ using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Compute.Tests;
 
-/// <summary>The tiny test guest (tests/images/build-tiny-guest.sh), built once per test run (the script caches it).</summary>
+/// <summary>Machines of the tiny test guest (its image: <see cref="TinyGuestImage"/>) and the process checks their tests share.</summary>
 static class TinyGuest
 {
     public const long ImageBytes = 64L << 20;
     // A boot takes ~8-12 s alone under TCG and ~40 s with three in parallel on a loaded 2-core host (load 22 measured).
     public static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(90);
-
-    static readonly Lazy<Task<string>> Image = new(BuildAsync);
-
-    public static Task<string> ImageAsync() => Image.Value;
-
-    static async Task<string> BuildAsync()
-    {
-        var script = Path.Combine(RepoRoot(), "tests", "images", "build-tiny-guest.sh");
-        var run = await BoundedProcess.RunAsync("bash", [script], null, TimeSpan.FromMinutes(5), CancellationToken.None);
-        if (run.ExitCode != 0) throw new InvalidOperationException($"build-tiny-guest.sh exited {run.ExitCode?.ToString() ?? "(killed)"}: {BoundedProcess.Quote(run, 1000)}");
-        var path = run.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Last();
-        if (!File.Exists(path)) throw new InvalidOperationException($"build-tiny-guest.sh printed '{path}', which does not exist");
-        return path;
-    }
-
-    public static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "SiteRecovery.sln"))) return dir.FullName;
-        throw new InvalidOperationException($"no SiteRecovery.sln above {AppContext.BaseDirectory}");
-    }
 
     /// <summary>A one-CPU spec (boots run in parallel on a small host) in its own work folder under <paramref name="root"/>.</summary>
     public static MachineSpec Spec(string root, string name) =>

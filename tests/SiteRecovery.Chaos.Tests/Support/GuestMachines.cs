@@ -4,25 +4,16 @@ using SiteRecovery.Compute.Local;
 namespace SiteRecovery.Chaos.Tests.Support;
 
 /// <summary>
-/// Protected machines whose boot disk is the tiny test guest: the image (built from Debian packages by the test setup,
-/// cached) is written through the machine's agent with nbdcopy, then the guest's own data and checksum into the payload
-/// area its init verifies at boot.
+/// Protected machines whose boot disk is the tiny test guest: the image (<see cref="TinyGuestImage"/>) is written
+/// through the machine's agent with nbdcopy, then the guest's own data and checksum into the payload area its init
+/// verifies at boot.
 /// </summary>
 public static class GuestMachines
 {
-    static readonly Lazy<Task<string>> Image = new(async () =>
-    {
-        var r = await Tools.RunOkAsync("bash", [Path.Combine(Repo.Root, "tests", "images", "build-tiny-guest.sh")], TimeSpan.FromMinutes(5));
-        var path = r.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault(l => l.StartsWith('/')) ?? "";
-        return File.Exists(path) ? path : throw new InvalidOperationException($"build-tiny-guest.sh printed no image path:\n{r.Output}");
-    });
-
-    public static Task<string> ImageAsync() => Image.Value;
-
     /// <summary>Writes the guest and <paramref name="dataBytes"/> bytes of its data through <paramref name="uri"/>; returns the data's SHA-256 (what the guest prints).</summary>
     public static async Task<string> SeedAsync(string uri, string workDir, int seed, int dataBytes = 1 << 20)
     {
-        await Tools.RunOkAsync("nbdcopy", [await ImageAsync(), uri], TimeSpan.FromMinutes(2));
+        await Tools.RunOkAsync("nbdcopy", [await TinyGuestImage.PathAsync(), uri], TimeSpan.FromMinutes(2));
         var data = new byte[dataBytes];
         new Random(seed).NextBytes(data);
         var (offset, area) = GuestPayload.Area(data);

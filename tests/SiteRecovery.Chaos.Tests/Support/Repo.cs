@@ -5,14 +5,7 @@ namespace SiteRecovery.Chaos.Tests.Support;
 /// <summary>Locates the repository and the built host assemblies the tests start as child processes.</summary>
 public static class Repo
 {
-    static readonly Lazy<string> RootLazy = new(() =>
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "SiteRecovery.sln"))) return dir.FullName;
-        throw new InvalidOperationException("cannot find SiteRecovery.sln above " + AppContext.BaseDirectory);
-    });
-
-    public static string Root => RootLazy.Value;
+    public static string Root => RepoRoot.Path;
 
     /// <summary>The configuration this test assembly was built with (Release under tests/run.sh).</summary>
     public static string Configuration =>
