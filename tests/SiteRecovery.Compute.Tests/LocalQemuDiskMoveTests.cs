@@ -20,7 +20,7 @@ public sealed class LocalQemuDiskMoveTests(ITestOutputHelper output) : LocalQemu
     [Fact]
     public async Task A_booted_machine_moves_onto_images_with_every_write_it_made_and_runs_on_without_its_exports()
     {
-        var image = await TinyGuest.ImageAsync();
+        var image = await TinyGuestImage.PathAsync();
         var dataFile = Path.Combine(Root, "data-source.img");
         var data = RandomNumberGenerator.GetBytes(DataBytes);
         await File.WriteAllBytesAsync(dataFile, data);
