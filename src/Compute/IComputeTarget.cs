@@ -35,8 +35,8 @@ public interface IComputeTarget
     /// machine no longer reads from what served its disks, so the exports can go. <paramref name="moves"/>: one per disk,
     /// in the order <see cref="StartAsync"/> was given them. Not idempotent: a saga that repeats it starts the machine again.
     /// </summary>
-    /// <exception cref="DiskMoveException">A copy failed or did not finish within <paramref name="timeout"/>; the machine still runs from its served disks.</exception>
-    Task<IReadOnlyList<MovedDisk>> MoveDisksAsync(MachineHandle machine, IReadOnlyList<DiskMove> moves, TimeSpan timeout, IProgress<DiskMoveProgress>? progress, CancellationToken ct);
+    /// <exception cref="DiskMoveException">A copy failed or did not finish within the limits' timeout; the machine still runs from its served disks.</exception>
+    Task<IReadOnlyList<MovedDisk>> MoveDisksAsync(MachineHandle machine, IReadOnlyList<DiskMove> moves, DiskMoveLimits limits, IProgress<DiskMoveProgress>? progress, CancellationToken ct);
 
     /// <summary>Stops the machine and removes what the target made for it (console file excepted). A machine already gone is not an error.</summary>
     Task StopAsync(MachineHandle machine, CancellationToken ct);
@@ -89,6 +89,12 @@ public sealed record MachineHandle(string Target, string MachineId, string Insta
 
 /// <summary>Where one disk of a running machine moves: its disk id and the image file it will run from.</summary>
 public sealed record DiskMove(string DiskId, string ImagePath);
+
+/// <summary>
+/// How a move may run: it fails after <paramref name="Timeout"/>; <paramref name="BytesPerSecond"/> caps each disk's copy
+/// (0: as fast as it goes) so the move does not starve the machine's own I/O or the node's replication.
+/// </summary>
+public sealed record DiskMoveLimits(TimeSpan Timeout, long BytesPerSecond = 0);
 
 /// <summary>A disk moved onto its image: how many bytes were copied (the disk and the writes made meanwhile) and how long it took.</summary>
 public sealed record MovedDisk(string DiskId, string ImagePath, long BytesCopied, double Seconds);

@@ -15,12 +15,15 @@ public sealed class FailoverTests
 {
     const int DiskMb = 64;
 
-    sealed record Machine(string Id, string Disk, Agent Agent, string Path, string GuestSha);
+    internal sealed record Machine(string Id, string Disk, Agent Agent, string Path, string GuestSha);
 
     static Task<(Node Node, List<Machine> Machines)> SiteAsync(TempDir dir, params string[] machineIds) => SiteAsync(dir, 0, machineIds);
 
     /// <summary>A node and one agent per machine: its boot disk is the tiny guest; with <paramref name="dataDiskMb"/> a data disk <c>ID-data</c> too.</summary>
-    static async Task<(Node Node, List<Machine> Machines)> SiteAsync(TempDir dir, int dataDiskMb, params string[] machineIds)
+    static Task<(Node Node, List<Machine> Machines)> SiteAsync(TempDir dir, int dataDiskMb, params string[] machineIds) => SiteAsync(dir, dataDiskMb, "", machineIds);
+
+    /// <summary>As above, with more failover settings for the node (HOCON inside <c>siterecovery.failover { }</c>).</summary>
+    internal static async Task<(Node Node, List<Machine> Machines)> SiteAsync(TempDir dir, int dataDiskMb, string failoverSettings, params string[] machineIds)
     {
         var scripts = dir["scripts"];
         Directory.CreateDirectory(scripts);
@@ -29,7 +32,7 @@ public sealed class FailoverTests
         Script(scripts, "hang.sh", "#!/bin/sh\nsleep 600\n");
         Script(scripts, "fails.sh", "#!/bin/sh\necho 'cache cluster unreachable' >&2\nexit 3\n");
         var conf = dir["failover.conf"];
-        await File.WriteAllTextAsync(conf, $"siterecovery.failover {{ scripts-directory = \"{scripts}\", boot-timeout = 150s }}\n");
+        await File.WriteAllTextAsync(conf, $"siterecovery.failover {{ scripts-directory = \"{scripts}\", boot-timeout = 150s\n{failoverSettings}\n}}\n");
         var node = new Node("fo", "all", dir["n"], dir.Path, null, "--config", conf);
         await node.StartAsync();
         var machines = new List<Machine>();
@@ -81,7 +84,7 @@ public sealed class FailoverTests
 
     internal static string Status(JsonNode job) => job["status"]!.GetValue<string>();
 
-    static bool QemuOfJobRuns(string job) => Directory.EnumerateDirectories("/proc").Any(d =>
+    internal static bool QemuOfJobRuns(string job) => Directory.EnumerateDirectories("/proc").Any(d =>
     {
         try { return int.TryParse(Path.GetFileName(d), out _) && File.ReadAllText(Path.Combine(d, "cmdline")).Contains(job, StringComparison.Ordinal); }
         catch (IOException) { return false; }

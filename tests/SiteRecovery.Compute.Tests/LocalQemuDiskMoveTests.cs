@@ -38,12 +38,12 @@ public sealed class LocalQemuDiskMoveTests(ITestOutputHelper output) : LocalQemu
             var moves = new[] { new DiskMove("d-boot", images[0]), new DiskMove("d-data", images[1]) };
 
             // Refused before anything moves: a disk the machine does not have, and two disks onto one image.
-            var extra = await Assert.ThrowsAsync<DiskMoveException>(() => Target.MoveDisksAsync(machine, [.. moves, new DiskMove("d-other", Path.Combine(Root, "x.img"))], TimeSpan.FromMinutes(1), null, Ct));
+            var extra = await Assert.ThrowsAsync<DiskMoveException>(() => Target.MoveDisksAsync(machine, [.. moves, new DiskMove("d-other", Path.Combine(Root, "x.img"))], new DiskMoveLimits(TimeSpan.FromMinutes(1)), null, Ct));
             Assert.Contains("disk d-other (disk2) is not a drive of the running machine", extra.Message);
-            var same = await Assert.ThrowsAsync<DiskMoveException>(() => Target.MoveDisksAsync(machine, [moves[0], moves[1] with { ImagePath = images[0] }], TimeSpan.FromMinutes(1), null, Ct));
+            var same = await Assert.ThrowsAsync<DiskMoveException>(() => Target.MoveDisksAsync(machine, [moves[0], moves[1] with { ImagePath = images[0] }], new DiskMoveLimits(TimeSpan.FromMinutes(1)), null, Ct));
             Assert.Equal($"machine {machine.MachineId}: disks d-boot and d-data would move onto one image {images[0]}", same.Message);
             // A move that runs out of time cancels the copies it began.
-            var late = await Assert.ThrowsAsync<DiskMoveException>(() => Target.MoveDisksAsync(machine, moves, TimeSpan.FromMilliseconds(1), null, Ct));
+            var late = await Assert.ThrowsAsync<DiskMoveException>(() => Target.MoveDisksAsync(machine, moves, new DiskMoveLimits(TimeSpan.FromMilliseconds(1)), null, Ct));
             Output.WriteLine(late.Message);
             Assert.Contains("the disks were not copied within 0 s (disk d-boot ", late.Message);
             await using (var qmp = await QmpClient.ConnectAsync(socket, Ct))
@@ -65,7 +65,7 @@ public sealed class LocalQemuDiskMoveTests(ITestOutputHelper output) : LocalQemu
                     Output.WriteLine($"move: {p.Copied}/{p.Total}");
                     if (during < 4) WriteAsync(qmp, 8 + during, (byte)(0xB0 + during++), data).GetAwaiter().GetResult();
                 });
-                moved = await DiskMirror.MoveAsync(qmp, machine.MachineId, moves, TimeSpan.FromMinutes(2), progress, Ct);
+                moved = await DiskMirror.MoveAsync(qmp, machine.MachineId, moves, new DiskMoveLimits(TimeSpan.FromMinutes(2)), progress, Ct);
                 Assert.Equal(images, await DriveFilesAsync(qmp));
             }
             Assert.InRange(during, 1, 4);
@@ -97,7 +97,7 @@ public sealed class LocalQemuDiskMoveTests(ITestOutputHelper output) : LocalQemu
         }
         AssertGone(machine);
         Assert.False(File.Exists(Path.Combine(spec.WorkDirectory, QemuCommandLine.ControlSocketName)), "qmp.sock left behind");
-        var gone = await Assert.ThrowsAsync<DiskMoveException>(() => Target.MoveDisksAsync(machine, [new DiskMove("d-boot", Path.Combine(Root, "late.img"))], TimeSpan.FromMinutes(1), null, Ct));
+        var gone = await Assert.ThrowsAsync<DiskMoveException>(() => Target.MoveDisksAsync(machine, [new DiskMove("d-boot", Path.Combine(Root, "late.img"))], new DiskMoveLimits(TimeSpan.FromMinutes(1)), null, Ct));
         Assert.Contains("is not running", gone.Message);
     }
 

@@ -86,7 +86,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
                 _log($"process server: disk {Path.GetFileName(dir)} not resumed: {e.Message}");
                 continue;
             }
-            _ = GetDiskAsync(Path.GetFileName(dir), size);
+            _ = GetDiskAsync(Path.GetFileName(dir), size, ReadMachine(dir));
         }
         lock (_background)
         {
@@ -126,6 +126,31 @@ public sealed partial class ProcessServer : IAsyncDisposable
     /// <summary>The disk's size beside its spool, so forwarding resumes at start before its agent reconnects.</summary>
     internal static string SizeFile(string diskDirectory) => Path.Combine(diskDirectory, "size");
 
+    /// <summary>
+    /// The machine (agent) a cached disk belongs to, beside its size: a disk resumed at start offers it to the master
+    /// target, which otherwise would not know whose disk it is until a write came (a planned failover, a group bookmark
+    /// right after a restart ask the master target which disks a machine has).
+    /// </summary>
+    internal static string MachineFile(string diskDirectory) => Path.Combine(diskDirectory, "machine");
+
+    /// <summary>The recorded machine of a cached disk, or null (none recorded by an older version, or unreadable: said in the log).</summary>
+    string? ReadMachine(string diskDirectory)
+    {
+        var path = MachineFile(diskDirectory);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            return DurableFile.Read(path, "process server disk machine file", bytes =>
+                Encoding.UTF8.GetString(bytes) is { Length: > 0 } id && !id.Any(char.IsControl) ? id : throw new FormatException("the machine id is empty or holds control characters"),
+                "Delete it: the agent's next offer records the machine again.");
+        }
+        catch (DurableFileUnreadableException e)
+        {
+            _log($"process server: disk {Path.GetFileName(diskDirectory)}: {e.Message}");
+            return null;
+        }
+    }
+
     internal static long ReadSize(string path) => DurableFile.Read(path, "process server disk size file", bytes =>
     {
         var size = long.Parse(Encoding.ASCII.GetString(bytes), NumberStyles.Integer, CultureInfo.InvariantCulture);
@@ -140,6 +165,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
         if (File.Exists(sizeFile) && ReadSize(sizeFile) is var cached && cached != size)
             throw new InvalidDataException($"disk {diskId}: offered with size {size} but cached with size {cached} ('{sizeFile}'; if that file is damaged, delete it to let the disk be re-offered)");
         DurableFile.WriteIfChanged(sizeFile, Encoding.ASCII.GetBytes(size.ToString(CultureInfo.InvariantCulture)), null, "size");
+        if (machineId is { Length: > 0 }) DurableFile.WriteIfChanged(MachineFile(dir), Encoding.UTF8.GetBytes(machineId), null, "machine");
 
         // Ask the master target how far it is before opening the spool: an empty spool starts right after it.
         var probe = await ProbeTargetAsync(diskId, size, machineId).ConfigureAwait(false);

@@ -18,9 +18,11 @@ static class DiskMirror
     /// <summary>How often the jobs are polled for progress and readiness.</summary>
     static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(250);
 
-    public static async Task<IReadOnlyList<MovedDisk>> MoveAsync(QmpClient qmp, string machineId, IReadOnlyList<DiskMove> moves, TimeSpan timeout,
+    public static async Task<IReadOnlyList<MovedDisk>> MoveAsync(QmpClient qmp, string machineId, IReadOnlyList<DiskMove> moves, DiskMoveLimits limits,
         IProgress<DiskMoveProgress>? progress, CancellationToken ct)
     {
+        if (limits.BytesPerSecond < 0) throw new ArgumentOutOfRangeException(nameof(limits), $"a move's speed {limits.BytesPerSecond} B/s must be 0 (unlimited) or positive");
+        var timeout = limits.Timeout;
         var clock = Stopwatch.StartNew();
         var devices = moves.Select((m, i) => (Move: m, Device: QemuCommandLine.DriveId(i))).ToList();
         if (moves.GroupBy(m => Path.GetFullPath(m.ImagePath), StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } shared)
@@ -37,7 +39,7 @@ static class DiskMirror
             }
             foreach (var (move, device) in devices)
             {
-                await qmp.ExecuteAsync("drive-mirror", new JsonObject
+                var mirror = new JsonObject
                 {
                     ["device"] = device,
                     ["job-id"] = device,
@@ -45,7 +47,9 @@ static class DiskMirror
                     ["format"] = "raw",
                     ["sync"] = "full",
                     ["mode"] = "existing",
-                }, ct).ConfigureAwait(false);
+                };
+                if (limits.BytesPerSecond > 0) mirror["speed"] = limits.BytesPerSecond;
+                await qmp.ExecuteAsync("drive-mirror", mirror, ct).ConfigureAwait(false);
                 started.Add(device);
             }
 

@@ -183,7 +183,7 @@ public sealed class LocalQemuTarget : IComputeTarget
         }
     }
 
-    public async Task<IReadOnlyList<MovedDisk>> MoveDisksAsync(MachineHandle machine, IReadOnlyList<DiskMove> moves, TimeSpan timeout,
+    public async Task<IReadOnlyList<MovedDisk>> MoveDisksAsync(MachineHandle machine, IReadOnlyList<DiskMove> moves, DiskMoveLimits limits,
         IProgress<DiskMoveProgress>? progress, CancellationToken ct)
     {
         if (!IsRunning(machine)) throw new DiskMoveException($"machine {machine.MachineId}: qemu process {machine.Pid} is not running, so its disks cannot move");
@@ -199,7 +199,7 @@ public sealed class LocalQemuTarget : IComputeTarget
             throw new DiskMoveException($"machine {machine.MachineId}: {e.Message}", e);
         }
         await using (qmp.ConfigureAwait(false))
-            return await DiskMirror.MoveAsync(qmp, machine.MachineId, moves, timeout, progress, ct).ConfigureAwait(false);
+            return await DiskMirror.MoveAsync(qmp, machine.MachineId, moves, limits, progress, ct).ConfigureAwait(false);
     }
 
     /// <summary>The machine's QMP socket: in the folder of its console, where qemu was started.</summary>

@@ -29,6 +29,9 @@ public sealed record FailoverSettings(string ScriptsDirectory, string BootMarker
     /// <summary>How long a planned or unplanned failover's booted machine may take to move its disks onto images of its own (<c>materialize-timeout</c>).</summary>
     public TimeSpan MaterializeTimeout { get; init; } = TimeSpan.FromHours(2);
 
+    /// <summary>Each disk's copy rate while a machine moves onto its images (<c>materialize-speed</c>, bytes per second; 0: unlimited).</summary>
+    public long MaterializeBytesPerSecond { get; init; }
+
     /// <summary>The command line that runs the reverse agent: <c>dotnet sragent.dll</c>, or the executable itself.</summary>
     public IReadOnlyList<string> ReverseAgentCommand()
     {
@@ -79,6 +82,7 @@ public sealed record FailoverSettings(string ScriptsDirectory, string BootMarker
             ReprotectSyncTimeout = Positive(c, "reprotect-sync-timeout", TimeSpan.FromHours(6)),
             FailbackDrainTimeout = Positive(c, "failback-drain-timeout", TimeSpan.FromMinutes(10)),
             MaterializeTimeout = Positive(c, "materialize-timeout", TimeSpan.FromHours(2)),
+            MaterializeBytesPerSecond = Bytes(c, "materialize-speed"),
         };
     }
 
@@ -86,6 +90,12 @@ public sealed record FailoverSettings(string ScriptsDirectory, string BootMarker
     {
         var v = c.HasPath($"{Root}.{key}") ? c.GetTimeSpan($"{Root}.{key}") : fallback;
         return v > TimeSpan.Zero ? v : throw new ArgumentException($"{Root}.{key} = {v} must be positive");
+    }
+
+    static long Bytes(Config c, string key)
+    {
+        var v = c.HasPath($"{Root}.{key}") ? c.GetByteSize($"{Root}.{key}") ?? 0 : 0;
+        return v >= 0 ? v : throw new ArgumentException($"{Root}.{key} = {v} must be 0 (unlimited) or a size such as 64MiB");
     }
 
     static TimeSpan AtLeastASecond(Config c, string key, TimeSpan fallback)

@@ -206,7 +206,7 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
         IReadOnlyList<MovedDisk> moved;
         try
         {
-            moved = await compute.MoveDisksAsync(handle, moves, settings.MaterializeTimeout, null, ct);
+            moved = await compute.MoveDisksAsync(handle, moves, new DiskMoveLimits(settings.MaterializeTimeout, settings.MaterializeBytesPerSecond), null, ct);
         }
         catch (DiskMoveException e)
         {

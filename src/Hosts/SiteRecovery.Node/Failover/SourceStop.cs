@@ -44,18 +44,25 @@ public sealed class SourceStop(MasterTargetServer target, Action<string>? log = 
     static readonly TimeSpan HopAllowance = TimeSpan.FromSeconds(5);
     /// <summary>How long a quiescing agent waits for the NBD clients of its disks to disconnect before it stops them anyway.</summary>
     public static readonly TimeSpan ClientsWait = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// How long a disk whose agent is not connected is waited for before it counts as out of reach: right after a node
+    /// or process server restart every agent is reconnecting (its backoff tops out at 5 s), and a failover or rollback
+    /// started then must not fail, or leave the source read-only, for that alone.
+    /// </summary>
+    public static readonly TimeSpan AgentReconnectWait = TimeSpan.FromSeconds(30);
 
     public async Task<SourceStopResult> StopAsync(IReadOnlyList<string> disks, TimeSpan timeout, CancellationToken ct, bool quiesce = false)
     {
         var deadline = DateTime.UtcNow + timeout;
-        var (groups, errors) = ByAgent(disks);
+        var reconnectUntil = DateTime.UtcNow + Min(AgentReconnectWait, timeout);
+        var (groups, errors) = await ConnectedAsync(disks, timeout, ct).ConfigureAwait(false);
         // All or nothing as far as this node can tell: with a disk out of reach no agent is asked, so nothing is stopped.
         if (errors.Count > 0)
         {
             foreach (var e in errors) log?.Invoke($"source stop: {e}; nothing was stopped");
             return new SourceStopResult(new Dictionary<string, long>(), errors);
         }
-        var answers = await Task.WhenAll(groups.Select(g => StopAgentAsync(g, deadline, quiesce, ct))).ConfigureAwait(false);
+        var answers = await Task.WhenAll(groups.Select(g => StopAgentAsync(g, deadline, reconnectUntil, quiesce, ct))).ConfigureAwait(false);
         var last = new Dictionary<string, long>();
         var quiesced = new List<string>();
         foreach (var ((sequences, failed, how), group) in answers.Zip(groups))
@@ -81,9 +88,9 @@ public sealed class SourceStop(MasterTargetServer target, Action<string>? log = 
 
     public async Task<SourceResumeResult> ResumeAsync(IReadOnlyList<string> disks, TimeSpan timeout, CancellationToken ct)
     {
-        var (groups, errors) = ByAgent(disks);
-        var replies = await Task.WhenAll(groups.Select(g =>
-            target.AskAgentAsync(new ResumeAfterFailover(Guid.NewGuid().ToString("n"), g), timeout, ct))).ConfigureAwait(false);
+        var reconnectUntil = DateTime.UtcNow + Min(AgentReconnectWait, timeout);
+        var (groups, errors) = await ConnectedAsync(disks, timeout, ct).ConfigureAwait(false);
+        var replies = await Task.WhenAll(groups.Select(g => ResumeAgentAsync(g, timeout, reconnectUntil, ct))).ConfigureAwait(false);
         var notStopped = new List<string>();
         foreach (var (group, reply) in groups.Zip(replies))
         {
@@ -93,6 +100,31 @@ public sealed class SourceStop(MasterTargetServer target, Action<string>? log = 
         }
         foreach (var d in notStopped) log?.Invoke($"source resume: disk {d} was not stopped (its agent restarted since the stop?); it was writable already");
         return new SourceResumeResult(notStopped, errors);
+    }
+
+    /// <summary>Asks the agent of <paramref name="disks"/> to take writes again, again while it is not reachable yet (it may be reconnecting) until <paramref name="reconnectUntil"/>.</summary>
+    async Task<ControlMessage> ResumeAgentAsync(List<string> disks, TimeSpan timeout, DateTime reconnectUntil, CancellationToken ct)
+    {
+        while (true)
+        {
+            var reply = await target.AskAgentAsync(new ResumeAfterFailover(Guid.NewGuid().ToString("n"), disks), timeout, ct).ConfigureAwait(false);
+            if (reply is not ResumedAfterFailover { Failure: FailoverStopFailure.NotReached } || DateTime.UtcNow >= reconnectUntil) return reply;
+            await Task.Delay(200, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary><see cref="ByAgent"/> once every disk's agent is connected, or once <see cref="AgentReconnectWait"/> (at most <paramref name="timeout"/>) has passed.</summary>
+    async Task<(List<List<string>> Groups, List<SourceStopError> Errors)> ConnectedAsync(IReadOnlyList<string> disks, TimeSpan timeout, CancellationToken ct)
+    {
+        var until = DateTime.UtcNow + Min(AgentReconnectWait, timeout);
+        var (groups, errors) = ByAgent(disks);
+        if (errors.Count > 0) log?.Invoke($"source: waiting up to {Min(AgentReconnectWait, timeout).TotalSeconds:0} s for the agents of {string.Join(", ", errors.Select(e => e.DiskId))} to connect");
+        while (errors.Count > 0 && DateTime.UtcNow < until)
+        {
+            await Task.Delay(100, ct).ConfigureAwait(false);
+            (groups, errors) = ByAgent(disks);
+        }
+        return (groups, errors);
     }
 
     /// <summary>The disks grouped by the agent that owns them (an agent's request may not span agents); disks with no connected agent are errors.</summary>
@@ -107,7 +139,7 @@ public sealed class SourceStop(MasterTargetServer target, Action<string>? log = 
     }
 
     async Task<(IReadOnlyDictionary<string, long> Sequences, IReadOnlyList<SourceStopError> Errors, string? Quiesced)> StopAgentAsync(
-        List<string> disks, DateTime deadline, bool quiesce, CancellationToken ct)
+        List<string> disks, DateTime deadline, DateTime reconnectUntil, bool quiesce, CancellationToken ct)
     {
         string? how = null;
         while (true)
@@ -127,6 +159,13 @@ public sealed class SourceStop(MasterTargetServer target, Action<string>? log = 
             }
             if (reply is not StoppedForFailover failed)
                 return (new Dictionary<string, long>(), disks.Select(d => new SourceStopError(d, FailoverStopFailure.NotReached, $"unexpected answer {reply.GetType().Name}")).ToList(), how);
+            // Not reachable yet: its process server knows the disks but the agent is reconnecting (a restart just now).
+            // Nothing was stopped, and a stop asked again is answered the same, so it is asked again for a while.
+            if (failed.Failure is FailoverStopFailure.NotReached && DateTime.UtcNow < reconnectUntil && DateTime.UtcNow + TimeSpan.FromMilliseconds(200) < deadline)
+            {
+                await Task.Delay(200, ct).ConfigureAwait(false);
+                continue;
+            }
             // Still draining (or still quiescing): the agent goes on by itself, so asking again goes on waiting.
             if (failed.Failure is FailoverStopFailure.DrainTimeout or FailoverStopFailure.QuiesceRunning && DateTime.UtcNow + TimeSpan.FromMilliseconds(200) < deadline)
             {
