@@ -47,12 +47,15 @@ public sealed partial class NodeFailoverEffects
             var work = Path.Combine(JobDirectory(jobId), m.MachineId);
             var images = ImagesOf(m, work);
             var folder = ReverseFolder(work);
-            // Repeated after a restart or a failed attempt: the machine and an earlier agent are stopped first, so the
-            // images have one writer; the new agent compares everything again, which is always safe.
+            // Repeated after a restart or a failed attempt: the machine (the committed one, or one an interrupted attempt
+            // started on its agent) is stopped first, so the images have one writer, the agent. An agent a node killed
+            // mid-step left serving these images to this site is kept (a failed attempt stops its own, below); any other
+            // is stopped and a new one compares everything again, which is always safe.
             await compute.StopAsync(HandleOf(m), ct);
             await compute.StopLeftoverAsync(work, ct);
-            if (await agents.StopLeftoverAsync(folder, ct) is { } stopped) log.LogInformation("{Message}", $"failover {jobId}: {stopped}");
-            var agent = await agents.StartAsync(folder, m.MachineId, images.Select(i => (i.DiskId, i.Path)).ToList(), target.ProcessServer, ct);
+            var disks = images.Select(i => (i.DiskId, i.Path)).ToList();
+            var agent = await agents.AdoptAsync(folder, m.MachineId, disks, target.ProcessServer, ct)
+                ?? await agents.StartAsync(folder, m.MachineId, disks, target.ProcessServer, ct);
             try
             {
                 var spec = await SpecAsync(m.MachineId, FailoverKind.Planned, work, ct);
