@@ -81,10 +81,11 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
     async Task<Running> WaitReadyAsync(int pid, string folder, string machineId, CancellationToken ct)
     {
         var logPath = LogFile(folder);
+        var lines = new LogLines(logPath);
         var deadline = DateTime.UtcNow + ReadyTimeout;
         while (true)
         {
-            foreach (var line in Lines(logPath))
+            foreach (var line in lines.ReadNew())
                 if (Event(line, "ready") is { } ready && ready.TryGetProperty("nbd", out var nbd) && nbd.GetString() is { Length: > 0 } endpoint)
                     return new Running(pid, folder, logPath, endpoint);
             if (await GoneAsync(pid, folder, ct))
@@ -99,10 +100,11 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
     public async Task<IReadOnlyList<Synced>> WaitSyncedAsync(Running agent, string machineId, IReadOnlyList<string> disks, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + settings.ReprotectSyncTimeout;
+        var lines = new LogLines(agent.LogPath);
+        var done = new Dictionary<string, Synced>(StringComparer.Ordinal);
         while (true)
         {
-            var done = new Dictionary<string, Synced>(StringComparer.Ordinal);
-            foreach (var line in Lines(agent.LogPath))
+            foreach (var line in lines.ReadNew())
                 if (Event(line, "resync-complete") is { } e && e.GetProperty("reason").GetString() == "Reprotect" && e.GetProperty("disk").GetString() is { } disk)
                     done[disk] = new Synced(disk, "Reprotect", e.GetProperty("sizeBytes").GetInt64(), e.GetProperty("bytesSent").GetInt64(),
                         e.GetProperty("blocksSent").GetInt64(), e.GetProperty("blocksEqual").GetInt64(), e.GetProperty("seconds").GetDouble());
@@ -171,6 +173,51 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
             return e.ValueKind == JsonValueKind.Object && e.TryGetProperty("event", out var kind) && kind.GetString() == name ? e : null;
         }
         catch (JsonException) { return null; }
+    }
+
+    /// <summary>
+    /// The lines of an agent's log not yet read by one poll loop: each poll reads from where the last one stopped, so a
+    /// log that grows for as long as the agent runs is read once, not once per poll. Only whole lines are handed out; a
+    /// line still being written is read again, complete, by a later poll. A log shorter than the offset is a new agent's
+    /// (the file is emptied at each start) and is read from its beginning.
+    /// </summary>
+    public sealed class LogLines(string path)
+    {
+        long _offset;
+
+        /// <summary>Bytes of the log read so far, up to the end of the last whole line handed out.</summary>
+        public long Offset => _offset;
+
+        public List<string> ReadNew()
+        {
+            var lines = new List<string>();
+            try
+            {
+                using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                if (stream.Length < _offset) _offset = 0;
+                stream.Position = _offset;
+                var pending = new MemoryStream();
+                var buffer = new byte[64 * 1024];
+                int read;
+                while ((read = stream.Read(buffer, 0, buffer.Length)) > 0)
+                {
+                    var start = 0;
+                    for (var i = 0; i < read; i++)
+                    {
+                        if (buffer[i] != (byte)'\n') continue;
+                        pending.Write(buffer, start, i - start);
+                        lines.Add(System.Text.Encoding.UTF8.GetString(pending.GetBuffer(), 0, (int)pending.Length).TrimEnd('\r'));
+                        _offset += pending.Length + 1;
+                        pending.SetLength(0);
+                        start = i + 1;
+                    }
+                    pending.Write(buffer, start, read - start);
+                }
+            }
+            catch (FileNotFoundException) { }
+            catch (DirectoryNotFoundException) { }
+            return lines;
+        }
     }
 
     static string Tail(string path) => $"last lines of {path}: " + string.Join(" | ", Lines(path).TakeLast(5));
