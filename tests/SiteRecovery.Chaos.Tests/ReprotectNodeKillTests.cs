@@ -73,6 +73,13 @@ public sealed class ReprotectNodeKillTests
 
     static int HistoryCount(JsonNode job, string text) => job["history"]!.AsArray().Count(l => l!.GetValue<string>().Contains(text, StringComparison.Ordinal));
 
+    /// <summary>When the job's one history line holding <paramref name="text"/> was written (each line starts with its UTC time).</summary>
+    static DateTimeOffset RecordedAt(JsonNode job, string text)
+    {
+        var line = job["history"]!.AsArray().Select(l => l!.GetValue<string>()).Single(l => l.Contains(text, StringComparison.Ordinal));
+        return DateTimeOffset.Parse(line[..line.IndexOf(' ')], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     [Fact]
     public async Task A_node_killed_during_the_reprotect_and_during_the_failback_repeats_each_step_after_its_restart_with_one_agent_and_one_machine_and_loses_nothing()
     {
@@ -134,6 +141,7 @@ public sealed class ReprotectNodeKillTests
             Assert.Single(firstAgents);
             seen.UnionWith(firstAgents);
             seen.UnionWith(QemusOf(job));
+            var firstKill = DateTimeOffset.UtcNow;
             await CrashAsync(target);
             Assert.Single(AgentsOf(reverseFolder));
 
@@ -142,6 +150,8 @@ public sealed class ReprotectNodeKillTests
             Assert.True(Status(reprotected) == "Reprotected", reprotected.ToJsonString());
             Assert.Equal(0, HistoryCount(reprotected, "reprotect failed"));
             Assert.Equal(1, HistoryCount(reprotected, "reprotected:"));
+            // Recorded by the restarted node: the killed one had not finished the step.
+            Assert.True(RecordedAt(reprotected, "reprotected:") > firstKill, $"reprotected before the kill at {firstKill:O}: {reprotected["history"]!.ToJsonString()}");
             var reverse = reprotected["reverseMachines"]!.AsArray().Single()!;
             var agentPid = reverse["agentPid"]!.GetValue<int>();
             var machine = reprotected["machines"]!.AsArray().Single()!;
@@ -161,7 +171,8 @@ public sealed class ReprotectNodeKillTests
             var nbd = reverse["nbd"]!.GetValue<string>();
             await Tools.RunOkAsync("qemu-io", ["-f", "raw", $"nbd://{nbd}/vm1-data", "-c", $"write -P 0xC9 {9 * Block} 1M"], TimeSpan.FromMinutes(1));
 
-            // The failback is killed once the machine is stopped, so the node is stopping (or has just stopped) the agent.
+            // The failback is killed as soon as it has stopped the machine, before it records anything: the restarted node
+            // repeats the step on a machine already gone and an agent it may still have to drain.
             Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/failback", new { })).Status);
             var machineStopDeadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
             while (CommandLine(machinePid)?.Any(a => a.Contains(job, StringComparison.Ordinal)) == true)
@@ -171,12 +182,14 @@ public sealed class ReprotectNodeKillTests
             }
             var failingBack = (await target.Api.GetAsync($"api/failovers/{job}")).Body!;
             Assert.True(Status(failingBack) == "FailingBack", $"the kill must land in the failback, the job is {Status(failingBack)}");
+            var secondKill = DateTimeOffset.UtcNow;
             await CrashAsync(target);
 
             await target.StartAsync();
             var back = await UntilAsync(target, job, j => Status(j) is "FailedBack" or "Reprotected", TimeSpan.FromMinutes(3));
             Assert.True(Status(back) == "FailedBack", back.ToJsonString());
             Assert.Equal(0, HistoryCount(back, "failback failed"));
+            Assert.True(RecordedAt(back, "failed back:") > secondKill, $"failed back before the kill at {secondKill:O}: {back["history"]!.ToJsonString()}");
             Assert.Empty(AgentsOf(reverseFolder));
             Assert.Empty(QemusOf(job));
             var sums = back["failbackDisks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!["sha256"]!.GetValue<string>());
