@@ -7,8 +7,8 @@ namespace SiteRecovery.Chaos.Tests;
 /// <summary>
 /// The reprotect and the failback are steps a restarted node repeats, never rolls back: the round trip of
 /// <see cref="ReprotectTests"/> on real nodes, agents and qemu, with the target node SIGKILLed once in the middle of
-/// each (only its own pid, as a crash would: the reverse agent and the machine it made live on) and restarted on the
-/// same data directory.
+/// each (only its own pid, as a crash would: the reverse agent and the machine it made live on), and stopped with
+/// SIGTERM once in the repeated reprotect, each time restarted on the same data directory.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class ReprotectNodeKillTests
@@ -81,7 +81,7 @@ public sealed class ReprotectNodeKillTests
     }
 
     [Fact]
-    public async Task A_node_killed_during_the_reprotect_and_during_the_failback_repeats_each_step_after_its_restart_with_one_agent_and_one_machine_and_loses_nothing()
+    public async Task A_node_killed_or_stopped_during_the_reprotect_and_killed_during_the_failback_repeats_each_step_after_its_restart_with_one_agent_and_one_machine_and_loses_nothing()
     {
         using var dir = new TempDir("reprotect-kill");
         var conf = dir["failover.conf"];
@@ -140,18 +140,37 @@ public sealed class ReprotectNodeKillTests
             var firstAgents = AgentsOf(reverseFolder);
             Assert.Single(firstAgents);
             seen.UnionWith(firstAgents);
-            seen.UnionWith(QemusOf(job));
+            var killedWith = QemusOf(job);
+            seen.UnionWith(killedWith);
             var firstKill = DateTimeOffset.UtcNow;
             await CrashAsync(target);
             Assert.Single(AgentsOf(reverseFolder));
 
             await target.StartAsync();
+
+            // The repeated step is interrupted too, by a stop on purpose this time (SIGTERM, as for an upgrade), once the
+            // restarted node has started the machine again on the agent's disks: the stopping node must leave the agent
+            // for the next start to keep, as a killed one does.
+            // (It may have done so before its API answered.)
+            var machineAgainDeadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+            while (QemusOf(job).Except(killedWith).ToList() is not [_])
+            {
+                if (DateTime.UtcNow > machineAgainDeadline) throw new TimeoutException($"the restarted node did not start the machine again within 1 min\n{target.Logs(60)}");
+                await Task.Delay(50);
+            }
+            var beforeStopJob = (await target.Api.GetAsync($"api/failovers/{job}")).Body!;
+            Assert.True(Status(beforeStopJob) == "Reprotecting", $"the stop must land in the reprotect, the job is {Status(beforeStopJob)}");
+            seen.UnionWith(QemusOf(job));
+            var stopAt = DateTimeOffset.UtcNow;
+            await target.StopAsync();
+            await target.StartAsync();
+
             var reprotected = await UntilAsync(target, job, j => Status(j) is "Reprotected" or "Committed", TimeSpan.FromMinutes(4));
             Assert.True(Status(reprotected) == "Reprotected", reprotected.ToJsonString());
             Assert.Equal(0, HistoryCount(reprotected, "reprotect failed"));
             Assert.Equal(1, HistoryCount(reprotected, "reprotected:"));
-            // Recorded by the restarted node: the killed one had not finished the step.
-            Assert.True(RecordedAt(reprotected, "reprotected:") > firstKill, $"reprotected before the kill at {firstKill:O}: {reprotected["history"]!.ToJsonString()}");
+            // Recorded by the last start of the node: neither the killed one nor the stopped one had finished the step.
+            Assert.True(RecordedAt(reprotected, "reprotected:") > stopAt, $"reprotected before the stop at {stopAt:O} (kill at {firstKill:O}): {reprotected["history"]!.ToJsonString()}");
             var reverse = reprotected["reverseMachines"]!.AsArray().Single()!;
             var agentPid = reverse["agentPid"]!.GetValue<int>();
             var machine = reprotected["machines"]!.AsArray().Single()!;
