@@ -74,9 +74,11 @@ public sealed partial class NodeFailoverEffects
                 log.LogInformation("{Message}", $"failover {jobId}: machine {m.MachineId} reprotected to {target.ProcessServer}: " +
                     string.Join(", ", synced.Select(s => $"{s.Disk} {s.BytesSent} of {s.SizeBytes} bytes moved in {s.Seconds:0.0} s")));
             }
-            catch
+            // A failed attempt leaves no agent behind (its machine, if started, is stopped by the next attempt). A cancelled
+            // one is a node stopping (nothing else cancels a step past the commit): the journal still says Reprotecting,
+            // so the node's next start repeats the step, which keeps this agent, as after a kill.
+            catch when (!ct.IsCancellationRequested)
             {
-                // A failed attempt leaves no agent behind (its machine, if started, is stopped by the next attempt).
                 await agents.StopLeftoverAsync(folder, CancellationToken.None);
                 throw;
             }
