@@ -48,9 +48,9 @@ public sealed partial class NodeFailoverEffects
             var images = ImagesOf(m, work);
             var folder = ReverseFolder(work);
             // Repeated after a restart or a failed attempt: the machine (the committed one, or one an interrupted attempt
-            // started on its agent) is stopped first, so the images have one writer, the agent. An agent a node killed
-            // mid-step left serving these images to this site is kept (a failed attempt stops its own, below); any other
-            // is stopped and a new one compares everything again, which is always safe.
+            // started on its agent) is stopped first, so the images have one writer, the agent. An agent a node killed or
+            // stopped mid-step left serving these images to this site is kept (a failed attempt stops its own, below); any
+            // other is stopped and a new one compares everything again, which is always safe.
             await compute.StopAsync(HandleOf(m), ct);
             await compute.StopLeftoverAsync(work, ct);
             var disks = images.Select(i => (i.DiskId, i.Path)).ToList();

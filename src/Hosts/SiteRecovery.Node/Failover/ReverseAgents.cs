@@ -53,7 +53,7 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
     }
 
     /// <summary>
-    /// The agent an interrupted reprotect (a node killed mid-step) left serving <paramref name="disks"/> towards
+    /// The agent an interrupted reprotect (a node killed or stopped mid-step) left serving <paramref name="disks"/> towards
     /// <paramref name="processServer"/> from <paramref name="folder"/>, once it serves NBD; null when there is none, after
     /// stopping one that serves anything else. Kept rather than replaced: its first sync, and what that sync moved, are
     /// in its log already; a second agent would compare again, find the blocks sent and report nothing moved.
