@@ -149,9 +149,9 @@ public sealed class ReprotectNodeKillTests
             await target.StartAsync();
 
             // The repeated step is interrupted too, by a stop on purpose this time (SIGTERM, as for an upgrade), once the
-            // restarted node has started the machine again on the agent's disks: the stopping node must leave the agent
-            // for the next start to keep, as a killed one does.
-            // (It may have done so before its API answered.)
+            // restarted node has started the machine again on the agent's disks (a qemu the kill did not leave: the node
+            // may start it before its API answers): the stopping node must leave the agent for the next start to keep,
+            // as a killed one does.
             var machineAgainDeadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
             while (QemusOf(job).Except(killedWith).ToList() is not [_])
             {
