@@ -47,12 +47,15 @@ public sealed partial class NodeFailoverEffects
             var work = Path.Combine(JobDirectory(jobId), m.MachineId);
             var images = ImagesOf(m, work);
             var folder = ReverseFolder(work);
-            // Repeated after a restart or a failed attempt: the machine and an earlier agent are stopped first, so the
-            // images have one writer; the new agent compares everything again, which is always safe.
+            // Repeated after a restart or a failed attempt: the machine (the committed one, or one an interrupted attempt
+            // started on its agent) is stopped first, so the images have one writer, the agent. An agent a node killed or
+            // stopped mid-step left serving these images to this site is kept (a failed attempt stops its own, below); any
+            // other is stopped and a new one compares everything again, which is always safe.
             await compute.StopAsync(HandleOf(m), ct);
             await compute.StopLeftoverAsync(work, ct);
-            if (await agents.StopLeftoverAsync(folder, ct) is { } stopped) log.LogInformation("{Message}", $"failover {jobId}: {stopped}");
-            var agent = await agents.StartAsync(folder, m.MachineId, images.Select(i => (i.DiskId, i.Path)).ToList(), target.ProcessServer, ct);
+            var disks = images.Select(i => (i.DiskId, i.Path)).ToList();
+            var agent = await agents.AdoptAsync(folder, m.MachineId, disks, target.ProcessServer, ct)
+                ?? await agents.StartAsync(folder, m.MachineId, disks, target.ProcessServer, ct);
             try
             {
                 var spec = await SpecAsync(m.MachineId, FailoverKind.Planned, work, ct);
@@ -71,9 +74,11 @@ public sealed partial class NodeFailoverEffects
                 log.LogInformation("{Message}", $"failover {jobId}: machine {m.MachineId} reprotected to {target.ProcessServer}: " +
                     string.Join(", ", synced.Select(s => $"{s.Disk} {s.BytesSent} of {s.SizeBytes} bytes moved in {s.Seconds:0.0} s")));
             }
-            catch
+            // A failed attempt leaves no agent behind (its machine, if started, is stopped by the next attempt). A cancelled
+            // one is a node stopping (nothing else cancels a step past the commit): the journal still says Reprotecting,
+            // so the node's next start repeats the step, which keeps this agent, as after a kill.
+            catch when (!ct.IsCancellationRequested)
             {
-                // A failed attempt leaves no agent behind (its machine, if started, is stopped by the next attempt).
                 await agents.StopLeftoverAsync(folder, CancellationToken.None);
                 throw;
             }

@@ -20,13 +20,13 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
     static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
 
     static string PidFile(string folder) => Path.Combine(folder, "agent.pid");
+    static int? ReadPid(string folder) => File.Exists(PidFile(folder)) && int.TryParse(File.ReadAllText(PidFile(folder)).Trim(), out var pid) ? pid : null;
     public static string LogFile(string folder) => Path.Combine(folder, "agent.log");
 
     /// <summary>Stops whatever agent <paramref name="folder"/>'s pid file names (an earlier attempt's); a line when one ran.</summary>
     public async Task<string?> StopLeftoverAsync(string folder, CancellationToken ct)
     {
-        if (!File.Exists(PidFile(folder)) || !int.TryParse(File.ReadAllText(PidFile(folder)).Trim(), out var pid)) return null;
-        if (!MachineProcess.IsOurs(pid, folder)) return null;
+        if (ReadPid(folder) is not { } pid || !MachineProcess.IsOurs(pid, folder)) return null;
         await MachineProcess.StopAsync(pid, folder, settings.FailbackDrainTimeout, ct);
         return $"reverse agent (pid {pid}) stopped";
     }
@@ -40,21 +40,52 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
         Directory.CreateDirectory(folder);
         var logPath = LogFile(folder);
         File.WriteAllText(logPath, "");
-        var agent = settings.ReverseAgentCommand();
         var args = new List<string> { "-c", "log=\"$1\"; shift; setsid \"$@\" >>\"$log\" 2>&1 </dev/null & echo $!", "sragent-launch", logPath };
-        args.AddRange(agent);
-        args.AddRange(["run", "--id", machineId, "--nbd", "127.0.0.1:0", "--process-server", processServer, "--state-dir", folder, "--compare-with-replica", "--json"]);
-        foreach (var (diskId, path) in disks) args.AddRange(["--disk", $"{diskId}={path}"]);
+        args.AddRange(settings.ReverseAgentCommand());
+        args.AddRange(RunArguments(folder, machineId, disks, processServer));
         // Forked from a thread of its own (see ForkingThread): the launching shell must not get a death signal mid-start.
         var run = await ForkingThread.RunAsync("/bin/sh", args, folder, TimeSpan.FromSeconds(30), ct);
         if (run.ExitCode != 0 || !int.TryParse(run.StdOut.Trim(), out var pid))
             throw new InvalidOperationException($"the reverse agent of {machineId} did not start: exit {run.ExitCode?.ToString() ?? "none"}, {run.StdErr.Trim()}");
         File.WriteAllText(PidFile(folder), pid.ToString());
         log($"reverse agent of {machineId} started (pid {pid}) replicating {disks.Count} disk(s) to {processServer}");
+        return await WaitReadyAsync(pid, folder, machineId, ct);
+    }
+
+    /// <summary>
+    /// The agent an interrupted reprotect (a node killed or stopped mid-step) left serving <paramref name="disks"/> towards
+    /// <paramref name="processServer"/> from <paramref name="folder"/>, once it serves NBD; null when there is none, after
+    /// stopping one that serves anything else. Kept rather than replaced: its first sync, and what that sync moved, are
+    /// in its log already; a second agent would compare again, find the blocks sent and report nothing moved.
+    /// </summary>
+    public async Task<Running?> AdoptAsync(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string processServer, CancellationToken ct)
+    {
+        if (ReadPid(folder) is not { } pid || !MachineProcess.IsOurs(pid, folder)) return null;
+        var wanted = RunArguments(folder, machineId, disks, processServer);
+        if (MachineProcess.CommandLine(pid) is not { } args || !args.AsSpan().EndsWith(wanted.ToArray()))
+        {
+            if (await StopLeftoverAsync(folder, ct) is { } stopped) log($"{stopped}: it served other disks or another site than the reprotect of {machineId} asks for");
+            return null;
+        }
+        log($"reverse agent of {machineId} (pid {pid}) adopted: an interrupted reprotect left it replicating to {processServer}");
+        return await WaitReadyAsync(pid, folder, machineId, ct);
+    }
+
+    static List<string> RunArguments(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string processServer)
+    {
+        var args = new List<string> { "run", "--id", machineId, "--nbd", "127.0.0.1:0", "--process-server", processServer, "--state-dir", folder, "--compare-with-replica", "--json" };
+        foreach (var (diskId, path) in disks) args.AddRange(["--disk", $"{diskId}={path}"]);
+        return args;
+    }
+
+    async Task<Running> WaitReadyAsync(int pid, string folder, string machineId, CancellationToken ct)
+    {
+        var logPath = LogFile(folder);
+        var lines = new LogLines(logPath);
         var deadline = DateTime.UtcNow + ReadyTimeout;
         while (true)
         {
-            foreach (var line in Lines(logPath))
+            foreach (var line in lines.ReadNew())
                 if (Event(line, "ready") is { } ready && ready.TryGetProperty("nbd", out var nbd) && nbd.GetString() is { Length: > 0 } endpoint)
                     return new Running(pid, folder, logPath, endpoint);
             if (await GoneAsync(pid, folder, ct))
@@ -69,10 +100,11 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
     public async Task<IReadOnlyList<Synced>> WaitSyncedAsync(Running agent, string machineId, IReadOnlyList<string> disks, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + settings.ReprotectSyncTimeout;
+        var lines = new LogLines(agent.LogPath);
+        var done = new Dictionary<string, Synced>(StringComparer.Ordinal);
         while (true)
         {
-            var done = new Dictionary<string, Synced>(StringComparer.Ordinal);
-            foreach (var line in Lines(agent.LogPath))
+            foreach (var line in lines.ReadNew())
                 if (Event(line, "resync-complete") is { } e && e.GetProperty("reason").GetString() == "Reprotect" && e.GetProperty("disk").GetString() is { } disk)
                     done[disk] = new Synced(disk, "Reprotect", e.GetProperty("sizeBytes").GetInt64(), e.GetProperty("bytesSent").GetInt64(),
                         e.GetProperty("blocksSent").GetInt64(), e.GetProperty("blocksEqual").GetInt64(), e.GetProperty("seconds").GetDouble());
@@ -141,6 +173,51 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
             return e.ValueKind == JsonValueKind.Object && e.TryGetProperty("event", out var kind) && kind.GetString() == name ? e : null;
         }
         catch (JsonException) { return null; }
+    }
+
+    /// <summary>
+    /// The lines of an agent's log not yet read by one poll loop: each poll reads from where the last one stopped, so a
+    /// log that grows for as long as the agent runs is read once, not once per poll. Only whole lines are handed out; a
+    /// line still being written is read again, complete, by a later poll. A log shorter than the offset is a new agent's
+    /// (the file is emptied at each start) and is read from its beginning.
+    /// </summary>
+    public sealed class LogLines(string path)
+    {
+        long _offset;
+
+        /// <summary>Bytes of the log read so far, up to the end of the last whole line handed out.</summary>
+        public long Offset => _offset;
+
+        public List<string> ReadNew()
+        {
+            var lines = new List<string>();
+            try
+            {
+                using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                if (stream.Length < _offset) _offset = 0;
+                stream.Position = _offset;
+                var pending = new MemoryStream();
+                var buffer = new byte[64 * 1024];
+                int read;
+                while ((read = stream.Read(buffer, 0, buffer.Length)) > 0)
+                {
+                    var start = 0;
+                    for (var i = 0; i < read; i++)
+                    {
+                        if (buffer[i] != (byte)'\n') continue;
+                        pending.Write(buffer, start, i - start);
+                        lines.Add(System.Text.Encoding.UTF8.GetString(pending.GetBuffer(), 0, (int)pending.Length).TrimEnd('\r'));
+                        _offset += pending.Length + 1;
+                        pending.SetLength(0);
+                        start = i + 1;
+                    }
+                    pending.Write(buffer, start, read - start);
+                }
+            }
+            catch (FileNotFoundException) { }
+            catch (DirectoryNotFoundException) { }
+            return lines;
+        }
     }
 
     static string Tail(string path) => $"last lines of {path}: " + string.Join(" | ", Lines(path).TakeLast(5));

@@ -1,0 +1,232 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using SiteRecovery.Chaos.Tests.Support;
+
+namespace SiteRecovery.Chaos.Tests;
+
+/// <summary>
+/// The reprotect and the failback are steps a restarted node repeats, never rolls back: the round trip of
+/// <see cref="ReprotectTests"/> on real nodes, agents and qemu, with the target node SIGKILLed once in the middle of
+/// each (only its own pid, as a crash would: the reverse agent and the machine it made live on), and stopped with
+/// SIGTERM once in the repeated reprotect, each time restarted on the same data directory.
+/// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class ReprotectNodeKillTests
+{
+    const int BootMb = 64;
+    const int DataMb = 32;
+    const int Block = 1 << 20;
+
+    static Task<JsonNode> UntilAsync(Node node, string job, Func<JsonNode, bool> done, TimeSpan timeout) => FailoverTests.UntilAsync(node, job, done, timeout);
+
+    static string Status(JsonNode job) => FailoverTests.Status(job);
+
+    static async Task WriteBlockAsync(string path, int index, byte fill)
+    {
+        await using var f = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+        f.Position = (long)index * Block;
+        await f.WriteAsync(Enumerable.Repeat(fill, Block).ToArray());
+        f.Flush(flushToDisk: true);
+    }
+
+    static string[]? CommandLine(int pid)
+    {
+        try
+        {
+            var text = File.ReadAllText($"/proc/{pid}/cmdline");
+            return text.Length == 0 ? null : text.TrimEnd('\0').Split('\0');
+        }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
+    }
+
+    static IEnumerable<(int Pid, string[] Args)> Processes() =>
+        Directory.EnumerateDirectories("/proc")
+            .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
+            .Where(pid => pid > 0)
+            .Select(pid => (pid, CommandLine(pid)))
+            .Where(p => p.Item2 is not null)
+            .Select(p => (p.pid, p.Item2!));
+
+    /// <summary>Every agent serving from <paramref name="folder"/> (its state directory), whoever started it.</summary>
+    static List<int> AgentsOf(string folder) => Processes()
+        .Where(p => p.Args.Zip(p.Args.Skip(1)).Any(a => a.First == "--state-dir" && a.Second == folder))
+        .Select(p => p.Pid).ToList();
+
+    /// <summary>Every qemu of <paramref name="job"/> (its work folder, hence the job id, is in its command line).</summary>
+    static List<int> QemusOf(string job) => Processes()
+        .Where(p => p.Args[0].Contains("qemu-system", StringComparison.Ordinal) && p.Args.Any(a => a.Contains(job, StringComparison.Ordinal)))
+        .Select(p => p.Pid).ToList();
+
+    /// <summary>SIGKILL of the node's own process only: what it started itself outlives it, as after a real crash.</summary>
+    static async Task CrashAsync(Node node)
+    {
+        var process = node.Process!;
+        System.Diagnostics.Process.GetProcessById(process.Pid).Kill(entireProcessTree: false);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!process.HasExited)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"node {node.Id} (pid {process.Pid}) still runs 10 s after SIGKILL");
+            await Task.Delay(20);
+        }
+    }
+
+    static int HistoryCount(JsonNode job, string text) => job["history"]!.AsArray().Count(l => l!.GetValue<string>().Contains(text, StringComparison.Ordinal));
+
+    /// <summary>When the job's one history line holding <paramref name="text"/> was written (each line starts with its UTC time).</summary>
+    static DateTimeOffset RecordedAt(JsonNode job, string text)
+    {
+        var line = job["history"]!.AsArray().Select(l => l!.GetValue<string>()).Single(l => l.Contains(text, StringComparison.Ordinal));
+        return DateTimeOffset.Parse(line[..line.IndexOf(' ')], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
+    public async Task A_node_killed_or_stopped_during_the_reprotect_and_killed_during_the_failback_repeats_each_step_after_its_restart_with_one_agent_and_one_machine_and_loses_nothing()
+    {
+        using var dir = new TempDir("reprotect-kill");
+        var conf = dir["failover.conf"];
+        await File.WriteAllTextAsync(conf, "siterecovery.failover { boot-timeout = 150s }\n");
+        using var target = new Node("tgt", "all", dir["t"], dir.Path, null, "--config", conf);
+        await target.StartAsync();
+        var boot = dir["vm1-boot.img"];
+        var data = dir["vm1-data.img"];
+        await using (var f = new FileStream(boot, FileMode.Create)) f.SetLength(BootMb << 20);
+        await using (var f = new FileStream(data, FileMode.Create)) f.SetLength(DataMb << 20);
+        var source = new Agent("vm1", new Dictionary<string, string> { ["vm1-boot"] = boot, ["vm1-data"] = data }, target.PsAddress, dir["agent-src"], dir.Path);
+        using var _ = source;
+        Node? original = null;
+        string? job = null;
+        // Every agent and qemu of the job this test saw, so the finally stops them by pid whatever failed.
+        var seen = new HashSet<int>();
+        try
+        {
+            await source.StartAsync();
+            var guestSha = await GuestMachines.SeedAsync(source.Uri("vm1-boot"), dir.Path, 7);
+            await Tools.RunOkAsync("qemu-io", ["-f", "raw", source.Uri("vm1-data"), "-c", "write -P 0x11 0 8M"], TimeSpan.FromMinutes(1));
+            await target.BookmarkAsync("seeded", ["vm1-boot", "vm1-data"], TimeSpan.FromSeconds(60));
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync("api/vaults", new { name = "dr", region = "WestEurope" })).Status);
+            var plan = await target.Api.PostAsync("api/recovery-plans", new { planId = "move", vault = "dr", groups = new[] { new { machines = new[] { "vm1" } } } });
+            Assert.True(plan.Status == HttpStatusCode.OK, plan.Text);
+
+            var start = await target.Api.PostAsync("api/failovers", new { plan = "move", kind = "planned" });
+            Assert.True(start.Status == HttpStatusCode.Accepted, start.Text);
+            job = start.Body!["jobId"]!.GetValue<string>();
+            var done = await UntilAsync(target, job, j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(4));
+            Assert.True(Status(done) == "Completed", done.ToJsonString());
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/commit", new { })).Status);
+            await source.StopAsync();
+            var work = Path.Combine(target.DataDir, "failover", job, "vm1");
+            var reverseFolder = Path.Combine(work, "reverse-agent");
+            var failedOverData = Path.Combine(work, "vm1-data.img");
+            var failedOverBoot = Path.Combine(work, "vm1-boot.img");
+            foreach (var (index, fill) in new[] { (1, (byte)0xA1), (5, (byte)0xA5), (20, (byte)0xB4) }) await WriteBlockAsync(failedOverData, index, fill);
+
+            original = new Node("orig", "process-server,master-target", dir["o"], dir.Path, null, "--replica-file", $"vm1-boot={boot}", "--replica-file", $"vm1-data={data}");
+            await original.StartAsync();
+            var reprotect = await target.Api.PostAsync($"api/failovers/{job}/reprotect", new { processServer = original.PsAddress, api = original.ApiUrl });
+            Assert.True(reprotect.Status == HttpStatusCode.OK, reprotect.Text);
+
+            // The kill lands once the reverse agent has done its first sync (both disks compared, the changed blocks
+            // sent) while the machine boots on its disks: the step has made everything it makes, and not recorded it.
+            var agentLog = Path.Combine(reverseFolder, "agent.log");
+            var firstSyncDeadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
+            while (!(File.Exists(agentLog) && File.ReadAllLines(agentLog).Count(l => l.Contains("\"resync-complete\"", StringComparison.Ordinal)) >= 2))
+            {
+                if (DateTime.UtcNow > firstSyncDeadline) throw new TimeoutException($"the reverse agent did not finish its first sync within 2 min\n{target.Logs(60)}");
+                await Task.Delay(50);
+            }
+            var beforeKill = (await target.Api.GetAsync($"api/failovers/{job}")).Body!;
+            Assert.True(Status(beforeKill) == "Reprotecting", $"the kill must land in the reprotect, the job is {Status(beforeKill)}");
+            var firstAgents = AgentsOf(reverseFolder);
+            Assert.Single(firstAgents);
+            seen.UnionWith(firstAgents);
+            var killedWith = QemusOf(job);
+            seen.UnionWith(killedWith);
+            var firstKill = DateTimeOffset.UtcNow;
+            await CrashAsync(target);
+            Assert.Single(AgentsOf(reverseFolder));
+
+            await target.StartAsync();
+
+            // The repeated step is interrupted too, by a stop on purpose this time (SIGTERM, as for an upgrade), once the
+            // restarted node has started the machine again on the agent's disks (a qemu the kill did not leave: the node
+            // may start it before its API answers): the stopping node must leave the agent for the next start to keep,
+            // as a killed one does.
+            var machineAgainDeadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+            while (QemusOf(job).Except(killedWith).ToList() is not [_])
+            {
+                if (DateTime.UtcNow > machineAgainDeadline) throw new TimeoutException($"the restarted node did not start the machine again within 1 min\n{target.Logs(60)}");
+                await Task.Delay(50);
+            }
+            var beforeStopJob = (await target.Api.GetAsync($"api/failovers/{job}")).Body!;
+            Assert.True(Status(beforeStopJob) == "Reprotecting", $"the stop must land in the reprotect, the job is {Status(beforeStopJob)}");
+            seen.UnionWith(QemusOf(job));
+            var stopAt = DateTimeOffset.UtcNow;
+            await target.StopAsync();
+            await target.StartAsync();
+
+            var reprotected = await UntilAsync(target, job, j => Status(j) is "Reprotected" or "Committed", TimeSpan.FromMinutes(4));
+            Assert.True(Status(reprotected) == "Reprotected", reprotected.ToJsonString());
+            Assert.Equal(0, HistoryCount(reprotected, "reprotect failed"));
+            Assert.Equal(1, HistoryCount(reprotected, "reprotected:"));
+            // Recorded by the last start of the node: neither the killed one nor the stopped one had finished the step.
+            Assert.True(RecordedAt(reprotected, "reprotected:") > stopAt, $"reprotected before the stop at {stopAt:O} (kill at {firstKill:O}): {reprotected["history"]!.ToJsonString()}");
+            var reverse = reprotected["reverseMachines"]!.AsArray().Single()!;
+            var agentPid = reverse["agentPid"]!.GetValue<int>();
+            var machine = reprotected["machines"]!.AsArray().Single()!;
+            var machinePid = machine["pid"]!.GetValue<int>();
+            seen.UnionWith(AgentsOf(reverseFolder));
+            seen.UnionWith(QemusOf(job));
+            // One agent for the machine (the one the job recorded) and one qemu (on that agent's disks): nothing doubled, nothing orphaned.
+            Assert.Equal([agentPid], AgentsOf(reverseFolder));
+            Assert.Equal([machinePid], QemusOf(job));
+            Assert.All(machine["disks"]!.AsArray(), d => Assert.StartsWith($"nbd://{reverse["nbd"]}", d!["uri"]!.GetValue<string>()));
+            // What the reprotect moved, across the kill: the three blocks written at the target, nothing of the boot disk.
+            var moved = reverse["disks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!);
+            Assert.Equal(3L * Block, moved["vm1-data"]["bytesSent"]!.GetValue<long>());
+            Assert.Equal(0L, moved["vm1-boot"]["bytesSent"]!.GetValue<long>());
+            Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={guestSha}", reprotected["boots"]!.AsArray().Single()!["guestCheck"]!.GetValue<string>());
+
+            var nbd = reverse["nbd"]!.GetValue<string>();
+            await Tools.RunOkAsync("qemu-io", ["-f", "raw", $"nbd://{nbd}/vm1-data", "-c", $"write -P 0xC9 {9 * Block} 1M"], TimeSpan.FromMinutes(1));
+
+            // The failback is killed as soon as it has stopped the machine, before it records anything: the restarted node
+            // repeats the step on a machine already gone and an agent it may still have to drain.
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/failback", new { })).Status);
+            var machineStopDeadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+            while (CommandLine(machinePid)?.Any(a => a.Contains(job, StringComparison.Ordinal)) == true)
+            {
+                if (DateTime.UtcNow > machineStopDeadline) throw new TimeoutException($"the failback did not stop the machine (pid {machinePid}) within 1 min\n{target.Logs(60)}");
+                await Task.Delay(20);
+            }
+            var failingBack = (await target.Api.GetAsync($"api/failovers/{job}")).Body!;
+            Assert.True(Status(failingBack) == "FailingBack", $"the kill must land in the failback, the job is {Status(failingBack)}");
+            var secondKill = DateTimeOffset.UtcNow;
+            await CrashAsync(target);
+
+            await target.StartAsync();
+            var back = await UntilAsync(target, job, j => Status(j) is "FailedBack" or "Reprotected", TimeSpan.FromMinutes(3));
+            Assert.True(Status(back) == "FailedBack", back.ToJsonString());
+            Assert.Equal(0, HistoryCount(back, "failback failed"));
+            Assert.True(RecordedAt(back, "failed back:") > secondKill, $"failed back before the kill at {secondKill:O}: {back["history"]!.ToJsonString()}");
+            Assert.Empty(AgentsOf(reverseFolder));
+            Assert.Empty(QemusOf(job));
+            var sums = back["failbackDisks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!["sha256"]!.GetValue<string>());
+            Assert.Equal(await GuestMachines.Sha256Async(failedOverData), sums["vm1-data"]);
+            Assert.Equal(await GuestMachines.Sha256Async(failedOverBoot), sums["vm1-boot"]);
+            // The original disks are the target's byte for byte once the original site lets go of them.
+            await original.StopAsync();
+            Assert.Equal(sums["vm1-data"], await GuestMachines.Sha256Async(data));
+            Assert.Equal(sums["vm1-boot"], await GuestMachines.Sha256Async(boot));
+        }
+        finally
+        {
+            original?.Dispose();
+            await target.StopAsync();
+            if (job is not null) seen.UnionWith(QemusOf(job).Concat(AgentsOf(Path.Combine(target.DataDir, "failover", job, "vm1", "reverse-agent"))));
+            foreach (var pid in seen)
+                if (job is not null && CommandLine(pid)?.Any(a => a.Contains(job, StringComparison.Ordinal)) == true)
+                    try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+        }
+    }
+}
