@@ -1,0 +1,67 @@
+namespace SiteRecovery.Actors.DataPath;
+
+/// <summary>
+/// The disks this master target holds: where each one's files live, opened once per disk (a failed open is tried
+/// again at the next offer) and on demand for a disk not offered since start. Apart because this is where a disk id is
+/// checked as a file name and a disk first opened; the other parts look disks up in the table it fills.
+/// </summary>
+public sealed partial class MasterTargetServer
+{
+    string DiskDirectory(string diskId) => Path.Combine(_options.DataDirectory, "disks", diskId);
+
+    static void CheckDiskId(string diskId)
+    {
+        if (string.IsNullOrWhiteSpace(diskId) || diskId.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || diskId is "." or "..")
+            throw new InvalidDataException($"disk id '{diskId}' is not a valid name");
+    }
+
+    Task<ReplicaDisk> OpenDiskAsync(string diskId, long size)
+    {
+        CheckDiskId(diskId);
+        Lazy<Task<ReplicaDisk>> Open() => _disks.GetOrAdd(diskId, id => new Lazy<Task<ReplicaDisk>>(() =>
+            ReplicaDisk.OpenAsync(DiskDirectory(id), id, size, _stores, _compression, _options.Journal, _options.ReplicaFlushInterval, _stop.Token, _options.Retention, _log, _options.Clock)));
+        var lazy = Open();
+        if (lazy.Value.IsFaulted)
+        {
+            // A failed open (a damaged disk.json, a size mismatch) is tried again at the next offer, once the operator has acted.
+            _disks.TryRemove(KeyValuePair.Create(diskId, lazy));
+            lazy = Open();
+        }
+        return lazy.Value;
+    }
+
+    /// <summary>The disks this master target holds (opened since start).</summary>
+    public IReadOnlyDictionary<string, (long AppliedThrough, long Size)> Disks =>
+        _disks.Where(kv => kv.Value.IsValueCreated && kv.Value.Value.IsCompletedSuccessfully)
+              .ToDictionary(kv => kv.Key, kv => (kv.Value.Value.Result.DurableThrough, kv.Value.Value.Result.Size));
+
+    /// <summary>True when <paramref name="diskId"/> has a replica on this master target (opened or on disk).</summary>
+    public bool Knows(string diskId)
+    {
+        try { CheckDiskId(diskId); }
+        catch (InvalidDataException) { return false; }
+        return _disks.ContainsKey(diskId) || File.Exists(ReplicaDisk.DiskFilePath(DiskDirectory(diskId)));
+    }
+
+    /// <summary>The disk, opened from what is on disk if it was not offered since start; <see cref="KeyNotFoundException"/> when unknown.</summary>
+    public async Task<ReplicaDisk> GetDiskAsync(string diskId)
+    {
+        CheckDiskId(diskId);
+        if (_disks.TryGetValue(diskId, out var lazy)) return await lazy.Value.ConfigureAwait(false);
+        var sizeFile = ReplicaDisk.DiskFilePath(DiskDirectory(diskId));
+        if (!File.Exists(sizeFile))
+            throw new KeyNotFoundException($"disk {diskId} has no replica on master target {_options.ServerId}");
+        var size = ReplicaDisk.ReadRecordedSize(sizeFile, diskId);
+        return await OpenDiskAsync(diskId, size).ConfigureAwait(false);
+    }
+
+    /// <summary>Every disk with a replica on this master target, whether or not its agent is connected now (a failover needs the disks of agents that are gone).</summary>
+    public IReadOnlyList<string> KnownDiskIds()
+    {
+        var root = Path.Combine(_options.DataDirectory, "disks");
+        var onDisk = Directory.Exists(root)
+            ? Directory.EnumerateDirectories(root).Where(d => File.Exists(ReplicaDisk.DiskFilePath(d))).Select(Path.GetFileName).OfType<string>()
+            : [];
+        return onDisk.Concat(_disks.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+    }
+}

@@ -1,0 +1,217 @@
+using SiteRecovery.Contracts.DataPath;
+using SiteRecovery.Contracts.Wire;
+
+namespace SiteRecovery.Actors.DataPath;
+
+/// <summary>
+/// How recovery points come to be: bookmarks asked of an agent, the group bookmark path the consistency coordinator
+/// drives (requests to agents, group markers and their durability), automatic points, and which durable marker becomes
+/// a point. Kept together because their ordering rules (points held back behind a group's marker, no automatic point
+/// while a group waits) only hold when read as one.
+/// </summary>
+public sealed partial class MasterTargetServer
+{
+    /// <summary>
+    /// Asks the agent that owns <paramref name="diskIds"/> (all of one agent) to insert a bookmark, then
+    /// waits until the marker is durable here on every disk. Returns the marker's sequence per disk.
+    /// </summary>
+    public async Task<BookmarkInserted> BookmarkAsync(string bookmarkId, IReadOnlyList<string> diskIds, TimeSpan timeout, CancellationToken ct)
+    {
+        // A disk that is resending overflowed regions has no consistent point yet: retry until it has,
+        // within the caller's timeout.
+        // Past the deadline the caller gets the last refusal (naming the resync and its progress), not a bare timeout.
+        var deadline = DateTime.UtcNow + timeout;
+        BookmarkInserted? refused = null;
+        while (true)
+        {
+            BookmarkInserted result;
+            try { result = await BookmarkOnceAsync(bookmarkId, diskIds, deadline - DateTime.UtcNow, ct).ConfigureAwait(false); }
+            catch (TimeoutException) when (refused is not null) { return refused; }
+            if (result.Error is null || !RetryableRefusal.Is(result.Retryable, result.Error)) return result;
+            refused = result with { Retryable = true };
+            if (DateTime.UtcNow + TimeSpan.FromMilliseconds(100) >= deadline) return refused;
+            await Task.Delay(100, ct).ConfigureAwait(false);
+        }
+    }
+
+    async Task<BookmarkInserted> BookmarkOnceAsync(string bookmarkId, IReadOnlyList<string> diskIds, TimeSpan timeout, CancellationToken ct)
+    {
+        if (timeout <= TimeSpan.Zero) timeout = TimeSpan.FromMilliseconds(1);
+        if (diskIds.Count == 0) throw new ArgumentException("a bookmark needs at least one disk");
+        var missing = diskIds.Where(d => !_sessionByDisk.ContainsKey(d)).ToList();
+        if (missing.Count > 0) throw new InvalidOperationException($"no process server is connected for disk(s) {string.Join(", ", missing)}");
+        var session = _sessionByDisk[diskIds[0]];
+        var request = new BookmarkRequest(Guid.NewGuid().ToString("n"), bookmarkId, diskIds);
+        var tcs = new TaskCompletionSource<BookmarkInserted>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pendingBookmarks[request.RequestId] = tcs;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(timeout);
+        try
+        {
+            await session.SendAsync(request, cts.Token).ConfigureAwait(false);
+            var inserted = await tcs.Task.WaitAsync(cts.Token).ConfigureAwait(false);
+            if (inserted.Error is not null) return inserted;
+            foreach (var (disk, seq) in inserted.Sequences)
+            {
+                var d = await _disks[disk].Value.ConfigureAwait(false);
+                while (d.DurableThrough < seq) await Task.Delay(5, cts.Token).ConfigureAwait(false);
+                // The marker is durable, so every resync marker before it has been seen: the ranges are exact here.
+                if (d.InsideResync(seq) is { } refusal)
+                {
+                    return inserted with { Sequences = new Dictionary<string, long>(), Error = refusal.Message, Retryable = refusal.Retryable };
+                }
+            }
+            return inserted;
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new TimeoutException($"bookmark {bookmarkId} on {string.Join(", ", diskIds)} did not complete within {timeout.TotalSeconds:0.#} s");
+        }
+        finally { _pendingBookmarks.TryRemove(request.RequestId, out _); }
+    }
+
+    /// <summary>Disks with a live process-server connection, by the machine (agent) they belong to.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> DisksByMachine =>
+        _sessionByDisk.Keys.Where(_machineByDisk.ContainsKey).GroupBy(d => _machineByDisk[d])
+            .ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.OrderBy(d => d, StringComparer.Ordinal).ToList());
+
+    /// <summary>
+    /// Sends a group-hold request to the agent that owns its disks (through the process server carrying the
+    /// first of them) and returns the answer, or the request's failure reply when there is no path or no
+    /// answer within <paramref name="timeout"/>.
+    /// </summary>
+    public async Task<ControlMessage> AskAgentAsync(IAgentRequest request, TimeSpan timeout, CancellationToken ct)
+    {
+        var first = request.DiskIds.Order(StringComparer.Ordinal).FirstOrDefault();
+        if (first is null || !_sessionByDisk.TryGetValue(first, out var session))
+            return request.Failed($"no process server is connected for disk {first ?? "(none)"}");
+        // The control connection when there is one: on the disk's own connection the answer would queue behind deltas.
+        var control = _serverByDisk.TryGetValue(first, out var server) && _controlByServer.TryGetValue(server, out var c) ? c : null;
+        // Completed by the control connection's own thread, which then runs the coordinator's next step (no thread-pool turn).
+        var tcs = new TaskCompletionSource<ControlMessage>();
+        _pendingAgentReplies[request.RequestId] = tcs;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(timeout);
+        try
+        {
+            if (control is not null) control.Send((ControlMessage)request);
+            else await session.SendAsync((ControlMessage)request, cts.Token).ConfigureAwait(false);
+            return await tcs.Task.WaitAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return request.Failed($"no answer within {timeout.TotalMilliseconds:0} ms");
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            return request.Failed($"process server connection failed: {e.Message}");
+        }
+        finally { _pendingAgentReplies.TryRemove(request.RequestId, out _); }
+    }
+
+    /// <summary>The process server that carries <paramref name="diskId"/> here (its id from the hello), or null.</summary>
+    public string? ProcessServerOf(string diskId) => _serverByDisk.TryGetValue(diskId, out var s) ? s : null;
+
+    /// <summary>
+    /// Completes with the marker's sequence once the group marker of <paramref name="bookmarkId"/> is durable on
+    /// <paramref name="diskId"/>. Register before the commit is sent: a group marker nobody waits for is not a point.
+    /// </summary>
+    public Task<long> GroupMarkerDurableAsync(string diskId, string bookmarkId)
+        => _groupMarkers.GetOrAdd((diskId, bookmarkId), _ => new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+
+    /// <summary>
+    /// Stops waiting for the group markers of <paramref name="bookmarkId"/> on <paramref name="diskIds"/>, then records
+    /// the single-machine points held back on those disks meanwhile. The coordinator calls it after recording its own
+    /// points, so these reach each disk after the group's point, in sequence order.
+    /// </summary>
+    public void ForgetGroupMarkers(string bookmarkId, IEnumerable<string> diskIds)
+    {
+        List<(string Disk, Delta Marker)> release;
+        lock (_heldBackPoints)
+        {
+            foreach (var d in diskIds) _groupMarkers.TryRemove((d, bookmarkId), out _);
+            release = _heldBackPoints.Where(p => !_groupMarkers.Keys.Any(k => k.Disk == p.Disk)).ToList();
+            _heldBackPoints.RemoveAll(p => !_groupMarkers.Keys.Any(k => k.Disk == p.Disk));
+        }
+        foreach (var (disk, m) in release) _events.RecoveryPointDurable(disk, m.BookmarkId, m.Sequence, m.TimeUnixMs);
+    }
+
+    // Single-machine points durable on a disk after a group's marker there, while the group still waits for its other
+    // markers. A single bookmark already on its way when the group's holds went out can land right after the group's
+    // marker; recorded at once, it would reach the disk before the group's point (recorded only when every disk's
+    // marker is durable), and the disk's points would arrive out of sequence order (the disk files them in order, but the
+    // events a portal streams would not be). A point whose marker comes before the group's is recorded at once.
+    readonly List<(string Disk, Delta Marker)> _heldBackPoints = [];
+
+    internal void MarkerDurable(string diskId, Delta marker)
+    {
+        var text = marker.BookmarkId;
+        if (ResyncMarker.TryParse(text, out _, out _)) return; // bounds a resync (ReplicaDisk keeps it); never a point
+        if (_disks.TryGetValue(diskId, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully
+            && lazy.Value.Result.InsideResync(marker.Sequence) is { } refusal)
+        {
+            if (GroupMarker.TryParse(text, out var group) && _groupMarkers.TryGetValue((diskId, group), out var waiter)) waiter.TrySetException(refusal);
+            _log($"marker '{text}' is not a recovery point: {refusal.Message}");
+            return;
+        }
+        if (!GroupMarker.TryParse(text, out var groupBookmark))
+        {
+            lock (_heldBackPoints)
+                // Markers become durable in stream order, so the group's marker has been seen here exactly when its waiter is done.
+                if (_groupMarkers.Any(g => g.Key.Disk == diskId && g.Value.Task.IsCompleted))
+                {
+                    _heldBackPoints.Add((diskId, marker));
+                    return;
+                }
+            _events.RecoveryPointDurable(diskId, text, marker.Sequence, marker.TimeUnixMs);
+            return;
+        }
+        // A group marker becomes a point only through its coordinator, which records it on every disk or none.
+        if (_groupMarkers.TryGetValue((diskId, groupBookmark), out var waiting)) waiting.TrySetResult(marker.Sequence);
+        else _log($"disk {diskId}: group marker {groupBookmark} at #{marker.Sequence} is durable but its bookmark was abandoned: not a recovery point");
+    }
+
+    /// <summary>
+    /// Takes a crash-consistent point per machine whose disks moved since its last point. A machine whose
+    /// agent is resending overflowed regions is skipped this round (no consistent point exists yet).
+    /// </summary>
+    async Task AutoRecoveryPointsAsync(TimeSpan every, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try { await Task.Delay(every, ct).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return; }
+            // A group bookmark between its commit and its points: an automatic point now would reach the disks
+            // first with a later sequence, and the group's point would arrive out of sequence order.
+            if (!_groupMarkers.IsEmpty) continue;
+            var byMachine = _sessionByDisk.Keys
+                .Where(d => _machineByDisk.ContainsKey(d) && _disks.TryGetValue(d, out var l) && l.IsValueCreated && l.Value.IsCompletedSuccessfully)
+                .GroupBy(d => _machineByDisk[d]);
+            foreach (var machine in byMachine)
+            {
+                var disks = machine.OrderBy(d => d, StringComparer.Ordinal).ToList();
+                var moved = disks.Any(d => _disks[d].Value.Result.DurableThrough > _lastAutoPoint.GetValueOrDefault(d));
+                if (!moved) continue;
+                var resyncing = disks.Select(d => (Disk: d, Range: _disks[d].Value.Result.ResyncRanges.Open)).Where(x => x.Range is not null).ToList();
+                if (resyncing.Count > 0)
+                {
+                    var why = string.Join(", ", resyncing.Select(x => $"{x.Disk}: {x.Range}"));
+                    if (_autoSkipLogged.GetValueOrDefault(machine.Key) != why)
+                        _log($"machine {machine.Key}: automatic recovery points skipped while a resync runs ({why})");
+                    _autoSkipLogged[machine.Key] = why;
+                    continue;
+                }
+                _autoSkipLogged.TryRemove(machine.Key, out _);
+                try
+                {
+                    var name = $"auto-{DateTime.UtcNow:yyyyMMdd-HHmmss-fff}";
+                    var result = await BookmarkOnceAsync(name, disks, TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
+                    if (result.Error is null)
+                        foreach (var (disk, seq) in result.Sequences) _lastAutoPoint[disk] = seq;
+                }
+                catch (Exception e) when (e is TimeoutException or InvalidOperationException or IOException) { }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
+            }
+        }
+    }
+}
