@@ -243,7 +243,7 @@ public sealed partial class MasterTargetServer
             var directory = server.DiskDirectory(offer.DiskId);
             ReplicaDisk.ProbeStorage(directory, server._options.Journal);
             var fresh = await ReplicaDisk.OpenAsync(directory, offer.DiskId, offer.SizeBytes, server._stores, server._compression, server._options.Journal,
-                server._options.ReplicaFlushInterval, server._stop.Token, server._options.Retention, server._log).ConfigureAwait(false);
+                server._options.ReplicaFlushInterval, server._stop.Token, server._options.Retention, server._log, server._options.Clock).ConfigureAwait(false);
             server._disks[offer.DiskId] = new Lazy<Task<ReplicaDisk>>(Task.FromResult(fresh));
             server._log($"disk {offer.DiskId}: reopened at #{fresh.DurableThrough} after {fault.Reason}; replication resumes");
             server._events.ReplicationResumed(offer.DiskId);
