@@ -19,7 +19,7 @@ public sealed class FailoverNodeKillTests
     public async Task A_node_killed_inside_an_unplanned_move_or_a_planned_boot_rolls_each_job_back_on_restart_leaving_nothing()
     {
         using var dir = new TempDir("failover-kill-real");
-        var (node, machines) = await FailoverTests.SiteAsync(dir, 32, Slow, "vm1");
+        var (node, machines) = await FailoverTests.SiteWithSettingsAsync(dir, 32, Slow, "vm1");
         using var _ = node;
         var m = machines[0];
         var data = $"{m.Id}-data";

@@ -20,10 +20,10 @@ public sealed class FailoverTests
     static Task<(Node Node, List<Machine> Machines)> SiteAsync(TempDir dir, params string[] machineIds) => SiteAsync(dir, 0, machineIds);
 
     /// <summary>A node and one agent per machine: its boot disk is the tiny guest; with <paramref name="dataDiskMb"/> a data disk <c>ID-data</c> too.</summary>
-    static Task<(Node Node, List<Machine> Machines)> SiteAsync(TempDir dir, int dataDiskMb, params string[] machineIds) => SiteAsync(dir, dataDiskMb, "", machineIds);
+    static Task<(Node Node, List<Machine> Machines)> SiteAsync(TempDir dir, int dataDiskMb, params string[] machineIds) => SiteWithSettingsAsync(dir, dataDiskMb, "", machineIds);
 
     /// <summary>As above, with more failover settings for the node (HOCON inside <c>siterecovery.failover { }</c>).</summary>
-    internal static async Task<(Node Node, List<Machine> Machines)> SiteAsync(TempDir dir, int dataDiskMb, string failoverSettings, params string[] machineIds)
+    internal static async Task<(Node Node, List<Machine> Machines)> SiteWithSettingsAsync(TempDir dir, int dataDiskMb, string failoverSettings, params string[] machineIds)
     {
         var scripts = dir["scripts"];
         Directory.CreateDirectory(scripts);
