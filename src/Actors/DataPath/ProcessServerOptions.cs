@@ -40,4 +40,6 @@ public sealed record ProcessServerOptions(string ServerId, IPEndPoint Listen, st
     public ReconnectPolicy ControlReconnect { get; init; } = new(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(3));
     /// <summary>Longest wait between attempts to reopen a disk's spool after a storage fault stopped it.</summary>
     public TimeSpan StorageRetryMax { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>Waits between attempts to reopen a disk's spool after a storage fault stopped it, up to <see cref="StorageRetryMax"/>.</summary>
+    public ReconnectPolicy StorageRetry => new(TimeSpan.FromMilliseconds(100), StorageRetryMax);
 }

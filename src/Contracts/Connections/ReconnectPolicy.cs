@@ -85,22 +85,23 @@ public sealed record ReconnectPolicy(TimeSpan Initial, TimeSpan Max, double Mult
 
     /// <summary>
     /// Tries <paramref name="attempt"/> until it returns, waiting as <see cref="RunAsync"/> does after each failure that
-    /// <paramref name="isTransient"/> accepts (told to <paramref name="failed"/>). Throws <see cref="OperationCanceledException"/>
-    /// when <paramref name="stop"/> ends it first.
+    /// <paramref name="isTransient"/> accepts (told to <paramref name="failed"/>). <paramref name="failedAlready"/>: the
+    /// caller has just seen the thing fail, so the first attempt comes after the first wait. Throws
+    /// <see cref="OperationCanceledException"/> when <paramref name="stop"/> ends it first.
     /// </summary>
     public async Task<T> RetryAsync<T>(Func<CancellationToken, Task<T>> attempt, Func<Exception, bool> isTransient, Action<Exception, TimeSpan> failed,
-        CancellationToken stop)
+        CancellationToken stop, bool failedAlready = false)
     {
         T result = default!;
-        await LoopAsync(async (_, ct) => { result = await attempt(ct).ConfigureAwait(false); return true; }, isTransient, failed, null, SleepAsync, stop)
-            .ConfigureAwait(false);
+        await LoopAsync(async (_, ct) => { result = await attempt(ct).ConfigureAwait(false); return true; }, isTransient, failed, null, SleepAsync, stop,
+            failedAlready).ConfigureAwait(false);
         stop.ThrowIfCancellationRequested();
         return result;
     }
 
     /// <summary>The loop behind all three entries; an attempt returns true when nothing is left to retry.</summary>
     async Task LoopAsync(Func<Action, CancellationToken, Task<bool>> attempt, Func<Exception, bool> isLoss, Action<Exception, TimeSpan> lost,
-        Action? afterEach, Func<TimeSpan, CancellationToken, Task<bool>> sleep, CancellationToken stop)
+        Action? afterEach, Func<TimeSpan, CancellationToken, Task<bool>> sleep, CancellationToken stop, bool failedAlready = false)
     {
         var failures = 0;
         void Connected() => failures = 0;
@@ -110,6 +111,7 @@ public sealed record ReconnectPolicy(TimeSpan Initial, TimeSpan Max, double Mult
             if (failures < int.MaxValue) failures++;
             return wait;
         }
+        if (failedAlready && !await sleep(Next(), stop).ConfigureAwait(false)) return;
         while (!stop.IsCancellationRequested)
         {
             TimeSpan wait;

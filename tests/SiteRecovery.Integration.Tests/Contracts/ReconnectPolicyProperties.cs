@@ -203,4 +203,22 @@ public class ReconnectPolicyProperties
             IsIo, (_, _) => stop.Cancel(), stop.Token);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => retry.WaitAsync(TimeSpan.FromSeconds(5)));
     }
+
+    [Fact]
+    public async Task A_retry_after_a_failure_the_caller_saw_waits_first_and_goes_on_up_the_ladder()
+    {
+        var attempts = 0;
+        var failed = new List<double>();
+        var got = await Exact.RetryAsync(_ => ++attempts < 3 ? throw new IOException("not yet") : Task.FromResult("reopened"),
+            IsIo, (_, wait) => failed.Add(wait.TotalMilliseconds), CancellationToken.None, failedAlready: true);
+        Assert.Equal("reopened", got);
+        Assert.Equal([2, 4], failed);
+
+        using var stop = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
+        var never = 0;
+        var retry = new ReconnectPolicy(TimeSpan.FromHours(1), TimeSpan.FromHours(1)).RetryAsync(_ => Task.FromResult(++never),
+            IsIo, (_, _) => { }, stop.Token, failedAlready: true);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => retry.WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(0, never);
+    }
 }
