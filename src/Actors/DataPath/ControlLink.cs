@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using SiteRecovery.Contracts.Connections;
 using SiteRecovery.Contracts.Wire;
 
 namespace SiteRecovery.Actors.DataPath;
@@ -17,12 +18,13 @@ sealed class ControlLink(ProcessServer server, ProcessServerOptions options, Act
 {
     public Task RunAsync(CancellationToken stop) => ControlChannel.StartThread("control link", () => Loop(stop));
 
-    void Loop(CancellationToken stop) => ControlChannel.RunReconnecting(() => RunOnce(stop),
-        e => log($"process server: control connection to {options.MasterTarget}: {e.Message}; retrying"), TimeSpan.FromSeconds(3), stop);
+    void Loop(CancellationToken stop) => options.ControlReconnect.Run(connected => RunOnce(connected, stop), ReconnectPolicy.IsConnectionLoss,
+        (e, _) => log($"process server: control connection to {options.MasterTarget}: {e.Message}; retrying"), stop);
 
-    void RunOnce(CancellationToken stop)
+    void RunOnce(Action connected, CancellationToken stop)
     {
         using var channel = ControlChannel.Open(options.MasterTarget, options.ServerId, "master target", stop);
+        connected();
         while (channel.Receive() is { } message)
         {
             if (message is not IAgentRequest request) continue;

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Net.Sockets;
 using Akka.Streams;
 using Akka.Streams.Dsl;
+using SiteRecovery.Contracts.Connections;
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Journal.Compression;
@@ -57,32 +58,17 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
         catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException) { }
     }
 
-    public async Task RunAsync(CancellationToken stop)
-    {
-        var delay = TimeSpan.FromMilliseconds(100);
-        while (!stop.IsCancellationRequested)
-        {
-            try
-            {
-                await RunOnceAsync(stop).ConfigureAwait(false);
-            }
-            catch (Exception e) when (!stop.IsCancellationRequested && e is IOException or SocketException or InvalidDataException or ObjectDisposedException or OperationCanceledException or AggregateException)
-            {
-                server.Log($"disk {disk.DiskId}: master target connection: {e.Message}; retrying in {delay.TotalMilliseconds:0} ms");
-            }
-            catch (OperationCanceledException) { return; }
-            catch (Exception e) when (!stop.IsCancellationRequested)
-            {
-                // Anything else (a spool record that fails its hash, a sequence the spool no longer holds) must not end
-                // forwarding in silence: it is said, with its type, at every try.
-                server.Log($"disk {disk.DiskId}: forwarding failed ({e.GetType().Name}: {e.Message}); retrying in {delay.TotalMilliseconds:0} ms");
-            }
-            try { await Task.Delay(delay, stop).ConfigureAwait(false); } catch (OperationCanceledException) { return; }
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 3000));
-        }
-    }
+    /// <summary>
+    /// Forwards until <paramref name="stop"/>, reconnecting after every loss. Anything that ends a connection is retried,
+    /// not only a lost peer: a spool record that fails its hash or a sequence the spool no longer holds must not end
+    /// forwarding in silence, so it is said, with its type, at every try.
+    /// </summary>
+    public Task RunAsync(CancellationToken stop) => options.MasterTargetReconnect.RunAsync(RunOnceAsync, _ => true, (e, wait) => server.Log(
+        e is IOException or SocketException or InvalidDataException or ObjectDisposedException or OperationCanceledException or AggregateException
+            ? $"disk {disk.DiskId}: master target connection: {e.Message}; retrying in {wait.TotalMilliseconds:0} ms"
+            : $"disk {disk.DiskId}: forwarding failed ({e.GetType().Name}: {e.Message}); retrying in {wait.TotalMilliseconds:0} ms"), stop);
 
-    async Task RunOnceAsync(CancellationToken stop)
+    async Task RunOnceAsync(Action connected, CancellationToken stop)
     {
         using var socket = new Socket(options.MasterTarget.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(options.MasterTarget, stop).ConfigureAwait(false);
@@ -102,6 +88,8 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
         var spool = disk.Spool;
         if (spool.LastSequence > applied && spool.FirstSequence > applied + 1)
             throw new InvalidDataException($"disk {disk.DiskId}: the master target needs #{applied + 1} but the cache starts at #{spool.FirstSequence}");
+        // Only now does a loss start the waits over: a cache that cannot serve the target keeps backing off.
+        connected();
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
         var ct = cts.Token;

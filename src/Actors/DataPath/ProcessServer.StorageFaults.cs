@@ -36,30 +36,27 @@ public sealed partial class ProcessServer
 
     async Task ReopenSpoolAsync(SpooledDisk disk, Forwarder forwarder, CancellationToken ct)
     {
-        var delay = TimeSpan.FromMilliseconds(100);
         string? told = null;
-        while (true)
+        try
         {
-            try
+            // The spool has just failed: the first reopen waits like a retry.
+            await _options.StorageRetry.RetryAsync(async c =>
             {
-                await Task.Delay(delay, ct).ConfigureAwait(false);
-                await disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) { return; }
-            try
-            {
-                var cleared = disk.ReopenSpool();
-                _log($"disk {disk.DiskId}: spool reopened at #{disk.Spool.DurableSequence} after {cleared.Reason}; replication resumes");
-                forwarder.Notify(cleared);
-                return;
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
+                await disk.WriteGate.WaitAsync(c).ConfigureAwait(false);
+                try
+                {
+                    var cleared = disk.ReopenSpool();
+                    _log($"disk {disk.DiskId}: spool reopened at #{disk.Spool.DurableSequence} after {cleared.Reason}; replication resumes");
+                    forwarder.Notify(cleared);
+                    return cleared;
+                }
+                finally { disk.WriteGate.Release(); }
+            }, e => e is not OperationCanceledException, (e, _) =>
             {
                 if (e.Message != told) _log($"disk {disk.DiskId}: spool still not usable ({e.GetType().Name}: {e.Message}); retrying with backoff up to {_options.StorageRetryMax.TotalSeconds:0.#} s");
                 told = e.Message;
-            }
-            finally { disk.WriteGate.Release(); }
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, _options.StorageRetryMax.TotalMilliseconds));
+            }, ct, failedAlready: true).ConfigureAwait(false);
         }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
     }
 }

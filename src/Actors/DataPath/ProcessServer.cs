@@ -187,33 +187,23 @@ public sealed partial class ProcessServer : IAsyncDisposable
         return (disk, forwarder);
     }
 
-    async Task<long> ProbeTargetAsync(string diskId, long size, string? machineId)
-    {
-        var delay = TimeSpan.FromMilliseconds(100);
-        while (true)
+    /// <summary>How far the master target is with <paramref name="diskId"/>; retried while it cannot be reached, not when it refuses.</summary>
+    Task<long> ProbeTargetAsync(string diskId, long size, string? machineId) => _options.MasterTargetReconnect.RetryAsync(async ct =>
         {
-            try
+            using var socket = new Socket(_options.MasterTarget.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            await socket.ConnectAsync(_options.MasterTarget, ct).ConfigureAwait(false);
+            await using var net = new NetworkStream(socket, ownsSocket: false);
+            await FrameIo.WriteAsync(net, FrameType.Control, new Hello(_options.ServerId, [new DiskOffer(diskId, size, machineId)]).ToBytes(), ct).ConfigureAwait(false);
+            var f = await FrameIo.ReadAsync(net, ct).ConfigureAwait(false) ?? throw new IOException("master target closed the connection");
+            return ControlMessage.Parse(f.Body) switch
             {
-                using var socket = new Socket(_options.MasterTarget.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                await socket.ConnectAsync(_options.MasterTarget, _stop.Token).ConfigureAwait(false);
-                await using var net = new NetworkStream(socket, ownsSocket: false);
-                await FrameIo.WriteAsync(net, FrameType.Control, new Hello(_options.ServerId, [new DiskOffer(diskId, size, machineId)]).ToBytes(), _stop.Token).ConfigureAwait(false);
-                var f = await FrameIo.ReadAsync(net, _stop.Token).ConfigureAwait(false) ?? throw new IOException("master target closed the connection");
-                return ControlMessage.Parse(f.Body) switch
-                {
-                    Resume r => r.DurableThrough.TryGetValue(diskId, out var v) ? v : 0,
-                    Refused r => throw new InvalidDataException($"master target refused disk {diskId}: {r.Reason}"),
-                    _ => throw new InvalidDataException("master target answered hello with something other than resume"),
-                };
-            }
-            catch (Exception e) when (e is IOException or SocketException && !_stop.IsCancellationRequested)
-            {
-                _log($"disk {diskId}: master target {_options.MasterTarget} not reachable ({e.Message}); retrying");
-                await Task.Delay(delay, _stop.Token).ConfigureAwait(false);
-                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 3000));
-            }
-        }
-    }
+                Resume r => r.DurableThrough.TryGetValue(diskId, out var v) ? v : 0,
+                Refused r => throw new InvalidDataException($"master target refused disk {diskId}: {r.Reason}"),
+                _ => throw new InvalidDataException("master target answered hello with something other than resume"),
+            };
+        },
+        e => e is IOException or SocketException,
+        (e, _) => _log($"disk {diskId}: master target {_options.MasterTarget} not reachable ({e.Message}); retrying"), _stop.Token);
 
     /// <summary>Passes a bookmark request to the agent that owns the disks and returns its answer.</summary>
     internal async Task<BookmarkInserted> RouteBookmarkAsync(BookmarkRequest req, CancellationToken ct)

@@ -1,4 +1,5 @@
 using System.Net;
+using SiteRecovery.Contracts.Connections;
 using SiteRecovery.Journal.Segments;
 
 namespace SiteRecovery.Actors.DataPath;
@@ -29,6 +30,16 @@ public sealed record ProcessServerOptions(string ServerId, IPEndPoint Listen, st
     /// so TCP backpressure reaches the agents' senders; it reads again once the master target drains it.
     /// </summary>
     public long CacheBytes { get; init; } = 8L << 30;
+    /// <summary>
+    /// Waits between attempts to reach the master target for a disk (its forwarder, and the first probe of where it
+    /// stands). Every disk of this process server loses the master target at the same instant when it restarts: the
+    /// jitter keeps their hellos from arriving together.
+    /// </summary>
+    public ReconnectPolicy MasterTargetReconnect { get; init; } = new(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(3));
+    /// <summary>Waits between attempts to reach the master target on the control link (group holds).</summary>
+    public ReconnectPolicy ControlReconnect { get; init; } = new(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(3));
     /// <summary>Longest wait between attempts to reopen a disk's spool after a storage fault stopped it.</summary>
     public TimeSpan StorageRetryMax { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>Waits between attempts to reopen a disk's spool after a storage fault stopped it, up to <see cref="StorageRetryMax"/>.</summary>
+    public ReconnectPolicy StorageRetry => new(TimeSpan.FromMilliseconds(100), StorageRetryMax);
 }

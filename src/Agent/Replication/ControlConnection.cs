@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using SiteRecovery.Contracts.Connections;
 using SiteRecovery.Contracts.Wire;
 
 namespace SiteRecovery.Agent.Replication;
@@ -25,13 +26,14 @@ sealed class ControlConnection(string agentId, EndPoint processServer, GroupHold
         await ControlChannel.StartThread($"control {agentId}", () => Loop(stop)).ConfigureAwait(false);
     }
 
-    void Loop(CancellationToken stop) => ControlChannel.RunReconnecting(() => RunOnce(stop),
-        e => log($"control connection to {processServer}: {e.Message}; group holds use the delta connection meanwhile"),
-        TimeSpan.FromSeconds(10), stop, afterEach: () => holds.ReleaseAll("control connection to the process server lost"));
+    void Loop(CancellationToken stop) => ReplicationClient.ControlReconnect.Run(connected => RunOnce(connected, stop), ReconnectPolicy.IsConnectionLoss,
+        (e, _) => log($"control connection to {processServer}: {e.Message}; group holds use the delta connection meanwhile"),
+        stop, afterEach: () => holds.ReleaseAll("control connection to the process server lost"));
 
-    void RunOnce(CancellationToken stop)
+    void RunOnce(Action connected, CancellationToken stop)
     {
         using var channel = ControlChannel.Open(processServer, agentId, "process server", stop);
+        connected();
         while (channel.Receive() is { } message)
         {
             switch (message)

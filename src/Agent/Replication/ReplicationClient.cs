@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using SiteRecovery.Agent.Consistency;
+using SiteRecovery.Contracts.Connections;
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Contracts.Storage;
 using SiteRecovery.Contracts.Wire;
@@ -53,26 +54,24 @@ public sealed class ReplicationClient(
 
     readonly Dictionary<string, SemaphoreSlim> _dirtySignals = new();
 
+    /// <summary>
+    /// Waits between attempts to reach the process server on the delta connection. Every agent of a process server loses
+    /// it at the same instant when it restarts: the jitter keeps their hellos (and the resends behind them) apart.
+    /// </summary>
+    public static ReconnectPolicy ProcessServerReconnect { get; } = new(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5));
+
+    /// <summary>
+    /// Waits between attempts on the control connection (<see cref="ControlConnection"/>); it may wait longer than the
+    /// delta connection because group holds travel on the delta connection meanwhile.
+    /// </summary>
+    public static ReconnectPolicy ControlReconnect { get; } = new(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10));
+
     public async Task RunAsync(CancellationToken ct)
     {
         var passes = disks.Select(d => DirtyPassLoopAsync(d, ct)).ToList();
         passes.Add(new ControlConnection(agentId, processServer, Holds, RequestResync, Stops, log).RunAsync(_firstResume.Task, ct));
-        var delay = TimeSpan.FromMilliseconds(200);
-        while (!ct.IsCancellationRequested)
-        {
-            try
-            {
-                await RunConnectionAsync(ct).ConfigureAwait(false);
-                delay = TimeSpan.FromMilliseconds(200);
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested) { break; }
-            catch (Exception e) when (e is IOException or SocketException or InvalidDataException or ObjectDisposedException)
-            {
-                log($"process server {processServer}: {e.Message}; reconnecting in {delay.TotalMilliseconds:0} ms");
-            }
-            try { await Task.Delay(delay, ct).ConfigureAwait(false); } catch (OperationCanceledException) { break; }
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
-        }
+        await ProcessServerReconnect.RunAsync(RunConnectionAsync, ReconnectPolicy.IsConnectionLoss,
+            (e, wait) => log($"process server {processServer}: {e.Message}; reconnecting in {wait.TotalMilliseconds:0} ms"), ct).ConfigureAwait(false);
         try { await Task.WhenAll(passes).ConfigureAwait(false); } catch (OperationCanceledException) { }
     }
 
@@ -110,7 +109,7 @@ public sealed class ReplicationClient(
         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException) { }
     }
 
-    async Task RunConnectionAsync(CancellationToken outer)
+    async Task RunConnectionAsync(Action connected, CancellationToken outer)
     {
         using var socket = new Socket(processServer.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(processServer, outer).ConfigureAwait(false);
@@ -128,6 +127,7 @@ public sealed class ReplicationClient(
         var reply = first.Type == FrameType.Control ? ControlMessage.Parse(first.Body) : null;
         if (reply is Refused refused) throw new InvalidDataException($"process server refused the agent: {refused.Reason}");
         if (reply is not Resume resume) throw new InvalidDataException("process server answered hello with something other than resume");
+        connected();
 
         _connection = (send, sendLock, ct);
         var notices = new List<ControlMessage>();

@@ -54,33 +54,6 @@ public sealed class ControlChannel : IDisposable
         }
     }
 
-    /// <summary>
-    /// Runs <paramref name="connection"/> (one connection's life, which ends by throwing) again and again until
-    /// <paramref name="stop"/>: a lost connection or a protocol error goes to <paramref name="lost"/>, then
-    /// <paramref name="afterEach"/> runs, and the next attempt waits 200 ms, doubling up to <paramref name="maxDelay"/>
-    /// while attempts keep failing.
-    /// </summary>
-    public static void RunReconnecting(Action connection, Action<Exception> lost, TimeSpan maxDelay, CancellationToken stop, Action? afterEach = null)
-    {
-        var first = TimeSpan.FromMilliseconds(200);
-        var delay = first;
-        while (!stop.IsCancellationRequested)
-        {
-            try
-            {
-                connection();
-                delay = first;
-            }
-            catch (Exception e) when (e is IOException or SocketException or InvalidDataException or ObjectDisposedException)
-            {
-                if (!stop.IsCancellationRequested) lost(e);
-            }
-            finally { afterEach?.Invoke(); }
-            if (stop.WaitHandle.WaitOne(delay)) return;
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, maxDelay.TotalMilliseconds));
-        }
-    }
-
     /// <summary>Writes one control frame; <see cref="IOException"/> when the connection is gone.</summary>
     public void Send(ControlMessage message)
     {
