@@ -201,7 +201,9 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
     async Task<List<ServedDiskRecord>> MoveOntoImagesAsync(string jobId, MachineHandle handle, List<ServedDiskRecord> served, string work, CancellationToken ct)
     {
         var target = dataPath.Target!;
-        var sums = served.Select(d => target.ViewSha256Async(d.DiskId, d.Sequence, ct)).ToList();
+        // Cancelled when the move fails: a whole disk's read would be thrown away.
+        using var hashing = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var sums = served.Select(d => target.ViewSha256Async(d.DiskId, d.Sequence, hashing.Token)).ToList();
         var moves = served.Select(d => new DiskMove(d.DiskId, Path.Combine(work, $"{d.DiskId}.img"))).ToList();
         IReadOnlyList<MovedDisk> moved;
         try
@@ -210,12 +212,13 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
         }
         catch (DiskMoveException e)
         {
+            await hashing.CancelAsync();
             await compute.StopAsync(handle, CancellationToken.None);
             throw new InvalidOperationException($"booted, then stopped: {e.Message}", e);
         }
         finally
         {
-            // Not left running past a failed move: each read holds a view of the point.
+            // Not left running past the move: each read holds a view of the point.
             await Task.WhenAll(sums.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default)));
         }
         if (_exportsByJob.TryGetValue(jobId, out var mine))

@@ -55,7 +55,7 @@ public sealed class SourceStop(MasterTargetServer target, Action<string>? log = 
     {
         var deadline = DateTime.UtcNow + timeout;
         var reconnectUntil = DateTime.UtcNow + Min(AgentReconnectWait, timeout);
-        var (groups, errors) = await ConnectedAsync(disks, timeout, ct).ConfigureAwait(false);
+        var (groups, errors) = await ConnectedAsync(disks, reconnectUntil, ct).ConfigureAwait(false);
         // All or nothing as far as this node can tell: with a disk out of reach no agent is asked, so nothing is stopped.
         if (errors.Count > 0)
         {
@@ -89,7 +89,7 @@ public sealed class SourceStop(MasterTargetServer target, Action<string>? log = 
     public async Task<SourceResumeResult> ResumeAsync(IReadOnlyList<string> disks, TimeSpan timeout, CancellationToken ct)
     {
         var reconnectUntil = DateTime.UtcNow + Min(AgentReconnectWait, timeout);
-        var (groups, errors) = await ConnectedAsync(disks, timeout, ct).ConfigureAwait(false);
+        var (groups, errors) = await ConnectedAsync(disks, reconnectUntil, ct).ConfigureAwait(false);
         var replies = await Task.WhenAll(groups.Select(g => ResumeAgentAsync(g, timeout, reconnectUntil, ct))).ConfigureAwait(false);
         var notStopped = new List<string>();
         foreach (var (group, reply) in groups.Zip(replies))
@@ -113,12 +113,11 @@ public sealed class SourceStop(MasterTargetServer target, Action<string>? log = 
         }
     }
 
-    /// <summary><see cref="ByAgent"/> once every disk's agent is connected, or once <see cref="AgentReconnectWait"/> (at most <paramref name="timeout"/>) has passed.</summary>
-    async Task<(List<List<string>> Groups, List<SourceStopError> Errors)> ConnectedAsync(IReadOnlyList<string> disks, TimeSpan timeout, CancellationToken ct)
+    /// <summary><see cref="ByAgent"/> once every disk's agent is connected, or once <paramref name="until"/> (the reconnect window) has passed.</summary>
+    async Task<(List<List<string>> Groups, List<SourceStopError> Errors)> ConnectedAsync(IReadOnlyList<string> disks, DateTime until, CancellationToken ct)
     {
-        var until = DateTime.UtcNow + Min(AgentReconnectWait, timeout);
         var (groups, errors) = ByAgent(disks);
-        if (errors.Count > 0) log?.Invoke($"source: waiting up to {Min(AgentReconnectWait, timeout).TotalSeconds:0} s for the agents of {string.Join(", ", errors.Select(e => e.DiskId))} to connect");
+        if (errors.Count > 0) log?.Invoke($"source: waiting up to {Max(until - DateTime.UtcNow, TimeSpan.Zero).TotalSeconds:0} s for the agents of {string.Join(", ", errors.Select(e => e.DiskId))} to connect");
         while (errors.Count > 0 && DateTime.UtcNow < until)
         {
             await Task.Delay(100, ct).ConfigureAwait(false);
