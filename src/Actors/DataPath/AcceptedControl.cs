@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using SiteRecovery.Connections;
 using SiteRecovery.Contracts.Wire;
 
 namespace SiteRecovery.Actors.DataPath;
@@ -8,11 +9,11 @@ namespace SiteRecovery.Actors.DataPath;
 /// The accepting end of a control-only connection (an agent's at its process server, a process server's at its
 /// master target), once its hello is answered: group-hold requests go out with <see cref="Send"/>, written at once
 /// by the caller, and the answers are read by a thread of its own, which completes the waiting request in
-/// <paramref name="pending"/> right there. Those waits are created without RunContinuationsAsynchronously, so
+/// <paramref name="pending"/> right there. That table completes on the receiving thread, so
 /// what follows an answer (the next hop's reply, the coordinator's next phase) runs on this thread too, with no
 /// thread-pool turn behind the data path's synchronous fsyncs and writes.
 /// </summary>
-sealed class AcceptedControl(string peer, Socket socket, ConcurrentDictionary<string, TaskCompletionSource<ControlMessage>> pending, Action<string> log)
+sealed class AcceptedControl(string peer, Socket socket, PendingReplies<ControlMessage> pending, Action<string> log)
 {
     readonly ControlChannel _channel = new(socket);
 
@@ -25,15 +26,16 @@ sealed class AcceptedControl(string peer, Socket socket, ConcurrentDictionary<st
     /// Serves a peer's control connection after its hello: it replaces (and closes) the peer's previous one in
     /// <paramref name="byPeer"/>, answers resume, reads answers until the connection ends, then leaves the registry.
     /// </summary>
-    public static async Task ServeAsync(string peer, Socket socket, ConcurrentDictionary<string, TaskCompletionSource<ControlMessage>> pending,
+    public static async Task ServeAsync(Hello hello, Socket socket, PendingReplies<ControlMessage> pending,
         ConcurrentDictionary<string, AcceptedControl> byPeer, Action<string> log, CancellationToken ct)
     {
+        var peer = hello.SourceId;
         var control = new AcceptedControl(peer, socket, pending, log);
         if (byPeer.TryGetValue(peer, out var previous)) previous.Close();
         byPeer[peer] = control;
         try
         {
-            control.Send(new Resume(new Dictionary<string, long>()));
+            control.Send(SessionHandshake.ResumeFor(hello, new Dictionary<string, long>()));
             await control.RunAsync(ct).ConfigureAwait(false);
         }
         finally { byPeer.TryRemove(new KeyValuePair<string, AcceptedControl>(peer, control)); }
@@ -47,7 +49,7 @@ sealed class AcceptedControl(string peer, Socket socket, ConcurrentDictionary<st
         {
             while (_channel.Receive() is { } message)
             {
-                if (message is IAgentReply reply && pending.TryGetValue(reply.RequestId, out var waiting)) waiting.TrySetResult(message);
+                if (message is IAgentReply reply) pending.Complete(reply.RequestId, message);
                 else if (message is not IAgentReply) log($"control connection from {peer}: ignoring {message.GetType().Name}");
             }
         }

@@ -1,5 +1,5 @@
 using System.Net.Sockets;
-using SiteRecovery.Contracts.Connections;
+using SiteRecovery.Connections;
 using SiteRecovery.Contracts.Wire;
 
 namespace SiteRecovery.Actors.DataPath;

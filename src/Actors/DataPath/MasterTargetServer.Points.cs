@@ -42,14 +42,13 @@ public sealed partial class MasterTargetServer
         if (missing.Count > 0) throw new InvalidOperationException($"no process server is connected for disk(s) {string.Join(", ", missing)}");
         var session = _sessionByDisk[diskIds[0]];
         var request = new BookmarkRequest(Guid.NewGuid().ToString("n"), bookmarkId, diskIds);
-        var tcs = new TaskCompletionSource<BookmarkInserted>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _pendingBookmarks[request.RequestId] = tcs;
+        using var answer = _bookmarks.Expect(request.RequestId);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         cts.CancelAfter(timeout);
         try
         {
             await session.SendAsync(request, cts.Token).ConfigureAwait(false);
-            var inserted = await tcs.Task.WaitAsync(cts.Token).ConfigureAwait(false);
+            var inserted = await answer.Reply.WaitAsync(cts.Token).ConfigureAwait(false);
             if (inserted.Error is not null) return inserted;
             foreach (var (disk, seq) in inserted.Sequences)
             {
@@ -67,7 +66,6 @@ public sealed partial class MasterTargetServer
         {
             throw new TimeoutException($"bookmark {bookmarkId} on {string.Join(", ", diskIds)} did not complete within {timeout.TotalSeconds:0.#} s");
         }
-        finally { _pendingBookmarks.TryRemove(request.RequestId, out _); }
     }
 
     /// <summary>Disks with a live process-server connection, by the machine (agent) they belong to.</summary>
@@ -87,16 +85,14 @@ public sealed partial class MasterTargetServer
             return request.Failed($"no process server is connected for disk {first ?? "(none)"}");
         // The control connection when there is one: on the disk's own connection the answer would queue behind deltas.
         var control = _serverByDisk.TryGetValue(first, out var server) && _controlByServer.TryGetValue(server, out var c) ? c : null;
-        // Completed by the control connection's own thread, which then runs the coordinator's next step (no thread-pool turn).
-        var tcs = new TaskCompletionSource<ControlMessage>();
-        _pendingAgentReplies[request.RequestId] = tcs;
+        using var answer = _agentReplies.Expect(request.RequestId);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         cts.CancelAfter(timeout);
         try
         {
             if (control is not null) control.Send((ControlMessage)request);
             else await session.SendAsync((ControlMessage)request, cts.Token).ConfigureAwait(false);
-            return await tcs.Task.WaitAsync(cts.Token).ConfigureAwait(false);
+            return await answer.Reply.WaitAsync(cts.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
@@ -106,7 +102,6 @@ public sealed partial class MasterTargetServer
         {
             return request.Failed($"process server connection failed: {e.Message}");
         }
-        finally { _pendingAgentReplies.TryRemove(request.RequestId, out _); }
     }
 
     /// <summary>The process server that carries <paramref name="diskId"/> here (its id from the hello), or null.</summary>

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using SiteRecovery.Connections;
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Journal.Compression;
@@ -36,19 +37,13 @@ public sealed partial class MasterTargetServer
             {
                 _net = new NetworkStream(socket, ownsSocket: true);
                 var input = new FrameReader(_net);
-                var first = await input.ReadAsync(ct).ConfigureAwait(false);
-                if (first is null) return;
-                if (first.Value.Type != FrameType.Control || ControlMessage.Parse(first.Value.Body) is not Hello hello)
-                {
-                    await SendAsync(new Refused("the first frame must be a hello"), ct).ConfigureAwait(false);
-                    return;
-                }
+                if (await SessionHandshake.AcceptAsync(input, SendAsync, ct).ConfigureAwait(false) is not { } hello) return;
                 var resume = new Dictionary<string, long>();
                 if (hello.Disks.Count == 0)
                 {
                     // The process server waits for resume before sending anything else: nothing is buffered past the hello.
                     if (input.BufferedBytes > 0) throw new InvalidDataException($"process server {hello.SourceId} sent more before its control hello was answered");
-                    await AcceptedControl.ServeAsync(hello.SourceId, socket, server._pendingAgentReplies, server._controlByServer, server._log, ct).ConfigureAwait(false);
+                    await AcceptedControl.ServeAsync(hello, socket, server._agentReplies, server._controlByServer, server._log, ct).ConfigureAwait(false);
                     return;
                 }
                 foreach (var offer in hello.Disks)
@@ -74,14 +69,15 @@ public sealed partial class MasterTargetServer
                     resume[offer.DiskId] = disk.DurableThrough;
                     server._events.DiskAttached(offer.DiskId, offer.MachineId, offer.SizeBytes, hello.SourceId, disk.Replica is SiteRecovery.Journal.Replicas.Local.LocalFileReplicaStore l ? l.Path : offer.DiskId);
                 }
-                await SendAsync(new Resume(resume), ct).ConfigureAwait(false);
+                await SendAsync(SessionHandshake.ResumeFor(hello, resume), ct).ConfigureAwait(false);
+                input.MaxFrame = FrameIo.MaxFrame;
                 await ReceiveAsync(input, ct).ConfigureAwait(false);
             }
             catch (DeltaRefusedException e)
             {
                 server._log($"master target: connection from {peer} closed: {e.Message}");
             }
-            catch (Exception e) when (e is IOException or SocketException or InvalidDataException or DeltaFormatException or ObjectDisposedException or OperationCanceledException)
+            catch (Exception e) when (e is IOException or SocketException or TimeoutException or InvalidDataException or DeltaFormatException or ObjectDisposedException or OperationCanceledException)
             {
                 if (!ct.IsCancellationRequested) server._log($"master target: connection from {peer} ended: {e.Message}");
             }
@@ -293,11 +289,9 @@ public sealed partial class MasterTargetServer
         {
             switch (m)
             {
-                case BookmarkInserted b when server._pendingBookmarks.TryGetValue(b.RequestId, out var tcs):
-                    tcs.TrySetResult(b);
+                case BookmarkInserted b when server._bookmarks.Complete(b.RequestId, b):
                     break;
-                case IAgentReply r when server._pendingAgentReplies.TryGetValue(r.RequestId, out var waiting):
-                    waiting.TrySetResult(m);
+                case IAgentReply r when server._agentReplies.Complete(r.RequestId, m):
                     break;
                 case ResyncNotice n:
                     server._events.Resync(n);

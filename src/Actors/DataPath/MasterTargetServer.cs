@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Sockets;
+using SiteRecovery.Connections;
 using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Journal.Compression;
 using SiteRecovery.Journal.Replicas;
@@ -28,8 +28,9 @@ public sealed partial class MasterTargetServer : IAsyncDisposable, SiteRecovery.
     readonly DeltaCompression _compression = new();
     readonly ConcurrentDictionary<string, Lazy<Task<ReplicaDisk>>> _disks = new();
     readonly ConcurrentDictionary<string, Session> _sessionByDisk = new();
-    readonly ConcurrentDictionary<string, TaskCompletionSource<BookmarkInserted>> _pendingBookmarks = new();
-    readonly ConcurrentDictionary<string, TaskCompletionSource<ControlMessage>> _pendingAgentReplies = new();
+    readonly PendingReplies<BookmarkInserted> _bookmarks = new();
+    // Completed by the control connection's own thread, which then runs the coordinator's next step (no thread-pool turn).
+    readonly PendingReplies<ControlMessage> _agentReplies = new(completeOnReceiverThread: true);
     readonly ConcurrentDictionary<(string Disk, string Bookmark), TaskCompletionSource<long>> _groupMarkers = new();
     // A process server's control-only connection (a hello with no disks), and which process server carries each disk.
     readonly ConcurrentDictionary<string, AcceptedControl> _controlByServer = new();
@@ -39,7 +40,7 @@ public sealed partial class MasterTargetServer : IAsyncDisposable, SiteRecovery.
     readonly ConcurrentDictionary<string, long> _lastAutoPoint = new();
     // Per machine, the resync that last made the automatic points skip it (logged once per resync, not every round).
     readonly ConcurrentDictionary<string, string> _autoSkipLogged = new();
-    Socket? _listener;
+    SessionListener? _listener;
     Task? _acceptLoop;
     Task? _autoPoints;
     Task? _retention;
@@ -56,38 +57,15 @@ public sealed partial class MasterTargetServer : IAsyncDisposable, SiteRecovery.
         _log = log;
     }
 
-    public IPEndPoint? BoundEndpoint => _listener?.LocalEndPoint as IPEndPoint;
+    public IPEndPoint? BoundEndpoint => _listener?.BoundEndpoint;
 
     public Task StartAsync()
     {
-        _listener = new Socket(_options.Listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-        try
-        {
-            _listener.Bind(_options.Listen);
-        }
-        catch (SocketException e)
-        {
-            throw new IOException($"master target: cannot listen on {_options.Listen}: {e.Message}", e);
-        }
-        _listener.Listen(64);
-        _acceptLoop = AcceptLoopAsync(_stop.Token);
+        _listener = new SessionListener("master target", _options.Listen);
+        _acceptLoop = _listener.AcceptAsync((socket, ct) => new Session(this, socket).RunAsync(ct), _log, _stop.Token);
         if (_options.AutoRecoveryPointInterval is { } every) _autoPoints = AutoRecoveryPointsAsync(every, _stop.Token);
         _retention = RetentionLoopAsync(_options.RetentionCheckInterval, _stop.Token);
         return Task.CompletedTask;
-    }
-
-    async Task AcceptLoopAsync(CancellationToken ct)
-    {
-        while (!ct.IsCancellationRequested)
-        {
-            Socket s;
-            try { s = await _listener!.AcceptAsync(ct).ConfigureAwait(false); }
-            catch (Exception) when (ct.IsCancellationRequested) { return; }
-            catch (SocketException e) { _log($"master target: accept failed: {e.Message}"); continue; }
-            s.NoDelay = true;
-            _ = Task.Run(() => new Session(this, s).RunAsync(ct), CancellationToken.None);
-        }
     }
 
     public async ValueTask DisposeAsync()

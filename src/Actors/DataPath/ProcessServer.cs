@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Akka.Streams;
+using SiteRecovery.Connections;
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Contracts.Storage;
 using SiteRecovery.Contracts.Wire;
@@ -27,12 +28,13 @@ public sealed partial class ProcessServer : IAsyncDisposable
     readonly ConcurrentDictionary<string, AgentSession> _agentByDisk = new();
     // An agent's control-only connection (a hello with no disks): group holds go there, not behind its deltas.
     readonly ConcurrentDictionary<string, AcceptedControl> _controlByAgent = new();
-    readonly ConcurrentDictionary<string, TaskCompletionSource<BookmarkInserted>> _pending = new();
-    readonly ConcurrentDictionary<string, TaskCompletionSource<ControlMessage>> _pendingReplies = new();
+    readonly PendingReplies<BookmarkInserted> _bookmarks = new();
+    // Completed by the control connection's own thread, which then runs what follows (no thread-pool turn).
+    readonly PendingReplies<ControlMessage> _agentReplies = new(completeOnReceiverThread: true);
     readonly ConcurrentDictionary<string, AgentSession> _hashRequests = new();
     readonly CancellationTokenSource _stop = new();
     readonly List<Task> _background = [];
-    Socket? _listener;
+    SessionListener? _listener;
 
     public ProcessServer(ProcessServerOptions options, IMaterializer materializer, Action<string> log)
     {
@@ -42,7 +44,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
         _compression = new DeltaCompression(options.CompressionLevel);
     }
 
-    public IPEndPoint? BoundEndpoint => _listener?.LocalEndPoint as IPEndPoint;
+    public IPEndPoint? BoundEndpoint => _listener?.BoundEndpoint;
 
     /// <summary>Bytes held in the cache across all disks.</summary>
     public long CacheUsedBytes => _disks.Values.Where(l => l.IsValueCreated && l.Value.IsCompletedSuccessfully).Sum(l => l.Value.Result.Disk.Spool.SizeBytes);
@@ -68,11 +70,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
     public Task StartAsync()
     {
         Directory.CreateDirectory(_options.CacheDirectory);
-        _listener = new Socket(_options.Listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-        try { _listener.Bind(_options.Listen); }
-        catch (SocketException e) { throw new IOException($"process server: cannot listen on {_options.Listen}: {e.Message}", e); }
-        _listener.Listen(64);
+        _listener = new SessionListener("process server", _options.Listen);
         // Disks already in the cache resume forwarding at once, before their agent reconnects.
         foreach (var dir in Directory.EnumerateDirectories(_options.CacheDirectory))
         {
@@ -90,23 +88,10 @@ public sealed partial class ProcessServer : IAsyncDisposable
         }
         lock (_background)
         {
-            _background.Add(AcceptLoopAsync(_stop.Token));
+            _background.Add(_listener.AcceptAsync((socket, ct) => new AgentSession(this, socket).RunAsync(ct), _log, _stop.Token));
             _background.Add(new ControlLink(this, _options, _log).RunAsync(_stop.Token));
         }
         return Task.CompletedTask;
-    }
-
-    async Task AcceptLoopAsync(CancellationToken ct)
-    {
-        while (!ct.IsCancellationRequested)
-        {
-            Socket s;
-            try { s = await _listener!.AcceptAsync(ct).ConfigureAwait(false); }
-            catch (Exception) when (ct.IsCancellationRequested) { return; }
-            catch (SocketException e) { _log($"process server: accept failed: {e.Message}"); continue; }
-            s.NoDelay = true;
-            _ = Task.Run(() => new AgentSession(this, s).RunAsync(ct), CancellationToken.None);
-        }
     }
 
     internal Task<(SpooledDisk Disk, Forwarder Forwarder)> GetDiskAsync(string diskId, long size, string? machineId = null)
@@ -193,14 +178,8 @@ public sealed partial class ProcessServer : IAsyncDisposable
             using var socket = new Socket(_options.MasterTarget.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             await socket.ConnectAsync(_options.MasterTarget, ct).ConfigureAwait(false);
             await using var net = new NetworkStream(socket, ownsSocket: false);
-            await FrameIo.WriteAsync(net, FrameType.Control, new Hello(_options.ServerId, [new DiskOffer(diskId, size, machineId)]).ToBytes(), ct).ConfigureAwait(false);
-            var f = await FrameIo.ReadAsync(net, ct).ConfigureAwait(false) ?? throw new IOException("master target closed the connection");
-            return ControlMessage.Parse(f.Body) switch
-            {
-                Resume r => r.DurableThrough.TryGetValue(diskId, out var v) ? v : 0,
-                Refused r => throw new InvalidDataException($"master target refused disk {diskId}: {r.Reason}"),
-                _ => throw new InvalidDataException("master target answered hello with something other than resume"),
-            };
+            var resume = await SessionHandshake.OpenAsync(net, net, new Hello(_options.ServerId, [new DiskOffer(diskId, size, machineId)]), "master target", ct).ConfigureAwait(false);
+            return resume.DurableThrough.TryGetValue(diskId, out var v) ? v : 0;
         },
         e => e is IOException or SocketException,
         (e, _) => _log($"disk {diskId}: master target {_options.MasterTarget} not reachable ({e.Message}); retrying"), _stop.Token);
@@ -215,18 +194,16 @@ public sealed partial class ProcessServer : IAsyncDisposable
         if (owners.Count != 1 || owners[0] is null)
             return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(),
                 owners.Contains(null) ? $"no agent is connected for one of {string.Join(", ", req.DiskIds)}" : "the disks belong to more than one agent");
-        var tcs = new TaskCompletionSource<BookmarkInserted>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _pending[req.RequestId] = tcs;
+        using var answer = _bookmarks.Expect(req.RequestId);
         try
         {
             await owners[0]!.SendAsync(req, ct).ConfigureAwait(false);
-            return await tcs.Task.WaitAsync(TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
+            return await answer.Reply.WaitAsync(TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or TimeoutException or ObjectDisposedException)
         {
             return new BookmarkInserted(req.RequestId, req.BookmarkId, new Dictionary<string, long>(), $"agent did not answer: {e.Message}");
         }
-        finally { _pending.TryRemove(req.RequestId, out _); }
     }
 
     /// <summary>This process server's id, as its master target knows it.</summary>
@@ -243,22 +220,19 @@ public sealed partial class ProcessServer : IAsyncDisposable
         if (owners.Count != 1 || owners[0] is null)
             return req.Failed(owners.Contains(null) ? $"no agent is connected for one of {string.Join(", ", req.DiskIds)}" : "the disks belong to more than one agent");
         var control = owners[0]!.AgentId is { } agent && _controlByAgent.TryGetValue(agent, out var c) ? c : null;
-        // Completed by the control connection's own thread, which then runs what follows (no thread-pool turn).
-        var tcs = new TaskCompletionSource<ControlMessage>();
-        _pendingReplies[req.RequestId] = tcs;
+        using var answer = _agentReplies.Expect(req.RequestId);
         // A hold may run the application freeze first: it gets its whole lease before the process server gives up.
         var wait = req is HoldRequest h ? TimeSpan.FromMilliseconds(Math.Max(h.LeaseMs, 0) + 5000) : TimeSpan.FromSeconds(30);
         try
         {
             if (control is not null) control.Send((ControlMessage)req);
             else await owners[0]!.SendAsync((ControlMessage)req, ct).ConfigureAwait(false);
-            return await tcs.Task.WaitAsync(wait, ct).ConfigureAwait(false);
+            return await answer.Reply.WaitAsync(wait, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or TimeoutException or ObjectDisposedException)
         {
             return req.Failed($"agent did not answer: {e.Message}");
         }
-        finally { _pendingReplies.TryRemove(req.RequestId, out _); }
     }
 
     /// <summary>Passes a master target's block hashes back to the agent that asked.</summary>
@@ -319,25 +293,14 @@ public sealed partial class ProcessServer : IAsyncDisposable
             {
                 _net = new NetworkStream(socket, ownsSocket: true);
                 var reader = new FrameReader(_net);
-                var first = await reader.ReadAsync(ct).ConfigureAwait(false);
-                if (first is null) return;
-                if (first.Value.Type != FrameType.Control || ControlMessage.Parse(first.Value.Body) is not Hello hello)
-                {
-                    await SendAsync(new Refused("the first frame must be a hello"), ct).ConfigureAwait(false);
-                    return;
-                }
+                if (await SessionHandshake.AcceptAsync(reader, SendAsync, ct).ConfigureAwait(false) is not { } hello) return;
                 AgentId = hello.SourceId;
                 if (hello.Disks.Count == 0)
                 {
                     // The agent's control connection: no disks, only group holds and their answers.
-                    if (string.IsNullOrWhiteSpace(hello.SourceId))
-                    {
-                        await SendAsync(new Refused("hello offers no disks and names no agent"), ct).ConfigureAwait(false);
-                        return;
-                    }
                     // The agent waits for resume before sending anything else, so nothing is buffered past the hello.
                     if (reader.BufferedBytes > 0) throw new InvalidDataException($"agent {hello.SourceId} sent more before its control hello was answered");
-                    await AcceptedControl.ServeAsync(hello.SourceId, socket, server._pendingReplies, server._controlByAgent, server._log, ct).ConfigureAwait(false);
+                    await AcceptedControl.ServeAsync(hello, socket, server._agentReplies, server._controlByAgent, server._log, ct).ConfigureAwait(false);
                     return;
                 }
                 var resume = new Dictionary<string, long>();
@@ -381,7 +344,8 @@ public sealed partial class ProcessServer : IAsyncDisposable
                     entry.Disk.SignalDurable();
                     resume[id] = entry.Disk.DurableThrough;
                 }
-                await SendAsync(new Resume(resume), ct).ConfigureAwait(false);
+                await SendAsync(SessionHandshake.ResumeFor(hello, resume), ct).ConfigureAwait(false);
+                reader.MaxFrame = FrameIo.MaxFrame;
                 server._log($"agent {hello.SourceId} ({peer}) connected: " + string.Join(", ", resume.Select(kv => $"{kv.Key} from #{kv.Value + 1}")));
                 await ReceiveAsync(reader, ct).ConfigureAwait(false);
             }
@@ -389,7 +353,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
             {
                 server._log($"process server: agent connection {peer} closed: {e.Message}");
             }
-            catch (Exception e) when (e is IOException or SocketException or InvalidDataException or DeltaFormatException or ObjectDisposedException or OperationCanceledException)
+            catch (Exception e) when (e is IOException or SocketException or TimeoutException or InvalidDataException or DeltaFormatException or ObjectDisposedException or OperationCanceledException)
             {
                 if (!ct.IsCancellationRequested) server._log($"process server: agent connection {peer} ended: {e.Message}");
             }
@@ -492,11 +456,9 @@ public sealed partial class ProcessServer : IAsyncDisposable
         {
             switch (m)
             {
-                case BookmarkInserted b when server._pending.TryGetValue(b.RequestId, out var tcs):
-                    tcs.TrySetResult(b);
+                case BookmarkInserted b when server._bookmarks.Complete(b.RequestId, b):
                     break;
-                case IAgentReply r when server._pendingReplies.TryGetValue(r.RequestId, out var waiting):
-                    waiting.TrySetResult(m);
+                case IAgentReply r when server._agentReplies.Complete(r.RequestId, m):
                     break;
                 case BlockHashRequest req when _disks.TryGetValue(req.DiskId, out var target):
                     server._hashRequests[req.RequestId] = this;

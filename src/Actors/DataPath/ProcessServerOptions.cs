@@ -1,5 +1,5 @@
 using System.Net;
-using SiteRecovery.Contracts.Connections;
+using SiteRecovery.Connections;
 using SiteRecovery.Journal.Segments;
 
 namespace SiteRecovery.Actors.DataPath;

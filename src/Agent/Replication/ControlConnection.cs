@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using SiteRecovery.Contracts.Connections;
+using SiteRecovery.Connections;
 using SiteRecovery.Contracts.Wire;
 
 namespace SiteRecovery.Agent.Replication;

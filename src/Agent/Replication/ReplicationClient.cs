@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using SiteRecovery.Agent.Consistency;
-using SiteRecovery.Contracts.Connections;
+using SiteRecovery.Connections;
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Contracts.Storage;
 using SiteRecovery.Contracts.Wire;
@@ -41,7 +41,7 @@ public sealed class ReplicationClient(
     public FailoverStops Stops { get; } = new(disks.ToDictionary(d => d.Name), log, quiesce);
     readonly TaskCompletionSource _firstResume = new(TaskCreationOptions.RunContinuationsAsynchronously);
     readonly List<Task> _resyncs = [];
-    readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource<BlockHashReply>> _hashReplies = new();
+    readonly PendingReplies<BlockHashReply> _hashReplies = new();
     (Stream Send, SemaphoreSlim Lock, CancellationToken Ct)? _connection;
     bool _started;
 
@@ -120,13 +120,7 @@ public sealed class ReplicationClient(
         var ct = cts.Token;
 
         var hello = new Hello(agentId, disks.Select(d => new DiskOffer(d.Name, d.Size, agentId)).ToList());
-        await FrameIo.WriteAsync(send, FrameType.Control, hello.ToBytes(), ct).ConfigureAwait(false);
-        await send.FlushAsync(ct).ConfigureAwait(false);
-        var first = await FrameIo.ReadAsync(net, ct).ConfigureAwait(false)
-                    ?? throw new IOException("process server closed the connection before answering hello");
-        var reply = first.Type == FrameType.Control ? ControlMessage.Parse(first.Body) : null;
-        if (reply is Refused refused) throw new InvalidDataException($"process server refused the agent: {refused.Reason}");
-        if (reply is not Resume resume) throw new InvalidDataException("process server answered hello with something other than resume");
+        var resume = await SessionHandshake.OpenAsync(send, net, hello, "process server", ct).ConfigureAwait(false);
         connected();
 
         _connection = (send, sendLock, ct);
@@ -234,12 +228,11 @@ public sealed class ReplicationClient(
     {
         if (_connection is not { } c) return null;
         var req = new BlockHashRequest(Guid.NewGuid().ToString("n"), diskId, afterSequence, blockSize, offset, count);
-        var tcs = new TaskCompletionSource<BlockHashReply>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _hashReplies[req.RequestId] = tcs;
+        using var answer = _hashReplies.Expect(req.RequestId);
         try
         {
             await SendControlAsync(req, c.Lock, c.Send, c.Ct).ConfigureAwait(false);
-            var reply = await tcs.Task.WaitAsync(TimeSpan.FromMinutes(2), c.Ct).ConfigureAwait(false);
+            var reply = await answer.Reply.WaitAsync(TimeSpan.FromMinutes(2), c.Ct).ConfigureAwait(false);
             if (reply.Error is not null) log($"disk {diskId}: replica hashes unavailable ({reply.Error}); sending blocks");
             return reply.Error is null && reply.Hashes.Count > 0 ? reply.Hashes : null;
         }
@@ -247,7 +240,6 @@ public sealed class ReplicationClient(
         {
             return null;
         }
-        finally { _hashReplies.TryRemove(req.RequestId, out _); }
     }
 
     void StartResync(ReplicatedExport d, ResyncReason reason, SemaphoreSlim sendLock, Stream send, CancellationToken ct, bool rangeOpened = false)
@@ -352,8 +344,8 @@ public sealed class ReplicationClient(
                     if (!d.Stream.Rewind(nak.ResendFrom - 1))
                         throw new InvalidDataException($"disk {nak.DiskId}: cannot resend from #{nak.ResendFrom}: no longer buffered");
                     break;
-                case BlockHashReply reply when _hashReplies.TryGetValue(reply.RequestId, out var waiting):
-                    waiting.TrySetResult(reply);
+                case BlockHashReply reply:
+                    _hashReplies.Complete(reply.RequestId, reply);
                     break;
                 case BookmarkRequest req:
                     var answer = InsertBookmark(req);

@@ -55,11 +55,17 @@ public abstract record ControlMessage
 /// <summary>A disk offered for replication: its id (the NBD export name), size, and the machine it belongs to.</summary>
 public sealed record DiskOffer(string DiskId, long SizeBytes, string? MachineId = null);
 
-/// <summary>First frame from the connecting side: who it is and which disks it carries.</summary>
-public sealed record Hello(string SourceId, IReadOnlyList<DiskOffer> Disks) : ControlMessage;
+/// <summary>
+/// First frame from the connecting side: who it is, which disks it carries (none: a control-only connection), and the
+/// <see cref="ProtocolVersion"/> it speaks (absent from peers older than versions: 1).
+/// </summary>
+public sealed record Hello(string SourceId, IReadOnlyList<DiskOffer> Disks, int Version = 1) : ControlMessage;
 
-/// <summary>Reply to <see cref="Hello"/>: per disk, the highest sequence already durable downstream; send from the next one.</summary>
-public sealed record Resume(IReadOnlyDictionary<string, long> DurableThrough) : ControlMessage;
+/// <summary>
+/// Reply to <see cref="Hello"/>: per disk, the highest sequence already durable downstream (send from the next one), and
+/// the <see cref="ProtocolVersion"/> the answering side speaks.
+/// </summary>
+public sealed record Resume(IReadOnlyDictionary<string, long> DurableThrough, int Version = 1) : ControlMessage;
 
 /// <summary>Cumulative acknowledgement: every delta of the disk up to this sequence is durable at the acknowledging hop.</summary>
 public sealed record Ack(string DiskId, long DurableThrough) : ControlMessage;

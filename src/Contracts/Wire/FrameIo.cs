@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-
 namespace SiteRecovery.Contracts.Wire;
 
 /// <summary>
@@ -12,9 +10,8 @@ public static class FrameIo
 
     public static async ValueTask WriteAsync(Stream stream, FrameType type, ReadOnlyMemory<byte> body, CancellationToken ct)
     {
-        var header = new byte[5];
-        BinaryPrimitives.WriteInt32LittleEndian(header, body.Length);
-        header[4] = (byte)type;
+        var header = new byte[FrameHeader.Size];
+        FrameHeader.Write(header, body.Length, type);
         await stream.WriteAsync(header, ct).ConfigureAwait(false);
         await stream.WriteAsync(body, ct).ConfigureAwait(false);
     }
@@ -26,18 +23,17 @@ public static class FrameIo
     public static async ValueTask WriteDeltaAsync(Stream stream, DataPath.Delta delta, CancellationToken ct)
     {
         var idLength = System.Text.Encoding.UTF8.GetByteCount(delta.DiskId);
-        var header = new byte[5 + DataPath.DeltaCodec.FixedHeaderSize + idLength];
-        BinaryPrimitives.WriteInt32LittleEndian(header, DataPath.DeltaCodec.FixedHeaderSize + idLength + delta.Payload.Length);
-        header[4] = (byte)FrameType.Delta;
-        DataPath.DeltaCodec.EncodeHeader(delta, delta.Payload.Length, compressed: false, header.AsSpan(5));
+        var header = new byte[FrameHeader.Size + DataPath.DeltaCodec.FixedHeaderSize + idLength];
+        FrameHeader.Write(header, DataPath.DeltaCodec.FixedHeaderSize + idLength + delta.Payload.Length, FrameType.Delta);
+        DataPath.DeltaCodec.EncodeHeader(delta, delta.Payload.Length, compressed: false, header.AsSpan(FrameHeader.Size));
         await stream.WriteAsync(header, ct).ConfigureAwait(false);
         if (!delta.Payload.IsEmpty) await stream.WriteAsync(delta.Payload, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Reads one frame; null at a clean end of stream between frames.</summary>
-    public static async ValueTask<(FrameType Type, byte[] Body)?> ReadAsync(Stream stream, CancellationToken ct)
+    /// <summary>Reads one frame of at most <paramref name="maxFrame"/> bytes; null at a clean end of stream between frames.</summary>
+    public static async ValueTask<(FrameType Type, byte[] Body)?> ReadAsync(Stream stream, CancellationToken ct, int maxFrame = MaxFrame)
     {
-        var header = new byte[5];
+        var header = new byte[FrameHeader.Size];
         int got = 0;
         while (got < header.Length)
         {
@@ -45,16 +41,13 @@ public static class FrameIo
             if (n == 0)
             {
                 if (got == 0) return null;
-                throw new EndOfStreamException($"connection closed inside a frame header ({got} of 5 bytes)");
+                throw new EndOfStreamException($"connection closed inside a frame header ({got} of {FrameHeader.Size} bytes)");
             }
             got += n;
         }
-        var length = BinaryPrimitives.ReadInt32LittleEndian(header);
-        if (length < 0 || length > MaxFrame) throw new InvalidDataException($"frame length {length} is outside 0..{MaxFrame}");
-        var type = (FrameType)header[4];
-        if (type is not (FrameType.Delta or FrameType.Control)) throw new InvalidDataException($"frame type {header[4]} is unknown");
-        var body = GC.AllocateUninitializedArray<byte>(length);
+        var frame = FrameHeader.Parse(header, maxFrame);
+        var body = GC.AllocateUninitializedArray<byte>(frame.Length);
         await stream.ReadExactlyAsync(body, ct).ConfigureAwait(false);
-        return (type, body);
+        return (frame.Type, body);
     }
 }

@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-
 namespace SiteRecovery.Contracts.Wire;
 
 /// <summary>
@@ -11,6 +9,12 @@ public sealed class FrameReader(Stream stream, int bufferSize = 1 << 20)
     readonly byte[] _buffer = new byte[bufferSize];
     int _start;
     int _end;
+
+    /// <summary>
+    /// The largest frame this reader accepts. A session starts with <see cref="FrameHeader.MaxControlFrame"/> until its
+    /// hello is answered (the session handshake in src/Connections), then takes the wire's <see cref="FrameIo.MaxFrame"/> for deltas.
+    /// </summary>
+    public int MaxFrame { get; set; } = FrameIo.MaxFrame;
 
     /// <summary>Bytes received but not yet returned as frames.</summary>
     public int BufferedBytes => _end - _start;
@@ -47,17 +51,13 @@ public sealed class FrameReader(Stream stream, int bufferSize = 1 << 20)
 
     async ValueTask<PooledFrame?> ReadCoreAsync(CancellationToken ct, bool pooled)
     {
-        if (!await FillAsync(5, ct).ConfigureAwait(false))
+        if (!await FillAsync(FrameHeader.Size, ct).ConfigureAwait(false))
         {
             if (_end == _start) return null;
-            throw new EndOfStreamException($"connection closed inside a frame header ({_end - _start} of 5 bytes)");
+            throw new EndOfStreamException($"connection closed inside a frame header ({_end - _start} of {FrameHeader.Size} bytes)");
         }
-        var length = BinaryPrimitives.ReadInt32LittleEndian(_buffer.AsSpan(_start));
-        var typeByte = _buffer[_start + 4];
-        if (length < 0 || length > FrameIo.MaxFrame) throw new InvalidDataException($"frame length {length} is outside 0..{FrameIo.MaxFrame}");
-        var type = (FrameType)typeByte;
-        if (type is not (FrameType.Delta or FrameType.Control)) throw new InvalidDataException($"frame type {typeByte} is unknown");
-        _start += 5;
+        var (length, type) = FrameHeader.Parse(_buffer.AsSpan(_start, FrameHeader.Size), MaxFrame);
+        _start += FrameHeader.Size;
         var body = pooled ? System.Buffers.ArrayPool<byte>.Shared.Rent(length) : GC.AllocateUninitializedArray<byte>(length);
         var have = Math.Min(length, _end - _start);
         Buffer.BlockCopy(_buffer, _start, body, 0, have);

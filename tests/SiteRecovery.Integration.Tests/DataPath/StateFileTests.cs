@@ -143,7 +143,7 @@ public sealed class StateFileTests : IDisposable
 
         // The agent's offer is refused with the same words until the operator deletes the file.
         var agent = site.StartAgentAsync();
-        await WaitForLog(site, $"process server refused the agent: process server disk size file '{sizeFile}' is empty", TimeSpan.FromSeconds(20));
+        await WaitForLog(site, $"process server refused disk disk1: process server disk size file '{sizeFile}' is empty", TimeSpan.FromSeconds(20));
         Assert.False(agent.IsCompleted);
         File.Delete(sizeFile);
         await agent;

@@ -38,6 +38,11 @@ public sealed class WireClient : IAsyncDisposable
         return reply is Resume r ? r.DurableThrough[disk] : throw new InvalidOperationException($"hello answered with {reply}");
     }
 
+    public async Task SendControlAsync(ControlMessage m) => await FrameIo.WriteAsync(_net, FrameType.Control, m.ToBytes(), Timeout());
+
+    /// <summary>Bytes as they are, framed or not: what a confused or hostile peer sends.</summary>
+    public async Task SendRawAsync(byte[] bytes) => await _net.WriteAsync(bytes, Timeout());
+
     public async Task SendDeltaAsync(Delta d) => await FrameIo.WriteAsync(_net, FrameType.Delta, DeltaCodec.Encode(d), Timeout());
 
     public async Task<ControlMessage> ReadControlAsync(TimeSpan? timeout = null)

@@ -1,4 +1,4 @@
-namespace SiteRecovery.Contracts.Connections;
+namespace SiteRecovery.Connections;
 
 /// <summary>
 /// How a hop waits before it tries its peer again, and the one loop every hop of the data path reconnects with

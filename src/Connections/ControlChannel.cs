@@ -1,8 +1,8 @@
-using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using SiteRecovery.Contracts.Wire;
 
-namespace SiteRecovery.Contracts.Wire;
+namespace SiteRecovery.Connections;
 
 /// <summary>
 /// A control-only connection (group holds and their answers) driven by blocking calls: <see cref="Receive"/> on
@@ -13,12 +13,9 @@ namespace SiteRecovery.Contracts.Wire;
 /// </summary>
 public sealed class ControlChannel : IDisposable
 {
-    // A hold's frames are a few hundred bytes; this bounds what a confused peer can make us allocate.
-    const int MaxControlFrame = 1 << 20;
-
     readonly Socket _socket;
     readonly object _sendLock = new();
-    readonly byte[] _header = new byte[5];
+    readonly byte[] _header = new byte[FrameHeader.Size];
     CancellationTokenRegistration _closeOnStop;
     int _closed;
 
@@ -38,13 +35,10 @@ public sealed class ControlChannel : IDisposable
         try
         {
             socket.Connect(endPoint);
-            channel.Send(new Hello(sourceId, []));
-            switch (channel.Receive())
-            {
-                case null: throw new IOException($"{peer} closed the control connection");
-                case Refused r: throw new InvalidDataException($"{peer} refused the control connection: {r.Reason}");
-                case not Resume: throw new InvalidDataException($"{peer} answered the control hello with something other than resume");
-            }
+            var hello = new Hello(sourceId, [], ProtocolVersion.Current);
+            channel.Send(hello);
+            var answer = channel.Receive();
+            SessionHandshake.Answered(answer, answer is null, peer, hello);
             return channel;
         }
         catch
@@ -58,10 +52,9 @@ public sealed class ControlChannel : IDisposable
     public void Send(ControlMessage message)
     {
         var body = message.ToBytes();
-        var frame = new byte[5 + body.Length];
-        BinaryPrimitives.WriteInt32LittleEndian(frame, body.Length);
-        frame[4] = (byte)FrameType.Control;
-        body.CopyTo(frame, 5);
+        var frame = new byte[FrameHeader.Size + body.Length];
+        FrameHeader.Write(frame, body.Length, FrameType.Control);
+        body.CopyTo(frame, FrameHeader.Size);
         lock (_sendLock)
         {
             try
@@ -76,10 +69,8 @@ public sealed class ControlChannel : IDisposable
     public ControlMessage? Receive()
     {
         if (!Fill(_header, endAllowed: true)) return null;
-        var length = BinaryPrimitives.ReadInt32LittleEndian(_header);
-        if (length < 0 || length > MaxControlFrame) throw new InvalidDataException($"control frame length {length} is outside 0..{MaxControlFrame}");
-        if ((FrameType)_header[4] != FrameType.Control) throw new InvalidDataException($"frame type {_header[4]} on a control-only connection");
-        var body = new byte[length];
+        // A hold's frames are a few hundred bytes: the small bound keeps a confused peer from making us allocate much.
+        var body = new byte[FrameHeader.Parse(_header, FrameHeader.MaxControlFrame, controlOnly: true).Length];
         Fill(body, endAllowed: false);
         return ControlMessage.Parse(body);
     }

@@ -2,10 +2,10 @@ using System.Diagnostics;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
-using SiteRecovery.Contracts.Connections;
+using SiteRecovery.Connections;
 using Xunit;
 
-namespace SiteRecovery.Tests.Contracts;
+namespace SiteRecovery.Tests.Connections;
 
 /// <summary>The waits of the one reconnect loop every hop uses, and the loop itself: reset, stop, errors, threads.</summary>
 public class ReconnectPolicyProperties
