@@ -83,8 +83,7 @@ run.SetAction(async (parse, ct) =>
             b.AddHocon(Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "hocon", concern))), HoconAddMode.Prepend);
         if (options.Roles.HasFlag(NodeRoles.Configuration))
             b.AddSiteRecoveryPersistence(options.Persistence).AddControlPlaneActors().AddRegistrationActors().AddProtectionActors().AddAlerting()
-             .WithActors((system, registry) => registry.Register<SiteRecovery.Actors.ReadModels.JobsProjection>(
-                 system.ActorOf(Akka.Actor.Props.Create<SiteRecovery.Actors.ReadModels.JobsProjection>(), "jobs")));
+             .AddJobsProjection();
     });
     builder.Services.AddSingleton<DataPathService>();
     builder.Services.AddSingleton<GroupBookmarks>();
