@@ -1,26 +1,24 @@
-using Akka.Actor;
-using Akka.Hosting;
 using SiteRecovery.Actors.Consistency;
+using SiteRecovery.Actors.Hosting;
 using SiteRecovery.Node.Api;
 
 namespace SiteRecovery.Node;
 
 /// <summary>
-/// Starts the group-bookmark schedule on a node that keeps the protection groups and runs the master target:
-/// app-consistent group bookmarks at each group's frequency, crash-consistent group points for multi-VM groups.
+/// What the group-bookmark schedule does on a node that keeps the protection groups and runs the master target:
+/// app-consistent group bookmarks at each group's frequency, crash-consistent group points for multi-VM groups. The
+/// scheduler itself is wired by <see cref="SchedulingExtensions.AddGroupPointScheduler"/>.
 /// </summary>
 public static class GroupPoints
 {
     static readonly TimeSpan BookmarkTimeout = TimeSpan.FromSeconds(30);
 
-    public static void Start(IServiceProvider services, NodeOptions options, DataPathService dataPath)
+    public static GroupPointPaths Paths(IServiceProvider services)
     {
-        var system = services.GetRequiredService<ActorSystem>();
+        var dataPath = services.GetRequiredService<DataPathService>();
         var bookmarks = services.GetRequiredService<GroupBookmarks>();
-        var logs = services.GetRequiredService<ILoggerFactory>();
-        var log = logs.CreateLogger("SiteRecovery.GroupSchedule");
-        var (groupPoints, check) = DataPathSettings.GroupSchedule(options.DataPath);
-        system.ActorOf(GroupPointScheduler.Props(async due =>
+        var log = services.GetRequiredService<ILoggerFactory>().CreateLogger("SiteRecovery.GroupSchedule");
+        return new GroupPointPaths(async due =>
         {
             if (dataPath.Target is null) return "skipped: the master target is not running";
             try
@@ -34,7 +32,6 @@ public static class GroupPoints
             {
                 return $"not taken: {e.Message}";
             }
-        }, check, groupPoints, () => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), m => log.LogInformation("{Message}", m),
-            windows => dataPath.Target?.SetRetentionWindows(windows)), "group-points");
+        }, windows => dataPath.Target?.SetRetentionWindows(windows), m => log.LogInformation("{Message}", m));
     }
 }

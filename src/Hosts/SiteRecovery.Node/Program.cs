@@ -77,14 +77,23 @@ run.SetAction(async (parse, ct) =>
     builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
     builder.WebHost.UseUrls(options.ApiUrl);
     builder.Services.AddSingleton(options);
-    builder.Services.AddAkka("siterecovery", (b, _) =>
+    builder.Services.AddAkka("siterecovery", (b, services) =>
     {
         foreach (var concern in new[] { "akka.hocon", "persistence-query.hocon" })
             b.AddHocon(Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "hocon", concern))), HoconAddMode.Prepend);
         if (options.Roles.HasFlag(NodeRoles.Configuration))
             b.AddSiteRecoveryPersistence(options.Persistence).AddControlPlaneActors().AddRegistrationActors().AddProtectionActors().AddAlerting()
-             .WithActors((system, registry) => registry.Register<SiteRecovery.Actors.ReadModels.JobsProjection>(
-                 system.ActorOf(Akka.Actor.Props.Create<SiteRecovery.Actors.ReadModels.JobsProjection>(), "jobs")));
+             .AddJobsProjection();
+        // These act through the data path and the node's own API, so their paths are resolved when they start, once the
+        // host has started; a path resolved here would ask for services that need this actor system.
+        if (options.Roles.HasFlag(NodeRoles.Configuration) && options.Roles.HasFlag(NodeRoles.MasterTarget))
+        {
+            var (groupPoints, check) = DataPathSettings.GroupSchedule(options.DataPath);
+            b.AddGroupPointScheduler(check, groupPoints, () => GroupPoints.Paths(services))
+             .AddFailoverActors(() => services.GetRequiredService<SiteRecovery.Node.Failover.NodeFailoverEffects>())
+             .AddDrillScheduler(failoverSettings.DrillCheckInterval, failoverSettings.DrillMinimumInterval,
+                 () => SiteRecovery.Node.Failover.DrillSchedules.Paths(services, options));
+        }
     });
     builder.Services.AddSingleton<DataPathService>();
     builder.Services.AddSingleton<GroupBookmarks>();
@@ -108,12 +117,6 @@ run.SetAction(async (parse, ct) =>
         FailoverEndpoints.Map(app, options);
         MachineHistoryEndpoints.Map(app, options);
         var dataPath = app.Services.GetRequiredService<DataPathService>();
-        if (options.Roles.HasFlag(NodeRoles.Configuration) && options.Roles.HasFlag(NodeRoles.MasterTarget))
-        {
-            app.Lifetime.ApplicationStarted.Register(() => GroupPoints.Start(app.Services, options, dataPath));
-            app.Lifetime.ApplicationStarted.Register(() => SiteRecovery.Node.Failover.FailoverActors.Start(app.Services));
-            app.Lifetime.ApplicationStarted.Register(() => SiteRecovery.Node.Failover.DrillSchedules.Start(app.Services, options));
-        }
         ControlPlaneEndpoints.Map(app, options, () => dataPath.MasterTargetId, () => dataPath.ProcessServerId);
         RecoveryPlanEndpoints.Map(app, options);
         // A body that is not valid JSON for its record is a 400 naming the problem, not an empty 500.

@@ -1,14 +1,15 @@
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using Akka.Actor;
 using SiteRecovery.Actors.Failover;
+using SiteRecovery.Actors.Hosting;
 
 namespace SiteRecovery.Node.Failover;
 
 /// <summary>
-/// Starts the drill schedule on a node that runs failovers (configuration and master-target roles): every
+/// What the drill schedule does on a node that runs failovers (configuration and master-target roles): every
 /// <see cref="FailoverSettings.DrillCheckInterval"/> the <see cref="DrillScheduler"/> starts a test failover, to the
-/// <c>latest</c> point with the plan's drill TTL, for each plan whose <c>DrillEvery</c> has passed.
+/// <c>latest</c> point with the plan's drill TTL, for each plan whose <c>DrillEvery</c> has passed. The scheduler itself
+/// is wired by <see cref="SchedulingExtensions.AddDrillScheduler"/>.
 /// </summary>
 /// <remarks>
 /// A drill is started by posting to this node's own <c>POST /api/failovers</c>, exactly as <c>srctl failover start</c>
@@ -20,14 +21,11 @@ public static class DrillSchedules
 {
     static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
 
-    public static void Start(IServiceProvider services, NodeOptions options)
+    public static DrillPaths Paths(IServiceProvider services, NodeOptions options)
     {
-        var system = services.GetRequiredService<ActorSystem>();
-        var settings = services.GetRequiredService<FailoverSettings>();
         var log = services.GetRequiredService<ILoggerFactory>().CreateLogger("SiteRecovery.DrillSchedule");
         var http = new HttpClient { BaseAddress = LoopbackOf(options.ApiUrl), Timeout = StartTimeout };
-        system.ActorOf(DrillScheduler.Props(due => StartDrillAsync(http, due), settings.DrillCheckInterval, settings.DrillMinimumInterval,
-            () => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), m => log.LogInformation("{Message}", m)), "drill-scheduler");
+        return new DrillPaths(due => StartDrillAsync(http, due), m => log.LogInformation("{Message}", m));
     }
 
     static async Task<DrillStartResult> StartDrillAsync(HttpClient http, DueDrill due)
