@@ -20,19 +20,16 @@ namespace SiteRecovery.Actors.DataPath;
 public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessServerOptions options, DeltaCompression compression, IMaterializer materializer)
 {
     readonly TaskCompletionSource _connectedOnce = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    readonly SemaphoreSlim _sendLock = new(1, 1);
     readonly CompressionProbe _probe = new();
-    NetworkStream? _net;
+    FrameSender? _sender;
 
     /// <summary>Completes once the master target has said how far it is.</summary>
     public Task ConnectedOnce => _connectedOnce.Task;
 
     public async Task SendControlAsync(ControlMessage m, CancellationToken ct)
     {
-        var net = _net ?? throw new IOException($"disk {disk.DiskId}: not connected to the master target");
-        await _sendLock.WaitAsync(ct).ConfigureAwait(false);
-        try { await FrameIo.WriteAsync(net, FrameType.Control, m.ToBytes(), ct).ConfigureAwait(false); }
-        finally { _sendLock.Release(); }
+        var sender = _sender ?? throw new IOException($"disk {disk.DiskId}: not connected to the master target");
+        await sender.SendAsync(m, ct).ConfigureAwait(false);
     }
 
     StorageFaultNotice? _unsent;
@@ -77,7 +74,8 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
         var reader = new FrameReader(net, 64 << 10);
         var applied = resume.DurableThrough.TryGetValue(disk.DiskId, out var a) ? a : 0;
         disk.TargetAcknowledged(applied);
-        _net = net;
+        var sender = new FrameSender(new BufferedStream(net, 1 << 20));
+        _sender = sender;
         _connectedOnce.TrySetResult();
         await SendUnsentAsync().ConfigureAwait(false);
 
@@ -90,17 +88,16 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
         var ct = cts.Token;
         var receive = ReceiveAsync(reader, ct);
-        var pump = PumpAsync(applied, net, ct);
+        var pump = PumpAsync(applied, sender, ct);
         var done = await Task.WhenAny(receive, pump).ConfigureAwait(false);
         await cts.CancelAsync().ConfigureAwait(false);
-        _net = null;
+        _sender = null;
         try { await Task.WhenAll(receive, pump).ConfigureAwait(false); } catch (Exception) when (done.IsFaulted || ct.IsCancellationRequested) { }
         await done.ConfigureAwait(false);
     }
 
-    Task PumpAsync(long after, NetworkStream net, CancellationToken ct)
+    Task PumpAsync(long after, FrameSender sender, CancellationToken ct)
     {
-        var output = new BufferedStream(net, 1 << 20);
         var source = Source.UnfoldAsync(after, async cursor =>
         {
             while (disk.Spool.DurableSequence <= cursor)
@@ -147,13 +144,10 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
             .GroupedWeightedWithin(options.ForwardBatchBytes, 256, TimeSpan.FromMilliseconds(1), frame => frame.Record.Length)
             .SelectAsync(1, async (IEnumerable<OutgoingRecord> frames) =>
             {
-                await _sendLock.WaitAsync(ct).ConfigureAwait(false);
-                try
+                await sender.SendBatchAsync(async (output, token) =>
                 {
-                    foreach (var f in frames) await FrameIo.WriteAsync(output, FrameType.Delta, f.Record, ct).ConfigureAwait(false);
-                    await output.FlushAsync(ct).ConfigureAwait(false);
-                }
-                finally { _sendLock.Release(); }
+                    foreach (var f in frames) await FrameIo.WriteAsync(output, FrameType.Delta, f.Record, token).ConfigureAwait(false);
+                }, ct).ConfigureAwait(false);
                 // Flushed: the socket has the bytes. (After a failure the buffers are left to the GC: a write may still hold them.)
                 foreach (var f in frames) RecentRecords.Release(f);
                 return 0;

@@ -16,8 +16,8 @@ public sealed partial class MasterTargetServer
     /// <summary>One process-server connection.</summary>
     sealed class Session(MasterTargetServer server, Socket socket)
     {
-        readonly SemaphoreSlim _sendLock = new(1, 1);
         NetworkStream? _net;
+        FrameSender? _sender;
         readonly Dictionary<string, ReplicaDisk> _disks = new();
         DateTime _lastProgress = DateTime.MinValue;
 
@@ -25,9 +25,8 @@ public sealed partial class MasterTargetServer
 
         public async Task SendAsync(ControlMessage m, CancellationToken ct)
         {
-            await _sendLock.WaitAsync(ct).ConfigureAwait(false);
-            try { await FrameIo.WriteAsync(_net!, FrameType.Control, m.ToBytes(), ct).ConfigureAwait(false); }
-            finally { _sendLock.Release(); }
+            var sender = _sender ?? throw new IOException("the session has not started");
+            await sender.SendAsync(m, ct).ConfigureAwait(false);
         }
 
         public async Task RunAsync(CancellationToken ct)
@@ -36,6 +35,7 @@ public sealed partial class MasterTargetServer
             try
             {
                 _net = new NetworkStream(socket, ownsSocket: true);
+                _sender = new FrameSender(_net);
                 var input = new FrameReader(_net);
                 if (await SessionHandshake.AcceptAsync(input, SendAsync, ct).ConfigureAwait(false) is not { } hello) return;
                 var resume = new Dictionary<string, long>();

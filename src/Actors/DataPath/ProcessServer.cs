@@ -266,9 +266,9 @@ public sealed partial class ProcessServer : IAsyncDisposable
     /// <summary>One agent connection.</summary>
     sealed class AgentSession(ProcessServer server, Socket socket)
     {
-        readonly SemaphoreSlim _sendLock = new(1, 1);
         readonly Dictionary<string, (SpooledDisk Disk, Forwarder Forwarder)> _disks = new();
         NetworkStream? _net;
+        FrameSender? _sender;
         readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public void Close() => socket.Dispose();
@@ -281,9 +281,8 @@ public sealed partial class ProcessServer : IAsyncDisposable
 
         public async Task SendAsync(ControlMessage m, CancellationToken ct)
         {
-            await _sendLock.WaitAsync(ct).ConfigureAwait(false);
-            try { await FrameIo.WriteAsync(_net!, FrameType.Control, m.ToBytes(), ct).ConfigureAwait(false); }
-            finally { _sendLock.Release(); }
+            var sender = _sender ?? throw new IOException("the session has not started");
+            await sender.SendAsync(m, ct).ConfigureAwait(false);
         }
 
         public async Task RunAsync(CancellationToken ct)
@@ -292,6 +291,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
             try
             {
                 _net = new NetworkStream(socket, ownsSocket: true);
+                _sender = new FrameSender(_net);
                 var reader = new FrameReader(_net);
                 if (await SessionHandshake.AcceptAsync(reader, SendAsync, ct).ConfigureAwait(false) is not { } hello) return;
                 AgentId = hello.SourceId;

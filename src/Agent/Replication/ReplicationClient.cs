@@ -42,7 +42,7 @@ public sealed class ReplicationClient(
     readonly TaskCompletionSource _firstResume = new(TaskCreationOptions.RunContinuationsAsynchronously);
     readonly List<Task> _resyncs = [];
     readonly PendingReplies<BlockHashReply> _hashReplies = new();
-    (Stream Send, SemaphoreSlim Lock, CancellationToken Ct)? _connection;
+    (FrameSender Sender, CancellationToken Ct)? _connection;
     bool _started;
 
     /// <summary>Completes once the process server has answered the first time and numbering is settled.</summary>
@@ -105,7 +105,7 @@ public sealed class ReplicationClient(
     async Task TrySendNoticeAsync(ControlMessage m)
     {
         if (_connection is not { } c) return;
-        try { await SendControlAsync(m, c.Lock, c.Send, c.Ct).ConfigureAwait(false); }
+        try { await c.Sender.SendAsync(m, c.Ct).ConfigureAwait(false); }
         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException) { }
     }
 
@@ -115,7 +115,7 @@ public sealed class ReplicationClient(
         await socket.ConnectAsync(processServer, outer).ConfigureAwait(false);
         await using var net = new NetworkStream(socket, ownsSocket: false);
         var send = new BufferedStream(net, 1 << 20);
-        var sendLock = new SemaphoreSlim(1, 1);
+        var sender = new FrameSender(send);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(outer);
         var ct = cts.Token;
 
@@ -123,7 +123,7 @@ public sealed class ReplicationClient(
         var resume = await SessionHandshake.OpenAsync(send, net, hello, "process server", ct).ConfigureAwait(false);
         connected();
 
-        _connection = (send, sendLock, ct);
+        _connection = (sender, ct);
         var notices = new List<ControlMessage>();
         foreach (var d in disks)
         {
@@ -132,21 +132,21 @@ public sealed class ReplicationClient(
             if (reason is { } r)
             {
                 notices.Add(new ResyncNotice(d.Name, r, false, durable));
-                StartResync(d, r, sendLock, send, ct, rangeOpened: r == ResyncReason.StreamGap);
+                StartResync(d, r, sender, ct, rangeOpened: r == ResyncReason.StreamGap);
             }
         }
-        foreach (var n in notices) await SendControlAsync(n, sendLock, send, ct).ConfigureAwait(false);
+        foreach (var n in notices) await sender.SendAsync(n, ct).ConfigureAwait(false);
         _started = true;
         _firstResume.TrySetResult();
         log($"connected to process server {processServer}: " + string.Join(", ", disks.Select(d => $"{d.Name} from #{d.Stream.AckedThrough + 1}")));
 
         try
         {
-            var sender = SendLoopAsync(send, sendLock, ct);
-            var receiver = ReceiveLoopAsync(net, send, sendLock, ct);
-            var done = await Task.WhenAny(sender, receiver).ConfigureAwait(false);
+            var sending = SendLoopAsync(sender, ct);
+            var receiver = ReceiveLoopAsync(net, sender, ct);
+            var done = await Task.WhenAny(sending, receiver).ConfigureAwait(false);
             await cts.CancelAsync().ConfigureAwait(false);
-            try { await Task.WhenAll(sender, receiver).ConfigureAwait(false); }
+            try { await Task.WhenAll(sending, receiver).ConfigureAwait(false); }
             catch (OperationCanceledException) { }
             await done.ConfigureAwait(false);
         }
@@ -231,7 +231,7 @@ public sealed class ReplicationClient(
         using var answer = _hashReplies.Expect(req.RequestId);
         try
         {
-            await SendControlAsync(req, c.Lock, c.Send, c.Ct).ConfigureAwait(false);
+            await c.Sender.SendAsync(req, c.Ct).ConfigureAwait(false);
             var reply = await answer.Reply.WaitAsync(TimeSpan.FromMinutes(2), c.Ct).ConfigureAwait(false);
             if (reply.Error is not null) log($"disk {diskId}: replica hashes unavailable ({reply.Error}); sending blocks");
             return reply.Error is null && reply.Hashes.Count > 0 ? reply.Hashes : null;
@@ -242,7 +242,7 @@ public sealed class ReplicationClient(
         }
     }
 
-    void StartResync(ReplicatedExport d, ResyncReason reason, SemaphoreSlim sendLock, Stream send, CancellationToken ct, bool rangeOpened = false)
+    void StartResync(ReplicatedExport d, ResyncReason reason, FrameSender sender, CancellationToken ct, bool rangeOpened = false)
     {
         var after = d.Stream.AckedThrough;
         IReadOnlyList<(long Offset, long Length)>? ranges = null;
@@ -282,24 +282,13 @@ public sealed class ReplicationClient(
                 $"{summary.BlocksEqual} blocks equal at the replica, complete at #{last} ({reason}, {summary.Seconds:0.0} s)");
             try { resyncCompleted?.Invoke(summary); }
             catch (Exception e) { log($"disk {d.Name}: resync summary not delivered: {e.Message}"); }
-            try { await SendControlAsync(new ResyncNotice(d.Name, reason, true, last), sendLock, send, ct).ConfigureAwait(false); }
+            try { await sender.SendAsync(new ResyncNotice(d.Name, reason, true, last), ct).ConfigureAwait(false); }
             catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException) { /* the next connection re-announces nothing: completion is implied by the stream */ }
         }, CancellationToken.None);
         lock (_resyncs) _resyncs.Add(task);
     }
 
-    static async Task SendControlAsync(ControlMessage m, SemaphoreSlim sendLock, Stream send, CancellationToken ct)
-    {
-        await sendLock.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            await FrameIo.WriteAsync(send, FrameType.Control, m.ToBytes(), ct).ConfigureAwait(false);
-            await send.FlushAsync(ct).ConfigureAwait(false);
-        }
-        finally { sendLock.Release(); }
-    }
-
-    async Task SendLoopAsync(Stream send, SemaphoreSlim sendLock, CancellationToken ct)
+    async Task SendLoopAsync(FrameSender sender, CancellationToken ct)
     {
         while (!ct.IsCancellationRequested)
         {
@@ -309,14 +298,10 @@ public sealed class ReplicationClient(
                 var batch = d.Stream.TakeUnsent(1 << 20);
                 if (batch.Count == 0) continue;
                 sentAny = true;
-                await sendLock.WaitAsync(ct).ConfigureAwait(false);
-                try
+                await sender.SendBatchAsync(async (send, token) =>
                 {
-                    foreach (var delta in batch)
-                        await FrameIo.WriteDeltaAsync(send, delta, ct).ConfigureAwait(false);
-                    await send.FlushAsync(ct).ConfigureAwait(false);
-                }
-                finally { sendLock.Release(); }
+                    foreach (var delta in batch) await FrameIo.WriteDeltaAsync(send, delta, token).ConfigureAwait(false);
+                }, ct).ConfigureAwait(false);
             }
             if (!sentAny)
             {
@@ -327,7 +312,7 @@ public sealed class ReplicationClient(
         }
     }
 
-    async Task ReceiveLoopAsync(Stream net, Stream send, SemaphoreSlim sendLock, CancellationToken ct)
+    async Task ReceiveLoopAsync(Stream net, FrameSender sender, CancellationToken ct)
     {
         while (true)
         {
@@ -349,14 +334,14 @@ public sealed class ReplicationClient(
                     break;
                 case BookmarkRequest req:
                     var answer = InsertBookmark(req);
-                    await SendControlAsync(answer, sendLock, send, ct).ConfigureAwait(false);
+                    await sender.SendAsync(answer, ct).ConfigureAwait(false);
                     break;
                 case HoldRequest hold:
                     // Off the receive loop: the freeze may take seconds, and the loop must stay free for acks and the commit.
                     _ = Task.Run(async () =>
                     {
                         var held = await Holds.HoldAsync(hold).ConfigureAwait(false);
-                        try { await SendControlAsync(held, sendLock, send, ct).ConfigureAwait(false); }
+                        try { await sender.SendAsync(held, ct).ConfigureAwait(false); }
                         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
                         {
                             Holds.Abort(new AbortHold("", hold.HoldId, "held reply not delivered", hold.DiskIds));
@@ -364,20 +349,20 @@ public sealed class ReplicationClient(
                     }, CancellationToken.None);
                     break;
                 case CommitHold commit:
-                    await SendControlAsync(Holds.Commit(commit), sendLock, send, ct).ConfigureAwait(false);
+                    await sender.SendAsync(Holds.Commit(commit), ct).ConfigureAwait(false);
                     break;
                 case ResyncRequest request:
-                    await SendControlAsync(RequestResync(request), sendLock, send, ct).ConfigureAwait(false);
+                    await sender.SendAsync(RequestResync(request), ct).ConfigureAwait(false);
                     break;
                 case AbortHold abort:
-                    await SendControlAsync(Holds.Abort(abort), sendLock, send, ct).ConfigureAwait(false);
+                    await sender.SendAsync(Holds.Abort(abort), ct).ConfigureAwait(false);
                     break;
                 case StopForFailover stop:
                     // Off the receive loop: the drain waits for acknowledgements that this loop receives.
-                    _ = AnswerAsync(() => Stops.StopAsync(stop, ct), sendLock, send, ct);
+                    _ = AnswerAsync(() => Stops.StopAsync(stop, ct), sender, ct);
                     break;
                 case ResumeAfterFailover resume:
-                    _ = AnswerAsync(() => Stops.ResumeAsync(resume, ct), sendLock, send, ct);
+                    _ = AnswerAsync(() => Stops.ResumeAsync(resume, ct), sender, ct);
                     break;
                 case var other:
                     log($"ignoring unexpected control message {other.GetType().Name}");
@@ -386,10 +371,10 @@ public sealed class ReplicationClient(
         }
     }
 
-    static Task AnswerAsync<T>(Func<Task<T>> answer, SemaphoreSlim sendLock, Stream send, CancellationToken ct) where T : ControlMessage =>
+    static Task AnswerAsync<T>(Func<Task<T>> answer, FrameSender sender, CancellationToken ct) where T : ControlMessage =>
         Task.Run(async () =>
         {
-            try { await SendControlAsync(await answer().ConfigureAwait(false), sendLock, send, ct).ConfigureAwait(false); }
+            try { await sender.SendAsync(await answer().ConfigureAwait(false), ct).ConfigureAwait(false); }
             catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException) { /* the asker times out and asks again */ }
         }, CancellationToken.None);
 
@@ -415,7 +400,7 @@ public sealed class ReplicationClient(
             }
             finally { d.WriteLock.Release(); }
             log($"disk {d.Name}: resync asked by an operator: {req.Why}");
-            StartResync(d, ResyncReason.OperatorRequest, c.Lock, c.Send, c.Ct);
+            StartResync(d, ResyncReason.OperatorRequest, c.Sender, c.Ct);
             _ = TrySendNoticeAsync(new ResyncNotice(d.Name, ResyncReason.OperatorRequest, false, after[d.Name]));
         }
         return new ResyncStarted(req.RequestId, after, null);
