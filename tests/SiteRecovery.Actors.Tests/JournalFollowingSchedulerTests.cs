@@ -41,7 +41,7 @@ public sealed class JournalFollowingSchedulerTests : IDisposable
     [Fact]
     public async Task A_key_in_flight_is_not_started_again_and_every_outcome_frees_it()
     {
-        await using var node = await TestNode.StartAsync(PersistenceSettings.Sqlite(_dir));
+        await using var node = await ActorTestNode.StartAsync(PersistenceSettings.Sqlite(_dir));
         var (slow, quick) = ("disk-slow", "disk-quick");
         var starts = new ConcurrentQueue<string>();
         var outcomes = new ConcurrentQueue<string>();

@@ -32,7 +32,7 @@ public abstract class JournalRecoveryTests
         var ps = $"ps-{_run}";
         var mt = $"mt-{_run}";
 
-        await using (var node = await TestNode.StartAsync(Persistence, Entities))
+        await using (var node = await ActorTestNode.StartAsync(Persistence, Entities))
         {
             async Task Accept<TRegion>(object command, int events) =>
                 Assert.Equal(new CommandResult.Accepted(events), await node.Ask<TRegion, CommandResult>(command));
@@ -61,7 +61,7 @@ public abstract class JournalRecoveryTests
             await Accept<MasterTargetsRegion>(new DetachReplica(mt, "other"), 1);
         }
 
-        await using (var node = await TestNode.StartAsync(Persistence, Entities))
+        await using (var node = await ActorTestNode.StartAsync(Persistence, Entities))
         {
             var view = await node.Ask<ProtectedDisksRegion, DiskView>(new GetDisk(disk, 10_000));
             Assert.True(view.Registered);
@@ -103,7 +103,7 @@ public sealed class SqliteJournalRecoveryTests : JournalRecoveryTests, IDisposab
     [Fact]
     public async Task EventsByTag_returns_the_tagged_events()
     {
-        await using var node = await TestNode.StartAsync(Persistence);
+        await using var node = await ActorTestNode.StartAsync(Persistence);
         var disk = "tagged-disk";
         Assert.True((await node.Ask<ProtectedDisksRegion, CommandResult>(new RegisterDisk(disk, "m", 10, "ps", "mt"))).IsAccepted);
         Assert.True((await node.Ask<ProtectedDisksRegion, CommandResult>(

@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.Configuration;
 using SiteRecovery.Actors.Control;
 using SiteRecovery.Contracts.Control;
 using SiteRecovery.Contracts.Wire;
@@ -8,11 +7,7 @@ using Xunit;
 namespace SiteRecovery.Actors.Tests;
 
 /// <summary>Akka.TestKit tests of the regions and entities on the in-memory journal.</summary>
-public sealed class RegionActorTests() : Akka.TestKit.Xunit2.TestKit(ConfigurationFactory.ParseString("""
-    akka.persistence.journal.plugin = "akka.persistence.journal.inmem"
-    akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.inmem"
-    akka.loglevel = WARNING
-    """))
+public sealed class RegionActorTests() : Akka.TestKit.Xunit2.TestKit(ActorTestNode.InMemory())
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
 

@@ -1,7 +1,6 @@
 using System.Collections.Immutable;
 using System.Runtime.Serialization;
 using Akka.Actor;
-using Akka.Configuration;
 using Akka.Serialization;
 using SiteRecovery.Actors.Control.MasterTarget;
 using SiteRecovery.Actors.Control.ProcessServer;
@@ -15,15 +14,7 @@ namespace SiteRecovery.Actors.Tests;
 
 public sealed class SerializerTests : IDisposable
 {
-    private readonly ActorSystem _system = ActorSystem.Create("serializer-tests", ConfigurationFactory.ParseString($$"""
-        akka.actor {
-          serializers { control-json = "{{typeof(ControlJsonSerializer).AssemblyQualifiedName}}" }
-          serialization-bindings {
-            "{{typeof(IControlEvent).AssemblyQualifiedName}}" = control-json
-            "{{typeof(IControlSnapshot).AssemblyQualifiedName}}" = control-json
-          }
-        }
-        """));
+    private readonly ActorSystem _system = ActorTestNode.CreateSystem("serializer-tests");
 
     private ControlJsonSerializer Serializer => new((ExtendedActorSystem)_system);
 

@@ -12,7 +12,7 @@ public sealed class StartupValidationTests
         var direct = Assert.Throws<PersistenceStartupException>(() => PersistenceStartupCheck.EnsureUsable(settings));
         AssertNamesAllowedProviders(direct.Message);
 
-        var viaHost = await Assert.ThrowsAnyAsync<Exception>(() => TestNode.StartAsync(settings));
+        var viaHost = await Assert.ThrowsAnyAsync<Exception>(() => ActorTestNode.StartAsync(settings));
         AssertNamesAllowedProviders(Flatten(viaHost));
         return;
 
@@ -32,7 +32,7 @@ public sealed class StartupValidationTests
         Assert.Contains("127.0.0.1:1", ex.Message);
         Assert.DoesNotContain("Password=p", ex.Message);
 
-        var viaHost = await Assert.ThrowsAnyAsync<Exception>(() => TestNode.StartAsync(settings));
+        var viaHost = await Assert.ThrowsAnyAsync<Exception>(() => ActorTestNode.StartAsync(settings));
         Assert.Contains("127.0.0.1:1", Flatten(viaHost));
     }
 

@@ -8,7 +8,7 @@ namespace SiteRecovery.Alerts.Tests;
 
 public sealed class AlertSerializationTests : IDisposable
 {
-    private readonly ActorSystem _system = ActorSystem.Create("alert-serialization");
+    private readonly ActorSystem _system = ActorTestNode.CreateSystem("alert-serialization");
     private ControlJsonSerializer Serializer => new((ExtendedActorSystem)_system);
 
     private object RoundTrip(object o) => Serializer.FromBinary(Serializer.ToBinary(o), Serializer.Manifest(o));

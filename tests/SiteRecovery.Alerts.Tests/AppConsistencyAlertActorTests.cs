@@ -1,9 +1,5 @@
 using Akka.Actor;
-using Akka.Hosting;
 using Akka.Persistence;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using SiteRecovery.Actors.Alerts;
 using SiteRecovery.Actors.Control;
 using SiteRecovery.Actors.Hosting;
@@ -36,20 +32,10 @@ public sealed class AppConsistencyAlertActorTests : IDisposable
     public async Task The_alert_is_raised_from_a_journaled_failure_and_cleared_by_a_later_app_consistent_point()
     {
         var settings = new AlertSettings(TimeSpan.FromMinutes(15), 80, 70, TimeSpan.FromMilliseconds(200), Clock: () => _now + 30_000);
-        using var host = new HostBuilder()
-            .ConfigureLogging(l => l.ClearProviders())
-            .ConfigureServices(services => services.AddAkka("sr-app-alerts-test", b => b
-                .AddHocon("""
-                    akka.loglevel = WARNING
-                    akka.persistence.query.journal.sql.refresh-interval = 100ms
-                    """, HoconAddMode.Prepend)
-                .AddSiteRecoveryPersistence(SiteRecovery.Actors.Hosting.PersistenceSettings.Sqlite(_dir))
-                .AddControlPlaneActors(new EntitySettings(100, null))
-                .AddAlerting(settings)))
-            .Build();
-        await host.StartAsync();
-        var registry = host.Services.GetRequiredService<ActorRegistry>();
-        var system = host.Services.GetRequiredService<ActorSystem>();
+        await using var node = await ActorTestNode.StartAsync(
+            SiteRecovery.Actors.Hosting.PersistenceSettings.Sqlite(_dir), new EntitySettings(100, null), b => b.AddAlerting(settings));
+        var registry = node.Registry;
+        var system = node.System;
         var writer = system.ActorOf(Props.Create(() => new EventWriter()), "writer");
         var monitor = await registry.GetAsync<AlertMonitor>();
 
@@ -93,6 +79,5 @@ public sealed class AppConsistencyAlertActorTests : IDisposable
         Assert.NotNull(report);
         Assert.Equal(new DiskRpoEntry("web01-d1", "web01", 20_000, _now + 10_000, "auto-1", 15 * 60_000, false, null), Assert.Single(report.Disks));
         Assert.Equal(new MachineRpoEntry("web01", 20_000, _now + 10_000, 1, "web01-d1", false), Assert.Single(report.Machines));
-        await host.StopAsync();
     }
 }

@@ -1,8 +1,4 @@
 using Akka.Actor;
-using Akka.Hosting;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using SiteRecovery.Actors.Alerts;
 using SiteRecovery.Actors.Control;
 using SiteRecovery.Actors.Hosting;
@@ -29,19 +25,9 @@ public sealed class ReplicationStoppedAlertActorTests : IDisposable
     public async Task A_stopped_disk_raises_its_alert_with_the_reason_and_the_resume_clears_it()
     {
         var settings = new AlertSettings(TimeSpan.FromMinutes(15), 80, 70, TimeSpan.FromMilliseconds(200), Clock: () => _now);
-        using var host = new HostBuilder()
-            .ConfigureLogging(l => l.ClearProviders())
-            .ConfigureServices(services => services.AddAkka("sr-stop-alerts-test", b => b
-                .AddHocon("""
-                    akka.loglevel = WARNING
-                    akka.persistence.query.journal.sql.refresh-interval = 100ms
-                    """, HoconAddMode.Prepend)
-                .AddSiteRecoveryPersistence(SiteRecovery.Actors.Hosting.PersistenceSettings.Sqlite(_dir))
-                .AddControlPlaneActors(new EntitySettings(100, null))
-                .AddAlerting(settings)))
-            .Build();
-        await host.StartAsync();
-        var registry = host.Services.GetRequiredService<ActorRegistry>();
+        await using var node = await ActorTestNode.StartAsync(
+            SiteRecovery.Actors.Hosting.PersistenceSettings.Sqlite(_dir), new EntitySettings(100, null), b => b.AddAlerting(settings));
+        var registry = node.Registry;
         var monitor = await registry.GetAsync<AlertMonitor>();
         var disks = await registry.GetAsync<ProtectedDisksRegion>();
 
@@ -68,6 +54,5 @@ public sealed class ReplicationStoppedAlertActorTests : IDisposable
         Assert.True((await disks.Ask<CommandResult>(new ResumeReplication("db-d1", _now + 1), AskTimeout)).IsAccepted);
         await WaitFor(a => !a.Any(x => x is { Kind: AlertKind.DiskReplicationStopped, Active: true })
                            && a.Any(x => x is { Kind: AlertKind.DiskReplicationStopped, Target: "db-d1", Active: false }), "the alert to clear");
-        await host.StopAsync();
     }
 }

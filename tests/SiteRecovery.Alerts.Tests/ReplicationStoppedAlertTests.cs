@@ -13,7 +13,7 @@ public sealed class ReplicationStoppedAlertTests : IDisposable
 {
     private const long T0 = 1_700_000_000_000;
     private static readonly IReadOnlySet<AlertKey> None = new HashSet<AlertKey>();
-    private readonly ActorSystem _system = ActorSystem.Create("stop-serialization");
+    private readonly ActorSystem _system = ActorTestNode.CreateSystem("stop-serialization");
 
     public void Dispose() => _system.Terminate().Wait();
 

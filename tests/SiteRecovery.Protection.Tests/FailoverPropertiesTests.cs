@@ -221,7 +221,7 @@ public sealed class FailoverPropertiesTests
 /// <summary>Journal compatibility and serializer round trips of the new events and snapshots.</summary>
 public sealed class RecoveryPlanSerializationTests : IDisposable
 {
-    private readonly ActorSystem _system = ActorSystem.Create("plan-serialization");
+    private readonly ActorSystem _system = ActorTestNode.CreateSystem("plan-serialization");
 
     private ControlJsonSerializer Serializer => new((ExtendedActorSystem)_system);
 

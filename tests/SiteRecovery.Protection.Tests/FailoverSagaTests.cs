@@ -1,9 +1,6 @@
 using System.Collections.Concurrent;
 using Akka.Actor;
 using Akka.Hosting;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using SiteRecovery.Actors.Control;
 using SiteRecovery.Actors.Failover;
 using SiteRecovery.Actors.Hosting;
@@ -109,30 +106,19 @@ public sealed partial class FailoverSagaTests : IDisposable
         }
     }
 
-    sealed class Site : IAsyncDisposable
+    sealed class Site(string dir, IFailoverEffects effects) : IAsyncDisposable
     {
-        readonly IHost _host;
+        ActorTestNode? _node;
         public IActorRef Jobs = null!;
         public IActorRef Directory = null!;
 
-        public Site(string dir, IFailoverEffects effects)
-        {
-            _host = new HostBuilder()
-                .ConfigureLogging(l => l.ClearProviders())
-                .ConfigureServices(s => s.AddAkka("sr-failover-saga", b => b
-                    .AddHocon("akka.loglevel = WARNING", HoconAddMode.Prepend)
-                    .AddSiteRecoveryPersistence(PersistenceSettings.Sqlite(dir))
-                    .AddControlPlaneActors(EntitySettings.Default)
-                    .WithActors((system, registry) =>
-                    {
-                        IActorRef? region = null;
-                        Directory = system.ActorOf(FailoverDirectoryActor.Props(EntitySettings.Default, () => region), "failover-directory");
-                        Jobs = region = system.ActorOf(FailoverJobsRegion.Props(effects, EntitySettings.Default, Directory), "failover-jobs");
-                    })))
-                .Build();
-        }
-
-        public Task StartAsync() => _host.StartAsync();
+        public async Task StartAsync() =>
+            _node = await ActorTestNode.StartAsync(PersistenceSettings.Sqlite(dir), EntitySettings.Default, b => b.WithActors((system, registry) =>
+            {
+                IActorRef? region = null;
+                Directory = system.ActorOf(FailoverDirectoryActor.Props(EntitySettings.Default, () => region), "failover-directory");
+                Jobs = region = system.ActorOf(FailoverJobsRegion.Props(effects, EntitySettings.Default, Directory), "failover-jobs");
+            }));
 
         public Task<T> Ask<T>(IActorRef to, object message) => to.Ask<T>(message, Timeout);
 
@@ -150,8 +136,7 @@ public sealed partial class FailoverSagaTests : IDisposable
 
         public async ValueTask DisposeAsync()
         {
-            await _host.StopAsync();
-            _host.Dispose();
+            if (_node is not null) await _node.DisposeAsync();
         }
     }
 

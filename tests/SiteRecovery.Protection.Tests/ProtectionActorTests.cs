@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.Configuration;
 using SiteRecovery.Actors.Control;
 using SiteRecovery.Actors.Control.ProtectedMachine;
 using SiteRecovery.Contracts.Control;
@@ -9,11 +8,7 @@ using static SiteRecovery.Protection.Tests.Machines;
 namespace SiteRecovery.Protection.Tests;
 
 /// <summary>Akka.TestKit tests of the protection regions and the orchestrator on the in-memory journal.</summary>
-public sealed class ProtectionActorTests() : Akka.TestKit.Xunit2.TestKit(ConfigurationFactory.ParseString("""
-    akka.persistence.journal.plugin = "akka.persistence.journal.inmem"
-    akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.inmem"
-    akka.loglevel = WARNING
-    """))
+public sealed class ProtectionActorTests() : Akka.TestKit.Xunit2.TestKit(ActorTestNode.InMemory())
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
     private static readonly EntitySettings Settings = new(2, null);

@@ -1,13 +1,9 @@
 using Akka.Actor;
-using Akka.Hosting;
 using Akka.Persistence.Query;
 using Akka.Persistence.Sql.Query;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using SiteRecovery.Actors.Control;
 using SiteRecovery.Actors.Control.ProtectedMachine;
 using SiteRecovery.Actors.Hosting;
@@ -18,46 +14,11 @@ using static SiteRecovery.Protection.Tests.Machines;
 
 namespace SiteRecovery.Protection.Tests;
 
-/// <summary>A node wired like a real host: persistence + control-plane actors + protection actors.</summary>
-internal sealed class Node : IAsyncDisposable
+/// <summary>The test node with the protection actors, as a real host adds them.</summary>
+internal static class ProtectionNode
 {
-    private readonly IHost _host;
-
-    private Node(IHost host) => _host = host;
-
-    public ActorSystem System => _host.Services.GetRequiredService<ActorSystem>();
-
-    public static async Task<Node> StartAsync(PersistenceSettings persistence, EntitySettings entities)
-    {
-        var host = new HostBuilder()
-            .ConfigureLogging(l => l.ClearProviders())
-            .ConfigureServices(services => services.AddAkka("sr-prot-test", b => b
-                .AddHocon("akka.loglevel = WARNING", HoconAddMode.Prepend)
-                .AddSiteRecoveryPersistence(persistence)
-                .AddControlPlaneActors(entities)
-                .AddProtectionActors(entities)))
-            .Build();
-        try
-        {
-            await host.StartAsync();
-        }
-        catch
-        {
-            host.Dispose();
-            throw;
-        }
-
-        return new Node(host);
-    }
-
-    public async Task<T> Ask<TKey, T>(object message) =>
-        await (await _host.Services.GetRequiredService<ActorRegistry>().GetAsync<TKey>()).Ask<T>(message, TimeSpan.FromSeconds(10));
-
-    public async ValueTask DisposeAsync()
-    {
-        await _host.StopAsync();
-        _host.Dispose();
-    }
+    public static Task<ActorTestNode> StartAsync(PersistenceSettings persistence, EntitySettings entities) =>
+        ActorTestNode.StartAsync(persistence, entities, b => b.AddProtectionActors(entities));
 }
 
 /// <summary>Run the protection flow, stop the actor system, start a new one on the same database: the state is back.</summary>
@@ -72,7 +33,7 @@ public abstract class ProtectionRecoveryTests
     public async Task Groups_and_machines_recover_after_the_actor_system_restarts()
     {
         var settings = ProtectionGroupProperties.Good;
-        await using (var node = await Node.StartAsync(Persistence, Entities))
+        await using (var node = await ProtectionNode.StartAsync(Persistence, Entities))
         {
             async Task Accept<TKey>(object command, int events) =>
                 Assert.Equal(new CommandResult.Accepted(events), await node.Ask<TKey, CommandResult>(command));
@@ -95,7 +56,7 @@ public abstract class ProtectionRecoveryTests
             await Accept<ProtectedMachinesRegion>(new DiscoverMachine("m2", Valid(2, GuestOs.Windows) with { Clustered = true }), 1);
         }
 
-        await using (var node = await Node.StartAsync(Persistence, Entities))
+        await using (var node = await ProtectionNode.StartAsync(Persistence, Entities))
         {
             var group = await node.Ask<ProtectionGroupsRegion, ProtectionGroupView>(new GetProtectionGroup("g1"));
             Assert.True(group.Created);

@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.Configuration;
 using Microsoft.Data.Sqlite;
 using SiteRecovery.Actors.Control;
 using SiteRecovery.Actors.Hosting;
@@ -10,11 +9,7 @@ using static SiteRecovery.Protection.Tests.RecoveryPlanRulesTests;
 namespace SiteRecovery.Protection.Tests;
 
 /// <summary>Akka.TestKit tests of the recovery-plan region and directory on the in-memory journal.</summary>
-public sealed class RecoveryPlanActorTests() : Akka.TestKit.Xunit2.TestKit(ConfigurationFactory.ParseString("""
-    akka.persistence.journal.plugin = "akka.persistence.journal.inmem"
-    akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.inmem"
-    akka.loglevel = WARNING
-    """))
+public sealed class RecoveryPlanActorTests() : Akka.TestKit.Xunit2.TestKit(ActorTestNode.InMemory())
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
     private static readonly EntitySettings Settings = new(2, null);
@@ -118,7 +113,7 @@ public sealed class RecoveryPlanRecoveryTests : IDisposable
             .Select(g => new BootGroup(Enumerable.Range(0, 5).Select(m => $"vm-{g}-{m}").ToArray(),
                 [ManualAction($"before-{g}")], [ScriptAction($"after-{g}", $"step{g}.sh", 30)]))
             .ToArray();
-        await using (var node = await Node.StartAsync(persistence, Entities))
+        await using (var node = await ProtectionNode.StartAsync(persistence, Entities))
         {
             async Task Accept(object command, int events) =>
                 Assert.Equal(new CommandResult.Accepted(events), await node.Ask<RecoveryPlansRegion, CommandResult>(command));
@@ -138,7 +133,7 @@ public sealed class RecoveryPlanRecoveryTests : IDisposable
             }
         }
 
-        await using (var node = await Node.StartAsync(persistence, Entities))
+        await using (var node = await ProtectionNode.StartAsync(persistence, Entities))
         {
             var list = await node.Ask<RecoveryPlanDirectory, RecoveryPlanList>(ListRecoveryPlans.Instance);
             Assert.Equal([new RecoveryPlanListing("big", "vault-a"), new RecoveryPlanListing("small", "vault-b")], list.Plans);

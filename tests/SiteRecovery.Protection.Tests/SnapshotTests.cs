@@ -10,7 +10,7 @@ namespace SiteRecovery.Protection.Tests;
 
 public sealed class SnapshotTests : IDisposable
 {
-    private readonly ActorSystem _system = ActorSystem.Create("protection-snapshots");
+    private readonly ActorSystem _system = ActorTestNode.CreateSystem("protection-snapshots");
 
     private object RoundTrip(object o)
     {

@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.Configuration;
 using Akka.Event;
 using SiteRecovery.Actors.Control;
 using SiteRecovery.Actors.Control.Registration;
@@ -10,9 +9,7 @@ using static SiteRecovery.Registration.Tests.Fixtures;
 namespace SiteRecovery.Registration.Tests;
 
 /// <summary>Akka.TestKit tests of the vault directory and regions on the in-memory journal, with debug logging on.</summary>
-public sealed class ActorTests() : Akka.TestKit.Xunit2.TestKit(ConfigurationFactory.ParseString("""
-    akka.persistence.journal.plugin = "akka.persistence.journal.inmem"
-    akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.inmem"
+public sealed class ActorTests() : Akka.TestKit.Xunit2.TestKit(ActorTestNode.InMemory("""
     akka.loglevel = DEBUG
     akka.actor.debug.receive = on
     akka.actor.debug.unhandled = on

@@ -18,6 +18,8 @@ public abstract class JournalRecoveryTests
 
     private readonly string _run = Guid.NewGuid().ToString("N")[..8];
 
+    private Task<ActorTestNode> StartAsync() => ActorTestNode.StartAsync(Persistence, Entities, b => b.AddRegistrationActors(Entities));
+
     [Fact]
     public async Task Registration_state_is_recovered_after_the_actor_system_restarts()
     {
@@ -26,7 +28,7 @@ public abstract class JournalRecoveryTests
         string key, passphrase;
         RegistrationChallenge used;
 
-        await using (var node = await RegistrationNode.StartAsync(Persistence, Entities))
+        await using (var node = await StartAsync())
         {
             Assert.Equal(new RegistrationReply.Accepted(1), await node.Ask<VaultsRegion, RegistrationReply>(new CreateVault(vault, VaultRegion.UkSouth)));
             key = Assert.IsType<IssuedRegistrationKey>(await node.Ask<VaultsRegion, RegistrationReply>(new IssueRegistrationKey(vault, T0))).Key;
@@ -42,7 +44,7 @@ public abstract class JournalRecoveryTests
             await WaitFor(async () => (await directory.Ask<VaultList>(ListVaults.Instance)).VaultNames.Contains(vault));
         }
 
-        await using (var node = await RegistrationNode.StartAsync(Persistence, Entities))
+        await using (var node = await StartAsync())
         {
             var vaultView = await node.Ask<VaultsRegion, VaultView>(new GetVault(vault));
             Assert.True(vaultView.Created);

@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.Configuration;
 using SiteRecovery.Actors.Control.ConfigurationServer;
 using SiteRecovery.Actors.Control.Registration;
 using SiteRecovery.Actors.Control.Vault;
@@ -13,7 +12,7 @@ namespace SiteRecovery.Registration.Tests;
 /// <summary>Every registration event and snapshot round-trips through the manifest serializer and is tagged.</summary>
 public sealed class SerializerTests : IDisposable
 {
-    private readonly ActorSystem _system = ActorSystem.Create("reg-serializer-tests", ConfigurationFactory.ParseString("akka.loglevel = WARNING"));
+    private readonly ActorSystem _system = ActorTestNode.CreateSystem("reg-serializer-tests");
 
     private static readonly IRegistrationEvent[] Samples =
     [

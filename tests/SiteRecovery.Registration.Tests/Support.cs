@@ -1,16 +1,8 @@
 using System.Text;
 using System.Text.Json;
-using Akka.Actor;
-using Akka.Hosting;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using Npgsql;
-using SiteRecovery.Actors.Control;
 using SiteRecovery.Actors.Control.ConfigurationServer;
 using SiteRecovery.Actors.Control.Registration;
 using SiteRecovery.Actors.Control.Vault;
-using SiteRecovery.Actors.Hosting;
 using SiteRecovery.Actors.Serialization;
 using SiteRecovery.Contracts.Control;
 using Xunit;
@@ -60,49 +52,5 @@ internal static class Fixtures
     {
         Assert.DoesNotContain(passphrase, text, StringComparison.Ordinal);
         Assert.DoesNotContain(Convert.ToBase64String(Encoding.UTF8.GetBytes(passphrase)), text, StringComparison.Ordinal);
-    }
-}
-
-/// <summary>A control-plane node on Microsoft.Extensions.Hosting + Akka.Hosting with the registration actors.</summary>
-internal sealed class RegistrationNode : IAsyncDisposable
-{
-    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
-    private readonly IHost _host;
-
-    private RegistrationNode(IHost host) => _host = host;
-
-    public ActorSystem System => _host.Services.GetRequiredService<ActorSystem>();
-    public ActorRegistry Registry => _host.Services.GetRequiredService<ActorRegistry>();
-
-    public static async Task<RegistrationNode> StartAsync(PersistenceSettings persistence, EntitySettings? entities = null)
-    {
-        var host = new HostBuilder()
-            .ConfigureLogging(l => l.ClearProviders())
-            .ConfigureServices(services => services.AddAkka("sr-reg-test", b => b
-                .AddHocon("akka.loglevel = WARNING", HoconAddMode.Prepend)
-                .AddSiteRecoveryPersistence(persistence)
-                .AddControlPlaneActors(entities)
-                .AddRegistrationActors(entities)))
-            .Build();
-        try
-        {
-            await host.StartAsync();
-        }
-        catch
-        {
-            host.Dispose();
-            throw;
-        }
-
-        return new RegistrationNode(host);
-    }
-
-    public async Task<T> Ask<TRegion, T>(object message) =>
-        await (await Registry.GetAsync<TRegion>()).Ask<T>(message, AskTimeout);
-
-    public async ValueTask DisposeAsync()
-    {
-        await _host.StopAsync();
-        _host.Dispose();
     }
 }

@@ -15,11 +15,23 @@ public sealed class StopEntity
     private StopEntity() { }
 }
 
+/// <summary>A command prepared by the actor (randomness or a remote answer filled in) to decide on behalf of <see cref="ReplyTo"/>.</summary>
+internal sealed record Prepared<TCommand>(TCommand Command, IActorRef ReplyTo);
+
 /// <summary>
-/// Thin event-sourced shell around an immutable state: decide, PersistAll, apply, reply, snapshot every N events.
+/// Thin event-sourced shell around an immutable state: decide, PersistAll, apply, reply, snapshot every N events,
+/// passivate when idle. Every persistent entity and directory under Control runs on it.
+/// <para>
+/// Derived actors turn public messages that need randomness, a clock or another actor's answer into prepared commands
+/// (<see cref="ExecuteLater"/>), so the pure state never calls RandomNumberGenerator or asks anyone.
+/// </para>
+/// <para>
+/// Replies: a refusal or the state's <see cref="IEventSourcedState{TSelf,TCommand,TEvent}.Answer"/> goes to whoever
+/// sent the command. A told command (no sender) gets nothing; its refusal is logged instead.
+/// </para>
 /// </summary>
 public abstract class AggregateActor<TState, TCommand, TEvent> : ReceivePersistentActor
-    where TState : class, IAggregateState<TState, TCommand, TEvent>
+    where TState : class, IEventSourcedState<TState, TCommand, TEvent>
     where TCommand : class
     where TEvent : class
 {
@@ -40,7 +52,8 @@ public abstract class AggregateActor<TState, TCommand, TEvent> : ReceivePersiste
         });
         Recover<TEvent>(e => State = State.Apply(e));
 
-        Command<TCommand>(HandleCommand);
+        Command<TCommand>(c => Execute(c, Sender));
+        Command<Prepared<TCommand>>(p => Execute(p.Command, p.ReplyTo));
         Command<SaveSnapshotSuccess>(s =>
         {
             if (s.Metadata.SequenceNr > 1)
@@ -63,34 +76,39 @@ public abstract class AggregateActor<TState, TCommand, TEvent> : ReceivePersiste
         if (_settings.PassivateAfter is { } idle) SetReceiveTimeout(idle);
     }
 
-    private void HandleCommand(TCommand command)
+    /// <summary>Decides <paramref name="command"/> when it comes out of the mailbox (on the state then) on behalf of <paramref name="replyTo"/>.</summary>
+    protected void ExecuteLater(TCommand command, IActorRef replyTo) => Self.Tell(new Prepared<TCommand>(command, replyTo));
+
+    /// <summary>Called once the events of an accepted command were persisted and applied, after the reply.</summary>
+    protected virtual void OnPersisted(IReadOnlyList<TEvent> events) { }
+
+    private void Execute(TCommand command, IActorRef replyTo)
     {
-        var decision = State.Decide(command);
-        if (decision.Rejection is { } rejected)
+        // A told command (the data path reports points and progress without asking; an entity tells its directory) has
+        // no one to hear the answer. Sent anyway it would only be a dead letter, and those are muted after the first few.
+        var told = replyTo.IsNobody() || replyTo.Equals(Context.System.DeadLetters);
+        var (events, refusal) = State.Judge(command);
+        if (refusal is not null)
         {
-            // A told command (the data path reports points and progress without asking) has no one to hear its
-            // refusal; unlogged it would only be a dead letter, and those are muted after the first few.
-            if (Sender.IsNobody() || Sender.Equals(Context.System.DeadLetters))
-                _log.Warning("{0} refused {1}: {2} ({3})", PersistenceId, command.GetType().Name, rejected.Message, rejected.Reason);
-            else
-                Sender.Tell(rejected);
+            if (told) _log.Warning("{0} refused {1}: {2}", PersistenceId, command.GetType().Name, refusal);
+            else replyTo.Tell(refusal);
             return;
         }
 
-        var events = decision.Events;
         if (events.Count == 0)
         {
-            Sender.Tell(new CommandResult.Accepted(0));
+            if (!told) replyTo.Tell(State.Answer(command, 0));
             return;
         }
 
-        var replyTo = Sender;
         var remaining = events.Count;
         PersistAll(events, e =>
         {
             State = State.Apply(e);
             if (LastSequenceNr % _settings.SnapshotEvery == 0) SaveSnapshot(State);
-            if (--remaining == 0) replyTo.Tell(new CommandResult.Accepted(events.Count));
+            if (--remaining != 0) return;
+            if (!told) replyTo.Tell(State.Answer(command, events.Count));
+            OnPersisted(events);
         });
     }
 }

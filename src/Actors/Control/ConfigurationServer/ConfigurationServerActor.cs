@@ -16,7 +16,7 @@ namespace SiteRecovery.Actors.Control.ConfigurationServer;
 /// Passphrases (PBKDF2, ~100k iterations) are generated off the actor thread; nonces come from RandomNumberGenerator.
 /// </summary>
 public sealed class ConfigurationServerActor
-    : RegistrationAggregateActor<ConfigurationServerState, IConfigurationServerCommand, IConfigurationServerEvent>
+    : AggregateActor<ConfigurationServerState, IConfigurationServerCommand, IConfigurationServerEvent>
 {
     public const string PersistenceIdPrefix = "configuration-server-";
     private static readonly TimeSpan VerifyTimeout = TimeSpan.FromSeconds(5);

@@ -32,19 +32,16 @@ public sealed class RecoveryPlanActor : AggregateActor<RecoveryPlanState, IRecov
         if (State.Version > 0) Announce();
     }
 
-    // The state changes in the persist callback, which runs when the journal's answer is received: comparing after
-    // every received message sees every change without a hook in the aggregate shell.
-    protected override bool AroundReceive(Receive receive, object message)
+    protected override void OnPersisted(IReadOnlyList<IRecoveryPlanEvent> events)
     {
-        var handled = base.AroundReceive(receive, message);
-        if (!IsRecovering && !Equals(State.Listing, _announced)) Announce();
-        return handled;
+        if (!Equals(State.Listing, _announced)) Announce();
     }
 
     private void Announce()
     {
         _announced = State.Listing;
         if (_directory is null) return;
-        _directory.Tell(_announced is { } l ? new RecordRecoveryPlan(l.PlanId, l.Vault) : new ForgetRecoveryPlan(State.PlanId));
+        // Told without a sender: the directory's answer would only be an unhandled message here.
+        _directory.Tell(_announced is { } l ? new RecordRecoveryPlan(l.PlanId, l.Vault) : new ForgetRecoveryPlan(State.PlanId), ActorRefs.NoSender);
     }
 }

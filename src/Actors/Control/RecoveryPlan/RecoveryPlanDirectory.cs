@@ -1,23 +1,26 @@
 using System.Collections.Immutable;
 using Akka.Actor;
-using Akka.Persistence;
 using SiteRecovery.Contracts.Control;
 
 namespace SiteRecovery.Actors.Control.RecoveryPlan;
 
+/// <summary>What a plan actor tells the recovery-plan directory.</summary>
+public interface IRecoveryPlanDirectoryCommand;
+
 /// <summary>Sent by a plan actor to the directory; recording a plan as it is listed already is a no-op.</summary>
-public sealed record RecordRecoveryPlan(string PlanId, string Vault);
+public sealed record RecordRecoveryPlan(string PlanId, string Vault) : IRecoveryPlanDirectoryCommand;
 
 /// <summary>Sent by a plan actor after its deletion; forgetting a plan that is not listed is a no-op.</summary>
-public sealed record ForgetRecoveryPlan(string PlanId);
+public sealed record ForgetRecoveryPlan(string PlanId) : IRecoveryPlanDirectoryCommand;
 
 /// <summary>Pure state of the singleton directory of existing recovery plans (plan id → vault).</summary>
 [Manifest("recovery-plan-directory-state.v1")]
-public sealed record RecoveryPlanDirectoryState(ImmutableSortedDictionary<string, string> Plans) : IControlSnapshot
+public sealed record RecoveryPlanDirectoryState(ImmutableSortedDictionary<string, string> Plans)
+    : IControlSnapshot, IAggregateState<RecoveryPlanDirectoryState, IRecoveryPlanDirectoryCommand, IRecoveryPlanDirectoryEvent>
 {
     public static RecoveryPlanDirectoryState Empty { get; } = new(ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal));
 
-    public Decision<IRecoveryPlanDirectoryEvent> Decide(object command) => command switch
+    public Decision<IRecoveryPlanDirectoryEvent> Decide(IRecoveryPlanDirectoryCommand command) => command switch
     {
         RecordRecoveryPlan c when string.IsNullOrWhiteSpace(c.PlanId) || string.IsNullOrWhiteSpace(c.Vault) =>
             Decision<IRecoveryPlanDirectoryEvent>.Reject(RejectionReason.InvalidArgument, $"{nameof(RecordRecoveryPlan)}.PlanId and .Vault must be non-empty"),
@@ -44,39 +47,17 @@ public sealed record RecoveryPlanDirectoryState(ImmutableSortedDictionary<string
 /// Persistent singleton (persistence id <c>recovery-plan-directory</c>) listing the existing plans; answers
 /// <see cref="ListRecoveryPlans"/>. Fed only by the plan actors (<see cref="RecordRecoveryPlan"/>, <see cref="ForgetRecoveryPlan"/>).
 /// </summary>
-public sealed class RecoveryPlanDirectoryActor : ReceivePersistentActor
+public sealed class RecoveryPlanDirectoryActor
+    : AggregateActor<RecoveryPlanDirectoryState, IRecoveryPlanDirectoryCommand, IRecoveryPlanDirectoryEvent>
 {
     public const string SingletonPersistenceId = "recovery-plan-directory";
-    private readonly EntitySettings _settings;
-    private RecoveryPlanDirectoryState _state = RecoveryPlanDirectoryState.Empty;
 
+    // A singleton has no region to ask for passivation: it lives as long as the node.
     public RecoveryPlanDirectoryActor(EntitySettings settings)
+        : base(SingletonPersistenceId, RecoveryPlanDirectoryState.Empty, settings with { PassivateAfter = null })
     {
-        _settings = settings;
-        Recover<SnapshotOffer>(o =>
-        {
-            if (o.Snapshot is RecoveryPlanDirectoryState s) _state = s;
-        });
-        Recover<IRecoveryPlanDirectoryEvent>(e => _state = _state.Apply(e));
-
-        Command<RecordRecoveryPlan>(Handle);
-        Command<ForgetRecoveryPlan>(Handle);
-        Command<ListRecoveryPlans>(_ => Sender.Tell(_state.ToList()));
-        Command<SaveSnapshotSuccess>(_ => { });
-        Command<SaveSnapshotFailure>(_ => { });
+        Command<ListRecoveryPlans>(_ => Sender.Tell(State.ToList()));
     }
-
-    public override string PersistenceId => SingletonPersistenceId;
 
     public static Props Props(EntitySettings settings) => Akka.Actor.Props.Create(() => new RecoveryPlanDirectoryActor(settings));
-
-    private void Handle(object command)
-    {
-        var decision = _state.Decide(command);
-        PersistAll(decision.Events, persisted =>
-        {
-            _state = _state.Apply(persisted);
-            if (LastSequenceNr % _settings.SnapshotEvery == 0) SaveSnapshot(_state);
-        });
-    }
 }

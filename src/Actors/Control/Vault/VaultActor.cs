@@ -10,7 +10,7 @@ namespace SiteRecovery.Actors.Control.Vault;
 /// itself to the <see cref="VaultDirectoryActor"/> after creation and after every recovery of a created vault
 /// (so a lost announcement heals the next time the vault starts; the directory ignores repeats).
 /// </summary>
-public sealed class VaultActor : RegistrationAggregateActor<VaultState, IVaultCommand, IVaultEvent>
+public sealed class VaultActor : AggregateActor<VaultState, IVaultCommand, IVaultEvent>
 {
     public const string PersistenceIdPrefix = "vault-";
     private readonly IActorRef? _directory;
@@ -43,8 +43,9 @@ public sealed class VaultActor : RegistrationAggregateActor<VaultState, IVaultCo
         if (events.Any(e => e is VaultCreated)) Announce();
     }
 
+    // Told without a sender: the directory's answer would only be an unhandled message here.
     private void Announce()
     {
-        if (State.Created && State.Region is { } region) _directory?.Tell(new RecordVault(State.VaultName, region));
+        if (State.Created && State.Region is { } region) _directory?.Tell(new RecordVault(State.VaultName, region), ActorRefs.NoSender);
     }
 }

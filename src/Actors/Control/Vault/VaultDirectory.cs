@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using Akka.Actor;
-using Akka.Persistence;
 using SiteRecovery.Actors.Control.Registration;
 using SiteRecovery.Contracts.Control;
 
@@ -11,7 +10,8 @@ public sealed record RecordVault(string VaultName, VaultRegion Region);
 
 /// <summary>Pure state of the singleton directory of created vaults.</summary>
 [Manifest("vault-directory-state.v1")]
-public sealed record VaultDirectoryState(ImmutableSortedDictionary<string, VaultRegion> Vaults) : IControlSnapshot
+public sealed record VaultDirectoryState(ImmutableSortedDictionary<string, VaultRegion> Vaults)
+    : IControlSnapshot, IRegistrationState<VaultDirectoryState, RecordVault, VaultListed>
 {
     public static VaultDirectoryState Empty { get; } = new(ImmutableSortedDictionary.Create<string, VaultRegion>(StringComparer.Ordinal));
 
@@ -25,39 +25,21 @@ public sealed record VaultDirectoryState(ImmutableSortedDictionary<string, Vault
     }
 
     public VaultDirectoryState Apply(VaultListed e) => this with { Vaults = Vaults.SetItem(e.VaultName, e.Region) };
+
+    public RegistrationReply Reply(RecordVault command, int eventCount) => new RegistrationReply.Accepted(eventCount);
 }
 
 /// <summary>Persistent singleton (persistence id <c>vault-directory</c>) listing the created vaults; answers <see cref="ListVaults"/>.</summary>
-public sealed class VaultDirectoryActor : ReceivePersistentActor
+public sealed class VaultDirectoryActor : AggregateActor<VaultDirectoryState, RecordVault, VaultListed>
 {
     public const string SingletonPersistenceId = "vault-directory";
-    private readonly EntitySettings _settings;
-    private VaultDirectoryState _state = VaultDirectoryState.Empty;
 
+    // A singleton has no region to ask for passivation: it lives as long as the node.
     public VaultDirectoryActor(EntitySettings settings)
+        : base(SingletonPersistenceId, VaultDirectoryState.Empty, settings with { PassivateAfter = null })
     {
-        _settings = settings;
-        Recover<SnapshotOffer>(o =>
-        {
-            if (o.Snapshot is VaultDirectoryState s) _state = s;
-        });
-        Recover<VaultListed>(e => _state = _state.Apply(e));
-
-        Command<RecordVault>(c =>
-        {
-            var decision = _state.Decide(c);
-            PersistAll(decision.Events, persisted =>
-            {
-                _state = _state.Apply(persisted);
-                if (LastSequenceNr % _settings.SnapshotEvery == 0) SaveSnapshot(_state);
-            });
-        });
-        Command<ListVaults>(_ => Sender.Tell(new VaultList(_state.Vaults.Keys.ToList())));
-        Command<SaveSnapshotSuccess>(_ => { });
-        Command<SaveSnapshotFailure>(_ => { });
+        Command<ListVaults>(_ => Sender.Tell(new VaultList(State.Vaults.Keys.ToList())));
     }
-
-    public override string PersistenceId => SingletonPersistenceId;
 
     public static Props Props(EntitySettings settings) => Akka.Actor.Props.Create(() => new VaultDirectoryActor(settings));
 }
