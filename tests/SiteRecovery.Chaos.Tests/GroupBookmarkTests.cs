@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -55,8 +56,8 @@ public sealed class GroupBookmarkTests
 
         using var stop = new CancellationTokenSource();
         var pingPong = PingPongAsync(vm1.Uri("vm1-d1"), vm2.Uri("vm2-d1"), stop.Token);
-        var fio1 = Tools.RunOkAsync("fio", FioLoad(vm1.Uri("vm1-d1"), "load1"), TimeSpan.FromMinutes(3));
-        var fio2 = Tools.RunOkAsync("fio", FioLoad(vm2.Uri("vm2-d1"), "load2"), TimeSpan.FromMinutes(3));
+        var fio1 = ExternalTool.RunOkAsync("fio", FioLoad(vm1.Uri("vm1-d1"), "load1"), TimeSpan.FromMinutes(3));
+        var fio2 = ExternalTool.RunOkAsync("fio", FioLoad(vm2.Uri("vm2-d1"), "load2"), TimeSpan.FromMinutes(3));
 
         var taken = new List<(string Name, JsonNode Result, int StepsDone)>();
         for (var i = 1; i <= 4; i++)
@@ -75,7 +76,7 @@ public sealed class GroupBookmarkTests
         Assert.True(done > taken[^1].StepsDone, $"the ping-pong writer made no progress after the last bookmark ({done} steps)");
 
         // srctl takes the last one (also checks its JSON); nothing writes now, so the sources are its reference.
-        var ctl = await Tools.RunOkAsync("dotnet", [Path.Combine(Repo.Root, "src", "Hosts", "srctl", "bin", Repo.Configuration, "net10.0", "srctl.dll"),
+        var ctl = await ExternalTool.RunOkAsync("dotnet", [Path.Combine(Repo.Root, "src", "Hosts", "srctl", "bin", Repo.Configuration, "net10.0", "srctl.dll"),
             "bookmark", "--group", "pg1", "--name", "gb-final", "--json", "--api", node.ApiUrl], TimeSpan.FromMinutes(1));
         var final = JsonNode.Parse(ctl.StdOut)!;
         Assert.Equal("Committed", final["outcome"]!.GetValue<string>());
@@ -189,7 +190,7 @@ public sealed class GroupBookmarkTests
 
         public static QemuIo Start(string uri)
         {
-            var psi = new ProcessStartInfo(Tools.Find("qemu-io")) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            var psi = new ProcessStartInfo(ExternalTool.Find("qemu-io")) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
             foreach (var a in new[] { "-f", "raw", uri }) psi.ArgumentList.Add(a);
             return new QemuIo(Process.Start(psi) ?? throw new InvalidOperationException("cannot start qemu-io"));
         }

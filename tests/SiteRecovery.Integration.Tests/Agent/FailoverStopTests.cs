@@ -1,3 +1,4 @@
+using SiteRecovery.Contracts.Processes;
 using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Node.Failover;
 using SiteRecovery.Tests.Support;
@@ -25,7 +26,7 @@ public class FailoverStopTests
             for (var i = seed; !stop.IsCancellationRequested; i++)
             {
                 var commands = string.Join(" ", Enumerable.Range(0, 8).Select(k => $"-c \"write -P {(i + k) % 250 + 1} {((i * 8 + k) * 37 % 240) * 64}k 64k\""));
-                try { await Tools.RunAsync("qemu-io", $"-f raw {uri} {commands}", TimeSpan.FromSeconds(10)); Interlocked.Increment(ref Written); }
+                try { await ExternalTool.RunOkAsync("qemu-io", $"-f raw {uri} {commands}", TimeSpan.FromSeconds(10)); Interlocked.Increment(ref Written); }
                 catch (InvalidOperationException) { Interlocked.Increment(ref Refused); }
             }
         }
@@ -33,7 +34,7 @@ public class FailoverStopTests
 
     static async Task<string> QemuIoAsync(string uri, string command, bool readOnly = false)
     {
-        try { return await Tools.RunAsync("qemu-io", $"{(readOnly ? "-r " : "")}-f raw {uri} -c \"{command}\"", TimeSpan.FromSeconds(10)); }
+        try { return (await ExternalTool.RunOkAsync("qemu-io", $"{(readOnly ? "-r " : "")}-f raw {uri} -c \"{command}\"", TimeSpan.FromSeconds(10))).Output; }
         catch (InvalidOperationException e) { return e.Message; }
     }
 
@@ -101,7 +102,7 @@ public class FailoverStopTests
         await site.CatchUpAsync(TimeSpan.FromSeconds(20));
         var export = site.Agent.Exports[0];
         var before = export.Stream.LastSequence;
-        var psi = new System.Diagnostics.ProcessStartInfo(Tools.Find("qemu-io"), $"-f raw {site.NbdUri("disk1")}")
+        var psi = new System.Diagnostics.ProcessStartInfo(ExternalTool.Find("qemu-io"), $"-f raw {site.NbdUri("disk1")}")
             { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
         using var client = System.Diagnostics.Process.Start(psi)!;
         var stdout = client.StandardOutput.ReadToEndAsync();

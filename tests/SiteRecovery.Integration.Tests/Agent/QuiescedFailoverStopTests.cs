@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using SiteRecovery.Contracts.Processes;
 using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Node.Failover;
 using SiteRecovery.Tests.Support;
@@ -62,7 +63,7 @@ public sealed class QuiescedFailoverStopTests : IDisposable
 
         public Client(string uri)
         {
-            var psi = new ProcessStartInfo(Tools.Find("qemu-io"), $"-f raw {uri}")
+            var psi = new ProcessStartInfo(ExternalTool.Find("qemu-io"), $"-f raw {uri}")
                 { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
             _p = Process.Start(psi)!;
             _out = _p.StandardOutput.ReadToEndAsync();
@@ -188,7 +189,7 @@ public sealed class QuiescedFailoverStopTests : IDisposable
         var viaNode = await new SourceStop(site.Target).StopAsync(["disk1"], TimeSpan.FromSeconds(20), default, quiesce: true);
         var error = Assert.Single(viaNode.Errors);
         Assert.Equal(FailoverStopFailure.FreezeFailed, error.Reason);
-        var write = await Tools.RunAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0x12 0 64k\"", TimeSpan.FromSeconds(10));
+        var write = (await ExternalTool.RunOkAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0x12 0 64k\"", TimeSpan.FromSeconds(10))).Output;
         Assert.Contains("wrote 65536/65536 bytes", write);
         Assert.DoesNotContain(TrailLines(), l => l.StartsWith("shutdown", StringComparison.Ordinal));
     }
