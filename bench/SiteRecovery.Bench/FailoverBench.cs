@@ -237,8 +237,8 @@ public static class FailoverBench
         var read = await Tools.RunAsync("qemu-io", ["-r", "-f", "raw", uri, "-c", "read -v 0 4096"], TimeSpan.FromMinutes(1), step + " (first read over NBD)", ct);
         var firstRead = clock.Elapsed.TotalSeconds;
         // The guest's MBR: the boot signature 55 aa at bytes 510-511.
-        if (!read.Stdout.Contains("read 4096/4096", StringComparison.Ordinal) || !read.Stdout.Contains("55 aa", StringComparison.Ordinal))
-            throw new BenchException(step, $"the first 4 KiB of {firstDisk} over {uri} are not the guest's boot sector: {Tools.Tail(read.Stdout, 400)}");
+        if (!read.StdOut.Contains("read 4096/4096", StringComparison.Ordinal) || !read.StdOut.Contains("55 aa", StringComparison.Ordinal))
+            throw new BenchException(step, $"the first 4 KiB of {firstDisk} over {uri} are not the guest's boot sector: {Tools.Tail(read.StdOut, 400)}");
 
         var done = await UntilAsync(api, node, job, s => s is "Completed" or "StepFailed", TimeSpan.FromMinutes(15), step, ct);
         if (done["status"]!.GetValue<string>() != "Completed")
@@ -366,7 +366,7 @@ public static class FailoverBench
     {
         const string step = "build the tiny guest";
         var r = await Tools.RunAsync("bash", [Path.Combine(repo, "tests", "images", "build-tiny-guest.sh")], TimeSpan.FromMinutes(5), step, ct);
-        var path = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault(l => l.StartsWith('/')) ?? "";
-        return File.Exists(path) ? path : throw new BenchException(step, $"build-tiny-guest.sh printed no image path: {Tools.Tail(r.Stdout + r.Stderr, 400)}");
+        var path = r.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault(l => l.StartsWith('/')) ?? "";
+        return File.Exists(path) ? path : throw new BenchException(step, $"build-tiny-guest.sh printed no image path: {Tools.Tail(r.StdOut + r.StdErr, 400)}");
     }
 }

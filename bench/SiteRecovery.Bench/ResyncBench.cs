@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Bench;
 
@@ -104,13 +104,16 @@ public static class ResyncBench
             foreach (var withLog in new[] { true, false })
             {
                 // The hot workload, killed mid-way: the agent acknowledges at disk speed and replicates behind.
-                var fio = Process.Start(new ProcessStartInfo("fio", [
+                using var hot = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var fio = ExternalTool.RunAsync("fio", [
                     "--name=hot", "--ioengine=nbd", $"--uri={uri}", "--rw=randwrite", "--bs=64k", "--iodepth=8", $"--size={hotMiB}M",
-                    "--time_based", "--runtime=60", "--randrepeat=0", "--output-format=terse"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+                    "--time_based", "--runtime=60", "--randrepeat=0", "--output-format=terse"], TimeSpan.FromMinutes(2), hot.Token);
                 await Task.Delay(TimeSpan.FromSeconds(4), ct);
                 await agentChild.Kill9Async();
-                try { await fio.WaitForExitAsync(ct).WaitAsync(TimeSpan.FromSeconds(30), ct); } catch (TimeoutException) { fio.Kill(true); }
-                fio.Dispose();
+                // fio ends with an error once its export is gone; one that hangs on the dead connection is stopped after 30 s.
+                hot.CancelAfter(TimeSpan.FromSeconds(30));
+                try { await fio; }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
                 if (!withLog) File.Delete(Path.Combine(stateDir, "d1.activity")); // the crash as it was before the log existed
                 var dropped = DropCaches();
                 var restart = DateTime.UtcNow;
@@ -179,7 +182,7 @@ public static class ResyncBench
     {
         try
         {
-            Process.Start("sync")!.WaitForExit();
+            Tools.Run("sync", [], TimeSpan.FromMinutes(5));
             File.WriteAllText("/proc/sys/vm/drop_caches", "3");
             return true;
         }
