@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Ctl.Commands;
 
@@ -54,7 +55,7 @@ public sealed class SiteProcesses(string workDir) : IAsyncDisposable
     public static async Task StopAsync(Process p, TimeSpan timeout)
     {
         if (p.HasExited) return;
-        using (var kill = Process.Start("kill", $"-TERM {p.Id}")) await kill!.WaitForExitAsync();
+        await ExternalTool.RunAsync("kill", ["-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
         using var cts = new CancellationTokenSource(timeout);
         try { await p.WaitForExitAsync(cts.Token); }
         catch (OperationCanceledException) { p.Kill(entireProcessTree: true); }
@@ -66,28 +67,6 @@ public sealed class SiteProcesses(string workDir) : IAsyncDisposable
     }
 
     /// <summary>Runs a tool to its end within <paramref name="timeout"/>; <paramref name="ct"/> stops it early (a background load that is no longer needed).</summary>
-    public static async Task<string> RunToolAsync(string tool, string arguments, TimeSpan timeout, CancellationToken ct = default)
-    {
-        var psi = new ProcessStartInfo(tool, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
-        Process p;
-        try { p = Process.Start(psi)!; }
-        catch (System.ComponentModel.Win32Exception) { throw new InvalidOperationException($"{tool} is not installed; run tests/setup.sh"); }
-        using (p)
-        {
-            var o = p.StandardOutput.ReadToEndAsync();
-            var e = p.StandardError.ReadToEndAsync();
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            cts.CancelAfter(timeout);
-            try { await p.WaitForExitAsync(cts.Token); }
-            catch (OperationCanceledException)
-            {
-                p.Kill(true);
-                if (ct.IsCancellationRequested) throw;
-                throw new TimeoutException($"{tool} {arguments} took longer than {timeout.TotalSeconds:0} s");
-            }
-            var output = await o + await e;
-            if (p.ExitCode != 0) throw new InvalidOperationException($"{tool} exited {p.ExitCode}: {output}");
-            return output;
-        }
-    }
+    public static async Task<string> RunToolAsync(string tool, string arguments, TimeSpan timeout, CancellationToken ct = default) =>
+        (await ExternalTool.RunOkAsync(tool, arguments, timeout, ct)).Output;
 }
