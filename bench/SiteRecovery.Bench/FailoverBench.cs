@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using SiteRecovery.Compute;
 using SiteRecovery.Compute.Local;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Bench;
 
@@ -69,7 +70,7 @@ public static class FailoverBench
         var agentDll = StallBench.Dll(repo, "SiteRecovery.Agent", "sragent");
         var work = Path.Combine(Path.GetTempPath(), $"srbench-failover-{Guid.NewGuid().ToString("n")[..6]}");
         Directory.CreateDirectory(work);
-        var children = new List<Child>();
+        var children = new List<ChildProcess>();
         var step = "start";
         string? openJob = null;
         NodeApi? api = null;
@@ -209,7 +210,7 @@ public static class FailoverBench
     static string Verdict(bool met) => met ? "met" : "MISSED";
 
     /// <summary>Starts the test failover and times it from the POST; returns once the job completed (not yet cleaned up).</summary>
-    static async Task<(RunResult, string)> FailoverAsync(NodeApi api, Child node, IReadOnlyList<Machine> machines, int run, Action<string> opened, CancellationToken ct)
+    static async Task<(RunResult, string)> FailoverAsync(NodeApi api, ChildProcess node, IReadOnlyList<Machine> machines, int run, Action<string> opened, CancellationToken ct)
     {
         var step = $"run {run}: test failover";
         var posted = DateTimeOffset.UtcNow;
@@ -276,7 +277,7 @@ public static class FailoverBench
     {
         var dir = Path.Combine(work, $"baseline-{run}");
         Directory.CreateDirectory(dir);
-        var servers = new List<Child>();
+        var servers = new List<ChildProcess>();
         var target = new LocalQemuTarget(new LocalTargetOptions { Accelerator = accelerator });
         var handles = new List<MachineHandle>();
         try
@@ -347,7 +348,7 @@ public static class FailoverBench
         Console.WriteLine("  baseline: the same LocalQemuTarget and qemu options, each local raw copy served by nbdkit file on a loopback port");
     }
 
-    static async Task<JsonNode> UntilAsync(NodeApi api, Child node, string job, Func<string, bool> done, TimeSpan timeout, string step, CancellationToken ct)
+    static async Task<JsonNode> UntilAsync(NodeApi api, ChildProcess node, string job, Func<string, bool> done, TimeSpan timeout, string step, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (true)

@@ -54,7 +54,7 @@ public static class ResyncBench
         var work = Path.Combine(Path.GetTempPath(), $"srbench-resync-{Guid.NewGuid().ToString("n")[..6]}");
         Directory.CreateDirectory(work);
         const string step = "resync after an agent crash";
-        var children = new List<Child>();
+        var children = new List<ChildProcess>();
         try
         {
             Console.WriteLine($"post-crash resync: {diskGiB} GiB disk of data, fio randwrite 64k in a {hotMiB} MiB hot region ({hotPercent}%), SIGKILL of sragent mid-workload, page cache dropped before each resync; {Environment.ProcessorCount} cores");
@@ -71,7 +71,7 @@ public static class ResyncBench
             var uri = $"nbd://127.0.0.1:{nbd}/d1";
 
             var lines = new System.Collections.Concurrent.ConcurrentQueue<(DateTime At, string Line)>();
-            async Task<Child> StartAgentAsync()
+            async Task<ChildProcess> StartAgentAsync()
             {
                 var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 var agent = Child.Start("sragent", "dotnet", [agentDll, "run", "--id", "vm1", "--disk", $"d1={image}", "--nbd", $"127.0.0.1:{nbd}",

@@ -72,7 +72,7 @@ public static class StallBench
         var work = Path.Combine(Path.GetTempPath(), $"srbench-stall-{agents}-{Guid.NewGuid().ToString("n")[..6]}");
         Directory.CreateDirectory(work);
         var step = $"stall with {agents} agents";
-        var children = new List<Child>();
+        var children = new List<ChildProcess>();
         // The background loads: each runs until the measurement ends and cancels it (which kills it).
         using var stopLoad = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var fios = new List<Task<ProcessRun>>();
@@ -180,7 +180,7 @@ public static class StallBench
         catch (IOException) { return "load n/a"; }
     }
 
-    internal static async Task WaitUpAsync(Child node, NodeApi api, string step, CancellationToken ct)
+    internal static async Task WaitUpAsync(ChildProcess node, NodeApi api, string step, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (true)
