@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using SiteRecovery.Chaos.Tests.Support;
@@ -147,8 +146,8 @@ public sealed class GroupBookmarkTests
     static async Task<int> PingPongAsync(string uri1, string uri2, CancellationToken stop)
     {
         Volatile.Write(ref _steps, 0);
-        using var m1 = QemuIo.Start(uri1);
-        using var m2 = QemuIo.Start(uri2);
+        await using var m1 = QemuIoSession.Start(uri1);
+        await using var m2 = QemuIoSession.Start(uri2);
         var step = 0;
         while (!stop.IsCancellationRequested && step < MaxSteps)
         {
@@ -180,45 +179,5 @@ public sealed class GroupBookmarkTests
             else ended = true;
         }
         return count;
-    }
-
-    /// <summary>One qemu-io process kept open over NBD, fed commands one at a time, each awaited until its reply.</summary>
-    sealed class QemuIo : IDisposable
-    {
-        readonly Process _p;
-        QemuIo(Process p) => _p = p;
-
-        public static QemuIo Start(string uri)
-        {
-            var psi = new ProcessStartInfo(ExternalTool.Find("qemu-io")) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[] { "-f", "raw", uri }) psi.ArgumentList.Add(a);
-            return new QemuIo(Process.Start(psi) ?? throw new InvalidOperationException("cannot start qemu-io"));
-        }
-
-        public async Task WriteAsync(string command)
-        {
-            await _p.StandardInput.WriteLineAsync(command);
-            await _p.StandardInput.FlushAsync();
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            while (true)
-            {
-                var line = await _p.StandardOutput.ReadLineAsync(cts.Token) ?? throw new InvalidOperationException($"qemu-io exited: {await _p.StandardError.ReadToEndAsync()}");
-                if (line.Contains("wrote ", StringComparison.Ordinal)) return;
-                if (line.Contains("fail", StringComparison.OrdinalIgnoreCase) || line.Contains("error", StringComparison.OrdinalIgnoreCase))
-                    throw new InvalidOperationException($"qemu-io: {command}: {line}");
-            }
-        }
-
-        public void Dispose()
-        {
-            try
-            {
-                _p.StandardInput.WriteLine("quit");
-                _p.StandardInput.Flush();
-                if (!_p.WaitForExit(5000)) _p.Kill(entireProcessTree: true);
-            }
-            catch (Exception e) when (e is IOException or InvalidOperationException) { }
-            _p.Dispose();
-        }
     }
 }
