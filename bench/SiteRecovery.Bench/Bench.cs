@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Bench;
 
@@ -16,7 +17,7 @@ public sealed class Bench(BenchOptions options)
 
     readonly Profile _profile = options.Quick ? Profile.Quick : Profile.Full;
     readonly Report _report = new();
-    readonly List<Child> _children = [];
+    readonly List<ChildProcess> _children = [];
 
     public string WorkDir { get; } = Path.Combine(Path.GetFullPath(options.WorkParent ?? Path.GetTempPath()), $"srbench-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}");
 
@@ -26,7 +27,7 @@ public sealed class Bench(BenchOptions options)
     string ReplicaPath => Path.Combine(NodeData, "master-target", "replicas");
     long DiskBytes => (long)_profile.DiskMiB << 20;
 
-    Child? _node, _agent;
+    ChildProcess? _node, _agent;
     MemorySampler? _memory;
     double _backgroundCores;
     double _ceiling;
@@ -241,7 +242,7 @@ public sealed class Bench(BenchOptions options)
         Console.WriteLine($"  srnode pid {_node.Pid}, sragent pid {_agent.Pid}, NBD 127.0.0.1:{_nbdPort}/{Disk} ({_profile.DiskMiB} MiB)");
     }
 
-    static async Task WaitAsync(Task task, Child owner, TimeSpan timeout, string step, string what, CancellationToken ct)
+    static async Task WaitAsync(Task task, ChildProcess owner, TimeSpan timeout, string step, string what, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (!task.IsCompleted)

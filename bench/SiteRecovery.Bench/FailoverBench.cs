@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using SiteRecovery.Compute;
 using SiteRecovery.Compute.Local;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Bench;
 
@@ -69,7 +70,7 @@ public static class FailoverBench
         var agentDll = StallBench.Dll(repo, "SiteRecovery.Agent", "sragent");
         var work = Path.Combine(Path.GetTempPath(), $"srbench-failover-{Guid.NewGuid().ToString("n")[..6]}");
         Directory.CreateDirectory(work);
-        var children = new List<Child>();
+        var children = new List<ChildProcess>();
         var step = "start";
         string? openJob = null;
         NodeApi? api = null;
@@ -209,7 +210,7 @@ public static class FailoverBench
     static string Verdict(bool met) => met ? "met" : "MISSED";
 
     /// <summary>Starts the test failover and times it from the POST; returns once the job completed (not yet cleaned up).</summary>
-    static async Task<(RunResult, string)> FailoverAsync(NodeApi api, Child node, IReadOnlyList<Machine> machines, int run, Action<string> opened, CancellationToken ct)
+    static async Task<(RunResult, string)> FailoverAsync(NodeApi api, ChildProcess node, IReadOnlyList<Machine> machines, int run, Action<string> opened, CancellationToken ct)
     {
         var step = $"run {run}: test failover";
         var posted = DateTimeOffset.UtcNow;
@@ -237,8 +238,8 @@ public static class FailoverBench
         var read = await Tools.RunAsync("qemu-io", ["-r", "-f", "raw", uri, "-c", "read -v 0 4096"], TimeSpan.FromMinutes(1), step + " (first read over NBD)", ct);
         var firstRead = clock.Elapsed.TotalSeconds;
         // The guest's MBR: the boot signature 55 aa at bytes 510-511.
-        if (!read.Stdout.Contains("read 4096/4096", StringComparison.Ordinal) || !read.Stdout.Contains("55 aa", StringComparison.Ordinal))
-            throw new BenchException(step, $"the first 4 KiB of {firstDisk} over {uri} are not the guest's boot sector: {Tools.Tail(read.Stdout, 400)}");
+        if (!read.StdOut.Contains("read 4096/4096", StringComparison.Ordinal) || !read.StdOut.Contains("55 aa", StringComparison.Ordinal))
+            throw new BenchException(step, $"the first 4 KiB of {firstDisk} over {uri} are not the guest's boot sector: {Tools.Tail(read.StdOut, 400)}");
 
         var done = await UntilAsync(api, node, job, s => s is "Completed" or "StepFailed", TimeSpan.FromMinutes(15), step, ct);
         if (done["status"]!.GetValue<string>() != "Completed")
@@ -276,7 +277,7 @@ public static class FailoverBench
     {
         var dir = Path.Combine(work, $"baseline-{run}");
         Directory.CreateDirectory(dir);
-        var servers = new List<Child>();
+        var servers = new List<ChildProcess>();
         var target = new LocalQemuTarget(new LocalTargetOptions { Accelerator = accelerator });
         var handles = new List<MachineHandle>();
         try
@@ -347,7 +348,7 @@ public static class FailoverBench
         Console.WriteLine("  baseline: the same LocalQemuTarget and qemu options, each local raw copy served by nbdkit file on a loopback port");
     }
 
-    static async Task<JsonNode> UntilAsync(NodeApi api, Child node, string job, Func<string, bool> done, TimeSpan timeout, string step, CancellationToken ct)
+    static async Task<JsonNode> UntilAsync(NodeApi api, ChildProcess node, string job, Func<string, bool> done, TimeSpan timeout, string step, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (true)
@@ -366,7 +367,7 @@ public static class FailoverBench
     {
         const string step = "build the tiny guest";
         var r = await Tools.RunAsync("bash", [Path.Combine(repo, "tests", "images", "build-tiny-guest.sh")], TimeSpan.FromMinutes(5), step, ct);
-        var path = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault(l => l.StartsWith('/')) ?? "";
-        return File.Exists(path) ? path : throw new BenchException(step, $"build-tiny-guest.sh printed no image path: {Tools.Tail(r.Stdout + r.Stderr, 400)}");
+        var path = r.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault(l => l.StartsWith('/')) ?? "";
+        return File.Exists(path) ? path : throw new BenchException(step, $"build-tiny-guest.sh printed no image path: {Tools.Tail(r.StdOut + r.StdErr, 400)}");
     }
 }

@@ -207,7 +207,7 @@ public static class PitBench
 
     static void Settle()
     {
-        using (var p = Process.Start(new ProcessStartInfo("sync"))!) p.WaitForExit();
+        Tools.Run("sync", [], TimeSpan.FromMinutes(5));
         Thread.Sleep(1000);
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Bench;
 
@@ -242,7 +243,7 @@ public sealed class MemorySampler : IAsyncDisposable
     readonly CancellationTokenSource _stop = new();
     readonly Task _loop;
 
-    public MemorySampler(IReadOnlyList<Child> children, TimeSpan every)
+    public MemorySampler(IReadOnlyList<ChildProcess> children, TimeSpan every)
     {
         _loop = Task.Run(async () =>
         {

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Bench;
 
@@ -99,7 +100,7 @@ public static class ReprotectBench
 
         var work = Path.Combine(workParent, $"srbench-reprotect-{Guid.NewGuid().ToString("n")[..6]}");
         Directory.CreateDirectory(work);
-        var children = new List<Child>();
+        var children = new List<ChildProcess>();
         try
         {
             Console.WriteLine($"reprotect after a failover: {sizeBytes / MiB} MiB disk of seeded random data, {rewritePercent}% of its {blocks} 1 MiB blocks rewritten at the target ({rewrittenBlocks} blocks); all on loopback; {Environment.ProcessorCount} cores, {StallBench.LoadAverage()}"
@@ -203,7 +204,7 @@ public static class ReprotectBench
     /// Starts an agent, waits for its resync-complete line for <see cref="Disk"/> with <paramref name="reason"/>, runs
     /// <paramref name="beforeStop"/> if given, then stops the agent with SIGTERM and waits for its exit.
     /// </summary>
-    static async Task<Measured> ReplicateAsync(string name, string[] args, string reason, string work, List<Child> children, Func<Task>? beforeStop, CancellationToken ct)
+    static async Task<Measured> ReplicateAsync(string name, string[] args, string reason, string work, List<ChildProcess> children, Func<Task>? beforeStop, CancellationToken ct)
     {
         var step = $"{name}: resync ({reason})";
         var lines = new ConcurrentQueue<(DateTime At, string Line)>();

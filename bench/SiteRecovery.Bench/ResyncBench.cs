@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Bench;
 
@@ -54,7 +54,7 @@ public static class ResyncBench
         var work = Path.Combine(Path.GetTempPath(), $"srbench-resync-{Guid.NewGuid().ToString("n")[..6]}");
         Directory.CreateDirectory(work);
         const string step = "resync after an agent crash";
-        var children = new List<Child>();
+        var children = new List<ChildProcess>();
         try
         {
             Console.WriteLine($"post-crash resync: {diskGiB} GiB disk of data, fio randwrite 64k in a {hotMiB} MiB hot region ({hotPercent}%), SIGKILL of sragent mid-workload, page cache dropped before each resync; {Environment.ProcessorCount} cores");
@@ -71,7 +71,7 @@ public static class ResyncBench
             var uri = $"nbd://127.0.0.1:{nbd}/d1";
 
             var lines = new System.Collections.Concurrent.ConcurrentQueue<(DateTime At, string Line)>();
-            async Task<Child> StartAgentAsync()
+            async Task<ChildProcess> StartAgentAsync()
             {
                 var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 var agent = Child.Start("sragent", "dotnet", [agentDll, "run", "--id", "vm1", "--disk", $"d1={image}", "--nbd", $"127.0.0.1:{nbd}",
@@ -104,13 +104,16 @@ public static class ResyncBench
             foreach (var withLog in new[] { true, false })
             {
                 // The hot workload, killed mid-way: the agent acknowledges at disk speed and replicates behind.
-                var fio = Process.Start(new ProcessStartInfo("fio", [
+                using var hot = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var fio = ExternalTool.RunAsync("fio", [
                     "--name=hot", "--ioengine=nbd", $"--uri={uri}", "--rw=randwrite", "--bs=64k", "--iodepth=8", $"--size={hotMiB}M",
-                    "--time_based", "--runtime=60", "--randrepeat=0", "--output-format=terse"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+                    "--time_based", "--runtime=60", "--randrepeat=0", "--output-format=terse"], TimeSpan.FromMinutes(2), hot.Token);
                 await Task.Delay(TimeSpan.FromSeconds(4), ct);
                 await agentChild.Kill9Async();
-                try { await fio.WaitForExitAsync(ct).WaitAsync(TimeSpan.FromSeconds(30), ct); } catch (TimeoutException) { fio.Kill(true); }
-                fio.Dispose();
+                // fio ends with an error once its export is gone; one that hangs on the dead connection is stopped after 30 s.
+                hot.CancelAfter(TimeSpan.FromSeconds(30));
+                try { await fio; }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
                 if (!withLog) File.Delete(Path.Combine(stateDir, "d1.activity")); // the crash as it was before the log existed
                 var dropped = DropCaches();
                 var restart = DateTime.UtcNow;
@@ -179,7 +182,7 @@ public static class ResyncBench
     {
         try
         {
-            Process.Start("sync")!.WaitForExit();
+            Tools.Run("sync", [], TimeSpan.FromMinutes(5));
             File.WriteAllText("/proc/sys/vm/drop_caches", "3");
             return true;
         }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Bench;
 
@@ -71,8 +72,10 @@ public static class StallBench
         var work = Path.Combine(Path.GetTempPath(), $"srbench-stall-{agents}-{Guid.NewGuid().ToString("n")[..6]}");
         Directory.CreateDirectory(work);
         var step = $"stall with {agents} agents";
-        var children = new List<Child>();
-        var fios = new List<Process>();
+        var children = new List<ChildProcess>();
+        // The background loads: each runs until the measurement ends and cancels it (which kills it).
+        using var stopLoad = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var fios = new List<Task<ProcessRun>>();
         try
         {
             int psPort = Net.FreePort(), mtPort = Net.FreePort(), apiPort = Net.FreePort();
@@ -117,11 +120,9 @@ public static class StallBench
             }
             foreach (var (uri, i) in uris.Select((u, i) => (u, i)))
             {
-                var psi = new ProcessStartInfo("fio") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-                foreach (var arg in new[] { $"--name=load{i}", "--ioengine=nbd", $"--uri={uri}", "--rw=randwrite", "--bs=64k", "--iodepth=4",
-                             "--size=64M", "--time_based", "--runtime=3600", $"--rate={rate}", "--randrepeat=0", "--output-format=terse" })
-                    psi.ArgumentList.Add(arg);
-                fios.Add(Process.Start(psi) ?? throw new BenchException(step, "cannot start fio"));
+                // The timeout only backs up fio's own --runtime.
+                fios.Add(ExternalTool.RunAsync("fio", [$"--name=load{i}", "--ioengine=nbd", $"--uri={uri}", "--rw=randwrite", "--bs=64k", "--iodepth=4",
+                    "--size=64M", "--time_based", "--runtime=3600", $"--rate={rate}", "--randrepeat=0", "--output-format=terse"], TimeSpan.FromMinutes(65), stopLoad.Token));
             }
             await Task.Delay(1000, ct);
 
@@ -147,7 +148,8 @@ public static class StallBench
             var aborted = 0;
             for (var b = 0; b < bookmarks; b++)
             {
-                foreach (var f in fios) if (f.HasExited) throw new BenchException(step, $"fio exited early: {await f.StandardError.ReadToEndAsync(ct)}");
+                foreach (var f in fios)
+                    if (f.IsCompleted) throw new BenchException(step, $"fio exited early: {(f.IsCompletedSuccessfully ? f.Result.StdErr : f.Exception?.GetBaseException().Message)}");
                 var sw = Stopwatch.StartNew();
                 JsonNode r;
                 try { r = await api.PostAsync("api/group-bookmarks", new { bookmark = $"s{b}", machines, timeoutMs = 10_000 }, step, ct); }
@@ -163,7 +165,10 @@ public static class StallBench
         }
         finally
         {
-            foreach (var f in fios) { try { f.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } f.Dispose(); }
+            stopLoad.Cancel();
+            foreach (var f in fios)
+                try { await f; }
+                catch (Exception e) when (e is OperationCanceledException or TimeoutException or InvalidOperationException or System.ComponentModel.Win32Exception) { }
             foreach (var c in children.AsEnumerable().Reverse()) await c.DisposeAsync();
             if (!keep) try { Directory.Delete(work, recursive: true); } catch (IOException) { }
         }
@@ -175,7 +180,7 @@ public static class StallBench
         catch (IOException) { return "load n/a"; }
     }
 
-    internal static async Task WaitUpAsync(Child node, NodeApi api, string step, CancellationToken ct)
+    internal static async Task WaitUpAsync(ChildProcess node, NodeApi api, string step, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (true)

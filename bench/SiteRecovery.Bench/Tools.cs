@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Bench;
 
@@ -14,42 +14,22 @@ public sealed class BenchException(string step, string message, Exception? inner
 /// <summary>Runs the external tools the bench measures with (dd, fio, df, getconf).</summary>
 public static partial class Tools
 {
-    public sealed record Result(int ExitCode, string Stdout, string Stderr, TimeSpan Elapsed);
-
     public static string Run(string tool, IReadOnlyList<string> args, TimeSpan timeout) =>
-        RunAsync(tool, args, timeout, "run " + tool).GetAwaiter().GetResult().Stdout;
+        RunAsync(tool, args, timeout, "run " + tool).GetAwaiter().GetResult().StdOut;
 
     /// <summary>Sends a signal (STOP, CONT) to a process with kill(1); a failure stops the bench with the step named.</summary>
     public static void Signal(int pid, string signal, string step) =>
         RunAsync("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10), step).GetAwaiter().GetResult();
 
     /// <summary>Runs a tool to completion; a nonzero exit, a timeout or a missing tool is a <see cref="BenchException"/> for <paramref name="step"/>.</summary>
-    public static async Task<Result> RunAsync(string tool, IReadOnlyList<string> args, TimeSpan timeout, string step, CancellationToken ct = default)
+    public static async Task<ProcessRun> RunAsync(string tool, IReadOnlyList<string> args, TimeSpan timeout, string step, CancellationToken ct = default)
     {
-        var psi = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        Process p;
-        var sw = Stopwatch.StartNew();
-        try { p = Process.Start(psi) ?? throw new BenchException(step, $"cannot start {tool}"); }
-        catch (System.ComponentModel.Win32Exception e) { throw new BenchException(step, $"{tool} is not installed or not runnable ({e.Message}); see tests/setup.sh"); }
-        using (p)
-        {
-            var stdout = p.StandardOutput.ReadToEndAsync(ct);
-            var stderr = p.StandardError.ReadToEndAsync(ct);
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            cts.CancelAfter(timeout);
-            try { await p.WaitForExitAsync(cts.Token); }
-            catch (OperationCanceledException)
-            {
-                try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-                if (ct.IsCancellationRequested) throw;
-                throw new BenchException(step, $"{tool} {string.Join(' ', args)} did not finish within {timeout.TotalSeconds:0} s");
-            }
-            var result = new Result(p.ExitCode, await stdout, await stderr, sw.Elapsed);
-            if (result.ExitCode != 0)
-                throw new BenchException(step, $"{tool} {string.Join(' ', args)} exited {result.ExitCode}: {Tail(result.Stderr + result.Stdout, 1500)}");
-            return result;
-        }
+        ProcessRun r;
+        try { r = await ExternalTool.RunAsync(tool, args, timeout, ct); }
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException or System.ComponentModel.Win32Exception) { throw new BenchException(step, e.Message, e); }
+        if (r.ExitCode != 0)
+            throw new BenchException(step, $"{tool} {string.Join(' ', args)} exited {r.ExitCode}: {Tail(r.StdErr + r.StdOut, 1500)}");
+        return r;
     }
 
     public static string Tail(string text, int chars) => text.Length <= chars ? text.Trim() : "…" + text[^chars..].Trim();
@@ -77,7 +57,7 @@ public static partial class Tools
     {
         var all = args.Concat(["--output-format=json"]).ToList();
         var r = await RunAsync("fio", all, timeout, step, ct);
-        var job = ParseFioJson(r.Stdout, step);
+        var job = ParseFioJson(r.StdOut, step);
         var w = job["write"] ?? throw new BenchException(step, "fio JSON report has no write side");
         var bytes = w["io_bytes"]!.GetValue<long>();
         if (bytes <= 0) throw new BenchException(step, "fio wrote nothing");
@@ -93,8 +73,8 @@ public static partial class Tools
     public static async Task<(long Bytes, double Seconds)> DdAsync(string source, string target, int countMiB, CancellationToken ct)
     {
         var r = await RunAsync("dd", [$"if={source}", $"of={target}", "bs=1M", $"count={countMiB}", "conv=fdatasync"], TimeSpan.FromMinutes(5), "raw disk write (dd)", ct);
-        var m = DdSummary().Match(r.Stderr);
-        if (!m.Success) throw new BenchException("raw disk write (dd)", "cannot read dd's summary: " + Tail(r.Stderr, 400));
+        var m = DdSummary().Match(r.StdErr);
+        if (!m.Success) throw new BenchException("raw disk write (dd)", "cannot read dd's summary: " + Tail(r.StdErr, 400));
         return (long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), double.Parse(m.Groups[2].Value.Replace(',', '.'), CultureInfo.InvariantCulture));
     }
 }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using SiteRecovery.Capture.Nbd;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Capture.Tests;
 
@@ -43,8 +44,8 @@ public sealed class RealClientTests : IAsyncLifetime
     [Fact]
     public async Task Qemu_io_writes_and_verifies_a_pattern()
     {
-        var output = await ExternalTool.RunOkAsync("qemu-io", ToolTimeout, "-f", "raw", Uri("disk"),
-            "-c", "write -P 0xab 0 1M", "-c", "read -P 0xab 0 1M", "-c", "write -z 512k 4k", "-c", "read -P 0 512k 4k", "-c", "flush");
+        var output = (await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", Uri("disk"),
+            "-c", "write -P 0xab 0 1M", "-c", "read -P 0xab 0 1M", "-c", "write -z 512k 4k", "-c", "read -P 0 512k 4k", "-c", "flush"], ToolTimeout)).Output;
         Assert.DoesNotContain("fail", output, StringComparison.OrdinalIgnoreCase);
         var bytes = new byte[1 << 20];
         await using (var f = File.OpenRead(DiskPath)) await f.ReadExactlyAsync(bytes);
@@ -61,10 +62,10 @@ public sealed class RealClientTests : IAsyncLifetime
         var data = new byte[8 << 20];
         new Random(5).NextBytes(data);
         await File.WriteAllBytesAsync(source, data);
-        await ExternalTool.RunOkAsync("nbdcopy", ToolTimeout, source, Uri("small"));
+        await ExternalTool.RunOkAsync("nbdcopy", [source, Uri("small")], ToolTimeout);
         var inExport = await File.ReadAllBytesAsync(SmallPath);
         Assert.True(data.SequenceEqual(inExport), "export file differs from source\n" + Diagnostics());
-        await ExternalTool.RunOkAsync("nbdcopy", ToolTimeout, Uri("small"), back);
+        await ExternalTool.RunOkAsync("nbdcopy", [Uri("small"), back], ToolTimeout);
         var copiedBack = await File.ReadAllBytesAsync(back);
         Assert.True(data.SequenceEqual(copiedBack), "copied-back file differs from source\n" + Diagnostics());
     }
@@ -72,11 +73,11 @@ public sealed class RealClientTests : IAsyncLifetime
     [Fact]
     public async Task Nbdinfo_lists_exports_with_sizes()
     {
-        var output = await ExternalTool.RunOkAsync("nbdinfo", ToolTimeout, "--list", $"nbd://127.0.0.1:{Port}");
+        var output = (await ExternalTool.RunOkAsync("nbdinfo", ["--list", $"nbd://127.0.0.1:{Port}"], ToolTimeout)).Output;
         Assert.Contains("disk", output);
         Assert.Contains("small", output);
         Assert.Contains((64L << 20).ToString(), output);
-        var single = await ExternalTool.RunOkAsync("nbdinfo", ToolTimeout, Uri("small"));
+        var single = (await ExternalTool.RunOkAsync("nbdinfo", [Uri("small")], ToolTimeout)).Output;
         Assert.Contains((8L << 20).ToString(), single);
         Assert.Contains("block_size_maximum: 33554432", single);
     }
@@ -96,15 +97,15 @@ public sealed class RealClientTests : IAsyncLifetime
     [InlineData("multi-conn", 0)]
     public async Task Nbdinfo_sees_only_the_capabilities_the_server_implements(string capability, int exitCode)
     {
-        var (code, output) = await ExternalTool.RunAsync("nbdinfo", ToolTimeout, "--can", capability, Uri("disk"));
-        Assert.True(code == exitCode, $"nbdinfo --can {capability} exited with {code}:\n{output}");
+        var run = await ExternalTool.RunAsync("nbdinfo", ["--can", capability, Uri("disk")], ToolTimeout);
+        Assert.True(run.ExitCode == exitCode, $"nbdinfo --can {capability} exited with {run.ExitCode}:\n{run.Output}");
     }
 
     [Fact]
     public async Task Fio_random_writes_verify()
     {
-        var output = await ExternalTool.RunOkAsync("fio", ToolTimeout, "--name=t", "--ioengine=nbd", $"--uri={Uri("disk")}",
-            "--rw=randwrite", "--bs=64k", "--iodepth=8", "--size=64M", "--verify=crc32c", "--do_verify=1");
+        var output = (await ExternalTool.RunOkAsync("fio", ["--name=t", "--ioengine=nbd", $"--uri={Uri("disk")}",
+            "--rw=randwrite", "--bs=64k", "--iodepth=8", "--size=64M", "--verify=crc32c", "--do_verify=1"], ToolTimeout)).Output;
         Assert.DoesNotContain("verify: bad", output);
         Assert.Contains("err= 0", output);
         Assert.DoesNotContain(_log, l => l.Contains("export failed"));

@@ -1,5 +1,6 @@
 using System.Net;
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -34,7 +35,7 @@ public sealed class AgentCrashTests
         var before = await node.SpooledAsync(Disk);
         // 512 MiB of writes against a trigger at 400 deltas (25 MiB): the agent acknowledges at disk speed and spools
         // later, so a workload not much larger than the trigger could end before it (seen with the process server's test).
-        var fio = Tools.RunAsync("fio", Tools.FioRandWrite(agent.Uri(Disk), "agentcrash", HotMb, 512), TimeSpan.FromMinutes(3));
+        var fio = ExternalTool.RunAsync("fio", Tools.FioRandWrite(agent.Uri(Disk), "agentcrash", HotMb, 512), TimeSpan.FromMinutes(3));
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (await node.SpooledAsync(Disk) - before < 400 && !fio.IsCompleted && DateTime.UtcNow < deadline) await Task.Delay(20);
         Assert.False(fio.IsCompleted, "fio finished before the agent was killed");
@@ -79,7 +80,7 @@ public sealed class AgentCrashTests
         Assert.True(mib <= 2 * HotMb + 4, $"the resync read {mib} MiB for a {HotMb} MiB hot region of a {DiskSize >> 20} MiB disk: {line}");
 
         // The restarted agent serves writes again, and the replica converges to the source.
-        await Tools.RunOkAsync("qemu-io", ["-f", "raw", agent.Uri(Disk), "-c", "write -P 0x5c 1M 2M", "-c", "write -z 100M 1M"], TimeSpan.FromMinutes(1));
+        await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", agent.Uri(Disk), "-c", "write -P 0x5c 1M 2M", "-c", "write -z 100M 1M"], TimeSpan.FromMinutes(1));
         await node.BookmarkAsync("after-agent-crash", [Disk], TimeSpan.FromSeconds(90));
         if (!compareRecovery) return;
         var expected = Files.Sha256(diskPath);
@@ -104,7 +105,7 @@ public sealed class BookmarkRightAfterAgentCrashTests
     {
         using var site = await TwoNodeSite.StartAsync("bookmark-after-crash", 256L << 20, seed: 33);
         var disk = TwoNodeSite.Disk;
-        var fio = Tools.RunAsync("fio", Tools.FioRandWrite(site.Agent.Uri(disk), "bmcrash", 256, 512), TimeSpan.FromMinutes(3));
+        var fio = ExternalTool.RunAsync("fio", Tools.FioRandWrite(site.Agent.Uri(disk), "bmcrash", 256, 512), TimeSpan.FromMinutes(3));
         var before = await site.B.SpooledAsync(disk);
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (await site.B.SpooledAsync(disk) - before < 400 && !fio.IsCompleted && DateTime.UtcNow < deadline) await Task.Delay(20);
@@ -154,17 +155,17 @@ public sealed class OperatorResyncTests
         await node.StartAsync();
         using var agent = new Agent("vm1", new Dictionary<string, string> { ["disk1"] = diskPath }, node.PsAddress, dir["agent"], dir.Path);
         await agent.StartAsync();
-        await Tools.RunOkAsync("qemu-io", ["-f", "raw", agent.Uri("disk1"), "-c", "write -P 0x5c 1M 2M"], TimeSpan.FromMinutes(1));
+        await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", agent.Uri("disk1"), "-c", "write -P 0x5c 1M 2M"], TimeSpan.FromMinutes(1));
         await node.BookmarkAsync("before", ["disk1"], TimeSpan.FromSeconds(90)); // initial replication over, the replica is current
         var replica = Directory.GetFiles(dir["n"], "disk1.img", SearchOption.AllDirectories).Single(p => p.Contains("replicas"));
         await using (var f = new FileStream(replica, FileMode.Open, FileAccess.Write, FileShare.ReadWrite)) { f.Position = 10 << 20; f.Write(new byte[] { 1, 2, 3, 4 }); f.Flush(true); }
         Assert.NotEqual(Files.Sha256(diskPath), Files.Sha256(replica));
 
         var srctl = Path.Combine(Repo.Root, "src", "Hosts", "srctl", "bin", Repo.Configuration, "net10.0", "srctl.dll");
-        var bad = await Tools.RunAsync("dotnet", [srctl, "resync", "--disk", "no-such", "--reason", "check", "--api", node.ApiUrl], TimeSpan.FromMinutes(1));
+        var bad = await ExternalTool.RunAsync("dotnet", [srctl, "resync", "--disk", "no-such", "--reason", "check", "--api", node.ApiUrl], TimeSpan.FromMinutes(1));
         Assert.NotEqual(0, bad.ExitCode);
         Assert.Contains("disk no-such is unknown", bad.Output);
-        var ok = await Tools.RunOkAsync("dotnet", [srctl, "resync", "--disk", "disk1", "--reason", "replica check after a storage incident", "--json", "--api", node.ApiUrl], TimeSpan.FromMinutes(1));
+        var ok = await ExternalTool.RunOkAsync("dotnet", [srctl, "resync", "--disk", "disk1", "--reason", "replica check after a storage incident", "--json", "--api", node.ApiUrl], TimeSpan.FromMinutes(1));
         Assert.Contains("OperatorRequest", ok.StdOut);
 
         var deadline = DateTime.UtcNow.AddSeconds(90);

@@ -1,4 +1,5 @@
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -13,11 +14,11 @@ public sealed class AgentFreezeFlagTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    async Task<ToolResult> RunAgentAsync(params string[] extra)
+    async Task<ProcessRun> RunAgentAsync(params string[] extra)
     {
         var disk = _dir["disk.img"];
         if (!File.Exists(disk)) Files.CreateDisk(disk, 1 << 20);
-        var r = await Tools.RunAsync("dotnet", [Repo.AgentDll, "run", "--disk", $"d1={disk}", "--process-server", $"127.0.0.1:{Net.FreePort()}",
+        var r = await ExternalTool.RunAsync("dotnet", [Repo.AgentDll, "run", "--disk", $"d1={disk}", "--process-server", $"127.0.0.1:{Net.FreePort()}",
             "--state-dir", _dir["agent"], "--nbd", $"127.0.0.1:{Net.FreePort()}", .. extra], TimeSpan.FromSeconds(60));
         Assert.True(r.ExitCode != 0, $"expected a non-zero exit, got 0:\n{r.Output}");
         Assert.DoesNotContain("Unhandled exception", r.Output, StringComparison.Ordinal);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -11,11 +12,8 @@ namespace SiteRecovery.Chaos.Tests;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class AgentStopTests
 {
-    static void Signal(int pid, string signal)
-    {
-        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { $"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture) } })!;
-        kill.WaitForExit(10_000);
-    }
+    static Task SignalAsync(int pid, string signal) =>
+        ExternalTool.RunAsync("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
 
     [Fact]
     public async Task An_agent_stopped_while_its_deltas_wait_for_acknowledgement_drains_past_two_seconds_and_records_a_clean_state()
@@ -27,21 +25,21 @@ public sealed class AgentStopTests
         await using (var f = new FileStream(disk, FileMode.Create)) f.SetLength(32 << 20);
         using var agent = new Agent("vm1", new Dictionary<string, string> { ["d1"] = disk }, node.PsAddress, dir["agent"], dir.Path);
         await agent.StartAsync();
-        await Tools.RunOkAsync("qemu-io", ["-f", "raw", agent.Uri("d1"), "-c", "write -P 0x21 0 4M"], TimeSpan.FromMinutes(1));
+        await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", agent.Uri("d1"), "-c", "write -P 0x21 0 4M"], TimeSpan.FromMinutes(1));
         await node.BookmarkAsync("before", ["d1"], TimeSpan.FromSeconds(60));
 
         var stopped = false;
         try
         {
             // The process server stops answering; the agent still takes writes into its buffer.
-            Signal(node.Process!.Pid, "STOP");
+            await SignalAsync(node.Process!.Pid, "STOP");
             stopped = true;
-            await Tools.RunOkAsync("qemu-io", ["-f", "raw", agent.Uri("d1"), "-c", "write -P 0x22 8M 4M"], TimeSpan.FromMinutes(1));
+            await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", agent.Uri("d1"), "-c", "write -P 0x22 8M 4M"], TimeSpan.FromMinutes(1));
             var clock = Stopwatch.StartNew();
-            Signal(agent.Process!.Pid, "TERM");
+            await SignalAsync(agent.Process!.Pid, "TERM");
             await Task.Delay(4000);
             Assert.False(agent.Process.HasExited, $"the agent ended {clock.Elapsed.TotalSeconds:0.0} s after SIGTERM with unacknowledged deltas\n{agent.Logs()}");
-            Signal(node.Process.Pid, "CONT");
+            await SignalAsync(node.Process.Pid, "CONT");
             stopped = false;
             var exit = await agent.Process.WaitForExitAsync(TimeSpan.FromSeconds(30));
             Assert.True(exit == 0, $"exit {exit}\n{agent.Logs()}");
@@ -50,7 +48,7 @@ public sealed class AgentStopTests
         }
         finally
         {
-            if (stopped) Signal(node.Process!.Pid, "CONT");
+            if (stopped) await SignalAsync(node.Process!.Pid, "CONT");
         }
     }
 }

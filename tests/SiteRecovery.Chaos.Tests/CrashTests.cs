@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -34,7 +35,7 @@ public sealed class CrashTests
         var before = await site.B.SpooledAsync(Disk);
         // Writes at a set pace (about 3 s for the 96 MiB), so the kill lands mid-workload however fast the machine: unpaced,
         // the agent acknowledges at disk speed while the spool catches up later, and fio could end before the trigger.
-        var fio = Tools.RunAsync("fio", Tools.FioRandWrite(site.Agent.Uri(Disk), "crash", (int)(DiskSize >> 20), IoMb, rate: ",32m"), TimeSpan.FromMinutes(3));
+        var fio = ExternalTool.RunAsync("fio", Tools.FioRandWrite(site.Agent.Uri(Disk), "crash", (int)(DiskSize >> 20), IoMb, rate: ",32m"), TimeSpan.FromMinutes(3));
 
         await WaitForSpooledAsync(site.B, before, (long)(Writes * killAtFraction), fio, TimeSpan.FromSeconds(60));
         Assert.False(fio.IsCompleted, $"fio finished before the kill, so nothing was tested mid-workload\n{(fio.IsCompletedSuccessfully ? fio.Result.Output : "")}");

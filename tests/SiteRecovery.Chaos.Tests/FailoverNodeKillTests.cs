@@ -1,5 +1,6 @@
 using System.Net;
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -45,7 +46,7 @@ public sealed class FailoverNodeKillTests
             await WaitAsync(node, () => FailoverTests.QemuOfJobRuns(planned), $"a machine of {planned} to start");
             var stopped = await node.Api.GetAsync($"api/failovers/{planned}");
             Assert.Equal("Succeeded", stopped.Body!["steps"]![0]!["state"]!.GetValue<string>());
-            var refused = await Tools.RunAsync("qemu-io", ["-f", "raw", m.Agent.Uri(data), "-c", "write -P 0x5a 0 64k"], TimeSpan.FromMinutes(1), CancellationToken.None);
+            var refused = await ExternalTool.RunAsync("qemu-io", ["-f", "raw", m.Agent.Uri(data), "-c", "write -P 0x5a 0 64k"], TimeSpan.FromMinutes(1), CancellationToken.None);
             Assert.NotEqual(0, refused.ExitCode); // the stopped source refuses writes
             await KillAndRestartAsync(node);
             var back = await FailoverTests.UntilAsync(node, planned, j => FailoverTests.Status(j) == "CleanedUp", TimeSpan.FromMinutes(2));
@@ -53,7 +54,7 @@ public sealed class FailoverNodeKillTests
             Assert.Contains(back["history"]!.AsArray(), h => h!.GetValue<string>().Contains("the source takes writes again"));
             await AssertNothingLeftAsync(node, planned, m.Disk, data);
             // The source writes again, and what it writes replicates.
-            await Tools.RunOkAsync("qemu-io", ["-f", "raw", m.Agent.Uri(data), "-c", "write -P 0x5b 0 64k"], TimeSpan.FromMinutes(1));
+            await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", m.Agent.Uri(data), "-c", "write -P 0x5b 0 64k"], TimeSpan.FromMinutes(1));
             await node.BookmarkAsync("after-rollback", [m.Disk, data], TimeSpan.FromSeconds(60));
             Assert.Equal(Files.Sha256(dir[$"{data}.img"]), await node.RecoverAsync(data, "after-rollback", dir["after.img"]));
         }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -181,7 +182,7 @@ public sealed class FailoverTests
             Assert.Contains("SR-BOOTED", console.Text);
 
             // Replication goes on during the drill: a write at the source still becomes a recovery point.
-            await Tools.RunOkAsync("qemu-io", ["-f", "raw", machines[0].Agent.Uri(machines[0].Disk), "-c", "write -P 0x11 0 1M"], TimeSpan.FromMinutes(1));
+            await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", machines[0].Agent.Uri(machines[0].Disk), "-c", "write -P 0x11 0 1M"], TimeSpan.FromMinutes(1));
             await node.BookmarkAsync("during-drill", [machines[0].Disk], TimeSpan.FromSeconds(60));
 
             var cleanup = await node.Api.PostAsync($"api/failovers/{job}/cleanup", new { reason = "drill over" });
@@ -369,7 +370,7 @@ public sealed class FailoverTests
             Assert.Contains("recovers to the final point it takes itself", withPoint.Error);
 
             // The source keeps writing until the failover stops it: the writer then gets errors and ends.
-            var writer = Tools.RunAsync("fio", Tools.FioRandWrite(m.Agent.Uri(data), "planned", 32, 4096).Concat(["--time_based", "--runtime=300"]), TimeSpan.FromMinutes(6), load.Token);
+            var writer = ExternalTool.RunAsync("fio", Tools.FioRandWrite(m.Agent.Uri(data), "planned", 32, 4096).Concat(["--time_based", "--runtime=300"]), TimeSpan.FromMinutes(6), load.Token);
             await Task.Delay(3000);
             var start = await node.Api.PostAsync("api/failovers", new { plan = "move", kind = "planned" });
             Assert.True(start.Status == HttpStatusCode.Accepted, start.Text);
@@ -396,7 +397,7 @@ public sealed class FailoverTests
             var rolled = await UntilAsync(node, job, j => Status(j) == "CleanedUp", TimeSpan.FromMinutes(1));
             Assert.Contains(rolled["history"]!.AsArray(), h => h!.GetValue<string>().Contains("the source takes writes again"));
             Assert.False(QemuOfJobRuns(job));
-            await Tools.RunOkAsync("qemu-io", ["-f", "raw", m.Agent.Uri(data), "-c", "write -P 0x42 0 1M"], TimeSpan.FromMinutes(1));
+            await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", m.Agent.Uri(data), "-c", "write -P 0x42 0 1M"], TimeSpan.FromMinutes(1));
             await node.BookmarkAsync("after-rollback", [data], TimeSpan.FromSeconds(60));
         }
         finally

@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -55,8 +55,8 @@ public sealed class GroupBookmarkTests
 
         using var stop = new CancellationTokenSource();
         var pingPong = PingPongAsync(vm1.Uri("vm1-d1"), vm2.Uri("vm2-d1"), stop.Token);
-        var fio1 = Tools.RunOkAsync("fio", FioLoad(vm1.Uri("vm1-d1"), "load1"), TimeSpan.FromMinutes(3));
-        var fio2 = Tools.RunOkAsync("fio", FioLoad(vm2.Uri("vm2-d1"), "load2"), TimeSpan.FromMinutes(3));
+        var fio1 = ExternalTool.RunOkAsync("fio", FioLoad(vm1.Uri("vm1-d1"), "load1"), TimeSpan.FromMinutes(3));
+        var fio2 = ExternalTool.RunOkAsync("fio", FioLoad(vm2.Uri("vm2-d1"), "load2"), TimeSpan.FromMinutes(3));
 
         var taken = new List<(string Name, JsonNode Result, int StepsDone)>();
         for (var i = 1; i <= 4; i++)
@@ -75,7 +75,7 @@ public sealed class GroupBookmarkTests
         Assert.True(done > taken[^1].StepsDone, $"the ping-pong writer made no progress after the last bookmark ({done} steps)");
 
         // srctl takes the last one (also checks its JSON); nothing writes now, so the sources are its reference.
-        var ctl = await Tools.RunOkAsync("dotnet", [Path.Combine(Repo.Root, "src", "Hosts", "srctl", "bin", Repo.Configuration, "net10.0", "srctl.dll"),
+        var ctl = await ExternalTool.RunOkAsync("dotnet", [Path.Combine(Repo.Root, "src", "Hosts", "srctl", "bin", Repo.Configuration, "net10.0", "srctl.dll"),
             "bookmark", "--group", "pg1", "--name", "gb-final", "--json", "--api", node.ApiUrl], TimeSpan.FromMinutes(1));
         var final = JsonNode.Parse(ctl.StdOut)!;
         Assert.Equal("Committed", final["outcome"]!.GetValue<string>());
@@ -146,8 +146,8 @@ public sealed class GroupBookmarkTests
     static async Task<int> PingPongAsync(string uri1, string uri2, CancellationToken stop)
     {
         Volatile.Write(ref _steps, 0);
-        using var m1 = QemuIo.Start(uri1);
-        using var m2 = QemuIo.Start(uri2);
+        await using var m1 = QemuIoSession.Start(uri1);
+        await using var m2 = QemuIoSession.Start(uri2);
         var step = 0;
         while (!stop.IsCancellationRequested && step < MaxSteps)
         {
@@ -179,45 +179,5 @@ public sealed class GroupBookmarkTests
             else ended = true;
         }
         return count;
-    }
-
-    /// <summary>One qemu-io process kept open over NBD, fed commands one at a time, each awaited until its reply.</summary>
-    sealed class QemuIo : IDisposable
-    {
-        readonly Process _p;
-        QemuIo(Process p) => _p = p;
-
-        public static QemuIo Start(string uri)
-        {
-            var psi = new ProcessStartInfo(Tools.Find("qemu-io")) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[] { "-f", "raw", uri }) psi.ArgumentList.Add(a);
-            return new QemuIo(Process.Start(psi) ?? throw new InvalidOperationException("cannot start qemu-io"));
-        }
-
-        public async Task WriteAsync(string command)
-        {
-            await _p.StandardInput.WriteLineAsync(command);
-            await _p.StandardInput.FlushAsync();
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            while (true)
-            {
-                var line = await _p.StandardOutput.ReadLineAsync(cts.Token) ?? throw new InvalidOperationException($"qemu-io exited: {await _p.StandardError.ReadToEndAsync()}");
-                if (line.Contains("wrote ", StringComparison.Ordinal)) return;
-                if (line.Contains("fail", StringComparison.OrdinalIgnoreCase) || line.Contains("error", StringComparison.OrdinalIgnoreCase))
-                    throw new InvalidOperationException($"qemu-io: {command}: {line}");
-            }
-        }
-
-        public void Dispose()
-        {
-            try
-            {
-                _p.StandardInput.WriteLine("quit");
-                _p.StandardInput.Flush();
-                if (!_p.WaitForExit(5000)) _p.Kill(entireProcessTree: true);
-            }
-            catch (Exception e) when (e is IOException or InvalidOperationException) { }
-            _p.Dispose();
-        }
     }
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -30,8 +31,8 @@ public sealed class GroupScheduleTests
         using var vm1 = new Agent("vm1", new Dictionary<string, string> { ["vm1-d1"] = dir["vm1.img"] }, node.PsAddress, dir["a1"], dir.Path);
         using var vm2 = new Agent("vm2", new Dictionary<string, string> { ["vm2-d1"] = dir["vm2.img"] }, node.PsAddress, dir["a2"], dir.Path);
         await Task.WhenAll(vm1.StartAsync(), vm2.StartAsync());
-        await Tools.RunOkAsync("qemu-io", ["-f", "raw", vm1.Uri("vm1-d1"), "-c", "write -P 0x61 1M 2M"], TimeSpan.FromMinutes(1));
-        await Tools.RunOkAsync("qemu-io", ["-f", "raw", vm2.Uri("vm2-d1"), "-c", "write -P 0x62 3M 1M"], TimeSpan.FromMinutes(1));
+        await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", vm1.Uri("vm1-d1"), "-c", "write -P 0x61 1M 2M"], TimeSpan.FromMinutes(1));
+        await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", vm2.Uri("vm2-d1"), "-c", "write -P 0x62 3M 1M"], TimeSpan.FromMinutes(1));
 
         var api = node.Api;
         var settings = new { multiVmConsistency = true, rpoThreshold = "00:15:00", retentionWindow = "1.00:00:00", appConsistentFrequency = "01:00:00" };
@@ -97,9 +98,9 @@ public sealed class GroupScheduleTests
         Assert.Equal(HttpStatusCode.OK, (await api.PostAsync("api/protection-groups", new { groupId = "short", vault = "v1", settings })).Status);
         Assert.Equal(HttpStatusCode.OK, (await api.PostAsync("api/protection-groups/short/machines/vm1", new { })).Status);
 
-        await Tools.RunOkAsync("qemu-io", ["-f", "raw", vm1.Uri("vm1-d1"), "-c", "write -P 0x71 0 3M"], TimeSpan.FromMinutes(1));
+        await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", vm1.Uri("vm1-d1"), "-c", "write -P 0x71 0 3M"], TimeSpan.FromMinutes(1));
         await node.BookmarkAsync("old", ["vm1-d1"], TimeSpan.FromMinutes(1));
-        await Tools.RunOkAsync("qemu-io", ["-f", "raw", vm1.Uri("vm1-d1"), "-c", "write -P 0x72 4M 3M"], TimeSpan.FromMinutes(1));
+        await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", vm1.Uri("vm1-d1"), "-c", "write -P 0x72 4M 3M"], TimeSpan.FromMinutes(1));
         var last = await node.BookmarkAsync("new", ["vm1-d1"], TimeSpan.FromMinutes(1));
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -31,7 +32,7 @@ public sealed class PointInTimeTests
         await agent.StartAsync();
         var uri = agent.Uri(Disk);
 
-        await Tools.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", "write -P 0x21 0 2M", "-c", "write -P 0x22 4M 1M", "-c", "write -z 1M 256k"], Minute);
+        await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", "write -P 0x21 0 2M", "-c", "write -P 0x22 4M 1M", "-c", "write -z 1M 256k"], Minute);
         var bm1 = await node.BookmarkAsync("pit-1", [Disk], Minute);
         var t1 = DateTimeOffset.UtcNow;
         var atT1 = dir["at-t1.img"];
@@ -39,8 +40,8 @@ public sealed class PointInTimeTests
         var expected1 = Files.Sha256(atT1);
         await Task.Delay(50);
 
-        await Tools.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", "write -P 0x33 512k 3M", "-c", "discard 8M 1M", "-c", "write -P 0x34 30M 2M"], Minute);
-        await Tools.RunOkAsync("fio", Tools.FioRandWrite(uri, "pit", 32, 4), Minute);
+        await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", "write -P 0x33 512k 3M", "-c", "discard 8M 1M", "-c", "write -P 0x34 30M 2M"], Minute);
+        await ExternalTool.RunOkAsync("fio", Tools.FioRandWrite(uri, "pit", 32, 4), Minute);
         var bm2 = await node.BookmarkAsync("pit-2", [Disk], Minute);
         var expected2 = Files.Sha256(diskPath);
         Assert.NotEqual(expected1, expected2);
@@ -68,12 +69,12 @@ public sealed class PointInTimeTests
         var roUri = ro.Body!["uri"]!.GetValue<string>();
         Assert.Equal(bm1, ro.Body["sequence"]!.GetValue<long>());
         var copied = dir["nbdcopy.img"];
-        await Tools.RunOkAsync("nbdcopy", [roUri, copied], Minute);
+        await ExternalTool.RunOkAsync("nbdcopy", [roUri, copied], Minute);
         Assert.Equal(expected1, Files.Sha256(copied));
-        var info = await Tools.RunOkAsync("nbdinfo", [roUri], Minute);
+        var info = await ExternalTool.RunOkAsync("nbdinfo", [roUri], Minute);
         Assert.Contains(DiskSize.ToString(System.Globalization.CultureInfo.InvariantCulture), info.Output, StringComparison.Ordinal);
         Assert.Contains("is_read_only: true", info.Output, StringComparison.Ordinal);
-        var refused = await Tools.RunAsync("qemu-io", ["-f", "raw", roUri, "-c", "write -P 0x99 0 4k"], Minute);
+        var refused = await ExternalTool.RunAsync("qemu-io", ["-f", "raw", roUri, "-c", "write -P 0x99 0 4k"], Minute);
         Assert.True(refused.ExitCode != 0 || refused.Output.Contains("fail", StringComparison.OrdinalIgnoreCase) || refused.Output.Contains("read-only", StringComparison.OrdinalIgnoreCase),
             $"a write to the read-only export was not refused: {refused.Output}");
 
@@ -83,7 +84,7 @@ public sealed class PointInTimeTests
         Assert.True(cow.Status == HttpStatusCode.OK, cow.Text);
         var cowUri = cow.Body!["uri"]!.GetValue<string>();
         var cowId = cow.Body["exportId"]!.GetValue<string>();
-        var io = await Tools.RunOkAsync("qemu-io", ["-f", "raw", cowUri,
+        var io = await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", cowUri,
             "-c", "write -P 0x5a 4096 100k", "-c", "write -P 0x5b 3000 1000", "-c", "read -P 0x5a 4096 100k", "-c", "read -P 0x5b 3000 1000",
             "-c", "read -P 0x22 4M 1M", "-c", "read -P 0x21 1536k 512k"], Minute);
         Assert.DoesNotContain("fail", io.Output, StringComparison.OrdinalIgnoreCase);
@@ -129,7 +130,7 @@ public sealed class PointInTimeTests
         // The operator's console drives the same: recover by time, retention, export, list, close.
         var srctl = Path.Combine(Repo.Root, "src", "Hosts", "srctl", "bin", Repo.Configuration, "net10.0", "srctl.dll");
         async Task<JsonNode> Ctl(params string[] args) =>
-            JsonNode.Parse((await Tools.RunOkAsync("dotnet", [srctl, .. args, "--json", "--api", node.ApiUrl], Minute)).StdOut)!;
+            JsonNode.Parse((await ExternalTool.RunOkAsync("dotnet", [srctl, .. args, "--json", "--api", node.ApiUrl], Minute)).StdOut)!;
         var ctlRecovered = await Ctl("recover", "--disk", Disk, "--time", t1.ToString("O"), "--out", dir["ctl-time.img"]);
         Assert.Equal(bm1, ctlRecovered["sequence"]!.GetValue<long>());
         Assert.Equal(expected1, Files.Sha256(dir["ctl-time.img"]));
@@ -137,12 +138,12 @@ public sealed class PointInTimeTests
         Assert.True((await Ctl("retention", "--disk", Disk))["newestSequence"]!.GetValue<long>() >= bm2);
         var ctlExport = await Ctl("export", "--disk", Disk, "--bookmark", "pit-2");
         var ctlCopy = dir["ctl-nbd.img"];
-        await Tools.RunOkAsync("nbdcopy", [ctlExport["uri"]!.GetValue<string>(), ctlCopy], Minute);
+        await ExternalTool.RunOkAsync("nbdcopy", [ctlExport["uri"]!.GetValue<string>(), ctlCopy], Minute);
         Assert.Equal(expected2, Files.Sha256(ctlCopy));
         Assert.Single((await Ctl("export", "--disk", Disk, "--list")).AsArray());
         await Ctl("export", "--disk", Disk, "--close", ctlExport["exportId"]!.GetValue<string>());
         Assert.Empty((await Ctl("export", "--disk", Disk, "--list")).AsArray());
-        var badTime = await Tools.RunAsync("dotnet", [srctl, "recover", "--disk", Disk, "--time", "soon", "--out", never, "--api", node.ApiUrl], Minute);
+        var badTime = await ExternalTool.RunAsync("dotnet", [srctl, "recover", "--disk", Disk, "--time", "soon", "--out", never, "--api", node.ApiUrl], Minute);
         Assert.True(badTime.ExitCode != 0 && badTime.Output.Contains("time: 'soon'", StringComparison.Ordinal), badTime.Output);
     }
 
@@ -174,12 +175,12 @@ public sealed class PointInTimeTests
             var bytes = new byte[3 << 20];
             new Random(seed).NextBytes(bytes);
             await File.WriteAllBytesAsync(local, bytes);
-            await Tools.RunOkAsync("nbdcopy", [local, uri], Minute);
+            await ExternalTool.RunOkAsync("nbdcopy", [local, uri], Minute);
         }
         await CopyRandomAsync(1);
         var old = await node.BookmarkAsync("old-1", [disk], Minute);
         await CopyRandomAsync(2);
-        await Tools.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", "write -P 0x42 4M 4M", "-c", "write -z 1M 1M"], Minute);
+        await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", "write -P 0x42 4M 4M", "-c", "write -z 1M 1M"], Minute);
         var last = await node.BookmarkAsync("new-1", [disk], Minute);
         var expected = Files.Sha256(diskPath);
 
@@ -214,7 +215,7 @@ public sealed class PointInTimeTests
         var export = await node.Api.PostAsync($"api/disks/{disk}/exports", new { sequence = last });
         Assert.True(export.Status == HttpStatusCode.OK, export.Text);
         var copied = dir["new-nbd.img"];
-        await Tools.RunOkAsync("nbdcopy", [export.Body!["uri"]!.GetValue<string>(), copied], Minute);
+        await ExternalTool.RunOkAsync("nbdcopy", [export.Body!["uri"]!.GetValue<string>(), copied], Minute);
         Assert.Equal(expected, Files.Sha256(copied));
     }
 

@@ -1,5 +1,6 @@
 using Npgsql;
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -53,7 +54,7 @@ public sealed class PostgresJournalTests
             using var agent = new Agent("vm1", new Dictionary<string, string> { [Disk] = diskPath }, node.PsAddress, dir["agent"], dir.Path);
             await agent.StartAsync();
 
-            await Tools.RunOkAsync("qemu-io", ["-f", "raw", agent.Uri(Disk), "-c", "write -P 0x42 0 2M", "-c", "write -P 0x43 17M 1M", "-c", "write -z 30M 1M"], TimeSpan.FromMinutes(1));
+            await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", agent.Uri(Disk), "-c", "write -P 0x42 0 2M", "-c", "write -P 0x43 17M 1M", "-c", "write -z 30M 1M"], TimeSpan.FromMinutes(1));
             await node.BookmarkAsync("pg-bm", [Disk], TimeSpan.FromSeconds(60));
             var expected = Files.Sha256(diskPath);
 

@@ -1,4 +1,5 @@
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -16,10 +17,10 @@ public sealed class RealClientTests
         var uri = agent.Uri(Disk);
         var minute = TimeSpan.FromMinutes(1);
 
-        var fio = await Tools.RunOkAsync("fio", Tools.FioRandWrite(uri, "clients", 64, 32), TimeSpan.FromMinutes(2));
+        var fio = await ExternalTool.RunOkAsync("fio", Tools.FioRandWrite(uri, "clients", 64, 32), TimeSpan.FromMinutes(2));
         Assert.DoesNotContain("verify", fio.StdErr, StringComparison.OrdinalIgnoreCase);
 
-        var qemu = await Tools.RunOkAsync("qemu-io", ["-f", "raw", uri,
+        var qemu = await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", uri,
             "-c", "write -P 0xab 0 1M", "-c", "write -P 0xcd 512k 64k", "-c", "write -z 2M 1M", "-c", "discard 8M 1M",
             "-c", "write -P 0x11 60M 2M", "-c", "read -P 0xcd 512k 64k", "-c", "read -P 0x11 60M 2M", "-c", "read -P 0 2M 1M"], minute);
         Assert.DoesNotContain("fail", qemu.Output, StringComparison.OrdinalIgnoreCase);
@@ -28,8 +29,8 @@ public sealed class RealClientTests
         var bytes = new byte[3 << 20];
         new Random(99).NextBytes(bytes);
         await File.WriteAllBytesAsync(local, bytes);
-        await Tools.RunOkAsync("nbdcopy", [local, uri], minute);
-        var check = await Tools.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", "read -P 0x11 60M 2M"], minute);
+        await ExternalTool.RunOkAsync("nbdcopy", [local, uri], minute);
+        var check = await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", "read -P 0x11 60M 2M"], minute);
         Assert.DoesNotContain("fail", check.Output, StringComparison.OrdinalIgnoreCase);
 
         await node.BookmarkAsync("bm-1", [Disk], TimeSpan.FromSeconds(60));
@@ -40,8 +41,8 @@ public sealed class RealClientTests
         Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)),
             Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(atBm1).AsSpan(0, bytes.Length))));
 
-        await Tools.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", "write -P 0x77 0 4M", "-c", "write -z 40M 2M"], minute);
-        await Tools.RunOkAsync("fio", Tools.FioRandWrite(uri, "clients2", 64, 8), TimeSpan.FromMinutes(2));
+        await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", "write -P 0x77 0 4M", "-c", "write -z 40M 2M"], minute);
+        await ExternalTool.RunOkAsync("fio", Tools.FioRandWrite(uri, "clients2", 64, 8), TimeSpan.FromMinutes(2));
         await node.BookmarkAsync("bm-2", [Disk], TimeSpan.FromSeconds(60));
         var expected2 = Files.Sha256(diskPath);
         Assert.NotEqual(expected1, expected2);
@@ -73,7 +74,7 @@ public sealed class RealClientTests
         var bytes = new byte[48 << 20];
         new Random(17).NextBytes(bytes);
         await File.WriteAllBytesAsync(local, bytes);
-        var copy = await Tools.RunOkAsync("nbdcopy", ["-v", "--connections=4", "--threads=4", local, agent.Uri(Disk)], TimeSpan.FromMinutes(2));
+        var copy = await ExternalTool.RunOkAsync("nbdcopy", ["-v", "--connections=4", "--threads=4", local, agent.Uri(Disk)], TimeSpan.FromMinutes(2));
         // nbdcopy falls back to one connection when the server does not advertise multi-conn.
         Assert.Contains("connections=4", copy.Output, StringComparison.Ordinal);
 

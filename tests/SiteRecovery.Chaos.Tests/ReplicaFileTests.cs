@@ -1,4 +1,5 @@
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -128,7 +129,7 @@ public sealed class ReplicaFileTests
     {
         using var dir = new TempDir("replica-file-missing");
         var missing = dir["no-such.img"];
-        var r = await Tools.RunAsync("dotnet", [Repo.NodeDll, "run", "--id", "bad", "--data", dir["n"], "--ps-listen", $"127.0.0.1:{Net.FreePort()}",
+        var r = await ExternalTool.RunAsync("dotnet", [Repo.NodeDll, "run", "--id", "bad", "--data", dir["n"], "--ps-listen", $"127.0.0.1:{Net.FreePort()}",
             "--mt-listen", $"127.0.0.1:{Net.FreePort()}", "--api", $"http://127.0.0.1:{Net.FreePort()}", "--replica-file", $"{Disk}={missing}"], TimeSpan.FromSeconds(60));
         Assert.True(r.ExitCode == 2, $"exit {r.ExitCode}, want 2:\n{r.Output}");
         Assert.Contains("--replica-file", r.StdErr, StringComparison.Ordinal);

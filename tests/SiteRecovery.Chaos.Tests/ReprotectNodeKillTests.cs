@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -102,7 +103,7 @@ public sealed class ReprotectNodeKillTests
         {
             await source.StartAsync();
             var guestSha = await GuestMachines.SeedAsync(source.Uri("vm1-boot"), dir.Path, 7);
-            await Tools.RunOkAsync("qemu-io", ["-f", "raw", source.Uri("vm1-data"), "-c", "write -P 0x11 0 8M"], TimeSpan.FromMinutes(1));
+            await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", source.Uri("vm1-data"), "-c", "write -P 0x11 0 8M"], TimeSpan.FromMinutes(1));
             await target.BookmarkAsync("seeded", ["vm1-boot", "vm1-data"], TimeSpan.FromSeconds(60));
             Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync("api/vaults", new { name = "dr", region = "WestEurope" })).Status);
             var plan = await target.Api.PostAsync("api/recovery-plans", new { planId = "move", vault = "dr", groups = new[] { new { machines = new[] { "vm1" } } } });
@@ -188,7 +189,7 @@ public sealed class ReprotectNodeKillTests
             Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={guestSha}", reprotected["boots"]!.AsArray().Single()!["guestCheck"]!.GetValue<string>());
 
             var nbd = reverse["nbd"]!.GetValue<string>();
-            await Tools.RunOkAsync("qemu-io", ["-f", "raw", $"nbd://{nbd}/vm1-data", "-c", $"write -P 0xC9 {9 * Block} 1M"], TimeSpan.FromMinutes(1));
+            await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", $"nbd://{nbd}/vm1-data", "-c", $"write -P 0xC9 {9 * Block} 1M"], TimeSpan.FromMinutes(1));
 
             // The failback is killed as soon as it has stopped the machine, before it records anything: the restarted node
             // repeats the step on a machine already gone and an agent it may still have to drain.

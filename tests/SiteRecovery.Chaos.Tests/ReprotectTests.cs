@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -59,7 +60,7 @@ public sealed class ReprotectTests
         {
             await source.StartAsync();
             var guestSha = await GuestMachines.SeedAsync(source.Uri("vm1-boot"), dir.Path, 7);
-            await Tools.RunOkAsync("qemu-io", ["-f", "raw", source.Uri("vm1-data"), "-c", "write -P 0x11 0 8M"], TimeSpan.FromMinutes(1));
+            await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", source.Uri("vm1-data"), "-c", "write -P 0x11 0 8M"], TimeSpan.FromMinutes(1));
             await target.BookmarkAsync("seeded", ["vm1-boot", "vm1-data"], TimeSpan.FromSeconds(60));
             Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync("api/vaults", new { name = "dr", region = "WestEurope" })).Status);
             var plan = await target.Api.PostAsync("api/recovery-plans", new { planId = "move", vault = "dr", groups = new[] { new { machines = new[] { "vm1" } } } });
@@ -110,7 +111,7 @@ public sealed class ReprotectTests
 
             // Writes the machine makes now are captured and replicated to the original site.
             var nbd = reverse["nbd"]!.GetValue<string>();
-            await Tools.RunOkAsync("qemu-io", ["-f", "raw", $"nbd://{nbd}/vm1-data", "-c", $"write -P 0xC9 {9 * Block} 1M"], TimeSpan.FromMinutes(1));
+            await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", $"nbd://{nbd}/vm1-data", "-c", $"write -P 0xC9 {9 * Block} 1M"], TimeSpan.FromMinutes(1));
 
             // Failback: the machine stops here, every write drains to the original site, whose disks then are the target's.
             Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/failback", new { })).Status);

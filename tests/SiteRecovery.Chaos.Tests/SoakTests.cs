@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 using Xunit.Abstractions;
 
 namespace SiteRecovery.Chaos.Tests;
@@ -37,7 +38,7 @@ public sealed class SoakTests(ITestOutputHelper output)
             var victim = minutes > 0 ? rng.Next(hops.Length) : Order(seed)[round - 1];
             var hop = hops[victim];
             Process? fioProcess = null;
-            var fio = Tools.RunAsync("fio", Tools.FioRandWrite(site.Agent.Uri(TwoNodeSite.Disk), $"soak{round}", (int)(DiskSize >> 20), 64, rate: ",32m"),
+            var fio = ExternalTool.RunAsync("fio", Tools.FioRandWrite(site.Agent.Uri(TwoNodeSite.Disk), $"soak{round}", (int)(DiskSize >> 20), 64, rate: ",32m"),
                 TimeSpan.FromMinutes(3), started: p => fioProcess = p);
             var delay = TimeSpan.FromMilliseconds(rng.Next(200, 1800)); // the paced job runs about 2 s
             await Task.WhenAny(fio, Task.Delay(delay));

@@ -1,4 +1,5 @@
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -9,9 +10,9 @@ public sealed class StartupValidationTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    static async Task<ToolResult> RunHostAsync(string dll, params string[] args)
+    static async Task<ProcessRun> RunHostAsync(string dll, params string[] args)
     {
-        var r = await Tools.RunAsync("dotnet", [dll, .. args], TimeSpan.FromSeconds(60));
+        var r = await ExternalTool.RunAsync("dotnet", [dll, .. args], TimeSpan.FromSeconds(60));
         Assert.True(r.ExitCode != 0, $"expected a non-zero exit, got 0:\n{r.Output}");
         Assert.DoesNotContain("Unhandled exception", r.Output, StringComparison.Ordinal);
         Assert.DoesNotMatch(@"(?m)^\s+at [\w.<>`]+\(", r.StdErr);

@@ -4,7 +4,11 @@ using System.Text;
 namespace SiteRecovery.Contracts.Processes;
 
 /// <summary>How one hook process ended. <see cref="ExitCode"/> is null when it was killed (timeout or cancellation).</summary>
-public sealed record ProcessRun(int? ExitCode, bool TimedOut, bool Cancelled, string StdOut, string StdErr, TimeSpan Elapsed);
+public sealed record ProcessRun(int? ExitCode, bool TimedOut, bool Cancelled, string StdOut, string StdErr, TimeSpan Elapsed)
+{
+    /// <summary>Stdout then stderr, as one text (what a test searches for a tool's verdict, wherever the tool printed it).</summary>
+    public string Output => StdOut + StdErr;
+}
 
 /// <summary>
 /// Runs one command with a deadline (freeze hooks, recovery-plan scripts, qemu-img and the like). On timeout or cancellation the whole process tree is killed
@@ -21,24 +25,47 @@ public static class BoundedProcess
     static readonly TimeSpan Grace = TimeSpan.FromSeconds(2);
 
     /// <summary>Starts <paramref name="file"/> with <paramref name="args"/> (stdin closed). Throws <see cref="System.ComponentModel.Win32Exception"/> when it cannot be started.</summary>
-    public static async Task<ProcessRun> RunAsync(string file, IReadOnlyList<string> args, string? workingDirectory, TimeSpan timeout, CancellationToken ct)
+    /// <param name="outputLimitChars">Output kept per stream; a caller that parses a whole report (fio's JSON) raises it.</param>
+    /// <param name="started">Called once the process runs, before the wait (a caller that must signal or kill it mid-run).</param>
+    public static Task<ProcessRun> RunAsync(string file, IReadOnlyList<string> args, string? workingDirectory, TimeSpan timeout, CancellationToken ct,
+        int outputLimitChars = OutputLimitChars, Action<Process>? started = null)
     {
-        var psi = new ProcessStartInfo(file)
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
-        };
+        var psi = StartInfo(file, workingDirectory);
         foreach (var a in args) psi.ArgumentList.Add(a);
+        return RunAsync(psi, timeout, ct, outputLimitChars, started);
+    }
+
+    /// <summary>
+    /// As <see cref="RunAsync(string, IReadOnlyList{string}, string?, TimeSpan, CancellationToken, int, Action{Process}?)"/>, with the
+    /// arguments as one command line that the runtime splits (double quotes group words), for callers that build one string.
+    /// </summary>
+    public static Task<ProcessRun> RunCommandLineAsync(string file, string commandLine, string? workingDirectory, TimeSpan timeout, CancellationToken ct,
+        int outputLimitChars = OutputLimitChars, Action<Process>? started = null)
+    {
+        var psi = StartInfo(file, workingDirectory);
+        psi.Arguments = commandLine;
+        return RunAsync(psi, timeout, ct, outputLimitChars, started);
+    }
+
+    static ProcessStartInfo StartInfo(string file, string? workingDirectory) => new(file)
+    {
+        UseShellExecute = false,
+        RedirectStandardInput = true,
+        RedirectStandardOutput = true,
+        RedirectStandardError = true,
+        WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
+    };
+
+    static async Task<ProcessRun> RunAsync(ProcessStartInfo psi, TimeSpan timeout, CancellationToken ct, int outputLimitChars, Action<Process>? started)
+    {
         var clock = Stopwatch.StartNew();
         using var process = new Process { StartInfo = psi };
         process.Start();
         // A hook that prompts would otherwise wait for an answer until its timeout: it reads end-of-file at once.
         process.StandardInput.Close();
-        var stdout = ReadCappedAsync(process.StandardOutput);
-        var stderr = ReadCappedAsync(process.StandardError);
+        var stdout = ReadCappedAsync(process.StandardOutput, outputLimitChars);
+        var stderr = ReadCappedAsync(process.StandardError, outputLimitChars);
+        started?.Invoke(process);
 
         bool timedOut = false, cancelled = false;
         using (var limit = CancellationTokenSource.CreateLinkedTokenSource(ct))
@@ -73,18 +100,18 @@ public static class BoundedProcess
     static async Task<string> TakeAsync(Task<StringBuilder> reading)
     {
         try { return (await reading.WaitAsync(Grace).ConfigureAwait(false)).ToString(); }
-        catch (TimeoutException) { return "(output still open after the hook ended)"; }
+        catch (TimeoutException) { return "(output still open after the process ended)"; }
         catch (IOException) { return string.Empty; }
     }
 
-    static async Task<StringBuilder> ReadCappedAsync(StreamReader reader)
+    static async Task<StringBuilder> ReadCappedAsync(StreamReader reader, int limit)
     {
         var kept = new StringBuilder();
         var buffer = new char[1024];
         int n;
         while ((n = await reader.ReadAsync(buffer).ConfigureAwait(false)) > 0)
         {
-            var room = OutputLimitChars - kept.Length;
+            var room = limit - kept.Length;
             if (room > 0) kept.Append(buffer, 0, Math.Min(room, n));
         }
         return kept;

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using SiteRecovery.Compute.Local;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests.Support;
 
@@ -13,13 +14,13 @@ public static class GuestMachines
     /// <summary>Writes the guest and <paramref name="dataBytes"/> bytes of its data through <paramref name="uri"/>; returns the data's SHA-256 (what the guest prints).</summary>
     public static async Task<string> SeedAsync(string uri, string workDir, int seed, int dataBytes = 1 << 20)
     {
-        await Tools.RunOkAsync("nbdcopy", [await TinyGuestImage.PathAsync(), uri], TimeSpan.FromMinutes(2));
+        await ExternalTool.RunOkAsync("nbdcopy", [await TinyGuestImage.PathAsync(), uri], TimeSpan.FromMinutes(2));
         var data = new byte[dataBytes];
         new Random(seed).NextBytes(data);
         var (offset, area) = GuestPayload.Area(data);
         var file = Path.Combine(workDir, $"payload-{seed}.bin");
         await File.WriteAllBytesAsync(file, area);
-        await Tools.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", $"write -s {file} {offset} {area.Length}"], TimeSpan.FromMinutes(1));
+        await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", $"write -s {file} {offset} {area.Length}"], TimeSpan.FromMinutes(1));
         return Convert.ToHexStringLower(SHA256.HashData(data));
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests.Support;
 
@@ -135,8 +136,7 @@ public sealed class HostProcess : IDisposable
     public async Task StopAsync(TimeSpan timeout)
     {
         if (_process.HasExited) return;
-        using (var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) } }))
-            await kill!.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        await ExternalTool.RunAsync("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
         try { await _process.WaitForExitAsync().WaitAsync(timeout); }
         catch (TimeoutException) { Kill9(); }
     }

@@ -1,6 +1,8 @@
+using SiteRecovery.Contracts.Processes;
 using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Node.Failover;
 using SiteRecovery.Tests.Support;
+using SiteRecovery.TestSupport;
 
 namespace SiteRecovery.Tests.Agent;
 
@@ -25,7 +27,7 @@ public class FailoverStopTests
             for (var i = seed; !stop.IsCancellationRequested; i++)
             {
                 var commands = string.Join(" ", Enumerable.Range(0, 8).Select(k => $"-c \"write -P {(i + k) % 250 + 1} {((i * 8 + k) * 37 % 240) * 64}k 64k\""));
-                try { await Tools.RunAsync("qemu-io", $"-f raw {uri} {commands}", TimeSpan.FromSeconds(10)); Interlocked.Increment(ref Written); }
+                try { await ExternalTool.RunOkAsync("qemu-io", $"-f raw {uri} {commands}", TimeSpan.FromSeconds(10)); Interlocked.Increment(ref Written); }
                 catch (InvalidOperationException) { Interlocked.Increment(ref Refused); }
             }
         }
@@ -33,7 +35,7 @@ public class FailoverStopTests
 
     static async Task<string> QemuIoAsync(string uri, string command, bool readOnly = false)
     {
-        try { return await Tools.RunAsync("qemu-io", $"{(readOnly ? "-r " : "")}-f raw {uri} -c \"{command}\"", TimeSpan.FromSeconds(10)); }
+        try { return (await ExternalTool.RunOkAsync("qemu-io", $"{(readOnly ? "-r " : "")}-f raw {uri} -c \"{command}\"", TimeSpan.FromSeconds(10))).Output; }
         catch (InvalidOperationException e) { return e.Message; }
     }
 
@@ -101,34 +103,18 @@ public class FailoverStopTests
         await site.CatchUpAsync(TimeSpan.FromSeconds(20));
         var export = site.Agent.Exports[0];
         var before = export.Stream.LastSequence;
-        var psi = new System.Diagnostics.ProcessStartInfo(Tools.Find("qemu-io"), $"-f raw {site.NbdUri("disk1")}")
-            { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        using var client = System.Diagnostics.Process.Start(psi)!;
-        var stdout = client.StandardOutput.ReadToEndAsync();
-        var stderr = client.StandardError.ReadToEndAsync();
-        try
-        {
-            await client.StandardInput.WriteLineAsync("write -P 0x41 0 64k");
-            await client.StandardInput.FlushAsync();
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-            while (export.Stream.LastSequence == before && DateTime.UtcNow < deadline) await Task.Delay(20);
-            Assert.True(export.Stream.LastSequence > before, "the first write (before the stop) was not captured");
+        await using var client = QemuIoSession.Start(site.NbdUri("disk1"));
+        await client.SendAsync("write -P 0x41 0 64k");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (export.Stream.LastSequence == before && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.True(export.Stream.LastSequence > before, "the first write (before the stop) was not captured");
 
-            var stopped = await new SourceStop(site.Target).StopAsync(["disk1"], TimeSpan.FromSeconds(15), default);
-            Assert.True(stopped.Ok, string.Join("; ", stopped.Errors));
-            // One line at a time: qemu-io reading a pipe handles one line per wake-up and leaves the rest waiting.
-            foreach (var command in new[] { "write -P 0x42 0 64k", "write -z 64k 64k", "discard 128k 64k", "read -P 0x41 0 64k", "quit" })
-            {
-                await client.StandardInput.WriteLineAsync(command);
-                await client.StandardInput.FlushAsync();
-                await Task.Delay(300);
-            }
-            using var exit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            try { await client.WaitForExitAsync(exit.Token); } catch (OperationCanceledException) { }
-        }
-        finally { if (!client.HasExited) client.Kill(); }
-        var output = await stdout + await stderr;
-        Assert.True(client.HasExited && client.ExitCode >= 0, $"qemu-io did not quit:\n{output}");
+        var stopped = await new SourceStop(site.Target).StopAsync(["disk1"], TimeSpan.FromSeconds(15), default);
+        Assert.True(stopped.Ok, string.Join("; ", stopped.Errors));
+        foreach (var command in new[] { "write -P 0x42 0 64k", "write -z 64k 64k", "discard 128k 64k", "read -P 0x41 0 64k", "quit" })
+            await client.SendAsync(command);
+        var output = await client.OutputAsync();
+        Assert.False(client.Killed, $"qemu-io did not quit:\n{output}");
 
         // qemu-io prints strerror(EPERM) for each refused request; the read sees the data written before the stop.
         Assert.True(System.Text.RegularExpressions.Regex.Count(output, "Operation not permitted") == 3, $"want 3 refusals (write, write -z, discard), got:\n{output}\n{string.Join("\n", site.Log.TakeLast(10))}");

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using SiteRecovery.Agent.Consistency;
+using SiteRecovery.Contracts.Processes;
 using SiteRecovery.Tests.Support;
 
 namespace SiteRecovery.Tests.Agent;
@@ -45,9 +46,9 @@ public sealed class FsFreezeHookTests : IDisposable
         Directory.CreateDirectory(mount);
         await using (var f = File.Create(image)) f.SetLength(32L << 20);
         var mkfs = await RunAsync("mkfs.ext4", "-q", "-F", image);
-        Assert.True(mkfs.Exit == 0, $"mkfs.ext4 failed: {mkfs.Output}");
+        Assert.True(mkfs.ExitCode == 0, $"mkfs.ext4 failed: {mkfs.Output}");
         var mounted = await RunAsync("mount", "-o", "loop", image, mount);
-        Skip.If(mounted.Exit != 0, $"this environment cannot mount a loop device, so fsfreeze cannot be exercised: {mounted.Output}");
+        Skip.If(mounted.ExitCode != 0, $"this environment cannot mount a loop device, so fsfreeze cannot be exercised: {mounted.Output}");
 
         Process? writer = null;
         try
@@ -75,18 +76,9 @@ public sealed class FsFreezeHookTests : IDisposable
             await RunAsync("fsfreeze", "--unfreeze", mount);
             if (writer is { HasExited: false }) await writer.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
             writer?.Dispose();
-            if ((await RunAsync("umount", mount)).Exit != 0) await RunAsync("umount", "-l", mount);
+            if ((await RunAsync("umount", mount)).ExitCode != 0) await RunAsync("umount", "-l", mount);
         }
     }
 
-    static async Task<(int Exit, string Output)> RunAsync(string tool, params string[] args)
-    {
-        var psi = new ProcessStartInfo(Tools.Find(tool)) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var output = Task.WhenAll(p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync());
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await p.WaitForExitAsync(cts.Token);
-        return (p.ExitCode, string.Concat(await output));
-    }
+    static Task<ProcessRun> RunAsync(string tool, params string[] args) => ExternalTool.RunAsync(tool, args, TimeSpan.FromSeconds(60));
 }

@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using SiteRecovery.Contracts.Processes;
 using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Node.Failover;
 using SiteRecovery.Tests.Support;
+using SiteRecovery.TestSupport;
 
 namespace SiteRecovery.Tests.Agent;
 
@@ -54,47 +56,6 @@ public sealed class QuiescedFailoverStopTests : IDisposable
             ShutdownCommand = shutdown,
         });
 
-    /// <summary>An interactive qemu-io connected to the export for as long as the test wants (a client of the protected disk).</summary>
-    sealed class Client : IAsyncDisposable
-    {
-        readonly Process _p;
-        readonly Task<string> _out, _err;
-
-        public Client(string uri)
-        {
-            var psi = new ProcessStartInfo(Tools.Find("qemu-io"), $"-f raw {uri}")
-                { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-            _p = Process.Start(psi)!;
-            _out = _p.StandardOutput.ReadToEndAsync();
-            _err = _p.StandardError.ReadToEndAsync();
-        }
-
-        public int Pid => _p.Id;
-        public bool Exited => _p.HasExited;
-
-        public async Task SendAsync(string command)
-        {
-            await _p.StandardInput.WriteLineAsync(command);
-            await _p.StandardInput.FlushAsync();
-            await Task.Delay(300);
-        }
-
-        /// <summary>Everything it printed, once it has exited.</summary>
-        public async Task<string> OutputAsync()
-        {
-            using var exit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            try { await _p.WaitForExitAsync(exit.Token); } catch (OperationCanceledException) { _p.Kill(); }
-            return await _out + await _err;
-        }
-
-        public ValueTask DisposeAsync()
-        {
-            if (!_p.HasExited) _p.Kill();
-            _p.Dispose();
-            return ValueTask.CompletedTask;
-        }
-    }
-
     static async Task WaitForClientsAsync(Site site, string disk, int want)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
@@ -123,7 +84,7 @@ public sealed class QuiescedFailoverStopTests : IDisposable
         await using var site = await StartAsync("qorder", hook, shutdown);
         await File.WriteAllTextAsync(UriFile, site.NbdUri("disk1"));
         await site.CatchUpAsync(TimeSpan.FromSeconds(20));
-        await using var client = new Client(site.NbdUri("disk1"));
+        await using var client = QemuIoSession.Start(site.NbdUri("disk1"));
         await File.WriteAllTextAsync(ClientPidFile, client.Pid.ToString());
         await WaitForClientsAsync(site, "disk1", 1);
 
@@ -188,7 +149,7 @@ public sealed class QuiescedFailoverStopTests : IDisposable
         var viaNode = await new SourceStop(site.Target).StopAsync(["disk1"], TimeSpan.FromSeconds(20), default, quiesce: true);
         var error = Assert.Single(viaNode.Errors);
         Assert.Equal(FailoverStopFailure.FreezeFailed, error.Reason);
-        var write = await Tools.RunAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0x12 0 64k\"", TimeSpan.FromSeconds(10));
+        var write = (await ExternalTool.RunOkAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0x12 0 64k\"", TimeSpan.FromSeconds(10))).Output;
         Assert.Contains("wrote 65536/65536 bytes", write);
         Assert.DoesNotContain(TrailLines(), l => l.StartsWith("shutdown", StringComparison.Ordinal));
     }
@@ -199,7 +160,7 @@ public sealed class QuiescedFailoverStopTests : IDisposable
         await using var site = await StartAsync("qbare", null, null);
         await site.CatchUpAsync(TimeSpan.FromSeconds(20));
         var export = site.Agent.Exports[0];
-        await using var client = new Client(site.NbdUri("disk1"));
+        await using var client = QemuIoSession.Start(site.NbdUri("disk1"));
         await WaitForClientsAsync(site, "disk1", 1);
 
         var stopping = site.Agent.Client!.Stops.StopAsync(new StopForFailover("b1", ["disk1"], 20_000, Quiesce: true, ClientsWaitMs: 15_000), default);
@@ -227,7 +188,7 @@ public sealed class QuiescedFailoverStopTests : IDisposable
     {
         await using var site = await StartAsync("qstay", null, null);
         await site.CatchUpAsync(TimeSpan.FromSeconds(20));
-        await using var client = new Client(site.NbdUri("disk1"));
+        await using var client = QemuIoSession.Start(site.NbdUri("disk1"));
         await WaitForClientsAsync(site, "disk1", 1);
 
         var clock = Stopwatch.StartNew();
@@ -250,7 +211,7 @@ public sealed class QuiescedFailoverStopTests : IDisposable
         await using var site = await StartAsync("qplain", FreezeHook(), ShutdownScript());
         await File.WriteAllTextAsync(UriFile, site.NbdUri("disk1"));
         await site.CatchUpAsync(TimeSpan.FromSeconds(20));
-        await using var client = new Client(site.NbdUri("disk1"));
+        await using var client = QemuIoSession.Start(site.NbdUri("disk1"));
         await File.WriteAllTextAsync(ClientPidFile, client.Pid.ToString());
         await WaitForClientsAsync(site, "disk1", 1);
 

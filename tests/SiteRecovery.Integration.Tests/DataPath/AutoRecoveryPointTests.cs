@@ -1,4 +1,5 @@
 using SiteRecovery.Actors.DataPath;
+using SiteRecovery.Contracts.Processes;
 using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Tests.Support;
 
@@ -11,8 +12,8 @@ public class AutoRecoveryPointTests
     {
         var events = new RecordingEvents();
         await using var site = await Site.StartAsync("autopoints", 2, 16L << 20, configure: s => { s.Events = events; s.AutoPoints = TimeSpan.FromMilliseconds(200); });
-        await Tools.RunAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0x41 0 3M\"");
-        await Tools.RunAsync("qemu-io", $"-f raw {site.NbdUri("disk2")} -c \"write -P 0x42 1M 2M\"");
+        await ExternalTool.RunOkAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0x41 0 3M\"", TimeSpan.FromMinutes(2));
+        await ExternalTool.RunOkAsync("qemu-io", $"-f raw {site.NbdUri("disk2")} -c \"write -P 0x42 1M 2M\"", TimeSpan.FromMinutes(2));
         // Read right after the writes: an automatic point may already follow them, so a covering point is
         // one at or after this sequence (the marker itself may be the last entry).
         var last = site.Agent.Exports.ToDictionary(e => e.Name, e => e.Stream.LastSequence);

@@ -1,3 +1,4 @@
+using SiteRecovery.Contracts.Processes;
 using SiteRecovery.Tests.Support;
 
 namespace SiteRecovery.Tests.DataPath;
@@ -21,15 +22,15 @@ public class ReplicationEndToEndTests
     public async Task Writes_through_NBD_are_recovered_at_a_bookmark_byte_for_byte()
     {
         await using var site = await Site.StartAsync("e2e", 2, Size, SeedSome);
-        await Tools.RunAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0xab 0 1M\" -c \"write -P 0xcd 512k 64k\" -c \"write -z 2M 1M\" -c \"write -P 0x11 30M 2M\"");
-        await Tools.RunAsync("qemu-io", $"-f raw {site.NbdUri("disk2")} -c \"write -P 0x22 1M 3M\" -c \"discard 1536k 512k\"");
+        await ExternalTool.RunOkAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0xab 0 1M\" -c \"write -P 0xcd 512k 64k\" -c \"write -z 2M 1M\" -c \"write -P 0x11 30M 2M\"", TimeSpan.FromMinutes(2));
+        await ExternalTool.RunOkAsync("qemu-io", $"-f raw {site.NbdUri("disk2")} -c \"write -P 0x22 1M 3M\" -c \"discard 1536k 512k\"", TimeSpan.FromMinutes(2));
 
         var bm = await site.Target.BookmarkAsync("bm-1", ["disk1", "disk2"], TimeSpan.FromSeconds(30), default);
         Assert.Null(bm.Error);
         // Nothing writes between the bookmark and these copies, so they are the sources at the bookmark.
         var expected = site.DiskPaths.Select(p => { File.Copy(p, p + ".at-bm1"); return Tools.Sha256(p + ".at-bm1"); }).ToArray();
 
-        await Tools.RunAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0xee 0 4M\"");
+        await ExternalTool.RunOkAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0xee 0 4M\"", TimeSpan.FromMinutes(2));
         await site.CatchUpAsync(TimeSpan.FromSeconds(30));
 
         for (var i = 0; i < 2; i++)
@@ -51,7 +52,7 @@ public class ReplicationEndToEndTests
     public async Task Process_server_restart_mid_workload_loses_nothing()
     {
         await using var site = await Site.StartAsync("psrestart", 1, Size);
-        var writer = Tools.RunAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} " + string.Join(" ", Enumerable.Range(0, 200).Select(i => $"-c \"write -P {i % 250 + 1} {(i * 97 % 480) * 64}k 64k\"")));
+        var writer = ExternalTool.RunOkAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} " + string.Join(" ", Enumerable.Range(0, 200).Select(i => $"-c \"write -P {i % 250 + 1} {(i * 97 % 480) * 64}k 64k\"")), TimeSpan.FromMinutes(2));
         await Task.Delay(50);
         await site.Process.DisposeAsync();
         await Task.Delay(300);
@@ -68,7 +69,7 @@ public class ReplicationEndToEndTests
     public async Task Agent_restart_without_tracking_resyncs_only_what_differs()
     {
         await using var site = await Site.StartAsync("resync", 1, Size, SeedSome);
-        await Tools.RunAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0x31 0 2M\" -c \"write -P 0x32 20M 1M\"");
+        await ExternalTool.RunOkAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0x31 0 2M\" -c \"write -P 0x32 20M 1M\"", TimeSpan.FromMinutes(2));
         await site.CatchUpAsync(TimeSpan.FromSeconds(30));
         await site.Agent.DisposeAsync();
 
@@ -84,7 +85,7 @@ public class ReplicationEndToEndTests
         }
         await site.StartAgentAsync();
         await site.CatchUpAsync(TimeSpan.FromSeconds(60));
-        await Tools.RunAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0x33 10M 64k\"");
+        await ExternalTool.RunOkAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0x33 10M 64k\"", TimeSpan.FromMinutes(2));
         var bm = await site.Target.BookmarkAsync("after-resync", ["disk1"], TimeSpan.FromSeconds(30), default);
         var output = Path.Combine(site.Root, "r.img");
         await site.Target.RecoverAsync("disk1", bm.Sequences["disk1"], output, null, default);
@@ -106,7 +107,7 @@ public class ReplicationEndToEndTests
         await site.StartAgentAsync();
         await site.Process.DisposeAsync();
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        await Tools.RunAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} " + string.Join(" ", Enumerable.Range(0, 64).Select(i => $"-c \"write -P {i + 1} {i * 256}k 192k\"")) + " -c \"write -z 20M 2M\"",
+        await ExternalTool.RunOkAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} " + string.Join(" ", Enumerable.Range(0, 64).Select(i => $"-c \"write -P {i + 1} {i * 256}k 192k\"")) + " -c \"write -z 20M 2M\"",
             TimeSpan.FromSeconds(60));
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(20), $"writes were held back for {sw.Elapsed}");
         Assert.True(site.Agent.Exports[0].Dirty.Count > 0, "the writes did not overflow into the dirty map");

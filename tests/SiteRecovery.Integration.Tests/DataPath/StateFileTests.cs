@@ -1,5 +1,6 @@
 using SiteRecovery.Actors.DataPath;
 using SiteRecovery.Agent.Replication;
+using SiteRecovery.Contracts.Processes;
 using SiteRecovery.Contracts.Storage;
 using SiteRecovery.Tests.Support;
 
@@ -108,7 +109,7 @@ public sealed class StateFileTests : IDisposable
 
     async Task AssertRecoversTheSource(Site site)
     {
-        await Tools.RunAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0x5a 1M 256k\"");
+        await ExternalTool.RunOkAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0x5a 1M 256k\"", TimeSpan.FromMinutes(2));
         await site.CatchUpAsync(TimeSpan.FromSeconds(60));
         var bm = await site.Target.BookmarkAsync("after-" + Guid.NewGuid().ToString("n")[..6], ["disk1"], TimeSpan.FromSeconds(30), default);
         var output = Path.Combine(site.Root, "r.img");

@@ -1,3 +1,4 @@
+using SiteRecovery.Contracts.Processes;
 using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Tests.Support;
 
@@ -14,7 +15,7 @@ public sealed class StorageFaultTests
     const long Size = 32L << 20;
 
     /// <summary>Writes 64 KiB blocks of distinct patterns all over the disk through NBD (qemu-io, a real client).</summary>
-    static Task WriteAsync(Site site, int count, int seed) => Tools.RunAsync("qemu-io",
+    static Task WriteAsync(Site site, int count, int seed) => ExternalTool.RunOkAsync("qemu-io",
         $"-f raw {site.NbdUri("disk1")} " + string.Join(" ", Enumerable.Range(0, count).Select(i => $"-c \"write -P {(seed + i) % 250 + 1} {((seed + i) * 97 % 500) * 64}k 64k\"")),
         TimeSpan.FromMinutes(2));
 

@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Tests.Support;
 
@@ -59,18 +59,14 @@ public sealed class LoopMount : IAsyncDisposable
         try { File.Delete(_image); } catch (IOException) { }
     }
 
+    /// <summary>Never throws: a tool that is missing or cannot run is a refusal the caller reports (and the test is skipped).</summary>
     static async Task<(int Exit, string Output)> RunAsync(string file, params string[] args)
     {
         try
         {
-            var psi = new ProcessStartInfo(Tools.Find(file)) { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in args) psi.ArgumentList.Add(a);
-            using var p = Process.Start(psi)!;
-            var output = p.StandardOutput.ReadToEndAsync();
-            var error = p.StandardError.ReadToEndAsync();
-            await p.WaitForExitAsync();
-            return (p.ExitCode, (await output + await error).Trim());
+            var run = await ExternalTool.RunAsync(file, args, TimeSpan.FromMinutes(2));
+            return (run.ExitCode ?? -1, run.Output.Trim());
         }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException) { return (-1, $"{file}: {e.Message}"); }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or TimeoutException) { return (-1, $"{file}: {e.Message}"); }
     }
 }

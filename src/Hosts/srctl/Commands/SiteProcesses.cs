@@ -1,13 +1,13 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Ctl.Commands;
 
 /// <summary>Starts the project's own executables (srnode, sragent) as child processes, logs to files.</summary>
 public sealed class SiteProcesses(string workDir) : IAsyncDisposable
 {
-    readonly List<Process> _children = [];
+    readonly List<ChildProcess> _children = [];
 
     /// <summary>The repository root: the folder holding SiteRecovery.sln above this executable.</summary>
     public static string FindRepoRoot()
@@ -31,63 +31,25 @@ public sealed class SiteProcesses(string workDir) : IAsyncDisposable
         return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
-    public Process Start(string name, string dll, string arguments, Action<string>? onLine = null)
+    /// <summary>Starts <c>dotnet <paramref name="dll"/> <paramref name="arguments"/></c>, logged to <c>name.log</c> in the work folder; stopped when the site is disposed.</summary>
+    public ChildProcess Start(string name, string dll, string arguments, Action<string>? onLine = null)
     {
-        var log = Path.Combine(workDir, name + ".log");
-        var psi = new ProcessStartInfo("dotnet", $"\"{dll}\" {arguments}")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = workDir,
-        };
-        var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {name}");
-        var writer = new StreamWriter(log, append: true) { AutoFlush = true };
-        p.OutputDataReceived += (_, e) => { if (e.Data is null) return; lock (writer) writer.WriteLine(e.Data); onLine?.Invoke(e.Data); };
-        p.ErrorDataReceived += (_, e) => { if (e.Data is null) return; lock (writer) writer.WriteLine(e.Data); };
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        _children.Add(p);
-        return p;
+        var child = ChildProcess.StartCommandLine(name, "dotnet", $"\"{dll}\" {arguments}", workDir, onLine);
+        _children.Add(child);
+        return child;
     }
 
-    /// <summary>Asks a child to stop (SIGTERM) and waits; kills it if it does not stop in time.</summary>
-    public static async Task StopAsync(Process p, TimeSpan timeout)
-    {
-        if (p.HasExited) return;
-        using (var kill = Process.Start("kill", $"-TERM {p.Id}")) await kill!.WaitForExitAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try { await p.WaitForExitAsync(cts.Token); }
-        catch (OperationCanceledException) { p.Kill(entireProcessTree: true); }
-    }
-
+    /// <summary>Stops the children in the reverse of their start order (the agent before the node it replicates to).</summary>
     public async ValueTask DisposeAsync()
     {
-        foreach (var p in Enumerable.Reverse(_children)) await StopAsync(p, TimeSpan.FromSeconds(25));
+        foreach (var child in Enumerable.Reverse(_children))
+        {
+            await child.StopAsync(TimeSpan.FromSeconds(25));
+            await child.DisposeAsync();
+        }
     }
 
     /// <summary>Runs a tool to its end within <paramref name="timeout"/>; <paramref name="ct"/> stops it early (a background load that is no longer needed).</summary>
-    public static async Task<string> RunToolAsync(string tool, string arguments, TimeSpan timeout, CancellationToken ct = default)
-    {
-        var psi = new ProcessStartInfo(tool, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
-        Process p;
-        try { p = Process.Start(psi)!; }
-        catch (System.ComponentModel.Win32Exception) { throw new InvalidOperationException($"{tool} is not installed; run tests/setup.sh"); }
-        using (p)
-        {
-            var o = p.StandardOutput.ReadToEndAsync();
-            var e = p.StandardError.ReadToEndAsync();
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            cts.CancelAfter(timeout);
-            try { await p.WaitForExitAsync(cts.Token); }
-            catch (OperationCanceledException)
-            {
-                p.Kill(true);
-                if (ct.IsCancellationRequested) throw;
-                throw new TimeoutException($"{tool} {arguments} took longer than {timeout.TotalSeconds:0} s");
-            }
-            var output = await o + await e;
-            if (p.ExitCode != 0) throw new InvalidOperationException($"{tool} exited {p.ExitCode}: {output}");
-            return output;
-        }
-    }
+    public static async Task<string> RunToolAsync(string tool, string arguments, TimeSpan timeout, CancellationToken ct = default) =>
+        (await ExternalTool.RunOkAsync(tool, arguments, timeout, ct)).Output;
 }
