@@ -10,8 +10,9 @@ namespace SiteRecovery.Chaos.Tests;
 /// target node, committed; the machine writes at the target; reprotect to the original site (a second node whose
 /// master target keeps the machine's original disk files as its replicas) moves only the blocks that changed, and the
 /// machine restarts on its reverse agent and boots; it writes more; the failback drains it and the original files then
-/// are the target's disks byte for byte; the original agent, restarted with --compare-with-replica, sends the target
-/// only what changed while the machine was away, and the target's latest state is the original disk again.
+/// are the target's disks byte for byte; the return starts the machine at the original site on those files, behind an
+/// agent the original node starts with --compare-with-replica, which sends the target only what changed while the
+/// machine was away, so the target's latest state is the original disk again and the machine boots and checks itself.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class ReprotectTests
@@ -113,8 +114,9 @@ public sealed class ReprotectTests
             var nbd = reverse["nbd"]!.GetValue<string>();
             await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", $"nbd://{nbd}/vm1-data", "-c", $"write -P 0xC9 {9 * Block} 1M"], TimeSpan.FromMinutes(1));
 
-            // Failback: the machine stops here, every write drains to the original site, whose disks then are the target's.
-            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/failback", new { })).Status);
+            // Failback without the return: the machine stops here, every write drains to the original site, whose disks then
+            // are the target's (the return follows below, once the original site's points are checked).
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/failback", new { @return = false })).Status);
             var back = await UntilAsync(target, job, j => Status(j) is "FailedBack" or "Reprotected" && j["history"]!.AsArray().Last()!.GetValue<string>().Contains("fail"), TimeSpan.FromMinutes(3));
             Assert.True(Status(back) == "FailedBack", back.ToJsonString());
             Assert.False(Runs(reversePid.Value, "--compare-with-replica"), "the reverse agent must be gone after the failback");
@@ -131,28 +133,43 @@ public sealed class ReprotectTests
                 Assert.True(point.Status == HttpStatusCode.OK, point.Text);
                 Assert.Equal(sums[disk], point.Body!["sha256"]!.GetValue<string>());
             }
-            await original.StopAsync();
-            Assert.Equal(sums["vm1-data"], await GuestMachines.Sha256Async(data));
-            Assert.Equal(sums["vm1-boot"], await GuestMachines.Sha256Async(boot));
             var twice = await target.Api.PostAsync($"api/failovers/{job}/failback", new { });
             Assert.Equal(HttpStatusCode.Conflict, twice.Status);
+            Assert.Contains("return its machines there with a return", twice.Error);
 
-            // The original direction again: the original agent compares its disks with the target's replicas, which
-            // hold the state of the failover; only the four blocks written while the machine was away travel.
-            source.ExtraArgs.Add("--compare-with-replica");
-            await source.StartAsync();
-            var synced = new Dictionary<string, JsonNode>();
-            foreach (var disk in new[] { "vm1-boot", "vm1-data" })
-            {
-                var line = await source.Process!.WaitForLineAsync(l => l.Contains("\"resync-complete\"") && l.Contains($"\"{disk}\""), TimeSpan.FromMinutes(2), $"resync-complete of {disk}");
-                synced[disk] = JsonNode.Parse(line[line.IndexOf('{')..])!;
-            }
-            Assert.Equal("Reprotect", synced["vm1-data"]["reason"]!.GetValue<string>());
-            Assert.Equal(4L * Block, synced["vm1-data"]["bytesSent"]!.GetValue<long>());
-            Assert.Equal(0L, synced["vm1-boot"]["bytesSent"]!.GetValue<long>());
+            // The return: the original node gives the files back from its master target, serves them with an agent that
+            // replicates to the target again, comparing first (the target's replicas hold the state of the failover: only
+            // the four blocks written while the machine was away travel), and boots the machine on them.
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/return", new { })).Status);
+            var home = await UntilAsync(target, job, j => Status(j) is "Returned" || Status(j) == "FailedBack" && j["history"]!.AsArray().Last()!.GetValue<string>().Contains("return failed"), TimeSpan.FromMinutes(4));
+            Assert.True(Status(home) == "Returned", home.ToJsonString());
+            var returned = home["returned"]!.AsArray().Single()!;
+            Assert.Equal(original.ApiUrl, returned["site"]!.GetValue<string>());
+            Assert.True(returned["booted"]!.GetValue<bool>(), returned.ToJsonString());
+            Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={guestSha}", returned["guestCheck"]!.GetValue<string>());
+            var originalAgent = returned["agentPid"]!.GetValue<int>();
+            Assert.True(Runs(originalAgent, "--compare-with-replica"), "the original site's agent must run, comparing with the target's replicas");
+            Assert.True(Runs(returned["machinePid"]!.GetValue<int>(), job), "the machine must run at the original site");
+            var movedBack = returned["disks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!);
+            Assert.Equal(4L * Block, movedBack["vm1-data"]["bytesSent"]!.GetValue<long>());
+            Assert.Equal(0L, movedBack["vm1-boot"]["bytesSent"]!.GetValue<long>());
+            // The original site's master target let go of the files for good: it names why when asked for a point of them.
+            var refused = await original.Api.PostAsync("api/recover", new { disk = "vm1-data", sequence = lastSequences["vm1-data"], output = dir["refused.img"] });
+            Assert.NotEqual(HttpStatusCode.OK, refused.Status);
+            Assert.Contains("was given back to its machine at this site", refused.Error);
+            Assert.False(File.Exists(dir["refused.img"]));
+            Assert.Equal(HttpStatusCode.Conflict, (await target.Api.PostAsync($"api/failovers/{job}/return", new { })).Status);
+            // The original files are the target's disks byte for byte (the master target let go of them; the guest only reads).
+            Assert.Equal(sums["vm1-data"], await GuestMachines.Sha256Async(data));
+            Assert.Equal(sums["vm1-boot"], await GuestMachines.Sha256Async(boot));
+
+            // The original direction again: the target's latest state is the original disk, written back by the return's agent.
             await target.BookmarkAsync("home-again", ["vm1-boot", "vm1-data"], TimeSpan.FromSeconds(60));
             Assert.Equal(await GuestMachines.Sha256Async(data), await target.RecoverAsync("vm1-data", "home-again", dir["home-data.img"]));
             Assert.Equal(await GuestMachines.Sha256Async(boot), await target.RecoverAsync("vm1-boot", "home-again", dir["home-boot.img"]));
+            // The machine and its agent outlive the original node, as they outlived the target's.
+            await original.StopAsync();
+            Assert.True(Runs(originalAgent, "--compare-with-replica"));
         }
         finally
         {

@@ -99,30 +99,38 @@ public sealed class FailoverJobProperties
         new ReprotectFailover(J, Original, 11), new ReprotectFailover(J, Original with { ProcessServer = "orig" }, 11), new ReprotectFailover(J, Original with { Api = "x" }, 11),
         new RecordReprotected(J, [new ReverseMachineRecord("vm1", 7, "/f", "/f/agent.log", "127.0.0.1:1", [new ReverseDiskRecord("vm1-d", 1 << 20, 4096, 1, 0, 0.5)])],
             [Started("vm1") with { InstanceId = "i-vm1-r" }], [Boot("vm1", true)], 12),
-        new FailReprotect(J, "refused", 12), new FailbackFailover(J, 13), new RecordFailedBack(J, [new FailbackDiskRecord("vm1-d", 40, "ab")], 14),
+        new FailReprotect(J, "refused", 12), new FailbackFailover(J, 13), new FailbackFailover(J, 13, Return: true), new RecordFailedBack(J, [new FailbackDiskRecord("vm1-d", 40, "ab")], 14),
+        new ReturnMachines(J, 14), new FailReturn(J, "did not boot", 14),
+        new RecordReturned(J, [new ReturnedMachineRecord("vm1", "http://orig", 8, "127.0.0.1:2", "/o/agent.log", [new ReverseDiskRecord("vm1-d", 1 << 20, 0, 0, 256, 0.5)], 9, "/o/console.log", "tcg", true, 9.5, null, null)], 15),
         new FailFailback(J, "timed out", 14), new RollbackFailover(J, "undo", 15), new CleanupFailover(J, "operator", 15), new InterruptFailover(J, null, "restart", 15),
         new CommitFailover(J, 15), new ChangeFailoverPoint(J, new FailoverPointChoice("latest"), 15));
 
     [Property(MaxTest = 300)]
-    public Property After_a_commit_only_a_reprotect_then_a_failback_move_the_job_and_a_failback_is_final() =>
+    public Property After_a_commit_only_a_reprotect_then_a_failback_and_a_return_move_the_job_and_a_return_is_final() =>
         Prop.ForAll(Gen.ArrayOf(ReverseCommand).ToArbitrary(), commands =>
         {
             Checker.Run<FailoverJobState, IFailoverJobCommand, IFailoverJobEvent>(Committed(), commands, (before, after, command) =>
             {
                 Assert.True(after.AfterCommit, $"{command.GetType().Name} took a committed job back to {after.Status}");
-                if (before.Status == FailoverJobStatus.FailedBack) Assert.Equal(FailoverJobStatus.FailedBack, after.Status);
-                // Every move is one step along committed → reprotecting → reprotected → failing back → failed back (or one back on a failure).
+                if (before.Status == FailoverJobStatus.Returned) Assert.Equal(FailoverJobStatus.Returned, after.Status);
+                // Every move is one step along committed → reprotecting → reprotected → failing back → failed back → returning →
+                // returned (or one back on a failure); a failback asked to return goes from failing back straight to returning.
                 var moves = new HashSet<(FailoverJobStatus, FailoverJobStatus)>
                 {
                     (FailoverJobStatus.Committed, FailoverJobStatus.Reprotecting), (FailoverJobStatus.Reprotecting, FailoverJobStatus.Reprotected),
                     (FailoverJobStatus.Reprotecting, FailoverJobStatus.Committed), (FailoverJobStatus.Reprotected, FailoverJobStatus.FailingBack),
                     (FailoverJobStatus.FailingBack, FailoverJobStatus.FailedBack), (FailoverJobStatus.FailingBack, FailoverJobStatus.Reprotected),
+                    (FailoverJobStatus.FailingBack, FailoverJobStatus.Returning), (FailoverJobStatus.FailedBack, FailoverJobStatus.Returning),
+                    (FailoverJobStatus.Returning, FailoverJobStatus.Returned), (FailoverJobStatus.Returning, FailoverJobStatus.FailedBack),
                 };
+                // A return waits for the drain: never before the original site holds every write.
+                if (after.Status is FailoverJobStatus.Returning or FailoverJobStatus.Returned) Assert.NotEmpty(after.FailbackDisks);
+                Assert.Equal(after.Status == FailoverJobStatus.Returned, after.Returned.Count > 0);
+                if (after.ReturnAfterFailback) Assert.Equal(FailoverJobStatus.FailingBack, after.Status);
                 if (before.Status != after.Status) Assert.Contains((before.Status, after.Status), moves);
-                if (after.Status is FailoverJobStatus.Reprotecting or FailoverJobStatus.Reprotected or FailoverJobStatus.FailingBack or FailoverJobStatus.FailedBack)
-                    Assert.Equal(Original, after.Reverse);
-                if (after.Status is FailoverJobStatus.Reprotected or FailoverJobStatus.FailingBack or FailoverJobStatus.FailedBack) Assert.NotEmpty(after.ReverseMachines);
-                Assert.Equal(after.Status == FailoverJobStatus.FailedBack, after.FailbackDisks.Count > 0);
+                if (after.Status is not FailoverJobStatus.Committed) Assert.Equal(Original, after.Reverse);
+                if (after.Status is not (FailoverJobStatus.Committed or FailoverJobStatus.Reprotecting)) Assert.NotEmpty(after.ReverseMachines);
+                Assert.Equal(after.Status is FailoverJobStatus.FailedBack or FailoverJobStatus.Returning or FailoverJobStatus.Returned, after.FailbackDisks.Count > 0);
                 // The machines stay recorded: the reverse agent's restart replaces a record, never drops one.
                 Assert.Equal(3, after.Started.Count);
                 Assert.True(after.History.Count >= before.History.Count);

@@ -54,6 +54,48 @@ public sealed partial class FailoverSagaTests
     }
 
     [Fact]
+    public async Task A_failback_that_returns_its_machines_keeps_them_claimed_until_they_run_at_the_original_site_and_resumes_after_a_restart()
+    {
+        await using (var site = new Site(_dir, new Recorder { FailReturn = 1 }))
+        {
+            await site.StartAsync();
+            await CommittedAsync(site, "j1", "m1", "m2");
+            await site.Ask<CommandResult>(site.Jobs, new ReprotectFailover("j1", Original, 3));
+            await site.WaitAsync("j1", v => v.Status == FailoverJobStatus.Reprotected);
+            Assert.IsType<CommandResult.Accepted>(await site.Ask<CommandResult>(site.Jobs, new FailbackFailover("j1", 5, Return: true)));
+            // The first return fails: the job stays failed back, its disks at the original site, and says why.
+            var failed = await site.WaitAsync("j1", v => v.Status == FailoverJobStatus.FailedBack && v.History.Any(h => h.Contains("return failed")));
+            Assert.Contains(failed.History, h => h.Contains("return failed: the original site's machine did not boot"));
+            Assert.Empty(failed.Returned);
+            Assert.Equal(2, failed.FailbackDisks.Count);
+            Assert.Contains("does not exist", Assert.IsType<CommandResult.Rejected>(await site.Ask<CommandResult>(site.Jobs, new ReturnMachines("nope", 6))).Message);
+        }
+        // Asked again, on a node that stops before the return is done: the next start does it (safe to repeat).
+        await using (var site = new Site(_dir, new Recorder { BlockReverse = new TaskCompletionSource() }))
+        {
+            await site.StartAsync();
+            Assert.IsType<CommandResult.Accepted>(await site.Ask<CommandResult>(site.Jobs, new ReturnMachines("j1", 7)));
+            await site.WaitAsync("j1", v => v.Status == FailoverJobStatus.Returning);
+            var claimed = await site.Ask<CommandResult>(site.Directory, new OpenFailover("j2", "p1", FailoverKind.Test, ["m1"], 8));
+            Assert.IsType<CommandResult.Rejected>(claimed);
+        }
+        var third = new Recorder();
+        await using (var site = new Site(_dir, third))
+        {
+            await site.StartAsync();
+            var done = await site.WaitAsync("j1", v => v.Status == FailoverJobStatus.Returned);
+            Assert.Equal(["return 2 to http://127.0.0.1:9700"], third.Calls.ToArray());
+            Assert.Equal(["m1", "m2"], done.Returned.Select(r => r.MachineId));
+            Assert.Contains(done.History, h => h.Contains("returned: m1 runs at http://127.0.0.1:9700 (booted in 0.2 s), m1-d0 2048 of 1048576 bytes moved back"));
+            var twice = Assert.IsType<CommandResult.Rejected>(await site.Ask<CommandResult>(site.Jobs, new ReturnMachines("j1", 9)));
+            Assert.Contains("has returned its machines already", twice.Message);
+            Assert.Contains("has failed back already", Assert.IsType<CommandResult.Rejected>(await site.Ask<CommandResult>(site.Jobs, new FailbackFailover("j1", 9, Return: true))).Message);
+            // Returned: the machines are free for the next failover.
+            await WaitAcceptedAsync(() => site.Ask<CommandResult>(site.Directory, new OpenFailover("j3", "p1", FailoverKind.Test, ["m2"], 10)));
+        }
+    }
+
+    [Fact]
     public async Task A_failed_reprotect_returns_to_committed_and_can_be_asked_again_a_failed_failback_stays_reprotected()
     {
         var effects = new Recorder { FailReverse = 1 };
@@ -112,6 +154,7 @@ public sealed partial class FailoverSagaTests
         Assert.Contains("only a reprotected failover", await Refused(new FailbackFailover("j1", 2)));
         await site.Ask<CommandResult>(site.Jobs, new CommitFailover("j1", 3));
         Assert.Contains("not reprotected: its machines' writes would not reach the original site", await Refused(new FailbackFailover("j1", 4)));
+        Assert.Contains("only a failed-back job's machines (FailedBack) can return", await Refused(new ReturnMachines("j1", 4)));
         Assert.Contains("Target.ProcessServer must be HOST:PORT", await Refused(new ReprotectFailover("j1", Original with { ProcessServer = "onprem" }, 4)));
         Assert.Contains("port in 1..65535 (was 'h:70000')", await Refused(new ReprotectFailover("j1", Original with { ProcessServer = "h:70000" }, 4)));
         Assert.Contains("Target.Api must be the http(s) URL", await Refused(new ReprotectFailover("j1", Original with { Api = "ftp://x" }, 4)));

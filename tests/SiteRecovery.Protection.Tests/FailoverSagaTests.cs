@@ -75,6 +75,7 @@ public sealed partial class FailoverSagaTests : IDisposable
         public TaskCompletionSource? BlockReverse { get; init; }
         /// <summary>The first N reprotects or failbacks fail with this message.</summary>
         public int FailReverse { get; set; }
+        public int FailReturn { get; set; }
 
         public async Task<(IReadOnlyList<ReverseMachineRecord> Machines, IReadOnlyList<StartedMachineRecord> Started, IReadOnlyList<MachineBootRecord> Boots)> ReprotectAsync(
             string jobId, IReadOnlyList<StartedMachineRecord> running, ReverseTarget target, CancellationToken ct)
@@ -96,6 +97,15 @@ public sealed partial class FailoverSagaTests : IDisposable
             if (BlockReverse is not null) await BlockReverse.Task.WaitAsync(ct);
             if (FailReverse-- > 0) throw new InvalidOperationException("the original site did not hold the last write in time");
             return reverse.SelectMany(r => r.Disks).Select(d => new FailbackDiskRecord(d.DiskId, 9, "cd")).ToList();
+        }
+
+        public async Task<IReadOnlyList<ReturnedMachineRecord>> ReturnAsync(string jobId, IReadOnlyList<ReverseMachineRecord> reverse, ReverseTarget target, CancellationToken ct)
+        {
+            Calls.Enqueue($"return {reverse.Count} to {target.Api}");
+            if (BlockReverse is not null) await BlockReverse.Task.WaitAsync(ct);
+            if (FailReturn-- > 0) throw new InvalidOperationException("the original site's machine did not boot");
+            return reverse.Select(r => new ReturnedMachineRecord(r.MachineId, target.Api, 3, "127.0.0.1:3", "/dev/null",
+                r.Disks.Select(d => d with { BytesSent = 2 << 10 }).ToList(), 4, "/dev/null", "tcg", true, 0.2, "SR-CHECK OK", null)).ToList();
         }
 
         public Task<IReadOnlyList<string>> RemoveAsync(string jobId, IReadOnlyList<string> machines, IReadOnlyList<StartedMachineRecord> started, CancellationToken ct)

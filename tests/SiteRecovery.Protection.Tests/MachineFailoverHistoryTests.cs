@@ -49,6 +49,8 @@ public sealed class MachineFailoverHistoryTests
         { FailoverKind.Planned, FailoverJobStatus.Reprotected, MachineFailoverPosition.Reprotected, "reprotected to ps-orig:9000 (job j1)" },
         { FailoverKind.Planned, FailoverJobStatus.FailingBack, MachineFailoverPosition.FailingBack, "reprotected to ps-orig:9000 (job j1), failing back" },
         { FailoverKind.Planned, FailoverJobStatus.FailedBack, MachineFailoverPosition.FailedBack, "failed back (job j1)" },
+        { FailoverKind.Planned, FailoverJobStatus.Returning, MachineFailoverPosition.Returning, "failed back (job j1), starting at the original site" },
+        { FailoverKind.Unplanned, FailoverJobStatus.Returned, MachineFailoverPosition.Returned, "failed back and running at the original site (job j1)" },
     };
 
     [Theory]

@@ -1,3 +1,5 @@
+using SiteRecovery.Contracts.Storage;
+
 namespace SiteRecovery.Actors.DataPath;
 
 /// <summary>
@@ -15,9 +17,44 @@ public sealed partial class MasterTargetServer
             throw new InvalidDataException($"disk id '{diskId}' is not a valid name");
     }
 
+    /// <summary>
+    /// Where the note lives that a disk's replica file was given back to its machine (a failback that returned the machine
+    /// to this site): from then on the file is the running machine's disk, written by its agent, not by this master
+    /// target, so nothing here may open it again; a redo of the journal's tail would write over the machine's writes.
+    /// </summary>
+    string ReturnedNote(string diskId) => Path.Combine(DiskDirectory(diskId), "returned");
+
+    void RefuseReturned(string diskId)
+    {
+        var note = ReturnedNote(diskId);
+        if (File.Exists(note))
+            throw new InvalidDataException($"disk {diskId} was given back to its machine at this site ({File.ReadAllText(note).Trim()}); " +
+                $"its replica file is that machine's disk now, so this master target takes no more writes for it and serves none of its points (remove '{note}' only once the file is no longer in use)");
+    }
+
+    /// <summary>
+    /// Gives <paramref name="diskId"/>'s replica file back: a durable note first (so neither an offer nor a restart opens it
+    /// again), then its connection and the disk are closed, which releases the file's lock for the agent that serves it
+    /// next. Repeating it is harmless. <paramref name="why"/> is kept in the note and named in every refusal after it.
+    /// </summary>
+    public async Task GiveBackAsync(string diskId, string why)
+    {
+        CheckDiskId(diskId);
+        Directory.CreateDirectory(DiskDirectory(diskId));
+        if (!File.Exists(ReturnedNote(diskId))) DurableFile.WriteAtomically(ReturnedNote(diskId), System.Text.Encoding.UTF8.GetBytes(why), null, "returned note");
+        if (_sessionByDisk.TryRemove(diskId, out var session)) session.Close();
+        if (_disks.TryRemove(diskId, out var lazy) && lazy.IsValueCreated)
+        {
+            try { await (await lazy.Value.ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false); }
+            catch (Exception e) when (lazy.Value.IsFaulted) { _log($"disk {diskId}: given back (it had not opened: {e.Message})"); }
+        }
+        _log($"disk {diskId}: replica file given back ({why})");
+    }
+
     Task<ReplicaDisk> OpenDiskAsync(string diskId, long size)
     {
         CheckDiskId(diskId);
+        RefuseReturned(diskId);
         Lazy<Task<ReplicaDisk>> Open() => _disks.GetOrAdd(diskId, id => new Lazy<Task<ReplicaDisk>>(() =>
             ReplicaDisk.OpenAsync(DiskDirectory(id), id, size, _stores, _compression, _options.Journal, _options.ReplicaFlushInterval, _stop.Token, _options.Retention, _log, _options.Clock)));
         var lazy = Open();
@@ -47,6 +84,7 @@ public sealed partial class MasterTargetServer
     public async Task<ReplicaDisk> GetDiskAsync(string diskId)
     {
         CheckDiskId(diskId);
+        RefuseReturned(diskId);
         if (_disks.TryGetValue(diskId, out var lazy)) return await lazy.Value.ConfigureAwait(false);
         var sizeFile = ReplicaDisk.DiskFilePath(DiskDirectory(diskId));
         if (!File.Exists(sizeFile))
@@ -62,6 +100,7 @@ public sealed partial class MasterTargetServer
         var onDisk = Directory.Exists(root)
             ? Directory.EnumerateDirectories(root).Where(d => File.Exists(ReplicaDisk.DiskFilePath(d))).Select(Path.GetFileName).OfType<string>()
             : [];
-        return onDisk.Concat(_disks.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        // A disk given back is a running machine's now: nothing here may fail it over or read it.
+        return onDisk.Concat(_disks.Keys).Distinct(StringComparer.Ordinal).Where(d => !File.Exists(ReturnedNote(d))).Order(StringComparer.Ordinal).ToList();
     }
 }

@@ -12,6 +12,12 @@ public sealed record OpenFailover(string JobId, string PlanId, FailoverKind Kind
 /// <summary>The job ended (cleaned up, or it could not start): its machines are free again.</summary>
 public sealed record CloseFailover(string JobId);
 
+/// <summary>
+/// A closed job works on its machines again (a return asked after its failback freed them): claimed again, and woken
+/// after a restart, unless another open job holds one of them meanwhile.
+/// </summary>
+public sealed record ReopenFailover(string JobId);
+
 /// <summary>The job was committed: its machines stay failed over, and stay claimed, until a failback.</summary>
 public sealed record MarkFailoverCommitted(string JobId);
 
@@ -29,6 +35,9 @@ public sealed record FailoverMarkedCommitted(string JobId) : IControlEvent;
 
 [Manifest("failover-closed.v1")]
 public sealed record FailoverClosed(string JobId) : IControlEvent;
+
+[Manifest("failover-reopened.v1")]
+public sealed record FailoverReopened(string JobId) : IControlEvent;
 
 /// <summary>
 /// Pure state of the failover directory: every job, and which open job holds each machine. A machine is in at most one
@@ -59,6 +68,16 @@ public sealed record FailoverDirectoryState(ImmutableSortedDictionary<string, Fa
     public Decision<IControlEvent> Decide(CloseFailover c) =>
         Jobs.TryGetValue(c.JobId, out var j) && j.Open ? Decision<IControlEvent>.Accept(new FailoverClosed(c.JobId)) : Decision<IControlEvent>.NoOp;
 
+    public Decision<IControlEvent> Decide(ReopenFailover c)
+    {
+        if (!Jobs.TryGetValue(c.JobId, out var j)) return Decision<IControlEvent>.Reject(RejectionReason.NotRegistered, $"failover job '{c.JobId}' does not exist");
+        if (j.Open) return Decision<IControlEvent>.NoOp;
+        var other = OpenJobs.FirstOrDefault(o => o.Machines.Any(m => j.Machines.Contains(m, StringComparer.Ordinal)));
+        return other is null
+            ? Decision<IControlEvent>.Accept(new FailoverReopened(c.JobId))
+            : Decision<IControlEvent>.Reject(RejectionReason.Conflict, $"failover job '{other.JobId}' holds machines of '{c.JobId}' now");
+    }
+
     public Decision<IControlEvent> Decide(MarkFailoverCommitted c) =>
         Jobs.TryGetValue(c.JobId, out var j) && j.Open && !j.Committed ? Decision<IControlEvent>.Accept(new FailoverMarkedCommitted(c.JobId)) : Decision<IControlEvent>.NoOp;
 
@@ -67,6 +86,7 @@ public sealed record FailoverDirectoryState(ImmutableSortedDictionary<string, Fa
         FailoverMarkedCommitted m when Jobs.TryGetValue(m.JobId, out var j) => this with { Jobs = Jobs.SetItem(m.JobId, j with { Committed = true }) },
         FailoverOpened o => this with { Jobs = Jobs.SetItem(o.JobId, new FailoverEntry(o.JobId, o.PlanId, o.Kind, o.Machines, o.AtUnixMs, true)) },
         FailoverClosed c when Jobs.TryGetValue(c.JobId, out var j) => this with { Jobs = Jobs.SetItem(c.JobId, j with { Open = false }) },
+        FailoverReopened r when Jobs.TryGetValue(r.JobId, out var j) => this with { Jobs = Jobs.SetItem(r.JobId, j with { Open = true }) },
         _ => this,
     };
 }
@@ -103,6 +123,7 @@ public sealed class FailoverDirectoryActor : ReceivePersistentActor, IWithTimers
         Command<OpenFailover>(c => Persist(c, _state.Decide(c)));
         Command<CloseFailover>(c => Persist(c, _state.Decide(c)));
         Command<MarkFailoverCommitted>(c => Persist(c, _state.Decide(c)));
+        Command<ReopenFailover>(c => Persist(c, _state.Decide(c)));
         Command<ListFailovers>(_ => Sender.Tell(new FailoverList(_state.Jobs.Values.OrderByDescending(j => j.OpenedUnixMs).ToList())));
         Command<FailoverJobView>(_ => { });
         Command<SaveSnapshotSuccess>(_ => { });

@@ -26,6 +26,7 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
     const int CleanupWork = -1;
     const int ReprotectWork = -2;
     const int FailbackWork = -3;
+    const int ReturnWork = -5;
     CancellationTokenSource? _work;
     Task? _running;
     // When the armed timer ("ttl": a test failover's time-to-live or a planned one's commit policy) fires; null when none is.
@@ -95,8 +96,10 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
             _state = _state.Apply(e);
             if (LastSequenceNr % _settings.SnapshotEvery == 0) SaveSnapshot(_state);
             if (e is FailoverCleanupStarted) CancelWork();
-            if (e is FailoverCleanedUp or FailoverFailedBack) _directory?.Tell(new CloseFailover(_state.JobId));
+            if (e is FailoverCleanedUp or FailoverFailedBack or FailoverReturned or FailoverReturnFailed && _state.ReleasesMachines) _directory?.Tell(new CloseFailover(_state.JobId));
             if (e is FailoverCommitted) _directory?.Tell(new MarkFailoverCommitted(_state.JobId));
+            // A return asked after the failback freed the machines claims them again (a no-op while they are claimed).
+            if (e is FailoverReturnStarted) _directory?.Tell(new ReopenFailover(_state.JobId));
             if (--remaining > 0) return;
             replyTo.Tell(new CommandResult.Accepted(decision.Events.Count));
             Drive();
@@ -140,6 +143,10 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
                 Launch(FailbackWork, async ct =>
                     new RecordFailedBack(_state.JobId, await _effects.FailbackAsync(_state.JobId, _state.ReverseMachines, _state.Started, _state.Reverse!, ct).ConfigureAwait(false), Now()));
                 break;
+            case FailoverNext.Return when _inFlight != ReturnWork:
+                Launch(ReturnWork, async ct =>
+                    new RecordReturned(_state.JobId, await _effects.ReturnAsync(_state.JobId, _state.ReverseMachines, _state.Reverse!, ct).ConfigureAwait(false), Now()));
+                break;
             case FailoverNext.Cleanup when _inFlight != CleanupWork:
                 Timers.Cancel("ttl");
                 var previous = _running;
@@ -180,6 +187,7 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
                 {
                     ReprotectWork => new FailReprotect(jobId, error, Now()),
                     FailbackWork => new FailFailback(jobId, error, Now()),
+                    ReturnWork => new FailReturn(jobId, error, Now()),
                     _ => new FailFailoverStep(jobId, work, Now(), error),
                 };
                 return new WorkDone(work, failed, null);

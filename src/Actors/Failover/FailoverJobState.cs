@@ -51,6 +51,10 @@ public sealed record FailoverJobState(
     public ImmutableList<ReverseMachineRecord> ReverseMachines { get; init; } = [];
     /// <summary>Each disk as the original site holds it after the failback.</summary>
     public ImmutableList<FailbackDiskRecord> FailbackDisks { get; init; } = [];
+    /// <summary>The failback in flight is to start the machines at the original site once it has drained them.</summary>
+    public bool ReturnAfterFailback { get; init; }
+    /// <summary>The machines running at the original site again.</summary>
+    public ImmutableList<ReturnedMachineRecord> Returned { get; init; } = [];
     /// <summary>A planned failover's commit policy: rolled back by itself when not committed this long after it completed.</summary>
     public int? AutoRollbackSeconds { get; init; }
 
@@ -77,7 +81,10 @@ public sealed record FailoverJobState(
 
     /// <summary>Committed, or past it: nothing but a reprotect and a failback moves the machines any more.</summary>
     public bool AfterCommit => Status is FailoverJobStatus.Committed or FailoverJobStatus.Reprotecting or FailoverJobStatus.Reprotected
-        or FailoverJobStatus.FailingBack or FailoverJobStatus.FailedBack;
+        or FailoverJobStatus.FailingBack or FailoverJobStatus.FailedBack or FailoverJobStatus.Returning or FailoverJobStatus.Returned;
+
+    /// <summary>The job is done with its machines: they are free for another failover (its directory entry closes).</summary>
+    public bool ReleasesMachines => Status is FailoverJobStatus.CleanedUp or FailoverJobStatus.FailedBack or FailoverJobStatus.Returned;
 
     public static FailoverJobState Empty(string jobId) => new(jobId, FailoverJobStatus.NotStarted, null, 0, FailoverKind.Test, null, [], [], [], [], [], null, 0, null, null, null, null, []);
 
@@ -141,9 +148,12 @@ public sealed record FailoverJobState(
                 : NotNow(name, null),
             FailbackFailover c => Status switch
             {
-                FailoverJobStatus.Reprotected => Accept(new FailoverFailbackStarted(JobId, c.AtUnixMs)),
+                FailoverJobStatus.Reprotected => c.Return
+                    ? Accept(new FailoverFailbackStarted(JobId, c.AtUnixMs), new FailoverReturnStarted(JobId, c.AtUnixMs))
+                    : Accept(new FailoverFailbackStarted(JobId, c.AtUnixMs)),
                 FailoverJobStatus.FailingBack => Decision<IFailoverJobEvent>.NoOp,
-                FailoverJobStatus.FailedBack => Reject(RejectionReason.InvalidState, $"job '{JobId}' has failed back already: its machines run at the original site"),
+                FailoverJobStatus.FailedBack or FailoverJobStatus.Returning or FailoverJobStatus.Returned => Reject(RejectionReason.InvalidState,
+                    $"job '{JobId}' has failed back already: its disks are at the original site{(Status == FailoverJobStatus.FailedBack ? " (return its machines there with a return)" : "")}"),
                 FailoverJobStatus.Committed => Reject(RejectionReason.InvalidState,
                     $"job '{JobId}' is committed but not reprotected: its machines' writes would not reach the original site; reprotect first"),
                 _ => Reject(RejectionReason.InvalidState, $"job '{JobId}' is {Status}: only a reprotected failover ({FailoverJobStatus.Reprotected}) can fail back"),
@@ -153,6 +163,21 @@ public sealed record FailoverJobState(
                 : NotNow(name, null),
             FailFailback c => Status == FailoverJobStatus.FailingBack
                 ? Accept(new FailoverFailbackFailed(JobId, string.IsNullOrWhiteSpace(c.Error) ? "failed" : c.Error, c.AtUnixMs))
+                : NotNow(name, null),
+            ReturnMachines c => Status switch
+            {
+                FailoverJobStatus.FailedBack => Accept(new FailoverReturnStarted(JobId, c.AtUnixMs)),
+                FailoverJobStatus.Returning => Decision<IFailoverJobEvent>.NoOp,
+                FailoverJobStatus.FailingBack when ReturnAfterFailback => Decision<IFailoverJobEvent>.NoOp,
+                FailoverJobStatus.FailingBack => Accept(new FailoverReturnStarted(JobId, c.AtUnixMs)),
+                FailoverJobStatus.Returned => Reject(RejectionReason.InvalidState, $"job '{JobId}' has returned its machines already: they run at the original site"),
+                _ => Reject(RejectionReason.InvalidState, $"job '{JobId}' is {Status}: only a failed-back job's machines ({FailoverJobStatus.FailedBack}) can return to the original site"),
+            },
+            RecordReturned c => Status == FailoverJobStatus.Returning
+                ? Accept(new FailoverReturned(JobId, c.Machines, c.AtUnixMs))
+                : NotNow(name, null),
+            FailReturn c => Status == FailoverJobStatus.Returning
+                ? Accept(new FailoverReturnFailed(JobId, string.IsNullOrWhiteSpace(c.Error) ? "failed" : c.Error, c.AtUnixMs))
                 : NotNow(name, null),
             _ => Reject(RejectionReason.InvalidArgument, $"Command type {name} is not handled by a failover job"),
         };
@@ -382,13 +407,35 @@ public sealed record FailoverJobState(
         },
         FailoverFailedBack e => this with
         {
-            Status = FailoverJobStatus.FailedBack, FailbackDisks = e.Disks.ToImmutableList(),
+            Status = ReturnAfterFailback ? FailoverJobStatus.Returning : FailoverJobStatus.FailedBack, FailbackDisks = e.Disks.ToImmutableList(),
+            ReturnAfterFailback = false,
             History = History.Add(Line(e.AtUnixMs, $"failed back: the original site holds {string.Join(", ", e.Disks.Select(d => $"{d.DiskId} #{d.Sequence}"))}")),
         },
         FailoverFailbackFailed e => this with
         {
-            Status = FailoverJobStatus.Reprotected,
+            Status = FailoverJobStatus.Reprotected, ReturnAfterFailback = false,
             History = History.Add(Line(e.AtUnixMs, $"failback failed: {e.Error}")),
+        },
+        // Asked with the failback: it waits for the drain. Asked after it: the machines start now.
+        FailoverReturnStarted e when Status == FailoverJobStatus.FailingBack => this with
+        {
+            ReturnAfterFailback = true,
+            History = History.Add(Line(e.AtUnixMs, "the machines are to start at the original site once it holds every write")),
+        },
+        FailoverReturnStarted e => this with
+        {
+            Status = FailoverJobStatus.Returning,
+            History = History.Add(Line(e.AtUnixMs, "return started: the machines start at the original site")),
+        },
+        FailoverReturned e => this with
+        {
+            Status = FailoverJobStatus.Returned, Returned = e.Machines.ToImmutableList(),
+            History = History.Add(Line(e.AtUnixMs, "returned: " + string.Join("; ", e.Machines.Select(Describe)))),
+        },
+        FailoverReturnFailed e => this with
+        {
+            Status = FailoverJobStatus.FailedBack,
+            History = History.Add(Line(e.AtUnixMs, $"return failed: {e.Error}")),
         },
         FailoverInterrupted e => this with { History = History.Add(Line(e.AtUnixMs, $"interrupted{(e.Index is { } i ? $" in step {i}" : "")}: {e.Reason}")) },
         FailoverCleanedUp e => this with
@@ -415,6 +462,13 @@ public sealed record FailoverJobState(
 
     FailoverJobState Update(int index, Func<FailoverStep, FailoverStep> change) => this with { Steps = Steps.SetItem(index, change(Steps[index])) };
 
+    static string Describe(ReturnedMachineRecord m)
+    {
+        var boot = m.Booted ? $"booted in {m.BootSeconds:0.0} s" : "not booted";
+        var moved = string.Join(", ", m.Disks.Select(d => $"{d.DiskId} {d.BytesSent} of {d.SizeBytes} bytes moved back"));
+        return $"{m.MachineId} runs at {m.Site} ({boot}), {moved}";
+    }
+
     static string Line(long at, string text) => $"{DateTimeOffset.FromUnixTimeMilliseconds(at):yyyy-MM-ddTHH:mm:ss.fffZ} {text}";
 
     /// <summary>What the actor does next; pure, so a recovered job and a live one take the same next step.</summary>
@@ -427,13 +481,14 @@ public sealed record FailoverJobState(
         FailoverJobStatus.CleaningUp => new FailoverNext.Cleanup(),
         FailoverJobStatus.Reprotecting => new FailoverNext.Reprotect(Reverse!),
         FailoverJobStatus.FailingBack => new FailoverNext.Failback(),
+        FailoverJobStatus.Returning => new FailoverNext.Return(),
         _ => new FailoverNext.Wait(),
     };
 
     public FailoverJobView ToView() => new(JobId, Status != FailoverJobStatus.NotStarted, PlanId, Kind, Point, Status, Steps.Select(s => s.ToView()).ToList(),
         Points, Started, Boots, Report, RequestedUnixMs, TtlSeconds, CompletedUnixMs, CleanupReason, CleanedUpUnixMs, History)
     {
-        Reverse = Reverse, ReverseMachines = ReverseMachines, FailbackDisks = FailbackDisks,
+        Reverse = Reverse, ReverseMachines = ReverseMachines, FailbackDisks = FailbackDisks, Returned = Returned,
         AutoRollbackSeconds = AutoRollbackSeconds, AutoRollbackAtUnixMs = AutoRollbackAtUnixMs,
     };
 
@@ -459,6 +514,8 @@ public abstract record FailoverNext
     public sealed record Reprotect(ReverseTarget Target) : FailoverNext;
     /// <summary>Stop the machines here and drain them to the original site (again, after a restart).</summary>
     public sealed record Failback : FailoverNext;
+    /// <summary>Start the failed-back machines at the original site (again, after a restart: it is safe to repeat).</summary>
+    public sealed record Return : FailoverNext;
     /// <summary>Nothing to do until a command arrives (an operator, a cleanup).</summary>
     public sealed record Wait : FailoverNext;
 }

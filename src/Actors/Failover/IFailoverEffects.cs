@@ -54,4 +54,12 @@ public interface IFailoverEffects
     /// </summary>
     Task<IReadOnlyList<FailbackDiskRecord>> FailbackAsync(string jobId, IReadOnlyList<ReverseMachineRecord> reverse, IReadOnlyList<StartedMachineRecord> running,
         ReverseTarget target, CancellationToken ct);
+
+    /// <summary>
+    /// Returns failed-back machines to the original site: its node (<paramref name="target"/>'s API) gives each machine's
+    /// original disks back from its master target, serves them with an agent that replicates to this site again (compared
+    /// by block hashes first) and starts the machine on them; returns once each has booted and its first sync is done.
+    /// Safe to repeat: the original site keeps an agent and a machine an earlier attempt started.
+    /// </summary>
+    Task<IReadOnlyList<ReturnedMachineRecord>> ReturnAsync(string jobId, IReadOnlyList<ReverseMachineRecord> reverse, ReverseTarget target, CancellationToken ct);
 }

@@ -3,7 +3,7 @@ using SiteRecovery.Contracts.Control;
 namespace SiteRecovery.Actors.Failover;
 
 /// <summary>Where a machine is after the failover jobs it was in; <see cref="NotFailedOver"/> when none moved it.</summary>
-public enum MachineFailoverPosition { NotFailedOver, InTestFailover, FailingOver, FailedOver, Reprotecting, Reprotected, FailingBack, FailedBack }
+public enum MachineFailoverPosition { NotFailedOver, InTestFailover, FailingOver, FailedOver, Reprotecting, Reprotected, FailingBack, FailedBack, Returning, Returned }
 
 /// <summary>One failover job of a machine, as its history shows it.</summary>
 public sealed record MachineFailoverItem(string JobId, string PlanId, FailoverKind Kind, FailoverJobStatus Status, long OpenedUnixMs, bool Open, bool Committed,
@@ -64,6 +64,8 @@ public static class MachineFailoverHistory
         FailoverJobStatus.Reprotected => MachineFailoverPosition.Reprotected,
         FailoverJobStatus.FailingBack => MachineFailoverPosition.FailingBack,
         FailoverJobStatus.FailedBack => MachineFailoverPosition.FailedBack,
+        FailoverJobStatus.Returning => MachineFailoverPosition.Returning,
+        FailoverJobStatus.Returned => MachineFailoverPosition.Returned,
         // Running, waiting, failed at a step, completed or being cleaned up (rolled back): still in the job.
         _ => entry.Kind == FailoverKind.Test ? MachineFailoverPosition.InTestFailover : MachineFailoverPosition.FailingOver,
     };
@@ -79,9 +81,11 @@ public static class MachineFailoverHistory
         MachineFailoverPosition.Reprotected => $"reprotected to {processServer ?? "the original site"} (job {jobId})",
         MachineFailoverPosition.FailingBack => $"reprotected to {processServer ?? "the original site"} (job {jobId}), failing back",
         MachineFailoverPosition.FailedBack => $"failed back (job {jobId})",
+        MachineFailoverPosition.Returning => $"failed back (job {jobId}), starting at the original site",
+        MachineFailoverPosition.Returned => $"failed back and running at the original site (job {jobId})",
         _ => throw new ArgumentOutOfRangeException(nameof(position), position, "not a machine failover position"),
     };
 
     static bool IsAfterCommit(FailoverJobStatus s) => s is FailoverJobStatus.Committed or FailoverJobStatus.Reprotecting or FailoverJobStatus.Reprotected
-        or FailoverJobStatus.FailingBack or FailoverJobStatus.FailedBack;
+        or FailoverJobStatus.FailingBack or FailoverJobStatus.FailedBack or FailoverJobStatus.Returning or FailoverJobStatus.Returned;
 }

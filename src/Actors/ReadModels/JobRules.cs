@@ -213,6 +213,15 @@ public static class JobRules
             case FailoverFailbackFailed e:
                 Fail("FailoverFailback", e.JobId, e.Error);
                 break;
+            case FailoverReturnStarted e:
+                Start("FailoverReturn", e.JobId, null);
+                break;
+            case FailoverReturned e:
+                Finish("FailoverReturn", e.JobId, string.Join("; ", e.Machines.Select(m => $"{m.MachineId} {(m.Booted ? "booted" : "not booted")} at {m.Site}")));
+                break;
+            case FailoverReturnFailed e:
+                Fail("FailoverReturn", e.JobId, e.Error);
+                break;
             case FailoverCleanedUp e:
                 Finish("FailoverCleanup", e.JobId, e.Removed.Count == 0 ? "nothing was left" : $"{e.Removed.Count} thing(s) removed");
                 break;

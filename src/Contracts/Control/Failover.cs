@@ -15,9 +15,12 @@ public enum FailoverKind { Test, Planned, Unplanned }
 /// After a commit: <see cref="Reprotecting"/> while the machines are protected back to the original site (a failed
 /// reprotect returns to <see cref="Committed"/>), <see cref="Reprotected"/> while they replicate back,
 /// <see cref="FailingBack"/> while they stop and drain (a failed failback returns to <see cref="Reprotected"/>), and
-/// <see cref="FailedBack"/> once the original site holds every write: the machines are free again.
+/// <see cref="FailedBack"/> once the original site holds every write: the machines are free again. A failback that
+/// returns the machines goes on to <see cref="Returning"/> while the original site starts each machine on its original
+/// disks behind an agent that replicates to this site again (a failed return stays <see cref="FailedBack"/>), and ends
+/// <see cref="Returned"/>: the machines run where they started, protected in the original direction.
 /// </summary>
-public enum FailoverJobStatus { NotStarted, Running, WaitingForOperator, StepFailed, Completed, CleaningUp, CleanedUp, Committed, Reprotecting, Reprotected, FailingBack, FailedBack }
+public enum FailoverJobStatus { NotStarted, Running, WaitingForOperator, StepFailed, Completed, CleaningUp, CleanedUp, Committed, Reprotecting, Reprotected, FailingBack, FailedBack, Returning, Returned }
 
 public enum FailoverStepState { Pending, Running, Succeeded, Failed, Skipped }
 
@@ -169,6 +172,8 @@ public sealed record FailoverJobView(string JobId, bool Exists, string? PlanId, 
     public IReadOnlyList<ReverseMachineRecord> ReverseMachines { get; init; } = [];
     /// <summary>Each disk as the original site holds it after the failback.</summary>
     public IReadOnlyList<FailbackDiskRecord> FailbackDisks { get; init; } = [];
+    /// <summary>The machines running at the original site again after a failback that returned them.</summary>
+    public IReadOnlyList<ReturnedMachineRecord> Returned { get; init; } = [];
     /// <summary>A planned failover's commit policy: rolled back by itself when not committed this long after it completed.</summary>
     public int? AutoRollbackSeconds { get; init; }
     /// <summary>When the commit policy rolls the job back, while it is completed and not committed.</summary>

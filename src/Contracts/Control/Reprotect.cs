@@ -22,6 +22,24 @@ public sealed record ReverseMachineRecord(string MachineId, int AgentPid, string
 /// <summary>A disk after the failback: the last sequence the original site holds and the disk's SHA-256 at it.</summary>
 public sealed record FailbackDiskRecord(string DiskId, long Sequence, string Sha256);
 
+/// <summary>
+/// What the original site is asked to do to return one machine (<c>POST /api/returns</c> on the node whose master target
+/// holds the machine's original disks): give those files back from its master target, serve them with an agent that
+/// replicates to <paramref name="ProcessServer"/> (the failover site's, comparing by block hashes first, so only what the
+/// machine writes from now on and what differs moves), and start the machine on that agent's disks.
+/// </summary>
+/// <param name="JobId">The failover job the machine returns from (its folder at the original site is named by it).</param>
+/// <param name="Disks">The machine's disks, each one adopted as a replica file there (<c>--replica-file</c>).</param>
+public sealed record MachineReturnRequest(string JobId, string MachineId, IReadOnlyList<string> Disks, string ProcessServer,
+    string Name, int MemoryMiB, int Cpus, string Firmware);
+
+/// <summary>
+/// A machine running at the original site again: its agent there (pid, NBD address, log) and each disk's first sync to
+/// the failover site, and the machine (pid, console, accelerator) with its boot.
+/// </summary>
+public sealed record ReturnedMachineRecord(string MachineId, string Site, int AgentPid, string AgentNbd, string AgentLog, IReadOnlyList<ReverseDiskRecord> Disks,
+    int MachinePid, string ConsolePath, string Accelerator, bool Booted, double BootSeconds, string? GuestCheck, string? Failure);
+
 // ---- commands ----
 /// <summary>Protects a committed failover's machines back to <paramref name="Target"/> (the original site).</summary>
 public sealed record ReprotectFailover(string JobId, ReverseTarget Target, long AtUnixMs) : IFailoverJobCommand;
@@ -35,7 +53,16 @@ public sealed record FailReprotect(string JobId, string Error, long AtUnixMs) : 
 /// The planned failover back: the machines stop here, their agents drain every write to the original site, and the
 /// job waits until the original disks hold all of it.
 /// </summary>
-public sealed record FailbackFailover(string JobId, long AtUnixMs) : IFailoverJobCommand;
+/// <param name="Return">Whether the machines then start at the original site (<see cref="ReturnMachines"/>); false
+/// leaves their disks there for the operator.</param>
+public sealed record FailbackFailover(string JobId, long AtUnixMs, bool Return = false) : IFailoverJobCommand;
+
+/// <summary>Starts a failed-back job's machines at the original site (asked with the failback, or again after a failed return).</summary>
+public sealed record ReturnMachines(string JobId, long AtUnixMs) : IFailoverJobCommand;
+
+public sealed record RecordReturned(string JobId, IReadOnlyList<ReturnedMachineRecord> Machines, long AtUnixMs) : IFailoverJobCommand;
+
+public sealed record FailReturn(string JobId, string Error, long AtUnixMs) : IFailoverJobCommand;
 
 public sealed record RecordFailedBack(string JobId, IReadOnlyList<FailbackDiskRecord> Disks, long AtUnixMs) : IFailoverJobCommand;
 
@@ -60,3 +87,13 @@ public sealed record FailoverFailedBack(string JobId, IReadOnlyList<FailbackDisk
 
 [Manifest("failover-failback-failed.v1")]
 public sealed record FailoverFailbackFailed(string JobId, string Error, long AtUnixMs) : IFailoverJobEvent;
+
+/// <summary>The machines are to start at the original site: once the failback has drained them, or at once after it.</summary>
+[Manifest("failover-return-started.v1")]
+public sealed record FailoverReturnStarted(string JobId, long AtUnixMs) : IFailoverJobEvent;
+
+[Manifest("failover-returned.v1")]
+public sealed record FailoverReturned(string JobId, IReadOnlyList<ReturnedMachineRecord> Machines, long AtUnixMs) : IFailoverJobEvent;
+
+[Manifest("failover-return-failed.v1")]
+public sealed record FailoverReturnFailed(string JobId, string Error, long AtUnixMs) : IFailoverJobEvent;

@@ -116,6 +116,7 @@ run.SetAction(async (parse, ct) =>
         PointInTimeEndpoints.Map(app, options);
         FailoverEndpoints.Map(app, options);
         MachineHistoryEndpoints.Map(app, options);
+        ReturnEndpoints.Map(app, options);
         var dataPath = app.Services.GetRequiredService<DataPathService>();
         ControlPlaneEndpoints.Map(app, options, () => dataPath.MasterTargetId, () => dataPath.ProcessServerId);
         RecoveryPlanEndpoints.Map(app, options);

@@ -22,5 +22,6 @@ root.Add(FailoverCommands.ManualAction(api, json));
 root.Add(FailoverCommands.Drill(api, json));
 root.Add(ReprotectCommands.Reprotect(api, json));
 root.Add(ReprotectCommands.Failback(api, json));
+root.Add(ReprotectCommands.Return(api, json));
 root.Add(QuickstartCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -20,6 +20,8 @@ public sealed record CleanupBody(string? Reason);
 public sealed record PointBody(string? Point, string? Time);
 /// <summary>POST /api/failovers/{id}/reprotect: the original site's process server (HOST:PORT) and the API URL of its master target's node.</summary>
 public sealed record ReprotectBody(string? ProcessServer, string? Api);
+/// <summary>POST /api/failovers/{id}/failback: <paramref name="Return"/> (default true) starts the machines at the original site once it holds every write.</summary>
+public sealed record FailbackBody(bool? Return);
 public sealed record FailoverListItem(string JobId, string PlanId, FailoverKind Kind, FailoverJobStatus Status, int StepsDone, int Steps, string? Current, long RequestedUnixMs, bool? DrillPassed);
 
 /// <summary>Failover jobs: start one from a recovery plan, follow its steps, answer its manual actions, retry or skip a failed step, clean up, read the drill report and each machine's console.</summary>
@@ -143,8 +145,12 @@ public static class FailoverEndpoints
             return ControlPlaneEndpoints.Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new ReprotectFailover(id, new ReverseTarget(body.ProcessServer.Trim(), body.Api.Trim()), Now), AskTimeout, ct));
         });
 
-        api.MapPost("/{id}/failback", async (string id, ActorRegistry r, CancellationToken ct) =>
-            ControlPlaneEndpoints.Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new FailbackFailover(id, Now), AskTimeout, ct)));
+        // By default the machines then start at the original site; "return": false leaves their disks there for the operator.
+        api.MapPost("/{id}/failback", async (string id, FailbackBody? body, ActorRegistry r, CancellationToken ct) =>
+            ControlPlaneEndpoints.Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new FailbackFailover(id, Now, body?.Return ?? true), AskTimeout, ct)));
+
+        api.MapPost("/{id}/return", async (string id, ActorRegistry r, CancellationToken ct) =>
+            ControlPlaneEndpoints.Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new ReturnMachines(id, Now), AskTimeout, ct)));
 
         api.MapGet("/{id}/machines/{machine}/console", async (string id, string machine, int? lines, ActorRegistry r, CancellationToken ct) =>
         {

@@ -327,8 +327,19 @@ public static class FailoverCommands
             foreach (var d in back) table.AddRow(Esc(d!["diskId"]), $"#{d["sequence"]}", Esc(d["sha256"]));
             AnsiConsole.Write(table);
         }
+        if (v["returned"] is JsonArray returned && returned.Count > 0)
+        {
+            var table = new Table().AddColumns("machine", "runs at", "pid", "booted", "guest check", "agent pid", "disk", "moved back");
+            foreach (var m in returned)
+                foreach (var d in m!["disks"]!.AsArray())
+                    table.AddRow(Esc(m["machineId"]), Esc(m["site"]), Esc(m["machinePid"]),
+                        m["booted"]!.GetValue<bool>() ? $"[green]{m["bootSeconds"]!.GetValue<double>():0.0} s[/]" : $"[red]no[/] {Esc(m["failure"])}",
+                        Esc(m["guestCheck"]), Esc(m["agentPid"]), Esc(d!["diskId"]),
+                        $"{Bytes(d["bytesSent"]!.GetValue<long>())} of {Bytes(d["sizeBytes"]!.GetValue<long>())}");
+            AnsiConsole.Write(table);
+        }
         var history = v["history"]!.AsArray();
-        if (v["status"]!.ToString() is "Reprotecting" or "Reprotected" or "FailingBack" or "FailedBack" or "Committed" && history.Count > 0)
+        if (v["status"]!.ToString() is "Reprotecting" or "Reprotected" or "FailingBack" or "FailedBack" or "Returning" or "Returned" or "Committed" && history.Count > 0)
             AnsiConsole.MarkupLine($"last: {Esc(history[^1])}");
         if (v["report"] is { } report) ShowReport(report);
     }
