@@ -9,7 +9,9 @@ namespace SiteRecovery.Chaos.Tests;
 /// The reprotect and the failback are steps a restarted node repeats, never rolls back: the round trip of
 /// <see cref="ReprotectTests"/> on real nodes, agents and qemu, with the target node SIGKILLed once in the middle of
 /// each (only its own pid, as a crash would: the reverse agent and the machine it made live on), and stopped with
-/// SIGTERM once in the repeated reprotect, each time restarted on the same data directory.
+/// SIGTERM once in the repeated reprotect, each time restarted on the same data directory; then the return, with the
+/// failover site's node SIGKILLed while the original site starts the machine: the restarted job asks again, and the
+/// original site keeps the agent and the machine it started (one of each), whose first sync moved only what changed.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class ReprotectNodeKillTests
@@ -219,6 +221,33 @@ public sealed class ReprotectNodeKillTests
             await original.StopAsync();
             Assert.Equal(sums["vm1-data"], await GuestMachines.Sha256Async(data));
             Assert.Equal(sums["vm1-boot"], await GuestMachines.Sha256Async(boot));
+
+            // The return, with the failover site's node killed as soon as the original site has started the machine's agent.
+            await original.StartAsync();
+            var returnFolder = Path.Combine(original.DataDir, "returns", job, "vm1", "agent");
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/return", new { })).Status);
+            var agentDeadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+            while (AgentsOf(returnFolder).Count == 0)
+            {
+                if (DateTime.UtcNow > agentDeadline) throw new TimeoutException($"the original site started no agent within 1 min\n{original.Logs(60)}");
+                await Task.Delay(20);
+            }
+            var thirdKill = DateTimeOffset.UtcNow;
+            await CrashAsync(target);
+            await target.StartAsync();
+            var home = await UntilAsync(target, job, j => Status(j) == "Returned" || HistoryCount(j, "return failed") > 0, TimeSpan.FromMinutes(4));
+            Assert.True(Status(home) == "Returned", home.ToJsonString());
+            Assert.True(RecordedAt(home, "returned:") > thirdKill, $"returned before the kill at {thirdKill:O}: {home["history"]!.ToJsonString()}");
+            var returned = home["returned"]!.AsArray().Single()!;
+            Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={guestSha}", returned["guestCheck"]!.GetValue<string>());
+            // One agent and one machine at the original site: the repeated return kept what the first attempt started.
+            Assert.Equal([returned["agentPid"]!.GetValue<int>()], AgentsOf(returnFolder));
+            var originalQemus = QemusOf(job).Where(pid => CommandLine(pid)!.Any(a => a.Contains(original.DataDir, StringComparison.Ordinal))).ToList();
+            Assert.Equal([returned["machinePid"]!.GetValue<int>()], originalQemus);
+            seen.UnionWith(originalQemus.Append(returned["agentPid"]!.GetValue<int>()));
+            var movedBack = returned["disks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!["bytesSent"]!.GetValue<long>());
+            Assert.Equal(4L * Block, movedBack["vm1-data"]);
+            Assert.Equal(0L, movedBack["vm1-boot"]);
         }
         finally
         {
