@@ -4,6 +4,7 @@ using FsCheck.Fluent;
 using FsCheck.Xunit;
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Journal.Compression;
+using SiteRecovery.Journal.PointInTime;
 using SiteRecovery.Journal.Recovery;
 using SiteRecovery.Journal.Segments;
 

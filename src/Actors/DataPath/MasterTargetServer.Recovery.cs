@@ -112,7 +112,7 @@ public sealed partial class MasterTargetServer
         var scratch = Path.Combine(scratchDirectory, $"{diskId}@{sequence}-{Guid.NewGuid():n}.replay");
         try
         {
-            var result = await Task.Run(() => new SiteRecovery.Journal.Recovery.PointInTimeBuilder(_compression).ReplayFromBaseAsync(pin, disk.Retention.Journal, scratch, ct), ct).ConfigureAwait(false);
+            var result = await Task.Run(() => new SiteRecovery.Journal.PointInTime.PointInTimeBuilder(_compression).ReplayFromBaseAsync(pin, disk.Retention.Journal, scratch, ct), ct).ConfigureAwait(false);
             return result.Sha256.ToLowerInvariant();
         }
         finally { File.Delete(scratch); }

@@ -1,6 +1,4 @@
 using System.Globalization;
-using SiteRecovery.Actors.Control.MasterTarget;
-using SiteRecovery.Actors.Control.ProtectedMachine;
 
 namespace SiteRecovery.Actors.Placement;
 
@@ -36,12 +34,12 @@ public static class CapacityPlanner
     {
         ArgumentNullException.ThrowIfNull(machines);
         options ??= CapacityPlanOptions.Default;
-        if (!MasterTargetState.AllowedDataDiskSlots.Contains(options.MasterTargetDataDiskSlots))
+        if (!CapacityLimits.AllowedDataDiskSlots.Contains(options.MasterTargetDataDiskSlots))
             throw new ArgumentOutOfRangeException(nameof(options), options.MasterTargetDataDiskSlots, "MasterTargetDataDiskSlots must be 16 or 32");
         var tiers = options.Tiers ?? DefaultTiers;
         if (tiers.Count == 0) throw new ArgumentException("at least one process-server tier is required", nameof(options));
 
-        var usable = options.MasterTargetDataDiskSlots - MasterTargetState.RetentionSlots;
+        var usable = options.MasterTargetDataDiskSlots - CapacityLimits.RetentionSlots;
         var largestPs = tiers.Max(t => t.ChurnPerServerGBPerDay);
 
         var unplaceable = new List<UnplaceableMachine>();
@@ -78,14 +76,14 @@ public static class CapacityPlanner
         if (disks.Count == 0) return "has no disks";
         if (disks.Count > usable)
         {
-            var why = $"has {disks.Count} disks; at most {usable} data disks fit one master target ({slots} slots, {MasterTargetState.RetentionSlots} reserved for retention) and a machine's disks are never split";
-            return disks.Count <= MachineValidation.MaxDisks ? why + "; use 32-slot master targets" : why;
+            var why = $"has {disks.Count} disks; at most {usable} data disks fit one master target ({slots} slots, {CapacityLimits.RetentionSlots} reserved for retention) and a machine's disks are never split";
+            return disks.Count <= CapacityLimits.MaxDisks ? why + "; use 32-slot master targets" : why;
         }
 
         for (var i = 0; i < disks.Count; i++)
         {
-            if (disks[i] <= 0 || disks[i] > MachineValidation.MaxDiskBytes)
-                return $"disk {i} is {disks[i]} bytes; each disk must be 1 byte to 1023 GiB ({MachineValidation.MaxDiskBytes} bytes)";
+            if (disks[i] <= 0 || disks[i] > CapacityLimits.MaxDiskBytes)
+                return $"disk {i} is {disks[i]} bytes; each disk must be 1 byte to 1023 GiB ({CapacityLimits.MaxDiskBytes} bytes)";
         }
 
         if (double.IsNaN(m.DailyChurnGB) || m.DailyChurnGB < 0) return $"daily churn must be >= 0 GB (was {m.DailyChurnGB})";

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Hosting;
 using SiteRecovery.Actors.Consistency;
+using SiteRecovery.Actors.DataPath;
 using SiteRecovery.Actors.Control;
 
 namespace SiteRecovery.Node;

@@ -1,7 +1,6 @@
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Journal.Checkpoints;
 using SiteRecovery.Journal.Compression;
-using SiteRecovery.Journal.PointInTime;
 using SiteRecovery.Journal.Recovery;
 using SiteRecovery.Journal.Segments;
 using SiteRecovery.Contracts.Storage;

@@ -15,9 +15,9 @@ public sealed record MasterTargetState(
     : IControlSnapshot, IAggregateState<MasterTargetState, IMasterTargetCommand, IMasterTargetEvent>
 {
     /// <summary>Slots reserved for the retention volume.</summary>
-    public const int RetentionSlots = 1;
+    public const int RetentionSlots = Placement.CapacityLimits.RetentionSlots;
 
-    public static readonly IReadOnlyList<int> AllowedDataDiskSlots = [16, 32];
+    public static readonly IReadOnlyList<int> AllowedDataDiskSlots = Placement.CapacityLimits.AllowedDataDiskSlots;
 
     public static MasterTargetState Empty(string serverId) =>
         new(serverId, false, null, 0, ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal));

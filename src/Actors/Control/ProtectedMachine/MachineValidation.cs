@@ -14,10 +14,10 @@ namespace SiteRecovery.Actors.Control.ProtectedMachine;
 public static class MachineValidation
 {
     /// <summary>A 32-slot master target has 31 usable data-disk slots and all disks of a machine share one.</summary>
-    public const int MaxDisks = 31;
+    public const int MaxDisks = Placement.CapacityLimits.MaxDisks;
 
     /// <summary>1023 GiB.</summary>
-    public const long MaxDiskBytes = 1023L << 30;
+    public const long MaxDiskBytes = Placement.CapacityLimits.MaxDiskBytes;
 
     public const int MaxFailoverNameLength = 63;
 

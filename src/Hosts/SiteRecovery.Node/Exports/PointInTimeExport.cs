@@ -1,6 +1,7 @@
 using Microsoft.Win32.SafeHandles;
 using SiteRecovery.Capture;
 using SiteRecovery.Journal.PointInTime;
+using SiteRecovery.Journal.Retention;
 
 namespace SiteRecovery.Node.Exports;
 

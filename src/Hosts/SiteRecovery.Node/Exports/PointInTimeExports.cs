@@ -3,6 +3,7 @@ using System.Net;
 using SiteRecovery.Capture;
 using SiteRecovery.Capture.Nbd;
 using SiteRecovery.Journal.PointInTime;
+using SiteRecovery.Journal.Retention;
 
 namespace SiteRecovery.Node.Exports;
 

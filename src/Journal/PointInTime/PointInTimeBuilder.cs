@@ -4,10 +4,10 @@ using SiteRecovery.Journal.Replicas;
 using SiteRecovery.Journal.Replicas.Local;
 using SiteRecovery.Journal.Segments;
 using SiteRecovery.Contracts.Storage;
-using SiteRecovery.Journal.PointInTime;
+using SiteRecovery.Journal.Recovery;
 using SiteRecovery.Journal.Retention;
 
-namespace SiteRecovery.Journal.Recovery;
+namespace SiteRecovery.Journal.PointInTime;
 
 /// <summary>
 /// Builds a disk image as it was at a given sequence by replaying the retention journal onto zeroes. For now the

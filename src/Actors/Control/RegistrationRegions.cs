@@ -1,9 +1,10 @@
 using Akka.Actor;
 using SiteRecovery.Actors.Control.ConfigurationServer;
 using SiteRecovery.Actors.Control.Vault;
+using SiteRecovery.Actors.Control.Registration;
 using SiteRecovery.Contracts.Control;
 
-namespace SiteRecovery.Actors.Control.Registration;
+namespace SiteRecovery.Actors.Control;
 
 /// <summary>ActorRegistry key of the Vault region: <c>registry.Get&lt;VaultsRegion&gt;()</c>.</summary>
 public sealed class VaultsRegion

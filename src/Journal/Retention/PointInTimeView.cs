@@ -1,10 +1,9 @@
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Journal.Checkpoints;
 using SiteRecovery.Journal.Compression;
-using SiteRecovery.Journal.Retention;
 using SiteRecovery.Journal.Segments;
 
-namespace SiteRecovery.Journal.PointInTime;
+namespace SiteRecovery.Journal.Retention;
 
 /// <summary>
 /// A disk as it was at <see cref="Sequence"/>, readable at random without materializing it: every range reads from

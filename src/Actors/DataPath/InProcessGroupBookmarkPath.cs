@@ -1,7 +1,7 @@
-using SiteRecovery.Actors.DataPath;
+using SiteRecovery.Actors.Consistency;
 using SiteRecovery.Contracts.Wire;
 
-namespace SiteRecovery.Actors.Consistency;
+namespace SiteRecovery.Actors.DataPath;
 
 /// <summary>
 /// The group-bookmark path of a node that runs the master target and the process server in one process (the
