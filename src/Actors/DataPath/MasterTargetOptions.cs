@@ -1,4 +1,5 @@
 using System.Net;
+using SiteRecovery.Connections;
 using SiteRecovery.Journal.Retention;
 using SiteRecovery.Journal.Segments;
 
@@ -36,4 +37,9 @@ public sealed record MasterTargetOptions(string ServerId, IPEndPoint Listen, str
     public TimeSpan? ClockSkewAlert { get; init; } = TimeSpan.FromMinutes(5);
     /// <summary>The commits the skew is estimated over (checked at each retention pass); null: six retention passes (1 min by default).</summary>
     public TimeSpan? ClockSkewPeriod { get; init; }
+    /// <summary>
+    /// Process-server connections served at once (one per disk forwarded, plus control links and probes); one more is
+    /// closed as soon as it is accepted.
+    /// </summary>
+    public int MaxConnections { get; init; } = SessionListener.DefaultMaxConnections;
 }

@@ -70,7 +70,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
     public Task StartAsync()
     {
         Directory.CreateDirectory(_options.CacheDirectory);
-        _listener = new SessionListener("process server", _options.Listen);
+        _listener = new SessionListener("process server", _options.Listen, _options.MaxConnections);
         // Disks already in the cache resume forwarding at once, before their agent reconnects.
         foreach (var dir in Directory.EnumerateDirectories(_options.CacheDirectory))
         {

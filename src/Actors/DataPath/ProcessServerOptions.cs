@@ -42,4 +42,6 @@ public sealed record ProcessServerOptions(string ServerId, IPEndPoint Listen, st
     public TimeSpan StorageRetryMax { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>Waits between attempts to reopen a disk's spool after a storage fault stopped it, up to <see cref="StorageRetryMax"/>.</summary>
     public ReconnectPolicy StorageRetry => new(TimeSpan.FromMilliseconds(100), StorageRetryMax);
+    /// <summary>Agent connections served at once (each agent holds two); one more is closed as soon as it is accepted.</summary>
+    public int MaxConnections { get; init; } = SessionListener.DefaultMaxConnections;
 }

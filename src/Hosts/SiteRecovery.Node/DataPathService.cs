@@ -4,6 +4,7 @@ using Akka.Streams;
 using SiteRecovery.Actors.Control;
 using SiteRecovery.Actors.DataPath;
 using SiteRecovery.Contracts.Control;
+using SiteRecovery.Contracts.Storage;
 using SiteRecovery.Journal.Replicas.Local;
 
 namespace SiteRecovery.Node;
@@ -40,6 +41,8 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
                 ? new ActorDataPathEvents(registry.Get<ProtectedDisksRegion>(), registry.Get<MasterTargetsRegion>(), MasterTargetId, Log)
                 : new NoDataPathEvents();
             var dir = Path.Combine(options.DataDirectory, "master-target");
+            // Replicas, journals and overlays live below: private before the master target creates anything there.
+            PrivateFiles.CreateDirectory(dir);
             if (config)
             {
                 var r = await registry.Get<MasterTargetsRegion>().Ask<CommandResult>(new RegisterMasterTarget(MasterTargetId, TargetOs.Linux, 32), StartupAskTimeout);
@@ -54,6 +57,8 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
         if (options.Roles.HasFlag(NodeRoles.ProcessServer))
         {
             var cache = Path.Combine(options.DataDirectory, "process-server", "cache");
+            // The spool holds the agents' writes: private before the process server creates anything there.
+            PrivateFiles.CreateDirectory(cache);
             if (config)
             {
                 var r = await registry.Get<ProcessServersRegion>().Ask<CommandResult>(new RegisterProcessServer(ProcessServerId, cache, 600L << 30, 200), StartupAskTimeout);

@@ -14,7 +14,11 @@ var mtListen = new Option<string>("--mt-listen") { Description = "Master target 
 var mt = new Option<string?>("--master-target") { Description = "Master target address the process server forwards to (default: --mt-listen)" };
 var api = new Option<string>("--api") { Description = "HTTP API listen URL", DefaultValueFactory = _ => "http://127.0.0.1:9700" };
 var provider = new Option<string>("--journal-provider") { Description = "Event journal: sqlite (file under --data), postgres or sqlserver", DefaultValueFactory = _ => "sqlite" };
-var connection = new Option<string?>("--journal-connection") { Description = "Connection string for postgres / sqlserver" };
+var connection = new Option<string?>("--journal-connection") { Description = $"Connection string for postgres / sqlserver (visible to other users in the process list: prefer --journal-connection-file or {NodeOptions.JournalConnectionVariable})" };
+var connectionFile = new Option<string?>("--journal-connection-file") { Description = "File whose content is the connection string for postgres / sqlserver" };
+var recoveryDir = new Option<string?>("--recovery-dir") { Description = "The only directory POST /api/recover writes images into (default: <data>/recovered, created 0700)" };
+var exportsListenAny = new Option<bool>("--exports-listen-any") { Description = "Let exports listen on addresses other than loopback (an export serves a whole disk to whoever reaches it)" };
+var maxExports = new Option<int>("--max-exports") { Description = "Most exports served at once; the API refuses more", DefaultValueFactory = _ => NodeOptions.DefaultMaxExports };
 
 var registerApi = new Option<string?>("--register-with") { Description = "API URL of the configuration node: register this node's process-server / master-target roles there" };
 var registerServer = new Option<string?>("--configuration-server") { Description = "Configuration server id to register with (with --register-with)" };
@@ -22,7 +26,8 @@ var passphraseFile = new Option<string?>("--passphrase-file") { Description = "F
 var replicaFile = new Option<string[]>(ReplicaFiles.Flag) { Description = "Master target: keep disk DISK's replica in the existing file PATH (DISK=PATH, repeatable), e.g. the original disk when reprotecting; its size must equal the disk's", AllowMultipleArgumentsPerToken = false };
 var configFile = new Option<string?>("--config") { Description = "HOCON file with data-path overrides (see hocon/datapath.hocon)" };
 
-var run = new Command("run", "Run a SiteRecovery node") { id, roles, data, psListen, mtListen, mt, api, provider, connection, configFile, registerApi, registerServer, passphraseFile, replicaFile };
+var run = new Command("run", "Run a SiteRecovery node") { id, roles, data, psListen, mtListen, mt, api, provider, connection, connectionFile, configFile, registerApi, registerServer, passphraseFile, replicaFile,
+    recoveryDir, exportsListenAny, maxExports };
 run.SetAction(async (parse, ct) =>
 {
     NodeOptions options;
@@ -30,15 +35,15 @@ run.SetAction(async (parse, ct) =>
     try
     {
         var dataDir = Path.GetFullPath(parse.GetValue(data)!);
-        Directory.CreateDirectory(dataDir);
+        NodeOptions.PrepareDataDirectory(dataDir);
         var prov = parse.GetValue(provider)!.ToLowerInvariant();
         if (!PersistenceSettings.AllowedProviders.Contains(prov))
             throw new ArgumentException($"--journal-provider '{prov}' is unknown; allowed providers: {string.Join(", ", PersistenceSettings.AllowedProviders)}");
         var persistence = prov switch
         {
             PersistenceSettings.SqliteProvider => PersistenceSettings.Sqlite(dataDir),
-            _ when parse.GetValue(connection) is { Length: > 0 } cs => new PersistenceSettings(prov, cs),
-            _ => throw new ArgumentException($"--journal-connection is required for --journal-provider {prov}"),
+            _ when NodeOptions.JournalConnection(parse.GetValue(connection), parse.GetValue(connectionFile), Environment.GetEnvironmentVariable) is { } cs => new PersistenceSettings(prov, cs),
+            _ => throw new ArgumentException($"--journal-provider {prov} needs a connection string: --journal-connection-file, {NodeOptions.JournalConnectionVariable} or --journal-connection"),
         };
         var mtListenEp = HostPort.Parse("--mt-listen", parse.GetValue(mtListen)!);
         options = new NodeOptions(parse.GetValue(id)!, NodeOptions.ParseRoles(parse.GetValue(roles)!), dataDir,
@@ -52,7 +57,18 @@ run.SetAction(async (parse, ct) =>
         failoverSettings = SiteRecovery.Node.Failover.FailoverSettings.Load(parse.GetValue(configFile));
         if (!Uri.TryCreate(options.ApiUrl, UriKind.Absolute, out _)) throw new ArgumentException($"--api '{options.ApiUrl}' is not a URL");
         options = options with { ReplicaFiles = ReplicaFiles.Parse(parse.GetValue(replicaFile) ?? [], options.Roles, Path.Combine(dataDir, "master-target")) };
-        if (options.Roles.HasFlag(NodeRoles.Configuration)) PersistenceStartupCheck.EnsureUsable(options.Persistence);
+        if (parse.GetValue(maxExports) < 1) throw new ArgumentException($"--max-exports {parse.GetValue(maxExports)}: must be at least 1");
+        options = options with
+        {
+            RecoveryDirectory = NodeOptions.PrepareRecoveryDirectory(parse.GetValue(recoveryDir), dataDir),
+            ExportsListenAny = parse.GetValue(exportsListenAny),
+            MaxExports = parse.GetValue(maxExports),
+        };
+        if (options.Roles.HasFlag(NodeRoles.Configuration))
+        {
+            NodeOptions.PrepareSqliteJournal(options.Persistence);
+            PersistenceStartupCheck.EnsureUsable(options.Persistence);
+        }
         if (parse.GetValue(registerApi) is { } regApi)
         {
             if (parse.GetValue(registerServer) is not { Length: > 0 } cs) throw new ArgumentException("--register-with needs --configuration-server");
@@ -101,7 +117,7 @@ run.SetAction(async (parse, ct) =>
     builder.Services.AddSingleton(failoverSettings);
     builder.Services.AddSingleton(new SiteRecovery.Node.Failover.PlanScripts(failoverSettings.ScriptsDirectory));
     builder.Services.AddSingleton(sp => new SiteRecovery.Node.Exports.PointInTimeExports(Path.Combine(options.DataDirectory, "master-target", "exports"),
-        m => sp.GetRequiredService<ILoggerFactory>().CreateLogger("SiteRecovery.Exports").LogInformation("{Message}", m)));
+        m => sp.GetRequiredService<ILoggerFactory>().CreateLogger("SiteRecovery.Exports").LogInformation("{Message}", m), options.MaxExports));
     builder.Services.AddSingleton<SiteRecovery.Compute.IComputeTarget>(new SiteRecovery.Compute.Local.LocalQemuTarget(new SiteRecovery.Compute.Local.LocalTargetOptions()));
     builder.Services.AddSingleton<SiteRecovery.Node.Failover.NodeFailoverEffects>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPathService>());

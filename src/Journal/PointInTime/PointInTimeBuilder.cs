@@ -46,8 +46,9 @@ public sealed class PointInTimeBuilder(DeltaCompression compression)
         long count = 0, written = 0, zeroed = 0;
         try
         {
-            using (var handle = File.OpenHandle(temp, FileMode.Create, FileAccess.ReadWrite, FileShare.None))
+            using (var file = PrivateFiles.Open(temp, FileMode.CreateNew))
             {
+                var handle = file.SafeFileHandle;
                 RandomAccess.SetLength(handle, diskSize); // a hole: only replayed ranges get blocks
                 ImageStore? image = null;
                 if (throughSequence >= 1)
@@ -103,8 +104,9 @@ public sealed class PointInTimeBuilder(DeltaCompression compression)
         long count = 0, written = 0, zeroed = 0;
         try
         {
-            using (var handle = File.OpenHandle(temp, FileMode.Create, FileAccess.ReadWrite, FileShare.None))
+            using (var file = PrivateFiles.Open(temp, FileMode.CreateNew))
             {
+                var handle = file.SafeFileHandle;
                 RandomAccess.SetLength(handle, pin.Size);
                 var block = new byte[BaseImage.BlockSize];
                 for (long offset = 0; offset < pin.Size; offset += block.Length)

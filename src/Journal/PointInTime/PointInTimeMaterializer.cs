@@ -28,8 +28,10 @@ public static class PointInTimeMaterializer
         long records = 0, written = 0, zeroed = 0;
         try
         {
-            using (var handle = File.OpenHandle(temp, FileMode.Create, FileAccess.ReadWrite, FileShare.None))
+            // CreateNew: a name already there (a symlink planted beside the output included) is refused, never followed.
+            using (var file = PrivateFiles.Open(temp, FileMode.CreateNew))
             {
+                var handle = file.SafeFileHandle;
                 RandomAccess.SetLength(handle, view.Size);
                 var buffer = new byte[BaseImage.BlockSize];
                 var blocks = view.Base.BlockCount;

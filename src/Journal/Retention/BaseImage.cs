@@ -57,15 +57,16 @@ public sealed class BaseImage : IDisposable
     /// <summary>Opens the base in <paramref name="directory"/>, creating an all-zero one at sequence 0 if there is none.</summary>
     public static BaseImage Open(string directory, long size)
     {
-        Directory.CreateDirectory(directory);
+        PrivateFiles.CreateDirectory(directory);
         var image = Path.Combine(directory, ImageName);
         var manifest = Path.Combine(directory, ManifestName);
         var blocks = (int)((size + BlockSize - 1) / BlockSize);
         if (!File.Exists(manifest))
         {
             // A fresh base: create the hole-only image first, then the manifest that makes it valid.
-            using (var h = File.OpenHandle(image, FileMode.Create, FileAccess.ReadWrite))
+            using (var file = PrivateFiles.Open(image, FileMode.Create))
             {
+                var h = file.SafeFileHandle;
                 RandomAccess.SetLength(h, size);
                 RandomAccess.FlushToDisk(h);
             }
@@ -112,14 +113,15 @@ public sealed class BaseImage : IDisposable
     /// </summary>
     public static async Task SeedAsync(string directory, long size, Func<long, Memory<byte>, CancellationToken, ValueTask> read, CancellationToken ct)
     {
-        Directory.CreateDirectory(directory);
+        PrivateFiles.CreateDirectory(directory);
         if (File.Exists(Path.Combine(directory, ManifestName))) return;
         var blocks = (int)((size + BlockSize - 1) / BlockSize);
         var hashes = new ulong[blocks];
         var buffer = new byte[BlockSize];
         var image = Path.Combine(directory, ImageName);
-        using (var h = File.OpenHandle(image, FileMode.Create, FileAccess.ReadWrite))
+        using (var file = PrivateFiles.Open(image, FileMode.Create))
         {
+            var h = file.SafeFileHandle;
             RandomAccess.SetLength(h, size);
             for (var i = 0; i < blocks; i++)
             {

@@ -88,9 +88,9 @@ public sealed class DiskRetention : IDisposable
     {
         options ??= new RetentionOptions();
         options.Validate();
-        Directory.CreateDirectory(directory);
+        PrivateFiles.CreateDirectory(directory);
         var cpDir = Path.Combine(directory, CheckpointDirectoryName);
-        Directory.CreateDirectory(cpDir);
+        PrivateFiles.CreateDirectory(cpDir);
         foreach (var tmp in Directory.EnumerateFiles(directory, "*" + DurableFile.TempSuffix).Concat(Directory.EnumerateFiles(cpDir, "*" + DurableFile.TempSuffix)))
             File.Delete(tmp);
         var @base = BaseImage.Open(directory, size);

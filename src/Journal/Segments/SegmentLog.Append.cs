@@ -131,7 +131,8 @@ public sealed partial class SegmentLog
             }
             else
             {
-                _active = File.OpenHandle(nextPath, FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete);
+                PrivateFiles.CreateNew(nextPath);
+                _active = File.OpenHandle(nextPath, FileMode.Open, FileAccess.Write, FileShare.Read | FileShare.Delete);
                 _activeReused = false;
             }
             DirectorySync.Flush(_directory);

@@ -141,7 +141,7 @@ public sealed partial class SegmentLog
             var first = _files.Count == 0 ? _options.InitialSequence : _files[^1].Last + 1;
             var salted = _options.RecycleSegments > 0;
             var path = Path.Combine(_directory, SegmentFileName.Open(first, salted));
-            File.Create(path).Dispose();
+            PrivateFiles.CreateNew(path);
             _files.Add(new SegmentFile(first, path, salted));
             actions.Add($"created active file '{path}'");
         }

@@ -1,3 +1,4 @@
+using SiteRecovery.Contracts.Storage;
 using Microsoft.Win32.SafeHandles;
 
 namespace SiteRecovery.Journal.Segments;
@@ -128,7 +129,7 @@ public sealed partial class SegmentLog : IDisposable
         options ??= new SegmentLogOptions();
         options.Validate();
         directory = Path.GetFullPath(directory);
-        System.IO.Directory.CreateDirectory(directory);
+        PrivateFiles.CreateDirectory(directory);
 
         var lockPath = Path.Combine(directory, LockFileName);
         FileStream lockFile;

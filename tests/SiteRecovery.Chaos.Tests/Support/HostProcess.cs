@@ -29,7 +29,7 @@ public sealed class HostProcess : IDisposable
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 
-    public static HostProcess Start(string name, string dll, IEnumerable<string> args, string logDirectory)
+    public static HostProcess Start(string name, string dll, IEnumerable<string> args, string logDirectory, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -42,6 +42,7 @@ public sealed class HostProcess : IDisposable
         psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) psi.Environment[key] = value;
         var log = new StreamWriter(Path.Combine(logDirectory, name + ".log"), append: true) { AutoFlush = true };
         log.WriteLine($"---- {DateTime.UtcNow:HH:mm:ss.fff} start: dotnet {string.Join(' ', psi.ArgumentList)}");
         var process = new Process { StartInfo = psi, EnableRaisingEvents = true };

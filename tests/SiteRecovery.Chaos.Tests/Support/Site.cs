@@ -16,6 +16,7 @@ public sealed class Node : IDisposable
         _logDir = logDir;
         MasterTarget = masterTarget;
         _extraArgs = extraArgs;
+        RecoveryDir = logDir;
         PsPort = Net.FreePort();
         MtPort = Net.FreePort();
         ApiPort = Net.FreePort();
@@ -33,6 +34,13 @@ public sealed class Node : IDisposable
     public string PsAddress => $"127.0.0.1:{PsPort}";
     public string MtAddress => $"127.0.0.1:{MtPort}";
     public Api Api { get; }
+    /// <summary>
+    /// The node's <c>--recovery-dir</c>: the test's own directory by default, so the tests' recover calls name files beside
+    /// their other files; null starts the node with its default (<c>&lt;data&gt;/recovered</c>).
+    /// </summary>
+    public string? RecoveryDir { get; set; }
+    /// <summary>Environment variables the node's next start gets besides this process's own.</summary>
+    public Dictionary<string, string> Environment { get; } = [];
     public HostProcess? Process { get; private set; }
     /// <summary>Every process this node has run (earlier ones killed or stopped), for logs.</summary>
     public List<HostProcess> History { get; } = [];
@@ -47,13 +55,14 @@ public sealed class Node : IDisposable
         yield return "--mt-listen"; yield return MtAddress;
         if (MasterTarget is not null) { yield return "--master-target"; yield return MasterTarget; }
         yield return "--api"; yield return ApiUrl;
+        if (RecoveryDir is not null) { yield return "--recovery-dir"; yield return RecoveryDir; }
         foreach (var a in _extraArgs) yield return a;
     }
 
     public async Task StartAsync(TimeSpan? timeout = null)
     {
         if (Process is { HasExited: false }) throw new InvalidOperationException($"node {Id} is already running");
-        Process = HostProcess.Start($"srnode-{Id}", Repo.NodeDll, Args(), _logDir);
+        Process = HostProcess.Start($"srnode-{Id}", Repo.NodeDll, Args(), _logDir, Environment);
         History.Add(Process);
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
         while (true)

@@ -28,7 +28,9 @@ public sealed class PointInTimeExport : INbdExport, IDisposable
         if (overlayPath is not null)
         {
             _overlayPath = overlayPath;
-            _overlay = File.OpenHandle(overlayPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+            // The overlay holds what a test machine wrote over a recovered disk: created 0600, and never over an existing name.
+            SiteRecovery.Contracts.Storage.PrivateFiles.CreateNew(overlayPath);
+            _overlay = File.OpenHandle(overlayPath, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
             RandomAccess.SetLength(_overlay, view.Size);
         }
     }

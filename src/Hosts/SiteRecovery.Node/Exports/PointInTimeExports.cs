@@ -10,6 +10,13 @@ namespace SiteRecovery.Node.Exports;
 /// <summary>One served point: its NBD server (own listener) and export.</summary>
 public sealed record ServedPoint(string ExportId, string Disk, long Sequence, bool Writable, string Uri, string ExportName, DateTimeOffset Created, PointInTimeExport Export, NbdServer Server);
 
+/// <summary>The API asked for an export while the node already serves <see cref="Limit"/> (<c>--max-exports</c>).</summary>
+public sealed class ExportLimitException(int limit, int serving)
+    : InvalidOperationException($"this node already serves {serving} exports, its limit (--max-exports {limit}); delete one first")
+{
+    public int Limit { get; } = limit;
+}
+
 /// <summary>
 /// The recovery points this node serves over NBD (instant test failover). Each export has its own listener, so
 /// the caller chooses the address; deleting an export closes its connections, releases the point's pin and
@@ -20,15 +27,19 @@ public sealed class PointInTimeExports : IAsyncDisposable
     readonly ConcurrentDictionary<string, ServedPoint> _served = new();
     readonly string _overlayDirectory;
     readonly Action<string> _log;
+    readonly object _limitGate = new();
+    int _starting;
 
     /// <summary>
     /// Exports live as long as the node: an overlay left in <paramref name="overlayDirectory"/> by a node that was killed
     /// belongs to an export that no longer exists, so it is deleted here.
     /// </summary>
-    public PointInTimeExports(string overlayDirectory, Action<string> log)
+    public PointInTimeExports(string overlayDirectory, Action<string> log, int maxExports = NodeOptions.DefaultMaxExports)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxExports, 1);
         _overlayDirectory = overlayDirectory;
         _log = log;
+        MaxExports = maxExports;
         if (!Directory.Exists(overlayDirectory)) return;
         foreach (var stale in Directory.EnumerateFiles(overlayDirectory, "*.overlay"))
         {
@@ -37,12 +48,40 @@ public sealed class PointInTimeExports : IAsyncDisposable
         }
     }
 
+    /// <summary>Most exports <see cref="AddWithinLimitAsync"/> lets live at once (failovers' exports count too).</summary>
+    public int MaxExports { get; }
+
+    /// <summary>Exports served now.</summary>
+    public int Count => _served.Count;
+
     public IEnumerable<ServedPoint> For(string disk) => _served.Values.Where(s => s.Disk == disk).OrderBy(s => s.Created);
+
+    /// <summary>
+    /// <see cref="AddAsync"/> for a caller of the API, which takes no credentials yet: refused with
+    /// <see cref="ExportLimitException"/> (and <paramref name="view"/> released) when <see cref="MaxExports"/> are live or
+    /// starting. A failover's own exports go through <see cref="AddAsync"/>: a plan serves one per disk, bounded by its machines.
+    /// </summary>
+    public async Task<ServedPoint> AddWithinLimitAsync(string disk, PointInTimeView view, bool writable, IPEndPoint listen)
+    {
+        lock (_limitGate)
+        {
+            var serving = _served.Count + _starting;
+            if (serving >= MaxExports)
+            {
+                view.Dispose();
+                throw new ExportLimitException(MaxExports, serving);
+            }
+            _starting++;
+        }
+        try { return await AddAsync(disk, view, writable, listen); }
+        finally { lock (_limitGate) _starting--; }
+    }
 
     /// <summary>Serves <paramref name="view"/> (taking ownership of it) at <paramref name="listen"/>.</summary>
     public async Task<ServedPoint> AddAsync(string disk, PointInTimeView view, bool writable, IPEndPoint listen)
     {
-        var id = Guid.NewGuid().ToString("n")[..12];
+        // The id is all DELETE /api/disks/{id}/exports/{exportId} asks for, so it must not be guessable: 128 random bits.
+        var id = System.Security.Cryptography.RandomNumberGenerator.GetHexString(32, lowercase: true);
         var name = $"{disk}@{view.Sequence}-{id}";
         PointInTimeExport? export = null;
         NbdServer? server = null;
@@ -51,7 +90,7 @@ public sealed class PointInTimeExports : IAsyncDisposable
             string? overlay = null;
             if (writable)
             {
-                Directory.CreateDirectory(_overlayDirectory);
+                SiteRecovery.Contracts.Storage.PrivateFiles.CreateDirectory(_overlayDirectory);
                 overlay = Path.Combine(_overlayDirectory, $"{id}.overlay");
             }
             export = new PointInTimeExport(name, view, overlay);

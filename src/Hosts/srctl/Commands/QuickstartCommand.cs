@@ -72,7 +72,7 @@ public static class QuickstartCommand
                 }
 
                 var start = progress.AddTask("start node (all roles, SQLite journal)", maxValue: 1);
-                site.Start("srnode", node, $"run --id quickstart --data \"{Path.Combine(work, "node")}\" --ps-listen 127.0.0.1:{psPort} --mt-listen 127.0.0.1:{mtPort} --api {apiUrl}");
+                site.Start("srnode", node, $"run --id quickstart --data \"{Path.Combine(work, "node")}\" --recovery-dir \"{work}\" --ps-listen 127.0.0.1:{psPort} --mt-listen 127.0.0.1:{mtPort} --api {apiUrl}");
                 await WaitAsync(async () => { await api.GetAsync("api/status", ct); return true; }, TimeSpan.FromSeconds(60), "node API");
                 start.Increment(1);
 

@@ -11,7 +11,7 @@ public static class RecoverCommand
         var bookmark = new Option<string?>("--bookmark") { Description = "Recovery point (bookmark id)" };
         var sequence = new Option<long?>("--sequence") { Description = "Recover as of this sequence instead of a bookmark" };
         var time = new Option<string?>("--time") { Description = "Recover as of this UTC time (ISO-8601, e.g. 2026-11-25T20:15:00Z): the last write at or before it, within the retention window" };
-        var output = new Option<string>("--out") { Description = "Image file to write (must not exist; a path on the master target's machine)", Required = true };
+        var output = new Option<string>("--out") { Description = "Image file to write on the master target's node: a name under its --recovery-dir (default <data>/recovered), or a path inside it; it must not exist", Required = true };
         var cmd = new Command("recover", "Write a disk's image as of a recovery point into a file") { disk, bookmark, sequence, time, output };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -24,7 +24,8 @@ public static class RecoverCommand
                     bookmark = parse.GetValue(bookmark),
                     sequence = parse.GetValue(sequence),
                     time = parse.GetValue(time),
-                    output = Path.GetFullPath(parse.GetValue(output)!),
+                    // As given: the node resolves a relative name under its own recovery directory, not this machine's.
+                    output = parse.GetValue(output)!,
                 }, ct);
                 if (parse.GetValue(json)) { Console.WriteLine(r.ToJsonString()); return 0; }
                 AnsiConsole.MarkupLine($"recovered [bold]{Markup.Escape(r["disk"]!.ToString())}[/] at #{r["sequence"]} into {Markup.Escape(r["output"]!.ToString())}");

@@ -1,3 +1,4 @@
+using SiteRecovery.Contracts.Storage;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 
@@ -61,6 +62,8 @@ public sealed class LocalFileReplicaStore : IReplicaStore
             SafeFileHandle data;
             // An adopted file is a machine's own disk: held exclusively (flock LOCK_EX), so an agent still serving it (or
             // one started on it while it replicates back) is refused instead of writing beside the master target.
+            // A new replica is created 0600 first; an adopted file is the machine's own disk and keeps its mode.
+            if (!adopted && !File.Exists(path)) PrivateFiles.CreateIfMissing(path);
             try { data = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, adopted ? FileShare.None : FileShare.Read); }
             catch (IOException e) when (adopted && File.Exists(path))
             {

@@ -1,3 +1,5 @@
+using SiteRecovery.Contracts.Storage;
+
 namespace SiteRecovery.Journal.Replicas.Local;
 
 /// <summary>
@@ -51,7 +53,7 @@ public sealed class LocalFileReplicaStoreFactory(string directory, string ownerI
                 throw new InvalidDataException($"disk {diskId}: replica file '{adopted}' (--replica-file) is {info.Length} bytes, but the disk is offered with {size} bytes; the offer is refused and the file is left as it is");
             return ValueTask.FromResult<IReplicaStore>(LocalFileReplicaStore.Open(adopted, diskId, size, OwnerId, adopted: true));
         }
-        System.IO.Directory.CreateDirectory(Directory);
+        PrivateFiles.CreateDirectory(Directory);
         return ValueTask.FromResult<IReplicaStore>(LocalFileReplicaStore.Open(DefaultPathFor(diskId), diskId, size, OwnerId));
     }
 }
