@@ -106,6 +106,7 @@ public sealed class StartupValidationTests : IDisposable
                  {
                      ("spool-recycle-segments", "some", "not a number"), ("spool-recycle-segments", "-1", "is outside 0..64"),
                      ("forward-memory-bytes", "plenty", "not a byte size"), ("forward-memory-bytes", "2GiB", "is outside 0..1073741824 bytes"),
+                     ("max-connections", "many", "not a number"), ("max-connections", "0", "is outside 1..1048576"),
                  })
         {
             await File.WriteAllTextAsync(overrides, $"siterecovery.data-path.process-server.{key} = {value}\n");

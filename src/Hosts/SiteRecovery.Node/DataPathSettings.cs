@@ -43,6 +43,7 @@ public static class DataPathSettings
             RecycleSegments = (int)Number(c, "process-server.spool-recycle-segments", 0, 64),
         },
         CacheBytes = Bytes(c, "process-server.cache-bytes", 64L << 20, 1L << 44),
+        MaxConnections = (int)Number(c, "process-server.max-connections", 1, 1 << 20),
     };
 
     public static MasterTargetOptions Apply(Config c, MasterTargetOptions o) => o with
@@ -60,6 +61,7 @@ public static class DataPathSettings
         },
         RetentionCheckInterval = Duration(c, "master-target.retention-check-interval"),
         ClockSkewAlert = c.GetString(Key("master-target.clock-skew-alert")) is "off" ? null : Duration(c, "master-target.clock-skew-alert"),
+        MaxConnections = (int)Number(c, "master-target.max-connections", 1, 1 << 20),
     };
 
     /// <summary>The group-bookmark schedule: crash-consistent group points (null: off) and how often it is checked.</summary>
