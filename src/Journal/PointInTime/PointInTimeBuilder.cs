@@ -3,7 +3,6 @@ using SiteRecovery.Journal.Compression;
 using SiteRecovery.Journal.Replicas;
 using SiteRecovery.Journal.Replicas.Local;
 using SiteRecovery.Journal.Segments;
-using SiteRecovery.Contracts.Storage;
 using SiteRecovery.Journal.Recovery;
 using SiteRecovery.Journal.Retention;
 
@@ -42,47 +41,33 @@ public sealed class PointInTimeBuilder(DeltaCompression compression)
                 $"journal '{log.Directory}' durably reaches sequence {log.DurableSequence}, short of the requested {throughSequence}");
 
         outputPath = Path.GetFullPath(outputPath);
-        var temp = outputPath + ".partial";
         long count = 0, written = 0, zeroed = 0;
-        try
+        await NewImageFile.WriteAsync(outputPath, diskSize, async handle =>
         {
-            using (var file = PrivateFiles.Open(temp, FileMode.CreateNew))
+            ImageStore? image = null;
+            if (throughSequence >= 1)
             {
-                var handle = file.SafeFileHandle;
-                RandomAccess.SetLength(handle, diskSize); // a hole: only replayed ranges get blocks
-                ImageStore? image = null;
-                if (throughSequence >= 1)
+                var expected = 1L;
+                foreach (var (sequence, record) in log.Read(1, throughSequence))
                 {
-                    var expected = 1L;
-                    foreach (var (sequence, record) in log.Read(1, throughSequence))
-                    {
-                        cancellationToken.ThrowIfCancellationRequested();
-                        var delta = compression.DecodeStored(record);
-                        if (sequence != expected || delta.Sequence != sequence)
-                            throw new InvalidDataException(
-                                $"journal '{log.Directory}' gave record {delta.DiskId}#{delta.Sequence} at log position {sequence}, expected {expected}");
-                        // The image takes the disk id of the stream, so the applier can still refuse a foreign delta.
-                        image ??= new ImageStore(delta.DiskId, diskSize, handle);
-                        await ReplicaApplier.ApplyAsync(image, delta, cancellationToken).ConfigureAwait(false);
-                        count++;
-                        if (delta.Kind == DeltaKind.Write) written += delta.Length;
-                        else if (delta.Kind is DeltaKind.Zero or DeltaKind.Trim) zeroed += delta.Length;
-                        if ((count & 1023) == 0) progress?.Report((double)sequence / throughSequence);
-                        expected++;
-                    }
-                    if (expected != throughSequence + 1)
-                        throw new PointInTimeUnavailableException($"journal '{log.Directory}' ended at sequence {expected - 1}, short of {throughSequence}");
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var delta = compression.DecodeStored(record);
+                    if (sequence != expected || delta.Sequence != sequence)
+                        throw new InvalidDataException(
+                            $"journal '{log.Directory}' gave record {delta.DiskId}#{delta.Sequence} at log position {sequence}, expected {expected}");
+                    // The image takes the disk id of the stream, so the applier can still refuse a foreign delta.
+                    image ??= new ImageStore(delta.DiskId, diskSize, handle);
+                    await ReplicaApplier.ApplyAsync(image, delta, cancellationToken).ConfigureAwait(false);
+                    count++;
+                    if (delta.Kind == DeltaKind.Write) written += delta.Length;
+                    else if (delta.Kind is DeltaKind.Zero or DeltaKind.Trim) zeroed += delta.Length;
+                    if ((count & 1023) == 0) progress?.Report((double)sequence / throughSequence);
+                    expected++;
                 }
-                RandomAccess.FlushToDisk(handle);
+                if (expected != throughSequence + 1)
+                    throw new PointInTimeUnavailableException($"journal '{log.Directory}' ended at sequence {expected - 1}, short of {throughSequence}");
             }
-            File.Move(temp, outputPath, overwrite: true);
-            DirectorySync.Flush(Path.GetDirectoryName(outputPath)!);
-        }
-        catch
-        {
-            TryDelete(temp);
-            throw;
-        }
+        }, replace: true, syncDirectory: true).ConfigureAwait(false);
 
         var sha = await ImageHashing.Sha256OfFileAsync(outputPath, cancellationToken).ConfigureAwait(false);
         progress?.Report(1.0);
@@ -100,59 +85,39 @@ public sealed class PointInTimeBuilder(DeltaCompression compression)
         ArgumentNullException.ThrowIfNull(pin);
         ArgumentNullException.ThrowIfNull(log);
         outputPath = Path.GetFullPath(outputPath);
-        var temp = outputPath + ".partial";
         long count = 0, written = 0, zeroed = 0;
-        try
+        await NewImageFile.WriteAsync(outputPath, pin.Size, async handle =>
         {
-            using (var file = PrivateFiles.Open(temp, FileMode.CreateNew))
+            var block = new byte[BaseImage.BlockSize];
+            for (long offset = 0; offset < pin.Size; offset += block.Length)
             {
-                var handle = file.SafeFileHandle;
-                RandomAccess.SetLength(handle, pin.Size);
-                var block = new byte[BaseImage.BlockSize];
-                for (long offset = 0; offset < pin.Size; offset += block.Length)
+                cancellationToken.ThrowIfCancellationRequested();
+                var n = (int)Math.Min(block.Length, pin.Size - offset);
+                pin.Base.Read(offset, block.AsSpan(0, n));
+                if (block.AsSpan(0, n).ContainsAnyExcept((byte)0)) RandomAccess.Write(handle, block.AsSpan(0, n), offset);
+            }
+            if (pin.Sequence > pin.BaseSequence)
+            {
+                var image = new ImageStore(pin.DiskId, pin.Size, handle);
+                var expected = pin.BaseSequence + 1;
+                foreach (var (sequence, record) in log.Read(expected, pin.Sequence))
                 {
                     cancellationToken.ThrowIfCancellationRequested();
-                    var n = (int)Math.Min(block.Length, pin.Size - offset);
-                    pin.Base.Read(offset, block.AsSpan(0, n));
-                    if (block.AsSpan(0, n).ContainsAnyExcept((byte)0)) RandomAccess.Write(handle, block.AsSpan(0, n), offset);
+                    var delta = compression.DecodeStored(record);
+                    if (sequence != expected || delta.Sequence != sequence)
+                        throw new InvalidDataException($"journal '{log.Directory}' gave record {delta.DiskId}#{delta.Sequence} at log position {sequence}, expected {expected}");
+                    await ReplicaApplier.ApplyAsync(image, delta, cancellationToken).ConfigureAwait(false);
+                    count++;
+                    if (delta.Kind == DeltaKind.Write) written += delta.Length;
+                    else if (delta.Kind is DeltaKind.Zero or DeltaKind.Trim) zeroed += delta.Length;
+                    expected++;
                 }
-                if (pin.Sequence > pin.BaseSequence)
-                {
-                    var image = new ImageStore(pin.DiskId, pin.Size, handle);
-                    var expected = pin.BaseSequence + 1;
-                    foreach (var (sequence, record) in log.Read(expected, pin.Sequence))
-                    {
-                        cancellationToken.ThrowIfCancellationRequested();
-                        var delta = compression.DecodeStored(record);
-                        if (sequence != expected || delta.Sequence != sequence)
-                            throw new InvalidDataException($"journal '{log.Directory}' gave record {delta.DiskId}#{delta.Sequence} at log position {sequence}, expected {expected}");
-                        await ReplicaApplier.ApplyAsync(image, delta, cancellationToken).ConfigureAwait(false);
-                        count++;
-                        if (delta.Kind == DeltaKind.Write) written += delta.Length;
-                        else if (delta.Kind is DeltaKind.Zero or DeltaKind.Trim) zeroed += delta.Length;
-                        expected++;
-                    }
-                    if (expected != pin.Sequence + 1)
-                        throw new PointInTimeUnavailableException($"journal '{log.Directory}' ended at sequence {expected - 1}, short of {pin.Sequence}");
-                }
-                RandomAccess.FlushToDisk(handle);
+                if (expected != pin.Sequence + 1)
+                    throw new PointInTimeUnavailableException($"journal '{log.Directory}' ended at sequence {expected - 1}, short of {pin.Sequence}");
             }
-            File.Move(temp, outputPath, overwrite: true);
-        }
-        catch
-        {
-            TryDelete(temp);
-            throw;
-        }
+        }, replace: true, syncDirectory: false).ConfigureAwait(false);
         var sha = await ImageHashing.Sha256OfFileAsync(outputPath, cancellationToken).ConfigureAwait(false);
         return new MaterializeResult(outputPath, pin.Sequence, count, written, zeroed, sha);
-    }
-
-    private static void TryDelete(string path)
-    {
-        try { File.Delete(path); }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
     }
 
     /// <summary>The image under construction as a replica store, so replay goes through the same checks as live apply.</summary>

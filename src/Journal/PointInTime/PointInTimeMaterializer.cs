@@ -3,7 +3,6 @@ using SiteRecovery.Journal.Recovery;
 using SiteRecovery.Journal.Replicas.Local;
 using SiteRecovery.Journal.Retention;
 using SiteRecovery.Journal.Segments;
-using SiteRecovery.Contracts.Storage;
 
 namespace SiteRecovery.Journal.PointInTime;
 
@@ -24,59 +23,44 @@ public static class PointInTimeMaterializer
         ArgumentNullException.ThrowIfNull(view);
         ArgumentException.ThrowIfNullOrEmpty(outputPath);
         outputPath = Path.GetFullPath(outputPath);
-        var temp = outputPath + ".partial";
         long records = 0, written = 0, zeroed = 0;
-        try
+        await NewImageFile.WriteAsync(outputPath, view.Size, async handle =>
         {
-            // CreateNew: a name already there (a symlink planted beside the output included) is refused, never followed.
-            using (var file = PrivateFiles.Open(temp, FileMode.CreateNew))
+            var buffer = new byte[BaseImage.BlockSize];
+            var blocks = view.Base.BlockCount;
+            for (var b = 0; b < blocks; b++)
             {
-                var handle = file.SafeFileHandle;
-                RandomAccess.SetLength(handle, view.Size);
-                var buffer = new byte[BaseImage.BlockSize];
-                var blocks = view.Base.BlockCount;
-                for (var b = 0; b < blocks; b++)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    var len = view.Base.ReadBlock(b, buffer);
-                    if (buffer.AsSpan(0, len).ContainsAnyExcept((byte)0))
-                        RandomAccess.Write(handle, buffer.AsSpan(0, len), (long)b * BaseImage.BlockSize);
-                    if ((b & 63) == 0) progress?.Report(0.5 * b / blocks);
-                }
-
-                var extents = view.Extents.OrderBy(e => e.Location.SegmentFirst).ThenBy(e => e.Location.Offset).ThenBy(e => e.Start).ToList();
-                byte[]? payload = null;
-                var current = 0L;
-                for (var i = 0; i < extents.Count; i++)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    var e = extents[i];
-                    if (e.Kind == ExtentKind.Zero)
-                    {
-                        await SparseFile.ZeroAsync(handle, e.Start, e.Length, cancellationToken).ConfigureAwait(false);
-                        zeroed += e.Length;
-                        continue;
-                    }
-                    if (payload is null || current != e.Sequence)
-                    {
-                        payload = view.LoadPayload(e);
-                        current = e.Sequence;
-                        records++;
-                    }
-                    RandomAccess.Write(handle, payload.AsSpan(e.DataOffset, (int)e.Length), e.Start);
-                    written += e.Length;
-                    if ((i & 1023) == 0) progress?.Report(0.5 + 0.5 * i / extents.Count);
-                }
-                RandomAccess.FlushToDisk(handle);
+                cancellationToken.ThrowIfCancellationRequested();
+                var len = view.Base.ReadBlock(b, buffer);
+                if (buffer.AsSpan(0, len).ContainsAnyExcept((byte)0))
+                    RandomAccess.Write(handle, buffer.AsSpan(0, len), (long)b * BaseImage.BlockSize);
+                if ((b & 63) == 0) progress?.Report(0.5 * b / blocks);
             }
-            File.Move(temp, outputPath, overwrite: false);
-            DirectorySync.Flush(Path.GetDirectoryName(outputPath)!);
-        }
-        catch
-        {
-            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
+
+            var extents = view.Extents.OrderBy(e => e.Location.SegmentFirst).ThenBy(e => e.Location.Offset).ThenBy(e => e.Start).ToList();
+            byte[]? payload = null;
+            var current = 0L;
+            for (var i = 0; i < extents.Count; i++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var e = extents[i];
+                if (e.Kind == ExtentKind.Zero)
+                {
+                    await SparseFile.ZeroAsync(handle, e.Start, e.Length, cancellationToken).ConfigureAwait(false);
+                    zeroed += e.Length;
+                    continue;
+                }
+                if (payload is null || current != e.Sequence)
+                {
+                    payload = view.LoadPayload(e);
+                    current = e.Sequence;
+                    records++;
+                }
+                RandomAccess.Write(handle, payload.AsSpan(e.DataOffset, (int)e.Length), e.Start);
+                written += e.Length;
+                if ((i & 1023) == 0) progress?.Report(0.5 + 0.5 * i / extents.Count);
+            }
+        }, replace: false, syncDirectory: true).ConfigureAwait(false);
         var sha = computeSha256 ? await ImageHashing.Sha256OfFileAsync(outputPath, cancellationToken).ConfigureAwait(false) : "";
         progress?.Report(1.0);
         return new MaterializeResult(outputPath, view.Sequence, records, written, zeroed, sha);
