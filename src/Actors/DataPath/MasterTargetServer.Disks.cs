@@ -13,7 +13,7 @@ public sealed partial class MasterTargetServer
 
     static void CheckDiskId(string diskId)
     {
-        if (string.IsNullOrWhiteSpace(diskId) || diskId.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || diskId is "." or "..")
+        if (!PathNames.IsOneComponent(diskId))
             throw new InvalidDataException($"disk id '{diskId}' is not a valid name");
     }
 

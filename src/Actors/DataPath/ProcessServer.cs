@@ -96,7 +96,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
 
     internal Task<(SpooledDisk Disk, Forwarder Forwarder)> GetDiskAsync(string diskId, long size, string? machineId = null)
     {
-        if (string.IsNullOrWhiteSpace(diskId) || diskId.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || diskId is "." or "..")
+        if (!PathNames.IsOneComponent(diskId))
             throw new InvalidDataException($"disk id '{diskId}' is not a valid name");
         var lazy = _disks.GetOrAdd(diskId, id => new Lazy<Task<(SpooledDisk, Forwarder)>>(() => OpenDiskAsync(id, size, machineId)));
         if (lazy.Value.IsFaulted)

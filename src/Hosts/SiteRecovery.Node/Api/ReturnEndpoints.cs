@@ -1,3 +1,4 @@
+using SiteRecovery.Contracts.Storage;
 using SiteRecovery.Contracts.Control;
 using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Node.Failover;
@@ -16,9 +17,9 @@ public static class ReturnEndpoints
         app.MapPost("/api/returns", async (MachineReturnRequest? body, NodeFailoverEffects effects, CancellationToken ct) =>
         {
             if (body is null) return Results.BadRequest(new ApiError("a body is required: jobId, machineId, disks, processServer, name, memoryMiB, cpus, firmware"));
-            if (string.IsNullOrWhiteSpace(body.JobId) || body.JobId.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || body.JobId is "." or "..")
+            if (!PathNames.IsOneComponent(body.JobId))
                 return Results.BadRequest(new ApiError($"jobId: '{body.JobId}' is not a failover job id"));
-            if (string.IsNullOrWhiteSpace(body.MachineId) || body.MachineId.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || body.MachineId is "." or "..")
+            if (!PathNames.IsOneComponent(body.MachineId))
                 return Results.BadRequest(new ApiError($"machineId: '{body.MachineId}' is not a machine id"));
             try { HostPort.Parse("processServer", body.ProcessServer ?? ""); }
             catch (ArgumentException e) { return Results.BadRequest(new ApiError(e.Message)); }
