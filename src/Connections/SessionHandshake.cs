@@ -28,7 +28,8 @@ public static class SessionHandshake
         await FrameIo.WriteAsync(write, FrameType.Control, (hello with { Version = ProtocolVersion.Current }).ToBytes(), ct).ConfigureAwait(false);
         await write.FlushAsync(ct).ConfigureAwait(false);
         var first = await FrameIo.ReadAsync(read, ct, FrameHeader.MaxControlFrame).ConfigureAwait(false);
-        return Answered(first is null ? null : first.Value.Type == FrameType.Control ? ControlMessage.Parse(first.Value.Body) : new Refused("it sent a delta"), first is null, peer, hello);
+        var answer = first is { Type: FrameType.Control } control ? ControlMessage.Parse(control.Body) : null;
+        return Answered(answer, first is null, peer, hello);
     }
 
     /// <summary>

@@ -104,6 +104,21 @@ public sealed class SessionHandshakeTests
     }
 
     [Fact]
+    public async Task A_peer_that_answers_the_hello_with_a_delta_is_named_as_answering_something_other_than_resume()
+    {
+        var answer = new MemoryStream();
+        await FrameIo.WriteAsync(answer, FrameType.Delta, new byte[16], CancellationToken.None);
+        answer.Position = 0;
+        var said = new MemoryStream();
+        var e = await Assert.ThrowsAsync<InvalidDataException>(() => SessionHandshake.OpenAsync(said, answer, new Hello("ps-1", [new DiskOffer("d7", Size)]), "master target", CancellationToken.None));
+        Assert.Equal("master target answered the hello for disk d7 with something other than resume", e.Message);
+        // What was said first is a hello at this side's version.
+        said.Position = 0;
+        var hello = Assert.IsType<Hello>(ControlMessage.Parse((await FrameIo.ReadAsync(said, CancellationToken.None))!.Value.Body));
+        Assert.Equal(ProtocolVersion.Current, hello.Version);
+    }
+
+    [Fact]
     public void Frame_headers_are_checked_against_the_readers_bound_and_the_connections_kind()
     {
         var header = new byte[FrameHeader.Size];
