@@ -213,7 +213,7 @@ public sealed class Bench(BenchOptions options)
         _node = Child.Start("srnode", "dotnet", [nodeDll, "run", "--id", "bench", "--data", NodeData,
             "--ps-listen", $"127.0.0.1:{psPort}", "--mt-listen", $"127.0.0.1:{mtPort}", "--api", apiUrl], WorkDir);
         _children.Add(_node);
-        _api = new NodeApi(apiUrl);
+        _api = new NodeApi(apiUrl, NodeData);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (true)
         {

@@ -90,7 +90,7 @@ public static class FailoverBench
             var node = Child.Start("srnode", "dotnet", [nodeDll, "run", "--id", "fbench", "--data", Path.Combine(work, "node"),
                 "--ps-listen", $"127.0.0.1:{psPort}", "--mt-listen", $"127.0.0.1:{mtPort}", "--api", apiUrl], work);
             children.Add(node);
-            api = new NodeApi(apiUrl);
+            api = new NodeApi(apiUrl, Path.Combine(work, "node"));
             await StallBench.WaitUpAsync(node, api, step, ct);
 
             var machines = new List<Machine>();

@@ -116,7 +116,7 @@ public static class ReprotectBench
             var t = Child.Start("srnode-T", "dotnet", [nodeDll, "run", "--id", "site-t", "--roles", "all", "--data", Path.Combine(work, "node-t"),
                 "--ps-listen", $"127.0.0.1:{tPs}", "--mt-listen", $"127.0.0.1:{tMt}", "--api", $"http://127.0.0.1:{tApi}"], work);
             children.Add(t);
-            using (var tApiClient = new NodeApi($"http://127.0.0.1:{tApi}"))
+            using (var tApiClient = new NodeApi($"http://127.0.0.1:{tApi}", Path.Combine(work, "node-t")))
                 await StallBench.WaitUpAsync(t, tApiClient, step, ct);
             Console.WriteLine($"  full copy: initial replication of SRC to node T ...");
             var full = await ReplicateAsync("sragent-A", [agentDll, "run", "--id", "vm1", "--disk", $"{Disk}={src}", "--nbd", $"127.0.0.1:{aNbd}",
@@ -135,7 +135,7 @@ public static class ReprotectBench
             var o = Child.Start("srnode-O", "dotnet", [nodeDll, "run", "--id", "site-o", "--roles", "process-server,master-target", "--data", Path.Combine(work, "node-o"),
                 "--ps-listen", $"127.0.0.1:{oPs}", "--mt-listen", $"127.0.0.1:{oMt}", "--api", $"http://127.0.0.1:{oApi}", "--replica-file", $"{Disk}={src}"], work);
             children.Add(o);
-            using var oApiClient = new NodeApi($"http://127.0.0.1:{oApi}");
+            using var oApiClient = new NodeApi($"http://127.0.0.1:{oApi}", Path.Combine(work, "node-o"));
             await StallBench.WaitUpAsync(o, oApiClient, step, ct);
             Console.WriteLine($"  reprotect: agent R on the failed-over copy, --compare-with-replica against SRC at node O ...");
             var reprotect = await ReplicateAsync("sragent-R", [agentDll, "run", "--id", "vm1", "--disk", $"{Disk}={failedOver}", "--nbd", $"127.0.0.1:{rNbd}",

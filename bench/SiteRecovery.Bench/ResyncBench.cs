@@ -65,7 +65,7 @@ public static class ResyncBench
             var node = Child.Start("srnode", "dotnet", [nodeDll, "run", "--id", "resync", "--data", Path.Combine(work, "node"),
                 "--ps-listen", $"127.0.0.1:{psPort}", "--mt-listen", $"127.0.0.1:{mtPort}", "--api", apiUrl], work);
             children.Add(node);
-            using var api = new NodeApi(apiUrl);
+            using var api = new NodeApi(apiUrl, Path.Combine(work, "node"));
             await StallBench.WaitUpAsync(node, api, step, ct);
             var stateDir = Path.Combine(work, "agent");
             var uri = $"nbd://127.0.0.1:{nbd}/d1";

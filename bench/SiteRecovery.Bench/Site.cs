@@ -23,21 +23,26 @@ public static class Child
     }
 }
 
-/// <summary>The node's HTTP API, as the bench uses it.</summary>
-public sealed class NodeApi(string baseUrl) : IDisposable
+/// <summary>
+/// The node's HTTP API, as the bench uses it: with the admin token the node wrote into <paramref name="dataDir"/> on its
+/// first start (read at each call, since it appears only once the node has started).
+/// </summary>
+public sealed class NodeApi(string baseUrl, string dataDir) : IDisposable
 {
     readonly HttpClient _http = new() { BaseAddress = new Uri(baseUrl + "/"), Timeout = TimeSpan.FromMinutes(15) };
 
-    public async Task<JsonNode> GetAsync(string path, string step, CancellationToken ct)
-    {
-        using var r = await _http.GetAsync(path, ct);
-        return await ReadAsync(r, "GET " + path, step, ct);
-    }
+    public Task<JsonNode> GetAsync(string path, string step, CancellationToken ct) => SendAsync(HttpMethod.Get, path, null, step, ct);
 
-    public async Task<JsonNode> PostAsync(string path, object body, string step, CancellationToken ct)
+    public Task<JsonNode> PostAsync(string path, object body, string step, CancellationToken ct) => SendAsync(HttpMethod.Post, path, body, step, ct);
+
+    async Task<JsonNode> SendAsync(HttpMethod method, string path, object? body, string step, CancellationToken ct)
     {
-        using var r = await _http.PostAsJsonAsync(path, body, ct);
-        return await ReadAsync(r, "POST " + path, step, ct);
+        using var request = new HttpRequestMessage(method, path);
+        var tokenFile = Path.Combine(dataDir, "keys", "admin.token");
+        if (File.Exists(tokenFile)) request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", File.ReadAllText(tokenFile).Trim());
+        if (body is not null) request.Content = JsonContent.Create(body);
+        using var r = await _http.SendAsync(request, ct);
+        return await ReadAsync(r, $"{method} {path}", step, ct);
     }
 
     static async Task<JsonNode> ReadAsync(HttpResponseMessage r, string what, string step, CancellationToken ct)

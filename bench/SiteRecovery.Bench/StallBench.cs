@@ -83,7 +83,7 @@ public static class StallBench
             var node = Child.Start("srnode", "dotnet", [nodeDll, "run", "--id", "stall", "--data", Path.Combine(work, "node"),
                 "--ps-listen", $"127.0.0.1:{psPort}", "--mt-listen", $"127.0.0.1:{mtPort}", "--api", apiUrl, .. split ? ["--roles", "configuration,master-target"] : Array.Empty<string>()], work);
             children.Add(node);
-            using var api = new NodeApi(apiUrl);
+            using var api = new NodeApi(apiUrl, Path.Combine(work, "node"));
             await WaitUpAsync(node, api, step, ct);
             if (split)
             {
@@ -91,7 +91,7 @@ public static class StallBench
                 var ps = Child.Start("srnode-ps", "dotnet", [nodeDll, "run", "--id", "stall-ps", "--roles", "process-server", "--data", Path.Combine(work, "node-ps"),
                     "--ps-listen", $"127.0.0.1:{psPort}", "--master-target", $"127.0.0.1:{mtPort}", "--api", psApiUrl], work);
                 children.Add(ps);
-                using var psApi = new NodeApi(psApiUrl);
+                using var psApi = new NodeApi(psApiUrl, Path.Combine(work, "node-ps"));
                 await WaitUpAsync(ps, psApi, step, ct);
             }
             var machines = new List<string>();

@@ -58,6 +58,8 @@ public sealed class SerializerTests : IDisposable
         new FailoverPropertiesChangedV2("m1", "vm-dr2", "D4s", "net2", "10.0.0.5", new LocalComputeSettings(1024, 2, "uefi")),
         new AppConsistencyFailed("m1", null, "app-1", AppConsistencyFailure.HookTimedOut, "script /opt/q.sh freeze: no answer within 10 s", 1_700_000_000_002),
         new AppConsistentPointRecorded("m1", "d1", "app-2", 1_700_000_000_003),
+        new ApiCallAudited("node1", "0123456789ab", "portal", "operator", "127.0.0.1", "POST", "/api/bookmarks", 200, null, 1_700_000_000_004),
+        new ApiCallAudited("node1", "-", "anonymous", null, "10.0.0.9", "POST", "/api/recover", 401, "no token", 1_700_000_000_005),
     ];
 
     public static IEnumerable<object[]> EventSamples => Samples.Select(s => new[] { s });

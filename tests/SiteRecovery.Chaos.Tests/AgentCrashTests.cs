@@ -162,10 +162,10 @@ public sealed class OperatorResyncTests
         Assert.NotEqual(Files.Sha256(diskPath), Files.Sha256(replica));
 
         var srctl = Path.Combine(Repo.Root, "src", "Hosts", "srctl", "bin", Repo.Configuration, "net10.0", "srctl.dll");
-        var bad = await ExternalTool.RunAsync("dotnet", [srctl, "resync", "--disk", "no-such", "--reason", "check", "--api", node.ApiUrl], TimeSpan.FromMinutes(1));
+        var bad = await ExternalTool.RunAsync("dotnet", [srctl, "resync", "--disk", "no-such", "--reason", "check", "--api", node.ApiUrl, "--token-file", node.AdminTokenFile], TimeSpan.FromMinutes(1));
         Assert.NotEqual(0, bad.ExitCode);
         Assert.Contains("disk no-such is unknown", bad.Output);
-        var ok = await ExternalTool.RunOkAsync("dotnet", [srctl, "resync", "--disk", "disk1", "--reason", "replica check after a storage incident", "--json", "--api", node.ApiUrl], TimeSpan.FromMinutes(1));
+        var ok = await ExternalTool.RunOkAsync("dotnet", [srctl, "resync", "--disk", "disk1", "--reason", "replica check after a storage incident", "--json", "--api", node.ApiUrl, "--token-file", node.AdminTokenFile], TimeSpan.FromMinutes(1));
         Assert.Contains("OperatorRequest", ok.StdOut);
 
         var deadline = DateTime.UtcNow.AddSeconds(90);

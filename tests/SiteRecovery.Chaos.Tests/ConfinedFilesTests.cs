@@ -173,12 +173,11 @@ public sealed class ConfinedFilesTests(ConfinedNodeFixture fixture) : IClassFixt
         Assert.Contains("--max-exports 2", third.Error, StringComparison.Ordinal);
         Assert.Equal(2, (await Node.Api.GetAsync($"api/disks/{Disk}/exports")).Body!.AsArray().Count);
 
-        using var http = new HttpClient { BaseAddress = new Uri(Node.ApiUrl + "/") };
-        Assert.Equal(HttpStatusCode.OK, (await http.DeleteAsync($"api/disks/{Disk}/exports/{ids[0]}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Node.Api.DeleteAsync($"api/disks/{Disk}/exports/{ids[0]}")).Status);
         var again = await Node.Api.PostAsync($"api/disks/{Disk}/exports", new { sequence = 1 });
         Assert.True(again.Status == HttpStatusCode.OK, again.Text);
         foreach (var id in new[] { ids[1], again.Body!["exportId"]!.GetValue<string>() })
-            Assert.Equal(HttpStatusCode.OK, (await http.DeleteAsync($"api/disks/{Disk}/exports/{id}")).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await Node.Api.DeleteAsync($"api/disks/{Disk}/exports/{id}")).Status);
     }
 
     [Fact]

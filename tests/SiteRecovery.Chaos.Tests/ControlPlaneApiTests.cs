@@ -31,7 +31,9 @@ public sealed class ControlPlaneApiTests : IDisposable
         var api = node.Api;
         using var events = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
         using var streamCts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var stream = await events.GetStreamAsync(node.ApiUrl + "/api/events", streamCts.Token);
+        var opened = await events.SendAsync(api.Request(HttpMethod.Get, node.ApiUrl + "/api/events"), HttpCompletionOption.ResponseHeadersRead, streamCts.Token);
+        opened.EnsureSuccessStatusCode();
+        var stream = await opened.Content.ReadAsStreamAsync(streamCts.Token);
         var streamed = new System.Text.StringBuilder();
         var reader = Task.Run(async () =>
         {

@@ -76,7 +76,7 @@ public sealed class GroupBookmarkTests
 
         // srctl takes the last one (also checks its JSON); nothing writes now, so the sources are its reference.
         var ctl = await ExternalTool.RunOkAsync("dotnet", [Path.Combine(Repo.Root, "src", "Hosts", "srctl", "bin", Repo.Configuration, "net10.0", "srctl.dll"),
-            "bookmark", "--group", "pg1", "--name", "gb-final", "--json", "--api", node.ApiUrl], TimeSpan.FromMinutes(1));
+            "bookmark", "--group", "pg1", "--name", "gb-final", "--json", "--api", node.ApiUrl, "--token-file", node.AdminTokenFile], TimeSpan.FromMinutes(1));
         var final = JsonNode.Parse(ctl.StdOut)!;
         Assert.Equal("Committed", final["outcome"]!.GetValue<string>());
 

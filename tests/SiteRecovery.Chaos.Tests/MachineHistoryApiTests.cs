@@ -29,10 +29,10 @@ public sealed class MachineHistoryApiTests : IDisposable
         Assert.Empty(r.Body["failovers"]!.AsArray());
 
         var srctl = Path.Combine(Repo.Root, "src", "Hosts", "srctl", "bin", Repo.Configuration, "net10.0", "srctl.dll");
-        var shown = await ExternalTool.RunOkAsync("dotnet", [srctl, "machine", "show", "vm-x", "--api", node.ApiUrl], TimeSpan.FromMinutes(1));
+        var shown = await ExternalTool.RunOkAsync("dotnet", [srctl, "machine", "show", "vm-x", "--api", node.ApiUrl, "--token-file", node.AdminTokenFile], TimeSpan.FromMinutes(1));
         Assert.Contains("vm-x is not discovered", shown.StdOut);
         Assert.Contains("failover: not failed over", shown.StdOut);
-        var json = await ExternalTool.RunOkAsync("dotnet", [srctl, "machine", "show", "vm-x", "--json", "--api", node.ApiUrl], TimeSpan.FromMinutes(1));
+        var json = await ExternalTool.RunOkAsync("dotnet", [srctl, "machine", "show", "vm-x", "--json", "--api", node.ApiUrl, "--token-file", node.AdminTokenFile], TimeSpan.FromMinutes(1));
         var view = JsonNode.Parse(json.StdOut)!;
         Assert.Equal("NotDiscovered", view["state"]!.GetValue<string>());
         Assert.Equal("not failed over", view["failovers"]!["state"]!.GetValue<string>());

@@ -97,12 +97,9 @@ public sealed class PointInTimeTests
         var overlays = Path.Combine(dir["n"], "master-target", "exports");
         Assert.Single(Directory.GetFiles(overlays));
 
-        using (var http = new HttpClient { BaseAddress = new Uri(node.ApiUrl + "/") })
-        {
-            Assert.Equal(HttpStatusCode.OK, (await http.DeleteAsync($"api/disks/{Disk}/exports/{cowId}")).StatusCode);
-            Assert.Equal(HttpStatusCode.NotFound, (await http.DeleteAsync($"api/disks/{Disk}/exports/{cowId}")).StatusCode);
-            Assert.Equal(HttpStatusCode.OK, (await http.DeleteAsync($"api/disks/{Disk}/exports/{ro.Body["exportId"]!.GetValue<string>()}")).StatusCode);
-        }
+        Assert.Equal(HttpStatusCode.OK, (await node.Api.DeleteAsync($"api/disks/{Disk}/exports/{cowId}")).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await node.Api.DeleteAsync($"api/disks/{Disk}/exports/{cowId}")).Status);
+        Assert.Equal(HttpStatusCode.OK, (await node.Api.DeleteAsync($"api/disks/{Disk}/exports/{ro.Body["exportId"]!.GetValue<string>()}")).Status);
         Assert.Empty(Directory.GetFiles(overlays));
         Assert.Empty((await node.Api.GetAsync($"api/disks/{Disk}/exports")).Body!.AsArray());
 
@@ -130,7 +127,7 @@ public sealed class PointInTimeTests
         // The operator's console drives the same: recover by time, retention, export, list, close.
         var srctl = Path.Combine(Repo.Root, "src", "Hosts", "srctl", "bin", Repo.Configuration, "net10.0", "srctl.dll");
         async Task<JsonNode> Ctl(params string[] args) =>
-            JsonNode.Parse((await ExternalTool.RunOkAsync("dotnet", [srctl, .. args, "--json", "--api", node.ApiUrl], Minute)).StdOut)!;
+            JsonNode.Parse((await ExternalTool.RunOkAsync("dotnet", [srctl, .. args, "--json", "--api", node.ApiUrl, "--token-file", node.AdminTokenFile], Minute)).StdOut)!;
         var ctlRecovered = await Ctl("recover", "--disk", Disk, "--time", t1.ToString("O"), "--out", dir["ctl-time.img"]);
         Assert.Equal(bm1, ctlRecovered["sequence"]!.GetValue<long>());
         Assert.Equal(expected1, Files.Sha256(dir["ctl-time.img"]));
@@ -143,7 +140,7 @@ public sealed class PointInTimeTests
         Assert.Single((await Ctl("export", "--disk", Disk, "--list")).AsArray());
         await Ctl("export", "--disk", Disk, "--close", ctlExport["exportId"]!.GetValue<string>());
         Assert.Empty((await Ctl("export", "--disk", Disk, "--list")).AsArray());
-        var badTime = await ExternalTool.RunAsync("dotnet", [srctl, "recover", "--disk", Disk, "--time", "soon", "--out", never, "--api", node.ApiUrl], Minute);
+        var badTime = await ExternalTool.RunAsync("dotnet", [srctl, "recover", "--disk", Disk, "--time", "soon", "--out", never, "--api", node.ApiUrl, "--token-file", node.AdminTokenFile], Minute);
         Assert.True(badTime.ExitCode != 0 && badTime.Output.Contains("time: 'soon'", StringComparison.Ordinal), badTime.Output);
     }
 

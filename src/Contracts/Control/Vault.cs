@@ -78,11 +78,12 @@ public interface IVaultEvent : IRegistrationEvent
 }
 
 /// <summary>
-/// Carries the vault's HMAC signing secret (base64) so that the vault can verify its keys after recovery.
-/// In production this secret belongs in a key vault / HSM, with only a key reference persisted here.
+/// Carries the vault's HMAC signing secret (base64) so that the vault can verify its keys after recovery. It is sealed
+/// on its way into the journal with the node's journal key (<see cref="JournalSeal"/>), which is kept outside it.
 /// </summary>
 [Manifest("vault-created.v1")]
-public sealed record VaultCreated(string VaultName, VaultRegion Region, string SigningSecretBase64) : IVaultEvent
+public sealed record VaultCreated(string VaultName, VaultRegion Region,
+    [property: System.Text.Json.Serialization.JsonConverter(typeof(SealedStringJsonConverter))] string SigningSecretBase64) : IVaultEvent
 {
     private bool PrintMembers(StringBuilder b)
     {

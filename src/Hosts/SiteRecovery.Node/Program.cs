@@ -12,7 +12,9 @@ var data = new Option<string>("--data") { Description = "Data directory (journal
 var psListen = new Option<string>("--ps-listen") { Description = "Process server data-path listen address (agents connect here)", DefaultValueFactory = _ => "127.0.0.1:9500" };
 var mtListen = new Option<string>("--mt-listen") { Description = "Master target data-path listen address", DefaultValueFactory = _ => "127.0.0.1:9600" };
 var mt = new Option<string?>("--master-target") { Description = "Master target address the process server forwards to (default: --mt-listen)" };
-var api = new Option<string>("--api") { Description = "HTTP API listen URL", DefaultValueFactory = _ => "http://127.0.0.1:9700" };
+var api = new Option<string>("--api") { Description = "HTTP API listen URL; https serves --api-certificate, or a certificate the node makes (<data>/keys/api.crt)", DefaultValueFactory = _ => "https://127.0.0.1:9700" };
+var apiCertificate = new Option<string?>("--api-certificate") { Description = "PEM certificate (chain) an https API serves, with --api-certificate-key" };
+var apiCertificateKey = new Option<string?>("--api-certificate-key") { Description = "PEM private key of --api-certificate (a file only this user may read)" };
 var provider = new Option<string>("--journal-provider") { Description = "Event journal: sqlite (file under --data), postgres or sqlserver", DefaultValueFactory = _ => "sqlite" };
 var connection = new Option<string?>("--journal-connection") { Description = $"Connection string for postgres / sqlserver (visible to other users in the process list: prefer --journal-connection-file or {NodeOptions.JournalConnectionVariable})" };
 var connectionFile = new Option<string?>("--journal-connection-file") { Description = "File whose content is the connection string for postgres / sqlserver" };
@@ -25,13 +27,19 @@ var registerServer = new Option<string?>("--configuration-server") { Description
 var passphraseFile = new Option<string?>("--passphrase-file") { Description = "File holding the configuration server's passphrase (read into memory only)" };
 var replicaFile = new Option<string[]>(ReplicaFiles.Flag) { Description = "Master target: keep disk DISK's replica in the existing file PATH (DISK=PATH, repeatable), e.g. the original disk when reprotecting; its size must equal the disk's", AllowMultipleArgumentsPerToken = false };
 var configFile = new Option<string?>("--config") { Description = "HOCON file with data-path overrides (see hocon/datapath.hocon)" };
+var journalKeyFile = new Option<string?>(SiteRecovery.Node.Access.JournalKeyFile.Flag) { Description = "Key (32 bytes, 0600) that seals secrets in the journal; made if missing (default: <data>/keys/journal.key; nodes sharing a journal share it)" };
+var peerTokenFile = new Option<string?>(SiteRecovery.Node.Access.PeerTokens.Flag) { Description = "File (0600) of tokens this node presents to other sites' APIs, one 'API_URL TOKEN' line each: a failback waits on the original site and returns machines there" };
 
 var run = new Command("run", "Run a SiteRecovery node") { id, roles, data, psListen, mtListen, mt, api, provider, connection, connectionFile, configFile, registerApi, registerServer, passphraseFile, replicaFile,
-    recoveryDir, exportsListenAny, maxExports };
+    recoveryDir, exportsListenAny, maxExports, peerTokenFile, journalKeyFile, apiCertificate, apiCertificateKey };
 run.SetAction(async (parse, ct) =>
 {
     NodeOptions options;
     SiteRecovery.Node.Failover.FailoverSettings failoverSettings;
+    SiteRecovery.Node.Access.ApiSettings apiSettings;
+    SiteRecovery.Node.Access.PeerTokens peerTokens;
+    SiteRecovery.Node.Access.ApiTokenStore tokens;
+    SiteRecovery.Node.Access.ApiTls apiTls;
     try
     {
         var dataDir = Path.GetFullPath(parse.GetValue(data)!);
@@ -55,7 +63,11 @@ run.SetAction(async (parse, ct) =>
         DataPathSettings.Apply(options.DataPath, new SiteRecovery.Actors.DataPath.MasterTargetOptions("check", options.MasterTargetListen, dataDir));
         DataPathSettings.GroupSchedule(options.DataPath);
         failoverSettings = SiteRecovery.Node.Failover.FailoverSettings.Load(parse.GetValue(configFile));
-        if (!Uri.TryCreate(options.ApiUrl, UriKind.Absolute, out _)) throw new ArgumentException($"--api '{options.ApiUrl}' is not a URL");
+        apiSettings = SiteRecovery.Node.Access.ApiSettings.Load(parse.GetValue(configFile));
+        peerTokens = SiteRecovery.Node.Access.PeerTokens.Open(parse.GetValue(peerTokenFile));
+        if (!Uri.TryCreate(options.ApiUrl, UriKind.Absolute, out var apiUri) || apiUri.Scheme is not ("http" or "https"))
+            throw new ArgumentException($"--api '{options.ApiUrl}' is not an http or https URL");
+        apiTls = SiteRecovery.Node.Access.ApiTls.For(apiUri, parse.GetValue(apiCertificate), parse.GetValue(apiCertificateKey), Path.Combine(dataDir, "keys"));
         options = options with { ReplicaFiles = ReplicaFiles.Parse(parse.GetValue(replicaFile) ?? [], options.Roles, Path.Combine(dataDir, "master-target")) };
         if (parse.GetValue(maxExports) < 1) throw new ArgumentException($"--max-exports {parse.GetValue(maxExports)}: must be at least 1");
         options = options with
@@ -66,6 +78,7 @@ run.SetAction(async (parse, ct) =>
         };
         if (options.Roles.HasFlag(NodeRoles.Configuration))
         {
+            SiteRecovery.Node.Access.JournalKeyFile.Use(parse.GetValue(journalKeyFile) ?? SiteRecovery.Node.Access.JournalKeyFile.DefaultPath(dataDir));
             NodeOptions.PrepareSqliteJournal(options.Persistence);
             PersistenceStartupCheck.EnsureUsable(options.Persistence);
         }
@@ -81,6 +94,21 @@ run.SetAction(async (parse, ct) =>
         Console.Error.WriteLine($"srnode: {e.Message}");
         return 2;
     }
+    try
+    {
+        // The API's tokens. On the first start an admin token is made and written to a 0600 file, never to the log: the
+        // operator reads it there once (srctl finds it by --token-file) and makes narrower tokens with it.
+        var keys = Path.Combine(options.DataDirectory, "keys");
+        tokens = new SiteRecovery.Node.Access.ApiTokenStore(keys);
+        var adminFile = Path.Combine(keys, "admin.token");
+        if (tokens.BootstrapAdmin(adminFile) is { } adminId)
+            Console.WriteLine($"srnode: no admin token was stored; made one (id {adminId}) and wrote it to {adminFile} (0600): keep it, then delete the file");
+    }
+    catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)
+    {
+        Console.Error.WriteLine($"srnode: {e.Message}");
+        return 2;
+    }
 
     // Content root is the install folder, not the working directory: the default file watcher on the
     // content root would otherwise see every write of a data directory below it. Nothing reloads on change.
@@ -92,14 +120,22 @@ run.SetAction(async (parse, ct) =>
     // Start-up failures are reported once, as a one-line message below, not as a host stack trace.
     builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
     builder.WebHost.UseUrls(options.ApiUrl);
+    if (apiTls.Certificate is { } served) builder.WebHost.ConfigureKestrel(k => k.ConfigureHttpsDefaults(h => h.ServerCertificate = served));
+    builder.Services.AddSingleton(apiTls);
+    builder.Services.Configure<Microsoft.AspNetCore.HostFiltering.HostFilteringOptions>(o => o.AllowedHosts = apiSettings.HostsFor(options.ApiUrl).ToList());
     builder.Services.AddSingleton(options);
+    builder.Services.AddSingleton(apiSettings);
+    builder.Services.AddSingleton(tokens);
+    builder.Services.AddSingleton(peerTokens);
+    builder.Services.AddSingleton<SiteRecovery.Node.Access.FailedAuthentications>();
+    builder.Services.AddSingleton<SiteRecovery.Node.Access.ApiAudit>();
     builder.Services.AddAkka("siterecovery", (b, services) =>
     {
         foreach (var concern in new[] { "akka.hocon", "persistence-query.hocon" })
             b.AddHocon(Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "hocon", concern))), HoconAddMode.Prepend);
         if (options.Roles.HasFlag(NodeRoles.Configuration))
             b.AddSiteRecoveryPersistence(options.Persistence).AddControlPlaneActors().AddRegistrationActors().AddProtectionActors().AddAlerting()
-             .AddJobsProjection();
+             .AddJobsProjection().AddApiAudit(options.NodeId);
         // These act through the data path and the node's own API, so their paths are resolved when they start, once the
         // host has started; a path resolved here would ask for services that need this actor system.
         if (options.Roles.HasFlag(NodeRoles.Configuration) && options.Roles.HasFlag(NodeRoles.MasterTarget))
@@ -126,6 +162,8 @@ run.SetAction(async (parse, ct) =>
     try
     {
         var app = builder.Build();
+        app.UseMiddleware<SiteRecovery.Node.Access.ApiAccessMiddleware>();
+        TokenEndpoints.Map(app, options);
         ApiEndpoints.Map(app, options);
         RpoEndpoints.Map(app, options);
         ConsistencyEndpoints.Map(app, options);
@@ -136,6 +174,7 @@ run.SetAction(async (parse, ct) =>
         var dataPath = app.Services.GetRequiredService<DataPathService>();
         ControlPlaneEndpoints.Map(app, options, () => dataPath.MasterTargetId, () => dataPath.ProcessServerId);
         RecoveryPlanEndpoints.Map(app, options);
+        SiteRecovery.Node.Access.ApiAccessTable.Check(((IEndpointRouteBuilder)app).DataSources.SelectMany(d => d.Endpoints));
         // A body that is not valid JSON for its record is a 400 naming the problem, not an empty 500.
         app.Use(async (ctx, next) =>
         {

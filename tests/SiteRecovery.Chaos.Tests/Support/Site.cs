@@ -20,8 +20,10 @@ public sealed class Node : IDisposable
         PsPort = Net.FreePort();
         MtPort = Net.FreePort();
         ApiPort = Net.FreePort();
-        Api = new Api(ApiUrl);
     }
+
+    /// <summary>Whether the API listens on https (the node's own certificate, trusted by <see cref="Api"/>); set before the first start.</summary>
+    public bool Https { get; init; }
 
     public string Id { get; }
     public string Roles { get; }
@@ -30,10 +32,15 @@ public sealed class Node : IDisposable
     public int PsPort { get; }
     public int MtPort { get; }
     public int ApiPort { get; }
-    public string ApiUrl => $"http://127.0.0.1:{ApiPort}";
+    public string ApiUrl => $"{(Https ? "https" : "http")}://127.0.0.1:{ApiPort}";
+    /// <summary>Where this node's first start writes its admin token (see <see cref="Api.AdminTokenOf"/>).</summary>
+    public string AdminTokenFile => Path.Combine(DataDir, "keys", "admin.token");
     public string PsAddress => $"127.0.0.1:{PsPort}";
     public string MtAddress => $"127.0.0.1:{MtPort}";
-    public Api Api { get; }
+    Api? _api;
+    public Api Api => _api ??= new Api(ApiUrl, () => Api.AdminTokenOf(DataDir), Https ? ApiCertificateFile : null);
+    /// <summary>The certificate a node on https makes for its API, which clients trust.</summary>
+    public string ApiCertificateFile => Path.Combine(DataDir, "keys", "api.crt");
     /// <summary>
     /// The node's <c>--recovery-dir</c>: the test's own directory by default, so the tests' recover calls name files beside
     /// their other files; null starts the node with its default (<c>&lt;data&gt;/recovered</c>).
@@ -56,12 +63,38 @@ public sealed class Node : IDisposable
         if (MasterTarget is not null) { yield return "--master-target"; yield return MasterTarget; }
         yield return "--api"; yield return ApiUrl;
         if (RecoveryDir is not null) { yield return "--recovery-dir"; yield return RecoveryDir; }
+        if (!_extraArgs.Contains("--peer-tokens")) { yield return "--peer-tokens"; yield return PeerTokensFile; }
         foreach (var a in _extraArgs) yield return a;
+    }
+
+    /// <summary>
+    /// The nodes of one test directory trust each other as sites: each started node adds its API URL and admin token to
+    /// this file (0600), which every one of them is given as <c>--peer-tokens</c> (a failover node calls the original
+    /// site's API during a failback). Tests of that flag pass their own.
+    /// </summary>
+    public string PeerTokensFile => Path.Combine(_logDir, "peer-tokens");
+
+    void EnsurePeerTokensFile()
+    {
+        if (File.Exists(PeerTokensFile)) return;
+        try { SiteRecovery.Contracts.Storage.PrivateFiles.CreateNew(PeerTokensFile); }
+        catch (IOException) when (File.Exists(PeerTokensFile)) { }
+    }
+
+    void TrustedAsPeer()
+    {
+        if (Api.AdminTokenOf(DataDir) is not { } token) return;
+        lock (typeof(Node))
+        {
+            if (File.ReadAllLines(PeerTokensFile).Any(l => l.StartsWith(ApiUrl + " ", StringComparison.Ordinal))) return;
+            File.AppendAllText(PeerTokensFile, $"{ApiUrl} {token}{(Https ? " " + ApiCertificateFile : "")}\n");
+        }
     }
 
     public async Task StartAsync(TimeSpan? timeout = null)
     {
         if (Process is { HasExited: false }) throw new InvalidOperationException($"node {Id} is already running");
+        EnsurePeerTokensFile();
         Process = HostProcess.Start($"srnode-{Id}", Repo.NodeDll, Args(), _logDir, Environment);
         History.Add(Process);
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
@@ -77,7 +110,7 @@ public sealed class Node : IDisposable
             {
                 using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
                 var r = await Api.GetAsync("api/status", cts.Token);
-                if (r.Status == System.Net.HttpStatusCode.OK) return;
+                if (r.Status == System.Net.HttpStatusCode.OK) { TrustedAsPeer(); return; }
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"node {Id}: API not up within {(timeout ?? TimeSpan.FromSeconds(60)).TotalSeconds:0} s\n{Process.Tail()}");
@@ -137,7 +170,7 @@ public sealed class Node : IDisposable
     public void Dispose()
     {
         foreach (var p in History) p.Dispose();
-        Api.Dispose();
+        _api?.Dispose();
     }
 }
 

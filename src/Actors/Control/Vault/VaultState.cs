@@ -21,14 +21,14 @@ public sealed record CreateVaultWithSecret(string VaultName, VaultRegion Region,
 /// <summary>
 /// Immutable state of one vault with pure <see cref="Decide"/>, <see cref="Apply"/> and <see cref="ValidateRegistrationKey"/>.
 /// The HMAC signing secret is part of this persisted state (event <see cref="VaultCreated"/> and snapshots) so that keys
-/// verify after recovery; in production it belongs in a key vault / HSM and only a reference to it would be persisted.
+/// verify after recovery; both carry it sealed with the node's journal key (<see cref="JournalSeal"/>), never in clear.
 /// </summary>
 [Manifest("vault-state.v1")]
 public sealed record VaultState(
     string VaultName,
     bool Created,
     VaultRegion? Region,
-    string? SigningSecretBase64,
+    [property: System.Text.Json.Serialization.JsonConverter(typeof(SealedStringJsonConverter))] string? SigningSecretBase64,
     long KeysIssued,
     ImmutableSortedSet<long> RevokedKeyIds)
     : IControlSnapshot, IRegistrationState<VaultState, IVaultCommand, IVaultEvent>

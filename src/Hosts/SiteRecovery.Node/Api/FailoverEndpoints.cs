@@ -4,6 +4,7 @@ using Akka.Hosting;
 using SiteRecovery.Actors.Control;
 using SiteRecovery.Actors.Failover;
 using SiteRecovery.Contracts.Control;
+using SiteRecovery.Node.Access;
 using SiteRecovery.Node.Failover;
 
 namespace SiteRecovery.Node.Api;
@@ -37,12 +38,14 @@ public static class FailoverEndpoints
             ? await next(ctx)
             : Results.BadRequest(new ApiError("failover runs on a node with the configuration and master-target roles")));
 
-        api.MapPost("", async (FailoverBody body, ActorRegistry r, NodeFailoverEffects effects, FailoverSettings settings, CancellationToken ct) =>
+        api.MapPost("", async (FailoverBody body, HttpContext http, ActorRegistry r, NodeFailoverEffects effects, FailoverSettings settings, CancellationToken ct) =>
         {
             if (string.IsNullOrWhiteSpace(body.Plan)) return Results.BadRequest(new ApiError("plan: required (a recovery plan id)"));
             var kind = (body.Kind ?? "test").ToLowerInvariant();
             if (kind is not ("test" or "planned" or "unplanned"))
                 return Results.BadRequest(new ApiError($"kind: '{body.Kind}' is not a failover kind (test, planned, unplanned)"));
+            // A test failover leaves production where it runs; a planned or unplanned one moves it.
+            if (kind != "test" && ApiCaller.Demand(http, ApiRole.RecoveryAdmin, $"a {kind} failover") is { } forbidden) return forbidden;
             if (kind == "planned" && (body.Point is not null || body.Time is not null))
                 return Results.BadRequest(new ApiError("point: a planned failover recovers to the final point it takes itself once the source is stopped and drained; give no point or time"));
             var (choice, pointError) = ParsePoint(body.Point, body.Time);
@@ -138,10 +141,14 @@ public static class FailoverEndpoints
         api.MapPost("/{id}/cleanup", async (string id, CleanupBody? body, ActorRegistry r, CancellationToken ct) =>
             ControlPlaneEndpoints.Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new CleanupFailover(id, string.IsNullOrWhiteSpace(body?.Reason) ? "cleanup asked by an operator" : body.Reason, Now), AskTimeout, ct)));
 
-        api.MapPost("/{id}/reprotect", async (string id, ReprotectBody body, ActorRegistry r, CancellationToken ct) =>
+        api.MapPost("/{id}/reprotect", async (string id, ReprotectBody body, ActorRegistry r, PeerTokens peers, CancellationToken ct) =>
         {
             if (string.IsNullOrWhiteSpace(body.ProcessServer)) return Results.BadRequest(new ApiError("processServer: required (the original site's process server, HOST:PORT)"));
             if (string.IsNullOrWhiteSpace(body.Api)) return Results.BadRequest(new ApiError("api: required (the API URL of the node running the original site's master target)"));
+            // The failback that follows calls that site's API; without its token it would fail only then, after the reprotect.
+            // Asked of a job the reprotect would go ahead for: any other gets the job's own refusal (not committed, unknown).
+            if ((await JobAsync(r, id, ct)).Status == FailoverJobStatus.Committed && peers.Missing(body.Api.Trim()) is { } noToken)
+                return Results.BadRequest(new ApiError($"api: {noToken}"));
             return ControlPlaneEndpoints.Result(await r.Get<FailoverJobsRegion>().Ask<CommandResult>(new ReprotectFailover(id, new ReverseTarget(body.ProcessServer.Trim(), body.Api.Trim()), Now), AskTimeout, ct));
         });
 

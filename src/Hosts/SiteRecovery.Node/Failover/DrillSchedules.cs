@@ -24,7 +24,11 @@ public static class DrillSchedules
     public static DrillPaths Paths(IServiceProvider services, NodeOptions options)
     {
         var log = services.GetRequiredService<ILoggerFactory>().CreateLogger("SiteRecovery.DrillSchedule");
-        var http = new HttpClient { BaseAddress = LoopbackOf(options.ApiUrl), Timeout = StartTimeout };
+        var http = new HttpClient(services.GetRequiredService<SiteRecovery.Node.Access.ApiTls>().OwnApiHandler()) { BaseAddress = LoopbackOf(options.ApiUrl), Timeout = StartTimeout };
+        // The scheduler calls its own node like any client, with a token of the operator role (a drill is a test
+        // failover) that lives in this process only.
+        var token = services.GetRequiredService<SiteRecovery.Node.Access.ApiTokenStore>().CreateEphemeral("node-drill-scheduler", SiteRecovery.Node.Access.ApiRole.Operator);
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
         return new DrillPaths(due => StartDrillAsync(http, due), m => log.LogInformation("{Message}", m));
     }
 

@@ -22,7 +22,7 @@ public sealed partial class NodeFailoverEffects
         if (here.Address.Equals(IPAddress.Any) || here.Address.Equals(IPAddress.IPv6Any))
             throw new InvalidOperationException($"this node's process server listens on {here}, which names no address the original site can reach; give --ps-listen a reachable address");
         // A return waits for the machine's boot and the agent's first compare of each disk.
-        using var http = new HttpClient { Timeout = settings.BootTimeout + settings.ReprotectSyncTimeout + TimeSpan.FromMinutes(1) };
+        using var http = peers.Client(settings.BootTimeout + settings.ReprotectSyncTimeout + TimeSpan.FromMinutes(1));
         var url = new Uri(new Uri(target.Api.TrimEnd('/') + "/"), "api/returns");
         var returned = new List<ReturnedMachineRecord>();
         foreach (var r in reverse)

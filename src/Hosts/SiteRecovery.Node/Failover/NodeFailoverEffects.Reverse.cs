@@ -15,7 +15,7 @@ namespace SiteRecovery.Node.Failover;
 /// </summary>
 public sealed partial class NodeFailoverEffects
 {
-    static readonly HttpClient OriginalSite = new() { Timeout = TimeSpan.FromSeconds(30) };
+    HttpClient OriginalSite => peers.Client(TimeSpan.FromSeconds(30));
 
     ReverseAgents Agents => new(settings, m => log.LogInformation("{Message}", m));
 

@@ -18,7 +18,8 @@ namespace SiteRecovery.Node.Failover;
 /// machine still finds and stops it.
 /// </summary>
 public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorRegistry registry, PointInTimeExports exports, IComputeTarget compute,
-    FailoverSettings settings, NodeOptions options, PlanScripts scripts, GroupBookmarks groupBookmarks, ILogger<NodeFailoverEffects> log) : IFailoverEffects
+    FailoverSettings settings, NodeOptions options, PlanScripts scripts, GroupBookmarks groupBookmarks, SiteRecovery.Node.Access.PeerTokens peers,
+    ILogger<NodeFailoverEffects> log) : IFailoverEffects
 {
     static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(60);
     static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);

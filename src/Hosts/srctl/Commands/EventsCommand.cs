@@ -11,11 +11,23 @@ public static class EventsCommand
         var cmd = new Command("events", "Follow what the actors do: every journal event and job change, live") { count };
         cmd.SetAction(async (parse, ct) =>
         {
-            using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+            using var http = ApiClient.Http(Timeout.InfiniteTimeSpan);
             var url = parse.GetValue(api)!.TrimEnd('/') + "/api/events";
             Stream stream;
-            try { stream = await http.GetStreamAsync(url, ct); }
-            catch (HttpRequestException e) { Console.Error.WriteLine($"srctl: node API not reachable: {e.Message}"); return 1; }
+            try
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, url);
+                if (ApiToken.Resolve() is { Length: > 0 } token) request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+                var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+                if (!response.IsSuccessStatusCode)
+                {
+                    Console.Error.WriteLine($"srctl: HTTP {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(ct)}");
+                    return 1;
+                }
+                stream = await response.Content.ReadAsStreamAsync(ct);
+            }
+            catch (HttpRequestException e) { Console.Error.WriteLine($"srctl: {ApiClient.Unreachable(e)}"); return 1; }
+            catch (ApiException e) { Console.Error.WriteLine($"srctl: {e.Message}"); return 1; }
             using var reader = new StreamReader(stream);
             var seen = 0;
             var kind = "";

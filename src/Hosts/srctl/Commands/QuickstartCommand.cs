@@ -53,7 +53,7 @@ public static class QuickstartCommand
         void Phase(string name) { phases.AddRow(name, $"{phase.Elapsed.TotalSeconds:0.0}"); phase.Restart(); }
 
         await using var site = new SiteProcesses(work);
-        using var api = new ApiClient(apiUrl);
+        using var api = new ApiClient(apiUrl, Path.Combine(work, "node", "keys", "admin.token"));
 
         await AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
             .StartAsync(async progress =>

@@ -1,0 +1,43 @@
+using Akka.Configuration;
+
+namespace SiteRecovery.Node.Access;
+
+/// <summary>The API's access settings (<c>hocon/api.hocon</c>, overridden by <c>--config</c>), checked at start-up.</summary>
+public sealed record ApiSettings(int FailedAuthentications, TimeSpan FailedAuthenticationWindow, IReadOnlyList<string> AllowedHosts)
+{
+    const string Root = "siterecovery.api";
+
+    public static ApiSettings Load(string? overridePath)
+    {
+        var defaults = Path.Combine(AppContext.BaseDirectory, "hocon", "api.hocon");
+        if (!File.Exists(defaults)) throw new ArgumentException($"configuration file '{defaults}' is missing");
+        var c = ConfigurationFactory.ParseString(File.ReadAllText(defaults));
+        try
+        {
+            if (overridePath is not null) c = ConfigurationFactory.ParseString(File.ReadAllText(overridePath)).WithFallback(c);
+            var failures = c.GetInt($"{Root}.failed-authentications");
+            if (failures is < 1 or > 100_000) throw new ArgumentException($"{Root}.failed-authentications = {failures} is outside 1..100000");
+            var window = c.GetTimeSpan($"{Root}.failed-authentication-window");
+            if (window < TimeSpan.FromSeconds(1) || window > TimeSpan.FromDays(1))
+                throw new ArgumentException($"{Root}.failed-authentication-window = {window} is outside 1s..1d");
+            var hosts = c.GetStringList($"{Root}.allowed-hosts") ?? [];
+            if (hosts.FirstOrDefault(h => string.IsNullOrWhiteSpace(h) || h.Contains('/') || h.Contains(' ')) is { } bad)
+                throw new ArgumentException($"{Root}.allowed-hosts: '{bad}' is not a host name or address");
+            return new ApiSettings(failures, window, hosts.ToList());
+        }
+        catch (Exception e) when (e is not ArgumentException) { throw new ArgumentException($"{Root}: {e.Message}"); }
+    }
+
+    /// <summary>
+    /// The Host header values the API answers: loopback names, the host of <paramref name="apiUrl"/> (unless it is a
+    /// wildcard such as 0.0.0.0, which no client sends), and the configured ones.
+    /// </summary>
+    public IReadOnlyList<string> HostsFor(string apiUrl)
+    {
+        var hosts = new List<string> { "localhost", "127.0.0.1", "[::1]" };
+        if (Uri.TryCreate(apiUrl, UriKind.Absolute, out var uri) && uri.Host is { Length: > 0 } h && h is not ("0.0.0.0" or "[::]" or "*" or "+"))
+            hosts.Add(uri.HostNameType == UriHostNameType.IPv6 ? $"[{uri.IdnHost.Trim('[', ']')}]" : uri.Host);
+        hosts.AddRange(AllowedHosts);
+        return hosts.Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+    }
+}
