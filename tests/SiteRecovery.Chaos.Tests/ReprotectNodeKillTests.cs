@@ -9,7 +9,9 @@ namespace SiteRecovery.Chaos.Tests;
 /// The reprotect and the failback are steps a restarted node repeats, never rolls back: the round trip of
 /// <see cref="ReprotectTests"/> on real nodes, agents and qemu, with the target node SIGKILLed once in the middle of
 /// each (only its own pid, as a crash would: the reverse agent and the machine it made live on), and stopped with
-/// SIGTERM once in the repeated reprotect, each time restarted on the same data directory; then the return, with the
+/// SIGTERM once in the repeated reprotect, each time restarted on the same data directory. The committed machine has died
+/// before the reprotect, so the reprotect takes its other path: it starts the machine again on the reverse agent's exports
+/// (a running one is moved onto them live, <see cref="ReprotectTests"/>). Then the return, with the
 /// failover site's node SIGKILLed while the original site starts the machine: the restarted job asks again, and the
 /// original site keeps the agent and the machine it started (one of each), whose first sync moved only what changed.
 /// </summary>
@@ -123,6 +125,16 @@ public sealed class ReprotectNodeKillTests
             var failedOverData = Path.Combine(work, "vm1-data.img");
             var failedOverBoot = Path.Combine(work, "vm1-boot.img");
             foreach (var (index, fill) in new[] { (1, (byte)0xA1), (5, (byte)0xA5), (20, (byte)0xB4) }) await WriteBlockAsync(failedOverData, index, fill);
+            // The committed machine dies (its qemu only, by its recorded pid).
+            var committedPid = done["machines"]!.AsArray().Single()!["pid"]!.GetValue<int>();
+            Assert.Equal([committedPid], QemusOf(job));
+            System.Diagnostics.Process.GetProcessById(committedPid).Kill();
+            var diedDeadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while (QemusOf(job).Count > 0)
+            {
+                if (DateTime.UtcNow > diedDeadline) throw new TimeoutException($"qemu {committedPid} still runs 10 s after SIGKILL");
+                await Task.Delay(20);
+            }
 
             original = new Node("orig", "process-server,master-target", dir["o"], dir.Path, null, "--replica-file", $"vm1-boot={boot}", "--replica-file", $"vm1-data={data}");
             await original.StartAsync();
@@ -189,6 +201,9 @@ public sealed class ReprotectNodeKillTests
             Assert.Equal(3L * Block, moved["vm1-data"]["bytesSent"]!.GetValue<long>());
             Assert.Equal(0L, moved["vm1-boot"]["bytesSent"]!.GetValue<long>());
             Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={guestSha}", reprotected["boots"]!.AsArray().Single()!["guestCheck"]!.GetValue<string>());
+            // Booted again, by the path for a machine that does not run, which the node's log names.
+            Assert.Null(reprotected["boots"]!.AsArray().Single()!["restarted"]);
+            Assert.True(target.Process!.HasLine(l => l.Contains("restarted on its reverse agent's exports (it was not running", StringComparison.Ordinal)), target.Logs());
 
             var nbd = reverse["nbd"]!.GetValue<string>();
             await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", $"nbd://{nbd}/vm1-data", "-c", $"write -P 0xC9 {9 * Block} 1M"], TimeSpan.FromMinutes(1));
