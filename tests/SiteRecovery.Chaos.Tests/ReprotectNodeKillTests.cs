@@ -274,4 +274,98 @@ public sealed class ReprotectNodeKillTests
                     try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
         }
     }
+
+    /// <summary>
+    /// The live path repeated: the committed machine runs, the node is SIGKILLed as soon as its reverse agent starts held
+    /// (somewhere between the agent's start and the step's record: before, during or after the drive pivot), restarted on
+    /// the same data directory; the repeated step keeps the agent and the running machine (same pid, never restarted: one
+    /// boot on its console), and the compare still moves only what changed.
+    /// </summary>
+    [Fact]
+    public async Task A_node_killed_during_a_live_reprotect_repeats_it_on_the_same_running_machine_and_agent()
+    {
+        using var dir = new TempDir("reprotect-live-kill");
+        var conf = dir["failover.conf"];
+        await File.WriteAllTextAsync(conf, "siterecovery.failover { boot-timeout = 150s }\n");
+        using var target = new Node("tgt", "all", dir["t"], dir.Path, null, "--config", conf);
+        await target.StartAsync();
+        var boot = dir["vm1-boot.img"];
+        var data = dir["vm1-data.img"];
+        await using (var f = new FileStream(boot, FileMode.Create)) f.SetLength(BootMb << 20);
+        await using (var f = new FileStream(data, FileMode.Create)) f.SetLength(DataMb << 20);
+        var source = new Agent("vm1", new Dictionary<string, string> { ["vm1-boot"] = boot, ["vm1-data"] = data }, target.PsAddress, dir["agent-src"], dir.Path);
+        using var _ = source;
+        Node? original = null;
+        string? job = null;
+        var seen = new HashSet<int>();
+        try
+        {
+            await source.StartAsync();
+            var guestSha = await GuestMachines.SeedAsync(source.Uri("vm1-boot"), dir.Path, 7);
+            await target.BookmarkAsync("seeded", ["vm1-boot", "vm1-data"], TimeSpan.FromSeconds(60));
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync("api/vaults", new { name = "dr", region = "WestEurope" })).Status);
+            var plan = await target.Api.PostAsync("api/recovery-plans", new { planId = "move", vault = "dr", groups = new[] { new { machines = new[] { "vm1" } } } });
+            Assert.True(plan.Status == HttpStatusCode.OK, plan.Text);
+            var start = await target.Api.PostAsync("api/failovers", new { plan = "move", kind = "planned" });
+            Assert.True(start.Status == HttpStatusCode.Accepted, start.Text);
+            job = start.Body!["jobId"]!.GetValue<string>();
+            var done = await UntilAsync(target, job, j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(4));
+            Assert.True(Status(done) == "Completed", done.ToJsonString());
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/commit", new { })).Status);
+            await source.StopAsync();
+            var committed = done["machines"]!.AsArray().Single()!;
+            var machinePid = committed["pid"]!.GetValue<int>();
+            var console = committed["consolePath"]!.GetValue<string>();
+            seen.Add(machinePid);
+            var work = Path.Combine(target.DataDir, "failover", job, "vm1");
+            var reverseFolder = Path.Combine(work, "reverse-agent");
+            foreach (var (index, fill) in new[] { (2, (byte)0xB2), (6, (byte)0xB6) }) await WriteBlockAsync(Path.Combine(work, "vm1-data.img"), index, fill);
+
+            original = new Node("orig", "process-server,master-target", dir["o"], dir.Path, null, "--replica-file", $"vm1-boot={boot}", "--replica-file", $"vm1-data={data}");
+            await original.StartAsync();
+            var reprotect = await target.Api.PostAsync($"api/failovers/{job}/reprotect", new { processServer = original.PsAddress, api = original.ApiUrl });
+            Assert.True(reprotect.Status == HttpStatusCode.OK, reprotect.Text);
+            var agentLog = Path.Combine(reverseFolder, "agent.log");
+            var heldDeadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+            while (!(File.Exists(agentLog) && File.ReadAllText(agentLog).Contains("first sync held until", StringComparison.Ordinal)))
+            {
+                if (DateTime.UtcNow > heldDeadline) throw new TimeoutException($"the reverse agent did not start held within 1 min\n{target.Logs(60)}");
+                await Task.Delay(20);
+            }
+            var killAt = DateTimeOffset.UtcNow;
+            await CrashAsync(target);
+            seen.UnionWith(AgentsOf(reverseFolder));
+            Assert.Equal([machinePid], QemusOf(job));
+            await target.StartAsync();
+
+            var reprotected = await UntilAsync(target, job, j => Status(j) is "Reprotected" or "Committed", TimeSpan.FromMinutes(4));
+            Assert.True(Status(reprotected) == "Reprotected", reprotected.ToJsonString());
+            Assert.Equal(0, HistoryCount(reprotected, "reprotect failed"));
+            // Recorded by the restarted node: the killed one had not finished the step.
+            Assert.True(RecordedAt(reprotected, "reprotected:") > killAt, $"reprotected before the kill at {killAt:O}: {reprotected["history"]!.ToJsonString()}");
+            var reverse = reprotected["reverseMachines"]!.AsArray().Single()!;
+            seen.Add(reverse["agentPid"]!.GetValue<int>());
+            Assert.Equal([reverse["agentPid"]!.GetValue<int>()], AgentsOf(reverseFolder));
+            // The same machine, moved while it ran, on the agent's exports; one boot on its console.
+            var machine = reprotected["machines"]!.AsArray().Single()!;
+            Assert.Equal(machinePid, machine["pid"]!.GetValue<int>());
+            Assert.Equal([machinePid], QemusOf(job));
+            Assert.All(machine["disks"]!.AsArray(), d => Assert.StartsWith($"nbd://{reverse["nbd"]}", d!["uri"]!.GetValue<string>()));
+            Assert.False(reprotected["boots"]!.AsArray().Single()!["restarted"]!.GetValue<bool>());
+            Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={guestSha}", reprotected["boots"]!.AsArray().Single()!["guestCheck"]!.GetValue<string>());
+            Assert.Single(File.ReadLines(console), l => l.Contains("SR-BOOTED", StringComparison.Ordinal));
+            var moved = reverse["disks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!);
+            Assert.Equal(2L * Block, moved["vm1-data"]["bytesSent"]!.GetValue<long>());
+            Assert.Equal(0L, moved["vm1-boot"]["bytesSent"]!.GetValue<long>());
+        }
+        finally
+        {
+            original?.Dispose();
+            await target.StopAsync();
+            if (job is not null) seen.UnionWith(QemusOf(job).Concat(AgentsOf(Path.Combine(target.DataDir, "failover", job, "vm1", "reverse-agent"))));
+            foreach (var pid in seen)
+                if (job is not null && CommandLine(pid)?.Any(a => a.Contains(job, StringComparison.Ordinal)) == true)
+                    try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+        }
+    }
 }
