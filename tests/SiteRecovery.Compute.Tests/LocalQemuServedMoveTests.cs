@@ -12,7 +12,7 @@ namespace SiteRecovery.Compute.Tests;
 /// that serves that same file (nbdkit here, logging every request it gets, where a reprotect has its reverse agent).
 /// Nothing may be copied (source and target are the same bytes; a copy would race the guest's writes), every write made
 /// after the pivot must reach the file through the export, and a move that cannot reach its export leaves the machine on
-/// its image. The guest is a boot sector that jumps to itself, so the machine runs for good without an OS; its writes
+/// its image, as does one a killed node left half done. The guest is a boot sector that jumps to itself, so the machine runs for good without an OS; its writes
 /// are made through its block layer (qemu-io in its monitor, the path a guest's writes take).
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
@@ -60,6 +60,12 @@ public sealed partial class LocalQemuServedMoveTests(ITestOutputHelper output) :
             }
 
             export = await NbdExport.InPlaceAsync(image, "d0", requests);
+            // A move interrupted before its switch (its node killed) left its job in qemu: the next move starts afresh.
+            await using (var qmp = await QmpClient.ConnectAsync(socket, Ct))
+                await qmp.ExecuteAsync("drive-mirror", new JsonObject
+                {
+                    ["device"] = "disk0", ["job-id"] = "disk0", ["target"] = export.Uri, ["format"] = "raw", ["sync"] = "none", ["mode"] = "existing", ["copy-mode"] = "write-blocking",
+                }, Ct);
             await Target.MoveDisksOntoServedAsync(machine, [new DiskSource("d0", export.Uri, DiskBytes)], TimeSpan.FromMinutes(1), Ct);
             await using (var qmp = await QmpClient.ConnectAsync(socket, Ct))
             {

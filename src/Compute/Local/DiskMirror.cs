@@ -60,7 +60,9 @@ static class DiskMirror
     /// <summary>
     /// Moves each drive onto the NBD export in <paramref name="served"/> (one per disk, in the machine's drive order) that
     /// serves the file the drive runs from now. Drives already on their exports are left as they are, so a repeated move
-    /// after a pivot that happened is a no-op. Returns the seconds it took.
+    /// after a pivot that happened is a no-op. Jobs an interrupted move left on the drives (qemu keeps a job when the node
+    /// that started it is killed) are cancelled first, leaving those drives on their files, and the move starts afresh.
+    /// Returns the seconds it took.
     /// </summary>
     public static async Task<double> MoveOntoServedAsync(QmpClient qmp, string machineId, IReadOnlyList<DiskSource> served, TimeSpan timeout, CancellationToken ct)
     {
@@ -68,6 +70,8 @@ static class DiskMirror
         List<Mirror> mirrors;
         try
         {
+            var left = (await JobsAsync(qmp, ct).ConfigureAwait(false)).Keys.Where(device => served.Select((_, i) => QemuCommandLine.DriveId(i)).Contains(device)).ToList();
+            if (left.Count > 0) await CancelAsync(qmp, left).ConfigureAwait(false);
             var files = await DriveFilesAsync(qmp, ct).ConfigureAwait(false);
             mirrors = served.Select((d, i) => new Mirror(d.DiskId, QemuCommandLine.DriveId(i), d.Uri, new JsonObject
                 {
@@ -153,14 +157,20 @@ static class DiskMirror
         finally
         {
             // Whatever did not switch is cancelled, so the machine goes on with what it ran from only.
-            foreach (var device in started)
-            {
-                try { await qmp.ExecuteAsync("block-job-cancel", new JsonObject { ["device"] = device, ["force"] = true }, CancellationToken.None).ConfigureAwait(false); }
-                catch (Exception e) when (e is QmpException or IOException) { /* the job is gone already, or so is the machine */ }
-            }
-            // A cancel is asynchronous: the jobs are gone, and the drives back on their sources alone, only once qemu says so.
-            if (started.Count > 0) await WaitGoneAsync(qmp, started).ConfigureAwait(false);
+            if (started.Count > 0) await CancelAsync(qmp, started).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Cancels the jobs of <paramref name="devices"/> without switching them, and waits until they are gone.</summary>
+    static async Task CancelAsync(QmpClient qmp, IReadOnlyList<string> devices)
+    {
+        foreach (var device in devices)
+        {
+            try { await qmp.ExecuteAsync("block-job-cancel", new JsonObject { ["device"] = device, ["force"] = true }, CancellationToken.None).ConfigureAwait(false); }
+            catch (Exception e) when (e is QmpException or IOException) { /* the job is gone already, or so is the machine */ }
+        }
+        // A cancel is asynchronous: the jobs are gone, and the drives back on their sources alone, only once qemu says so.
+        await WaitGoneAsync(qmp, devices).ConfigureAwait(false);
     }
 
     /// <summary>How long cancelled jobs get to end (they stop at their next request).</summary>
