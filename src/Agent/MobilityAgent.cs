@@ -34,6 +34,10 @@ public sealed record AgentOptions(string AgentId, IReadOnlyList<AgentDisk> Disks
     /// replica by hash and what differs is resent (<see cref="SiteRecovery.Contracts.Wire.ResyncReason.Reprotect"/>).
     /// </summary>
     public bool CompareWithReplica { get; init; }
+    /// <summary>
+    /// <c>--hold-first-sync</c>: no resync scans until this file exists (see <see cref="FirstSyncHold"/>); null: no hold.
+    /// </summary>
+    public string? HoldFirstSyncFile { get; init; }
     /// <summary>Hears of every resync that finishes (the <c>--json</c> resync-complete line).</summary>
     public Action<ResyncSummary>? ResyncCompleted { get; init; }
 
@@ -108,7 +112,8 @@ public sealed class MobilityAgent : IAsyncDisposable
         }
         _client = new ReplicationClient(_options.AgentId, _exports, _options.ProcessServer, _options.StateDirectory, _options.ResyncBlockBytes, _log, freezer: Freezer,
             compareWithReplica: _options.CompareWithReplica, resyncCompleted: _options.ResyncCompleted,
-            quiesce: new QuiesceSetup(Freezer, Shutdown, _options.Freeze.HookTimeout, _nbd.ClientsOf));
+            quiesce: new QuiesceSetup(Freezer, Shutdown, _options.Freeze.HookTimeout, _nbd.ClientsOf),
+            firstSyncHold: _options.HoldFirstSyncFile is { } hold ? FirstSyncHold.WaitAsync(hold, _log, _stop.Token) : null);
         _clientTask = _client.RunAsync(_stop.Token);
         await _client.FirstResume.WaitAsync(ct).ConfigureAwait(false);
         foreach (var e in _exports) e.MarkReady();

@@ -38,6 +38,16 @@ public interface IComputeTarget
     /// <exception cref="DiskMoveException">A copy failed or did not finish within the limits' timeout; the machine still runs from its served disks.</exception>
     Task<IReadOnlyList<MovedDisk>> MoveDisksAsync(MachineHandle machine, IReadOnlyList<DiskMove> moves, DiskMoveLimits limits, IProgress<DiskMoveProgress>? progress, CancellationToken ct);
 
+    /// <summary>
+    /// Moves a running machine's disks, while it runs, off the image files they run from onto exports that serve those same
+    /// files (<paramref name="served"/>: one per disk, in the order <see cref="StartAsync"/> was given them) — a reprotect
+    /// putting an agent in front of a committed machine without restarting it. Nothing is copied: every write the machine
+    /// makes from the start of the move on goes through the export too, and after a successful return only through it.
+    /// Idempotent: disks already on their exports are left there.
+    /// </summary>
+    /// <exception cref="DiskMoveException">A move failed or did not finish within <paramref name="timeout"/>; its jobs are cancelled and the machine runs on its images.</exception>
+    Task MoveDisksOntoServedAsync(MachineHandle machine, IReadOnlyList<DiskSource> served, TimeSpan timeout, CancellationToken ct);
+
     /// <summary>Stops the machine and removes what the target made for it (console file excepted). A machine already gone is not an error.</summary>
     Task StopAsync(MachineHandle machine, CancellationToken ct);
 
@@ -102,7 +112,7 @@ public sealed record MovedDisk(string DiskId, string ImagePath, long BytesCopied
 /// <summary>How far a move is: bytes copied of the bytes to copy, summed over the machine's disks (the total grows with the machine's writes).</summary>
 public readonly record struct DiskMoveProgress(long Copied, long Total);
 
-/// <summary>A machine's disks could not be moved onto their images; the message names the disk and why. The machine runs on.</summary>
+/// <summary>A machine's disks could not be moved (onto their images, or onto exports); the message names the disk and why. The machine runs on.</summary>
 public sealed class DiskMoveException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>How a boot ended: booted (the marker was seen) after <see cref="Elapsed"/>, or not, with the console's last lines.</summary>

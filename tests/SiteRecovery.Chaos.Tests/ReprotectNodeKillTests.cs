@@ -9,7 +9,9 @@ namespace SiteRecovery.Chaos.Tests;
 /// The reprotect and the failback are steps a restarted node repeats, never rolls back: the round trip of
 /// <see cref="ReprotectTests"/> on real nodes, agents and qemu, with the target node SIGKILLed once in the middle of
 /// each (only its own pid, as a crash would: the reverse agent and the machine it made live on), and stopped with
-/// SIGTERM once in the repeated reprotect, each time restarted on the same data directory; then the return, with the
+/// SIGTERM once in the repeated reprotect, each time restarted on the same data directory. The committed machine has died
+/// before the reprotect, so the reprotect takes its other path: it starts the machine again on the reverse agent's exports
+/// (a running one is moved onto them live, <see cref="ReprotectTests"/>). Then the return, with the
 /// failover site's node SIGKILLed while the original site starts the machine: the restarted job asks again, and the
 /// original site keeps the agent and the machine it started (one of each), whose first sync moved only what changed.
 /// </summary>
@@ -123,6 +125,16 @@ public sealed class ReprotectNodeKillTests
             var failedOverData = Path.Combine(work, "vm1-data.img");
             var failedOverBoot = Path.Combine(work, "vm1-boot.img");
             foreach (var (index, fill) in new[] { (1, (byte)0xA1), (5, (byte)0xA5), (20, (byte)0xB4) }) await WriteBlockAsync(failedOverData, index, fill);
+            // The committed machine dies (its qemu only, by its recorded pid).
+            var committedPid = done["machines"]!.AsArray().Single()!["pid"]!.GetValue<int>();
+            Assert.Equal([committedPid], QemusOf(job));
+            System.Diagnostics.Process.GetProcessById(committedPid).Kill();
+            var diedDeadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while (QemusOf(job).Count > 0)
+            {
+                if (DateTime.UtcNow > diedDeadline) throw new TimeoutException($"qemu {committedPid} still runs 10 s after SIGKILL");
+                await Task.Delay(20);
+            }
 
             original = new Node("orig", "process-server,master-target", dir["o"], dir.Path, null, "--replica-file", $"vm1-boot={boot}", "--replica-file", $"vm1-data={data}");
             await original.StartAsync();
@@ -189,6 +201,9 @@ public sealed class ReprotectNodeKillTests
             Assert.Equal(3L * Block, moved["vm1-data"]["bytesSent"]!.GetValue<long>());
             Assert.Equal(0L, moved["vm1-boot"]["bytesSent"]!.GetValue<long>());
             Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={guestSha}", reprotected["boots"]!.AsArray().Single()!["guestCheck"]!.GetValue<string>());
+            // Booted again, by the path for a machine that does not run, which the node's log names.
+            Assert.Null(reprotected["boots"]!.AsArray().Single()!["restarted"]);
+            Assert.True(target.Process!.HasLine(l => l.Contains("restarted on its reverse agent's exports (it was not running", StringComparison.Ordinal)), target.Logs());
 
             var nbd = reverse["nbd"]!.GetValue<string>();
             await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", $"nbd://{nbd}/vm1-data", "-c", $"write -P 0xC9 {9 * Block} 1M"], TimeSpan.FromMinutes(1));
@@ -248,6 +263,100 @@ public sealed class ReprotectNodeKillTests
             var movedBack = returned["disks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!["bytesSent"]!.GetValue<long>());
             Assert.Equal(4L * Block, movedBack["vm1-data"]);
             Assert.Equal(0L, movedBack["vm1-boot"]);
+        }
+        finally
+        {
+            original?.Dispose();
+            await target.StopAsync();
+            if (job is not null) seen.UnionWith(QemusOf(job).Concat(AgentsOf(Path.Combine(target.DataDir, "failover", job, "vm1", "reverse-agent"))));
+            foreach (var pid in seen)
+                if (job is not null && CommandLine(pid)?.Any(a => a.Contains(job, StringComparison.Ordinal)) == true)
+                    try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+        }
+    }
+
+    /// <summary>
+    /// The live path repeated: the committed machine runs, the node is SIGKILLed as soon as its reverse agent starts held
+    /// (somewhere between the agent's start and the step's record: before, during or after the drive pivot), restarted on
+    /// the same data directory; the repeated step keeps the agent and the running machine (same pid, never restarted: one
+    /// boot on its console), and the compare still moves only what changed.
+    /// </summary>
+    [Fact]
+    public async Task A_node_killed_during_a_live_reprotect_repeats_it_on_the_same_running_machine_and_agent()
+    {
+        using var dir = new TempDir("reprotect-live-kill");
+        var conf = dir["failover.conf"];
+        await File.WriteAllTextAsync(conf, "siterecovery.failover { boot-timeout = 150s }\n");
+        using var target = new Node("tgt", "all", dir["t"], dir.Path, null, "--config", conf);
+        await target.StartAsync();
+        var boot = dir["vm1-boot.img"];
+        var data = dir["vm1-data.img"];
+        await using (var f = new FileStream(boot, FileMode.Create)) f.SetLength(BootMb << 20);
+        await using (var f = new FileStream(data, FileMode.Create)) f.SetLength(DataMb << 20);
+        var source = new Agent("vm1", new Dictionary<string, string> { ["vm1-boot"] = boot, ["vm1-data"] = data }, target.PsAddress, dir["agent-src"], dir.Path);
+        using var _ = source;
+        Node? original = null;
+        string? job = null;
+        var seen = new HashSet<int>();
+        try
+        {
+            await source.StartAsync();
+            var guestSha = await GuestMachines.SeedAsync(source.Uri("vm1-boot"), dir.Path, 7);
+            await target.BookmarkAsync("seeded", ["vm1-boot", "vm1-data"], TimeSpan.FromSeconds(60));
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync("api/vaults", new { name = "dr", region = "WestEurope" })).Status);
+            var plan = await target.Api.PostAsync("api/recovery-plans", new { planId = "move", vault = "dr", groups = new[] { new { machines = new[] { "vm1" } } } });
+            Assert.True(plan.Status == HttpStatusCode.OK, plan.Text);
+            var start = await target.Api.PostAsync("api/failovers", new { plan = "move", kind = "planned" });
+            Assert.True(start.Status == HttpStatusCode.Accepted, start.Text);
+            job = start.Body!["jobId"]!.GetValue<string>();
+            var done = await UntilAsync(target, job, j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(4));
+            Assert.True(Status(done) == "Completed", done.ToJsonString());
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/commit", new { })).Status);
+            await source.StopAsync();
+            var committed = done["machines"]!.AsArray().Single()!;
+            var machinePid = committed["pid"]!.GetValue<int>();
+            var console = committed["consolePath"]!.GetValue<string>();
+            seen.Add(machinePid);
+            var work = Path.Combine(target.DataDir, "failover", job, "vm1");
+            var reverseFolder = Path.Combine(work, "reverse-agent");
+            foreach (var (index, fill) in new[] { (2, (byte)0xB2), (6, (byte)0xB6) }) await WriteBlockAsync(Path.Combine(work, "vm1-data.img"), index, fill);
+
+            original = new Node("orig", "process-server,master-target", dir["o"], dir.Path, null, "--replica-file", $"vm1-boot={boot}", "--replica-file", $"vm1-data={data}");
+            await original.StartAsync();
+            var reprotect = await target.Api.PostAsync($"api/failovers/{job}/reprotect", new { processServer = original.PsAddress, api = original.ApiUrl });
+            Assert.True(reprotect.Status == HttpStatusCode.OK, reprotect.Text);
+            var agentLog = Path.Combine(reverseFolder, "agent.log");
+            var heldDeadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+            while (!(File.Exists(agentLog) && File.ReadAllText(agentLog).Contains("first sync held until", StringComparison.Ordinal)))
+            {
+                if (DateTime.UtcNow > heldDeadline) throw new TimeoutException($"the reverse agent did not start held within 1 min\n{target.Logs(60)}");
+                await Task.Delay(20);
+            }
+            var killAt = DateTimeOffset.UtcNow;
+            await CrashAsync(target);
+            seen.UnionWith(AgentsOf(reverseFolder));
+            Assert.Equal([machinePid], QemusOf(job));
+            await target.StartAsync();
+
+            var reprotected = await UntilAsync(target, job, j => Status(j) is "Reprotected" or "Committed", TimeSpan.FromMinutes(4));
+            Assert.True(Status(reprotected) == "Reprotected", reprotected.ToJsonString());
+            Assert.Equal(0, HistoryCount(reprotected, "reprotect failed"));
+            // Recorded by the restarted node: the killed one had not finished the step.
+            Assert.True(RecordedAt(reprotected, "reprotected:") > killAt, $"reprotected before the kill at {killAt:O}: {reprotected["history"]!.ToJsonString()}");
+            var reverse = reprotected["reverseMachines"]!.AsArray().Single()!;
+            seen.Add(reverse["agentPid"]!.GetValue<int>());
+            Assert.Equal([reverse["agentPid"]!.GetValue<int>()], AgentsOf(reverseFolder));
+            // The same machine, moved while it ran, on the agent's exports; one boot on its console.
+            var machine = reprotected["machines"]!.AsArray().Single()!;
+            Assert.Equal(machinePid, machine["pid"]!.GetValue<int>());
+            Assert.Equal([machinePid], QemusOf(job));
+            Assert.All(machine["disks"]!.AsArray(), d => Assert.StartsWith($"nbd://{reverse["nbd"]}", d!["uri"]!.GetValue<string>()));
+            Assert.False(reprotected["boots"]!.AsArray().Single()!["restarted"]!.GetValue<bool>());
+            Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={guestSha}", reprotected["boots"]!.AsArray().Single()!["guestCheck"]!.GetValue<string>());
+            Assert.Single(File.ReadLines(console), l => l.Contains("SR-BOOTED", StringComparison.Ordinal));
+            var moved = reverse["disks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!);
+            Assert.Equal(2L * Block, moved["vm1-data"]["bytesSent"]!.GetValue<long>());
+            Assert.Equal(0L, moved["vm1-boot"]["bytesSent"]!.GetValue<long>());
         }
         finally
         {

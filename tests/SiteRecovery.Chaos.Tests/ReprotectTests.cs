@@ -8,8 +8,9 @@ namespace SiteRecovery.Chaos.Tests;
 /// <summary>
 /// A round trip on real parts: a planned failover of a machine (the tiny guest on a boot disk, plus a data disk) to the
 /// target node, committed; the machine writes at the target; reprotect to the original site (a second node whose
-/// master target keeps the machine's original disk files as its replicas) moves only the blocks that changed, and the
-/// machine restarts on its reverse agent and boots; it writes more; the failback drains it and the original files then
+/// master target keeps the machine's original disk files as its replicas) moves only the blocks that changed, while the
+/// machine moves onto its reverse agent without a restart (same process, one boot on its console) and writes through it;
+/// the failback drains it and the original files then
 /// are the target's disks byte for byte; the return starts the machine at the original site on those files, behind an
 /// agent the original node starts with --compare-with-replica, which sends the target only what changed while the
 /// machine was away, so the target's latest state is the original disk again and the machine boots and checks itself.
@@ -32,6 +33,18 @@ public sealed class ReprotectTests
         f.Position = (long)index * Block;
         await f.WriteAsync(Enumerable.Repeat(fill, Block).ToArray());
         f.Flush(flushToDisk: true);
+    }
+
+    /// <summary>
+    /// The running machine writes 1 MiB of <paramref name="fill"/> at block <paramref name="index"/> of its drive
+    /// <paramref name="drive"/> through its own block layer (qemu-io in its monitor, the path a guest's writes take).
+    /// </summary>
+    static async Task MachineWritesAsync(string consolePath, string drive, int index, byte fill)
+    {
+        var socket = Path.Combine(Path.GetDirectoryName(consolePath)!, SiteRecovery.Compute.Local.QemuCommandLine.ControlSocketName);
+        await using var qmp = await SiteRecovery.Compute.Local.QmpClient.ConnectAsync(socket, CancellationToken.None);
+        await qmp.ExecuteAsync("human-monitor-command",
+            new JsonObject { ["command-line"] = $"qemu-io {drive} \"write -P {fill} {(long)index * Block} {Block}\"" }, CancellationToken.None);
     }
 
     static bool Runs(int pid, string text)
@@ -83,8 +96,14 @@ public sealed class ReprotectTests
             var failedOverBoot = Path.Combine(target.DataDir, "failover", job, "vm1", "vm1-boot.img");
             Assert.Equal(await GuestMachines.Sha256Async(data), await GuestMachines.Sha256Async(failedOverData));
 
-            // The machine writes at the target before it is protected back: three blocks of its data disk.
-            foreach (var (index, fill) in new[] { (1, (byte)0xA1), (5, (byte)0xA5), (20, (byte)0xB4) }) await WriteBlockAsync(failedOverData, index, fill);
+            // The machine writes at the target before it is protected back: three blocks of its data disk, the last
+            // through its own block layer.
+            var committed = (await target.Api.GetAsync($"api/failovers/{job}")).Body!["machines"]!.AsArray().Single()!;
+            var machinePid = committed["pid"]!.GetValue<int>();
+            var console = committed["consolePath"]!.GetValue<string>();
+            var dataDrive = $"disk{committed["disks"]!.AsArray().Select(d => d!["diskId"]!.GetValue<string>()).ToList().IndexOf("vm1-data")}";
+            foreach (var (index, fill) in new[] { (1, (byte)0xA1), (5, (byte)0xA5) }) await WriteBlockAsync(failedOverData, index, fill);
+            await MachineWritesAsync(console, dataDrive, 20, 0xB4);
 
             // The original site: a process server and a master target whose replicas are the machine's original disks.
             original = new Node("orig", "process-server,master-target", dir["o"], dir.Path, null, "--replica-file", $"vm1-boot={boot}", "--replica-file", $"vm1-data={data}");
@@ -104,11 +123,23 @@ public sealed class ReprotectTests
             Assert.Equal(3L * Block, moved["vm1-data"]["bytesSent"]!.GetValue<long>());
             Assert.Equal(0L, moved["vm1-boot"]["bytesSent"]!.GetValue<long>());
             Assert.Equal((long)DataMb << 20, moved["vm1-data"]["sizeBytes"]!.GetValue<long>());
-            // The machine runs on its reverse agent's disks now, and booted and checked itself again.
+            // The machine runs on its reverse agent's disks now: the same process, moved while it ran, not restarted (its
+            // console shows its one boot, and the check it made then).
             var machine = reprotected["machines"]!.AsArray().Single()!;
             Assert.All(machine["disks"]!.AsArray(), d => Assert.StartsWith($"nbd://{reverse["nbd"]}", d!["uri"]!.GetValue<string>()));
-            Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={guestSha}", reprotected["boots"]!.AsArray().Single()!["guestCheck"]!.GetValue<string>());
+            Assert.Equal(machinePid, machine["pid"]!.GetValue<int>());
+            Assert.True(Runs(machinePid, job), $"the committed machine (pid {machinePid}) must still run");
+            var moveBoot = reprotected["boots"]!.AsArray().Single()!;
+            Assert.False(moveBoot["restarted"]!.GetValue<bool>(), moveBoot.ToJsonString());
+            Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={guestSha}", moveBoot["guestCheck"]!.GetValue<string>());
+            Assert.Single(File.ReadLines(console), l => l.Contains("SR-BOOTED", StringComparison.Ordinal));
+            Assert.True(target.Process!.HasLine(l => l.Contains("moved onto its reverse agent's exports while running", StringComparison.Ordinal)), target.Logs());
             Assert.True(Runs(reversePid.Value, "--compare-with-replica"));
+            Assert.True(Runs(reversePid.Value, "--hold-first-sync"));
+
+            // What the machine writes now goes through the agent to the original site (the failback's comparison of the
+            // original site's point with the image below fails for a write that bypassed it).
+            await MachineWritesAsync(console, dataDrive, 12, 0xD2);
 
             // Writes the machine makes now are captured and replicated to the original site.
             var nbd = reverse["nbd"]!.GetValue<string>();
@@ -139,7 +170,7 @@ public sealed class ReprotectTests
 
             // The return: the original node gives the files back from its master target, serves them with an agent that
             // replicates to the target again, comparing first (the target's replicas hold the state of the failover: only
-            // the four blocks written while the machine was away travel), and boots the machine on them.
+            // the five blocks written while the machine was away travel), and boots the machine on them.
             Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/return", new { })).Status);
             var home = await UntilAsync(target, job, j => Status(j) is "Returned" || Status(j) == "FailedBack" && j["history"]!.AsArray().Last()!.GetValue<string>().Contains("return failed"), TimeSpan.FromMinutes(4));
             Assert.True(Status(home) == "Returned", home.ToJsonString());
@@ -151,7 +182,7 @@ public sealed class ReprotectTests
             Assert.True(Runs(originalAgent, "--compare-with-replica"), "the original site's agent must run, comparing with the target's replicas");
             Assert.True(Runs(returned["machinePid"]!.GetValue<int>(), job), "the machine must run at the original site");
             var movedBack = returned["disks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!);
-            Assert.Equal(4L * Block, movedBack["vm1-data"]["bytesSent"]!.GetValue<long>());
+            Assert.Equal(5L * Block, movedBack["vm1-data"]["bytesSent"]!.GetValue<long>());
             Assert.Equal(0L, movedBack["vm1-boot"]["bytesSent"]!.GetValue<long>());
             // The original site's master target let go of the files for good: it names why when asked for a point of them.
             var refused = await original.Api.PostAsync("api/recover", new { disk = "vm1-data", sequence = lastSequences["vm1-data"], output = dir["refused.img"] });
@@ -180,6 +211,81 @@ public sealed class ReprotectTests
                 foreach (var d in Directory.EnumerateDirectories("/proc"))
                     if (int.TryParse(Path.GetFileName(d), out var p) && Runs(p, job))
                         try { System.Diagnostics.Process.GetProcessById(p).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+        }
+    }
+
+    /// <summary>
+    /// The hold on its own parts: a running qemu on an image file (a boot sector that spins: no OS needed), a real sragent
+    /// held with <c>--hold-first-sync</c> serving that file towards a real original site, the drive moved live onto the
+    /// agent. The machine writes past the agent after it started (before the pivot), through it during the hold, and
+    /// through it after the compare; the compare starts only at the release, and the original site ends up holding the
+    /// file byte for byte: no write of the three is missed.
+    /// </summary>
+    [Fact]
+    public async Task A_held_reverse_agent_compares_only_once_released_after_the_live_move_and_misses_no_write_the_machine_made()
+    {
+        const int DiskMb = 16;
+        using var dir = new TempDir("reprotect-hold");
+        var original = dir["orig.img"];
+        var image = dir["live.img"];
+        var bytes = System.Security.Cryptography.RandomNumberGenerator.GetBytes(DiskMb << 20);
+        // jmp $ and the boot signature: firmware boots it and the machine spins there.
+        Array.Clear(bytes, 0, 512);
+        (bytes[0], bytes[1], bytes[510], bytes[511]) = ((byte)0xEB, (byte)0xFE, (byte)0x55, (byte)0xAA);
+        await File.WriteAllBytesAsync(original, bytes);
+        await File.WriteAllBytesAsync(image, bytes);
+        // What changed at the target since the failover.
+        foreach (var (index, fill) in new[] { (1, (byte)0xA1), (3, (byte)0xA3) }) await WriteBlockAsync(image, index, fill);
+
+        using var site = new Node("orig", "process-server,master-target", dir["o"], dir.Path, null, "--replica-file", $"d0={original}");
+        await site.StartAsync();
+        var compute = new SiteRecovery.Compute.Local.LocalQemuTarget();
+        var spec = new SiteRecovery.Compute.MachineSpec("m-hold", "hold", 256, 1, "bios", SiteRecovery.Compute.NetworkMode.None, null, dir["machine"]);
+        var machine = await compute.StartAsync(spec, [new SiteRecovery.Compute.DiskSource("d0", new Uri(image).AbsoluteUri, (long)DiskMb << 20)], CancellationToken.None);
+        var release = dir["first-sync.release"];
+        using var agent = new Agent("hold", new Dictionary<string, string> { ["d0"] = image }, site.PsAddress, dir["agent"], dir.Path);
+        agent.ExtraArgs.AddRange(["--compare-with-replica", "--hold-first-sync", release]);
+        try
+        {
+            await agent.StartAsync();
+            // An unheld agent's compare of this disk would be over well within this wait (it takes under a second here),
+            // and the write below, past the agent, would then be missed.
+            await Assert.ThrowsAsync<TimeoutException>(() => agent.Process!.WaitForLineAsync(l => l.Contains("\"resync-complete\"", StringComparison.Ordinal), TimeSpan.FromSeconds(5), "a compare"));
+            // Past the agent: the machine still runs on the file.
+            await MachineWritesAsync(machine.ConsolePath, "disk0", 5, 0xE5);
+            await compute.MoveDisksOntoServedAsync(machine, [new SiteRecovery.Compute.DiskSource("d0", agent.Uri("d0"), (long)DiskMb << 20)], TimeSpan.FromMinutes(1), CancellationToken.None);
+            // Through the agent, still held.
+            await MachineWritesAsync(machine.ConsolePath, "disk0", 7, 0xE7);
+            await Task.Delay(1000);
+            Assert.True(agent.Process!.HasLine(l => l.Contains("first sync held until", StringComparison.Ordinal)), agent.Logs());
+            Assert.False(agent.Process.HasLine(l => l.Contains("resync started", StringComparison.Ordinal)), "the compare started before the release\n" + agent.Logs());
+
+            await File.WriteAllTextAsync(release, "");
+            var complete = await agent.Process.WaitForLineAsync(l => l.Contains("\"resync-complete\"", StringComparison.Ordinal), TimeSpan.FromMinutes(2), "the compare's end");
+            var sent = JsonNode.Parse(complete)!["bytesSent"]!.GetValue<long>();
+            // Blocks 1, 3 and 5 differ from the original for certain; 7 went as a delta too, and is sent again unless the
+            // original site had applied it before it answered the hashes.
+            Assert.InRange(sent, 3L * Block, 4L * Block);
+            await MachineWritesAsync(machine.ConsolePath, "disk0", 9, 0xE9);
+            Assert.True(compute.IsRunning(machine), "the machine must run on through the move");
+
+            await compute.StopAsync(machine, CancellationToken.None);
+            await agent.StopAsync();
+            var state = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(dir["agent"], "d0.state.json")))!;
+            Assert.True(state["Clean"]!.GetValue<bool>(), state.ToJsonString());
+            var last = state["LastSequence"]!.GetValue<long>();
+            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+            while (await site.AppliedAsync("d0") < last)
+            {
+                if (DateTime.UtcNow > deadline) throw new TimeoutException($"the original site did not apply d0 through #{last} within 1 min\n{site.Logs()}");
+                await Task.Delay(100);
+            }
+            await site.StopAsync();
+            Assert.Equal(await GuestMachines.Sha256Async(image), await GuestMachines.Sha256Async(original));
+        }
+        finally
+        {
+            await compute.StopAsync(machine, CancellationToken.None);
         }
     }
 }

@@ -78,6 +78,13 @@ sealed class NbdExport : IAsyncDisposable
         return await ServeAsync(dir, name, ["file", copy]);
     }
 
+    /// <summary>
+    /// Serves <paramref name="file"/> itself, not a copy, and logs every request nbdkit gets to <paramref name="requestLog"/>
+    /// (its log filter: one line per request, <c>Write id=N offset=0x… count=0x…</c>).
+    /// </summary>
+    public static Task<NbdExport> InPlaceAsync(string file, string name, string requestLog) =>
+        ServeAsync(Directory.CreateTempSubdirectory("sr-nbd-").FullName, name, ["--filter=log", "file", file, $"logfile={requestLog}"]);
+
     /// <summary>Serves a blank disk of <paramref name="bytes"/> held in nbdkit's memory.</summary>
     public static Task<NbdExport> BlankAsync(long bytes, string name) =>
         ServeAsync(Directory.CreateTempSubdirectory("sr-nbd-").FullName, name, ["memory", bytes.ToString()]);

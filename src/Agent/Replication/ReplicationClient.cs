@@ -17,7 +17,8 @@ namespace SiteRecovery.Agent.Replication;
 /// <paramref name="compareWithReplica"/> (<c>--compare-with-replica</c>): the disks were written outside this agent
 /// (reprotect, failback), so the first settle of this process compares every disk whole with the replica
 /// (<see cref="ResyncReason.Reprotect"/>) whatever the state file and activity log say. <paramref name="resyncCompleted"/>
-/// hears of every resync that finishes.
+/// hears of every resync that finishes. <paramref name="firstSyncHold"/> (<c>--hold-first-sync</c>, see <see cref="FirstSyncHold"/>):
+/// no resync scans until it completes; a hold cancelled by the agent's stop leaves the scan owed to the next start.
 /// </summary>
 public sealed class ReplicationClient(
     string agentId,
@@ -29,7 +30,8 @@ public sealed class ReplicationClient(
     IApplicationFreezer? freezer = null,
     bool compareWithReplica = false,
     Action<ResyncSummary>? resyncCompleted = null,
-    QuiesceSetup? quiesce = null)
+    QuiesceSetup? quiesce = null,
+    Task? firstSyncHold = null)
 {
     readonly Dictionary<string, ReplicatedExport> _byId = disks.ToDictionary(d => d.Name);
     readonly GroupHolds _holds = new(agentId, disks.ToDictionary(d => d.Name), freezer, log);
@@ -260,6 +262,16 @@ public sealed class ReplicationClient(
         }
         var task = Task.Run(async () =>
         {
+            // Held, the range stays open and writes keep arriving after its begin marker: the scan, once it runs, covers them.
+            if (firstSyncHold is { IsCompleted: false } hold)
+            {
+                try { await hold.ConfigureAwait(false); }
+                catch (OperationCanceledException)
+                {
+                    log($"disk {d.Name}: resync ({reason}) not started: the agent stopped while its first sync was held; the next start compares again");
+                    return;
+                }
+            }
             var clock = System.Diagnostics.Stopwatch.StartNew();
             log($"disk {d.Name}: resync started ({reason})" + (ranges is null ? "" : $": {ranges.Count} ranges, {ranges.Sum(r => r.Length) >> 20} MiB from the activity log"));
             try { await scanner.RunAsync(reason, null, CancellationToken.None).ConfigureAwait(false); }

@@ -186,20 +186,34 @@ public sealed class LocalQemuTarget : IComputeTarget
     public async Task<IReadOnlyList<MovedDisk>> MoveDisksAsync(MachineHandle machine, IReadOnlyList<DiskMove> moves, DiskMoveLimits limits,
         IProgress<DiskMoveProgress>? progress, CancellationToken ct)
     {
+        var qmp = await ControlAsync(machine, ct).ConfigureAwait(false);
+        await using (qmp.ConfigureAwait(false))
+            return await DiskMirror.MoveAsync(qmp, machine.MachineId, moves, limits, progress, ct).ConfigureAwait(false);
+    }
+
+    public async Task MoveDisksOntoServedAsync(MachineHandle machine, IReadOnlyList<DiskSource> served, TimeSpan timeout, CancellationToken ct)
+    {
+        if (served.FirstOrDefault(d => !IsNbdUri(d.Uri)) is { } notNbd)
+            throw new ArgumentException($"machine {machine.MachineId}: disk {notNbd.DiskId} at '{notNbd.Uri}' is not an NBD URI", nameof(served));
+        var qmp = await ControlAsync(machine, ct).ConfigureAwait(false);
+        await using (qmp.ConfigureAwait(false))
+            await DiskMirror.MoveOntoServedAsync(qmp, machine.MachineId, served, timeout, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>A QMP session with the running machine, for a disk move.</summary>
+    async Task<QmpClient> ControlAsync(MachineHandle machine, CancellationToken ct)
+    {
         if (!IsRunning(machine)) throw new DiskMoveException($"machine {machine.MachineId}: qemu process {machine.Pid} is not running, so its disks cannot move");
         var socket = ControlSocket(machine);
         if (!File.Exists(socket)) throw new DiskMoveException($"machine {machine.MachineId}: it has no control socket {socket} (started by an older version?), so its disks cannot move while it runs");
-        QmpClient qmp;
         try
         {
-            qmp = await QmpClient.ConnectAsync(socket, ct).ConfigureAwait(false);
+            return await QmpClient.ConnectAsync(socket, ct).ConfigureAwait(false);
         }
         catch (IOException e)
         {
             throw new DiskMoveException($"machine {machine.MachineId}: {e.Message}", e);
         }
-        await using (qmp.ConfigureAwait(false))
-            return await DiskMirror.MoveAsync(qmp, machine.MachineId, moves, limits, progress, ct).ConfigureAwait(false);
     }
 
     /// <summary>The machine's QMP socket: in the folder of its console, where qemu was started.</summary>

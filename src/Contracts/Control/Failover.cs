@@ -78,7 +78,15 @@ public sealed record StartedMachineRecord(string Target, string MachineId, strin
 }
 
 /// <summary>How one machine's boot went: booted when its console showed the marker; the guest's own check line when it printed one.</summary>
-public sealed record MachineBootRecord(string MachineId, bool Booted, long AtUnixMs, double Seconds, string? GuestCheck, string? Failure, IReadOnlyList<string> ConsoleTail);
+public sealed record MachineBootRecord(string MachineId, bool Booted, long AtUnixMs, double Seconds, string? GuestCheck, string? Failure, IReadOnlyList<string> ConsoleTail)
+{
+    /// <summary>
+    /// False when a step kept the machine running instead of booting it again (a reprotect that moved it onto its agent's
+    /// exports live: Seconds is then the move's, GuestCheck the last check line of its one boot); null in every other
+    /// record, and in those from before it was kept, which all are boots.
+    /// </summary>
+    public bool? Restarted { get; init; }
+}
 
 /// <summary>A disk's SHA-256 at the point on two independent paths: the export the machine booted from, and a replay of base image plus journal.</summary>
 public sealed record DiskChecksum(string DiskId, long Sequence, string BootedSha256, string ReplaySha256)

@@ -10,12 +10,24 @@ namespace SiteRecovery.Node.Failover;
 /// (<c>failover/JOB/MACHINE/DISK.img</c>); a reprotect puts an agent in front of those images
 /// (<c>failover/JOB/MACHINE/reverse-agent/</c>) that replicates to the original site, whose master target keeps the
 /// original disks as its replicas, so the agent's first sync compares block hashes and moves only what changed since
-/// the failover. The machine restarts on the agent's NBD exports, so every later write is captured. A failback stops the
-/// machine, lets the agent drain and waits until the original site's master target holds each disk's last write.
+/// the failover. A machine that runs is moved onto the agent's NBD exports while it runs (a qemu mirror that copies
+/// nothing and pivots its drives, <see cref="IComputeTarget.MoveDisksOntoServedAsync"/>), so every later write is
+/// captured and the machine is not restarted. One that does not run (it died, or an interrupted attempt left another
+/// instance), or whose move fails, is stopped and started again on the exports.
+///
+/// Order, per machine: the agent starts with its first sync held; the machine moves (or stops); then the hold is released.
+/// Until the pivot the machine also writes the images past the agent, and a compare already under way could miss such a
+/// write; after it, every write goes through the agent, which the compare, starting only then, covers.
+///
+/// A failback stops the machine, lets the agent drain and waits until the original site's master target holds each
+/// disk's last write.
 /// </summary>
 public sealed partial class NodeFailoverEffects
 {
     HttpClient OriginalSite => peers.Client(TimeSpan.FromSeconds(30));
+
+    /// <summary>How long a live move onto an agent's exports may take: nothing is copied, only in-flight writes are waited for.</summary>
+    static readonly TimeSpan LiveMoveTimeout = TimeSpan.FromMinutes(2);
 
     ReverseAgents Agents => new(settings, m => log.LogInformation("{Message}", m));
 
@@ -47,43 +59,86 @@ public sealed partial class NodeFailoverEffects
             var work = Path.Combine(JobDirectory(jobId), m.MachineId);
             var images = ImagesOf(m, work);
             var folder = ReverseFolder(work);
-            // Repeated after a restart or a failed attempt: the machine (the committed one, or one an interrupted attempt
-            // started on its agent) is stopped first, so the images have one writer, the agent. An agent a node killed or
-            // stopped mid-step left serving these images to this site is kept (a failed attempt stops its own, below); any
-            // other is stopped and a new one compares everything again, which is always safe.
-            await compute.StopAsync(HandleOf(m), ct);
-            await compute.StopLeftoverAsync(work, ct);
+            var committed = HandleOf(m);
+            // The committed machine itself, running (on its images, or on this agent's exports after an interrupted
+            // attempt's pivot): it is moved, not restarted. Anything else is stopped first, so the images have one writer,
+            // the agent: a committed machine that died, or one an interrupted attempt started on its agent.
+            var live = compute.IsRunning(committed);
+            if (!live) await StopForRestartAsync(committed, work, ct);
+            // An agent a node killed or stopped mid-step left serving these images to this site is kept (a failed attempt
+            // stops its own, below); any other is stopped and a new one compares everything again, which is always safe.
             var disks = images.Select(i => (i.DiskId, i.Path)).ToList();
-            var agent = await agents.AdoptAsync(folder, m.MachineId, disks, target.ProcessServer, ct)
-                ?? await agents.StartAsync(folder, m.MachineId, disks, target.ProcessServer, ct);
+            var agent = await agents.AdoptAsync(folder, m.MachineId, disks, target.ProcessServer, ct, held: true)
+                ?? await agents.StartAsync(folder, m.MachineId, disks, target.ProcessServer, ct, held: true);
+            var pivoted = false;
             try
             {
-                var spec = await SpecAsync(m.MachineId, FailoverKind.Planned, work, ct);
                 var served = images.Select(i => new ServedDiskRecord(i.DiskId, "reverse-agent", $"nbd://{agent.Nbd}/{i.DiskId}", 0, i.Size)).ToList();
-                var handle = await compute.StartAsync(spec, served.Select(d => new DiskSource(d.DiskId, d.Uri, d.SizeBytes)).ToList(), ct);
-                var record = new StartedMachineRecord(handle.Target, m.MachineId, spec.Name, handle.InstanceId, handle.Pid, handle.ConsolePath, handle.Accelerator,
-                    handle.StartedAt.ToUnixTimeMilliseconds(), served);
-                started.Add(record);
-                var boot = await compute.WaitBootedAsync(handle, settings.BootMarker, settings.BootTimeout, ct);
-                var guest = boot.ConsoleTail.LastOrDefault(l => l.Contains("SR-CHECK", StringComparison.Ordinal))?.Trim();
-                boots.Add(new MachineBootRecord(m.MachineId, boot.Booted, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), boot.Elapsed.TotalSeconds, guest, boot.Failure, boot.ConsoleTail));
-                if (!boot.Booted) throw new InvalidOperationException($"machine {m.MachineId} did not boot on its reverse agent's disks: {boot.Failure}");
+                var sources = served.Select(d => new DiskSource(d.DiskId, d.Uri, d.SizeBytes)).ToList();
+                if (live)
+                {
+                    try
+                    {
+                        var clock = System.Diagnostics.Stopwatch.StartNew();
+                        await compute.MoveDisksOntoServedAsync(committed, sources, LiveMoveTimeout, ct);
+                        pivoted = true;
+                        agents.Release(folder, m.MachineId);
+                        started.Add(m with { Disks = served });
+                        var console = new SiteRecovery.Compute.Local.ConsoleFile(m.ConsolePath);
+                        console.ReadNew(final: true);
+                        var guest = console.Tail.LastOrDefault(l => l.Contains("SR-CHECK", StringComparison.Ordinal))?.Trim();
+                        boots.Add(new MachineBootRecord(m.MachineId, true, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), clock.Elapsed.TotalSeconds, guest, null, console.Tail)
+                            { Restarted = false });
+                        log.LogInformation("{Message}", $"failover {jobId}: machine {m.MachineId} moved onto its reverse agent's exports while running (pid {m.Pid}, not restarted) in {clock.Elapsed.TotalSeconds:0.0} s");
+                    }
+                    catch (DiskMoveException e)
+                    {
+                        // The move's jobs are cancelled: the machine runs on its images, which the held agent has not read yet.
+                        log.LogWarning("{Message}", $"failover {jobId}: machine {m.MachineId} could not move onto its reverse agent's exports while running ({e.Message}); stopping and restarting it on them instead");
+                        live = false;
+                        await StopForRestartAsync(committed, work, ct);
+                    }
+                }
+                if (!live)
+                {
+                    // Stopped: nothing writes the images but the agent from here on.
+                    agents.Release(folder, m.MachineId);
+                    var spec = await SpecAsync(m.MachineId, FailoverKind.Planned, work, ct);
+                    var handle = await compute.StartAsync(spec, sources, ct);
+                    var record = new StartedMachineRecord(handle.Target, m.MachineId, spec.Name, handle.InstanceId, handle.Pid, handle.ConsolePath, handle.Accelerator,
+                        handle.StartedAt.ToUnixTimeMilliseconds(), served);
+                    started.Add(record);
+                    var boot = await compute.WaitBootedAsync(handle, settings.BootMarker, settings.BootTimeout, ct);
+                    var guest = boot.ConsoleTail.LastOrDefault(l => l.Contains("SR-CHECK", StringComparison.Ordinal))?.Trim();
+                    boots.Add(new MachineBootRecord(m.MachineId, boot.Booted, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), boot.Elapsed.TotalSeconds, guest, boot.Failure, boot.ConsoleTail));
+                    if (!boot.Booted) throw new InvalidOperationException($"machine {m.MachineId} did not boot on its reverse agent's disks: {boot.Failure}");
+                    log.LogInformation("{Message}", $"failover {jobId}: machine {m.MachineId} restarted on its reverse agent's exports (it was not running, or could not move while running)");
+                }
                 var synced = await agents.WaitSyncedAsync(agent, m.MachineId, images.Select(i => i.DiskId).ToList(), ct);
                 reverse.Add(new ReverseMachineRecord(m.MachineId, agent.Pid, folder, agent.LogPath, agent.Nbd,
                     synced.Select(s => new ReverseDiskRecord(s.Disk, s.SizeBytes, s.BytesSent, s.BlocksSent, s.BlocksEqual, s.Seconds)).ToList()));
                 log.LogInformation("{Message}", $"failover {jobId}: machine {m.MachineId} reprotected to {target.ProcessServer}: " +
                     string.Join(", ", synced.Select(s => $"{s.Disk} {s.BytesSent} of {s.SizeBytes} bytes moved in {s.Seconds:0.0} s")));
             }
-            // A failed attempt leaves no agent behind (its machine, if started, is stopped by the next attempt). A cancelled
-            // one is a node stopping (nothing else cancels a step past the commit): the journal still says Reprotecting,
-            // so the node's next start repeats the step, which keeps this agent, as after a kill.
+            // A failed attempt leaves no agent behind (its machine, if started, is stopped by the next attempt), unless the
+            // committed machine already runs on it: stopping it would take the running machine's disks away, so it is kept
+            // for the next attempt to adopt. A cancelled one is a node stopping (nothing else cancels a step past the
+            // commit): the journal still says Reprotecting, so the node's next start repeats the step, which keeps this
+            // agent, as after a kill.
             catch when (!ct.IsCancellationRequested)
             {
-                await agents.StopLeftoverAsync(folder, CancellationToken.None);
+                if (!pivoted) await agents.StopLeftoverAsync(folder, CancellationToken.None);
                 throw;
             }
         }
         return (reverse, started, boots);
+    }
+
+    /// <summary>Stops the committed machine and whatever an interrupted attempt started in its folder, before a restart on the agent's exports.</summary>
+    async Task StopForRestartAsync(MachineHandle committed, string work, CancellationToken ct)
+    {
+        await compute.StopAsync(committed, ct);
+        await compute.StopLeftoverAsync(work, ct);
     }
 
     public async Task<IReadOnlyList<FailbackDiskRecord>> FailbackAsync(string jobId, IReadOnlyList<ReverseMachineRecord> reverse,

@@ -9,6 +9,9 @@ namespace SiteRecovery.Node.Failover;
 /// started detached (its own session, output to <c>agent.log</c> in its folder), so it and the machine on top of it
 /// outlive this node, as the machine did before. It is known by its pid and its folder: a pid counts as the agent only
 /// while its command line names that folder (<see cref="MachineProcess"/>), so a recycled pid is never signalled.
+/// A reprotect's agent starts <c>held</c>: its first sync (<c>--hold-first-sync</c>) waits until <see cref="Release"/> creates
+/// its folder's release file, once every write of the machine goes through the agent, or nothing writes. A return's agent
+/// serves files nothing else writes, so it is not held.
 /// </summary>
 public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
 {
@@ -22,6 +25,19 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
     static string PidFile(string folder) => Path.Combine(folder, "agent.pid");
     static int? ReadPid(string folder) => File.Exists(PidFile(folder)) && int.TryParse(File.ReadAllText(PidFile(folder)).Trim(), out var pid) ? pid : null;
     public static string LogFile(string folder) => Path.Combine(folder, "agent.log");
+    static string ReleaseFile(string folder) => Path.Combine(folder, "first-sync.release");
+
+    /// <summary>
+    /// Lets the agent serving from <paramref name="folder"/> start its first sync (the compare). Only once nothing writes the
+    /// images past the agent any more: its machine runs on the agent's exports, or is stopped.
+    /// </summary>
+    public void Release(string folder, string machineId)
+    {
+        var path = ReleaseFile(folder);
+        if (File.Exists(path)) return;
+        File.WriteAllText(path, "");
+        log($"reverse agent of {machineId}: first sync released");
+    }
 
     /// <summary>Stops whatever agent <paramref name="folder"/>'s pid file names (an earlier attempt's); a line when one ran.</summary>
     public async Task<string?> StopLeftoverAsync(string folder, CancellationToken ct)
@@ -33,16 +49,20 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
 
     /// <summary>
     /// Starts an agent for <paramref name="machineId"/> serving <paramref name="disks"/> (disk id → image), replicating to
-    /// <paramref name="processServer"/>, comparing every block with the replica by hash first; returns once it serves NBD.
+    /// <paramref name="processServer"/>, comparing every block with the replica by hash first (once released, when
+    /// <paramref name="held"/>); returns once it serves NBD.
     /// </summary>
-    public async Task<Running> StartAsync(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string processServer, CancellationToken ct)
+    public async Task<Running> StartAsync(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string processServer, CancellationToken ct,
+        bool held = false)
     {
         Directory.CreateDirectory(folder);
         var logPath = LogFile(folder);
         File.WriteAllText(logPath, "");
+        // An earlier agent's release must not let this one compare while its machine may still write the images directly.
+        File.Delete(ReleaseFile(folder));
         var args = new List<string> { "-c", "log=\"$1\"; shift; setsid \"$@\" >>\"$log\" 2>&1 </dev/null & echo $!", "sragent-launch", logPath };
         args.AddRange(settings.ReverseAgentCommand());
-        args.AddRange(RunArguments(folder, machineId, disks, processServer));
+        args.AddRange(RunArguments(folder, machineId, disks, processServer, held));
         // Forked from a thread of its own (see ForkingThread): the launching shell must not get a death signal mid-start.
         var run = await ForkingThread.RunAsync("/bin/sh", args, folder, TimeSpan.FromSeconds(30), ct);
         if (run.ExitCode != 0 || !int.TryParse(run.StdOut.Trim(), out var pid))
@@ -58,10 +78,11 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
     /// stopping one that serves anything else. Kept rather than replaced: its first sync, and what that sync moved, are
     /// in its log already; a second agent would compare again, find the blocks sent and report nothing moved.
     /// </summary>
-    public async Task<Running?> AdoptAsync(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string processServer, CancellationToken ct)
+    public async Task<Running?> AdoptAsync(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string processServer, CancellationToken ct,
+        bool held = false)
     {
         if (ReadPid(folder) is not { } pid || !MachineProcess.IsOurs(pid, folder)) return null;
-        var wanted = RunArguments(folder, machineId, disks, processServer);
+        var wanted = RunArguments(folder, machineId, disks, processServer, held);
         if (MachineProcess.CommandLine(pid) is not { } args || !args.AsSpan().EndsWith(wanted.ToArray()))
         {
             if (await StopLeftoverAsync(folder, ct) is { } stopped) log($"{stopped}: it served other disks or another site than the reprotect of {machineId} asks for");
@@ -71,9 +92,11 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
         return await WaitReadyAsync(pid, folder, machineId, ct);
     }
 
-    static List<string> RunArguments(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string processServer)
+    static List<string> RunArguments(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string processServer, bool held)
     {
-        var args = new List<string> { "run", "--id", machineId, "--nbd", "127.0.0.1:0", "--process-server", processServer, "--state-dir", folder, "--compare-with-replica", "--json" };
+        var args = new List<string> { "run", "--id", machineId, "--nbd", "127.0.0.1:0", "--process-server", processServer, "--state-dir", folder, "--compare-with-replica" };
+        if (held) args.AddRange(["--hold-first-sync", ReleaseFile(folder)]);
+        args.Add("--json");
         foreach (var (diskId, path) in disks) args.AddRange(["--disk", $"{diskId}={path}"]);
         return args;
     }
