@@ -42,4 +42,6 @@ public sealed record MasterTargetOptions(string ServerId, IPEndPoint Listen, str
     /// closed as soon as it is accepted.
     /// </summary>
     public int MaxConnections { get; init; } = SessionListener.DefaultMaxConnections;
+    /// <summary>The largest disk a process server may offer; a larger one is refused by name before anything is made for it.</summary>
+    public long MaxDiskSize { get; init; } = DiskSizeLimit.DefaultMax;
 }

@@ -46,6 +46,12 @@ public sealed partial class MasterTargetServer
                     await AcceptedControl.ServeAsync(hello, socket, server._agentReplies, server._controlByServer, server._log, ct).ConfigureAwait(false);
                     return;
                 }
+                // Every disk's size is checked before any is opened: a refused hello leaves nothing made for any of its disks.
+                if (DiskSizeLimit.Problem(hello, server._options.MaxDiskSize, "master target") is { } badSize)
+                {
+                    await SendAsync(new Refused(badSize), ct).ConfigureAwait(false);
+                    return;
+                }
                 foreach (var offer in hello.Disks)
                 {
                     ReplicaDisk disk;

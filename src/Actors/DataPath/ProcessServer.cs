@@ -304,13 +304,14 @@ public sealed partial class ProcessServer : IAsyncDisposable
                     return;
                 }
                 var resume = new Dictionary<string, long>();
+                // Every disk's size is checked before any is opened: a refused hello leaves nothing made for any of its disks.
+                if (DiskSizeLimit.Problem(hello, server._options.MaxDiskSize, "process server") is { } badSize)
+                {
+                    await SendAsync(new Refused(badSize), ct).ConfigureAwait(false);
+                    return;
+                }
                 foreach (var offer in hello.Disks)
                 {
-                    if (offer.SizeBytes <= 0)
-                    {
-                        await SendAsync(new Refused($"disk {offer.DiskId}: size {offer.SizeBytes} is not positive"), ct).ConfigureAwait(false);
-                        return;
-                    }
                     try { _disks[offer.DiskId] = await server.GetDiskAsync(offer.DiskId, offer.SizeBytes, offer.MachineId ?? hello.SourceId).WaitAsync(ct).ConfigureAwait(false); }
                     catch (Exception e) when (e is InvalidDataException or DurableFileUnreadableException)
                     {

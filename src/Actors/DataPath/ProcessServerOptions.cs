@@ -44,4 +44,6 @@ public sealed record ProcessServerOptions(string ServerId, IPEndPoint Listen, st
     public ReconnectPolicy StorageRetry => new(TimeSpan.FromMilliseconds(100), StorageRetryMax);
     /// <summary>Agent connections served at once (each agent holds two); one more is closed as soon as it is accepted.</summary>
     public int MaxConnections { get; init; } = SessionListener.DefaultMaxConnections;
+    /// <summary>The largest disk an agent may offer; a larger one is refused by name before anything is made for it.</summary>
+    public long MaxDiskSize { get; init; } = DiskSizeLimit.DefaultMax;
 }

@@ -44,6 +44,7 @@ public static class DataPathSettings
         },
         CacheBytes = Bytes(c, "process-server.cache-bytes", 64L << 20, 1L << 44),
         MaxConnections = (int)Number(c, "process-server.max-connections", 1, 1 << 20),
+        MaxDiskSize = Bytes(c, $"process-server.{DiskSizeLimit.Key}", 1 << 20, DiskSizeLimit.Ceiling),
     };
 
     public static MasterTargetOptions Apply(Config c, MasterTargetOptions o) => o with
@@ -62,6 +63,7 @@ public static class DataPathSettings
         RetentionCheckInterval = Duration(c, "master-target.retention-check-interval"),
         ClockSkewAlert = c.GetString(Key("master-target.clock-skew-alert")) is "off" ? null : Duration(c, "master-target.clock-skew-alert"),
         MaxConnections = (int)Number(c, "master-target.max-connections", 1, 1 << 20),
+        MaxDiskSize = Bytes(c, $"master-target.{DiskSizeLimit.Key}", 1 << 20, DiskSizeLimit.Ceiling),
     };
 
     /// <summary>The group-bookmark schedule: crash-consistent group points (null: off) and how often it is checked.</summary>
