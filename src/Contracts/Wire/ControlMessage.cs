@@ -67,8 +67,10 @@ public sealed record Hello(string SourceId, IReadOnlyList<DiskOffer> Disks, int 
 /// the <see cref="ProtocolVersion"/> the answering side speaks. <see cref="KeepaliveMs"/> (from
 /// <see cref="ProtocolVersion.Keepalives"/> on; 0 otherwise): the answering side closes the session when it hears nothing
 /// for its idle timeout, so the connecting side sends a <see cref="Keepalive"/> whenever it has sent nothing for this long.
+/// Left out of the frame when 0, so a resume to an older peer is the bytes that peer's version defined.
 /// </summary>
-public sealed record Resume(IReadOnlyDictionary<string, long> DurableThrough, int Version = 1, long KeepaliveMs = 0) : ControlMessage;
+public sealed record Resume(IReadOnlyDictionary<string, long> DurableThrough, int Version = 1,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] long KeepaliveMs = 0) : ControlMessage;
 
 /// <summary>Cumulative acknowledgement: every delta of the disk up to this sequence is durable at the acknowledging hop.</summary>
 public sealed record Ack(string DiskId, long DurableThrough) : ControlMessage;

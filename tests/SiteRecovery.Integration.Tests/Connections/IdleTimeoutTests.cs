@@ -117,6 +117,18 @@ public sealed class IdleTimeoutTests
     }
 
     [Fact]
+    public void A_resume_to_an_older_peer_carries_no_keepalive_field_and_one_to_a_newer_peer_reads_back()
+    {
+        var durable = new Dictionary<string, long> { ["d"] = 7 };
+        var old = SiteRecovery.Connections.SessionHandshake.ResumeFor(new Hello("old", [], 2), durable, Idle);
+        Assert.Equal(0, old.KeepaliveMs);
+        Assert.DoesNotContain("keepalive", System.Text.Encoding.UTF8.GetString(old.ToBytes()), StringComparison.OrdinalIgnoreCase);
+        var current = SiteRecovery.Connections.SessionHandshake.ResumeFor(new Hello("new", [], ProtocolVersion.Current), durable, Idle);
+        Assert.Equal((long)Idle.TotalMilliseconds / 3, Assert.IsType<Resume>(ControlMessage.Parse(current.ToBytes())).KeepaliveMs);
+        Assert.Equal(0, SiteRecovery.Connections.SessionHandshake.ResumeFor(new Hello("new", [], ProtocolVersion.Current), durable, null).KeepaliveMs);
+    }
+
+    [Fact]
     public void The_timeouts_are_read_from_datapath_hocon_and_a_bad_value_names_its_key()
     {
         var shipped = SiteRecovery.Node.DataPathSettings.Load(null);
