@@ -30,24 +30,11 @@ public static class FrameIo
         if (!delta.Payload.IsEmpty) await stream.WriteAsync(delta.Payload, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Reads one frame of at most <paramref name="maxFrame"/> bytes; null at a clean end of stream between frames.</summary>
-    public static async ValueTask<(FrameType Type, byte[] Body)?> ReadAsync(Stream stream, CancellationToken ct, int maxFrame = MaxFrame)
-    {
-        var header = new byte[FrameHeader.Size];
-        int got = 0;
-        while (got < header.Length)
-        {
-            var n = await stream.ReadAsync(header.AsMemory(got), ct).ConfigureAwait(false);
-            if (n == 0)
-            {
-                if (got == 0) return null;
-                throw new EndOfStreamException($"connection closed inside a frame header ({got} of {FrameHeader.Size} bytes)");
-            }
-            got += n;
-        }
-        var frame = FrameHeader.Parse(header, maxFrame);
-        var body = GC.AllocateUninitializedArray<byte>(frame.Length);
-        await stream.ReadExactlyAsync(body, ct).ConfigureAwait(false);
-        return (frame.Type, body);
-    }
+    /// <summary>
+    /// Reads one frame of at most <paramref name="maxFrame"/> bytes and nothing after it; null at a clean end of stream
+    /// between frames. Its body is allocated as its bytes arrive (see <see cref="FrameReader"/>).
+    /// </summary>
+    public static ValueTask<(FrameType Type, byte[] Body)?> ReadAsync(Stream stream, CancellationToken ct, int maxFrame = MaxFrame) =>
+        // A read buffer of one header: the reader takes the header and the body from the stream and not a byte more.
+        new FrameReader(stream, FrameHeader.Size) { MaxFrame = maxFrame }.ReadAsync(ct);
 }

@@ -1,14 +1,35 @@
+using System.Buffers;
+
 namespace SiteRecovery.Contracts.Wire;
 
 /// <summary>
 /// Reads length-prefixed frames through its own buffer, and says how many bytes it holds unread,
 /// so a receiver can batch its fsyncs: commit when nothing is buffered and the socket is idle.
 /// </summary>
+/// <remarks>
+/// Memory follows the bytes that arrived, never what a header claims: the read buffer starts at
+/// <see cref="FirstChunk"/> and doubles only when a read fills it (up to the size asked for), and a frame's body starts
+/// at <see cref="FirstChunk"/> (or what is already here) and grows fourfold each time it is full, up to the frame's
+/// length. A peer that declares a 40 MiB frame and sends its 5-byte header costs one chunk, not 40 MiB; one that
+/// sends the whole frame costs at most four times what it sent. What a connection holds is bounded by the read
+/// buffer's size plus <see cref="MaxFrame"/>, the limit its session sets (small until the hello is answered).
+/// </remarks>
 public sealed class FrameReader(Stream stream, int bufferSize = 1 << 20)
 {
-    readonly byte[] _buffer = new byte[bufferSize];
+    /// <summary>
+    /// The first allocation of a read buffer and of a frame's body: a 4 KiB write's frame fits in it, and 1024
+    /// connections that each sent a header and nothing more hold 64 MiB, not the 1 GiB their headers may claim.
+    /// </summary>
+    public const int FirstChunk = 64 << 10;
+
+    // Each growth of a body multiplies it by this: few copies for a large frame (a 1 MiB frame is copied a third of
+    // its size over), at the cost of holding at most this many times what arrived.
+    const int Growth = 4;
+
+    byte[] _buffer = new byte[Math.Min(bufferSize, FirstChunk)];
     int _start;
     int _end;
+    long _waitingSince;
 
     /// <summary>
     /// The largest frame this reader accepts. A session starts with <see cref="FrameHeader.MaxControlFrame"/> until its
@@ -16,8 +37,26 @@ public sealed class FrameReader(Stream stream, int bufferSize = 1 << 20)
     /// </summary>
     public int MaxFrame { get; set; } = FrameIo.MaxFrame;
 
+    /// <summary>True on a control-only connection: a delta frame there is refused from its header.</summary>
+    public bool ControlOnly { get; init; }
+
     /// <summary>Bytes received but not yet returned as frames.</summary>
     public int BufferedBytes => _end - _start;
+
+    /// <summary>
+    /// <see cref="Environment.TickCount64"/> when the read now waiting on the stream started, or 0 while none waits (the
+    /// receiver is busy with what it read, or holds back on purpose): how long the peer has been silent to a receiver that
+    /// listens. Written by the reading task, read from any thread.
+    /// </summary>
+    public long WaitingSince => Volatile.Read(ref _waitingSince);
+
+    /// <summary>One read from the stream into <paramref name="into"/>, marking the wait while it is pending.</summary>
+    async ValueTask<int> ReadSomeAsync(Memory<byte> into, CancellationToken ct)
+    {
+        Volatile.Write(ref _waitingSince, Environment.TickCount64);
+        try { return await stream.ReadAsync(into, ct).ConfigureAwait(false); }
+        finally { Volatile.Write(ref _waitingSince, 0); }
+    }
 
     async ValueTask<bool> FillAsync(int needed, CancellationToken ct)
     {
@@ -29,9 +68,18 @@ public sealed class FrameReader(Stream stream, int bufferSize = 1 << 20)
                 _end -= _start;
                 _start = 0;
             }
-            var n = await stream.ReadAsync(_buffer.AsMemory(_end), ct).ConfigureAwait(false);
+            var n = await ReadSomeAsync(_buffer.AsMemory(_end), ct).ConfigureAwait(false);
             if (n == 0) return false;
             _end += n;
+            if (_end == _buffer.Length && _buffer.Length < bufferSize)
+            {
+                // The peer sends faster than this buffer takes: give it more room, as much as it has shown it needs.
+                var larger = new byte[Math.Min(bufferSize, _buffer.Length * 2)];
+                Buffer.BlockCopy(_buffer, _start, larger, 0, _end - _start);
+                _end -= _start;
+                _start = 0;
+                _buffer = larger;
+            }
         }
         return true;
     }
@@ -56,19 +104,42 @@ public sealed class FrameReader(Stream stream, int bufferSize = 1 << 20)
             if (_end == _start) return null;
             throw new EndOfStreamException($"connection closed inside a frame header ({_end - _start} of {FrameHeader.Size} bytes)");
         }
-        var (length, type) = FrameHeader.Parse(_buffer.AsSpan(_start, FrameHeader.Size), MaxFrame);
+        var (length, type) = FrameHeader.Parse(_buffer.AsSpan(_start, FrameHeader.Size), MaxFrame, ControlOnly);
         _start += FrameHeader.Size;
-        var body = pooled ? System.Buffers.ArrayPool<byte>.Shared.Rent(length) : GC.AllocateUninitializedArray<byte>(length);
         var have = Math.Min(length, _end - _start);
+        var body = Allocate(Math.Min(length, Math.Max(FirstChunk, have)), pooled);
         Buffer.BlockCopy(_buffer, _start, body, 0, have);
         _start += have;
-        if (have < length)
-        {
-            // The rest goes straight into the body: large frames are not copied twice.
-            await stream.ReadExactlyAsync(body.AsMemory(have, length - have), ct).ConfigureAwait(false);
-        }
         if (_start == _end) _start = _end = 0;
+        // The rest goes straight into the body (large frames are not copied through the read buffer), which grows only
+        // as the bytes come.
+        for (var got = have; got < length;)
+        {
+            if (got == body.Length)
+            {
+                var larger = Allocate((int)Math.Min(length, (long)body.Length * Growth), pooled);
+                Buffer.BlockCopy(body, 0, larger, 0, got);
+                Release(body, pooled);
+                body = larger;
+            }
+            int n;
+            try { n = await ReadSomeAsync(body.AsMemory(got, Math.Min(body.Length, length) - got), ct).ConfigureAwait(false); }
+            catch { Release(body, pooled); throw; }
+            if (n == 0)
+            {
+                Release(body, pooled);
+                throw new EndOfStreamException($"connection closed inside a frame ({got} of {length} bytes)");
+            }
+            got += n;
+        }
         return new PooledFrame(type, body, length, pooled);
+    }
+
+    static byte[] Allocate(int length, bool pooled) => pooled ? ArrayPool<byte>.Shared.Rent(length) : GC.AllocateUninitializedArray<byte>(length);
+
+    static void Release(byte[] buffer, bool pooled)
+    {
+        if (pooled) ArrayPool<byte>.Shared.Return(buffer);
     }
 }
 
