@@ -111,6 +111,12 @@ public sealed class ReprotectTests
             var badTarget = await target.Api.PostAsync($"api/failovers/{job}/reprotect", new { processServer = "orig-site", api = original.ApiUrl });
             Assert.Equal(HttpStatusCode.BadRequest, badTarget.Status);
             Assert.Contains("ProcessServer must be HOST:PORT", badTarget.Error);
+            // A site this node holds no token for: its failback could not call it, so the reprotect is refused up front.
+            var unknownSite = await target.Api.PostAsync($"api/failovers/{job}/reprotect", new { processServer = original.PsAddress, api = "http://127.0.0.1:1" });
+            Assert.Equal(HttpStatusCode.BadRequest, unknownSite.Status);
+            Assert.Contains("no token for the API at http://127.0.0.1:1", unknownSite.Error);
+            Assert.Contains("--peer-tokens", unknownSite.Error);
+            Assert.Equal("Committed", Status((await target.Api.GetAsync($"api/failovers/{job}")).Body!));
             var reprotect = await target.Api.PostAsync($"api/failovers/{job}/reprotect", new { processServer = original.PsAddress, api = original.ApiUrl });
             Assert.True(reprotect.Status == HttpStatusCode.OK, reprotect.Text);
             var reprotected = await UntilAsync(target, job, j => Status(j) is "Reprotected" or "Committed" && j["history"]!.AsArray().Count > 0

@@ -92,10 +92,18 @@ sealed class NbdExport : IAsyncDisposable
     static async Task<NbdExport> ServeAsync(string dir, string name, string[] plugin)
     {
         var nbdkit = BoundedProcess.FindCommand("nbdkit") ?? throw new InvalidOperationException("nbdkit is not installed: run tests/setup.sh");
-        var port = TinyGuest.FreePort();
         var pidFile = Path.Combine(dir, "nbdkit.pid");
-        // nbdkit forks its daemon and the parent exits; the daemon writes the pidfile once it listens.
-        var run = await ForkingThread.RunAsync(nbdkit, ["--ipaddr", "127.0.0.1", "--port", port.ToString(), "--pidfile", pidFile, .. plugin], dir, TimeSpan.FromSeconds(30), CancellationToken.None);
+        int port;
+        ProcessRun run;
+        // A port found free can be taken by another process before nbdkit binds it (tests run in parallel, with other
+        // suites on the machine): that, and only that, is tried again on another port.
+        for (var attempt = 1; ; attempt++)
+        {
+            port = TinyGuest.FreePort();
+            // nbdkit forks its daemon and the parent exits; the daemon writes the pidfile once it listens.
+            run = await ForkingThread.RunAsync(nbdkit, ["--ipaddr", "127.0.0.1", "--port", port.ToString(), "--pidfile", pidFile, .. plugin], dir, TimeSpan.FromSeconds(30), CancellationToken.None);
+            if (run.ExitCode == 0 || attempt == 5 || !run.StdErr.Contains("Address already in use", StringComparison.Ordinal)) break;
+        }
         var clock = Stopwatch.StartNew();
         while (run.ExitCode == 0 && !(File.Exists(pidFile) && File.ReadAllText(pidFile).EndsWith('\n')) && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(20);
         if (run.ExitCode != 0 || !File.Exists(pidFile))
