@@ -45,7 +45,8 @@ public abstract record ControlMessage
             return JsonSerializer.Deserialize<ControlMessage>(body, Options)
                    ?? throw new InvalidDataException("control frame is JSON null");
         }
-        catch (JsonException e)
+        // NotSupportedException: an object without the "type" discriminator (System.Text.Json cannot make the abstract base).
+        catch (Exception e) when (e is JsonException or NotSupportedException)
         {
             throw new InvalidDataException($"control frame is not a known control message: {e.Message}");
         }
