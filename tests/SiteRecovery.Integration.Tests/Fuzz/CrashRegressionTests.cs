@@ -1,11 +1,14 @@
+using System.Buffers;
 using System.Text;
+using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Contracts.Wire;
+using SiteRecovery.Journal.Compression;
 
 namespace SiteRecovery.Integration.Tests.Fuzz;
 
 /// <summary>
 /// The crashes the fuzzer found (fuzz/run.sh, AFL++ with SharpFuzz), each reduced to the smallest input that shows it and
-/// the named error it must now give. The inputs as found are in fuzz/crashes/.
+/// the named error it must now give. The inputs as found are in fuzz/crashes/ and replayed by <see cref="CorpusTests"/>.
 /// </summary>
 public sealed class CrashRegressionTests
 {
@@ -34,5 +37,20 @@ public sealed class CrashRegressionTests
         var frame = await new FrameReader(stream).ReadAsync(CancellationToken.None);
         Assert.NotNull(frame);
         Assert.Throws<InvalidDataException>(() => ControlMessage.Parse(frame.Value.Body));
+    }
+
+    [Fact]
+    public void CompressedBookmarkWhoseZstdFrameDeclaresNoSizeIsAFormatError()
+    {
+        // Found by the delta target: a stored record of a non-write kind flagged compressed, whose payload is not a zstd
+        // frame with a content size, let ZstdException escape DecodeStored (documented: DeltaFormatException or
+        // ChecksumMismatchException only).
+        var bookmark = Delta.Bookmark("disk-1", 10, "b1", 1_700_000_000_000);
+        var record = new ArrayBufferWriter<byte>();
+        DeltaCodec.Encode(bookmark, "not zstd"u8, compressed: true, record);
+        using var compression = new DeltaCompression();
+        var e = Assert.Throws<DeltaFormatException>(() => compression.DecodeStored(record.WrittenMemory));
+        Assert.Contains("disk-1#10", e.Message);
+        Assert.Contains("compressed Bookmark payload declares no decompressed size", e.Message);
     }
 }
