@@ -206,10 +206,41 @@ public static class FuzzTargets
         {
             var message = ControlMessage.Parse(body.Span);
             if (message is null) throw new Finding("ControlMessage.Parse returned null");
+            CheckWhole(message, message.GetType().Name);
             return;
         }
         var delta = DeltaCodec.Decode(body, out _);
         DeltaValidation.Check(delta, long.MaxValue, payloadCompressed: true);
+    }
+
+    /// <summary>
+    /// A parsed message is whole: no member its record declares non-nullable is null, in it or in the records it holds
+    /// (a receiver reads hello.Disks.Count without looking). Members of other types (collections' elements) are not walked.
+    /// </summary>
+    private static void CheckWhole(object value, string path)
+    {
+        var nullability = new System.Reflection.NullabilityInfoContext();
+        foreach (var property in value.GetType().GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
+        {
+            if (property.PropertyType.IsValueType || property.GetIndexParameters().Length > 0) continue;
+            var member = property.GetValue(value);
+            if (member is null)
+            {
+                if (nullability.Create(property).ReadState == System.Reflection.NullabilityState.NotNull)
+                    throw new Finding($"{path}.{property.Name} is null after ControlMessage.Parse");
+                continue;
+            }
+            if (member is System.Collections.IEnumerable items and not string)
+            {
+                foreach (var item in items)
+                    if (item is not null && item.GetType().Namespace?.StartsWith("SiteRecovery.", StringComparison.Ordinal) == true && !item.GetType().IsValueType)
+                        CheckWhole(item, $"{path}.{property.Name}[]");
+            }
+            else if (property.PropertyType.Namespace?.StartsWith("SiteRecovery.", StringComparison.Ordinal) == true)
+            {
+                CheckWhole(member, $"{path}.{property.Name}");
+            }
+        }
     }
 
     /// <summary>A read-only stream over bytes that returns at most <c>chunk</c> bytes per read, as a socket may.</summary>
