@@ -24,6 +24,33 @@ public sealed class CrashRegressionTests
         Assert.Contains("control frame is not a known control message", e.Message);
     }
 
+    [Theory]
+    [InlineData("{\"type\":\"hello\",\"sourceId\":\"agent-1\",\"version\":2}", "Hello", "disks")]
+    [InlineData("{\"type\":\"hello\",\"disks\":[],\"version\":2}", "Hello", "sourceId")]
+    [InlineData("{\"type\":\"hello\",\"sourceId\":null,\"disks\":[],\"version\":2}", "Hello", "SourceId")]
+    [InlineData("{\"type\":\"hello\",\"sourceId\":\"a\",\"disks\":[{\"divkId\":\"disk-1\",\"sizeBytes\":1}]}", "DiskOffer", "diskId")]
+    [InlineData("{\"type\":\"ack\",\"dis\u007fId\":\"disk-1\",\"durableThrough\":9}", "Ack", "diskId")]
+    public void ControlMessageMissingOrNullingADeclaredMemberIsInvalidData(string json, string type, string member)
+    {
+        // Found by the frame target (a parsed message must be whole): a misspelt or null member came back as null in a
+        // record that declares it non-nullable, and the receivers read it without looking (hello.Disks.Count).
+        var e = Assert.Throws<InvalidDataException>(() => ControlMessage.Parse(Encoding.UTF8.GetBytes(json)));
+        Assert.Contains("control frame is not a known control message", e.Message);
+        Assert.Contains(type, e.Message);
+        Assert.Contains(member, e.Message);
+    }
+
+    [Fact]
+    public void ControlMessagesStillParseWithTheirDefaultsLeftOut()
+    {
+        // What a peer older than a member sends: members with a default may be absent, nullable ones null.
+        var hello = Assert.IsType<Hello>(ControlMessage.Parse("{\"type\":\"hello\",\"sourceId\":\"a\",\"disks\":[{\"diskId\":\"d\",\"sizeBytes\":1}]}"u8));
+        Assert.Equal(1, hello.Version);
+        Assert.Null(hello.Disks[0].MachineId);
+        var inserted = Assert.IsType<BookmarkInserted>(ControlMessage.Parse("{\"type\":\"bookmark-inserted\",\"requestId\":\"r\",\"bookmarkId\":\"b\",\"sequences\":{},\"error\":null}"u8));
+        Assert.False(inserted.Retryable);
+    }
+
     [Fact]
     public async Task ControlFrameWithoutATypeEndsTheFrameReaderWithInvalidData()
     {
