@@ -63,11 +63,12 @@ passed=0; failed=0
 for t in "${targets[@]}"; do
   findings="$out/findings/$t"
   rm -rf "$findings"; mkdir -p "$out/findings"
+  dict=(); [ -f "$here/dict/$t.dict" ] && dict=(-x "$here/dict/$t.dict")
   # dotnet is not an AFL-compiled binary (SKIP_BIN_CHECK); no UI in logs; the machine's core_pattern and CPU governor
   # are not ours to change; cores are shared, so no pinning. -t: ms per input before it counts as a hang (the NBD
   # target gives up on a session itself after 10 s and reports that as a crash with its reason).
   AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1 \
-    timeout $((seconds + 180)) afl-fuzz -i "$here/corpus/$t" -o "$findings" -V "$seconds" -t 30000 -m none \
+    timeout $((seconds + 180)) afl-fuzz -i "$here/corpus/$t" -o "$findings" "${dict[@]}" -V "$seconds" -t 30000 -m none \
     -- dotnet "$out/bin/SiteRecovery.Fuzz.dll" "$t" >"$out/afl-$t.log" 2>&1
   rc=$?
   stats="$findings/default/fuzzer_stats"
