@@ -30,6 +30,21 @@ for trx in "$results"/*.trx; do
   p=$(get passed); f=$(get failed); e=$(get error); t=$(get total); x=$(get executed)
   passed=$((passed + p)); failed=$((failed + f + e)); skipped=$((skipped + t - x))
 done
+# The fuzz step: each parser under AFL++ for a short fixed time (fuzz/run.sh, 25 s a target, about 2 minutes with its
+# build). A target that ran its time without a crash or hang is one pass, one that did not is one failure (its input is
+# saved in fuzz/crashes/). Skipped when a test filter is set; FUZZ_SECONDS lengthens it, except under CI.
+if [ -z "$filter" ]; then
+  fuzz_seconds="${FUZZ_SECONDS:-25}"; [ "${CI:-}" = true ] && fuzz_seconds=25
+  echo "=== fuzz"
+  bash fuzz/run.sh --seconds "$fuzz_seconds" 2>&1 | tee "$results/fuzz.log"
+  fuzz_line="$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed$' "$results/fuzz.log" | tail -1)"
+  if [ -z "$fuzz_line" ]; then
+    echo "the fuzz step printed no result"; failed=$((failed + 1)); status=1
+  else
+    fp=$(echo "$fuzz_line" | grep -o '[0-9]* passed' | grep -o '[0-9]*'); ff=$(echo "$fuzz_line" | grep -o '[0-9]* failed' | grep -o '[0-9]*')
+    passed=$((passed + fp)); failed=$((failed + ff))
+  fi
+fi
 projects=$(find tests -name '*.Tests.csproj' | wc -l)
 trxs=$(ls "$results"/*.trx 2>/dev/null | wc -l)
 if [ "$trxs" -lt "$projects" ]; then

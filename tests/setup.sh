@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need, idempotently, on a fresh Debian machine (as root).
-# Real parts only: PostgreSQL 15, fio, qemu-io, nbdcopy, nbdkit, OpenSSH, sqlite3, and qemu-system-x86 with the tiny
-# test guest (tests/images/build-tiny-guest.sh, cached under ${SR_IMAGE_CACHE:-/var/cache/siterecovery}).
+# Real parts only: PostgreSQL 15, fio, qemu-io, nbdcopy, nbdkit, OpenSSH, sqlite3, afl++ and the sharpfuzz tool (the fuzz
+# step), and qemu-system-x86 with the tiny test guest (tests/images/build-tiny-guest.sh, cached under
+# ${SR_IMAGE_CACHE:-/var/cache/siterecovery}).
 # --clients-only: what the quickstart needs (the NBD clients, qemu-system-x86 and the guest image), no servers.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -14,6 +15,8 @@ wanted="fio:fio qemu-io:qemu-utils nbdcopy:libnbd-bin nbdinfo:libnbd-bin"
 wanted="$wanted qemu-system-x86_64:qemu-system-x86 extlinux:extlinux cpio:cpio sfdisk:fdisk mke2fs:e2fsprogs depmod:kmod partx:util-linux"
 if [ $clients_only -eq 0 ]; then
   wanted="$wanted nbdkit:nbdkit sqlite3:sqlite3 sshd:openssh-server pg_ctlcluster:postgresql"
+  # The fuzz step (fuzz/run.sh): AFL++ drives the SharpFuzz-instrumented parsers.
+  wanted="$wanted afl-fuzz:afl++"
 fi
 for pair in $wanted; do
   cmd="${pair%%:*}"; pkg="${pair#*:}"
@@ -28,6 +31,11 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
+fi
+
+# The SharpFuzz instrumenter, a local dotnet tool pinned in fuzz/.config/dotnet-tools.json.
+if [ $clients_only -eq 0 ]; then
+  (cd "$here/../fuzz" && dotnet tool restore >/dev/null)
 fi
 
 if [ $clients_only -eq 0 ] && [ -f "$here/setup-postgres.sh" ]; then

@@ -37,16 +37,21 @@ public abstract record ControlMessage
 {
     static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);
 
+    // Reading is strict where writing need not be: a member the record declares (without a default) must be present, and
+    // one it declares non-nullable must not be null, so a parsed message is whole (hello.Disks, ack.DiskId...).
+    static readonly JsonSerializerOptions ParseOptions = new(Options) { RespectRequiredConstructorParameters = true, RespectNullableAnnotations = true };
+
     public byte[] ToBytes() => JsonSerializer.SerializeToUtf8Bytes(this, Options);
 
     public static ControlMessage Parse(ReadOnlySpan<byte> body)
     {
         try
         {
-            return JsonSerializer.Deserialize<ControlMessage>(body, Options)
+            return JsonSerializer.Deserialize<ControlMessage>(body, ParseOptions)
                    ?? throw new InvalidDataException("control frame is JSON null");
         }
-        catch (JsonException e)
+        // NotSupportedException: an object without the "type" discriminator (System.Text.Json cannot make the abstract base).
+        catch (Exception e) when (e is JsonException or NotSupportedException)
         {
             throw new InvalidDataException($"control frame is not a known control message: {e.Message}");
         }

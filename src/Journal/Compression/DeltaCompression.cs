@@ -113,7 +113,16 @@ public sealed class DeltaCompression : IDisposable
             var expected = stored.Kind == DeltaKind.Write ? stored.Length : -1;
             if (expected < 0)
             {
-                var declared = Decompressor.GetDecompressedSize(stored.Payload.Span);
+                ulong declared;
+                try
+                {
+                    declared = Decompressor.GetDecompressedSize(stored.Payload.Span);
+                }
+                catch (ZstdException e)
+                {
+                    // Only a write's header carries its inflated size; any other kind's zstd frame must declare it.
+                    throw new DeltaFormatException($"delta {stored.DiskId}#{stored.Sequence}: compressed {stored.Kind} payload declares no decompressed size ({e.Message})");
+                }
                 if (declared > DeltaCodec.MaxPayload)
                     throw new DeltaFormatException($"delta {stored.DiskId}#{stored.Sequence}: compressed payload declares {declared} bytes, above {DeltaCodec.MaxPayload}");
                 expected = (int)declared;
