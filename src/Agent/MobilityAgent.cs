@@ -10,7 +10,7 @@ namespace SiteRecovery.Agent;
 public sealed record AgentDisk(string Name, string Path);
 
 /// <summary>Settings of one Mobility agent.</summary>
-public sealed record AgentOptions(string AgentId, IReadOnlyList<AgentDisk> Disks, IPEndPoint NbdListen, EndPoint ProcessServer, string StateDirectory)
+public sealed record AgentOptions(string AgentId, IReadOnlyList<AgentDisk> Disks, EndPoint NbdListen, EndPoint ProcessServer, string StateDirectory)
 {
     /// <summary>Bytes of not-yet-acknowledged deltas held per disk before writers wait.</summary>
     public long BufferBytesPerDisk { get; init; } = 64L << 20;

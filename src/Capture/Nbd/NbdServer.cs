@@ -86,7 +86,8 @@ public sealed class NbdServer : IAsyncDisposable
         var listener = new Socket(_endpoint.AddressFamily, SocketType.Stream, protocol);
         try
         {
-            listener.Bind(_endpoint);
+            if (_endpoint is UnixDomainSocketEndPoint unix && !OperatingSystem.IsWindows()) PrivateUnixSocket.Bind(listener, unix);
+            else listener.Bind(_endpoint);
             listener.Listen(128);
         }
         catch
@@ -188,6 +189,7 @@ public sealed class NbdServer : IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _draining.Cancel();
         _listener?.Dispose();
+        if (_listener is not null && _endpoint is UnixDomainSocketEndPoint unix && !OperatingSystem.IsWindows()) PrivateUnixSocket.Remove(unix);
         if (_acceptLoop is not null)
         {
             try { await _acceptLoop.ConfigureAwait(false); } catch (Exception) { /* already logged */ }

@@ -7,7 +7,8 @@ using SiteRecovery.Contracts.Wire;
 
 var id = new Option<string>("--id") { Description = "Agent id (unique per protected machine)", DefaultValueFactory = _ => Environment.MachineName };
 var disks = new Option<string[]>("--disk") { Description = "A protected disk as NAME=PATH (file or block device); the NBD export name is NAME", Required = true, AllowMultipleArgumentsPerToken = false };
-var nbd = new Option<string>("--nbd") { Description = "NBD listen address HOST:PORT", DefaultValueFactory = _ => "127.0.0.1:10809" };
+var nbd = new Option<string>("--nbd") { Description = "NBD listen address: HOST:PORT (loopback unless --nbd-listen-any), or unix:PATH for a socket only this user may open", DefaultValueFactory = _ => "127.0.0.1:10809" };
+var nbdListenAny = new Option<bool>("--nbd-listen-any") { Description = "Let --nbd listen on an address other than loopback: the export serves the raw disks to whoever connects, without authentication" };
 var ps = new Option<string>("--process-server") { Description = "Process server data-path address HOST:PORT", Required = true };
 var state = new Option<string>("--state-dir") { Description = "Directory for the agent's tracking state", DefaultValueFactory = _ => ".data/agent" };
 var bufferMb = new Option<int>("--buffer-mb") { Description = "Unacknowledged data held per disk before writers wait (MiB)", DefaultValueFactory = _ => 64 };
@@ -22,7 +23,7 @@ var compare = new Option<bool>("--compare-with-replica") { Description = "The di
 var holdFirstSync = new Option<string?>("--hold-first-sync") { Description = "Serve NBD, but start no resync (the compare of --compare-with-replica included) until FILE exists: a reprotect moves its running machine onto this agent's exports first, so that the compare sees every write it made" };
 var overflow = new Option<string>("--on-full-buffer") { Description = "track: mark dirty regions and resend them (writes keep source speed); wait: writers wait for room", DefaultValueFactory = _ => "track" };
 
-var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, shutdownCommand, compare, holdFirstSync };
+var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, shutdownCommand, compare, holdFirstSync, nbdListenAny };
 run.SetAction(async (parse, ct) =>
 {
     var asJson = parse.GetValue(json);
@@ -35,7 +36,7 @@ run.SetAction(async (parse, ct) =>
             if (eq <= 0 || eq == spec.Length - 1) throw new ArgumentException($"--disk '{spec}' is not NAME=PATH");
             return new AgentDisk(spec[..eq], Path.GetFullPath(spec[(eq + 1)..]));
         }).ToList();
-        var options = new AgentOptions(parse.GetValue(id)!, parsedDisks, HostPort.Parse("--nbd", parse.GetValue(nbd)!),
+        var options = new AgentOptions(parse.GetValue(id)!, parsedDisks, NbdListenAddress.Parse("--nbd", parse.GetValue(nbd)!, parse.GetValue(nbdListenAny)),
             HostPort.Parse("--process-server", parse.GetValue(ps)!), Path.GetFullPath(parse.GetValue(state)!))
         {
             BufferBytesPerDisk = (long)parse.GetValue(bufferMb) << 20,

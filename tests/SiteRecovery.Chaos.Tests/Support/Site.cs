@@ -199,14 +199,17 @@ public sealed class Agent : IDisposable
     /// <summary>More arguments for the agent's next start (e.g. <c>--compare-with-replica</c>).</summary>
     public List<string> ExtraArgs { get; } = [];
 
-    public string Uri(string disk) => $"nbd://127.0.0.1:{NbdPort}/{disk}";
+    /// <summary>When set before a start, the agent serves NBD on this Unix socket instead of its TCP port.</summary>
+    public string? NbdSocket { get; init; }
+
+    public string Uri(string disk) => NbdSocket is { } socket ? $"nbd+unix:///{disk}?socket={socket}" : $"nbd://127.0.0.1:{NbdPort}/{disk}";
 
     public async Task StartAsync(TimeSpan? timeout = null)
     {
         if (Process is { HasExited: false }) throw new InvalidOperationException($"agent {Id} is already running");
         var args = new List<string> { "run", "--id", Id };
         foreach (var (name, path) in Disks) { args.Add("--disk"); args.Add($"{name}={path}"); }
-        args.AddRange(["--nbd", $"127.0.0.1:{NbdPort}", "--process-server", ProcessServer, "--state-dir", StateDir, "--json"]);
+        args.AddRange(["--nbd", NbdSocket is { } socket ? $"unix:{socket}" : $"127.0.0.1:{NbdPort}", "--process-server", ProcessServer, "--state-dir", StateDir, "--json"]);
         args.AddRange(ExtraArgs);
         Process = HostProcess.Start($"sragent-{Id}", Repo.AgentDll, args, _logDir);
         History.Add(Process);
