@@ -8,9 +8,8 @@ namespace SiteRecovery.Connections;
 /// timeout, or was never asked for) is dropped: <see cref="Complete"/> says false.
 /// </summary>
 /// <param name="completeOnReceiverThread">
-/// True: what follows a reply runs inline on the task that received it, with no further thread-pool turn, as a control
-/// channel's hold steps want (see <see cref="ControlChannel"/>); that code must then never block, or the channel stops
-/// reading. False: it runs on the pool.
+/// True: what follows a reply runs on the thread that received it, with no thread-pool turn, as a control channel's
+/// thread needs (see <see cref="ControlChannel"/>); that code must then never block. False: it runs on the pool.
 /// </param>
 public sealed class PendingReplies<TReply>(bool completeOnReceiverThread = false) where TReply : class
 {

@@ -70,7 +70,18 @@ public sealed record ReconnectPolicy(TimeSpan Initial, TimeSpan Max, double Mult
     /// </summary>
     public Task RunAsync(Func<Action, CancellationToken, Task> connection, Func<Exception, bool> isLoss, Action<Exception, TimeSpan> lost,
         CancellationToken stop, Action? afterEach = null) =>
-        LoopAsync(async (connected, ct) => { await connection(connected, ct).ConfigureAwait(false); return false; }, isLoss, lost, afterEach, stop);
+        LoopAsync(async (connected, ct) => { await connection(connected, ct).ConfigureAwait(false); return false; }, isLoss, lost, afterEach, SleepAsync, stop);
+
+    /// <summary>
+    /// <see cref="RunAsync"/> for a connection served by a thread of its own with blocking calls (<see cref="Wire.ControlChannel"/>):
+    /// every attempt and every wait happens on the calling thread, which is the point of such a thread.
+    /// </summary>
+    public void Run(Action<Action> connection, Func<Exception, bool> isLoss, Action<Exception, TimeSpan> lost, CancellationToken stop, Action? afterEach = null)
+    {
+        var loop = LoopAsync((connected, _) => { connection(connected); return Task.FromResult(false); }, isLoss, lost, afterEach, SleepBlocking, stop);
+        // Every task the loop awaited was complete when awaited, so it ran start to end on this thread: nothing is pending.
+        loop.GetAwaiter().GetResult();
+    }
 
     /// <summary>
     /// Tries <paramref name="attempt"/> until it returns, waiting as <see cref="RunAsync"/> does after each failure that
@@ -82,15 +93,15 @@ public sealed record ReconnectPolicy(TimeSpan Initial, TimeSpan Max, double Mult
         CancellationToken stop, bool failedAlready = false)
     {
         T result = default!;
-        await LoopAsync(async (_, ct) => { result = await attempt(ct).ConfigureAwait(false); return true; }, isTransient, failed, null, stop,
+        await LoopAsync(async (_, ct) => { result = await attempt(ct).ConfigureAwait(false); return true; }, isTransient, failed, null, SleepAsync, stop,
             failedAlready).ConfigureAwait(false);
         stop.ThrowIfCancellationRequested();
         return result;
     }
 
-    /// <summary>The loop behind both entries; an attempt returns true when nothing is left to retry.</summary>
+    /// <summary>The loop behind all three entries; an attempt returns true when nothing is left to retry.</summary>
     async Task LoopAsync(Func<Action, CancellationToken, Task<bool>> attempt, Func<Exception, bool> isLoss, Action<Exception, TimeSpan> lost,
-        Action? afterEach, CancellationToken stop, bool failedAlready = false)
+        Action? afterEach, Func<TimeSpan, CancellationToken, Task<bool>> sleep, CancellationToken stop, bool failedAlready = false)
     {
         var failures = 0;
         void Connected() => failures = 0;
@@ -100,7 +111,7 @@ public sealed record ReconnectPolicy(TimeSpan Initial, TimeSpan Max, double Mult
             if (failures < int.MaxValue) failures++;
             return wait;
         }
-        if (failedAlready && !await SleepAsync(Next(), stop).ConfigureAwait(false)) return;
+        if (failedAlready && !await sleep(Next(), stop).ConfigureAwait(false)) return;
         while (!stop.IsCancellationRequested)
         {
             TimeSpan wait;
@@ -117,7 +128,7 @@ public sealed record ReconnectPolicy(TimeSpan Initial, TimeSpan Max, double Mult
                 lost(e, wait);
             }
             finally { afterEach?.Invoke(); }
-            if (!await SleepAsync(wait, stop).ConfigureAwait(false)) return;
+            if (!await sleep(wait, stop).ConfigureAwait(false)) return;
         }
     }
 
@@ -128,4 +139,5 @@ public sealed record ReconnectPolicy(TimeSpan Initial, TimeSpan Max, double Mult
         return true;
     }
 
+    static Task<bool> SleepBlocking(TimeSpan wait, CancellationToken stop) => Task.FromResult(!stop.WaitHandle.WaitOne(wait));
 }

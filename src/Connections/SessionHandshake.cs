@@ -12,18 +12,10 @@ namespace SiteRecovery.Connections;
 public static class SessionHandshake
 {
     /// <summary>
-    /// How long an accepted connection may take to say hello unless its role's configuration says otherwise
-    /// (<c>hello-timeout</c>): every component says hello right after connecting, so a connection silent this long is
-    /// not one of them.
+    /// How long an accepted connection may take to say hello. Not an operator's setting: every component says hello
+    /// right after connecting, so a connection silent this long is not one of them.
     /// </summary>
     public static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(30);
-
-    /// <summary>
-    /// How long an answered session may stay silent unless its role's configuration says otherwise (<c>idle-timeout</c>):
-    /// long beside the keepalives a live peer sends (a third of it), short beside the hours a dead peer's session would
-    /// otherwise hold its connection and buffers.
-    /// </summary>
-    public static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromMinutes(2);
 
     /// <summary>
     /// The connecting end: says <paramref name="hello"/> (at this side's <see cref="ProtocolVersion.Current"/>) on
@@ -41,8 +33,8 @@ public static class SessionHandshake
     }
 
     /// <summary>
-    /// The answer to a hello, checked the same way by every connecting end: the resume, or the exception naming what
-    /// <paramref name="peer"/> did instead.
+    /// The answer to a hello, checked the same way by the async and the blocking (<see cref="ControlChannel"/>) ends:
+    /// the resume, or the exception naming what <paramref name="peer"/> did instead.
     /// </summary>
     public static Resume Answered(ControlMessage? answer, bool closed, string peer, Hello hello)
     {
@@ -88,30 +80,7 @@ public static class SessionHandshake
         return null;
     }
 
-    /// <summary>
-    /// A live peer's keepalives come this many times within the idle timeout: one lost or delayed behind a slow send
-    /// still leaves two before the session is closed.
-    /// </summary>
-    public const int KeepalivesPerIdleTimeout = 3;
-
-    /// <summary>
-    /// The answer to an accepted hello: where each disk resumes, in the version both sides speak. With an
-    /// <paramref name="idleTimeout"/> and a peer that speaks <see cref="ProtocolVersion.Keepalives"/>, it asks for a
-    /// keepalive every <see cref="KeepalivesPerIdleTimeout"/>-th of it (watch the session with <see cref="IdleWatch.For"/>).
-    /// </summary>
-    public static Resume ResumeFor(Hello hello, IReadOnlyDictionary<string, long> durableThrough, TimeSpan? idleTimeout = null)
-    {
-        var version = Math.Min(hello.Version, ProtocolVersion.Current);
-        var keepalive = version >= ProtocolVersion.Keepalives && idleTimeout is { } t ? Math.Max(1, (long)t.TotalMilliseconds / KeepalivesPerIdleTimeout) : 0;
-        return new Resume(durableThrough, version, keepalive);
-    }
-
-    /// <summary>
-    /// The connecting end, once answered: keeps the session alive by <paramref name="sender"/> as <paramref name="answer"/>
-    /// asks (nothing when it does not: an older peer, or no idle timeout there), until <paramref name="ct"/>.
-    /// </summary>
-    public static Task KeepAliveAsync(Resume answer, FrameSender sender, CancellationToken ct) =>
-        answer.Version >= ProtocolVersion.Keepalives && answer.KeepaliveMs > 0
-            ? sender.KeepAliveAsync(TimeSpan.FromMilliseconds(answer.KeepaliveMs), ct)
-            : Task.CompletedTask;
+    /// <summary>The answer to an accepted hello: where each disk resumes, in the version both sides speak.</summary>
+    public static Resume ResumeFor(Hello hello, IReadOnlyDictionary<string, long> durableThrough) =>
+        new(durableThrough, Math.Min(hello.Version, ProtocolVersion.Current));
 }

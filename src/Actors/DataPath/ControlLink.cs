@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using SiteRecovery.Connections;
 using SiteRecovery.Contracts.Wire;
 
@@ -9,45 +10,32 @@ namespace SiteRecovery.Actors.DataPath;
 /// disk's delta connection, where an answer would queue behind megabytes of deltas in flight and the write
 /// stall of a group bookmark would grow with the replication backlog.
 ///
-/// A request is passed to the agent from the task that read it, and the agent's answer, which completes on the agent's
-/// control connection's receiving task, is written back from there at once. Keepalives go out when the link is quiet,
-/// as the master target's resume asks, so an idle link is not closed by its idle timeout.
+/// Served by a thread of its own with blocking reads (<see cref="ControlChannel"/>): a request is passed to the
+/// agent on this thread, and the agent's answer, which completes on the agent's control thread, is written back
+/// from there at once. No hop waits for a thread-pool turn behind the spool's fsyncs.
 /// </summary>
 sealed class ControlLink(ProcessServer server, ProcessServerOptions options, Action<string> log)
 {
-    public Task RunAsync(CancellationToken stop) => options.ControlReconnect.RunAsync(RunOnceAsync, ReconnectPolicy.IsConnectionLoss,
+    public Task RunAsync(CancellationToken stop) => ControlChannel.StartThread("control link", () => Loop(stop));
+
+    void Loop(CancellationToken stop) => options.ControlReconnect.Run(connected => RunOnce(connected, stop), ReconnectPolicy.IsConnectionLoss,
         (e, _) => log($"process server: control connection to {options.MasterTarget}: {e.Message}; retrying"), stop);
 
-    async Task RunOnceAsync(Action connected, CancellationToken stop)
+    void RunOnce(Action connected, CancellationToken stop)
     {
-        var (channel, answer) = await ControlChannel.OpenAsync(options.MasterTarget, options.ServerId, "master target", stop).ConfigureAwait(false);
-        using var closeAtEnd = channel;
+        using var channel = ControlChannel.Open(options.MasterTarget, options.ServerId, "master target", stop);
         connected();
-        using var session = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        var keepalive = SessionHandshake.KeepAliveAsync(answer, channel.Sender, session.Token);
-        try
+        while (channel.Receive() is { } message)
         {
-            while (await channel.ReceiveAsync(stop).ConfigureAwait(false) is { } message)
+            if (message is not IAgentRequest request) continue;
+            // Runs here up to the send to the agent; the answer is written by whichever thread completes the route.
+            server.RouteToAgentAsync(request, stop).ContinueWith(route =>
             {
-                if (message is IAgentRequest request) _ = AnswerAsync(channel, request, stop);
-            }
-        }
-        finally
-        {
-            await session.CancelAsync().ConfigureAwait(false);
-            await keepalive.ConfigureAwait(false);
+                if (!route.IsCompletedSuccessfully) return;
+                try { channel.Send(route.Result); }
+                catch (Exception e) when (e is IOException or ObjectDisposedException) { }
+            }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
         throw new IOException("master target closed the control connection");
-    }
-
-    /// <summary>Runs here up to the send to the agent; the answer is written by whichever task completes the route.</summary>
-    async Task AnswerAsync(ControlChannel channel, IAgentRequest request, CancellationToken stop)
-    {
-        try
-        {
-            var reply = await server.RouteToAgentAsync(request, stop).ConfigureAwait(false);
-            await channel.SendAsync(reply, stop).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException) { /* the asker times out and asks again */ }
     }
 }

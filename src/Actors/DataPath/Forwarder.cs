@@ -89,12 +89,10 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
         var ct = cts.Token;
         var receive = ReceiveAsync(reader, ct);
         var pump = PumpAsync(applied, sender, ct);
-        // A disk with no writes keeps its session open as the master target's resume asks.
-        var keepalive = SessionHandshake.KeepAliveAsync(resume, sender, ct);
         var done = await Task.WhenAny(receive, pump).ConfigureAwait(false);
         await cts.CancelAsync().ConfigureAwait(false);
         _sender = null;
-        try { await Task.WhenAll(receive, pump, keepalive).ConfigureAwait(false); } catch (Exception) when (done.IsFaulted || ct.IsCancellationRequested) { }
+        try { await Task.WhenAll(receive, pump).ConfigureAwait(false); } catch (Exception) when (done.IsFaulted || ct.IsCancellationRequested) { }
         await done.ConfigureAwait(false);
     }
 
@@ -174,8 +172,6 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
                     throw new InvalidDataException($"master target asks to resend {disk.DiskId} from #{nak.ResendFrom}: {nak.Reason}");
                 case BlockHashReply reply:
                     await server.RouteHashReplyAsync(reply, ct).ConfigureAwait(false);
-                    break;
-                case Keepalive:
                     break;
                 case BookmarkRequest req:
                     AnswerLater(async () => await server.RouteBookmarkAsync(req, ct).ConfigureAwait(false), ct);

@@ -44,12 +44,4 @@ public sealed record MasterTargetOptions(string ServerId, IPEndPoint Listen, str
     public int MaxConnections { get; init; } = SessionListener.DefaultMaxConnections;
     /// <summary>The largest disk a process server may offer; a larger one is refused by name before anything is made for it.</summary>
     public long MaxDiskSize { get; init; } = DiskSizeLimit.DefaultMax;
-    /// <summary>How long an accepted connection may take to say hello before it is closed.</summary>
-    public TimeSpan HelloTimeout { get; init; } = SessionHandshake.HelloTimeout;
-    /// <summary>
-    /// A session (data or control) whose peer sends nothing, keepalives included, for this long while it is listened to is
-    /// closed; a live peer sends keepalives when quiet (asked for in the resume). Null: never (a peer older than
-    /// protocol version 3 is never held to it, see <see cref="SiteRecovery.Contracts.Wire.ProtocolVersion"/>).
-    /// </summary>
-    public TimeSpan? IdleTimeout { get; init; } = SessionHandshake.DefaultIdleTimeout;
 }

@@ -90,7 +90,7 @@ public sealed partial class MasterTargetServer
         cts.CancelAfter(timeout);
         try
         {
-            if (control is not null) await control.SendAsync((ControlMessage)request, cts.Token).ConfigureAwait(false);
+            if (control is not null) control.Send((ControlMessage)request);
             else await session.SendAsync((ControlMessage)request, cts.Token).ConfigureAwait(false);
             return await answer.Reply.WaitAsync(cts.Token).ConfigureAwait(false);
         }

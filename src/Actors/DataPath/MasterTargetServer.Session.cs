@@ -32,21 +32,18 @@ public sealed partial class MasterTargetServer
         public async Task RunAsync(CancellationToken ct)
         {
             var peer = socket.RemoteEndPoint?.ToString() ?? "?";
-            IdleWatch? idle = null;
-            string? source = null;
             try
             {
                 _net = new NetworkStream(socket, ownsSocket: true);
                 _sender = new FrameSender(_net);
                 var input = new FrameReader(_net);
-                if (await SessionHandshake.AcceptAsync(input, SendAsync, ct, server._options.HelloTimeout).ConfigureAwait(false) is not { } hello) return;
-                source = hello.SourceId;
+                if (await SessionHandshake.AcceptAsync(input, SendAsync, ct).ConfigureAwait(false) is not { } hello) return;
                 var resume = new Dictionary<string, long>();
                 if (hello.Disks.Count == 0)
                 {
                     // The process server waits for resume before sending anything else: nothing is buffered past the hello.
                     if (input.BufferedBytes > 0) throw new InvalidDataException($"process server {hello.SourceId} sent more before its control hello was answered");
-                    await AcceptedControl.ServeAsync(hello, socket, server._agentReplies, server._controlByServer, server._options.IdleTimeout, server._log, ct).ConfigureAwait(false);
+                    await AcceptedControl.ServeAsync(hello, socket, server._agentReplies, server._controlByServer, server._log, ct).ConfigureAwait(false);
                     return;
                 }
                 // Every disk's size is checked before any is opened: a refused hello leaves nothing made for any of its disks.
@@ -78,10 +75,8 @@ public sealed partial class MasterTargetServer
                     resume[offer.DiskId] = disk.DurableThrough;
                     server._events.DiskAttached(offer.DiskId, offer.MachineId, offer.SizeBytes, hello.SourceId, disk.Replica is SiteRecovery.Journal.Replicas.Local.LocalFileReplicaStore l ? l.Path : offer.DiskId);
                 }
-                var answer = SessionHandshake.ResumeFor(hello, resume, server._options.IdleTimeout);
-                await SendAsync(answer, ct).ConfigureAwait(false);
+                await SendAsync(SessionHandshake.ResumeFor(hello, resume), ct).ConfigureAwait(false);
                 input.MaxFrame = FrameIo.MaxFrame;
-                idle = IdleWatch.For(answer, input, server._options.IdleTimeout, Close);
                 await ReceiveAsync(input, ct).ConfigureAwait(false);
             }
             catch (DeltaRefusedException e)
@@ -90,7 +85,7 @@ public sealed partial class MasterTargetServer
             }
             catch (Exception e) when (e is IOException or SocketException or TimeoutException or InvalidDataException or DeltaFormatException or ObjectDisposedException or OperationCanceledException)
             {
-                if (idle is not { Expired: true } && !ct.IsCancellationRequested) server._log($"master target: connection from {peer} ended: {e.Message}");
+                if (!ct.IsCancellationRequested) server._log($"master target: connection from {peer} ended: {e.Message}");
             }
             catch (Exception e)
             {
@@ -99,9 +94,6 @@ public sealed partial class MasterTargetServer
             }
             finally
             {
-                // Said here, however the closed socket surfaced (an error, or an end of stream).
-                if (idle is { Expired: true }) server._log($"master target: connection from {peer} ({source}) {idle.Reason}");
-                idle?.Dispose();
                 foreach (var id in _disks.Keys) server._sessionByDisk.TryRemove(new KeyValuePair<string, Session>(id, this));
                 socket.Dispose();
             }
@@ -306,8 +298,6 @@ public sealed partial class MasterTargetServer
                 case BookmarkInserted b when server._bookmarks.Complete(b.RequestId, b):
                     break;
                 case IAgentReply r when server._agentReplies.Complete(r.RequestId, m):
-                    break;
-                case Keepalive:
                     break;
                 case ResyncNotice n:
                     server._events.Resync(n);

@@ -225,7 +225,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
         var wait = req is HoldRequest h ? TimeSpan.FromMilliseconds(Math.Max(h.LeaseMs, 0) + 5000) : TimeSpan.FromSeconds(30);
         try
         {
-            if (control is not null) await control.SendAsync((ControlMessage)req, ct).ConfigureAwait(false);
+            if (control is not null) control.Send((ControlMessage)req);
             else await owners[0]!.SendAsync((ControlMessage)req, ct).ConfigureAwait(false);
             return await answer.Reply.WaitAsync(wait, ct).ConfigureAwait(false);
         }
@@ -288,20 +288,19 @@ public sealed partial class ProcessServer : IAsyncDisposable
         public async Task RunAsync(CancellationToken ct)
         {
             var peer = socket.RemoteEndPoint?.ToString() ?? "?";
-            IdleWatch? idle = null;
             try
             {
                 _net = new NetworkStream(socket, ownsSocket: true);
                 _sender = new FrameSender(_net);
                 var reader = new FrameReader(_net);
-                if (await SessionHandshake.AcceptAsync(reader, SendAsync, ct, server._options.HelloTimeout).ConfigureAwait(false) is not { } hello) return;
+                if (await SessionHandshake.AcceptAsync(reader, SendAsync, ct).ConfigureAwait(false) is not { } hello) return;
                 AgentId = hello.SourceId;
                 if (hello.Disks.Count == 0)
                 {
                     // The agent's control connection: no disks, only group holds and their answers.
                     // The agent waits for resume before sending anything else, so nothing is buffered past the hello.
                     if (reader.BufferedBytes > 0) throw new InvalidDataException($"agent {hello.SourceId} sent more before its control hello was answered");
-                    await AcceptedControl.ServeAsync(hello, socket, server._agentReplies, server._controlByAgent, server._options.IdleTimeout, server._log, ct).ConfigureAwait(false);
+                    await AcceptedControl.ServeAsync(hello, socket, server._agentReplies, server._controlByAgent, server._log, ct).ConfigureAwait(false);
                     return;
                 }
                 var resume = new Dictionary<string, long>();
@@ -346,10 +345,8 @@ public sealed partial class ProcessServer : IAsyncDisposable
                     entry.Disk.SignalDurable();
                     resume[id] = entry.Disk.DurableThrough;
                 }
-                var answer = SessionHandshake.ResumeFor(hello, resume, server._options.IdleTimeout);
-                await SendAsync(answer, ct).ConfigureAwait(false);
+                await SendAsync(SessionHandshake.ResumeFor(hello, resume), ct).ConfigureAwait(false);
                 reader.MaxFrame = FrameIo.MaxFrame;
-                idle = IdleWatch.For(answer, reader, server._options.IdleTimeout, Close);
                 server._log($"agent {hello.SourceId} ({peer}) connected: " + string.Join(", ", resume.Select(kv => $"{kv.Key} from #{kv.Value + 1}")));
                 await ReceiveAsync(reader, ct).ConfigureAwait(false);
             }
@@ -359,7 +356,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
             }
             catch (Exception e) when (e is IOException or SocketException or TimeoutException or InvalidDataException or DeltaFormatException or ObjectDisposedException or OperationCanceledException)
             {
-                if (idle is not { Expired: true } && !ct.IsCancellationRequested) server._log($"process server: agent connection {peer} ended: {e.Message}");
+                if (!ct.IsCancellationRequested) server._log($"process server: agent connection {peer} ended: {e.Message}");
             }
             catch (Exception e)
             {
@@ -368,9 +365,6 @@ public sealed partial class ProcessServer : IAsyncDisposable
             }
             finally
             {
-                // Said here, however the closed socket surfaced (an error, or an end of stream).
-                if (idle is { Expired: true }) server._log($"process server: agent connection {peer} ({AgentId}) {idle.Reason}");
-                idle?.Dispose();
                 foreach (var id in _disks.Keys) server._agentByDisk.TryRemove(new KeyValuePair<string, AgentSession>(id, this));
                 socket.Dispose();
                 _ended.TrySetResult();
@@ -475,8 +469,6 @@ public sealed partial class ProcessServer : IAsyncDisposable
                         server._hashRequests.TryRemove(req.RequestId, out _);
                         await SendAsync(new BlockHashReply(req.RequestId, req.DiskId, req.Offset, [], $"master target not reachable: {e.Message}"), ct).ConfigureAwait(false);
                     }
-                    break;
-                case Keepalive:
                     break;
                 case ResyncNotice n when _disks.TryGetValue(n.DiskId, out var entry):
                     try { await entry.Forwarder.SendControlAsync(n, ct).ConfigureAwait(false); }

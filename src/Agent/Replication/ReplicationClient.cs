@@ -146,11 +146,9 @@ public sealed class ReplicationClient(
         {
             var sending = SendLoopAsync(sender, ct);
             var receiver = ReceiveLoopAsync(net, sender, ct);
-            // A quiet agent (no writes) keeps its session open as the process server's resume asks.
-            var keepalive = SessionHandshake.KeepAliveAsync(resume, sender, ct);
             var done = await Task.WhenAny(sending, receiver).ConfigureAwait(false);
             await cts.CancelAsync().ConfigureAwait(false);
-            try { await Task.WhenAll(sending, receiver, keepalive).ConfigureAwait(false); }
+            try { await Task.WhenAll(sending, receiver).ConfigureAwait(false); }
             catch (OperationCanceledException) { }
             await done.ConfigureAwait(false);
         }
@@ -345,8 +343,6 @@ public sealed class ReplicationClient(
                     break;
                 case BlockHashReply reply:
                     _hashReplies.Complete(reply.RequestId, reply);
-                    break;
-                case Keepalive:
                     break;
                 case BookmarkRequest req:
                     var answer = InsertBookmark(req);

@@ -32,7 +32,6 @@ namespace SiteRecovery.Contracts.Wire;
 [JsonDerivedType(typeof(StoppedForFailover), "failover-stopped")]
 [JsonDerivedType(typeof(ResumeAfterFailover), "failover-resume")]
 [JsonDerivedType(typeof(ResumedAfterFailover), "failover-resumed")]
-[JsonDerivedType(typeof(Keepalive), "keepalive")]
 public abstract record ControlMessage
 {
     static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);
@@ -69,13 +68,9 @@ public sealed record Hello(string SourceId, IReadOnlyList<DiskOffer> Disks, int 
 
 /// <summary>
 /// Reply to <see cref="Hello"/>: per disk, the highest sequence already durable downstream (send from the next one), and
-/// the <see cref="ProtocolVersion"/> the answering side speaks. <see cref="KeepaliveMs"/> (from
-/// <see cref="ProtocolVersion.Keepalives"/> on; 0 otherwise): the answering side closes the session when it hears nothing
-/// for its idle timeout, so the connecting side sends a <see cref="Keepalive"/> whenever it has sent nothing for this long.
-/// Left out of the frame when 0, so a resume to an older peer is the bytes that peer's version defined.
+/// the <see cref="ProtocolVersion"/> the answering side speaks.
 /// </summary>
-public sealed record Resume(IReadOnlyDictionary<string, long> DurableThrough, int Version = 1,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] long KeepaliveMs = 0) : ControlMessage;
+public sealed record Resume(IReadOnlyDictionary<string, long> DurableThrough, int Version = 1) : ControlMessage;
 
 /// <summary>Cumulative acknowledgement: every delta of the disk up to this sequence is durable at the acknowledging hop.</summary>
 public sealed record Ack(string DiskId, long DurableThrough) : ControlMessage;

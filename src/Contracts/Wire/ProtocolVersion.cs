@@ -9,17 +9,11 @@ namespace SiteRecovery.Contracts.Wire;
 /// <remarks>
 /// 1: the protocol before versions were said (a hello or resume without a version is read as 1).
 /// 2: hello and resume carry the version; nothing else changed, so 1 and 2 interoperate.
-/// 3: resume may ask for keepalives (<see cref="Resume.KeepaliveMs"/>) and the connecting side then sends
-/// <see cref="Keepalive"/> frames when quiet. A session that settles on 1 or 2 is never sent one, nor asked for them, and is
-/// not held to the idle timeout (it could not stay open while quiet); 1, 2 and 3 interoperate.
 /// </remarks>
 public static class ProtocolVersion
 {
-    public const int Current = 3;
+    public const int Current = 2;
     public const int Oldest = 1;
-
-    /// <summary>The first version whose sessions carry keepalives and are closed when idle.</summary>
-    public const int Keepalives = 3;
 
     /// <summary>Why a peer speaking <paramref name="version"/> cannot be served, or null when it can.</summary>
     public static string? Problem(int version, string peer) => version switch

@@ -45,8 +45,6 @@ public static class DataPathSettings
         CacheBytes = Bytes(c, "process-server.cache-bytes", 64L << 20, 1L << 44),
         MaxConnections = (int)Number(c, "process-server.max-connections", 1, 1 << 20),
         MaxDiskSize = Bytes(c, $"process-server.{DiskSizeLimit.Key}", 1 << 20, DiskSizeLimit.Ceiling),
-        HelloTimeout = Duration(c, "process-server.hello-timeout", MinTimeout),
-        IdleTimeout = c.GetString(Key("process-server.idle-timeout")) is "off" ? null : Duration(c, "process-server.idle-timeout", MinTimeout),
     };
 
     public static MasterTargetOptions Apply(Config c, MasterTargetOptions o) => o with
@@ -66,12 +64,7 @@ public static class DataPathSettings
         ClockSkewAlert = c.GetString(Key("master-target.clock-skew-alert")) is "off" ? null : Duration(c, "master-target.clock-skew-alert"),
         MaxConnections = (int)Number(c, "master-target.max-connections", 1, 1 << 20),
         MaxDiskSize = Bytes(c, $"master-target.{DiskSizeLimit.Key}", 1 << 20, DiskSizeLimit.Ceiling),
-        HelloTimeout = Duration(c, "master-target.hello-timeout", MinTimeout),
-        IdleTimeout = c.GetString(Key("master-target.idle-timeout")) is "off" ? null : Duration(c, "master-target.idle-timeout", MinTimeout),
     };
-
-    // A peer's hello and keepalives cross a WAN: a timeout under this would cut live peers on an ordinary delay.
-    static readonly TimeSpan MinTimeout = TimeSpan.FromSeconds(3);
 
     /// <summary>The group-bookmark schedule: crash-consistent group points (null: off) and how often it is checked.</summary>
     public static (TimeSpan? GroupPointInterval, TimeSpan CheckInterval) GroupSchedule(Config c) =>
@@ -97,13 +90,6 @@ public static class DataPathSettings
         try { v = c.GetLong(Key(key)); }
         catch (Exception e) { throw new ArgumentException($"{Key(key)}: not a number ({e.Message})"); }
         if (v < min || v > max) throw new ArgumentException($"{Key(key)} = {v} is outside {min}..{max}");
-        return v;
-    }
-
-    static TimeSpan Duration(Config c, string key, TimeSpan min)
-    {
-        var v = Duration(c, key);
-        if (v < min) throw new ArgumentException($"{Key(key)} = {v} is under its least, {min}");
         return v;
     }
 

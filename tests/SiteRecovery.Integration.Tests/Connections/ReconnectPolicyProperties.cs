@@ -151,6 +151,30 @@ public class ReconnectPolicyProperties
     }
 
     [Fact]
+    public void The_blocking_loop_stops_at_once_and_runs_every_attempt_on_its_own_thread()
+    {
+        var policy = new ReconnectPolicy(TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1), Multiplier: 1_000_000, Jitter: 0);
+        using var stop = new CancellationTokenSource();
+        var threads = new HashSet<int>();
+        var afterEach = 0;
+        var clock = new Stopwatch();
+        var thread = new Thread(() => policy.Run(_ =>
+        {
+            threads.Add(Environment.CurrentManagedThreadId);
+            throw new IOException("refused");
+        }, IsIo, (_, wait) =>
+        {
+            // The second wait is 1000 s long: stop during it.
+            if (wait > TimeSpan.FromMinutes(1)) { clock.Start(); stop.CancelAfter(50); }
+        }, stop.Token, afterEach: () => afterEach++));
+        thread.Start();
+        Assert.True(thread.Join(TimeSpan.FromSeconds(10)), "the blocking loop did not end after the stop");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"the loop ended {clock.Elapsed} after the stop was asked for, want 50 ms");
+        Assert.Equal([thread.ManagedThreadId], threads);
+        Assert.Equal(2, afterEach);
+    }
+
+    [Fact]
     public async Task An_error_that_is_not_a_loss_ends_the_loop_and_is_thrown()
     {
         var attempts = 0;
