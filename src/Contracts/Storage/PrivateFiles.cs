@@ -37,4 +37,23 @@ public static class PrivateFiles
     {
         using var _ = Open(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite);
     }
+
+    /// <summary>
+    /// Replaces (or, with <paramref name="overwrite"/> false, creates) <paramref name="path"/> with <paramref name="bytes"/>,
+    /// 0600 from the first byte: a temp file made with O_EXCL, fsynced, renamed over the name, the directory fsynced. After
+    /// a crash the name holds its old content or the new, never a mix and never a moment readable by others. Keys and
+    /// tokens go through here, so there is one way a secret reaches the disk.
+    /// </summary>
+    public static void WriteAtomically(string path, ReadOnlySpan<byte> bytes, bool overwrite = true)
+    {
+        var temp = path + ".new";
+        File.Delete(temp);
+        using (var f = Open(temp, FileMode.CreateNew, FileAccess.Write))
+        {
+            f.Write(bytes);
+            f.Flush(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite);
+        DirectorySync.Flush(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
 }

@@ -61,9 +61,9 @@ public sealed class ApiTokenStoreTests : IDisposable
         var (shortLived, shortText) = store.Create("temp", ApiRole.Operator, TimeSpan.FromMinutes(5));
         var (_, keptText) = store.Create("kept", ApiRole.Admin, null);
         var (revoked, revokedText) = store.Create("gone", ApiRole.Admin, null);
-        Assert.True(store.Revoke(revoked.Id));
-        Assert.True(store.Revoke(revoked.Id));
-        Assert.False(store.Revoke("000000000000"));
+        Assert.Equal(RevokeOutcome.Revoked, store.Revoke(revoked.Id));
+        Assert.Equal(RevokeOutcome.Revoked, store.Revoke(revoked.Id));
+        Assert.Equal(RevokeOutcome.Unknown, store.Revoke("000000000000"));
         Assert.Equal(TokenRefusal.Revoked, store.Verify(revokedText).Refusal);
         Assert.Null(store.Verify(shortText).Refusal);
 
@@ -75,6 +75,22 @@ public sealed class ApiTokenStoreTests : IDisposable
         Assert.Equal(TokenRefusal.Revoked, reopened.Verify(revokedText).Refusal);
         Assert.Null(reopened.Verify(keptText).Refusal);
         Assert.Equal(shortLived.ExpiresUnixMs, reopened.List().Single(t => t.Name == "temp").ExpiresUnixMs);
+    }
+
+    [Fact]
+    public void Revokes_racing_for_the_last_two_admin_tokens_leave_one_live()
+    {
+        for (var round = 0; round < 20; round++)
+        {
+            var store = Open();
+            var (a, _) = store.Create($"a{round}", ApiRole.Admin, null);
+            var (b, _) = store.Create($"b{round}", ApiRole.Admin, null);
+            foreach (var t in store.List().Where(t => t.Id != a.Id && t.Id != b.Id && !t.Revoked)) store.Revoke(t.Id, evenLastAdmin: true);
+            var outcomes = new RevokeOutcome[2];
+            Parallel.Invoke(() => outcomes[0] = store.Revoke(a.Id), () => outcomes[1] = store.Revoke(b.Id));
+            Assert.Single(outcomes, o => o == RevokeOutcome.LastAdmin);
+            Assert.True(Open().HasActiveAdmin());
+        }
     }
 
     [Fact]
@@ -105,7 +121,8 @@ public sealed class ApiTokenStoreTests : IDisposable
         Assert.Null(Open().BootstrapAdmin(file));
 
         // Revoked (the last admin gone by hand in the file's history), a start makes a new one: the site is never locked out.
-        Assert.True(store.Revoke(id!));
+        Assert.Equal(RevokeOutcome.LastAdmin, store.Revoke(id!));
+        Assert.Equal(RevokeOutcome.Revoked, store.Revoke(id!, evenLastAdmin: true));
         var reopened = Open();
         Assert.NotNull(reopened.BootstrapAdmin(file));
         Assert.Null(reopened.Verify(File.ReadAllText(file).Trim()).Refusal);

@@ -54,21 +54,10 @@ public static class ApiCertificate
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
         using var made = request.CreateSelfSigned(now.AddMinutes(-5), now + Lifetime);
-        WritePrivate(keyPath, key.ExportPkcs8PrivateKeyPem());
+        PrivateFiles.WriteAtomically(keyPath, System.Text.Encoding.ASCII.GetBytes(key.ExportPkcs8PrivateKeyPem()));
         File.WriteAllText(certPath + ".new", made.ExportCertificatePem());
         File.Move(certPath + ".new", certPath, overwrite: true);
         return Usable(X509Certificate2.CreateFromPemFile(certPath, keyPath));
-    }
-
-    static void WritePrivate(string path, string pem)
-    {
-        File.Delete(path + ".new");
-        using (var f = PrivateFiles.Open(path + ".new", FileMode.CreateNew, FileAccess.Write))
-        {
-            f.Write(System.Text.Encoding.ASCII.GetBytes(pem));
-            f.Flush(flushToDisk: true);
-        }
-        File.Move(path + ".new", path, overwrite: true);
     }
 
     // A certificate made from PEM holds an ephemeral key that SslStream on Linux can use as it is; re-importing it as

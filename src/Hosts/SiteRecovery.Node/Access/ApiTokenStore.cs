@@ -15,6 +15,9 @@ public sealed record ApiToken(string Id, string Name, ApiRole Role, string Sha25
 /// <summary>Why a presented token did not authenticate; the audit names it, the caller is told only that it failed.</summary>
 public enum TokenRefusal { Malformed, Unknown, WrongSecret, Expired, Revoked }
 
+/// <summary>What a revoke did: revoked (now or before), no such token, or refused because it is the last live admin token.</summary>
+public enum RevokeOutcome { Revoked, Unknown, LastAdmin }
+
 /// <summary>
 /// This node's API tokens, kept in <c>keys/api-tokens.json</c> (0600 in a 0700 folder) under the data directory. A token
 /// is <c>srt_ID.SECRET</c>: the id (48 random bits, hex) finds its entry and is what audits and lists show; the secret
@@ -91,15 +94,23 @@ public sealed class ApiTokenStore
         return text;
     }
 
-    /// <summary>Revokes <paramref name="id"/>; false when no such token is stored. Revoking twice changes nothing.</summary>
-    public bool Revoke(string id)
+    /// <summary>
+    /// Revokes <paramref name="id"/>. Revoking twice changes nothing. The last live admin token is kept (unless
+    /// <paramref name="evenLastAdmin"/>): the check and the write happen under one lock, so two revokes racing cannot
+    /// leave a node nobody may administer.
+    /// </summary>
+    public RevokeOutcome Revoke(string id, bool evenLastAdmin = false)
     {
         lock (_write)
         {
-            if (!_stored.TryGetValue(id, out var token)) return false;
-            if (token.Revoked) return true;
-            Save(new Dictionary<string, ApiToken>(_stored) { [id] = token with { RevokedUnixMs = _now() } });
-            return true;
+            if (!_stored.TryGetValue(id, out var token)) return RevokeOutcome.Unknown;
+            if (token.Revoked) return RevokeOutcome.Revoked;
+            var now = _now();
+            if (!evenLastAdmin && token.Role == ApiRole.Admin && !token.ExpiredAt(now)
+                && !_stored.Values.Any(t => t.Id != id && t.Role == ApiRole.Admin && !t.Revoked && !t.ExpiredAt(now)))
+                return RevokeOutcome.LastAdmin;
+            Save(new Dictionary<string, ApiToken>(_stored) { [id] = token with { RevokedUnixMs = now } });
+            return RevokeOutcome.Revoked;
         }
     }
 
@@ -146,14 +157,7 @@ public sealed class ApiTokenStore
 
     void Save(Dictionary<string, ApiToken> tokens)
     {
-        var temp = _path + ".new";
-        File.Delete(temp);
-        using (var f = PrivateFiles.Open(temp, FileMode.CreateNew, FileAccess.Write))
-        {
-            f.Write(JsonSerializer.SerializeToUtf8Bytes(new StoredFile(tokens.Values.OrderBy(t => t.CreatedUnixMs).ToList()), Json));
-            f.Flush(flushToDisk: true);
-        }
-        File.Move(temp, _path, overwrite: true);
+        PrivateFiles.WriteAtomically(_path, JsonSerializer.SerializeToUtf8Bytes(new StoredFile(tokens.Values.OrderBy(t => t.CreatedUnixMs).ToList()), Json));
         _stored = tokens;
     }
 
@@ -167,15 +171,9 @@ public sealed class ApiTokenStore
         var (token, text) = Create($"bootstrap-admin-{_now()}", ApiRole.Admin, null);
         try
         {
-            File.Delete(path + ".new");
-            using (var f = PrivateFiles.Open(path + ".new", FileMode.CreateNew, FileAccess.Write))
-            {
-                f.Write(Encoding.ASCII.GetBytes(text + "\n"));
-                f.Flush(flushToDisk: true);
-            }
-            File.Move(path + ".new", path, overwrite: true);
+            PrivateFiles.WriteAtomically(path, Encoding.ASCII.GetBytes(text + "\n"));
         }
-        catch (Exception) { Revoke(token.Id); throw; }
+        catch (Exception) { Revoke(token.Id, evenLastAdmin: true); throw; }
         return token.Id;
     }
 }

@@ -32,12 +32,7 @@ public static class JournalKeyFile
         if (!File.Exists(full))
         {
             PrivateFiles.CreateDirectory(Path.GetDirectoryName(full)!);
-            using (var f = PrivateFiles.Open(full + ".new", FileMode.Create, FileAccess.Write))
-            {
-                f.Write(RandomNumberGenerator.GetBytes(JournalSeal.KeyBytes));
-                f.Flush(flushToDisk: true);
-            }
-            File.Move(full + ".new", full);
+            PrivateFiles.WriteAtomically(full, RandomNumberGenerator.GetBytes(JournalSeal.KeyBytes), overwrite: false);
         }
         if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(full) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
             throw new ArgumentException($"{Flag} '{full}' may be read or written by other users; it seals the journal's secrets: chmod 600 it");

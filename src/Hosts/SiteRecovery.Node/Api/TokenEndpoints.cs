@@ -38,10 +38,12 @@ public static class TokenEndpoints
 
         app.MapDelete("/api/tokens/{id}", (string id, ApiTokenStore store) =>
         {
-            var live = store.List().Where(t => t.Role == ApiRole.Admin && !t.Revoked && !t.ExpiredAt(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())).ToList();
-            if (live.Count == 1 && live[0].Id == id)
-                return Results.Conflict(new ApiError($"token {id} is the last live admin token; create another admin token before revoking it"));
-            return store.Revoke(id) ? Results.Ok(new { revoked = id }) : Results.NotFound(new ApiError($"no token {id} on this node"));
+            return store.Revoke(id) switch
+            {
+                RevokeOutcome.Revoked => Results.Ok(new { revoked = id }),
+                RevokeOutcome.LastAdmin => Results.Conflict(new ApiError($"token {id} is the last live admin token; create another admin token before revoking it")),
+                _ => Results.NotFound(new ApiError($"no token {id} on this node")),
+            };
         });
     }
 }
