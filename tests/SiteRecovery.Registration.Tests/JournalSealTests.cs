@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Akka.Actor;
+using SiteRecovery.Actors.Control.ConfigurationServer;
 using SiteRecovery.Actors.Control.Vault;
 using SiteRecovery.Actors.Serialization;
 using SiteRecovery.Contracts.Control;
@@ -9,7 +10,7 @@ using static SiteRecovery.Registration.Tests.Fixtures;
 
 namespace SiteRecovery.Registration.Tests;
 
-/// <summary>A vault's signing secret never reaches the journal in clear: events and snapshots carry it sealed.</summary>
+/// <summary>A vault's signing secret and a passphrase's hash never reach the journal in clear: events and snapshots carry them sealed.</summary>
 public sealed class JournalSealTests : IDisposable
 {
     private readonly ActorSystem _system = ActorTestNode.CreateSystem("journal-seal-tests");
@@ -35,6 +36,34 @@ public sealed class JournalSealTests : IDisposable
             Assert.Equal(SecretA, back switch { VaultCreated e => e.SigningSecretBase64, VaultState s => s.SigningSecretBase64, _ => null });
             // Deterministic, so a state serialized twice compares equal; another secret seals to another text.
             Assert.Equal(text, Encoding.UTF8.GetString(serializer.ToBinary(item)));
+        }
+    }
+
+    [Fact]
+    public void A_passphrase_hash_which_answers_challenges_is_journaled_sealed_in_events_and_state()
+    {
+        var serializer = new ControlJsonSerializer((ExtendedActorSystem)_system);
+        object[] persisted =
+        [
+            new ConfigurationServerRegisteredEvent(Server, Vault, 1, Connectivity.Vpn, Endpoints, T0, P1.Hash),
+            new PassphraseRegeneratedEvent(Server, P1.Hash, T0),
+            RegisteredServer(),
+        ];
+        foreach (var item in persisted)
+        {
+            var bytes = serializer.ToBinary(item);
+            var text = Encoding.UTF8.GetString(bytes);
+            Assert.DoesNotContain(P1.Hash.HashBase64, text);
+            Assert.Contains(P1.Hash.SaltBase64, text);
+            Assert.Contains(JournalSeal.Prefix, text);
+            var back = serializer.FromBinary(bytes, serializer.Manifest(item));
+            Assert.Equal(P1.Hash, back switch
+            {
+                ConfigurationServerRegisteredEvent e => e.Passphrase,
+                PassphraseRegeneratedEvent e => e.Passphrase,
+                ConfigurationServerState s => s.Passphrase,
+                _ => null,
+            });
         }
     }
 

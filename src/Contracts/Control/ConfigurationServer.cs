@@ -121,8 +121,13 @@ public interface IConfigurationServerEvent : IRegistrationEvent
     string ServerId { get; }
 }
 
-/// <summary>Salted PBKDF2-SHA256 hash of a passphrase (base64); the hash doubles as the challenge-response HMAC key.</summary>
-public sealed record PassphraseHash(string SaltBase64, int Iterations, string HashBase64)
+/// <summary>
+/// Salted PBKDF2-SHA256 hash of a passphrase (base64). The hash doubles as the challenge-response HMAC key, so whoever
+/// holds it can answer a challenge as if they knew the passphrase: it is a secret, and reaches the journal sealed
+/// (<see cref="JournalSeal"/>) like a vault's signing secret.
+/// </summary>
+public sealed record PassphraseHash(string SaltBase64, int Iterations,
+    [property: System.Text.Json.Serialization.JsonConverter(typeof(SealedStringJsonConverter))] string HashBase64)
 {
     private bool PrintMembers(StringBuilder b)
     {
