@@ -1,10 +1,15 @@
+using SiteRecovery.Contracts.Processes;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 
 namespace SiteRecovery.Chaos.Tests.Support;
 
-/// <summary>A fresh directory under the system temp folder, deleted on dispose.</summary>
+/// <summary>
+/// A fresh directory under the system temp folder, deleted on dispose — after <c>tests/secret-scan.sh</c> found no
+/// secret of its keystores (tokens, keys) in any other file of it: every process-level test is also a secret scan of
+/// the logs, journals and files its site wrote. A finding fails the test and keeps the directory for a look.
+/// </summary>
 public sealed class TempDir : IDisposable
 {
     public TempDir(string name)
@@ -19,6 +24,11 @@ public sealed class TempDir : IDisposable
 
     public void Dispose()
     {
+        if (Directory.Exists(Path))
+        {
+            var scan = ExternalTool.RunAsync("bash", [System.IO.Path.Combine(Repo.Root, "tests", "secret-scan.sh"), Path], TimeSpan.FromMinutes(2)).GetAwaiter().GetResult();
+            if (scan.ExitCode != 0) throw new InvalidOperationException($"secret scan of {Path} (kept): {scan.Output}");
+        }
         for (var attempt = 0; attempt < 3; attempt++)
         {
             try { if (Directory.Exists(Path)) Directory.Delete(Path, recursive: true); return; }

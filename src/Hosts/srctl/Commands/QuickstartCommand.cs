@@ -178,6 +178,12 @@ public static class QuickstartCommand
                 clean.Increment(1);
                 Phase("cleanup");
             });
+
+        // With the site stopped (its logs complete), no secret of its keystore may be anywhere else in its directory.
+        await site.DisposeAsync();
+        var scan = await SiteProcesses.RunToolAsync("bash", $"\"{Path.Combine(repo, "tests", "secret-scan.sh")}\" \"{work}\"", TimeSpan.FromMinutes(2), ct);
+        report.AddRow("secret scan", Markup.Escape(scan.Trim().Split('\n')[^1]));
+        Phase("stop the site, secret scan");
         AnsiConsole.Write(phases);
         report.AddRow("total", $"{total.Elapsed.TotalSeconds:0.0} s; logs and images in {Markup.Escape(work)}");
         AnsiConsole.Write(report);

@@ -40,6 +40,7 @@ public sealed class SiteProcesses(string workDir) : IAsyncDisposable
     }
 
     /// <summary>Stops the children in the reverse of their start order (the agent before the node it replicates to).</summary>
+    /// <summary>Stops every process started, the last first; a second call finds nothing left to stop.</summary>
     public async ValueTask DisposeAsync()
     {
         foreach (var child in Enumerable.Reverse(_children))
@@ -47,6 +48,7 @@ public sealed class SiteProcesses(string workDir) : IAsyncDisposable
             await child.StopAsync(TimeSpan.FromSeconds(25));
             await child.DisposeAsync();
         }
+        _children.Clear();
     }
 
     /// <summary>Runs a tool to its end within <paramref name="timeout"/>; <paramref name="ct"/> stops it early (a background load that is no longer needed).</summary>
