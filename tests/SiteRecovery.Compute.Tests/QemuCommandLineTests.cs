@@ -121,6 +121,25 @@ public class QemuCommandLineTests
     }
 
     [Fact]
+    public void A_static_address_and_the_probes_reach_the_guest_through_fw_cfg_on_a_tap_or_user_mode()
+    {
+        var spec = Spec with { StaticAddress = "198.18.7.11", GuestProbes = ["198.18.7.12", "198.18.7.1"] };
+        const string want = "name=opt/siterecovery/net,string=addr=198.18.7.11/24 probe=198.18.7.12 probe=198.18.7.1";
+        Assert.Equal([want], Values(Build(spec), "-fw_cfg"));
+        var tapped = QemuCommandLine.Build(spec, [Boot], "tcg", "sr-0123456789abcdef", "/c.log", "/q.pid", null, "srt0123456789ab");
+        Assert.Equal([want], Values(tapped, "-fw_cfg"));
+        Assert.Equal(["name=opt/siterecovery/net,string=addr=198.18.7.11/24"], Values(Build(spec with { GuestProbes = null }), "-fw_cfg"));
+    }
+
+    [Fact]
+    public void Without_a_static_address_or_a_card_the_guest_is_given_nothing()
+    {
+        Assert.Empty(Values(Build(), "-fw_cfg"));
+        Assert.Empty(Values(Build(Spec with { GuestProbes = ["198.18.7.12"] }), "-fw_cfg"));
+        Assert.Empty(Values(Build(Spec with { StaticAddress = "198.18.7.11", Network = NetworkMode.None }), "-fw_cfg"));
+    }
+
+    [Fact]
     public void Uefi_boots_ovmf()
     {
         Assert.Equal(["/usr/share/ovmf/OVMF.fd"], Values(Build(Spec with { Firmware = "uefi" }, ovmf: "/usr/share/ovmf/OVMF.fd"), "-bios"));

@@ -24,6 +24,9 @@ namespace SiteRecovery.Compute.Local;
 /// reaches nothing beyond qemu's own virtual router (no route out, no forwarded ports), and not its group's other
 /// machines either: the isolation is qemu's slirp refusing to forward, inside one process. Production is user-mode
 /// without the restriction (outbound NAT through the host). None has no network card at all.
+/// A machine with a network and a static address also gets <c>-fw_cfg name=opt/siterecovery/net,string=…</c>
+/// (<see cref="GuestNet.Config"/>): its address as a /24 and its probe addresses, for a guest that reads them (on a tap
+/// no DHCP runs, so this is the only way the address reaches the guest); the string is built from validated addresses.
 /// </summary>
 public static class QemuCommandLine
 {
@@ -85,6 +88,8 @@ public static class QemuCommandLine
         if (tap is not null && spec.Network != NetworkMode.Isolated)
             throw new ArgumentException($"machine {spec.Name}: a tap is for an isolated network, not {spec.Network}", nameof(tap));
         args.AddRange(Network(spec, tap));
+        if (GuestNet.Config(spec) is { } config)
+            args.AddRange(["-fw_cfg", $"name={GuestNet.FwCfgName},string={EscapeOption(config)}"]);
         return args;
     }
 
