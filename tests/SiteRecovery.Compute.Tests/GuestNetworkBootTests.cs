@@ -47,7 +47,8 @@ public sealed class GuestNetworkBootTests(ITestOutputHelper output) : IsolatedGr
         try
         {
             // The host namespace holds the address the guest aims at, with a listener on the guest's port.
-            await IpOk("link", "add", hostLink, "type", "dummy");
+            // (A veth pair with both ends in the host namespace: this kernel has no dummy links.)
+            await IpOk("link", "add", hostLink, "type", "veth", "peer", "name", hostLink + "p");
             await IpOk("addr", "add", $"{hostAddress}/24", "dev", hostLink);
             await IpOk("link", "set", "dev", hostLink, "up");
             host = new TcpListener(IPAddress.Parse(hostAddress), GuestNet.Port);
@@ -99,6 +100,9 @@ public sealed class GuestNetworkBootTests(ITestOutputHelper output) : IsolatedGr
             Assert.Equal(aAddress + "/24", NetLine(a).Address);
             Assert.Equal(bAddress + "/24", NetLine(b).Address);
             Assert.Equal("eth0", NetLine(a).Interface);
+            // Each on a MAC of its own: with qemu's one default MAC on both, a's pings to b went unanswered.
+            Assert.Equal(QemuCommandLine.Mac(a.InstanceId), NetLine(a).Mac);
+            Assert.Equal(QemuCommandLine.Mac(b.InstanceId), NetLine(b).Mac);
 
             var probed = await Target.WaitBootedAsync(a, GuestNet.ProbedMarker, ProbeTimeout, Ct);
             foreach (var line in File.ReadLines(a.ConsolePath).Where(l => l.Contains("SR-NET", StringComparison.Ordinal))) Output.WriteLine($"  a | {line.Trim()}");

@@ -92,7 +92,7 @@ public class QemuCommandLineTests
     {
         var args = Build();
         Assert.Equal(["user,id=n0,restrict=on"], Values(args, "-netdev"));
-        Assert.Equal(["virtio-net-pci,netdev=n0"], Values(args, "-device"));
+        Assert.Equal([$"virtio-net-pci,netdev=n0,mac={QemuCommandLine.Mac("sr-0123456789abcdef")}"], Values(args, "-device"));
         Assert.DoesNotContain("-nic", args);
     }
 
@@ -101,7 +101,17 @@ public class QemuCommandLineTests
     {
         var args = Build(Spec with { Network = NetworkMode.Production });
         Assert.Equal(["user,id=n0"], Values(args, "-netdev"));
-        Assert.Equal(["virtio-net-pci,netdev=n0"], Values(args, "-device"));
+        Assert.Equal([$"virtio-net-pci,netdev=n0,mac={QemuCommandLine.Mac("sr-0123456789abcdef")}"], Values(args, "-device"));
+    }
+
+    [Fact]
+    public void Each_instance_has_a_mac_of_its_own_not_qemus_default()
+    {
+        var mac = QemuCommandLine.Mac("sr-0123456789abcdef");
+        Assert.Matches("^52:54:00(:[0-9a-f]{2}){3}$", mac);
+        Assert.NotEqual("52:54:00:12:34:56", mac);
+        Assert.Equal(mac, QemuCommandLine.Mac("sr-0123456789abcdef"));
+        Assert.NotEqual(mac, QemuCommandLine.Mac("sr-0123456789abcdee"));
     }
 
     [Fact]
