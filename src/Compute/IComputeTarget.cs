@@ -70,7 +70,10 @@ public enum NetworkMode { Isolated, Production, None }
 /// static address where the target can assign one. <paramref name="WorkDirectory"/>: a folder of the node's own where the
 /// target keeps the console and its bookkeeping for this machine. <paramref name="IsolationGroup"/>: the machines that
 /// share one isolated network (a test failover's job id): an <see cref="NetworkMode.Isolated"/> machine reaches the
-/// other machines of its group and nothing else; null: a network of its own.
+/// other machines of its group and nothing else; null: a network of its own. <paramref name="GuestProbes"/>: addresses the
+/// guest is asked to send its own packets to once booted (a drill's proof of what its network reaches: its group's
+/// peers answer, nothing else does); only a guest that reads the target's hints acts on them (the local target's
+/// tiny test guest, see <c>Local/GuestNet.cs</c>); they need a <paramref name="StaticAddress"/> to send from.
 /// </summary>
 public sealed record MachineSpec(
     string MachineId,
@@ -81,7 +84,8 @@ public sealed record MachineSpec(
     NetworkMode Network,
     string? StaticAddress,
     string WorkDirectory,
-    string? IsolationGroup = null);
+    string? IsolationGroup = null,
+    IReadOnlyList<string>? GuestProbes = null);
 
 /// <summary>One disk of a machine: its disk id and where it is served (an NBD URI for the local target).</summary>
 public sealed record DiskSource(string DiskId, string Uri, long SizeBytes);

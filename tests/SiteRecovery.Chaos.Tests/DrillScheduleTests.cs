@@ -103,6 +103,8 @@ public sealed class DrillScheduleTests
         Assert.True(v["status"]!.GetValue<string>() == "CleanedUp", v.ToJsonString());
         Assert.True(v["report"]!["passed"]!.GetValue<bool>(), v["report"]!.ToJsonString());
         Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={sha}", v["report"]!["machines"]![0]!["guestCheck"]!.GetValue<string>());
+        // The drill's machine has a NIC on its group's bridge and no static address: the guest says so itself.
+        Assert.Matches("^SR-NET eth0 52:54:00(:[0-9a-f]{2}){3} unaddressed$", v["report"]!["machines"]![0]!["guestNetwork"]?.GetValue<string>() ?? "(none)");
         Assert.Contains("time-to-live of 10 s", v["cleanupReason"]!.GetValue<string>());
         Assert.Equal(10, v["ttlSeconds"]!.GetValue<int>());
     }

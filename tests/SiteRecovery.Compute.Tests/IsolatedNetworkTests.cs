@@ -9,9 +9,8 @@ using Xunit.Abstractions;
 namespace SiteRecovery.Compute.Tests;
 
 // An isolation group's network namespace (IsolatedNetwork) with real qemu: the links and namespaces the kernel reports,
-// and that the namespace cannot reach the host's loopback. No packet comes from the guest itself: the tiny guest loads
-// no network driver and configures no address (tests/images/build-tiny-guest.sh), and its image is not ours to change.
-// The packets are sent by stand-in guests attached to the bridge as a tap is (IsolatedGroupPacketTests).
+// and that the namespace cannot reach the host's loopback. The packets here are sent by stand-in guests attached to the
+// bridge as a tap is (IsolatedGroupPacketTests); the tiny guest's own packets are in GuestNetworkBootTests.
 
 public class IsolatedNetworkNameTests
 {
@@ -270,8 +269,8 @@ public sealed class IsolatedGroupFallbackTests(ITestOutputHelper output) : Isola
 
 /// <summary>
 /// The isolation at packet level, on a group namespace made by the product (<see cref="IsolatedNetwork.EnsureAsync"/>).
-/// The tiny guest has no network driver, so two stand-in guests take its place: each a network stack of its own (a
-/// namespace of the test's) whose one link is a veth, the veth's other end put on the group's bridge by
+/// Two stand-in guests take the guests' place (they need no boot, and hold a default gateway and the test's listeners):
+/// each a network stack of its own (a namespace of the test's) whose one link is a veth, the veth's other end put on the group's bridge by
 /// <see cref="IsolatedNetwork.AttachAsync"/> exactly as a machine's tap is (moved from the host namespace, enslaved to
 /// br0, up). Each stand-in configures what a guest could: an address, loopback up, a default gateway on its subnet.
 /// </summary>

@@ -100,6 +100,23 @@ public class LocalTargetRulesTests
     }
 
     [Fact]
+    public void Probe_addresses_are_ipv4_at_most_eight_and_need_an_address_to_send_from()
+    {
+        var sender = Good with { StaticAddress = "198.18.7.11" };
+        Assert.Empty(Check(sender with { GuestProbes = ["198.18.7.12", "198.18.7.1"] }));
+        Assert.Empty(Check(sender with { GuestProbes = [] }));
+        Assert.Equal("GuestProbes: 'fe80::1' must be an IPv4 address in dotted form", Assert.Single(Check(sender with { GuestProbes = ["fe80::1"] })));
+        // Each word goes into the guest's fw_cfg line and its shell: nothing but the address itself passes.
+        Assert.Equal("GuestProbes: '198.18.7.12 probe=1.2.3.4' must be an IPv4 address in dotted form",
+            Assert.Single(Check(sender with { GuestProbes = ["198.18.7.12 probe=1.2.3.4"] })));
+        Assert.Equal("GuestProbes: '010.1.1.1' must be an IPv4 address in dotted form", Assert.Single(Check(sender with { GuestProbes = ["010.1.1.1"] })));
+        Assert.Equal("GuestProbes: 9 addresses, at most 8",
+            Assert.Single(Check(sender with { GuestProbes = Enumerable.Range(1, 9).Select(i => $"198.18.7.{i}").ToList() })));
+        Assert.Equal("GuestProbes: a guest needs a network and a StaticAddress to send its probes from",
+            Assert.Single(Check(Good with { GuestProbes = ["198.18.7.12"] })));
+    }
+
+    [Fact]
     public void Every_broken_rule_is_reported_at_once()
     {
         var problems = Check(new MachineSpec("", "-x", 10, 0, "efi", (NetworkMode)9, null, " "));

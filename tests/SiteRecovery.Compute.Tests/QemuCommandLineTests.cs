@@ -92,7 +92,7 @@ public class QemuCommandLineTests
     {
         var args = Build();
         Assert.Equal(["user,id=n0,restrict=on"], Values(args, "-netdev"));
-        Assert.Equal(["virtio-net-pci,netdev=n0"], Values(args, "-device"));
+        Assert.Equal([$"virtio-net-pci,netdev=n0,mac={QemuCommandLine.Mac("sr-0123456789abcdef")}"], Values(args, "-device"));
         Assert.DoesNotContain("-nic", args);
     }
 
@@ -101,7 +101,17 @@ public class QemuCommandLineTests
     {
         var args = Build(Spec with { Network = NetworkMode.Production });
         Assert.Equal(["user,id=n0"], Values(args, "-netdev"));
-        Assert.Equal(["virtio-net-pci,netdev=n0"], Values(args, "-device"));
+        Assert.Equal([$"virtio-net-pci,netdev=n0,mac={QemuCommandLine.Mac("sr-0123456789abcdef")}"], Values(args, "-device"));
+    }
+
+    [Fact]
+    public void Each_instance_has_a_mac_of_its_own_not_qemus_default()
+    {
+        var mac = QemuCommandLine.Mac("sr-0123456789abcdef");
+        Assert.Matches("^52:54:00(:[0-9a-f]{2}){3}$", mac);
+        Assert.NotEqual("52:54:00:12:34:56", mac);
+        Assert.Equal(mac, QemuCommandLine.Mac("sr-0123456789abcdef"));
+        Assert.NotEqual(mac, QemuCommandLine.Mac("sr-0123456789abcdee"));
     }
 
     [Fact]
@@ -118,6 +128,25 @@ public class QemuCommandLineTests
     {
         var args = Build(Spec with { StaticAddress = "192.168.50.10" });
         Assert.Equal(["user,id=n0,restrict=on,net=192.168.50.0/24,dhcpstart=192.168.50.10"], Values(args, "-netdev"));
+    }
+
+    [Fact]
+    public void A_static_address_and_the_probes_reach_the_guest_through_fw_cfg_on_a_tap_or_user_mode()
+    {
+        var spec = Spec with { StaticAddress = "198.18.7.11", GuestProbes = ["198.18.7.12", "198.18.7.1"] };
+        const string want = "name=opt/siterecovery/net,string=addr=198.18.7.11/24 probe=198.18.7.12 probe=198.18.7.1";
+        Assert.Equal([want], Values(Build(spec), "-fw_cfg"));
+        var tapped = QemuCommandLine.Build(spec, [Boot], "tcg", "sr-0123456789abcdef", "/c.log", "/q.pid", null, "srt0123456789ab");
+        Assert.Equal([want], Values(tapped, "-fw_cfg"));
+        Assert.Equal(["name=opt/siterecovery/net,string=addr=198.18.7.11/24"], Values(Build(spec with { GuestProbes = null }), "-fw_cfg"));
+    }
+
+    [Fact]
+    public void Without_a_static_address_or_a_card_the_guest_is_given_nothing()
+    {
+        Assert.Empty(Values(Build(), "-fw_cfg"));
+        Assert.Empty(Values(Build(Spec with { GuestProbes = ["198.18.7.12"] }), "-fw_cfg"));
+        Assert.Empty(Values(Build(Spec with { StaticAddress = "198.18.7.11", Network = NetworkMode.None }), "-fw_cfg"));
     }
 
     [Fact]

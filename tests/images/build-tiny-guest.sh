@@ -3,7 +3,7 @@
 #
 #   tests/images/build-tiny-guest.sh [OUT]
 #
-# OUT defaults to ${SR_IMAGE_CACHE:-/var/cache/siterecovery}/tiny-guest-v1.img. The image is rebuilt only when it is
+# OUT defaults to ${SR_IMAGE_CACHE:-/var/cache/siterecovery}/tiny-guest-v$GUEST_VERSION.img (v2: the guest has a network). The image is rebuilt only when it is
 # missing or when this script changed (a stamp beside it holds the script's sha256); a build goes to a temp file that is
 # renamed at the end, so a killed build never leaves a half image. The last line on stdout is the image's path.
 #
@@ -13,20 +13,31 @@
 #   bytes 48 .. 64 MiB    the payload area, outside every partition: a 512-byte header at 48 MiB,
 #                         "SRCHECK1 <length> <sha256hex>\n" zero-padded, and <length> bytes of data at 48 MiB + 4096
 # The guest never mounts its root filesystem: the initramfs holds busybox, the init below and the virtio modules.
-# At boot it prints, on ttyS0:
+# At boot it prints, on ttyS0 (src/Compute/Local/GuestPayload.cs and GuestNet.cs parse these lines):
 #   SR-GUEST up <kernel release>
 #   SR-DISKS vda vdb ...
 #   SR-CHECK NONE (no header) | SR-CHECK OK bytes=<n> sha256=<hex> | SR-CHECK FAILED expected=<hex> actual=<hex>
 #   (a disk that never appears or cannot be read is FAILED, never NONE)
+#   SR-NET NONE (no network card) | SR-NET eth0 <mac> <addr>/<prefix> | SR-NET eth0 <mac> unaddressed
+#   | SR-NET eth0 <mac> FAILED <why>
 #   SR-BOOTED
-# and then idles for ever (it never powers off and answers nothing).
+# The address comes from the target through qemu's fw_cfg, the file opt/siterecovery/net: one line of words,
+# "addr=A.B.C.D/P" and any number of "probe=A.B.C.D". Without it eth0 is up with no IPv4 address (and says so). With an
+# address the guest listens on TCP 7077 and prints "SR-NET-HEARD <first line sent>" (at most 80 printable characters)
+# for every connection. After SR-BOOTED, when it was given probes and an address, it sends its own packets: it pings
+# every probe address (retrying those that have not answered for up to 30 s: a peer of its group may boot later), then
+# sends each one "sr-hello from <its address>" over TCP 7077, and prints per probe, then once:
+#   SR-NET-PROBE <addr> ping=answered|unanswered tcp=sent|failed
+#   SR-NET-PROBED
+# and then idles for ever (it never powers off; besides the listener it answers only ping and ARP).
 #
 # Needs root (a loop device and a mount, for extlinux), and: apt-get, dpkg-deb, depmod (kmod), busybox-static's deb,
 # cpio, gzip, sfdisk (fdisk), partx, mke2fs (e2fsprogs), extlinux, syslinux-common. Packages come from the apt cache
 # or from our own deb cache (${SR_IMAGE_CACHE}/debs) before apt-get download is tried, so a second build is offline.
 set -euo pipefail
 
-GUEST_VERSION=1
+# v2: virtio-net and fw_cfg, SR-NET lines. A new version is a new file: a cached older image is never reused.
+GUEST_VERSION=2
 cache="${SR_IMAGE_CACHE:-/var/cache/siterecovery}"
 out="${1:-$cache/tiny-guest-v$GUEST_VERSION.img}"
 self="$(readlink -f "$0")"
@@ -108,7 +119,8 @@ ird="$work/initramfs"
 mkdir -p "$ird"/{bin,dev,proc,sys,etc,lib/modules}
 cp "$work/busybox/bin/busybox" "$ird/bin/busybox"
 
-# Modules for a virtio disk, with what they depend on, in load order (dependencies first). Built-in ones are skipped.
+# Modules for a virtio disk, a virtio NIC and qemu's fw_cfg, with what they depend on, in load order (dependencies
+# first). Built-in ones are skipped (af_packet, which ping and ARP need, is built into Debian's kernel).
 mods="$work/kernel/lib/modules/$kver"
 declare -A seen=()
 order=()
@@ -119,7 +131,7 @@ add_module() {
   for dep in $(awk -v m="$path:" '$1 == m { $1 = ""; print }' "$mods/modules.dep"); do add_module "$dep"; done
   order+=("$path")
 }
-for name in virtio_pci virtio_blk; do
+for name in virtio_pci virtio_blk virtio_net qemu_fw_cfg; do
   path="$(awk -F: -v n="/$name.ko" 'index($1, n) == length($1) - length(n) + 1 { print $1; exit }' "$mods/modules.dep")"
   if [ -z "$path" ]; then
     grep -q "/$name.ko" "$mods/modules.builtin" 2>/dev/null && continue
@@ -139,6 +151,14 @@ for path in "${order[@]}"; do
   echo "$base" >> "$ird/etc/modules"
 done
 log "modules: $(tr '\n' ' ' < "$ird/etc/modules")"
+
+# What the guest's TCP 7077 listener runs per connection (busybox nc -e: stdin is the connection).
+cat > "$ird/bin/sr-heard" <<'HEARD'
+#!/bin/busybox sh
+line="$(head -c 200 | head -n 1 | tr -cd 'A-Za-z0-9 ./:=_-' | head -c 80)"
+echo "SR-NET-HEARD ${line}" > /dev/console
+HEARD
+chmod 755 "$ird/bin/sr-heard"
 
 cat > "$ird/init" <<'INIT'
 #!/bin/busybox sh
@@ -195,7 +215,68 @@ else
     fi
   fi
 fi
+
+# The network. A virtio NIC (vendor 0x1af4, device 0x1000 legacy or 0x1041 modern) becomes eth0 as virtio_net probes it;
+# without one the guest says NONE at once instead of waiting for an eth0 that cannot come.
+nic=""
+for d in /sys/bus/pci/devices/*; do
+  [ "$(cat "$d/vendor" 2>/dev/null)" = 0x1af4 ] || continue
+  case "$(cat "$d/device" 2>/dev/null)" in 0x1000|0x1041) nic=1 ;; esac
+done
+addr=""; probes=""
+cfg=/sys/firmware/qemu_fw_cfg/by_name/opt/siterecovery/net/raw
+if [ -r "$cfg" ]; then
+  for w in $(tr -d '\000\r' < "$cfg" | head -n 1); do
+    # Only what parses as an address: the words go into ip and ping.
+    case "$w" in
+      addr=*) addr="${w#addr=}"; case "$addr" in *[!0-9./]*|'') addr="" ;; esac ;;
+      probe=*) p="${w#probe=}"; case "$p" in *[!0-9.]*|'') ;; *) probes="$probes $p" ;; esac ;;
+    esac
+  done
+fi
+if [ -z "$nic" ]; then
+  echo "SR-NET NONE"
+else
+  i=0
+  while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  if [ ! -e /sys/class/net/eth0 ]; then
+    echo "SR-NET eth0 - FAILED no-eth0-after-10s"
+  else
+    mac="$(cat /sys/class/net/eth0/address)"
+    ip link set dev lo up
+    if ! ip link set dev eth0 up; then
+      echo "SR-NET eth0 $mac FAILED link-up"
+    elif [ -z "$addr" ]; then
+      echo "SR-NET eth0 $mac unaddressed"
+    elif ! ip addr add "$addr" dev eth0; then
+      echo "SR-NET eth0 $mac FAILED addr=$addr"; addr=""
+    else
+      echo "SR-NET eth0 $mac $addr"
+      nc -ll -p 7077 -e /bin/sr-heard </dev/null >/dev/null 2>&1 &
+    fi
+  fi
+fi
 echo "SR-BOOTED"
+
+# The guest's own packets, to the probe addresses it was given: what answers is what its network reaches.
+if [ -n "$nic" ] && [ -n "$addr" ] && [ -n "$probes" ]; then
+  up() { read -r s _ < /proc/uptime; echo "${s%%.*}"; }
+  pending="$probes"; answered=" "; until=$(($(up) + 30))
+  while [ -n "$pending" ]; do
+    left=""
+    for p in $pending; do
+      if ping -c 1 -W 1 "$p" >/dev/null 2>&1; then answered="$answered$p "; else left="$left $p"; fi
+    done
+    pending="$left"
+    [ "$(up)" -lt "$until" ] || break
+  done
+  for p in $probes; do
+    case "$answered" in *" $p "*) pinged=answered ;; *) pinged=unanswered ;; esac
+    if echo "sr-hello from ${addr%/*}" | timeout 10 nc -w 5 "$p" 7077 >/dev/null 2>&1; then tcp=sent; else tcp=failed; fi
+    echo "SR-NET-PROBE $p ping=$pinged tcp=$tcp"
+  done
+  echo "SR-NET-PROBED"
+fi
 while :; do sleep 3600; done
 INIT
 chmod 755 "$ird/init"

@@ -279,7 +279,9 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
                 : boot.GuestCheck is { } g && !g.Contains(" OK", StringComparison.Ordinal) ? $"the guest's own check did not pass: {g}"
                 : null;
             machines.Add(new MachineDrill(point.MachineId, point.PointName, point.PointTimeUnixMs, rpo, boot.Booted ? boot.AtUnixMs - s.RequestedUnixMs : null,
-                started.Accelerator, boot.GuestCheck, sums, failure is null, failure));
+                started.Accelerator, boot.GuestCheck, sums, failure is null, failure)
+                // "SR-NET " with its space: the guest's network line, not its later SR-NET-PROBE lines.
+                { GuestNetwork = boot.ConsoleTail.LastOrDefault(l => l.Contains("SR-NET ", StringComparison.Ordinal))?.Trim() });
         }
         var now = Now();
         var passed = machines.Count > 0 && machines.All(m => m.Passed);

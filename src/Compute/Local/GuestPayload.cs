@@ -24,7 +24,8 @@ public sealed record GuestCheckLine(GuestCheck Result, long? Bytes, string? Sha2
 /// At <see cref="AreaOffset"/>: a <see cref="HeaderSize"/>-byte header, ASCII <c>SRCHECK1 &lt;length&gt; &lt;sha256hex&gt;\n</c>
 /// padded with zeros; at <see cref="DataOffset"/>: the data, <c>length</c> bytes, at most <see cref="MaxDataBytes"/>.
 /// At boot the guest prints <c>SR-CHECK NONE</c>, <c>SR-CHECK OK bytes=&lt;n&gt; sha256=&lt;hex&gt;</c> or
-/// <c>SR-CHECK FAILED expected=&lt;hex&gt; actual=&lt;hex&gt;</c>, then <see cref="BootedMarker"/>.
+/// <c>SR-CHECK FAILED expected=&lt;hex&gt; actual=&lt;hex&gt;</c>, then its <c>SR-NET</c> line (<see cref="GuestNet"/>),
+/// then <see cref="BootedMarker"/>.
 /// </summary>
 public static class GuestPayload
 {

@@ -44,6 +44,15 @@ public static class LocalTargetRules
             else if (StaticAddressProblem(spec.StaticAddress) is { } why)
                 problems.Add($"StaticAddress: '{spec.StaticAddress}' {why}");
         }
+        if (spec.GuestProbes is { Count: > 0 } probes)
+        {
+            if (spec.StaticAddress is null || spec.Network == NetworkMode.None)
+                problems.Add("GuestProbes: a guest needs a network and a StaticAddress to send its probes from");
+            if (probes.Count > GuestNet.MaxProbes)
+                problems.Add($"GuestProbes: {probes.Count} addresses, at most {GuestNet.MaxProbes}");
+            foreach (var probe in probes.Where(p => GuestNet.ProbeProblem(p) is not null))
+                problems.Add($"GuestProbes: '{probe}' {GuestNet.ProbeProblem(probe)}");
+        }
         if (string.IsNullOrWhiteSpace(spec.WorkDirectory))
             problems.Add("WorkDirectory: must name a folder");
         return problems;
@@ -56,8 +65,10 @@ public static class LocalTargetRules
         && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '-');
 
     /// <summary>
-    /// The local target's network is qemu user-mode: it hands the address out by DHCP from a /24 of its own, where
-    /// .2 is the host and .3 the DNS forwarder. An address is assignable when it is IPv4 with the last byte 4..254.
+    /// Without a tap the local target's network is qemu user-mode: it hands the address out by DHCP from a /24 of its
+    /// own, where .2 is the host and .3 the DNS forwarder. On an isolated group's bridge nobody runs DHCP: the address
+    /// (as a /24, <see cref="GuestNet.PrefixLength"/>) reaches the guest through fw_cfg (<see cref="GuestNet"/>), and the
+    /// same rule keeps one address valid on either network. Assignable: IPv4 with the last byte 4..254.
     /// </summary>
     static string? StaticAddressProblem(string address)
     {

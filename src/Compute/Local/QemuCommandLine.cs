@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Net;
+using System.Security.Cryptography;
+using System.Text;
 
 namespace SiteRecovery.Compute.Local;
 
@@ -17,6 +19,7 @@ namespace SiteRecovery.Compute.Local;
 /// - A QMP control socket, <see cref="ControlSocketName"/>, relative to the folder qemu is started in (the machine's work
 ///   folder; qemu binds it before daemonizing changes its folder to /), so its path never outgrows a socket address.
 ///   Each drive's id is <see cref="DriveId"/> of its position: what a disk move names through that socket.
+/// - A NIC's MAC is derived from the instance id (<see cref="Mac"/>): machines sharing a bridge never share a MAC.
 /// Networks: Isolated with a tap (the machine's isolation group has a network namespace, see <see cref="IsolatedNetwork"/>)
 /// is <c>-netdev tap,ifname=TAP,script=no,downscript=no</c>: qemu creates the tap in the host namespace and the target
 /// moves it onto the group's bridge; no DHCP runs there, so a static address is the guest's own to configure. Isolated
@@ -24,6 +27,9 @@ namespace SiteRecovery.Compute.Local;
 /// reaches nothing beyond qemu's own virtual router (no route out, no forwarded ports), and not its group's other
 /// machines either: the isolation is qemu's slirp refusing to forward, inside one process. Production is user-mode
 /// without the restriction (outbound NAT through the host). None has no network card at all.
+/// A machine with a network and a static address also gets <c>-fw_cfg name=opt/siterecovery/net,string=…</c>
+/// (<see cref="GuestNet.Config"/>): its address as a /24 and its probe addresses, for a guest that reads them (on a tap
+/// no DHCP runs, so this is the only way the address reaches the guest); the string is built from validated addresses.
 /// </summary>
 public static class QemuCommandLine
 {
@@ -84,14 +90,28 @@ public static class QemuCommandLine
         }
         if (tap is not null && spec.Network != NetworkMode.Isolated)
             throw new ArgumentException($"machine {spec.Name}: a tap is for an isolated network, not {spec.Network}", nameof(tap));
-        args.AddRange(Network(spec, tap));
+        args.AddRange(Network(spec, tap, Mac(instanceId)));
+        if (GuestNet.Config(spec) is { } config)
+            args.AddRange(["-fw_cfg", $"name={GuestNet.FwCfgName},string={EscapeOption(config)}"]);
         return args;
     }
 
-    static IEnumerable<string> Network(MachineSpec spec, string? tap)
+    /// <summary>
+    /// The NIC's MAC: qemu's prefix 52:54:00 (locally administered) and 3 bytes of the SHA-256 of the instance id. Without
+    /// it every machine gets qemu's one default MAC, 52:54:00:12:34:56, and two machines of a group on one bridge cannot
+    /// talk (seen: a guest's pings to its peer went unanswered until each had a MAC of its own).
+    /// </summary>
+    public static string Mac(string instanceId)
+    {
+        var h = SHA256.HashData(Encoding.UTF8.GetBytes(instanceId));
+        return $"52:54:00:{h[0]:x2}:{h[1]:x2}:{h[2]:x2}";
+    }
+
+    static IEnumerable<string> Network(MachineSpec spec, string? tap, string mac)
     {
         if (spec.Network == NetworkMode.None) return ["-nic", "none"];
-        if (tap is not null) return ["-netdev", $"tap,id=n0,ifname={EscapeOption(tap)},script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0"];
+        var device = $"virtio-net-pci,netdev=n0,mac={mac}";
+        if (tap is not null) return ["-netdev", $"tap,id=n0,ifname={EscapeOption(tap)},script=no,downscript=no", "-device", device];
         var netdev = "user,id=n0";
         if (spec.Network == NetworkMode.Isolated) netdev += ",restrict=on";
         if (spec.StaticAddress is { } address)
@@ -100,7 +120,7 @@ public static class QemuCommandLine
             var b = IPAddress.Parse(address).GetAddressBytes();
             netdev += $",net={b[0]}.{b[1]}.{b[2]}.0/24,dhcpstart={address}";
         }
-        return ["-netdev", netdev, "-device", "virtio-net-pci,netdev=n0"];
+        return ["-netdev", netdev, "-device", device];
     }
 
     /// <summary>The tap named in a <c>-netdev tap,…,ifname=TAP</c> of a command line, or null.</summary>

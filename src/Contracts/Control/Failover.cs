@@ -99,7 +99,15 @@ public sealed record DiskChecksum(string DiskId, long Sequence, string BootedSha
 /// the command to booted (RTO), how it was accelerated, the guest's own check and each disk's two checksums.
 /// </summary>
 public sealed record MachineDrill(string MachineId, string PointName, long PointTimeUnixMs, long RpoMs, long? RtoMs, string Accelerator, string? GuestCheck,
-    IReadOnlyList<DiskChecksum> Disks, bool Passed, string? Failure);
+    IReadOnlyList<DiskChecksum> Disks, bool Passed, string? Failure)
+{
+    /// <summary>
+    /// The guest's own network line when it printed one before booting (the tiny test guest: <c>SR-NET eth0 MAC ADDR/24</c>,
+    /// <c>SR-NET eth0 MAC unaddressed</c> or <c>SR-NET NONE</c>): which NIC the drill's machine saw. Evidence only, it
+    /// passes or fails nothing. Null when the guest printed none, and in reports from before it was kept.
+    /// </summary>
+    public string? GuestNetwork { get; init; }
+}
 
 public sealed record StepSummary(int Index, string Name, FailoverStepKind Kind, FailoverStepState State, long? DurationMs, string? Output);
 
