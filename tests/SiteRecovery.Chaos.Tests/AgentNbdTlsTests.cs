@@ -87,6 +87,35 @@ public sealed class AgentNbdTlsTests : IDisposable
     }
 
     [Fact]
+    public async Task A_recovery_point_export_with_tls_listens_beyond_loopback_and_serves_only_a_client_with_a_certificate()
+    {
+        var (tlsArgs, good, _) = MakePki();
+        var diskPath = _dir["disk1.img"];
+        await using (var f = new FileStream(diskPath, FileMode.CreateNew)) f.SetLength(8 << 20);
+        using var node = new Node("tls", "all", _dir["n"], _dir.Path, null, [.. tlsArgs.Select(a => a.Replace("--nbd-tls", "--exports-tls"))]);
+        await node.StartAsync();
+        using var agent = new Agent("vm1", new Dictionary<string, string> { [Disk] = diskPath }, node.PsAddress, _dir["agent"], _dir.Path);
+        await agent.StartAsync();
+        await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", agent.Uri(Disk), "-c", "write -P 0x3c 0 2M"], Minute);
+        await node.BookmarkAsync("point", [Disk], Minute);
+        var expected = Files.Sha256(diskPath);
+
+        // Beyond loopback without --exports-listen-any: the client certificate is the authentication.
+        var export = await node.Api.PostAsync($"api/disks/{Disk}/exports", new { bookmark = "point", writable = false, listen = "0.0.0.0:0" });
+        Assert.True(export.Status == System.Net.HttpStatusCode.OK, export.Text);
+        var uri = export.Body!["uri"]!.GetValue<string>();
+        Assert.StartsWith("nbds://0.0.0.0:", uri);
+        var local = uri.Replace("0.0.0.0", "127.0.0.1");
+
+        var copied = _dir["copied.img"];
+        await ExternalTool.RunOkAsync("nbdcopy", [$"{local}?tls-certificates={good}", copied], Minute);
+        Assert.Equal(expected, Files.Sha256(copied));
+        var plain = await ExternalTool.RunAsync("nbdinfo", [local.Replace("nbds://", "nbd://")], Minute);
+        Assert.NotEqual(0, plain.ExitCode);
+        Assert.Contains("TLS", plain.StdErr + plain.Output);
+    }
+
+    [Fact]
     public async Task The_tls_files_are_given_all_or_none_and_a_key_others_may_read_is_refused()
     {
         var (tlsArgs, _, _) = MakePki();
