@@ -38,6 +38,12 @@ public sealed record AgentOptions(string AgentId, IReadOnlyList<AgentDisk> Disks
     /// <c>--hold-first-sync</c>: no resync scans until this file exists (see <see cref="FirstSyncHold"/>); null: no hold.
     /// </summary>
     public string? HoldFirstSyncFile { get; init; }
+
+    /// <summary>
+    /// Mutual TLS required of every NBD client (<c>--nbd-tls-certificate/-key/-client-ca</c>); null serves plain NBD,
+    /// which only loopback, a private Unix socket or <c>--nbd-listen-any</c> allows (<see cref="NbdListenAddress"/>).
+    /// </summary>
+    public SiteRecovery.Capture.Nbd.NbdTls? NbdTls { get; init; }
     /// <summary>Hears of every resync that finishes (the <c>--json</c> resync-complete line).</summary>
     public Action<ResyncSummary>? ResyncCompleted { get; init; }
 
@@ -104,7 +110,7 @@ public sealed class MobilityAgent : IAsyncDisposable
         }
         // Bind the NBD port before connecting out (an outgoing connection could otherwise take it as its
         // ephemeral port); I/O waits until the process server has said where each stream resumes.
-        _nbd = new NbdServer(_options.NbdListen, _exports.ToDictionary(e => e.Name, e => (INbdExport)e), new NbdServerOptions { Log = _log });
+        _nbd = new NbdServer(_options.NbdListen, _exports.ToDictionary(e => e.Name, e => (INbdExport)e), new NbdServerOptions { Log = _log, Tls = _options.NbdTls });
         try { await _nbd.StartAsync(ct).ConfigureAwait(false); }
         catch (System.Net.Sockets.SocketException e)
         {

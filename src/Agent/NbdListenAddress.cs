@@ -6,14 +6,16 @@ namespace SiteRecovery.Agent;
 
 /// <summary>
 /// Where the agent serves its disks over NBD (<c>--nbd</c>): <c>HOST:PORT</c>, or <c>unix:PATH</c> for a Unix socket
-/// only the agent's user may open (0600). The export has no authentication and serves raw disks, so a TCP address other
-/// than loopback is refused unless the operator says so (<c>--nbd-listen-any</c>).
+/// only the agent's user may open (0600). Without TLS the export has no authentication and serves raw disks, so a TCP
+/// address other than loopback is refused unless the operator says so (<c>--nbd-listen-any</c>); with mutual TLS
+/// (<c>--nbd-tls-*</c>) a client certificate is the authentication, and any address is allowed.
 /// </summary>
 public static class NbdListenAddress
 {
     public const string UnixPrefix = "unix:";
 
-    public static EndPoint Parse(string flag, string text, bool listenAny)
+    /// <param name="authenticated">Clients must present a certificate (mutual TLS): any address may serve them.</param>
+    public static EndPoint Parse(string flag, string text, bool listenAny, bool authenticated = false)
     {
         if (text.StartsWith(UnixPrefix, StringComparison.Ordinal))
         {
@@ -24,9 +26,10 @@ public static class NbdListenAddress
             return new UnixDomainSocketEndPoint(full);
         }
         var endpoint = HostPort.Parse(flag, text);
-        if (!listenAny && !IPAddress.IsLoopback(endpoint.Address))
+        if (!listenAny && !authenticated && !IPAddress.IsLoopback(endpoint.Address))
             throw new ArgumentException($"{flag} {text}: the NBD export serves the raw disks to whoever connects, with no authentication; " +
-                "listen on loopback or a unix: socket, or give --nbd-listen-any to serve it on this address anyway");
+                "listen on loopback or a unix: socket, require client certificates (--nbd-tls-certificate, --nbd-tls-key, --nbd-tls-client-ca), " +
+                "or give --nbd-listen-any to serve it on this address anyway");
         return endpoint;
     }
 }

@@ -1,6 +1,9 @@
 using System.Buffers.Binary;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using SiteRecovery.Capture.Nbd;
 
@@ -11,7 +14,8 @@ internal sealed class NbdTestClient : IAsyncDisposable
 {
     private static readonly TimeSpan IoTimeout = TimeSpan.FromSeconds(10);
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    // Replaced by the TLS stream once STARTTLS succeeds.
+    private Stream _stream;
     private ulong _cookie = 1;
 
     private NbdTestClient(Socket socket)
@@ -115,6 +119,26 @@ internal sealed class NbdTestClient : IAsyncDisposable
                     break;
             }
         }
+    }
+
+    /// <summary>
+    /// Runs the client side of TLS after an acknowledged NBD_OPT_STARTTLS: presents <paramref name="certificate"/> (none
+    /// when null) and trusts a server certificate that chains to <paramref name="serverAuthority"/> and names localhost.
+    /// </summary>
+    public async Task TlsAsync(X509Certificate2? certificate, X509Certificate2 serverAuthority)
+    {
+        var ssl = new SslStream(_stream, leaveInnerStreamOpen: true);
+        using var cts = new CancellationTokenSource(IoTimeout);
+        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+        policy.CustomTrustStore.Add(serverAuthority);
+        await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            ClientCertificates = certificate is null ? null : [certificate],
+            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+            CertificateChainPolicy = policy,
+        }, cts.Token);
+        _stream = ssl;
     }
 
     public ulong NextCookie() => _cookie++;

@@ -15,7 +15,7 @@ internal sealed class TestServer : IAsyncDisposable
     public NbdServer Server { get; }
     public EndPoint EndPoint => Server.LocalEndPoint!;
 
-    private TestServer(EndPoint? endpoint, TimeSpan? shutdownGrace)
+    private TestServer(EndPoint? endpoint, TimeSpan? shutdownGrace, NbdTls? tls)
     {
         var exports = new Dictionary<string, INbdExport> { ["disk"] = Disk, ["small"] = Small, ["ro"] = Ro };
         new Random(42).NextBytes(Disk.Data);
@@ -24,13 +24,13 @@ internal sealed class TestServer : IAsyncDisposable
             new NbdServerOptions
             {
                 MaxRequest = Max, Log = Log.Enqueue, DefaultExportName = "disk", HandshakeTimeout = TimeSpan.FromSeconds(5),
-                ShutdownGrace = shutdownGrace ?? new NbdServerOptions().ShutdownGrace,
+                ShutdownGrace = shutdownGrace ?? new NbdServerOptions().ShutdownGrace, Tls = tls,
             });
     }
 
-    public static async Task<TestServer> StartAsync(EndPoint? endpoint = null, TimeSpan? shutdownGrace = null)
+    public static async Task<TestServer> StartAsync(EndPoint? endpoint = null, TimeSpan? shutdownGrace = null, NbdTls? tls = null)
     {
-        var s = new TestServer(endpoint, shutdownGrace);
+        var s = new TestServer(endpoint, shutdownGrace, tls);
         await s.Server.StartAsync();
         return s;
     }

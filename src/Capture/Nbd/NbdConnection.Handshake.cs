@@ -27,6 +27,11 @@ internal sealed partial class NbdConnection
             return null;
         }
         _noZeroes = flags.HasFlag(NbdHandshakeFlags.NoZeroes);
+        if (_options.Tls is not null && !flags.HasFlag(NbdHandshakeFlags.FixedNewstyle))
+        {
+            Log("TLS is required but the client did not answer with fixed newstyle, so it cannot start TLS; disconnecting");
+            return null;
+        }
 
         var optionHeader = new byte[NbdOptionHeader.HeaderLength];
         while (true)
@@ -50,7 +55,7 @@ internal sealed partial class NbdConnection
                     return null;
                 }
                 await DiscardAsync(header.Length, ct).ConfigureAwait(false);
-                if (header.Option is NbdOption.Info or NbdOption.Go)
+                if (header.Option is NbdOption.Info or NbdOption.Go && !TlsPending)
                 {
                     await ErrorAsync(header.Option, NbdReplyType.ErrTooBig,
                         $"option data of {header.Length} bytes exceeds the limit of {_options.MaxOptionLength}", ct).ConfigureAwait(false);
@@ -72,8 +77,18 @@ internal sealed partial class NbdConnection
                 continue;
             }
 
+            if (TlsPending && header.Option is not (NbdOption.StartTls or NbdOption.Abort))
+            {
+                if (header.Option == NbdOption.ExportName) { Log("NBD_OPT_EXPORT_NAME before TLS; disconnecting"); return null; }
+                await ErrorAsync(header.Option, NbdReplyType.ErrTlsRequired, "TLS is required: send NBD_OPT_STARTTLS first", ct).ConfigureAwait(false);
+                continue;
+            }
+
             switch (header.Option)
             {
+                case NbdOption.StartTls:
+                    if (await StartTlsAsync(header.Length, ct).ConfigureAwait(false) == TlsStep.Failed) return null;
+                    break;
                 case NbdOption.ExportName:
                 {
                     if (NbdParser.TryParseExportName(data, out var name) != NbdParseError.None || Resolve(name) is not { } export)

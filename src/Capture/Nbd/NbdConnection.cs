@@ -13,8 +13,11 @@ namespace SiteRecovery.Capture.Nbd;
 internal sealed partial class NbdConnection
 {
     private const int DiscardChunk = 64 * 1024;
+    private const int ReadBufferSize = 256 * 1024;
+    private const int Unbuffered = 1;
 
-    private readonly Stream _stream;
+    // Both are replaced once, by the TLS stream, when NBD_OPT_STARTTLS succeeds (NbdConnection.Tls.cs).
+    private Stream _stream;
     private readonly Func<string, INbdExport?> _resolve;
     private readonly Func<IEnumerable<string>> _list;
     private readonly NbdServerOptions _options;
@@ -23,10 +26,11 @@ internal sealed partial class NbdConnection
     private readonly byte[] _reply = new byte[NbdEncoder.SimpleReplyLength];
     private bool _noZeroes;
 
-    // Reads go through a buffer so a request header and its payload usually arrive in one syscall;
+    // Reads go through a buffer so a request header and its payload usually arrive in one syscall (with TLS required,
+    // only once TLS runs);
     // writes go straight to the stream (replies must leave at once). Each wrapper is used in one
     // direction only, which is what a BufferedStream over a non-seekable stream needs.
-    private readonly BufferedStream _in;
+    private BufferedStream _in;
 
     // Set when the server begins to shut down: what runs finishes, anything new is refused with the shutdown error.
     private readonly CancellationToken _draining;
@@ -36,7 +40,9 @@ internal sealed partial class NbdConnection
     {
         _draining = draining;
         _stream = stream;
-        _in = new BufferedStream(stream, 256 * 1024);
+        // Before TLS nothing may be read ahead: bytes after NBD_OPT_STARTTLS are the TLS handshake and belong to the TLS
+        // layer, which reads the transport itself. A BufferedStream whose buffer is one byte reads straight through.
+        _in = new BufferedStream(stream, options.Tls is null ? ReadBufferSize : Unbuffered);
         _resolve = resolve;
         _list = list;
         _options = options;
@@ -85,6 +91,11 @@ internal sealed partial class NbdConnection
         catch (Exception ex)
         {
             Log($"unexpected error, closing connection: {ex}");
+        }
+        finally
+        {
+            // The transport below belongs to whoever handed it over; only the TLS layer on it is this session's.
+            if (_tls is not null) await _tls.DisposeAsync().ConfigureAwait(false);
         }
     }
 

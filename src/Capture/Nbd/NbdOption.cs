@@ -9,7 +9,7 @@ public enum NbdOption : uint
     Abort = 2,
     /// <summary>NBD_OPT_LIST: list export names.</summary>
     List = 3,
-    /// <summary>NBD_OPT_STARTTLS (not supported).</summary>
+    /// <summary>NBD_OPT_STARTTLS: upgrade the session to TLS (only when the server has <see cref="NbdServerOptions.Tls"/>).</summary>
     StartTls = 5,
     /// <summary>NBD_OPT_INFO: describe an export without selecting it.</summary>
     Info = 6,

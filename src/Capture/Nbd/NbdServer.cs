@@ -6,7 +6,8 @@ namespace SiteRecovery.Capture.Nbd;
 
 /// <summary>
 /// A Network Block Device server (fixed newstyle handshake, simple replies) serving a set of
-/// <see cref="INbdExport"/>s over TCP or a Unix domain socket. One task serves each connection;
+/// <see cref="INbdExport"/>s over TCP or a Unix domain socket, in plain text or, with
+/// <see cref="NbdServerOptions.Tls"/>, only over TLS with client certificates. One task serves each connection;
 /// requests of a connection are executed in order.
 /// </summary>
 /// <example>

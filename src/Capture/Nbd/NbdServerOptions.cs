@@ -37,6 +37,13 @@ public sealed class NbdServerOptions
     /// </summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Null (the default): no TLS, and NBD_OPT_STARTTLS is answered NBD_REP_ERR_UNSUP. Set: TLS is required of every
+    /// client, with a certificate its <see cref="NbdTls.ClientAuthorities"/> issued (the protocol's FORCEDTLS mode; see
+    /// <see cref="NbdTls"/>). The TLS handshake runs within <see cref="HandshakeTimeout"/>.
+    /// </summary>
+    public NbdTls? Tls { get; init; }
+
     /// <summary>Receives diagnostic messages (protocol errors, export failures). Must not throw; exceptions are swallowed.</summary>
     public Action<string>? Log { get; init; }
 

@@ -28,10 +28,29 @@ public static class CertificateTrust
     {
         if (errors == SslPolicyErrors.None) return true;
         if (roots is null || presented is null) return false;
+        return ChainsTo(roots, presented, sentAlong: null, purpose: null) && presented.MatchesHostname(host.Trim('[', ']'), allowWildcards: true);
+    }
+
+    /// <summary>
+    /// Whether a client certificate (mutual TLS) was issued, directly or through <paramref name="sentAlong"/>
+    /// intermediates, by one of <paramref name="authorities"/> and allows client authentication. Unlike
+    /// <see cref="Accepts"/> the machine's trust store is never consulted: a client certificate from a public CA is
+    /// not a credential for this service.
+    /// </summary>
+    public static bool IssuedToClientBy(X509Certificate2Collection authorities, X509Certificate2? presented, IEnumerable<X509Certificate2>? sentAlong) =>
+        presented is not null && ChainsTo(authorities, presented, sentAlong, ClientAuthentication);
+
+    // Extended key usage OID (RFC 5280 4.2.1.12); a certificate without the extension may be used for any purpose.
+    const string ClientAuthentication = "1.3.6.1.5.5.7.3.2";
+
+    static bool ChainsTo(X509Certificate2Collection roots, X509Certificate2 presented, IEnumerable<X509Certificate2>? sentAlong, string? purpose)
+    {
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.AddRange(roots);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return chain.Build(presented) && presented.MatchesHostname(host.Trim('[', ']'), allowWildcards: true);
+        if (purpose is not null) chain.ChainPolicy.ApplicationPolicy.Add(new Oid(purpose));
+        foreach (var intermediate in sentAlong ?? []) chain.ChainPolicy.ExtraStore.Add(intermediate);
+        return chain.Build(presented);
     }
 }

@@ -56,4 +56,12 @@ public static class PrivateFiles
         File.Move(temp, path, overwrite);
         DirectorySync.Flush(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
+
+    /// <summary>
+    /// Whether users other than the owner may read or write <paramref name="path"/> (its group or other bits): a private
+    /// key or secret given that way is refused, since anyone who could read it already holds it. Always false on Windows.
+    /// </summary>
+    public static bool OpenToOthers(string path) =>
+        !OperatingSystem.IsWindows()
+        && (File.GetUnixFileMode(path) & (UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite)) != 0;
 }

@@ -8,7 +8,10 @@ using SiteRecovery.Contracts.Wire;
 var id = new Option<string>("--id") { Description = "Agent id (unique per protected machine)", DefaultValueFactory = _ => Environment.MachineName };
 var disks = new Option<string[]>("--disk") { Description = "A protected disk as NAME=PATH (file or block device); the NBD export name is NAME", Required = true, AllowMultipleArgumentsPerToken = false };
 var nbd = new Option<string>("--nbd") { Description = "NBD listen address: HOST:PORT (loopback unless --nbd-listen-any), or unix:PATH for a socket only this user may open", DefaultValueFactory = _ => "127.0.0.1:10809" };
-var nbdListenAny = new Option<bool>("--nbd-listen-any") { Description = "Let --nbd listen on an address other than loopback: the export serves the raw disks to whoever connects, without authentication" };
+var nbdListenAny = new Option<bool>("--nbd-listen-any") { Description = "Let --nbd listen on an address other than loopback without TLS: the export then serves the raw disks to whoever connects, without authentication (not needed with --nbd-tls-*)" };
+var nbdTlsCertificate = new Option<string?>("--nbd-tls-certificate") { Description = "PEM certificate (chain) the NBD export serves; with --nbd-tls-key and --nbd-tls-client-ca, every NBD client must start TLS (NBD_OPT_STARTTLS) and present a certificate that CA issued, and --nbd may then be any address" };
+var nbdTlsKey = new Option<string?>("--nbd-tls-key") { Description = "PEM private key of --nbd-tls-certificate (a file only this user may read)" };
+var nbdTlsClientCa = new Option<string?>("--nbd-tls-client-ca") { Description = "PEM file of the CA certificate(s) whose client certificates may use the NBD export (mutual TLS; the system's trust store is not consulted)" };
 var ps = new Option<string>("--process-server") { Description = "Process server data-path address HOST:PORT", Required = true };
 var state = new Option<string>("--state-dir") { Description = "Directory for the agent's tracking state", DefaultValueFactory = _ => ".data/agent" };
 var bufferMb = new Option<int>("--buffer-mb") { Description = "Unacknowledged data held per disk before writers wait (MiB)", DefaultValueFactory = _ => 64 };
@@ -23,7 +26,7 @@ var compare = new Option<bool>("--compare-with-replica") { Description = "The di
 var holdFirstSync = new Option<string?>("--hold-first-sync") { Description = "Serve NBD, but start no resync (the compare of --compare-with-replica included) until FILE exists: a reprotect moves its running machine onto this agent's exports first, so that the compare sees every write it made" };
 var overflow = new Option<string>("--on-full-buffer") { Description = "track: mark dirty regions and resend them (writes keep source speed); wait: writers wait for room", DefaultValueFactory = _ => "track" };
 
-var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, shutdownCommand, compare, holdFirstSync, nbdListenAny };
+var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, shutdownCommand, compare, holdFirstSync, nbdListenAny, nbdTlsCertificate, nbdTlsKey, nbdTlsClientCa };
 run.SetAction(async (parse, ct) =>
 {
     var asJson = parse.GetValue(json);
@@ -36,7 +39,8 @@ run.SetAction(async (parse, ct) =>
             if (eq <= 0 || eq == spec.Length - 1) throw new ArgumentException($"--disk '{spec}' is not NAME=PATH");
             return new AgentDisk(spec[..eq], Path.GetFullPath(spec[(eq + 1)..]));
         }).ToList();
-        var options = new AgentOptions(parse.GetValue(id)!, parsedDisks, NbdListenAddress.Parse("--nbd", parse.GetValue(nbd)!, parse.GetValue(nbdListenAny)),
+        var tls = SiteRecovery.Capture.Nbd.NbdTlsFiles.FromFlags("--nbd-tls", parse.GetValue(nbdTlsCertificate), parse.GetValue(nbdTlsKey), parse.GetValue(nbdTlsClientCa));
+        var options = new AgentOptions(parse.GetValue(id)!, parsedDisks, NbdListenAddress.Parse("--nbd", parse.GetValue(nbd)!, parse.GetValue(nbdListenAny), authenticated: tls is not null),
             HostPort.Parse("--process-server", parse.GetValue(ps)!), Path.GetFullPath(parse.GetValue(state)!))
         {
             BufferBytesPerDisk = (long)parse.GetValue(bufferMb) << 20,
@@ -49,6 +53,7 @@ run.SetAction(async (parse, ct) =>
                 var other => throw new ArgumentException($"--on-full-buffer '{other}' is not track or wait"),
             },
             CompareWithReplica = parse.GetValue(compare),
+            NbdTls = tls,
             HoldFirstSyncFile = parse.GetValue(holdFirstSync) is { } holdFile ? Path.GetFullPath(holdFile) : null,
             ShutdownCommand = parse.GetValue(shutdownCommand),
             // The summary is logged by the agent; with --json it is also one machine-readable line on stdout.
@@ -66,8 +71,8 @@ run.SetAction(async (parse, ct) =>
         using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, ctx => { ctx.Cancel = true; stop.Cancel(); });
         using var startCts = CancellationTokenSource.CreateLinkedTokenSource(ct, stop.Token);
         await agent.StartAsync(startCts.Token);
-        var ready = new { @event = "ready", agent = options.AgentId, nbd = agent.NbdEndpoint?.ToString(), disks = parsedDisks.Select(d => d.Name) };
-        Console.WriteLine(asJson ? JsonSerializer.Serialize(ready) : $"ready: NBD at {ready.nbd}, disks {string.Join(", ", ready.disks)}");
+        var ready = new { @event = "ready", agent = options.AgentId, nbd = agent.NbdEndpoint?.ToString(), nbdTls = tls is not null, disks = parsedDisks.Select(d => d.Name) };
+        Console.WriteLine(asJson ? JsonSerializer.Serialize(ready) : $"ready: NBD{(tls is null ? "" : " (TLS with client certificates)")} at {ready.nbd}, disks {string.Join(", ", ready.disks)}");
         try { await Task.Delay(Timeout.Infinite, startCts.Token); } catch (OperationCanceledException) { }
         Log("stopping: waiting for outstanding deltas to be acknowledged");
         return 0;

@@ -44,6 +44,14 @@ public sealed record NodeOptions(
     /// </summary>
     public bool ExportsListenAny { get; init; }
 
+    /// <summary>
+    /// Mutual TLS required of every client of an export POST /api/disks/{id}/exports makes (<c>--exports-tls-certificate</c>,
+    /// <c>-key</c>, <c>-client-ca</c>); with it an export may listen on any address, since a client certificate is the
+    /// authentication. Null: plain NBD. A failover's own exports stay plain on loopback: the machine the node starts on
+    /// them is its own, and holds no client certificate.
+    /// </summary>
+    public SiteRecovery.Capture.Nbd.NbdTls? ExportsTls { get; init; }
+
     /// <summary>Most exports this node serves at once before the API refuses a new one (<c>--max-exports</c>); each holds a listener and a pinned point.</summary>
     public int MaxExports { get; init; } = DefaultMaxExports;
 

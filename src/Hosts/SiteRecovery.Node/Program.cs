@@ -19,7 +19,10 @@ var provider = new Option<string>("--journal-provider") { Description = "Event j
 var connection = new Option<string?>("--journal-connection") { Description = $"Connection string for postgres / sqlserver (visible to other users in the process list: prefer --journal-connection-file or {NodeOptions.JournalConnectionVariable})" };
 var connectionFile = new Option<string?>("--journal-connection-file") { Description = "File whose content is the connection string for postgres / sqlserver" };
 var recoveryDir = new Option<string?>("--recovery-dir") { Description = "The only directory POST /api/recover writes images into (default: <data>/recovered, created 0700)" };
-var exportsListenAny = new Option<bool>("--exports-listen-any") { Description = "Let exports listen on addresses other than loopback (an export serves a whole disk to whoever reaches it)" };
+var exportsListenAny = new Option<bool>("--exports-listen-any") { Description = "Let exports listen on addresses other than loopback without TLS (an export then serves a whole disk to whoever reaches it; not needed with --exports-tls-*)" };
+var exportsTlsCertificate = new Option<string?>("--exports-tls-certificate") { Description = "PEM certificate (chain) the API's NBD exports serve; with --exports-tls-key and --exports-tls-client-ca every client of such an export must start TLS and present a certificate that CA issued (their URIs are nbds://), and an export may then listen on any address" };
+var exportsTlsKey = new Option<string?>("--exports-tls-key") { Description = "PEM private key of --exports-tls-certificate (a file only this user may read)" };
+var exportsTlsClientCa = new Option<string?>("--exports-tls-client-ca") { Description = "PEM file of the CA certificate(s) whose client certificates may use the API's exports (the system's trust store is not consulted)" };
 var maxExports = new Option<int>("--max-exports") { Description = "Most exports served at once; the API refuses more", DefaultValueFactory = _ => NodeOptions.DefaultMaxExports };
 
 var registerApi = new Option<string?>("--register-with") { Description = "API URL of the configuration node: register this node's process-server / master-target roles there" };
@@ -31,7 +34,8 @@ var journalKeyFile = new Option<string?>(SiteRecovery.Node.Access.JournalKeyFile
 var peerTokenFile = new Option<string?>(SiteRecovery.Node.Access.PeerTokens.Flag) { Description = "File (0600) of tokens this node presents to other sites' APIs, one 'API_URL TOKEN' line each: a failback waits on the original site and returns machines there" };
 
 var run = new Command("run", "Run a SiteRecovery node") { id, roles, data, psListen, mtListen, mt, api, provider, connection, connectionFile, configFile, registerApi, registerServer, passphraseFile, replicaFile,
-    recoveryDir, exportsListenAny, maxExports, peerTokenFile, journalKeyFile, apiCertificate, apiCertificateKey };
+    recoveryDir, exportsListenAny, maxExports, peerTokenFile, journalKeyFile, apiCertificate, apiCertificateKey,
+    exportsTlsCertificate, exportsTlsKey, exportsTlsClientCa };
 run.SetAction(async (parse, ct) =>
 {
     NodeOptions options;
@@ -74,6 +78,7 @@ run.SetAction(async (parse, ct) =>
         {
             RecoveryDirectory = NodeOptions.PrepareRecoveryDirectory(parse.GetValue(recoveryDir), dataDir),
             ExportsListenAny = parse.GetValue(exportsListenAny),
+            ExportsTls = SiteRecovery.Capture.Nbd.NbdTlsFiles.FromFlags("--exports-tls", parse.GetValue(exportsTlsCertificate), parse.GetValue(exportsTlsKey), parse.GetValue(exportsTlsClientCa)),
             MaxExports = parse.GetValue(maxExports),
         };
         if (options.Roles.HasFlag(NodeRoles.Configuration))
@@ -153,7 +158,7 @@ run.SetAction(async (parse, ct) =>
     builder.Services.AddSingleton(failoverSettings);
     builder.Services.AddSingleton(new SiteRecovery.Node.Failover.PlanScripts(failoverSettings.ScriptsDirectory));
     builder.Services.AddSingleton(sp => new SiteRecovery.Node.Exports.PointInTimeExports(Path.Combine(options.DataDirectory, "master-target", "exports"),
-        m => sp.GetRequiredService<ILoggerFactory>().CreateLogger("SiteRecovery.Exports").LogInformation("{Message}", m), options.MaxExports));
+        m => sp.GetRequiredService<ILoggerFactory>().CreateLogger("SiteRecovery.Exports").LogInformation("{Message}", m), options.MaxExports, options.ExportsTls));
     builder.Services.AddSingleton<SiteRecovery.Compute.IComputeTarget>(new SiteRecovery.Compute.Local.LocalQemuTarget(new SiteRecovery.Compute.Local.LocalTargetOptions()));
     builder.Services.AddSingleton<SiteRecovery.Node.Failover.NodeFailoverEffects>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPathService>());

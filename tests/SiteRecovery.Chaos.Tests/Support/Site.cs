@@ -202,6 +202,9 @@ public sealed class Agent : IDisposable
     /// <summary>When set before a start, the agent serves NBD on this Unix socket instead of its TCP port.</summary>
     public string? NbdSocket { get; init; }
 
+    /// <summary>The address the agent's NBD export listens on (beyond loopback it needs TLS or <c>--nbd-listen-any</c>).</summary>
+    public string NbdHost { get; init; } = "127.0.0.1";
+
     public string Uri(string disk) => NbdSocket is { } socket ? $"nbd+unix:///{disk}?socket={socket}" : $"nbd://127.0.0.1:{NbdPort}/{disk}";
 
     public async Task StartAsync(TimeSpan? timeout = null)
@@ -209,7 +212,7 @@ public sealed class Agent : IDisposable
         if (Process is { HasExited: false }) throw new InvalidOperationException($"agent {Id} is already running");
         var args = new List<string> { "run", "--id", Id };
         foreach (var (name, path) in Disks) { args.Add("--disk"); args.Add($"{name}={path}"); }
-        args.AddRange(["--nbd", NbdSocket is { } socket ? $"unix:{socket}" : $"127.0.0.1:{NbdPort}", "--process-server", ProcessServer, "--state-dir", StateDir, "--json"]);
+        args.AddRange(["--nbd", NbdSocket is { } socket ? $"unix:{socket}" : $"{NbdHost}:{NbdPort}", "--process-server", ProcessServer, "--state-dir", StateDir, "--json"]);
         args.AddRange(ExtraArgs);
         Process = HostProcess.Start($"sragent-{Id}", Repo.AgentDll, args, _logDir);
         History.Add(Process);

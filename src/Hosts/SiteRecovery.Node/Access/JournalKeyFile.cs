@@ -34,7 +34,7 @@ public static class JournalKeyFile
             PrivateFiles.CreateDirectory(Path.GetDirectoryName(full)!);
             PrivateFiles.WriteAtomically(full, RandomNumberGenerator.GetBytes(JournalSeal.KeyBytes), overwrite: false);
         }
-        if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(full) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+        if (PrivateFiles.OpenToOthers(full))
             throw new ArgumentException($"{Flag} '{full}' may be read or written by other users; it seals the journal's secrets: chmod 600 it");
         var key = File.ReadAllBytes(full);
         if (key.Length != JournalSeal.KeyBytes)

@@ -1,3 +1,4 @@
+using SiteRecovery.Contracts.Storage;
 using System.Net.Http.Headers;
 
 namespace SiteRecovery.Node.Access;
@@ -34,7 +35,7 @@ public sealed class PeerTokens
         if (file is null) return new PeerTokens(null);
         var path = Path.GetFullPath(file);
         if (!File.Exists(path)) throw new ArgumentException($"{Flag} '{path}' does not exist (create it 0600, one 'API_URL TOKEN' line per site)");
-        if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(path) & (UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite)) != 0)
+        if (PrivateFiles.OpenToOthers(path))
             throw new ArgumentException($"{Flag} '{path}' may be read or written by other users; it holds tokens: chmod 600 it");
         return new PeerTokens(path);
     }

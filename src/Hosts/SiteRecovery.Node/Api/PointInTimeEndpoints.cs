@@ -97,9 +97,10 @@ public static class PointInTimeEndpoints
             System.Net.IPEndPoint listen;
             try { listen = HostPort.Parse("listen", string.IsNullOrWhiteSpace(body.Listen) ? "127.0.0.1:0" : body.Listen); }
             catch (Exception e) when (e is ArgumentException or System.Net.Sockets.SocketException) { return Results.BadRequest(new ApiError(e.Message)); }
-            if (!options.ExportsListenAny && !System.Net.IPAddress.IsLoopback(listen.Address))
+            if (!options.ExportsListenAny && options.ExportsTls is null && !System.Net.IPAddress.IsLoopback(listen.Address))
                 return Results.BadRequest(new ApiError($"listen: {listen} is not a loopback address; an export serves a whole disk to whoever reaches it, so this node " +
-                    "serves exports on loopback only (start it with --exports-listen-any to allow other addresses)"));
+                    "serves exports on loopback only (start it with --exports-tls-certificate, --exports-tls-key and --exports-tls-client-ca to require client " +
+                    "certificates, or --exports-listen-any, to allow other addresses)"));
             if (exports.Count >= exports.MaxExports) return Results.Conflict(new ApiError(new ExportLimitException(exports.MaxExports, exports.Count).Message));
             return await GuardAsync(async () =>
             {

@@ -28,14 +28,17 @@ public sealed class PointInTimeExports : IAsyncDisposable
     readonly string _overlayDirectory;
     readonly Action<string> _log;
     readonly object _limitGate = new();
+    readonly NbdTls? _apiTls;
     int _starting;
 
     /// <summary>
     /// Exports live as long as the node: an overlay left in <paramref name="overlayDirectory"/> by a node that was killed
     /// belongs to an export that no longer exists, so it is deleted here.
     /// </summary>
-    public PointInTimeExports(string overlayDirectory, Action<string> log, int maxExports = NodeOptions.DefaultMaxExports)
+    /// <param name="apiTls">Mutual TLS every export made through <see cref="AddWithinLimitAsync"/> requires; null: plain NBD.</param>
+    public PointInTimeExports(string overlayDirectory, Action<string> log, int maxExports = NodeOptions.DefaultMaxExports, NbdTls? apiTls = null)
     {
+        _apiTls = apiTls;
         ArgumentOutOfRangeException.ThrowIfLessThan(maxExports, 1);
         _overlayDirectory = overlayDirectory;
         _log = log;
@@ -73,12 +76,15 @@ public sealed class PointInTimeExports : IAsyncDisposable
             }
             _starting++;
         }
-        try { return await AddAsync(disk, view, writable, listen); }
+        try { return await AddAsync(disk, view, writable, listen, _apiTls); }
         finally { lock (_limitGate) _starting--; }
     }
 
-    /// <summary>Serves <paramref name="view"/> (taking ownership of it) at <paramref name="listen"/>.</summary>
-    public async Task<ServedPoint> AddAsync(string disk, PointInTimeView view, bool writable, IPEndPoint listen)
+    /// <summary>
+    /// Serves <paramref name="view"/> (taking ownership of it) at <paramref name="listen"/>, requiring <paramref name="tls"/>
+    /// of its clients when given (its URI is then nbds://).
+    /// </summary>
+    public async Task<ServedPoint> AddAsync(string disk, PointInTimeView view, bool writable, IPEndPoint listen, NbdTls? tls = null)
     {
         // The id is all DELETE /api/disks/{id}/exports/{exportId} asks for, so it must not be guessable: 128 random bits.
         var id = System.Security.Cryptography.RandomNumberGenerator.GetHexString(32, lowercase: true);
@@ -94,11 +100,11 @@ public sealed class PointInTimeExports : IAsyncDisposable
                 overlay = Path.Combine(_overlayDirectory, $"{id}.overlay");
             }
             export = new PointInTimeExport(name, view, overlay);
-            server = new NbdServer(listen, new Dictionary<string, INbdExport> { [name] = export }, new NbdServerOptions { Log = _log });
+            server = new NbdServer(listen, new Dictionary<string, INbdExport> { [name] = export }, new NbdServerOptions { Log = _log, Tls = tls });
             await server.StartAsync();
             var ep = (IPEndPoint)server.LocalEndPoint!;
             var host = ep.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ep.Address}]" : ep.Address.ToString();
-            var served = new ServedPoint(id, disk, view.Sequence, writable, $"nbd://{host}:{ep.Port}/{Uri.EscapeDataString(name)}", name, DateTimeOffset.UtcNow, export, server);
+            var served = new ServedPoint(id, disk, view.Sequence, writable, $"{(tls is null ? "nbd" : "nbds")}://{host}:{ep.Port}/{Uri.EscapeDataString(name)}", name, DateTimeOffset.UtcNow, export, server);
             _served[id] = served;
             return served;
         }
