@@ -23,6 +23,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
     readonly ProcessServerOptions _options;
     readonly IMaterializer _materializer;
     readonly Action<string> _log;
+    readonly IDataPathEvents _events;
     readonly DeltaCompression _compression;
     readonly ConcurrentDictionary<string, Lazy<Task<(SpooledDisk Disk, Forwarder Forwarder)>>> _disks = new();
     readonly ConcurrentDictionary<string, AgentSession> _agentByDisk = new();
@@ -36,9 +37,10 @@ public sealed partial class ProcessServer : IAsyncDisposable
     readonly List<Task> _background = [];
     SessionListener? _listener;
 
-    public ProcessServer(ProcessServerOptions options, IMaterializer materializer, Action<string> log)
+    public ProcessServer(ProcessServerOptions options, IMaterializer materializer, Action<string> log, IDataPathEvents? events = null)
     {
         _options = options;
+        _events = events ?? new NoDataPathEvents();
         _materializer = materializer;
         _log = log;
         _compression = new DeltaCompression(options.CompressionLevel);
@@ -297,6 +299,12 @@ public sealed partial class ProcessServer : IAsyncDisposable
                 AgentId = hello.SourceId;
                 if (hello.Disks.Count == 0)
                 {
+                    // Bookmark and hold requests go to the control connection of a source: only its disks' writer may hold it.
+                    if (await server.AdmitControlWriterAsync(hello, ct).ConfigureAwait(false) is { } notTheWriter)
+                    {
+                        await SendAsync(new Refused(notTheWriter), ct).ConfigureAwait(false);
+                        return;
+                    }
                     // The agent's control connection: no disks, only group holds and their answers.
                     // The agent waits for resume before sending anything else, so nothing is buffered past the hello.
                     if (reader.BufferedBytes > 0) throw new InvalidDataException($"agent {hello.SourceId} sent more before its control hello was answered");
@@ -308,6 +316,12 @@ public sealed partial class ProcessServer : IAsyncDisposable
                 if (DiskSizeLimit.Problem(hello, server._options.MaxDiskSize, "process server") is { } badSize)
                 {
                     await SendAsync(new Refused(badSize), ct).ConfigureAwait(false);
+                    return;
+                }
+                // The writer before anything is made or touched for a disk: a refused writer changes nothing, closes no session.
+                if (await server.AdmitDiskWriterAsync(hello, ct).ConfigureAwait(false) is { } refusedWriter)
+                {
+                    await SendAsync(new Refused(refusedWriter), ct).ConfigureAwait(false);
                     return;
                 }
                 foreach (var offer in hello.Disks)
@@ -339,6 +353,9 @@ public sealed partial class ProcessServer : IAsyncDisposable
                 {
                     server._agentByDisk[id] = this;
                     await entry.Disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
+                    // The fence: from here only this session appends to and acknowledges the disk, even if an older one
+                    // (half-open, or slow to end) still has frames buffered.
+                    entry.Disk.Session = this;
                     try { entry.Disk.Spool.Flush(); }
                     catch (IOException e) { throw server.SpoolFailed(entry.Disk, entry.Forwarder, e); }
                     finally { entry.Disk.WriteGate.Release(); }
@@ -349,6 +366,10 @@ public sealed partial class ProcessServer : IAsyncDisposable
                 reader.MaxFrame = FrameIo.MaxFrame;
                 server._log($"agent {hello.SourceId} ({peer}) connected: " + string.Join(", ", resume.Select(kv => $"{kv.Key} from #{kv.Value + 1}")));
                 await ReceiveAsync(reader, ct).ConfigureAwait(false);
+            }
+            catch (SessionFencedException e)
+            {
+                server._log($"process server: agent connection {peer} fenced: {e.Message}");
             }
             catch (DeltaRefusedException e)
             {
@@ -419,7 +440,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
                         }
                         naked.Remove(disk.DiskId);
                         await disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
-                        try { disk.Spool.Append(body.Span, delta.Sequence); }
+                        try { Fenced(disk); disk.Spool.Append(body.Span, delta.Sequence); }
                         catch (IOException e) { throw server.SpoolFailed(disk, entry.Forwarder, e); }
                         finally { disk.WriteGate.Release(); }
                         // The spool has the record; the frame's buffer now serves the forwarder, which returns it to the pool.
@@ -439,12 +460,19 @@ public sealed partial class ProcessServer : IAsyncDisposable
             if (dirty.Count > 0) await CommitAsync(dirty, ct).ConfigureAwait(false);
         }
 
+        /// <summary>Throws when a newer session of the disk's writer took it over (caller holds the disk's write gate).</summary>
+        void Fenced(SpooledDisk disk)
+        {
+            if (!ReferenceEquals(disk.Session, this))
+                throw new SessionFencedException($"disk {disk.DiskId}: this session of agent {AgentId} was replaced by a newer one; its later frames are not applied");
+        }
+
         async Task CommitAsync(HashSet<SpooledDisk> dirty, CancellationToken ct)
         {
             foreach (var disk in dirty)
             {
                 await disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
-                try { disk.Spool.Flush(); }
+                try { Fenced(disk); disk.Spool.Flush(); }
                 catch (IOException e) { throw server.SpoolFailed(disk, _disks[disk.DiskId].Forwarder, e); }
                 finally { disk.WriteGate.Release(); }
                 disk.SignalDurable();
