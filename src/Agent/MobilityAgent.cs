@@ -15,6 +15,8 @@ public sealed record AgentOptions(string AgentId, IReadOnlyList<AgentDisk> Disks
 {
     /// <summary>Bytes of not-yet-acknowledged deltas held per disk before writers wait.</summary>
     public long BufferBytesPerDisk { get; init; } = 64L << 20;
+    /// <summary>Where the writer identity lives (<see cref="WriterIdentity"/>); null: <see cref="StateDirectory"/>.</summary>
+    public string? WriterDirectory { get; init; }
     public int ResyncBlockBytes { get; init; } = 1 << 20;
     public const int DefaultActivityLogExtents = 256;
     /// <summary>Hot extents kept in each disk's write-ahead activity log (0: no log, a crash resyncs the whole disk).</summary>
@@ -115,7 +117,7 @@ public sealed class MobilityAgent : IAsyncDisposable
             throw new IOException($"cannot listen for NBD on {_options.NbdListen}: {e.Message}", e);
         }
         // The agent's writer identity lives in its state directory: restarted on it, the agent is the same writer.
-        Writer = WriterIdentity.Open(_options.StateDirectory);
+        Writer = WriterIdentity.Open(_options.WriterDirectory ?? _options.StateDirectory);
         _log($"agent {_options.AgentId}: writer {HelloSignature.Short(Writer.Fingerprint)}");
         _client = new ReplicationClient(_options.AgentId, _exports, _options.ProcessServer, _options.StateDirectory, _options.ResyncBlockBytes, _log, freezer: Freezer,
             compareWithReplica: _options.CompareWithReplica, resyncCompleted: _options.ResyncCompleted,

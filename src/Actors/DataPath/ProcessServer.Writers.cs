@@ -32,6 +32,9 @@ public sealed partial class ProcessServer
     /// </summary>
     internal async Task<string?> AdmitDiskWriterAsync(Hello hello, CancellationToken ct)
     {
+        // A disk id names the directory its binding lives in: checked before any path is made from it.
+        if (hello.Disks.FirstOrDefault(d => !PathNames.IsOneComponent(d.DiskId)) is { } badName)
+            return $"disk id '{badName.DiskId}' is not a valid name";
         var (writer, bad, detail) = HelloSignature.Verify(hello);
         if (writer is null)
         {
