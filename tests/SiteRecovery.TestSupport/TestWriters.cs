@@ -19,6 +19,9 @@ public static class TestWriters
     /// <summary>Any control message, a hello signed (<see cref="Sign(Hello)"/>); others as they are.</summary>
     public static ControlMessage Sign(ControlMessage message) => message is Hello h ? Sign(h) : message;
 
+    /// <summary>The test writer of <paramref name="sourceId"/> itself (a test that replays one of its epochs).</summary>
+    public static WriterIdentity Of(string sourceId) => BySource.GetOrAdd(sourceId, _ => WriterIdentity.Ephemeral());
+
     /// <summary>A writer of its own (another key): an impostor, or a reinstalled machine's new agent.</summary>
     public static WriterIdentity Other() => WriterIdentity.Ephemeral();
 
