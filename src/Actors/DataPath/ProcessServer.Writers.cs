@@ -38,8 +38,10 @@ public sealed partial class ProcessServer
         var (writer, bad, detail) = HelloSignature.Verify(hello);
         if (writer is null)
         {
-            // An unsigned hello names no writer to blame: only a forged signature is reported.
-            if (bad == WriterRefusal.BadSignature) foreach (var d in hello.Disks) ReportRefusal(d.DiskId, null, "(unverified)", bad.Value, detail!);
+            // An unsigned hello names no writer to blame: only a forged signature against a bound disk is reported.
+            if (bad == WriterRefusal.BadSignature)
+                foreach (var d in hello.Disks)
+                    if (WriterOf(d.DiskId) is { } b) ReportRefusal(d.DiskId, b.Fingerprint, "(unverified)", bad.Value, detail!);
             return $"{detail} ({bad})";
         }
         await Writers.Gate.WaitAsync(ct).ConfigureAwait(false);

@@ -278,6 +278,12 @@ public sealed partial class ProcessServer : IAsyncDisposable
         /// <summary>The agent's id from its hello (null before it).</summary>
         public string? AgentId { get; private set; }
 
+        /// <summary>The writer epoch of its hello (0 before it): a session of a higher epoch replaces this one.</summary>
+        public long Epoch { get; private set; }
+
+        /// <summary>The writer's public key from its hello: epochs compare only between sessions of one writer.</summary>
+        public string? WriterKey { get; private set; }
+
         /// <summary>Completes when this session has stopped touching its disks' spools.</summary>
         public Task Ended => _ended.Task;
 
@@ -297,6 +303,8 @@ public sealed partial class ProcessServer : IAsyncDisposable
                 var reader = new FrameReader(_net);
                 if (await SessionHandshake.AcceptAsync(reader, SendAsync, ct).ConfigureAwait(false) is not { } hello) return;
                 AgentId = hello.SourceId;
+                Epoch = hello.Writer?.Epoch ?? 0;
+                WriterKey = hello.Writer?.PublicKey;
                 if (hello.Disks.Count == 0)
                 {
                     // Bookmark and hold requests go to the control connection of a source: only its disks' writer may hold it.
@@ -343,7 +351,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
                 // end it first, then make whatever it appended durable. Those deltas passed their checks
                 // and are the agent's real writes; once durable, resume is exactly the spool's last
                 // sequence, so a restarted agent's new deltas are never mistaken for resends.
-                foreach (var old in _disks.Keys.Select(id => server._agentByDisk.TryGetValue(id, out var o) ? o : null).OfType<AgentSession>().Where(o => o != this).Distinct().ToList())
+                foreach (var old in _disks.Keys.Select(id => server._agentByDisk.TryGetValue(id, out var o) ? o : null).OfType<AgentSession>().Where(o => o != this && (o.WriterKey != WriterKey || o.Epoch <= Epoch)).Distinct().ToList())
                 {
                     old.Close();
                     try { await old.Ended.WaitAsync(TimeSpan.FromSeconds(10), ct).ConfigureAwait(false); }
@@ -354,7 +362,13 @@ public sealed partial class ProcessServer : IAsyncDisposable
                     server._agentByDisk[id] = this;
                     await entry.Disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
                     // The fence: from here only this session appends to and acknowledges the disk, even if an older one
-                    // (half-open, or slow to end) still has frames buffered.
+                    // (half-open, or slow to end) still has frames buffered. Two sessions of one writer racing here: the
+                    // higher epoch keeps the disk whichever comes second.
+                    if (entry.Disk.Session is AgentSession newer && newer != this && newer.WriterKey == WriterKey && newer.Epoch > Epoch)
+                    {
+                        entry.Disk.WriteGate.Release();
+                        throw new SessionFencedException($"disk {id}: a newer session of agent {AgentId} (epoch {newer.Epoch}) took it over before this one (epoch {Epoch})");
+                    }
                     entry.Disk.Session = this;
                     try { entry.Disk.Spool.Flush(); }
                     catch (IOException e) { throw server.SpoolFailed(entry.Disk, entry.Forwarder, e); }

@@ -18,7 +18,7 @@ namespace SiteRecovery.Actors.DataPath;
 sealed class WriterBindings(string cacheDirectory)
 {
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-    readonly ConcurrentDictionary<string, WriterBinding?> _known = new();
+    readonly ConcurrentDictionary<string, WriterBinding> _known = new();
 
     /// <summary>Held across a decision and its write, and across a release.</summary>
     public SemaphoreSlim Gate { get; } = new(1, 1);
@@ -35,7 +35,8 @@ sealed class WriterBindings(string cacheDirectory)
                 JsonSerializer.Deserialize<WriterBinding>(bytes, Json) is { Fingerprint.Length: 64, Epoch: > 0, SourceId.Length: > 0 } b ? b : throw new FormatException("not a writer binding"),
                 "Its disk refuses every writer until it is readable: an operator who knows the machine's agent releases it (srctl writer release), and the agent's next hello binds again.")
             : null;
-        _known[diskId] = binding;
+        // Only a binding is remembered: a disk without one is looked up again (a name from a refused hello costs no memory).
+        if (binding is not null) _known[diskId] = binding;
         return binding;
     }
 
@@ -51,10 +52,10 @@ sealed class WriterBindings(string cacheDirectory)
     public bool Release(string diskId)
     {
         var path = FileOf(cacheDirectory, diskId);
-        if (!File.Exists(path)) { _known[diskId] = null; return false; }
+        if (!File.Exists(path)) { _known.TryRemove(diskId, out _); return false; }
         File.Delete(path);
         DirectorySync.Flush(Path.GetDirectoryName(path)!);
-        _known[diskId] = null;
+        _known.TryRemove(diskId, out _);
         return true;
     }
 
