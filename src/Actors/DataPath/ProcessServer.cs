@@ -359,7 +359,6 @@ public sealed partial class ProcessServer : IAsyncDisposable
                 }
                 foreach (var (id, entry) in _disks)
                 {
-                    server._agentByDisk[id] = this;
                     await entry.Disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
                     // The fence: from here only this session appends to and acknowledges the disk, even if an older one
                     // (half-open, or slow to end) still has frames buffered. Two sessions of one writer racing here: the
@@ -370,6 +369,8 @@ public sealed partial class ProcessServer : IAsyncDisposable
                         throw new SessionFencedException($"disk {id}: a newer session of agent {AgentId} (epoch {newer.Epoch}) took it over before this one (epoch {Epoch})");
                     }
                     entry.Disk.Session = this;
+                    // Requests for the disk (bookmarks, holds) go to the session that holds it, never to a fenced one.
+                    server._agentByDisk[id] = this;
                     try { entry.Disk.Spool.Flush(); }
                     catch (IOException e) { throw server.SpoolFailed(entry.Disk, entry.Forwarder, e); }
                     finally { entry.Disk.WriteGate.Release(); }
