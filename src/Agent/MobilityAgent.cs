@@ -3,6 +3,7 @@ using SiteRecovery.Agent.Consistency;
 using SiteRecovery.Agent.Replication;
 using SiteRecovery.Capture;
 using SiteRecovery.Capture.Nbd;
+using SiteRecovery.Connections;
 
 namespace SiteRecovery.Agent;
 
@@ -14,6 +15,8 @@ public sealed record AgentOptions(string AgentId, IReadOnlyList<AgentDisk> Disks
 {
     /// <summary>Bytes of not-yet-acknowledged deltas held per disk before writers wait.</summary>
     public long BufferBytesPerDisk { get; init; } = 64L << 20;
+    /// <summary>Where the writer identity lives (<see cref="WriterIdentity"/>); null: <see cref="StateDirectory"/>.</summary>
+    public string? WriterDirectory { get; init; }
     public int ResyncBlockBytes { get; init; } = 1 << 20;
     public const int DefaultActivityLogExtents = 256;
     /// <summary>Hot extents kept in each disk's write-ahead activity log (0: no log, a crash resyncs the whole disk).</summary>
@@ -98,6 +101,9 @@ public sealed class MobilityAgent : IAsyncDisposable
     public IReadOnlyList<ReplicatedExport> Exports => _exports;
     public ReplicationClient? Client => _client;
 
+    /// <summary>This agent's writer identity (from its state directory), once started.</summary>
+    public WriterIdentity? Writer { get; private set; }
+
     public async Task StartAsync(CancellationToken ct)
     {
         Directory.CreateDirectory(_options.StateDirectory);
@@ -116,10 +122,13 @@ public sealed class MobilityAgent : IAsyncDisposable
         {
             throw new IOException($"cannot listen for NBD on {_options.NbdListen}: {e.Message}", e);
         }
+        // The agent's writer identity lives in its state directory: restarted on it, the agent is the same writer.
+        Writer = WriterIdentity.Open(_options.WriterDirectory ?? _options.StateDirectory);
+        _log($"agent {_options.AgentId}: writer {HelloSignature.Short(Writer.Fingerprint)}");
         _client = new ReplicationClient(_options.AgentId, _exports, _options.ProcessServer, _options.StateDirectory, _options.ResyncBlockBytes, _log, freezer: Freezer,
             compareWithReplica: _options.CompareWithReplica, resyncCompleted: _options.ResyncCompleted,
             quiesce: new QuiesceSetup(Freezer, Shutdown, _options.Freeze.HookTimeout, _nbd.ClientsOf),
-            firstSyncHold: _options.HoldFirstSyncFile is { } hold ? FirstSyncHold.WaitAsync(hold, _log, _stop.Token) : null);
+            firstSyncHold: _options.HoldFirstSyncFile is { } hold ? FirstSyncHold.WaitAsync(hold, _log, _stop.Token) : null, writer: Writer);
         _clientTask = _client.RunAsync(_stop.Token);
         await _client.FirstResume.WaitAsync(ct).ConfigureAwait(false);
         foreach (var e in _exports) e.MarkReady();
@@ -137,5 +146,6 @@ public sealed class MobilityAgent : IAsyncDisposable
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_clientTask is not null) await _clientTask.ConfigureAwait(false);
         foreach (var e in _exports) e.Dispose();
+        Writer?.Dispose();
     }
 }

@@ -27,7 +27,8 @@ public sealed class ControlChannel : IDisposable
     /// connection, so a blocked connect or read ends at once. Throws <see cref="IOException"/>,
     /// <see cref="SocketException"/> or <see cref="InvalidDataException"/> naming what went wrong.
     /// </summary>
-    public static ControlChannel Open(EndPoint endPoint, string sourceId, string peer, CancellationToken stop)
+    /// <remarks><paramref name="writer"/>: signs the hello at a new epoch (the agent's; the process server's link says none).</remarks>
+    public static ControlChannel Open(EndPoint endPoint, string sourceId, string peer, CancellationToken stop, WriterIdentity? writer = null)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         var channel = new ControlChannel(socket);
@@ -36,6 +37,7 @@ public sealed class ControlChannel : IDisposable
         {
             socket.Connect(endPoint);
             var hello = new Hello(sourceId, [], ProtocolVersion.Current);
+            if (writer is not null) hello = writer.Sign(hello);
             channel.Send(hello);
             var answer = channel.Receive();
             SessionHandshake.Answered(answer, answer is null, peer, hello);

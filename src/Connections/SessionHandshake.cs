@@ -23,9 +23,12 @@ public static class SessionHandshake
     /// so the caller's reader starts at the next frame). Throws <see cref="InvalidDataException"/> when
     /// <paramref name="peer"/> refuses or answers anything but resume, <see cref="IOException"/> when it closes.
     /// </summary>
-    public static async Task<Resume> OpenAsync(Stream write, Stream read, Hello hello, string peer, CancellationToken ct)
+    /// <remarks><paramref name="writer"/>: signs the hello at a new epoch (raised and durable before it is sent).</remarks>
+    public static async Task<Resume> OpenAsync(Stream write, Stream read, Hello hello, string peer, CancellationToken ct, WriterIdentity? writer = null)
     {
-        await FrameIo.WriteAsync(write, FrameType.Control, (hello with { Version = ProtocolVersion.Current }).ToBytes(), ct).ConfigureAwait(false);
+        hello = hello with { Version = ProtocolVersion.Current };
+        if (writer is not null) hello = writer.Sign(hello);
+        await FrameIo.WriteAsync(write, FrameType.Control, hello.ToBytes(), ct).ConfigureAwait(false);
         await write.FlushAsync(ct).ConfigureAwait(false);
         var first = await FrameIo.ReadAsync(read, ct, FrameHeader.MaxControlFrame).ConfigureAwait(false);
         var answer = first is { Type: FrameType.Control } control ? ControlMessage.Parse(control.Body) : null;

@@ -33,6 +33,8 @@ public sealed class SerializerTests : IDisposable
         new ReplicationStopped("d1", SiteRecovery.Contracts.Wire.DiskStopReason.SpoolWriteFailed, 41, "No space left on device", 1_700_000_000_000),
         new ReplicationResumed("d1", 1_700_000_000_001),
         new AgentClockSkewObserved("d1", -86_400_000, 300_000, true, 1_700_000_000_000),
+        new WriterRefusedObserved("d1", SiteRecovery.Contracts.Wire.WriterRefusal.DifferentWriter, new string('a', 64), new string('b', 64), "disk d1 is bound to writer aaaaaaaaaaaaaaaa", 1_700_000_000_000),
+        new WriterRefusalResolved("d1", true, 1_700_000_000_001),
         new ProcessServerRegistered("ps1", "/var/cache/sr", 10_000_000, 250),
         new DiskAssignedToProcessServer("ps1", "d1"),
         new CacheUsageReported("ps1", 1234),

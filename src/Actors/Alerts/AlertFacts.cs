@@ -20,6 +20,9 @@ public sealed record AppConsistencyFact(string MachineId, AppConsistencyFailed? 
 /// <summary>A disk's agent clock against the master target's, as last reported (agent − master target, ms).</summary>
 public sealed record ClockSkewFact(string DiskId, long SkewMs, long BoundMs, bool Exceeded, long AtUnixMs);
 
+/// <summary>A disk's newest writer refusal and whether an operator resolved it since (released or kept the binding).</summary>
+public sealed record WriterRefusalFact(WriterRefusedObserved Refusal, bool Resolved);
+
 /// <summary>
 /// A recovery plan's newest drill outcome: a test failover's report (passed or not) or a failed step of one (the job then
 /// waits for an operator and writes no report). <see cref="PlanDeleted"/>: the plan was deleted since.
@@ -65,6 +68,9 @@ public sealed record AlertFacts(
 
     /// <summary>Per disk: the last clock-skew report of its master target (<see cref="AgentClockSkewObserved"/>).</summary>
     public ImmutableDictionary<string, ClockSkewFact> ClockSkew { get; init; } = ImmutableDictionary<string, ClockSkewFact>.Empty;
+
+    /// <summary>Per disk: the newest writer refusal of its process server (<see cref="WriterRefusedObserved"/>).</summary>
+    public ImmutableDictionary<string, WriterRefusalFact> WriterRefusals { get; init; } = ImmutableDictionary<string, WriterRefusalFact>.Empty;
 
     /// <summary>Per recovery plan: the newest drill outcome (<see cref="FailoverDrillReported"/>, a failed step of a test failover).</summary>
     public ImmutableDictionary<string, DrillFact> Drills { get; init; } = ImmutableDictionary<string, DrillFact>.Empty;
@@ -116,6 +122,15 @@ public sealed record AlertFacts(
                 return ClockSkew.TryGetValue(e.DiskId, out var skew) && skew.AtUnixMs > e.AtUnixMs
                     ? this
                     : this with { ClockSkew = ClockSkew.SetItem(e.DiskId, new ClockSkewFact(e.DiskId, e.SkewMs, e.BoundMs, e.Exceeded, e.AtUnixMs)) };
+            case WriterRefusedObserved e:
+                return WriterRefusals.TryGetValue(e.DiskId, out var refused) && refused.Refusal.AtUnixMs > e.AtUnixMs
+                    ? this
+                    : this with { WriterRefusals = WriterRefusals.SetItem(e.DiskId, new WriterRefusalFact(e, false)) };
+            case WriterRefusalResolved e:
+                // Only a resolution at or after the refusal clears it: a refusal reported after the operator acted holds.
+                return WriterRefusals.TryGetValue(e.DiskId, out var open) && open.Refusal.AtUnixMs <= e.AtUnixMs
+                    ? this with { WriterRefusals = WriterRefusals.SetItem(e.DiskId, open with { Resolved = true }) }
+                    : this;
             case MachineDiscovered e:
                 var map = DiscoveredDiskMachine;
                 foreach (var d in e.Properties.Disks ?? []) map = map.SetItem(d.DiskId, e.MachineId);

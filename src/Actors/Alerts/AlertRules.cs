@@ -26,6 +26,8 @@ public static class AlertRules
             observations.Add(AppConsistency(app));
         foreach (var skew in facts.ClockSkew.Values.Where(s => facts.Disks.ContainsKey(s.DiskId)).OrderBy(s => s.DiskId, StringComparer.Ordinal))
             observations.Add(ClockSkew(skew));
+        foreach (var refusal in facts.WriterRefusals.Values.Where(r => facts.Disks.ContainsKey(r.Refusal.DiskId)).OrderBy(r => r.Refusal.DiskId, StringComparer.Ordinal))
+            observations.Add(WriterRefused(refusal));
         foreach (var drill in facts.Drills.Values.OrderBy(d => d.PlanId, StringComparer.Ordinal))
             observations.Add(Drill(drill));
         return observations;
@@ -57,6 +59,16 @@ public static class AlertRules
                      + $"({(fact.Exceeded ? "beyond" : "within")} the {TimeSpan.FromMilliseconds(fact.BoundMs)} bound, measured {Time(fact.AtUnixMs)}); "
                      + "retention and --time go by the master target's clock";
         return new Observation(AlertKind.AgentClockSkew, fact.DiskId, fact.Exceeded, detail);
+    }
+
+    /// <summary>Holds from a writer refusal until an operator releases or keeps the disk's binding; the detail names both writers.</summary>
+    public static Observation WriterRefused(WriterRefusalFact fact)
+    {
+        var r = fact.Refusal;
+        var detail = fact.Resolved
+            ? $"writer refusal of {Time(r.AtUnixMs)} resolved by an operator"
+            : $"{r.Reason} at {Time(r.AtUnixMs)}: {r.Detail}; release the binding (srctl writer release {r.DiskId}) if the machine was reinstalled, else stop the other writer and keep it (srctl writer keep {r.DiskId})";
+        return new Observation(AlertKind.DiskWriterRefused, r.DiskId, !fact.Resolved, detail);
     }
 
     /// <summary>Detail text of a hook failure kept in an alert (hook output is already shortened by the agent).</summary>

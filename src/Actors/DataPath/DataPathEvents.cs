@@ -31,10 +31,19 @@ public interface IDataPathEvents
 
     /// <summary>The hop reopened its storage; the disk replicates again.</summary>
     void ReplicationResumed(string diskId) { }
+
+    /// <summary>
     /// A disk's agent clock went beyond the bound (<paramref name="exceeded"/>) or came back within it: the estimate
     /// <paramref name="skewMs"/> is agent − master target (positive: the agent is ahead).
     /// </summary>
     void AgentClockSkew(string diskId, long skewMs, long boundMs, bool exceeded) { }
+
+    /// <summary>
+    /// The process server refused a writer of the disk (<paramref name="reason"/>; <paramref name="detail"/> names the disk
+    /// and both fingerprints, never a secret). <paramref name="boundFingerprint"/>: the disk's writer, null when none.
+    /// Reported once per (disk, offered writer, reason) until an operator releases or keeps the binding.
+    /// </summary>
+    void WriterRefused(string diskId, WriterRefusal reason, string? boundFingerprint, string offeredFingerprint, string detail) { }
 }
 
 /// <summary>Reports nothing; for tools and tests that only move data.</summary>

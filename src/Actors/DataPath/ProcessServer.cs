@@ -23,6 +23,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
     readonly ProcessServerOptions _options;
     readonly IMaterializer _materializer;
     readonly Action<string> _log;
+    readonly IDataPathEvents _events;
     readonly DeltaCompression _compression;
     readonly ConcurrentDictionary<string, Lazy<Task<(SpooledDisk Disk, Forwarder Forwarder)>>> _disks = new();
     readonly ConcurrentDictionary<string, AgentSession> _agentByDisk = new();
@@ -36,9 +37,10 @@ public sealed partial class ProcessServer : IAsyncDisposable
     readonly List<Task> _background = [];
     SessionListener? _listener;
 
-    public ProcessServer(ProcessServerOptions options, IMaterializer materializer, Action<string> log)
+    public ProcessServer(ProcessServerOptions options, IMaterializer materializer, Action<string> log, IDataPathEvents? events = null)
     {
         _options = options;
+        _events = events ?? new NoDataPathEvents();
         _materializer = materializer;
         _log = log;
         _compression = new DeltaCompression(options.CompressionLevel);
@@ -276,6 +278,12 @@ public sealed partial class ProcessServer : IAsyncDisposable
         /// <summary>The agent's id from its hello (null before it).</summary>
         public string? AgentId { get; private set; }
 
+        /// <summary>The writer epoch of its hello (0 before it): a session of a higher epoch replaces this one.</summary>
+        public long Epoch { get; private set; }
+
+        /// <summary>The writer's public key from its hello: epochs compare only between sessions of one writer.</summary>
+        public string? WriterKey { get; private set; }
+
         /// <summary>Completes when this session has stopped touching its disks' spools.</summary>
         public Task Ended => _ended.Task;
 
@@ -295,8 +303,16 @@ public sealed partial class ProcessServer : IAsyncDisposable
                 var reader = new FrameReader(_net);
                 if (await SessionHandshake.AcceptAsync(reader, SendAsync, ct).ConfigureAwait(false) is not { } hello) return;
                 AgentId = hello.SourceId;
+                Epoch = hello.Writer?.Epoch ?? 0;
+                WriterKey = hello.Writer?.PublicKey;
                 if (hello.Disks.Count == 0)
                 {
+                    // Bookmark and hold requests go to the control connection of a source: only its disks' writer may hold it.
+                    if (await server.AdmitControlWriterAsync(hello, ct).ConfigureAwait(false) is { } notTheWriter)
+                    {
+                        await SendAsync(new Refused(notTheWriter), ct).ConfigureAwait(false);
+                        return;
+                    }
                     // The agent's control connection: no disks, only group holds and their answers.
                     // The agent waits for resume before sending anything else, so nothing is buffered past the hello.
                     if (reader.BufferedBytes > 0) throw new InvalidDataException($"agent {hello.SourceId} sent more before its control hello was answered");
@@ -308,6 +324,12 @@ public sealed partial class ProcessServer : IAsyncDisposable
                 if (DiskSizeLimit.Problem(hello, server._options.MaxDiskSize, "process server") is { } badSize)
                 {
                     await SendAsync(new Refused(badSize), ct).ConfigureAwait(false);
+                    return;
+                }
+                // The writer before anything is made or touched for a disk: a refused writer changes nothing, closes no session.
+                if (await server.AdmitDiskWriterAsync(hello, ct).ConfigureAwait(false) is { } refusedWriter)
+                {
+                    await SendAsync(new Refused(refusedWriter), ct).ConfigureAwait(false);
                     return;
                 }
                 foreach (var offer in hello.Disks)
@@ -329,7 +351,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
                 // end it first, then make whatever it appended durable. Those deltas passed their checks
                 // and are the agent's real writes; once durable, resume is exactly the spool's last
                 // sequence, so a restarted agent's new deltas are never mistaken for resends.
-                foreach (var old in _disks.Keys.Select(id => server._agentByDisk.TryGetValue(id, out var o) ? o : null).OfType<AgentSession>().Where(o => o != this).Distinct().ToList())
+                foreach (var old in _disks.Keys.Select(id => server._agentByDisk.TryGetValue(id, out var o) ? o : null).OfType<AgentSession>().Where(o => o != this && (o.WriterKey != WriterKey || o.Epoch <= Epoch)).Distinct().ToList())
                 {
                     old.Close();
                     try { await old.Ended.WaitAsync(TimeSpan.FromSeconds(10), ct).ConfigureAwait(false); }
@@ -337,8 +359,18 @@ public sealed partial class ProcessServer : IAsyncDisposable
                 }
                 foreach (var (id, entry) in _disks)
                 {
-                    server._agentByDisk[id] = this;
                     await entry.Disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
+                    // The fence: from here only this session appends to and acknowledges the disk, even if an older one
+                    // (half-open, or slow to end) still has frames buffered. Two sessions of one writer racing here: the
+                    // higher epoch keeps the disk whichever comes second.
+                    if (entry.Disk.Session is AgentSession newer && newer != this && newer.WriterKey == WriterKey && newer.Epoch > Epoch)
+                    {
+                        entry.Disk.WriteGate.Release();
+                        throw new SessionFencedException($"disk {id}: a newer session of agent {AgentId} (epoch {newer.Epoch}) took it over before this one (epoch {Epoch})");
+                    }
+                    entry.Disk.Session = this;
+                    // Requests for the disk (bookmarks, holds) go to the session that holds it, never to a fenced one.
+                    server._agentByDisk[id] = this;
                     try { entry.Disk.Spool.Flush(); }
                     catch (IOException e) { throw server.SpoolFailed(entry.Disk, entry.Forwarder, e); }
                     finally { entry.Disk.WriteGate.Release(); }
@@ -349,6 +381,10 @@ public sealed partial class ProcessServer : IAsyncDisposable
                 reader.MaxFrame = FrameIo.MaxFrame;
                 server._log($"agent {hello.SourceId} ({peer}) connected: " + string.Join(", ", resume.Select(kv => $"{kv.Key} from #{kv.Value + 1}")));
                 await ReceiveAsync(reader, ct).ConfigureAwait(false);
+            }
+            catch (SessionFencedException e)
+            {
+                server._log($"process server: agent connection {peer} fenced: {e.Message}");
             }
             catch (DeltaRefusedException e)
             {
@@ -419,7 +455,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
                         }
                         naked.Remove(disk.DiskId);
                         await disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
-                        try { disk.Spool.Append(body.Span, delta.Sequence); }
+                        try { Fenced(disk); disk.Spool.Append(body.Span, delta.Sequence); }
                         catch (IOException e) { throw server.SpoolFailed(disk, entry.Forwarder, e); }
                         finally { disk.WriteGate.Release(); }
                         // The spool has the record; the frame's buffer now serves the forwarder, which returns it to the pool.
@@ -439,12 +475,19 @@ public sealed partial class ProcessServer : IAsyncDisposable
             if (dirty.Count > 0) await CommitAsync(dirty, ct).ConfigureAwait(false);
         }
 
+        /// <summary>Throws when a newer session of the disk's writer took it over (caller holds the disk's write gate).</summary>
+        void Fenced(SpooledDisk disk)
+        {
+            if (!ReferenceEquals(disk.Session, this))
+                throw new SessionFencedException($"disk {disk.DiskId}: this session of agent {AgentId} was replaced by a newer one; its later frames are not applied");
+        }
+
         async Task CommitAsync(HashSet<SpooledDisk> dirty, CancellationToken ct)
         {
             foreach (var disk in dirty)
             {
                 await disk.WriteGate.WaitAsync(ct).ConfigureAwait(false);
-                try { disk.Spool.Flush(); }
+                try { Fenced(disk); disk.Spool.Flush(); }
                 catch (IOException e) { throw server.SpoolFailed(disk, _disks[disk.DiskId].Forwarder, e); }
                 finally { disk.WriteGate.Release(); }
                 disk.SignalDurable();

@@ -31,6 +31,12 @@ public sealed class SpooledDisk
 
     static TaskCompletionSource New() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>
+    /// The one agent session that may append to and acknowledge this disk (set under <see cref="WriteGate"/> when a
+    /// session is accepted); an older session that finds another here is fenced and ends without touching the spool.
+    /// </summary>
+    public object? Session { get; set; }
+
     public string DiskId { get; }
     public string? MachineId { get; }
     public long Size { get; }

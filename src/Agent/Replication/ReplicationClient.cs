@@ -31,8 +31,13 @@ public sealed class ReplicationClient(
     bool compareWithReplica = false,
     Action<ResyncSummary>? resyncCompleted = null,
     QuiesceSetup? quiesce = null,
-    Task? firstSyncHold = null)
+    Task? firstSyncHold = null,
+    WriterIdentity? writer = null)
 {
+    // Every hello of this agent is signed by the one identity of its state directory (both connections): the process
+    // server binds each disk to it, and a later session of it (a higher epoch) replaces and fences an older one.
+    readonly WriterIdentity _writer = writer ?? WriterIdentity.Open(stateDirectory);
+
     readonly Dictionary<string, ReplicatedExport> _byId = disks.ToDictionary(d => d.Name);
     readonly GroupHolds _holds = new(agentId, disks.ToDictionary(d => d.Name), freezer, log);
 
@@ -71,7 +76,7 @@ public sealed class ReplicationClient(
     public async Task RunAsync(CancellationToken ct)
     {
         var passes = disks.Select(d => DirtyPassLoopAsync(d, ct)).ToList();
-        passes.Add(new ControlConnection(agentId, processServer, Holds, RequestResync, Stops, log).RunAsync(_firstResume.Task, ct));
+        passes.Add(new ControlConnection(agentId, processServer, Holds, RequestResync, Stops, log, _writer).RunAsync(_firstResume.Task, ct));
         await ProcessServerReconnect.RunAsync(RunConnectionAsync, ReconnectPolicy.IsConnectionLoss,
             (e, wait) => log($"process server {processServer}: {e.Message}; reconnecting in {wait.TotalMilliseconds:0} ms"), ct).ConfigureAwait(false);
         try { await Task.WhenAll(passes).ConfigureAwait(false); } catch (OperationCanceledException) { }
@@ -122,7 +127,7 @@ public sealed class ReplicationClient(
         var ct = cts.Token;
 
         var hello = new Hello(agentId, disks.Select(d => new DiskOffer(d.Name, d.Size, agentId)).ToList());
-        var resume = await SessionHandshake.OpenAsync(send, net, hello, "process server", ct).ConfigureAwait(false);
+        var resume = await SessionHandshake.OpenAsync(send, net, hello, "process server", ct, _writer).ConfigureAwait(false);
         connected();
 
         _connection = (sender, ct);

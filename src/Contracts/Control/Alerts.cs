@@ -19,6 +19,8 @@ public enum AlertKind
     AgentClockSkew,
     /// <summary>The newest drill (test failover) of a recovery plan did not pass: its report failed, or one of its steps failed (target: plan id); cleared when a later drill of the plan passes.</summary>
     DrillFailed,
+    /// <summary>A disk's process server refused a writer of it: another key with the same disk, a replayed epoch, a bad signature (target: disk id); cleared when an operator releases or keeps the binding (srctl writer release|keep).</summary>
+    DiskWriterRefused,
 }
 
 /// <summary>Identity of an alert: at most one alert per key is active.</summary>

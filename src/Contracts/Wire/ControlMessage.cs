@@ -64,7 +64,20 @@ public sealed record DiskOffer(string DiskId, long SizeBytes, string? MachineId 
 /// First frame from the connecting side: who it is, which disks it carries (none: a control-only connection), and the
 /// <see cref="ProtocolVersion"/> it speaks (absent from peers older than versions: 1).
 /// </summary>
-public sealed record Hello(string SourceId, IReadOnlyList<DiskOffer> Disks, int Version = 1) : ControlMessage;
+/// <remarks>
+/// <see cref="Writer"/>: the sender's writer identity and its proof (absent from senders older than writer identities,
+/// and from hops that do not need one). A process server refuses a hello without it, or with a signature that does not
+/// verify, before anything else (see SiteRecovery.Connections.HelloSignature and WriterBindingRules).
+/// </remarks>
+public sealed record Hello(string SourceId, IReadOnlyList<DiskOffer> Disks, int Version = 1, WriterProof? Writer = null) : ControlMessage;
+
+/// <summary>
+/// Who writes a session's disks and proof of it: <paramref name="PublicKey"/> is the writer's ECDSA P-256 public key
+/// (SubjectPublicKeyInfo DER, base64), <paramref name="Epoch"/> the writer's session counter (raised and made durable
+/// before every connection attempt), <paramref name="Signature"/> its signature (IEEE P1363, base64) over the canonical
+/// encoding of the hello's source, disks, version and this epoch. Never a secret: the private key never leaves the writer.
+/// </summary>
+public sealed record WriterProof(string PublicKey, long Epoch, string Signature);
 
 /// <summary>
 /// Reply to <see cref="Hello"/>: per disk, the highest sequence already durable downstream (send from the next one), and

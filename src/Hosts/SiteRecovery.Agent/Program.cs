@@ -24,9 +24,10 @@ var hookTimeout = new Option<double>("--hook-timeout") { Description = "Seconds 
 var shutdownCommand = new Option<string?>("--shutdown-command") { Description = "Script a planned failover runs as 'PATH shutdown' (after the freeze hooks, within --hook-timeout) to shut the protected machine down before its disks turn read-only; exit 0 = done. Without it the agent waits for the NBD clients to finish and disconnect on their own" };
 var compare = new Option<bool>("--compare-with-replica") { Description = "The disk was written outside this agent (reprotect, failback): on this start compare every block with the replica by hash and resend what differs" };
 var holdFirstSync = new Option<string?>("--hold-first-sync") { Description = "Serve NBD, but start no resync (the compare of --compare-with-replica included) until FILE exists: a reprotect moves its running machine onto this agent's exports first, so that the compare sees every write it made" };
+var writerDir = new Option<string?>("--writer-dir") { Description = "Directory of the agent's writer identity (writer.key, writer.epoch); the --state-dir unless given. The process server binds each disk to this identity: a new one is refused until an operator releases the disk (srctl writer release)" };
 var overflow = new Option<string>("--on-full-buffer") { Description = "track: mark dirty regions and resend them (writes keep source speed); wait: writers wait for room", DefaultValueFactory = _ => "track" };
 
-var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, shutdownCommand, compare, holdFirstSync, nbdListenAny, nbdTlsCertificate, nbdTlsKey, nbdTlsClientCa };
+var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, shutdownCommand, compare, holdFirstSync, nbdListenAny, nbdTlsCertificate, nbdTlsKey, nbdTlsClientCa, writerDir };
 run.SetAction(async (parse, ct) =>
 {
     var asJson = parse.GetValue(json);
@@ -54,6 +55,7 @@ run.SetAction(async (parse, ct) =>
             },
             CompareWithReplica = parse.GetValue(compare),
             NbdTls = tls,
+            WriterDirectory = parse.GetValue(writerDir) is { } wd ? Path.GetFullPath(wd) : null,
             HoldFirstSyncFile = parse.GetValue(holdFirstSync) is { } holdFile ? Path.GetFullPath(holdFile) : null,
             ShutdownCommand = parse.GetValue(shutdownCommand),
             // The summary is logged by the agent; with --json it is also one machine-readable line on stdout.

@@ -40,6 +40,12 @@ public sealed class ActorDataPathEvents(IActorRef disks, IActorRef masterTargets
     public void AgentClockSkew(string diskId, long skewMs, long boundMs, bool exceeded)
         => disks.Tell(new RecordAgentClockSkew(diskId, skewMs, boundMs, exceeded, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
 
+    public void WriterRefused(string diskId, WriterRefusal reason, string? boundFingerprint, string offeredFingerprint, string detail)
+    {
+        log($"disk {diskId}: writer refused ({reason}): {detail}");
+        disks.Tell(new RecordWriterRefused(diskId, reason, boundFingerprint, offeredFingerprint, detail, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+    }
+
     public void Resync(ResyncNotice notice)
     {
         log($"disk {notice.DiskId}: resync {(notice.Completed ? "completed" : "started")} ({notice.Reason}) at #{notice.Sequence}");

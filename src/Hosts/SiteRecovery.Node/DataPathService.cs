@@ -35,11 +35,11 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
             if (options.Roles.HasFlag(NodeRoles.MasterTarget)) components.Add((MasterTargetId, SiteRecovery.Contracts.Control.ComponentKind.MasterTarget));
             await ComponentRegistration.RegisterAsync(registration, components, Log, ct);
         }
+        IDataPathEvents events = config
+            ? new ActorDataPathEvents(registry.Get<ProtectedDisksRegion>(), registry.Get<MasterTargetsRegion>(), MasterTargetId, Log)
+            : new NoDataPathEvents();
         if (options.Roles.HasFlag(NodeRoles.MasterTarget))
         {
-            IDataPathEvents events = config
-                ? new ActorDataPathEvents(registry.Get<ProtectedDisksRegion>(), registry.Get<MasterTargetsRegion>(), MasterTargetId, Log)
-                : new NoDataPathEvents();
             var dir = Path.Combine(options.DataDirectory, "master-target");
             // Replicas, journals and overlays live below: private before the master target creates anything there.
             PrivateFiles.CreateDirectory(dir);
@@ -64,7 +64,7 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
                 var r = await registry.Get<ProcessServersRegion>().Ask<CommandResult>(new RegisterProcessServer(ProcessServerId, cache, 600L << 30, 200), StartupAskTimeout);
                 if (r is CommandResult.Rejected { Reason: not RejectionReason.AlreadyRegistered } rej) Log($"process server registration: {rej.Message}");
             }
-            Process = new ProcessServer(DataPathSettings.Apply(options.DataPath, new ProcessServerOptions(ProcessServerId, options.ProcessServerListen, cache, options.MasterTargetEndpoint)), system.Materializer(), Log);
+            Process = new ProcessServer(DataPathSettings.Apply(options.DataPath, new ProcessServerOptions(ProcessServerId, options.ProcessServerListen, cache, options.MasterTargetEndpoint)), system.Materializer(), Log, events);
             await Process.StartAsync();
             Log($"process server {ProcessServerId} listening on {Process.BoundEndpoint}, forwarding to {options.MasterTargetEndpoint}");
         }

@@ -173,6 +173,7 @@ run.SetAction(async (parse, ct) =>
         RpoEndpoints.Map(app, options);
         ConsistencyEndpoints.Map(app, options);
         PointInTimeEndpoints.Map(app, options);
+        WriterEndpoints.Map(app);
         FailoverEndpoints.Map(app, options);
         MachineHistoryEndpoints.Map(app, options);
         ReturnEndpoints.Map(app, options);

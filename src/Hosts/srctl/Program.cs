@@ -16,6 +16,7 @@ root.Add(RecoverCommand.Create(api, json));
 root.Add(PointCommands.Retention(api, json));
 root.Add(PointCommands.Export(api, json));
 root.Add(ResyncCommand.Create(api, json));
+root.Add(WriterCommand.Create(api, json));
 root.Add(JobsCommand.Create(api, json));
 root.Add(AlertsCommand.Create(api, json));
 root.Add(EventsCommand.Create(api, json));

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Contracts.Wire;
+using SiteRecovery.TestSupport;
 
 namespace SiteRecovery.Chaos.Tests.Support;
 
@@ -34,7 +35,8 @@ public sealed class FakeAgent : IAsyncDisposable
         return reply as Resume ?? throw new InvalidOperationException($"hello answered with {reply}");
     }
 
-    public async Task SendControlAsync(ControlMessage m) => await FrameIo.WriteAsync(_net, FrameType.Control, m.ToBytes(), Timeout());
+    /// <summary>Sends a control message; a hello is signed by its source's test writer (<see cref="TestWriters"/>) unless signed already.</summary>
+    public async Task SendControlAsync(ControlMessage m) => await FrameIo.WriteAsync(_net, FrameType.Control, TestWriters.Sign(m).ToBytes(), Timeout());
 
     public async Task SendDeltaAsync(Delta d) => await FrameIo.WriteAsync(_net, FrameType.Delta, DeltaCodec.Encode(d), Timeout());
 

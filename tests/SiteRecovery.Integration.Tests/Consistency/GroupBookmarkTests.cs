@@ -184,7 +184,7 @@ public sealed class GroupBookmarkTests
             var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             await s.ConnectAsync(ps);
             var net = new NetworkStream(s, ownsSocket: false);
-            await FrameIo.WriteAsync(net, FrameType.Control, new Hello(agentId, [new DiskOffer(disk, 1 << 20, agentId)]).ToBytes(), default);
+            await FrameIo.WriteAsync(net, FrameType.Control, SiteRecovery.TestSupport.TestWriters.Sign(new Hello(agentId, [new DiskOffer(disk, 1 << 20, agentId)])).ToBytes(), default);
             var reply = await FrameIo.ReadAsync(net, default);
             Assert.IsType<Resume>(ControlMessage.Parse(reply!.Value.Body));
             var agent = new SilentAgent(s);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Contracts.Wire;
+using SiteRecovery.TestSupport;
 
 namespace SiteRecovery.Tests.Support;
 
@@ -33,12 +34,13 @@ public sealed class WireClient : IAsyncDisposable
     /// <summary>Offers one disk and returns where the peer says to resume from.</summary>
     public async Task<long> HelloAsync(string sourceId, string disk, long size)
     {
-        await FrameIo.WriteAsync(_net, FrameType.Control, new Hello(sourceId, [new DiskOffer(disk, size, "machine-" + disk)]).ToBytes(), Timeout());
+        await FrameIo.WriteAsync(_net, FrameType.Control, TestWriters.Sign(new Hello(sourceId, [new DiskOffer(disk, size, "machine-" + disk)])).ToBytes(), Timeout());
         var reply = await ReadControlAsync();
         return reply is Resume r ? r.DurableThrough[disk] : throw new InvalidOperationException($"hello answered with {reply}");
     }
 
-    public async Task SendControlAsync(ControlMessage m) => await FrameIo.WriteAsync(_net, FrameType.Control, m.ToBytes(), Timeout());
+    /// <summary>Sends a control message; a hello is signed by its source's test writer (<see cref="TestWriters"/>) unless signed already.</summary>
+    public async Task SendControlAsync(ControlMessage m) => await FrameIo.WriteAsync(_net, FrameType.Control, TestWriters.Sign(m).ToBytes(), Timeout());
 
     /// <summary>Bytes as they are, framed or not: what a confused or hostile peer sends.</summary>
     public async Task SendRawAsync(byte[] bytes) => await _net.WriteAsync(bytes, Timeout());

@@ -58,6 +58,12 @@ public sealed record ProtectedDiskState(
             RecordAgentClockSkew c => c.BoundMs > 0 && c.AtUnixMs >= 0
                 ? Decision<IProtectedDiskEvent>.Accept(new AgentClockSkewObserved(c.DiskId, c.SkewMs, c.BoundMs, c.Exceeded, c.AtUnixMs))
                 : Invalid($"{nameof(RecordAgentClockSkew)}.BoundMs must be > 0 and AtUnixMs >= 0 (were {c.BoundMs}, {c.AtUnixMs})"),
+            RecordWriterRefused c => Rules.Blank(c.OfferedFingerprint) || c.AtUnixMs < 0
+                ? Invalid($"{nameof(RecordWriterRefused)}.OfferedFingerprint must be non-empty and AtUnixMs >= 0")
+                : Decision<IProtectedDiskEvent>.Accept(new WriterRefusedObserved(c.DiskId, c.Reason, c.BoundFingerprint, c.OfferedFingerprint, c.Detail, c.AtUnixMs)),
+            ResolveWriterRefusal c => c.AtUnixMs < 0
+                ? Invalid($"{nameof(ResolveWriterRefusal)}.AtUnixMs must be >= 0")
+                : Decision<IProtectedDiskEvent>.Accept(new WriterRefusalResolved(c.DiskId, c.Released, c.AtUnixMs)),
             _ => Decision<IProtectedDiskEvent>.Reject(RejectionReason.InvalidArgument,
                 $"Command type {command.GetType().Name} is not handled by ProtectedDisk"),
         };
@@ -230,6 +236,7 @@ public sealed record ProtectedDiskState(
         },
         ReplicationStopped e => this with { Stopped = e },
         ReplicationResumed => this with { Stopped = null },
+        WriterRefusedObserved or WriterRefusalResolved => this, // for the alerts only: the binding itself lives at the process server
         AgentClockSkewObserved => this, // for the alerts only: retention goes by the master target's clock whatever the skew
         _ => throw new ArgumentOutOfRangeException(nameof(@event), @event.GetType().Name, "Unknown ProtectedDisk event"),
     };

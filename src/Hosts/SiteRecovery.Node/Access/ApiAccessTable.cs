@@ -37,6 +37,7 @@ public static class ApiAccessTable
         [("GET", "/api/group-bookmarks/stalls")] = Reader,
         [("GET", "/api/disks/{id}")] = Reader,
         [("GET", "/api/disks/{id}/retention")] = Reader,
+        [("GET", "/api/disks/{id}/writer")] = Reader,
         [("GET", "/api/vaults")] = Reader,
         [("GET", "/api/vaults/{name}")] = Reader,
         [("GET", "/api/configuration-servers/{id}")] = Reader,
@@ -67,6 +68,9 @@ public static class ApiAccessTable
         [("POST", "/api/disks/{id}/exports")] = RecoveryAdmin,
         [("DELETE", "/api/disks/{id}/exports/{exportId}")] = RecoveryAdmin,
         [("POST", "/api/recover")] = RecoveryAdmin,
+        // Releasing a disk's writer lets another machine's agent write it (its next recovery point is that machine's disk).
+        [("POST", "/api/disks/{id}/writer/release")] = RecoveryAdmin,
+        [("POST", "/api/disks/{id}/writer/keep")] = RecoveryAdmin,
         [("POST", "/api/returns")] = RecoveryAdmin,
         [("POST", "/api/failovers/{id}/steps/{index:int}/skip")] = RecoveryAdmin,
         [("POST", "/api/failovers/{id}/commit")] = RecoveryAdmin,

@@ -18,7 +18,8 @@ public sealed partial class NodeFailoverEffects
     public async Task<IReadOnlyList<ReturnedMachineRecord>> ReturnAsync(string jobId, IReadOnlyList<ReverseMachineRecord> reverse, ReverseTarget target, CancellationToken ct)
     {
         if (reverse.Count == 0) throw new InvalidOperationException($"job {jobId} has no reprotected machine to return");
-        var here = dataPath.Process?.BoundEndpoint ?? throw new InvalidOperationException("this node runs no process server: the returned machines would have nowhere to replicate to");
+        var process = dataPath.Process;
+        var here = process?.BoundEndpoint ?? throw new InvalidOperationException("this node runs no process server: the returned machines would have nowhere to replicate to");
         if (here.Address.Equals(IPAddress.Any) || here.Address.Equals(IPAddress.IPv6Any))
             throw new InvalidOperationException($"this node's process server listens on {here}, which names no address the original site can reach; give --ps-listen a reachable address");
         // A return waits for the machine's boot and the agent's first compare of each disk.
@@ -29,6 +30,13 @@ public sealed partial class NodeFailoverEffects
         {
             var spec = await SpecAsync(r.MachineId, FailoverKind.Planned, Path.Combine(JobDirectory(jobId), r.MachineId), ct);
             var request = new MachineReturnRequest(jobId, r.MachineId, r.Disks.Select(d => d.DiskId).ToList(), here.ToString(), spec.Name, spec.MemoryMiB, spec.Cpus, spec.Firmware);
+            // The returned machine's disks get a new writer (the original site's agent for the return), not the agent
+            // that protected them before the failover: the return, an audited act of a recovery admin, hands them over
+            // by releasing their writer bindings at this process server. A repeated attempt releases the return agent's
+            // own binding, which it takes back at its next hello (same key, higher epoch).
+            foreach (var d in r.Disks)
+                if (await process!.ReleaseWriterAsync(d.DiskId, ct))
+                    log.LogInformation("{Message}", $"failover {jobId}: disk {d.DiskId}: writer binding released for the return of {r.MachineId}");
             HttpResponseMessage response;
             try { response = await http.PostAsJsonAsync(url, request, ct); }
             catch (HttpRequestException e) { throw new IOException($"the original site ({target.Api}) is not reachable to return {r.MachineId}: {e.Message}", e); }

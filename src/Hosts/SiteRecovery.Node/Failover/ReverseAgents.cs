@@ -92,9 +92,18 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
         return await WaitReadyAsync(pid, folder, machineId, ct);
     }
 
+    /// <summary>
+    /// One writer identity per machine across jobs (<c>failover/reverse-writers/MACHINE</c>, beside the job folders):
+    /// the original site's process server binds the machine's disks to the first reprotect's agent, and a later
+    /// reprotect or return of the same machine from this node must be the same writer, not one refused as another.
+    /// </summary>
+    static string WriterFolder(string folder, string machineId) =>
+        Path.GetFullPath(Path.Combine(folder, "..", "..", "..", "reverse-writers", machineId));
+
     static List<string> RunArguments(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string processServer, bool held)
     {
-        var args = new List<string> { "run", "--id", machineId, "--nbd", "127.0.0.1:0", "--process-server", processServer, "--state-dir", folder, "--compare-with-replica" };
+        var args = new List<string> { "run", "--id", machineId, "--nbd", "127.0.0.1:0", "--process-server", processServer, "--state-dir", folder, "--compare-with-replica",
+            "--writer-dir", WriterFolder(folder, machineId) };
         if (held) args.AddRange(["--hold-first-sync", ReleaseFile(folder)]);
         args.Add("--json");
         foreach (var (diskId, path) in disks) args.AddRange(["--disk", $"{diskId}={path}"]);
