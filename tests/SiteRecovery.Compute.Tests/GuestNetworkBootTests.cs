@@ -73,7 +73,7 @@ public sealed class GuestNetworkBootTests(ITestOutputHelper output) : IsolatedGr
             await IpOk("-n", standIn, "link", "set", "dev", standInInner, "up");
             otherListens = BoundedProcess.RunAsync("ip", ["netns", "exec", standIn, busybox, "nc", "-l", "-p", GuestNet.Port.ToString()], null,
                 ProbeTimeout + TinyGuest.BootTimeout, stopListening.Token);
-            await WaitListeningAsync(standIn, GuestNet.Port, otherListens);
+            await NamespaceListener.WaitListeningAsync(standIn, GuestNet.Port, otherListens, Ct);
 
             // The group's two machines, started together; the first one's probes retry until its peer is up.
             var starts = new[]
@@ -151,18 +151,5 @@ public sealed class GuestNetworkBootTests(ITestOutputHelper output) : IsolatedGr
         var run = await Ip(args);
         Assert.True(run.ExitCode == 0, $"ip {string.Join(' ', args)}: got exit {run.ExitCode}: {BoundedProcess.Quote(run, 300)}, want exit 0");
         return run;
-    }
-
-    static async Task WaitListeningAsync(string netns, int port, Task<ProcessRun> listener)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-        while (true)
-        {
-            if (listener.IsCompleted) Assert.Fail($"the listener in {netns} ended at once: {BoundedProcess.Quote(await listener)}");
-            var ss = await BoundedProcess.RunAsync("ip", ["netns", "exec", netns, "ss", "-Hltn", $"sport = :{port}"], null, TimeSpan.FromSeconds(10), Ct);
-            if (ss.ExitCode == 0 && ss.StdOut.Trim().Length > 0) return;
-            if (DateTime.UtcNow > deadline) Assert.Fail($"nothing listens on port {port} in {netns} within 15 s: {BoundedProcess.Quote(ss)}");
-            await Task.Delay(50);
-        }
     }
 }

@@ -338,7 +338,7 @@ public sealed class IsolatedGroupPacketTests(ITestOutputHelper output) : Isolate
             // The stand-ins reach each other over the bridge: b listens, a connects, b reads what a sent.
             var token = $"over-br0-{id}";
             bListens = BoundedProcess.RunAsync("ip", ["netns", "exec", b.Namespace, busybox, "nc", "-l", "-p", "7077"], null, TimeSpan.FromSeconds(60), Ct);
-            await WaitListeningAsync(b.Namespace, 7077, bListens);
+            await NamespaceListener.WaitListeningAsync(b.Namespace, 7077, bListens, Ct);
             var sent = await ConnectAsync(a.Namespace, new IPEndPoint(b.Address, 7077), token);
             Assert.True(sent.ExitCode == 0, $"{a.Address} -> {b.Address}:7077 over br0: got {Describe(sent)}, want a connection");
             var heard = await bListens;
@@ -421,19 +421,6 @@ public sealed class IsolatedGroupPacketTests(ITestOutputHelper output) : Isolate
         Output.WriteLine($"{netns} -> {to}: {Describe(run)}");
         Assert.True(run.ExitCode is not null and not 0, $"{netns} -> {to}: got {Describe(run)}, want a failed connect");
         Assert.DoesNotContain("leak", run.StdOut, StringComparison.Ordinal);
-    }
-
-    static async Task WaitListeningAsync(string netns, int port, Task<ProcessRun> listener)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-        while (true)
-        {
-            if (listener.IsCompleted) Assert.Fail($"the listener in {netns} ended before a connect: {Describe(await listener)}");
-            var ss = await BoundedProcess.RunAsync("ip", ["netns", "exec", netns, "ss", "-Hltn", $"sport = :{port}"], null, TimeSpan.FromSeconds(10), Ct);
-            if (ss.ExitCode == 0 && ss.StdOut.Trim().Length > 0) return;
-            if (DateTime.UtcNow > deadline) Assert.Fail($"nothing listens on port {port} in {netns} within 15 s: {Describe(ss)}");
-            await Task.Delay(50);
-        }
     }
 
     static string Describe(ProcessRun run) =>
