@@ -51,7 +51,10 @@ public sealed record GroupSchedule(ImmutableDictionary<string, ScheduledGroup> G
         foreach (var g in Groups.Values.OrderBy(g => g.GroupId, StringComparer.Ordinal))
         {
             if (g.Machines.Count == 0) continue;
-            var stamp = DateTimeOffset.FromUnixTimeMilliseconds(nowUnixMs).UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+            // To the millisecond: a machine that joins makes the next app-consistent point due at once, often in the same
+            // second as the group's previous one, and a bookmark name names one point (a second-stamped name was refused
+            // as taken, and the new member went without an app-consistent point for a whole interval).
+            var stamp = DateTimeOffset.FromUnixTimeMilliseconds(nowUnixMs).UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", System.Globalization.CultureInfo.InvariantCulture);
             var app = g.Settings.AppConsistentFrequency;
             if (app > TimeSpan.Zero && (g.LastAppAttemptUnixMs is not { } lastApp || nowUnixMs - lastApp >= (long)app.TotalMilliseconds))
             {

@@ -46,11 +46,15 @@ public sealed class GroupScheduleTests
         // The app point taken while the group had one machine does not cover the second (a chaos test met this: the
         // schedule fired between the two additions, and the group-wide app point came only an hour later).
         var s = Group(false, Hour, "m1");
-        s = s.Attempted(Assert.Single(s.Due(T0, null)), T0);
+        var first = Assert.Single(s.Due(T0, null));
+        s = s.Attempted(first, T0);
         Assert.Empty(s.Due(T0 + 1, null));
         s = s.Apply(new MachineAddedToGroup("g", "m2"));
         var due = Assert.Single(s.Due(T0 + 1, null));
         Assert.True(due.AppConsistent);
+        // In the same second as the first, under a name of its own: a bookmark name names one point, so a second-stamped
+        // name was refused as taken and the new member waited a whole interval (the chaos test met this too).
+        Assert.NotEqual(first.BookmarkId, due.BookmarkId);
         Assert.Equal(["m1", "m2"], due.Machines);
         s = s.Attempted(due, T0 + 1);
         Assert.Empty(s.Apply(new MachineAddedToGroup("g", "m2")).Due(T0 + 2, null)); // a repeated addition owes nothing
