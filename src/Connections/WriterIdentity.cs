@@ -57,7 +57,7 @@ public sealed class WriterIdentity : IDisposable
         {
             if (File.Exists(keyPath))
             {
-                if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(keyPath) & (UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite)) != 0)
+                if (PrivateFiles.OpenToOthers(keyPath))
                     throw new InvalidDataException($"writer key '{keyPath}' may be read by others than its owner: chmod 600 it (and consider it leaked: delete it and release the disks' writer binding)");
                 try { key.ImportFromPem(File.ReadAllText(keyPath)); }
                 catch (Exception e) when (e is ArgumentException or CryptographicException)
@@ -69,7 +69,7 @@ public sealed class WriterIdentity : IDisposable
             else
             {
                 key.GenerateKey(ECCurve.NamedCurves.nistP256);
-                WritePrivate(keyPath, Encoding.ASCII.GetBytes(key.ExportPkcs8PrivateKeyPem()));
+                PrivateFiles.WriteAtomically(keyPath, Encoding.ASCII.GetBytes(key.ExportPkcs8PrivateKeyPem()), overwrite: false);
             }
             var epochPath = Path.Combine(directory, EpochFileName);
             var epoch = File.Exists(epochPath)
@@ -118,22 +118,6 @@ public sealed class WriterIdentity : IDisposable
         var unsigned = hello with { Writer = null };
         var signature = _key.SignData(HelloSignature.Canonical(unsigned, epoch), HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
         return unsigned with { Writer = new WriterProof(Convert.ToBase64String(PublicKey), epoch, Convert.ToBase64String(signature)) };
-    }
-
-    /// <summary>Owner-only from creation (never a moment readable by others), then fsync, rename, directory fsync.</summary>
-    static void WritePrivate(string path, byte[] bytes)
-    {
-        var temp = path + DurableFile.TempSuffix;
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Share = FileShare.None };
-        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        if (File.Exists(temp)) File.Delete(temp); // a crash's leftover: UnixCreateMode applies only to a new file
-        using (var fs = new FileStream(temp, options))
-        {
-            fs.Write(bytes);
-            fs.Flush(flushToDisk: true);
-        }
-        File.Move(temp, path, overwrite: false);
-        DirectorySync.Flush(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 
     public void Dispose() => _key.Dispose();
