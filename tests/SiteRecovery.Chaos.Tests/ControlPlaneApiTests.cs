@@ -1,5 +1,6 @@
 using System.Net;
 using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -149,5 +150,54 @@ public sealed class ControlPlaneApiTests : IDisposable
         Assert.Contains("ps1-ps", view);
         Assert.DoesNotContain(passphrase, string.Join('\n', ps.Process!.Lines));
         Assert.False(Files.AnyFileContains(_dir["ps1"], System.Text.Encoding.UTF8.GetBytes(passphrase)), "the passphrase reached the process server's data directory");
+
+        // The site's authority certified the process server's own key; the configuration server lists that key.
+        var authority = (await config.Api.GetAsync("/api/site-authority")).Body!;
+        var psKeys = Path.Combine(_dir["ps1"], "keys", "components", "ps1-ps");
+        AssertCertified(psKeys, authority["certificatePem"]!.GetValue<string>(), "processserver:ps1-ps");
+        Assert.Contains(KeySha256(psKeys), view);
+        Assert.False(File.Exists(Path.Combine(_dir["psw"], "keys", "components", "psw-ps", "component.crt")), "a refused registration left a certificate");
+
+        // An agent registers the same way, with its writer key; a wrong passphrase gets a clear error and no certificate.
+        var agentDir = _dir["agent"];
+        var refused = await ExternalTool.RunAsync("dotnet", [Repo.AgentDll, "register", "--id", "vm1", "--api", config.ApiUrl, "--configuration-server", "cs1",
+            "--passphrase-file", _dir["wrong.txt"], "--state-dir", agentDir], TimeSpan.FromMinutes(1));
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("WrongPassphrase", refused.Output);
+        Assert.False(File.Exists(Path.Combine(agentDir, "component.crt")));
+        var registered = await ExternalTool.RunOkAsync("dotnet", [Repo.AgentDll, "register", "--id", "vm1", "--api", config.ApiUrl, "--configuration-server", "cs1",
+            "--passphrase-file", _dir["right.txt"], "--state-dir", agentDir, "--json"], TimeSpan.FromMinutes(1));
+        Assert.Contains("\"registered\"", registered.StdOut);
+        Assert.DoesNotContain(passphrase, registered.Output + refused.Output);
+        AssertCertified(agentDir, authority["certificatePem"]!.GetValue<string>(), "agent:vm1");
+        var agentView = (await config.Api.GetAsync("/api/configuration-servers/cs1")).Text;
+        Assert.Contains(KeySha256(agentDir), agentView);
+        Assert.Contains("\"Agent\"", agentView);
+        Assert.False(Files.AnyFileContains(agentDir, System.Text.Encoding.UTF8.GetBytes(passphrase)), "the passphrase reached the agent's state directory");
+
+        // srctl shows the authority and writes its certificate for whoever must trust the site's components.
+        var srctl = Path.Combine(Repo.Root, "src", "Hosts", "srctl", "bin", Repo.Configuration, "net10.0", "srctl.dll");
+        var shown = await ExternalTool.RunOkAsync("dotnet", [srctl, "site-authority", "show", "--output", _dir["ca.pem"], "--api", config.ApiUrl, "--token-file", config.AdminTokenFile],
+            TimeSpan.FromMinutes(1));
+        Assert.Contains(authority["sha256"]!.GetValue<string>(), shown.StdOut);
+        Assert.Equal(authority["certificatePem"]!.GetValue<string>(), File.ReadAllText(_dir["ca.pem"]));
+    }
+
+    /// <summary>The component certificate in <paramref name="folder"/> certifies the writer key beside it, names the component, and chains to the site's authority.</summary>
+    static void AssertCertified(string folder, string authorityPem, string component)
+    {
+        using var certificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(folder, "component.crt")));
+        Assert.Equal(authorityPem, File.ReadAllText(Path.Combine(folder, "site-ca.crt")));
+        using var root = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(authorityPem);
+        Assert.True(SiteRecovery.Contracts.Net.CertificateTrust.IssuedToClientBy([root], certificate, null), $"{folder}/component.crt does not chain to the site's authority");
+        using var key = SiteRecovery.Connections.WriterIdentity.Open(folder);
+        Assert.Equal(key.PublicKey, certificate.PublicKey.ExportSubjectPublicKeyInfo());
+        Assert.Contains($"urn:siterecovery:{component}", certificate.Extensions.OfType<System.Security.Cryptography.X509Certificates.X509SubjectAlternativeNameExtension>().Single().Format(false));
+    }
+
+    static string KeySha256(string folder)
+    {
+        using var key = SiteRecovery.Connections.WriterIdentity.Open(folder);
+        return SiteRecovery.Contracts.Control.PassphraseProof.KeySha256(key.PublicKey);
     }
 }

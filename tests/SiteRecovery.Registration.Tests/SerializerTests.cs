@@ -25,6 +25,7 @@ public sealed class SerializerTests : IDisposable
         new ConnectivityChanged(Server, Connectivity.Internet, Endpoints),
         new RegistrationChallengeIssued(Server, "ps", ComponentKind.ProcessServer, "n", T0, T0 + 60_000),
         new ComponentRegistered(Server, "ps", ComponentKind.ProcessServer, "n", T0),
+        new ComponentRegisteredWithKey(Server, "vm1", ComponentKind.Agent, "n2", T0, new string('a', 64)),
     ];
 
     [Fact]
@@ -36,7 +37,7 @@ public sealed class SerializerTests : IDisposable
         foreach (var e in Samples)
         {
             var manifest = serializer.Manifest(e);
-            Assert.EndsWith(".v1", manifest);
+            Assert.Matches(@"\.v[12]$", manifest);
             Assert.Equal(Json(e), Json(serializer.FromBinary(serializer.ToBinary(e), manifest)));
             Assert.Single(ControlTags.For(e));
         }

@@ -126,6 +126,9 @@ public static class JobRules
             case ComponentRegistered e:
                 Instant("RegisterComponent", e.ComponentId, null);
                 break;
+            case ComponentRegisteredWithKey e:
+                Instant("RegisterComponent", e.ComponentId, $"{e.Kind}, key {e.KeySha256[..16]}");
+                break;
             case ProtectionGroupCreated e:
                 Instant("CreateProtectionGroup", e.GroupId, $"vault {e.Vault}, RPO threshold {e.Settings.RpoThreshold}, retention {e.Settings.RetentionWindow}");
                 break;

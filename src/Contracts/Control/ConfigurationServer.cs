@@ -57,12 +57,14 @@ public sealed record BeginRegistration(string ConfigServerId, string ComponentId
 /// <summary>
 /// Step 2: <paramref name="Proof"/> = <see cref="PassphraseProof.Compute"/>(passphrase, salt, nonce, componentId), base64.
 /// Reply <see cref="ComponentRegistrationCompleted"/> or a refusal (WrongPassphrase, NonceReplayed, NonceExpired, NonceUnknown).
+/// <paramref name="PublicKey"/>: the component's public key (SubjectPublicKeyInfo, DER, base64) to be certified by the
+/// site's authority; the proof then covers its <see cref="PassphraseProof.KeySha256"/>. Null: no certificate (older components).
 /// </summary>
-public sealed record CompleteRegistration(string ConfigServerId, string ComponentId, string Nonce, string Proof, long NowUnixMs) : IConfigurationServerCommand
+public sealed record CompleteRegistration(string ConfigServerId, string ComponentId, string Nonce, string Proof, long NowUnixMs, string? PublicKey = null) : IConfigurationServerCommand
 {
     private bool PrintMembers(StringBuilder b)
     {
-        b.Append($"ConfigServerId = {ConfigServerId}, ComponentId = {ComponentId}, Nonce = {Nonce}, Proof = {Redact.Marker}, NowUnixMs = {NowUnixMs}");
+        b.Append($"ConfigServerId = {ConfigServerId}, ComponentId = {ComponentId}, Nonce = {Nonce}, Proof = {Redact.Marker}, NowUnixMs = {NowUnixMs}, PublicKey = {(PublicKey is null ? "none" : "given")}");
         return true;
     }
 }
@@ -98,10 +100,12 @@ public sealed record RegistrationChallenge(
     string ConfigServerId, string ComponentId, ComponentKind Kind, string Nonce, string SaltBase64, int Iterations, long ExpiresAtUnixMs)
     : RegistrationReply;
 
-public sealed record ComponentRegistrationCompleted(string ConfigServerId, string ComponentId, ComponentKind Kind, long RegisteredAtUnixMs)
+/// <summary>The registration is recorded; <paramref name="KeySha256"/>: the public key it vouched for (the site's authority certifies it), or null.</summary>
+public sealed record ComponentRegistrationCompleted(string ConfigServerId, string ComponentId, ComponentKind Kind, long RegisteredAtUnixMs, string? KeySha256 = null)
     : RegistrationReply;
 
-public sealed record RegisteredComponentView(string ComponentId, ComponentKind Kind, long RegisteredAtUnixMs, bool NeedsReregistration);
+/// <summary>A registered component; <paramref name="KeySha256"/>: the key its last registration vouched for (null: registered without one).</summary>
+public sealed record RegisteredComponentView(string ComponentId, ComponentKind Kind, long RegisteredAtUnixMs, bool NeedsReregistration, string? KeySha256 = null);
 
 /// <summary>What a configuration server shows; never its passphrase hash.</summary>
 public sealed record ConfigurationServerView(
@@ -154,3 +158,11 @@ public sealed record RegistrationChallengeIssued(
 [Manifest("configuration-server-component-registered.v1")]
 public sealed record ComponentRegistered(
     string ServerId, string ComponentId, ComponentKind Kind, string Nonce, long RegisteredAtUnixMs) : IConfigurationServerEvent;
+
+/// <summary>
+/// A registration that vouched for the component's public key (its proof covered the key's hash): the site's authority
+/// certifies that key, and only that one, for the component. A later registration replaces it.
+/// </summary>
+[Manifest("configuration-server-component-registered.v2")]
+public sealed record ComponentRegisteredWithKey(
+    string ServerId, string ComponentId, ComponentKind Kind, string Nonce, long RegisteredAtUnixMs, string KeySha256) : IConfigurationServerEvent;

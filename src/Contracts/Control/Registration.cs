@@ -46,7 +46,8 @@ public abstract record RegistrationReply
     public sealed record Accepted(int EventCount) : RegistrationReply;
 }
 
-public enum ComponentKind { ProcessServer, MasterTarget }
+/// <summary>What registers with a configuration server. <see cref="Agent"/>: a protected machine's agent, whose key is its writer identity.</summary>
+public enum ComponentKind { ProcessServer, MasterTarget, Agent }
 
 /// <summary>Redaction helpers for records that carry secrets.</summary>
 public static class Redact
@@ -58,7 +59,9 @@ public static class Redact
 /// Client-side and server-side half of the passphrase challenge-response.
 /// The configuration server stores only <c>K = PBKDF2-SHA256(passphrase, salt, iterations, 32)</c>; a component that
 /// knows the passphrase derives the same K from the salt returned with the challenge and proves it with
-/// <c>HMAC-SHA256(K, nonce ‖ 0x00 ‖ componentId)</c>. The passphrase itself never travels.
+/// <c>HMAC-SHA256(K, nonce ‖ 0x00 ‖ componentId)</c>. The passphrase itself never travels. A component that asks for a
+/// certificate adds <c>0x00 ‖ SHA-256 of its public key (hex)</c>: the proof then vouches for that key too, so whoever
+/// sits between the component and the configuration server cannot have a key of their own certified with it.
 /// </summary>
 public static class PassphraseProof
 {
@@ -76,17 +79,23 @@ public static class PassphraseProof
     }
 
     /// <summary>Proof from a derived key (server side verification, and the second half of <see cref="Compute"/>).</summary>
-    public static string FromDerivedKey(ReadOnlySpan<byte> derivedKey, string nonce, string componentId)
+    public static string FromDerivedKey(ReadOnlySpan<byte> derivedKey, string nonce, string componentId, string? keySha256 = null)
     {
         ArgumentNullException.ThrowIfNull(nonce);
         ArgumentNullException.ThrowIfNull(componentId);
-        var message = Encoding.UTF8.GetBytes(nonce + "\0" + componentId);
+        var message = Encoding.UTF8.GetBytes(keySha256 is null ? nonce + "\0" + componentId : nonce + "\0" + componentId + "\0" + keySha256);
         return Convert.ToBase64String(HMACSHA256.HashData(derivedKey, message));
     }
 
-    /// <summary>Client side: the proof for a challenge (salt base64 and iterations as returned with the challenge).</summary>
-    public static string Compute(string passphrase, string saltBase64, string nonce, string componentId, int iterations = DefaultIterations) =>
-        FromDerivedKey(DeriveKey(passphrase, Convert.FromBase64String(saltBase64), iterations), nonce, componentId);
+    /// <summary>
+    /// Client side: the proof for a challenge (salt base64 and iterations as returned with the challenge);
+    /// <paramref name="keySha256"/>: <see cref="KeySha256"/> of the public key to be certified, when one is sent.
+    /// </summary>
+    public static string Compute(string passphrase, string saltBase64, string nonce, string componentId, int iterations = DefaultIterations, string? keySha256 = null) =>
+        FromDerivedKey(DeriveKey(passphrase, Convert.FromBase64String(saltBase64), iterations), nonce, componentId, keySha256);
+
+    /// <summary>The lower-case hex SHA-256 of a public key's SubjectPublicKeyInfo (DER): how a registered key is named.</summary>
+    public static string KeySha256(ReadOnlySpan<byte> subjectPublicKeyInfo) => Convert.ToHexStringLower(SHA256.HashData(subjectPublicKeyInfo));
 
     /// <summary>Constant-time comparison of two base64 proofs; false when either is not base64 of 32 bytes.</summary>
     public static bool Matches(string expectedBase64, string? actualBase64)

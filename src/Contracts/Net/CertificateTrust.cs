@@ -32,6 +32,21 @@ public static class CertificateTrust
     }
 
     /// <summary>
+    /// An HTTP handler that trusts, besides the system's roots, the certificates <paramref name="roots"/> gives (read at
+    /// the first https handshake, so a plain-http client never needs the file): the one way an API client here trusts a
+    /// node's own certificate.
+    /// </summary>
+    public static HttpClientHandler HttpHandler(Func<X509Certificate2Collection?> roots)
+    {
+        var loaded = new Lazy<X509Certificate2Collection?>(roots);
+        return new HttpClientHandler
+        {
+            ServerCertificateCustomValidationCallback = (request, presented, _, errors) =>
+                errors == SslPolicyErrors.None || Accepts(loaded.Value, presented, request.RequestUri?.Host ?? "", errors),
+        };
+    }
+
+    /// <summary>
     /// Whether a client certificate (mutual TLS) was issued, directly or through <paramref name="sentAlong"/>
     /// intermediates, by one of <paramref name="authorities"/> and allows client authentication. Unlike
     /// <see cref="Accepts"/> the machine's trust store is never consulted: a client certificate from a public CA is

@@ -33,7 +33,7 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
             var components = new List<(string, SiteRecovery.Contracts.Control.ComponentKind)>();
             if (options.Roles.HasFlag(NodeRoles.ProcessServer)) components.Add((ProcessServerId, SiteRecovery.Contracts.Control.ComponentKind.ProcessServer));
             if (options.Roles.HasFlag(NodeRoles.MasterTarget)) components.Add((MasterTargetId, SiteRecovery.Contracts.Control.ComponentKind.MasterTarget));
-            await ComponentRegistration.RegisterAsync(registration, components, Log, ct);
+            await ComponentRegistration.RegisterAsync(registration, components, Path.Combine(options.DataDirectory, "keys", "components"), Log, ct);
         }
         IDataPathEvents events = config
             ? new ActorDataPathEvents(registry.Get<ProtectedDisksRegion>(), registry.Get<MasterTargetsRegion>(), MasterTargetId, Log)

@@ -43,6 +43,8 @@ run.SetAction(async (parse, ct) =>
     SiteRecovery.Node.Access.ApiSettings apiSettings;
     SiteRecovery.Node.Access.PeerTokens peerTokens;
     SiteRecovery.Node.Access.ApiTokenStore tokens;
+    // The site's authority lives with the configuration role: it certifies the keys of the components that register there.
+    SiteRecovery.Node.Access.SiteAuthority? authority = null;
     SiteRecovery.Node.Access.ApiTls apiTls;
     try
     {
@@ -108,6 +110,7 @@ run.SetAction(async (parse, ct) =>
         var adminFile = Path.Combine(keys, "admin.token");
         if (tokens.BootstrapAdmin(adminFile) is { } adminId)
             Console.WriteLine($"srnode: no admin token was stored; made one (id {adminId}) and wrote it to {adminFile} (0600): keep it, then delete the file");
+        if (options.Roles.HasFlag(NodeRoles.Configuration)) authority = SiteRecovery.Node.Access.SiteAuthority.OpenOrCreate(keys, DateTimeOffset.UtcNow);
     }
     catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)
     {
@@ -178,7 +181,7 @@ run.SetAction(async (parse, ct) =>
         MachineHistoryEndpoints.Map(app, options);
         ReturnEndpoints.Map(app, options);
         var dataPath = app.Services.GetRequiredService<DataPathService>();
-        ControlPlaneEndpoints.Map(app, options, () => dataPath.MasterTargetId, () => dataPath.ProcessServerId);
+        ControlPlaneEndpoints.Map(app, options, () => dataPath.MasterTargetId, () => dataPath.ProcessServerId, authority, apiSettings);
         RecoveryPlanEndpoints.Map(app, options);
         SiteRecovery.Node.Access.ApiAccessTable.Check(((IEndpointRouteBuilder)app).DataSources.SelectMany(d => d.Endpoints));
         // A body that is not valid JSON for its record is a 400 naming the problem, not an empty 500.

@@ -16,15 +16,8 @@ public sealed class ApiClient(string baseUrl, string? tokenFile = null) : IDispo
     /// <summary>An HTTP client that trusts, besides the system's roots, the certificates of <see cref="ApiTrust.Resolve"/>.</summary>
     public static HttpClient Http(TimeSpan timeout, Uri? baseAddress = null)
     {
-        // Read at the first https handshake, so a plain-http call never needs the file; a bad file is reported by Unreachable.
-        var roots = new Lazy<System.Security.Cryptography.X509Certificates.X509Certificate2Collection?>(ApiTrust.Resolve);
-        var handler = new HttpClientHandler
-        {
-            ServerCertificateCustomValidationCallback = (request, cert, _, errors) =>
-                errors == System.Net.Security.SslPolicyErrors.None
-                || SiteRecovery.Contracts.Net.CertificateTrust.Accepts(roots.Value, cert, request.RequestUri?.Host ?? "", errors),
-        };
-        return new HttpClient(handler) { BaseAddress = baseAddress, Timeout = timeout };
+        // A bad trust file is reported by Unreachable.
+        return new HttpClient(SiteRecovery.Contracts.Net.CertificateTrust.HttpHandler(ApiTrust.Resolve)) { BaseAddress = baseAddress, Timeout = timeout };
     }
 
     void PresentToken()

@@ -20,13 +20,8 @@ public sealed class Api(string baseUrl, Func<string?>? token = null, string? caF
     /// <summary>A client that trusts, besides the system's roots, the certificates in <paramref name="caFile"/> (read at the first handshake).</summary>
     public static HttpClient Http(string? caFile, TimeSpan timeout, Uri? baseAddress = null)
     {
-        var roots = new Lazy<System.Security.Cryptography.X509Certificates.X509Certificate2Collection?>(() =>
+        var handler = SiteRecovery.Contracts.Net.CertificateTrust.HttpHandler(() =>
             caFile is not null && File.Exists(caFile) ? SiteRecovery.Contracts.Net.CertificateTrust.Load(caFile) : null);
-        var handler = new HttpClientHandler
-        {
-            ServerCertificateCustomValidationCallback = (request, cert, _, errors) =>
-                SiteRecovery.Contracts.Net.CertificateTrust.Accepts(roots.Value, cert, request.RequestUri?.Host ?? "", errors),
-        };
         return new HttpClient(handler) { BaseAddress = baseAddress, Timeout = timeout };
     }
 

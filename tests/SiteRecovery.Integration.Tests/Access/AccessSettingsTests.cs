@@ -24,6 +24,9 @@ public sealed class AccessSettingsTests : IDisposable
         Assert.Contains("failed-authentications = 0", Assert.Throws<ArgumentException>(() => ApiSettings.Load(Conf("siterecovery.api.failed-authentications = 0"))).Message);
         Assert.Contains("failed-authentication-window", Assert.Throws<ArgumentException>(() => ApiSettings.Load(Conf("siterecovery.api.failed-authentication-window = 0s"))).Message);
         Assert.Contains("allowed-hosts", Assert.Throws<ArgumentException>(() => ApiSettings.Load(Conf("siterecovery.api.allowed-hosts = [\"a b\"]"))).Message);
+        Assert.Contains("component-certificate-lifetime", Assert.Throws<ArgumentException>(() => ApiSettings.Load(Conf("siterecovery.api.component-certificate-lifetime = 10m"))).Message);
+        Assert.Contains("component-certificate-lifetime", Assert.Throws<ArgumentException>(() => ApiSettings.Load(Conf("siterecovery.api.component-certificate-lifetime = 400d"))).Message);
+        Assert.Equal(TimeSpan.FromDays(7), ApiSettings.Load(Conf("siterecovery.api.component-certificate-lifetime = 7d")).ComponentCertificateLifetime);
         var ok = ApiSettings.Load(Conf("siterecovery.api.allowed-hosts = [\"dr.example\"]"));
         Assert.Contains("dr.example", ok.HostsFor("https://10.0.0.2:9700"));
         Assert.Contains("10.0.0.2", ok.HostsFor("https://10.0.0.2:9700"));

@@ -26,7 +26,8 @@ public sealed record RegeneratePassphraseWith(string ServerId, NewPassphrase Pas
 public sealed record BeginRegistrationWithNonce(string ConfigServerId, string ComponentId, ComponentKind Kind, string Nonce, long NowUnixMs)
     : IConfigurationServerCommand;
 
-public sealed record ComponentRecord(ComponentKind Kind, long RegisteredAtUnixMs, bool NeedsReregistration);
+/// <summary>A registered component; <paramref name="KeySha256"/>: the public key its last registration vouched for, or null.</summary>
+public sealed record ComponentRecord(ComponentKind Kind, long RegisteredAtUnixMs, bool NeedsReregistration, string? KeySha256 = null);
 
 public sealed record Challenge(string ComponentId, ComponentKind Kind, long IssuedAtUnixMs, long ExpiresAtUnixMs, bool Used);
 
@@ -160,12 +161,20 @@ public sealed record ConfigurationServerState(
             return Refuse(new(RegistrationRefusal.NonceExpired,
                 $"{cmd}.Nonce expired at {challenge.ExpiresAtUnixMs} (now {c.NowUnixMs}); call BeginRegistration for a new one"));
 
-        var expected = PassphraseProof.FromDerivedKey(Convert.FromBase64String(Passphrase!.HashBase64), c.Nonce, c.ComponentId);
+        string? keySha256 = null;
+        if (c.PublicKey is not null)
+        {
+            if (ComponentKeys.Problem(c.PublicKey) is { } why) return Refuse(RegistrationRules.Invalid($"{cmd}.PublicKey {why}"));
+            keySha256 = PassphraseProof.KeySha256(Convert.FromBase64String(c.PublicKey));
+        }
+        var expected = PassphraseProof.FromDerivedKey(Convert.FromBase64String(Passphrase!.HashBase64), c.Nonce, c.ComponentId, keySha256);
         if (!PassphraseProof.Matches(expected, c.Proof))
             return Refuse(new(RegistrationRefusal.WrongPassphrase,
-                $"{cmd}.Proof does not match the passphrase of configuration server '{ServerId}'"));
+                $"{cmd}.Proof does not match the passphrase of configuration server '{ServerId}'" + (keySha256 is null ? "" : " and the public key sent with it")));
 
-        return Accept(new ComponentRegistered(ServerId, c.ComponentId, challenge.Kind, c.Nonce, c.NowUnixMs));
+        return keySha256 is null
+            ? Accept(new ComponentRegistered(ServerId, c.ComponentId, challenge.Kind, c.Nonce, c.NowUnixMs))
+            : Accept(new ComponentRegisteredWithKey(ServerId, c.ComponentId, challenge.Kind, c.Nonce, c.NowUnixMs, keySha256));
     }
 
     public ConfigurationServerState Apply(IConfigurationServerEvent @event) => @event switch
@@ -190,12 +199,15 @@ public sealed record ConfigurationServerState(
                 .RemoveRange(Challenges.Where(kv => kv.Value.ExpiresAtUnixMs + ChallengeRetentionMs < e.IssuedAtUnixMs).Select(kv => kv.Key))
                 .SetItem(e.Nonce, new Challenge(e.ComponentId, e.Kind, e.IssuedAtUnixMs, e.ExpiresAtUnixMs, false)),
         },
-        ComponentRegistered e => this with
-        {
-            Components = Components.SetItem(e.ComponentId, new ComponentRecord(e.Kind, e.RegisteredAtUnixMs, false)),
-            Challenges = Challenges.TryGetValue(e.Nonce, out var ch) ? Challenges.SetItem(e.Nonce, ch with { Used = true }) : Challenges,
-        },
+        ComponentRegistered e => WithComponent(e.ComponentId, new ComponentRecord(e.Kind, e.RegisteredAtUnixMs, false), e.Nonce),
+        ComponentRegisteredWithKey e => WithComponent(e.ComponentId, new ComponentRecord(e.Kind, e.RegisteredAtUnixMs, false, e.KeySha256), e.Nonce),
         _ => throw new ArgumentOutOfRangeException(nameof(@event), @event.GetType().Name, "Unknown ConfigurationServer event"),
+    };
+
+    ConfigurationServerState WithComponent(string componentId, ComponentRecord record, string nonce) => this with
+    {
+        Components = Components.SetItem(componentId, record),
+        Challenges = Challenges.TryGetValue(nonce, out var ch) ? Challenges.SetItem(nonce, ch with { Used = true }) : Challenges,
     };
 
     public RegistrationReply Reply(IConfigurationServerCommand command, int eventCount) => command switch
@@ -204,13 +216,13 @@ public sealed record ConfigurationServerState(
         RegeneratePassphraseWith c => new PassphraseRegenerated(ServerId, PassphraseGeneration, Components.Count, c.Passphrase.Plaintext),
         BeginRegistrationWithNonce c => new RegistrationChallenge(
             ServerId, c.ComponentId, c.Kind, c.Nonce, Passphrase!.SaltBase64, Passphrase.Iterations, Challenges[c.Nonce].ExpiresAtUnixMs),
-        CompleteRegistration c => new ComponentRegistrationCompleted(ServerId, c.ComponentId, Components[c.ComponentId].Kind, c.NowUnixMs),
+        CompleteRegistration c => new ComponentRegistrationCompleted(ServerId, c.ComponentId, Components[c.ComponentId].Kind, c.NowUnixMs, Components[c.ComponentId].KeySha256),
         _ => new RegistrationReply.Accepted(eventCount),
     };
 
     public ConfigurationServerView ToView() => new(
         ServerId, Registered, VaultName, KeyId, Connectivity, Endpoints, PassphraseGeneration, RegisteredAtUnixMs,
-        Components.Select(kv => new RegisteredComponentView(kv.Key, kv.Value.Kind, kv.Value.RegisteredAtUnixMs, kv.Value.NeedsReregistration)).ToList());
+        Components.Select(kv => new RegisteredComponentView(kv.Key, kv.Value.Kind, kv.Value.RegisteredAtUnixMs, kv.Value.NeedsReregistration, kv.Value.KeySha256)).ToList());
 
     private bool PrintMembers(StringBuilder b)
     {

@@ -41,6 +41,7 @@ public static class ApiAccessTable
         [("GET", "/api/vaults")] = Reader,
         [("GET", "/api/vaults/{name}")] = Reader,
         [("GET", "/api/configuration-servers/{id}")] = Reader,
+        [("GET", "/api/site-authority")] = Reader,
         [("GET", "/api/protection-groups/{id}")] = Reader,
         [("GET", "/api/machines/{id}")] = Reader,
         [("GET", "/api/machines/{id}/validation")] = Reader,

@@ -2,8 +2,12 @@ using Akka.Configuration;
 
 namespace SiteRecovery.Node.Access;
 
-/// <summary>The API's access settings (<c>hocon/api.hocon</c>, overridden by <c>--config</c>), checked at start-up.</summary>
-public sealed record ApiSettings(int FailedAuthentications, TimeSpan FailedAuthenticationWindow, IReadOnlyList<string> AllowedHosts)
+/// <summary>
+/// The API's access settings (<c>hocon/api.hocon</c>, overridden by <c>--config</c>), checked at start-up.
+/// <paramref name="ComponentCertificateLifetime"/>: how long the site's authority certifies a registering component's key.
+/// </summary>
+public sealed record ApiSettings(int FailedAuthentications, TimeSpan FailedAuthenticationWindow, IReadOnlyList<string> AllowedHosts,
+    TimeSpan ComponentCertificateLifetime)
 {
     const string Root = "siterecovery.api";
 
@@ -23,7 +27,10 @@ public sealed record ApiSettings(int FailedAuthentications, TimeSpan FailedAuthe
             var hosts = c.GetStringList($"{Root}.allowed-hosts") ?? [];
             if (hosts.FirstOrDefault(h => string.IsNullOrWhiteSpace(h) || h.Contains('/') || h.Contains(' ')) is { } bad)
                 throw new ArgumentException($"{Root}.allowed-hosts: '{bad}' is not a host name or address");
-            return new ApiSettings(failures, window, hosts.ToList());
+            var lifetime = c.GetTimeSpan($"{Root}.component-certificate-lifetime");
+            if (lifetime < TimeSpan.FromHours(1) || lifetime > TimeSpan.FromDays(366))
+                throw new ArgumentException($"{Root}.component-certificate-lifetime = {lifetime} is outside 1h..366d");
+            return new ApiSettings(failures, window, hosts.ToList(), lifetime);
         }
         catch (Exception e) when (e is not ArgumentException) { throw new ArgumentException($"{Root}: {e.Message}"); }
     }

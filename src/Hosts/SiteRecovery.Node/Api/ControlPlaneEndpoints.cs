@@ -23,10 +23,16 @@ public static class ControlPlaneEndpoints
     public sealed record CreateVaultBody(string? Name, VaultRegion? Region);
     public sealed record RegisterConfigurationServerBody(string? Id, string? RegistrationKey, Connectivity? Connectivity, string[]? Endpoints);
     public sealed record ChallengeBody(string? ComponentId, ComponentKind? Kind);
-    public sealed record ProofBody(string? ComponentId, string? Nonce, string? Proof);
+    /// <summary><paramref name="PublicKey"/>: base64 DER SubjectPublicKeyInfo of the key the site's authority is to certify (the proof covers it).</summary>
+    public sealed record ProofBody(string? ComponentId, string? Nonce, string? Proof, string? PublicKey = null);
     public sealed record EnableBody(double? ChurnMBps, string[]? MasterTargets, string[]? ProcessServers);
 
-    public static void Map(WebApplication app, NodeOptions options, Func<string> masterTargetId, Func<string> processServerId)
+    /// <summary>A registration's answer when the site's authority certified the component's key.</summary>
+    public sealed record CertifiedRegistration(string ConfigServerId, string ComponentId, ComponentKind Kind, long RegisteredAtUnixMs, string KeySha256,
+        string CertificatePem, string AuthorityPem);
+
+    public static void Map(WebApplication app, NodeOptions options, Func<string> masterTargetId, Func<string> processServerId,
+        SiteRecovery.Node.Access.SiteAuthority? authority, SiteRecovery.Node.Access.ApiSettings apiSettings)
     {
         var api = app.MapGroup("/api");
         api.AddEndpointFilter(async (ctx, next) => options.Roles.HasFlag(NodeRoles.Configuration)
@@ -60,8 +66,19 @@ public static class ControlPlaneEndpoints
         api.MapPost("/configuration-servers/{id}/components", async (string id, ProofBody body, ActorRegistry r) =>
         {
             if (body.ComponentId is null || body.Nonce is null || body.Proof is null) return Results.BadRequest(new ApiError("componentId, nonce and proof: required"));
-            return Reply(await r.Get<ConfigurationServersRegion>().Ask<RegistrationReply>(new CompleteRegistration(id, body.ComponentId, body.Nonce, body.Proof, Now), AskTimeout));
+            if (body.PublicKey is not null && authority is null)
+                return Results.BadRequest(new ApiError("publicKey: this node has no site authority (it does not run the configuration role)"));
+            var reply = await r.Get<ConfigurationServersRegion>().Ask<RegistrationReply>(new CompleteRegistration(id, body.ComponentId, body.Nonce, body.Proof, Now, body.PublicKey), AskTimeout);
+            // Certified only after the configuration server accepted a proof that covers this very key.
+            if (reply is not ComponentRegistrationCompleted { KeySha256: { } keySha256 } done || body.PublicKey is null) return Reply(reply);
+            using var certificate = authority!.Issue(done.ComponentId, done.Kind, Convert.FromBase64String(body.PublicKey), DateTimeOffset.UtcNow, apiSettings.ComponentCertificateLifetime);
+            return Results.Ok(new CertifiedRegistration(done.ConfigServerId, done.ComponentId, done.Kind, done.RegisteredAtUnixMs, keySha256,
+                certificate.ExportCertificatePem(), authority.CertificatePem));
         });
+        api.MapGet("/site-authority", () => authority is null
+            ? Results.NotFound(new ApiError("this node has no site authority (it does not run the configuration role)"))
+            : Results.Ok(new { certificatePem = authority.CertificatePem, sha256 = authority.Certificate.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256).ToLowerInvariant(),
+                subject = authority.Certificate.Subject, notAfter = authority.Certificate.NotAfter.ToUniversalTime() }));
         api.MapPost("/configuration-servers/{id}/passphrase", async (string id, ActorRegistry r) =>
             Reply(await r.Get<ConfigurationServersRegion>().Ask<RegistrationReply>(new RegeneratePassphrase(id, Now), AskTimeout)));
         api.MapGet("/configuration-servers/{id}", async (string id, ActorRegistry r) =>

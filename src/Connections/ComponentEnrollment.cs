@@ -1,0 +1,88 @@
+using System.Net.Http.Json;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json.Nodes;
+using SiteRecovery.Contracts.Control;
+using SiteRecovery.Contracts.Storage;
+
+namespace SiteRecovery.Connections;
+
+/// <summary>What a registration with a key brought back: the component's certificate and the site authority's, as PEM.</summary>
+public sealed record EnrollmentCertificates(string KeySha256, string CertificatePem, string AuthorityPem)
+{
+    public const string CertificateFileName = "component.crt";
+    public const string AuthorityFileName = "site-ca.crt";
+
+    /// <summary>
+    /// Keeps both beside the component's key in <paramref name="directory"/> (<see cref="CertificateFileName"/>,
+    /// <see cref="AuthorityFileName"/>), each replaced atomically. Certificates are public; the key never leaves its file.
+    /// </summary>
+    public void Store(string directory)
+    {
+        PrivateFiles.WriteAtomically(Path.Combine(directory, AuthorityFileName), System.Text.Encoding.ASCII.GetBytes(AuthorityPem));
+        PrivateFiles.WriteAtomically(Path.Combine(directory, CertificateFileName), System.Text.Encoding.ASCII.GetBytes(CertificatePem));
+    }
+
+    /// <summary>The stored certificate's end, for the log line a registration prints.</summary>
+    public DateTime NotAfter => X509Certificate2.CreateFromPem(CertificatePem).NotAfter;
+}
+
+/// <summary>
+/// A component's side of registering with a configuration server (process servers, master targets and agents alike):
+/// ask for a challenge, answer with the passphrase proof (<see cref="PassphraseProof"/>), which also covers the
+/// component's public key when one is given, so the site's authority certifies that key. The passphrase never leaves
+/// the process. A refusal is an <see cref="InvalidOperationException"/> carrying the configuration server's reason.
+/// </summary>
+public static class ComponentEnrollment
+{
+    /// <summary>
+    /// Registers <paramref name="componentId"/> as <paramref name="kind"/>; with <paramref name="publicKey"/> (DER
+    /// SubjectPublicKeyInfo) returns the certificates the site issued for it, otherwise null.
+    /// </summary>
+    public static async Task<EnrollmentCertificates?> RegisterAsync(HttpClient http, string configurationServerId, string componentId, ComponentKind kind,
+        string passphrase, byte[]? publicKey, CancellationToken ct)
+    {
+        var challenge = await PostAsync(http, $"api/configuration-servers/{configurationServerId}/challenges", new { componentId, kind = kind.ToString() }, ct);
+        var nonce = challenge["nonce"]!.GetValue<string>();
+        var keySha256 = publicKey is null ? null : PassphraseProof.KeySha256(publicKey);
+        var proof = PassphraseProof.Compute(passphrase, challenge["saltBase64"]!.GetValue<string>(), nonce, componentId,
+            challenge["iterations"]!.GetValue<int>(), keySha256);
+        var done = await PostAsync(http, $"api/configuration-servers/{configurationServerId}/components",
+            new { componentId, nonce, proof, publicKey = publicKey is null ? null : Convert.ToBase64String(publicKey) }, ct);
+        if (publicKey is null) return null;
+        if (done["certificatePem"]?.GetValue<string>() is not { } certificate || done["authorityPem"]?.GetValue<string>() is not { } authority)
+            throw new InvalidOperationException($"configuration server {configurationServerId} registered {componentId} but issued no certificate (a node older than this component?)");
+        // What comes back is checked before it is kept: a certificate for this very key, issued by the authority sent with it.
+        // Over plain http that authority is trusted on first use; an https API whose certificate the component trusts
+        // (--api-ca-file) pins it.
+        using (var issued = X509Certificate2.CreateFromPem(certificate))
+        using (var root = X509Certificate2.CreateFromPem(authority))
+        {
+            if (PassphraseProof.KeySha256(issued.PublicKey.ExportSubjectPublicKeyInfo()) != keySha256)
+                throw new InvalidOperationException($"configuration server {configurationServerId} returned a certificate for another key than {componentId}'s");
+            if (!SiteRecovery.Contracts.Net.CertificateTrust.IssuedToClientBy([root], issued, null))
+                throw new InvalidOperationException($"configuration server {configurationServerId} returned a certificate for {componentId} that its site authority did not issue");
+        }
+        return new EnrollmentCertificates(keySha256!, certificate, authority);
+    }
+
+    /// <summary>The passphrase in <paramref name="file"/> (the <paramref name="flag"/> option's), trimmed; an <see cref="ArgumentException"/> naming the file when it cannot be read or is empty.</summary>
+    public static async Task<string> ReadPassphraseAsync(string flag, string file, CancellationToken ct)
+    {
+        string passphrase;
+        try { passphrase = (await File.ReadAllTextAsync(file, ct)).Trim(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ArgumentException($"{flag} '{file}' cannot be read: {e.Message}"); }
+        return passphrase.Length > 0 ? passphrase : throw new ArgumentException($"{flag} '{file}' is empty");
+    }
+
+    static async Task<JsonNode> PostAsync(HttpClient http, string path, object body, CancellationToken ct)
+    {
+        HttpResponseMessage response;
+        try { response = await http.PostAsJsonAsync(path, body, ct); }
+        catch (HttpRequestException e) { throw new InvalidOperationException($"configuration server API {http.BaseAddress} not reachable: {e.Message}"); }
+        var text = await response.Content.ReadAsStringAsync(ct);
+        var node = text.Length > 0 ? JsonNode.Parse(text) : null;
+        if (!response.IsSuccessStatusCode)
+            throw new InvalidOperationException($"registration with the configuration server refused: {node?["error"]?.GetValue<string>() ?? $"HTTP {(int)response.StatusCode}"}");
+        return node ?? new JsonObject();
+    }
+}
