@@ -11,6 +11,8 @@ clients_only=0
 
 need=()
 wanted="fio:fio qemu-io:qemu-utils nbdcopy:libnbd-bin nbdinfo:libnbd-bin"
+# as and ld: a test checks that the accelerator probe's boot sector is what its source assembles to.
+wanted="$wanted as:binutils ld:binutils"
 # Recovered machines run under qemu; the tiny guest is built from Debian packages with these.
 wanted="$wanted qemu-system-x86_64:qemu-system-x86 extlinux:extlinux cpio:cpio sfdisk:fdisk mke2fs:e2fsprogs depmod:kmod partx:util-linux"
 if [ $clients_only -eq 0 ]; then
