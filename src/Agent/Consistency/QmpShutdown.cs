@@ -135,6 +135,8 @@ public sealed class QmpShutdown(string socketPath) : IMachineShutdown
                 {
                     var state = await qmp.ExecuteAsync("query-status", null, limit.Token).ConfigureAwait(false);
                     status = state?["status"]?.GetValue<string>();
+                    // The event, when it came with this answer, says why; the status alone is what a machine already off shows.
+                    if (ShutdownEvent(qmp) is not null) return Off(qmp, clock, "SHUTDOWN event");
                     if (status == "shutdown") return Off(qmp, clock, "query-status: shutdown");
                     await Task.Delay(PollInterval, limit.Token).ConfigureAwait(false);
                 }
