@@ -81,6 +81,17 @@ public sealed class PlannedFailoverQmpShutdownTests
         return (job, await FailoverTests.UntilAsync(s.Node, job, j => FailoverTests.Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(4)));
     }
 
+    /// <summary>The source machine, and any machine the failover started that a failed assertion left running (the target's own cleanup).</summary>
+    static async Task StopAllAsync(Source s, TempDir dir)
+    {
+        await s.Target.StopAsync(s.Vm, default);
+        var jobs = Path.Combine(dir["n"], "failover");
+        if (Directory.Exists(jobs))
+            foreach (var machine in Directory.EnumerateDirectories(jobs).SelectMany(Directory.EnumerateDirectories))
+                await s.Target.StopLeftoverAsync(machine, default);
+        s.Agent.Dispose();
+    }
+
     static async Task<string> NoteAsync(string image)
     {
         var note = new byte[512];
@@ -124,8 +135,7 @@ public sealed class PlannedFailoverQmpShutdownTests
         }
         finally
         {
-            await s.Target.StopAsync(s.Vm, default);
-            s.Agent.Dispose();
+            await StopAllAsync(s, dir);
         }
     }
 
@@ -164,8 +174,7 @@ public sealed class PlannedFailoverQmpShutdownTests
         }
         finally
         {
-            await s.Target.StopAsync(s.Vm, default);
-            s.Agent.Dispose();
+            await StopAllAsync(s, dir);
         }
     }
 }
