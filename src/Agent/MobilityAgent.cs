@@ -33,6 +33,11 @@ public sealed record AgentOptions(string AgentId, IReadOnlyList<AgentDisk> Disks
     /// </summary>
     public string? ShutdownCommand { get; init; }
     /// <summary>
+    /// <c>--shutdown-qmp</c>: the machine's QMP socket, through which a planned failover presses its ACPI power button and
+    /// waits for it to power off, instead of <see cref="ShutdownCommand"/> (not both). See <see cref="Consistency.QmpShutdown"/>.
+    /// </summary>
+    public string? ShutdownQmp { get; init; }
+    /// <summary>
     /// The disks were written outside this agent (reprotect, failback): on this start every block is compared with the
     /// replica by hash and what differs is resent (<see cref="SiteRecovery.Contracts.Wire.ResyncReason.Reprotect"/>).
     /// </summary>
@@ -83,7 +88,7 @@ public sealed class MobilityAgent : IAsyncDisposable
         }
         options.Freeze.Validate(options.Disks.Select(d => ($"disk '{d.Name}'", d.Path)).Append(("state directory", options.StateDirectory)));
         Freezer = options.BuildFreezer(log);
-        Shutdown = ShutdownCommand.Validate(options.ShutdownCommand);
+        Shutdown = MachineShutdown.FromOptions(options.ShutdownCommand, options.ShutdownQmp, options.Freeze.HookTimeout, log);
         if (options.Freeze.Vss && !OperatingSystem.IsWindows())
             log($"agent {options.AgentId}: --freeze-vss: {VssHook.Unavailable}; app-consistent requests will yield flagged crash-consistent points");
     }
@@ -91,8 +96,8 @@ public sealed class MobilityAgent : IAsyncDisposable
     /// <summary>Runs the application-consistency hooks around an app-consistent bookmark (not configured: no hooks).</summary>
     public ApplicationFreezer Freezer { get; }
 
-    /// <summary>The validated <c>--shutdown-command</c>, or null.</summary>
-    public ShutdownCommand? Shutdown { get; }
+    /// <summary>The validated <c>--shutdown-command</c> or <c>--shutdown-qmp</c>, or null.</summary>
+    public IMachineShutdown? Shutdown { get; }
 
     public EndPoint? NbdEndpoint => _nbd?.LocalEndPoint;
 

@@ -29,7 +29,12 @@
 # sends each one "sr-hello from <its address>" over TCP 7077, and prints per probe, then once:
 #   SR-NET-PROBE <addr> ping=answered|unanswered tcp=sent|failed
 #   SR-NET-PROBED
-# and then idles for ever (it never powers off; besides the listener it answers only ping and ARP).
+# and then idles (besides the listener it answers only ping and ARP) until the ACPI power button is pressed (qemu's
+# system_powerdown: busybox acpid, with the kernel's button and evdev modules). Then, and only then, it writes a note to
+# its disk, flushes and powers off (poweroff -f: PID 1 is this script, no init to hand over to), so qemu ends the machine:
+#   SR-POWEROFF <boot id>   on ttyS0, and the same line, zero-padded to 512 bytes, at byte 512 KiB of /dev/vda (in the
+#                           gap between the MBR and partition 1, which nothing else uses): the guest's last write, which a
+#                           planned failover must carry to the final point.
 #
 # Needs root (a loop device and a mount, for extlinux), and: apt-get, dpkg-deb, depmod (kmod), busybox-static's deb,
 # cpio, gzip, sfdisk (fdisk), partx, mke2fs (e2fsprogs), extlinux, syslinux-common. Packages come from the apt cache
@@ -131,7 +136,8 @@ add_module() {
   for dep in $(awk -v m="$path:" '$1 == m { $1 = ""; print }' "$mods/modules.dep"); do add_module "$dep"; done
   order+=("$path")
 }
-for name in virtio_pci virtio_blk virtio_net qemu_fw_cfg; do
+# button and evdev: the ACPI power button as an input device, which acpid reads.
+for name in virtio_pci virtio_blk virtio_net qemu_fw_cfg button evdev; do
   path="$(awk -F: -v n="/$name.ko" 'index($1, n) == length($1) - length(n) + 1 { print $1; exit }' "$mods/modules.dep")"
   if [ -z "$path" ]; then
     grep -q "/$name.ko" "$mods/modules.builtin" 2>/dev/null && continue
@@ -160,6 +166,20 @@ echo "SR-NET-HEARD ${line}" > /dev/console
 HEARD
 chmod 755 "$ird/bin/sr-heard"
 
+# The power button's handler (busybox acpid runs /etc/acpi/<action> for a key of /etc/acpid.conf found in the event).
+mkdir -p "$ird/etc/acpi"
+echo "PWRF power-button" > "$ird/etc/acpid.conf"
+cat > "$ird/etc/acpi/power-button" <<'POWER'
+#!/bin/busybox sh
+note="SR-POWEROFF $(cat /proc/sys/kernel/random/boot_id)"
+# The note first, through the page cache like any write; sync flushes it (and everything else) to the disk before power-off.
+printf '%-511s\n' "$note" | dd of=/dev/vda bs=512 seek=1024 count=1 conv=notrunc 2>/dev/null
+sync
+echo "$note" > /dev/console
+poweroff -f
+POWER
+chmod 755 "$ird/etc/acpi/power-button"
+
 cat > "$ird/init" <<'INIT'
 #!/bin/busybox sh
 # The tiny guest's whole userland: report, check the payload area of /dev/vda, idle. PID 1 must never exit.
@@ -171,6 +191,8 @@ mount -t devtmpfs dev /dev
 exec </dev/console >/dev/console 2>&1
 while read -r m; do insmod "/lib/modules/$m" || echo "SR-GUEST insmod $m failed"; done < /etc/modules
 echo "SR-GUEST up $(uname -r)"
+# The power button: from now on it powers the guest off (see /etc/acpi/power-button); acpid logs nowhere.
+acpid -c /etc/acpi -a /etc/acpid.conf -l /dev/null -p /acpid.pid
 
 # The disks probe as the modules load; on a busy host (TCG, other guests) that can take seconds.
 i=0

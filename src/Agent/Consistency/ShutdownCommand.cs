@@ -11,11 +11,13 @@ namespace SiteRecovery.Agent.Consistency;
 /// (so it must not print secrets); past the hook timeout it is killed with its whole process tree. The same
 /// <see cref="BoundedProcess"/> runner and the same checks as a <c>--freeze-script</c>.
 /// </summary>
-public sealed class ShutdownCommand(string path)
+public sealed class ShutdownCommand(string path) : IMachineShutdown
 {
     public string Path { get; } = System.IO.Path.GetFullPath(path);
 
-    public string Name => $"shutdown command {Path}";
+    public string Kind => "shutdown command";
+
+    public string Name => $"{Kind} {Path}";
 
     /// <summary>Start-up check; throws <see cref="ArgumentException"/> naming the flag and the path.</summary>
     public static ShutdownCommand? Validate(string? path)
@@ -28,7 +30,7 @@ public sealed class ShutdownCommand(string path)
     }
 
     /// <summary>Runs <c>PATH shutdown</c>; never throws for an expected failure (missing, exit, timeout).</summary>
-    public async Task<HookResult> RunAsync(TimeSpan timeout, CancellationToken ct)
+    public async Task<HookResult> ShutDownAsync(TimeSpan timeout, CancellationToken ct)
     {
         if (ScriptHook.Unusable(Path) is { } why) return new HookResult(HookOutcome.Missing, $"{Name}: {why}");
         ProcessRun run;
@@ -40,6 +42,7 @@ public sealed class ShutdownCommand(string path)
         {
             return new HookResult(HookOutcome.Missing, $"{Name}: cannot be started: {e.Message}");
         }
-        return ScriptHook.Interpret(Name, "shutdown", run, timeout);
+        var result = ScriptHook.Interpret(Name, "shutdown", run, timeout);
+        return result.Succeeded ? result with { Detail = $"exited 0 in {run.Elapsed.TotalMilliseconds:0} ms" } : result;
     }
 }

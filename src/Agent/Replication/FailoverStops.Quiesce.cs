@@ -5,11 +5,11 @@ using SiteRecovery.Contracts.Wire;
 namespace SiteRecovery.Agent.Replication;
 
 /// <summary>
-/// What a quiescing stop can use on this agent: the application freezer (null or not configured: no hooks), the
-/// <c>--shutdown-command</c> (null: a bare export, whose clients finish on their own), the hook timeout (each hook phase and
-/// the shutdown command), and the count of NBD clients connected to an export (null: not observable, counted as none).
+/// What a quiescing stop can use on this agent: the application freezer (null or not configured: no hooks), the machine's
+/// shutdown, <c>--shutdown-command</c> or <c>--shutdown-qmp</c> (null: a bare export, whose clients finish on their own), the
+/// hook timeout (each hook phase and the shutdown), and the count of NBD clients connected to an export (null: not observable, counted as none).
 /// </summary>
-public sealed record QuiesceSetup(ApplicationFreezer? Freezer, ShutdownCommand? Shutdown, TimeSpan HookTimeout, Func<string, int>? ClientsOf);
+public sealed record QuiesceSetup(ApplicationFreezer? Freezer, IMachineShutdown? Shutdown, TimeSpan HookTimeout, Func<string, int>? ClientsOf);
 
 /// <summary>
 /// The quiescing stop of a planned failover. Order, and why:
@@ -17,7 +17,8 @@ public sealed record QuiesceSetup(ApplicationFreezer? Freezer, ShutdownCommand? 
 /// <item>refuse a resyncing disk before anything runs (nothing is frozen for a stop that could not be clean);</item>
 /// <item>freeze the hooks in order (applications flush and hold): a failure thaws every hook attempted and answers
 ///   <see cref="FailoverStopFailure.FreezeFailed"/>, nothing read-only;</item>
-/// <item>run the shutdown command: a failure thaws and answers <see cref="FailoverStopFailure.ShutdownFailed"/>, nothing read-only;</item>
+/// <item>shut the machine down (<see cref="IMachineShutdown"/>: the operator's script, or qemu's power button over QMP): a
+///   failure thaws and answers <see cref="FailoverStopFailure.ShutdownFailed"/>, nothing read-only;</item>
 /// <item>wait, at most <see cref="StopForFailover.ClientsWaitMs"/>, until no NBD client is connected to the disks (the machine
 ///   went down, or a bare export's clients finished); past it go on and say how many were still connected. This wait is a
 ///   courtesy: the read-only switch below is what guarantees that every acknowledged write is in the stream;</item>
@@ -136,8 +137,7 @@ public sealed partial class FailoverStops
         if (quiesce?.Shutdown is { } shutdown)
         {
             Phase($"running {shutdown.Name}");
-            var started = clock.ElapsedMilliseconds;
-            var down = await shutdown.RunAsync(timeout, ct).ConfigureAwait(false);
+            var down = await shutdown.ShutDownAsync(timeout, ct).ConfigureAwait(false);
             if (!down.Succeeded)
             {
                 var thaw = freezer is null ? HookResult.Success : await freezer.ThawAsync(CancellationToken.None).ConfigureAwait(false);
@@ -146,8 +146,8 @@ public sealed partial class FailoverStops
                     $"{down.Detail}; the machine may be partly shut down; thaw {Outcome(thaw)}; nothing was made read-only", FailoverStopFailure.ShutdownFailed,
                     string.Join("; ", steps.Append($"shutdown {down.Outcome}").Append($"thaw {Outcome(thaw)}")));
             }
-            steps.Add($"shutdown command exited 0 in {clock.ElapsedMilliseconds - started} ms");
-            log($"planned failover of {names}: {shutdown.Name}: exited 0");
+            steps.Add($"{shutdown.Kind} {down.Detail}");
+            log($"planned failover of {names}: {shutdown.Name}: {down.Detail}");
         }
 
         // The wait for the NBD clients: the machine going down, or a bare export's clients finishing.
@@ -179,7 +179,7 @@ public sealed partial class FailoverStops
 
     /// <summary>
     /// Waits until no NBD client uses the disks, at most <paramref name="wait"/> from now. <paramref name="before"/>: the clients
-    /// counted before the shutdown command, <paramref name="since"/> running from then (the text's time).
+    /// counted before the shutdown, <paramref name="since"/> running from then (the text's time).
     /// </summary>
     async Task<string> ClientsWaitAsync(List<ReplicatedExport> targets, TimeSpan wait, int before, Stopwatch since, CancellationToken ct)
     {

@@ -22,12 +22,13 @@ var freezeMount = new Option<string[]>("--freeze-mount") { Description = "Mount 
 var freezeVss = new Option<bool>("--freeze-vss") { Description = "Windows VSS hook point (not built yet: reports Missing, so points stay crash-consistent and flagged)" };
 var hookTimeout = new Option<double>("--hook-timeout") { Description = "Seconds each freeze/thaw hook may take before it is killed (with its process tree) and reported TimedOut", DefaultValueFactory = _ => FreezeOptions.DefaultHookTimeout.TotalSeconds };
 var shutdownCommand = new Option<string?>("--shutdown-command") { Description = "Script a planned failover runs as 'PATH shutdown' (after the freeze hooks, within --hook-timeout) to shut the protected machine down before its disks turn read-only; exit 0 = done. Without it the agent waits for the NBD clients to finish and disconnect on their own" };
+var shutdownQmp = new Option<string?>("--shutdown-qmp") { Description = "The protected qemu/KVM machine's QMP socket (qemu -qmp unix:SOCKET,server=on,wait=off, one the agent alone uses): a planned failover presses the machine's ACPI power button there (system_powerdown, after the freeze hooks) and waits, within --hook-timeout, until it has powered off (SHUTDOWN event, qemu exiting, or status shutdown) before its disks turn read-only; still running at the timeout fails the stop and nothing turns read-only. Instead of --shutdown-command, not with it. A socket not there yet at start is only a warning: the machine boots from this agent's disks, so it usually starts later" };
 var compare = new Option<bool>("--compare-with-replica") { Description = "The disk was written outside this agent (reprotect, failback): on this start compare every block with the replica by hash and resend what differs" };
 var holdFirstSync = new Option<string?>("--hold-first-sync") { Description = "Serve NBD, but start no resync (the compare of --compare-with-replica included) until FILE exists: a reprotect moves its running machine onto this agent's exports first, so that the compare sees every write it made" };
 var writerDir = new Option<string?>("--writer-dir") { Description = "Directory of the agent's writer identity (writer.key, writer.epoch); the --state-dir unless given. The process server binds each disk to this identity: a new one is refused until an operator releases the disk (srctl writer release)" };
 var overflow = new Option<string>("--on-full-buffer") { Description = "track: mark dirty regions and resend them (writes keep source speed); wait: writers wait for room", DefaultValueFactory = _ => "track" };
 
-var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, shutdownCommand, compare, holdFirstSync, nbdListenAny, nbdTlsCertificate, nbdTlsKey, nbdTlsClientCa, writerDir };
+var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, shutdownCommand, shutdownQmp, compare, holdFirstSync, nbdListenAny, nbdTlsCertificate, nbdTlsKey, nbdTlsClientCa, writerDir };
 run.SetAction(async (parse, ct) =>
 {
     var asJson = parse.GetValue(json);
@@ -58,6 +59,7 @@ run.SetAction(async (parse, ct) =>
             WriterDirectory = parse.GetValue(writerDir) is { } wd ? Path.GetFullPath(wd) : null,
             HoldFirstSyncFile = parse.GetValue(holdFirstSync) is { } holdFile ? Path.GetFullPath(holdFile) : null,
             ShutdownCommand = parse.GetValue(shutdownCommand),
+            ShutdownQmp = parse.GetValue(shutdownQmp),
             // The summary is logged by the agent; with --json it is also one machine-readable line on stdout.
             ResyncCompleted = asJson ? summary => Console.WriteLine(summary.ToJson()) : null,
             Freeze = new FreezeOptions(parse.GetValue(freezeScript) ?? [], parse.GetValue(freezeMount) ?? [], parse.GetValue(freezeVss))
