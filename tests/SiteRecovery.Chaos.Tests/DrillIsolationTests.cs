@@ -61,7 +61,7 @@ public sealed class DrillIsolationTests(ITestOutputHelper output)
             foreach (var m in machines)
             {
                 var peer = m.Id == "vm1" ? "vm2" : "vm1";
-                var isolation = Machine(report, m.Id)["isolation"]!;
+                var isolation = Machine(report, m.Id)["isolation"] ?? throw new Xunit.Sdk.XunitException($"the report shows no isolation evidence for {m.Id}");
                 Assert.True(isolation["probed"]!.GetValue<bool>(), isolation.ToJsonString());
                 Assert.Null(isolation["failure"]);
                 var probes = isolation["probes"]!.AsArray();
