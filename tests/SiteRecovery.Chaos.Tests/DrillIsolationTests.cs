@@ -35,6 +35,7 @@ public sealed class DrillIsolationTests(ITestOutputHelper output)
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
         var (standIn, standInInner, standInOnBridge) = ($"srdi-{id}", $"srd{id}i", $"srd{id}b");
         string? brokenNs = null;
+        var jobs = new List<string>();
         try
         {
             foreach (var m in machines)
@@ -54,7 +55,7 @@ public sealed class DrillIsolationTests(ITestOutputHelper output)
             Assert.True(plan.Status == HttpStatusCode.OK, plan.Text);
 
             // An isolated drill: each guest reaches its peer, nothing reaches the outside address.
-            var job = await DrillAsync(node, "pair");
+            var job = await DrillAsync(node, "pair", jobs);
             var report = job["report"]!;
             output.WriteLine(report.ToJsonString());
             Assert.True(report["passed"]!.GetValue<bool>(), report.ToJsonString());
@@ -87,6 +88,7 @@ public sealed class DrillIsolationTests(ITestOutputHelper output)
             var start = await node.Api.PostAsync("api/failovers", new { plan = "pair", kind = "test" });
             Assert.True(start.Status == HttpStatusCode.Accepted, start.Text);
             var broken = start.Body!["jobId"]!.GetValue<string>();
+            jobs.Add(broken);
             brokenNs = IsolatedNetwork.NamespaceName(broken);
             var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
             while (!File.Exists(Path.Combine(IsolatedNetwork.NetnsDirectory, brokenNs)))
@@ -125,18 +127,23 @@ public sealed class DrillIsolationTests(ITestOutputHelper output)
         }
         finally
         {
-            foreach (var m in machines) m.Agent.Dispose();
             if (brokenNs is not null && File.Exists(Path.Combine(IsolatedNetwork.NetnsDirectory, brokenNs)))
                 await ExternalTool.RunAsync("ip", ["-n", brokenNs, "link", "del", "dev", standInOnBridge], TimeSpan.FromSeconds(15));
+            // A failed run still stops its drills' machines (qemu outlives the node) and their namespaces; a cleaned-up job ignores it.
+            foreach (var job in jobs)
+                try { await node.Api.PostAsync($"api/failovers/{job}/cleanup", new { reason = "test over" }); await UntilAsync(node, job, j => Status(j) == "CleanedUp", TimeSpan.FromMinutes(1)); }
+                catch (Exception e) when (e is TimeoutException or HttpRequestException or Xunit.Sdk.XunitException) { output.WriteLine($"cleanup of {job}: {e.Message}"); }
+            foreach (var m in machines) m.Agent.Dispose();
             if (File.Exists(Path.Combine(IsolatedNetwork.NetnsDirectory, standIn))) await ExternalTool.RunAsync("ip", ["netns", "del", standIn], TimeSpan.FromSeconds(15));
         }
     }
 
-    static async Task<JsonNode> DrillAsync(Node node, string plan)
+    static async Task<JsonNode> DrillAsync(Node node, string plan, List<string> jobs)
     {
         var start = await node.Api.PostAsync("api/failovers", new { plan, kind = "test" });
         Assert.True(start.Status == HttpStatusCode.Accepted, start.Text);
-        var done = await UntilAsync(node, start.Body!["jobId"]!.GetValue<string>(), j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(6));
+        jobs.Add(start.Body!["jobId"]!.GetValue<string>());
+        var done = await UntilAsync(node, jobs[^1], j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(6));
         Assert.True(Status(done) == "Completed", done.ToJsonString());
         return done;
     }
