@@ -260,6 +260,8 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
         await Parallel.ForEachAsync(s.Started.Where(m => s.Points.Any(p => p.MachineId == m.MachineId)),
             new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = ct },
             async (m, token) => sumsByMachine[m.MachineId] = await _effects.ChecksumsAsync(m, token).ConfigureAwait(false)).ConfigureAwait(false);
+        // What the guests' own packets reached (see DrillIsolation), read once every guest has reported its probes.
+        var probes = _effects is IDrillProbes drillProbes ? await drillProbes.ReadProbesAsync(s.Started, ct).ConfigureAwait(false) : null;
         var machines = new List<MachineDrill>();
         foreach (var point in s.Points)
         {
@@ -273,15 +275,16 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
                 continue;
             }
             var sums = sumsByMachine[point.MachineId];
+            var isolation = DrillIsolation.Judge(point.MachineId, s.Started, s.Boots, probes);
             var failure = !boot.Booted ? $"did not boot: {boot.Failure}"
                 : sums.FirstOrDefault(d => !d.Agree) is { } bad ? $"disk {bad.DiskId}: the booted image ({bad.BootedSha256[..16]}…) and the replay ({bad.ReplaySha256[..16]}…) differ"
                 // A guest that prints a check and checked nothing (no disk in time, an unreadable header) has not verified anything.
                 : boot.GuestCheck is { } g && !g.Contains(" OK", StringComparison.Ordinal) ? $"the guest's own check did not pass: {g}"
-                : null;
+                : isolation.Failure;
             machines.Add(new MachineDrill(point.MachineId, point.PointName, point.PointTimeUnixMs, rpo, boot.Booted ? boot.AtUnixMs - s.RequestedUnixMs : null,
                 started.Accelerator, boot.GuestCheck, sums, failure is null, failure)
                 // "SR-NET " with its space: the guest's network line, not its later SR-NET-PROBE lines.
-                { GuestNetwork = boot.ConsoleTail.LastOrDefault(l => l.Contains("SR-NET ", StringComparison.Ordinal))?.Trim() });
+                { GuestNetwork = boot.ConsoleTail.LastOrDefault(l => l.Contains("SR-NET ", StringComparison.Ordinal))?.Trim(), Isolation = isolation });
         }
         var now = Now();
         var passed = machines.Count > 0 && machines.All(m => m.Passed);

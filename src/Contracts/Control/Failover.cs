@@ -75,7 +75,40 @@ public sealed record StartedMachineRecord(string Target, string MachineId, strin
 {
     /// <summary>How the machine's network was isolated, as the target reports it (null for records from before it was kept).</summary>
     public string? Isolation { get; init; }
+
+    /// <summary>
+    /// The addresses a test failover asked the guest to send its own packets to (its drill peers and one address that must
+    /// stay out of reach), for the drill report to judge; null when none were asked (see <see cref="NotProbed"/>), and in
+    /// records from before drills probed.
+    /// </summary>
+    public IReadOnlyList<DrillProbeTarget>? Probes { get; init; }
+
+    /// <summary>Why a test failover's machine was given no probes (no static address, no peers and no outside address); null otherwise.</summary>
+    public string? NotProbed { get; init; }
 }
+
+/// <summary>What a drill's probe address stands for: another machine of the drill on the same network, or an address it must not reach.</summary>
+public enum DrillProbeRole { Peer, Outside }
+
+/// <summary>One address a drill's guest probes: its role, and for a peer the machine that holds it.</summary>
+public sealed record DrillProbeTarget(string Address, DrillProbeRole Role, string? PeerMachineId);
+
+/// <summary>
+/// What one probe of a drill's guest found, from its own console: whether the address answered its ping, whether its TCP
+/// hello was taken, and for a peer whether the peer's console shows that hello (null: the peer's console was not read).
+/// <see cref="Note"/>: why the probe counts or does not (the peer did not boot, the guest reported no such probe).
+/// </summary>
+public sealed record DrillProbeResult(string Address, DrillProbeRole Role, string? PeerMachineId, bool PingAnswered, bool TcpSent, bool? HeardByPeer, string? Note)
+{
+    public bool Reached => PingAnswered || TcpSent;
+}
+
+/// <summary>
+/// A drill machine's isolation as its guest's own packets showed it: <see cref="Probed"/> when the guest reported its
+/// probes, else <see cref="NotProbed"/> says why; each probe's result; <see cref="Failure"/> the reason it fails the
+/// machine (<c>not isolated: machine M reached A (outside)</c>, a peer that did not answer), null when it passes.
+/// </summary>
+public sealed record DrillIsolationEvidence(bool Probed, string? NotProbed, IReadOnlyList<DrillProbeResult> Probes, string? Failure);
 
 /// <summary>How one machine's boot went: booted when its console showed the marker; the guest's own check line when it printed one.</summary>
 public sealed record MachineBootRecord(string MachineId, bool Booted, long AtUnixMs, double Seconds, string? GuestCheck, string? Failure, IReadOnlyList<string> ConsoleTail)
@@ -107,6 +140,12 @@ public sealed record MachineDrill(string MachineId, string PointName, long Point
     /// passes or fails nothing. Null when the guest printed none, and in reports from before it was kept.
     /// </summary>
     public string? GuestNetwork { get; init; }
+
+    /// <summary>
+    /// What the guest's own packets reached (peers answering, the outside address not), and the verdict on it; a failure
+    /// here fails the machine. Null in reports from before drills probed.
+    /// </summary>
+    public DrillIsolationEvidence? Isolation { get; init; }
 }
 
 public sealed record StepSummary(int Index, string Name, FailoverStepKind Kind, FailoverStepState State, long? DurationMs, string? Output);

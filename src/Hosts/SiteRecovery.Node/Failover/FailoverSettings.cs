@@ -32,6 +32,15 @@ public sealed record FailoverSettings(string ScriptsDirectory, string BootMarker
     /// <summary>Each disk's copy rate while a machine moves onto its images (<c>materialize-speed</c>, bytes per second; 0: unlimited).</summary>
     public long MaterializeBytesPerSecond { get; init; }
 
+    /// <summary>
+    /// The host number, in each drill machine's own /24, that its guest probes as the address it must not reach
+    /// (<c>drill-outside-host</c>, 1..3: hosts the local target never gives a machine). See <see cref="DrillIsolation"/>.
+    /// </summary>
+    public int DrillOutsideHost { get; init; } = 1;
+
+    /// <summary>How long a drill report waits for each guest that took its probes to report them (<c>drill-probe-timeout</c>).</summary>
+    public TimeSpan DrillProbeTimeout { get; init; } = TimeSpan.FromSeconds(150);
+
     /// <summary>The command line that runs the reverse agent: <c>dotnet sragent.dll</c>, or the executable itself.</summary>
     public IReadOnlyList<string> ReverseAgentCommand()
     {
@@ -83,6 +92,8 @@ public sealed record FailoverSettings(string ScriptsDirectory, string BootMarker
             FailbackDrainTimeout = Positive(c, "failback-drain-timeout", TimeSpan.FromMinutes(10)),
             MaterializeTimeout = Positive(c, "materialize-timeout", TimeSpan.FromHours(2)),
             MaterializeBytesPerSecond = Bytes(c, "materialize-speed"),
+            DrillOutsideHost = c.HasPath($"{Root}.drill-outside-host") ? Int(c, "drill-outside-host", 1, 3) : 1,
+            DrillProbeTimeout = Positive(c, "drill-probe-timeout", TimeSpan.FromSeconds(150)),
         };
     }
 

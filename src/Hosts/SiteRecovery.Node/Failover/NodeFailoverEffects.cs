@@ -140,12 +140,13 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
         var started = new ConcurrentBag<StartedMachineRecord>();
         var boots = new ConcurrentBag<MachineBootRecord>();
         var byMachine = await DisksByMachineAsync(ct);
+        var probes = kind == FailoverKind.Test ? await DrillProbesAsync(jobId, points, ct) : null;
         await Parallel.ForEachAsync(points, new ParallelOptions { MaxDegreeOfParallelism = settings.StartParallelism, CancellationToken = ct }, async (point, token) =>
         {
             var begun = DateTimeOffset.UtcNow;
             try
             {
-                var (record, boot) = await StartMachineAsync(jobId, kind, point, byMachine, token);
+                var (record, boot) = await StartMachineAsync(jobId, kind, point, byMachine, probes?.GetValueOrDefault(point.MachineId), token);
                 started.Add(record);
                 boots.Add(boot);
             }
@@ -160,7 +161,7 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
     }
 
     async Task<(StartedMachineRecord, MachineBootRecord)> StartMachineAsync(string jobId, FailoverKind kind, MachinePoint point,
-        IReadOnlyDictionary<string, IReadOnlyList<DiskView>> byMachine, CancellationToken ct)
+        IReadOnlyDictionary<string, IReadOnlyList<DiskView>> byMachine, (IReadOnlyList<DrillProbeTarget> Probes, string? NotProbed)? probes, CancellationToken ct)
     {
         var target = dataPath.Target!;
         var work = Path.Combine(JobDirectory(jobId), point.MachineId);
@@ -181,7 +182,7 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
             mine[s.ExportId] = disk;
             served.Add(new ServedDiskRecord(disk, s.ExportId, s.Uri, s.Sequence, view.Size));
         }
-        var spec = await SpecAsync(point.MachineId, kind, work, ct);
+        var spec = await SpecAsync(point.MachineId, kind, work, probes?.Probes, ct);
         var handle = await compute.StartAsync(spec, served.Select(d => new DiskSource(d.DiskId, d.Uri, d.SizeBytes)).ToList(), ct);
         log.LogInformation("{Message}", $"failover {jobId}: machine {point.MachineId} started as {spec.Name} ({handle.Accelerator}, pid {handle.Pid}{(handle.Isolation is { } net ? $", network {net}" : "")}) from {string.Join(", ", served.Select(d => $"{d.DiskId}@{d.Sequence}"))}");
         var boot = await compute.WaitBootedAsync(handle, settings.BootMarker, settings.BootTimeout, ct);
@@ -190,7 +191,8 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
         // its disks move onto images of its own while it runs, and the exports it booted from go.
         if (kind != FailoverKind.Test && boot.Booted) served = await MoveOntoImagesAsync(jobId, handle, served, work, ct);
         var record = new StartedMachineRecord(handle.Target, point.MachineId, spec.Name, handle.InstanceId, handle.Pid, handle.ConsolePath, handle.Accelerator,
-            handle.StartedAt.ToUnixTimeMilliseconds(), served) { Isolation = handle.Isolation };
+            handle.StartedAt.ToUnixTimeMilliseconds(), served)
+            { Isolation = handle.Isolation, Probes = probes?.Probes is { Count: > 0 } asked ? asked : null, NotProbed = probes?.NotProbed };
         return (record, new MachineBootRecord(point.MachineId, boot.Booted, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), boot.Elapsed.TotalSeconds, guest, boot.Failure, boot.ConsoleTail));
     }
 
@@ -234,7 +236,10 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
         return images;
     }
 
-    async Task<MachineSpec> SpecAsync(string machineId, FailoverKind kind, string work, CancellationToken ct)
+    Task<MachineSpec> SpecAsync(string machineId, FailoverKind kind, string work, CancellationToken ct) => SpecAsync(machineId, kind, work, null, ct);
+
+    /// <summary>The machine's spec; <paramref name="probes"/>: what a drill's guest probes (see <see cref="DrillIsolation"/>).</summary>
+    async Task<MachineSpec> SpecAsync(string machineId, FailoverKind kind, string work, IReadOnlyList<DrillProbeTarget>? probes, CancellationToken ct)
     {
         var machine = await MachineAsync(machineId, ct);
         var name = machine?.Properties?.FailoverName is { Length: > 0 } n ? n : LocalName(machineId);
@@ -245,7 +250,7 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
         // A test failover's machines share one isolated network, their job's: the work folder is failover/JOB/MACHINE.
         var group = kind == FailoverKind.Test ? Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(work))) : null;
         var spec = new MachineSpec(machineId, name, local?.MemoryMiB ?? settings.DefaultMemoryMiB, local?.Cpus ?? settings.DefaultCpus, local?.Firmware ?? "bios",
-            network, machine?.Properties?.StaticAddress, work, group);
+            network, machine?.Properties?.StaticAddress, work, group, probes is { Count: > 0 } ? probes.Select(p => p.Address).ToList() : null);
         var problems = compute.Validate(spec);
         if (problems.Count > 0) throw new InvalidOperationException($"machine {machineId} cannot run on the {compute.Name} target: {string.Join("; ", problems)}");
         return spec;

@@ -214,7 +214,7 @@ public static class FailoverCommands
     {
         var cmd = new Command("drill", "Drill reports: the evidence a test failover leaves");
         var job = new Argument<string>("job") { Description = "Failover job id" };
-        var report = new Command("report", "A test failover's drill report: point and RPO achieved, RTO per machine, checksums on two paths, the guest's own check, each step") { job };
+        var report = new Command("report", "A test failover's drill report: point and RPO achieved, RTO per machine, checksums on two paths, the guest's own check, what each guest's own packets reached (peers, and the outside address that must stay out of reach), each step") { job };
         report.SetAction((parse, ct) => Run(api, parse, async client =>
         {
             var r = await client.GetAsync($"api/failovers/{Uri.EscapeDataString(parse.GetValue(job)!)}/report", ct);
@@ -360,6 +360,34 @@ public static class FailoverCommands
                     first && m["rtoMs"] is { } t ? $"{t.GetValue<long>() / 1000.0:0.0} s" : "", first ? Esc(m["accelerator"]) : "", first ? Esc(m["guestCheck"]) : "",
                     Esc(d?["diskId"]), Esc(d?["bootedSha256"]?.ToString()[..16]), Esc(d?["replaySha256"]?.ToString()[..16]),
                     d is null ? "" : d["agree"]!.GetValue<bool>() ? "[green]agree[/]" : "[red]DIFFER[/]");
+                first = false;
+            }
+        }
+        AnsiConsole.Write(table);
+        ShowIsolation(r);
+    }
+
+    /// <summary>What each drill guest's own packets reached: one row per probe, or why the machine was not probed.</summary>
+    static void ShowIsolation(JsonNode r)
+    {
+        var machines = r["machines"]!.AsArray().Where(m => m!["isolation"] is not null).ToList();
+        if (machines.Count == 0) return;
+        var table = new Table().AddColumns("machine", "isolation", "probe", "role", "ping", "tcp hello", "heard by peer", "note");
+        string Yes(JsonNode? v, bool good) => v is null ? "-" : v.GetValue<bool>() == good ? $"[green]{(v.GetValue<bool>() ? "yes" : "no")}[/]" : $"[red]{(v.GetValue<bool>() ? "YES" : "NO")}[/]";
+        foreach (var m in machines)
+        {
+            var isolation = m!["isolation"]!;
+            var verdict = isolation["failure"] is { } f ? $"[red]failed[/]: {Esc(f)}"
+                : isolation["probed"]!.GetValue<bool>() ? "[green]proved[/]" : $"not probed: {Esc(isolation["notProbed"])}";
+            var probes = isolation["probes"]!.AsArray();
+            if (probes.Count == 0) table.AddRow(Esc(m["machineId"]), verdict, "", "", "", "", "", "");
+            var first = true;
+            foreach (var p in probes)
+            {
+                var outside = p!["role"]!.ToString() == "Outside";
+                var role = outside ? "outside" : $"peer {p["peerMachineId"]}";
+                table.AddRow(first ? Esc(m["machineId"]) : "", first ? verdict : "", Esc(p["address"]), Esc(role),
+                    Yes(p["pingAnswered"], !outside), Yes(p["tcpSent"], !outside), outside ? "" : Yes(p["heardByPeer"], true), Esc(p["note"]));
                 first = false;
             }
         }
