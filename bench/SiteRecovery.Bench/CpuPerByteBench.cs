@@ -25,8 +25,9 @@ public static partial class CpuPerByteBench
     const double GiB = 1 << 30;
 
     public const string Usage = """
-        usage: srbench cpu [--pairs N] [--perf-node DIR] [--quick] [--work-dir DIR] [--keep]
+        usage: srbench cpu [--pairs N] [--figures all|2a|4] [--perf-node DIR] [--quick] [--work-dir DIR] [--keep]
           --pairs N         interleaved A/B pairs per figure (default 5, at least 2)
+          --figures F       only figure 2a's pairs (the node's), only figure 4's (the agent's), or both (default)
           --perf-node DIR   before the pairs, one extra untimed figure-2a run with `perf record -g` on srnode;
                             writes DIR/node-2a.perf.data and DIR/node-2a.txt (symbols of JIT code from /tmp/perf-PID.map)
           other options as for the full bench (--quick: 256 MiB, 5 s runs)
@@ -35,6 +36,7 @@ public static partial class CpuPerByteBench
     public static async Task<int> RunAsync(string[] args, CancellationToken ct)
     {
         var pairs = 5;
+        var figures = "all";
         string? perfDir = null;
         var rest = new List<string>();
         try
@@ -49,6 +51,10 @@ public static partial class CpuPerByteBench
                         if (!int.TryParse(v, CultureInfo.InvariantCulture, out pairs) || pairs < 2) throw new ArgumentException($"--pairs '{v}' is not a whole number of at least 2");
                         break;
                     case "--perf-node": perfDir = Path.GetFullPath(Value()); break;
+                    case "--figures":
+                        figures = Value();
+                        if (figures is not ("all" or "2a" or "4")) throw new ArgumentException($"--figures '{figures}' is not all, 2a or 4");
+                        break;
                     default: rest.Add(args[i]); break;
                 }
             }
@@ -73,8 +79,8 @@ public static partial class CpuPerByteBench
             var run = new Run(bench, pairs, ct);
             var repo = await bench.OpenSiteAsync(ct);
             if (perfDir is not null) await run.ProfileNodeAsync(perfDir);
-            await run.FigureTwoPairsAsync();
-            await run.FigureFourPairsAsync();
+            if (figures != "4") await run.FigureTwoPairsAsync();
+            if (figures != "2a") await run.FigureFourPairsAsync();
             run.Print(repo, options);
             ok = true;
             return 0;
@@ -98,14 +104,14 @@ public static partial class CpuPerByteBench
         public static Spread Of(IEnumerable<double> values)
         {
             var v = values.Order().ToArray();
-            if (v.Length == 0) return new(double.NaN, double.NaN, double.NaN);
+            if (v.Length == 0) return new(double.NaN, double.NaN, double.NaN);   // a figure not run (--figures)
             var median = v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
             return new(median, v[0], v[^1]);
         }
 
         public string Text(string format) => double.IsFinite(Median) ? $"{Median.ToString(format, CultureInfo.InvariantCulture)} ({Min.ToString(format, CultureInfo.InvariantCulture)}–{Max.ToString(format, CultureInfo.InvariantCulture)})" : "n/a (reference 0)";
 
-        public JsonObject Json() => new() { ["median"] = Math.Round(Median, 3), ["min"] = Math.Round(Min, 3), ["max"] = Math.Round(Max, 3) };
+        public JsonNode? Json() => double.IsFinite(Median) ? new JsonObject { ["median"] = Math.Round(Median, 3), ["min"] = Math.Round(Min, 3), ["max"] = Math.Round(Max, 3) } : null;
     }
 
     /// <summary>CPU-seconds per GiB, user and system apart.</summary>
@@ -129,6 +135,23 @@ public static partial class CpuPerByteBench
         string _pinning = "";
         string? _profile;
         int MiB => bench.Profile.ThroughputMiB;
+
+        /// <summary>
+        /// Before each run, sync and wait (up to 30 s) until srnode is idle: after a bookmark it still flushes the replica
+        /// and writes a checkpoint, and a reference run started meanwhile shared the disk and the cores with it (in a
+        /// first 5-pair run, every floor measured right after the node's run cost 5 × the floor measured first).
+        /// </summary>
+        async Task SettleAsync()
+        {
+            await Bench.SyncAsync(ct);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (DateTime.UtcNow < deadline)
+            {
+                var window = new CpuWindow(("srnode", bench.Node.Pid));
+                await Task.Delay(1000, ct);
+                if (window.Stop().Of("srnode").PercentOfCore < 10) return;
+            }
+        }
 
         // ------------------------------------------------------------ profile
 
@@ -173,7 +196,7 @@ public static partial class CpuPerByteBench
         async Task<NodeRun> NodeRunAsync(string job)
         {
             var step = $"2a CPU per byte ({job})";
-            await Bench.SyncAsync(ct);
+            await SettleAsync();
             var cpu = new CpuWindow(("srnode", bench.Node.Pid), ("sragent", bench.Agent.Pid));
             var sw = Stopwatch.StartNew();
             var fio = await bench.FioThroughSiteAsync(bench.SeqWriteJob(job, MiB, Bench.Incompressible), step, ct);
@@ -201,7 +224,7 @@ public static partial class CpuPerByteBench
         async Task<FloorRun> FloorRunAsync(string source)
         {
             const string step = "2a floor (three durable copies)";
-            await Bench.SyncAsync(ct);
+            await SettleAsync();
             var copies = Enumerable.Range(1, 3).Select(k => Path.Combine(bench.WorkDir, $"floor-copy-{k}.bin")).ToArray();
             var script = string.Join(" ", copies.Select(c => $"dd if='{source}' of='{c}' bs=1M count={MiB} conv=fsync status=none &")) + " wait; times";
             var before = Probes.SystemCpu();
@@ -270,7 +293,7 @@ public static partial class CpuPerByteBench
         async Task<AgentRun> AgentRunAsync(string job)
         {
             var step = $"4 agent CPU per byte ({job})";
-            await Bench.SyncAsync(ct);
+            await SettleAsync();
             var (passes, regions) = bench.Overflows;
             var cpu = new CpuWindow(("sragent", bench.Agent.Pid), ("srnode", bench.Node.Pid));
             var fio = await bench.FioThroughSiteAsync(bench.NbdJob(job, bench.AgentNbdUri), step, ct);
@@ -295,7 +318,7 @@ public static partial class CpuPerByteBench
         async Task<NbdkitRun> NbdkitRunAsync(ChildProcess nbdkit, int port, string job)
         {
             var step = $"4 nbdkit CPU per byte ({job})";
-            await Bench.SyncAsync(ct);
+            await SettleAsync();
             nbdkit.EnsureRunning(step);
             var cpu = new CpuWindow(("nbdkit", nbdkit.Pid));
             var fio = await Tools.FioAsync(bench.NbdJob(job, $"nbd://127.0.0.1:{port}"), TimeSpan.FromMinutes(5), step, ct);
@@ -346,7 +369,7 @@ public static partial class CpuPerByteBench
             Console.WriteLine();
             Console.WriteLine($"{"#",-9} {"figure",-52} {"A (measured)",-22} {"B (reference)",-22} {"A/B",-20} {"target",-8} met");
             void Row(string id, string name, Spread a, Spread b, Spread ratio, string fmt, string target, bool? met) =>
-                Console.WriteLine($"{id,-9} {name,-52} {a.Text(fmt),-22} {b.Text(fmt),-22} {ratio.Text("0.00"),-20} {target,-8} {(met is null ? "" : met.Value ? "yes" : "NO")}");
+                Console.WriteLine($"{id,-9} {name,-52} {a.Text(fmt),-22} {b.Text(fmt),-22} {ratio.Text("0.00"),-20} {target,-8} {(met is null || !double.IsFinite(ratio.Median) ? "" : met.Value ? "yes" : "NO")}");
             Row("2a/cpu", "srnode CPU-s/GiB vs floor (3 dd's), total", nodeCpu, floorCpu, nodeRatio, "0.00", "<= 1.5", nodeRatio.Median <= 1.5);
             Row("", "  user", nodeUser, floorUser, Spread.Of(_node.Zip(_floor, (a, b) => a.Node.User / b.Floor.User)), "0.00", "", null);
             Row("", "  system", nodeSys, floorSys, Spread.Of(_node.Zip(_floor, (a, b) => a.Node.System / b.Floor.System)), "0.00", "", null);
