@@ -7,10 +7,6 @@ namespace SiteRecovery.Actors.DataPath;
 /// bounded by bytes. A forwarder that keeps up takes its records from here instead of reading them back from the
 /// spool file (a read, a copy and a checksum per byte saved); one that fell behind, reconnected or restarted finds
 /// the sequence missing and reads the spool, which stays the only durable copy.
-/// When full, the oldest run is kept and newer records are not taken in until the forwarder has taken it all: the
-/// oldest is what a forwarder behind the writer asks for next. Dropping the oldest instead (as this did first) kept
-/// only records the forwarder would reach after they were dropped, so under a sustained write nearly every record was
-/// read back from the spool (profile of figure 2a, docs/performance.md, session 14).
 /// </summary>
 public sealed class RecentRecords(long maxBytes)
 {
@@ -18,8 +14,6 @@ public sealed class RecentRecords(long maxBytes)
     readonly Queue<Entry> _entries = new();
     long _bytes;
     long _lastSequence = -1;
-    // Set when a record did not fit: later ones are refused until the held run is taken, so it stays one contiguous run.
-    bool _full;
 
     readonly record struct Entry(long Sequence, byte[] Buffer, int Length);
 
@@ -30,7 +24,6 @@ public sealed class RecentRecords(long maxBytes)
     /// Takes ownership of a buffer rented from <see cref="ArrayPool{T}.Shared"/> holding record
     /// <paramref name="sequence"/> (which the spool already has). Sequences must come in order; a gap or a step back
     /// (a new agent connection after a resync) drops what is held, since a forwarder must never get a run with a hole.
-    /// A record that does not fit is given back to the pool and so is every later one until the held run is taken.
     /// </summary>
     public void Add(long sequence, byte[] pooledBuffer, int length)
     {
@@ -42,15 +35,10 @@ public sealed class RecentRecords(long maxBytes)
         lock (_gate)
         {
             if (_entries.Count > 0 && _lastSequence + 1 != sequence) DropAll();
-            _lastSequence = sequence;
-            if (_full || _bytes + pooledBuffer.Length > maxBytes)
-            {
-                _full = _entries.Count > 0;
-                ArrayPool<byte>.Shared.Return(pooledBuffer);
-                return;
-            }
             _entries.Enqueue(new Entry(sequence, pooledBuffer, length));
+            _lastSequence = sequence;
             _bytes += pooledBuffer.Length;
+            while (_bytes > maxBytes) Drop(_entries.Dequeue());
         }
     }
 
@@ -75,7 +63,6 @@ public sealed class RecentRecords(long maxBytes)
                 taken += e.Length;
                 last = e.Sequence;
             }
-            if (_entries.Count == 0) _full = false;
             return last;
         }
     }
@@ -95,7 +82,6 @@ public sealed class RecentRecords(long maxBytes)
     void DropAll()
     {
         while (_entries.TryDequeue(out var e)) Drop(e);
-        _full = false;
     }
 
     void Drop(Entry e)
