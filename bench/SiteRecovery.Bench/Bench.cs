@@ -45,6 +45,8 @@ public sealed partial class Bench(BenchOptions options)
     internal string Device => _device;
     internal double BackgroundCores => _backgroundCores;
     internal string MachineSummary => (string?)_report.Machine["summary"] ?? "";
+    internal string NodeDataDir => NodeData;
+    internal string AgentImage => Path.Combine(WorkDir, Disk + ".img");
     internal string AgentNbdUri => $"nbd://127.0.0.1:{_nbdPort}/{Disk}";
 
     /// <summary>Times the agent said its buffer was full and how many regions it then tracked as dirty (from its log lines).</summary>

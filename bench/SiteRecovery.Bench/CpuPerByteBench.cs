@@ -90,6 +90,11 @@ public static partial class CpuPerByteBench
             Console.Error.WriteLine($"BENCH FAILED in step '{e.Step}': {e.Message}");
             return 1;
         }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            Console.Error.WriteLine("BENCH CANCELLED (Ctrl-C)");
+            return 130;
+        }
         finally
         {
             await bench.StopAllAsync();
@@ -120,8 +125,8 @@ public static partial class CpuPerByteBench
         public double Total => User + System;
     }
 
-    sealed record NodeRun(double MBps, PerGiB Node, PerGiB Agent, double FioSeconds, double ForeignCores, string Threads);
-    sealed record FloorRun(double MBps, PerGiB Floor, double ForeignCores);
+    sealed record NodeRun(double MBps, PerGiB Node, PerGiB Agent, double FioSeconds, double ForeignCores, string Threads, long MemFreeBefore);
+    sealed record FloorRun(double MBps, PerGiB Floor, double ForeignCores, long MemFreeBefore);
     sealed record AgentRun(double MBps, PerGiB Agent, PerGiB AgentDuringFio, long OverflowPasses, long OverflowRegions, double CatchUpSeconds, double ForeignCores);
     sealed record NbdkitRun(double MBps, PerGiB Nbdkit, double ForeignCores);
 
@@ -137,13 +142,18 @@ public static partial class CpuPerByteBench
         int MiB => bench.Profile.ThroughputMiB;
 
         /// <summary>
-        /// Before each run, sync and wait (up to 30 s) until srnode is idle: after a bookmark it still flushes the replica
-        /// and writes a checkpoint, and a reference run started meanwhile shared the disk and the cores with it (in a
-        /// first 5-pair run, every floor measured right after the node's run cost 5 × the floor measured first).
+        /// Before each run, sync, wait (up to 30 s) until srnode is idle (after a bookmark it still flushes the replica and
+        /// writes a checkpoint), and drop the site's files from the page cache. Without the last, a run right after the
+        /// node's had to reclaim the node's cached journal while a run right after a floor run found the pages the dd's
+        /// had just freed: in the first runs both the floor and the node cost 1.5–4 × more CPU per GiB after a node run
+        /// than after a floor run (docs/performance.md, session 14), so ABBA pairs mixed two machine states.
         /// </summary>
         async Task SettleAsync()
         {
             await Bench.SyncAsync(ct);
+            // The node's files and the agent's disk; the floor's source stays cached, as fio's buffers are in memory.
+            Probes.EvictFromPageCache(bench.NodeDataDir);
+            Probes.EvictFromPageCache(bench.AgentImage);
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
             while (DateTime.UtcNow < deadline)
             {
@@ -187,8 +197,8 @@ public static partial class CpuPerByteBench
                 Bench.Step($"2a pair {i + 1}/{pairs}");
                 if (i % 2 == 0) { _node.Add(await NodeRunAsync($"cpu-2a-{i}")); _floor.Add(await FloorRunAsync(source)); }
                 else { _floor.Add(await FloorRunAsync(source)); _node.Add(await NodeRunAsync($"cpu-2a-{i}")); }
-                Console.WriteLine($"  node {_node[^1].MBps:0} MB/s, {_node[^1].Node.Total:0.00} CPU-s/GiB (user {_node[^1].Node.User:0.00}, sys {_node[^1].Node.System:0.00}); " +
-                                  $"three dd's {_floor[^1].MBps:0} MB/s each, {_floor[^1].Floor.Total:0.00} CPU-s/GiB (user {_floor[^1].Floor.User:0.00}, sys {_floor[^1].Floor.System:0.00})");
+                Console.WriteLine($"  node {_node[^1].MBps:0} MB/s, {_node[^1].Node.Total:0.00} CPU-s/GiB (user {_node[^1].Node.User:0.00}, sys {_node[^1].Node.System:0.00}; MemFree before {_node[^1].MemFreeBefore >> 30} GiB); " +
+                                  $"three dd's {_floor[^1].MBps:0} MB/s each, {_floor[^1].Floor.Total:0.00} CPU-s/GiB (user {_floor[^1].Floor.User:0.00}, sys {_floor[^1].Floor.System:0.00}; MemFree before {_floor[^1].MemFreeBefore >> 30} GiB)");
             }
             File.Delete(source);
         }
@@ -197,6 +207,7 @@ public static partial class CpuPerByteBench
         {
             var step = $"2a CPU per byte ({job})";
             await SettleAsync();
+            var memFree = Probes.MemInfo("MemFree");
             var cpu = new CpuWindow(("srnode", bench.Node.Pid), ("sragent", bench.Agent.Pid));
             var sw = Stopwatch.StartNew();
             var fio = await bench.FioThroughSiteAsync(bench.SeqWriteJob(job, MiB, Bench.Incompressible), step, ct);
@@ -210,7 +221,7 @@ public static partial class CpuPerByteBench
             var foreign = Math.Max(0, usage.MachineBusySeconds - node.UserSeconds - node.SystemSeconds - agent.UserSeconds - agent.SystemSeconds - fioSeconds) / total;
             var threads = string.Join(", ", node.BusiestThreads.Select(t => $"'{t.Name}' {t.PercentOfCore:0}%"));
             return new NodeRun(fio.Bytes / total / MB, new(node.UserSeconds / gib, node.SystemSeconds / gib), new(agent.UserSeconds / gib, agent.SystemSeconds / gib),
-                fioSeconds / gib, foreign, threads);
+                fioSeconds / gib, foreign, threads, memFree);
         }
 
         [GeneratedRegex(@"(\d+)m([0-9.]+)s\s+(\d+)m([0-9.]+)s\s*$")]
@@ -225,6 +236,7 @@ public static partial class CpuPerByteBench
         {
             const string step = "2a floor (three durable copies)";
             await SettleAsync();
+            var memFree = Probes.MemInfo("MemFree");
             var copies = Enumerable.Range(1, 3).Select(k => Path.Combine(bench.WorkDir, $"floor-copy-{k}.bin")).ToArray();
             var script = string.Join(" ", copies.Select(c => $"dd if='{source}' of='{c}' bs=1M count={MiB} conv=fsync status=none &")) + " wait; times";
             var before = Probes.SystemCpu();
@@ -240,7 +252,7 @@ public static partial class CpuPerByteBench
             var system = S(3) * 60 + S(4);
             var gib = ((long)MiB << 20) / GiB;   // per GiB of data copied, as the node's is per GiB replicated: the three copies are the floor's job
             var busy = (after.Busy - before.Busy) / (double)Probes.TicksPerSecond;
-            return new FloorRun(((long)MiB << 20) / seconds / MB, new(user / gib, system / gib), Math.Max(0, busy - user - system) / seconds);
+            return new FloorRun(((long)MiB << 20) / seconds / MB, new(user / gib, system / gib), Math.Max(0, busy - user - system) / seconds, memFree);
         }
 
         // ------------------------------------------------------------ figure 4: the agent against nbdkit
@@ -384,6 +396,11 @@ public static partial class CpuPerByteBench
             Console.WriteLine("details:");
             Console.WriteLine($"  4 overflow into the agent's dirty map, per agent run (buffer-full passes × regions tracked): {string.Join(", ", _agent.Select(a => $"{a.OverflowPasses} × {a.OverflowRegions}"))}; " +
                               $"catch-up to the bookmark {Spread.Of(_agent.Select(a => a.CatchUpSeconds)).Text("0.0")} s");
+            // ABBA puts a floor run right after a floor run (B first) or right after the node's run (A first): the first finds the
+            // pages the last dd's freed, the second a page cache full of the node's files to reclaim. Printed apart, since it moves the floor most.
+            Console.WriteLine($"  2a floor by what ran before it: after a floor run {Spread.Of(_floor.Where((_, i) => i % 2 == 1).Select(r => r.Floor.Total)).Text("0.00")} CPU-s/GiB, " +
+                              $"after the node's run {Spread.Of(_floor.Where((_, i) => i % 2 == 0).Select(r => r.Floor.Total)).Text("0.00")}; srnode after a floor run " +
+                              $"{Spread.Of(_node.Where((_, i) => i % 2 == 1).Select(r => r.Node.Total)).Text("0.00")}, after its own {Spread.Of(_node.Where((_, i) => i % 2 == 0).Select(r => r.Node.Total)).Text("0.00")}");
             Console.WriteLine($"  2a sragent in the same runs: {Spread.Of(_node.Select(r => r.Agent.Total)).Text("0.00")} CPU-s/GiB; fio {Spread.Of(_node.Select(r => r.FioSeconds)).Text("0.00")} CPU-s/GiB");
             for (var i = 0; i < _node.Count; i++) Console.WriteLine($"  2a run {i + 1} srnode busiest threads: {_node[i].Threads}");
             if (_profile is not null) Console.WriteLine($"  srnode profile (perf, one extra 2a run): {_profile}");
