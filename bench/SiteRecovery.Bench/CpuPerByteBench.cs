@@ -143,10 +143,10 @@ public static partial class CpuPerByteBench
 
         /// <summary>
         /// Before each run, sync, wait (up to 30 s) until srnode is idle (after a bookmark it still flushes the replica and
-        /// writes a checkpoint), and drop the site's files from the page cache. Without the last, a run right after the
-        /// node's had to reclaim the node's cached journal while a run right after a floor run found the pages the dd's
-        /// had just freed: in the first runs both the floor and the node cost 1.5–4 × more CPU per GiB after a node run
-        /// than after a floor run (docs/performance.md, session 14), so ABBA pairs mixed two machine states.
+        /// writes a checkpoint), and drop the site's files from the page cache, so every run finds free pages rather than
+        /// the previous run's. The floor still costs about 2.5 × more CPU per GiB right after a node run than right after
+        /// a floor run with 14 GiB free before both (cause not found, docs/performance.md, session 14): the report prints
+        /// the floor and the node split by what ran before them, and ABBA weighs both states alike.
         /// </summary>
         async Task SettleAsync()
         {
