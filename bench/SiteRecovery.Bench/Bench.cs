@@ -13,7 +13,7 @@ namespace SiteRecovery.Bench;
 public sealed partial class Bench(BenchOptions options)
 {
     const double MB = 1e6;
-    const string Disk = "vm0";
+    internal const string Disk = "vm0";
 
     readonly Profile _profile = options.Quick ? Profile.Quick : Profile.Full;
     readonly Report _report = new();
@@ -42,7 +42,6 @@ public sealed partial class Bench(BenchOptions options)
     internal ChildProcess Agent => _agent ?? throw new InvalidOperationException("the site is not started");
     internal NodeApi Api => _api ?? throw new InvalidOperationException("the site is not started");
     internal Profile Profile => _profile;
-    internal string Device => _device;
     internal double BackgroundCores => _backgroundCores;
     internal string MachineSummary => (string?)_report.Machine["summary"] ?? "";
     internal string NodeDataDir => NodeData;

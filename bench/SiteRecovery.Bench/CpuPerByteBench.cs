@@ -72,6 +72,12 @@ public static partial class CpuPerByteBench
             Environment.SetEnvironmentVariable("DOTNET_EnableWriteXorExecute", "0");
         }
 
+        if (!options.Quick && Needs(Profile.Full, pairs) is var need && FreeBytes(options) is var free && free < need)
+        {
+            Console.WriteLine($"cpu bench: full sizes need about {need >> 30} GiB free in the work folder, {free >> 30} GiB are: scaled down to the quick sizes " +
+                              $"({Profile.Quick.ThroughputMiB} MiB per run, {Profile.Quick.NbdSeconds} s NBD runs)");
+            options = options with { Quick = true };
+        }
         var bench = new Bench(options);
         var ok = false;
         try
@@ -101,6 +107,23 @@ public static partial class CpuPerByteBench
             if (ok && !options.Keep) Bench.TryDelete(bench.WorkDir);
             else Console.WriteLine($"data and logs kept in {bench.WorkDir}");
         }
+    }
+
+    /// <summary>
+    /// Disk the run needs: the agent's disk and the replica, the retained journal of every figure-2a run (warm-up and
+    /// profile included), the floor's source and three copies, nbdkit's file; with a quarter more for the spool and slack.
+    /// </summary>
+    static long Needs(Profile p, int pairs)
+    {
+        long disk = (long)p.DiskMiB << 20, run = (long)p.ThroughputMiB << 20;
+        return (3 * disk + (pairs + 2) * run + 4 * run) * 5 / 4;
+    }
+
+    static long FreeBytes(BenchOptions o)
+    {
+        var dir = Path.GetFullPath(o.WorkParent ?? Path.GetTempPath());
+        try { return new DriveInfo(dir).AvailableFreeSpace; }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException) { return long.MaxValue; }
     }
 
     /// <summary>Median and spread of one quantity over the pairs.</summary>
@@ -211,7 +234,7 @@ public static partial class CpuPerByteBench
             var cpu = new CpuWindow(("srnode", bench.Node.Pid), ("sragent", bench.Agent.Pid));
             var sw = Stopwatch.StartNew();
             var fio = await bench.FioThroughSiteAsync(bench.SeqWriteJob(job, MiB, Bench.Incompressible), step, ct);
-            await bench.Api.BookmarkAsync(bench.NextBookmark(), ["vm0"], step, ct);
+            await bench.Api.BookmarkAsync(bench.NextBookmark(), [Bench.Disk], step, ct);
             var total = sw.Elapsed.TotalSeconds;
             var usage = cpu.Stop();
             var gib = fio.Bytes / GiB;
@@ -312,7 +335,7 @@ public static partial class CpuPerByteBench
             var duringFio = cpu.Stop();
             var sw = Stopwatch.StartNew();
             // The writes the agent took are the agent's to replicate: its window ends when they are durable at the replica.
-            await bench.Api.BookmarkAsync(bench.NextBookmark(), ["vm0"], step, ct);
+            await bench.Api.BookmarkAsync(bench.NextBookmark(), [Bench.Disk], step, ct);
             var catchUp = sw.Elapsed.TotalSeconds;
             var usage = cpu.Stop();
             var (passesAfter, regionsAfter) = bench.Overflows;

@@ -9,7 +9,7 @@ from collections import Counter
 # Stages by a frame their stacks hold; first match from the leaf outward names the stage of the sample.
 STAGES = [
     ("forwarder spool read-back (PS)", ["SegmentLog+<ReadFilesLocated>", "SegmentLog::Read"]),
-    ("spool fsync (PS commit)", ["ProcessServer+AgentSession+<CommitAsync>", "SpooledDisk::Flush", "SegmentLog::Flush"]),
+    ("spool commit: last buffer write + fsync (PS)", ["ProcessServer+AgentSession+<CommitAsync>", "SpooledDisk::Flush", "SegmentLog::Flush"]),
     ("replica apply (MT)", ["ReplicaDisk+<ApplyToReplicaAsync>", "ReplicaStore", "LocalReplica"]),
     ("replica fsync (MT, background)", ["ReplicaDisk+<FlushReplicaThrough>"]),
     ("journal append (MT)", ["ReplicaDisk+<AppendAsync>"]),
