@@ -287,7 +287,10 @@ public static partial class CpuPerByteBench
             // srnode on the other core than the servers measured, so the agent's figure is its own CPU, not a share of one core.
             var pin = Environment.ProcessorCount >= 2;
             var port = Net.FreePort();
-            var nbdkitArgs = new List<string> { "--foreground", "--exit-with-parent", "-i", "127.0.0.1", $"--port={port}", "file", image };
+            // No --exit-with-parent: it is PR_SET_PDEATHSIG, which fires when the thread that started nbdkit ends, and a
+            // thread-pool thread may retire during the minutes nbdkit serves here (it exited between runs, code 0).
+            // The finally of RunAsync stops it with the site.
+            var nbdkitArgs = new List<string> { "--foreground", "-i", "127.0.0.1", $"--port={port}", "file", image };
             var nbdkit = pin ? bench.StartChild("nbdkit", "taskset", ["-c", "0", "nbdkit", .. nbdkitArgs]) : bench.StartChild("nbdkit", "nbdkit", nbdkitArgs);
             await Net.WaitForPortAsync(port, TimeSpan.FromSeconds(20), "4 nbdkit", nbdkit, ct);
             if (pin)
