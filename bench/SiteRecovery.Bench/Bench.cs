@@ -48,9 +48,13 @@ public sealed partial class Bench(BenchOptions options)
     internal string AgentImage => Path.Combine(WorkDir, Disk + ".img");
     internal string AgentNbdUri => $"nbd://127.0.0.1:{_nbdPort}/{Disk}";
 
-    /// <summary>Times the agent said its buffer was full and how many regions it then tracked as dirty (from its log lines).</summary>
-    internal (long Passes, long Regions) Overflows => (Interlocked.Read(ref _overflowPasses), Interlocked.Read(ref _overflowRegions));
-    long _overflowPasses, _overflowRegions;
+    /// <summary>
+    /// From the agent's log lines: times its buffer was full, the dirty regions it held when it said so, and the 64 KiB
+    /// blocks it then re-read from its disk and resent (writes to a block already dirty are absorbed, not counted).
+    /// </summary>
+    internal (long Passes, long Regions, long BlocksResent) Overflows =>
+        (Interlocked.Read(ref _overflowPasses), Interlocked.Read(ref _overflowRegions), Interlocked.Read(ref _overflowBlocksResent));
+    long _overflowPasses, _overflowRegions, _overflowBlocksResent;
 
     /// <summary>fio data options of figure 2a: every buffer refilled with random bytes, nothing compresses.</summary>
     internal static readonly string[] Incompressible = ["--refill_buffers", "--randrepeat=0"];
@@ -285,6 +289,8 @@ public sealed partial class Bench(BenchOptions options)
                     Interlocked.Increment(ref _overflowPasses);
                     Interlocked.Add(ref _overflowRegions, long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
                 }
+                if (ResentLine().Match(line) is { Success: true } resent)
+                    Interlocked.Add(ref _overflowBlocksResent, long.Parse(resent.Groups[1].Value, CultureInfo.InvariantCulture));
             });
         _children.Add(_agent);
         await WaitAsync(ready.Task, _agent, TimeSpan.FromSeconds(60), step, "sragent did not print its \"ready\" line", ct);
@@ -621,6 +627,9 @@ public sealed partial class Bench(BenchOptions options)
     /// <summary>The agent's line when writes overflowed its buffer into the dirty map (ReplicationClient.DirtyPassLoopAsync).</summary>
     [System.Text.RegularExpressions.GeneratedRegex(@"buffer full, (\d+) regions tracked")]
     private static partial System.Text.RegularExpressions.Regex OverflowLine();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"dirty regions resent \((\d+) blocks\)")]
+    private static partial System.Text.RegularExpressions.Regex ResentLine();
 
     static string FindRepoRoot()
     {

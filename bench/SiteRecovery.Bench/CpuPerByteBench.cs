@@ -150,7 +150,7 @@ public static partial class CpuPerByteBench
 
     sealed record NodeRun(double MBps, PerGiB Node, PerGiB Agent, double FioSeconds, double ForeignCores, string Threads, long MemFreeBefore);
     sealed record FloorRun(double MBps, PerGiB Floor, double ForeignCores, long MemFreeBefore);
-    sealed record AgentRun(double MBps, PerGiB Agent, PerGiB AgentDuringFio, long OverflowPasses, long OverflowRegions, double CatchUpSeconds, double ForeignCores);
+    sealed record AgentRun(double MBps, PerGiB Agent, PerGiB AgentDuringFio, long OverflowPasses, long OverflowRegions, long BlocksResent, double CatchUpSeconds, double ForeignCores);
     sealed record NbdkitRun(double MBps, PerGiB Nbdkit, double ForeignCores);
 
     sealed partial class Run(Bench bench, int pairs, CancellationToken ct)
@@ -286,13 +286,6 @@ public static partial class CpuPerByteBench
             await Bench.WriteRandomFileAsync(image, (long)bench.Profile.DiskMiB << 20, ct);   // written once and synced, like the agent's disk (see Bench.NbdkitAsync)
             // srnode on the other core than the servers measured, so the agent's figure is its own CPU, not a share of one core.
             var pin = Environment.ProcessorCount >= 2;
-            var port = Net.FreePort();
-            // No --exit-with-parent: it is PR_SET_PDEATHSIG, which fires when the thread that started nbdkit ends, and a
-            // thread-pool thread may retire during the minutes nbdkit serves here (it exited between runs, code 0).
-            // The finally of RunAsync stops it with the site.
-            var nbdkitArgs = new List<string> { "--foreground", "-i", "127.0.0.1", $"--port={port}", "file", image };
-            var nbdkit = pin ? bench.StartChild("nbdkit", "taskset", ["-c", "0", "nbdkit", .. nbdkitArgs]) : bench.StartChild("nbdkit", "nbdkit", nbdkitArgs);
-            await Net.WaitForPortAsync(port, TimeSpan.FromSeconds(20), "4 nbdkit", nbdkit, ct);
             if (pin)
             {
                 await Pin(bench.Node.Pid, "1");
@@ -305,11 +298,11 @@ public static partial class CpuPerByteBench
                 for (var i = 0; i < pairs; i++)
                 {
                     Bench.Step($"4 pair {i + 1}/{pairs}");
-                    if (i % 2 == 0) { _agent.Add(await AgentRunAsync($"cpu-4-agent-{i}")); _nbdkit.Add(await NbdkitRunAsync(nbdkit, port, $"cpu-4-nbdkit-{i}")); }
-                    else { _nbdkit.Add(await NbdkitRunAsync(nbdkit, port, $"cpu-4-nbdkit-{i}")); _agent.Add(await AgentRunAsync($"cpu-4-agent-{i}")); }
+                    if (i % 2 == 0) { _agent.Add(await AgentRunAsync($"cpu-4-agent-{i}")); _nbdkit.Add(await NbdkitRunAsync(image, pin, $"cpu-4-nbdkit-{i}")); }
+                    else { _nbdkit.Add(await NbdkitRunAsync(image, pin, $"cpu-4-nbdkit-{i}")); _agent.Add(await AgentRunAsync($"cpu-4-agent-{i}")); }
                     var a = _agent[^1];
                     Console.WriteLine($"  agent {a.MBps:0} MB/s, {a.Agent.Total:0.00} CPU-s/GiB (user {a.Agent.User:0.00}, sys {a.Agent.System:0.00}; {a.AgentDuringFio.Total:0.00} during fio), " +
-                                      $"overflow {a.OverflowPasses} × ({a.OverflowRegions} regions); nbdkit {_nbdkit[^1].MBps:0} MB/s, {_nbdkit[^1].Nbdkit.Total:0.00} CPU-s/GiB");
+                                      $"overflow {a.OverflowPasses} × ({a.OverflowRegions} regions), {a.BlocksResent} blocks of 64 KiB resent; nbdkit {_nbdkit[^1].MBps:0} MB/s, {_nbdkit[^1].Nbdkit.Total:0.00} CPU-s/GiB");
                 }
             }
             finally
@@ -321,7 +314,6 @@ public static partial class CpuPerByteBench
                     await Pin(bench.Agent.Pid, all);
                 }
             }
-            await nbdkit.StopAsync(TimeSpan.FromSeconds(10));
             File.Delete(image);
         }
 
@@ -332,7 +324,7 @@ public static partial class CpuPerByteBench
         {
             var step = $"4 agent CPU per byte ({job})";
             await SettleAsync();
-            var (passes, regions) = bench.Overflows;
+            var (passes, regions, resent) = bench.Overflows;
             var cpu = new CpuWindow(("sragent", bench.Agent.Pid), ("srnode", bench.Node.Pid));
             var fio = await bench.FioThroughSiteAsync(bench.NbdJob(job, bench.AgentNbdUri), step, ct);
             var duringFio = cpu.Stop();
@@ -341,7 +333,7 @@ public static partial class CpuPerByteBench
             await bench.Api.BookmarkAsync(bench.NextBookmark(), [Bench.Disk], step, ct);
             var catchUp = sw.Elapsed.TotalSeconds;
             var usage = cpu.Stop();
-            var (passesAfter, regionsAfter) = bench.Overflows;
+            var (passesAfter, regionsAfter, resentAfter) = bench.Overflows;
             var gib = fio.Bytes / GiB;
             var agent = usage.Of("sragent");
             var node = usage.Of("srnode");
@@ -350,14 +342,42 @@ public static partial class CpuPerByteBench
             var wall = fio.Wall.TotalSeconds + catchUp;
             var foreign = Math.Max(0, usage.MachineBusySeconds - agent.UserSeconds - agent.SystemSeconds - node.UserSeconds - node.SystemSeconds - fioSeconds) / wall;
             return new AgentRun(fio.BytesPerSecond / MB, new(agent.UserSeconds / gib, agent.SystemSeconds / gib), new(during.UserSeconds / gib, during.SystemSeconds / gib),
-                passesAfter - passes, regionsAfter - regions, catchUp, foreign);
+                passesAfter - passes, regionsAfter - regions, resentAfter - resent, catchUp, foreign);
         }
 
-        async Task<NbdkitRun> NbdkitRunAsync(ChildProcess nbdkit, int port, string job)
+        /// <summary>
+        /// One nbdkit run, nbdkit started for it (as Bench.NbdkitRunAsync does). Once, an nbdkit that served minutes
+        /// exited with code 0 between runs, twice under a run, with nothing in its log; the machine is shared, so the run
+        /// is tried once more when nbdkit is gone at its end, and the retry is printed.
+        /// </summary>
+        async Task<NbdkitRun> NbdkitRunAsync(string image, bool pin, string job)
+        {
+            try { return await NbdkitOnceAsync(image, pin, job); }
+            catch (NbdkitGone e)
+            {
+                Console.WriteLine($"  {e.Message}; the run is repeated once");
+                return await NbdkitOnceAsync(image, pin, job + "-again");
+            }
+        }
+
+        sealed class NbdkitGone(string message) : Exception(message);
+
+        async Task<NbdkitRun> NbdkitOnceAsync(string image, bool pin, string job)
         {
             var step = $"4 nbdkit CPU per byte ({job})";
             await SettleAsync();
-            nbdkit.EnsureRunning(step);
+            var port = Net.FreePort();
+            var args = new List<string> { "--foreground", "--exit-with-parent", "-i", "127.0.0.1", $"--port={port}", "file", image };
+            var nbdkit = pin ? bench.StartChild("nbdkit", "taskset", ["-c", "0", "nbdkit", .. args]) : bench.StartChild("nbdkit", "nbdkit", args);
+            await Net.WaitForPortAsync(port, TimeSpan.FromSeconds(20), step, nbdkit, ct);
+            try { return await MeasureNbdkitAsync(nbdkit, port, job, step); }
+            catch (BenchException e) when (nbdkit.HasExited)
+            { throw new NbdkitGone($"nbdkit (pid {nbdkit.Pid}) exited with code {nbdkit.ExitCode} during {job}: {e.Message.Split('\n')[0]}"); }
+            finally { await nbdkit.StopAsync(TimeSpan.FromSeconds(10)); }
+        }
+
+        async Task<NbdkitRun> MeasureNbdkitAsync(ChildProcess nbdkit, int port, string job, string step)
+        {
             var cpu = new CpuWindow(("nbdkit", nbdkit.Pid));
             var fio = await Tools.FioAsync(bench.NbdJob(job, $"nbd://127.0.0.1:{port}"), TimeSpan.FromMinutes(5), step, ct);
             var usage = cpu.Stop();
@@ -420,7 +440,8 @@ public static partial class CpuPerByteBench
                 Spread.Of(_agent.Zip(_nbdkit, (a, b) => a.MBps / b.MBps)), "0", "info", null);
             Console.WriteLine();
             Console.WriteLine("details:");
-            Console.WriteLine($"  4 overflow into the agent's dirty map, per agent run (buffer-full passes × regions tracked): {string.Join(", ", _agent.Select(a => $"{a.OverflowPasses} × {a.OverflowRegions}"))}; " +
+            Console.WriteLine($"  4 overflow into the agent's dirty map, per agent run (buffer-full passes × regions held then, 64 KiB blocks resent): " +
+                              $"{string.Join(", ", _agent.Select(a => $"{a.OverflowPasses} × {a.OverflowRegions}, {a.BlocksResent}"))}; " +
                               $"catch-up to the bookmark {Spread.Of(_agent.Select(a => a.CatchUpSeconds)).Text("0.0")} s");
             // ABBA puts a floor run right after a floor run (B first) or right after the node's run (A first): the first finds the
             // pages the last dd's freed, the second a page cache full of the node's files to reclaim. Printed apart, since it moves the floor most.
@@ -442,6 +463,7 @@ public static partial class CpuPerByteBench
                 ["nbdkitCpuPerGiB"] = new JsonObject { ["total"] = nbdkitCpu.Json(), ["user"] = nbdkitUser.Json(), ["system"] = nbdkitSys.Json() },
                 ["agentToNbdkit"] = agentRatio.Json(),
                 ["overflowRegions"] = new JsonArray(_agent.Select(a => (JsonNode?)a.OverflowRegions).ToArray()),
+                ["overflowBlocksResent"] = new JsonArray(_agent.Select(a => (JsonNode?)a.BlocksResent).ToArray()),
             };
             var dir = Path.GetFullPath(options.ResultsDir ?? Path.Combine(repo, "bench", "results"));
             Directory.CreateDirectory(dir);
