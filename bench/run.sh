@@ -7,6 +7,9 @@
 #   bench/run.sh failover [--runs 2]   test failover of a 4-machine plan (1 GiB disks, local qemu target) beside 4 plain qemu boots
 #   bench/run.sh reprotect [--size-gib 4] [--rewrite-percent 5]   reprotect after a failover (5 % of 1 MiB blocks rewritten) against the full copy;
 #                                      writes bench/results/reprotect-latest.json; needs 3 x size free in the work dir (scales down otherwise)
+#   bench/run.sh cpu [--pairs 5] [--perf-node DIR]   CPU per byte (issue 14): srnode's CPU-s/GiB for figure 2a against three dd's making
+#                                      the same durable copies, 2a against their rate, sragent's CPU-s/GiB for figure 4 against nbdkit's;
+#                                      interleaved A/B pairs, median and spread; writes bench/results/cpu-latest.json
 #   other arguments go to the bench: --strict (exit 3 on a missed target), --work-dir DIR, --keep
 #   BENCH_NO_BUILD=1 skips the build (when the Release build is already there)
 set -euo pipefail

@@ -10,10 +10,10 @@ namespace SiteRecovery.Bench;
 /// The benchmark, black-box: starts srnode and sragent from the build as processes on fresh data in a
 /// temporary folder, drives fio through the agent's NBD export and reads the node's HTTP API and /proc.
 /// </summary>
-public sealed class Bench(BenchOptions options)
+public sealed partial class Bench(BenchOptions options)
 {
     const double MB = 1e6;
-    const string Disk = "vm0";
+    internal const string Disk = "vm0";
 
     readonly Profile _profile = options.Quick ? Profile.Quick : Profile.Full;
     readonly Report _report = new();
@@ -37,13 +37,65 @@ public sealed class Bench(BenchOptions options)
     int _nbdPort;
     int _bookmarks;
 
+    // What other benches (CpuPerByteBench) drive through this one's site.
+    internal ChildProcess Node => _node ?? throw new InvalidOperationException("the site is not started");
+    internal ChildProcess Agent => _agent ?? throw new InvalidOperationException("the site is not started");
+    internal NodeApi Api => _api ?? throw new InvalidOperationException("the site is not started");
+    internal Profile Profile => _profile;
+    internal double BackgroundCores => _backgroundCores;
+    internal string MachineSummary => (string?)_report.Machine["summary"] ?? "";
+    internal string NodeDataDir => NodeData;
+    internal string AgentImage => Path.Combine(WorkDir, Disk + ".img");
+    internal string AgentNbdUri => $"nbd://127.0.0.1:{_nbdPort}/{Disk}";
+
+    /// <summary>
+    /// From the agent's log lines: times its buffer was full, the dirty regions it held when it said so, and the 64 KiB
+    /// blocks it then re-read from its disk and resent (writes to a block already dirty are absorbed, not counted).
+    /// </summary>
+    internal (long Passes, long Regions, long BlocksResent) Overflows =>
+        (Interlocked.Read(ref _overflowPasses), Interlocked.Read(ref _overflowRegions), Interlocked.Read(ref _overflowBlocksResent));
+    long _overflowPasses, _overflowRegions, _overflowBlocksResent;
+
+    /// <summary>fio data options of figure 2a: every buffer refilled with random bytes, nothing compresses.</summary>
+    internal static readonly string[] Incompressible = ["--refill_buffers", "--randrepeat=0"];
+
+    /// <summary>Figure 2's job: a sequential write of <paramref name="mib"/> MiB through the agent's NBD export.</summary>
+    internal string[] SeqWriteJob(string name, int mib, string[] data) =>
+        [.. AgentFio(name), "--rw=write", "--bs=1M", "--iodepth=8", $"--size={mib}M", .. data];
+
+    (string Repo, string NodeDll, string AgentDll) Locate()
+    {
+        var repo = options.RepoRoot is { } r ? Path.GetFullPath(r) : FindRepoRoot();
+        return (repo, HostDll(repo, "SiteRecovery.Node", "srnode"), HostDll(repo, "SiteRecovery.Agent", "sragent"));
+    }
+
+    /// <summary>Machine facts, then a site started and warmed up as for the full bench; the caller stops it with <see cref="StopAllAsync"/>.</summary>
+    internal async Task<string> OpenSiteAsync(CancellationToken ct)
+    {
+        var (repo, nodeDll, agentDll) = Locate();
+        Directory.CreateDirectory(WorkDir);
+        Console.WriteLine($"SiteRecovery bench ({_profile.Name}); data in {WorkDir}; MB = 10^6 bytes");
+        MachineFacts();
+        Step("start site (srnode + sragent)");
+        await StartSiteAsync(nodeDll, agentDll, ct);
+        Step("warm-up: one untimed pass over the disk");
+        await WarmUpAsync(ct);
+        return repo;
+    }
+
+    /// <summary>A long-running helper (nbdkit) stopped with the site.</summary>
+    internal ChildProcess StartChild(string name, string file, IEnumerable<string> args)
+    {
+        var c = Child.Start(name, file, args, WorkDir);
+        _children.Add(c);
+        return c;
+    }
+
     public async Task<Report> RunAsync(CancellationToken ct)
     {
         var started = DateTime.UtcNow;
         var clock = Stopwatch.StartNew();
-        var repo = options.RepoRoot is { } r ? Path.GetFullPath(r) : FindRepoRoot();
-        var nodeDll = HostDll(repo, "SiteRecovery.Node", "srnode");
-        var agentDll = HostDll(repo, "SiteRecovery.Agent", "sragent");
+        var (repo, nodeDll, agentDll) = Locate();
         Directory.CreateDirectory(WorkDir);
         var ok = false;
         try
@@ -61,7 +113,7 @@ public sealed class Bench(BenchOptions options)
             await WarmUpAsync(ct);
 
             Step("2a end-to-end replication, incompressible");
-            await ThroughputAsync("2a", "incompressible", ["--refill_buffers", "--randrepeat=0"], raw, target: 0.6, ct);
+            await ThroughputAsync("2a", "incompressible", Incompressible, raw, target: 0.6, ct);
             Step("2b end-to-end replication, 2:1 compressible");
             await ThroughputAsync("2b", "2:1 compressible", ["--buffer_compress_percentage=50", "--buffer_compress_chunk=4k", "--refill_buffers", "--randrepeat=0"], raw, target: null, ct);
 
@@ -105,7 +157,7 @@ public sealed class Bench(BenchOptions options)
         return _report;
     }
 
-    static void Step(string name) => Console.WriteLine($"[{DateTime.Now:HH:mm:ss}] {name}");
+    internal static void Step(string name) => Console.WriteLine($"[{DateTime.Now:HH:mm:ss}] {name}");
 
     // ---------------------------------------------------------------- machine facts
 
@@ -186,7 +238,7 @@ public sealed class Bench(BenchOptions options)
         return median;
     }
 
-    static async Task WriteRandomFileAsync(string path, long bytes, CancellationToken ct)
+    internal static async Task WriteRandomFileAsync(string path, long bytes, CancellationToken ct)
     {
         var buffer = new byte[1 << 20];
         await using var f = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
@@ -232,6 +284,13 @@ public sealed class Bench(BenchOptions options)
             {
                 if (line.Contains("\"ready\"", StringComparison.Ordinal)) ready.TrySetResult();
                 if (line.Contains("resync scanned", StringComparison.Ordinal)) resynced.TrySetResult();
+                if (OverflowLine().Match(line) is { Success: true } m)
+                {
+                    Interlocked.Increment(ref _overflowPasses);
+                    Interlocked.Add(ref _overflowRegions, long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
+                }
+                if (ResentLine().Match(line) is { Success: true } resent)
+                    Interlocked.Add(ref _overflowBlocksResent, long.Parse(resent.Groups[1].Value, CultureInfo.InvariantCulture));
             });
         _children.Add(_agent);
         await WaitAsync(ready.Task, _agent, TimeSpan.FromSeconds(60), step, "sragent did not print its \"ready\" line", ct);
@@ -254,7 +313,7 @@ public sealed class Bench(BenchOptions options)
         }
     }
 
-    string NextBookmark() => $"bench-{++_bookmarks}";
+    internal string NextBookmark() => $"bench-{++_bookmarks}";
 
     void EnsureSite(string step)
     {
@@ -263,7 +322,7 @@ public sealed class Bench(BenchOptions options)
     }
 
     /// <summary>A fio job failed: if a site process died, that is the more useful message.</summary>
-    async Task<Tools.FioWrite> FioThroughSiteAsync(IEnumerable<string> args, string step, CancellationToken ct)
+    internal async Task<Tools.FioWrite> FioThroughSiteAsync(IEnumerable<string> args, string step, CancellationToken ct)
     {
         try { return await Tools.FioAsync(args, TimeSpan.FromMinutes(10), step, ct); }
         catch (BenchException) { EnsureSite(step); throw; }
@@ -291,7 +350,7 @@ public sealed class Bench(BenchOptions options)
         var cpu = SiteCpu();
         var diskBefore = Probes.DeviceBytesWritten(_device);
         var sw = Stopwatch.StartNew();
-        var fio = await FioThroughSiteAsync([.. AgentFio("e2e-" + id), "--rw=write", "--bs=1M", "--iodepth=8", $"--size={_profile.ThroughputMiB}M", .. data], step, ct);
+        var fio = await FioThroughSiteAsync(SeqWriteJob("e2e-" + id, _profile.ThroughputMiB, data), step, ct);
         var fioDone = sw.Elapsed;
         await _api!.BookmarkAsync(NextBookmark(), [Disk], step, ct);
         var total = sw.Elapsed;
@@ -342,7 +401,7 @@ public sealed class Bench(BenchOptions options)
     {
         const string step = "warm-up";
         var sw = Stopwatch.StartNew();
-        await FioThroughSiteAsync([.. AgentFio("warm-up"), "--rw=write", "--bs=1M", "--iodepth=8", $"--size={_profile.DiskMiB}M", "--refill_buffers", "--randrepeat=0"], step, ct);
+        await FioThroughSiteAsync(SeqWriteJob("warm-up", _profile.DiskMiB, Incompressible), step, ct);
         await _api!.BookmarkAsync(NextBookmark(), [Disk], step, ct);
         _report.Note($"warm-up: {_profile.DiskMiB} MiB written through NBD and made durable at the replica in {sw.Elapsed.TotalSeconds:0.0} s (untimed; {_profile.DiskMiB / 1.048576 / sw.Elapsed.TotalSeconds:0} MB/s cold)");
     }
@@ -400,10 +459,10 @@ public sealed class Bench(BenchOptions options)
 
     // ---------------------------------------------------------------- 4. NBD export speed
 
-    string[] NbdJob(string name, string uri) => [$"--name={name}", "--ioengine=nbd", $"--uri={uri}", "--rw=randwrite", "--bs=64k", "--iodepth=8",
+    internal string[] NbdJob(string name, string uri) => [$"--name={name}", "--ioengine=nbd", $"--uri={uri}", "--rw=randwrite", "--bs=64k", "--iodepth=8",
         $"--size={_profile.DiskMiB}M", "--time_based", $"--runtime={_profile.NbdSeconds}", "--randrepeat=0"];
 
-    string NbdScale => $"randwrite 64k iodepth=8 over {_profile.DiskMiB} MiB, {_profile.NbdSeconds} s";
+    internal string NbdScale => $"randwrite 64k iodepth=8 over {_profile.DiskMiB} MiB, {_profile.NbdSeconds} s";
 
     /// <summary>
     /// The figure-4 fio job against the agent, with srnode stopped (SIGSTOP) for the fio run when
@@ -531,7 +590,7 @@ public sealed class Bench(BenchOptions options)
         }
     }
 
-    async Task StopAllAsync()
+    internal async Task StopAllAsync()
     {
         foreach (var c in Enumerable.Reverse(_children))
         {
@@ -557,13 +616,20 @@ public sealed class Bench(BenchOptions options)
         }
     }
 
-    static async Task SyncAsync(CancellationToken ct) => await Tools.RunAsync("sync", [], TimeSpan.FromMinutes(5), "sync", ct);
+    internal static async Task SyncAsync(CancellationToken ct) => await Tools.RunAsync("sync", [], TimeSpan.FromMinutes(5), "sync", ct);
 
-    static void TryDelete(string dir)
+    internal static void TryDelete(string dir)
     {
         try { Directory.Delete(dir, recursive: true); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { Console.Error.WriteLine($"could not remove {dir}: {e.Message}"); }
     }
+
+    /// <summary>The agent's line when writes overflowed its buffer into the dirty map (ReplicationClient.DirtyPassLoopAsync).</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"buffer full, (\d+) regions tracked")]
+    private static partial System.Text.RegularExpressions.Regex OverflowLine();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"dirty regions resent \((\d+) blocks\)")]
+    private static partial System.Text.RegularExpressions.Regex ResentLine();
 
     static string FindRepoRoot()
     {

@@ -9,6 +9,12 @@ if (args is ["pit", ..]) return await PitBench.RunAsync(args[1..]);
 if (args is ["resync", ..]) return await ResyncBench.RunAsync(args[1..], CancellationToken.None);
 if (args is ["failover", ..]) return await FailoverBench.RunAsync(args[1..], CancellationToken.None);
 if (args is ["reprotect", ..]) return await ReprotectBench.RunAsync(args[1..], CancellationToken.None);
+if (args is ["cpu", ..])
+{
+    using var cpuCancel = new CancellationTokenSource();
+    Console.CancelKeyPress += (_, e) => { e.Cancel = true; cpuCancel.Cancel(); };
+    return await CpuPerByteBench.RunAsync(args[1..], cpuCancel.Token);
+}
 if (args is ["nbd-tls", ..]) return await NbdTlsBench.RunAsync(args[1..], CancellationToken.None);
 
 BenchOptions options;

@@ -28,7 +28,8 @@ public static partial class Tools
         try { r = await ExternalTool.RunAsync(tool, args, timeout, ct); }
         catch (Exception e) when (e is TimeoutException or InvalidOperationException or System.ComponentModel.Win32Exception) { throw new BenchException(step, e.Message, e); }
         if (r.ExitCode != 0)
-            throw new BenchException(step, $"{tool} {string.Join(' ', args)} exited {r.ExitCode}: {Tail(r.StdErr + r.StdOut, 1500)}");
+            // stderr apart: fio's error line would otherwise be cut off by the tail of its JSON report.
+            throw new BenchException(step, $"{tool} {string.Join(' ', args)} exited {r.ExitCode}: {Tail(r.StdErr, 1500)}" + (r.StdOut.Length > 0 ? $"; output: {Tail(r.StdOut, 300)}" : ""));
         return r;
     }
 
