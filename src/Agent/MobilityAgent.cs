@@ -11,8 +11,14 @@ namespace SiteRecovery.Agent;
 public sealed record AgentDisk(string Name, string Path);
 
 /// <summary>Settings of one Mobility agent.</summary>
-public sealed record AgentOptions(string AgentId, IReadOnlyList<AgentDisk> Disks, EndPoint NbdListen, EndPoint ProcessServer, string StateDirectory)
+/// <param name="ProcessServer">Where the disks replicate to; null with <see cref="ProcessServerFile"/>, until that file names it.</param>
+public sealed record AgentOptions(string AgentId, IReadOnlyList<AgentDisk> Disks, EndPoint NbdListen, EndPoint? ProcessServer, string StateDirectory)
 {
+    /// <summary>
+    /// <c>--process-server-file</c>: no process server yet; the agent serves and captures until this file names one
+    /// (see <see cref="ProcessServerFile"/>), then compares every disk with the replica. Null: <see cref="ProcessServer"/>.
+    /// </summary>
+    public string? ProcessServerFile { get; init; }
     /// <summary>Bytes of not-yet-acknowledged deltas held per disk before writers wait.</summary>
     public long BufferBytesPerDisk { get; init; } = 64L << 20;
     /// <summary>Where the writer identity lives (<see cref="WriterIdentity"/>); null: <see cref="StateDirectory"/>.</summary>
@@ -78,6 +84,8 @@ public sealed class MobilityAgent : IAsyncDisposable
         _options = options;
         _log = log;
         if (options.Disks.Count == 0) throw new ArgumentException("the agent needs at least one --disk NAME=PATH");
+        if ((options.ProcessServer is null) == (options.ProcessServerFile is null))
+            throw new ArgumentException("give --process-server HOST:PORT, or --process-server-file FILE for an agent that captures until FILE names its process server (one of the two)");
         var dup = options.Disks.GroupBy(d => d.Name).FirstOrDefault(g => g.Count() > 1);
         if (dup is not null) throw new ArgumentException($"disk name '{dup.Key}' is given twice");
         foreach (var d in options.Disks)
@@ -104,7 +112,10 @@ public sealed class MobilityAgent : IAsyncDisposable
     /// <summary>NBD clients connected to the disk's export now (0 before the server starts).</summary>
     public int NbdClientsOf(string disk) => _nbd?.ClientsOf(disk) ?? 0;
     public IReadOnlyList<ReplicatedExport> Exports => _exports;
-    public ReplicationClient? Client => _client;
+    public ReplicationClient? Client => Volatile.Read(ref _client);
+
+    /// <summary>True while no process server is known (<see cref="AgentOptions.ProcessServerFile"/>): the disks serve and capture.</summary>
+    public bool Capturing => _options.ProcessServer is null && Client is null;
 
     /// <summary>This agent's writer identity (from its state directory), once started.</summary>
     public WriterIdentity? Writer { get; private set; }
@@ -130,14 +141,44 @@ public sealed class MobilityAgent : IAsyncDisposable
         // The agent's writer identity lives in its state directory: restarted on it, the agent is the same writer.
         Writer = WriterIdentity.Open(_options.WriterDirectory ?? _options.StateDirectory);
         _log($"agent {_options.AgentId}: writer {HelloSignature.Short(Writer.Fingerprint)}");
-        _client = new ReplicationClient(_options.AgentId, _exports, _options.ProcessServer, _options.StateDirectory, _options.ResyncBlockBytes, _log, freezer: Freezer,
-            compareWithReplica: _options.CompareWithReplica, resyncCompleted: _options.ResyncCompleted,
-            quiesce: new QuiesceSetup(Freezer, Shutdown, _options.Freeze.HookTimeout, _nbd.ClientsOf),
-            firstSyncHold: _options.HoldFirstSyncFile is { } hold ? FirstSyncHold.WaitAsync(hold, _log, _stop.Token) : null, writer: Writer);
-        _clientTask = _client.RunAsync(_stop.Token);
-        await _client.FirstResume.WaitAsync(ct).ConfigureAwait(false);
+        var firstSyncHold = _options.HoldFirstSyncFile is { } hold ? FirstSyncHold.WaitAsync(hold, _log, _stop.Token) : null;
+        if (_options.ProcessServer is { } processServer)
+        {
+            var client = StartClient(processServer, firstSyncHold);
+            _clientTask = client.RunAsync(_stop.Token);
+            await client.FirstResume.WaitAsync(ct).ConfigureAwait(false);
+        }
+        else
+        {
+            // Capturing: the disks serve now. The machine wrote them before this agent existed (a failover's boot), so a
+            // whole compare is owed whatever comes: recorded in each activity log before any I/O, where the extents
+            // captured by an earlier run of this agent stay too.
+            foreach (var e in _exports)
+            {
+                e.Activity?.Reset(e.RecoveredActivity?.Extents ?? [], fullScanOwed: true);
+                e.BeginCapture();
+            }
+            _clientTask = Task.Run(async () =>
+            {
+                EndPoint given;
+                try { given = await ProcessServerFile.WaitAsync(_options.ProcessServerFile!, _log, _stop.Token).ConfigureAwait(false); }
+                catch (OperationCanceledException) { return; }
+                await StartClient(given, firstSyncHold).RunAsync(_stop.Token).ConfigureAwait(false);
+            }, CancellationToken.None);
+        }
         foreach (var e in _exports) e.MarkReady();
         _log($"agent {_options.AgentId}: serving {string.Join(", ", _exports.Select(e => e.Name))} over NBD at {_nbd.LocalEndPoint}");
+    }
+
+    ReplicationClient StartClient(EndPoint processServer, Task? firstSyncHold)
+    {
+        var client = new ReplicationClient(_options.AgentId, _exports, processServer, _options.StateDirectory, _options.ResyncBlockBytes, _log, freezer: Freezer,
+            // A capturing agent's disks were written without it: its first settle compares them whole.
+            compareWithReplica: _options.CompareWithReplica || _options.ProcessServerFile is not null, resyncCompleted: _options.ResyncCompleted,
+            quiesce: new QuiesceSetup(Freezer, Shutdown, _options.Freeze.HookTimeout, _nbd!.ClientsOf),
+            firstSyncHold: firstSyncHold, writer: Writer);
+        Volatile.Write(ref _client, client);
+        return client;
     }
 
     /// <summary>Stops serving, waits for everything to be acknowledged, records a clean state.</summary>
@@ -146,8 +187,11 @@ public sealed class MobilityAgent : IAsyncDisposable
         // A freeze left in effect would block the applications' writes for good: thaw before anything stops.
         await Freezer.DisposeAsync().ConfigureAwait(false);
         if (_nbd is not null) await _nbd.DisposeAsync().ConfigureAwait(false);
-        var clean = _client is not null && await _client.DrainAndMarkCleanAsync(_options.DrainTimeout).ConfigureAwait(false);
-        if (!clean) _log($"agent {_options.AgentId}: stopped with unacknowledged deltas; the next start resyncs");
+        var client = Client;
+        var clean = client is not null && await client.DrainAndMarkCleanAsync(_options.DrainTimeout).ConfigureAwait(false);
+        if (client is null && _options.ProcessServer is null)
+            _log($"agent {_options.AgentId}: stopped while capturing (no process server was given); the next start captures again, and compares every disk once one is");
+        else if (!clean) _log($"agent {_options.AgentId}: stopped with unacknowledged deltas; the next start resyncs");
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_clientTask is not null) await _clientTask.ConfigureAwait(false);
         foreach (var e in _exports) e.Dispose();

@@ -54,17 +54,17 @@ public sealed class ReprotectNodeKillTests
             .Select(p => (p.pid, p.Item2!));
 
     /// <summary>Every agent serving from <paramref name="folder"/> (its state directory), whoever started it.</summary>
-    static List<int> AgentsOf(string folder) => Processes()
+    internal static List<int> AgentsOf(string folder) => Processes()
         .Where(p => p.Args.Zip(p.Args.Skip(1)).Any(a => a.First == "--state-dir" && a.Second == folder))
         .Select(p => p.Pid).ToList();
 
     /// <summary>Every qemu of <paramref name="job"/> (its work folder, hence the job id, is in its command line).</summary>
-    static List<int> QemusOf(string job) => Processes()
+    internal static List<int> QemusOf(string job) => Processes()
         .Where(p => p.Args[0].Contains("qemu-system", StringComparison.Ordinal) && p.Args.Any(a => a.Contains(job, StringComparison.Ordinal)))
         .Select(p => p.Pid).ToList();
 
     /// <summary>SIGKILL of the node's own process only: what it started itself outlives it, as after a real crash.</summary>
-    static async Task CrashAsync(Node node)
+    internal static async Task CrashAsync(Node node)
     {
         var process = node.Process!;
         System.Diagnostics.Process.GetProcessById(process.Pid).Kill(entireProcessTree: false);
@@ -79,7 +79,7 @@ public sealed class ReprotectNodeKillTests
     static int HistoryCount(JsonNode job, string text) => job["history"]!.AsArray().Count(l => l!.GetValue<string>().Contains(text, StringComparison.Ordinal));
 
     /// <summary>When the job's one history line holding <paramref name="text"/> was written (each line starts with its UTC time).</summary>
-    static DateTimeOffset RecordedAt(JsonNode job, string text)
+    internal static DateTimeOffset RecordedAt(JsonNode job, string text)
     {
         var line = job["history"]!.AsArray().Select(l => l!.GetValue<string>()).Single(l => l.Contains(text, StringComparison.Ordinal));
         return DateTimeOffset.Parse(line[..line.IndexOf(' ')], System.Globalization.CultureInfo.InvariantCulture);
@@ -119,6 +119,8 @@ public sealed class ReprotectNodeKillTests
             var done = await UntilAsync(target, job, j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(4));
             Assert.True(Status(done) == "Completed", done.ToJsonString());
             Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/commit", new { })).Status);
+            // The commit moves the machine onto its capturing agent first; the reprotect adopts that agent.
+            await UntilAsync(target, job, CommitCaptureTests.Captured, TimeSpan.FromMinutes(2));
             await source.StopAsync();
             var work = Path.Combine(target.DataDir, "failover", job, "vm1");
             var reverseFolder = Path.Combine(work, "reverse-agent");
@@ -312,6 +314,7 @@ public sealed class ReprotectNodeKillTests
             var done = await UntilAsync(target, job, j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(4));
             Assert.True(Status(done) == "Completed", done.ToJsonString());
             Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/commit", new { })).Status);
+            await UntilAsync(target, job, CommitCaptureTests.Captured, TimeSpan.FromMinutes(2));
             await source.StopAsync();
             var committed = done["machines"]!.AsArray().Single()!;
             var machinePid = committed["pid"]!.GetValue<int>();
@@ -325,11 +328,13 @@ public sealed class ReprotectNodeKillTests
             await original.StartAsync();
             var reprotect = await target.Api.PostAsync($"api/failovers/{job}/reprotect", new { processServer = original.PsAddress, api = original.ApiUrl });
             Assert.True(reprotect.Status == HttpStatusCode.OK, reprotect.Text);
-            var agentLog = Path.Combine(reverseFolder, "agent.log");
+            // The commit's agent (held since the commit) is adopted and given its process server: the kill lands then,
+            // somewhere between that and the step's record (before, during or after the release and the compare).
+            var given = Path.Combine(reverseFolder, "process-server");
             var heldDeadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
-            while (!(File.Exists(agentLog) && File.ReadAllText(agentLog).Contains("first sync held until", StringComparison.Ordinal)))
+            while (!File.Exists(given))
             {
-                if (DateTime.UtcNow > heldDeadline) throw new TimeoutException($"the reverse agent did not start held within 1 min\n{target.Logs(60)}");
+                if (DateTime.UtcNow > heldDeadline) throw new TimeoutException($"the commit's agent was not given its process server within 1 min\n{target.Logs(60)}");
                 await Task.Delay(20);
             }
             var killAt = DateTimeOffset.UtcNow;

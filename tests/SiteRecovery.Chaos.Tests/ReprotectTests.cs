@@ -90,6 +90,8 @@ public sealed class ReprotectTests
             Assert.Equal(HttpStatusCode.Conflict, early.Status);
             Assert.Contains("is not committed: commit it first", early.Error);
             Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/commit", new { })).Status);
+            // The commit moves the machine onto its capturing agent first; the reprotect adopts that agent.
+            await UntilAsync(target, job, CommitCaptureTests.Captured, TimeSpan.FromMinutes(2));
             // The source machine is shut down: its agent stops (cleanly, read-only since the failover's stop).
             await source.StopAsync();
             var failedOverData = Path.Combine(target.DataDir, "failover", job, "vm1", "vm1-data.img");

@@ -92,7 +92,8 @@ public sealed class FailoverAutoRollbackProperties
 
         // A commit stops it; a rollback that arrives late is refused.
         var committed = FailoverJobProperties.Run(s, new CommitFailover(J, 4_000));
-        Assert.IsType<FailoverNext.Wait>(committed.Next());
+        // Next is the commit's capture (its machines onto their agents), never the rollback timer.
+        Assert.IsType<FailoverNext.Capture>(committed.Next());
         Assert.Null(committed.ToView().AutoRollbackAtUnixMs);
         Assert.Equal(RejectionReason.InvalidState, committed.Decide(new RollbackFailover(J, "late", 123_000)).Rejection!.Reason);
 

@@ -103,7 +103,10 @@ public sealed class FailoverJobProperties
         new ReturnMachines(J, 14), new FailReturn(J, "did not boot", 14),
         new RecordReturned(J, [new ReturnedMachineRecord("vm1", "http://orig", 8, "127.0.0.1:2", "/o/agent.log", [new ReverseDiskRecord("vm1-d", 1 << 20, 0, 0, 256, 0.5)], 9, "/o/console.log", "tcg", true, 9.5, null, null)], 15),
         new FailFailback(J, "timed out", 14), new RollbackFailover(J, "undo", 15), new CleanupFailover(J, "operator", 15), new InterruptFailover(J, null, "restart", 15),
-        new CommitFailover(J, 15), new ChangeFailoverPoint(J, new FailoverPointChoice("latest"), 15));
+        new CommitFailover(J, 15), new ChangeFailoverPoint(J, new FailoverPointChoice("latest"), 15),
+        new RecordCommitCaptured(J, new CommitCapture([new CaptureAgentRecord("vm1", 6, "/f", "/f/agent.log", "127.0.0.1:1", false)],
+            [Started("vm1") with { Disks = [new ServedDiskRecord("vm1-d", "reverse-agent", "nbd://127.0.0.1:1/vm1-d", 0, 1 << 20)] }], [Boot("vm1", true)], ["vm2: the agent did not start"]), 11),
+        new FailCommitCapture(J, "cancelled", 11));
 
     [Property(MaxTest = 300)]
     public Property After_a_commit_only_a_reprotect_then_a_failback_and_a_return_move_the_job_and_a_return_is_final() =>
@@ -112,6 +115,10 @@ public sealed class FailoverJobProperties
             Checker.Run<FailoverJobState, IFailoverJobCommand, IFailoverJobEvent>(Committed(), commands, (before, after, command) =>
             {
                 Assert.True(after.AfterCommit, $"{command.GetType().Name} took a committed job back to {after.Status}");
+                // Nothing moves the machines while the commit still moves them onto their capturing agents.
+                if (before.CaptureOwed) Assert.Equal(FailoverJobStatus.Committed, after.Status);
+                if (after.CaptureOwed) Assert.Empty(after.CaptureAgents);
+                if (!before.CaptureOwed) Assert.False(after.CaptureOwed);
                 if (before.Status == FailoverJobStatus.Returned) Assert.Equal(FailoverJobStatus.Returned, after.Status);
                 // Every move is one step along committed → reprotecting → reprotected → failing back → failed back → returning →
                 // returned (or one back on a failure); a failback asked to return goes from failing back straight to returning.

@@ -19,7 +19,11 @@ public sealed partial class FailoverSagaTests
         await site.Ask<CommandResult>(site.Jobs, new StartFailoverJob(job, "p1", 1, FailoverKind.Unplanned, new FailoverPointChoice("latest"), steps, machines, 1, null));
         await site.WaitAsync(job, v => v.Status == FailoverJobStatus.Completed);
         Assert.IsType<CommandResult.Accepted>(await site.Ask<CommandResult>(site.Jobs, new CommitFailover(job, 2)));
+        // The commit's follow-up: the machines move onto their capturing agents before anything else moves them.
+        await site.WaitAsync(job, v => v.History.Any(IsCaptureOutcome));
     }
+
+    static bool IsCaptureOutcome(string line) => line.Contains("Z captured: ", StringComparison.Ordinal) || line.Contains("Z capture failed: ", StringComparison.Ordinal);
 
     [Fact]
     public async Task A_committed_failover_is_reprotected_then_failed_back_and_its_machines_are_free_again()

@@ -77,10 +77,31 @@ public sealed partial class FailoverSagaTests : IDisposable
         public int FailReverse { get; set; }
         public int FailReturn { get; set; }
 
+        /// <summary>When set, a commit's capture waits for it (a node can then stop in the middle of one).</summary>
+        public TaskCompletionSource? BlockCapture { get; init; }
+        /// <summary>Machines the capture cannot move (named in its failures).</summary>
+        public IReadOnlySet<string> CannotCapture { get; init; } = new HashSet<string>();
+        /// <summary>What each reprotect was given of the commit's agents: one line per reprotect, the machines with an agent.</summary>
+        public readonly ConcurrentQueue<string> ReprotectedWithAgents = new();
+
+        public async Task<CommitCapture> CaptureAsync(string jobId, IReadOnlyList<StartedMachineRecord> running, CancellationToken ct)
+        {
+            Calls.Enqueue($"capture {running.Count}");
+            if (BlockCapture is not null) await BlockCapture.Task.WaitAsync(ct);
+            var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            var moved = running.Where(m => !CannotCapture.Contains(m.MachineId)).ToList();
+            return new CommitCapture(
+                moved.Select(m => new CaptureAgentRecord(m.MachineId, 5, $"/tmp/{m.MachineId}/reverse-agent", "/dev/null", "127.0.0.1:5", false)).ToList(),
+                moved.Select(m => m with { Disks = m.Disks.Select(d => d with { ExportId = "reverse-agent", Uri = $"nbd://127.0.0.1:5/{d.DiskId}" }).ToList() }).ToList(),
+                moved.Select(m => new MachineBootRecord(m.MachineId, true, now, 0.1, null, null, ["SR-BOOTED"]) { Restarted = false }).ToList(),
+                running.Where(m => CannotCapture.Contains(m.MachineId)).Select(m => $"{m.MachineId}: the agent did not start").ToList());
+        }
+
         public async Task<(IReadOnlyList<ReverseMachineRecord> Machines, IReadOnlyList<StartedMachineRecord> Started, IReadOnlyList<MachineBootRecord> Boots)> ReprotectAsync(
-            string jobId, IReadOnlyList<StartedMachineRecord> running, ReverseTarget target, CancellationToken ct)
+            string jobId, IReadOnlyList<StartedMachineRecord> running, IReadOnlyList<CaptureAgentRecord> captured, ReverseTarget target, CancellationToken ct)
         {
             Calls.Enqueue($"reprotect {running.Count} to {target.ProcessServer}");
+            ReprotectedWithAgents.Enqueue(string.Join(",", captured.Select(a => $"{a.MachineId}@{a.AgentPid}")));
             if (BlockReverse is not null) await BlockReverse.Task.WaitAsync(ct);
             if (FailReverse-- > 0) throw new InvalidOperationException("the original site's process server refused the connection");
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();

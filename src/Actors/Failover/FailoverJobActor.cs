@@ -27,6 +27,7 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
     const int ReprotectWork = -2;
     const int FailbackWork = -3;
     const int ReturnWork = -5;
+    const int CaptureWork = -6;
     CancellationTokenSource? _work;
     Task? _running;
     // When the armed timer ("ttl": a test failover's time-to-live or a planned one's commit policy) fires; null when none is.
@@ -97,7 +98,7 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
             if (LastSequenceNr % _settings.SnapshotEvery == 0) SaveSnapshot(_state);
             if (e is FailoverCleanupStarted) CancelWork();
             if (e is FailoverCleanedUp or FailoverFailedBack or FailoverReturned or FailoverReturnFailed && _state.ReleasesMachines) _directory?.Tell(new CloseFailover(_state.JobId));
-            if (e is FailoverCommitted) _directory?.Tell(new MarkFailoverCommitted(_state.JobId));
+            if (e is FailoverCommitted or FailoverCommittedWithCapture) _directory?.Tell(new MarkFailoverCommitted(_state.JobId));
             // A return asked after the failback freed the machines claims them again (a no-op while they are claimed).
             if (e is FailoverReturnStarted) _directory?.Tell(new ReopenFailover(_state.JobId));
             if (--remaining > 0) return;
@@ -135,9 +136,14 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
             case FailoverNext.Reprotect r when _inFlight != ReprotectWork:
                 Launch(ReprotectWork, async ct =>
                 {
-                    var (machines, started, boots) = await _effects.ReprotectAsync(_state.JobId, _state.Started, r.Target, ct).ConfigureAwait(false);
+                    var (machines, started, boots) = await _effects.ReprotectAsync(_state.JobId, _state.Started, _state.CaptureAgents, r.Target, ct).ConfigureAwait(false);
                     return new RecordReprotected(_state.JobId, machines, started, boots, Now());
                 });
+                break;
+            // A node stopped or killed mid-capture finds the capture still owed in its journal and repeats it (adopting the agents).
+            case FailoverNext.Capture when _inFlight != CaptureWork:
+                Launch(CaptureWork, async ct =>
+                    new RecordCommitCaptured(_state.JobId, await _effects.CaptureAsync(_state.JobId, _state.Started, ct).ConfigureAwait(false), Now()));
                 break;
             case FailoverNext.Failback when _inFlight != FailbackWork:
                 Launch(FailbackWork, async ct =>
@@ -186,6 +192,7 @@ public sealed class FailoverJobActor : ReceivePersistentActor, IWithTimers
                 IFailoverJobCommand failed = work switch
                 {
                     ReprotectWork => new FailReprotect(jobId, error, Now()),
+                    CaptureWork => new FailCommitCapture(jobId, error, Now()),
                     FailbackWork => new FailFailback(jobId, error, Now()),
                     ReturnWork => new FailReturn(jobId, error, Now()),
                     _ => new FailFailoverStep(jobId, work, Now(), error),

@@ -57,6 +57,14 @@ public sealed record FailoverJobState(
     public ImmutableList<ReturnedMachineRecord> Returned { get; init; } = [];
     /// <summary>A planned failover's commit policy: rolled back by itself when not committed this long after it completed.</summary>
     public int? AutoRollbackSeconds { get; init; }
+    /// <summary>
+    /// Committed, and the machines are still to move onto their capturing agents (the commit's follow-up work, done
+    /// again after a node restart until its outcome is recorded). Status stays <see cref="FailoverJobStatus.Committed"/>
+    /// meanwhile: nothing can roll the job back any more, but nothing else moves its machines until the move is recorded.
+    /// </summary>
+    public bool CaptureOwed { get; init; }
+    /// <summary>The agents the commit moved the machines onto; empty for a job committed before commits captured, whose reprotect starts agents itself.</summary>
+    public ImmutableList<CaptureAgentRecord> CaptureAgents { get; init; } = [];
 
     /// <summary>
     /// When the commit policy rolls the job back: only a planned failover with the policy, completed and not committed,
@@ -139,6 +147,12 @@ public sealed record FailoverJobState(
             CompleteFailoverCleanup c => Status == FailoverJobStatus.CleaningUp
                 ? Accept(new FailoverCleanedUp(JobId, c.AtUnixMs, c.Removed))
                 : Status == FailoverJobStatus.CleanedUp ? Decision<IFailoverJobEvent>.NoOp : NotNow(name, null),
+            RecordCommitCaptured c => Status == FailoverJobStatus.Committed && CaptureOwed
+                ? Accept(new FailoverCommitCaptured(JobId, c.Capture, c.AtUnixMs))
+                : NotNow(name, null),
+            FailCommitCapture c => Status == FailoverJobStatus.Committed && CaptureOwed
+                ? Accept(new FailoverCommitCaptureFailed(JobId, string.IsNullOrWhiteSpace(c.Error) ? "failed" : c.Error, c.AtUnixMs))
+                : NotNow(name, null),
             ReprotectFailover c => DecideReprotect(c),
             RecordReprotected c => Status == FailoverJobStatus.Reprotecting
                 ? Accept(new FailoverReprotected(JobId, c.Machines, c.Started, c.Boots, c.AtUnixMs))
@@ -195,6 +209,9 @@ public sealed record FailoverJobState(
                 _ when Kind == FailoverKind.Test => $"job '{JobId}' is a test failover: only a committed planned or unplanned failover is reprotected",
                 _ => $"job '{JobId}' is {Status}: only a committed failover ({FailoverJobStatus.Committed}) can be reprotected",
             });
+        // The reprotect adopts the agents the commit moves the machines onto: it waits until that move is recorded.
+        if (CaptureOwed)
+            return Reject(RejectionReason.InvalidState, $"job '{JobId}' is committed and still moving its machines onto their capturing agents at this site: reprotect once that is recorded (see its history)");
         if (c.Target is null) return Invalid($"{cmd}.Target must say where to protect the machines back to");
         if (HostPortError(c.Target.ProcessServer) is { } bad) return Invalid($"{cmd}.Target.ProcessServer {bad}");
         if (!Uri.TryCreate(c.Target.Api, UriKind.Absolute, out var api) || api.Scheme is not ("http" or "https"))
@@ -286,7 +303,7 @@ public sealed record FailoverJobState(
             return Reject(RejectionReason.InvalidState, $"job '{JobId}' is a test failover: it is cleaned up, never committed");
         if (Status != FailoverJobStatus.Completed)
             return Reject(RejectionReason.InvalidState, $"job '{JobId}' is {Status}: only a failover whose machines all started ({FailoverJobStatus.Completed}) can be committed");
-        return Accept(new FailoverCommitted(JobId, c.AtUnixMs));
+        return Accept(new FailoverCommittedWithCapture(JobId, c.AtUnixMs));
     }
 
     Decision<IFailoverJobEvent> DecideRollback(RollbackFailover c)
@@ -373,6 +390,25 @@ public sealed record FailoverJobState(
         {
             Status = FailoverJobStatus.Committed,
             History = History.Add(Line(e.AtUnixMs, "committed: the machines stay failed over")),
+        },
+        FailoverCommittedWithCapture e => this with
+        {
+            Status = FailoverJobStatus.Committed, CaptureOwed = true,
+            History = History.Add(Line(e.AtUnixMs, "committed: the machines stay failed over; each moves onto an agent here that captures its writes")),
+        },
+        FailoverCommitCaptured e => this with
+        {
+            CaptureOwed = false,
+            CaptureAgents = CaptureAgents.RemoveAll(a => e.Capture.Agents.Any(n => n.MachineId == a.MachineId)).AddRange(e.Capture.Agents),
+            Started = Started.RemoveAll(m => e.Capture.Started.Any(n => n.MachineId == m.MachineId)).AddRange(e.Capture.Started),
+            Boots = Boots.RemoveAll(b => e.Capture.Boots.Any(n => n.MachineId == b.MachineId)).AddRange(e.Capture.Boots),
+            History = History.Add(Line(e.AtUnixMs, "captured: " + string.Join("; ", e.Capture.Agents.Select(Describe).Concat(
+                e.Capture.Failures.Select(f => $"not moved: {f} (it runs on its images; the reprotect moves it)"))))),
+        },
+        FailoverCommitCaptureFailed e => this with
+        {
+            CaptureOwed = false,
+            History = History.Add(Line(e.AtUnixMs, $"capture failed: {e.Error} (the machines run on their images; the reprotect moves them onto agents)")),
         },
         // The plan runs again from its first step at the new point; the machines restart on it.
         FailoverPointChanged e => this with
@@ -462,6 +498,9 @@ public sealed record FailoverJobState(
 
     FailoverJobState Update(int index, Func<FailoverStep, FailoverStep> change) => this with { Steps = Steps.SetItem(index, change(Steps[index])) };
 
+    static string Describe(CaptureAgentRecord a) =>
+        $"{a.MachineId} on agent pid {a.AgentPid} (nbd {a.Nbd}, {(a.Restarted ? "restarted on it: the live move failed" : "moved while running")}), writes captured, nothing replicated until a reprotect";
+
     static string Describe(ReturnedMachineRecord m)
     {
         var boot = m.Booted ? $"booted in {m.BootSeconds:0.0} s" : "not booted";
@@ -479,6 +518,7 @@ public sealed record FailoverJobState(
         FailoverJobStatus.Completed when Kind == FailoverKind.Test && TtlSeconds is { } ttl => new FailoverNext.CleanupAt(CompletedUnixMs!.Value + ttl * 1000L),
         FailoverJobStatus.Completed when AutoRollbackAtUnixMs is { } at => new FailoverNext.RollbackAt(at),
         FailoverJobStatus.CleaningUp => new FailoverNext.Cleanup(),
+        FailoverJobStatus.Committed when CaptureOwed => new FailoverNext.Capture(),
         FailoverJobStatus.Reprotecting => new FailoverNext.Reprotect(Reverse!),
         FailoverJobStatus.FailingBack => new FailoverNext.Failback(),
         FailoverJobStatus.Returning => new FailoverNext.Return(),
@@ -510,6 +550,8 @@ public abstract record FailoverNext
     public sealed record RollbackAt(long AtUnixMs) : FailoverNext;
     /// <summary>Remove what the job made.</summary>
     public sealed record Cleanup : FailoverNext;
+    /// <summary>Move the committed machines onto capturing agents here (again, after a restart: it is safe to repeat).</summary>
+    public sealed record Capture : FailoverNext;
     /// <summary>Protect the committed machines back to <paramref name="Target"/> (again, after a restart: it is safe to repeat).</summary>
     public sealed record Reprotect(ReverseTarget Target) : FailoverNext;
     /// <summary>Stop the machines here and drain them to the original site (again, after a restart).</summary>

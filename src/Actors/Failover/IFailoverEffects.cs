@@ -40,13 +40,24 @@ public interface IFailoverEffects
     Task<IReadOnlyList<string>> RemoveAsync(string jobId, IReadOnlyList<string> machines, IReadOnlyList<StartedMachineRecord> started, CancellationToken ct);
 
     /// <summary>
+    /// A commit's follow-up: each committed machine moves, while it runs, onto an agent here that serves its images over
+    /// NBD and captures every write without a process server (none may be known yet); a machine whose move fails is
+    /// stopped and started again on the agent's exports and waited for until it boots. A machine that could not be put on
+    /// an agent is named in <see cref="CommitCapture.Failures"/> and left as it was. Safe to repeat after a node restart:
+    /// an agent an earlier attempt started is adopted, and a machine already on its exports stays there.
+    /// </summary>
+    Task<CommitCapture> CaptureAsync(string jobId, IReadOnlyList<StartedMachineRecord> running, CancellationToken ct);
+
+    /// <summary>
     /// Protects a committed failover's running machines back to <paramref name="target"/>: each machine's disks are
     /// served by an agent here that replicates to the original site, its first sync compared by block hashes with the
-    /// original disks (only what changed moves); the machine is restarted on that agent's disks and waited for until it
-    /// boots. Safe to repeat: what an earlier attempt left is stopped first.
+    /// original disks (only what changed moves). A machine the commit put on a capturing agent (<paramref name="captured"/>)
+    /// keeps it: the agent is given the process server and its compare released. Any other is moved onto a new agent
+    /// while it runs, or restarted on it and waited for until it boots. Safe to repeat: what an earlier attempt left is
+    /// adopted or stopped first.
     /// </summary>
     Task<(IReadOnlyList<ReverseMachineRecord> Machines, IReadOnlyList<StartedMachineRecord> Started, IReadOnlyList<MachineBootRecord> Boots)> ReprotectAsync(
-        string jobId, IReadOnlyList<StartedMachineRecord> running, ReverseTarget target, CancellationToken ct);
+        string jobId, IReadOnlyList<StartedMachineRecord> running, IReadOnlyList<CaptureAgentRecord> captured, ReverseTarget target, CancellationToken ct);
 
     /// <summary>
     /// The planned failover back: the machines stop here, their agents drain every write to the original site, and it

@@ -79,8 +79,27 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
 
     readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>Opens the export for I/O once the process server has said where the stream resumes.</summary>
+    /// <summary>Opens the export for I/O once the process server has said where the stream resumes (or at once, capturing).</summary>
     public void MarkReady() => _ready.TrySetResult();
+
+    // Capturing: no process server is known yet (--process-server-file), so nothing can be numbered: the stream's first
+    // sequence is the process server's to say. A write is applied to the source after its extents are in the activity
+    // log, where they stay (nothing acknowledges them); the first connection compares the whole disk with the replica,
+    // which covers every captured write and every write made before this agent existed. Guarded by the write lock.
+    bool _capturing;
+    long _capturedBytes;
+
+    /// <summary>Serves I/O capturing, before any process server is known. Called before <see cref="MarkReady"/>.</summary>
+    public void BeginCapture() => _capturing = true;
+
+    /// <summary>True until the first process server settles this disk's numbering. Caller holds <see cref="WriteLock"/>.</summary>
+    public bool Capturing => _capturing;
+
+    /// <summary>Bytes written (data, zeroes, trims) while capturing, by this process.</summary>
+    public long CapturedBytes => Interlocked.Read(ref _capturedBytes);
+
+    /// <summary>Numbering is settled: every later change goes into the stream. Caller holds <see cref="WriteLock"/>.</summary>
+    public void EndCapture() => _capturing = false;
 
     /// <summary>Raised (outside the lock) when a write went to the dirty map instead of the stream.</summary>
     public event Action? Overflowed;
@@ -132,7 +151,8 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
             RefuseIfStopped();
             LogAhead(offset, data.Length);
             RandomAccess.Write(_file, data.Span, offset);
-            if (TrackOnOverflow && !Stream.HasRoom(data.Length)) { BeginResync(ResyncReason.BufferOverflow); Dirty.Mark(offset, data.Length); overflowed = true; }
+            if (_capturing) Interlocked.Add(ref _capturedBytes, data.Length);
+            else if (TrackOnOverflow && !Stream.HasRoom(data.Length)) { BeginResync(ResyncReason.BufferOverflow); Dirty.Mark(offset, data.Length); overflowed = true; }
             else
             {
                 // Numbered first: with no activity log a null-conditional call would skip evaluating its arguments.
@@ -164,7 +184,8 @@ public sealed class ReplicatedExport : INbdExport, IDisposable
             RefuseIfStopped();
             LogAhead(offset, length);
             WriteZeroes(offset, length);
-            if (TrackOnOverflow && !Stream.HasRoom(0)) { BeginResync(ResyncReason.BufferOverflow); Dirty.Mark(offset, length); overflowed = true; }
+            if (_capturing) Interlocked.Add(ref _capturedBytes, length);
+            else if (TrackOnOverflow && !Stream.HasRoom(0)) { BeginResync(ResyncReason.BufferOverflow); Dirty.Mark(offset, length); overflowed = true; }
             else
             {
                 var last = Stream.Append(kind, offset, length, ReadOnlyMemory<byte>.Empty).Sequence;

@@ -135,11 +135,11 @@ public sealed class ReplicationClient(
         foreach (var d in disks)
         {
             var durable = resume.DurableThrough.TryGetValue(d.Name, out var v) ? v : 0;
-            var reason = Settle(d, durable);
+            var reason = Settle(d, durable, out var rangeOpened);
             if (reason is { } r)
             {
                 notices.Add(new ResyncNotice(d.Name, r, false, durable));
-                StartResync(d, r, sender, ct, rangeOpened: r == ResyncReason.StreamGap);
+                StartResync(d, r, sender, ct, rangeOpened);
             }
         }
         foreach (var n in notices) await sender.SendAsync(n, ct).ConfigureAwait(false);
@@ -165,10 +165,17 @@ public sealed class ReplicationClient(
     }
 
     /// <summary>Decides, per disk, where numbering continues and whether a resync is needed.</summary>
-    ResyncReason? Settle(ReplicatedExport d, long durable)
+    ResyncReason? Settle(ReplicatedExport d, long durable, out bool rangeOpened)
     {
+        rangeOpened = false;
+        if (!_started && CaptureEnds(d, durable))
+        {
+            rangeOpened = true;
+            return ResyncReason.Reprotect;
+        }
         if (_started)
         {
+            rangeOpened = true;
             if (d.Stream.ResendFrom(durable)) return null;
             // The server lost deltas the agent already dropped: only a resync can close the gap.
             d.WriteLock.Wait();
@@ -222,6 +229,31 @@ public sealed class ReplicationClient(
         }
         d.Activity?.Reset([], fullScanOwed: true);
         return ResyncReason.AgentRestartedWithoutTracking;
+    }
+
+    /// <summary>
+    /// The first process server of a capturing agent (<see cref="ProcessServerFile"/>) settles a disk that serves I/O
+    /// already: in one critical section numbering starts after <paramref name="durable"/>, the whole compare is owed
+    /// (state dirty, full scan in the log) and its range opens, so no write is numbered before the begin marker and every
+    /// write before it is on the disk the compare reads. False for a disk that is not capturing.
+    /// </summary>
+    bool CaptureEnds(ReplicatedExport d, long durable)
+    {
+        d.WriteLock.Wait();
+        try
+        {
+            if (!d.Capturing) return false;
+            var extents = d.Activity?.Count;
+            new AgentStateFile(durable, Clean: false).Save(StatePath(d.Name));
+            d.Stream.StartAfter(durable);
+            d.Activity?.Reset([], fullScanOwed: true);
+            d.EndCapture();
+            d.ScanStarted(ResyncReason.Reprotect);
+            log($"disk {d.Name}: captured {d.CapturedBytes} bytes of writes" + (extents is { } n ? $" in {n} extent(s) of the activity log" : "") +
+                $" while no process server was known; the whole disk is compared with the replica (durable #{durable})");
+            return true;
+        }
+        finally { d.WriteLock.Release(); }
     }
 
     // Per disk, the extents a crash-recovery resync compares (from the activity log), until that resync starts.

@@ -12,7 +12,8 @@ var nbdListenAny = new Option<bool>("--nbd-listen-any") { Description = "Let --n
 var nbdTlsCertificate = new Option<string?>("--nbd-tls-certificate") { Description = "PEM certificate (chain) the NBD export serves; with --nbd-tls-key and --nbd-tls-client-ca, every NBD client must start TLS (NBD_OPT_STARTTLS) and present a certificate that CA issued, and --nbd may then be any address" };
 var nbdTlsKey = new Option<string?>("--nbd-tls-key") { Description = "PEM private key of --nbd-tls-certificate (a file only this user may read)" };
 var nbdTlsClientCa = new Option<string?>("--nbd-tls-client-ca") { Description = "PEM file of the CA certificate(s) whose client certificates may use the NBD export (mutual TLS; the system's trust store is not consulted)" };
-var ps = new Option<string>("--process-server") { Description = "Process server data-path address HOST:PORT", Required = true };
+var ps = new Option<string?>("--process-server") { Description = "Process server data-path address HOST:PORT (or --process-server-file)" };
+var psFile = new Option<string?>("--process-server-file") { Description = "No process server yet: serve NBD and capture every write (kept in the activity log), replicating nothing, until FILE holds HOST:PORT; then compare every disk with the replica (implies --compare-with-replica)" };
 var state = new Option<string>("--state-dir") { Description = "Directory for the agent's tracking state", DefaultValueFactory = _ => ".data/agent" };
 var bufferMb = new Option<int>("--buffer-mb") { Description = "Unacknowledged data held per disk before writers wait (MiB)", DefaultValueFactory = _ => 64 };
 var activityExtents = new Option<int>("--activity-log-extents") { Description = "Extents (4 MiB each) the write-ahead activity log keeps hot per disk; after a crash only logged extents are compared and resent (0 turns the log off: a crash then compares the whole disk)", DefaultValueFactory = _ => AgentOptions.DefaultActivityLogExtents };
@@ -28,7 +29,7 @@ var holdFirstSync = new Option<string?>("--hold-first-sync") { Description = "Se
 var writerDir = new Option<string?>("--writer-dir") { Description = "Directory of the agent's writer identity (writer.key, writer.epoch); the --state-dir unless given. The process server binds each disk to this identity: a new one is refused until an operator releases the disk (srctl writer release)" };
 var overflow = new Option<string>("--on-full-buffer") { Description = "track: mark dirty regions and resend them (writes keep source speed); wait: writers wait for room", DefaultValueFactory = _ => "track" };
 
-var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, shutdownCommand, shutdownQmp, compare, holdFirstSync, nbdListenAny, nbdTlsCertificate, nbdTlsKey, nbdTlsClientCa, writerDir };
+var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, shutdownCommand, shutdownQmp, compare, holdFirstSync, psFile, nbdListenAny, nbdTlsCertificate, nbdTlsKey, nbdTlsClientCa, writerDir };
 run.SetAction(async (parse, ct) =>
 {
     var asJson = parse.GetValue(json);
@@ -43,8 +44,9 @@ run.SetAction(async (parse, ct) =>
         }).ToList();
         var tls = SiteRecovery.Capture.Nbd.NbdTlsFiles.FromFlags("--nbd-tls", parse.GetValue(nbdTlsCertificate), parse.GetValue(nbdTlsKey), parse.GetValue(nbdTlsClientCa));
         var options = new AgentOptions(parse.GetValue(id)!, parsedDisks, NbdListenAddress.Parse("--nbd", parse.GetValue(nbd)!, parse.GetValue(nbdListenAny), authenticated: tls is not null),
-            HostPort.Parse("--process-server", parse.GetValue(ps)!), Path.GetFullPath(parse.GetValue(state)!))
+            parse.GetValue(ps) is { } psText ? HostPort.Parse("--process-server", psText) : null, Path.GetFullPath(parse.GetValue(state)!))
         {
+            ProcessServerFile = parse.GetValue(psFile) is { } psPath ? Path.GetFullPath(psPath) : null,
             BufferBytesPerDisk = (long)parse.GetValue(bufferMb) << 20,
             ActivityLogExtents = parse.GetValue(activityExtents) is >= 0 and <= 1 << 20 and var ext ? ext
                 : throw new ArgumentException($"--activity-log-extents {parse.GetValue(activityExtents)} is outside 0..{1 << 20}"),

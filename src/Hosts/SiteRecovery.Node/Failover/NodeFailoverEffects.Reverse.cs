@@ -47,7 +47,7 @@ public sealed partial class NodeFailoverEffects
     }).ToList();
 
     public async Task<(IReadOnlyList<ReverseMachineRecord> Machines, IReadOnlyList<StartedMachineRecord> Started, IReadOnlyList<MachineBootRecord> Boots)> ReprotectAsync(
-        string jobId, IReadOnlyList<StartedMachineRecord> running, ReverseTarget target, CancellationToken ct)
+        string jobId, IReadOnlyList<StartedMachineRecord> running, IReadOnlyList<CaptureAgentRecord> captured, ReverseTarget target, CancellationToken ct)
     {
         if (running.Count == 0) throw new InvalidOperationException($"job {jobId} has no running machine to reprotect");
         var agents = Agents;
@@ -60,64 +60,38 @@ public sealed partial class NodeFailoverEffects
             var images = ImagesOf(m, work);
             var folder = ReverseFolder(work);
             var committed = HandleOf(m);
-            // The committed machine itself, running (on its images, or on this agent's exports after an interrupted
-            // attempt's pivot): it is moved, not restarted. Anything else is stopped first, so the images have one writer,
-            // the agent: a committed machine that died, or one an interrupted attempt started on its agent.
+            var disks = images.Select(i => (i.DiskId, i.Path)).ToList();
+            // The commit put the machine on a capturing agent: that agent stays (same process, the machine on its
+            // exports), is given the original site's process server and compares once released. Gone (it died, the
+            // host restarted), the machine is treated as a committed machine without one, below.
+            var capture = captured.FirstOrDefault(c => c.MachineId == m.MachineId);
+            var kept = capture is not null ? await agents.AdoptAsync(capture.AgentStateDirectory, m.MachineId, disks, null, ct, held: true) : null;
+            if (capture is not null && kept is null)
+                log.LogWarning("{Message}", $"failover {jobId}: machine {m.MachineId}: its commit's agent (pid {capture.AgentPid}) is gone; a new one replicating to {target.ProcessServer} takes its place");
+            // The committed machine itself, running (on its images, or on this agent's exports after the commit's or an
+            // interrupted attempt's pivot): it is moved, not restarted. Anything else is stopped first, so the images have
+            // one writer, the agent: a committed machine that died, or one an interrupted attempt started on its agent.
             var live = compute.IsRunning(committed);
             if (!live) await StopForRestartAsync(committed, work, ct);
             // An agent a node killed or stopped mid-step left serving these images to this site is kept (a failed attempt
             // stops its own, below); any other is stopped and a new one compares everything again, which is always safe.
-            var disks = images.Select(i => (i.DiskId, i.Path)).ToList();
-            var agent = await agents.AdoptAsync(folder, m.MachineId, disks, target.ProcessServer, ct, held: true)
+            var agent = kept
+                ?? await agents.AdoptAsync(folder, m.MachineId, disks, target.ProcessServer, ct, held: true)
                 ?? await agents.StartAsync(folder, m.MachineId, disks, target.ProcessServer, ct, held: true);
-            var pivoted = false;
+            // A running machine on the commit's agent has nothing to move: taking that agent away would take its disks.
+            var pivoted = kept is not null && live;
             try
             {
-                var served = images.Select(i => new ServedDiskRecord(i.DiskId, "reverse-agent", $"nbd://{agent.Nbd}/{i.DiskId}", 0, i.Size)).ToList();
-                var sources = served.Select(d => new DiskSource(d.DiskId, d.Uri, d.SizeBytes)).ToList();
-                if (live)
-                {
-                    try
-                    {
-                        var clock = System.Diagnostics.Stopwatch.StartNew();
-                        await compute.MoveDisksOntoServedAsync(committed, sources, LiveMoveTimeout, ct);
-                        pivoted = true;
-                        agents.Release(folder, m.MachineId);
-                        started.Add(m with { Disks = served });
-                        var console = new SiteRecovery.Compute.Local.ConsoleFile(m.ConsolePath);
-                        console.ReadNew(final: true);
-                        var guest = console.Tail.LastOrDefault(l => l.Contains("SR-CHECK", StringComparison.Ordinal))?.Trim();
-                        boots.Add(new MachineBootRecord(m.MachineId, true, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), clock.Elapsed.TotalSeconds, guest, null, console.Tail)
-                            { Restarted = false });
-                        log.LogInformation("{Message}", $"failover {jobId}: machine {m.MachineId} moved onto its reverse agent's exports while running (pid {m.Pid}, not restarted) in {clock.Elapsed.TotalSeconds:0.0} s");
-                    }
-                    catch (DiskMoveException e)
-                    {
-                        // The move's jobs are cancelled: the machine runs on its images, which the held agent has not read yet.
-                        log.LogWarning("{Message}", $"failover {jobId}: machine {m.MachineId} could not move onto its reverse agent's exports while running ({e.Message}); stopping and restarting it on them instead");
-                        live = false;
-                        await StopForRestartAsync(committed, work, ct);
-                    }
-                }
-                if (!live)
-                {
-                    // Stopped: nothing writes the images but the agent from here on.
-                    agents.Release(folder, m.MachineId);
-                    var spec = await SpecAsync(m.MachineId, FailoverKind.Planned, work, ct);
-                    var handle = await compute.StartAsync(spec, sources, ct);
-                    var record = new StartedMachineRecord(handle.Target, m.MachineId, spec.Name, handle.InstanceId, handle.Pid, handle.ConsolePath, handle.Accelerator,
-                        handle.StartedAt.ToUnixTimeMilliseconds(), served);
-                    started.Add(record);
-                    var boot = await compute.WaitBootedAsync(handle, settings.BootMarker, settings.BootTimeout, ct);
-                    var guest = boot.ConsoleTail.LastOrDefault(l => l.Contains("SR-CHECK", StringComparison.Ordinal))?.Trim();
-                    boots.Add(new MachineBootRecord(m.MachineId, boot.Booted, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), boot.Elapsed.TotalSeconds, guest, boot.Failure, boot.ConsoleTail));
-                    if (!boot.Booted) throw new InvalidOperationException($"machine {m.MachineId} did not boot on its reverse agent's disks: {boot.Failure}");
-                    log.LogInformation("{Message}", $"failover {jobId}: machine {m.MachineId} restarted on its reverse agent's exports (it was not running, or could not move while running)");
-                }
+                if (kept is not null) agents.GiveProcessServer(folder, m.MachineId, target.ProcessServer);
+                var on = await OntoAgentAsync(jobId, m, work, live, agent, images, "reverse agent", () => agents.Release(folder, m.MachineId), ct);
+                pivoted = !on.Restarted;
+                started.Add(on.Started);
+                boots.Add(on.Boot);
                 var synced = await agents.WaitSyncedAsync(agent, m.MachineId, images.Select(i => i.DiskId).ToList(), ct);
                 reverse.Add(new ReverseMachineRecord(m.MachineId, agent.Pid, folder, agent.LogPath, agent.Nbd,
                     synced.Select(s => new ReverseDiskRecord(s.Disk, s.SizeBytes, s.BytesSent, s.BlocksSent, s.BlocksEqual, s.Seconds)).ToList()));
-                log.LogInformation("{Message}", $"failover {jobId}: machine {m.MachineId} reprotected to {target.ProcessServer}: " +
+                log.LogInformation("{Message}", $"failover {jobId}: machine {m.MachineId} reprotected to {target.ProcessServer}" +
+                    (kept is not null ? $" by its commit's agent (pid {agent.Pid})" : "") + ": " +
                     string.Join(", ", synced.Select(s => $"{s.Disk} {s.BytesSent} of {s.SizeBytes} bytes moved in {s.Seconds:0.0} s")));
             }
             // A failed attempt leaves no agent behind (its machine, if started, is stopped by the next attempt), unless the
@@ -132,6 +106,56 @@ public sealed partial class NodeFailoverEffects
             }
         }
         return (reverse, started, boots);
+    }
+
+    /// <summary>A committed machine on an agent's exports, and whether it had to be restarted there.</summary>
+    sealed record OnAgent(StartedMachineRecord Started, MachineBootRecord Boot, bool Restarted);
+
+    /// <summary>
+    /// Puts the committed machine <paramref name="m"/> on <paramref name="agent"/>'s exports of its images: moved while it
+    /// runs (<paramref name="live"/>; idempotent, so a machine already there stays), else, or when the move fails, stopped
+    /// and started on them and waited for until it boots (throws when it does not). <paramref name="throughAgent"/> runs
+    /// once nothing writes the images past the agent any more: after the pivot, or once the machine is stopped.
+    /// </summary>
+    async Task<OnAgent> OntoAgentAsync(string jobId, StartedMachineRecord m, string work, bool live, ReverseAgents.Running agent,
+        IReadOnlyList<(string DiskId, string Path, long Size)> images, string what, Action throughAgent, CancellationToken ct)
+    {
+        var committed = HandleOf(m);
+        var served = images.Select(i => new ServedDiskRecord(i.DiskId, "reverse-agent", $"nbd://{agent.Nbd}/{i.DiskId}", 0, i.Size)).ToList();
+        var sources = served.Select(d => new DiskSource(d.DiskId, d.Uri, d.SizeBytes)).ToList();
+        if (live)
+        {
+            try
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                await compute.MoveDisksOntoServedAsync(committed, sources, LiveMoveTimeout, ct);
+                throughAgent();
+                var console = new SiteRecovery.Compute.Local.ConsoleFile(m.ConsolePath);
+                console.ReadNew(final: true);
+                var guest = console.Tail.LastOrDefault(l => l.Contains("SR-CHECK", StringComparison.Ordinal))?.Trim();
+                log.LogInformation("{Message}", $"failover {jobId}: machine {m.MachineId} moved onto its {what}'s exports while running (pid {m.Pid}, not restarted) in {clock.Elapsed.TotalSeconds:0.0} s");
+                return new OnAgent(m with { Disks = served },
+                    new MachineBootRecord(m.MachineId, true, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), clock.Elapsed.TotalSeconds, guest, null, console.Tail) { Restarted = false },
+                    false);
+            }
+            catch (DiskMoveException e)
+            {
+                // The move's jobs are cancelled: the machine runs on its images, which a held agent has not read yet.
+                log.LogWarning("{Message}", $"failover {jobId}: machine {m.MachineId} could not move onto its {what}'s exports while running ({e.Message}); stopping and restarting it on them instead");
+                await StopForRestartAsync(committed, work, ct);
+            }
+        }
+        // Stopped: nothing writes the images but the agent from here on.
+        throughAgent();
+        var spec = await SpecAsync(m.MachineId, FailoverKind.Planned, work, ct);
+        var handle = await compute.StartAsync(spec, sources, ct);
+        var record = new StartedMachineRecord(handle.Target, m.MachineId, spec.Name, handle.InstanceId, handle.Pid, handle.ConsolePath, handle.Accelerator,
+            handle.StartedAt.ToUnixTimeMilliseconds(), served);
+        var boot = await compute.WaitBootedAsync(handle, settings.BootMarker, settings.BootTimeout, ct);
+        var check = boot.ConsoleTail.LastOrDefault(l => l.Contains("SR-CHECK", StringComparison.Ordinal))?.Trim();
+        if (!boot.Booted) throw new InvalidOperationException($"machine {m.MachineId} did not boot on its {what}'s disks: {boot.Failure}");
+        log.LogInformation("{Message}", $"failover {jobId}: machine {m.MachineId} restarted on its {what}'s exports (it was not running, or could not move while running)");
+        return new OnAgent(record, new MachineBootRecord(m.MachineId, boot.Booted, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), boot.Elapsed.TotalSeconds, check, boot.Failure, boot.ConsoleTail), true);
     }
 
     /// <summary>Stops the committed machine and whatever an interrupted attempt started in its folder, before a restart on the agent's exports.</summary>

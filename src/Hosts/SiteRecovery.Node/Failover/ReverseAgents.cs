@@ -12,6 +12,9 @@ namespace SiteRecovery.Node.Failover;
 /// A reprotect's agent starts <c>held</c>: its first sync (<c>--hold-first-sync</c>) waits until <see cref="Release"/> creates
 /// its folder's release file, once every write of the machine goes through the agent, or nothing writes. A return's agent
 /// serves files nothing else writes, so it is not held.
+/// A commit's agent starts without a process server (<c>--process-server-file</c>): it serves and captures, replicating
+/// nothing, until <see cref="GiveProcessServer"/> writes the original site's into its folder at reprotect; the reprotect
+/// adopts it (<see cref="AdoptAsync"/> with no process server) instead of starting another.
 /// </summary>
 public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
 {
@@ -26,6 +29,26 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
     static int? ReadPid(string folder) => File.Exists(PidFile(folder)) && int.TryParse(File.ReadAllText(PidFile(folder)).Trim(), out var pid) ? pid : null;
     public static string LogFile(string folder) => Path.Combine(folder, "agent.log");
     static string ReleaseFile(string folder) => Path.Combine(folder, "first-sync.release");
+    static string ProcessServerFile(string folder) => Path.Combine(folder, "process-server");
+
+    /// <summary>
+    /// Gives a commit's capturing agent in <paramref name="folder"/> its process server (written to a temporary name,
+    /// then renamed: the agent never reads it half written). Repeating it with the same one is a no-op; another one is
+    /// refused, since the agent connected to the first for as long as it runs.
+    /// </summary>
+    public void GiveProcessServer(string folder, string machineId, string processServer)
+    {
+        var path = ProcessServerFile(folder);
+        if (File.Exists(path))
+        {
+            var given = File.ReadAllText(path).Trim();
+            if (given == processServer) return;
+            throw new InvalidOperationException($"the capturing agent of {machineId} ({folder}) replicates to {given} already, not {processServer}: " +
+                $"reprotect to {given}, or stop that agent and its machine first");
+        }
+        SiteRecovery.Contracts.Storage.DurableFile.WriteAtomically(path, System.Text.Encoding.UTF8.GetBytes(processServer + "\n"), null, "process-server");
+        log($"agent of {machineId}: given its process server {processServer}");
+    }
 
     /// <summary>
     /// Lets the agent serving from <paramref name="folder"/> start its first sync (the compare). Only once nothing writes the
@@ -50,9 +73,10 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
     /// <summary>
     /// Starts an agent for <paramref name="machineId"/> serving <paramref name="disks"/> (disk id → image), replicating to
     /// <paramref name="processServer"/>, comparing every block with the replica by hash first (once released, when
-    /// <paramref name="held"/>); returns once it serves NBD.
+    /// <paramref name="held"/>); returns once it serves NBD. No <paramref name="processServer"/>: a capturing agent, given
+    /// one later by <see cref="GiveProcessServer"/>.
     /// </summary>
-    public async Task<Running> StartAsync(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string processServer, CancellationToken ct,
+    public async Task<Running> StartAsync(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string? processServer, CancellationToken ct,
         bool held = false)
     {
         Directory.CreateDirectory(folder);
@@ -60,6 +84,8 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
         File.WriteAllText(logPath, "");
         // An earlier agent's release must not let this one compare while its machine may still write the images directly.
         File.Delete(ReleaseFile(folder));
+        // Nor an earlier agent's process server make a new capturing one replicate before a reprotect says where to.
+        File.Delete(ProcessServerFile(folder));
         var args = new List<string> { "-c", "log=\"$1\"; shift; setsid \"$@\" >>\"$log\" 2>&1 </dev/null & echo $!", "sragent-launch", logPath };
         args.AddRange(settings.ReverseAgentCommand());
         args.AddRange(RunArguments(folder, machineId, disks, processServer, held));
@@ -68,7 +94,7 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
         if (run.ExitCode != 0 || !int.TryParse(run.StdOut.Trim(), out var pid))
             throw new InvalidOperationException($"the reverse agent of {machineId} did not start: exit {run.ExitCode?.ToString() ?? "none"}, {run.StdErr.Trim()}");
         File.WriteAllText(PidFile(folder), pid.ToString());
-        log($"reverse agent of {machineId} started (pid {pid}) replicating {disks.Count} disk(s) to {processServer}");
+        log($"reverse agent of {machineId} started (pid {pid}) {(processServer is null ? $"capturing {disks.Count} disk(s), replicating nothing until it is given a process server" : $"replicating {disks.Count} disk(s) to {processServer}")}");
         return await WaitReadyAsync(pid, folder, machineId, ct);
     }
 
@@ -78,7 +104,7 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
     /// stopping one that serves anything else. Kept rather than replaced: its first sync, and what that sync moved, are
     /// in its log already; a second agent would compare again, find the blocks sent and report nothing moved.
     /// </summary>
-    public async Task<Running?> AdoptAsync(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string processServer, CancellationToken ct,
+    public async Task<Running?> AdoptAsync(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string? processServer, CancellationToken ct,
         bool held = false)
     {
         if (ReadPid(folder) is not { } pid || !MachineProcess.IsOurs(pid, folder)) return null;
@@ -88,7 +114,9 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
             if (await StopLeftoverAsync(folder, ct) is { } stopped) log($"{stopped}: it served other disks or another site than the reprotect of {machineId} asks for");
             return null;
         }
-        log($"reverse agent of {machineId} (pid {pid}) adopted: an interrupted reprotect left it replicating to {processServer}");
+        log(processServer is null
+            ? $"capturing agent of {machineId} (pid {pid}) adopted"
+            : $"reverse agent of {machineId} (pid {pid}) adopted: an interrupted reprotect left it replicating to {processServer}");
         return await WaitReadyAsync(pid, folder, machineId, ct);
     }
 
@@ -100,10 +128,11 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
     static string WriterFolder(string folder, string machineId) =>
         Path.GetFullPath(Path.Combine(folder, "..", "..", "..", "reverse-writers", machineId));
 
-    static List<string> RunArguments(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string processServer, bool held)
+    static List<string> RunArguments(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string? processServer, bool held)
     {
-        var args = new List<string> { "run", "--id", machineId, "--nbd", "127.0.0.1:0", "--process-server", processServer, "--state-dir", folder, "--compare-with-replica",
-            "--writer-dir", WriterFolder(folder, machineId) };
+        var args = new List<string> { "run", "--id", machineId, "--nbd", "127.0.0.1:0" };
+        args.AddRange(processServer is null ? ["--process-server-file", ProcessServerFile(folder)] : ["--process-server", processServer]);
+        args.AddRange(["--state-dir", folder, "--compare-with-replica", "--writer-dir", WriterFolder(folder, machineId)]);
         if (held) args.AddRange(["--hold-first-sync", ReleaseFile(folder)]);
         args.Add("--json");
         foreach (var (diskId, path) in disks) args.AddRange(["--disk", $"{diskId}={path}"]);

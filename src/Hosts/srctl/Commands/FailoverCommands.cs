@@ -80,7 +80,8 @@ public static class FailoverCommands
         {
             var r = await client.PostAsync($"api/failovers/{Uri.EscapeDataString(parse.GetValue(commitJob)!)}/commit", new { }, ct);
             if (parse.GetValue(json)) Console.WriteLine(r.ToJsonString());
-            else AnsiConsole.MarkupLine($"[green]committed[/]: {Markup.Escape(parse.GetValue(commitJob)!)}");
+            else AnsiConsole.MarkupLine($"[green]committed[/]: {Markup.Escape(parse.GetValue(commitJob)!)}; each machine moves onto an agent here that captures its writes " +
+                $"(its history says when: [bold]srctl failover show {Markup.Escape(parse.GetValue(commitJob)!)}[/]; a reprotect waits for it)");
             return 0;
         }));
         cmd.Add(commit);

@@ -1,0 +1,258 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
+
+namespace SiteRecovery.Chaos.Tests;
+
+/// <summary>
+/// A commit on real parts: a planned failover of the tiny guest (boot disk and data disk) to the target node, then the
+/// commit, which moves the running machine onto an agent at the target that serves its images without any process
+/// server (the original site is not even running): the same qemu process runs on, its drives on the agent's NBD
+/// exports, and what it writes from then on goes through the agent, which replicates nothing. The reprotect, later, adopts
+/// that agent (same pid, the machine neither moved nor restarted), gives it the original site's process server and
+/// releases its compare, which moves exactly the blocks written since the failover: the one written between the boot and
+/// the commit and the one captured after it. The failback then leaves the original site holding the target's disks
+/// byte for byte.
+/// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class CommitCaptureTests
+{
+    const int BootMb = 64;
+    const int DataMb = 32;
+    const int Block = 1 << 20;
+
+    static Task<JsonNode> UntilAsync(Node node, string job, Func<JsonNode, bool> done, TimeSpan timeout) => FailoverTests.UntilAsync(node, job, done, timeout);
+
+    static string Status(JsonNode job) => FailoverTests.Status(job);
+
+    static bool Runs(int pid, string text)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/cmdline").Contains(text, StringComparison.Ordinal); }
+        catch (IOException) { return false; }
+    }
+
+    static string ControlSocket(string consolePath) =>
+        Path.Combine(Path.GetDirectoryName(consolePath)!, SiteRecovery.Compute.Local.QemuCommandLine.ControlSocketName);
+
+    /// <summary>The running machine writes 1 MiB of <paramref name="fill"/> at block <paramref name="index"/> of a drive through its own block layer.</summary>
+    static async Task MachineWritesAsync(string consolePath, string drive, int index, byte fill)
+    {
+        await using var qmp = await SiteRecovery.Compute.Local.QmpClient.ConnectAsync(ControlSocket(consolePath), CancellationToken.None);
+        await qmp.ExecuteAsync("human-monitor-command",
+            new JsonObject { ["command-line"] = $"qemu-io {drive} \"write -P {fill} {(long)index * Block} {Block}\"" }, CancellationToken.None);
+    }
+
+    /// <summary>Each drive's file as the running qemu names it (query-block).</summary>
+    static async Task<Dictionary<string, string>> DriveFilesAsync(string consolePath)
+    {
+        await using var qmp = await SiteRecovery.Compute.Local.QmpClient.ConnectAsync(ControlSocket(consolePath), CancellationToken.None);
+        return ((JsonArray)(await qmp.ExecuteAsync("query-block", null, CancellationToken.None))!).OfType<JsonObject>()
+            .Where(d => d["device"]!.GetValue<string>().StartsWith("disk", StringComparison.Ordinal))
+            .ToDictionary(d => d["device"]!.GetValue<string>(), d => d["inserted"]?["file"]?.GetValue<string>() ?? "(none)");
+    }
+
+    internal static bool Captured(JsonNode job) => job["history"]!.AsArray().Any(l => l!.GetValue<string>().Contains("Z captured: ", StringComparison.Ordinal)
+        || l!.GetValue<string>().Contains("Z capture failed: ", StringComparison.Ordinal));
+
+    [Fact]
+    public async Task A_commit_moves_the_running_machine_onto_a_capturing_agent_that_the_reprotect_adopts_and_the_original_site_ends_byte_for_byte_equal()
+    {
+        using var dir = new TempDir("commit-capture");
+        var conf = dir["failover.conf"];
+        await File.WriteAllTextAsync(conf, "siterecovery.failover { boot-timeout = 150s }\n");
+        using var target = new Node("tgt", "all", dir["t"], dir.Path, null, "--config", conf);
+        await target.StartAsync();
+        var boot = dir["vm1-boot.img"];
+        var data = dir["vm1-data.img"];
+        await using (var f = new FileStream(boot, FileMode.Create)) f.SetLength(BootMb << 20);
+        await using (var f = new FileStream(data, FileMode.Create)) f.SetLength(DataMb << 20);
+        var source = new Agent("vm1", new Dictionary<string, string> { ["vm1-boot"] = boot, ["vm1-data"] = data }, target.PsAddress, dir["agent-src"], dir.Path);
+        using var _ = source;
+        Node? original = null;
+        int? agentPid = null;
+        string? job = null;
+        try
+        {
+            await source.StartAsync();
+            var guestSha = await GuestMachines.SeedAsync(source.Uri("vm1-boot"), dir.Path, 7);
+            await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", source.Uri("vm1-data"), "-c", "write -P 0x11 0 8M"], TimeSpan.FromMinutes(1));
+            await target.BookmarkAsync("seeded", ["vm1-boot", "vm1-data"], TimeSpan.FromSeconds(60));
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync("api/vaults", new { name = "dr", region = "WestEurope" })).Status);
+            var plan = await target.Api.PostAsync("api/recovery-plans", new { planId = "move", vault = "dr", groups = new[] { new { machines = new[] { "vm1" } } } });
+            Assert.True(plan.Status == HttpStatusCode.OK, plan.Text);
+            var start = await target.Api.PostAsync("api/failovers", new { plan = "move", kind = "planned" });
+            Assert.True(start.Status == HttpStatusCode.Accepted, start.Text);
+            job = start.Body!["jobId"]!.GetValue<string>();
+            var done = await UntilAsync(target, job, j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(4));
+            Assert.True(Status(done) == "Completed", done.ToJsonString());
+            await source.StopAsync();
+
+            var running = done["machines"]!.AsArray().Single()!;
+            var machinePid = running["pid"]!.GetValue<int>();
+            var console = running["consolePath"]!.GetValue<string>();
+            var dataDrive = $"disk{running["disks"]!.AsArray().Select(d => d!["diskId"]!.GetValue<string>()).ToList().IndexOf("vm1-data")}";
+            var work = Path.Combine(target.DataDir, "failover", job, "vm1");
+            var failedOverData = Path.Combine(work, "vm1-data.img");
+            var failedOverBoot = Path.Combine(work, "vm1-boot.img");
+            // Between the boot and the commit the machine writes its images directly: no agent sees this write.
+            await MachineWritesAsync(console, dataDrive, 1, 0xA1);
+
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/commit", new { })).Status);
+            var committed = await UntilAsync(target, job, Captured, TimeSpan.FromMinutes(2));
+            Assert.True(Status(committed) == "Committed", committed.ToJsonString());
+            Assert.Contains(committed["history"]!.AsArray(), l => l!.GetValue<string>().Contains("captured: vm1 on agent pid", StringComparison.Ordinal)
+                && l.GetValue<string>().Contains("moved while running", StringComparison.Ordinal));
+
+            // The same qemu runs on, its drives on the agent's exports; the agent has no process server.
+            var folder = Path.Combine(work, "reverse-agent");
+            agentPid = int.Parse(await File.ReadAllTextAsync(Path.Combine(folder, "agent.pid")));
+            Assert.True(Runs(agentPid.Value, "--process-server-file"), "the commit's agent must run, without a process server");
+            Assert.False(Runs(agentPid.Value, "--process-server\0"), "the commit's agent must not have been given a process server");
+            var machine = committed["machines"]!.AsArray().Single()!;
+            Assert.Equal(machinePid, machine["pid"]!.GetValue<int>());
+            Assert.True(Runs(machinePid, job), $"the committed machine (pid {machinePid}) must still run");
+            var nbd = machine["disks"]!.AsArray().Select(d => new Uri(d!["uri"]!.GetValue<string>()).Authority).Distinct().Single();
+            Assert.All(machine["disks"]!.AsArray(), d => Assert.StartsWith($"nbd://{nbd}/", d!["uri"]!.GetValue<string>()));
+            var port = nbd.Split(':')[1];
+            var files = await DriveFilesAsync(console);
+            Assert.True(files.Values.All(f => f.Contains("nbd", StringComparison.Ordinal) && f.Contains(port, StringComparison.Ordinal)),
+                $"every drive must be on the agent's exports at {nbd}: {string.Join(", ", files.Select(x => $"{x.Key}={x.Value}"))}");
+            Assert.Single(File.ReadLines(console), l => l.Contains("SR-BOOTED", StringComparison.Ordinal));
+            Assert.False(committed["boots"]!.AsArray().Single()!["restarted"]!.GetValue<bool>());
+
+            // After the commit the machine's writes go through the agent, which captures them and sends nothing anywhere.
+            await MachineWritesAsync(console, dataDrive, 20, 0xB4);
+            var agentLog = Path.Combine(folder, "agent.log");
+            Assert.DoesNotContain(File.ReadLines(agentLog), l => l.Contains("connected to process server", StringComparison.Ordinal));
+            Assert.Contains(File.ReadLines(agentLog), l => l.Contains("capturing: no process server until", StringComparison.Ordinal));
+
+            // The original site, then the reprotect: the commit's agent is adopted, not replaced.
+            original = new Node("orig", "process-server,master-target", dir["o"], dir.Path, null, "--replica-file", $"vm1-boot={boot}", "--replica-file", $"vm1-data={data}");
+            await original.StartAsync();
+            var reprotect = await target.Api.PostAsync($"api/failovers/{job}/reprotect", new { processServer = original.PsAddress, api = original.ApiUrl });
+            Assert.True(reprotect.Status == HttpStatusCode.OK, reprotect.Text);
+            var reprotected = await UntilAsync(target, job, j => Status(j) is "Reprotected" or "Committed" && j["history"]!.AsArray().Last()!.GetValue<string>().Contains("reprotect"), TimeSpan.FromMinutes(4));
+            Assert.True(Status(reprotected) == "Reprotected", reprotected.ToJsonString());
+            var reverse = reprotected["reverseMachines"]![0]!;
+            Assert.Equal(agentPid.Value, reverse["agentPid"]!.GetValue<int>());
+            Assert.Equal(nbd, reverse["nbd"]!.GetValue<string>());
+            Assert.Equal(machinePid, reprotected["machines"]!.AsArray().Single()!["pid"]!.GetValue<int>());
+            Assert.True(Runs(machinePid, job), "the machine must run on through the reprotect");
+            Assert.Single(File.ReadLines(console), l => l.Contains("SR-BOOTED", StringComparison.Ordinal));
+            Assert.True(target.Process!.HasLine(l => l.Contains("capturing agent of vm1", StringComparison.Ordinal) && l.Contains("adopted", StringComparison.Ordinal)), target.Logs());
+            // The captured write is in the agent's account; the compare moved exactly the two blocks written since the failover.
+            Assert.Contains(File.ReadLines(agentLog), l => l.Contains($"disk vm1-data: captured {Block} bytes of writes", StringComparison.Ordinal));
+            var moved = reverse["disks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!);
+            Assert.Equal(2L * Block, moved["vm1-data"]["bytesSent"]!.GetValue<long>());
+            Assert.Equal(0L, moved["vm1-boot"]["bytesSent"]!.GetValue<long>());
+
+            // The failback drains the agent: the original site holds the target's images byte for byte.
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/failback", new { @return = false })).Status);
+            var back = await UntilAsync(target, job, j => Status(j) is "FailedBack" or "Reprotected" && j["history"]!.AsArray().Last()!.GetValue<string>().Contains("fail"), TimeSpan.FromMinutes(3));
+            Assert.True(Status(back) == "FailedBack", back.ToJsonString());
+            var sums = back["failbackDisks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!["sha256"]!.GetValue<string>());
+            Assert.Equal(await GuestMachines.Sha256Async(failedOverData), sums["vm1-data"]);
+            Assert.Equal(await GuestMachines.Sha256Async(failedOverBoot), sums["vm1-boot"]);
+            var lastSequences = back["failbackDisks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!["sequence"]!.GetValue<long>());
+            foreach (var disk in new[] { "vm1-boot", "vm1-data" })
+            {
+                var point = await original.Api.PostAsync("api/recover", new { disk, sequence = lastSequences[disk], output = dir[$"orig-{disk}.img"] });
+                Assert.True(point.Status == HttpStatusCode.OK, point.Text);
+                Assert.Equal(sums[disk], point.Body!["sha256"]!.GetValue<string>());
+            }
+        }
+        finally
+        {
+            original?.Dispose();
+            if (agentPid is { } pid && Runs(pid, "--process-server-file"))
+                try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+            if (job is not null)
+                foreach (var d in Directory.EnumerateDirectories("/proc"))
+                    if (int.TryParse(Path.GetFileName(d), out var p) && Runs(p, job))
+                        try { System.Diagnostics.Process.GetProcessById(p).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+        }
+    }
+
+    /// <summary>
+    /// The capture is the commit's follow-up work, which a node killed in the middle of it repeats after its restart: the
+    /// target node is SIGKILLed (its own pid only) as soon as the commit's agent serves, between the agent's start and the
+    /// record of the move; the restarted node adopts that agent and leaves the running machine on it (one agent, one qemu,
+    /// the same pids, one boot on the console), and records the move once.
+    /// </summary>
+    [Fact]
+    public async Task A_node_killed_in_the_middle_of_a_commit_repeats_the_capture_on_the_same_running_machine_and_agent()
+    {
+        using var dir = new TempDir("commit-capture-kill");
+        var conf = dir["failover.conf"];
+        await File.WriteAllTextAsync(conf, "siterecovery.failover { boot-timeout = 150s }\n");
+        using var target = new Node("tgt", "all", dir["t"], dir.Path, null, "--config", conf);
+        await target.StartAsync();
+        var boot = dir["vm1-boot.img"];
+        await using (var f = new FileStream(boot, FileMode.Create)) f.SetLength(BootMb << 20);
+        var source = new Agent("vm1", new Dictionary<string, string> { ["vm1-boot"] = boot }, target.PsAddress, dir["agent-src"], dir.Path);
+        using var _ = source;
+        string? job = null;
+        var seen = new HashSet<int>();
+        try
+        {
+            await source.StartAsync();
+            await GuestMachines.SeedAsync(source.Uri("vm1-boot"), dir.Path, 7);
+            await target.BookmarkAsync("seeded", ["vm1-boot"], TimeSpan.FromSeconds(60));
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync("api/vaults", new { name = "dr", region = "WestEurope" })).Status);
+            var plan = await target.Api.PostAsync("api/recovery-plans", new { planId = "move", vault = "dr", groups = new[] { new { machines = new[] { "vm1" } } } });
+            Assert.True(plan.Status == HttpStatusCode.OK, plan.Text);
+            var start = await target.Api.PostAsync("api/failovers", new { plan = "move", kind = "planned" });
+            Assert.True(start.Status == HttpStatusCode.Accepted, start.Text);
+            job = start.Body!["jobId"]!.GetValue<string>();
+            var done = await UntilAsync(target, job, j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(4));
+            Assert.True(Status(done) == "Completed", done.ToJsonString());
+            await source.StopAsync();
+            var running = done["machines"]!.AsArray().Single()!;
+            var machinePid = running["pid"]!.GetValue<int>();
+            var console = running["consolePath"]!.GetValue<string>();
+            seen.Add(machinePid);
+            var folder = Path.Combine(target.DataDir, "failover", job, "vm1", "reverse-agent");
+            var agentLog = Path.Combine(folder, "agent.log");
+
+            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/commit", new { })).Status);
+            var servingDeadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+            while (!(File.Exists(agentLog) && File.ReadAllText(agentLog).Contains("capturing: no process server until", StringComparison.Ordinal)))
+            {
+                if (DateTime.UtcNow > servingDeadline) throw new TimeoutException($"the commit's agent did not start within 1 min\n{target.Logs(60)}");
+                await Task.Delay(10);
+            }
+            var killAt = DateTimeOffset.UtcNow;
+            await ReprotectNodeKillTests.CrashAsync(target);
+            var agents = ReprotectNodeKillTests.AgentsOf(folder);
+            seen.UnionWith(agents);
+            var agentPid = Assert.Single(agents);
+            await target.StartAsync();
+
+            // Nobody asks: the restarted node finds the capture owed in the job's journal and does it again.
+            var committed = await UntilAsync(target, job, Captured, TimeSpan.FromMinutes(2));
+            Assert.True(Status(committed) == "Committed", committed.ToJsonString());
+            Assert.Equal(1, committed["history"]!.AsArray().Count(l => l!.GetValue<string>().Contains("Z captured: ", StringComparison.Ordinal)));
+            Assert.DoesNotContain(committed["history"]!.AsArray(), l => l!.GetValue<string>().Contains("capture failed", StringComparison.Ordinal)
+                || l.GetValue<string>().Contains("interrupted", StringComparison.Ordinal) || l.GetValue<string>().Contains("not moved", StringComparison.Ordinal));
+            Assert.True(ReprotectNodeKillTests.RecordedAt(committed, "Z captured: ") > killAt,
+                $"the capture was recorded before the kill at {killAt:O}, so the kill did not land mid-commit: {committed["history"]!.ToJsonString()}");
+            Assert.Contains($"on agent pid {agentPid} ", committed["history"]!.AsArray().Select(l => l!.GetValue<string>()).Single(l => l.Contains("Z captured: ", StringComparison.Ordinal)));
+            // One agent (the one the killed node started) and one qemu (the committed one, never restarted), on its exports.
+            Assert.Equal([agentPid], ReprotectNodeKillTests.AgentsOf(folder));
+            Assert.Equal([machinePid], ReprotectNodeKillTests.QemusOf(job));
+            var machine = committed["machines"]!.AsArray().Single()!;
+            Assert.Equal(machinePid, machine["pid"]!.GetValue<int>());
+            var nbd = new Uri(machine["disks"]!.AsArray().Single()!["uri"]!.GetValue<string>()).Authority;
+            Assert.All((await DriveFilesAsync(console)).Values, f => Assert.Contains(nbd.Split(':')[1], f));
+            Assert.Single(File.ReadLines(console), l => l.Contains("SR-BOOTED", StringComparison.Ordinal));
+        }
+        finally
+        {
+            if (job is not null) seen.UnionWith(ReprotectNodeKillTests.QemusOf(job).Concat(ReprotectNodeKillTests.AgentsOf(Path.Combine(target.DataDir, "failover", job, "vm1", "reverse-agent"))));
+            foreach (var pid in seen)
+                if (job is not null && Runs(pid, job))
+                    try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+        }
+    }
+}
