@@ -198,6 +198,18 @@ public static class JobRules
                 }
                 Start("FailoverCleanup", e.JobId, e.Reason);
                 break;
+            // A commit that moves its machines onto capturing agents is a job of its own while the move runs.
+            case FailoverCommittedWithCapture e:
+                Start("FailoverCommitCapture", e.JobId, "moving each machine onto a capturing agent of this site");
+                break;
+            case FailoverCommitCaptured e:
+                Finish("FailoverCommitCapture", e.JobId, e.Capture.Failures.Count == 0
+                    ? $"{e.Capture.Agents.Count} machine(s) on capturing agents"
+                    : $"{e.Capture.Agents.Count} machine(s) on capturing agents; not moved: {string.Join("; ", e.Capture.Failures)}");
+                break;
+            case FailoverCommitCaptureFailed e:
+                Fail("FailoverCommitCapture", e.JobId, e.Error);
+                break;
             case FailoverReprotectStarted e:
                 Start("FailoverReprotect", e.JobId, $"to {e.Target.ProcessServer}");
                 break;

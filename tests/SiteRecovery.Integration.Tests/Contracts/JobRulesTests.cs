@@ -93,4 +93,22 @@ public class JobRulesTests
         var cleanup = Assert.Single(jobs.Values, j => j.Kind == "FailoverCleanup");
         Assert.Equal(JobState.Succeeded, cleanup.State);
     }
+
+    [Fact]
+    public void A_commits_move_onto_capturing_agents_is_a_job_that_names_what_it_could_not_move()
+    {
+        var running = Run(new FailoverCommittedWithCapture("j1", 10));
+        Assert.Equal(("FailoverCommitCapture", JobState.Running), (Assert.Single(running.Values).Kind, Assert.Single(running.Values).State));
+
+        var agent = new CaptureAgentRecord("vm1", 42, "/d/vm1/reverse-agent", "/d/vm1/reverse-agent/agent.log", "127.0.0.1:1", false);
+        var done = Assert.Single(Run(new FailoverCommittedWithCapture("j1", 10),
+            new FailoverCommitCaptured("j1", new CommitCapture([agent], [], [], ["vm2: not running"]), 20)).Values);
+        Assert.Equal(JobState.Succeeded, done.State);
+        Assert.Contains("1 machine(s) on capturing agents", done.Detail);
+        Assert.Contains("vm2: not running", done.Detail);
+
+        var failed = Assert.Single(Run(new FailoverCommittedWithCapture("j1", 10), new FailoverCommitCaptureFailed("j1", "agent did not start", 20)).Values);
+        Assert.Equal(JobState.Failed, failed.State);
+        Assert.Contains("agent did not start", failed.Error);
+    }
 }
