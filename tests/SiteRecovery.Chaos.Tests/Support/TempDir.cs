@@ -10,7 +10,7 @@ namespace SiteRecovery.Chaos.Tests.Support;
 /// secret of its keystores (tokens, keys) in any other file of it: every process-level test is also a secret scan of
 /// the logs, journals and files its site wrote. A finding fails the test and keeps the directory for a look.
 /// </summary>
-public sealed class TempDir : IDisposable
+public sealed partial class TempDir : IDisposable
 {
     public TempDir(string name)
     {
@@ -24,6 +24,7 @@ public sealed class TempDir : IDisposable
 
     public void Dispose()
     {
+        StopLeftovers();
         if (Directory.Exists(Path))
         {
             var scan = ExternalTool.RunAsync("bash", [System.IO.Path.Combine(Repo.Root, "tests", "secret-scan.sh"), Path], TimeSpan.FromMinutes(2)).GetAwaiter().GetResult();
@@ -34,6 +35,34 @@ public sealed class TempDir : IDisposable
             try { if (Directory.Exists(Path)) Directory.Delete(Path, recursive: true); return; }
             catch (IOException) { Thread.Sleep(200); }
             catch (UnauthorizedAccessException) { Thread.Sleep(200); }
+        }
+    }
+}
+
+public sealed partial class TempDir
+{
+    /// <summary>
+    /// Kills what a test started under this directory and left running: a committed failover's machines and the agents
+    /// its commit put in front of them are detached on purpose (they outlive the node, as in production), so a test that
+    /// ends without a failback leaves them. They are found by this directory's path, unique to the test, in their command
+    /// line; nothing else on the machine is touched.
+    /// </summary>
+    void StopLeftovers()
+    {
+        foreach (var proc in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(System.IO.Path.GetFileName(proc), out var pid) || pid == Environment.ProcessId) continue;
+            string cmdline;
+            try { cmdline = File.ReadAllText(System.IO.Path.Combine(proc, "cmdline")); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
+            if (!cmdline.Contains(Path + "/", StringComparison.Ordinal)) continue;
+            try
+            {
+                using var left = System.Diagnostics.Process.GetProcessById(pid);
+                left.Kill();
+                left.WaitForExit(5000);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception) { }
         }
     }
 }
