@@ -211,18 +211,31 @@ public sealed class ReprotectNodeKillTests
             await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", $"nbd://{nbd}/vm1-data", "-c", $"write -P 0xC9 {9 * Block} 1M"], TimeSpan.FromMinutes(1));
 
             // The failback is killed as soon as it has stopped the machine, before it records anything: the restarted node
-            // repeats the step on a machine already gone and an agent it may still have to drain.
-            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/failback", new { @return = false })).Status);
-            var machineStopDeadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
-            while (CommandLine(machinePid)?.Any(a => a.Contains(job, StringComparison.Ordinal)) == true)
+            // repeats the step on a machine already gone and an agent it may still have to drain. The original site is
+            // paused (SIGSTOP) meanwhile: the failback stops the machine first and then cannot finish its drain to a site
+            // that does not answer, so the kill always lands inside it (with little to drain it could otherwise finish
+            // between the machine's stop and the kill: 1 run in 3 did, in CI).
+            var originalPid = original!.Process!.Pid.ToString();
+            await ExternalTool.RunOkAsync("kill", ["-STOP", originalPid], TimeSpan.FromSeconds(10));
+            DateTimeOffset secondKill;
+            try
             {
-                if (DateTime.UtcNow > machineStopDeadline) throw new TimeoutException($"the failback did not stop the machine (pid {machinePid}) within 1 min\n{target.Logs(60)}");
-                await Task.Delay(20);
+                Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/failback", new { @return = false })).Status);
+                var machineStopDeadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+                while (CommandLine(machinePid)?.Any(a => a.Contains(job, StringComparison.Ordinal)) == true)
+                {
+                    if (DateTime.UtcNow > machineStopDeadline) throw new TimeoutException($"the failback did not stop the machine (pid {machinePid}) within 1 min\n{target.Logs(60)}");
+                    await Task.Delay(20);
+                }
+                var failingBack = (await target.Api.GetAsync($"api/failovers/{job}")).Body!;
+                Assert.True(Status(failingBack) == "FailingBack", $"the kill must land in the failback, the job is {Status(failingBack)}");
+                secondKill = DateTimeOffset.UtcNow;
+                await CrashAsync(target);
             }
-            var failingBack = (await target.Api.GetAsync($"api/failovers/{job}")).Body!;
-            Assert.True(Status(failingBack) == "FailingBack", $"the kill must land in the failback, the job is {Status(failingBack)}");
-            var secondKill = DateTimeOffset.UtcNow;
-            await CrashAsync(target);
+            finally
+            {
+                await ExternalTool.RunOkAsync("kill", ["-CONT", originalPid], TimeSpan.FromSeconds(10));
+            }
 
             await target.StartAsync();
             var back = await UntilAsync(target, job, j => Status(j) is "FailedBack" or "Reprotected", TimeSpan.FromMinutes(3));
