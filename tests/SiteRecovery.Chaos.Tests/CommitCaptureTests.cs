@@ -18,39 +18,11 @@ namespace SiteRecovery.Chaos.Tests;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class CommitCaptureTests
 {
-    const int BootMb = 64;
-    const int DataMb = 32;
-    const int Block = 1 << 20;
+    const int Block = FailedOverMachine.Block;
 
     static Task<JsonNode> UntilAsync(Node node, string job, Func<JsonNode, bool> done, TimeSpan timeout) => FailoverTests.UntilAsync(node, job, done, timeout);
 
     static string Status(JsonNode job) => FailoverTests.Status(job);
-
-    static bool Runs(int pid, string text)
-    {
-        try { return File.ReadAllText($"/proc/{pid}/cmdline").Contains(text, StringComparison.Ordinal); }
-        catch (IOException) { return false; }
-    }
-
-    static string ControlSocket(string consolePath) =>
-        Path.Combine(Path.GetDirectoryName(consolePath)!, SiteRecovery.Compute.Local.QemuCommandLine.ControlSocketName);
-
-    /// <summary>The running machine writes 1 MiB of <paramref name="fill"/> at block <paramref name="index"/> of a drive through its own block layer.</summary>
-    static async Task MachineWritesAsync(string consolePath, string drive, int index, byte fill)
-    {
-        await using var qmp = await SiteRecovery.Compute.Local.QmpClient.ConnectAsync(ControlSocket(consolePath), CancellationToken.None);
-        await qmp.ExecuteAsync("human-monitor-command",
-            new JsonObject { ["command-line"] = $"qemu-io {drive} \"write -P {fill} {(long)index * Block} {Block}\"" }, CancellationToken.None);
-    }
-
-    /// <summary>Each drive's file as the running qemu names it (query-block).</summary>
-    static async Task<Dictionary<string, string>> DriveFilesAsync(string consolePath)
-    {
-        await using var qmp = await SiteRecovery.Compute.Local.QmpClient.ConnectAsync(ControlSocket(consolePath), CancellationToken.None);
-        return ((JsonArray)(await qmp.ExecuteAsync("query-block", null, CancellationToken.None))!).OfType<JsonObject>()
-            .Where(d => d["device"]!.GetValue<string>().StartsWith("disk", StringComparison.Ordinal))
-            .ToDictionary(d => d["device"]!.GetValue<string>(), d => d["inserted"]?["file"]?.GetValue<string>() ?? "(none)");
-    }
 
     internal static bool Captured(JsonNode job) => job["history"]!.AsArray().Any(l => l!.GetValue<string>().Contains("Z captured: ", StringComparison.Ordinal)
         || l!.GetValue<string>().Contains("Z capture failed: ", StringComparison.Ordinal));
@@ -58,45 +30,21 @@ public sealed class CommitCaptureTests
     [Fact]
     public async Task A_commit_moves_the_running_machine_onto_a_capturing_agent_that_the_reprotect_adopts_and_the_original_site_ends_byte_for_byte_equal()
     {
-        using var dir = new TempDir("commit-capture");
-        var conf = dir["failover.conf"];
-        await File.WriteAllTextAsync(conf, "siterecovery.failover { boot-timeout = 150s }\n");
-        using var target = new Node("tgt", "all", dir["t"], dir.Path, null, "--config", conf);
-        await target.StartAsync();
-        var boot = dir["vm1-boot.img"];
-        var data = dir["vm1-data.img"];
-        await using (var f = new FileStream(boot, FileMode.Create)) f.SetLength(BootMb << 20);
-        await using (var f = new FileStream(data, FileMode.Create)) f.SetLength(DataMb << 20);
-        var source = new Agent("vm1", new Dictionary<string, string> { ["vm1-boot"] = boot, ["vm1-data"] = data }, target.PsAddress, dir["agent-src"], dir.Path);
-        using var _ = source;
+        using var site = await FailedOverMachine.StartAsync("commit-capture");
+        var (dir, target, job) = (site.Dir, site.Target, site.Job);
         Node? original = null;
         int? agentPid = null;
-        string? job = null;
         try
         {
-            await source.StartAsync();
-            var guestSha = await GuestMachines.SeedAsync(source.Uri("vm1-boot"), dir.Path, 7);
-            await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", source.Uri("vm1-data"), "-c", "write -P 0x11 0 8M"], TimeSpan.FromMinutes(1));
-            await target.BookmarkAsync("seeded", ["vm1-boot", "vm1-data"], TimeSpan.FromSeconds(60));
-            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync("api/vaults", new { name = "dr", region = "WestEurope" })).Status);
-            var plan = await target.Api.PostAsync("api/recovery-plans", new { planId = "move", vault = "dr", groups = new[] { new { machines = new[] { "vm1" } } } });
-            Assert.True(plan.Status == HttpStatusCode.OK, plan.Text);
-            var start = await target.Api.PostAsync("api/failovers", new { plan = "move", kind = "planned" });
-            Assert.True(start.Status == HttpStatusCode.Accepted, start.Text);
-            job = start.Body!["jobId"]!.GetValue<string>();
-            var done = await UntilAsync(target, job, j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(4));
-            Assert.True(Status(done) == "Completed", done.ToJsonString());
-            await source.StopAsync();
-
-            var running = done["machines"]!.AsArray().Single()!;
-            var machinePid = running["pid"]!.GetValue<int>();
-            var console = running["consolePath"]!.GetValue<string>();
-            var dataDrive = $"disk{running["disks"]!.AsArray().Select(d => d!["diskId"]!.GetValue<string>()).ToList().IndexOf("vm1-data")}";
-            var work = Path.Combine(target.DataDir, "failover", job, "vm1");
-            var failedOverData = Path.Combine(work, "vm1-data.img");
-            var failedOverBoot = Path.Combine(work, "vm1-boot.img");
+            await site.Source.StopAsync();
+            var machinePid = site.MachinePid;
+            var console = site.Console;
+            var dataDrive = site.Drive("vm1-data");
+            var work = site.Work;
+            var failedOverData = site.FailedOverImage("vm1-data");
+            var failedOverBoot = site.FailedOverImage("vm1-boot");
             // Between the boot and the commit the machine writes its images directly: no agent sees this write.
-            await MachineWritesAsync(console, dataDrive, 1, 0xA1);
+            await JobProcesses.MachineWritesAsync(console, dataDrive, 1, 0xA1);
 
             Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/commit", new { })).Status);
             var committed = await UntilAsync(target, job, Captured, TimeSpan.FromMinutes(2));
@@ -107,28 +55,28 @@ public sealed class CommitCaptureTests
             // The same qemu runs on, its drives on the agent's exports; the agent has no process server.
             var folder = Path.Combine(work, "reverse-agent");
             agentPid = int.Parse(await File.ReadAllTextAsync(Path.Combine(folder, "agent.pid")));
-            Assert.True(Runs(agentPid.Value, "--process-server-file"), "the commit's agent must run, without a process server");
-            Assert.False(Runs(agentPid.Value, "--process-server\0"), "the commit's agent must not have been given a process server");
+            Assert.True(JobProcesses.Runs(agentPid.Value, "--process-server-file"), "the commit's agent must run, without a process server");
+            Assert.False(JobProcesses.Runs(agentPid.Value, "--process-server\0"), "the commit's agent must not have been given a process server");
             var machine = committed["machines"]!.AsArray().Single()!;
             Assert.Equal(machinePid, machine["pid"]!.GetValue<int>());
-            Assert.True(Runs(machinePid, job), $"the committed machine (pid {machinePid}) must still run");
+            Assert.True(JobProcesses.Runs(machinePid, job), $"the committed machine (pid {machinePid}) must still run");
             var nbd = machine["disks"]!.AsArray().Select(d => new Uri(d!["uri"]!.GetValue<string>()).Authority).Distinct().Single();
             Assert.All(machine["disks"]!.AsArray(), d => Assert.StartsWith($"nbd://{nbd}/", d!["uri"]!.GetValue<string>()));
             var port = nbd.Split(':')[1];
-            var files = await DriveFilesAsync(console);
+            var files = await JobProcesses.DriveFilesAsync(console);
             Assert.True(files.Values.All(f => f.Contains("nbd", StringComparison.Ordinal) && f.Contains(port, StringComparison.Ordinal)),
                 $"every drive must be on the agent's exports at {nbd}: {string.Join(", ", files.Select(x => $"{x.Key}={x.Value}"))}");
             Assert.Single(File.ReadLines(console), l => l.Contains("SR-BOOTED", StringComparison.Ordinal));
             Assert.False(committed["boots"]!.AsArray().Single()!["restarted"]!.GetValue<bool>());
 
             // After the commit the machine's writes go through the agent, which captures them and sends nothing anywhere.
-            await MachineWritesAsync(console, dataDrive, 20, 0xB4);
+            await JobProcesses.MachineWritesAsync(console, dataDrive, 20, 0xB4);
             var agentLog = Path.Combine(folder, "agent.log");
             Assert.DoesNotContain(File.ReadLines(agentLog), l => l.Contains("connected to process server", StringComparison.Ordinal));
             Assert.Contains(File.ReadLines(agentLog), l => l.Contains("capturing: no process server until", StringComparison.Ordinal));
 
             // The original site, then the reprotect: the commit's agent is adopted, not replaced.
-            original = new Node("orig", "process-server,master-target", dir["o"], dir.Path, null, "--replica-file", $"vm1-boot={boot}", "--replica-file", $"vm1-data={data}");
+            original = site.OriginalSite();
             await original.StartAsync();
             var reprotect = await target.Api.PostAsync($"api/failovers/{job}/reprotect", new { processServer = original.PsAddress, api = original.ApiUrl });
             Assert.True(reprotect.Status == HttpStatusCode.OK, reprotect.Text);
@@ -138,7 +86,7 @@ public sealed class CommitCaptureTests
             Assert.Equal(agentPid.Value, reverse["agentPid"]!.GetValue<int>());
             Assert.Equal(nbd, reverse["nbd"]!.GetValue<string>());
             Assert.Equal(machinePid, reprotected["machines"]!.AsArray().Single()!["pid"]!.GetValue<int>());
-            Assert.True(Runs(machinePid, job), "the machine must run on through the reprotect");
+            Assert.True(JobProcesses.Runs(machinePid, job), "the machine must run on through the reprotect");
             Assert.Single(File.ReadLines(console), l => l.Contains("SR-BOOTED", StringComparison.Ordinal));
             Assert.True(target.Process!.HasLine(l => l.Contains("capturing agent of vm1", StringComparison.Ordinal) && l.Contains("adopted", StringComparison.Ordinal)), target.Logs());
             // The captured write is in the agent's account; the compare moved exactly the two blocks written since the failover.
@@ -165,12 +113,8 @@ public sealed class CommitCaptureTests
         finally
         {
             original?.Dispose();
-            if (agentPid is { } pid && Runs(pid, "--process-server-file"))
-                try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
-            if (job is not null)
-                foreach (var d in Directory.EnumerateDirectories("/proc"))
-                    if (int.TryParse(Path.GetFileName(d), out var p) && Runs(p, job))
-                        try { System.Diagnostics.Process.GetProcessById(p).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+            if (agentPid is { } pid) JobProcesses.KillEach([pid], "--process-server-file");
+            JobProcesses.KillAllOf(job);
         }
     }
 
@@ -183,36 +127,16 @@ public sealed class CommitCaptureTests
     [Fact]
     public async Task A_node_killed_in_the_middle_of_a_commit_repeats_the_capture_on_the_same_running_machine_and_agent()
     {
-        using var dir = new TempDir("commit-capture-kill");
-        var conf = dir["failover.conf"];
-        await File.WriteAllTextAsync(conf, "siterecovery.failover { boot-timeout = 150s }\n");
-        using var target = new Node("tgt", "all", dir["t"], dir.Path, null, "--config", conf);
-        await target.StartAsync();
-        var boot = dir["vm1-boot.img"];
-        await using (var f = new FileStream(boot, FileMode.Create)) f.SetLength(BootMb << 20);
-        var source = new Agent("vm1", new Dictionary<string, string> { ["vm1-boot"] = boot }, target.PsAddress, dir["agent-src"], dir.Path);
-        using var _ = source;
-        string? job = null;
+        using var site = await FailedOverMachine.StartAsync("commit-capture-kill", dataDisk: false);
+        var (target, job) = (site.Target, site.Job);
         var seen = new HashSet<int>();
         try
         {
-            await source.StartAsync();
-            await GuestMachines.SeedAsync(source.Uri("vm1-boot"), dir.Path, 7);
-            await target.BookmarkAsync("seeded", ["vm1-boot"], TimeSpan.FromSeconds(60));
-            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync("api/vaults", new { name = "dr", region = "WestEurope" })).Status);
-            var plan = await target.Api.PostAsync("api/recovery-plans", new { planId = "move", vault = "dr", groups = new[] { new { machines = new[] { "vm1" } } } });
-            Assert.True(plan.Status == HttpStatusCode.OK, plan.Text);
-            var start = await target.Api.PostAsync("api/failovers", new { plan = "move", kind = "planned" });
-            Assert.True(start.Status == HttpStatusCode.Accepted, start.Text);
-            job = start.Body!["jobId"]!.GetValue<string>();
-            var done = await UntilAsync(target, job, j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(4));
-            Assert.True(Status(done) == "Completed", done.ToJsonString());
-            await source.StopAsync();
-            var running = done["machines"]!.AsArray().Single()!;
-            var machinePid = running["pid"]!.GetValue<int>();
-            var console = running["consolePath"]!.GetValue<string>();
+            await site.Source.StopAsync();
+            var machinePid = site.MachinePid;
+            var console = site.Console;
             seen.Add(machinePid);
-            var folder = Path.Combine(target.DataDir, "failover", job, "vm1", "reverse-agent");
+            var folder = site.ReverseAgentFolder;
             var agentLog = Path.Combine(folder, "agent.log");
 
             Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/commit", new { })).Status);
@@ -223,8 +147,8 @@ public sealed class CommitCaptureTests
                 await Task.Delay(10);
             }
             var killAt = DateTimeOffset.UtcNow;
-            await ReprotectNodeKillTests.CrashAsync(target);
-            var agents = ReprotectNodeKillTests.AgentsOf(folder);
+            await JobProcesses.CrashAsync(target);
+            var agents = JobProcesses.AgentsOf(folder);
             seen.UnionWith(agents);
             var agentPid = Assert.Single(agents);
             await target.StartAsync();
@@ -239,20 +163,18 @@ public sealed class CommitCaptureTests
                 $"the capture was recorded before the kill at {killAt:O}, so the kill did not land mid-commit: {committed["history"]!.ToJsonString()}");
             Assert.Contains($"on agent pid {agentPid} ", committed["history"]!.AsArray().Select(l => l!.GetValue<string>()).Single(l => l.Contains("Z captured: ", StringComparison.Ordinal)));
             // One agent (the one the killed node started) and one qemu (the committed one, never restarted), on its exports.
-            Assert.Equal([agentPid], ReprotectNodeKillTests.AgentsOf(folder));
-            Assert.Equal([machinePid], ReprotectNodeKillTests.QemusOf(job));
+            Assert.Equal([agentPid], JobProcesses.AgentsOf(folder));
+            Assert.Equal([machinePid], JobProcesses.QemusOf(job));
             var machine = committed["machines"]!.AsArray().Single()!;
             Assert.Equal(machinePid, machine["pid"]!.GetValue<int>());
             var nbd = new Uri(machine["disks"]!.AsArray().Single()!["uri"]!.GetValue<string>()).Authority;
-            Assert.All((await DriveFilesAsync(console)).Values, f => Assert.Contains(nbd.Split(':')[1], f));
+            Assert.All((await JobProcesses.DriveFilesAsync(console)).Values, f => Assert.Contains(nbd.Split(':')[1], f));
             Assert.Single(File.ReadLines(console), l => l.Contains("SR-BOOTED", StringComparison.Ordinal));
         }
         finally
         {
-            if (job is not null) seen.UnionWith(ReprotectNodeKillTests.QemusOf(job).Concat(ReprotectNodeKillTests.AgentsOf(Path.Combine(target.DataDir, "failover", job, "vm1", "reverse-agent"))));
-            foreach (var pid in seen)
-                if (job is not null && Runs(pid, job))
-                    try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+            seen.UnionWith(JobProcesses.QemusOf(job).Concat(JobProcesses.AgentsOf(site.ReverseAgentFolder)));
+            JobProcesses.KillEach(seen, job);
         }
     }
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using SiteRecovery.Chaos.Tests.Support;
 using SiteRecovery.Contracts.Processes;
+using static SiteRecovery.Chaos.Tests.Support.JobProcesses;
 
 namespace SiteRecovery.Chaos.Tests;
 
@@ -18,63 +19,11 @@ namespace SiteRecovery.Chaos.Tests;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class ReprotectNodeKillTests
 {
-    const int BootMb = 64;
-    const int DataMb = 32;
-    const int Block = 1 << 20;
+    const int Block = FailedOverMachine.Block;
 
     static Task<JsonNode> UntilAsync(Node node, string job, Func<JsonNode, bool> done, TimeSpan timeout) => FailoverTests.UntilAsync(node, job, done, timeout);
 
     static string Status(JsonNode job) => FailoverTests.Status(job);
-
-    static async Task WriteBlockAsync(string path, int index, byte fill)
-    {
-        await using var f = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
-        f.Position = (long)index * Block;
-        await f.WriteAsync(Enumerable.Repeat(fill, Block).ToArray());
-        f.Flush(flushToDisk: true);
-    }
-
-    static string[]? CommandLine(int pid)
-    {
-        try
-        {
-            var text = File.ReadAllText($"/proc/{pid}/cmdline");
-            return text.Length == 0 ? null : text.TrimEnd('\0').Split('\0');
-        }
-        catch (IOException) { return null; }
-        catch (UnauthorizedAccessException) { return null; }
-    }
-
-    static IEnumerable<(int Pid, string[] Args)> Processes() =>
-        Directory.EnumerateDirectories("/proc")
-            .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
-            .Where(pid => pid > 0)
-            .Select(pid => (pid, CommandLine(pid)))
-            .Where(p => p.Item2 is not null)
-            .Select(p => (p.pid, p.Item2!));
-
-    /// <summary>Every agent serving from <paramref name="folder"/> (its state directory), whoever started it.</summary>
-    internal static List<int> AgentsOf(string folder) => Processes()
-        .Where(p => p.Args.Zip(p.Args.Skip(1)).Any(a => a.First == "--state-dir" && a.Second == folder))
-        .Select(p => p.Pid).ToList();
-
-    /// <summary>Every qemu of <paramref name="job"/> (its work folder, hence the job id, is in its command line).</summary>
-    internal static List<int> QemusOf(string job) => Processes()
-        .Where(p => p.Args[0].Contains("qemu-system", StringComparison.Ordinal) && p.Args.Any(a => a.Contains(job, StringComparison.Ordinal)))
-        .Select(p => p.Pid).ToList();
-
-    /// <summary>SIGKILL of the node's own process only: what it started itself outlives it, as after a real crash.</summary>
-    internal static async Task CrashAsync(Node node)
-    {
-        var process = node.Process!;
-        System.Diagnostics.Process.GetProcessById(process.Pid).Kill(entireProcessTree: false);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!process.HasExited)
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"node {node.Id} (pid {process.Pid}) still runs 10 s after SIGKILL");
-            await Task.Delay(20);
-        }
-    }
 
     static int HistoryCount(JsonNode job, string text) => job["history"]!.AsArray().Count(l => l!.GetValue<string>().Contains(text, StringComparison.Ordinal));
 
@@ -88,44 +37,21 @@ public sealed class ReprotectNodeKillTests
     [Fact]
     public async Task A_node_killed_or_stopped_during_the_reprotect_and_killed_during_the_failback_repeats_each_step_after_its_restart_with_one_agent_and_one_machine_and_loses_nothing()
     {
-        using var dir = new TempDir("reprotect-kill");
-        var conf = dir["failover.conf"];
-        await File.WriteAllTextAsync(conf, "siterecovery.failover { boot-timeout = 150s }\n");
-        using var target = new Node("tgt", "all", dir["t"], dir.Path, null, "--config", conf);
-        await target.StartAsync();
-        var boot = dir["vm1-boot.img"];
-        var data = dir["vm1-data.img"];
-        await using (var f = new FileStream(boot, FileMode.Create)) f.SetLength(BootMb << 20);
-        await using (var f = new FileStream(data, FileMode.Create)) f.SetLength(DataMb << 20);
-        var source = new Agent("vm1", new Dictionary<string, string> { ["vm1-boot"] = boot, ["vm1-data"] = data }, target.PsAddress, dir["agent-src"], dir.Path);
-        using var _ = source;
+        using var site = await FailedOverMachine.StartAsync("reprotect-kill");
+        var (dir, target, job, guestSha, done) = (site.Dir, site.Target, site.Job, site.GuestSha, site.Completed);
+        var (boot, data) = (site.Boot, site.Data!);
         Node? original = null;
-        string? job = null;
         // Every agent and qemu of the job this test saw, so the finally stops them by pid whatever failed.
         var seen = new HashSet<int>();
         try
         {
-            await source.StartAsync();
-            var guestSha = await GuestMachines.SeedAsync(source.Uri("vm1-boot"), dir.Path, 7);
-            await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", source.Uri("vm1-data"), "-c", "write -P 0x11 0 8M"], TimeSpan.FromMinutes(1));
-            await target.BookmarkAsync("seeded", ["vm1-boot", "vm1-data"], TimeSpan.FromSeconds(60));
-            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync("api/vaults", new { name = "dr", region = "WestEurope" })).Status);
-            var plan = await target.Api.PostAsync("api/recovery-plans", new { planId = "move", vault = "dr", groups = new[] { new { machines = new[] { "vm1" } } } });
-            Assert.True(plan.Status == HttpStatusCode.OK, plan.Text);
-
-            var start = await target.Api.PostAsync("api/failovers", new { plan = "move", kind = "planned" });
-            Assert.True(start.Status == HttpStatusCode.Accepted, start.Text);
-            job = start.Body!["jobId"]!.GetValue<string>();
-            var done = await UntilAsync(target, job, j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(4));
-            Assert.True(Status(done) == "Completed", done.ToJsonString());
             Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/commit", new { })).Status);
             // The commit moves the machine onto its capturing agent first; the reprotect adopts that agent.
             await UntilAsync(target, job, CommitCaptureTests.Captured, TimeSpan.FromMinutes(2));
-            await source.StopAsync();
-            var work = Path.Combine(target.DataDir, "failover", job, "vm1");
-            var reverseFolder = Path.Combine(work, "reverse-agent");
-            var failedOverData = Path.Combine(work, "vm1-data.img");
-            var failedOverBoot = Path.Combine(work, "vm1-boot.img");
+            await site.Source.StopAsync();
+            var reverseFolder = site.ReverseAgentFolder;
+            var failedOverData = site.FailedOverImage("vm1-data");
+            var failedOverBoot = site.FailedOverImage("vm1-boot");
             foreach (var (index, fill) in new[] { (1, (byte)0xA1), (5, (byte)0xA5), (20, (byte)0xB4) }) await WriteBlockAsync(failedOverData, index, fill);
             // The committed machine dies (its qemu only, by its recorded pid).
             var committedPid = done["machines"]!.AsArray().Single()!["pid"]!.GetValue<int>();
@@ -138,7 +64,7 @@ public sealed class ReprotectNodeKillTests
                 await Task.Delay(20);
             }
 
-            original = new Node("orig", "process-server,master-target", dir["o"], dir.Path, null, "--replica-file", $"vm1-boot={boot}", "--replica-file", $"vm1-data={data}");
+            original = site.OriginalSite();
             await original.StartAsync();
             var reprotect = await target.Api.PostAsync($"api/failovers/{job}/reprotect", new { processServer = original.PsAddress, api = original.ApiUrl });
             Assert.True(reprotect.Status == HttpStatusCode.OK, reprotect.Text);
@@ -283,10 +209,8 @@ public sealed class ReprotectNodeKillTests
         {
             original?.Dispose();
             await target.StopAsync();
-            if (job is not null) seen.UnionWith(QemusOf(job).Concat(AgentsOf(Path.Combine(target.DataDir, "failover", job, "vm1", "reverse-agent"))));
-            foreach (var pid in seen)
-                if (job is not null && CommandLine(pid)?.Any(a => a.Contains(job, StringComparison.Ordinal)) == true)
-                    try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+            seen.UnionWith(QemusOf(job).Concat(AgentsOf(site.ReverseAgentFolder)));
+            KillEach(seen, job);
         }
     }
 
@@ -299,45 +223,22 @@ public sealed class ReprotectNodeKillTests
     [Fact]
     public async Task A_node_killed_during_a_live_reprotect_repeats_it_on_the_same_running_machine_and_agent()
     {
-        using var dir = new TempDir("reprotect-live-kill");
-        var conf = dir["failover.conf"];
-        await File.WriteAllTextAsync(conf, "siterecovery.failover { boot-timeout = 150s }\n");
-        using var target = new Node("tgt", "all", dir["t"], dir.Path, null, "--config", conf);
-        await target.StartAsync();
-        var boot = dir["vm1-boot.img"];
-        var data = dir["vm1-data.img"];
-        await using (var f = new FileStream(boot, FileMode.Create)) f.SetLength(BootMb << 20);
-        await using (var f = new FileStream(data, FileMode.Create)) f.SetLength(DataMb << 20);
-        var source = new Agent("vm1", new Dictionary<string, string> { ["vm1-boot"] = boot, ["vm1-data"] = data }, target.PsAddress, dir["agent-src"], dir.Path);
-        using var _ = source;
+        using var site = await FailedOverMachine.StartAsync("reprotect-live-kill", seedData: false);
+        var (dir, target, job, guestSha) = (site.Dir, site.Target, site.Job, site.GuestSha);
         Node? original = null;
-        string? job = null;
         var seen = new HashSet<int>();
         try
         {
-            await source.StartAsync();
-            var guestSha = await GuestMachines.SeedAsync(source.Uri("vm1-boot"), dir.Path, 7);
-            await target.BookmarkAsync("seeded", ["vm1-boot", "vm1-data"], TimeSpan.FromSeconds(60));
-            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync("api/vaults", new { name = "dr", region = "WestEurope" })).Status);
-            var plan = await target.Api.PostAsync("api/recovery-plans", new { planId = "move", vault = "dr", groups = new[] { new { machines = new[] { "vm1" } } } });
-            Assert.True(plan.Status == HttpStatusCode.OK, plan.Text);
-            var start = await target.Api.PostAsync("api/failovers", new { plan = "move", kind = "planned" });
-            Assert.True(start.Status == HttpStatusCode.Accepted, start.Text);
-            job = start.Body!["jobId"]!.GetValue<string>();
-            var done = await UntilAsync(target, job, j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(4));
-            Assert.True(Status(done) == "Completed", done.ToJsonString());
             Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/commit", new { })).Status);
             await UntilAsync(target, job, CommitCaptureTests.Captured, TimeSpan.FromMinutes(2));
-            await source.StopAsync();
-            var committed = done["machines"]!.AsArray().Single()!;
-            var machinePid = committed["pid"]!.GetValue<int>();
-            var console = committed["consolePath"]!.GetValue<string>();
+            await site.Source.StopAsync();
+            var machinePid = site.MachinePid;
+            var console = site.Console;
             seen.Add(machinePid);
-            var work = Path.Combine(target.DataDir, "failover", job, "vm1");
-            var reverseFolder = Path.Combine(work, "reverse-agent");
-            foreach (var (index, fill) in new[] { (2, (byte)0xB2), (6, (byte)0xB6) }) await WriteBlockAsync(Path.Combine(work, "vm1-data.img"), index, fill);
+            var reverseFolder = site.ReverseAgentFolder;
+            foreach (var (index, fill) in new[] { (2, (byte)0xB2), (6, (byte)0xB6) }) await WriteBlockAsync(site.FailedOverImage("vm1-data"), index, fill);
 
-            original = new Node("orig", "process-server,master-target", dir["o"], dir.Path, null, "--replica-file", $"vm1-boot={boot}", "--replica-file", $"vm1-data={data}");
+            original = site.OriginalSite();
             await original.StartAsync();
             var reprotect = await target.Api.PostAsync($"api/failovers/{job}/reprotect", new { processServer = original.PsAddress, api = original.ApiUrl });
             Assert.True(reprotect.Status == HttpStatusCode.OK, reprotect.Text);
@@ -380,10 +281,8 @@ public sealed class ReprotectNodeKillTests
         {
             original?.Dispose();
             await target.StopAsync();
-            if (job is not null) seen.UnionWith(QemusOf(job).Concat(AgentsOf(Path.Combine(target.DataDir, "failover", job, "vm1", "reverse-agent"))));
-            foreach (var pid in seen)
-                if (job is not null && CommandLine(pid)?.Any(a => a.Contains(job, StringComparison.Ordinal)) == true)
-                    try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+            seen.UnionWith(QemusOf(job).Concat(AgentsOf(site.ReverseAgentFolder)));
+            KillEach(seen, job);
         }
     }
 }

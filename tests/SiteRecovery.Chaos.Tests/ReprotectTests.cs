@@ -18,74 +18,24 @@ namespace SiteRecovery.Chaos.Tests;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class ReprotectTests
 {
-    const int BootMb = 64;
-    const int DataMb = 32;
-    const int Block = 1 << 20;
+    const int DataMb = FailedOverMachine.DataMb;
+    const int Block = FailedOverMachine.Block;
 
     static Task<JsonNode> UntilAsync(Node node, string job, Func<JsonNode, bool> done, TimeSpan timeout) => FailoverTests.UntilAsync(node, job, done, timeout);
 
     static string Status(JsonNode job) => FailoverTests.Status(job);
 
-    /// <summary>Writes block <paramref name="index"/> of an image file with <paramref name="fill"/> (what a machine wrote).</summary>
-    static async Task WriteBlockAsync(string path, int index, byte fill)
-    {
-        await using var f = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
-        f.Position = (long)index * Block;
-        await f.WriteAsync(Enumerable.Repeat(fill, Block).ToArray());
-        f.Flush(flushToDisk: true);
-    }
-
-    /// <summary>
-    /// The running machine writes 1 MiB of <paramref name="fill"/> at block <paramref name="index"/> of its drive
-    /// <paramref name="drive"/> through its own block layer (qemu-io in its monitor, the path a guest's writes take).
-    /// </summary>
-    static async Task MachineWritesAsync(string consolePath, string drive, int index, byte fill)
-    {
-        var socket = Path.Combine(Path.GetDirectoryName(consolePath)!, SiteRecovery.Compute.Local.QemuCommandLine.ControlSocketName);
-        await using var qmp = await SiteRecovery.Compute.Local.QmpClient.ConnectAsync(socket, CancellationToken.None);
-        await qmp.ExecuteAsync("human-monitor-command",
-            new JsonObject { ["command-line"] = $"qemu-io {drive} \"write -P {fill} {(long)index * Block} {Block}\"" }, CancellationToken.None);
-    }
-
-    static bool Runs(int pid, string text)
-    {
-        try { return File.ReadAllText($"/proc/{pid}/cmdline").Contains(text, StringComparison.Ordinal); }
-        catch (IOException) { return false; }
-    }
-
     [Fact]
     public async Task A_committed_failover_is_reprotected_with_only_the_changed_blocks_fails_back_losing_nothing_and_the_original_direction_resumes_by_compare()
     {
-        using var dir = new TempDir("reprotect");
-        var conf = dir["failover.conf"];
-        await File.WriteAllTextAsync(conf, "siterecovery.failover { boot-timeout = 150s }\n");
-        using var target = new Node("tgt", "all", dir["t"], dir.Path, null, "--config", conf);
-        await target.StartAsync();
-        var boot = dir["vm1-boot.img"];
-        var data = dir["vm1-data.img"];
-        await using (var f = new FileStream(boot, FileMode.Create)) f.SetLength(BootMb << 20);
-        await using (var f = new FileStream(data, FileMode.Create)) f.SetLength(DataMb << 20);
-        var source = new Agent("vm1", new Dictionary<string, string> { ["vm1-boot"] = boot, ["vm1-data"] = data }, target.PsAddress, dir["agent-src"], dir.Path);
-        using var _ = source;
+        using var site = await FailedOverMachine.StartAsync("reprotect");
+        var (dir, target, job, guestSha) = (site.Dir, site.Target, site.Job, site.GuestSha);
+        var (boot, data) = (site.Boot, site.Data!);
         Node? original = null;
         int? reversePid = null;
-        string? job = null;
         try
         {
-            await source.StartAsync();
-            var guestSha = await GuestMachines.SeedAsync(source.Uri("vm1-boot"), dir.Path, 7);
-            await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", source.Uri("vm1-data"), "-c", "write -P 0x11 0 8M"], TimeSpan.FromMinutes(1));
-            await target.BookmarkAsync("seeded", ["vm1-boot", "vm1-data"], TimeSpan.FromSeconds(60));
-            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync("api/vaults", new { name = "dr", region = "WestEurope" })).Status);
-            var plan = await target.Api.PostAsync("api/recovery-plans", new { planId = "move", vault = "dr", groups = new[] { new { machines = new[] { "vm1" } } } });
-            Assert.True(plan.Status == HttpStatusCode.OK, plan.Text);
-
-            // Planned failover, committed.
-            var start = await target.Api.PostAsync("api/failovers", new { plan = "move", kind = "planned" });
-            Assert.True(start.Status == HttpStatusCode.Accepted, start.Text);
-            job = start.Body!["jobId"]!.GetValue<string>();
-            var done = await UntilAsync(target, job, j => Status(j) is "Completed" or "StepFailed", TimeSpan.FromMinutes(4));
-            Assert.True(Status(done) == "Completed", done.ToJsonString());
+            // Not committed yet: nothing to protect back.
             var early = await target.Api.PostAsync($"api/failovers/{job}/reprotect", new { processServer = "127.0.0.1:1", api = "http://127.0.0.1:1" });
             Assert.Equal(HttpStatusCode.Conflict, early.Status);
             Assert.Contains("is not committed: commit it first", early.Error);
@@ -93,22 +43,21 @@ public sealed class ReprotectTests
             // The commit moves the machine onto its capturing agent first; the reprotect adopts that agent.
             await UntilAsync(target, job, CommitCaptureTests.Captured, TimeSpan.FromMinutes(2));
             // The source machine is shut down: its agent stops (cleanly, read-only since the failover's stop).
-            await source.StopAsync();
-            var failedOverData = Path.Combine(target.DataDir, "failover", job, "vm1", "vm1-data.img");
-            var failedOverBoot = Path.Combine(target.DataDir, "failover", job, "vm1", "vm1-boot.img");
+            await site.Source.StopAsync();
+            var failedOverData = site.FailedOverImage("vm1-data");
+            var failedOverBoot = site.FailedOverImage("vm1-boot");
             Assert.Equal(await GuestMachines.Sha256Async(data), await GuestMachines.Sha256Async(failedOverData));
 
             // The machine writes at the target before it is protected back: three blocks of its data disk, the last
             // through its own block layer.
-            var committed = (await target.Api.GetAsync($"api/failovers/{job}")).Body!["machines"]!.AsArray().Single()!;
-            var machinePid = committed["pid"]!.GetValue<int>();
-            var console = committed["consolePath"]!.GetValue<string>();
-            var dataDrive = $"disk{committed["disks"]!.AsArray().Select(d => d!["diskId"]!.GetValue<string>()).ToList().IndexOf("vm1-data")}";
-            foreach (var (index, fill) in new[] { (1, (byte)0xA1), (5, (byte)0xA5) }) await WriteBlockAsync(failedOverData, index, fill);
-            await MachineWritesAsync(console, dataDrive, 20, 0xB4);
+            var machinePid = site.MachinePid;
+            var console = site.Console;
+            var dataDrive = site.Drive("vm1-data");
+            foreach (var (index, fill) in new[] { (1, (byte)0xA1), (5, (byte)0xA5) }) await JobProcesses.WriteBlockAsync(failedOverData, index, fill);
+            await JobProcesses.MachineWritesAsync(console, dataDrive, 20, 0xB4);
 
             // The original site: a process server and a master target whose replicas are the machine's original disks.
-            original = new Node("orig", "process-server,master-target", dir["o"], dir.Path, null, "--replica-file", $"vm1-boot={boot}", "--replica-file", $"vm1-data={data}");
+            original = site.OriginalSite();
             await original.StartAsync();
             var badTarget = await target.Api.PostAsync($"api/failovers/{job}/reprotect", new { processServer = "orig-site", api = original.ApiUrl });
             Assert.Equal(HttpStatusCode.BadRequest, badTarget.Status);
@@ -136,18 +85,18 @@ public sealed class ReprotectTests
             var machine = reprotected["machines"]!.AsArray().Single()!;
             Assert.All(machine["disks"]!.AsArray(), d => Assert.StartsWith($"nbd://{reverse["nbd"]}", d!["uri"]!.GetValue<string>()));
             Assert.Equal(machinePid, machine["pid"]!.GetValue<int>());
-            Assert.True(Runs(machinePid, job), $"the committed machine (pid {machinePid}) must still run");
+            Assert.True(JobProcesses.Runs(machinePid, job), $"the committed machine (pid {machinePid}) must still run");
             var moveBoot = reprotected["boots"]!.AsArray().Single()!;
             Assert.False(moveBoot["restarted"]!.GetValue<bool>(), moveBoot.ToJsonString());
             Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={guestSha}", moveBoot["guestCheck"]!.GetValue<string>());
             Assert.Single(File.ReadLines(console), l => l.Contains("SR-BOOTED", StringComparison.Ordinal));
             Assert.True(target.Process!.HasLine(l => l.Contains("moved onto its reverse agent's exports while running", StringComparison.Ordinal)), target.Logs());
-            Assert.True(Runs(reversePid.Value, "--compare-with-replica"));
-            Assert.True(Runs(reversePid.Value, "--hold-first-sync"));
+            Assert.True(JobProcesses.Runs(reversePid.Value, "--compare-with-replica"));
+            Assert.True(JobProcesses.Runs(reversePid.Value, "--hold-first-sync"));
 
             // What the machine writes now goes through the agent to the original site (the failback's comparison of the
             // original site's point with the image below fails for a write that bypassed it).
-            await MachineWritesAsync(console, dataDrive, 12, 0xD2);
+            await JobProcesses.MachineWritesAsync(console, dataDrive, 12, 0xD2);
 
             // Writes the machine makes now are captured and replicated to the original site.
             var nbd = reverse["nbd"]!.GetValue<string>();
@@ -158,8 +107,8 @@ public sealed class ReprotectTests
             Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/failback", new { @return = false })).Status);
             var back = await UntilAsync(target, job, j => Status(j) is "FailedBack" or "Reprotected" && j["history"]!.AsArray().Last()!.GetValue<string>().Contains("fail"), TimeSpan.FromMinutes(3));
             Assert.True(Status(back) == "FailedBack", back.ToJsonString());
-            Assert.False(Runs(reversePid.Value, "--compare-with-replica"), "the reverse agent must be gone after the failback");
-            Assert.False(Runs(machine["pid"]!.GetValue<int>(), job), "the machine must be stopped at the target after the failback");
+            Assert.False(JobProcesses.Runs(reversePid.Value, "--compare-with-replica"), "the reverse agent must be gone after the failback");
+            Assert.False(JobProcesses.Runs(machine["pid"]!.GetValue<int>(), job), "the machine must be stopped at the target after the failback");
             var sums = back["failbackDisks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!["sha256"]!.GetValue<string>());
             Assert.Equal(await GuestMachines.Sha256Async(failedOverData), sums["vm1-data"]);
             Assert.Equal(await GuestMachines.Sha256Async(failedOverBoot), sums["vm1-boot"]);
@@ -187,8 +136,8 @@ public sealed class ReprotectTests
             Assert.True(returned["booted"]!.GetValue<bool>(), returned.ToJsonString());
             Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={guestSha}", returned["guestCheck"]!.GetValue<string>());
             var originalAgent = returned["agentPid"]!.GetValue<int>();
-            Assert.True(Runs(originalAgent, "--compare-with-replica"), "the original site's agent must run, comparing with the target's replicas");
-            Assert.True(Runs(returned["machinePid"]!.GetValue<int>(), job), "the machine must run at the original site");
+            Assert.True(JobProcesses.Runs(originalAgent, "--compare-with-replica"), "the original site's agent must run, comparing with the target's replicas");
+            Assert.True(JobProcesses.Runs(returned["machinePid"]!.GetValue<int>(), job), "the machine must run at the original site");
             var movedBack = returned["disks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!);
             Assert.Equal(5L * Block, movedBack["vm1-data"]["bytesSent"]!.GetValue<long>());
             Assert.Equal(0L, movedBack["vm1-boot"]["bytesSent"]!.GetValue<long>());
@@ -208,17 +157,13 @@ public sealed class ReprotectTests
             Assert.Equal(await GuestMachines.Sha256Async(boot), await target.RecoverAsync("vm1-boot", "home-again", dir["home-boot.img"]));
             // The machine and its agent outlive the original node, as they outlived the target's.
             await original.StopAsync();
-            Assert.True(Runs(originalAgent, "--compare-with-replica"));
+            Assert.True(JobProcesses.Runs(originalAgent, "--compare-with-replica"));
         }
         finally
         {
             original?.Dispose();
-            if (reversePid is { } pid && Runs(pid, "--compare-with-replica"))
-                try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
-            if (job is not null)
-                foreach (var d in Directory.EnumerateDirectories("/proc"))
-                    if (int.TryParse(Path.GetFileName(d), out var p) && Runs(p, job))
-                        try { System.Diagnostics.Process.GetProcessById(p).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+            if (reversePid is { } pid) JobProcesses.KillEach([pid], "--compare-with-replica");
+            JobProcesses.KillAllOf(job);
         }
     }
 
@@ -243,7 +188,7 @@ public sealed class ReprotectTests
         await File.WriteAllBytesAsync(original, bytes);
         await File.WriteAllBytesAsync(image, bytes);
         // What changed at the target since the failover.
-        foreach (var (index, fill) in new[] { (1, (byte)0xA1), (3, (byte)0xA3) }) await WriteBlockAsync(image, index, fill);
+        foreach (var (index, fill) in new[] { (1, (byte)0xA1), (3, (byte)0xA3) }) await JobProcesses.WriteBlockAsync(image, index, fill);
 
         using var site = new Node("orig", "process-server,master-target", dir["o"], dir.Path, null, "--replica-file", $"d0={original}");
         await site.StartAsync();
@@ -260,10 +205,10 @@ public sealed class ReprotectTests
             // and the write below, past the agent, would then be missed.
             await Assert.ThrowsAsync<TimeoutException>(() => agent.Process!.WaitForLineAsync(l => l.Contains("\"resync-complete\"", StringComparison.Ordinal), TimeSpan.FromSeconds(5), "a compare"));
             // Past the agent: the machine still runs on the file.
-            await MachineWritesAsync(machine.ConsolePath, "disk0", 5, 0xE5);
+            await JobProcesses.MachineWritesAsync(machine.ConsolePath, "disk0", 5, 0xE5);
             await compute.MoveDisksOntoServedAsync(machine, [new SiteRecovery.Compute.DiskSource("d0", agent.Uri("d0"), (long)DiskMb << 20)], TimeSpan.FromMinutes(1), CancellationToken.None);
             // Through the agent, still held.
-            await MachineWritesAsync(machine.ConsolePath, "disk0", 7, 0xE7);
+            await JobProcesses.MachineWritesAsync(machine.ConsolePath, "disk0", 7, 0xE7);
             await Task.Delay(1000);
             Assert.True(agent.Process!.HasLine(l => l.Contains("first sync held until", StringComparison.Ordinal)), agent.Logs());
             Assert.False(agent.Process.HasLine(l => l.Contains("resync started", StringComparison.Ordinal)), "the compare started before the release\n" + agent.Logs());
@@ -274,7 +219,7 @@ public sealed class ReprotectTests
             // Blocks 1, 3 and 5 differ from the original for certain; 7 went as a delta too, and is sent again unless the
             // original site had applied it before it answered the hashes.
             Assert.InRange(sent, 3L * Block, 4L * Block);
-            await MachineWritesAsync(machine.ConsolePath, "disk0", 9, 0xE9);
+            await JobProcesses.MachineWritesAsync(machine.ConsolePath, "disk0", 9, 0xE9);
             Assert.True(compute.IsRunning(machine), "the machine must run on through the move");
 
             await compute.StopAsync(machine, CancellationToken.None);
