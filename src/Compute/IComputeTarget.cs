@@ -74,6 +74,8 @@ public enum NetworkMode { Isolated, Production, None }
 /// guest is asked to send its own packets to once booted (a drill's proof of what its network reaches: its group's
 /// peers answer, nothing else does); only a guest that reads the target's hints acts on them (the local target's
 /// tiny test guest, see <c>Local/GuestNet.cs</c>); they need a <paramref name="StaticAddress"/> to send from.
+/// <paramref name="GuestOutside"/>: addresses the guest probes the same way but must not reach (a drill's outside
+/// address): tried once, briefly, since no answer is the outcome expected, where a peer that may boot later is retried.
 /// </summary>
 public sealed record MachineSpec(
     string MachineId,
@@ -85,7 +87,8 @@ public sealed record MachineSpec(
     string? StaticAddress,
     string WorkDirectory,
     string? IsolationGroup = null,
-    IReadOnlyList<string>? GuestProbes = null);
+    IReadOnlyList<string>? GuestProbes = null,
+    IReadOnlyList<string>? GuestOutside = null);
 
 /// <summary>One disk of a machine: its disk id and where it is served (an NBD URI for the local target).</summary>
 public sealed record DiskSource(string DiskId, string Uri, long SizeBytes);

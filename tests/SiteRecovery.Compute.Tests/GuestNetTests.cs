@@ -36,4 +36,12 @@ public class GuestNetTests
         Assert.Null(GuestNet.Config(spec with { StaticAddress = null }));
         Assert.Null(GuestNet.Config(spec with { Network = NetworkMode.None }));
     }
+
+    [Fact]
+    public void Outside_addresses_follow_the_peers_as_words_of_their_own()
+    {
+        var spec = new MachineSpec("m", "m", 256, 1, "bios", NetworkMode.Isolated, "198.18.7.11", "/tmp/m", "g", ["198.18.7.12", "198.18.7.13"], ["198.18.7.1"]);
+        Assert.Equal("addr=198.18.7.11/24 probe=198.18.7.12 probe=198.18.7.13 outside=198.18.7.1", GuestNet.Config(spec));
+        Assert.Equal("addr=198.18.7.11/24 outside=198.18.7.1", GuestNet.Config(spec with { GuestProbes = null }));
+    }
 }

@@ -37,7 +37,7 @@ public sealed class GuestNetworkBootTests(ITestOutputHelper output) : IsolatedGr
         var image = await TinyGuestImage.PathAsync();
         await using var aDisk = await NbdExport.CopyOfAsync(image, "a");
         await using var bDisk = await NbdExport.CopyOfAsync(image, "b");
-        var aSpec = Spec("a", group) with { StaticAddress = aAddress, GuestProbes = [bAddress, hostAddress, otherAddress] };
+        var aSpec = Spec("a", group) with { StaticAddress = aAddress, GuestProbes = [bAddress], GuestOutside = [hostAddress, otherAddress] };
         var bSpec = Spec("b", group) with { StaticAddress = bAddress };
 
         TcpListener? host = null;
@@ -89,7 +89,7 @@ public sealed class GuestNetworkBootTests(ITestOutputHelper output) : IsolatedGr
             }
             Assert.Equal(ns, a!.NetworkNamespace);
             Assert.Equal(ns, b!.NetworkNamespace);
-            Assert.Contains($"name={GuestNet.FwCfgName},string=addr={aAddress}/24 probe={bAddress} probe={hostAddress} probe={otherAddress}",
+            Assert.Contains($"name={GuestNet.FwCfgName},string=addr={aAddress}/24 probe={bAddress} outside={hostAddress} outside={otherAddress}",
                 File.ReadAllText($"/proc/{a.Pid}/cmdline").Split('\0'));
 
             var bootA = BootAsync(a);

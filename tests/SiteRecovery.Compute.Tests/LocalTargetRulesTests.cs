@@ -117,6 +117,19 @@ public class LocalTargetRulesTests
     }
 
     [Fact]
+    public void Outside_addresses_are_checked_as_probes_and_count_with_them()
+    {
+        var sender = Good with { StaticAddress = "198.18.7.11" };
+        Assert.Empty(Check(sender with { GuestProbes = ["198.18.7.12"], GuestOutside = ["198.18.7.1"] }));
+        Assert.Equal("GuestOutside: '198.18.7.1 probe=1.2.3.4' must be an IPv4 address in dotted form",
+            Assert.Single(Check(sender with { GuestOutside = ["198.18.7.1 probe=1.2.3.4"] })));
+        Assert.Equal("GuestProbes and GuestOutside: 9 addresses, at most 8",
+            Assert.Single(Check(sender with { GuestProbes = Enumerable.Range(2, 7).Select(i => $"198.18.7.{i}").ToList(), GuestOutside = ["198.18.7.1", "198.18.7.9"] })));
+        Assert.Equal("GuestOutside: a guest needs a network and a StaticAddress to send its probes from",
+            Assert.Single(Check(Good with { GuestOutside = ["198.18.7.1"] })));
+    }
+
+    [Fact]
     public void Every_broken_rule_is_reported_at_once()
     {
         var problems = Check(new MachineSpec("", "-x", 10, 0, "efi", (NetworkMode)9, null, " "));

@@ -22,11 +22,13 @@
 #   | SR-NET eth0 <mac> FAILED <why>
 #   SR-BOOTED
 # The address comes from the target through qemu's fw_cfg, the file opt/siterecovery/net: one line of words,
-# "addr=A.B.C.D/P" and any number of "probe=A.B.C.D". Without it eth0 is up with no IPv4 address (and says so). With an
-# address the guest listens on TCP 7077 and prints "SR-NET-HEARD <first line sent>" (at most 80 printable characters)
-# for every connection. After SR-BOOTED, when it was given probes and an address, it sends its own packets: it pings
-# every probe address (retrying those that have not answered for up to 30 s: a peer of its group may boot later), then
-# sends each one "sr-hello from <its address>" over TCP 7077, and prints per probe, then once:
+# "addr=A.B.C.D/P", any number of "probe=A.B.C.D" (peers) and of "outside=A.B.C.D" (addresses it must not reach). Without
+# it eth0 is up with no IPv4 address (and says so). With an address the guest listens on TCP 7077 and prints
+# "SR-NET-HEARD <first line sent>" (at most 80 printable characters) for every connection. After SR-BOOTED, when it was
+# given probes and an address, it sends its own packets: it pings every peer (retrying those that have not answered for
+# up to 30 s: a peer of its group may boot later) and every outside address once (two pings: silence is what it
+# expects there, so it does not wait for an answer), then sends each one "sr-hello from <its address>" over TCP 7077, and
+# prints per address, peers first, then once:
 #   SR-NET-PROBE <addr> ping=answered|unanswered tcp=sent|failed
 #   SR-NET-PROBED
 # and then idles (besides the listener it answers only ping and ARP) until the ACPI power button is pressed (qemu's
@@ -41,8 +43,9 @@
 # or from our own deb cache (${SR_IMAGE_CACHE}/debs) before apt-get download is tried, so a second build is offline.
 set -euo pipefail
 
-# v2: virtio-net and fw_cfg, SR-NET lines. A new version is a new file: a cached older image is never reused.
-GUEST_VERSION=2
+# v2: virtio-net and fw_cfg, SR-NET lines. v3: outside= addresses, probed once. A new version is a new file: a cached
+# older image is never reused (nor rebuilt by a checkout that still builds the older one).
+GUEST_VERSION=3
 cache="${SR_IMAGE_CACHE:-/var/cache/siterecovery}"
 out="${1:-$cache/tiny-guest-v$GUEST_VERSION.img}"
 self="$(readlink -f "$0")"
@@ -245,7 +248,7 @@ for d in /sys/bus/pci/devices/*; do
   [ "$(cat "$d/vendor" 2>/dev/null)" = 0x1af4 ] || continue
   case "$(cat "$d/device" 2>/dev/null)" in 0x1000|0x1041) nic=1 ;; esac
 done
-addr=""; probes=""
+addr=""; probes=""; outside=""
 cfg=/sys/firmware/qemu_fw_cfg/by_name/opt/siterecovery/net/raw
 if [ -r "$cfg" ]; then
   for w in $(tr -d '\000\r' < "$cfg" | head -n 1); do
@@ -253,6 +256,7 @@ if [ -r "$cfg" ]; then
     case "$w" in
       addr=*) addr="${w#addr=}"; case "$addr" in *[!0-9./]*|'') addr="" ;; esac ;;
       probe=*) p="${w#probe=}"; case "$p" in *[!0-9.]*|'') ;; *) probes="$probes $p" ;; esac ;;
+      outside=*) p="${w#outside=}"; case "$p" in *[!0-9.]*|'') ;; *) outside="$outside $p" ;; esac ;;
     esac
   done
 fi
@@ -281,7 +285,7 @@ fi
 echo "SR-BOOTED"
 
 # The guest's own packets, to the probe addresses it was given: what answers is what its network reaches.
-if [ -n "$nic" ] && [ -n "$addr" ] && [ -n "$probes" ]; then
+if [ -n "$nic" ] && [ -n "$addr" ] && [ -n "$probes$outside" ]; then
   up() { read -r s _ < /proc/uptime; echo "${s%%.*}"; }
   pending="$probes"; answered=" "; until=$(($(up) + 30))
   while [ -n "$pending" ]; do
@@ -292,7 +296,10 @@ if [ -n "$nic" ] && [ -n "$addr" ] && [ -n "$probes" ]; then
     pending="$left"
     [ "$(up)" -lt "$until" ] || break
   done
-  for p in $probes; do
+  for p in $outside; do
+    if ping -c 2 -W 1 "$p" >/dev/null 2>&1; then answered="$answered$p "; fi
+  done
+  for p in $probes $outside; do
     case "$answered" in *" $p "*) pinged=answered ;; *) pinged=unanswered ;; esac
     if echo "sr-hello from ${addr%/*}" | timeout 10 nc -w 5 "$p" 7077 >/dev/null 2>&1; then tcp=sent; else tcp=failed; fi
     echo "SR-NET-PROBE $p ping=$pinged tcp=$tcp"

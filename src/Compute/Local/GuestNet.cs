@@ -16,9 +16,11 @@ public sealed record GuestProbeLine(string Address, bool PingAnswered, bool TcpS
 /// <summary>
 /// The tiny test guest's network contract (built by <c>tests/images/build-tiny-guest.sh</c>; its init implements the
 /// other half). The target hands the guest its address and the addresses to probe through qemu's fw_cfg, the file
-/// <see cref="FwCfgName"/>, one line of words: <c>addr=A.B.C.D/P</c> and any number of <c>probe=A.B.C.D</c>. The guest
-/// prints <c>SR-NET</c> before <see cref="GuestPayload.BootedMarker"/>; after it, its own packets to every probe address
-/// (ping, then a TCP hello on <see cref="Port"/>), one <c>SR-NET-PROBE</c> line each, then <see cref="ProbedMarker"/>.
+/// <see cref="FwCfgName"/>, one line of words: <c>addr=A.B.C.D/P</c>, any number of <c>probe=A.B.C.D</c> (peers: pinged
+/// again for up to 30 s until they answer, since a peer may boot later) and of <c>outside=A.B.C.D</c> (addresses that must
+/// not answer: pinged twice, once, so a drill does not wait 30 s for the silence it expects). The guest prints
+/// <c>SR-NET</c> before <see cref="GuestPayload.BootedMarker"/>; after it, its own packets to every probe and outside
+/// address (ping, then a TCP hello on <see cref="Port"/>), one <c>SR-NET-PROBE</c> line each, then <see cref="ProbedMarker"/>.
 /// It listens on <see cref="Port"/> and prints <c>SR-NET-HEARD &lt;first line&gt;</c> for every connection, so a peer
 /// proves on its own console that another guest's packets reached it.
 /// Why fw_cfg: it is the one channel the target controls per machine that needs no network (an isolated group has no
@@ -38,7 +40,7 @@ public static class GuestNet
     /// <summary>The TCP port the guest listens on and sends its hello to.</summary>
     public const int Port = 7077;
 
-    /// <summary>At most this many probe addresses per machine: each unanswered one costs the guest seconds.</summary>
+    /// <summary>At most this many probe and outside addresses together per machine: each unanswered one costs the guest seconds.</summary>
     public const int MaxProbes = 8;
 
     /// <summary>The line the guest prints once every probe is reported.</summary>
@@ -62,6 +64,7 @@ public static class GuestNet
         if (spec.Network == NetworkMode.None || spec.StaticAddress is not { } address) return null;
         var words = new List<string> { $"addr={address}/{PrefixLength.ToString(CultureInfo.InvariantCulture)}" };
         words.AddRange((spec.GuestProbes ?? []).Select(p => $"probe={p}"));
+        words.AddRange((spec.GuestOutside ?? []).Select(p => $"outside={p}"));
         return string.Join(' ', words);
     }
 

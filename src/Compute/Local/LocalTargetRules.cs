@@ -44,15 +44,16 @@ public static class LocalTargetRules
             else if (StaticAddressProblem(spec.StaticAddress) is { } why)
                 problems.Add($"StaticAddress: '{spec.StaticAddress}' {why}");
         }
-        if (spec.GuestProbes is { Count: > 0 } probes)
+        foreach (var (field, probes) in new[] { ("GuestProbes", spec.GuestProbes), ("GuestOutside", spec.GuestOutside) })
         {
+            if (probes is not { Count: > 0 }) continue;
             if (spec.StaticAddress is null || spec.Network == NetworkMode.None)
-                problems.Add("GuestProbes: a guest needs a network and a StaticAddress to send its probes from");
-            if (probes.Count > GuestNet.MaxProbes)
-                problems.Add($"GuestProbes: {probes.Count} addresses, at most {GuestNet.MaxProbes}");
+                problems.Add($"{field}: a guest needs a network and a StaticAddress to send its probes from");
             foreach (var probe in probes.Where(p => GuestNet.ProbeProblem(p) is not null))
-                problems.Add($"GuestProbes: '{probe}' {GuestNet.ProbeProblem(probe)}");
+                problems.Add($"{field}: '{probe}' {GuestNet.ProbeProblem(probe)}");
         }
+        if ((spec.GuestProbes?.Count ?? 0) + (spec.GuestOutside?.Count ?? 0) is var all && all > GuestNet.MaxProbes)
+            problems.Add($"{(spec.GuestOutside is { Count: > 0 } ? "GuestProbes and GuestOutside" : "GuestProbes")}: {all} addresses, at most {GuestNet.MaxProbes}");
         if (string.IsNullOrWhiteSpace(spec.WorkDirectory))
             problems.Add("WorkDirectory: must name a folder");
         return problems;

@@ -250,11 +250,14 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
         // A test failover's machines share one isolated network, their job's: the work folder is failover/JOB/MACHINE.
         var group = kind == FailoverKind.Test ? Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(work))) : null;
         var spec = new MachineSpec(machineId, name, local?.MemoryMiB ?? settings.DefaultMemoryMiB, local?.Cpus ?? settings.DefaultCpus, local?.Firmware ?? "bios",
-            network, machine?.Properties?.StaticAddress, work, group, probes is { Count: > 0 } ? probes.Select(p => p.Address).ToList() : null);
+            network, machine?.Properties?.StaticAddress, work, group, Addresses(probes, DrillProbeRole.Peer), Addresses(probes, DrillProbeRole.Outside));
         var problems = compute.Validate(spec);
         if (problems.Count > 0) throw new InvalidOperationException($"machine {machineId} cannot run on the {compute.Name} target: {string.Join("; ", problems)}");
         return spec;
     }
+
+    static List<string>? Addresses(IReadOnlyList<DrillProbeTarget>? probes, DrillProbeRole role) =>
+        probes?.Where(p => p.Role == role).Select(p => p.Address).ToList() is { Count: > 0 } addresses ? addresses : null;
 
     /// <summary>A machine id as a name the local target accepts: letters, digits and '-', at most 63.</summary>
     static string LocalName(string machineId)
