@@ -295,7 +295,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
 
         public async Task RunAsync(CancellationToken ct)
         {
-            var peer = socket.RemoteEndPoint?.ToString() ?? "?";
+            var peer = hop.Peer is { } certified ? $"{hop.Remote}, TLS as {certified}" : hop.Remote;
             try
             {
                 _net = hop;
