@@ -211,4 +211,106 @@ public sealed class DataPathTlsTests
         await ReplicatesAsync(node, agent, real, dir, "second", "0x22", "5M");
         foreach (var i in impostors) i.Dispose();
     }
+
+    /// <summary>
+    /// A TCP relay in front of a master target, switched by the test: what a redirected address (DNS, a routing change)
+    /// does to a process server. Pairs are cut at a switch, so the next connection reaches the new target.
+    /// </summary>
+    sealed class Relay : IDisposable
+    {
+        readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        readonly CancellationTokenSource _stop = new();
+        readonly List<Socket> _open = [];
+        volatile string _target;
+
+        public Relay(string target)
+        {
+            _target = target;
+            _listener.Start();
+            _ = Task.Run(AcceptAsync);
+        }
+
+        public string Address => $"127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
+
+        public void SwitchTo(string target)
+        {
+            _target = target;
+            lock (_open) { foreach (var s in _open) s.Dispose(); _open.Clear(); }
+        }
+
+        async Task AcceptAsync()
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                Socket client;
+                try { client = await _listener.AcceptSocketAsync(_stop.Token); }
+                catch (Exception) { return; }
+                _ = Task.Run(async () =>
+                {
+                    var server = new Socket(SocketType.Stream, ProtocolType.Tcp);
+                    lock (_open) { _open.Add(client); _open.Add(server); }
+                    try
+                    {
+                        await server.ConnectAsync(IPEndPoint.Parse(_target), _stop.Token);
+                        await using var a = new NetworkStream(client, ownsSocket: true);
+                        await using var b = new NetworkStream(server, ownsSocket: true);
+                        await Task.WhenAny(a.CopyToAsync(b, _stop.Token), b.CopyToAsync(a, _stop.Token));
+                    }
+                    catch (Exception) { }
+                    finally { client.Dispose(); server.Dispose(); }
+                });
+            }
+        }
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _listener.Stop();
+            SwitchTo(_target);
+        }
+    }
+
+    [Fact]
+    public async Task A_master_target_of_another_identity_is_refused_by_the_process_server_and_replication_goes_on_at_the_real_one()
+    {
+        using var dir = new TempDir("datapath-tls-mt");
+        using var site = await StartSiteAsync(dir);
+        var real = site.DataNode(dir, "m", "master-target");
+        var impostor = site.DataNode(dir, "x", "master-target");
+        await Task.WhenAll(real.StartAsync(TimeSpan.FromSeconds(90)), impostor.StartAsync(TimeSpan.FromSeconds(90)));
+        using var relay = new Relay(impostor.MtAddress);
+        var ps = site.DataNode(dir, "p", "process-server", relay.Address, "siterecovery.data-path.tls.master-target-id = \"m-mt\"\n");
+        await ps.StartAsync(TimeSpan.FromSeconds(90));
+        var disk = dir["real.img"];
+        Files.CreateDisk(disk, Size, seed: 52);
+        await site.RegisterAgentAsync("vm1", dir["agent"]);
+        using var agent = new Agent("vm1", new Dictionary<string, string> { [Disk] = disk }, ps.PsAddress, dir["agent"], dir.Path);
+        string Logs() => ps.Logs(60) + "\n" + real.Logs(30) + "\n" + impostor.Logs(30) + "\n" + agent.Logs(30);
+
+        // The relay leads to master target x-mt, a real component of the site, but not the one the process server pins.
+        var ready = agent.StartAsync(TimeSpan.FromSeconds(120));
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!ps.Process!.Lines.Any(l => l.Contains("is refused: its certificate is for mastertarget x-mt", StringComparison.Ordinal) && l.Contains(nameof(HopRefusal.WrongIdentity), StringComparison.Ordinal)))
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"the process server never refused master target x-mt\n{Logs()}");
+            await Task.Delay(200);
+        }
+        Assert.False(Directory.Exists(Path.Combine(impostor.DataDir, "master-target", "replicas", Disk)) || Directory.EnumerateFiles(Path.Combine(impostor.DataDir, "master-target"), Disk + "*", SearchOption.AllDirectories).Any(),
+            $"the impostor master target holds something of {Disk}\n{Logs()}");
+
+        // An agent's certificate at a master target: it serves process servers only.
+        using (var stop = new CancellationTokenSource(TimeSpan.FromMinutes(1)))
+        {
+            await using var hop = await HopConnector.ConnectAsync(IPEndPoint.Parse(real.MtAddress), new HopClientTls(new HopCredentials(dir["agent"]), new ExpectedPeer(ComponentKind.MasterTarget, "m-mt")), "master target", stop.Token);
+            await FrameIo.WriteAsync(hop.Stream, FrameType.Control, new Hello("vm1", [], ProtocolVersion.Current).ToBytes(), stop.Token);
+            var frame = await FrameIo.ReadAsync(hop.Stream, stop.Token, FrameHeader.MaxControlFrame);
+            Assert.Contains(nameof(HopRefusal.WrongRole), Assert.IsType<Refused>(ControlMessage.Parse(frame!.Value.Body)).Reason);
+        }
+        await SecurityLineAsync(real, nameof(HopRefusal.WrongRole), Logs);
+
+        // The address leads to the real master target again: the agent is served and its disk replicates byte for byte.
+        relay.SwitchTo(real.MtAddress);
+        await ready;
+        await ReplicatesAsync(real, agent, disk, dir, "after", "0x33", "2M");
+    }
 }
