@@ -142,6 +142,8 @@ public sealed class DataPathTlsTests
 
         await ReplicatesAsync(node, agent, real, dir, "first", "0x11", "1M");
         Assert.Contains(node.Process!.Lines, l => l.Contains("agent vm1", StringComparison.Ordinal) && l.Contains("TLS as agent vm1", StringComparison.Ordinal));
+        var cache = Path.Combine(node.DataDir, "process-server", "cache");
+        var binding = File.ReadAllBytes(Path.Combine(cache, Disk, "writer"));
 
         // A plain agent (never registered): refused in the clear, naming what to do.
         var plain = new Agent("vm1", new Dictionary<string, string> { [Disk] = real }, node.PsAddress, dir["plain"], dir.Path);
@@ -207,6 +209,9 @@ public sealed class DataPathTlsTests
         }
         Assert.Contains(nameof(HopRefusal.NotCertified), await SecurityLineAsync(node, "no client certificate", Logs));
 
+        // Nothing stored changed: the cache holds the one disk, still bound to the real agent's key.
+        Assert.Equal(new[] { Disk }, Directory.EnumerateDirectories(cache).Select(d => Path.GetFileName(d)!).ToArray());
+        Assert.Equal(binding, File.ReadAllBytes(Path.Combine(cache, Disk, "writer")));
         // Nothing of it reached the disk: the real agent goes on, and the next point is the real disk byte for byte.
         await ReplicatesAsync(node, agent, real, dir, "second", "0x22", "5M");
         foreach (var i in impostors) i.Dispose();
