@@ -10,6 +10,8 @@
 #   bench/run.sh cpu [--pairs 5] [--perf-node DIR]   CPU per byte (issue 14): srnode's CPU-s/GiB for figure 2a against three dd's making
 #                                      the same durable copies, 2a against their rate, sragent's CPU-s/GiB for figure 4 against nbdkit's;
 #                                      interleaved A/B pairs, median and spread; writes bench/results/cpu-latest.json
+#   bench/run.sh tls [--pairs 5] [--mib 1024]   CPU-s/GiB that mutual TLS adds to one data-path hop (issue 15): the connection
+#                                      framework on loopback, plain and TLS 1.3 in interleaved pairs, both ends' CPU
 #   other arguments go to the bench: --strict (exit 3 on a missed target), --work-dir DIR, --keep
 #   BENCH_NO_BUILD=1 skips the build (when the Release build is already there)
 set -euo pipefail

@@ -16,6 +16,7 @@ if (args is ["cpu", ..])
     return await CpuPerByteBench.RunAsync(args[1..], cpuCancel.Token);
 }
 if (args is ["nbd-tls", ..]) return await NbdTlsBench.RunAsync(args[1..], CancellationToken.None);
+if (args is ["tls", ..]) return await TlsHopBench.RunAsync(args[1..], CancellationToken.None);
 
 BenchOptions options;
 try { options = BenchOptions.Parse(args); }

@@ -10,16 +10,25 @@ namespace SiteRecovery.Connections;
 /// async socket path hands every completion to the thread pool, and on a node or agent whose pool threads sit in
 /// the data path's synchronous fsyncs and writes each hop of a hold waited for a turn there: hundreds of ms of
 /// write stall at p99 on a loaded 2-core machine. Frames are those of <see cref="FrameIo"/>; only control frames.
+/// They cross the connection's stream (TLS or plain, <see cref="HopConnection"/>) with blocking reads and writes.
 /// </summary>
 public sealed class ControlChannel : IDisposable
 {
-    readonly Socket _socket;
+    readonly HopConnection _connection;
+    readonly Stream _stream;
     readonly object _sendLock = new();
     readonly byte[] _header = new byte[FrameHeader.Size];
     CancellationTokenRegistration _closeOnStop;
     int _closed;
 
-    public ControlChannel(Socket socket) => _socket = socket;
+    public ControlChannel(HopConnection connection)
+    {
+        _connection = connection;
+        _stream = connection.Stream;
+    }
+
+    /// <summary>Who the other end is by its certificate; null on a plain connection.</summary>
+    public HopPeer? Peer => _connection.Peer;
 
     /// <summary>
     /// The connecting end: connects to <paramref name="peer"/> at <paramref name="endPoint"/>, says hello as
@@ -27,15 +36,14 @@ public sealed class ControlChannel : IDisposable
     /// connection, so a blocked connect or read ends at once. Throws <see cref="IOException"/>,
     /// <see cref="SocketException"/> or <see cref="InvalidDataException"/> naming what went wrong.
     /// </summary>
-    /// <remarks><paramref name="writer"/>: signs the hello at a new epoch (the agent's; the process server's link says none).</remarks>
-    public static ControlChannel Open(EndPoint endPoint, string sourceId, string peer, CancellationToken stop, WriterIdentity? writer = null)
+    /// <remarks><paramref name="writer"/>: signs the hello at a new epoch (the agent's; the process server's link says none).
+    /// <paramref name="tls"/>: mutual TLS when the component holds a certificate (<see cref="HopConnector"/>).</remarks>
+    public static ControlChannel Open(EndPoint endPoint, string sourceId, string peer, CancellationToken stop, WriterIdentity? writer = null, HopClientTls? tls = null)
     {
-        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        var channel = new ControlChannel(socket);
+        var channel = new ControlChannel(HopConnector.Connect(endPoint, tls, peer, stop));
         channel._closeOnStop = stop.Register(channel.Dispose);
         try
         {
-            socket.Connect(endPoint);
             var hello = new Hello(sourceId, [], ProtocolVersion.Current);
             if (writer is not null) hello = writer.Sign(hello);
             channel.Send(hello);
@@ -61,9 +69,10 @@ public sealed class ControlChannel : IDisposable
         {
             try
             {
-                for (var sent = 0; sent < frame.Length;) sent += _socket.Send(frame, sent, frame.Length - sent, SocketFlags.None);
+                _stream.Write(frame);
+                _stream.Flush();
             }
-            catch (SocketException e) { throw new IOException($"control connection: send failed: {e.Message}", e); }
+            catch (Exception e) when (e is IOException or SocketException or NotSupportedException) { throw new IOException($"control connection: send failed: {e.Message}", e); }
         }
     }
 
@@ -82,8 +91,8 @@ public sealed class ControlChannel : IDisposable
         for (var got = 0; got < buffer.Length;)
         {
             int n;
-            try { n = _socket.Receive(buffer, got, buffer.Length - got, SocketFlags.None); }
-            catch (SocketException e) { throw new IOException($"control connection: receive failed: {e.Message}", e); }
+            try { n = _stream.Read(buffer, got, buffer.Length - got); }
+            catch (Exception e) when (e is IOException or SocketException or NotSupportedException) { throw new IOException($"control connection: receive failed: {e.Message}", e); }
             if (n == 0)
             {
                 if (got == 0 && endAllowed) return false;
@@ -150,7 +159,7 @@ public sealed class ControlChannel : IDisposable
         if (Interlocked.Exchange(ref _closed, 1) == 1) return;
         // Unregister, not Dispose: this may run inside that very callback, which Dispose would wait for.
         _closeOnStop.Unregister();
-        try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
-        _socket.Dispose();
+        try { _connection.Socket.Shutdown(SocketShutdown.Both); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+        _connection.Dispose();
     }
 }

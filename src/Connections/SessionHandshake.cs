@@ -58,10 +58,13 @@ public static class SessionHandshake
     /// protocol version outside this side's, no identity) through <paramref name="send"/>, and returns null; null also
     /// when the peer closed before saying anything. Throws <see cref="TimeoutException"/> when nothing came within
     /// <paramref name="helloTimeout"/> (<see cref="HelloTimeout"/> unless a test says otherwise). The reader keeps the small bound: the caller raises it once it has accepted the hello.
+    /// On a certified connection (<paramref name="hop"/>'s peer) the hello must name the certificate's component as its
+    /// source: a refusal otherwise, logged as a security event.
     /// </summary>
-    public static async Task<Hello?> AcceptAsync(FrameReader reader, Func<ControlMessage, CancellationToken, Task> send, CancellationToken ct, TimeSpan? helloTimeout = null)
+    public static async Task<Hello?> AcceptAsync(FrameReader reader, Func<ControlMessage, CancellationToken, Task> send, CancellationToken ct, TimeSpan? helloTimeout = null,
+        HopConnection? hop = null)
     {
-        var timeout = helloTimeout ?? HelloTimeout;
+        var timeout = helloTimeout ?? hop?.HelloTimeLeft ?? HelloTimeout;
         reader.MaxFrame = FrameHeader.MaxControlFrame;
         (FrameType Type, byte[] Body)? first;
         using (var silent = CancellationTokenSource.CreateLinkedTokenSource(ct))
@@ -78,6 +81,11 @@ public static class SessionHandshake
         var refusal = hello is null ? "the first frame must be a hello"
             : string.IsNullOrWhiteSpace(hello.SourceId) ? "the hello names no source"
             : ProtocolVersion.Problem(hello.Version, hello.SourceId);
+        if (refusal is null && hop?.Peer is { } peer && hello!.SourceId != peer.Id)
+        {
+            refusal = $"the hello names source {hello.SourceId}, but the certificate is for {peer} ({HopRefusal.NotTheCertifiedComponent})";
+            hop.ReportRefusal(refusal);
+        }
         if (refusal is null) return hello;
         await send(new Refused(refusal), ct).ConfigureAwait(false);
         return null;

@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
+using SiteRecovery.Contracts.Control;
+using SiteRecovery.Contracts.Wire;
 
 namespace SiteRecovery.Connections;
 
@@ -7,6 +9,14 @@ namespace SiteRecovery.Connections;
 /// The accepting side of a data-path role (a process server for agents, a master target for process servers): one
 /// listening socket, and a loop that hands every accepted connection to its session on a task of its own.
 /// </summary>
+/// <remarks>
+/// TLS (<see cref="HopListenerTls"/>) is decided here, once for every role: the first byte a client sends tells a TLS
+/// handshake from a plain hello. Within <see cref="SessionHandshake.HelloTimeout"/> of the accept, a TLS client must
+/// present a certificate of the site's authority for the one kind of component the listener serves, and pass the
+/// listener's further check; a plain client is served only when TLS is not required. A refused connection gets a
+/// <see cref="Refused"/> naming why (in the clear to a plain client, inside TLS to a certified one) and is logged as a
+/// security event; nothing of the role is touched. The session then gets the authenticated stream and the peer.
+/// </remarks>
 public sealed class SessionListener : IDisposable
 {
     /// <summary>
@@ -20,16 +30,21 @@ public sealed class SessionListener : IDisposable
     readonly Socket _socket;
     readonly string _role;
     readonly int _maxConnections;
+    readonly HopListenerTls? _tls;
     int _open;
     long _refusedInBurst;
 
     /// <summary>Binds and listens at once, so a port already taken fails the start with <see cref="IOException"/> naming it.</summary>
     /// <param name="maxConnections">Connections served at once; one more is closed as soon as it is accepted.</param>
-    public SessionListener(string role, IPEndPoint listen, int maxConnections = DefaultMaxConnections)
+    /// <param name="tls">TLS of this listener; null: plain only (a test's listener).</param>
+    public SessionListener(string role, IPEndPoint listen, int maxConnections = DefaultMaxConnections, HopListenerTls? tls = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxConnections, 1);
+        if (tls is { Mode: HopTlsMode.Required } && tls.Own is not { HasCertificate: true })
+            throw new IOException($"{role}: TLS is required (siterecovery.data-path.tls) but the {role} holds no certificate in '{tls.Own}': register it with the site's configuration server (srnode --register-with)");
         _role = role;
         _maxConnections = maxConnections;
+        _tls = tls;
         _socket = new Socket(listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         _socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
         try { _socket.Bind(listen); }
@@ -46,8 +61,11 @@ public sealed class SessionListener : IDisposable
 
     public IPEndPoint? BoundEndpoint => _socket.LocalEndPoint as IPEndPoint;
 
-    /// <summary>Accepts until <paramref name="ct"/>; each connection runs <paramref name="serve"/>, which owns the socket.</summary>
-    public async Task AcceptAsync(Func<Socket, CancellationToken, Task> serve, Action<string> log, CancellationToken ct)
+    /// <summary>
+    /// Accepts until <paramref name="ct"/>; each connection that passes the TLS rules runs <paramref name="serve"/>, which
+    /// owns it from then on.
+    /// </summary>
+    public async Task AcceptAsync(Func<HopConnection, CancellationToken, Task> serve, Action<string> log, CancellationToken ct)
     {
         while (!ct.IsCancellationRequested)
         {
@@ -72,10 +90,92 @@ public sealed class SessionListener : IDisposable
             Interlocked.Increment(ref _open);
             _ = Task.Run(async () =>
             {
-                try { await serve(s, ct).ConfigureAwait(false); }
+                try
+                {
+                    if (await OpenAsync(s, log, ct).ConfigureAwait(false) is { } hop) await serve(hop, ct).ConfigureAwait(false);
+                    else s.Dispose();
+                }
                 finally { Interlocked.Decrement(ref _open); }
             }, CancellationToken.None);
         }
+    }
+
+    /// <summary>The connection to serve, or null when it was refused (logged) or closed before saying anything.</summary>
+    async Task<HopConnection?> OpenAsync(Socket s, Action<string> log, CancellationToken ct)
+    {
+        var remote = s.RemoteEndPoint?.ToString() ?? "?";
+        void Security(string m) => log($"security: {_role} {m}");
+        var deadline = DateTime.UtcNow + SessionHandshake.HelloTimeout;
+        using var silent = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        silent.CancelAfter(SessionHandshake.HelloTimeout);
+        try
+        {
+            var first = new byte[1];
+            if (await s.ReceiveAsync(first, SocketFlags.Peek, silent.Token).ConfigureAwait(false) == 0) return null;
+            var net = new NetworkStream(s, ownsSocket: false);
+            var mode = _tls?.Mode ?? HopTlsMode.Off;
+            if (first[0] != HopTls.HandshakeRecord)
+            {
+                if (mode != HopTlsMode.Required) return new HopConnection(s, net, null, deadline, Security);
+                var how = _tls!.Serves == ComponentKind.Agent ? "register the agent with sragent register" : "register the node with srnode --register-with";
+                await RefuseAsync(net, $"{_role} requires TLS: {how}, so that it holds a certificate of the site ({HopRefusal.TlsRequired})", silent.Token).ConfigureAwait(false);
+                Security($"refused a plain connection from {remote}: TLS is required ({HopRefusal.TlsRequired})");
+                return null;
+            }
+            if (mode == HopTlsMode.Off || _tls!.Own is not { HasCertificate: true } credentials)
+            {
+                Security($"refused a TLS connection from {remote}: {(mode == HopTlsMode.Off ? "siterecovery.data-path.tls is off for this listener" : "it holds no certificate of its own")} ({HopRefusal.TlsNotOffered})");
+                return null;
+            }
+            HopCertificate own;
+            try { own = credentials.Load(); }
+            catch (InvalidDataException e)
+            {
+                log($"{_role}: cannot serve TLS to {remote}: {e.Message}");
+                return null;
+            }
+            System.Net.Security.SslStream ssl;
+            HopPeer peer;
+            using (own)
+            {
+                try { (ssl, peer) = await HopTls.AcceptAsync(net, own, silent.Token).ConfigureAwait(false); }
+                catch (HopRefusedException e)
+                {
+                    Security($"refused a TLS connection from {remote}: {e.Message}");
+                    return null;
+                }
+            }
+            var refusal = peer.Kind != _tls.Serves ? $"the {_role} serves only {HopPeer.KindName(_tls.Serves)}s on this listener; the certificate is for {peer} ({HopRefusal.WrongRole})"
+                : _tls.Check?.Invoke(peer) is { } reason ? $"{reason} ({HopRefusal.Refused})"
+                : null;
+            if (refusal is null) return new HopConnection(s, ssl, peer, deadline, Security);
+            await RefuseAsync(ssl, refusal, silent.Token).ConfigureAwait(false);
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            Security($"refused {peer} from {remote}: {refusal}");
+            return null;
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            log($"{_role}: connection from {remote} dropped: no hello within {SessionHandshake.HelloTimeout.TotalSeconds:0.#} s of connecting");
+            return null;
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or InvalidDataException)
+        {
+            if (!ct.IsCancellationRequested) log($"{_role}: connection from {remote} ended before its hello: {e.Message}");
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Reads the client's hello (bounded to a control frame) and answers <see cref="Refused"/>: read first, so that the
+    /// close that follows does not reset the connection before the client has read why.
+    /// </summary>
+    static async Task RefuseAsync(Stream stream, string reason, CancellationToken ct)
+    {
+        try { await FrameIo.ReadAsync(stream, ct, FrameHeader.MaxControlFrame).ConfigureAwait(false); }
+        catch (Exception e) when (e is IOException or InvalidDataException) { }
+        await FrameIo.WriteAsync(stream, FrameType.Control, new Refused(reason).ToBytes(), ct).ConfigureAwait(false);
+        await stream.FlushAsync(ct).ConfigureAwait(false);
     }
 
     public void Dispose() => _socket.Dispose();

@@ -25,14 +25,18 @@ public sealed class WriterIdentity : IDisposable
     readonly object _gate = new();
     long _epoch;
 
-    WriterIdentity(ECDsa key, string? epochPath, long epoch)
+    WriterIdentity(ECDsa key, string? epochPath, long epoch, string? directory = null)
     {
+        Directory = directory;
         _key = key;
         _epochPath = epochPath;
         _epoch = epoch;
         PublicKey = key.ExportSubjectPublicKeyInfo();
         Fingerprint = HelloSignature.Fingerprint(PublicKey);
     }
+
+    /// <summary>Where the key lives (and the certificate registration keeps beside it); null for a key in memory only.</summary>
+    public string? Directory { get; }
 
     /// <summary>The public key, SubjectPublicKeyInfo DER.</summary>
     public byte[] PublicKey { get; }
@@ -50,7 +54,7 @@ public sealed class WriterIdentity : IDisposable
     /// </summary>
     public static WriterIdentity Open(string directory)
     {
-        Directory.CreateDirectory(directory);
+        System.IO.Directory.CreateDirectory(directory);
         var keyPath = Path.Combine(directory, KeyFileName);
         var key = ECDsa.Create();
         try
@@ -76,7 +80,7 @@ public sealed class WriterIdentity : IDisposable
                 ? DurableFile.Read(epochPath, "writer epoch file", b => long.Parse(Encoding.ASCII.GetString(b), NumberStyles.None, CultureInfo.InvariantCulture),
                     "Delete it: the next epoch then comes from the clock (Unix ms), above any counter this agent used unless its clock went back.")
                 : 0;
-            return new WriterIdentity(key, epochPath, epoch);
+            return new WriterIdentity(key, epochPath, epoch, directory);
         }
         catch
         {

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net.Sockets;
 using SiteRecovery.Connections;
 using SiteRecovery.Contracts.Wire;
 
@@ -13,9 +12,9 @@ namespace SiteRecovery.Actors.DataPath;
 /// what follows an answer (the next hop's reply, the coordinator's next phase) runs on this thread too, with no
 /// thread-pool turn behind the data path's synchronous fsyncs and writes.
 /// </summary>
-sealed class AcceptedControl(string peer, Socket socket, PendingReplies<ControlMessage> pending, Action<string> log)
+sealed class AcceptedControl(string peer, HopConnection connection, PendingReplies<ControlMessage> pending, Action<string> log)
 {
-    readonly ControlChannel _channel = new(socket);
+    readonly ControlChannel _channel = new(connection);
 
     /// <summary>Sends a request; <see cref="IOException"/> or <see cref="ObjectDisposedException"/> when the connection is gone.</summary>
     public void Send(ControlMessage message) => _channel.Send(message);
@@ -26,11 +25,11 @@ sealed class AcceptedControl(string peer, Socket socket, PendingReplies<ControlM
     /// Serves a peer's control connection after its hello: it replaces (and closes) the peer's previous one in
     /// <paramref name="byPeer"/>, answers resume, reads answers until the connection ends, then leaves the registry.
     /// </summary>
-    public static async Task ServeAsync(Hello hello, Socket socket, PendingReplies<ControlMessage> pending,
+    public static async Task ServeAsync(Hello hello, HopConnection connection, PendingReplies<ControlMessage> pending,
         ConcurrentDictionary<string, AcceptedControl> byPeer, Action<string> log, CancellationToken ct)
     {
         var peer = hello.SourceId;
-        var control = new AcceptedControl(peer, socket, pending, log);
+        var control = new AcceptedControl(peer, connection, pending, log);
         if (byPeer.TryGetValue(peer, out var previous)) previous.Close();
         byPeer[peer] = control;
         try

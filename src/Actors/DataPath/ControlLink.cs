@@ -23,7 +23,7 @@ sealed class ControlLink(ProcessServer server, ProcessServerOptions options, Act
 
     void RunOnce(Action connected, CancellationToken stop)
     {
-        using var channel = ControlChannel.Open(options.MasterTarget, options.ServerId, "master target", stop);
+        using var channel = ControlChannel.Open(options.MasterTarget, options.ServerId, "master target", stop, tls: options.MasterTargetTls);
         connected();
         while (channel.Receive() is { } message)
         {

@@ -67,9 +67,8 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
 
     async Task RunOnceAsync(Action connected, CancellationToken stop)
     {
-        using var socket = new Socket(options.MasterTarget.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(options.MasterTarget, stop).ConfigureAwait(false);
-        await using var net = new NetworkStream(socket, ownsSocket: false);
+        await using var hop = await HopConnector.ConnectAsync(options.MasterTarget, options.MasterTargetTls, "master target", stop).ConfigureAwait(false);
+        var net = hop.Stream;
         var resume = await SessionHandshake.OpenAsync(net, net, new Hello(options.ServerId, [new DiskOffer(disk.DiskId, disk.Size, disk.MachineId)]), "master target", stop).ConfigureAwait(false);
         var reader = new FrameReader(net, 64 << 10);
         var applied = resume.DurableThrough.TryGetValue(disk.DiskId, out var a) ? a : 0;

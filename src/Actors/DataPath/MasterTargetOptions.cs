@@ -44,4 +44,6 @@ public sealed record MasterTargetOptions(string ServerId, IPEndPoint Listen, str
     public int MaxConnections { get; init; } = SessionListener.DefaultMaxConnections;
     /// <summary>The largest disk a process server may offer; a larger one is refused by name before anything is made for it.</summary>
     public long MaxDiskSize { get; init; } = DiskSizeLimit.DefaultMax;
+    /// <summary>TLS of the process-server listener; null: plain only.</summary>
+    public HopListenerTls? ListenTls { get; init; }
 }

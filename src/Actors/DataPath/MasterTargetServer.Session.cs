@@ -14,9 +14,10 @@ namespace SiteRecovery.Actors.DataPath;
 public sealed partial class MasterTargetServer
 {
     /// <summary>One process-server connection.</summary>
-    sealed class Session(MasterTargetServer server, Socket socket)
+    sealed class Session(MasterTargetServer server, HopConnection hop)
     {
-        NetworkStream? _net;
+        readonly Socket socket = hop.Socket;
+        HopConnection? _net;
         FrameSender? _sender;
         readonly Dictionary<string, ReplicaDisk> _disks = new();
         DateTime _lastProgress = DateTime.MinValue;
@@ -31,19 +32,19 @@ public sealed partial class MasterTargetServer
 
         public async Task RunAsync(CancellationToken ct)
         {
-            var peer = socket.RemoteEndPoint?.ToString() ?? "?";
+            var peer = hop.Remote;
             try
             {
-                _net = new NetworkStream(socket, ownsSocket: true);
-                _sender = new FrameSender(_net);
-                var input = new FrameReader(_net);
-                if (await SessionHandshake.AcceptAsync(input, SendAsync, ct).ConfigureAwait(false) is not { } hello) return;
+                _net = hop;
+                _sender = new FrameSender(hop.Stream);
+                var input = new FrameReader(hop.Stream);
+                if (await SessionHandshake.AcceptAsync(input, SendAsync, ct, hop: hop).ConfigureAwait(false) is not { } hello) return;
                 var resume = new Dictionary<string, long>();
                 if (hello.Disks.Count == 0)
                 {
                     // The process server waits for resume before sending anything else: nothing is buffered past the hello.
                     if (input.BufferedBytes > 0) throw new InvalidDataException($"process server {hello.SourceId} sent more before its control hello was answered");
-                    await AcceptedControl.ServeAsync(hello, socket, server._agentReplies, server._controlByServer, server._log, ct).ConfigureAwait(false);
+                    await AcceptedControl.ServeAsync(hello, hop, server._agentReplies, server._controlByServer, server._log, ct).ConfigureAwait(false);
                     return;
                 }
                 // Every disk's size is checked before any is opened: a refused hello leaves nothing made for any of its disks.
@@ -95,7 +96,7 @@ public sealed partial class MasterTargetServer
             finally
             {
                 foreach (var id in _disks.Keys) server._sessionByDisk.TryRemove(new KeyValuePair<string, Session>(id, this));
-                socket.Dispose();
+                await hop.DisposeAsync().ConfigureAwait(false);
             }
         }
 

@@ -61,8 +61,8 @@ public sealed partial class MasterTargetServer : IAsyncDisposable, SiteRecovery.
 
     public Task StartAsync()
     {
-        _listener = new SessionListener("master target", _options.Listen, _options.MaxConnections);
-        _acceptLoop = _listener.AcceptAsync((socket, ct) => new Session(this, socket).RunAsync(ct), _log, _stop.Token);
+        _listener = new SessionListener("master target", _options.Listen, _options.MaxConnections, _options.ListenTls);
+        _acceptLoop = _listener.AcceptAsync((hop, ct) => new Session(this, hop).RunAsync(ct), _log, _stop.Token);
         if (_options.AutoRecoveryPointInterval is { } every) _autoPoints = AutoRecoveryPointsAsync(every, _stop.Token);
         _retention = RetentionLoopAsync(_options.RetentionCheckInterval, _stop.Token);
         return Task.CompletedTask;

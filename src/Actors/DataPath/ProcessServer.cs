@@ -72,7 +72,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
     public Task StartAsync()
     {
         Directory.CreateDirectory(_options.CacheDirectory);
-        _listener = new SessionListener("process server", _options.Listen, _options.MaxConnections);
+        _listener = new SessionListener("process server", _options.Listen, _options.MaxConnections, _options.ListenTls);
         // Disks already in the cache resume forwarding at once, before their agent reconnects.
         foreach (var dir in Directory.EnumerateDirectories(_options.CacheDirectory))
         {
@@ -90,7 +90,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
         }
         lock (_background)
         {
-            _background.Add(_listener.AcceptAsync((socket, ct) => new AgentSession(this, socket).RunAsync(ct), _log, _stop.Token));
+            _background.Add(_listener.AcceptAsync((hop, ct) => new AgentSession(this, hop).RunAsync(ct), _log, _stop.Token));
             _background.Add(new ControlLink(this, _options, _log).RunAsync(_stop.Token));
         }
         return Task.CompletedTask;
@@ -177,9 +177,8 @@ public sealed partial class ProcessServer : IAsyncDisposable
     /// <summary>How far the master target is with <paramref name="diskId"/>; retried while it cannot be reached, not when it refuses.</summary>
     Task<long> ProbeTargetAsync(string diskId, long size, string? machineId) => _options.MasterTargetReconnect.RetryAsync(async ct =>
         {
-            using var socket = new Socket(_options.MasterTarget.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            await socket.ConnectAsync(_options.MasterTarget, ct).ConfigureAwait(false);
-            await using var net = new NetworkStream(socket, ownsSocket: false);
+            await using var hop = await HopConnector.ConnectAsync(_options.MasterTarget, _options.MasterTargetTls, "master target", ct).ConfigureAwait(false);
+            var net = hop.Stream;
             var resume = await SessionHandshake.OpenAsync(net, net, new Hello(_options.ServerId, [new DiskOffer(diskId, size, machineId)]), "master target", ct).ConfigureAwait(false);
             return resume.DurableThrough.TryGetValue(diskId, out var v) ? v : 0;
         },
@@ -266,10 +265,11 @@ public sealed partial class ProcessServer : IAsyncDisposable
     }
 
     /// <summary>One agent connection.</summary>
-    sealed class AgentSession(ProcessServer server, Socket socket)
+    sealed class AgentSession(ProcessServer server, HopConnection hop)
     {
+        readonly Socket socket = hop.Socket;
         readonly Dictionary<string, (SpooledDisk Disk, Forwarder Forwarder)> _disks = new();
-        NetworkStream? _net;
+        HopConnection? _net;
         FrameSender? _sender;
         readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -295,13 +295,19 @@ public sealed partial class ProcessServer : IAsyncDisposable
 
         public async Task RunAsync(CancellationToken ct)
         {
-            var peer = socket.RemoteEndPoint?.ToString() ?? "?";
+            var peer = hop.Peer is { } certified ? $"{hop.Remote}, TLS as {certified}" : hop.Remote;
             try
             {
-                _net = new NetworkStream(socket, ownsSocket: true);
-                _sender = new FrameSender(_net);
-                var reader = new FrameReader(_net);
-                if (await SessionHandshake.AcceptAsync(reader, SendAsync, ct).ConfigureAwait(false) is not { } hello) return;
+                _net = hop;
+                _sender = new FrameSender(hop.Stream);
+                var reader = new FrameReader(hop.Stream);
+                if (await SessionHandshake.AcceptAsync(reader, SendAsync, ct, hop: hop).ConfigureAwait(false) is not { } hello) return;
+                // A certified agent speaks only with its certified key and only for its own machine's disks.
+                if (server.CertifiedAgentProblem(hop, hello) is { } notCertified)
+                {
+                    await SendAsync(new Refused(notCertified), ct).ConfigureAwait(false);
+                    return;
+                }
                 AgentId = hello.SourceId;
                 Epoch = hello.Writer?.Epoch ?? 0;
                 WriterKey = hello.Writer?.PublicKey;
@@ -316,7 +322,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
                     // The agent's control connection: no disks, only group holds and their answers.
                     // The agent waits for resume before sending anything else, so nothing is buffered past the hello.
                     if (reader.BufferedBytes > 0) throw new InvalidDataException($"agent {hello.SourceId} sent more before its control hello was answered");
-                    await AcceptedControl.ServeAsync(hello, socket, server._agentReplies, server._controlByAgent, server._log, ct).ConfigureAwait(false);
+                    await AcceptedControl.ServeAsync(hello, hop, server._agentReplies, server._controlByAgent, server._log, ct).ConfigureAwait(false);
                     return;
                 }
                 var resume = new Dictionary<string, long>();
@@ -402,7 +408,7 @@ public sealed partial class ProcessServer : IAsyncDisposable
             finally
             {
                 foreach (var id in _disks.Keys) server._agentByDisk.TryRemove(new KeyValuePair<string, AgentSession>(id, this));
-                socket.Dispose();
+                await hop.DisposeAsync().ConfigureAwait(false);
                 _ended.TrySetResult();
             }
         }

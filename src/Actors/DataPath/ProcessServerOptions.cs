@@ -46,4 +46,8 @@ public sealed record ProcessServerOptions(string ServerId, IPEndPoint Listen, st
     public int MaxConnections { get; init; } = SessionListener.DefaultMaxConnections;
     /// <summary>The largest disk an agent may offer; a larger one is refused by name before anything is made for it.</summary>
     public long MaxDiskSize { get; init; } = DiskSizeLimit.DefaultMax;
+    /// <summary>TLS of the agent listener; null: plain only.</summary>
+    public HopListenerTls? ListenTls { get; init; }
+    /// <summary>TLS towards the master target (used when the process server holds a certificate); null: plain.</summary>
+    public HopClientTls? MasterTargetTls { get; init; }
 }

@@ -32,7 +32,7 @@ sealed class ControlConnection(string agentId, EndPoint processServer, GroupHold
 
     void RunOnce(Action connected, CancellationToken stop)
     {
-        using var channel = ControlChannel.Open(processServer, agentId, "process server", stop, writer);
+        using var channel = ControlChannel.Open(processServer, agentId, "process server", stop, writer, HopClientTls.Of(writer, ReplicationClient.ProcessServerPeer));
         connected();
         while (channel.Receive() is { } message)
         {

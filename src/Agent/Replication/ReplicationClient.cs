@@ -116,11 +116,13 @@ public sealed class ReplicationClient(
         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException) { }
     }
 
+    /// <summary>Whom the agent's connections must reach: a process server of the site (the agent knows its address, not its id).</summary>
+    internal static readonly ExpectedPeer ProcessServerPeer = new(SiteRecovery.Contracts.Control.ComponentKind.ProcessServer);
+
     async Task RunConnectionAsync(Action connected, CancellationToken outer)
     {
-        using var socket = new Socket(processServer.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(processServer, outer).ConfigureAwait(false);
-        await using var net = new NetworkStream(socket, ownsSocket: false);
+        await using var hop = await HopConnector.ConnectAsync(processServer, HopClientTls.Of(_writer, ProcessServerPeer), "process server", outer).ConfigureAwait(false);
+        var net = hop.Stream;
         var send = new BufferedStream(net, 1 << 20);
         var sender = new FrameSender(send);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(outer);

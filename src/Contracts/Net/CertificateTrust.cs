@@ -55,8 +55,13 @@ public static class CertificateTrust
     public static bool IssuedToClientBy(X509Certificate2Collection authorities, X509Certificate2? presented, IEnumerable<X509Certificate2>? sentAlong) =>
         presented is not null && ChainsTo(authorities, presented, sentAlong, ClientAuthentication);
 
-    // Extended key usage OID (RFC 5280 4.2.1.12); a certificate without the extension may be used for any purpose.
+    /// <summary>As <see cref="IssuedToClientBy"/>, for a server's certificate (a data-path hop's listener).</summary>
+    public static bool IssuedToServerBy(X509Certificate2Collection authorities, X509Certificate2? presented, IEnumerable<X509Certificate2>? sentAlong) =>
+        presented is not null && ChainsTo(authorities, presented, sentAlong, ServerAuthentication);
+
+    // Extended key usage OIDs (RFC 5280 4.2.1.12); a certificate without the extension may be used for any purpose.
     const string ClientAuthentication = "1.3.6.1.5.5.7.3.2";
+    const string ServerAuthentication = "1.3.6.1.5.5.7.3.1";
 
     static bool ChainsTo(X509Certificate2Collection roots, X509Certificate2 presented, IEnumerable<X509Certificate2>? sentAlong, string? purpose)
     {

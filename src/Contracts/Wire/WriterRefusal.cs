@@ -13,4 +13,6 @@ public enum WriterRefusal
     StaleEpoch,
     /// <summary>A control hello whose source's disks are bound to another writer.</summary>
     ControlOfOtherWriter,
+    /// <summary>A TLS-certified agent's hello signed with another key than its certificate's, or offering another machine's disk.</summary>
+    NotCertified,
 }

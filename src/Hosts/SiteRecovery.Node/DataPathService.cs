@@ -3,6 +3,7 @@ using Akka.Hosting;
 using Akka.Streams;
 using SiteRecovery.Actors.Control;
 using SiteRecovery.Actors.DataPath;
+using SiteRecovery.Connections;
 using SiteRecovery.Contracts.Control;
 using SiteRecovery.Contracts.Storage;
 using SiteRecovery.Journal.Replicas.Local;
@@ -24,6 +25,9 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
     public string ProcessServerId => options.NodeId + "-ps";
 
     void Log(string m) => logger.LogInformation("{Message}", m);
+
+    /// <summary>A role's key and certificates, where registration keeps them (<see cref="ComponentRegistration"/>).</summary>
+    HopCredentials Credentials(string componentId) => new(Path.Combine(options.DataDirectory, "keys", "components", componentId));
 
     public async Task StartAsync(CancellationToken ct)
     {
@@ -48,7 +52,11 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
                 var r = await registry.Get<MasterTargetsRegion>().Ask<CommandResult>(new RegisterMasterTarget(MasterTargetId, TargetOs.Linux, 32), StartupAskTimeout);
                 if (r is CommandResult.Rejected { Reason: not RejectionReason.AlreadyRegistered } rej) Log($"master target registration: {rej.Message}");
             }
-            Target = new MasterTargetServer(DataPathSettings.Apply(options.DataPath, new MasterTargetOptions(MasterTargetId, options.MasterTargetListen, dir) { LagObserver = (_, samples) => Lag.Record(samples) }),
+            var targetOptions = DataPathSettings.Apply(options.DataPath, new MasterTargetOptions(MasterTargetId, options.MasterTargetListen, dir) { LagObserver = (_, samples) => Lag.Record(samples) }) with
+            {
+                ListenTls = new HopListenerTls(DataPathSettings.TlsMode(options.DataPath, "master-target"), Credentials(MasterTargetId), ComponentKind.ProcessServer),
+            };
+            Target = new MasterTargetServer(targetOptions,
                 new LocalFileReplicaStoreFactory(Path.Combine(dir, "replicas"), MasterTargetId, options.ReplicaFiles), events, Log);
             foreach (var (disk, file) in options.ReplicaFiles) Log($"master target: disk {disk}'s replica is the existing file {file} (--replica-file)");
             await Target.StartAsync();
@@ -64,7 +72,13 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
                 var r = await registry.Get<ProcessServersRegion>().Ask<CommandResult>(new RegisterProcessServer(ProcessServerId, cache, 600L << 30, 200), StartupAskTimeout);
                 if (r is CommandResult.Rejected { Reason: not RejectionReason.AlreadyRegistered } rej) Log($"process server registration: {rej.Message}");
             }
-            Process = new ProcessServer(DataPathSettings.Apply(options.DataPath, new ProcessServerOptions(ProcessServerId, options.ProcessServerListen, cache, options.MasterTargetEndpoint)), system.Materializer(), Log, events);
+            var pin = DataPathSettings.MasterTargetPin(options.DataPath) ?? (options.Roles.HasFlag(NodeRoles.MasterTarget) ? MasterTargetId : null);
+            var processOptions = DataPathSettings.Apply(options.DataPath, new ProcessServerOptions(ProcessServerId, options.ProcessServerListen, cache, options.MasterTargetEndpoint)) with
+            {
+                ListenTls = new HopListenerTls(DataPathSettings.TlsMode(options.DataPath, "process-server"), Credentials(ProcessServerId), ComponentKind.Agent),
+                MasterTargetTls = new HopClientTls(Credentials(ProcessServerId), new ExpectedPeer(ComponentKind.MasterTarget, pin)),
+            };
+            Process = new ProcessServer(processOptions, system.Materializer(), Log, events);
             await Process.StartAsync();
             Log($"process server {ProcessServerId} listening on {Process.BoundEndpoint}, forwarding to {options.MasterTargetEndpoint}");
         }

@@ -66,6 +66,23 @@ public static class DataPathSettings
         MaxDiskSize = Bytes(c, $"master-target.{DiskSizeLimit.Key}", 1 << 20, DiskSizeLimit.Ceiling),
     };
 
+    /// <summary>The TLS mode of a listener, <c>tls.process-server</c> or <c>tls.master-target</c>.</summary>
+    public static SiteRecovery.Connections.HopTlsMode TlsMode(Config c, string listener)
+    {
+        var key = $"tls.{listener}";
+        return c.GetString(Key(key)) switch
+        {
+            "off" => SiteRecovery.Connections.HopTlsMode.Off,
+            "optional" => SiteRecovery.Connections.HopTlsMode.Optional,
+            "required" => SiteRecovery.Connections.HopTlsMode.Required,
+            null => throw new ArgumentException($"{Key(key)}: missing"),
+            var other => throw new ArgumentException($"{Key(key)} = {other} is not one of off, optional, required"),
+        };
+    }
+
+    /// <summary>The master target id a process server pins, or null (any master target of the site).</summary>
+    public static string? MasterTargetPin(Config c) => c.GetString(Key("tls.master-target-id")) is { Length: > 0 } id ? id : null;
+
     /// <summary>The group-bookmark schedule: crash-consistent group points (null: off) and how often it is checked.</summary>
     public static (TimeSpan? GroupPointInterval, TimeSpan CheckInterval) GroupSchedule(Config c) =>
         (c.GetString(Key("master-target.group-point-interval")) is "off" ? null : Duration(c, "master-target.group-point-interval"),
