@@ -18,10 +18,12 @@ public sealed record VhdFooter(long CurrentSize, long OriginalSize, DateTimeOffs
     /// <summary>A fixed disk has no dynamic header: the data offset is all ones.</summary>
     public const ulong FixedDataOffset = 0xFFFFFFFFFFFFFFFF;
     /// <summary>
-    /// Creator application. qemu sizes a VHD by its CHS geometry only for the creators "vpc " and "qemu" and by the
-    /// current size for every other, so any other tag keeps the disk's exact size.
+    /// Creator application "win " (Hyper-V's tag). Readers size a VHD either by its CHS geometry, which rounds a disk down
+    /// (a 5 MiB + 1.5 KiB disk reads as 5,222,400 bytes), or by the footer's current size, and choose by this tag: qemu
+    /// 7.2 takes the current size only for "win ", "qem2", "d2v ", "CTXS" and "tap\0" (checked with qemu-img info), Azure
+    /// always does. Hyper-V's tag keeps the disk's exact size for every reader.
     /// </summary>
-    public static readonly byte[] CreatorApplication = "srcv"u8.ToArray();
+    public static readonly byte[] CreatorApplication = "win "u8.ToArray();
     public const uint CreatorVersion = 0x00010000;
     /// <summary>Creator host OS "Wi2k": the value Azure's own tools write.</summary>
     public const uint CreatorHostOs = 0x5769326B;
