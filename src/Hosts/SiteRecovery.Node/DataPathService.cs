@@ -5,7 +5,6 @@ using SiteRecovery.Actors.Control;
 using SiteRecovery.Actors.DataPath;
 using SiteRecovery.Contracts.Control;
 using SiteRecovery.Contracts.Storage;
-using SiteRecovery.Journal.Replicas.Local;
 
 namespace SiteRecovery.Node;
 
@@ -49,7 +48,7 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
                 if (r is CommandResult.Rejected { Reason: not RejectionReason.AlreadyRegistered } rej) Log($"master target registration: {rej.Message}");
             }
             Target = new MasterTargetServer(DataPathSettings.Apply(options.DataPath, new MasterTargetOptions(MasterTargetId, options.MasterTargetListen, dir) { LagObserver = (_, samples) => Lag.Record(samples) }),
-                new LocalFileReplicaStoreFactory(Path.Combine(dir, "replicas"), MasterTargetId, options.ReplicaFiles), events, Log);
+                ReplicaStores.Create(options.DataPath, dir, MasterTargetId, options.ReplicaFiles, Log), events, Log);
             foreach (var (disk, file) in options.ReplicaFiles) Log($"master target: disk {disk}'s replica is the existing file {file} (--replica-file)");
             await Target.StartAsync();
             Log($"master target {MasterTargetId} listening on {Target.BoundEndpoint}");
