@@ -1,52 +1,25 @@
-using System.Net.Sockets;
 using SiteRecovery.Azure.Replicas;
+using SiteRecovery.TestSupport;
 
 namespace SiteRecovery.Journal.Tests;
 
-/// <summary>
-/// The Azurite blob service tests/setup.sh starts on 127.0.0.1:10000 (a real storage emulator, not a mock). Its account is
-/// the emulator's fixed development account, which Microsoft publishes for it: not a secret.
-/// </summary>
+/// <summary>The page-blob store's view of <see cref="AzuriteEmulator"/>: its account and test options.</summary>
 internal static class Azurite
 {
-    public const string Host = "127.0.0.1";
-    public const int Port = 10000;
-    public const string AccountName = "devstoreaccount1";
-    public const string AccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    public const int Port = AzuriteEmulator.Port;
 
-    public static string Endpoint(int port = Port) => $"http://{Host}:{port}/{AccountName}";
+    public static string ConnectionString(int port = Port) => AzuriteEmulator.ConnectionString(port);
 
-    public static string ConnectionString(int port = Port) =>
-        $"DefaultEndpointsProtocol=http;AccountName={AccountName};AccountKey={AccountKey};BlobEndpoint={Endpoint(port)};";
+    public static void RequireRunning() => AzuriteEmulator.RequireRunning();
 
-    /// <summary>Fails the test at once, saying what to do, when Azurite does not answer.</summary>
-    public static void RequireRunning()
-    {
-        try
-        {
-            using var probe = new TcpClient();
-            probe.Connect(Host, Port);
-        }
-        catch (SocketException e)
-        {
-            throw new InvalidOperationException($"Azurite is not answering on {Host}:{Port} ({e.SocketErrorCode}): run tests/setup.sh", e);
-        }
-    }
+    public static string NewContainer(string purpose) => AzuriteEmulator.NewContainer(purpose);
 
     /// <summary>The account as an operator gives it: an endpoint + shared key file, private to its owner.</summary>
-    public static StorageAccount Account(TempDir dir, int port = Port, string key = AccountKey)
-    {
-        var file = dir.Sub($"account-{Guid.NewGuid():N}.conf");
-        File.WriteAllText(file, $"endpoint = {Endpoint(port)}\naccount-name = {AccountName}\naccount-key = {key}\n");
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        return StorageAccount.FromFile(file);
-    }
+    public static StorageAccount Account(TempDir dir, int port = Port, string key = AzuriteEmulator.AccountKey) =>
+        StorageAccount.FromFile(AzuriteEmulator.WriteAccountFile(dir.Path, port, key));
 
     /// <summary>Options for tests: the shortest lease Azure allows, and a retry policy that rides out a few seconds of faults.</summary>
     public static PageBlobReplicaOptions Options(string container, PageBlobRetryOptions? retry = null) => new(
         container, "", TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(5), PageBlobReplicaOptions.UploadPagesLimit,
         retry ?? new PageBlobRetryOptions(5, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(20)));
-
-    /// <summary>A fresh container name (the test deletes it at the end).</summary>
-    public static string NewContainer(string purpose) => $"sr-{purpose}-{Guid.NewGuid():N}";
 }

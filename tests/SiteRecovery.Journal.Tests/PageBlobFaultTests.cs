@@ -1,5 +1,6 @@
 using Azure.Storage.Blobs;
 using SiteRecovery.Azure.Replicas;
+using SiteRecovery.TestSupport;
 
 namespace SiteRecovery.Journal.Tests;
 

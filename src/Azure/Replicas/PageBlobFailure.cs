@@ -21,9 +21,14 @@ public enum PageBlobFailureReason
     Refused,
 }
 
-/// <summary>A page-blob replica operation failed for good; names the disk, the blob, the reason and the service's error code.</summary>
+/// <summary>
+/// A page-blob replica operation failed for good; names the disk, the blob, the reason and the service's error code.
+/// An <see cref="IOException"/>, like a local disk's write error: the master target stops the disk at it with a named
+/// reason and an alert, acknowledges nothing past it, and reopens the disk from its journal once the storage takes
+/// writes again; the process server keeps its spool meanwhile.
+/// </summary>
 public sealed class PageBlobReplicaException(string diskId, string blob, PageBlobFailureReason reason, string detail, Exception? inner)
-    : Exception($"disk {diskId}: page blob '{blob}': {reason}: {detail}", inner)
+    : IOException($"disk {diskId}: page blob '{blob}': {reason}: {detail}", inner)
 {
     public string DiskId { get; } = diskId;
     public string Blob { get; } = blob;
@@ -32,6 +37,7 @@ public sealed class PageBlobReplicaException(string diskId, string blob, PageBlo
     /// <summary>The named failure for an exception of the SDK or of the network under it.</summary>
     public static PageBlobReplicaException From(string diskId, string blob, string operation, Exception e) => e switch
     {
+        PageBlobReplicaException named => named,
         RequestFailedException r => new PageBlobReplicaException(diskId, blob, Classify(r), $"{operation} failed: HTTP {r.Status} {r.ErrorCode}", e),
         AggregateException or IOException or TimeoutException or System.Net.Http.HttpRequestException or TaskCanceledException =>
             new PageBlobReplicaException(diskId, blob, PageBlobFailureReason.Unavailable, $"{operation} failed after the retry policy's retries: {e.GetType().Name}: {e.Message}", e),

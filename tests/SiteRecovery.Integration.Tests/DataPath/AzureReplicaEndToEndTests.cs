@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using Akka.Configuration;
 using Azure.Storage.Blobs;
@@ -6,6 +5,7 @@ using SiteRecovery.Azure.Replicas;
 using SiteRecovery.Contracts.Processes;
 using SiteRecovery.Node;
 using SiteRecovery.Tests.Support;
+using SiteRecovery.TestSupport;
 
 namespace SiteRecovery.Tests.DataPath;
 
@@ -17,26 +17,25 @@ namespace SiteRecovery.Tests.DataPath;
 public sealed class AzureReplicaEndToEndTests
 {
     const long Size = 16L << 20;
-    // Azurite's fixed development account, published by Microsoft for the emulator: not a secret.
-    const string Endpoint = "http://127.0.0.1:10000/devstoreaccount1";
-    const string AccountName = "devstoreaccount1";
-    const string AccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    const string AccountKey = AzuriteEmulator.AccountKey;
+
+    /// <summary>datapath HOCON choosing page blobs in <paramref name="container"/>, the account in <paramref name="accountFile"/>.</summary>
+    static Config PageBlobs(string accountFile, string container, string more = "") => ConfigurationFactory.ParseString(
+            $"siterecovery.data-path.master-target {{ replica-store = azure-page-blob, azure-page-blob {{ connection-file = \"{accountFile}\", container = {container} {more} }} }}")
+        .WithFallback(DataPathSettings.Load(null));
+
+    static BlobContainerClient Container(string name) => new BlobServiceClient(AzuriteEmulator.ConnectionString()).GetBlobContainerClient(name);
 
     [Fact]
     public async Task A_master_target_on_page_blobs_replicates_and_recovers_byte_for_byte()
     {
-        try { using var probe = new TcpClient("127.0.0.1", 10000); }
-        catch (SocketException e) { throw new InvalidOperationException("Azurite is not answering on 127.0.0.1:10000: run tests/setup.sh", e); }
-        var container = $"sr-e2e-{Guid.NewGuid():N}";
+        AzuriteEmulator.RequireRunning();
+        var container = AzuriteEmulator.NewContainer("e2e");
         var secrets = Tools.TempDirectory("azure-account");
-        var accountFile = Path.Combine(secrets, "account.conf");
-        File.WriteAllText(accountFile, $"endpoint = {Endpoint}\naccount-name = {AccountName}\naccount-key = {AccountKey}\n");
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(accountFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        var config = ConfigurationFactory.ParseString(
-            $"siterecovery.data-path.master-target {{ replica-store = azure-page-blob, azure-page-blob {{ connection-file = \"{accountFile}\", container = {container} }} }}")
-            .WithFallback(DataPathSettings.Load(null));
+        var accountFile = AzuriteEmulator.WriteAccountFile(secrets);
+        var config = PageBlobs(accountFile, container);
         var described = new List<string>();
-        var blobs = new BlobServiceClient($"DefaultEndpointsProtocol=http;AccountName={AccountName};AccountKey={AccountKey};BlobEndpoint={Endpoint};").GetBlobContainerClient(container);
+        var blobs = Container(container);
         try
         {
             await using var site = await Site.StartAsync("azure-e2e", 1, Size, configure: s =>
@@ -79,7 +78,7 @@ public sealed class AzureReplicaEndToEndTests
         Config With(string hocon) => ConfigurationFactory.ParseString("siterecovery.data-path.master-target { " + hocon + " }").WithFallback(shipped);
         var none = new Dictionary<string, string>();
         var variable = "SR_TEST_ACCOUNT_" + Guid.NewGuid().ToString("N");
-        Environment.SetEnvironmentVariable(variable, $"DefaultEndpointsProtocol=http;AccountName={AccountName};AccountKey={AccountKey};BlobEndpoint={Endpoint};");
+        Environment.SetEnvironmentVariable(variable, AzuriteEmulator.ConnectionString());
         try
         {
             Assert.IsType<SiteRecovery.Journal.Replicas.Local.LocalFileReplicaStoreFactory>(ReplicaStores.Create(shipped, "/nonexistent/mt", "mt", none));
@@ -104,6 +103,70 @@ public sealed class AzureReplicaEndToEndTests
         finally
         {
             Environment.SetEnvironmentVariable(variable, null);
+        }
+    }
+
+    /// <summary>
+    /// Azurite answering 503 past the retry policy stops the disk at the master target with a named reason and an alert,
+    /// nothing past it is acknowledged (the process server keeps its spool), and once Azurite answers again the disk
+    /// reopens from its journal by itself (after the old lease, which could not be released, runs out): then a recovery
+    /// equals the source byte for byte.
+    /// </summary>
+    [Fact]
+    public async Task Azurite_unavailable_past_the_retries_stops_the_disk_by_name_and_it_resumes_losing_nothing()
+    {
+        AzuriteEmulator.RequireRunning();
+        var container = AzuriteEmulator.NewContainer("e2e-fault");
+        var secrets = Tools.TempDirectory("azure-account");
+        await using var proxy = FaultProxy.Start(AzuriteEmulator.Port);
+        var config = PageBlobs(AzuriteEmulator.WriteAccountFile(secrets, proxy.Port), container,
+            ", lease-duration = 15s, lease-renew-interval = 5s, retry { max-retries = 2, delay = 100ms, max-delay = 200ms, network-timeout = 5s }");
+        var events = new RecordingEvents();
+        try
+        {
+            await using var site = await Site.StartAsync("azure-fault", 1, Size, configure: s =>
+            {
+                s.Events = events;
+                s.WrapReplicas = _ => ReplicaStores.Create(config, Path.Combine(s.Root, "mt"), "mt-1", new Dictionary<string, string>());
+            });
+            await ExternalTool.RunOkAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0x21 0 2M\"", TimeSpan.FromMinutes(2));
+            await site.CatchUpAsync(TimeSpan.FromSeconds(60));
+
+            proxy.Set(FaultProxy.Mode.Answer503);
+            await ExternalTool.RunOkAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0x42 1M 3M\" -c \"write -P 0x43 9M 1M\"", TimeSpan.FromMinutes(2));
+            await Until(() => events.Stops.Contains(("disk1", SiteRecovery.Contracts.Wire.DiskStopReason.ReplicaWriteFailed)), "the stop of disk1 (ReplicaWriteFailed)", site);
+            lock (site.Log) Assert.Contains(site.Log, l => l.Contains("disk disk1: replication stopped after #") && l.Contains("Unavailable") && l.Contains("HTTP 503"));
+            var export = site.Agent.Exports[0];
+            Assert.True(export.Stream.AckedThrough < export.Stream.LastSequence || site.Process.Disks["disk1"].TargetAcked < site.Process.Disks["disk1"].Durable,
+                "nothing waited: the writes after the fault were acknowledged through the master target");
+            Assert.True(proxy.Answered503 > 0);
+
+            proxy.Set(FaultProxy.Mode.Pass);
+            await Until(() => events.Stops.LastOrDefault() == ("disk1", null), "the resume of disk1", site, seconds: 90);
+            await site.CatchUpAsync(TimeSpan.FromSeconds(90));
+            var bm = await site.Target.BookmarkAsync("after-503", ["disk1"], TimeSpan.FromSeconds(30), default);
+            Assert.Null(bm.Error);
+            var output = Path.Combine(site.Root, "after.img");
+            await site.Target.RecoverAsync("disk1", bm.Sequences["disk1"], output, null, default);
+            Assert.Equal(Tools.Sha256(site.DiskPaths[0]), Tools.Sha256(output));
+            var blob = (await Container(container).GetBlobClient("disk1.vhd").DownloadContentAsync()).Value.Content.ToArray();
+            Assert.Equal(Tools.Sha256(site.DiskPaths[0]), Convert.ToHexString(SHA256.HashData(blob.AsSpan(0, (int)Size))));
+        }
+        finally
+        {
+            await Container(container).DeleteIfExistsAsync();
+            Directory.Delete(secrets, recursive: true);
+        }
+    }
+
+    static async Task Until(Func<bool> condition, string what, Site site, int seconds = 60)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+                lock (site.Log) throw new TimeoutException($"waited {seconds} s for {what}\n" + string.Join("\n", site.Log.TakeLast(30)));
+            await Task.Delay(50);
         }
     }
 }

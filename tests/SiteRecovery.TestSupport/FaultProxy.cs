@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace SiteRecovery.Journal.Tests;
+namespace SiteRecovery.TestSupport;
 
 /// <summary>
 /// A loopback TCP proxy in front of a real service that can misbehave on command: pass bytes through, answer every HTTP
@@ -11,7 +11,7 @@ namespace SiteRecovery.Journal.Tests;
 /// reached the client (so a write may be applied but never acknowledged). Switching to a fault also cuts every open
 /// pass-through connection, whatever it was doing. Counts what it did so a test can tell the faults really happened.
 /// </summary>
-internal sealed class FaultProxy : IAsyncDisposable
+public sealed class FaultProxy : IAsyncDisposable
 {
     public enum Mode { Pass, Answer503, DropAnswers }
 
