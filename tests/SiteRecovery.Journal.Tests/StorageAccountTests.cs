@@ -38,6 +38,13 @@ public sealed class StorageAccountTests : IDisposable
     }
 
     [Fact]
+    public void AConnectionStringWithEndpointSuffixIsAConnectionString()
+    {
+        var file = Write("EndpointSuffix=core.windows.net;DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=" + Convert.ToBase64String(new byte[64]));
+        Assert.Equal($"connection file '{file}'", StorageAccount.FromFile(file).Source);
+    }
+
+    [Fact]
     public void BadSourcesAreRefusedByNameWithoutTheirContent()
     {
         Assert.Contains("is not set", Assert.Throws<ArgumentException>(() => StorageAccount.FromEnvironment("SR_TEST_UNSET_" + Guid.NewGuid().ToString("N"))).Message);

@@ -53,7 +53,9 @@ public sealed class StorageAccount
         text = text.Trim();
         if (text.Length == 0) throw new ArgumentException($"{source} is empty");
         var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (!lines.Any(l => l.StartsWith("endpoint", StringComparison.OrdinalIgnoreCase) && l.Contains('=')))
+        // The three-line form has an "endpoint =" line; a connection string never does (its keys are BlobEndpoint,
+        // EndpointSuffix and the like, separated by semicolons).
+        if (!lines.Any(l => l.Split('=', 2)[0].Trim().Equals("endpoint", StringComparison.OrdinalIgnoreCase)))
         {
             // A connection string: checked now, so a typo stops start-up rather than the first replica's open.
             try { _ = new BlobServiceClient(text); }
