@@ -46,4 +46,28 @@ fi
 # The tiny test guest: built once, then served from the cache (the script rebuilds only when it changed).
 bash "$here/images/build-tiny-guest.sh" >/dev/null
 
+# Azurite, the storage emulator the Azure page-blob replica tests run against: pinned to 3.35.0 (3.37 needs Node 22,
+# this machine has Node 20), blob service only, on 127.0.0.1:10000, data under /var/lib/azurite so a restart keeps the
+# blobs. Started once; a running one (anything answering on the port) is left as it is.
+if [ $clients_only -eq 0 ]; then
+  azurite_prefix=/opt/azurite azurite_data=/var/lib/azurite
+  if [ ! -x "$azurite_prefix/node_modules/.bin/azurite-blob" ] || \
+     ! grep -q '"version": "3.35.0"' "$azurite_prefix/node_modules/azurite/package.json" 2>/dev/null; then
+    command -v npm >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+    npm install --prefix "$azurite_prefix" --no-audit --no-fund --silent azurite@3.35.0 >/dev/null
+  fi
+  if (exec 3<>/dev/tcp/127.0.0.1/10000) 2>/dev/null; then
+    echo "setup: azurite already answers on 127.0.0.1:10000"
+  else
+    mkdir -p "$azurite_data"
+    # --skipApiVersionCheck: the SDK may speak a newer service version than this Azurite knows.
+    setsid nohup "$azurite_prefix/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort 10000 \
+      --location "$azurite_data" --disableTelemetry --skipApiVersionCheck --silent \
+      >"$azurite_data/azurite.log" 2>&1 </dev/null &
+    for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/10000) 2>/dev/null && break; sleep 0.2; done
+    (exec 3<>/dev/tcp/127.0.0.1/10000) 2>/dev/null || { echo "setup: azurite did not start, see $azurite_data/azurite.log" >&2; exit 1; }
+    echo "setup: started azurite $(cat "$azurite_prefix/node_modules/azurite/package.json" | grep '"version"' | tr -dc '0-9.') (pid $!) on 127.0.0.1:10000, data in $azurite_data"
+  fi
+fi
+
 echo "setup: ready"

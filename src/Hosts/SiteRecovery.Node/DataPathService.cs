@@ -6,7 +6,6 @@ using SiteRecovery.Actors.DataPath;
 using SiteRecovery.Connections;
 using SiteRecovery.Contracts.Control;
 using SiteRecovery.Contracts.Storage;
-using SiteRecovery.Journal.Replicas.Local;
 
 namespace SiteRecovery.Node;
 
@@ -56,8 +55,7 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
             {
                 ListenTls = new HopListenerTls(DataPathSettings.TlsMode(options.DataPath, "master-target"), Credentials(MasterTargetId), ComponentKind.ProcessServer),
             };
-            Target = new MasterTargetServer(targetOptions,
-                new LocalFileReplicaStoreFactory(Path.Combine(dir, "replicas"), MasterTargetId, options.ReplicaFiles), events, Log);
+            Target = new MasterTargetServer(targetOptions, ReplicaStores.Create(options.DataPath, dir, MasterTargetId, options.ReplicaFiles, Log), events, Log);
             foreach (var (disk, file) in options.ReplicaFiles) Log($"master target: disk {disk}'s replica is the existing file {file} (--replica-file)");
             await Target.StartAsync();
             Log($"master target {MasterTargetId} listening on {Target.BoundEndpoint}");

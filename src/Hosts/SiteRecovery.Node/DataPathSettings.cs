@@ -88,9 +88,9 @@ public static class DataPathSettings
         (c.GetString(Key("master-target.group-point-interval")) is "off" ? null : Duration(c, "master-target.group-point-interval"),
          Duration(c, "master-target.group-schedule-check-interval"));
 
-    static string Key(string k) => $"{Root}.{k}";
+    internal static string Key(string k) => $"{Root}.{k}";
 
-    static long Bytes(Config c, string key, long min, long max)
+    internal static long Bytes(Config c, string key, long min, long max)
     {
         long? v;
         try { v = c.GetByteSize(Key(key)); }
@@ -100,7 +100,7 @@ public static class DataPathSettings
         return v.Value;
     }
 
-    static long Number(Config c, string key, long min, long max)
+    internal static long Number(Config c, string key, long min, long max)
     {
         if (!c.HasPath(Key(key))) throw new ArgumentException($"{Key(key)}: missing");
         long v;
@@ -110,7 +110,7 @@ public static class DataPathSettings
         return v;
     }
 
-    static TimeSpan Duration(Config c, string key)
+    internal static TimeSpan Duration(Config c, string key)
     {
         if (!c.HasPath(Key(key))) throw new ArgumentException($"{Key(key)}: missing");
         TimeSpan v;

@@ -75,6 +75,7 @@ run.SetAction(async (parse, ct) =>
             throw new ArgumentException($"--api '{options.ApiUrl}' is not an http or https URL");
         apiTls = SiteRecovery.Node.Access.ApiTls.For(apiUri, parse.GetValue(apiCertificate), parse.GetValue(apiCertificateKey), Path.Combine(dataDir, "keys"));
         options = options with { ReplicaFiles = ReplicaFiles.Parse(parse.GetValue(replicaFile) ?? [], options.Roles, Path.Combine(dataDir, "master-target")) };
+        if (options.Roles.HasFlag(NodeRoles.MasterTarget)) ReplicaStores.Create(options.DataPath, Path.Combine(dataDir, "master-target"), "check", options.ReplicaFiles);
         if (parse.GetValue(maxExports) < 1) throw new ArgumentException($"--max-exports {parse.GetValue(maxExports)}: must be at least 1");
         options = options with
         {

@@ -1,0 +1,173 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace SiteRecovery.TestSupport;
+
+/// <summary>
+/// A loopback TCP proxy in front of a real service that can misbehave on command: pass bytes through, answer every HTTP
+/// request with 503 and Retry-After, or drop connections after the request reached the service and before its answer
+/// reached the client (so a write may be applied but never acknowledged). Switching to a fault also cuts every open
+/// pass-through connection, whatever it was doing. Counts what it did so a test can tell the faults really happened.
+/// </summary>
+public sealed class FaultProxy : IAsyncDisposable
+{
+    public enum Mode { Pass, Answer503, DropAnswers }
+
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly int _targetPort;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ConcurrentDictionary<Socket, byte> _open = new();
+    private readonly Task _accepting;
+    private volatile Mode _mode = Mode.Pass;
+    private int _answered503, _dropped, _cut;
+
+    private FaultProxy(int targetPort)
+    {
+        _targetPort = targetPort;
+        _listener.Start();
+        _accepting = Task.Run(AcceptAsync);
+    }
+
+    public static FaultProxy Start(int targetPort) => new(targetPort);
+
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+    /// <summary>Requests answered with 503.</summary>
+    public int Answered503 => Volatile.Read(ref _answered503);
+    /// <summary>Answers of the service thrown away with their connection.</summary>
+    public int Dropped => Volatile.Read(ref _dropped);
+    /// <summary>Pass-through connections cut when a fault began.</summary>
+    public int Cut => Volatile.Read(ref _cut);
+
+    public void Set(Mode mode)
+    {
+        _mode = mode;
+        if (mode == Mode.Pass) return;
+        foreach (var socket in _open.Keys)
+        {
+            Reset(socket);
+            Interlocked.Increment(ref _cut);
+        }
+    }
+
+    private async Task AcceptAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket client;
+            try { client = await _listener.AcceptSocketAsync(_stop.Token); }
+            catch (Exception) when (_stop.IsCancellationRequested) { return; }
+            _ = Task.Run(() => ServeAsync(client, _mode));
+        }
+    }
+
+    private async Task ServeAsync(Socket client, Mode mode)
+    {
+        try
+        {
+            if (mode == Mode.Answer503)
+            {
+                await Answer503Async(client);
+                return;
+            }
+            using var server = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await server.ConnectAsync(IPAddress.Loopback, _targetPort, _stop.Token);
+            if (mode == Mode.Pass) _open.TryAdd(client, 0);
+            var up = PumpAsync(client, server, dropAnswers: false);
+            var down = PumpAsync(server, client, dropAnswers: mode == Mode.DropAnswers);
+            await Task.WhenAny(up, down);
+            Reset(server);
+            Reset(client);
+            await Task.WhenAll(up, down);
+        }
+        catch (Exception)
+        {
+            // A cut or reset connection: the client sees it and retries.
+        }
+        finally
+        {
+            _open.TryRemove(client, out _);
+            client.Dispose();
+        }
+    }
+
+    /// <summary>Copies until either side ends; with <paramref name="dropAnswers"/> the first answer other than "100 Continue" ends it unsent.</summary>
+    private async Task PumpAsync(Socket from, Socket to, bool dropAnswers)
+    {
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            while (true)
+            {
+                var n = await from.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
+                if (n == 0) return;
+                if (dropAnswers && !Encoding.ASCII.GetString(buffer, 0, Math.Min(n, 12)).StartsWith("HTTP/1.1 100", StringComparison.Ordinal))
+                {
+                    Interlocked.Increment(ref _dropped);
+                    return;
+                }
+                await to.SendAsync(buffer.AsMemory(0, n), SocketFlags.None, _stop.Token);
+            }
+        }
+        catch (Exception)
+        {
+        }
+    }
+
+    /// <summary>Reads one request (headers, and the body unless the client waits for 100 Continue), answers 503, closes.</summary>
+    private async Task Answer503Async(Socket client)
+    {
+        var received = new MemoryStream();
+        var buffer = new byte[64 * 1024];
+        int headerEnd;
+        while ((headerEnd = IndexOfHeaderEnd(received)) < 0)
+        {
+            var n = await client.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
+            if (n == 0) return;
+            received.Write(buffer, 0, n);
+        }
+        var headers = Encoding.ASCII.GetString(received.GetBuffer(), 0, headerEnd).ToLowerInvariant();
+        if (!headers.Contains("expect: 100-continue"))
+        {
+            var length = headers.Split("\r\n").Select(l => l.StartsWith("content-length:") ? long.Parse(l["content-length:".Length..].Trim()) : -1).Max();
+            var body = received.Length - (headerEnd + 4);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            timeout.CancelAfter(TimeSpan.FromSeconds(5));
+            while (body < length)
+            {
+                var n = await client.ReceiveAsync(buffer, SocketFlags.None, timeout.Token);
+                if (n == 0) return;
+                body += n;
+            }
+        }
+        var answer = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nx-ms-error-code: ServerBusy\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray();
+        await client.SendAsync(answer, SocketFlags.None, _stop.Token);
+        Interlocked.Increment(ref _answered503);
+        client.Shutdown(SocketShutdown.Both);
+    }
+
+    private static int IndexOfHeaderEnd(MemoryStream s) => s.GetBuffer().AsSpan(0, (int)s.Length).IndexOf("\r\n\r\n"u8);
+
+    private static void Reset(Socket socket)
+    {
+        try
+        {
+            socket.LingerState = new LingerOption(true, 0); // close with RST, like a dropped connection
+            socket.Close();
+        }
+        catch (Exception)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _listener.Stop();
+        try { await _accepting; }
+        catch (Exception) { }
+        foreach (var socket in _open.Keys) Reset(socket);
+        _stop.Dispose();
+    }
+}
