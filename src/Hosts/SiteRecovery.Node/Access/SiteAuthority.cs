@@ -70,7 +70,10 @@ public sealed class SiteAuthority : IDisposable
             }
         }
         var made = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN=SiteRecovery site authority {Environment.MachineName} {now:yyyy-MM-dd}", made, HashAlgorithmName.SHA256);
+        // The name carries part of the key's hash: a certificate is named by (serial, issuer) in revocations, so two
+        // authorities made the same day on machines of the same name must not share a name.
+        var keyTag = Convert.ToHexStringLower(SHA256.HashData(made.ExportSubjectPublicKeyInfo()))[..12];
+        var request = new CertificateRequest($"CN=SiteRecovery site authority {Environment.MachineName} {now:yyyy-MM-dd} {keyTag}", made, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));

@@ -31,7 +31,7 @@ public static class SiteAuthorityBackup
         if (File.Exists(output) || Directory.Exists(output)) throw new InvalidOperationException($"--output '{output}' exists; a backup is never written over a file");
         using var authority = SiteAuthority.OpenOrCreate(keysDirectory, DateTimeOffset.UtcNow);
         var pem = authority.ExportEncrypted(passphrase, new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, Iterations))
-                  + authority.CertificatePem + "\n";
+                  + "\n" + authority.CertificatePem + "\n";
         PrivateFiles.WriteAtomically(output, Encoding.ASCII.GetBytes(pem), overwrite: false);
     }
 
