@@ -118,6 +118,11 @@ public static class ComponentEnrollment
     {
         HttpResponseMessage response;
         try { response = await http.PostAsJsonAsync(path, body, ct); }
+        catch (HttpRequestException e) when (e.InnerException is System.Security.Authentication.AuthenticationException)
+        {
+            throw new InvalidOperationException($"configuration server API {http.BaseAddress} is not trusted: its certificate is not one the system or the given CA file " +
+                $"(srnode --register-ca-file, sragent --api-ca-file; that node's keys/api.crt) trusts ({e.Message})");
+        }
         catch (HttpRequestException e) { throw new InvalidOperationException($"configuration server API {http.BaseAddress} not reachable: {e.Message}"); }
         var text = await response.Content.ReadAsStringAsync(ct);
         var node = text.Length > 0 ? JsonNode.Parse(text) : null;
