@@ -157,6 +157,11 @@ public sealed class SiteAuthorityLifecycleTests : IDisposable
         await config.StopAsync();
         await config.StartAsync();
         Assert.Equal(revokedCount, (await RevokedEventually(config, revokedCount)).Count);
+        // And the configuration server's own record of them: the removed component stays removed, the current agent
+        // certificate still renews, the revoked one still does not.
+        Assert.Equal(HttpStatusCode.NotFound, (await config.Api.DeleteAsync("/api/configuration-servers/cs1/components/ps1-ps")).Status);
+        Assert.True((await Agent("renew", "--id", "vm1", "--api", config.ApiUrl, "--configuration-server", "cs1", "--state-dir", newDir)).ExitCode == 0);
+        Assert.Contains("CertificateRevoked", (await Agent("renew", "--id", "vm1", "--api", config.ApiUrl, "--configuration-server", "cs1", "--state-dir", agentDir)).Output);
         Assert.DoesNotContain(passphrase, string.Join('\n', ps.Process!.Lines) + config.Logs(400));
     }
 
