@@ -250,7 +250,7 @@ public sealed partial record ConfigurationServerState(
     public RegistrationReply Reply(IConfigurationServerCommand command, int eventCount) => command switch
     {
         RegisterWithVerifiedKey c => new ConfigurationServerRegistered(ServerId, VaultName!, KeyId, c.Passphrase.Plaintext),
-        RegeneratePassphraseWith c => new PassphraseRegenerated(ServerId, PassphraseGeneration, Components.Count, c.Passphrase.Plaintext),
+        RegeneratePassphraseWith c => new PassphraseRegenerated(ServerId, PassphraseGeneration, Components.Values.Count(x => !x.Removed), c.Passphrase.Plaintext),
         BeginRegistrationWithNonce c => new RegistrationChallenge(
             ServerId, c.ComponentId, c.Kind, c.Nonce, Passphrase!.SaltBase64, Passphrase.Iterations, Challenges[c.Nonce].ExpiresAtUnixMs),
         CompleteRegistration c => new ComponentRegistrationCompleted(ServerId, c.ComponentId, Components[c.ComponentId].Kind, c.NowUnixMs, Components[c.ComponentId].KeySha256),
