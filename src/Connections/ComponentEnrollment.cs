@@ -49,20 +49,60 @@ public static class ComponentEnrollment
         var done = await PostAsync(http, $"api/configuration-servers/{configurationServerId}/components",
             new { componentId, nonce, proof, publicKey = publicKey is null ? null : Convert.ToBase64String(publicKey) }, ct);
         if (publicKey is null) return null;
-        if (done["certificatePem"]?.GetValue<string>() is not { } certificate || done["authorityPem"]?.GetValue<string>() is not { } authority)
-            throw new InvalidOperationException($"configuration server {configurationServerId} registered {componentId} but issued no certificate (a node older than this component?)");
-        // What comes back is checked before it is kept: a certificate for this very key, issued by the authority sent with it.
-        // Over plain http that authority is trusted on first use; an https API whose certificate the component trusts
+        // Over plain http the authority sent is trusted on first use; an https API whose certificate the component trusts
         // (--api-ca-file) pins it.
-        using (var issued = X509Certificate2.CreateFromPem(certificate))
-        using (var root = X509Certificate2.CreateFromPem(authority))
+        return Checked(done, configurationServerId, componentId, keySha256!, null);
+    }
+
+    /// <summary>
+    /// Renews the certificate of <paramref name="componentId"/> held in <paramref name="directory"/> (its key
+    /// <paramref name="key"/>, <see cref="EnrollmentCertificates.CertificateFileName"/> and the authority beside it):
+    /// asks the site's authority for a nonce and proves possession of the key by signing it, with no passphrase. The new
+    /// certificate is for the same key, with a new serial; it is checked against the authority already stored (a
+    /// renewal never changes which authority the component trusts) and returned, not stored.
+    /// </summary>
+    public static async Task<EnrollmentCertificates> RenewAsync(HttpClient http, string configurationServerId, string componentId, WriterIdentity key,
+        string directory, CancellationToken ct)
+    {
+        string certificatePem, authorityPem;
+        try
         {
-            if (PassphraseProof.KeySha256(issued.PublicKey.ExportSubjectPublicKeyInfo()) != keySha256)
-                throw new InvalidOperationException($"configuration server {configurationServerId} returned a certificate for another key than {componentId}'s");
-            if (!SiteRecovery.Contracts.Net.CertificateTrust.IssuedToClientBy([root], issued, null))
-                throw new InvalidOperationException($"configuration server {configurationServerId} returned a certificate for {componentId} that its site authority did not issue");
+            certificatePem = await File.ReadAllTextAsync(Path.Combine(directory, EnrollmentCertificates.CertificateFileName), ct);
+            authorityPem = await File.ReadAllTextAsync(Path.Combine(directory, EnrollmentCertificates.AuthorityFileName), ct);
         }
-        return new EnrollmentCertificates(keySha256!, certificate, authority);
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidOperationException($"{componentId} has no certificate to renew in '{directory}' ({e.Message}); register it first");
+        }
+        var challenge = await PostAsync(http, "api/site-authority/challenges", new { configurationServerId, componentId }, ct);
+        var nonce = challenge["nonce"]!.GetValue<string>();
+        var keySha256 = PassphraseProof.KeySha256(key.PublicKey);
+        var signature = Convert.ToBase64String(key.Sign(RenewalProof.Payload(configurationServerId, componentId, nonce, keySha256)));
+        var done = await PostAsync(http, "api/site-authority/renew", new { configurationServerId, componentId, nonce, certificatePem, signature }, ct);
+        return Checked(done, configurationServerId, componentId, keySha256, authorityPem);
+    }
+
+    /// <summary>
+    /// What an issuance brought back, checked before anything is kept: a certificate for this very key, issued by the
+    /// authority sent with it, which must be <paramref name="pinnedAuthorityPem"/> when one is pinned.
+    /// </summary>
+    static EnrollmentCertificates Checked(JsonNode done, string configurationServerId, string componentId, string keySha256, string? pinnedAuthorityPem)
+    {
+        if (done["certificatePem"]?.GetValue<string>() is not { } certificate || done["authorityPem"]?.GetValue<string>() is not { } authority)
+            throw new InvalidOperationException($"configuration server {configurationServerId} accepted {componentId} but issued no certificate (a node older than this component?)");
+        using var issued = X509Certificate2.CreateFromPem(certificate);
+        using var root = X509Certificate2.CreateFromPem(authority);
+        if (PassphraseProof.KeySha256(issued.PublicKey.ExportSubjectPublicKeyInfo()) != keySha256)
+            throw new InvalidOperationException($"configuration server {configurationServerId} returned a certificate for another key than {componentId}'s");
+        if (pinnedAuthorityPem is not null)
+        {
+            using var pinned = X509Certificate2.CreateFromPem(pinnedAuthorityPem);
+            if (!pinned.RawData.AsSpan().SequenceEqual(root.RawData))
+                throw new InvalidOperationException($"configuration server {configurationServerId} answered with another site authority than the one {componentId} trusts ({pinned.Subject})");
+        }
+        if (!SiteRecovery.Contracts.Net.CertificateTrust.IssuedToClientBy([root], issued, null))
+            throw new InvalidOperationException($"configuration server {configurationServerId} returned a certificate for {componentId} that its site authority did not issue");
+        return new EnrollmentCertificates(keySha256, certificate, authority);
     }
 
     /// <summary>The passphrase in <paramref name="file"/> (the <paramref name="flag"/> option's), trimmed; an <see cref="ArgumentException"/> naming the file when it cannot be read or is empty.</summary>
@@ -78,11 +118,16 @@ public static class ComponentEnrollment
     {
         HttpResponseMessage response;
         try { response = await http.PostAsJsonAsync(path, body, ct); }
+        catch (HttpRequestException e) when (e.InnerException is System.Security.Authentication.AuthenticationException)
+        {
+            throw new InvalidOperationException($"configuration server API {http.BaseAddress} is not trusted: its certificate is not one the system or the given CA file " +
+                $"(srnode --register-ca-file, sragent --api-ca-file; that node's keys/api.crt) trusts ({e.Message})");
+        }
         catch (HttpRequestException e) { throw new InvalidOperationException($"configuration server API {http.BaseAddress} not reachable: {e.Message}"); }
         var text = await response.Content.ReadAsStringAsync(ct);
         var node = text.Length > 0 ? JsonNode.Parse(text) : null;
         if (!response.IsSuccessStatusCode)
-            throw new InvalidOperationException($"registration with the configuration server refused: {node?["error"]?.GetValue<string>() ?? $"HTTP {(int)response.StatusCode}"}");
+            throw new InvalidOperationException($"{(path.StartsWith("api/site-authority", StringComparison.Ordinal) ? "renewal with the site authority" : "registration with the configuration server")} refused: {node?["error"]?.GetValue<string>() ?? $"HTTP {(int)response.StatusCode}"}");
         return node ?? new JsonObject();
     }
 }

@@ -124,5 +124,8 @@ public sealed class WriterIdentity : IDisposable
         return unsigned with { Writer = new WriterProof(Convert.ToBase64String(PublicKey), epoch, Convert.ToBase64String(signature)) };
     }
 
+    /// <summary>The key's signature (IEEE P1363, SHA-256) over <paramref name="message"/>: a certificate renewal's proof of possession.</summary>
+    public byte[] Sign(ReadOnlySpan<byte> message) => _key.SignData(message, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+
     public void Dispose() => _key.Dispose();
 }

@@ -26,6 +26,10 @@ public sealed class SerializerTests : IDisposable
         new RegistrationChallengeIssued(Server, "ps", ComponentKind.ProcessServer, "n", T0, T0 + 60_000),
         new ComponentRegistered(Server, "ps", ComponentKind.ProcessServer, "n", T0),
         new ComponentRegisteredWithKey(Server, "vm1", ComponentKind.Agent, "n2", T0, new string('a', 64)),
+        new ComponentCertificateIssued(Server, "vm1", ComponentKind.Agent, "4A01", "CN=ca", new string('a', 64), T0, T0 + 10, T0, CertificateIssuance.Registration, "n2"),
+        new ComponentCertificatesRevoked(Server, "vm1", [new RevokedCertificate("4A01", "CN=ca", T0 + 10)], CertificateRevocationReason.KeyReplaced, T0 + 1),
+        new ComponentRemoved(Server, "vm1", ComponentKind.Agent, T0 + 2),
+        new RenewalChallengeIssued(Server, "vm1", ComponentKind.Agent, "n3", T0, T0 + 60_000),
     ];
 
     [Fact]
@@ -53,7 +57,9 @@ public sealed class SerializerTests : IDisposable
         var serializer = new ControlJsonSerializer((ExtendedActorSystem)_system);
         var cs = RegisteredServer()
             .Apply(new RegistrationChallengeIssued(Server, "ps", ComponentKind.ProcessServer, "n", T0, T0 + 60_000))
-            .Apply(new ComponentRegistered(Server, "ps", ComponentKind.ProcessServer, "n", T0));
+            .Apply(new ComponentRegistered(Server, "ps", ComponentKind.ProcessServer, "n", T0))
+            .Apply(new ComponentCertificateIssued(Server, "ps", ComponentKind.ProcessServer, "4A01", "CN=ca", new string('a', 64), T0, T0 + 10, T0, CertificateIssuance.Registration, "n"))
+            .Apply(new ComponentCertificatesRevoked(Server, "ps", [new RevokedCertificate("4A01", "CN=ca", T0 + 10)], CertificateRevocationReason.ComponentRemoved, T0 + 1));
         object[] states =
         [
             CreatedVault().Apply(new RegistrationKeyIssued(Vault, 1, T0, T0 + 5)).Apply(new RegistrationKeyRevoked(Vault, 1)),

@@ -59,12 +59,14 @@ public sealed record BeginRegistration(string ConfigServerId, string ComponentId
 /// Reply <see cref="ComponentRegistrationCompleted"/> or a refusal (WrongPassphrase, NonceReplayed, NonceExpired, NonceUnknown).
 /// <paramref name="PublicKey"/>: the component's public key (SubjectPublicKeyInfo, DER, base64) to be certified by the
 /// site's authority; the proof then covers its <see cref="PassphraseProof.KeySha256"/>. Null: no certificate (older components).
+/// <paramref name="Certificate"/>: the certificate the authority will sign for that key, journaled with the registration.
 /// </summary>
-public sealed record CompleteRegistration(string ConfigServerId, string ComponentId, string Nonce, string Proof, long NowUnixMs, string? PublicKey = null) : IConfigurationServerCommand
+public sealed record CompleteRegistration(string ConfigServerId, string ComponentId, string Nonce, string Proof, long NowUnixMs, string? PublicKey = null,
+    CertificatePlan? Certificate = null) : IConfigurationServerCommand
 {
     private bool PrintMembers(StringBuilder b)
     {
-        b.Append($"ConfigServerId = {ConfigServerId}, ComponentId = {ComponentId}, Nonce = {Nonce}, Proof = {Redact.Marker}, NowUnixMs = {NowUnixMs}, PublicKey = {(PublicKey is null ? "none" : "given")}");
+        b.Append($"ConfigServerId = {ConfigServerId}, ComponentId = {ComponentId}, Nonce = {Nonce}, Proof = {Redact.Marker}, NowUnixMs = {NowUnixMs}, PublicKey = {(PublicKey is null ? "none" : "given")}, Certificate = {Certificate?.SerialHex ?? "none"}");
         return true;
     }
 }

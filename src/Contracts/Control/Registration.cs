@@ -32,6 +32,14 @@ public enum RegistrationRefusal
     NonceExpired,
     /// <summary>The vault did not answer the key verification in time.</summary>
     VaultUnavailable,
+    /// <summary>A renewal presented a certificate this configuration server did not issue to that component (or whose record is gone).</summary>
+    CertificateUnknown,
+    /// <summary>A renewal presented a certificate that has been revoked.</summary>
+    CertificateRevoked,
+    /// <summary>A renewal presented a certificate whose validity has ended.</summary>
+    CertificateExpired,
+    /// <summary>A renewal's signature was not made by the presented certificate's key over this nonce and key to certify.</summary>
+    SignatureInvalid,
 }
 
 /// <summary>Every answer of the registration actors. A refused request persisted nothing.</summary>

@@ -96,7 +96,7 @@ static TimeSpan HookTimeoutOf(double seconds) =>
         ? TimeSpan.FromSeconds(seconds)
         : throw new ArgumentException($"--hook-timeout {seconds}: must be more than 0 and at most {FreezeOptions.MaxHookTimeout.TotalSeconds:0} seconds");
 
-var root = new RootCommand("SiteRecovery Mobility agent: NBD write splitter and replication sender") { run, SiteRecovery.Agent.Host.RegisterCommand.Create() };
+var root = new RootCommand("SiteRecovery Mobility agent: NBD write splitter and replication sender") { run, SiteRecovery.Agent.Host.RegisterCommand.Create(), SiteRecovery.Agent.Host.RenewCommand.Create() };
 // On SIGTERM the agent winds its NBD clients down and waits (up to its drain timeout, 20 s) for every delta to be
 // acknowledged before it records a clean state; a failback depends on that state. System.CommandLine would end the
 // process 2 s after the signal by default, in the middle of the drain; the backstop is set past it.

@@ -1,5 +1,6 @@
 using SiteRecovery.Connections;
 using SiteRecovery.Contracts.Control;
+using SiteRecovery.Contracts.Net;
 
 namespace SiteRecovery.Node;
 
@@ -7,7 +8,16 @@ namespace SiteRecovery.Node;
 /// <param name="ApiUrl">HTTP API of the node that runs the configuration role.</param>
 /// <param name="ConfigurationServerId">The configuration server to register with.</param>
 /// <param name="PassphraseFile">A file holding the passphrase; read into memory once, never copied, logged or stored.</param>
-public sealed record ComponentRegistrationSettings(string ApiUrl, string ConfigurationServerId, string PassphraseFile);
+/// <param name="CaFile">PEM certificate(s) an https <paramref name="ApiUrl"/> is trusted by besides the system's (<c>--register-ca-file</c>).</param>
+public sealed record ComponentRegistrationSettings(string ApiUrl, string ConfigurationServerId, string PassphraseFile, string? CaFile = null)
+{
+    /// <summary>A client of the configuration node's API that trusts its certificate by <see cref="CaFile"/> (the one https trust handler).</summary>
+    public HttpClient Client() => new(CertificateTrust.HttpHandler(() => CaFile is null ? null : CertificateTrust.Load(CaFile)))
+    {
+        BaseAddress = new Uri(ApiUrl.TrimEnd('/') + "/"),
+        Timeout = TimeSpan.FromSeconds(30),
+    };
+}
 
 /// <summary>
 /// Registers this node's process server and master target with a configuration server by challenge-response
@@ -24,7 +34,7 @@ public static class ComponentRegistration
         string passphrase;
         try { passphrase = await ComponentEnrollment.ReadPassphraseAsync("--passphrase-file", s.PassphraseFile, ct); }
         catch (ArgumentException e) { throw new InvalidOperationException(e.Message); }
-        using var http = new HttpClient { BaseAddress = new Uri(s.ApiUrl.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(30) };
+        using var http = s.Client();
         foreach (var (componentId, kind) in components)
         {
             var folder = Path.Combine(keysDirectory, componentId);
@@ -33,5 +43,59 @@ public static class ComponentRegistration
             issued!.Store(folder);
             log($"{kind} {componentId} registered with configuration server {s.ConfigurationServerId}; key {issued.KeySha256[..16]} certified until {issued.NotAfter:u}");
         }
+    }
+
+    /// <summary>
+    /// Renews the certificate of each component in <paramref name="componentIds"/> whose remaining validity is below
+    /// <paramref name="renewBelow"/> of its lifetime, by proof of possession of its key (no passphrase); the files are
+    /// replaced atomically, so a connection reading them sees the old certificate or the new one, never half of one.
+    /// A failure is logged and tried again at the next check: the old certificate stays valid until it ends.
+    /// </summary>
+    public static async Task RenewDueAsync(ComponentRegistrationSettings s, IEnumerable<string> componentIds, string keysDirectory, double renewBelow,
+        DateTimeOffset now, Action<string> log, CancellationToken ct)
+    {
+        using var http = s.Client();
+        foreach (var componentId in componentIds)
+        {
+            var folder = Path.Combine(keysDirectory, componentId);
+            var file = Path.Combine(folder, EnrollmentCertificates.CertificateFileName);
+            try
+            {
+                using (var current = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(file))
+                {
+                    var left = current.NotAfter.ToUniversalTime() - now.UtcDateTime;
+                    if (left.Ticks >= renewBelow * (current.NotAfter - current.NotBefore).Ticks) continue;
+                }
+                using var key = WriterIdentity.Open(folder);
+                var renewed = await ComponentEnrollment.RenewAsync(http, s.ConfigurationServerId, componentId, key, folder, ct);
+                renewed.Store(folder);
+                log($"{componentId}: certificate renewed (same key {renewed.KeySha256[..16]}), valid until {renewed.NotAfter:u}");
+            }
+            catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+            {
+                log($"{componentId}: certificate renewal failed, tried again at the next check: {e.Message}");
+            }
+        }
+    }
+}
+
+/// <summary>
+/// The node's timer that keeps its registered components' certificates renewed before they end
+/// (<c>siterecovery.api.component-certificate-renewal-check-interval</c> and <c>-renew-below</c>). Runs only on a node
+/// that registered them (<c>--register-with</c>); started after the data path, whose start registers them.
+/// </summary>
+public sealed class ComponentCertificateRenewal(NodeOptions options, Access.ApiSettings settings, DataPathService dataPath, ILogger<ComponentCertificateRenewal> logger)
+    : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken ct)
+    {
+        if (options.Registration is not { } registration) return;
+        var components = new List<string>();
+        if (options.Roles.HasFlag(NodeRoles.ProcessServer)) components.Add(dataPath.ProcessServerId);
+        if (options.Roles.HasFlag(NodeRoles.MasterTarget)) components.Add(dataPath.MasterTargetId);
+        using var timer = new PeriodicTimer(settings.RenewalCheckInterval);
+        while (await timer.WaitForNextTickAsync(ct))
+            await ComponentRegistration.RenewDueAsync(registration, components, Path.Combine(options.DataDirectory, "keys", "components"), settings.RenewBelow,
+                DateTimeOffset.UtcNow, m => logger.LogInformation("{Message}", m), ct);
     }
 }

@@ -5,6 +5,7 @@ using SiteRecovery.Actors.Hosting;
 using SiteRecovery.Node;
 using SiteRecovery.Node.Api;
 using SiteRecovery.Contracts.Wire;
+using SiteRecovery.Node.Access;
 
 var id = new Option<string>("--id") { Description = "Node id", DefaultValueFactory = _ => "node1" };
 var roles = new Option<string>("--roles") { Description = "Roles to run: all, or a comma list of configuration, process-server, master-target", DefaultValueFactory = _ => "all" };
@@ -28,12 +29,13 @@ var maxExports = new Option<int>("--max-exports") { Description = "Most exports 
 var registerApi = new Option<string?>("--register-with") { Description = "API URL of the configuration node: register this node's process-server / master-target roles there" };
 var registerServer = new Option<string?>("--configuration-server") { Description = "Configuration server id to register with (with --register-with)" };
 var passphraseFile = new Option<string?>("--passphrase-file") { Description = "File holding the configuration server's passphrase (read into memory only)" };
+var registerCaFile = new Option<string?>("--register-ca-file") { Description = "PEM certificate(s) to trust for an https --register-with API besides the system's (that node's keys/api.crt)" };
 var replicaFile = new Option<string[]>(ReplicaFiles.Flag) { Description = "Master target: keep disk DISK's replica in the existing file PATH (DISK=PATH, repeatable), e.g. the original disk when reprotecting; its size must equal the disk's", AllowMultipleArgumentsPerToken = false };
 var configFile = new Option<string?>("--config") { Description = "HOCON file with data-path overrides (see hocon/datapath.hocon)" };
 var journalKeyFile = new Option<string?>(SiteRecovery.Node.Access.JournalKeyFile.Flag) { Description = "Key (32 bytes, 0600) that seals secrets in the journal; made if missing (default: <data>/keys/journal.key; nodes sharing a journal share it)" };
 var peerTokenFile = new Option<string?>(SiteRecovery.Node.Access.PeerTokens.Flag) { Description = "File (0600) of tokens this node presents to other sites' APIs, one 'API_URL TOKEN' line each: a failback waits on the original site and returns machines there" };
 
-var run = new Command("run", "Run a SiteRecovery node") { id, roles, data, psListen, mtListen, mt, api, provider, connection, connectionFile, configFile, registerApi, registerServer, passphraseFile, replicaFile,
+var run = new Command("run", "Run a SiteRecovery node") { id, roles, data, psListen, mtListen, mt, api, provider, connection, connectionFile, configFile, registerApi, registerServer, passphraseFile, registerCaFile, replicaFile,
     recoveryDir, exportsListenAny, maxExports, peerTokenFile, journalKeyFile, apiCertificate, apiCertificateKey,
     exportsTlsCertificate, exportsTlsKey, exportsTlsClientCa };
 run.SetAction(async (parse, ct) =>
@@ -46,6 +48,8 @@ run.SetAction(async (parse, ct) =>
     // The site's authority lives with the configuration role: it certifies the keys of the components that register there.
     SiteRecovery.Node.Access.SiteAuthority? authority = null;
     SiteRecovery.Node.Access.ApiTls apiTls;
+    // Revoked certificates as the journal records them, for the API and for the data path's peer checks.
+    var revocations = new SiteRecovery.Node.Access.RevocationList();
     try
     {
         var dataDir = Path.GetFullPath(parse.GetValue(data)!);
@@ -94,7 +98,7 @@ run.SetAction(async (parse, ct) =>
         {
             if (parse.GetValue(registerServer) is not { Length: > 0 } cs) throw new ArgumentException("--register-with needs --configuration-server");
             if (parse.GetValue(passphraseFile) is not { Length: > 0 } pf) throw new ArgumentException("--register-with needs --passphrase-file");
-            options = options with { Registration = new ComponentRegistrationSettings(regApi, cs, Path.GetFullPath(pf)) };
+            options = options with { Registration = new ComponentRegistrationSettings(regApi, cs, Path.GetFullPath(pf), parse.GetValue(registerCaFile) is { } ca ? Path.GetFullPath(ca) : null) };
         }
     }
     catch (Exception e) when (e is ArgumentException or PersistenceStartupException)
@@ -136,6 +140,7 @@ run.SetAction(async (parse, ct) =>
     builder.Services.AddSingleton(apiSettings);
     builder.Services.AddSingleton(tokens);
     builder.Services.AddSingleton(peerTokens);
+    builder.Services.AddSingleton(revocations);
     builder.Services.AddSingleton<SiteRecovery.Node.Access.FailedAuthentications>();
     builder.Services.AddSingleton<SiteRecovery.Node.Access.ApiAudit>();
     builder.Services.AddAkka("siterecovery", (b, services) =>
@@ -144,7 +149,7 @@ run.SetAction(async (parse, ct) =>
             b.AddHocon(Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "hocon", concern))), HoconAddMode.Prepend);
         if (options.Roles.HasFlag(NodeRoles.Configuration))
             b.AddSiteRecoveryPersistence(options.Persistence).AddControlPlaneActors().AddRegistrationActors().AddProtectionActors().AddAlerting()
-             .AddJobsProjection().AddApiAudit(options.NodeId);
+             .AddJobsProjection().AddApiAudit(options.NodeId).AddRevocationFeed(revocations);
         // These act through the data path and the node's own API, so their paths are resolved when they start, once the
         // host has started; a path resolved here would ask for services that need this actor system.
         if (options.Roles.HasFlag(NodeRoles.Configuration) && options.Roles.HasFlag(NodeRoles.MasterTarget))
@@ -166,6 +171,7 @@ run.SetAction(async (parse, ct) =>
     builder.Services.AddSingleton<SiteRecovery.Compute.IComputeTarget>(new SiteRecovery.Compute.Local.LocalQemuTarget(new SiteRecovery.Compute.Local.LocalTargetOptions()));
     builder.Services.AddSingleton<SiteRecovery.Node.Failover.NodeFailoverEffects>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPathService>());
+    builder.Services.AddHostedService<ComponentCertificateRenewal>();
     builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
     builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
     try
@@ -184,6 +190,7 @@ run.SetAction(async (parse, ct) =>
         var dataPath = app.Services.GetRequiredService<DataPathService>();
         ControlPlaneEndpoints.Map(app, options, () => dataPath.MasterTargetId, () => dataPath.ProcessServerId, authority, apiSettings);
         RecoveryPlanEndpoints.Map(app, options);
+        SiteAuthorityEndpoints.Map(app, options, authority, apiSettings, revocations);
         SiteRecovery.Node.Access.ApiAccessTable.Check(((IEndpointRouteBuilder)app).DataSources.SelectMany(d => d.Endpoints));
         // A body that is not valid JSON for its record is a 400 naming the problem, not an empty 500.
         app.Use(async (ctx, next) =>
@@ -208,7 +215,7 @@ run.SetAction(async (parse, ct) =>
     }
 });
 
-var root = new RootCommand("SiteRecovery node: configuration server, process server and master target roles") { run };
+var root = new RootCommand("SiteRecovery node: configuration server, process server and master target roles") { run, SiteRecovery.Node.Access.SiteAuthorityBackup.Command() };
 // SIGTERM cancels `ct` and the host stops: the master target flushes and unlocks every replica (an adopted original disk
 // included) before the process ends. System.CommandLine would end the process 2 s after the signal by default, in the
 // middle of that; the backstop is set past the host's own 30 s shutdown timeout.

@@ -31,6 +31,7 @@ root.Add(ReprotectCommands.Failback(api, json));
 root.Add(ReprotectCommands.Return(api, json));
 root.Add(TokenCommands.Create(api, json));
 root.Add(SiteAuthorityCommand.Create(api, json));
+root.Add(ComponentsCommand.Create(api, json));
 root.Add(QuickstartCommand.Create());
 var parsed = root.Parse(args);
 ApiToken.File = parsed.GetValue(tokenFile);

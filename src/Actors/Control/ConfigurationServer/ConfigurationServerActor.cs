@@ -28,6 +28,7 @@ public sealed class ConfigurationServerActor
         Command<RegeneratePassphrase>(OnRegenerate);
         Command<BeginRegistration>(b =>
             ExecuteLater(new BeginRegistrationWithNonce(b.ConfigServerId, b.ComponentId, b.Kind, Secrets.NewNonce(), b.NowUnixMs), Sender));
+        Command<BeginRenewal>(b => ExecuteLater(new BeginRenewalWithNonce(b.ConfigServerId, b.ComponentId, Secrets.NewNonce(), b.NowUnixMs), Sender));
         Command<GetConfigurationServer>(_ => Sender.Tell(State.ToView()));
     }
 

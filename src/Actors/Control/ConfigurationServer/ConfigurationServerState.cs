@@ -26,10 +26,20 @@ public sealed record RegeneratePassphraseWith(string ServerId, NewPassphrase Pas
 public sealed record BeginRegistrationWithNonce(string ConfigServerId, string ComponentId, ComponentKind Kind, string Nonce, long NowUnixMs)
     : IConfigurationServerCommand;
 
-/// <summary>A registered component; <paramref name="KeySha256"/>: the public key its last registration vouched for, or null.</summary>
-public sealed record ComponentRecord(ComponentKind Kind, long RegisteredAtUnixMs, bool NeedsReregistration, string? KeySha256 = null);
+/// <summary>
+/// A registered component; <paramref name="KeySha256"/>: the public key its last registration (or renewal) had certified,
+/// or null. <paramref name="Certificates"/>: those the site's authority issued to it that have not long ended (null: none,
+/// as in states journaled before certificates were recorded). <paramref name="Removed"/>: removed, its certificates
+/// revoked; kept so that a later registration under the same id finds its history.
+/// </summary>
+public sealed record ComponentRecord(ComponentKind Kind, long RegisteredAtUnixMs, bool NeedsReregistration, string? KeySha256 = null,
+    ImmutableList<IssuedCertificate>? Certificates = null, bool Removed = false)
+{
+    public ImmutableList<IssuedCertificate> Issued => Certificates ?? ImmutableList<IssuedCertificate>.Empty;
+}
 
-public sealed record Challenge(string ComponentId, ComponentKind Kind, long IssuedAtUnixMs, long ExpiresAtUnixMs, bool Used);
+/// <summary>A single-use nonce; <paramref name="Renewal"/>: issued for a certificate's renewal, not for a registration (neither completes the other).</summary>
+public sealed record Challenge(string ComponentId, ComponentKind Kind, long IssuedAtUnixMs, long ExpiresAtUnixMs, bool Used, bool Renewal = false);
 
 /// <summary>
 /// Immutable state of one configuration server with pure <see cref="Decide"/>/<see cref="Apply"/>/<see cref="Reply"/>.
@@ -39,7 +49,7 @@ public sealed record Challenge(string ComponentId, ComponentKind Kind, long Issu
 /// <see cref="ChallengeRetentionMs"/> after they expire. Refused attempts change nothing (no failed-attempt counter).
 /// </summary>
 [Manifest("configuration-server-state.v1")]
-public sealed record ConfigurationServerState(
+public sealed partial record ConfigurationServerState(
     string ServerId,
     bool Registered,
     string? VaultName,
@@ -84,6 +94,9 @@ public sealed record ConfigurationServerState(
             ChangeConnectivity c => DecideConnectivity(c),
             BeginRegistrationWithNonce c => DecideBegin(c),
             CompleteRegistration c => DecideComplete(c),
+            RemoveComponent c => DecideRemove(c),
+            BeginRenewalWithNonce c => DecideBeginRenewal(c),
+            RenewCertificate c => DecideRenew(c),
             _ => Refuse(RegistrationRules.Invalid($"Command type {command.GetType().Name} is not handled by ConfigurationServer")),
         };
     }
@@ -136,7 +149,7 @@ public sealed record ConfigurationServerState(
             return Refuse(bad);
         if (string.IsNullOrEmpty(c.Nonce) || Challenges.ContainsKey(c.Nonce))
             return Refuse(RegistrationRules.Invalid($"{cmd}.Nonce must be a fresh non-empty nonce"));
-        if (Components.TryGetValue(c.ComponentId, out var existing) && existing.Kind != c.Kind)
+        if (Components.TryGetValue(c.ComponentId, out var existing) && !existing.Removed && existing.Kind != c.Kind)
             return Refuse(new(RegistrationRefusal.AlreadyExists,
                 $"{cmd}.ComponentId '{c.ComponentId}' is registered as {existing.Kind}, not {c.Kind}"));
         return Accept(new RegistrationChallengeIssued(ServerId, c.ComponentId, c.Kind, c.Nonce, c.NowUnixMs, c.NowUnixMs + NonceLifetimeMs));
@@ -155,6 +168,8 @@ public sealed record ConfigurationServerState(
             return Refuse(new(RegistrationRefusal.NonceUnknown, $"{cmd}.Nonce was not issued by configuration server '{ServerId}' (or is long expired)"));
         if (challenge.ComponentId != c.ComponentId)
             return Refuse(new(RegistrationRefusal.NonceUnknown, $"{cmd}.Nonce was issued to another component, not '{c.ComponentId}'"));
+        if (challenge.Renewal)
+            return Refuse(new(RegistrationRefusal.NonceUnknown, $"{cmd}.Nonce was issued for a certificate's renewal, not for a registration"));
         if (challenge.Used)
             return Refuse(new(RegistrationRefusal.NonceReplayed, $"{cmd}.Nonce has already been used; call BeginRegistration for a new one"));
         if (c.NowUnixMs > challenge.ExpiresAtUnixMs)
@@ -167,14 +182,27 @@ public sealed record ConfigurationServerState(
             if (ComponentKeys.Problem(c.PublicKey) is { } why) return Refuse(RegistrationRules.Invalid($"{cmd}.PublicKey {why}"));
             keySha256 = PassphraseProof.KeySha256(Convert.FromBase64String(c.PublicKey));
         }
+        if (c.Certificate is { } plan)
+        {
+            if (keySha256 is null) return Refuse(RegistrationRules.Invalid($"{cmd}.Certificate needs the PublicKey it certifies"));
+            if (PlanProblem(cmd, plan, c.NowUnixMs) is { } badPlan) return Refuse(badPlan);
+        }
         var expected = PassphraseProof.FromDerivedKey(Convert.FromBase64String(Passphrase!.HashBase64), c.Nonce, c.ComponentId, keySha256);
         if (!PassphraseProof.Matches(expected, c.Proof))
             return Refuse(new(RegistrationRefusal.WrongPassphrase,
                 $"{cmd}.Proof does not match the passphrase of configuration server '{ServerId}'" + (keySha256 is null ? "" : " and the public key sent with it")));
 
-        return keySha256 is null
-            ? Accept(new ComponentRegistered(ServerId, c.ComponentId, challenge.Kind, c.Nonce, c.NowUnixMs))
-            : Accept(new ComponentRegisteredWithKey(ServerId, c.ComponentId, challenge.Kind, c.Nonce, c.NowUnixMs, keySha256));
+        var events = new List<IConfigurationServerEvent>();
+        // Registering again with another key (or none) ends what the earlier keys were certified for.
+        if (Revocable(c.ComponentId, c.NowUnixMs, cert => cert.KeySha256 != keySha256) is { Count: > 0 } replaced)
+            events.Add(new ComponentCertificatesRevoked(ServerId, c.ComponentId, replaced, CertificateRevocationReason.KeyReplaced, c.NowUnixMs));
+        events.Add(keySha256 is null
+            ? new ComponentRegistered(ServerId, c.ComponentId, challenge.Kind, c.Nonce, c.NowUnixMs)
+            : new ComponentRegisteredWithKey(ServerId, c.ComponentId, challenge.Kind, c.Nonce, c.NowUnixMs, keySha256));
+        if (c.Certificate is { } issue)
+            events.Add(new ComponentCertificateIssued(ServerId, c.ComponentId, challenge.Kind, issue.SerialHex, issue.Issuer, keySha256!,
+                issue.NotBeforeUnixMs, issue.NotAfterUnixMs, c.NowUnixMs, CertificateIssuance.Registration, c.Nonce));
+        return RegistrationDecision<IConfigurationServerEvent>.Accept([.. events]);
     }
 
     public ConfigurationServerState Apply(IConfigurationServerEvent @event) => @event switch
@@ -199,8 +227,17 @@ public sealed record ConfigurationServerState(
                 .RemoveRange(Challenges.Where(kv => kv.Value.ExpiresAtUnixMs + ChallengeRetentionMs < e.IssuedAtUnixMs).Select(kv => kv.Key))
                 .SetItem(e.Nonce, new Challenge(e.ComponentId, e.Kind, e.IssuedAtUnixMs, e.ExpiresAtUnixMs, false)),
         },
-        ComponentRegistered e => WithComponent(e.ComponentId, new ComponentRecord(e.Kind, e.RegisteredAtUnixMs, false), e.Nonce),
-        ComponentRegisteredWithKey e => WithComponent(e.ComponentId, new ComponentRecord(e.Kind, e.RegisteredAtUnixMs, false, e.KeySha256), e.Nonce),
+        ComponentRegistered e => WithComponent(e.ComponentId, new ComponentRecord(e.Kind, e.RegisteredAtUnixMs, false, null, CertificatesOf(e.ComponentId)), e.Nonce),
+        ComponentRegisteredWithKey e => WithComponent(e.ComponentId, new ComponentRecord(e.Kind, e.RegisteredAtUnixMs, false, e.KeySha256, CertificatesOf(e.ComponentId)), e.Nonce),
+        ComponentCertificateIssued e => ApplyIssued(e),
+        ComponentCertificatesRevoked e => ApplyRevoked(e),
+        ComponentRemoved e => this with { Components = Components.SetItem(e.ComponentId, Components[e.ComponentId] with { Removed = true }) },
+        RenewalChallengeIssued e => this with
+        {
+            Challenges = Challenges
+                .RemoveRange(Challenges.Where(kv => kv.Value.ExpiresAtUnixMs + ChallengeRetentionMs < e.IssuedAtUnixMs).Select(kv => kv.Key))
+                .SetItem(e.Nonce, new Challenge(e.ComponentId, e.Kind, e.IssuedAtUnixMs, e.ExpiresAtUnixMs, false, Renewal: true)),
+        },
         _ => throw new ArgumentOutOfRangeException(nameof(@event), @event.GetType().Name, "Unknown ConfigurationServer event"),
     };
 
@@ -213,16 +250,21 @@ public sealed record ConfigurationServerState(
     public RegistrationReply Reply(IConfigurationServerCommand command, int eventCount) => command switch
     {
         RegisterWithVerifiedKey c => new ConfigurationServerRegistered(ServerId, VaultName!, KeyId, c.Passphrase.Plaintext),
-        RegeneratePassphraseWith c => new PassphraseRegenerated(ServerId, PassphraseGeneration, Components.Count, c.Passphrase.Plaintext),
+        RegeneratePassphraseWith c => new PassphraseRegenerated(ServerId, PassphraseGeneration, Components.Values.Count(x => !x.Removed), c.Passphrase.Plaintext),
         BeginRegistrationWithNonce c => new RegistrationChallenge(
             ServerId, c.ComponentId, c.Kind, c.Nonce, Passphrase!.SaltBase64, Passphrase.Iterations, Challenges[c.Nonce].ExpiresAtUnixMs),
         CompleteRegistration c => new ComponentRegistrationCompleted(ServerId, c.ComponentId, Components[c.ComponentId].Kind, c.NowUnixMs, Components[c.ComponentId].KeySha256),
+        RemoveComponent c => new ComponentRemovedReply(ServerId, c.ComponentId, Components[c.ComponentId].Kind,
+            Components[c.ComponentId].Issued.Where(x => x.Revoked == CertificateRevocationReason.ComponentRemoved && x.NotAfterUnixMs >= c.NowUnixMs)
+                .Select(x => new RevokedCertificate(x.SerialHex, x.Issuer, x.NotAfterUnixMs)).ToList()),
+        BeginRenewalWithNonce c => new RenewalChallenge(ServerId, c.ComponentId, c.Nonce, Challenges[c.Nonce].ExpiresAtUnixMs),
+        RenewCertificate c => new CertificateRenewed(ServerId, c.ComponentId, Components[c.ComponentId].Kind, c.Plan.SerialHex, Components[c.ComponentId].KeySha256!),
         _ => new RegistrationReply.Accepted(eventCount),
     };
 
     public ConfigurationServerView ToView() => new(
         ServerId, Registered, VaultName, KeyId, Connectivity, Endpoints, PassphraseGeneration, RegisteredAtUnixMs,
-        Components.Select(kv => new RegisteredComponentView(kv.Key, kv.Value.Kind, kv.Value.RegisteredAtUnixMs, kv.Value.NeedsReregistration, kv.Value.KeySha256)).ToList());
+        Components.Where(kv => !kv.Value.Removed).Select(kv => new RegisteredComponentView(kv.Key, kv.Value.Kind, kv.Value.RegisteredAtUnixMs, kv.Value.NeedsReregistration, kv.Value.KeySha256)).ToList());
 
     private bool PrintMembers(StringBuilder b)
     {
@@ -236,6 +278,7 @@ public sealed record ConfigurationServerState(
     {
         RegeneratePassphraseWith => nameof(RegeneratePassphrase),
         BeginRegistrationWithNonce => nameof(BeginRegistration),
+        BeginRenewalWithNonce => nameof(BeginRenewal),
         _ => command.GetType().Name,
     };
 

@@ -11,8 +11,9 @@ namespace SiteRecovery.Node.Access;
 /// </summary>
 public sealed class ApiAccessMiddleware(RequestDelegate next, ApiTokenStore tokens, FailedAuthentications failures, ApiAudit audit, NodeOptions options)
 {
-    /// <summary>Endpoints whose own credential is a passphrase proof: a refusal there is a failed authentication too.</summary>
-    static readonly HashSet<string> ProofRoutes = ["/api/configuration-servers/{id}/challenges", "/api/configuration-servers/{id}/components"];
+    /// <summary>Endpoints whose own credential is a proof (of the passphrase, of a certificate's key): a refusal there is a failed authentication too.</summary>
+    static readonly HashSet<string> ProofRoutes = ["/api/configuration-servers/{id}/challenges", "/api/configuration-servers/{id}/components",
+        "/api/site-authority/challenges", "/api/site-authority/renew"];
 
     public async Task InvokeAsync(HttpContext http)
     {
@@ -34,7 +35,7 @@ public sealed class ApiAccessMiddleware(RequestDelegate next, ApiTokenStore toke
             await next(http);
             if (route is not null && ProofRoutes.Contains(route) && http.Response.StatusCode is >= 400 and < 500)
             {
-                refusal = "passphrase proof refused";
+                refusal = "proof refused";
                 failures.Record(source);
             }
         }

@@ -26,6 +26,9 @@ public static class ApiAccessTable
         // A component proves the configuration server's passphrase by challenge and response: that proof is its credential.
         [("POST", "/api/configuration-servers/{id}/challenges")] = Anyone("a registering component proves the passphrase instead"),
         [("POST", "/api/configuration-servers/{id}/components")] = Anyone("a registering component proves the passphrase instead"),
+        // A component renewing its certificate signs a fresh nonce with that certificate's key: that proof is its credential.
+        [("POST", "/api/site-authority/challenges")] = Anyone("a renewing component proves possession of its certificate's key instead"),
+        [("POST", "/api/site-authority/renew")] = Anyone("a renewing component proves possession of its certificate's key instead"),
 
         [("GET", "/api/access")] = Reader,
         [("GET", "/api/status")] = Reader,
@@ -42,6 +45,7 @@ public static class ApiAccessTable
         [("GET", "/api/vaults/{name}")] = Reader,
         [("GET", "/api/configuration-servers/{id}")] = Reader,
         [("GET", "/api/site-authority")] = Reader,
+        [("GET", "/api/site-authority/revoked")] = Reader,
         [("GET", "/api/protection-groups/{id}")] = Reader,
         [("GET", "/api/machines/{id}")] = Reader,
         [("GET", "/api/machines/{id}/validation")] = Reader,
@@ -89,6 +93,7 @@ public static class ApiAccessTable
         [("POST", "/api/vaults/{name}/keys")] = Admin,
         [("POST", "/api/configuration-servers")] = Admin,
         [("POST", "/api/configuration-servers/{id}/passphrase")] = Admin,
+        [("DELETE", "/api/configuration-servers/{id}/components/{componentId}")] = Admin,
         [("POST", "/api/protection-groups")] = Admin,
         [("PUT", "/api/protection-groups/{id}/settings")] = Admin,
         [("POST", "/api/protection-groups/{id}/machines/{machine}")] = Admin,

@@ -5,9 +5,11 @@ namespace SiteRecovery.Node.Access;
 /// <summary>
 /// The API's access settings (<c>hocon/api.hocon</c>, overridden by <c>--config</c>), checked at start-up.
 /// <paramref name="ComponentCertificateLifetime"/>: how long the site's authority certifies a registering component's key.
+/// <paramref name="RenewBelow"/>: the fraction of a certificate's lifetime left below which the node renews its own
+/// components' certificates, looking every <paramref name="RenewalCheckInterval"/>.
 /// </summary>
 public sealed record ApiSettings(int FailedAuthentications, TimeSpan FailedAuthenticationWindow, IReadOnlyList<string> AllowedHosts,
-    TimeSpan ComponentCertificateLifetime)
+    TimeSpan ComponentCertificateLifetime, double RenewBelow, TimeSpan RenewalCheckInterval)
 {
     const string Root = "siterecovery.api";
 
@@ -30,7 +32,12 @@ public sealed record ApiSettings(int FailedAuthentications, TimeSpan FailedAuthe
             var lifetime = c.GetTimeSpan($"{Root}.component-certificate-lifetime");
             if (lifetime < TimeSpan.FromHours(1) || lifetime > TimeSpan.FromDays(366))
                 throw new ArgumentException($"{Root}.component-certificate-lifetime = {lifetime} is outside 1h..366d");
-            return new ApiSettings(failures, window, hosts.ToList(), lifetime);
+            var renewBelow = c.GetDouble($"{Root}.component-certificate-renew-below");
+            if (renewBelow is <= 0 or >= 1) throw new ArgumentException($"{Root}.component-certificate-renew-below = {renewBelow} is outside (0, 1)");
+            var check = c.GetTimeSpan($"{Root}.component-certificate-renewal-check-interval");
+            if (check < TimeSpan.FromSeconds(1) || check > TimeSpan.FromDays(1))
+                throw new ArgumentException($"{Root}.component-certificate-renewal-check-interval = {check} is outside 1s..1d");
+            return new ApiSettings(failures, window, hosts.ToList(), lifetime, renewBelow, check);
         }
         catch (Exception e) when (e is not ArgumentException) { throw new ArgumentException($"{Root}: {e.Message}"); }
     }

@@ -22,7 +22,7 @@ public sealed class SiteAuthority : IDisposable
     public static string ComponentUri(ComponentKind kind, string componentId) => $"urn:siterecovery:{kind.ToString().ToLowerInvariant()}:{componentId}";
 
     public static string CertificatePath(string keysDirectory) => Path.Combine(keysDirectory, "site-ca.crt");
-    static string KeyPath(string keysDirectory) => Path.Combine(keysDirectory, "site-ca.key");
+    public static string KeyPath(string keysDirectory) => Path.Combine(keysDirectory, "site-ca.key");
 
     readonly X509Certificate2 _certificate;
     readonly ECDsa _key;
@@ -70,7 +70,10 @@ public sealed class SiteAuthority : IDisposable
             }
         }
         var made = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN=SiteRecovery site authority {Environment.MachineName} {now:yyyy-MM-dd}", made, HashAlgorithmName.SHA256);
+        // The name carries part of the key's hash: a certificate is named by (serial, issuer) in revocations, so two
+        // authorities made the same day on machines of the same name must not share a name.
+        var keyTag = Convert.ToHexStringLower(SHA256.HashData(made.ExportSubjectPublicKeyInfo()))[..12];
+        var request = new CertificateRequest($"CN=SiteRecovery site authority {Environment.MachineName} {now:yyyy-MM-dd} {keyTag}", made, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
@@ -83,11 +86,30 @@ public sealed class SiteAuthority : IDisposable
 
     /// <summary>
     /// A certificate for <paramref name="subjectPublicKeyInfo"/> (DER) as component <paramref name="componentId"/> of
-    /// kind <paramref name="kind"/>, valid from a few minutes ago (clocks differ) for <paramref name="lifetime"/>, never
-    /// past the authority's own end. For client and server authentication both: a process server is a server to agents
+    /// kind <paramref name="kind"/>, valid as <see cref="Plan"/> says. For client and server authentication both: a process server is a server to agents
     /// and a client of its master target.
     /// </summary>
-    public X509Certificate2 Issue(string componentId, ComponentKind kind, byte[] subjectPublicKeyInfo, DateTimeOffset now, TimeSpan lifetime)
+    public X509Certificate2 Issue(string componentId, ComponentKind kind, byte[] subjectPublicKeyInfo, DateTimeOffset now, TimeSpan lifetime) =>
+        Issue(componentId, kind, subjectPublicKeyInfo, Plan(now, lifetime));
+
+    /// <summary>The authority's name as a certificate it issued names its issuer (<c>X509Certificate2.IssuerName.Name</c>).</summary>
+    public string Issuer => _certificate.SubjectName.Name;
+
+    /// <summary>
+    /// The next certificate's serial (128 random bits, positive, with no leading zero byte so its hex reads back the same)
+    /// and validity: from a few minutes ago (clocks differ) for <paramref name="lifetime"/>, never past the authority's
+    /// own end. Decided before signing so the journal can name the serial first.
+    /// </summary>
+    public CertificatePlan Plan(DateTimeOffset now, TimeSpan lifetime)
+    {
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] = (byte)((serial[0] & 0x3F) | 0x40);
+        var notAfter = now + lifetime < _certificate.NotAfter ? now + lifetime : new DateTimeOffset(_certificate.NotAfter);
+        return new CertificatePlan(Convert.ToHexString(serial), Issuer, now.AddMinutes(-5).ToUnixTimeMilliseconds(), notAfter.ToUnixTimeMilliseconds());
+    }
+
+    /// <summary>The certificate <paramref name="plan"/> describes, for <paramref name="subjectPublicKeyInfo"/> as <paramref name="componentId"/>.</summary>
+    public X509Certificate2 Issue(string componentId, ComponentKind kind, byte[] subjectPublicKeyInfo, CertificatePlan plan)
     {
         var publicKey = PublicKey.CreateFromSubjectPublicKeyInfo(subjectPublicKeyInfo, out _);
         var request = new CertificateRequest(new X500DistinguishedName($"CN={componentId}, OU={kind}"), publicKey, HashAlgorithmName.SHA256);
@@ -99,11 +121,12 @@ public sealed class SiteAuthority : IDisposable
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(publicKey, false));
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_certificate, includeKeyIdentifier: true, includeIssuerAndSerial: false));
-        var notAfter = now + lifetime < _certificate.NotAfter ? now + lifetime : new DateTimeOffset(_certificate.NotAfter);
-        var serial = RandomNumberGenerator.GetBytes(16);
-        serial[0] &= 0x7F; // a positive serial
-        return request.Create(_certificate.SubjectName, X509SignatureGenerator.CreateForECDsa(_key), now.AddMinutes(-5), notAfter, serial);
+        return request.Create(_certificate.SubjectName, X509SignatureGenerator.CreateForECDsa(_key),
+            DateTimeOffset.FromUnixTimeMilliseconds(plan.NotBeforeUnixMs), DateTimeOffset.FromUnixTimeMilliseconds(plan.NotAfterUnixMs), Convert.FromHexString(plan.SerialHex));
     }
+
+    /// <summary>The authority's key as encrypted PKCS#8 PEM (<see cref="SiteAuthorityBackup"/>); the clear key is never exported.</summary>
+    public string ExportEncrypted(string passphrase, PbeParameters parameters) => _key.ExportEncryptedPkcs8PrivateKeyPem(passphrase, parameters);
 
     public void Dispose()
     {

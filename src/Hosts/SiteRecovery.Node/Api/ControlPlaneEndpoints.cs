@@ -68,10 +68,12 @@ public static class ControlPlaneEndpoints
             if (body.ComponentId is null || body.Nonce is null || body.Proof is null) return Results.BadRequest(new ApiError("componentId, nonce and proof: required"));
             if (body.PublicKey is not null && authority is null)
                 return Results.BadRequest(new ApiError("publicKey: this node has no site authority (it does not run the configuration role)"));
-            var reply = await r.Get<ConfigurationServersRegion>().Ask<RegistrationReply>(new CompleteRegistration(id, body.ComponentId, body.Nonce, body.Proof, Now, body.PublicKey), AskTimeout);
+            // The certificate's serial is journaled with the registration, before it is signed, so it can be revoked.
+            var plan = body.PublicKey is null ? null : authority!.Plan(DateTimeOffset.UtcNow, apiSettings.ComponentCertificateLifetime);
+            var reply = await r.Get<ConfigurationServersRegion>().Ask<RegistrationReply>(new CompleteRegistration(id, body.ComponentId, body.Nonce, body.Proof, Now, body.PublicKey, plan), AskTimeout);
             // Certified only after the configuration server accepted a proof that covers this very key.
             if (reply is not ComponentRegistrationCompleted { KeySha256: { } keySha256 } done || body.PublicKey is null) return Reply(reply);
-            using var certificate = authority!.Issue(done.ComponentId, done.Kind, Convert.FromBase64String(body.PublicKey), DateTimeOffset.UtcNow, apiSettings.ComponentCertificateLifetime);
+            using var certificate = authority!.Issue(done.ComponentId, done.Kind, Convert.FromBase64String(body.PublicKey), plan!);
             return Results.Ok(new CertifiedRegistration(done.ConfigServerId, done.ComponentId, done.Kind, done.RegisteredAtUnixMs, keySha256,
                 certificate.ExportCertificatePem(), authority.CertificatePem));
         });
@@ -137,7 +139,7 @@ public static class ControlPlaneEndpoints
         _ => Results.StatusCode(500),
     };
 
-    static IResult Reply(RegistrationReply r) => r switch
+    internal static IResult Reply(RegistrationReply r) => r switch
     {
         RegistrationReply.Refused { Reason: RegistrationRefusal.NotFound } x => Results.NotFound(new ApiError(x.Message)),
         RegistrationReply.Refused { Reason: RegistrationRefusal.AlreadyExists } x => Results.Conflict(new ApiError(x.Message)),

@@ -4,7 +4,7 @@ using Spectre.Console;
 namespace SiteRecovery.Ctl.Commands;
 
 /// <summary>
-/// <c>srctl site-authority show [--output FILE]</c>: the site's certificate authority, kept by the configuration node,
+/// <c>srctl site-authority show [--output FILE]</c> and <c>srctl site-authority revoked</c>: the site's certificate authority, kept by the configuration node,
 /// which certifies the key of every component that registers (process servers, master targets, agents). <c>--output</c>
 /// writes its certificate (public) for whatever must trust the site's components.
 /// </summary>
@@ -34,6 +34,23 @@ public static class SiteAuthorityCommand
             }
             catch (ApiException e) { Console.Error.WriteLine($"srctl: {e.Message}"); return 1; }
         });
-        return new Command("site-authority", "The site's certificate authority, which certifies every registered component's key") { show };
+        var revoked = new Command("revoked", "List the certificates the site has revoked (a component removed, or registered again with another key)");
+        revoked.SetAction(async (parse, ct) =>
+        {
+            using var client = new ApiClient(parse.GetValue(api)!);
+            try
+            {
+                var r = await client.GetAsync("api/site-authority/revoked", ct);
+                if (parse.GetValue(json)) { Console.WriteLine(r.ToJsonString()); return 0; }
+                var list = r["revoked"]!.AsArray();
+                if (list.Count == 0) { AnsiConsole.MarkupLine("no certificate is revoked"); return 0; }
+                // Lines, not a table: a serial is what an operator compares, and a narrow terminal must not cut it.
+                foreach (var c in list)
+                    AnsiConsole.MarkupLine($"{c!["serial"]}  {Markup.Escape(c["component"]!.ToString())}  {c["reason"]}  revoked {c["revokedAt"]}  (would end {c["notAfter"]})");
+                return 0;
+            }
+            catch (ApiException e) { Console.Error.WriteLine($"srctl: {e.Message}"); return 1; }
+        });
+        return new Command("site-authority", "The site's certificate authority, which certifies every registered component's key") { show, revoked };
     }
 }
