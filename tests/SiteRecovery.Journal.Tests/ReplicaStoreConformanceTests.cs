@@ -70,6 +70,17 @@ public abstract class ReplicaStoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_replica_exists_from_its_first_open_on_and_another_disk_does_not()
+    {
+        var factory = Factory("owner-a");
+        Assert.False(await factory.ExistsAsync("disk-exists"));
+        await (await factory.OpenAsync("disk-exists", 8192)).DisposeAsync();
+        Assert.True(await factory.ExistsAsync("disk-exists"));
+        Assert.True(await Factory("owner-b").ExistsAsync("disk-exists"));
+        Assert.False(await factory.ExistsAsync("disk-other"));
+    }
+
+    [Fact]
     public async Task OutOfRangeIsRefused()
     {
         await using var store = await Factory("owner-a").OpenAsync("disk-2", 4096);

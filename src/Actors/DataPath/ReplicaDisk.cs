@@ -87,6 +87,11 @@ public sealed partial class ReplicaDisk : IAsyncDisposable
             if (known != size)
                 throw new InvalidDataException($"disk {diskId}: offered with size {size} but its replica was created with size {known} ('{sizePath}')");
         }
+        // A disk recorded here had its replica made then: one that is gone now (a deleted file, blob or container) would be
+        // made anew, blank, and the redo from the checkpoint would leave everything before it missing: refused by name.
+        if (recorded && !await stores.ExistsAsync(diskId, ct).ConfigureAwait(false))
+            throw new InvalidDataException($"disk {diskId}: its replica is missing, although this master target recorded the disk ('{sizePath}') and keeps its journal; " +
+                $"a new, blank replica would make every point of it lie, so the offer is refused and nothing is created. Restore the replica, or move '{directory}' aside to seed the disk again from its agent");
         // The replica is opened first: a store that refuses the offer (an adopted file of another size) leaves nothing
         // behind here, no disk.json recording the refused size and no journal.
         var replica = await stores.OpenAsync(diskId, size, ct).ConfigureAwait(false);

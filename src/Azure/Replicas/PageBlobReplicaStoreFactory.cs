@@ -59,6 +59,15 @@ public sealed class PageBlobReplicaStoreFactory : IReplicaStoreFactory
         return await PageBlobReplicaStore.OpenAsync(_container.GetPageBlobClient(name), diskId, size, OwnerId, _options, cancellationToken).ConfigureAwait(false);
     }
 
+    public async ValueTask<bool> ExistsAsync(string diskId, CancellationToken cancellationToken = default)
+    {
+        try { return (await _container.GetPageBlobClient(BlobNameFor(diskId)).ExistsAsync(cancellationToken).ConfigureAwait(false)).Value; }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw PageBlobReplicaException.From(diskId, _options.Container, "check that the replica exists", e);
+        }
+    }
+
     async Task EnsureContainerAsync(string diskId, CancellationToken ct)
     {
         if (Volatile.Read(ref _containerReady)) return;

@@ -213,6 +213,8 @@ public class CompareWithReplicaTests
         public async ValueTask<IReplicaStore> OpenAsync(string diskId, long size, CancellationToken cancellationToken = default)
             => new Store(this, await real.OpenAsync(diskId, size, cancellationToken));
 
+        public ValueTask<bool> ExistsAsync(string diskId, CancellationToken cancellationToken = default) => real.ExistsAsync(diskId, cancellationToken);
+
         sealed class Store(HeldReads held, IReplicaStore inner) : IReplicaStore
         {
             public string DiskId => inner.DiskId;

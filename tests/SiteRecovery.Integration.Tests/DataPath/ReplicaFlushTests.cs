@@ -49,6 +49,7 @@ public sealed class ReplicaFlushTests : IDisposable
         public HeldFlushStore? Store { get; private set; }
         public async ValueTask<IReplicaStore> OpenAsync(string diskId, long size, CancellationToken ct = default) =>
             Store = new HeldFlushStore(await new LocalFileReplicaStoreFactory(dir, "mt-test").OpenAsync(diskId, size, ct));
+        public ValueTask<bool> ExistsAsync(string diskId, CancellationToken ct = default) => new LocalFileReplicaStoreFactory(dir, "mt-test").ExistsAsync(diskId, ct);
     }
 
     async Task Append(ReplicaDisk disk, long sequence, byte fill)

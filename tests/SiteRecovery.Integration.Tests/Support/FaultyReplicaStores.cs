@@ -17,6 +17,8 @@ public sealed class FaultyReplicaStores(IReplicaStoreFactory real) : IReplicaSto
     public async ValueTask<IReplicaStore> OpenAsync(string diskId, long size, CancellationToken cancellationToken = default)
         => new Store(this, await real.OpenAsync(diskId, size, cancellationToken));
 
+    public ValueTask<bool> ExistsAsync(string diskId, CancellationToken cancellationToken = default) => real.ExistsAsync(diskId, cancellationToken);
+
     void Check()
     {
         if (!_failWrites) return;

@@ -40,6 +40,8 @@ public sealed class LocalFileReplicaStoreFactory(string directory, string ownerI
         return AdoptedFiles.TryGetValue(diskId, out var adopted) ? adopted : DefaultPathFor(diskId);
     }
 
+    public ValueTask<bool> ExistsAsync(string diskId, CancellationToken cancellationToken = default) => ValueTask.FromResult(File.Exists(PathFor(diskId)));
+
     public ValueTask<IReplicaStore> OpenAsync(string diskId, long size, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
