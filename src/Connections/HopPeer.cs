@@ -12,6 +12,14 @@ namespace SiteRecovery.Connections;
 /// </summary>
 public sealed record HopPeer(ComponentKind Kind, string Id, string KeySha256)
 {
+    /// <summary>The certificate's serial number in hex, as the site's revocation list names it ("" when not read from a certificate).</summary>
+    public string SerialHex { get; init; } = "";
+
+    // Equal peers are the same identity: a renewed certificate (another serial) proves the same component.
+    public bool Equals(HopPeer? other) => other is not null && Kind == other.Kind && Id == other.Id && KeySha256 == other.KeySha256;
+
+    public override int GetHashCode() => HashCode.Combine(Kind, Id, KeySha256);
+
     const string UriPrefix = "urn:siterecovery:";
     static readonly Asn1Tag UriTag = new(TagClass.ContextSpecific, 6);
 
@@ -27,7 +35,10 @@ public sealed record HopPeer(ComponentKind Kind, string Id, string KeySha256)
         var colon = rest.IndexOf(':', StringComparison.Ordinal);
         if (colon <= 0 || colon == rest.Length - 1) return null;
         var kind = Enum.GetValues<ComponentKind>().Where(k => KindName(k) == rest[..colon]).Cast<ComponentKind?>().FirstOrDefault();
-        return kind is null ? null : new HopPeer(kind.Value, rest[(colon + 1)..], HelloSignature.Fingerprint(certificate.PublicKey.ExportSubjectPublicKeyInfo()));
+        return kind is null ? null : new HopPeer(kind.Value, rest[(colon + 1)..], HelloSignature.Fingerprint(certificate.PublicKey.ExportSubjectPublicKeyInfo()))
+        {
+            SerialHex = certificate.SerialNumber,
+        };
     }
 
     // .NET reads DNS names and addresses from the extension, not URIs: GeneralNames is read here (RFC 5280 4.2.1.6).

@@ -32,6 +32,7 @@ public sealed class SessionListener : IDisposable
     readonly int _maxConnections;
     readonly HopListenerTls? _tls;
     int _open;
+    readonly System.Collections.Concurrent.ConcurrentDictionary<HopConnection, HopPeer> _live = new();
     long _refusedInBurst;
 
     /// <summary>Binds and listens at once, so a port already taken fails the start with <see cref="IOException"/> naming it.</summary>
@@ -90,12 +91,22 @@ public sealed class SessionListener : IDisposable
             Interlocked.Increment(ref _open);
             _ = Task.Run(async () =>
             {
+                HopConnection? served = null;
                 try
                 {
-                    if (await OpenAsync(s, log, ct).ConfigureAwait(false) is { } hop) await serve(hop, ct).ConfigureAwait(false);
+                    if (await OpenAsync(s, log, ct).ConfigureAwait(false) is { } hop)
+                    {
+                        served = hop;
+                        if (hop.Peer is { } peer) _live[hop] = peer;
+                        await serve(hop, ct).ConfigureAwait(false);
+                    }
                     else s.Dispose();
                 }
-                finally { Interlocked.Decrement(ref _open); }
+                finally
+                {
+                    if (served is not null) _live.TryRemove(served, out _);
+                    Interlocked.Decrement(ref _open);
+                }
             }, CancellationToken.None);
         }
     }
@@ -176,6 +187,25 @@ public sealed class SessionListener : IDisposable
         catch (Exception e) when (e is IOException or InvalidDataException) { }
         await FrameIo.WriteAsync(stream, FrameType.Control, new Refused(reason).ToBytes(), ct).ConfigureAwait(false);
         await stream.FlushAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Ends every live session whose peer <paramref name="which"/> names (a certificate revoked since it connected): its
+    /// socket is shut down, so the session ends as at a dropped connection and the peer's next connection meets the
+    /// listener's check. Each is logged as a security event; returns the peers closed.
+    /// </summary>
+    public IReadOnlyList<HopPeer> Close(Func<HopPeer, bool> which, string why, Action<string> log)
+    {
+        var closed = new List<HopPeer>();
+        foreach (var (hop, peer) in _live)
+        {
+            if (!which(peer)) continue;
+            try { hop.Socket.Shutdown(SocketShutdown.Both); }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+            closed.Add(peer);
+            log($"security: {_role} closed the session of {peer} from {hop.Remote}: {why}");
+        }
+        return closed;
     }
 
     public void Dispose() => _socket.Dispose();

@@ -71,8 +71,8 @@ public sealed class DataPathTlsTests
         return r.Body!["sha256"]!.GetValue<string>();
     }
 
-    /// <summary>Writes, takes a bookmark and recovers at it: the image must be the real disk, byte for byte.</summary>
-    static async Task ReplicatesAsync(Node node, Agent agent, string real, TempDir dir, string name, string pattern, string at)
+    /// <summary>Writes, takes a bookmark and recovers at it: the image must be the real disk, byte for byte. Returns the bookmark's sequence.</summary>
+    static async Task<long> ReplicatesAsync(Node node, Agent agent, string real, TempDir dir, string name, string pattern, string at)
     {
         await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", agent.Uri(Disk), "-c", $"write -P {pattern} {at} 1M"], TimeSpan.FromMinutes(1));
         var sequence = await node.BookmarkAsync(name, [Disk], TimeSpan.FromSeconds(120));
@@ -80,6 +80,7 @@ public sealed class DataPathTlsTests
         var expected = Files.Sha256(real);
         Assert.Equal(expected, await RecoverAsync(node, sequence, output));
         Assert.True(Files.Sha256(output) == expected, $"the image recovered at {name} is not the real disk\n{node.Logs(60)}\n{agent.Logs(30)}");
+        return sequence;
     }
 
     static async Task<string> SecurityLineAsync(Node node, string contains, Func<string> logs, int after = 0)
@@ -317,5 +318,44 @@ public sealed class DataPathTlsTests
         relay.SwitchTo(real.MtAddress);
         await ready;
         await ReplicatesAsync(real, agent, disk, dir, "after", "0x33", "2M");
+    }
+
+    /// <summary>
+    /// Revocation on the data path: a registered agent replicates over TLS; once it is removed from its configuration
+    /// server, the data node (which fetches the site's signed revocation list every second here) closes its live session
+    /// at once and refuses its certificate at every reconnect, naming the revocation; what was replicated before stays
+    /// recoverable.
+    /// </summary>
+    [Fact]
+    public async Task A_removed_agent_loses_its_live_session_and_every_reconnect_is_refused_as_revoked()
+    {
+        using var dir = new TempDir("datapath-revoked");
+        using var site = await StartSiteAsync(dir);
+        var node = site.DataNode(dir, "d", "process-server,master-target", moreHocon: "siterecovery.api.revocation-list-refresh-interval = 1s\n");
+        await node.StartAsync(TimeSpan.FromSeconds(90));
+        var real = dir["real.img"];
+        Files.CreateDisk(real, Size, seed: 53);
+        await site.RegisterAgentAsync("vm1", dir["agent"]);
+        using var agent = new Agent("vm1", new Dictionary<string, string> { [Disk] = real }, node.PsAddress, dir["agent"], dir.Path);
+        await agent.StartAsync(TimeSpan.FromSeconds(90));
+        string Logs() => node.Logs(80) + "\n" + agent.Logs(30);
+        var point = await ReplicatesAsync(node, agent, real, dir, "before", "0x21", "1M");
+        var replicated = Files.Sha256(real);
+        var before = node.Process!.Lines.Count;
+
+        var removed = await site.Config.Api.DeleteAsync("api/configuration-servers/cs1/components/vm1");
+        Assert.True(removed.Status == HttpStatusCode.OK, removed.Text);
+        var closed = await SecurityLineAsync(node, "its certificate was revoked", Logs, before);
+        Assert.Contains("closed the session of agent vm1", closed);
+        var refused = await SecurityLineAsync(node, "is revoked", Logs, before);
+        Assert.Contains("refused agent vm1", refused);
+        Assert.Contains(nameof(HopRefusal.Refused), refused);
+        // Refused again at its next attempts, not served once in between.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.DoesNotContain(node.Process.Lines.Skip(before), l => l.Contains("TLS as agent vm1", StringComparison.Ordinal));
+        Assert.Contains(agent.Process!.Lines, l => l.Contains("is revoked", StringComparison.Ordinal));
+
+        // What it replicated before the removal is still there.
+        Assert.Equal(replicated, await RecoverAsync(node, point, dir["kept.img"]));
     }
 }

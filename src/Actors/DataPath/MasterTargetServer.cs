@@ -59,6 +59,9 @@ public sealed partial class MasterTargetServer : IAsyncDisposable, SiteRecovery.
 
     public IPEndPoint? BoundEndpoint => _listener?.BoundEndpoint;
 
+    /// <summary>Ends the live sessions of the process servers whose certificate <paramref name="which"/> names (see <see cref="SessionListener.Close"/>).</summary>
+    public IReadOnlyList<HopPeer> CloseSessions(Func<HopPeer, bool> which, string why) => _listener?.Close(which, why, _log) ?? [];
+
     public Task StartAsync()
     {
         _listener = new SessionListener("master target", _options.Listen, _options.MaxConnections, _options.ListenTls);

@@ -48,6 +48,9 @@ public sealed partial class ProcessServer : IAsyncDisposable
 
     public IPEndPoint? BoundEndpoint => _listener?.BoundEndpoint;
 
+    /// <summary>Ends the live sessions of the agents whose certificate <paramref name="which"/> names (see <see cref="SessionListener.Close"/>).</summary>
+    public IReadOnlyList<HopPeer> CloseSessions(Func<HopPeer, bool> which, string why) => _listener?.Close(which, why, _log) ?? [];
+
     /// <summary>Bytes held in the cache across all disks.</summary>
     public long CacheUsedBytes => _disks.Values.Where(l => l.IsValueCreated && l.Value.IsCompletedSuccessfully).Sum(l => l.Value.Result.Disk.Spool.SizeBytes);
 

@@ -25,6 +25,18 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
 
     void Log(string m) => logger.LogInformation("{Message}", m);
 
+    /// <summary>The site's revoked certificates, which both listeners refuse (kept current by <see cref="Access.RevocationListRefresh"/>).</summary>
+    public RevokedCertificates Revoked { get; } = new();
+
+    /// <summary>Ends the live sessions, at both listeners, of the certificates with these serials (newly revoked).</summary>
+    public void CloseRevoked(IReadOnlyList<string> serials)
+    {
+        var set = serials.ToHashSet(StringComparer.OrdinalIgnoreCase);
+        const string why = "its certificate was revoked";
+        Process?.CloseSessions(p => set.Contains(p.SerialHex), why);
+        Target?.CloseSessions(p => set.Contains(p.SerialHex), why);
+    }
+
     /// <summary>A role's key and certificates, where registration keeps them (<see cref="ComponentRegistration"/>).</summary>
     HopCredentials Credentials(string componentId) => new(Path.Combine(options.DataDirectory, "keys", "components", componentId));
 
@@ -53,7 +65,7 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
             }
             var targetOptions = DataPathSettings.Apply(options.DataPath, new MasterTargetOptions(MasterTargetId, options.MasterTargetListen, dir) { LagObserver = (_, samples) => Lag.Record(samples) }) with
             {
-                ListenTls = new HopListenerTls(DataPathSettings.TlsMode(options.DataPath, "master-target"), Credentials(MasterTargetId), ComponentKind.ProcessServer),
+                ListenTls = new HopListenerTls(DataPathSettings.TlsMode(options.DataPath, "master-target"), Credentials(MasterTargetId), ComponentKind.ProcessServer, Revoked.Check),
             };
             Target = new MasterTargetServer(targetOptions, ReplicaStores.Create(options.DataPath, dir, MasterTargetId, options.ReplicaFiles, Log), events, Log);
             foreach (var (disk, file) in options.ReplicaFiles) Log($"master target: disk {disk}'s replica is the existing file {file} (--replica-file)");
@@ -73,7 +85,7 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
             var pin = DataPathSettings.MasterTargetPin(options.DataPath) ?? (options.Roles.HasFlag(NodeRoles.MasterTarget) ? MasterTargetId : null);
             var processOptions = DataPathSettings.Apply(options.DataPath, new ProcessServerOptions(ProcessServerId, options.ProcessServerListen, cache, options.MasterTargetEndpoint)) with
             {
-                ListenTls = new HopListenerTls(DataPathSettings.TlsMode(options.DataPath, "process-server"), Credentials(ProcessServerId), ComponentKind.Agent),
+                ListenTls = new HopListenerTls(DataPathSettings.TlsMode(options.DataPath, "process-server"), Credentials(ProcessServerId), ComponentKind.Agent, Revoked.Check),
                 MasterTargetTls = new HopClientTls(Credentials(ProcessServerId), new ExpectedPeer(ComponentKind.MasterTarget, pin)),
             };
             Process = new ProcessServer(processOptions, system.Materializer(), Log, events);

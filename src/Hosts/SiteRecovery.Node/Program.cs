@@ -172,6 +172,7 @@ run.SetAction(async (parse, ct) =>
     builder.Services.AddSingleton<SiteRecovery.Node.Failover.NodeFailoverEffects>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPathService>());
     builder.Services.AddHostedService<ComponentCertificateRenewal>();
+    builder.Services.AddHostedService<SiteRecovery.Node.Access.RevocationListRefresh>();
     builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
     builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
     try

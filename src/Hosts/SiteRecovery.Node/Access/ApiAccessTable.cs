@@ -46,6 +46,7 @@ public static class ApiAccessTable
         [("GET", "/api/configuration-servers/{id}")] = Reader,
         [("GET", "/api/site-authority")] = Reader,
         [("GET", "/api/site-authority/revoked")] = Reader,
+        [("GET", "/api/site-authority/crl")] = Anyone("a certificate revocation list is public, as every CRL (serials and times, signed by the authority); data-path nodes fetch it before they hold any token"),
         [("GET", "/api/protection-groups/{id}")] = Reader,
         [("GET", "/api/machines/{id}")] = Reader,
         [("GET", "/api/machines/{id}/validation")] = Reader,

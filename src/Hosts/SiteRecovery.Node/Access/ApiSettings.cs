@@ -13,6 +13,12 @@ public sealed record ApiSettings(int FailedAuthentications, TimeSpan FailedAuthe
 {
     const string Root = "siterecovery.api";
 
+    /// <summary>How long a revocation list the configuration node signs is valid (<c>revocation-list-validity</c>).</summary>
+    public TimeSpan RevocationListValidity { get; init; } = TimeSpan.FromDays(1);
+
+    /// <summary>How often a registered data-path node fetches the site's revocation list (<c>revocation-list-refresh-interval</c>).</summary>
+    public TimeSpan RevocationListRefresh { get; init; } = TimeSpan.FromSeconds(60);
+
     public static ApiSettings Load(string? overridePath)
     {
         var defaults = Path.Combine(AppContext.BaseDirectory, "hocon", "api.hocon");
@@ -37,7 +43,13 @@ public sealed record ApiSettings(int FailedAuthentications, TimeSpan FailedAuthe
             var check = c.GetTimeSpan($"{Root}.component-certificate-renewal-check-interval");
             if (check < TimeSpan.FromSeconds(1) || check > TimeSpan.FromDays(1))
                 throw new ArgumentException($"{Root}.component-certificate-renewal-check-interval = {check} is outside 1s..1d");
-            return new ApiSettings(failures, window, hosts.ToList(), lifetime, renewBelow, check);
+            var validity = c.GetTimeSpan($"{Root}.revocation-list-validity");
+            if (validity < TimeSpan.FromMinutes(1) || validity > TimeSpan.FromDays(30))
+                throw new ArgumentException($"{Root}.revocation-list-validity = {validity} is outside 1m..30d");
+            var refresh = c.GetTimeSpan($"{Root}.revocation-list-refresh-interval");
+            if (refresh < TimeSpan.FromSeconds(1) || refresh > validity)
+                throw new ArgumentException($"{Root}.revocation-list-refresh-interval = {refresh} is outside 1s..revocation-list-validity ({validity})");
+            return new ApiSettings(failures, window, hosts.ToList(), lifetime, renewBelow, check) { RevocationListValidity = validity, RevocationListRefresh = refresh };
         }
         catch (Exception e) when (e is not ArgumentException) { throw new ArgumentException($"{Root}: {e.Message}"); }
     }

@@ -126,6 +126,21 @@ public sealed class SiteAuthority : IDisposable
     }
 
     /// <summary>The authority's key as encrypted PKCS#8 PEM (<see cref="SiteAuthorityBackup"/>); the clear key is never exported.</summary>
+    /// <summary>
+    /// The site's certificate revocation list (an X.509 CRL, DER), signed by this authority: every certificate of it in
+    /// <paramref name="revoked"/>, numbered <paramref name="number"/> (the count of revocations, which only grows) and valid
+    /// for <paramref name="validity"/>. Public by nature, as every CRL: serials and times, no secret.
+    /// </summary>
+    public byte[] RevocationList(IEnumerable<Revocation> revoked, long number, DateTimeOffset now, TimeSpan validity)
+    {
+        var builder = new CertificateRevocationListBuilder();
+        foreach (var r in revoked.Where(r => r.Issuer == Issuer))
+            builder.AddEntry(Convert.FromHexString(r.SerialHex), DateTimeOffset.FromUnixTimeMilliseconds(r.AtUnixMs),
+                r.Reason == SiteRecovery.Contracts.Control.CertificateRevocationReason.ComponentRemoved ? X509RevocationReason.CessationOfOperation : X509RevocationReason.Superseded);
+        using var signer = _certificate.CopyWithPrivateKey(_key);
+        return builder.Build(signer, number, now + validity, HashAlgorithmName.SHA256, thisUpdate: now);
+    }
+
     public string ExportEncrypted(string passphrase, PbeParameters parameters) => _key.ExportEncryptedPkcs8PrivateKeyPem(passphrase, parameters);
 
     public void Dispose()

@@ -42,6 +42,10 @@ public static class SiteAuthorityEndpoints
             }),
         }));
 
+        // The data-path nodes fetch it and refuse (and cut) sessions of the certificates it names: public, as any CRL.
+        api.MapGet("/site-authority/crl", () => Results.File(
+            authority!.RevocationList(revocations.All, revocations.All.Count, DateTimeOffset.UtcNow, settings.RevocationListValidity), "application/pkix-crl"));
+
         api.MapPost("/site-authority/challenges", async (RenewalChallengeBody body, ActorRegistry r) =>
         {
             if (body.ConfigurationServerId is null || body.ComponentId is null) return Results.BadRequest(new ApiError("configurationServerId and componentId: required"));
