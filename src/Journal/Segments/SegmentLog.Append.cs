@@ -149,7 +149,7 @@ public sealed partial class SegmentLog
         _activeCount = _activeBytes = 0;
         Volatile.Write(ref _activeOnDisk, 0);
         _activeSeed = salted ? nextFirst : 0;
-        lock (_gate) _files.Add(new SegmentFile(nextFirst, nextPath, salted));
+        lock (_gate) _files.Add(new SegmentFile(nextFirst, nextPath, salted) { WrittenFrom = 0 });
     }
 
     private void WriteBuffer()
