@@ -74,7 +74,7 @@ public sealed partial class SegmentLog
             try
             {
                 using (handle)
-                using (var reader = new FrameReader(handle, view.Length, bufferBytes, _options.MaxRecordBytes, view.Seed, view.StartOffset, view.WrittenFrom))
+                using (var reader = new FrameReader(handle, view.Length, bufferBytes, _options.MaxRecordBytes, view.Seed, view.StartOffset, view.TrustedFrom))
                 {
                     var seq = view.StartSequence;
                     for (long k = view.StartSequence - view.First; k < view.Count && seq <= through; k++, seq++)

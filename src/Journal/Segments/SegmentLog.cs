@@ -56,7 +56,7 @@ public sealed partial class SegmentLog : IDisposable
     /// </summary>
     private const int IndexEvery = 64;
 
-    private readonly record struct FileView(SegmentFile File, long First, long Count, long Length, long StartSequence, long StartOffset, long Seed, long WrittenFrom);
+    private readonly record struct FileView(SegmentFile File, long First, long Count, long Length, long StartSequence, long StartOffset, long Seed, long TrustedFrom);
 
     private readonly string _directory;
     private readonly SegmentLogOptions _options;
