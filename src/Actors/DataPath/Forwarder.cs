@@ -112,7 +112,9 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
             if (taken > cursor) return Akka.Util.Option<(long, List<OutgoingRecord>)>.Create((taken, batch));
             var bytes = 0;
             // Read into pooled buffers, released once sent like the in-memory tail's (fresh arrays cost page faults and GC).
-            foreach (var (seq, record) in disk.Spool.Read(cursor + 1, through, ArrayPool<byte>.Shared.Rent))
+            // What this process spooled is not hashed again: the master target checks each delta's own checksum before
+            // it stores anything (and asks again from the spool); what a restart found in the spool is verified.
+            foreach (var (seq, record) in disk.Spool.Read(cursor + 1, through, ArrayPool<byte>.Shared.Rent, verifyOwnWrites: false))
             {
                 batch.Add(new OutgoingRecord(record, MemoryMarshal.TryGetArray(record, out var pooled) ? pooled.Array : null));
                 bytes += record.Length;

@@ -11,7 +11,9 @@ public sealed partial class SegmentLog
 {
     /// <summary>
     /// Appends one record as <paramref name="sequence"/>, which must be exactly <see cref="LastSequence"/> + 1
-    /// (else <see cref="AppendSequenceGapException"/>). Buffered: durable only after <see cref="Flush"/>.
+    /// (else <see cref="AppendSequenceGapException"/>). Durable only after <see cref="Flush"/>: a small record waits in
+    /// the write buffer, a large one (<see cref="SegmentLogOptions.WriteThroughBytes"/>) is handed to the OS at once,
+    /// which readers still do not see before the flush.
     /// Returns where the record is, as <see cref="ReadLocated"/> would report it.
     /// </summary>
     public RecordLocation Append(ReadOnlySpan<byte> record, long sequence)
@@ -26,17 +28,19 @@ public sealed partial class SegmentLog
         var frame = SegmentFrame.HeaderSize + record.Length;
         try
         {
-            if (frame > _writeBuffer.Length - _buffered) WriteBuffer();
-            if (frame > _writeBuffer.Length)
+            if (frame >= _options.WriteThroughBytes)
             {
-                // Bigger than the buffer: write it straight through rather than growing the buffer.
+                // A large record goes from the caller's buffer to the file in one gathered write, after what is buffered:
+                // copying it into the buffer first would cost a pass over every byte for a saving of one syscall.
+                WriteBuffer();
                 Span<byte> header = stackalloc byte[SegmentFrame.HeaderSize];
                 SegmentFrame.WriteHeader(header, record, _activeSeed);
-                WriteToActive(header);
-                WriteToActive(record);
+                _options.FileIo.Write(_active!, header, record, _activeOnDisk);
+                Volatile.Write(ref _activeOnDisk, _activeOnDisk + frame);
             }
             else
             {
+                if (frame > _writeBuffer.Length - _buffered) WriteBuffer();
                 SegmentFrame.WriteHeader(_writeBuffer.AsSpan(_buffered), record, _activeSeed);
                 record.CopyTo(_writeBuffer.AsSpan(_buffered + SegmentFrame.HeaderSize));
                 _buffered += frame;
@@ -145,7 +149,7 @@ public sealed partial class SegmentLog
         _activeCount = _activeBytes = 0;
         Volatile.Write(ref _activeOnDisk, 0);
         _activeSeed = salted ? nextFirst : 0;
-        lock (_gate) _files.Add(new SegmentFile(nextFirst, nextPath, salted));
+        lock (_gate) _files.Add(new SegmentFile(nextFirst, nextPath, salted) { WrittenFrom = 0 });
     }
 
     private void WriteBuffer()

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.Win32.SafeHandles;
 
 namespace SiteRecovery.Journal.Segments;
@@ -19,17 +20,23 @@ public sealed partial class SegmentLog
     /// <param name="fromSequence">First sequence to read.</param>
     /// <param name="throughSequence">Last sequence to read (capped at the durable one).</param>
     /// <param name="allocate">
-    /// Where each record's copy goes: given a length, returns an array at least that long (a pool's rent, whose array
-    /// the caller then owns and returns). Null: a fresh array of exactly the record's length.
+    /// Where each record goes: given a length, returns an array at least that long (a pool's rent, whose array the caller
+    /// then owns and returns); the record is read from the file straight into it. Null: a fresh array of exactly the
+    /// record's length.
     /// </param>
-    public IEnumerable<(long Sequence, ReadOnlyMemory<byte> Record)> Read(long fromSequence, long throughSequence = long.MaxValue, Func<int, byte[]>? allocate = null)
-        => ReadLocated(fromSequence, throughSequence, allocate).Select(r => (r.Sequence, r.Record));
+    /// <param name="verifyOwnWrites">
+    /// False: frames this log wrote itself since it was opened are not hashed again, for a caller whose records are
+    /// verified downstream anyway (the spool's forwarder: the master target checks each delta's own checksum before it
+    /// stores anything). Frames a recovery found, after a crash or a restart, are verified always.
+    /// </param>
+    public IEnumerable<(long Sequence, ReadOnlyMemory<byte> Record)> Read(long fromSequence, long throughSequence = long.MaxValue, Func<int, byte[]>? allocate = null, bool verifyOwnWrites = true)
+        => ReadLocated(fromSequence, throughSequence, allocate, verifyOwnWrites).Select(r => (r.Sequence, r.Record));
 
     /// <summary>
     /// Like <see cref="Read"/>, but each record comes with its <see cref="RecordLocation"/>, which
     /// <see cref="ReadAt"/> can later use to fetch that one record without scanning (point-in-time indexes keep it).
     /// </summary>
-    public IEnumerable<LocatedRecord> ReadLocated(long fromSequence, long throughSequence = long.MaxValue, Func<int, byte[]>? allocate = null)
+    public IEnumerable<LocatedRecord> ReadLocated(long fromSequence, long throughSequence = long.MaxValue, Func<int, byte[]>? allocate = null, bool verifyOwnWrites = true)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(fromSequence, 1);
         List<FileView> views;
@@ -51,7 +58,7 @@ public sealed partial class SegmentLog
                         if (entry.Sequence > fromSequence || entry.Offset >= f.DurableLength) break;
                         (startSeq, startOffset) = entry;
                     }
-                    views.Add(new FileView(f, f.First, f.DurableCount, f.DurableLength, startSeq, startOffset, f.Seed));
+                    views.Add(new FileView(f, f.First, f.DurableCount, f.DurableLength, startSeq, startOffset, f.Seed, verifyOwnWrites ? long.MaxValue : f.WrittenFrom));
                 }
         }
         return ReadFilesLocated(views, fromSequence, through, allocate);
@@ -59,13 +66,15 @@ public sealed partial class SegmentLog
 
     private IEnumerable<LocatedRecord> ReadFilesLocated(List<FileView> views, long from, long through, Func<int, byte[]>? allocate)
     {
+        // A read into the caller's arrays needs no read-ahead buffer: only a frame header waits in it.
+        var bufferBytes = allocate is null ? _options.ReadBufferBytes : 2 * SegmentFrame.HeaderSize;
         foreach (var view in views)
         {
             var (handle, path) = OpenPinned(view.File);
             try
             {
                 using (handle)
-                using (var reader = new FrameReader(handle, view.Length, _options.ReadBufferBytes, _options.MaxRecordBytes, view.Seed, view.StartOffset))
+                using (var reader = new FrameReader(handle, view.Length, bufferBytes, _options.MaxRecordBytes, view.Seed, view.StartOffset, view.TrustedFrom))
                 {
                     var seq = view.StartSequence;
                     for (long k = view.StartSequence - view.First; k < view.Count && seq <= through; k++, seq++)
@@ -97,7 +106,7 @@ public sealed partial class SegmentLog
             var f = _files.Find(x => x.First == location.SegmentFirst);
             if (f is null || sequence < f.First || sequence > f.Last)
                 throw new SequenceNotHeldException(sequence, FirstHeldLocked(), _durableSequence);
-            view = new FileView(f, f.First, f.DurableCount, f.DurableLength, f.First, 0, f.Seed);
+            view = new FileView(f, f.First, f.DurableCount, f.DurableLength, f.First, 0, f.Seed, long.MaxValue);
         }
         var (handle, path) = OpenPinned(view.File);
         try
@@ -132,15 +141,29 @@ public sealed partial class SegmentLog
     private static ReadOnlyMemory<byte>? ReadOne(FrameReader reader, string path, long sequence, bool keep, Func<int, byte[]>? allocate)
     {
         var offset = reader.Position;
+        if (allocate is not null)
+        {
+            // A record skipped on the way to the first one asked for is still read and checked, into a pooled scratch array.
+            var status = reader.NextInto(keep ? allocate : ArrayPool<byte>.Shared.Rent, out var array, out var length);
+            if (status != FrameStatus.Record)
+                throw new SegmentCorruptException(path, offset, sequence, Describe(status, reader.LastLength));
+            if (keep) return array!.AsMemory(0, length);
+            ArrayPool<byte>.Shared.Return(array!);
+            return null;
+        }
+        return ReadOneCopied(reader, path, sequence, offset, keep);
+    }
+
+    private static ReadOnlyMemory<byte>? ReadOneCopied(FrameReader reader, string path, long sequence, long offset, bool keep)
+    {
         var status = reader.Next(out var record);
         if (status != FrameStatus.Record)
             throw new SegmentCorruptException(path, offset, sequence, Describe(status, reader.LastLength));
         if (!keep) return null;
         // Every byte is overwritten: no need for the zeroing a plain new array costs on the hot read path.
-        var copy = allocate?.Invoke(record.Length) ?? GC.AllocateUninitializedArray<byte>(record.Length);
-        if (copy.Length < record.Length) throw new ArgumentException($"the allocator gave {copy.Length} bytes for a {record.Length}-byte record", nameof(allocate));
+        var copy = GC.AllocateUninitializedArray<byte>(record.Length);
         record.CopyTo(copy);
-        return copy.AsMemory(0, record.Length);
+        return copy;
     }
 
     /// <summary>

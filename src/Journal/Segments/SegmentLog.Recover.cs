@@ -124,7 +124,7 @@ public sealed partial class SegmentLog
                     // Recovered bytes may have been only in the page cache if just the process died; make them durable now.
                     fs.Flush(flushToDisk: true);
                 }
-                AddRecovered(f.First, f.Path, f.Salted, false, scan.Count, scan.ValidLength);
+                AddRecovered(f.First, f.Path, f.Salted, false, scan.Count, scan.ValidLength, writtenFrom: scan.ValidLength);
             }
         }
 
@@ -142,7 +142,7 @@ public sealed partial class SegmentLog
             var salted = _options.RecycleSegments > 0;
             var path = Path.Combine(_directory, SegmentFileName.Open(first, salted));
             PrivateFiles.CreateNew(path);
-            _files.Add(new SegmentFile(first, path, salted));
+            _files.Add(new SegmentFile(first, path, salted) { WrittenFrom = 0 });
             actions.Add($"created active file '{path}'");
         }
         DirectorySync.Flush(_directory);
@@ -159,6 +159,6 @@ public sealed partial class SegmentLog
         Recovery = new RecoveryReport(FirstHeldLocked(), _lastSequence, truncatedFile, truncatedAt, bytesCut, reason, actions);
     }
 
-    private void AddRecovered(long first, string path, bool salted, bool isSealed, long count, long length)
-        => _files.Add(new SegmentFile(first, path, salted) { Sealed = isSealed, DurableCount = count, DurableLength = length });
+    private void AddRecovered(long first, string path, bool salted, bool isSealed, long count, long length, long writtenFrom = long.MaxValue)
+        => _files.Add(new SegmentFile(first, path, salted) { Sealed = isSealed, DurableCount = count, DurableLength = length, WrittenFrom = writtenFrom });
 }

@@ -43,6 +43,11 @@ public sealed partial class SegmentLog : IDisposable
         public int Readers { get; set; }
         /// <summary>Removed from the log by a trim: no reader may open it any more.</summary>
         public bool Trimmed { get; set; }
+        /// <summary>
+        /// Offset from which this log, since it was opened, wrote the file's frames itself (0: all of them); before it are
+        /// frames a recovery found. <see cref="long.MaxValue"/>: none (a file recovery found whole).
+        /// </summary>
+        public long WrittenFrom { get; init; } = long.MaxValue;
     }
 
     /// <summary>
@@ -51,7 +56,7 @@ public sealed partial class SegmentLog : IDisposable
     /// </summary>
     private const int IndexEvery = 64;
 
-    private readonly record struct FileView(SegmentFile File, long First, long Count, long Length, long StartSequence, long StartOffset, long Seed);
+    private readonly record struct FileView(SegmentFile File, long First, long Count, long Length, long StartSequence, long StartOffset, long Seed, long TrustedFrom);
 
     private readonly string _directory;
     private readonly SegmentLogOptions _options;

@@ -18,4 +18,30 @@ public class CompressionProbeTests
         var fresh = new CompressionProbe();
         for (var i = 0; i < 1000; i++) { Assert.True(fresh.ShouldTry()); fresh.Report(i % 8 != 0); }
     }
+
+    [Fact]
+    public void Retries_that_keep_failing_wait_twice_as_long_each_time_up_to_the_maximum_and_a_hit_starts_over()
+    {
+        var probe = new CompressionProbe();
+        for (var i = 0; i < CompressionProbe.GiveUpAfter; i++) { Assert.True(probe.ShouldTry()); probe.Report(false); }
+        int SkippedBeforeNextTry()
+        {
+            var skipped = 0;
+            while (!probe.ShouldTry()) skipped++;
+            return skipped;
+        }
+        var waits = new List<int>();
+        for (var retry = 0; retry < 7; retry++)
+        {
+            waits.Add(SkippedBeforeNextTry());
+            probe.Report(false);
+        }
+        Assert.Equal([64, 128, 256, 512, 1024, 1024, 1024], waits);
+        Assert.Equal(CompressionProbe.MaxSkip, waits[^1]);
+        // A retry that shrinks keeps compression on; the next give-up waits the short time again.
+        SkippedBeforeNextTry();
+        probe.Report(true);
+        for (var i = 0; i < CompressionProbe.GiveUpAfter; i++) { Assert.True(probe.ShouldTry()); probe.Report(false); }
+        Assert.Equal(CompressionProbe.SkipFor, SkippedBeforeNextTry());
+    }
 }
