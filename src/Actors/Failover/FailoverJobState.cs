@@ -209,13 +209,14 @@ public sealed record FailoverJobState(
                 _ when Kind == FailoverKind.Test => $"job '{JobId}' is a test failover: only a committed planned or unplanned failover is reprotected",
                 _ => $"job '{JobId}' is {Status}: only a committed failover ({FailoverJobStatus.Committed}) can be reprotected",
             });
-        // The reprotect adopts the agents the commit moves the machines onto: it waits until that move is recorded.
-        if (CaptureOwed)
-            return Reject(RejectionReason.InvalidState, $"job '{JobId}' is committed and still moving its machines onto their capturing agents at this site: reprotect once that is recorded (see its history)");
+        // A bad target is named whatever the moment: asking again later would not make it good.
         if (c.Target is null) return Invalid($"{cmd}.Target must say where to protect the machines back to");
         if (HostPortError(c.Target.ProcessServer) is { } bad) return Invalid($"{cmd}.Target.ProcessServer {bad}");
         if (!Uri.TryCreate(c.Target.Api, UriKind.Absolute, out var api) || api.Scheme is not ("http" or "https"))
             return Invalid($"{cmd}.Target.Api must be the http(s) URL of the node running the original site's master target (was '{c.Target.Api}')");
+        // The reprotect adopts the agents the commit moves the machines onto: it waits until that move is recorded.
+        if (CaptureOwed)
+            return Reject(RejectionReason.InvalidState, $"job '{JobId}' is committed and still moving its machines onto their capturing agents at this site: reprotect once that is recorded (see its history)");
         return Accept(new FailoverReprotectStarted(JobId, c.Target, c.AtUnixMs));
     }
 

@@ -45,6 +45,8 @@ public sealed class AgentClockTests : IDisposable
         var mt = Path.Combine(_dir, "mt");
         Directory.CreateDirectory(Path.Combine(mt, "disks", "d1"));
         await File.WriteAllTextAsync(Path.Combine(mt, "disks", "d1", "disk.json"), $"{{\"DiskId\":\"d1\",\"SizeBytes\":{Size}}}");
+        // A recorded disk has its replica (a master target refuses one whose replica is gone).
+        await (await new LocalFileReplicaStoreFactory(Path.Combine(mt, "replicas"), "mt-1").OpenAsync("d1", Size)).DisposeAsync();
         var target = new MasterTargetServer(new MasterTargetOptions("mt-1", new IPEndPoint(IPAddress.Loopback, 0), mt)
         {
             Clock = () => Interlocked.Read(ref _now),
