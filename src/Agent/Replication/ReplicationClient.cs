@@ -51,6 +51,10 @@ public sealed class ReplicationClient(
     readonly PendingReplies<BlockHashReply> _hashReplies = new();
     (FrameSender Sender, CancellationToken Ct)? _connection;
     bool _started;
+    CancellationToken _running;
+
+    /// <summary>How long a hash request waits for the path to its process server to come back before the scan sends the blocks instead.</summary>
+    static readonly TimeSpan HashPathWait = TimeSpan.FromMinutes(2);
 
     /// <summary>Completes once the process server has answered the first time and numbering is settled.</summary>
     public Task FirstResume => _firstResume.Task;
@@ -75,6 +79,7 @@ public sealed class ReplicationClient(
 
     public async Task RunAsync(CancellationToken ct)
     {
+        _running = ct;
         var passes = disks.Select(d => DirtyPassLoopAsync(d, ct)).ToList();
         passes.Add(new ControlConnection(agentId, processServer, Holds, RequestResync, Stops, log, _writer).RunAsync(_firstResume.Task, ct));
         await ProcessServerReconnect.RunAsync(RunConnectionAsync, ReconnectPolicy.IsConnectionLoss,
@@ -113,7 +118,7 @@ public sealed class ReplicationClient(
     {
         if (_connection is not { } c) return;
         try { await c.Sender.SendAsync(m, c.Ct).ConfigureAwait(false); }
-        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException) { }
+        catch (Exception e) when (IsConnectionGone(e)) { }
     }
 
     /// <summary>Whom the agent's connections must reach: a process server of the site (the agent knows its address, not its id).</summary>
@@ -262,26 +267,46 @@ public sealed class ReplicationClient(
     readonly Dictionary<string, IReadOnlyList<long>> _activityExtents = new();
 
     /// <summary>
-    /// Asks (through the process server) for the replica's block hashes as of <paramref name="afterSequence"/>.
-    /// Null when the path is down or the target could not answer: the caller then sends the blocks.
+    /// Asks (through the process server) for the replica's block hashes as of <paramref name="afterSequence"/>. A path
+    /// that goes down (a dropped connection, a node restarting) comes back through the reconnect loop, and the hashes are
+    /// asked again on the next connection, for up to <see cref="HashPathWait"/>: sending every block of the batch instead
+    /// would be correct, but would move what the replica already holds (a compare interrupted by a node's restart moved
+    /// whole batches, or failed outright on the closed stream). Null when the target could not answer or the path stayed
+    /// down: the caller then sends the blocks.
     /// </summary>
     async Task<IReadOnlyList<ulong>?> RequestHashesAsync(string diskId, long afterSequence, int blockSize, long offset, int count)
     {
-        if (_connection is not { } c) return null;
-        var req = new BlockHashRequest(Guid.NewGuid().ToString("n"), diskId, afterSequence, blockSize, offset, count);
-        using var answer = _hashReplies.Expect(req.RequestId);
-        try
+        var giveUp = DateTime.UtcNow + HashPathWait;
+        FrameSender? tried = null;
+        while (!_running.IsCancellationRequested)
         {
-            await c.Sender.SendAsync(req, c.Ct).ConfigureAwait(false);
-            var reply = await answer.Reply.WaitAsync(TimeSpan.FromMinutes(2), c.Ct).ConfigureAwait(false);
-            if (reply.Error is not null) log($"disk {diskId}: replica hashes unavailable ({reply.Error}); sending blocks");
-            return reply.Error is null && reply.Hashes.Count > 0 ? reply.Hashes : null;
+            if (_connection is { } c && c.Sender != tried)
+            {
+                tried = c.Sender;
+                var req = new BlockHashRequest(Guid.NewGuid().ToString("n"), diskId, afterSequence, blockSize, offset, count);
+                using var answer = _hashReplies.Expect(req.RequestId);
+                try
+                {
+                    await c.Sender.SendAsync(req, c.Ct).ConfigureAwait(false);
+                    var reply = await answer.Reply.WaitAsync(TimeSpan.FromMinutes(2), c.Ct).ConfigureAwait(false);
+                    if (reply.Error is not null) log($"disk {diskId}: replica hashes unavailable ({reply.Error}); sending blocks");
+                    return reply.Error is null && reply.Hashes.Count > 0 ? reply.Hashes : null;
+                }
+                catch (TimeoutException) { return null; }
+                catch (Exception e) when (IsConnectionGone(e)) { } // that connection ended: ask again on the next
+            }
+            if (DateTime.UtcNow > giveUp) return null;
+            try { await Task.Delay(100, _running).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return null; }
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or TimeoutException or ObjectDisposedException)
-        {
-            return null;
-        }
+        return null;
     }
+
+    /// <summary>
+    /// What a send or a wait on a connection that has ended throws: its socket reset or closed, its stream disposed (a
+    /// buffered stream over a disposed one says it does not support writing), or its session cancelled.
+    /// </summary>
+    static bool IsConnectionGone(Exception e) => e is IOException or ObjectDisposedException or NotSupportedException or OperationCanceledException;
 
     void StartResync(ReplicatedExport d, ResyncReason reason, FrameSender sender, CancellationToken ct, bool rangeOpened = false)
     {

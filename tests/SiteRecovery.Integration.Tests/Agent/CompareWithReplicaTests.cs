@@ -267,4 +267,37 @@ public class CompareWithReplicaTests
         }
         Assert.Equal(source, await LatestReplicaSha256Async(site, "completed.img"));
     }
+
+    /// <summary>
+    /// A compare whose hash request is in flight when the path to the process server drops (the process server restarts):
+    /// the request is asked again on the next connection, so the compare finishes and still sends only the blocks that
+    /// differ. (It failed on the closed stream, "no recovery point until the agent is restarted", or sent whole batches.)
+    /// </summary>
+    [Fact]
+    public async Task A_compare_survives_its_process_server_restarting_mid_request_and_still_sends_only_what_differs()
+    {
+        HeldReads? held = null;
+        await using var site = await Site.StartServersAsync("compare-reconnect", s => s.WrapReplicas = real => held = new HeldReads(real));
+        var disk = CreateRandomDisk(site);
+        await using (var first = await StartAgentAsync(site, disk, compare: false))
+            await CatchUpAsync(site, first, TimeSpan.FromSeconds(60));
+        RewriteOutsideTheAgent(disk);
+        var source = Tools.Sha256(disk);
+
+        held!.HoldReads();
+        await using var agent = await StartAgentAsync(site, disk, compare: true);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (held.Waiting == 0 && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.True(held.Waiting > 0, "the compare never asked the master target for hashes");
+
+        // The path drops with the request unanswered; the process server comes back on the same address.
+        await site.Process.DisposeAsync();
+        await site.StartProcessServerAsync();
+        held.Release();
+
+        await CatchUpAsync(site, agent, TimeSpan.FromSeconds(90));
+        Assert.DoesNotContain(site.Log, l => l.Contains("resync (Reprotect) failed", StringComparison.Ordinal));
+        AssertReprotectSentOnlyTheRewrittenBlocks(Assert.Single(agent.Summaries));
+        Assert.Equal(source, await LatestReplicaSha256Async(site, "after-restart.img"));
+    }
 }
