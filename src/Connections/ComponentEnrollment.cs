@@ -105,6 +105,17 @@ public static class ComponentEnrollment
         return new EnrollmentCertificates(keySha256, certificate, authority);
     }
 
+    /// <summary>
+    /// A client of the configuration node's API at <paramref name="apiUrl"/> for registering and renewing: an https API
+    /// is trusted by the system's store and by <paramref name="caFile"/>'s certificates (the one https trust handler).
+    /// </summary>
+    public static HttpClient ApiClient(string apiUrl, string? caFile) =>
+        new(SiteRecovery.Contracts.Net.CertificateTrust.HttpHandler(() => caFile is null ? null : SiteRecovery.Contracts.Net.CertificateTrust.Load(caFile)))
+        {
+            BaseAddress = new Uri(apiUrl.TrimEnd('/') + "/"),
+            Timeout = TimeSpan.FromSeconds(30),
+        };
+
     /// <summary>The passphrase in <paramref name="file"/> (the <paramref name="flag"/> option's), trimmed; an <see cref="ArgumentException"/> naming the file when it cannot be read or is empty.</summary>
     public static async Task<string> ReadPassphraseAsync(string flag, string file, CancellationToken ct)
     {

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Text.Json;
 using SiteRecovery.Connections;
 using SiteRecovery.Contracts.Control;
-using SiteRecovery.Contracts.Net;
 
 namespace SiteRecovery.Agent.Host;
 
@@ -31,12 +30,7 @@ static class RegisterCommand
             {
                 var passphrase = await ComponentEnrollment.ReadPassphraseAsync("--passphrase-file", parse.GetValue(passphraseFile)!, ct);
                 var folder = Path.GetFullPath(parse.GetValue(writerDir) ?? parse.GetValue(state)!);
-                var trust = parse.GetValue(caFile) is { } ca ? Path.GetFullPath(ca) : null;
-                using var http = new HttpClient(CertificateTrust.HttpHandler(() => trust is null ? null : CertificateTrust.Load(trust)))
-                {
-                    BaseAddress = new Uri(parse.GetValue(api)!.TrimEnd('/') + "/"),
-                    Timeout = TimeSpan.FromSeconds(30),
-                };
+                using var http = ComponentEnrollment.ApiClient(parse.GetValue(api)!, parse.GetValue(caFile) is { } ca ? Path.GetFullPath(ca) : null);
                 using var key = WriterIdentity.Open(folder);
                 var agentId = parse.GetValue(id)!;
                 var issued = (await ComponentEnrollment.RegisterAsync(http, parse.GetValue(server)!, agentId, ComponentKind.Agent, passphrase, key.PublicKey, ct))!;

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
 using SiteRecovery.Connections;
-using SiteRecovery.Contracts.Net;
 
 namespace SiteRecovery.Agent.Host;
 
@@ -27,12 +26,7 @@ static class RenewCommand
             try
             {
                 var folder = Path.GetFullPath(parse.GetValue(writerDir) ?? parse.GetValue(state)!);
-                var trust = parse.GetValue(caFile) is { } ca ? Path.GetFullPath(ca) : null;
-                using var http = new HttpClient(CertificateTrust.HttpHandler(() => trust is null ? null : CertificateTrust.Load(trust)))
-                {
-                    BaseAddress = new Uri(parse.GetValue(api)!.TrimEnd('/') + "/"),
-                    Timeout = TimeSpan.FromSeconds(30),
-                };
+                using var http = ComponentEnrollment.ApiClient(parse.GetValue(api)!, parse.GetValue(caFile) is { } ca ? Path.GetFullPath(ca) : null);
                 using var key = WriterIdentity.Open(folder);
                 var agentId = parse.GetValue(id)!;
                 var renewed = await ComponentEnrollment.RenewAsync(http, parse.GetValue(server)!, agentId, key, folder, ct);

@@ -1,6 +1,5 @@
 using SiteRecovery.Connections;
 using SiteRecovery.Contracts.Control;
-using SiteRecovery.Contracts.Net;
 
 namespace SiteRecovery.Node;
 
@@ -12,11 +11,7 @@ namespace SiteRecovery.Node;
 public sealed record ComponentRegistrationSettings(string ApiUrl, string ConfigurationServerId, string PassphraseFile, string? CaFile = null)
 {
     /// <summary>A client of the configuration node's API that trusts its certificate by <see cref="CaFile"/> (the one https trust handler).</summary>
-    public HttpClient Client() => new(CertificateTrust.HttpHandler(() => CaFile is null ? null : CertificateTrust.Load(CaFile)))
-    {
-        BaseAddress = new Uri(ApiUrl.TrimEnd('/') + "/"),
-        Timeout = TimeSpan.FromSeconds(30),
-    };
+    public HttpClient Client() => ComponentEnrollment.ApiClient(ApiUrl, CaFile);
 }
 
 /// <summary>
