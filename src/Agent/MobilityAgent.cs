@@ -109,6 +109,12 @@ public sealed class MobilityAgent : IAsyncDisposable
 
     public EndPoint? NbdEndpoint => _nbd?.LocalEndPoint;
 
+    /// <summary>
+    /// Completes when replication stops for good before the agent is disposed: faulted with what stopped it (a fault
+    /// the reconnect loop does not retry). The host ends the agent on it rather than serve disks nothing replicates.
+    /// </summary>
+    public Task ReplicationEnded => _clientTask ?? Task.Delay(Timeout.Infinite, _stop.Token);
+
     /// <summary>NBD clients connected to the disk's export now (0 before the server starts).</summary>
     public int NbdClientsOf(string disk) => _nbd?.ClientsOf(disk) ?? 0;
     public IReadOnlyList<ReplicatedExport> Exports => _exports;
@@ -146,7 +152,13 @@ public sealed class MobilityAgent : IAsyncDisposable
         {
             var client = StartClient(processServer, firstSyncHold);
             _clientTask = client.RunAsync(_stop.Token);
-            await client.FirstResume.WaitAsync(ct).ConfigureAwait(false);
+            // A replication loop that ends before its first resume ended on a fault no reconnect can cure: named here,
+            // not left to wait for a resume that cannot come.
+            if (await Task.WhenAny(client.FirstResume, _clientTask).WaitAsync(ct).ConfigureAwait(false) == _clientTask)
+            {
+                await _clientTask.ConfigureAwait(false);
+                throw new IOException($"replication to process server {processServer} ended before its first resume");
+            }
         }
         else
         {

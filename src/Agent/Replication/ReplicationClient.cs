@@ -51,6 +51,8 @@ public sealed class ReplicationClient(
     readonly PendingReplies<BlockHashReply> _hashReplies = new();
     (FrameSender Sender, CancellationToken Ct)? _connection;
     bool _started;
+    // Resync notices not yet written to a connection: a connection lost right after its resume still owes them.
+    readonly List<ResyncNotice> _unsentNotices = [];
     CancellationToken _running;
 
     /// <summary>How long a hash request waits for the path to its process server to come back before the scan sends the blocks instead.</summary>
@@ -114,6 +116,21 @@ public sealed class ReplicationClient(
         }
     }
 
+    async Task SendUnsentNoticesAsync(FrameSender sender, CancellationToken ct)
+    {
+        while (true)
+        {
+            ResyncNotice next;
+            lock (_unsentNotices)
+            {
+                if (_unsentNotices.Count == 0) return;
+                next = _unsentNotices[0];
+            }
+            await sender.SendAsync(next, ct).ConfigureAwait(false);
+            lock (_unsentNotices) _unsentNotices.Remove(next);
+        }
+    }
+
     async Task TrySendNoticeAsync(ControlMessage m)
     {
         if (_connection is not { } c) return;
@@ -138,20 +155,22 @@ public sealed class ReplicationClient(
         connected();
 
         _connection = (sender, ct);
-        var notices = new List<ControlMessage>();
         foreach (var d in disks)
         {
             var durable = resume.DurableThrough.TryGetValue(d.Name, out var v) ? v : 0;
             var reason = Settle(d, durable, out var rangeOpened);
             if (reason is { } r)
             {
-                notices.Add(new ResyncNotice(d.Name, r, false, durable));
-                StartResync(d, r, sender, ct, rangeOpened);
+                lock (_unsentNotices) _unsentNotices.Add(new ResyncNotice(d.Name, r, false, durable));
+                StartResync(d, r, rangeOpened);
             }
         }
-        foreach (var n in notices) await sender.SendAsync(n, ct).ConfigureAwait(false);
+        // Settled once and for all, before anything more goes on the wire: a connection lost from here on is followed by
+        // one that resends from its resume point. Settling again would renumber streams that hold this settle's begin
+        // markers (it threw, and the reconnect loop ended without a word: an agent that never served its disks).
         _started = true;
         _firstResume.TrySetResult();
+        await SendUnsentNoticesAsync(sender, ct).ConfigureAwait(false);
         log($"connected to process server {processServer}: " + string.Join(", ", disks.Select(d => $"{d.Name} from #{d.Stream.AckedThrough + 1}")));
 
         try
@@ -308,7 +327,7 @@ public sealed class ReplicationClient(
     /// </summary>
     static bool IsConnectionGone(Exception e) => e is IOException or ObjectDisposedException or NotSupportedException or OperationCanceledException;
 
-    void StartResync(ReplicatedExport d, ResyncReason reason, FrameSender sender, CancellationToken ct, bool rangeOpened = false)
+    void StartResync(ReplicatedExport d, ResyncReason reason, bool rangeOpened = false)
     {
         var after = d.Stream.AckedThrough;
         IReadOnlyList<(long Offset, long Length)>? ranges = null;
@@ -358,8 +377,9 @@ public sealed class ReplicationClient(
                 $"{summary.BlocksEqual} blocks equal at the replica, complete at #{last} ({reason}, {summary.Seconds:0.0} s)");
             try { resyncCompleted?.Invoke(summary); }
             catch (Exception e) { log($"disk {d.Name}: resync summary not delivered: {e.Message}"); }
-            try { await sender.SendAsync(new ResyncNotice(d.Name, reason, true, last), ct).ConfigureAwait(false); }
-            catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException) { /* the next connection re-announces nothing: completion is implied by the stream */ }
+            // On the connection of the moment (the one the scan started on may be gone). Lost with it, completion is still
+            // implied by the stream's end marker.
+            await TrySendNoticeAsync(new ResyncNotice(d.Name, reason, true, last)).ConfigureAwait(false);
         }, CancellationToken.None);
         lock (_resyncs) _resyncs.Add(task);
     }
@@ -476,7 +496,7 @@ public sealed class ReplicationClient(
             }
             finally { d.WriteLock.Release(); }
             log($"disk {d.Name}: resync asked by an operator: {req.Why}");
-            StartResync(d, ResyncReason.OperatorRequest, c.Sender, c.Ct);
+            StartResync(d, ResyncReason.OperatorRequest);
             _ = TrySendNoticeAsync(new ResyncNotice(d.Name, ResyncReason.OperatorRequest, false, after[d.Name]));
         }
         return new ResyncStarted(req.RequestId, after, null);

@@ -79,7 +79,13 @@ run.SetAction(async (parse, ct) =>
         await agent.StartAsync(startCts.Token);
         var ready = new { @event = "ready", agent = options.AgentId, nbd = agent.NbdEndpoint?.ToString(), nbdTls = tls is not null, disks = parsedDisks.Select(d => d.Name) };
         Console.WriteLine(asJson ? JsonSerializer.Serialize(ready) : $"ready: NBD{(tls is null ? "" : " (TLS with client certificates)")} at {ready.nbd}, disks {string.Join(", ", ready.disks)}");
-        try { await Task.Delay(Timeout.Infinite, startCts.Token); } catch (OperationCanceledException) { }
+        var stopped = Task.Delay(Timeout.Infinite, startCts.Token);
+        if (await Task.WhenAny(stopped, agent.ReplicationEnded) != stopped && !startCts.IsCancellationRequested)
+        {
+            var why = agent.ReplicationEnded.Exception?.GetBaseException() is { } e ? $"{e.GetType().Name}: {e.Message}" : "its loop returned";
+            Log($"stopping: replication stopped for good ({why})");
+            return 1;
+        }
         Log("stopping: waiting for outstanding deltas to be acknowledged");
         return 0;
     }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Text.Json;
 using SiteRecovery.Agent;
 using SiteRecovery.Agent.Replication;
@@ -29,10 +30,11 @@ public class CompareWithReplicaTests
         public ValueTask DisposeAsync() => agent.DisposeAsync();
     }
 
-    static async Task<Agent> StartAgentAsync(Site site, string diskPath, bool compare, long bufferBytes = 64L << 20, TimeSpan? drainTimeout = null)
+    static async Task<Agent> StartAgentAsync(Site site, string diskPath, bool compare, long bufferBytes = 64L << 20, TimeSpan? drainTimeout = null,
+        EndPoint? via = null)
     {
         var summaries = new List<ResyncSummary>();
-        var options = new AgentOptions("agent-1", [new AgentDisk("disk1", diskPath)], new IPEndPoint(IPAddress.Loopback, 0), site.ProcessEndpoint!,
+        var options = new AgentOptions("agent-1", [new AgentDisk("disk1", diskPath)], new IPEndPoint(IPAddress.Loopback, 0), via ?? site.ProcessEndpoint!,
             Path.Combine(site.Root, "agent"))
         {
             CompareWithReplica = compare,
@@ -299,5 +301,121 @@ public class CompareWithReplicaTests
         Assert.DoesNotContain(site.Log, l => l.Contains("resync (Reprotect) failed", StringComparison.Ordinal));
         AssertReprotectSentOnlyTheRewrittenBlocks(Assert.Single(agent.Summaries));
         Assert.Equal(source, await LatestReplicaSha256Async(site, "after-restart.img"));
+    }
+
+    /// <summary>
+    /// The path drops right after the first resume, before the agent's resync notices leave it (a process server killed
+    /// at that instant: ReprotectNodeKillTests' return, in CI). The next connection resends from its resume point; it
+    /// does not settle the disk again (that renumbered a stream holding the compare's begin marker, threw, and ended the
+    /// reconnect loop without a word: the agent never served its disks). The compare still sends only what differs,
+    /// and the started notice is delivered once, on the next connection.
+    /// </summary>
+    [Fact]
+    public async Task A_path_lost_right_after_the_first_resume_is_resumed_not_settled_again()
+    {
+        var events = new RecordingEvents();
+        await using var site = await Site.StartServersAsync("cut-after-resume", s => s.Events = events);
+        var disk = CreateRandomDisk(site);
+        await using (var first = await StartAgentAsync(site, disk, compare: false))
+            await CatchUpAsync(site, first, TimeSpan.FromSeconds(60));
+        RewriteOutsideTheAgent(disk);
+        var source = Tools.Sha256(disk);
+        while (events.Resyncs.TryDequeue(out _)) { }
+
+        // Cut until a connection got as far as the settle (the compare is logged there), which the next write then follows.
+        bool Settled() { lock (site.Log) return site.Log.Any(l => l.Contains("--compare-with-replica", StringComparison.Ordinal)); }
+        await using var relay = CutAfterResume.Start(site.ProcessEndpoint!, Settled);
+        await using var agent = await StartAgentAsync(site, disk, compare: true, via: relay.EndPoint);
+        await CatchUpAsync(site, agent, TimeSpan.FromSeconds(90));
+
+        Assert.True(relay.Cut >= 1);
+        Assert.Contains(site.Log, l => l.Contains("reconnecting", StringComparison.Ordinal));
+        Assert.Single(site.Log, l => l.Contains("--compare-with-replica", StringComparison.Ordinal));
+        AssertReprotectSentOnlyTheRewrittenBlocks(Assert.Single(agent.Summaries));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!events.Resyncs.Any(n => n.Completed) && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.Equal([(ResyncReason.Reprotect, false), (ResyncReason.Reprotect, true)], events.Resyncs.Select(n => (n.Reason, n.Completed)).ToList());
+        Assert.Equal(source, await LatestReplicaSha256Async(site, "after-cut.img"));
+    }
+
+    /// <summary>
+    /// A loopback relay in front of the process server: a connection carries the hello and the resume, then is reset at
+    /// once, so the agent's next write on it fails and nothing more reaches the process server. Connections are cut so
+    /// until <c>enough</c> holds when one is accepted (the reset can also beat the resume to the agent's read); later ones pass.
+    /// </summary>
+    sealed class CutAfterResume : IAsyncDisposable
+    {
+        readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        readonly IPEndPoint _target;
+        readonly CancellationTokenSource _stop = new();
+        readonly List<Socket> _sockets = [];
+        int _cut;
+
+        readonly Func<bool> _enough;
+
+        CutAfterResume(IPEndPoint target, Func<bool> enough)
+        {
+            _target = target;
+            _enough = enough;
+            _listener.Start();
+            _ = Task.Run(AcceptAsync);
+        }
+
+        public static CutAfterResume Start(IPEndPoint target, Func<bool> enough) => new(target, enough);
+        public IPEndPoint EndPoint => (IPEndPoint)_listener.LocalEndpoint;
+        public int Cut => Volatile.Read(ref _cut);
+
+        async Task AcceptAsync()
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                Socket client;
+                try { client = await _listener.AcceptSocketAsync(_stop.Token); }
+                catch (Exception) when (_stop.IsCancellationRequested) { return; }
+                _ = RelayAsync(client, !_enough());
+            }
+        }
+
+        async Task RelayAsync(Socket client, bool cut)
+        {
+            var server = new Socket(SocketType.Stream, ProtocolType.Tcp);
+            lock (_sockets) _sockets.AddRange([client, server]);
+            try
+            {
+                await server.ConnectAsync(_target, _stop.Token);
+                await Task.WhenAny(PumpAsync(client, server, false), PumpAsync(server, client, cut));
+            }
+            catch (Exception) { }
+            foreach (var s in new[] { client, server })
+            {
+                try { s.LingerState = new LingerOption(true, 0); } catch (Exception) { }
+                s.Dispose();
+            }
+        }
+
+        /// <summary>Copies <paramref name="from"/> to <paramref name="to"/>; <paramref name="once"/>: ends the relay after the first chunk.</summary>
+        async Task PumpAsync(Socket from, Socket to, bool once)
+        {
+            var buffer = new byte[64 << 10];
+            while (true)
+            {
+                var n = await from.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
+                if (n == 0) return;
+                await to.SendAsync(buffer.AsMemory(0, n), SocketFlags.None, _stop.Token);
+                if (once)
+                {
+                    Interlocked.Increment(ref _cut);
+                    return;
+                }
+            }
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            _stop.Cancel();
+            _listener.Stop();
+            lock (_sockets) foreach (var s in _sockets) s.Dispose();
+            return ValueTask.CompletedTask;
+        }
     }
 }
