@@ -47,7 +47,7 @@ public static class ComponentEnrollment
         var proof = PassphraseProof.Compute(passphrase, challenge["saltBase64"]!.GetValue<string>(), nonce, componentId,
             challenge["iterations"]!.GetValue<int>(), keySha256);
         var done = await PostAsync(http, $"api/configuration-servers/{configurationServerId}/components",
-            new { componentId, nonce, proof, publicKey = publicKey is null ? null : Convert.ToBase64String(publicKey) }, ct);
+            new { componentId, nonce, proof, publicKey = publicKey is null ? null : Convert.ToBase64String(publicKey), version = ProductVersion.Current }, ct);
         if (publicKey is null) return null;
         // Over plain http the authority sent is trusted on first use; an https API whose certificate the component trusts
         // (--api-ca-file) pins it.
@@ -78,7 +78,7 @@ public static class ComponentEnrollment
         var nonce = challenge["nonce"]!.GetValue<string>();
         var keySha256 = PassphraseProof.KeySha256(key.PublicKey);
         var signature = Convert.ToBase64String(key.Sign(RenewalProof.Payload(configurationServerId, componentId, nonce, keySha256)));
-        var done = await PostAsync(http, "api/site-authority/renew", new { configurationServerId, componentId, nonce, certificatePem, signature }, ct);
+        var done = await PostAsync(http, "api/site-authority/renew", new { configurationServerId, componentId, nonce, certificatePem, signature, version = ProductVersion.Current }, ct);
         return Checked(done, configurationServerId, componentId, keySha256, authorityPem);
     }
 

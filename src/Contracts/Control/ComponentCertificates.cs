@@ -85,10 +85,12 @@ public sealed record BeginRenewal(string ConfigServerId, string ComponentId, lon
 /// = the key's signature over <see cref="RenewalProof.Payload"/>(server, component, nonce, SHA-256 of the key to certify).
 /// <paramref name="NewPublicKey"/>: another key to certify (base64 SubjectPublicKeyInfo), or null for the same key.
 /// <paramref name="Plan"/>: the certificate to be issued (its serial). The certificate presented stays valid until it
-/// ends unless it is revoked. Reply <see cref="CertificateRenewed"/> or a refusal naming why.
+/// ends unless it is revoked. <paramref name="Versions"/>: as in <see cref="CompleteRegistration"/> (a component upgraded
+/// since it registered says so here). Reply <see cref="CertificateRenewed"/> or a refusal naming why.
 /// </summary>
 public sealed record RenewCertificate(string ConfigServerId, string ComponentId, string Nonce, string PresentedSerialHex, string PresentedIssuer,
-    string PresentedPublicKey, string Signature, string? NewPublicKey, CertificatePlan Plan, long NowUnixMs) : IConfigurationServerCommand;
+    string PresentedPublicKey, string Signature, string? NewPublicKey, CertificatePlan Plan, long NowUnixMs, ReportedVersions? Versions = null)
+    : IConfigurationServerCommand;
 
 // ---- replies ----
 public sealed record ComponentRemovedReply(string ConfigServerId, string ComponentId, ComponentKind Kind, IReadOnlyList<RevokedCertificate> Revoked) : RegistrationReply;

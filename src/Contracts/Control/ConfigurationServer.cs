@@ -60,16 +60,21 @@ public sealed record BeginRegistration(string ConfigServerId, string ComponentId
 /// <paramref name="PublicKey"/>: the component's public key (SubjectPublicKeyInfo, DER, base64) to be certified by the
 /// site's authority; the proof then covers its <see cref="PassphraseProof.KeySha256"/>. Null: no certificate (older components).
 /// <paramref name="Certificate"/>: the certificate the authority will sign for that key, journaled with the registration.
+/// <paramref name="Versions"/>: the version the component reported and its configuration server's (null: a component
+/// from before versions were reported, taken as it is).
 /// </summary>
 public sealed record CompleteRegistration(string ConfigServerId, string ComponentId, string Nonce, string Proof, long NowUnixMs, string? PublicKey = null,
-    CertificatePlan? Certificate = null) : IConfigurationServerCommand
+    CertificatePlan? Certificate = null, ReportedVersions? Versions = null) : IConfigurationServerCommand
 {
     private bool PrintMembers(StringBuilder b)
     {
-        b.Append($"ConfigServerId = {ConfigServerId}, ComponentId = {ComponentId}, Nonce = {Nonce}, Proof = {Redact.Marker}, NowUnixMs = {NowUnixMs}, PublicKey = {(PublicKey is null ? "none" : "given")}, Certificate = {Certificate?.SerialHex ?? "none"}");
+        b.Append($"ConfigServerId = {ConfigServerId}, ComponentId = {ComponentId}, Nonce = {Nonce}, Proof = {Redact.Marker}, NowUnixMs = {NowUnixMs}, PublicKey = {(PublicKey is null ? "none" : "given")}, Certificate = {Certificate?.SerialHex ?? "none"}, Versions = {Versions}");
         return true;
     }
 }
+
+/// <summary>What a component said its version is (<see cref="ProductVersion"/>), beside the version of the configuration server it said it to.</summary>
+public sealed record ReportedVersions(string Component, string ConfigurationServer);
 
 public sealed record GetConfigurationServer(string ServerId) : IConfigurationServerMessage
 {
@@ -106,10 +111,14 @@ public sealed record RegistrationChallenge(
 public sealed record ComponentRegistrationCompleted(string ConfigServerId, string ComponentId, ComponentKind Kind, long RegisteredAtUnixMs, string? KeySha256 = null)
     : RegistrationReply;
 
-/// <summary>A registered component; <paramref name="KeySha256"/>: the key its last registration vouched for (null: registered without one).</summary>
-public sealed record RegisteredComponentView(string ComponentId, ComponentKind Kind, long RegisteredAtUnixMs, bool NeedsReregistration, string? KeySha256 = null);
+/// <summary>
+/// A registered component; <paramref name="KeySha256"/>: the key its last registration vouched for (null: registered without
+/// one); <paramref name="Version"/>: the version it last reported (null: never reported).
+/// </summary>
+public sealed record RegisteredComponentView(string ComponentId, ComponentKind Kind, long RegisteredAtUnixMs, bool NeedsReregistration, string? KeySha256 = null,
+    string? Version = null);
 
-/// <summary>What a configuration server shows; never its passphrase hash.</summary>
+/// <summary>What a configuration server shows; never its passphrase hash. <paramref name="Version"/>: the product version of the node that answers.</summary>
 public sealed record ConfigurationServerView(
     string ServerId,
     bool Registered,
@@ -119,7 +128,8 @@ public sealed record ConfigurationServerView(
     IReadOnlyList<string> Endpoints,
     int PassphraseGeneration,
     long RegisteredAtUnixMs,
-    IReadOnlyList<RegisteredComponentView> Components);
+    IReadOnlyList<RegisteredComponentView> Components,
+    string? Version = null);
 
 // ---- events ----
 public interface IConfigurationServerEvent : IRegistrationEvent
@@ -157,9 +167,10 @@ public sealed record ConnectivityChanged(string ServerId, Connectivity Connectiv
 public sealed record RegistrationChallengeIssued(
     string ServerId, string ComponentId, ComponentKind Kind, string Nonce, long IssuedAtUnixMs, long ExpiresAtUnixMs) : IConfigurationServerEvent;
 
+/// <summary><paramref name="Version"/>: what the component reported (null in events journaled before versions were).</summary>
 [Manifest("configuration-server-component-registered.v1")]
 public sealed record ComponentRegistered(
-    string ServerId, string ComponentId, ComponentKind Kind, string Nonce, long RegisteredAtUnixMs) : IConfigurationServerEvent;
+    string ServerId, string ComponentId, ComponentKind Kind, string Nonce, long RegisteredAtUnixMs, string? Version = null) : IConfigurationServerEvent;
 
 /// <summary>
 /// A registration that vouched for the component's public key (its proof covered the key's hash): the site's authority
@@ -167,4 +178,8 @@ public sealed record ComponentRegistered(
 /// </summary>
 [Manifest("configuration-server-component-registered.v2")]
 public sealed record ComponentRegisteredWithKey(
-    string ServerId, string ComponentId, ComponentKind Kind, string Nonce, long RegisteredAtUnixMs, string KeySha256) : IConfigurationServerEvent;
+    string ServerId, string ComponentId, ComponentKind Kind, string Nonce, long RegisteredAtUnixMs, string KeySha256, string? Version = null) : IConfigurationServerEvent;
+
+/// <summary>A registered component reported another version than the one recorded (at a certificate's renewal, after an upgrade).</summary>
+[Manifest("configuration-server-component-version-reported.v1")]
+public sealed record ComponentVersionReported(string ServerId, string ComponentId, string Version, long AtUnixMs) : IConfigurationServerEvent;

@@ -40,6 +40,8 @@ public enum RegistrationRefusal
     CertificateExpired,
     /// <summary>A renewal's signature was not made by the presented certificate's key over this nonce and key to certify.</summary>
     SignatureInvalid,
+    /// <summary>The component reported a version newer than its configuration server's: the configuration server is upgraded first.</summary>
+    ComponentNewer,
 }
 
 /// <summary>Every answer of the registration actors. A refused request persisted nothing.</summary>

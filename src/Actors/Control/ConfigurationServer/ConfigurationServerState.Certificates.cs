@@ -90,8 +90,14 @@ public sealed partial record ConfigurationServerState
         if (!RenewalProof.Verify(presentedKey, RenewalProof.Payload(ServerId, c.ComponentId, c.Nonce, newKeySha256), c.Signature))
             return Refuse(new(RegistrationRefusal.SignatureInvalid, $"{cmd}.Signature is not the signature of {presented}'s key over this nonce and the key to certify"));
 
-        return Accept(new ComponentCertificateIssued(ServerId, c.ComponentId, component.Kind, c.Plan.SerialHex, c.Plan.Issuer, newKeySha256,
-            c.Plan.NotBeforeUnixMs, c.Plan.NotAfterUnixMs, c.NowUnixMs, CertificateIssuance.Renewal, c.Nonce));
+        // After the proof: only the component itself can say what version it is.
+        if (VersionProblem(cmd, component.Kind, c.ComponentId, c.Versions) is { } badVersion) return Refuse(badVersion);
+
+        IConfigurationServerEvent issued = new ComponentCertificateIssued(ServerId, c.ComponentId, component.Kind, c.Plan.SerialHex, c.Plan.Issuer, newKeySha256,
+            c.Plan.NotBeforeUnixMs, c.Plan.NotAfterUnixMs, c.NowUnixMs, CertificateIssuance.Renewal, c.Nonce);
+        return c.Versions is { } v && v.Component != component.Version
+            ? RegistrationDecision<IConfigurationServerEvent>.Accept(issued, new ComponentVersionReported(ServerId, c.ComponentId, v.Component, c.NowUnixMs))
+            : Accept(issued);
     }
 
     /// <summary>Why <paramref name="plan"/> cannot be issued: a serial that is not hex or is already used, an issuer too long, an empty validity.</summary>

@@ -33,7 +33,7 @@ public sealed record BeginRegistrationWithNonce(string ConfigServerId, string Co
 /// revoked; kept so that a later registration under the same id finds its history.
 /// </summary>
 public sealed record ComponentRecord(ComponentKind Kind, long RegisteredAtUnixMs, bool NeedsReregistration, string? KeySha256 = null,
-    ImmutableList<IssuedCertificate>? Certificates = null, bool Removed = false)
+    ImmutableList<IssuedCertificate>? Certificates = null, bool Removed = false, string? Version = null)
 {
     public ImmutableList<IssuedCertificate> Issued => Certificates ?? ImmutableList<IssuedCertificate>.Empty;
 }
@@ -182,6 +182,7 @@ public sealed partial record ConfigurationServerState(
             if (ComponentKeys.Problem(c.PublicKey) is { } why) return Refuse(RegistrationRules.Invalid($"{cmd}.PublicKey {why}"));
             keySha256 = PassphraseProof.KeySha256(Convert.FromBase64String(c.PublicKey));
         }
+        if (VersionProblem(cmd, challenge.Kind, c.ComponentId, c.Versions) is { } badVersion) return Refuse(badVersion);
         if (c.Certificate is { } plan)
         {
             if (keySha256 is null) return Refuse(RegistrationRules.Invalid($"{cmd}.Certificate needs the PublicKey it certifies"));
@@ -197,12 +198,26 @@ public sealed partial record ConfigurationServerState(
         if (Revocable(c.ComponentId, c.NowUnixMs, cert => cert.KeySha256 != keySha256) is { Count: > 0 } replaced)
             events.Add(new ComponentCertificatesRevoked(ServerId, c.ComponentId, replaced, CertificateRevocationReason.KeyReplaced, c.NowUnixMs));
         events.Add(keySha256 is null
-            ? new ComponentRegistered(ServerId, c.ComponentId, challenge.Kind, c.Nonce, c.NowUnixMs)
-            : new ComponentRegisteredWithKey(ServerId, c.ComponentId, challenge.Kind, c.Nonce, c.NowUnixMs, keySha256));
+            ? new ComponentRegistered(ServerId, c.ComponentId, challenge.Kind, c.Nonce, c.NowUnixMs, c.Versions?.Component)
+            : new ComponentRegisteredWithKey(ServerId, c.ComponentId, challenge.Kind, c.Nonce, c.NowUnixMs, keySha256, c.Versions?.Component));
         if (c.Certificate is { } issue)
             events.Add(new ComponentCertificateIssued(ServerId, c.ComponentId, challenge.Kind, issue.SerialHex, issue.Issuer, keySha256!,
                 issue.NotBeforeUnixMs, issue.NotAfterUnixMs, c.NowUnixMs, CertificateIssuance.Registration, c.Nonce));
         return RegistrationDecision<IConfigurationServerEvent>.Accept([.. events]);
+    }
+
+    /// <summary>
+    /// Why the versions a component reported refuse it: not a version, or newer than the configuration server's (the
+    /// site's upgrade order). Null when they are fine or were not reported (a component from before versions).
+    /// </summary>
+    internal static RegistrationReply.Refused? VersionProblem(string cmd, ComponentKind kind, string componentId, ReportedVersions? versions)
+    {
+        if (versions is null) return null;
+        if (ProductVersion.Problem(versions.Component) is { } bad) return RegistrationRules.Invalid($"{cmd}.Versions.Component {bad}");
+        if (ProductVersion.Problem(versions.ConfigurationServer) is { } badServer) return RegistrationRules.Invalid($"{cmd}.Versions.ConfigurationServer {badServer}");
+        return ProductVersion.NewerThanServerProblem(kind, componentId, versions.Component, versions.ConfigurationServer) is { } newer
+            ? new(RegistrationRefusal.ComponentNewer, newer)
+            : null;
     }
 
     public ConfigurationServerState Apply(IConfigurationServerEvent @event) => @event switch
@@ -227,8 +242,9 @@ public sealed partial record ConfigurationServerState(
                 .RemoveRange(Challenges.Where(kv => kv.Value.ExpiresAtUnixMs + ChallengeRetentionMs < e.IssuedAtUnixMs).Select(kv => kv.Key))
                 .SetItem(e.Nonce, new Challenge(e.ComponentId, e.Kind, e.IssuedAtUnixMs, e.ExpiresAtUnixMs, false)),
         },
-        ComponentRegistered e => WithComponent(e.ComponentId, new ComponentRecord(e.Kind, e.RegisteredAtUnixMs, false, null, CertificatesOf(e.ComponentId)), e.Nonce),
-        ComponentRegisteredWithKey e => WithComponent(e.ComponentId, new ComponentRecord(e.Kind, e.RegisteredAtUnixMs, false, e.KeySha256, CertificatesOf(e.ComponentId)), e.Nonce),
+        ComponentRegistered e => WithComponent(e.ComponentId, new ComponentRecord(e.Kind, e.RegisteredAtUnixMs, false, null, CertificatesOf(e.ComponentId), Version: e.Version), e.Nonce),
+        ComponentRegisteredWithKey e => WithComponent(e.ComponentId, new ComponentRecord(e.Kind, e.RegisteredAtUnixMs, false, e.KeySha256, CertificatesOf(e.ComponentId), Version: e.Version), e.Nonce),
+        ComponentVersionReported e => this with { Components = Components.SetItem(e.ComponentId, Components[e.ComponentId] with { Version = e.Version }) },
         ComponentCertificateIssued e => ApplyIssued(e),
         ComponentCertificatesRevoked e => ApplyRevoked(e),
         ComponentRemoved e => this with { Components = Components.SetItem(e.ComponentId, Components[e.ComponentId] with { Removed = true }) },
@@ -264,7 +280,7 @@ public sealed partial record ConfigurationServerState(
 
     public ConfigurationServerView ToView() => new(
         ServerId, Registered, VaultName, KeyId, Connectivity, Endpoints, PassphraseGeneration, RegisteredAtUnixMs,
-        Components.Where(kv => !kv.Value.Removed).Select(kv => new RegisteredComponentView(kv.Key, kv.Value.Kind, kv.Value.RegisteredAtUnixMs, kv.Value.NeedsReregistration, kv.Value.KeySha256)).ToList());
+        Components.Where(kv => !kv.Value.Removed).Select(kv => new RegisteredComponentView(kv.Key, kv.Value.Kind, kv.Value.RegisteredAtUnixMs, kv.Value.NeedsReregistration, kv.Value.KeySha256, kv.Value.Version)).ToList());
 
     private bool PrintMembers(StringBuilder b)
     {

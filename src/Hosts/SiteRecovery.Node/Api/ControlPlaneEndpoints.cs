@@ -24,7 +24,8 @@ public static class ControlPlaneEndpoints
     public sealed record RegisterConfigurationServerBody(string? Id, string? RegistrationKey, Connectivity? Connectivity, string[]? Endpoints);
     public sealed record ChallengeBody(string? ComponentId, ComponentKind? Kind);
     /// <summary><paramref name="PublicKey"/>: base64 DER SubjectPublicKeyInfo of the key the site's authority is to certify (the proof covers it).</summary>
-    public sealed record ProofBody(string? ComponentId, string? Nonce, string? Proof, string? PublicKey = null);
+    /// <summary><paramref name="Version"/>: the component's <see cref="ProductVersion"/> (null: a component from before versions were reported).</summary>
+    public sealed record ProofBody(string? ComponentId, string? Nonce, string? Proof, string? PublicKey = null, string? Version = null);
     public sealed record EnableBody(double? ChurnMBps, string[]? MasterTargets, string[]? ProcessServers);
 
     /// <summary>A registration's answer when the site's authority certified the component's key.</summary>
@@ -70,7 +71,8 @@ public static class ControlPlaneEndpoints
                 return Results.BadRequest(new ApiError("publicKey: this node has no site authority (it does not run the configuration role)"));
             // The certificate's serial is journaled with the registration, before it is signed, so it can be revoked.
             var plan = body.PublicKey is null ? null : authority!.Plan(DateTimeOffset.UtcNow, apiSettings.ComponentCertificateLifetime);
-            var reply = await r.Get<ConfigurationServersRegion>().Ask<RegistrationReply>(new CompleteRegistration(id, body.ComponentId, body.Nonce, body.Proof, Now, body.PublicKey, plan), AskTimeout);
+            var reply = await r.Get<ConfigurationServersRegion>().Ask<RegistrationReply>(new CompleteRegistration(id, body.ComponentId, body.Nonce, body.Proof, Now, body.PublicKey, plan,
+                body.Version is null ? null : new ReportedVersions(body.Version, ProductVersion.Current)), AskTimeout);
             // Certified only after the configuration server accepted a proof that covers this very key.
             if (reply is not ComponentRegistrationCompleted { KeySha256: { } keySha256 } done || body.PublicKey is null) return Reply(reply);
             using var certificate = authority!.Issue(done.ComponentId, done.Kind, Convert.FromBase64String(body.PublicKey), plan!);
@@ -84,7 +86,7 @@ public static class ControlPlaneEndpoints
         api.MapPost("/configuration-servers/{id}/passphrase", async (string id, ActorRegistry r) =>
             Reply(await r.Get<ConfigurationServersRegion>().Ask<RegistrationReply>(new RegeneratePassphrase(id, Now), AskTimeout)));
         api.MapGet("/configuration-servers/{id}", async (string id, ActorRegistry r) =>
-            Results.Ok(await r.Get<ConfigurationServersRegion>().Ask<ConfigurationServerView>(new GetConfigurationServer(id), AskTimeout)));
+            Results.Ok(await r.Get<ConfigurationServersRegion>().Ask<ConfigurationServerView>(new GetConfigurationServer(id), AskTimeout) with { Version = ProductVersion.Current }));
 
         api.MapPost("/protection-groups", async (CreateProtectionGroup body, ActorRegistry r) =>
             Result(await r.Get<ProtectionGroupsRegion>().Ask<CommandResult>(body, AskTimeout)));
@@ -143,6 +145,7 @@ public static class ControlPlaneEndpoints
     {
         RegistrationReply.Refused { Reason: RegistrationRefusal.NotFound } x => Results.NotFound(new ApiError(x.Message)),
         RegistrationReply.Refused { Reason: RegistrationRefusal.AlreadyExists } x => Results.Conflict(new ApiError(x.Message)),
+        RegistrationReply.Refused { Reason: RegistrationRefusal.ComponentNewer } x => Results.Conflict(new ApiError(x.Message)),
         RegistrationReply.Refused x => Results.BadRequest(new ApiError($"{x.Reason}: {x.Message}")),
         _ => Results.Ok(r),
     };

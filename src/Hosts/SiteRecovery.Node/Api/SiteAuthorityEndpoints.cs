@@ -21,7 +21,8 @@ public static class SiteAuthorityEndpoints
 
     public sealed record RenewalChallengeBody(string? ConfigurationServerId, string? ComponentId);
     /// <summary><paramref name="Signature"/>: base64 of the certificate key's signature over <see cref="RenewalProof.Payload"/>.</summary>
-    public sealed record RenewBody(string? ConfigurationServerId, string? ComponentId, string? Nonce, string? CertificatePem, string? Signature, string? NewPublicKey = null);
+    public sealed record RenewBody(string? ConfigurationServerId, string? ComponentId, string? Nonce, string? CertificatePem, string? Signature, string? NewPublicKey = null,
+        string? Version = null);
     public sealed record RenewedCertificate(string ConfigServerId, string ComponentId, ComponentKind Kind, string SerialHex, string KeySha256,
         string CertificatePem, string AuthorityPem);
 
@@ -66,7 +67,8 @@ public static class SiteAuthorityEndpoints
                 // The serial is journaled with the decision, before the certificate is signed, so it can be revoked.
                 var plan = authority!.Plan(DateTimeOffset.UtcNow, settings.ComponentCertificateLifetime);
                 var reply = await r.Get<ConfigurationServersRegion>().Ask<RegistrationReply>(new RenewCertificate(body.ConfigurationServerId, body.ComponentId,
-                    body.Nonce, presented.SerialNumber, presented.IssuerName.Name, Convert.ToBase64String(presentedKey), body.Signature, body.NewPublicKey, plan, Now), AskTimeout);
+                    body.Nonce, presented.SerialNumber, presented.IssuerName.Name, Convert.ToBase64String(presentedKey), body.Signature, body.NewPublicKey, plan, Now,
+                    body.Version is null ? null : new ReportedVersions(body.Version, ProductVersion.Current)), AskTimeout);
                 if (reply is not CertificateRenewed renewed) return ControlPlaneEndpoints.Reply(reply);
                 var key = body.NewPublicKey is null ? presentedKey : Convert.FromBase64String(body.NewPublicKey);
                 using var certificate = authority.Issue(renewed.ComponentId, renewed.Kind, key, plan);

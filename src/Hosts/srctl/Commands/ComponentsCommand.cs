@@ -4,6 +4,7 @@ using Spectre.Console;
 namespace SiteRecovery.Ctl.Commands;
 
 /// <summary>
+/// <c>srctl components list --configuration-server CS</c>: what is registered, with the version each component reported.
 /// <c>srctl components remove ID --configuration-server CS</c>: removes a registered component (a process server, a
 /// master target, an agent) from its configuration server; every certificate the site issued to it is revoked at once
 /// and listed by <c>srctl site-authority revoked</c>. It registers again, with the passphrase, to come back.
@@ -29,6 +30,30 @@ public static class ComponentsCommand
             }
             catch (ApiException e) { Console.Error.WriteLine($"srctl: {e.Message}"); return 1; }
         });
-        return new Command("components", "Components registered with a configuration server") { remove };
+        var listServer = new Option<string>("--configuration-server") { Description = "The configuration server whose components to list", Required = true };
+        var list = new Command("list", "The components registered with a configuration server: kind, the version each reported, whether it holds a certified key") { listServer };
+        list.SetAction(async (parse, ct) =>
+        {
+            using var client = new ApiClient(parse.GetValue(api)!);
+            try
+            {
+                var cs = parse.GetValue(listServer)!;
+                var view = await client.GetAsync($"api/configuration-servers/{Uri.EscapeDataString(cs)}", ct);
+                var components = view["components"]!.AsArray();
+                if (parse.GetValue(json)) { Console.WriteLine(components.ToJsonString()); return 0; }
+                var table = new Table().AddColumns("component", "kind", "version", "registered", "certified key", "re-registration");
+                foreach (var c in components)
+                    table.AddRow(Markup.Escape(c!["componentId"]!.GetValue<string>()), c["kind"]!.ToString(),
+                        Markup.Escape(c["version"]?.GetValue<string>() ?? "not reported"),
+                        $"{DateTimeOffset.FromUnixTimeMilliseconds(c["registeredAtUnixMs"]!.GetValue<long>()):u}",
+                        c["keySha256"]?.GetValue<string>() is { } key ? key[..12] : "none",
+                        c["needsReregistration"]!.GetValue<bool>() ? "[yellow]needed[/]" : "no");
+                AnsiConsole.MarkupLine($"configuration server [bold]{Markup.Escape(cs)}[/] (version {Markup.Escape(view["version"]?.GetValue<string>() ?? "?")})");
+                AnsiConsole.Write(table);
+                return 0;
+            }
+            catch (ApiException e) { Console.Error.WriteLine($"srctl: {e.Message}"); return 1; }
+        });
+        return new Command("components", "Components registered with a configuration server") { list, remove };
     }
 }
