@@ -19,6 +19,12 @@ public sealed record AgentOptions(string AgentId, IReadOnlyList<AgentDisk> Disks
     /// (see <see cref="ProcessServerFile"/>), then compares every disk with the replica. Null: <see cref="ProcessServer"/>.
     /// </summary>
     public string? ProcessServerFile { get; init; }
+    /// <summary>
+    /// <c>--process-server-id</c>: the id of the process server the agent must reach (its certificate's); another of the
+    /// site's process servers at the address is refused. Needs the agent's certificate (<c>sragent register</c>). Null:
+    /// any process server of the site.
+    /// </summary>
+    public string? ProcessServerId { get; init; }
     /// <summary>Bytes of not-yet-acknowledged deltas held per disk before writers wait.</summary>
     public long BufferBytesPerDisk { get; init; } = 64L << 20;
     /// <summary>Where the writer identity lives (<see cref="WriterIdentity"/>); null: <see cref="StateDirectory"/>.</summary>
@@ -146,6 +152,8 @@ public sealed class MobilityAgent : IAsyncDisposable
         }
         // The agent's writer identity lives in its state directory: restarted on it, the agent is the same writer.
         Writer = WriterIdentity.Open(_options.WriterDirectory ?? _options.StateDirectory);
+        if (_options.ProcessServerId is { } pinned && (Writer.Directory is not { } keys || !new HopCredentials(keys).HasCertificate))
+            throw new ArgumentException($"--process-server-id {pinned}: the agent holds no certificate in '{Writer.Directory}' to check its process server with; register it first (sragent register)");
         _log($"agent {_options.AgentId}: writer {HelloSignature.Short(Writer.Fingerprint)}");
         var firstSyncHold = _options.HoldFirstSyncFile is { } hold ? FirstSyncHold.WaitAsync(hold, _log, _stop.Token) : null;
         if (_options.ProcessServer is { } processServer)
@@ -188,7 +196,7 @@ public sealed class MobilityAgent : IAsyncDisposable
             // A capturing agent's disks were written without it: its first settle compares them whole.
             compareWithReplica: _options.CompareWithReplica || _options.ProcessServerFile is not null, resyncCompleted: _options.ResyncCompleted,
             quiesce: new QuiesceSetup(Freezer, Shutdown, _options.Freeze.HookTimeout, _nbd!.ClientsOf),
-            firstSyncHold: firstSyncHold, writer: Writer);
+            firstSyncHold: firstSyncHold, writer: Writer, processServerId: _options.ProcessServerId);
         Volatile.Write(ref _client, client);
         return client;
     }

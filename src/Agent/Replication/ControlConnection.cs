@@ -17,7 +17,7 @@ namespace SiteRecovery.Agent.Replication;
 /// one that must wait for another hold gets a thread of its own, so this one stays free for commits and aborts.
 /// </summary>
 sealed class ControlConnection(string agentId, EndPoint processServer, GroupHolds holds, Func<ResyncRequest, ResyncStarted> resync,
-    FailoverStops stops, Action<string> log, WriterIdentity writer)
+    FailoverStops stops, Action<string> log, WriterIdentity writer, Func<HopClientTls?> tls)
 {
     public async Task RunAsync(Task started, CancellationToken stop)
     {
@@ -32,7 +32,7 @@ sealed class ControlConnection(string agentId, EndPoint processServer, GroupHold
 
     void RunOnce(Action connected, CancellationToken stop)
     {
-        using var channel = ControlChannel.Open(processServer, agentId, "process server", stop, writer, HopClientTls.Of(writer, ReplicationClient.ProcessServerPeer));
+        using var channel = ControlChannel.Open(processServer, agentId, "process server", stop, writer, tls());
         connected();
         while (channel.Receive() is { } message)
         {

@@ -32,7 +32,8 @@ public sealed class ReplicationClient(
     Action<ResyncSummary>? resyncCompleted = null,
     QuiesceSetup? quiesce = null,
     Task? firstSyncHold = null,
-    WriterIdentity? writer = null)
+    WriterIdentity? writer = null,
+    string? processServerId = null)
 {
     // Every hello of this agent is signed by the one identity of its state directory (both connections): the process
     // server binds each disk to it, and a later session of it (a higher epoch) replaces and fences an older one.
@@ -83,7 +84,7 @@ public sealed class ReplicationClient(
     {
         _running = ct;
         var passes = disks.Select(d => DirtyPassLoopAsync(d, ct)).ToList();
-        passes.Add(new ControlConnection(agentId, processServer, Holds, RequestResync, Stops, log, _writer).RunAsync(_firstResume.Task, ct));
+        passes.Add(new ControlConnection(agentId, processServer, Holds, RequestResync, Stops, log, _writer, ProcessServerTls).RunAsync(_firstResume.Task, ct));
         await ProcessServerReconnect.RunAsync(RunConnectionAsync, ReconnectPolicy.IsConnectionLoss,
             (e, wait) => log($"process server {processServer}: {e.Message}; reconnecting in {wait.TotalMilliseconds:0} ms"), ct).ConfigureAwait(false);
         try { await Task.WhenAll(passes).ConfigureAwait(false); } catch (OperationCanceledException) { }
@@ -138,12 +139,27 @@ public sealed class ReplicationClient(
         catch (Exception e) when (IsConnectionGone(e)) { }
     }
 
-    /// <summary>Whom the agent's connections must reach: a process server of the site (the agent knows its address, not its id).</summary>
-    internal static readonly ExpectedPeer ProcessServerPeer = new(SiteRecovery.Contracts.Control.ComponentKind.ProcessServer);
+    /// <summary>
+    /// Whom the agent's connections must reach: a process server of the site, and the one named by
+    /// <c>--process-server-id</c> when it is pinned (another of the site's process servers behind the address is refused).
+    /// </summary>
+    internal ExpectedPeer ProcessServerPeer { get; } = new(SiteRecovery.Contracts.Control.ComponentKind.ProcessServer, processServerId);
+
+    /// <summary>
+    /// The TLS of the agent's connections. A pinned process server is never spoken to in plain: without a certificate (the
+    /// agent's registration undone by hand) the connection is not made, and the loop says why at every try.
+    /// </summary>
+    internal HopClientTls? ProcessServerTls()
+    {
+        var tls = HopClientTls.Of(_writer, ProcessServerPeer);
+        if (processServerId is not null && tls?.Own.HasCertificate != true)
+            throw new IOException($"the process server is pinned (--process-server-id {processServerId}) but the agent holds no certificate to check it with: register the agent (sragent register)");
+        return tls;
+    }
 
     async Task RunConnectionAsync(Action connected, CancellationToken outer)
     {
-        await using var hop = await HopConnector.ConnectAsync(processServer, HopClientTls.Of(_writer, ProcessServerPeer), "process server", outer).ConfigureAwait(false);
+        await using var hop = await HopConnector.ConnectAsync(processServer, ProcessServerTls(), "process server", outer).ConfigureAwait(false);
         var net = hop.Stream;
         var send = new BufferedStream(net, 1 << 20);
         var sender = new FrameSender(send);

@@ -13,6 +13,7 @@ var nbdTlsCertificate = new Option<string?>("--nbd-tls-certificate") { Descripti
 var nbdTlsKey = new Option<string?>("--nbd-tls-key") { Description = "PEM private key of --nbd-tls-certificate (a file only this user may read)" };
 var nbdTlsClientCa = new Option<string?>("--nbd-tls-client-ca") { Description = "PEM file of the CA certificate(s) whose client certificates may use the NBD export (mutual TLS; the system's trust store is not consulted)" };
 var ps = new Option<string?>("--process-server") { Description = "Process server data-path address HOST:PORT (or --process-server-file)" };
+var psId = new Option<string?>("--process-server-id") { Description = "The process server's component id (e.g. NODE-ps): only that one of the site's process servers is spoken to (needs the agent's certificate: sragent register)" };
 var psFile = new Option<string?>("--process-server-file") { Description = "No process server yet: serve NBD and capture every write (kept in the activity log), replicating nothing, until FILE holds HOST:PORT; then compare every disk with the replica (implies --compare-with-replica)" };
 var state = new Option<string>("--state-dir") { Description = "Directory for the agent's tracking state", DefaultValueFactory = _ => ".data/agent" };
 var bufferMb = new Option<int>("--buffer-mb") { Description = "Unacknowledged data held per disk before writers wait (MiB)", DefaultValueFactory = _ => 64 };
@@ -29,7 +30,7 @@ var holdFirstSync = new Option<string?>("--hold-first-sync") { Description = "Se
 var writerDir = new Option<string?>("--writer-dir") { Description = "Directory of the agent's writer identity (writer.key, writer.epoch); the --state-dir unless given. The process server binds each disk to this identity: a new one is refused until an operator releases the disk (srctl writer release)" };
 var overflow = new Option<string>("--on-full-buffer") { Description = "track: mark dirty regions and resend them (writes keep source speed); wait: writers wait for room", DefaultValueFactory = _ => "track" };
 
-var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, shutdownCommand, shutdownQmp, compare, holdFirstSync, psFile, nbdListenAny, nbdTlsCertificate, nbdTlsKey, nbdTlsClientCa, writerDir };
+var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, shutdownCommand, shutdownQmp, compare, holdFirstSync, psFile, psId, nbdListenAny, nbdTlsCertificate, nbdTlsKey, nbdTlsClientCa, writerDir };
 run.SetAction(async (parse, ct) =>
 {
     var asJson = parse.GetValue(json);
@@ -47,6 +48,9 @@ run.SetAction(async (parse, ct) =>
             parse.GetValue(ps) is { } psText ? HostPort.Parse("--process-server", psText) : null, Path.GetFullPath(parse.GetValue(state)!))
         {
             ProcessServerFile = parse.GetValue(psFile) is { } psPath ? Path.GetFullPath(psPath) : null,
+            ProcessServerId = parse.GetValue(psId) is { } pinned
+                ? SiteRecovery.Contracts.Storage.PathNames.IsOneComponent(pinned) ? pinned : throw new ArgumentException($"--process-server-id '{pinned}' is not a component id")
+                : null,
             BufferBytesPerDisk = (long)parse.GetValue(bufferMb) << 20,
             ActivityLogExtents = parse.GetValue(activityExtents) is >= 0 and <= 1 << 20 and var ext ? ext
                 : throw new ArgumentException($"--activity-log-extents {parse.GetValue(activityExtents)} is outside 0..{1 << 20}"),
