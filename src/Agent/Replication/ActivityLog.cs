@@ -208,9 +208,6 @@ public sealed class ActivityLog : IDisposable
         Persist();
     }
 
-    /// <summary>The last sequence written in extent <paramref name="extent"/> (long.MaxValue while a resend is owed).</summary>
-    public long LastSequenceOf(long extent) => _lastSequence.TryGetValue(extent, out var s) ? s : 0;
-
     void Touch(long extent, long sequence)
     {
         _lastSequence[extent] = sequence;

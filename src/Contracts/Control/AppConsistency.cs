@@ -11,8 +11,6 @@ public enum AppConsistencyFailure
     HookMissing,
     /// <summary>The machine's agent has no freeze hook configured.</summary>
     NoHooksConfigured,
-    /// <summary>The freeze ended (self-thaw after its limit) before the bookmark was marked.</summary>
-    ThawedEarly,
     /// <summary>
     /// This machine's freeze succeeded, but another member's of the same group bookmark did not, so the group's point
     /// is crash-consistent on every member. Not a failure of this machine: it raises no alert for it.

@@ -17,7 +17,6 @@ namespace SiteRecovery.Contracts.Wire;
 [JsonDerivedType(typeof(BookmarkInserted), "bookmark-inserted")]
 [JsonDerivedType(typeof(Refused), "refused")]
 [JsonDerivedType(typeof(ResyncNotice), "resync")]
-[JsonDerivedType(typeof(Progress), "progress")]
 [JsonDerivedType(typeof(BlockHashRequest), "block-hash-request")]
 [JsonDerivedType(typeof(BlockHashReply), "block-hash-reply")]
 [JsonDerivedType(typeof(HoldRequest), "hold-request")]
@@ -104,8 +103,6 @@ public sealed record Refused(string Reason) : ControlMessage;
 /// <summary>A disk's resync started or finished; <see cref="Sequence"/> is the last sequence before it started, or the one that completed it.</summary>
 public sealed record ResyncNotice(string DiskId, ResyncReason Reason, bool Completed, long Sequence) : ControlMessage;
 
-/// <summary>Periodic statistics from the sending side, for the operator's views.</summary>
-public sealed record Progress(string DiskId, long LastSequence, long BufferedBytes, double ResyncFraction) : ControlMessage;
 
 /// <summary>
 /// A resync asks for the replica's block hashes (XxHash3 of each block) so only differing blocks

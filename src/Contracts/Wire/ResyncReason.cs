@@ -15,7 +15,11 @@ public enum ResyncReason
     AgentRestartedWithoutTracking,
     /// <summary>The process server no longer holds the deltas the agent would resend.</summary>
     StreamGap,
-    /// <summary>A delta failed its checksum at a hop that no longer holds a good copy.</summary>
+    /// <summary>
+    /// A delta failed its checksum at a hop that no longer holds a good copy. Nothing produces it today (a damaged delta
+    /// is asked again from the hop before, which holds it until acknowledged); it stays because members travel by
+    /// number and the ones after it must keep theirs.
+    /// </summary>
     ChecksumMismatch,
     /// <summary>The agent's buffer was full: writes went to its dirty-region map and are sent again from the source.</summary>
     BufferOverflow,
