@@ -139,15 +139,27 @@ public sealed class CommitCaptureTests
             var folder = site.ReverseAgentFolder;
             var agentLog = Path.Combine(folder, "agent.log");
 
-            Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/commit", new { })).Status);
-            var servingDeadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
-            while (!(File.Exists(agentLog) && File.ReadAllText(agentLog).Contains("capturing: no process server until", StringComparison.Ordinal)))
+            // The running machine is paused (SIGSTOP) over the commit, so the move onto the agent cannot finish before the
+            // kill: its QMP greeting never comes. Without it the move of this small disk could end, and be recorded, in the
+            // moments between the agent's line and the kill (1 run in CI, on a loaded machine).
+            await ExternalTool.RunOkAsync("kill", ["-STOP", machinePid.ToString()], TimeSpan.FromSeconds(10));
+            DateTimeOffset killAt;
+            try
             {
-                if (DateTime.UtcNow > servingDeadline) throw new TimeoutException($"the commit's agent did not start within 1 min\n{target.Logs(60)}");
-                await Task.Delay(10);
+                Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/commit", new { })).Status);
+                var servingDeadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+                while (!(File.Exists(agentLog) && File.ReadAllText(agentLog).Contains("capturing: no process server until", StringComparison.Ordinal)))
+                {
+                    if (DateTime.UtcNow > servingDeadline) throw new TimeoutException($"the commit's agent did not start within 1 min\n{target.Logs(60)}");
+                    await Task.Delay(10);
+                }
+                killAt = DateTimeOffset.UtcNow;
+                await JobProcesses.CrashAsync(target);
             }
-            var killAt = DateTimeOffset.UtcNow;
-            await JobProcesses.CrashAsync(target);
+            finally
+            {
+                await ExternalTool.RunOkAsync("kill", ["-CONT", machinePid.ToString()], TimeSpan.FromSeconds(10));
+            }
             var agents = JobProcesses.AgentsOf(folder);
             seen.UnionWith(agents);
             var agentPid = Assert.Single(agents);
