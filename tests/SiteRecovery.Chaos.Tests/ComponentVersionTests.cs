@@ -58,17 +58,13 @@ public sealed class ComponentVersionTests : IDisposable
     [Fact]
     public async Task Components_report_their_version_and_one_newer_than_its_configuration_server_is_refused_by_name()
     {
-        using var config = new Node("cfg", "configuration,master-target", _dir["cfg"], _dir.Path);
-        await config.StartAsync();
-        Assert.Equal(HttpStatusCode.OK, (await config.Api.PostAsync("/api/vaults", new { name = "v1", region = "WestEurope" })).Status);
-        var key = (await config.Api.PostAsync("/api/vaults/v1/keys", new { })).Body!["key"]!.GetValue<string>();
-        var passphrase = (await config.Api.PostAsync("/api/configuration-servers",
-            new { id = "cs1", registrationKey = key, connectivity = "Internet", endpoints = new[] { "127.0.0.1:443" } })).Body!["passphrase"]!.GetValue<string>();
-        File.WriteAllText(_dir["pass.txt"], passphrase);
+        using var site = await TlsSite.StartAsync(_dir);
+        var config = site.Config;
+        var passphrase = File.ReadAllText(site.PassphraseFile);
 
         // A real agent registers: its version is this build's, as the configuration server's is.
         var agentDir = _dir["agent"];
-        var registered = await Agent("register", "--id", "vm1", "--api", config.ApiUrl, "--configuration-server", "cs1", "--passphrase-file", _dir["pass.txt"], "--state-dir", agentDir);
+        var registered = await Agent("register", "--id", "vm1", "--api", config.ApiUrl, "--configuration-server", "cs1", "--passphrase-file", site.PassphraseFile, "--state-dir", agentDir);
         Assert.True(registered.ExitCode == 0, registered.Output);
         var vm1 = Assert.Single(await Listed(config))!;
         Assert.Equal(("vm1", ProductVersion.Current), (vm1["componentId"]!.GetValue<string>(), vm1["version"]!.GetValue<string>()));
