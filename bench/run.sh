@@ -12,6 +12,9 @@
 #                                      interleaved A/B pairs, median and spread; writes bench/results/cpu-latest.json
 #   bench/run.sh tls [--pairs 5] [--mib 1024]   CPU-s/GiB that mutual TLS adds to one data-path hop (issue 15): the connection
 #                                      framework on loopback, plain and TLS 1.3 in interleaved pairs, both ends' CPU
+#   bench/run.sh azure [--mib 256] [--rounds 2] [--flush-ms 1000]   the master target's apply into its replica (issue 16): MB/s and
+#                                      requests per GiB into Azurite (127.0.0.1:10000) with and without write coalescing, a local
+#                                      replica and a plain SDK upload of the same bytes beside them; 256 MiB per run, scaled down
 #   other arguments go to the bench: --strict (exit 3 on a missed target), --work-dir DIR, --keep
 #   BENCH_NO_BUILD=1 skips the build (when the Release build is already there)
 set -euo pipefail

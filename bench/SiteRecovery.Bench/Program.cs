@@ -17,6 +17,7 @@ if (args is ["cpu", ..])
 }
 if (args is ["nbd-tls", ..]) return await NbdTlsBench.RunAsync(args[1..], CancellationToken.None);
 if (args is ["tls", ..]) return await TlsHopBench.RunAsync(args[1..], CancellationToken.None);
+if (args is ["azure", ..]) return await AzureReplicaBench.RunAsync(args[1..], CancellationToken.None);
 
 BenchOptions options;
 try { options = BenchOptions.Parse(args); }

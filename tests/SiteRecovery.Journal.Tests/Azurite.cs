@@ -19,7 +19,7 @@ internal static class Azurite
         StorageAccount.FromFile(AzuriteEmulator.WriteAccountFile(dir.Path, port, key));
 
     /// <summary>Options for tests: the shortest lease Azure allows, and a retry policy that rides out a few seconds of faults.</summary>
-    public static PageBlobReplicaOptions Options(string container, PageBlobRetryOptions? retry = null) => new(
+    public static PageBlobReplicaOptions Options(string container, PageBlobRetryOptions? retry = null, bool coalesce = true) => new(
         container, "", TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(5), PageBlobReplicaOptions.UploadPagesLimit,
-        retry ?? new PageBlobRetryOptions(5, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(20)));
+        retry ?? new PageBlobRetryOptions(5, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(20)), coalesce);
 }

@@ -8,10 +8,14 @@ namespace SiteRecovery.Journal.Tests;
 
 /// <summary>
 /// The replica conformance suite on Azure page blobs, against Azurite; plus what only a page blob has: the blob is a
-/// fixed VHD qemu reads back byte for byte, the page-blob size limit, and named permanent errors.
+/// fixed VHD qemu reads back byte for byte, the page-blob size limit, and named permanent errors. With write coalescing
+/// on (the shipped setting); <see cref="PageBlobUncoalescedConformanceTests"/> runs the same cases with it off.
 /// </summary>
-public sealed class PageBlobReplicaStoreConformanceTests : ReplicaStoreConformanceTests
+public class PageBlobReplicaStoreConformanceTests : ReplicaStoreConformanceTests
 {
+    /// <summary>Whether the stores of this run coalesce writes (<see cref="PageBlobReplicaOptions.CoalesceWrites"/>).</summary>
+    protected virtual bool Coalesce => true;
+
     private readonly TempDir _dir = new();
     private readonly string _container = Azurite.NewContainer("conf");
     private readonly StorageAccount _account;
@@ -22,7 +26,7 @@ public sealed class PageBlobReplicaStoreConformanceTests : ReplicaStoreConforman
         _account = Azurite.Account(_dir);
     }
 
-    protected override IReplicaStoreFactory Factory(string owner) => new PageBlobReplicaStoreFactory(_account, Azurite.Options(_container), owner);
+    protected override IReplicaStoreFactory Factory(string owner) => new PageBlobReplicaStoreFactory(_account, Azurite.Options(_container, coalesce: Coalesce), owner);
 
     private BlobContainerClient Container => new BlobServiceClient(Azurite.ConnectionString()).GetBlobContainerClient(_container);
 
@@ -131,13 +135,21 @@ public sealed class PageBlobReplicaStoreConformanceTests : ReplicaStoreConforman
         Assert.Contains("disk-auth", denied.Message);
         Assert.DoesNotContain(wrongKey, denied.ToString());
 
-        // The container deleted under an open store: the next write stops with the reason, naming the disk.
+        // The container deleted under an open store: the next write, or at the latest the flush that uploads it, stops with
+        // the reason, naming the disk; so does every write after it.
         await using var store = await Factory("o").OpenAsync("disk-gone", 8192);
         await store.WriteAsync(0, new byte[512]);
+        await store.FlushAsync();
         await Container.DeleteAsync();
-        var gone = await Assert.ThrowsAsync<PageBlobReplicaException>(() => store.WriteAsync(512, new byte[512]).AsTask());
+        var gone = await Assert.ThrowsAsync<PageBlobReplicaException>(async () =>
+        {
+            await store.WriteAsync(512, new byte[512]);
+            await store.FlushAsync();
+        });
         Assert.Equal(PageBlobFailureReason.ContainerNotFound, gone.Reason);
         Assert.Contains("disk disk-gone", gone.Message);
+        var after = await Assert.ThrowsAsync<PageBlobReplicaException>(() => store.WriteAsync(4096, new byte[512]).AsTask());
+        Assert.Equal(PageBlobFailureReason.ContainerNotFound, after.Reason);
     }
 
     private static string Run(string file, params string[] args)
@@ -151,4 +163,10 @@ public sealed class PageBlobReplicaStoreConformanceTests : ReplicaStoreConforman
         Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)}: exit {p.ExitCode}: {stderr}");
         return stdout.Result;
     }
+}
+
+/// <summary>The same page-blob cases with write coalescing off: one request per write, at once.</summary>
+public sealed class PageBlobUncoalescedConformanceTests : PageBlobReplicaStoreConformanceTests
+{
+    protected override bool Coalesce => false;
 }

@@ -9,7 +9,8 @@ namespace SiteRecovery.TestSupport;
 /// A loopback TCP proxy in front of a real service that can misbehave on command: pass bytes through, answer every HTTP
 /// request with 503 and Retry-After, or drop connections after the request reached the service and before its answer
 /// reached the client (so a write may be applied but never acknowledged). Switching to a fault also cuts every open
-/// pass-through connection, whatever it was doing. Counts what it did so a test can tell the faults really happened.
+/// pass-through connection, whatever it was doing. Counts what it did so a test can tell the faults really happened, and
+/// records every request it passed on (<see cref="Requests"/>), so a test can count what reached the service.
 /// </summary>
 public sealed class FaultProxy : IAsyncDisposable
 {
@@ -22,6 +23,7 @@ public sealed class FaultProxy : IAsyncDisposable
     private readonly Task _accepting;
     private volatile Mode _mode = Mode.Pass;
     private int _answered503, _dropped, _cut;
+    private readonly ConcurrentQueue<ProxiedRequest> _requests = new();
 
     private FaultProxy(int targetPort)
     {
@@ -39,6 +41,10 @@ public sealed class FaultProxy : IAsyncDisposable
     public int Dropped => Volatile.Read(ref _dropped);
     /// <summary>Pass-through connections cut when a fault began.</summary>
     public int Cut => Volatile.Read(ref _cut);
+    /// <summary>Every request passed on to the service, in the order their heads went through.</summary>
+    public IReadOnlyCollection<ProxiedRequest> Requests => _requests;
+    /// <summary>Forgets the requests recorded so far.</summary>
+    public void ClearRequests() => _requests.Clear();
 
     public void Set(Mode mode)
     {
@@ -74,7 +80,7 @@ public sealed class FaultProxy : IAsyncDisposable
             using var server = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             await server.ConnectAsync(IPAddress.Loopback, _targetPort, _stop.Token);
             if (mode == Mode.Pass) _open.TryAdd(client, 0);
-            var up = PumpAsync(client, server, dropAnswers: false);
+            var up = PumpAsync(client, server, dropAnswers: false, new RequestReader(_requests));
             var down = PumpAsync(server, client, dropAnswers: mode == Mode.DropAnswers);
             await Task.WhenAny(up, down);
             Reset(server);
@@ -93,7 +99,7 @@ public sealed class FaultProxy : IAsyncDisposable
     }
 
     /// <summary>Copies until either side ends; with <paramref name="dropAnswers"/> the first answer other than "100 Continue" ends it unsent.</summary>
-    private async Task PumpAsync(Socket from, Socket to, bool dropAnswers)
+    private async Task PumpAsync(Socket from, Socket to, bool dropAnswers, RequestReader? requests = null)
     {
         var buffer = new byte[64 * 1024];
         try
@@ -107,6 +113,7 @@ public sealed class FaultProxy : IAsyncDisposable
                     Interlocked.Increment(ref _dropped);
                     return;
                 }
+                requests?.Read(buffer.AsSpan(0, n));
                 await to.SendAsync(buffer.AsMemory(0, n), SocketFlags.None, _stop.Token);
             }
         }
@@ -170,4 +177,45 @@ public sealed class FaultProxy : IAsyncDisposable
         foreach (var socket in _open.Keys) Reset(socket);
         _stop.Dispose();
     }
+
+    /// <summary>Follows the HTTP/1.1 requests of one connection (heads and Content-Length bodies) and records each head.</summary>
+    private sealed class RequestReader(ConcurrentQueue<ProxiedRequest> into)
+    {
+        private readonly List<byte> _head = [];
+        private long _bodyLeft;
+
+        public void Read(ReadOnlySpan<byte> bytes)
+        {
+            while (bytes.Length > 0)
+            {
+                if (_bodyLeft > 0)
+                {
+                    var skip = (int)Math.Min(_bodyLeft, bytes.Length);
+                    _bodyLeft -= skip;
+                    bytes = bytes[skip..];
+                    continue;
+                }
+                _head.Add(bytes[0]);
+                bytes = bytes[1..];
+                var n = _head.Count;
+                if (n < 4 || _head[n - 4] != '\r' || _head[n - 3] != '\n' || _head[n - 2] != '\r' || _head[n - 1] != '\n') continue;
+                var lines = Encoding.ASCII.GetString(_head.ToArray()).Split("\r\n");
+                _head.Clear();
+                string? Header(string name) => lines.Skip(1).Where(l => l.StartsWith(name + ":", StringComparison.OrdinalIgnoreCase))
+                    .Select(l => l[(name.Length + 1)..].Trim()).FirstOrDefault();
+                var first = lines[0].Split(' ');
+                _bodyLeft = long.TryParse(Header("content-length"), out var length) ? length : 0;
+                into.Enqueue(new ProxiedRequest(first[0], first.Length > 1 ? first[1] : "", Header("x-ms-page-write"), _bodyLeft));
+            }
+        }
+    }
+}
+
+/// <summary>One request a <see cref="FaultProxy"/> passed on: method, target (path and query), x-ms-page-write, body length.</summary>
+public sealed record ProxiedRequest(string Method, string Target, string? PageWrite, long ContentLength)
+{
+    /// <summary>An UploadPages request (Put Page with x-ms-page-write: update).</summary>
+    public bool IsUploadPages => Method == "PUT" && Target.Contains("comp=page", StringComparison.Ordinal) && string.Equals(PageWrite, "update", StringComparison.OrdinalIgnoreCase);
+    /// <summary>A ClearPages request (Put Page with x-ms-page-write: clear).</summary>
+    public bool IsClearPages => Method == "PUT" && Target.Contains("comp=page", StringComparison.Ordinal) && string.Equals(PageWrite, "clear", StringComparison.OrdinalIgnoreCase);
 }

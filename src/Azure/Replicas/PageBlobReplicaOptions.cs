@@ -10,13 +10,17 @@ namespace SiteRecovery.Azure.Replicas;
 /// <param name="LeaseRenewInterval">How often the lease is renewed; well under <paramref name="LeaseDuration"/>.</param>
 /// <param name="MaxUploadBytes">The largest UploadPages request (Azure's limit is 4 MiB); larger writes are split.</param>
 /// <param name="Retry">The SDK's retry policy for transient errors.</param>
+/// <param name="CoalesceWrites">Consecutive writes (and zeroes) are gathered into one request of up to
+/// <paramref name="MaxUploadBytes"/>, uploaded when the next write cannot join it, a read overlaps it, or the master target
+/// flushes the replica; off, every write and zero is its own request(s) at once.</param>
 public sealed record PageBlobReplicaOptions(
     string Container,
     string BlobPrefix,
     TimeSpan LeaseDuration,
     TimeSpan LeaseRenewInterval,
     int MaxUploadBytes,
-    PageBlobRetryOptions Retry)
+    PageBlobRetryOptions Retry,
+    bool CoalesceWrites)
 {
     /// <summary>Azure's largest single UploadPages request.</summary>
     public const int UploadPagesLimit = 4 * 1024 * 1024;

@@ -14,20 +14,26 @@ namespace SiteRecovery.Azure.Replicas;
 /// <para>Invariants:</para>
 /// <list type="bullet">
 /// <item>Durability: a page write or clear is durable in the account when the service acknowledges it (Azure commits it
-/// to its replicas before answering; there is no write cache), so every completed <see cref="WriteAsync"/> and
-/// <see cref="ZeroAsync"/> is already durable and <see cref="FlushAsync"/> has nothing to push: it only reports a lost
-/// fence.</item>
-/// <item>Order: writes and zeroes run one at a time, each finished (acknowledged) before the next starts, so requests to
-/// overlapping ranges reach the blob in the order they were made. A retried request rewrites the same bytes at the same
-/// range: page writes are idempotent, so a retry never reorders or duplicates anything.</item>
-/// <item>Alignment: pages are 512 bytes. An unaligned write reads its edge sectors back, merges the new bytes in and
-/// uploads whole sectors; under the write lock nothing else changes those sectors meanwhile.</item>
+/// to its replicas before answering; there is no write cache). With <see cref="PageBlobReplicaOptions.CoalesceWrites"/>
+/// a write or zero may wait in this store's one pending run (see <c>PageBlobReplicaStore.Pending.cs</c>) until it is
+/// uploaded: <see cref="FlushAsync"/> uploads it before it returns, so nothing is durable, and no checkpoint of the master
+/// target moves past it, before its pages are acknowledged. Pending bytes are lost with the process, as an unflushed
+/// local file's are: the master target's redo from its journal rewrites them.</item>
+/// <item>Order: writes, zeroes and uploads run one at a time under <see cref="_mutate"/>; at most one run is pending, and
+/// it is uploaded before any request for another range is made, so requests to overlapping ranges reach the blob in the
+/// order they were made. A retried request rewrites the same bytes at the same range: page writes are idempotent, so a
+/// retry never reorders or duplicates anything.</item>
+/// <item>Alignment: pages are 512 bytes. An unaligned write reads its edge sectors back when it is uploaded, merges the
+/// new bytes in and uploads whole sectors; under the write lock, with every earlier run uploaded, nothing else changes
+/// those sectors meanwhile.</item>
+/// <item>Failure: an upload that fails for good stops the store: every later call throws that failure (naming it), so the
+/// master target stops the disk and reopens it from its journal, never skipping the run that failed.</item>
 /// <item>Fencing: the opener holds a blob lease (renewed while open); every write and clear carries the lease id, so
 /// the service refuses them from anyone else. A second opener is refused with <see cref="ReplicaFencedException"/>;
 /// a lost lease stops this store with <see cref="PageBlobFailureReason.LeaseLost"/>.</item>
 /// </list>
 /// </summary>
-public sealed class PageBlobReplicaStore : IReplicaStore
+public sealed partial class PageBlobReplicaStore : IReplicaStore
 {
     /// <summary>Azure's largest page blob (8 TiB) holds the disk and its footer: the largest disk a page-blob VHD can hold.</summary>
     public const long MaxDiskSize = (8L << 40) - VhdFooter.Length;
@@ -165,7 +171,12 @@ public sealed class PageBlobReplicaStore : IReplicaStore
         ReplicaRange.Check(DiskId, Size, offset, data.Length);
         if (data.Length == 0) return;
         await _mutate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try { await WriteLockedAsync(offset, data, cancellationToken).ConfigureAwait(false); }
+        try
+        {
+            ThrowIfStopped();
+            if (_options.CoalesceWrites) await BufferWriteAsync(offset, data, cancellationToken).ConfigureAwait(false);
+            else await WriteLockedAsync(offset, data, cancellationToken).ConfigureAwait(false);
+        }
         finally { _mutate.Release(); }
     }
 
@@ -177,44 +188,64 @@ public sealed class PageBlobReplicaStore : IReplicaStore
         await _mutate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var end = offset + length;
-            var innerStart = AlignUp(offset);
-            var innerEnd = AlignDown(end);
-            if (innerStart >= innerEnd)
-            {
-                // No whole page inside (under 1 KiB): zero bytes merged into the edge sectors.
-                await WriteLockedAsync(offset, new byte[length], cancellationToken).ConfigureAwait(false);
-                return;
-            }
-            if (offset < innerStart) await WriteLockedAsync(offset, new byte[innerStart - offset], cancellationToken).ConfigureAwait(false);
-            ThrowIfLeaseLost();
-            try
-            {
-                await _blob.ClearPagesAsync(new HttpRange(innerStart, innerEnd - innerStart), _leased, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-            {
-                throw PageBlobReplicaException.From(DiskId, BlobName, $"clear pages {innerStart}+{innerEnd - innerStart}", e);
-            }
-            if (innerEnd < end) await WriteLockedAsync(innerEnd, new byte[end - innerEnd], cancellationToken).ConfigureAwait(false);
+            ThrowIfStopped();
+            if (_options.CoalesceWrites) await BufferZeroAsync(offset, length, cancellationToken).ConfigureAwait(false);
+            else await ZeroLockedAsync(offset, length, cancellationToken).ConfigureAwait(false);
         }
         finally { _mutate.Release(); }
     }
 
-    public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
+    /// <summary>Zeroes at once: whole pages with ClearPages, edge bytes merged into their sectors. Holds <see cref="_mutate"/>.</summary>
+    async Task ZeroLockedAsync(long offset, long length, CancellationToken cancellationToken)
+    {
+        var end = offset + length;
+        var innerStart = AlignUp(offset);
+        var innerEnd = AlignDown(end);
+        if (innerStart >= innerEnd)
+        {
+            // No whole page inside (under 1 KiB): zero bytes merged into the edge sectors.
+            await WriteLockedAsync(offset, new byte[length], cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        if (offset < innerStart) await WriteLockedAsync(offset, new byte[innerStart - offset], cancellationToken).ConfigureAwait(false);
+        await ClearAsync(innerStart, innerEnd - innerStart, cancellationToken).ConfigureAwait(false);
+        if (innerEnd < end) await WriteLockedAsync(innerEnd, new byte[end - innerEnd], cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads the blob; a pending run the range overlaps is uploaded first, so a read sees every completed write.</summary>
+    public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
         ReplicaRange.Check(DiskId, Size, offset, buffer.Length);
-        return buffer.Length == 0 ? ValueTask.CompletedTask : new ValueTask(ReadRawAsync(offset, buffer, cancellationToken));
+        if (buffer.Length == 0) return;
+        if (PendingOverlaps(offset, buffer.Length))
+        {
+            await _mutate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                ThrowIfStopped();
+                if (PendingOverlaps(offset, buffer.Length)) await UploadPendingAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally { _mutate.Release(); }
+        }
+        await ReadRawAsync(offset, buffer, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Page writes are durable once acknowledged (see the class's invariants): this only surfaces a lost fence.</summary>
-    public ValueTask FlushAsync(CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Uploads the pending run (page writes are durable once acknowledged: see the class's invariants) and reports a lost
+    /// fence or an earlier failure. Covers every write and zero completed before it was called.
+    /// </summary>
+    public async ValueTask FlushAsync(CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
-        ThrowIfLeaseLost();
-        return ValueTask.CompletedTask;
+        await _mutate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ThrowIfStopped();
+            await UploadPendingAsync(cancellationToken).ConfigureAwait(false);
+            ThrowIfLeaseLost();
+        }
+        finally { _mutate.Release(); }
     }
 
     /// <summary>Merges an unaligned write into its edge sectors, then uploads whole sectors. Holds <see cref="_mutate"/>.</summary>
@@ -270,6 +301,20 @@ public sealed class PageBlobReplicaStore : IReplicaStore
                 throw PageBlobReplicaException.From(DiskId, BlobName, $"upload pages {offset + done}+{n}", e);
             }
             done += n;
+        }
+    }
+
+    /// <summary>ClearPages of whole sectors at an aligned offset (one request: a clear carries no body).</summary>
+    async Task ClearAsync(long offset, long length, CancellationToken ct)
+    {
+        ThrowIfLeaseLost();
+        try
+        {
+            await _blob.ClearPagesAsync(new HttpRange(offset, length), _leased, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            throw PageBlobReplicaException.From(DiskId, BlobName, $"clear pages {offset}+{length}", e);
         }
     }
 
@@ -360,6 +405,7 @@ public sealed class PageBlobReplicaStore : IReplicaStore
         }
         finally
         {
+            ReturnRunBuffer();
             _mutate.Release();
             _stop.Dispose();
         }

@@ -71,7 +71,8 @@ public static class ReplicaStores
                 (int)DataPathSettings.Number(c, $"{Azure}.retry.max-retries", 0, 100),
                 DataPathSettings.Duration(c, $"{Azure}.retry.delay"),
                 DataPathSettings.Duration(c, $"{Azure}.retry.max-delay"),
-                DataPathSettings.Duration(c, $"{Azure}.retry.network-timeout")));
+                DataPathSettings.Duration(c, $"{Azure}.retry.network-timeout")),
+            c.GetBoolean(DataPathSettings.Key($"{Azure}.coalesce-writes"), true));
         try { options.Validate(); }
         catch (ArgumentException e) { throw new ArgumentException($"{DataPathSettings.Key(Azure)}: {e.Message}"); }
         return options;

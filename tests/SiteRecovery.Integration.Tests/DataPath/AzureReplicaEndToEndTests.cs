@@ -59,9 +59,7 @@ public sealed class AzureReplicaEndToEndTests
             Assert.Equal(Tools.Sha256(site.DiskPaths[0]), Tools.Sha256(latest));
 
             // The replica itself is the page blob: the disk's bytes, then a fixed-VHD footer of its size.
-            var blob = (await blobs.GetBlobClient("disk1.vhd").DownloadContentAsync()).Value.Content.ToArray();
-            Assert.Equal(Size + 512, blob.Length);
-            Assert.Equal(Tools.Sha256(site.DiskPaths[0]), Convert.ToHexString(SHA256.HashData(blob.AsSpan(0, (int)Size))));
+            var blob = await BlobCatchesUp(blobs, site.DiskPaths[0]);
             Assert.Equal(Size, VhdFooter.Parse(blob.AsSpan((int)Size)).CurrentSize);
         }
         finally
@@ -149,13 +147,32 @@ public sealed class AzureReplicaEndToEndTests
             var output = Path.Combine(site.Root, "after.img");
             await site.Target.RecoverAsync("disk1", bm.Sequences["disk1"], output, null, default);
             Assert.Equal(Tools.Sha256(site.DiskPaths[0]), Tools.Sha256(output));
-            var blob = (await Container(container).GetBlobClient("disk1.vhd").DownloadContentAsync()).Value.Content.ToArray();
-            Assert.Equal(Tools.Sha256(site.DiskPaths[0]), Convert.ToHexString(SHA256.HashData(blob.AsSpan(0, (int)Size))));
+            await BlobCatchesUp(Container(container), site.DiskPaths[0]);
         }
         finally
         {
             await Container(container).DeleteIfExistsAsync();
             Directory.Delete(secrets, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// The page blob of disk1 once it holds the source disk's bytes (then its footer). The master target uploads coalesced
+    /// writes when it flushes the replica (at most every replica-flush-interval, an idle disk at its retention pass), so the
+    /// blob may trail the latest write by that long; never by more.
+    /// </summary>
+    internal static async Task<byte[]> BlobCatchesUp(BlobContainerClient blobs, string sourcePath, int seconds = 30)
+    {
+        var want = Tools.Sha256(sourcePath);
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (true)
+        {
+            var blob = (await blobs.GetBlobClient("disk1.vhd").DownloadContentAsync()).Value.Content.ToArray();
+            Assert.Equal(Size + 512, blob.Length);
+            var got = Convert.ToHexString(SHA256.HashData(blob.AsSpan(0, (int)Size)));
+            if (got == want) return blob;
+            Assert.True(DateTime.UtcNow < deadline, $"the page blob's disk bytes: got sha256 {got}, want the source's {want} (waited {seconds} s for the replica flush)");
+            await Task.Delay(250);
         }
     }
 

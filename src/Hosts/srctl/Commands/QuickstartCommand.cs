@@ -20,10 +20,11 @@ public static class QuickstartCommand
         var sizeMb = new Option<int>("--size-mb") { Description = "Size of each protected disk", DefaultValueFactory = _ => 256 };
         var dir = new Option<string?>("--dir") { Description = "Work directory (default .data/quickstart-<time>)" };
         var configuration = new Option<string>("--configuration") { Description = "Build configuration of the hosts", DefaultValueFactory = _ => "Release" };
-        var cmd = new Command("quickstart", "Protect, replicate, bookmark, recover and verify a machine's two disks, then test-fail it over and clean up, on an all-in-one site") { sizeMb, dir, configuration };
+        var nodeConfig = new Option<string?>("--node-config") { Description = "HOCON overrides for the node (srnode --config), e.g. page-blob replicas (quickstart.sh --azurite)" };
+        var cmd = new Command("quickstart", "Protect, replicate, bookmark, recover and verify a machine's two disks, then test-fail it over and clean up, on an all-in-one site") { sizeMb, dir, configuration, nodeConfig };
         cmd.SetAction(async (parse, ct) =>
         {
-            try { return await RunAsync(parse.GetValue(sizeMb), parse.GetValue(dir), parse.GetValue(configuration)!, ct); }
+            try { return await RunAsync(parse.GetValue(sizeMb), parse.GetValue(dir), parse.GetValue(configuration)!, parse.GetValue(nodeConfig), ct); }
             catch (Exception e) when (e is InvalidOperationException or IOException or ApiException or TimeoutException)
             {
                 AnsiConsole.MarkupLine($"[red]quickstart failed:[/] {Markup.Escape(e.Message)}");
@@ -33,7 +34,7 @@ public static class QuickstartCommand
         return cmd;
     }
 
-    static async Task<int> RunAsync(int sizeMb, string? dir, string configuration, CancellationToken ct)
+    static async Task<int> RunAsync(int sizeMb, string? dir, string configuration, string? nodeConfig, CancellationToken ct)
     {
         if (sizeMb is < 64 or > 65536) throw new InvalidOperationException($"--size-mb {sizeMb} is outside 64..65536 (the boot disk holds a 64 MiB guest)");
         var total = Stopwatch.StartNew();
@@ -72,7 +73,8 @@ public static class QuickstartCommand
                 }
 
                 var start = progress.AddTask("start node (all roles, SQLite journal)", maxValue: 1);
-                site.Start("srnode", node, $"run --id quickstart --data \"{Path.Combine(work, "node")}\" --recovery-dir \"{work}\" --ps-listen 127.0.0.1:{psPort} --mt-listen 127.0.0.1:{mtPort} --api {apiUrl}");
+                site.Start("srnode", node, $"run --id quickstart --data \"{Path.Combine(work, "node")}\" --recovery-dir \"{work}\" --ps-listen 127.0.0.1:{psPort} --mt-listen 127.0.0.1:{mtPort} --api {apiUrl}" +
+                    (nodeConfig is null ? "" : $" --config \"{Path.GetFullPath(nodeConfig)}\""));
                 await WaitAsync(async () => { await api.GetAsync("api/status", ct); return true; }, TimeSpan.FromSeconds(60), "node API");
                 start.Increment(1);
 
