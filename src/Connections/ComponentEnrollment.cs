@@ -83,6 +83,25 @@ public static class ComponentEnrollment
     }
 
     /// <summary>
+    /// Renews and stores the certificate held in <paramref name="directory"/> when less than <paramref name="renewBelow"/>
+    /// of its lifetime is left at <paramref name="now"/> (see <see cref="RenewAsync"/>); null when it is not due yet. The
+    /// files are replaced atomically: a connection reading them sees the old certificate or the new one, never half of one.
+    /// </summary>
+    public static async Task<EnrollmentCertificates?> RenewIfDueAsync(HttpClient http, string configurationServerId, string componentId, string directory,
+        double renewBelow, DateTimeOffset now, CancellationToken ct)
+    {
+        using (var current = X509CertificateLoader.LoadCertificateFromFile(Path.Combine(directory, EnrollmentCertificates.CertificateFileName)))
+        {
+            var left = current.NotAfter.ToUniversalTime() - now.UtcDateTime;
+            if (left.Ticks >= renewBelow * (current.NotAfter - current.NotBefore).Ticks) return null;
+        }
+        using var key = WriterIdentity.Open(directory);
+        var renewed = await RenewAsync(http, configurationServerId, componentId, key, directory, ct);
+        renewed.Store(directory);
+        return renewed;
+    }
+
+    /// <summary>
     /// What an issuance brought back, checked before anything is kept: a certificate for this very key, issued by the
     /// authority sent with it, which must be <paramref name="pinnedAuthorityPem"/> when one is pinned.
     /// </summary>

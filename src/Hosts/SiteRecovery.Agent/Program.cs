@@ -3,6 +3,7 @@ using System.Net;
 using System.Text.Json;
 using SiteRecovery.Agent;
 using SiteRecovery.Agent.Consistency;
+using SiteRecovery.Connections;
 using SiteRecovery.Contracts.Wire;
 
 var id = new Option<string>("--id") { Description = "Agent id (unique per protected machine)", DefaultValueFactory = _ => Environment.MachineName };
@@ -13,6 +14,8 @@ var nbdTlsCertificate = new Option<string?>("--nbd-tls-certificate") { Descripti
 var nbdTlsKey = new Option<string?>("--nbd-tls-key") { Description = "PEM private key of --nbd-tls-certificate (a file only this user may read)" };
 var nbdTlsClientCa = new Option<string?>("--nbd-tls-client-ca") { Description = "PEM file of the CA certificate(s) whose client certificates may use the NBD export (mutual TLS; the system's trust store is not consulted)" };
 var ps = new Option<string?>("--process-server") { Description = "Process server data-path address HOST:PORT (or --process-server-file)" };
+var renewBelow = new Option<double>("--certificate-renew-below") { Description = "A registered agent renews its certificate once less than this fraction of its lifetime is left", DefaultValueFactory = _ => 1 / 3.0 };
+var renewCheck = new Option<double>("--certificate-check-interval") { Description = "Seconds between a registered agent's checks of its certificate's validity", DefaultValueFactory = _ => 3600 };
 var psId = new Option<string?>("--process-server-id") { Description = "The process server's component id (e.g. NODE-ps): only that one of the site's process servers is spoken to (needs the agent's certificate: sragent register)" };
 var psFile = new Option<string?>("--process-server-file") { Description = "No process server yet: serve NBD and capture every write (kept in the activity log), replicating nothing, until FILE holds HOST:PORT; then compare every disk with the replica (implies --compare-with-replica)" };
 var state = new Option<string>("--state-dir") { Description = "Directory for the agent's tracking state", DefaultValueFactory = _ => ".data/agent" };
@@ -30,11 +33,12 @@ var holdFirstSync = new Option<string?>("--hold-first-sync") { Description = "Se
 var writerDir = new Option<string?>("--writer-dir") { Description = "Directory of the agent's writer identity (writer.key, writer.epoch); the --state-dir unless given. The process server binds each disk to this identity: a new one is refused until an operator releases the disk (srctl writer release)" };
 var overflow = new Option<string>("--on-full-buffer") { Description = "track: mark dirty regions and resend them (writes keep source speed); wait: writers wait for room", DefaultValueFactory = _ => "track" };
 
-var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, shutdownCommand, shutdownQmp, compare, holdFirstSync, psFile, psId, nbdListenAny, nbdTlsCertificate, nbdTlsKey, nbdTlsClientCa, writerDir };
+var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, shutdownCommand, shutdownQmp, compare, holdFirstSync, psFile, psId, renewBelow, renewCheck, nbdListenAny, nbdTlsCertificate, nbdTlsKey, nbdTlsClientCa, writerDir };
 run.SetAction(async (parse, ct) =>
 {
     var asJson = parse.GetValue(json);
     void Log(string m) => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {m}");
+    Task LogAndSkip(string m) { Log(m); return Task.CompletedTask; }
     try
     {
         var parsedDisks = parse.GetValue(disks)!.Select(spec =>
@@ -73,6 +77,7 @@ run.SetAction(async (parse, ct) =>
                 HookTimeout = HookTimeoutOf(parse.GetValue(hookTimeout)),
             },
         };
+        var (renewFraction, renewEvery) = (RenewBelowOf(parse.GetValue(renewBelow)), CheckIntervalOf(parse.GetValue(renewCheck)));
         if (options.BufferBytesPerDisk < 1 << 20) throw new ArgumentException($"--buffer-mb {parse.GetValue(bufferMb)} is below 1");
         await using var agent = new MobilityAgent(options, Log);
         var stop = new CancellationTokenSource();
@@ -83,6 +88,13 @@ run.SetAction(async (parse, ct) =>
         await agent.StartAsync(startCts.Token);
         var ready = new { @event = "ready", agent = options.AgentId, nbd = agent.NbdEndpoint?.ToString(), nbdTls = tls is not null, disks = parsedDisks.Select(d => d.Name) };
         Console.WriteLine(asJson ? JsonSerializer.Serialize(ready) : $"ready: NBD{(tls is null ? "" : " (TLS with client certificates)")} at {ready.nbd}, disks {string.Join(", ", ready.disks)}");
+        // A registered agent renews its own certificate (sragent register left where, beside the key).
+        var keys = options.WriterDirectory ?? options.StateDirectory;
+        var renewing = EnrollmentRecord.Load(keys) is { } enrolled && File.Exists(Path.Combine(keys, EnrollmentCertificates.CertificateFileName))
+            ? enrolled.ComponentId == options.AgentId
+                ? SiteRecovery.Agent.Host.CertificateRenewalLoop.RunAsync(keys, enrolled, renewFraction, renewEvery, Log, startCts.Token)
+                : LogAndSkip($"certificate renewal: the certificate in '{keys}' was registered for {enrolled.ComponentId}, not {options.AgentId}; not renewed")
+            : Task.CompletedTask;
         var stopped = Task.Delay(Timeout.Infinite, startCts.Token);
         if (await Task.WhenAny(stopped, agent.ReplicationEnded) != stopped && !startCts.IsCancellationRequested)
         {
@@ -91,6 +103,7 @@ run.SetAction(async (parse, ct) =>
             return 1;
         }
         Log("stopping: waiting for outstanding deltas to be acknowledged");
+        await renewing;
         return 0;
     }
     catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or FormatException)
@@ -99,6 +112,12 @@ run.SetAction(async (parse, ct) =>
         return 2;
     }
 });
+
+static double RenewBelowOf(double fraction) => fraction is > 0 and < 1 ? fraction
+    : throw new ArgumentException($"--certificate-renew-below {fraction}: a fraction of the certificate's lifetime, above 0 and below 1");
+
+static TimeSpan CheckIntervalOf(double seconds) => double.IsFinite(seconds) && seconds is >= 1 and <= 7 * 86400 ? TimeSpan.FromSeconds(seconds)
+    : throw new ArgumentException($"--certificate-check-interval {seconds}: seconds from 1 to {7 * 86400}");
 
 // The range (naming the flag) is FreezeOptions.Validate's; here only what a TimeSpan cannot hold (NaN, infinity, huge).
 static TimeSpan HookTimeoutOf(double seconds) =>

@@ -35,6 +35,8 @@ static class RegisterCommand
                 var agentId = parse.GetValue(id)!;
                 var issued = (await ComponentEnrollment.RegisterAsync(http, parse.GetValue(server)!, agentId, ComponentKind.Agent, passphrase, key.PublicKey, ct))!;
                 issued.Store(folder);
+                // Where it registered, so that `sragent run` renews the certificate by itself before it ends.
+                new EnrollmentRecord(parse.GetValue(api)!, parse.GetValue(server)!, agentId, parse.GetValue(caFile) is { } caPath ? Path.GetFullPath(caPath) : null).Store(folder);
                 var certificate = Path.Combine(folder, EnrollmentCertificates.CertificateFileName);
                 Console.WriteLine(parse.GetValue(json)
                     ? JsonSerializer.Serialize(new { @event = "registered", agent = agentId, keySha256 = issued.KeySha256, certificate, notAfter = issued.NotAfter.ToUniversalTime() })

@@ -53,18 +53,10 @@ public static class ComponentRegistration
         foreach (var componentId in componentIds)
         {
             var folder = Path.Combine(keysDirectory, componentId);
-            var file = Path.Combine(folder, EnrollmentCertificates.CertificateFileName);
             try
             {
-                using (var current = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(file))
-                {
-                    var left = current.NotAfter.ToUniversalTime() - now.UtcDateTime;
-                    if (left.Ticks >= renewBelow * (current.NotAfter - current.NotBefore).Ticks) continue;
-                }
-                using var key = WriterIdentity.Open(folder);
-                var renewed = await ComponentEnrollment.RenewAsync(http, s.ConfigurationServerId, componentId, key, folder, ct);
-                renewed.Store(folder);
-                log($"{componentId}: certificate renewed (same key {renewed.KeySha256[..16]}), valid until {renewed.NotAfter:u}");
+                if (await ComponentEnrollment.RenewIfDueAsync(http, s.ConfigurationServerId, componentId, folder, renewBelow, now, ct) is { } renewed)
+                    log($"{componentId}: certificate renewed (same key {renewed.KeySha256[..16]}), valid until {renewed.NotAfter:u}");
             }
             catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
             {
