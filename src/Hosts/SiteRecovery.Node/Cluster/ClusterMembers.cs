@@ -39,10 +39,9 @@ public sealed record ClusterMembersView(string Self, string? Leader, string? Old
         if (text.Contains("://", StringComparison.Ordinal))
         {
             try { wanted = Address.Parse(text); }
-            catch (Exception e) when (e is UriFormatException or ArgumentException or FormatException)
-            {
+            catch (Exception e) when (e is UriFormatException or ArgumentException or FormatException) { wanted = null; }
+            if (wanted is not { Host.Length: > 0, Port: > 0 })
                 return (null, ClusterAddressRefusal.BadAddress, $"'{text}' is not a cluster address (akka.tcp://{ClusterSettings.SystemName}@HOST:PORT or HOST:PORT)");
-            }
         }
         else
         {

@@ -18,8 +18,9 @@ public sealed record ClusterEndpoint(string Host, int Port)
         if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) || port > 65535)
             throw new ArgumentException($"{what} '{text}' is not HOST:PORT");
         var host = text[..colon];
-        if (host.StartsWith('[') && host.EndsWith(']')) host = host[1..^1];
-        if (host.Length == 0 || host.Contains(':') && !IPAddress.TryParse(host, out _))
+        var bracketed = host.StartsWith('[') && host.EndsWith(']');
+        if (bracketed) host = host[1..^1];
+        if (host.Length == 0 || host.Contains(':') && (!bracketed || !IPAddress.TryParse(host, out _)))
             throw new ArgumentException($"{what} '{text}' is not HOST:PORT (an IPv6 address goes in brackets)");
         return new ClusterEndpoint(host, port);
     }
