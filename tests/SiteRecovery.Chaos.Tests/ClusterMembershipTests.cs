@@ -101,7 +101,7 @@ public sealed class ClusterMembershipTests
     }
 
     [Fact]
-    public async Task A_seeded_node_joins_the_first_both_list_two_up_members_and_the_second_leaves_and_exits()
+    public async Task A_seeded_node_joins_the_first_both_list_two_up_members_and_the_second_leaves_and_exits_0_and_downed_exits_3()
     {
         using var dir = new TempDir("cluster-two");
         using var first = new Node("c1", "all", dir["c1"], dir.Path);
@@ -139,5 +139,15 @@ public sealed class ClusterMembershipTests
         Assert.True(second.Process.HasLine(l => l.Contains("left the cluster: its data path stops and the process exits", StringComparison.Ordinal)), second.Logs(80));
         var alone = await SrctlMembersUntilAsync(first, m => m["members"]!.AsArray().Count == 1, "the first alone", Logs);
         Assert.Equal("up", Self(alone)["status"]!.GetValue<string>());
+
+        // Started again on its data it joins again; downed, it stops the same way but exits 3, for a supervisor to restart it.
+        await second.StartAsync();
+        var back = await SrctlMembersUntilAsync(first, TwoUp, "the second back", Logs);
+        var again = back["members"]!.AsArray().Single(m => !m!["self"]!.GetValue<bool>())!["endpoint"]!.GetValue<string>();
+        await ExternalTool.RunOkAsync("dotnet", [Srctl, "cluster", "down", again, "--api", first.ApiUrl, "--token-file", first.AdminTokenFile], TimeSpan.FromMinutes(1));
+        var downed = await second.Process!.WaitForExitAsync(TimeSpan.FromSeconds(40));
+        Assert.True(downed == 3, $"the downed node exited with {downed}\n{second.Logs(80)}");
+        Assert.True(second.Process.HasLine(l => l.Contains("was downed by the cluster", StringComparison.Ordinal)), second.Logs(80));
+        await SrctlMembersUntilAsync(first, m => m["members"]!.AsArray().Count == 1, "the first alone after the down", Logs);
     }
 }
