@@ -52,7 +52,7 @@ run.SetAction(async (parse, ct) =>
     // The site's authority lives with the configuration role: it certifies the keys of the components that register there.
     SiteRecovery.Node.Access.SiteAuthority? authority = null;
     SiteRecovery.Node.Access.ApiTls apiTls;
-    SiteRecovery.Node.Cluster.ClusterSettings clusterSettings;
+    ClusterSettings clusterSettings;
     // Revoked certificates as the journal records them, for the API and for the data path's peer checks.
     var revocations = new SiteRecovery.Node.Access.RevocationList();
     try
@@ -79,7 +79,7 @@ run.SetAction(async (parse, ct) =>
         DataPathSettings.GroupSchedule(options.DataPath);
         failoverSettings = SiteRecovery.Node.Failover.FailoverSettings.Load(parse.GetValue(configFile));
         apiSettings = SiteRecovery.Node.Access.ApiSettings.Load(parse.GetValue(configFile));
-        clusterSettings = SiteRecovery.Node.Cluster.ClusterSettings.Load(parse.GetValue(configFile), parse.GetValue(clusterListen), parse.GetValue(clusterSeed) ?? [], parse.GetValue(clusterListenAny));
+        clusterSettings = ClusterSettings.Load(parse.GetValue(configFile), parse.GetValue(clusterListen), parse.GetValue(clusterSeed) ?? [], parse.GetValue(clusterListenAny));
         peerTokens = SiteRecovery.Node.Access.PeerTokens.Open(parse.GetValue(peerTokenFile));
         if (!Uri.TryCreate(options.ApiUrl, UriKind.Absolute, out var apiUri) || apiUri.Scheme is not ("http" or "https"))
             throw new ArgumentException($"--api '{options.ApiUrl}' is not an http or https URL");
@@ -149,8 +149,8 @@ run.SetAction(async (parse, ct) =>
     builder.Services.AddSingleton(revocations);
     builder.Services.AddSingleton<SiteRecovery.Node.Access.FailedAuthentications>();
     builder.Services.AddSingleton<SiteRecovery.Node.Access.ApiAudit>();
-    var clusterExit = new SiteRecovery.Node.Cluster.ClusterExit();
-    builder.Services.AddAkka(SiteRecovery.Node.Cluster.ClusterSettings.SystemName, (b, services) =>
+    var clusterExit = new ClusterExit();
+    builder.Services.AddAkka(ClusterSettings.SystemName, (b, services) =>
     {
         foreach (var concern in new[] { "akka.hocon", "persistence-query.hocon", "cluster.hocon" })
             b.AddHocon(Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "hocon", concern))), HoconAddMode.Prepend);
