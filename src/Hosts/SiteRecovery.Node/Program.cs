@@ -6,6 +6,7 @@ using SiteRecovery.Node;
 using SiteRecovery.Node.Api;
 using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Node.Access;
+using SiteRecovery.Node.Cluster;
 
 var id = new Option<string>("--id") { Description = "Node id", DefaultValueFactory = _ => "node1" };
 var roles = new Option<string>("--roles") { Description = "Roles to run: all, or a comma list of configuration, process-server, master-target", DefaultValueFactory = _ => "all" };
@@ -33,11 +34,14 @@ var registerCaFile = new Option<string?>("--register-ca-file") { Description = "
 var replicaFile = new Option<string[]>(ReplicaFiles.Flag) { Description = "Master target: keep disk DISK's replica in the existing file PATH (DISK=PATH, repeatable), e.g. the original disk when reprotecting; its size must equal the disk's", AllowMultipleArgumentsPerToken = false };
 var configFile = new Option<string?>("--config") { Description = "HOCON file with data-path overrides (see hocon/datapath.hocon)" };
 var journalKeyFile = new Option<string?>(SiteRecovery.Node.Access.JournalKeyFile.Flag) { Description = "Key (32 bytes, 0600) that seals secrets in the journal; made if missing (default: <data>/keys/journal.key; nodes sharing a journal share it)" };
+var clusterListen = new Option<string?>("--cluster-listen") { Description = "HOST:PORT the node's cluster remoting listens on, HOST being the address other nodes reach it by (default 127.0.0.1:0: a free port on loopback; see hocon/cluster.hocon)" };
+var clusterSeed = new Option<string[]>("--cluster-seed") { Description = "HOST:PORT of a node to join, as it listens (repeatable); none: the node forms a cluster of its own", AllowMultipleArgumentsPerToken = false };
+var clusterListenAny = new Option<bool>("--cluster-listen-any") { Description = "Let the cluster listen beyond loopback (cluster links are neither encrypted nor authenticated yet)" };
 var peerTokenFile = new Option<string?>(SiteRecovery.Node.Access.PeerTokens.Flag) { Description = "File (0600) of tokens this node presents to other sites' APIs, one 'API_URL TOKEN' line each: a failback waits on the original site and returns machines there" };
 
 var run = new Command("run", "Run a SiteRecovery node") { id, roles, data, psListen, mtListen, mt, api, provider, connection, connectionFile, configFile, registerApi, registerServer, passphraseFile, registerCaFile, replicaFile,
     recoveryDir, exportsListenAny, maxExports, peerTokenFile, journalKeyFile, apiCertificate, apiCertificateKey,
-    exportsTlsCertificate, exportsTlsKey, exportsTlsClientCa };
+    exportsTlsCertificate, exportsTlsKey, exportsTlsClientCa, clusterListen, clusterSeed, clusterListenAny };
 run.SetAction(async (parse, ct) =>
 {
     NodeOptions options;
@@ -48,6 +52,7 @@ run.SetAction(async (parse, ct) =>
     // The site's authority lives with the configuration role: it certifies the keys of the components that register there.
     SiteRecovery.Node.Access.SiteAuthority? authority = null;
     SiteRecovery.Node.Access.ApiTls apiTls;
+    ClusterSettings clusterSettings;
     // Revoked certificates as the journal records them, for the API and for the data path's peer checks.
     var revocations = new SiteRecovery.Node.Access.RevocationList();
     try
@@ -74,6 +79,7 @@ run.SetAction(async (parse, ct) =>
         DataPathSettings.GroupSchedule(options.DataPath);
         failoverSettings = SiteRecovery.Node.Failover.FailoverSettings.Load(parse.GetValue(configFile));
         apiSettings = SiteRecovery.Node.Access.ApiSettings.Load(parse.GetValue(configFile));
+        clusterSettings = ClusterSettings.Load(parse.GetValue(configFile), parse.GetValue(clusterListen), parse.GetValue(clusterSeed) ?? [], parse.GetValue(clusterListenAny));
         peerTokens = SiteRecovery.Node.Access.PeerTokens.Open(parse.GetValue(peerTokenFile));
         if (!Uri.TryCreate(options.ApiUrl, UriKind.Absolute, out var apiUri) || apiUri.Scheme is not ("http" or "https"))
             throw new ArgumentException($"--api '{options.ApiUrl}' is not an http or https URL");
@@ -143,10 +149,13 @@ run.SetAction(async (parse, ct) =>
     builder.Services.AddSingleton(revocations);
     builder.Services.AddSingleton<SiteRecovery.Node.Access.FailedAuthentications>();
     builder.Services.AddSingleton<SiteRecovery.Node.Access.ApiAudit>();
-    builder.Services.AddAkka("siterecovery", (b, services) =>
+    var clusterExit = new ClusterExit();
+    builder.Services.AddAkka(ClusterSettings.SystemName, (b, services) =>
     {
-        foreach (var concern in new[] { "akka.hocon", "persistence-query.hocon" })
+        foreach (var concern in new[] { "akka.hocon", "persistence-query.hocon", "cluster.hocon" })
             b.AddHocon(Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "hocon", concern))), HoconAddMode.Prepend);
+        b.AddSiteRecoveryCluster(clusterSettings, options.Roles, () => services.GetRequiredService<IHostApplicationLifetime>(), clusterExit,
+            () => services.GetRequiredService<ILoggerFactory>().CreateLogger("SiteRecovery.Cluster"));
         if (options.Roles.HasFlag(NodeRoles.Configuration))
             b.AddSiteRecoveryPersistence(options.Persistence).AddControlPlaneActors().AddRegistrationActors().AddProtectionActors().AddAlerting()
              .AddJobsProjection().AddApiAudit(options.NodeId).AddRevocationFeed(revocations);
@@ -161,6 +170,9 @@ run.SetAction(async (parse, ct) =>
                  () => SiteRecovery.Node.Failover.DrillSchedules.Paths(services, options));
         }
     });
+    // Registered before the data path, so stopped after it: a leave or a down waits here until the data path has stopped.
+    builder.Services.AddSingleton(clusterExit);
+    builder.Services.AddHostedService(_ => clusterExit);
     builder.Services.AddSingleton<DataPathService>();
     builder.Services.AddSingleton<GroupBookmarks>();
     builder.Services.AddSingleton<BookmarkNames>();
@@ -192,6 +204,7 @@ run.SetAction(async (parse, ct) =>
         ControlPlaneEndpoints.Map(app, options, () => dataPath.MasterTargetId, () => dataPath.ProcessServerId, authority, apiSettings);
         RecoveryPlanEndpoints.Map(app, options);
         SiteAuthorityEndpoints.Map(app, options, authority, apiSettings, revocations);
+        ClusterEndpoints.Map(app);
         SiteRecovery.Node.Access.ApiAccessTable.Check(((IEndpointRouteBuilder)app).DataSources.SelectMany(d => d.Endpoints));
         // A body that is not valid JSON for its record is a 400 naming the problem, not an empty 500.
         app.Use(async (ctx, next) =>
@@ -207,7 +220,7 @@ run.SetAction(async (parse, ct) =>
             }
         });
         await app.RunAsync(ct);
-        return 0;
+        return clusterExit.ExitCode;
     }
     catch (Exception e) when (e is PersistenceStartupException or IOException or InvalidOperationException)
     {

@@ -32,6 +32,7 @@ root.Add(ReprotectCommands.Return(api, json));
 root.Add(TokenCommands.Create(api, json));
 root.Add(SiteAuthorityCommand.Create(api, json));
 root.Add(ComponentsCommand.Create(api, json));
+root.Add(ClusterCommands.Create(api, json));
 root.Add(QuickstartCommand.Create());
 var parsed = root.Parse(args);
 ApiToken.File = parsed.GetValue(tokenFile);

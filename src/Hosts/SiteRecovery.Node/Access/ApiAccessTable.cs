@@ -58,6 +58,7 @@ public static class ApiAccessTable
         [("GET", "/api/recovery-plans")] = Reader,
         [("GET", "/api/recovery-plans/{id}")] = Reader,
         [("POST", "/api/capacity-plan")] = Reader,
+        [("GET", "/api/cluster/members")] = Reader,
 
         [("POST", "/api/bookmarks")] = Operator,
         [("POST", "/api/protection-groups/{id}/bookmarks")] = Operator,
@@ -68,6 +69,9 @@ public static class ApiAccessTable
         [("POST", "/api/failovers/{id}/manual-actions/{index:int}/confirm")] = Operator,
         [("POST", "/api/failovers/{id}/steps/{index:int}/retry")] = Operator,
         [("POST", "/api/failovers/{id}/cleanup")] = Operator,
+        // A member that leaves or is downed stops its data path and exits: as much an operator's call as stopping the node.
+        [("POST", "/api/cluster/leave")] = Operator,
+        [("POST", "/api/cluster/down")] = Operator,
 
         // Whoever reads a point (a file, an export) reads a protected machine's disk; whoever moves machines decides where production runs.
         [("GET", "/api/disks/{id}/exports")] = RecoveryAdmin,
