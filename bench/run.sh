@@ -11,7 +11,11 @@
 #                                      the same durable copies, 2a against their rate, sragent's CPU-s/GiB for figure 4 against nbdkit's;
 #                                      interleaved A/B pairs, median and spread; writes bench/results/cpu-latest.json
 #   bench/run.sh tls [--pairs 5] [--mib 1024]   CPU-s/GiB that mutual TLS adds to one data-path hop (issue 15): the connection
-#                                      framework on loopback, plain and TLS 1.3 in interleaved pairs, both ends' CPU
+#                                      framework on loopback: plain, TLS 1.3 as the hops run it (SslStream over TlsTransport) and SslStream
+#                                      straight on the socket, in interleaved rounds, both ends' CPU (user and system)
+#   bench/run.sh tls2a [--pairs 5] [--quick]   figure 2a with and without mutual TLS on both data-path hops (issue 15, target: at most
+#                                      10 % lower on the median): a plain site and a registered one, interleaved ABBA pairs, which hops ran
+#                                      TLS read from the node's log; writes bench/results/tls2a-latest.json
 #   other arguments go to the bench: --strict (exit 3 on a missed target), --work-dir DIR, --keep
 #   BENCH_NO_BUILD=1 skips the build (when the Release build is already there)
 set -euo pipefail
