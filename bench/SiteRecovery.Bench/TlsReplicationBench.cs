@@ -186,8 +186,12 @@ public static class TlsReplicationBench
         Console.WriteLine($"CPU outside the measured processes during the runs: {foreign.Text("0.00")} cores, median (min–max)");
         foreach (var (name, h) in hops) Console.WriteLine($"{name} site: {h}");
         Console.WriteLine("values: median (min–max) over the pairs");
-        Console.WriteLine($"  2a plain       {plainRate.Text("0")} MB/s; srnode {S(runs.Select(r => r.Plain.Node.Total)).Text("0.00")} CPU-s/GiB, sragent {S(runs.Select(r => r.Plain.Agent.Total)).Text("0.00")}");
-        Console.WriteLine($"  2a TLS         {tlsRate.Text("0")} MB/s; srnode {S(runs.Select(r => r.Tls.Node.Total)).Text("0.00")} CPU-s/GiB, sragent {S(runs.Select(r => r.Tls.Agent.Total)).Text("0.00")}");
+        void Side(string name, Func<(CpuPerByteBench.NodeRun Plain, CpuPerByteBench.NodeRun Tls), CpuPerByteBench.NodeRun> of) =>
+            Console.WriteLine($"  2a {name,-11} {S(runs.Select(r => of(r).MBps)).Text("0")} MB/s; srnode {S(runs.Select(r => of(r).Node.Total)).Text("0.00")} CPU-s/GiB " +
+                              $"(user {S(runs.Select(r => of(r).Node.User)).Text("0.00")}, system {S(runs.Select(r => of(r).Node.System)).Text("0.00")}), " +
+                              $"sragent {S(runs.Select(r => of(r).Agent.Total)).Text("0.00")} (user {S(runs.Select(r => of(r).Agent.User)).Text("0.00")}, system {S(runs.Select(r => of(r).Agent.System)).Text("0.00")})");
+        Side("plain", r => r.Plain);
+        Side("TLS", r => r.Tls);
         Console.WriteLine($"  TLS adds       srnode {nodeAdded.Text("0.00")} CPU-s/GiB (three TLS ends: the process server receiving and forwarding, the master target receiving), " +
                           $"sragent {agentAdded.Text("0.00")} (one end)");
         Console.WriteLine($"  TLS / plain    {ratio.Text("0.00")} per pair; {ofMedians:0.00} of the medians: TLS is {(1 - ofMedians) * 100:0.#} % below plain on the median");

@@ -20,7 +20,9 @@ namespace SiteRecovery.Connections;
 /// and a caller never has to flush for its bytes to leave, exactly as with SslStream on the socket.</item>
 /// <item>Reading never hands SslStream bytes past the end of the TLS record it is reading: what has arrived beyond that
 /// record stays here, counted by <see cref="BufferedBytes"/>, so "has more arrived?" (<see cref="HopConnection.DataAvailable"/>,
-/// the receivers' commit-when-idle) sees it. SslStream itself then holds at most the one record it is decrypting.</item>
+/// the receivers' commit-when-idle) sees it. SslStream itself then holds at most the one record it is decrypting, and
+/// of its data what the caller has not taken yet (the start of the next frame, say): unseen, that can make a receiver
+/// commit one frame early, never wait for bytes that are not coming.</item>
 /// <item>Buffers are rented only while they hold bytes (the read side waits for the socket to be readable with no buffer),
 /// so an idle or silent connection holds none; what a connection holds is at most <see cref="BufferBytes"/> each way.</item>
 /// <item>One reader and one writer at a time, as SslStream uses its inner stream; writes and flushes are serialized
@@ -31,7 +33,8 @@ public sealed class TlsTransport(Stream inner) : Stream
 {
     /// <summary>
     /// The most gathered before a send, and the most one receive takes: sixteen full records, so a 1 MiB frame is about
-    /// five sends and as many receives instead of dozens; more saves little and holds more memory per busy connection.
+    /// five sends and as many receives instead of dozens, for at most this much memory each way per busy connection
+    /// (not tuned further: the sends and receives it leaves are a small part of what TLS costs, docs/performance.md).
     /// </summary>
     public const int BufferBytes = 256 << 10;
 
@@ -50,7 +53,8 @@ public sealed class TlsTransport(Stream inner) : Stream
 
     /// <summary>
     /// While set, writes are gathered until a flush (or until the buffer is full); while clear, every write goes out at
-    /// once. Set only by <see cref="GatheringSslStream"/> for the length of one of its caller's writes.
+    /// once. Set only by <see cref="GatheringSslStream"/> for the length of one of its caller's writes, which it ends with
+    /// a flush; read under the write lock, so a write of SslStream's own that finds it set is sent by that flush.
     /// </summary>
     internal bool Gather { get; set; }
 
