@@ -11,7 +11,11 @@
 #                                      the same durable copies, 2a against their rate, sragent's CPU-s/GiB for figure 4 against nbdkit's;
 #                                      interleaved A/B pairs, median and spread; writes bench/results/cpu-latest.json
 #   bench/run.sh tls [--pairs 5] [--mib 1024]   CPU-s/GiB that mutual TLS adds to one data-path hop (issue 15): the connection
-#                                      framework on loopback, plain and TLS 1.3 in interleaved pairs, both ends' CPU
+#                                      framework on loopback: plain, TLS 1.3 as the hops run it (SslStream over TlsTransport) and SslStream
+#                                      straight on the socket, in interleaved rounds, both ends' CPU (user and system)
+#   bench/run.sh tls2a [--pairs 5] [--quick]   figure 2a with and without mutual TLS on both data-path hops (issue 15, target: at most
+#                                      10 % lower on the median): a plain site and a registered one, interleaved ABBA pairs, which hops ran
+#                                      TLS read from the node's log; writes bench/results/tls2a-latest.json
 #   bench/run.sh azure [--mib 256] [--rounds 2] [--flush-ms 1000]   the master target's apply into its replica (issue 16): MB/s and
 #                                      requests per GiB into Azurite (127.0.0.1:10000) with and without write coalescing, a local
 #                                      replica and a plain SDK upload of the same bytes beside them; 256 MiB per run, scaled down

@@ -37,6 +37,12 @@ public sealed partial class Bench(BenchOptions options)
     int _nbdPort;
     int _bookmarks;
 
+    /// <summary>More srnode arguments (the TLS bench's roles and its registration with a site authority).</summary>
+    internal IReadOnlyList<string> NodeArgs { get; init; } = [];
+
+    /// <summary>Runs before sragent starts, with sragent's dll and its state folder (the TLS bench registers the agent there).</summary>
+    internal Func<string, string, CancellationToken, Task>? BeforeAgent { get; init; }
+
     // What other benches (CpuPerByteBench) drive through this one's site.
     internal ChildProcess Node => _node ?? throw new InvalidOperationException("the site is not started");
     internal ChildProcess Agent => _agent ?? throw new InvalidOperationException("the site is not started");
@@ -263,7 +269,7 @@ public sealed partial class Bench(BenchOptions options)
         await using (var f = new FileStream(image, FileMode.Create)) f.SetLength(DiskBytes);
 
         _node = Child.Start("srnode", "dotnet", [nodeDll, "run", "--id", "bench", "--data", NodeData,
-            "--ps-listen", $"127.0.0.1:{psPort}", "--mt-listen", $"127.0.0.1:{mtPort}", "--api", apiUrl], WorkDir);
+            "--ps-listen", $"127.0.0.1:{psPort}", "--mt-listen", $"127.0.0.1:{mtPort}", "--api", apiUrl, .. NodeArgs], WorkDir);
         _children.Add(_node);
         _api = new NodeApi(apiUrl, NodeData);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
@@ -276,6 +282,7 @@ public sealed partial class Bench(BenchOptions options)
             { throw new BenchException(step, $"srnode API at {apiUrl} not up within 60 s: {e.Message}; last output:\n  {_node.RecentOutput()}"); }
         }
 
+        if (BeforeAgent is { } before) await before(agentDll, Path.Combine(WorkDir, "agent"), ct);
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var resynced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _agent = Child.Start("sragent", "dotnet", [agentDll, "run", "--id", "bench-vm", "--disk", $"{Disk}={image}",

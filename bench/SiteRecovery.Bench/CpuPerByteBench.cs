@@ -148,12 +148,12 @@ public static partial class CpuPerByteBench
         public double Total => User + System;
     }
 
-    sealed record NodeRun(double MBps, PerGiB Node, PerGiB Agent, double FioSeconds, double ForeignCores, string Threads, long MemFreeBefore);
+    internal sealed record NodeRun(double MBps, PerGiB Node, PerGiB Agent, double FioSeconds, double ForeignCores, string Threads, long MemFreeBefore);
     sealed record FloorRun(double MBps, PerGiB Floor, double ForeignCores, long MemFreeBefore);
     sealed record AgentRun(double MBps, PerGiB Agent, PerGiB AgentDuringFio, long OverflowPasses, long OverflowRegions, long BlocksResent, double CatchUpSeconds, double ForeignCores);
     sealed record NbdkitRun(double MBps, PerGiB Nbdkit, double ForeignCores);
 
-    sealed partial class Run(Bench bench, int pairs, CancellationToken ct)
+    internal sealed partial class Run(Bench bench, int pairs, CancellationToken ct)
     {
         readonly List<NodeRun> _node = [];
         readonly List<FloorRun> _floor = [];
@@ -226,7 +226,7 @@ public static partial class CpuPerByteBench
             File.Delete(source);
         }
 
-        async Task<NodeRun> NodeRunAsync(string job)
+        internal async Task<NodeRun> NodeRunAsync(string job)
         {
             var step = $"2a CPU per byte ({job})";
             await SettleAsync();

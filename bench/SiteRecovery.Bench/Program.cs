@@ -18,6 +18,12 @@ if (args is ["cpu", ..])
 if (args is ["nbd-tls", ..]) return await NbdTlsBench.RunAsync(args[1..], CancellationToken.None);
 if (args is ["tls", ..]) return await TlsHopBench.RunAsync(args[1..], CancellationToken.None);
 if (args is ["azure", ..]) return await AzureReplicaBench.RunAsync(args[1..], CancellationToken.None);
+if (args is ["tls2a", ..])
+{
+    using var tlsCancel = new CancellationTokenSource();
+    Console.CancelKeyPress += (_, e) => { e.Cancel = true; tlsCancel.Cancel(); };
+    return await TlsReplicationBench.RunAsync(args[1..], tlsCancel.Token);
+}
 
 BenchOptions options;
 try { options = BenchOptions.Parse(args); }

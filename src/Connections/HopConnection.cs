@@ -11,10 +11,13 @@ public sealed class HopConnection : IDisposable, IAsyncDisposable
 {
     readonly DateTime _helloDeadline;
     readonly Action<string>? _security;
+    readonly TlsTransport? _transport;
 
-    internal HopConnection(Socket socket, Stream stream, HopPeer? peer, DateTime helloDeadline = default, Action<string>? security = null)
+    /// <param name="transport">Beneath a TLS <paramref name="stream"/>: the bytes it has read ahead count as arrived.</param>
+    internal HopConnection(Socket socket, Stream stream, HopPeer? peer, TlsTransport? transport = null, DateTime helloDeadline = default, Action<string>? security = null)
     {
         Socket = socket;
+        _transport = transport;
         Stream = stream;
         Peer = peer;
         Remote = socket.RemoteEndPoint?.ToString() ?? "?";
@@ -28,8 +31,11 @@ public sealed class HopConnection : IDisposable, IAsyncDisposable
     public HopPeer? Peer { get; }
     public string Remote { get; }
 
-    /// <summary>Bytes have arrived that nobody read yet (on TLS: at least part of a record).</summary>
-    public bool DataAvailable => Socket.Available > 0;
+    /// <summary>
+    /// Bytes have arrived that nobody read yet (on TLS: at least part of a record), in the socket or read ahead beneath
+    /// SslStream (<see cref="TlsTransport"/>): a receiver that commits when idle must not take read-ahead bytes for silence.
+    /// </summary>
+    public bool DataAvailable => Socket.Available > 0 || _transport?.BufferedBytes > 0;
 
     /// <summary>On the accepting side: what is left of <see cref="SessionHandshake.HelloTimeout"/> after the TLS handshake.</summary>
     public TimeSpan HelloTimeLeft => _helloDeadline == default ? SessionHandshake.HelloTimeout : TimeSpan.FromTicks(Math.Max(1, (_helloDeadline - DateTime.UtcNow).Ticks));
@@ -69,8 +75,9 @@ public static class HopConnector
             var net = new NetworkStream(socket, ownsSocket: false);
             if (tls is null || !tls.Own.HasCertificate) return new HopConnection(socket, net, null);
             using var own = tls.Own.Load();
-            var (ssl, certified) = await HopTls.ConnectAsync(net, own, tls.Expected, $"{peer} at {endpoint}", ct).ConfigureAwait(false);
-            return new HopConnection(socket, ssl, certified);
+            var transport = new TlsTransport(net);
+            var (ssl, certified) = await HopTls.ConnectAsync(transport, own, tls.Expected, $"{peer} at {endpoint}", ct).ConfigureAwait(false);
+            return new HopConnection(socket, ssl, certified, transport);
         }
         catch
         {
@@ -90,8 +97,9 @@ public static class HopConnector
             var net = new NetworkStream(socket, ownsSocket: false);
             if (tls is null || !tls.Own.HasCertificate) return new HopConnection(socket, net, null);
             using var own = tls.Own.Load();
-            var (ssl, certified) = HopTls.Connect(net, own, tls.Expected, $"{peer} at {endpoint}");
-            return new HopConnection(socket, ssl, certified);
+            var transport = new TlsTransport(net);
+            var (ssl, certified) = HopTls.Connect(transport, own, tls.Expected, $"{peer} at {endpoint}");
+            return new HopConnection(socket, ssl, certified, transport);
         }
         catch
         {

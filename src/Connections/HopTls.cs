@@ -101,14 +101,15 @@ public static class HopTls
     const string TargetHost = "siterecovery";
 
     /// <summary>
-    /// The accepting side's handshake over <paramref name="transport"/>: the authenticated stream and the peer its
-    /// certificate names. <see cref="HopRefusedException"/> naming why when the client presents no certificate, one the
-    /// site authority did not issue, or one that names no component.
+    /// The accepting side's handshake over <paramref name="transport"/>: the authenticated stream (a
+    /// <see cref="GatheringSslStream"/> over a <see cref="TlsTransport"/>) and the peer its certificate names.
+    /// <see cref="HopRefusedException"/> naming why when the client presents no certificate, one the site authority did
+    /// not issue, or one that names no component.
     /// </summary>
     public static async Task<(SslStream Stream, HopPeer Peer)> AcceptAsync(Stream transport, HopCertificate own, CancellationToken ct)
     {
         string? problem = null;
-        var ssl = new SslStream(transport, leaveInnerStreamOpen: false);
+        var ssl = GatheringSslStream.Over(transport);
         try
         {
             await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
@@ -131,13 +132,14 @@ public static class HopTls
 
     /// <summary>
     /// The connecting side's handshake: presents <paramref name="own"/>, accepts only a server certified by the same
-    /// authority and naming <paramref name="expected"/>. <see cref="IOException"/> naming <paramref name="peer"/> and
-    /// why otherwise (a reconnect loop retries it: a renewed certificate or a corrected setting needs no restart).
+    /// authority and naming <paramref name="expected"/> (over a <see cref="TlsTransport"/>, a <see cref="GatheringSslStream"/>).
+    /// <see cref="IOException"/> naming <paramref name="peer"/> and why otherwise (a reconnect loop retries it: a renewed
+    /// certificate or a corrected setting needs no restart).
     /// </summary>
     public static async Task<(SslStream Stream, HopPeer Peer)> ConnectAsync(Stream transport, HopCertificate own, ExpectedPeer expected, string peer, CancellationToken ct)
     {
         string? problem = null;
-        var ssl = new SslStream(transport, leaveInnerStreamOpen: false);
+        var ssl = GatheringSslStream.Over(transport);
         try { await ssl.AuthenticateAsClientAsync(ClientOptions(own, expected, p => problem = p), ct).ConfigureAwait(false); }
         catch (Exception e) when (e is AuthenticationException or IOException)
         {
@@ -151,7 +153,7 @@ public static class HopTls
     public static (SslStream Stream, HopPeer Peer) Connect(Stream transport, HopCertificate own, ExpectedPeer expected, string peer)
     {
         string? problem = null;
-        var ssl = new SslStream(transport, leaveInnerStreamOpen: false);
+        var ssl = GatheringSslStream.Over(transport);
         try { ssl.AuthenticateAsClient(ClientOptions(own, expected, p => problem = p)); }
         catch (Exception e) when (e is AuthenticationException or IOException)
         {

@@ -127,7 +127,7 @@ public sealed class SessionListener : IDisposable
             var mode = _tls?.Mode ?? HopTlsMode.Off;
             if (first[0] != HopTls.HandshakeRecord)
             {
-                if (mode != HopTlsMode.Required) return new HopConnection(s, net, null, deadline, Security);
+                if (mode != HopTlsMode.Required) return new HopConnection(s, net, null, helloDeadline: deadline, security: Security);
                 var how = _tls!.Serves == ComponentKind.Agent ? "register the agent with sragent register" : "register the node with srnode --register-with";
                 await RefuseAsync(net, $"{_role} requires TLS: {how}, so that it holds a certificate of the site ({HopRefusal.TlsRequired})", silent.Token).ConfigureAwait(false);
                 Security($"refused a plain connection from {remote}: TLS is required ({HopRefusal.TlsRequired})");
@@ -147,9 +147,10 @@ public sealed class SessionListener : IDisposable
             }
             System.Net.Security.SslStream ssl;
             HopPeer peer;
+            var transport = new TlsTransport(net);
             using (own)
             {
-                try { (ssl, peer) = await HopTls.AcceptAsync(net, own, silent.Token).ConfigureAwait(false); }
+                try { (ssl, peer) = await HopTls.AcceptAsync(transport, own, silent.Token).ConfigureAwait(false); }
                 catch (HopRefusedException e)
                 {
                     Security($"refused a TLS connection from {remote}: {e.Message}");
@@ -159,7 +160,12 @@ public sealed class SessionListener : IDisposable
             var refusal = peer.Kind != _tls.Serves ? $"the {_role} serves only {HopPeer.KindName(_tls.Serves)}s on this listener; the certificate is for {peer} ({HopRefusal.WrongRole})"
                 : _tls.Check?.Invoke(peer) is { } reason ? $"{reason} ({HopRefusal.Refused})"
                 : null;
-            if (refusal is null) return new HopConnection(s, ssl, peer, deadline, Security);
+            if (refusal is null)
+            {
+                // Who got in, and how: one line per certified session (operators and the bench read which hops run TLS).
+                log($"{_role}: TLS session with {peer} from {remote} ({ssl.NegotiatedCipherSuite})");
+                return new HopConnection(s, ssl, peer, transport, deadline, Security);
+            }
             await RefuseAsync(ssl, refusal, silent.Token).ConfigureAwait(false);
             await ssl.DisposeAsync().ConfigureAwait(false);
             Security($"refused {peer} from {remote}: {refusal}");
