@@ -23,47 +23,6 @@ public sealed class DataPathTlsTests
     const string Disk = "disk1";
     const long Size = 32L << 20;
 
-    sealed class TlsSite : IDisposable
-    {
-        public required Node Config { get; init; }
-        public required string PassphraseFile { get; init; }
-        public List<IDisposable> Owned { get; } = [];
-
-        public void Dispose()
-        {
-            foreach (var d in Enumerable.Reverse(Owned)) d.Dispose();
-            Config.Dispose();
-        }
-
-        /// <summary>A node registered with the site, its listeners requiring TLS, with <paramref name="extra"/> arguments.</summary>
-        public Node DataNode(TempDir dir, string id, string roles, string? masterTarget = null, string? moreHocon = null)
-        {
-            var conf = dir[$"{id}-tls.hocon"];
-            File.WriteAllText(conf, "siterecovery.data-path.tls { process-server = required, master-target = required }\n" + (moreHocon ?? ""));
-            var node = new Node(id, roles, dir[id], dir.Path, masterTarget,
-                "--register-with", Config.ApiUrl, "--configuration-server", "cs1", "--passphrase-file", PassphraseFile, "--config", conf);
-            Owned.Add(node);
-            return node;
-        }
-
-        public Task RegisterAgentAsync(string id, string folder) => ExternalTool.RunOkAsync("dotnet", [Repo.AgentDll, "register", "--id", id, "--api", Config.ApiUrl,
-            "--configuration-server", "cs1", "--passphrase-file", PassphraseFile, "--state-dir", folder], TimeSpan.FromMinutes(1));
-    }
-
-    static async Task<TlsSite> StartSiteAsync(TempDir dir)
-    {
-        var config = new Node("cfg", "configuration", dir["cfg"], dir.Path);
-        await config.StartAsync();
-        Assert.Equal(HttpStatusCode.OK, (await config.Api.PostAsync("/api/vaults", new { name = "v1", region = "WestEurope" })).Status);
-        var key = (await config.Api.PostAsync("/api/vaults/v1/keys", new { })).Body!["key"]!.GetValue<string>();
-        var passphrase = (await config.Api.PostAsync("/api/configuration-servers",
-            new { id = "cs1", registrationKey = key, connectivity = "Internet", endpoints = new[] { "127.0.0.1:443" } })).Body!["passphrase"]!.GetValue<string>();
-        var file = dir["passphrase.txt"];
-        SiteRecovery.Contracts.Storage.PrivateFiles.CreateNew(file);
-        File.WriteAllText(file, passphrase);
-        return new TlsSite { Config = config, PassphraseFile = file };
-    }
-
     static async Task<string> RecoverAsync(Node node, long sequence, string output)
     {
         var r = await node.Api.PostAsync("api/recover", new { disk = Disk, sequence, output });
@@ -130,7 +89,7 @@ public sealed class DataPathTlsTests
     public async Task Replication_under_required_TLS_recovers_byte_for_byte_and_every_impostor_is_refused_while_the_agent_goes_on()
     {
         using var dir = new TempDir("datapath-tls");
-        using var site = await StartSiteAsync(dir);
+        using var site = await TlsSite.StartAsync(dir);
         var node = site.DataNode(dir, "d", "process-server,master-target");
         await node.StartAsync(TimeSpan.FromSeconds(90));
         var real = dir["real.img"];
@@ -280,7 +239,7 @@ public sealed class DataPathTlsTests
     public async Task A_master_target_of_another_identity_is_refused_by_the_process_server_and_replication_goes_on_at_the_real_one()
     {
         using var dir = new TempDir("datapath-tls-mt");
-        using var site = await StartSiteAsync(dir);
+        using var site = await TlsSite.StartAsync(dir);
         var real = site.DataNode(dir, "m", "master-target");
         var impostor = site.DataNode(dir, "x", "master-target");
         await Task.WhenAll(real.StartAsync(TimeSpan.FromSeconds(90)), impostor.StartAsync(TimeSpan.FromSeconds(90)));
@@ -330,7 +289,7 @@ public sealed class DataPathTlsTests
     public async Task A_removed_agent_loses_its_live_session_and_every_reconnect_is_refused_as_revoked()
     {
         using var dir = new TempDir("datapath-revoked");
-        using var site = await StartSiteAsync(dir);
+        using var site = await TlsSite.StartAsync(dir);
         var node = site.DataNode(dir, "d", "process-server,master-target", moreHocon: "siterecovery.api.revocation-list-refresh-interval = 1s\n");
         await node.StartAsync(TimeSpan.FromSeconds(90));
         var real = dir["real.img"];
