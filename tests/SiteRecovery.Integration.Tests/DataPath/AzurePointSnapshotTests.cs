@@ -1,4 +1,5 @@
 using System.Net;
+using Akka.Configuration;
 using Azure.Storage.Blobs;
 using SiteRecovery.Actors.DataPath;
 using SiteRecovery.Azure.Replicas;
@@ -6,6 +7,7 @@ using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Journal.Compression;
 using SiteRecovery.Journal.Replicas;
 using SiteRecovery.Journal.Retention;
+using SiteRecovery.Node;
 using SiteRecovery.Tests.Support;
 using SiteRecovery.TestSupport;
 using Xunit;
@@ -36,10 +38,11 @@ public sealed class AzurePointSnapshotTests : IDisposable
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
     }
 
-    PageBlobReplicaStoreFactory Factory() => new(StorageAccount.FromFile(AzuriteEmulator.WriteAccountFile(_dir)),
-        new PageBlobReplicaOptions(_container, "", TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(5), PageBlobReplicaOptions.UploadPagesLimit,
-            new PageBlobRetryOptions(3, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(20)), CoalesceWrites: true) { SnapshotPoints = true },
-        "mt-1");
+    /// <summary>Page-blob replicas as a node chooses them, from datapath HOCON with the setting on (so its reader is tested too).</summary>
+    IReplicaStoreFactory Factory() => ReplicaStores.Create(ConfigurationFactory.ParseString(
+            $"siterecovery.data-path.master-target {{ replica-store = azure-page-blob, azure-page-blob {{ connection-file = \"{AzuriteEmulator.WriteAccountFile(_dir)}\", " +
+            $"container = {_container}, lease-duration = 15s, lease-renew-interval = 5s, snapshot-points = on }} }}").WithFallback(DataPathSettings.Load(null)),
+        Path.Combine(_dir, "mt"), "mt-1", new Dictionary<string, string>());
 
     async Task<(MasterTargetServer Target, ReplicaDisk Disk)> StartAsync()
     {
