@@ -1,3 +1,5 @@
+using SiteRecovery.Journal.Replicas;
+
 namespace SiteRecovery.Actors.DataPath;
 
 /// <summary>
@@ -38,6 +40,7 @@ public sealed partial class MasterTargetServer
                         _events.RecoveryPointsExpired(disk.DiskId, oldest);
                         _windowTold[disk.DiskId] = oldest;
                     }
+                    await PruneSnapshotsAsync(disk, oldest, ct).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
                 catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ObjectDisposedException)
@@ -46,6 +49,21 @@ public sealed partial class MasterTargetServer
                 }
             }
         }
+    }
+
+    // Per disk, the window's start the replica's point snapshots were last pruned to (again after a restart).
+    readonly Dictionary<string, long> _snapshotsPrunedBelow = new();
+
+    /// <summary>
+    /// Deletes the replica snapshots of points that left the window, each time the window moves. A failure (an
+    /// IOException naming the snapshot) is logged by the pass and tried again at the next one.
+    /// </summary>
+    async Task PruneSnapshotsAsync(ReplicaDisk disk, long oldest, CancellationToken ct)
+    {
+        if (disk.Replica is not IPointSnapshots { SnapshotsPoints: true } snapshots || _snapshotsPrunedBelow.GetValueOrDefault(disk.DiskId) == oldest) return;
+        var deleted = await snapshots.PrunePointSnapshotsAsync(oldest, ct).ConfigureAwait(false);
+        _snapshotsPrunedBelow[disk.DiskId] = oldest;
+        if (deleted > 0) _log($"disk {disk.DiskId}: {deleted} replica snapshot(s) of points before #{oldest} deleted (they left the retention window)");
     }
 
     /// <summary>

@@ -163,6 +163,7 @@ public sealed partial class ReplicaDisk : IAsyncDisposable
         Retention.Appended(delta, location);
         ClockSkew.Observe(delta.TimeUnixMs);
         await ApplyToReplicaAsync(delta, ct).ConfigureAwait(false);
+        if (delta.Kind == DeltaKind.Bookmark) await SnapshotIfPointAsync(delta, ct).ConfigureAwait(false);
     }
 
     async ValueTask ApplyToReplicaAsync(Delta delta, CancellationToken ct)

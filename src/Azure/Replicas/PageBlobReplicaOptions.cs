@@ -22,6 +22,12 @@ public sealed record PageBlobReplicaOptions(
     PageBlobRetryOptions Retry,
     bool CoalesceWrites)
 {
+    /// <summary>
+    /// Each recovery point of a disk is kept as a snapshot of its page blob, taken when the point's marker is applied and
+    /// deleted when the point leaves the retention window (see <c>PageBlobReplicaStore.Snapshots.cs</c>). Off by default.
+    /// </summary>
+    public bool SnapshotPoints { get; init; }
+
     /// <summary>Azure's largest single UploadPages request.</summary>
     public const int UploadPagesLimit = 4 * 1024 * 1024;
 

@@ -72,7 +72,10 @@ public static class ReplicaStores
                 DataPathSettings.Duration(c, $"{Azure}.retry.delay"),
                 DataPathSettings.Duration(c, $"{Azure}.retry.max-delay"),
                 DataPathSettings.Duration(c, $"{Azure}.retry.network-timeout")),
-            c.GetBoolean(DataPathSettings.Key($"{Azure}.coalesce-writes"), true));
+            c.GetBoolean(DataPathSettings.Key($"{Azure}.coalesce-writes"), true))
+        {
+            SnapshotPoints = c.GetBoolean(DataPathSettings.Key($"{Azure}.snapshot-points"), false),
+        };
         try { options.Validate(); }
         catch (ArgumentException e) { throw new ArgumentException($"{DataPathSettings.Key(Azure)}: {e.Message}"); }
         return options;
