@@ -39,7 +39,9 @@ public sealed class PageBlobReplicaException(string diskId, string blob, PageBlo
     {
         PageBlobReplicaException named => named,
         RequestFailedException r => new PageBlobReplicaException(diskId, blob, Classify(r), $"{operation} failed: HTTP {r.Status} {r.ErrorCode}", e),
-        AggregateException or IOException or TimeoutException or System.Net.Http.HttpRequestException or TaskCanceledException =>
+        // No answer at all (refused, reset, timed out, the retries used up on such failures): the service is away, not refusing.
+        AggregateException or IOException or TimeoutException or System.Net.Http.HttpRequestException or System.Net.Sockets.SocketException
+            or OperationCanceledException =>
             new PageBlobReplicaException(diskId, blob, PageBlobFailureReason.Unavailable, $"{operation} failed after the retry policy's retries: {e.GetType().Name}: {e.Message}", e),
         _ => new PageBlobReplicaException(diskId, blob, PageBlobFailureReason.Refused, $"{operation} failed: {e.GetType().Name}: {e.Message}", e),
     };
@@ -57,7 +59,8 @@ public sealed class PageBlobReplicaException(string diskId, string blob, PageBlo
         {
             401 or 403 => PageBlobFailureReason.AuthenticationFailed,
             404 => PageBlobFailureReason.BlobNotFound,
-            408 or 429 or >= 500 => PageBlobFailureReason.Unavailable,
+            // 0: the SDK's transport failed before any answer (a connection refused or dropped mid-request).
+            0 or 408 or 429 or >= 500 => PageBlobFailureReason.Unavailable,
             _ => PageBlobFailureReason.Refused,
         },
     };
