@@ -42,8 +42,9 @@ public sealed class LocalQemuDiskMoveTests(ITestOutputHelper output) : LocalQemu
             Assert.Contains("disk d-other (disk2) is not a drive of the running machine", extra.Message);
             var same = await Assert.ThrowsAsync<DiskMoveException>(() => Target.MoveDisksAsync(machine, [moves[0], moves[1] with { ImagePath = images[0] }], new DiskMoveLimits(TimeSpan.FromMinutes(1)), null, Ct));
             Assert.Equal($"machine {machine.MachineId}: disks d-boot and d-data would move onto one image {images[0]}", same.Message);
-            // A move that runs out of time cancels the copies it began.
-            var late = await Assert.ThrowsAsync<DiskMoveException>(() => Target.MoveDisksAsync(machine, moves, new DiskMoveLimits(TimeSpan.FromMilliseconds(1)), null, Ct));
+            // A move that runs out of time cancels the copies it began. Slowed to 1 MiB/s, so that the copies cannot be ready
+            // at the first look (a move whose copies are done goes on whatever the time: on a quiet machine they were).
+            var late = await Assert.ThrowsAsync<DiskMoveException>(() => Target.MoveDisksAsync(machine, moves, new DiskMoveLimits(TimeSpan.FromMilliseconds(1), BytesPerSecond: 1 << 20), null, Ct));
             Output.WriteLine(late.Message);
             Assert.Contains("the disks were not copied within 0 s (disk d-boot ", late.Message);
             await using (var qmp = await QmpClient.ConnectAsync(socket, Ct))
