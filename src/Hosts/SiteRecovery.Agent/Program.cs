@@ -127,6 +127,6 @@ static TimeSpan HookTimeoutOf(double seconds) =>
 
 var root = new RootCommand("SiteRecovery Mobility agent: NBD write splitter and replication sender") { run, SiteRecovery.Agent.Host.RegisterCommand.Create(), SiteRecovery.Agent.Host.RenewCommand.Create() };
 // On SIGTERM the agent winds its NBD clients down and waits (up to its drain timeout, 20 s) for every delta to be
-// acknowledged before it records a clean state; a failback depends on that state. System.CommandLine would end the
-// process 2 s after the signal by default, in the middle of the drain; the backstop is set past it.
-return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60) });
+// acknowledged before it records a clean state; a failback depends on that state. The signals are the run command's
+// own handlers' (above); System.CommandLine's is off, since two handlers on one signal race (see srnode's Program.cs).
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

@@ -183,6 +183,8 @@ run.SetAction(async (parse, ct) =>
     builder.Services.AddSingleton<SiteRecovery.Compute.IComputeTarget>(new SiteRecovery.Compute.Local.LocalQemuTarget(new SiteRecovery.Compute.Local.LocalTargetOptions()));
     builder.Services.AddSingleton<SiteRecovery.Node.Failover.NodeFailoverEffects>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPathService>());
+    // Registered after the data path, so stopped before it: the served points close while their replicas are still open.
+    builder.Services.AddHostedService(sp => sp.GetRequiredService<SiteRecovery.Node.Exports.PointInTimeExports>());
     builder.Services.AddHostedService<ComponentCertificateRenewal>();
     builder.Services.AddHostedService<SiteRecovery.Node.Access.RevocationListRefresh>();
     builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
@@ -230,7 +232,8 @@ run.SetAction(async (parse, ct) =>
 });
 
 var root = new RootCommand("SiteRecovery node: configuration server, process server and master target roles") { run, SiteRecovery.Node.Access.SiteAuthorityBackup.Command() };
-// SIGTERM cancels `ct` and the host stops: the master target flushes and unlocks every replica (an adopted original disk
-// included) before the process ends. System.CommandLine would end the process 2 s after the signal by default, in the
-// middle of that; the backstop is set past the host's own 30 s shutdown timeout.
-return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60) });
+// SIGTERM and Ctrl-C are the host's alone (its console lifetime stops it: the master target flushes and unlocks every
+// replica, an adopted original disk included, before the process ends; the host's shutdown timeout bounds that).
+// System.CommandLine's own handler is off: a second handler on the same signal ran after the command had returned,
+// on a disposed token source, and the process died with exit 134 instead of 0.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

@@ -44,7 +44,6 @@ public static class PointInTimeEndpoints
     public static void Map(WebApplication app, NodeOptions options)
     {
         var exports = app.Services.GetRequiredService<PointInTimeExports>();
-        app.Lifetime.ApplicationStopping.Register(() => exports.DisposeAsync().AsTask().GetAwaiter().GetResult());
 
         app.MapPost("/api/recover", async (RecoverBody body, DataPathService dp, ActorRegistry registry, CancellationToken ct) =>
         {

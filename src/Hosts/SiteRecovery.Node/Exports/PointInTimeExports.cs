@@ -21,8 +21,12 @@ public sealed class ExportLimitException(int limit, int serving)
 /// The recovery points this node serves over NBD (instant test failover). Each export has its own listener, so
 /// the caller chooses the address; deleting an export closes its connections, releases the point's pin and
 /// deletes its copy-on-write overlay.
+/// <para>
+/// The host stops the exports before the data path (see where it is registered), from its own stop sequence: a
+/// callback on ApplicationStopping would run, and block, on the thread that delivers SIGTERM.
+/// </para>
 /// </summary>
-public sealed class PointInTimeExports : IAsyncDisposable
+public sealed class PointInTimeExports : IAsyncDisposable, Microsoft.Extensions.Hosting.IHostedService
 {
     readonly ConcurrentDictionary<string, ServedPoint> _served = new();
     readonly string _overlayDirectory;
@@ -130,4 +134,8 @@ public sealed class PointInTimeExports : IAsyncDisposable
     {
         foreach (var s in _served.Values.ToList()) await RemoveAsync(s.Disk, s.ExportId);
     }
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => DisposeAsync().AsTask();
 }
