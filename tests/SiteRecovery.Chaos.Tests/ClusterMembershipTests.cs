@@ -136,7 +136,8 @@ public sealed class ClusterMembershipTests
         await ExternalTool.RunOkAsync("dotnet", [Srctl, "cluster", "leave", secondAddress, "--api", first.ApiUrl, "--token-file", first.AdminTokenFile], TimeSpan.FromMinutes(1));
         var exit = await second.Process!.WaitForExitAsync(TimeSpan.FromSeconds(40));
         Assert.True(exit == 0, $"the node that left exited with {exit}\n{second.Logs(80)}");
-        Assert.True(second.Process.HasLine(l => l.Contains("left the cluster: its data path stops and the process exits", StringComparison.Ordinal)), second.Logs(80));
+        // A log line reaches the test through the process's output (the node's through its logger's queue), after the state the test saw: it is waited for.
+        await second.Process.WaitForLineAsync(l => l.Contains("left the cluster: its data path stops and the process exits", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "left the cluster: its data path stops and the process exits");
         var alone = await SrctlMembersUntilAsync(first, m => m["members"]!.AsArray().Count == 1, "the first alone", Logs);
         Assert.Equal("up", Self(alone)["status"]!.GetValue<string>());
 
@@ -147,7 +148,8 @@ public sealed class ClusterMembershipTests
         await ExternalTool.RunOkAsync("dotnet", [Srctl, "cluster", "down", again, "--api", first.ApiUrl, "--token-file", first.AdminTokenFile], TimeSpan.FromMinutes(1));
         var downed = await second.Process!.WaitForExitAsync(TimeSpan.FromSeconds(40));
         Assert.True(downed == 3, $"the downed node exited with {downed}\n{second.Logs(80)}");
-        Assert.True(second.Process.HasLine(l => l.Contains("was downed by the cluster", StringComparison.Ordinal)), second.Logs(80));
+        // A log line reaches the test through the process's output (the node's through its logger's queue), after the state the test saw: it is waited for.
+        await second.Process.WaitForLineAsync(l => l.Contains("was downed by the cluster", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "was downed by the cluster");
         await SrctlMembersUntilAsync(first, m => m["members"]!.AsArray().Count == 1, "the first alone after the down", Logs);
     }
 }

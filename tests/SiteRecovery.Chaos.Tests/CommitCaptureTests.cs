@@ -88,7 +88,8 @@ public sealed class CommitCaptureTests
             Assert.Equal(machinePid, reprotected["machines"]!.AsArray().Single()!["pid"]!.GetValue<int>());
             Assert.True(JobProcesses.Runs(machinePid, job), "the machine must run on through the reprotect");
             Assert.Single(File.ReadLines(console), l => l.Contains("SR-BOOTED", StringComparison.Ordinal));
-            Assert.True(target.Process!.HasLine(l => l.Contains("capturing agent of vm1", StringComparison.Ordinal) && l.Contains("adopted", StringComparison.Ordinal)), target.Logs());
+            // A log line reaches the test through the process's output (the node's through its logger's queue), after the state the test saw: it is waited for.
+            await target.Process!.WaitForLineAsync(l => l.Contains("capturing agent of vm1", StringComparison.Ordinal) && l.Contains("adopted", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "capturing agent of vm1");
             // The captured write is in the agent's account; the compare moved exactly the two blocks written since the failover.
             Assert.Contains(File.ReadLines(agentLog), l => l.Contains($"disk vm1-data: captured {Block} bytes of writes", StringComparison.Ordinal));
             var moved = reverse["disks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!);

@@ -62,7 +62,8 @@ public sealed class GroupScheduleTests
         Assert.Contains("no application freeze hook", app["appConsistencyFailure"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal("CrashConsistent", grp["kind"]!.GetValue<string>());
         Assert.Null(grp["appConsistencyFailure"]);
-        Assert.True(node.Process!.HasLine(l => l.Contains("scheduled app-consistent bookmark app-pg-", StringComparison.Ordinal)), node.Logs(80));
+        // A log line reaches the test through the process's output (the node's through its logger's queue), after the state the test saw: it is waited for.
+        await node.Process!.WaitForLineAsync(l => l.Contains("scheduled app-consistent bookmark app-pg-", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "scheduled app-consistent bookmark app-pg-");
 
         // The failed app-consistent request raises the machine's alert.
         deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);

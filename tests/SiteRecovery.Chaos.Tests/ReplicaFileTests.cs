@@ -67,7 +67,8 @@ public sealed class ReplicaFileTests
         }
 
         // The node's replica of d1 IS the original file: named at start, fenced beside it, none at the default place.
-        Assert.True(node.Process!.HasLine(l => l.Contains($"disk {Disk}'s replica is the existing file {orig}", StringComparison.Ordinal)), $"no adoption line\n{Logs()}");
+        // A log line reaches the test through the process's output (the node's through its logger's queue), after the state the test saw: it is waited for.
+        await node.Process!.WaitForLineAsync(l => l.Contains($"disk {Disk}'s replica is the existing file {orig}", StringComparison.Ordinal), TimeSpan.FromSeconds(30), $"disk {Disk}'s replica is the existing file {orig}");
         Assert.False(File.Exists(Path.Combine(dir["n"], "master-target", "replicas", $"{Disk}.img")), "a replica was created at the default place");
         Assert.True(IsLocked(orig + ".lock"), $"'{orig}.lock' is not held while the node runs");
         Assert.Equal(DiskSize, new FileInfo(orig).Length);

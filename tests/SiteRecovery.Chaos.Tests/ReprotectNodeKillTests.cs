@@ -131,7 +131,8 @@ public sealed class ReprotectNodeKillTests
             Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={guestSha}", reprotected["boots"]!.AsArray().Single()!["guestCheck"]!.GetValue<string>());
             // Booted again, by the path for a machine that does not run, which the node's log names.
             Assert.Null(reprotected["boots"]!.AsArray().Single()!["restarted"]);
-            Assert.True(target.Process!.HasLine(l => l.Contains("restarted on its reverse agent's exports (it was not running", StringComparison.Ordinal)), target.Logs());
+            // A log line reaches the test through the process's output (the node's through its logger's queue), after the state the test saw: it is waited for.
+            await target.Process!.WaitForLineAsync(l => l.Contains("restarted on its reverse agent's exports (it was not running", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "restarted on its reverse agent's exports (it was not running");
 
             var nbd = reverse["nbd"]!.GetValue<string>();
             await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", $"nbd://{nbd}/vm1-data", "-c", $"write -P 0xC9 {9 * Block} 1M"], TimeSpan.FromMinutes(1));

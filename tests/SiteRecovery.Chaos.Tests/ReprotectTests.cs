@@ -90,7 +90,8 @@ public sealed class ReprotectTests
             Assert.False(moveBoot["restarted"]!.GetValue<bool>(), moveBoot.ToJsonString());
             Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={guestSha}", moveBoot["guestCheck"]!.GetValue<string>());
             Assert.Single(File.ReadLines(console), l => l.Contains("SR-BOOTED", StringComparison.Ordinal));
-            Assert.True(target.Process!.HasLine(l => l.Contains("moved onto its reverse agent's exports while running", StringComparison.Ordinal)), target.Logs());
+            // A log line reaches the test through the process's output (the node's through its logger's queue), after the state the test saw: it is waited for.
+            await target.Process!.WaitForLineAsync(l => l.Contains("moved onto its reverse agent's exports while running", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "moved onto its reverse agent's exports while running");
             Assert.True(JobProcesses.Runs(reversePid.Value, "--compare-with-replica"));
             Assert.True(JobProcesses.Runs(reversePid.Value, "--hold-first-sync"));
 
@@ -210,7 +211,8 @@ public sealed class ReprotectTests
             // Through the agent, still held.
             await JobProcesses.MachineWritesAsync(machine.ConsolePath, "disk0", 7, 0xE7);
             await Task.Delay(1000);
-            Assert.True(agent.Process!.HasLine(l => l.Contains("first sync held until", StringComparison.Ordinal)), agent.Logs());
+            // A log line reaches the test through the process's output (the node's through its logger's queue), after the state the test saw: it is waited for.
+            await agent.Process!.WaitForLineAsync(l => l.Contains("first sync held until", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "first sync held until");
             Assert.False(agent.Process.HasLine(l => l.Contains("resync started", StringComparison.Ordinal)), "the compare started before the release\n" + agent.Logs());
 
             await File.WriteAllTextAsync(release, "");

@@ -49,7 +49,8 @@ public sealed class ResyncRangeTests
             while (!(await PointsAsync(node)).Contains("before") && DateTime.UtcNow < deadline) await Task.Delay(50);
             Assert.Contains("before", await PointsAsync(node));
             Assert.DoesNotContain("inside", await PointsAsync(node));
-            Assert.True(node.Process!.HasLine(l => l.Contains("marker 'inside' is not a recovery point", StringComparison.Ordinal)), node.Logs());
+            // A log line reaches the test through the process's output (the node's through its logger's queue), after the state the test saw: it is waited for.
+            await node.Process!.WaitForLineAsync(l => l.Contains("marker 'inside' is not a recovery point", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "marker 'inside' is not a recovery point");
 
             // A sequence, an export and an operator's bookmark inside the running resync.
             var bySeq = await node.Api.PostAsync("api/recover", new { disk = Disk, sequence = inside, output = dir["seq.img"] });

@@ -1,5 +1,6 @@
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Contracts.Wire;
+using SiteRecovery.Journal.Resync;
 
 namespace SiteRecovery.Actors.DataPath;
 
@@ -64,8 +65,25 @@ public sealed partial class MasterTargetServer
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw new TimeoutException($"bookmark {bookmarkId} on {string.Join(", ", diskIds)} did not complete within {timeout.TotalSeconds:0.#} s");
+            var late = $"bookmark {bookmarkId} on {string.Join(", ", diskIds)} did not complete within {timeout.TotalSeconds:0.#} s";
+            // Right after an agent's restart its resync is what holds a bookmark up: the timeout names it. Still a timeout, not
+            // a refusal: the request is out, and an agent that answers late may yet insert the marker after its resync.
+            throw new TimeoutException(await RunningResyncAsync(diskIds).ConfigureAwait(false) is { } running
+                ? $"{late}: disk {running.DiskId} is in a {running.Range}, and no point inside it is a state the source had; retry once it completes"
+                : late);
         }
+    }
+
+    /// <summary>The refusal of a point on the first of <paramref name="diskIds"/> whose resync is running (begun, not ended, here), or null.</summary>
+    async Task<PointInsideResyncException?> RunningResyncAsync(IReadOnlyList<string> diskIds)
+    {
+        foreach (var id in diskIds)
+        {
+            if (!_disks.TryGetValue(id, out var opening) || !opening.IsValueCreated || !opening.Value.IsCompletedSuccessfully) continue;
+            var disk = await opening.Value.ConfigureAwait(false);
+            if (disk.InsideResync(disk.AppliedThrough + 1) is { } running) return running;
+        }
+        return null;
     }
 
     /// <summary>Disks with a live process-server connection, by the machine (agent) they belong to.</summary>
