@@ -33,4 +33,35 @@ public sealed class SegmentWriteThroughTests
         Assert.Equal(24 + big.Length + small.Length, new FileInfo(active).Length);
         SegmentRecords.AssertHolds(log, [big, small], 1);
     }
+
+    [Fact]
+    public void Logs_left_idle_after_a_flush_hold_no_write_buffer_of_their_own()
+    {
+        // A node keeps two logs open per protected disk (the process server's spool, the master target's journal), most of
+        // them idle: a buffer each would be 1 MiB a log. Counted on this thread only, so parallel tests do not disturb it.
+        using var dir = new TempDir();
+        var options = new SegmentLogOptions();
+        const int Logs = 64;
+        var small = SegmentRecords.For(1, options.WriteThroughBytes / 2, 4);
+        var logs = new List<SegmentLog>();
+        try
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < Logs; i++)
+            {
+                var log = SegmentLog.Open(dir.Sub($"log{i}"), options);
+                logs.Add(log);
+                log.Append(small, 1);
+                log.Flush();
+            }
+            var perLog = (GC.GetAllocatedBytesForCurrentThread() - before) / Logs;
+            Assert.True(perLog < options.WriteBufferBytes / 4,
+                $"opening, appending to and flushing a log allocated {perLog} bytes on average, want well under its {options.WriteBufferBytes}-byte write buffer");
+            foreach (var log in logs) SegmentRecords.AssertHolds(log, [small], 1);
+        }
+        finally
+        {
+            foreach (var log in logs) log.Dispose();
+        }
+    }
 }

@@ -40,9 +40,10 @@ public sealed partial class SegmentLog
             }
             else
             {
-                if (frame > _writeBuffer.Length - _buffered) WriteBuffer();
-                SegmentFrame.WriteHeader(_writeBuffer.AsSpan(_buffered), record, _activeSeed);
-                record.CopyTo(_writeBuffer.AsSpan(_buffered + SegmentFrame.HeaderSize));
+                if (frame > _options.WriteBufferBytes - _buffered) WriteBuffer();
+                var buffer = _writeBuffer ??= System.Buffers.ArrayPool<byte>.Shared.Rent(_options.WriteBufferBytes);
+                SegmentFrame.WriteHeader(buffer.AsSpan(_buffered), record, _activeSeed);
+                record.CopyTo(buffer.AsSpan(_buffered + SegmentFrame.HeaderSize));
                 _buffered += frame;
             }
         }
@@ -74,6 +75,7 @@ public sealed partial class SegmentLog
         try
         {
             WriteBuffer();
+            ReleaseWriteBuffer();
         }
         catch
         {
@@ -157,6 +159,15 @@ public sealed partial class SegmentLog
         if (_buffered == 0) return;
         WriteToActive(_writeBuffer.AsSpan(0, _buffered));
         _buffered = 0;
+    }
+
+    /// <summary>Gives the write buffer back to the pool; only once what it held is written (or the log is closing).</summary>
+    private void ReleaseWriteBuffer()
+    {
+        if (_writeBuffer is not { } buffer) return;
+        _writeBuffer = null;
+        _buffered = 0;
+        System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
     }
 
     private void WriteToActive(ReadOnlySpan<byte> bytes)

@@ -64,7 +64,9 @@ public sealed partial class SegmentLog : IDisposable
     private readonly object _gate = new();
     private readonly object _trimGate = new();
     private readonly List<SegmentFile> _files = []; // ascending by First; the last one is the active file
-    private readonly byte[] _writeBuffer;
+    // Rented from the shared pool by the first small append after a flush and given back by the flush: an idle log (a
+    // protected disk nothing writes to) holds no buffer, where a buffer of its own cost WriteBufferBytes per log.
+    private byte[]? _writeBuffer;
     private int _buffered;
     private SafeFileHandle? _active;
     private long _activeCount;  // records appended to the active file, buffered ones included
@@ -84,7 +86,6 @@ public sealed partial class SegmentLog : IDisposable
         _directory = directory;
         _options = options;
         _lock = lockFile;
-        _writeBuffer = new byte[options.WriteBufferBytes];
         Recovery = null!;
     }
 
@@ -177,6 +178,7 @@ public sealed partial class SegmentLog : IDisposable
         finally
         {
             lock (_gate) _disposed = true;
+            ReleaseWriteBuffer();
             _active?.Dispose();
             _lock.Dispose();
         }
