@@ -23,7 +23,7 @@ namespace SiteRecovery.Bench;
 /// </summary>
 public static class IdleDiskMemoryBench
 {
-    const string Usage = "usage: srbench memory [--disks 1000] [--disks-per-agent 25] [--disk-mib 1] [--settle-seconds 30] [--no-passivation] [--repo DIR] [--results DIR] [--keep]";
+    const string Usage = "usage: srbench memory [--disks 1000] [--disks-per-agent 25] [--disk-mib 1] [--wave 100] [--settle-seconds 30] [--no-passivation] [--gcdump PATH-OF-dotnet-gcdump] [--repo DIR] [--results DIR] [--keep]";
     const double TargetMB = 500;
     const int TargetDisks = 1000;
     const double MB = 1e6;
@@ -34,9 +34,9 @@ public static class IdleDiskMemoryBench
 
     public static async Task<int> RunAsync(string[] args, CancellationToken ct)
     {
-        int disks = TargetDisks, perAgent = 25, diskMiB = 1, settleSeconds = 30;
+        int disks = TargetDisks, perAgent = 25, diskMiB = 1, settleSeconds = 30, wave = 100;
         var passivation = true;
-        string? repo = null, results = null;
+        string? repo = null, results = null, gcdump = null;
         var keep = false;
         try
         {
@@ -46,10 +46,12 @@ public static class IdleDiskMemoryBench
                 int Int(string name, int min, int max) => int.TryParse(Value(), out var v) && v >= min && v <= max ? v : throw new ArgumentException($"{name}: a number in {min}..{max}");
                 switch (args[i])
                 {
+                    case "--gcdump": gcdump = Value(); break;
                     case "--disks": disks = Int("--disks", 1, 5000); break;
                     // At most 31 disks per machine (CapacityLimits.MaxDisks): the machine's validation refuses more.
                     case "--disks-per-agent": perAgent = Int("--disks-per-agent", 1, 31); break;
                     case "--disk-mib": diskMiB = Int("--disk-mib", 1, 1024); break;
+                    case "--wave": wave = Int("--wave", 1, 5000); break;
                     case "--settle-seconds": settleSeconds = Int("--settle-seconds", 0, 600); break;
                     case "--no-passivation": passivation = false; break;
                     case "--repo": repo = Value(); break;
@@ -76,9 +78,11 @@ public static class IdleDiskMemoryBench
         var agents = new List<ChildProcess>();
         ChildProcess? node = null;
         var enableResults = new JsonArray();
+        var starting = new List<Task>();
+        var report0 = new Report();
         try
         {
-            Console.WriteLine($"memory per idle protected disk: one srnode (all roles, SQLite), machines of {perAgent} sparse {diskMiB} MiB disks, one sragent each; " +
+            Console.WriteLine($"memory per idle protected disk: one srnode (all roles, SQLite), machines of {perAgent} disks of {diskMiB} MiB random data, one sragent each; " +
                 $"RSS at 0, {string.Join(", ", steps)} disks after {settleSeconds} s idle; {Environment.ProcessorCount} cores, {StallBench.LoadAverage()}");
             int psPort = Net.FreePort(), mtPort = Net.FreePort(), apiPort = Net.FreePort();
             var apiUrl = $"http://127.0.0.1:{apiPort}";
@@ -96,28 +100,36 @@ public static class IdleDiskMemoryBench
                 node.EnsureRunning(Step);
                 var gc = (await api.GetAsync("api/metrics", Step, ct))["gcHeapBytes"]!.GetValue<long>();
                 var s = new Sample(phase, n, Probes.ProcStatus(node.Pid, "VmRSS"), Probes.ProcStatus(node.Pid, "RssAnon"), Probes.ProcStatus(node.Pid, "RssFile"), gc,
-                    (int)(Probes.ProcStatus(node.Pid, "Threads") / 1024) /* a count, not kB: ProcStatus scales by 1024 */, OpenFiles(node.Pid));
+                    Threads(node.Pid), OpenFiles(node.Pid));
                 samples.Add(s);
                 Console.WriteLine($"RSS {s.RssBytes / MB:0.0} MB (anon {s.AnonBytes / MB:0.0}, file {s.FileBytes / MB:0.0}), GC heap {s.GcHeapBytes / MB:0.0} MB, {s.Threads} threads, {s.OpenFiles} open files");
                 return s;
             }
 
             await ReadAsync("connected", 0);
-            var made = 0;
+            int made = 0, machines = 0;
             foreach (var target in steps)
             {
-                var batch = new List<Task>();
+                // In waves of about --wave disks, each Protected before the next starts: a thousand disks attaching at once
+                // on a loaded 2-core machine timed out SQLite persists of DiskRegistered (the journal's default timeout),
+                // which is a burst this figure is not about.
                 while (made < target)
                 {
-                    var count = Math.Min(perAgent, target - made);
-                    var machine = $"m{agents.Count:000}";
-                    var ids = Enumerable.Range(made, count).Select(d => $"{machine}-d{d - made:00}").ToList();
-                    made += count;
-                    enableResults.Add(await ProtectAsync(api, machine, ids, (long)diskMiB << 20, ct));
-                    batch.Add(StartAgentAsync(machine, ids));
+                    var batch = new List<Task>();
+                    var waveEnd = Math.Min(target, made + wave);
+                    while (made < waveEnd)
+                    {
+                        var count = Math.Min(perAgent, waveEnd - made);
+                        var machine = $"m{machines++:000}";
+                        var ids = Enumerable.Range(made, count).Select(d => $"{machine}-d{d - made:00}").ToList();
+                        made += count;
+                        enableResults.Add(await ProtectAsync(api, machine, ids, (long)diskMiB << 20, ct));
+                        batch.Add(StartAgentAsync(machine, ids));
+                        starting.Add(batch[^1]);
+                    }
+                    await Task.WhenAll(batch);
+                    await WaitProtectedAsync(api, made, ct);
                 }
-                await Task.WhenAll(batch);
-                await WaitProtectedAsync(api, target, ct);
                 await ReadAsync("connected", target);
             }
 
@@ -129,7 +141,11 @@ public static class IdleDiskMemoryBench
                 foreach (var id in ids)
                 {
                     var path = Path.Combine(dir, id + ".img");
-                    await using (var f = new FileStream(path, FileMode.Create, FileAccess.Write)) f.SetLength((long)diskMiB << 20);
+                    // Random data, not a sparse file: the initial copy then goes through each disk's spool and journal as real
+                    // churn does, so their buffers are touched (resident) as on a disk that has been written.
+                    var data = new byte[(long)diskMiB << 20];
+                    Random.Shared.NextBytes(data);
+                    await File.WriteAllBytesAsync(path, data, ct);
                     diskArgs.AddRange(["--disk", $"{id}={path}"]);
                 }
                 var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -151,6 +167,16 @@ public static class IdleDiskMemoryBench
             }
 
             var final = samples[^1];
+            if (gcdump is not null)
+            {
+                // Where the managed heap goes, by type (dotnet-gcdump forces a full collection, so the readings after it follow one).
+                var file = Path.Combine(work, "node.gcdump");
+                await Tools.RunAsync(gcdump, ["collect", "-p", node.Pid.ToString(CultureInfo.InvariantCulture), "-o", file], TimeSpan.FromMinutes(5), "gcdump collect", ct);
+                var top = await Tools.RunAsync(gcdump, ["report", file], TimeSpan.FromMinutes(5), "gcdump report", ct);
+                Console.WriteLine("  managed heap by type after a full GC (dotnet-gcdump report, largest first):");
+                foreach (var line in top.StdOut.Split('\n').Take(24)) Console.WriteLine("    " + line);
+                report0.Details["gcdump"] = string.Join('\n', top.StdOut.Split('\n').Take(40));
+            }
             if (passivation)
             {
                 // The ProtectedDisk actors passivate after EntitySettings.Default.PassivateAfter idle (2 min); the wait for
@@ -181,7 +207,7 @@ public static class IdleDiskMemoryBench
             var perDiskGc = (final.GcHeapBytes - zero.GcHeapBytes) / (double)final.Disks;
             var at1000 = final.Disks == TargetDisks ? final.RssBytes : zero.RssBytes + perDisk * TargetDisks;
             var scale = final.Disks == TargetDisks ? "measured at 1000 disks" : $"scaled from {final.Disks} disks (RSS(0) + 1000 x per-disk)";
-            var report = new Report();
+            var report = report0;
             report.Add(new Figure("17m", "node MB per idle protected disk (RSS)", perDisk / MB, "MB", "-", null, $"(RSS({final.Disks}) - RSS(0)) / {final.Disks}"));
             report.Add(new Figure("17m", "node GC heap MB per idle protected disk", perDiskGc / MB, "MB", "-", null, "from /api/metrics gcHeapBytes"));
             report.Add(new Figure("17m", "node RSS with 1000 idle protected disks", at1000 / MB, "MB", $"< {TargetMB:0} MB", at1000 < TargetMB * MB, scale));
@@ -220,6 +246,8 @@ public static class IdleDiskMemoryBench
         }
         finally
         {
+            // An agent still being started when a step failed is in the list once its start returns.
+            try { await Task.WhenAll(starting); } catch (Exception e) when (e is BenchException or OperationCanceledException or IOException) { }
             foreach (var a in agents) await a.DisposeAsync();
             if (node is not null) await node.DisposeAsync();
             if (!keep) { try { Directory.Delete(work, true); } catch (IOException) { } }
@@ -271,6 +299,13 @@ public static class IdleDiskMemoryBench
             if (DateTime.UtcNow > deadline) throw new BenchException(Step, $"not all {count} disks Protected after 30 min: {now}");
             await Task.Delay(2000, ct);
         }
+    }
+
+    /// <summary>The Threads count of /proc/PID/status (a count, not kB as the fields <see cref="Probes.ProcStatus"/> reads).</summary>
+    static int Threads(int pid)
+    {
+        var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("Threads:", StringComparison.Ordinal));
+        return line is null ? -1 : int.Parse(line["Threads:".Length..].Trim(), CultureInfo.InvariantCulture);
     }
 
     static int OpenFiles(int pid)

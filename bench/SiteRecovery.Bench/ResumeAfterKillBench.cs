@@ -150,7 +150,7 @@ public static class ResumeAfterKillBench
             Console.WriteLine();
             Console.Write(report.Table());
             Console.WriteLine("single node: the killed node is the owner and comes back by restart; this is not a cluster's shard handover (no sharding is built yet)");
-            Console.WriteLine($"p99 is the nearest rank (of {runs.Count}: the {(int)Math.Ceiling(0.99 * runs.Count)}th); times to within the 100 ms poll; {StallBench.LoadAverage()}");
+            Console.WriteLine($"p99 is the nearest rank ({(int)Math.Ceiling(0.99 * runs.Count)} of {runs.Count}); times to within the 100 ms poll; {StallBench.LoadAverage()}");
             foreach (var r in runs) report.Details[$"kill-{r.Index:00}"] = System.Text.Json.JsonSerializer.SerializeToNode(r);
             report.Details["diskMiB"] = diskMiB;
             report.Details["rateKiB"] = rateKiB;
