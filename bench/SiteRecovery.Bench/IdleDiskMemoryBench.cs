@@ -288,7 +288,16 @@ public static class IdleDiskMemoryBench
         var last = "";
         while (true)
         {
-            var status = await api.GetAsync("api/status", Step, ct);
+            JsonNode status;
+            // /api/status asks every disk's actor in turn; one that recovers slowly under load fails the whole answer (an
+            // ask timeout, HTTP 500): asked again, not fatal.
+            try { status = await api.GetAsync("api/status", Step, ct); }
+            catch (BenchException e) when (DateTime.UtcNow < deadline)
+            {
+                Console.WriteLine($"    api/status failed, asking again: {Tools.Tail(e.Message, 200)}");
+                await Task.Delay(2000, ct);
+                continue;
+            }
             var disks = status["disks"]!.AsArray();
             var protectedCount = disks.Count(d => d!["state"]?.GetValue<string>() == "Protected");
             var cache = status["cache"]!.AsArray();
