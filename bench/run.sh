@@ -19,6 +19,12 @@
 #   bench/run.sh azure [--mib 256] [--rounds 2] [--flush-ms 1000]   the master target's apply into its replica (issue 16): MB/s and
 #                                      requests per GiB into Azurite (127.0.0.1:10000) with and without write coalescing, a local
 #                                      replica and a plain SDK upload of the same bytes beside them; 256 MiB per run, scaled down
+#   bench/run.sh memory [--disks 1000] [--disks-per-agent 25]   node memory per idle protected disk (issue 17, target: 1,000 idle
+#                                      protected disks in under 500 MB): RSS and GC heap of one srnode at 0, 100, 1000 tiny disks served
+#                                      by real sragents, then passivated, agents stopped, restarted; writes bench/results/memory-latest.json
+#   bench/run.sh resume [--kills 20]   replication resume after kill -9 of srnode while a real sragent takes a steady fio workload
+#                                      (issue 17, target: under 10 s): p50/p99/max from the kill and from the restart (one node: not a
+#                                      shard handover); writes bench/results/resume-latest.json
 #   other arguments go to the bench: --strict (exit 3 on a missed target), --work-dir DIR, --keep
 #   BENCH_NO_BUILD=1 skips the build (when the Release build is already there)
 set -euo pipefail

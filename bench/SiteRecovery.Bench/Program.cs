@@ -17,6 +17,8 @@ if (args is ["cpu", ..])
 }
 if (args is ["nbd-tls", ..]) return await NbdTlsBench.RunAsync(args[1..], CancellationToken.None);
 if (args is ["tls", ..]) return await TlsHopBench.RunAsync(args[1..], CancellationToken.None);
+if (args is ["memory", ..]) return await IdleDiskMemoryBench.RunAsync(args[1..], CancellationToken.None);
+if (args is ["resume", ..]) return await ResumeAfterKillBench.RunAsync(args[1..], CancellationToken.None);
 if (args is ["azure", ..]) return await AzureReplicaBench.RunAsync(args[1..], CancellationToken.None);
 if (args is ["tls2a", ..])
 {
