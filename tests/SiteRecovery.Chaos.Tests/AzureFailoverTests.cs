@@ -166,14 +166,22 @@ public sealed class AzureFailoverTests
         var bytes = await File.ReadAllBytesAsync(downloaded);
         Assert.True(bytes.Length == DiskBytes + 512, $"the snapshot is {bytes.Length} bytes, want the disk's {DiskBytes} and a 512-byte footer");
         var same = bytes.AsSpan(0, (int)DiskBytes).CommonPrefixLength(atPoint);
-        Assert.True(same == DiskBytes, $"the snapshot differs from the source at the point first at byte {same}: got 0x{bytes[same]:x2}, want 0x{atPoint[same]:x2}");
+        if (same != DiskBytes) Assert.Fail($"the snapshot differs from the source at the point first at byte {same}: got 0x{bytes[same]:x2}, want 0x{atPoint[same]:x2}");
         var info = JsonNode.Parse((await ExternalTool.RunOkAsync("qemu-img", ["info", "--output=json", "-f", "vpc", downloaded], TimeSpan.FromMinutes(1))).StdOut)!;
         Assert.Equal(DiskBytes, info["virtual-size"]!.GetValue<long>());
 
         // The boot was read from the VM's serial log (boot diagnostics), kept as the machine's console.
         var console = await node.Api.GetAsync($"api/failovers/{job}/machines/vm1/console?lines=20");
         Assert.Contains("SR-BOOTED", console.Text);
-        Assert.Contains(done["history"]!.AsArray(), h => h!.GetValue<string>().Contains("vm1", StringComparison.Ordinal));
+        var boot = done["boots"]!.AsArray().Single()!;
+        Assert.True(boot["booted"]!.GetValue<bool>(), boot.ToJsonString());
+        Assert.Contains("SR-BOOTED", boot["consoleTail"]!.AsArray().Select(l => l!.GetValue<string>()));
+        Assert.StartsWith("1 machine(s) booted: vm1", done["steps"]![1]!["output"]!.GetValue<string>());
+        // The drill's own checks of the point on the node's two paths agree with the source at the point too.
+        var drill = done["report"]!["machines"]!.AsArray().Single()!;
+        Assert.True(drill["passed"]!.GetValue<bool>(), drill.ToJsonString());
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(atPoint)), drill["disks"]![0]!["bootedSha256"]!.GetValue<string>());
+        Assert.Equal("azure Standard_B1s", drill["accelerator"]!.GetValue<string>());
 
         var cleanup = await node.Api.PostAsync($"api/failovers/{job}/cleanup", new { reason = "drill over" });
         Assert.True(cleanup.Status == HttpStatusCode.OK, cleanup.Text);
