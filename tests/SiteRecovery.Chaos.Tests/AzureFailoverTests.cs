@@ -228,4 +228,28 @@ public sealed class AzureFailoverTests
         Assert.Empty((await node.Api.GetAsync("api/failovers")).Body!.AsArray());
         Assert.Empty(arm.Sent("PUT", "/"));
     }
+
+    [Fact]
+    public async Task A_half_configured_azure_target_or_a_token_file_others_can_read_stops_the_node_at_start_naming_it()
+    {
+        using var dir = new TempDir("azure-target-settings");
+        var token = dir["arm.token"];
+        await File.WriteAllTextAsync(token, "eyJ0eXAi.never-shown\n");
+        File.SetUnixFileMode(token, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+        async Task<string> RefusedAsync(string name, string azureTarget)
+        {
+            var conf = dir[$"{name}.conf"];
+            await File.WriteAllTextAsync(conf, $"siterecovery.failover.azure-target {{ {azureTarget} }}\n");
+            using var node = new Node(name, "all", dir[name], dir.Path, null, "--config", conf);
+            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => node.StartAsync());
+            Assert.Contains("exited with", e.Message);
+            Assert.DoesNotContain("never-shown", e.Message);
+            return e.Message;
+        }
+        var missing = await RefusedAsync("half", $"subscription-id = \"{Subscription}\", location = westeurope");
+        Assert.Contains("siterecovery.failover.azure-target.storage-account-id must be set when siterecovery.failover.azure-target.subscription-id is", missing);
+        var open = await RefusedAsync("open", $"subscription-id = \"{Subscription}\", resource-group = rg, location = westeurope, storage-account-id = \"{Account}\", " +
+            $"production-subnet-id = \"{Network}/subnets/production\", isolated-subnet-id = \"{Network}/subnets/drill\", token-file = \"{token}\"");
+        Assert.Contains($"siterecovery.failover.azure-target: token file '{token}' is readable or writable by others (chmod 600 it)", open);
+    }
 }
