@@ -76,6 +76,8 @@ public enum NetworkMode { Isolated, Production, None }
 /// tiny test guest, see <c>Local/GuestNet.cs</c>); they need a <paramref name="StaticAddress"/> to send from.
 /// <paramref name="GuestOutside"/>: addresses the guest probes the same way but must not reach (a drill's outside
 /// address): tried once, briefly, since no answer is the outcome expected, where a peer that may boot later is retried.
+/// <paramref name="VmSize"/>: the machine's failover size where the target has named sizes (an Azure VM size); null: the
+/// target picks by <paramref name="Cpus"/> and <paramref name="MemoryMiB"/>.
 /// </summary>
 public sealed record MachineSpec(
     string MachineId,
@@ -88,9 +90,10 @@ public sealed record MachineSpec(
     string WorkDirectory,
     string? IsolationGroup = null,
     IReadOnlyList<string>? GuestProbes = null,
-    IReadOnlyList<string>? GuestOutside = null);
+    IReadOnlyList<string>? GuestOutside = null,
+    string? VmSize = null);
 
-/// <summary>One disk of a machine: its disk id and where it is served (an NBD URI for the local target).</summary>
+/// <summary>One disk of a machine: its disk id and where it is served (an NBD URI for the local target; the https URI of a page blob's snapshot for the Azure target).</summary>
 public sealed record DiskSource(string DiskId, string Uri, long SizeBytes);
 
 /// <summary>

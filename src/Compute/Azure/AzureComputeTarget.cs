@@ -69,12 +69,12 @@ public sealed class AzureComputeTarget : IComputeTarget
 
     public async Task<MachineHandle> StartAsync(MachineSpec spec, IReadOnlyList<DiskSource> disks, CancellationToken ct)
     {
-        var problems = Validate(spec).Concat(disks.Select((d, i) => AzureTargetRules.ImportSourceProblem(d.Uri) is { } p ? $"Disks[{i}] ({d.DiskId}): '{d.Uri}' {p}" : null).OfType<string>()).ToList();
+        var problems = Validate(spec).Concat(disks.Select((d, i) => AzureTargetRules.ImportSourceProblem(d.Uri, _options.BlobEndpoint) is { } p ? $"Disks[{i}] ({d.DiskId}): '{d.Uri}' {p}" : null).OfType<string>()).ToList();
         if (disks.Count == 0) problems.Add("Disks: a machine needs at least its OS disk");
         if (problems.Count > 0) throw new InvalidOperationException($"machine {spec.MachineId} cannot run on the azure target: {string.Join("; ", problems)}");
         var vm = AzureTargetRules.VmName(spec);
-        var size = AzureTargetRules.PickSize(await SizesAsync(ct), spec.Cpus, spec.MemoryMiB)
-            ?? throw new InvalidOperationException($"machine {spec.MachineId}: no VM size in {_options.Location} has {spec.Cpus} cores and {spec.MemoryMiB} MiB");
+        var (size, sizeError) = AzureTargetRules.ChooseSize(await SizesAsync(ct), spec.VmSize, spec.Cpus, spec.MemoryMiB, _options.Location);
+        if (size is null) throw new InvalidOperationException($"machine {spec.MachineId}: {sizeError}");
         // Named before anything is created: a node killed from here on leaves resources only this file finds.
         Directory.CreateDirectory(spec.WorkDirectory);
         await File.WriteAllTextAsync(Path.Combine(spec.WorkDirectory, MachineFileName), $"{vm} {disks.Count}", ct);
@@ -192,8 +192,18 @@ public sealed class AzureComputeTarget : IComputeTarget
     public Task MoveDisksOntoServedAsync(MachineHandle machine, IReadOnlyList<DiskSource> served, TimeSpan timeout, CancellationToken ct) =>
         throw new DiskMoveException($"VM {machine.InstanceId}: the azure target cannot move a running machine onto an agent's exports (a reprotect from Azure is not built)");
 
-    public async Task StopAsync(MachineHandle machine, CancellationToken ct) =>
-        await RemoveAsync(machine.InstanceId, Recorded(Path.GetDirectoryName(machine.ConsolePath)!)?.Disks ?? 0, ct);
+    public async Task StopAsync(MachineHandle machine, CancellationToken ct)
+    {
+        var work = Path.GetDirectoryName(machine.ConsolePath)!;
+        await RemoveAsync(machine.InstanceId, Recorded(work)?.Disks ?? 0, ct);
+        Forget(work, machine.InstanceId);
+    }
+
+    /// <summary>Drops the record of what a start in <paramref name="workDirectory"/> made once all of it is removed, so a later look finds nothing left.</summary>
+    static void Forget(string workDirectory, string vm)
+    {
+        if (Recorded(workDirectory) is var (recorded, _) && recorded == vm) File.Delete(Path.Combine(workDirectory, MachineFileName));
+    }
 
     /// <summary>What <see cref="MachineFileName"/> in <paramref name="workDirectory"/> names: the VM and how many disks it was given.</summary>
     static (string Vm, int Disks)? Recorded(string workDirectory)
@@ -233,6 +243,7 @@ public sealed class AzureComputeTarget : IComputeTarget
     {
         if (Recorded(workDirectory) is not var (vm, disks)) return null;
         await RemoveAsync(vm, disks, ct);
+        Forget(workDirectory, vm);
         return $"removed azure VM {vm}, its NIC and its disks";
     }
 }

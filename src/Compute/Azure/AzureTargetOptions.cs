@@ -21,6 +21,12 @@ public sealed record AzureTargetOptions(
     /// <summary>Azure Resource Manager's endpoint (public cloud unless a sovereign cloud, or a test's stand-in, says otherwise).</summary>
     public Uri Endpoint { get; init; } = new("https://management.azure.com");
 
+    /// <summary>
+    /// The blob endpoint of <see cref="StorageAccountId"/>'s account (<c>https://ACCOUNT.blob.core.windows.net/</c>): a disk
+    /// is imported only from a blob under it, the account the import names. Null: any https blob URI is taken.
+    /// </summary>
+    public Uri? BlobEndpoint { get; init; }
+
     /// <summary>The token audience of <see cref="Endpoint"/>.</summary>
     public string Audience { get; init; } = "https://management.azure.com";
 

@@ -35,7 +35,8 @@ public static partial class AzureTargetRules
         var problems = new List<string>();
         if (VmNameProblem(spec.Name) is { } name) problems.Add($"Name: '{spec.Name}' {name}");
         if (spec.Cpus < 1) problems.Add($"Cpus: {spec.Cpus} must be at least 1");
-        if (spec.MemoryMiB < 512) problems.Add($"MemoryMiB: {spec.MemoryMiB} is below the smallest Azure size's 512 MiB");
+        // A named size brings its own memory; the spec's counts only when the target picks one.
+        if (spec.VmSize is null && spec.MemoryMiB < 512) problems.Add($"MemoryMiB: {spec.MemoryMiB} is below the smallest Azure size's 512 MiB");
         if (spec.Firmware is not ("bios" or "uefi")) problems.Add($"Firmware: '{spec.Firmware}' must be bios (a generation 1 machine) or uefi (generation 2)");
         if (spec.Network == NetworkMode.None) problems.Add("Network: an Azure machine always has a NIC; choose Isolated (a test failover) or Production");
         var subnet = spec.Network == NetworkMode.Isolated ? options.IsolatedSubnetId : options.ProductionSubnetId;
@@ -87,9 +88,33 @@ public static partial class AzureTargetRules
             .OrderBy(s => s.Cores).ThenBy(s => s.MemoryMiB).ThenBy(s => s.Name, StringComparer.Ordinal)
             .FirstOrDefault();
 
-    /// <summary>Why <paramref name="uri"/> cannot be imported as a managed disk (a page blob or its snapshot, over https), or null.</summary>
-    public static string? ImportSourceProblem(string uri) =>
-        Uri.TryCreate(uri, UriKind.Absolute, out var u) && u.Scheme == Uri.UriSchemeHttps && u.AbsolutePath.Count(c => c == '/') >= 2
+    /// <summary>
+    /// Why <paramref name="uri"/> cannot be imported as a managed disk, or null: it must be a page blob (or its snapshot)
+    /// under <paramref name="blobEndpoint"/>, the target's storage account (any https blob URI when that is null).
+    /// </summary>
+    public static string? ImportSourceProblem(string uri, Uri? blobEndpoint = null)
+    {
+        var parsed = Uri.TryCreate(uri, UriKind.Absolute, out var u) && u.AbsolutePath.Count(c => c == '/') >= 2;
+        if (blobEndpoint is null)
+            return parsed && u!.Scheme == Uri.UriSchemeHttps ? null : "must be the https URI of a page blob (a replica or its snapshot) in the target's storage account";
+        var root = blobEndpoint.AbsoluteUri.TrimEnd('/') + "/";
+        return parsed && u!.AbsoluteUri.StartsWith(root, StringComparison.OrdinalIgnoreCase) && u.AbsoluteUri.Length > root.Length
             ? null
-            : "must be the https URI of a page blob (a replica or its snapshot) in the target's storage account";
+            : $"must be the URI of a page blob (a replica or its snapshot) of the target's storage account, under {root}";
+    }
+
+    /// <summary>
+    /// The VM size for a machine: <paramref name="vmSize"/> when it names one of <paramref name="sizes"/> (case as Azure
+    /// spells it), else the smallest that fits (<see cref="PickSize"/>); the error names what was asked and what is offered.
+    /// </summary>
+    public static (AzureVmSize? Size, string? Error) ChooseSize(IReadOnlyList<AzureVmSize> sizes, string? vmSize, int cpus, int memoryMiB, string location)
+    {
+        if (vmSize is { Length: > 0 })
+            return sizes.FirstOrDefault(s => s.Name.Equals(vmSize, StringComparison.OrdinalIgnoreCase)) is { } named
+                ? (named, null)
+                : (null, $"VmSize: '{vmSize}' is not offered in {location} (offered: {string.Join(", ", sizes.Select(s => s.Name).Order(StringComparer.Ordinal))})");
+        return PickSize(sizes, cpus, memoryMiB) is { } picked
+            ? (picked, null)
+            : (null, $"no VM size in {location} has {cpus} cores and {memoryMiB} MiB");
+    }
 }

@@ -63,13 +63,16 @@ public sealed record MachineProperties(
     /// <summary>Settings of the local (qemu) compute target; never null.</summary>
     public LocalComputeSettings Local { get; init; } = LocalComputeSettings.Default;
 
+    /// <summary>The compute target the machine fails over to, as the node names its targets (<c>local</c>, <c>azure</c>); absent in older journals: <c>local</c>.</summary>
+    public string Target { get; init; } = "local";
+
     /// <summary>Structural equality, disks compared element by element (so a JSON round trip compares equal).</summary>
     public bool Equals(MachineProperties? other) =>
         other is not null
         && Name == other.Name && Os == other.Os && BootType == other.BootType && Clustered == other.Clustered
         && HasBitLockerVolumes == other.HasBitLockerVolumes && FailoverName == other.FailoverName
         && FailoverVmSize == other.FailoverVmSize && FailoverNetwork == other.FailoverNetwork
-        && StaticAddress == other.StaticAddress && Local == other.Local
+        && StaticAddress == other.StaticAddress && Local == other.Local && Target == other.Target
         && (ReferenceEquals(Disks, other.Disks) || (Disks is not null && other.Disks is not null && Disks.SequenceEqual(other.Disks)));
 
     public override int GetHashCode() => HashCode.Combine(Name, Os, BootType, Clustered, HasBitLockerVolumes, FailoverName, Disks?.Count ?? -1);

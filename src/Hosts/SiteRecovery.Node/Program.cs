@@ -180,7 +180,9 @@ run.SetAction(async (parse, ct) =>
     builder.Services.AddSingleton(new SiteRecovery.Node.Failover.PlanScripts(failoverSettings.ScriptsDirectory));
     builder.Services.AddSingleton(sp => new SiteRecovery.Node.Exports.PointInTimeExports(Path.Combine(options.DataDirectory, "master-target", "exports"),
         m => sp.GetRequiredService<ILoggerFactory>().CreateLogger("SiteRecovery.Exports").LogInformation("{Message}", m), options.MaxExports, options.ExportsTls));
-    builder.Services.AddSingleton<SiteRecovery.Compute.IComputeTarget>(new SiteRecovery.Compute.Local.LocalQemuTarget(new SiteRecovery.Compute.Local.LocalTargetOptions()));
+    builder.Services.AddSingleton(sp => SiteRecovery.Node.Failover.ComputeTargets.Create(failoverSettings,
+        m => sp.GetRequiredService<ILoggerFactory>().CreateLogger("SiteRecovery.Compute").LogInformation("{Message}", m)));
+    builder.Services.AddSingleton(sp => sp.GetRequiredService<SiteRecovery.Node.Failover.ComputeTargets>().Local);
     builder.Services.AddSingleton<SiteRecovery.Node.Failover.NodeFailoverEffects>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPathService>());
     // Registered after the data path, so stopped before it: the served points close while their replicas are still open.

@@ -56,6 +56,12 @@ public sealed partial class ArmStandIn : IAsyncDisposable
     /// <summary>Serial logs by VM name: what boot diagnostics serves; a VM without one has written nothing yet.</summary>
     public ConcurrentDictionary<string, string> SerialLogs { get; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>
+    /// When set, what every VM whose creation succeeds writes to its serial log, as a guest that boots would (a test
+    /// whose VMs are created by another process, a node, cannot write each one's log when it appears).
+    /// </summary>
+    public string? BootLog { get; set; }
+
     /// <summary>VM names whose creation's operation ends Failed with this error code.</summary>
     public ConcurrentDictionary<string, string> FailProvisioning { get; } = new(StringComparer.OrdinalIgnoreCase);
 
@@ -222,7 +228,11 @@ public sealed partial class ArmStandIn : IAsyncDisposable
         var existed = _resources.ContainsKey(id);
         _resources[id] = resource;
         var opId = Guid.NewGuid().ToString("n");
-        _operations[opId] = new Operation(() => properties["provisioningState"] = "Succeeded", PollsPerOperation, error);
+        _operations[opId] = new Operation(() =>
+        {
+            properties["provisioningState"] = "Succeeded";
+            if (isVm && BootLog is { } log) SerialLogs.TryAdd(segments[^1], log);
+        }, PollsPerOperation, error);
         if (error is not null)
         {
             properties["provisioningState"] = "Failed";

@@ -41,6 +41,9 @@ public sealed record FailoverSettings(string ScriptsDirectory, string BootMarker
     /// <summary>How long a drill report waits for each guest that took its probes to report them (<c>drill-probe-timeout</c>).</summary>
     public TimeSpan DrillProbeTimeout { get; init; } = TimeSpan.FromSeconds(150);
 
+    /// <summary>The Azure compute target (<c>azure-target</c>), or null when it is not configured (<see cref="AzureTargetSettings"/>).</summary>
+    public AzureTargetSettings? Azure { get; init; }
+
     /// <summary>The command line that runs the reverse agent: <c>dotnet sragent.dll</c>, or the executable itself.</summary>
     public IReadOnlyList<string> ReverseAgentCommand()
     {
@@ -94,6 +97,7 @@ public sealed record FailoverSettings(string ScriptsDirectory, string BootMarker
             MaterializeBytesPerSecond = Bytes(c, "materialize-speed"),
             DrillOutsideHost = c.HasPath($"{Root}.drill-outside-host") ? Int(c, "drill-outside-host", 1, 3) : 1,
             DrillProbeTimeout = Positive(c, "drill-probe-timeout", TimeSpan.FromSeconds(150)),
+            Azure = AzureTargetSettings.Read(c),
         };
     }
 

@@ -13,12 +13,13 @@ namespace SiteRecovery.Node.Failover;
 /// <summary>
 /// A failover's work on this node: points from the disks' recovery points and the master target's replicas, each disk
 /// served over NBD at its point (copy-on-write, so the replica and journal never change), machines started on the
-/// compute target and watched until their console says they booted, checksums for the drill report, and removal of
+/// machine's compute target (<see cref="ComputeTargets"/>; an Azure machine imports each point's page-blob snapshot
+/// instead, see <c>NodeFailoverEffects.Azure.cs</c>) and watched until their console says they booted, checksums for the drill report, and removal of
 /// all of it. Each machine starts in a folder of its job (<c>failover/JOB/MACHINE</c>), so a job that never got to record a
 /// machine still finds and stops it.
 /// </summary>
 public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorRegistry registry, PointInTimeExports exports, IComputeTarget compute,
-    FailoverSettings settings, NodeOptions options, PlanScripts scripts, GroupBookmarks groupBookmarks, SiteRecovery.Node.Access.PeerTokens peers,
+    ComputeTargets targets, FailoverSettings settings, NodeOptions options, PlanScripts scripts, GroupBookmarks groupBookmarks, SiteRecovery.Node.Access.PeerTokens peers,
     ILogger<NodeFailoverEffects> log) : IFailoverEffects
 {
     static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(60);
@@ -50,7 +51,9 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
         if (point.Kind == "latest-group")
         {
             var (group, groupError) = GroupPointRules.ChooseLatestGroup(all);
-            return group ?? throw new InvalidOperationException(groupError);
+            if (group is null) throw new InvalidOperationException(groupError);
+            await CheckTargetsAsync(group, ct);
+            return group;
         }
         foreach (var (machine, disks) in all)
         {
@@ -59,6 +62,8 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
             else errors.Add(error!);
         }
         if (errors.Count > 0) throw new InvalidOperationException(string.Join("; ", errors));
+        // Before anything starts: every machine's target exists here, and an Azure machine's points have their snapshots.
+        await CheckTargetsAsync(result, ct);
         return result;
     }
 
@@ -140,6 +145,8 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
         var started = new ConcurrentBag<StartedMachineRecord>();
         var boots = new ConcurrentBag<MachineBootRecord>();
         var byMachine = await DisksByMachineAsync(ct);
+        // Again at the group's start (properties may have changed since the points were resolved): no machine of a group starts when one cannot.
+        await CheckTargetsAsync(points, ct);
         var probes = kind == FailoverKind.Test ? await DrillProbesAsync(jobId, points, ct) : null;
         await Parallel.ForEachAsync(points, new ParallelOptions { MaxDegreeOfParallelism = settings.StartParallelism, CancellationToken = ct }, async (point, token) =>
         {
@@ -165,8 +172,9 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
     {
         var target = dataPath.Target!;
         var work = Path.Combine(JobDirectory(jobId), point.MachineId);
-        // A start repeated after a restart or a retry replaces what the last attempt left.
-        await compute.StopLeftoverAsync(work, ct);
+        var computeTarget = await TargetOfAsync(point.MachineId, ct);
+        // A start repeated after a restart or a retry replaces what the last attempt left, on whichever target it was.
+        foreach (var t in targets.All) await t.StopLeftoverAsync(work, ct);
         Directory.CreateDirectory(work);
         var order = byMachine.GetValueOrDefault(point.MachineId)?.Select(d => d.DiskId).ToList() ?? [];
         var disks = point.Sequences.Keys.OrderBy(d => order.IndexOf(d) is var i && i >= 0 ? i : int.MaxValue).ThenBy(d => d, StringComparer.Ordinal).ToList();
@@ -174,7 +182,13 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
         var mine = _exportsByJob.GetOrAdd(jobId, _ => new());
         foreach (var (exportId, disk) in mine.Where(x => disks.Contains(x.Value)).ToList())
             if (mine.TryRemove(exportId, out _)) await exports.RemoveAsync(disk, exportId);
-        foreach (var disk in disks)
+        // Azure imports each point's snapshot itself: nothing is served from here, and the guest takes no probe hints.
+        if (IsAzure(computeTarget))
+        {
+            served = await SnapshotDisksAsync(point, disks, ct);
+            if (probes is not null) probes = ([], "the azure target hands a guest no hints: its drill network is the isolated subnet's");
+        }
+        else foreach (var disk in disks)
         {
             // Instant: the machine boots from the point served over NBD, its writes go to the export's overlay.
             var view = await target.OpenViewAsync(disk, point.Sequences[disk]);
@@ -182,14 +196,15 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
             mine[s.ExportId] = disk;
             served.Add(new ServedDiskRecord(disk, s.ExportId, s.Uri, s.Sequence, view.Size));
         }
-        var spec = await SpecAsync(point.MachineId, kind, work, probes?.Probes, ct);
-        var handle = await compute.StartAsync(spec, served.Select(d => new DiskSource(d.DiskId, d.Uri, d.SizeBytes)).ToList(), ct);
-        log.LogInformation("{Message}", $"failover {jobId}: machine {point.MachineId} started as {spec.Name} ({handle.Accelerator}, pid {handle.Pid}{(handle.Isolation is { } net ? $", network {net}" : "")}) from {string.Join(", ", served.Select(d => $"{d.DiskId}@{d.Sequence}"))}");
-        var boot = await compute.WaitBootedAsync(handle, settings.BootMarker, settings.BootTimeout, ct);
+        var spec = await SpecAsync(point.MachineId, kind, work, probes?.Probes is { Count: > 0 } p ? p : null, ct, computeTarget);
+        var handle = await computeTarget.StartAsync(spec, served.Select(d => new DiskSource(d.DiskId, d.Uri, d.SizeBytes)).ToList(), ct);
+        log.LogInformation("{Message}", $"failover {jobId}: machine {point.MachineId} started on {handle.Target} as {handle.InstanceId} ({handle.Accelerator}, pid {handle.Pid}{(handle.Isolation is { } net ? $", network {net}" : "")}) from {string.Join(", ", served.Select(d => $"{d.DiskId}@{d.Sequence}"))}");
+        var boot = await computeTarget.WaitBootedAsync(handle, settings.BootMarker, settings.BootTimeout, ct);
         var guest = boot.ConsoleTail.LastOrDefault(l => l.Contains("SR-CHECK", StringComparison.Ordinal))?.Trim();
         // A real failover's machine must outlive this node (its writes are production data from now on): once booted,
         // its disks move onto images of its own while it runs, and the exports it booted from go.
-        if (kind != FailoverKind.Test && boot.Booted) served = await MoveOntoImagesAsync(jobId, handle, served, work, ct);
+        // An Azure machine's disks are managed disks of its own from the start: nothing moves.
+        if (kind != FailoverKind.Test && boot.Booted && !IsAzure(computeTarget)) served = await MoveOntoImagesAsync(jobId, handle, served, work, ct);
         var record = new StartedMachineRecord(handle.Target, point.MachineId, spec.Name, handle.InstanceId, handle.Pid, handle.ConsolePath, handle.Accelerator,
             handle.StartedAt.ToUnixTimeMilliseconds(), served)
             { Isolation = handle.Isolation, Probes = probes?.Probes is { Count: > 0 } asked ? asked : null, NotProbed = probes?.NotProbed };
@@ -238,9 +253,13 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
 
     Task<MachineSpec> SpecAsync(string machineId, FailoverKind kind, string work, CancellationToken ct) => SpecAsync(machineId, kind, work, null, ct);
 
-    /// <summary>The machine's spec; <paramref name="probes"/>: what a drill's guest probes (see <see cref="DrillIsolation"/>).</summary>
-    async Task<MachineSpec> SpecAsync(string machineId, FailoverKind kind, string work, IReadOnlyList<DrillProbeTarget>? probes, CancellationToken ct)
+    /// <summary>
+    /// The machine's spec on <paramref name="on"/> (the local target unless given); <paramref name="probes"/>: what a drill's
+    /// guest probes (see <see cref="DrillIsolation"/>). The Azure target is given the machine's failover VM size.
+    /// </summary>
+    async Task<MachineSpec> SpecAsync(string machineId, FailoverKind kind, string work, IReadOnlyList<DrillProbeTarget>? probes, CancellationToken ct, IComputeTarget? on = null)
     {
+        var chosen = on ?? compute;
         var machine = await MachineAsync(machineId, ct);
         var name = machine?.Properties?.FailoverName is { Length: > 0 } n ? n : LocalName(machineId);
         var network = kind == FailoverKind.Test ? NetworkMode.Isolated : NetworkMode.Production;
@@ -250,9 +269,10 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
         // A test failover's machines share one isolated network, their job's: the work folder is failover/JOB/MACHINE.
         var group = kind == FailoverKind.Test ? Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(work))) : null;
         var spec = new MachineSpec(machineId, name, local?.MemoryMiB ?? settings.DefaultMemoryMiB, local?.Cpus ?? settings.DefaultCpus, local?.Firmware ?? "bios",
-            network, machine?.Properties?.StaticAddress, work, group, Addresses(probes, DrillProbeRole.Peer), Addresses(probes, DrillProbeRole.Outside));
-        var problems = compute.Validate(spec);
-        if (problems.Count > 0) throw new InvalidOperationException($"machine {machineId} cannot run on the {compute.Name} target: {string.Join("; ", problems)}");
+            network, machine?.Properties?.StaticAddress, work, group, Addresses(probes, DrillProbeRole.Peer), Addresses(probes, DrillProbeRole.Outside),
+            IsAzure(chosen) && machine?.Properties?.FailoverVmSize is { Length: > 0 } size ? size : null);
+        var problems = chosen.Validate(spec);
+        if (problems.Count > 0) throw new InvalidOperationException($"machine {machineId} cannot run on the {chosen.Name} target: {string.Join("; ", problems)}");
         return spec;
     }
 
@@ -290,13 +310,16 @@ public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorR
         foreach (var m in started)
         {
             var handle = new MachineHandle(m.Target, m.MachineId, m.InstanceId, m.Pid, m.ConsolePath, m.Accelerator, DateTimeOffset.FromUnixTimeMilliseconds(m.StartedUnixMs));
-            if (compute.IsRunning(handle)) removed.Add($"machine {m.MachineId} stopped (pid {m.Pid})");
-            await compute.StopAsync(handle, ct);
+            var on = targets.Get(m.Target);
+            if (IsAzure(on)) removed.Add($"machine {m.MachineId} removed (azure VM {m.InstanceId}, its NIC and its disks)");
+            else if (on.IsRunning(handle)) removed.Add($"machine {m.MachineId} stopped (pid {m.Pid})");
+            await on.StopAsync(handle, ct);
         }
         var root = JobDirectory(jobId);
         if (Directory.Exists(root))
             foreach (var dir in Directory.EnumerateDirectories(root))
-                if (await compute.StopLeftoverAsync(dir, ct) is { } line) removed.Add(line);
+                foreach (var t in targets.All)
+                    if (await t.StopLeftoverAsync(dir, ct) is { } line) removed.Add(line);
         if (_exportsByJob.TryRemove(jobId, out var served))
             foreach (var (exportId, disk) in served)
                 if (await exports.RemoveAsync(disk, exportId)) removed.Add($"export {exportId} of {disk} discarded with its overlay");
