@@ -206,6 +206,7 @@ run.SetAction(async (parse, ct) =>
         ControlPlaneEndpoints.Map(app, options, () => dataPath.MasterTargetId, () => dataPath.ProcessServerId, authority, apiSettings);
         RecoveryPlanEndpoints.Map(app, options);
         SiteAuthorityEndpoints.Map(app, options, authority, apiSettings, revocations);
+        PlacementEndpoints.Map(app, options, authority, revocations, dataPath);
         ClusterEndpoints.Map(app);
         SiteRecovery.Node.Access.ApiAccessTable.Check(((IEndpointRouteBuilder)app).DataSources.SelectMany(d => d.Endpoints));
         // A body that is not valid JSON for its record is a 400 naming the problem, not an empty 500.
