@@ -14,8 +14,8 @@ namespace SiteRecovery.Node.Api;
 /// <c>POST /api/machines/{id}/placement</c>: where a machine's disks are placed, for the machine's own agent. The agent has
 /// no token; its credential is its certificate (issued by this site's authority, kind agent, not revoked, still valid) and
 /// a signature with its key over <see cref="PlacementProof.Payload"/>. The certificate's id decides: an agent reads its own
-/// machine's placement only (another machine's is 403 with the reason). The process server's data-path address is
-/// known for this node's own process server (the one the control plane registers and places on today).
+/// machine's placement only (another machine's is 403 with the reason). The process server's data-path address is this
+/// node's own process server's, or one of the other nodes' listed in <see cref="PlacementTargets"/>.
 /// </summary>
 public static class PlacementEndpoints
 {
@@ -24,7 +24,7 @@ public static class PlacementEndpoints
     /// <summary><paramref name="Signature"/>: base64 of the certificate key's signature over <see cref="PlacementProof.Payload"/>.</summary>
     public sealed record PlacementBody(string? ComponentId, string? CertificatePem, long? SignedAtUnixMs, string? Signature);
 
-    public static void Map(WebApplication app, NodeOptions options, SiteAuthority? authority, RevocationList revocations, DataPathService dataPath)
+    public static void Map(WebApplication app, NodeOptions options, SiteAuthority? authority, RevocationList revocations, DataPathService dataPath, PlacementTargets targets)
     {
         app.MapPost("/api/machines/{id}/placement", async (string id, PlacementBody body, HttpContext http, ActorRegistry r) =>
         {
@@ -44,7 +44,7 @@ public static class PlacementEndpoints
                     return Results.Json(new ApiError($"the certificate of agent {peer.Id} may read machine {peer.Id}'s placement only, not machine {id}'s"),
                         statusCode: StatusCodes.Status403Forbidden);
                 var view = await r.Get<ProtectedMachinesRegion>().Ask<ProtectedMachineView>(new GetProtectedMachine(id), AskTimeout);
-                return Results.Ok(AgentPlacement.Of(id, view, ps => AddressOf(ps, dataPath, http)));
+                return Results.Ok(AgentPlacement.Of(id, view, ps => targets.ProcessServers.GetValueOrDefault(ps) ?? AddressOf(ps, dataPath, http)));
             }
         });
     }
