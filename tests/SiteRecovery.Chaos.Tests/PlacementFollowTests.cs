@@ -1,0 +1,110 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using SiteRecovery.Chaos.Tests.Support;
+using SiteRecovery.Contracts.Processes;
+
+namespace SiteRecovery.Chaos.Tests;
+
+/// <summary>
+/// A registered agent started without <c>--process-server</c> follows the configuration server's placement. Real
+/// processes: a configuration node that places on a data node's process server (<c>siterecovery.data-path.placement</c>),
+/// the data node registered and requiring TLS, an agent registered with <c>sragent register</c>. Before its machine is
+/// placed the agent serves NBD and captures, saying why in its log; once the operator enables protection it connects to
+/// the placed process server (pinned to its id), compares, and a bookmark recovers the source byte for byte. Its
+/// certificate reads its own machine's placement only; an agent with neither a process server nor an enrollment is
+/// refused naming both ways.
+/// </summary>
+public sealed class PlacementFollowTests
+{
+    const string Disk = "disk1";
+
+    [Fact]
+    public async Task An_agent_without_process_server_captures_until_placed_then_replicates_where_placement_chose()
+    {
+        using var dir = new TempDir("placement-follow");
+        var cfgConf = dir["cfg.hocon"];
+        var cfg = new Node("cfg", "configuration", dir["cfg"], dir.Path, null, "--config", cfgConf);
+        using var site = new TlsSite { Config = cfg, PassphraseFile = dir["passphrase.txt"] };
+        var data = site.DataNode(dir, "d", "process-server,master-target");
+        File.WriteAllText(cfgConf, $"siterecovery.data-path.placement {{ process-servers {{ d-ps = \"{data.PsAddress}\" }}\n master-targets = [d-mt] }}\n");
+        await cfg.StartAsync();
+        Assert.Equal(HttpStatusCode.OK, (await cfg.Api.PostAsync("/api/vaults", new { name = "v1", region = "WestEurope" })).Status);
+        var key = (await cfg.Api.PostAsync("/api/vaults/v1/keys", new { })).Body!["key"]!.GetValue<string>();
+        var passphrase = (await cfg.Api.PostAsync("/api/configuration-servers",
+            new { id = "cs1", registrationKey = key, connectivity = "Internet", endpoints = new[] { "127.0.0.1:443" } })).Body!["passphrase"]!.GetValue<string>();
+        SiteRecovery.Contracts.Storage.PrivateFiles.CreateNew(site.PassphraseFile);
+        File.WriteAllText(site.PassphraseFile, passphrase);
+        await data.StartAsync(TimeSpan.FromSeconds(90));
+
+        // Neither a process server nor an enrollment: refused, naming both ways.
+        var source = dir["vm1.img"];
+        Files.CreateDisk(source, 32L << 20, seed: 15);
+        var nbdPort = Net.FreePort();
+        var bare = await ExternalTool.RunAsync("dotnet", [Repo.AgentDll, "run", "--id", "vm1", "--disk", $"{Disk}={source}", "--nbd", $"127.0.0.1:{nbdPort}",
+            "--state-dir", dir["unregistered"]], TimeSpan.FromMinutes(1));
+        Assert.Equal(2, bare.ExitCode);
+        Assert.Contains("give --process-server HOST:PORT", bare.StdErr);
+        Assert.Contains("register the agent (sragent register", bare.StdErr);
+
+        await site.RegisterAgentAsync("vm1", dir["agent"]);
+        using var agent = HostProcess.Start("sragent-vm1", Repo.AgentDll, ["run", "--id", "vm1", "--disk", $"{Disk}={source}", "--nbd", $"127.0.0.1:{nbdPort}",
+            "--state-dir", dir["agent"], "--placement-check-interval", "1", "--json"], dir.Path);
+        await agent.WaitForLineAsync(l => l.Contains("\"ready\"", StringComparison.Ordinal), TimeSpan.FromSeconds(90), "ready line");
+        await agent.WaitForLineAsync(l => l.Contains("capturing: waiting for a placement (machine vm1 is not discovered", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(60), "the agent saying it waits for a placement");
+        var uri = $"nbd://127.0.0.1:{nbdPort}/{Disk}";
+        await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", "write -P 0x3c 5M 2M"], TimeSpan.FromMinutes(1));
+
+        // Its certificate is vm1's: another machine's placement is refused with the reason.
+        var other = await AskPlacementAsync(cfg, dir["agent"], "vm1", "vm2");
+        Assert.True(other.StatusCode == HttpStatusCode.Forbidden, await other.Content.ReadAsStringAsync());
+        Assert.Contains("may read machine vm1's placement only, not machine vm2's", await other.Content.ReadAsStringAsync());
+        var own = await AskPlacementAsync(cfg, dir["agent"], "vm1", "vm1");
+        Assert.Equal(HttpStatusCode.OK, own.StatusCode);
+        Assert.False(JsonNode.Parse(await own.Content.ReadAsStringAsync())!["placed"]!.GetValue<bool>());
+
+        // The operator protects vm1; placement chooses the data node's process server, and the agent follows.
+        var discovered = await cfg.Api.PostAsync("api/machines", new
+        {
+            machineId = "vm1",
+            properties = new
+            {
+                name = "vm1", os = "Linux", disks = new[] { new { diskId = Disk, sizeBytes = 32L << 20 } }, bootType = "Bios", clustered = false,
+                hasBitLockerVolumes = false, failoverName = "vm1", failoverVmSize = "Standard_D2s_v3", failoverNetwork = "vnet1",
+            },
+        });
+        Assert.True(discovered.Status == HttpStatusCode.OK, discovered.Text);
+        var enabled = await cfg.Api.PostAsync("api/machines/vm1/enable", new { churnMBps = 1, masterTargets = new[] { "d-mt" }, processServers = new[] { "d-ps" } });
+        Assert.True(enabled.Status == HttpStatusCode.OK, enabled.Text);
+        Assert.Equal("d-ps", enabled.Body!["placement"]!["processServerId"]!.GetValue<string>());
+        await agent.WaitForLineAsync(l => l.Contains("placed on process server d-ps at " + data.PsAddress, StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the placement");
+        await agent.WaitForLineAsync(l => l.Contains("connected to process server d-ps at " + data.PsAddress, StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the connection");
+        await agent.WaitForLineAsync(l => l.Contains("resync-complete", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(120), "the compare after the capture");
+
+        await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", uri, "-c", "write -P 0xa7 20M 1M"], TimeSpan.FromMinutes(1));
+        var sequence = await data.BookmarkAsync("placed", [Disk], TimeSpan.FromSeconds(120));
+        var output = dir["placed.img"];
+        var r = await data.Api.PostAsync("api/recover", new { disk = Disk, sequence, output });
+        Assert.True(r.Status == HttpStatusCode.OK, r.Text);
+        Assert.Equal(Files.Sha256(source), Files.Sha256(output));
+        Assert.Contains(data.Process!.Lines, l => l.Contains("TLS as agent vm1", StringComparison.Ordinal));
+        await agent.StopAsync(TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>Asks for <paramref name="machine"/>'s placement as agent <paramref name="agentId"/> (its key and certificate in <paramref name="folder"/>).</summary>
+    static async Task<HttpResponseMessage> AskPlacementAsync(Node cfg, string folder, string agentId, string machine)
+    {
+        using var key = ECDsa.Create();
+        key.ImportFromPem(await File.ReadAllTextAsync(Path.Combine(folder, "writer.key")));
+        var signedAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var signature = Convert.ToBase64String(key.SignData(Encoding.UTF8.GetBytes($"siterecovery-placement-v1\n{agentId}\n{machine}\n{signedAt}"),
+            HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation));
+        using var http = new HttpClient { BaseAddress = new Uri(cfg.ApiUrl + "/") };
+        return await http.PostAsJsonAsync($"api/machines/{machine}/placement",
+            new { componentId = agentId, certificatePem = await File.ReadAllTextAsync(Path.Combine(folder, "component.crt")), signedAtUnixMs = signedAt, signature });
+    }
+}
