@@ -95,6 +95,60 @@ public sealed class PlacementFollowTests
         await agent.StopAsync(TimeSpan.FromSeconds(30));
     }
 
+    [Fact]
+    public async Task A_process_server_that_knows_the_placements_refuses_a_machine_placed_on_another_and_alerts()
+    {
+        using var dir = new TempDir("placement-refuse");
+        // The configuration node's own process server knows the placements; d2-ps and d2-mt are another node's (not started: only
+        // placed on).
+        var conf = dir["cfg.hocon"];
+        File.WriteAllText(conf, "siterecovery.data-path.placement { process-servers { d2-ps = \"127.0.0.1:9\" }\n master-targets = [d2-mt] }\n");
+        using var node = new Node("cfg", "all", dir["cfg"], dir.Path, null, "--config", conf);
+        await node.StartAsync(TimeSpan.FromSeconds(90));
+        var source = dir["vm2.img"];
+        Files.CreateDisk(source, 32L << 20, seed: 16);
+
+        // Not protected yet: the process server serves vm2 as any machine without a placement.
+        using var agent = new Agent("vm2", new Dictionary<string, string> { ["disk2"] = source }, node.PsAddress, dir["agent"], dir.Path);
+        await agent.StartAsync(TimeSpan.FromSeconds(90));
+        await ExternalTool.RunOkAsync("qemu-io", ["-f", "raw", agent.Uri("disk2"), "-c", "write -P 0x61 1M 1M"], TimeSpan.FromMinutes(1));
+        await node.BookmarkAsync("before", ["disk2"], TimeSpan.FromSeconds(120));
+
+        var discovered = await node.Api.PostAsync("api/machines", new
+        {
+            machineId = "vm2",
+            properties = new
+            {
+                name = "vm2", os = "Linux", disks = new[] { new { diskId = "disk2", sizeBytes = 32L << 20 } }, bootType = "Bios", clustered = false,
+                hasBitLockerVolumes = false, failoverName = "vm2", failoverVmSize = "Standard_D2s_v3", failoverNetwork = "vnet1",
+            },
+        });
+        Assert.True(discovered.Status == HttpStatusCode.OK, discovered.Text);
+        var enabled = await node.Api.PostAsync("api/machines/vm2/enable", new { churnMBps = 1, masterTargets = new[] { "d2-mt" }, processServers = new[] { "d2-ps" } });
+        Assert.True(enabled.Status == HttpStatusCode.OK, enabled.Text);
+
+        // Placed on d2-ps, the agent told this process server by hand is refused at its next hello, by name, and alerted.
+        await agent.StopAsync();
+        var restart = agent.StartAsync(TimeSpan.FromSeconds(120));
+        _ = restart.ContinueWith(t => t.Exception, TaskScheduler.Default);
+        const string why = "machine vm2's disks (disk2) are placed on process server d2-ps, not on cfg-ps";
+        await agent.Process!.WaitForLineAsync(l => l.Contains(why, StringComparison.Ordinal), TimeSpan.FromSeconds(90), "the agent logging the refusal");
+        Assert.Contains(node.Process!.Lines, l => l.Contains(why, StringComparison.Ordinal));
+        JsonNode? alert = null;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (alert is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"no DiskWriterRefused alert for disk2\n{node.Process.Tail(40)}");
+            var r = await node.Api.GetAsync("api/alerts?active=true");
+            alert = r.Body?["alerts"]?.AsArray().FirstOrDefault(a => a!["kind"]!.GetValue<string>() == "DiskWriterRefused" && a["target"]!.GetValue<string>() == "disk2");
+            if (alert is null) await Task.Delay(200);
+        }
+        Assert.Contains("placed on process server d2-ps", alert["detail"]!.GetValue<string>());
+        Assert.False(restart.IsCompletedSuccessfully, "a refused agent became ready");
+        Assert.DoesNotContain(agent.Process.Lines, l => l.Contains("connected to process server", StringComparison.Ordinal));
+        agent.Kill9();
+    }
+
     /// <summary>Asks for <paramref name="machine"/>'s placement as agent <paramref name="agentId"/> (its key and certificate in <paramref name="folder"/>).</summary>
     static async Task<HttpResponseMessage> AskPlacementAsync(Node cfg, string folder, string agentId, string machine)
     {

@@ -42,6 +42,16 @@ public sealed class PlacementTargets
         return new PlacementTargets(processServers, masterTargets);
     }
 
+    /// <summary>
+    /// The process server machine <paramref name="machineId"/>'s disks are placed on, or null when it is not placed
+    /// (the rule an agent is told by, <see cref="SiteRecovery.Connections.AgentPlacement.Of"/>).
+    /// </summary>
+    public static async Task<string?> PlacedOnAsync(ActorRegistry registry, string machineId, CancellationToken ct)
+    {
+        var view = await registry.Get<ProtectedMachinesRegion>().Ask<ProtectedMachineView>(new GetProtectedMachine(machineId), TimeSpan.FromSeconds(15), ct);
+        return SiteRecovery.Connections.AgentPlacement.Of(machineId, view, id => id).ProcessServerId;
+    }
+
     /// <summary>Registers every listed process server and master target with the control plane (already registered: nothing).</summary>
     public async Task RegisterAsync(ActorRegistry registry, Action<string> log)
     {
