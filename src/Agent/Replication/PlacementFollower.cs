@@ -49,7 +49,9 @@ public sealed class PlacementFollower(string machineId, PlacementLookup lookup, 
         if (route is not null) route.Lost += _ => AskSoon();
         while (!ct.IsCancellationRequested)
         {
-            var step = await AskAsync(route?.Current, ct).ConfigureAwait(false);
+            PlacementStep step;
+            try { step = await AskAsync(route?.Current, ct).ConfigureAwait(false); }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
             switch (step)
             {
                 case PlacementStep.Wait w:
