@@ -93,6 +93,15 @@ public sealed class PlacementFollowTests
         Assert.Equal(Files.Sha256(source), Files.Sha256(output));
         Assert.Contains(data.Process!.Lines, l => l.Contains("TLS as agent vm1", StringComparison.Ordinal));
         await agent.StopAsync(TimeSpan.FromSeconds(30));
+
+        // --process-server beside an enrollment: the flag wins, and the log says the placement is not asked.
+        using var told = HostProcess.Start("sragent-vm1-told", Repo.AgentDll, ["run", "--id", "vm1", "--disk", $"{Disk}={source}", "--nbd", $"127.0.0.1:{nbdPort}",
+            "--state-dir", dir["agent"], "--process-server", data.PsAddress, "--json"], dir.Path);
+        await told.WaitForLineAsync(l => l.Contains($"--process-server {data.PsAddress} given; the configuration server's placement is not asked", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(60), "the flag winning over the enrollment");
+        await told.WaitForLineAsync(l => l.Contains("\"ready\"", StringComparison.Ordinal), TimeSpan.FromSeconds(90), "ready line");
+        Assert.DoesNotContain(told.Lines, l => l.Contains("placed on process server", StringComparison.Ordinal));
+        await told.StopAsync(TimeSpan.FromSeconds(30));
     }
 
     [Fact]
