@@ -25,6 +25,12 @@ public sealed record AgentOptions(string AgentId, IReadOnlyList<AgentDisk> Disks
     /// any process server of the site.
     /// </summary>
     public string? ProcessServerId { get; init; }
+    /// <summary>
+    /// A registered agent without <c>--process-server</c>: where its disks replicate to is asked from the configuration
+    /// node (<see cref="PlacementFollower"/>), and followed when the placement moves. Null: <see cref="ProcessServer"/> or
+    /// <see cref="ProcessServerFile"/>.
+    /// </summary>
+    public PlacementLookup? Placement { get; init; }
     /// <summary>Bytes of not-yet-acknowledged deltas held per disk before writers wait.</summary>
     public long BufferBytesPerDisk { get; init; } = 64L << 20;
     /// <summary>Where the writer identity lives (<see cref="WriterIdentity"/>); null: <see cref="StateDirectory"/>.</summary>
@@ -84,14 +90,16 @@ public sealed class MobilityAgent : IAsyncDisposable
     NbdServer? _nbd;
     ReplicationClient? _client;
     Task? _clientTask;
+    Task? _following;
 
     public MobilityAgent(AgentOptions options, Action<string> log)
     {
         _options = options;
         _log = log;
         if (options.Disks.Count == 0) throw new ArgumentException("the agent needs at least one --disk NAME=PATH");
-        if ((options.ProcessServer is null) == (options.ProcessServerFile is null))
-            throw new ArgumentException("give --process-server HOST:PORT, or --process-server-file FILE for an agent that captures until FILE names its process server (one of the two)");
+        if (new object?[] { options.ProcessServer, options.ProcessServerFile, options.Placement }.Count(o => o is not null) != 1)
+            throw new ArgumentException("give --process-server HOST:PORT, or --process-server-file FILE for an agent that captures until FILE names its process server, " +
+                "or register the agent (sragent register) so that it asks the configuration server where its disks are placed (one of these)");
         var dup = options.Disks.GroupBy(d => d.Name).FirstOrDefault(g => g.Count() > 1);
         if (dup is not null) throw new ArgumentException($"disk name '{dup.Key}' is given twice");
         foreach (var d in options.Disks)
@@ -128,6 +136,9 @@ public sealed class MobilityAgent : IAsyncDisposable
 
     /// <summary>True while no process server is known (<see cref="AgentOptions.ProcessServerFile"/>): the disks serve and capture.</summary>
     public bool Capturing => _options.ProcessServer is null && Client is null;
+
+    /// <summary>Where the agent replicates to now (null while capturing).</summary>
+    public ProcessServerTarget? Route => Client?.Route.Current;
 
     /// <summary>This agent's writer identity (from its state directory), once started.</summary>
     public WriterIdentity? Writer { get; private set; }
@@ -168,6 +179,10 @@ public sealed class MobilityAgent : IAsyncDisposable
                 throw new IOException($"replication to process server {processServer} ended before its first resume");
             }
         }
+        else if (_options.Placement is { } lookup && await FollowPlacementAsync(lookup, firstSyncHold, ct).ConfigureAwait(false))
+        {
+            // Placed at start: replicating as with --process-server, and following the placement from here on.
+        }
         else
         {
             // Capturing: the disks serve now. The machine wrote them before this agent existed (a failover's boot), so a
@@ -180,6 +195,19 @@ public sealed class MobilityAgent : IAsyncDisposable
             }
             _clientTask = Task.Run(async () =>
             {
+                if (_options.Placement is { } placement)
+                {
+                    // Until the configuration server places the machine; its first process server ends the capture.
+                    Task? replicating = null;
+                    await new PlacementFollower(_options.AgentId, placement, Writer!, _log).RunAsync(null, target =>
+                    {
+                        var client = StartClient(target.Address, firstSyncHold, target);
+                        replicating = client.RunAsync(_stop.Token);
+                        return client.Route;
+                    }, _stop.Token).ConfigureAwait(false);
+                    if (replicating is not null) await replicating.ConfigureAwait(false);
+                    return;
+                }
                 EndPoint given;
                 try { given = await ProcessServerFile.WaitAsync(_options.ProcessServerFile!, _log, _stop.Token).ConfigureAwait(false); }
                 catch (OperationCanceledException) { return; }
@@ -190,13 +218,36 @@ public sealed class MobilityAgent : IAsyncDisposable
         _log($"agent {_options.AgentId}: serving {string.Join(", ", _exports.Select(e => e.Name))} over NBD at {_nbd.LocalEndPoint}");
     }
 
-    ReplicationClient StartClient(EndPoint processServer, Task? firstSyncHold)
+    /// <summary>
+    /// Asks for the placement once at start: placed, the agent replicates there at once (a clean restart resumes, no
+    /// compare) and follows the placement in the background; true. Not placed (or the API unreachable): false, and the
+    /// agent captures until a placement comes (and then compares every disk, as any capture owes).
+    /// </summary>
+    async Task<bool> FollowPlacementAsync(PlacementLookup lookup, Task? firstSyncHold, CancellationToken ct)
+    {
+        var follower = new PlacementFollower(_options.AgentId, lookup, Writer!, _log);
+        if (await follower.AskAsync(null, ct).ConfigureAwait(false) is not PlacementStep.Go go) return false;
+        _log($"placement: machine {_options.AgentId}'s disks are placed on process server {go.Target}");
+        var client = StartClient(go.Target.Address, firstSyncHold, go.Target);
+        var replicating = client.RunAsync(_stop.Token);
+        _following = follower.RunAsync(client.Route, _ => client.Route, _stop.Token);
+        _clientTask = replicating;
+        if (await Task.WhenAny(client.FirstResume, replicating).WaitAsync(ct).ConfigureAwait(false) == replicating)
+        {
+            await replicating.ConfigureAwait(false);
+            throw new IOException($"replication to process server {go.Target} ended before its first resume");
+        }
+        return true;
+    }
+
+    ReplicationClient StartClient(EndPoint processServer, Task? firstSyncHold, ProcessServerTarget? placed = null)
     {
         var client = new ReplicationClient(_options.AgentId, _exports, processServer, _options.StateDirectory, _options.ResyncBlockBytes, _log, freezer: Freezer,
             // A capturing agent's disks were written without it: its first settle compares them whole.
             compareWithReplica: _options.CompareWithReplica || _options.ProcessServerFile is not null, resyncCompleted: _options.ResyncCompleted,
             quiesce: new QuiesceSetup(Freezer, Shutdown, _options.Freeze.HookTimeout, _nbd!.ClientsOf),
-            firstSyncHold: firstSyncHold, writer: Writer, processServerId: _options.ProcessServerId);
+            firstSyncHold: firstSyncHold, writer: Writer, processServerId: placed?.Id ?? _options.ProcessServerId,
+            route: placed is null ? null : new ProcessServerRoute(placed));
         Volatile.Write(ref _client, client);
         return client;
     }
@@ -214,6 +265,7 @@ public sealed class MobilityAgent : IAsyncDisposable
         else if (!clean) _log($"agent {_options.AgentId}: stopped with unacknowledged deltas; the next start resyncs");
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_clientTask is not null) await _clientTask.ConfigureAwait(false);
+        if (_following is not null) await _following.ConfigureAwait(false);
         foreach (var e in _exports) e.Dispose();
         Writer?.Dispose();
     }

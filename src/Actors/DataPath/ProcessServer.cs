@@ -311,6 +311,11 @@ public sealed partial class ProcessServer : IAsyncDisposable
                     await SendAsync(new Refused(notCertified), ct).ConfigureAwait(false);
                     return;
                 }
+                if (await server.PlacementProblemAsync(hop, hello, ct).ConfigureAwait(false) is { } notPlaced)
+                {
+                    await SendAsync(new Refused(notPlaced), ct).ConfigureAwait(false);
+                    return;
+                }
                 AgentId = hello.SourceId;
                 Epoch = hello.Writer?.Epoch ?? 0;
                 WriterKey = hello.Writer?.PublicKey;

@@ -16,7 +16,7 @@ namespace SiteRecovery.Agent.Replication;
 /// thread-pool turn behind NBD writes and delta sends. An app-consistent hold (its freeze may take seconds) or
 /// one that must wait for another hold gets a thread of its own, so this one stays free for commits and aborts.
 /// </summary>
-sealed class ControlConnection(string agentId, EndPoint processServer, GroupHolds holds, Func<ResyncRequest, ResyncStarted> resync,
+sealed class ControlConnection(string agentId, ProcessServerRoute route, GroupHolds holds, Func<ResyncRequest, ResyncStarted> resync,
     FailoverStops stops, Action<string> log, WriterIdentity writer, Func<HopClientTls?> tls)
 {
     public async Task RunAsync(Task started, CancellationToken stop)
@@ -27,12 +27,29 @@ sealed class ControlConnection(string agentId, EndPoint processServer, GroupHold
     }
 
     void Loop(CancellationToken stop) => ReplicationClient.ControlReconnect.Run(connected => RunOnce(connected, stop), ReconnectPolicy.IsConnectionLoss,
-        (e, _) => log($"control connection to {processServer}: {e.Message}; group holds use the delta connection meanwhile"),
+        (e, _) => log($"control connection to {route.Current.Address}: {e.Message}; group holds use the delta connection meanwhile"),
         stop, afterEach: () => holds.ReleaseAll("control connection to the process server lost"));
 
     void RunOnce(Action connected, CancellationToken stop)
     {
-        using var channel = ControlChannel.Open(processServer, agentId, "process server", stop, writer, tls());
+        // A placement that moves the disks closes this channel (the old process server may stay up); the loop then opens
+        // one to the new process server.
+        var (target, moved) = (route.Current, route.Moved);
+        using var session = CancellationTokenSource.CreateLinkedTokenSource(stop, moved);
+        try { RunOnce(target, connected, session.Token); }
+        catch (OperationCanceledException) when (moved.IsCancellationRequested && !stop.IsCancellationRequested)
+        {
+            throw new IOException($"the placement moved the disks from process server {target} to {route.Current}");
+        }
+        catch (ObjectDisposedException) when (moved.IsCancellationRequested && !stop.IsCancellationRequested)
+        {
+            throw new IOException($"the placement moved the disks from process server {target} to {route.Current}");
+        }
+    }
+
+    void RunOnce(ProcessServerTarget target, Action connected, CancellationToken stop)
+    {
+        using var channel = ControlChannel.Open(target.Address, agentId, "process server", stop, writer, tls());
         connected();
         while (channel.Receive() is { } message)
         {

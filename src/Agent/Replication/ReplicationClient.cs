@@ -33,8 +33,15 @@ public sealed class ReplicationClient(
     QuiesceSetup? quiesce = null,
     Task? firstSyncHold = null,
     WriterIdentity? writer = null,
-    string? processServerId = null)
+    string? processServerId = null,
+    ProcessServerRoute? route = null)
 {
+    // Where both connections go, read at every attempt (a placement the agent follows moves it; see ProcessServerRoute).
+    readonly ProcessServerRoute _route = route ?? new(new ProcessServerTarget(processServer, processServerId));
+
+    /// <summary>Where the agent's connections go now.</summary>
+    public ProcessServerRoute Route => _route;
+
     // Every hello of this agent is signed by the one identity of its state directory (both connections): the process
     // server binds each disk to it, and a later session of it (a higher epoch) replaces and fences an older one.
     readonly WriterIdentity _writer = writer ?? WriterIdentity.Open(stateDirectory);
@@ -84,9 +91,12 @@ public sealed class ReplicationClient(
     {
         _running = ct;
         var passes = disks.Select(d => DirtyPassLoopAsync(d, ct)).ToList();
-        passes.Add(new ControlConnection(agentId, processServer, Holds, RequestResync, Stops, log, _writer, ProcessServerTls).RunAsync(_firstResume.Task, ct));
-        await ProcessServerReconnect.RunAsync(RunConnectionAsync, ReconnectPolicy.IsConnectionLoss,
-            (e, wait) => log($"process server {processServer}: {e.Message}; reconnecting in {wait.TotalMilliseconds:0} ms"), ct).ConfigureAwait(false);
+        passes.Add(new ControlConnection(agentId, _route, Holds, RequestResync, Stops, log, _writer, ProcessServerTls).RunAsync(_firstResume.Task, ct));
+        await ProcessServerReconnect.RunAsync(RunConnectionAsync, ReconnectPolicy.IsConnectionLoss, (e, wait) =>
+        {
+            log($"process server {_route.Current}: {e.Message}; reconnecting in {wait.TotalMilliseconds:0} ms");
+            _route.ReportLost();
+        }, ct).ConfigureAwait(false);
         try { await Task.WhenAll(passes).ConfigureAwait(false); } catch (OperationCanceledException) { }
     }
 
@@ -143,7 +153,7 @@ public sealed class ReplicationClient(
     /// Whom the agent's connections must reach: a process server of the site, and the one named by
     /// <c>--process-server-id</c> when it is pinned (another of the site's process servers behind the address is refused).
     /// </summary>
-    internal ExpectedPeer ProcessServerPeer { get; } = new(SiteRecovery.Contracts.Control.ComponentKind.ProcessServer, processServerId);
+    internal ExpectedPeer ProcessServerPeer => new(SiteRecovery.Contracts.Control.ComponentKind.ProcessServer, _route.Current.Id);
 
     /// <summary>
     /// The TLS of the agent's connections. A pinned process server is never spoken to in plain: without a certificate (the
@@ -151,14 +161,29 @@ public sealed class ReplicationClient(
     /// </summary>
     internal HopClientTls? ProcessServerTls()
     {
-        var tls = HopClientTls.Of(_writer, ProcessServerPeer);
-        if (processServerId is not null && tls?.Own.HasCertificate != true)
-            throw new IOException($"the process server is pinned (--process-server-id {processServerId}) but the agent holds no certificate to check it with: register the agent (sragent register)");
+        var peer = ProcessServerPeer;
+        var tls = HopClientTls.Of(_writer, peer);
+        if (peer.Id is { } pinned && tls?.Own.HasCertificate != true)
+            throw new IOException($"the process server is pinned ({pinned}) but the agent holds no certificate to check it with: register the agent (sragent register)");
         return tls;
     }
 
     async Task RunConnectionAsync(Action connected, CancellationToken outer)
     {
+        // A placement that moves the disks ends this connection (the old process server may stay up); the reconnect loop
+        // then connects to the new one, whose resume settles each disk as after any reconnect.
+        var (target, moved) = (_route.Current, _route.Moved);
+        using var session = CancellationTokenSource.CreateLinkedTokenSource(outer, moved);
+        try { await RunConnectionAsync(target, connected, session.Token).ConfigureAwait(false); }
+        catch (OperationCanceledException) when (moved.IsCancellationRequested && !outer.IsCancellationRequested)
+        {
+            throw new IOException($"the placement moved the disks from process server {target} to {_route.Current}");
+        }
+    }
+
+    async Task RunConnectionAsync(ProcessServerTarget target, Action connected, CancellationToken outer)
+    {
+        var processServer = target.Address;
         await using var hop = await HopConnector.ConnectAsync(processServer, ProcessServerTls(), "process server", outer).ConfigureAwait(false);
         var net = hop.Stream;
         var send = new BufferedStream(net, 1 << 20);
@@ -187,7 +212,7 @@ public sealed class ReplicationClient(
         _started = true;
         _firstResume.TrySetResult();
         await SendUnsentNoticesAsync(sender, ct).ConfigureAwait(false);
-        log($"connected to process server {processServer}: " + string.Join(", ", disks.Select(d => $"{d.Name} from #{d.Stream.AckedThrough + 1}")));
+        log($"connected to process server {target}: " + string.Join(", ", disks.Select(d => $"{d.Name} from #{d.Stream.AckedThrough + 1}")));
 
         try
         {

@@ -15,4 +15,6 @@ public enum WriterRefusal
     ControlOfOtherWriter,
     /// <summary>A TLS-certified agent's hello signed with another key than its certificate's, or offering another machine's disk.</summary>
     NotCertified,
+    /// <summary>The disk's machine is placed on another process server (the control plane's placement decision).</summary>
+    NotPlacedHere,
 }

@@ -13,7 +13,8 @@ var nbdListenAny = new Option<bool>("--nbd-listen-any") { Description = "Let --n
 var nbdTlsCertificate = new Option<string?>("--nbd-tls-certificate") { Description = "PEM certificate (chain) the NBD export serves; with --nbd-tls-key and --nbd-tls-client-ca, every NBD client must start TLS (NBD_OPT_STARTTLS) and present a certificate that CA issued, and --nbd may then be any address" };
 var nbdTlsKey = new Option<string?>("--nbd-tls-key") { Description = "PEM private key of --nbd-tls-certificate (a file only this user may read)" };
 var nbdTlsClientCa = new Option<string?>("--nbd-tls-client-ca") { Description = "PEM file of the CA certificate(s) whose client certificates may use the NBD export (mutual TLS; the system's trust store is not consulted)" };
-var ps = new Option<string?>("--process-server") { Description = "Process server data-path address HOST:PORT (or --process-server-file)" };
+var ps = new Option<string?>("--process-server") { Description = "Process server data-path address HOST:PORT (or --process-server-file). Without either, a registered agent (sragent register) asks the configuration server where its machine's disks are placed, and follows the placement" };
+var placementCheck = new Option<double>("--placement-check-interval") { Description = "Seconds between a registered agent's looks at its machine's placement (without --process-server); a lost connection asks at once", DefaultValueFactory = _ => 10 };
 var renewBelow = new Option<double>("--certificate-renew-below") { Description = "A registered agent renews its certificate once less than this fraction of its lifetime is left", DefaultValueFactory = _ => 1 / 3.0 };
 var renewCheck = new Option<double>("--certificate-check-interval") { Description = "Seconds between a registered agent's checks of its certificate's validity", DefaultValueFactory = _ => 3600 };
 var psId = new Option<string?>("--process-server-id") { Description = "The process server's component id (e.g. NODE-ps): only that one of the site's process servers is spoken to (needs the agent's certificate: sragent register)" };
@@ -33,7 +34,7 @@ var holdFirstSync = new Option<string?>("--hold-first-sync") { Description = "Se
 var writerDir = new Option<string?>("--writer-dir") { Description = "Directory of the agent's writer identity (writer.key, writer.epoch); the --state-dir unless given. The process server binds each disk to this identity: a new one is refused until an operator releases the disk (srctl writer release)" };
 var overflow = new Option<string>("--on-full-buffer") { Description = "track: mark dirty regions and resend them (writes keep source speed); wait: writers wait for room", DefaultValueFactory = _ => "track" };
 
-var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, shutdownCommand, shutdownQmp, compare, holdFirstSync, psFile, psId, renewBelow, renewCheck, nbdListenAny, nbdTlsCertificate, nbdTlsKey, nbdTlsClientCa, writerDir };
+var run = new Command("run", "Serve protected disks over NBD and replicate every write") { id, disks, nbd, ps, state, bufferMb, activityExtents, json, overflow, freezeScript, freezeMount, freezeVss, hookTimeout, shutdownCommand, shutdownQmp, compare, holdFirstSync, psFile, psId, renewBelow, renewCheck, placementCheck, nbdListenAny, nbdTlsCertificate, nbdTlsKey, nbdTlsClientCa, writerDir };
 run.SetAction(async (parse, ct) =>
 {
     var asJson = parse.GetValue(json);
@@ -47,11 +48,15 @@ run.SetAction(async (parse, ct) =>
             if (eq <= 0 || eq == spec.Length - 1) throw new ArgumentException($"--disk '{spec}' is not NAME=PATH");
             return new AgentDisk(spec[..eq], Path.GetFullPath(spec[(eq + 1)..]));
         }).ToList();
+        var agentId = parse.GetValue(id)!;
+        var keysDir = Path.GetFullPath(parse.GetValue(writerDir) ?? parse.GetValue(state)!);
+        var placement = PlacementOf(agentId, keysDir, parse.GetValue(ps), parse.GetValue(psFile), parse.GetValue(psId), parse.GetValue(placementCheck), Log);
         var tls = SiteRecovery.Capture.Nbd.NbdTlsFiles.FromFlags("--nbd-tls", parse.GetValue(nbdTlsCertificate), parse.GetValue(nbdTlsKey), parse.GetValue(nbdTlsClientCa));
         var options = new AgentOptions(parse.GetValue(id)!, parsedDisks, NbdListenAddress.Parse("--nbd", parse.GetValue(nbd)!, parse.GetValue(nbdListenAny), authenticated: tls is not null),
             parse.GetValue(ps) is { } psText ? HostPort.Parse("--process-server", psText) : null, Path.GetFullPath(parse.GetValue(state)!))
         {
             ProcessServerFile = parse.GetValue(psFile) is { } psPath ? Path.GetFullPath(psPath) : null,
+            Placement = placement,
             ProcessServerId = parse.GetValue(psId) is { } pinned
                 ? SiteRecovery.Contracts.Storage.PathNames.IsOneComponent(pinned) ? pinned : throw new ArgumentException($"--process-server-id '{pinned}' is not a component id")
                 : null,
@@ -112,6 +117,33 @@ run.SetAction(async (parse, ct) =>
         return 2;
     }
 });
+
+// Without --process-server or --process-server-file, a registered agent follows its machine's placement; an explicit
+// flag wins over the enrollment (said in the log), and neither with no enrollment is refused naming both ways.
+static SiteRecovery.Agent.Replication.PlacementLookup? PlacementOf(string agentId, string keys, string? processServer, string? processServerFile, string? pinned,
+    double intervalSeconds, Action<string> log)
+{
+    if (!double.IsFinite(intervalSeconds) || intervalSeconds is < 0.1 or > 86400)
+        throw new ArgumentException($"--placement-check-interval {intervalSeconds}: seconds from 0.1 to 86400");
+    var enrolled = EnrollmentRecord.Load(keys);
+    if (processServer is not null || processServerFile is not null)
+    {
+        if (enrolled is not null)
+            log($"placement: {(processServer is not null ? $"--process-server {processServer}" : $"--process-server-file {processServerFile}")} given; the configuration server's placement is not asked");
+        return null;
+    }
+    if (enrolled is null)
+        throw new ArgumentException($"no process server: give --process-server HOST:PORT (or --process-server-file FILE), or register the agent (sragent register --state-dir {keys}) " +
+            $"so that it asks the configuration server where its disks are placed ('{keys}' holds no {EnrollmentRecord.FileName})");
+    if (enrolled.ComponentId != agentId)
+        throw new ArgumentException($"the enrollment in '{keys}' is for {enrolled.ComponentId}, not --id {agentId}: its certificate cannot ask for machine {agentId}'s placement");
+    if (!File.Exists(Path.Combine(keys, EnrollmentCertificates.CertificateFileName)))
+        throw new ArgumentException($"'{keys}' holds an enrollment but no certificate ({EnrollmentCertificates.CertificateFileName}); register the agent again (sragent register)");
+    if (pinned is not null)
+        throw new ArgumentException($"--process-server-id {pinned} needs --process-server: a placed agent is pinned to the process server its placement names");
+    log($"placement: no --process-server; machine {agentId}'s placement is asked from {enrolled.ApiUrl} (configuration server {enrolled.ConfigurationServerId})");
+    return new SiteRecovery.Agent.Replication.PlacementLookup(enrolled, keys, TimeSpan.FromSeconds(intervalSeconds));
+}
 
 static double RenewBelowOf(double fraction) => fraction is > 0 and < 1 ? fraction
     : throw new ArgumentException($"--certificate-renew-below {fraction}: a fraction of the certificate's lifetime, above 0 and below 1");

@@ -89,6 +89,8 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
                 MasterTargetTls = new HopClientTls(Credentials(ProcessServerId), new ExpectedPeer(ComponentKind.MasterTarget, pin)),
             };
             Process = new ProcessServer(processOptions, system.Materializer(), Log, events);
+            // Beside the configuration role it knows the placements: a machine placed on another process server is refused.
+            if (config) Process.PlacedOn = (machine, token) => PlacementTargets.PlacedOnAsync(registry, machine, token);
             await Process.StartAsync();
             Log($"process server {ProcessServerId} listening on {Process.BoundEndpoint}, forwarding to {options.MasterTargetEndpoint}");
         }

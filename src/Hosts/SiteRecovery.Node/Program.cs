@@ -185,6 +185,7 @@ run.SetAction(async (parse, ct) =>
     builder.Services.AddSingleton(sp => sp.GetRequiredService<SiteRecovery.Node.Failover.ComputeTargets>().Local);
     builder.Services.AddSingleton<SiteRecovery.Node.Failover.NodeFailoverEffects>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPathService>());
+    builder.Services.AddSingleton(PlacementTargets.From(options.DataPath)).AddHostedService<PlacementTargetsRegistration>();
     // Registered after the data path, so stopped before it: the served points close while their replicas are still open.
     builder.Services.AddHostedService(sp => sp.GetRequiredService<SiteRecovery.Node.Exports.PointInTimeExports>());
     builder.Services.AddHostedService<ComponentCertificateRenewal>();
@@ -208,6 +209,7 @@ run.SetAction(async (parse, ct) =>
         ControlPlaneEndpoints.Map(app, options, () => dataPath.MasterTargetId, () => dataPath.ProcessServerId, authority, apiSettings);
         RecoveryPlanEndpoints.Map(app, options);
         SiteAuthorityEndpoints.Map(app, options, authority, apiSettings, revocations);
+        PlacementEndpoints.Map(app, options, authority, revocations, dataPath, app.Services.GetRequiredService<PlacementTargets>());
         ClusterEndpoints.Map(app);
         SiteRecovery.Node.Access.ApiAccessTable.Check(((IEndpointRouteBuilder)app).DataSources.SelectMany(d => d.Endpoints));
         // A body that is not valid JSON for its record is a 400 naming the problem, not an empty 500.

@@ -13,7 +13,7 @@ public sealed class ApiAccessMiddleware(RequestDelegate next, ApiTokenStore toke
 {
     /// <summary>Endpoints whose own credential is a proof (of the passphrase, of a certificate's key): a refusal there is a failed authentication too.</summary>
     static readonly HashSet<string> ProofRoutes = ["/api/configuration-servers/{id}/challenges", "/api/configuration-servers/{id}/components",
-        "/api/site-authority/challenges", "/api/site-authority/renew"];
+        "/api/site-authority/challenges", "/api/site-authority/renew", "/api/machines/{id}/placement"];
 
     public async Task InvokeAsync(HttpContext http)
     {

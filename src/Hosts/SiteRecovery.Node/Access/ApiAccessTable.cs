@@ -29,6 +29,7 @@ public static class ApiAccessTable
         // A component renewing its certificate signs a fresh nonce with that certificate's key: that proof is its credential.
         [("POST", "/api/site-authority/challenges")] = Anyone("a renewing component proves possession of its certificate's key instead"),
         [("POST", "/api/site-authority/renew")] = Anyone("a renewing component proves possession of its certificate's key instead"),
+        [("POST", "/api/machines/{id}/placement")] = Anyone("an agent proves possession of its certificate's key instead, and reads its own machine's placement only"),
 
         [("GET", "/api/access")] = Reader,
         [("GET", "/api/status")] = Reader,
