@@ -22,7 +22,7 @@ public sealed record EnrollmentRecord(string ApiUrl, string ConfigurationServerI
         try
         {
             return JsonSerializer.Deserialize<EnrollmentRecord>(File.ReadAllBytes(path)) is { ApiUrl.Length: > 0, ConfigurationServerId.Length: > 0, ComponentId.Length: > 0 } r
-                ? r : throw new InvalidDataException($"'{path}' does not name an API, a configuration server and a component");
+                ? r : throw new InvalidDataException($"'{path}' does not name an API, a configuration server and a component; register again");
         }
         catch (JsonException e) { throw new InvalidDataException($"'{path}' is not an enrollment record ({e.Message}); register again", e); }
     }

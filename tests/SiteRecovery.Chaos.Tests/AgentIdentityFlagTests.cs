@@ -54,4 +54,28 @@ public sealed class AgentIdentityFlagTests : IDisposable
         Assert.Contains("--certificate-check-interval", stderr, StringComparison.Ordinal);
         Assert.Contains("seconds from 1 to 604800", stderr, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("{garbage")]
+    [InlineData("{\"ApiUrl\":\"\",\"ConfigurationServerId\":\"cs1\",\"ComponentId\":\"vm1\"}")]
+    public async Task A_damaged_enrollment_record_stops_start_up_naming_the_file_whether_or_not_a_process_server_is_given(string content)
+    {
+        var disk = _dir["disk.img"];
+        if (!File.Exists(disk)) Files.CreateDisk(disk, 1 << 20);
+        var state = _dir["enrolled"];
+        Directory.CreateDirectory(state);
+        var record = Path.Combine(state, "enrollment.json");
+        await File.WriteAllTextAsync(record, content);
+        foreach (var processServer in new[] { new[] { "--process-server", $"127.0.0.1:{Net.FreePort()}" }, [] })
+        {
+            var r = await ExternalTool.RunAsync("dotnet", [Repo.AgentDll, "run", "--disk", $"d1={disk}", "--state-dir", state,
+                "--nbd", $"127.0.0.1:{Net.FreePort()}", .. processServer], TimeSpan.FromSeconds(60));
+            Assert.True(r.ExitCode == 2, $"expected exit 2, got {r.ExitCode}:\n{r.Output}");
+            Assert.Contains($"'{record}'", r.StdErr, StringComparison.Ordinal);
+            Assert.Contains("register again", r.StdErr, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", r.Output, StringComparison.Ordinal);
+            Assert.Equal(content, await File.ReadAllTextAsync(record));
+            Assert.Equal(["enrollment.json"], Directory.EnumerateFileSystemEntries(state).Select(Path.GetFileName));
+        }
+    }
 }
