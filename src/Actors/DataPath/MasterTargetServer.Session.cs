@@ -119,9 +119,8 @@ public sealed partial class MasterTargetServer
                 var perDisk = Source.UnfoldAsync(input, async reader => await reader.ReadPooledAsync(ct).ConfigureAwait(false) is { } frame
                         ? Option<(FrameReader, PooledFrame)>.Create((reader, frame))
                         : Option<(FrameReader, PooledFrame)>.None)
+                    .Where(IsDelta)
                     .Select(Decode)
-                    .Where(record => record is not null)
-                    .Select(record => record!)
                     .GroupBy(writers.Count, record => record.Disk.DiskId)
                     .Via(DiskWriter.Stage(writers, server._options.CommitBytes));
                 // A substream's Via is a substream again, and merged a source again (Akka's own SubFlow operators cast the same way).
@@ -141,17 +140,19 @@ public sealed partial class MasterTargetServer
             }
         }
 
-        /// <summary>A delta frame as a validated record of one of this connection's disks; a control frame is handled here (null).</summary>
-        IncomingRecord? Decode(PooledFrame frame)
+        /// <summary>True for a delta frame; a control frame is answered here, in the order it came, and goes no further.</summary>
+        bool IsDelta(PooledFrame frame)
+        {
+            if (frame.Type != FrameType.Control) return true;
+            using (frame) HandleControl(ControlMessage.Parse(frame.Body.Span));
+            return false;
+        }
+
+        /// <summary>A delta frame as a validated record of one of this connection's disks: decoded once, here.</summary>
+        IncomingRecord Decode(PooledFrame frame)
         {
             try
             {
-                if (frame.Type == FrameType.Control)
-                {
-                    HandleControl(ControlMessage.Parse(frame.Body.Span));
-                    frame.Dispose();
-                    return null;
-                }
                 var header = DeltaCodec.Decode(frame.Body, out var compressed);
                 if (!_disks.TryGetValue(header.DiskId, out var disk))
                     throw new InvalidDataException($"delta for disk {header.DiskId}, which this connection did not offer");
