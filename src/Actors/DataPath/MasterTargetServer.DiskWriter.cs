@@ -79,15 +79,20 @@ public sealed partial class MasterTargetServer
         {
             var ct = _server._stop.Token;
             var applied = false;
+            var done = 0;
             try
             {
-                foreach (var record in records)
-                    applied |= await ApplyAsync(record, ct).ConfigureAwait(false);
+                // Each frame goes back to the pool as soon as its record is applied (journal written, replica write
+                // returned, so nothing points into it any more): a batch in hand holds no more buffers than it must.
+                for (; done < records.Count; done++)
+                {
+                    try { applied |= await ApplyAsync(records[done], ct).ConfigureAwait(false); }
+                    finally { records[done].Frame.Dispose(); }
+                }
             }
             finally
             {
-                // Every write is applied (or failed) by now, so no replica write still points into a pooled frame.
-                foreach (var record in records) record.Frame.Dispose();
+                for (var rest = done + 1; rest < records.Count; rest++) records[rest].Frame.Dispose();
             }
             if (!applied) return null;
             long durable;

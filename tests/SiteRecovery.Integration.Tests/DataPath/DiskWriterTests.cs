@@ -5,6 +5,7 @@ using Akka.Streams;
 using Akka.Streams.Dsl;
 using Microsoft.Win32.SafeHandles;
 using SiteRecovery.Actors.DataPath;
+using SiteRecovery.Connections;
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Contracts.Storage;
 using SiteRecovery.Contracts.Wire;
@@ -173,6 +174,56 @@ public sealed class DiskWriterTests : IAsyncLifetime
         _disk = await OpenDiskAsync();
         Assert.Equal(1, _disk.AppliedThrough);
         Assert.Equal(1, _disk.DurableThrough);
+    }
+
+    [Fact]
+    public async Task The_session_stops_reading_its_socket_while_the_disk_stage_is_full_and_answers_control_frames_in_between()
+    {
+        await _server.DisposeAsync();
+        _server = new MasterTargetServer(new MasterTargetOptions("mt-1", new IPEndPoint(IPAddress.Loopback, 0), _root) { Journal = _journal, CommitBytes = 256 << 10 },
+            _stores, _events, _ => { }, _system);
+        await _server.StartAsync();
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(_server.BoundEndpoint!);
+        var net = client.GetStream();
+        var resume = await SessionHandshake.OpenAsync(net, net, new Hello("ps-1", [new DiskOffer("d2", Size)]), "master target", CancellationToken.None);
+        Assert.Equal(0, resume.DurableThrough["d2"]);
+        var acks = new ConcurrentQueue<long>();
+        var replies = Task.Run(async () =>
+        {
+            var reader = new FrameReader(net);
+            while (await reader.ReadAsync(CancellationToken.None) is { } frame)
+                if (ControlMessage.Parse(frame.Body) is Ack ack) acks.Enqueue(ack.DurableThrough);
+        });
+        static byte[] Frame(long sequence)
+        {
+            var payload = new byte[RecordBytes];
+            Array.Fill(payload, (byte)(sequence % 250 + 1));
+            return DeltaCodec.Encode(Delta.Create("d2", sequence, DeltaKind.Write, sequence * RecordBytes % Size, RecordBytes, payload, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+        }
+
+        _io.Hold();
+        await FrameIo.WriteAsync(net, FrameType.Delta, Frame(1), CancellationToken.None);
+        await Until(() => _io.Waiting == 1, "the commit of #1 to reach its fsync");
+        // A control frame between the records is answered at once, while the disk's commit is held.
+        await FrameIo.WriteAsync(net, FrameType.Control, new ResyncNotice("d2", ResyncReason.OperatorRequest, false, 2).ToBytes(), CancellationToken.None);
+        await Until(() => _events.Resyncs.Any(n => n.DiskId == "d2"), "the resync notice to reach the events");
+        // 64 MiB more: far past what the stage (256 KiB batches) and the sockets' buffers hold, so the client's writes
+        // stay blocked while the commit is held, as long as the session reads only what its stages take.
+        const int more = 1024;
+        var sending = Task.Run(async () =>
+        {
+            for (var s = 2L; s <= 1 + more; s++) await FrameIo.WriteAsync(net, FrameType.Delta, Frame(s), CancellationToken.None);
+        });
+        Assert.NotSame(sending, await Task.WhenAny(sending, Task.Delay(TimeSpan.FromSeconds(5))));
+        Assert.Empty(acks);
+        _io.Release();
+        await sending.WaitAsync(TimeSpan.FromSeconds(120));
+        await Until(() => acks.LastOrDefault() == 1 + more, $"the acknowledgement of #{1 + more}", 120);
+        Assert.Equal(acks.Order().ToList(), acks.ToList());
+        Assert.Equal(1 + more, _server.Disks["d2"].AppliedThrough);
+        client.Close();
+        await replies.ContinueWith(_ => { });
     }
 
     /// <summary>The real file writes and fsyncs, with the fsyncs held at a gate on demand and writes failing (EIO) past a count.</summary>
