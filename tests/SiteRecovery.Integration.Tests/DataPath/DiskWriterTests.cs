@@ -102,9 +102,9 @@ public sealed class DiskWriterTests : IAsyncLifetime
     {
         var (reader, done, _) = await StartAsync(commitBytes: 8 << 20);
         _io.Hold();
-        Assert.Equal(QueueOfferResult.Enqueued.Instance, await reader.OfferAsync(Record(1)));
+        Assert.Equal(QueueOfferResult.Enqueued.Instance, await reader.OfferAsync(Record(1)).WaitAsync(TimeSpan.FromSeconds(60)));
         await Until(() => _io.Waiting == 1, "the commit of #1 to reach its fsync");
-        for (var s = 2; s <= 9; s++) Assert.Equal(QueueOfferResult.Enqueued.Instance, await reader.OfferAsync(Record(s)));
+        for (var s = 2; s <= 9; s++) Assert.Equal(QueueOfferResult.Enqueued.Instance, await reader.OfferAsync(Record(s)).WaitAsync(TimeSpan.FromSeconds(60)));
         Assert.Empty(Acks()); // nothing is acknowledged before its fsync returned
         _io.Release();
         await Until(() => Acks().LastOrDefault() == 9, "the acknowledgement of #9");
@@ -155,7 +155,7 @@ public sealed class DiskWriterTests : IAsyncLifetime
         _io.Hold();
         await reader.OfferAsync(Record(1));
         await Until(() => _io.Waiting == 1, "the commit of #1 to reach its fsync");
-        for (var s = 2; s <= 6; s++) await reader.OfferAsync(Record(s));
+        for (var s = 2; s <= 6; s++) await reader.OfferAsync(Record(s)).WaitAsync(TimeSpan.FromSeconds(60));
         // #1's own write is done; #2 and #3 are journaled, #4's write fails (EIO), #5 and #6 never get there.
         _io.FailWritesAfter(2);
         _io.Release();
