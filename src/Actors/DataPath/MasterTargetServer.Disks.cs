@@ -103,4 +103,21 @@ public sealed partial class MasterTargetServer
         // A disk given back is a running machine's now: nothing here may fail it over or read it.
         return onDisk.Concat(_disks.Keys).Distinct(StringComparer.Ordinal).Where(d => !File.Exists(ReturnedNote(d))).Order(StringComparer.Ordinal).ToList();
     }
+
+    /// <summary>
+    /// Stops <paramref name="disk"/> at a storage fault (see <see cref="ReplicaDisk.Stop"/>): reported once, closed in the
+    /// background without committing, and the returned exception ends its session with nothing acknowledged past it.
+    /// </summary>
+    internal IOException StorageFailed(ReplicaDisk disk, Exception error)
+    {
+        var (fault, isNew) = disk.Stop(error);
+        var text = $"disk {disk.DiskId}: replication stopped after #{fault.StoppedAfter}: {fault.Reason}: {fault.Detail}";
+        if (isNew)
+        {
+            _log(text + "; nothing past it is acknowledged; the disk is reopened from its journal once the storage takes writes again");
+            _events.ReplicationStopped(disk.DiskId, fault.Reason, fault.StoppedAfter, fault.Detail);
+            _ = Task.Run(disk.CloseAfterFaultAsync);
+        }
+        return new IOException(text, error);
+    }
 }

@@ -1,8 +1,13 @@
 using System.Net.Sockets;
+using System.Runtime.ExceptionServices;
+using Akka;
+using Akka.Actor;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using Akka.Util;
 using SiteRecovery.Connections;
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Contracts.Wire;
-using SiteRecovery.Journal.Compression;
 
 namespace SiteRecovery.Actors.DataPath;
 
@@ -17,10 +22,8 @@ public sealed partial class MasterTargetServer
     sealed class Session(MasterTargetServer server, HopConnection hop)
     {
         readonly Socket socket = hop.Socket;
-        HopConnection? _net;
         FrameSender? _sender;
         readonly Dictionary<string, ReplicaDisk> _disks = new();
-        DateTime _lastProgress = DateTime.MinValue;
 
         public void Close() => socket.Dispose();
 
@@ -35,7 +38,6 @@ public sealed partial class MasterTargetServer
             var peer = hop.Remote;
             try
             {
-                _net = hop;
                 _sender = new FrameSender(hop.Stream);
                 var input = new FrameReader(hop.Stream);
                 if (await SessionHandshake.AcceptAsync(input, SendAsync, ct, hop: hop).ConfigureAwait(false) is not { } hello) return;
@@ -71,7 +73,7 @@ public sealed partial class MasterTargetServer
                     if (offer.MachineId is { Length: > 0 } machine) server._machineByDisk[offer.DiskId] = machine;
                     await disk.Gate.WaitAsync(ct).ConfigureAwait(false);
                     try { await disk.CommitAsync(ct).ConfigureAwait(false); }
-                    catch (IOException e) { throw StorageFailed(disk, e); }
+                    catch (IOException e) { throw server.StorageFailed(disk, e); }
                     finally { disk.Gate.Release(); }
                     resume[offer.DiskId] = disk.DurableThrough;
                     server._events.DiskAttached(offer.DiskId, offer.MachineId, offer.SizeBytes, hello.SourceId, disk.Replica is SiteRecovery.Journal.Replicas.Local.LocalFileReplicaStore l ? l.Path : offer.DiskId);
@@ -100,128 +102,70 @@ public sealed partial class MasterTargetServer
             }
         }
 
+        /// <summary>
+        /// The data path of this connection as a stream: frames read off the socket (only as fast as the stages below take
+        /// them, so a full disk stage stops the reading and TCP pushes back on the process server) → each delta's header
+        /// decoded and validated once (control frames answered here, in the order they came) → one substream per disk →
+        /// its <see cref="DiskWriter.Stage"/> (batches while the disk's writer commits, then the writer journals, applies,
+        /// commits and acknowledges). Returns when the process server closes the connection and every batch is committed;
+        /// throws what ended it otherwise. The writers have stopped when it returns.
+        /// </summary>
         async Task ReceiveAsync(FrameReader input, CancellationToken ct)
         {
-            var dirty = new HashSet<ReplicaDisk>();
-            var points = new List<(ReplicaDisk Disk, Delta Marker)>();
-            var times = new Dictionary<string, List<long>>();
-            var uncommitted = 0L;
-            while (true)
+            var writers = new Dictionary<string, DiskWriterRef>();
+            try
             {
-                // Never wait for the next frame with uncommitted deltas: whatever path the previous frame
-                // took (applied, skipped as a resend, nak'd), what is appended gets made durable and acked.
-                if (dirty.Count > 0 && input.BufferedBytes == 0 && !_net!.DataAvailable)
-                {
-                    await CommitAsync(dirty, points, ct).ConfigureAwait(false);
-                    ReportLag(times);
-                    uncommitted = 0;
-                }
-                var next = await input.ReadPooledAsync(ct).ConfigureAwait(false);
-                if (next is not { } frame) break;
-                using var recycled = frame;
-                if (frame.Type == FrameType.Control)
-                {
-                    HandleControl(ControlMessage.Parse(frame.Body.Span));
-                }
-                else
-                {
-                    var body = frame.Body;
-                    var header = DeltaCodec.Decode(body, out var compressed);
-                    if (!_disks.TryGetValue(header.DiskId, out var disk))
-                        throw new InvalidDataException($"delta for disk {header.DiskId}, which this connection did not offer");
-                    // Checked before anything else, the sequence included: a refused record ends the connection, nothing stored.
-                    if (DeltaValidation.Check(header, disk.Size, compressed) is { } violation)
-                        throw new DeltaRefusedException(disk.DiskId, header.Sequence, violation);
-                    await disk.Gate.WaitAsync(ct).ConfigureAwait(false);
-                    try
-                    {
-                        if (header.Sequence <= disk.AppliedThrough) continue; // a resend overlap: already here
-                        if (header.Sequence != disk.AppliedThrough + 1)
-                        {
-                            await SendAsync(new Nak(disk.DiskId, disk.AppliedThrough + 1, $"expected #{disk.AppliedThrough + 1}, got #{header.Sequence}"), ct).ConfigureAwait(false);
-                            continue;
-                        }
-                        Delta delta;
-                        // A write is applied before the pooled frame goes back: its payload may point into it. A marker is kept in
-                        // `points` past this frame, so it gets its own copy.
-                        try { delta = server._compression.DecodeStored(body, aliasUncompressed: header.Kind == DeltaKind.Write); }
-                        catch (ChecksumMismatchException e)
-                        {
-                            await SendAsync(new Nak(disk.DiskId, header.Sequence, e.Message), ct).ConfigureAwait(false);
-                            continue;
-                        }
-                        if (compressed && DeltaValidation.Check(delta, disk.Size) is { } decompressed)
-                            throw new DeltaRefusedException(disk.DiskId, delta.Sequence, decompressed);
-                        try { await disk.AppendAsync(delta, body, ct).ConfigureAwait(false); }
-                        catch (IOException e) { throw StorageFailed(disk, e); }
-                        if (delta.Kind == DeltaKind.Bookmark) points.Add((disk, delta));
-                        if (server._options.LagObserver is not null)
-                        {
-                            if (!times.TryGetValue(disk.DiskId, out var list)) times[disk.DiskId] = list = [];
-                            list.Add(delta.TimeUnixMs);
-                        }
-                        dirty.Add(disk);
-                        uncommitted += body.Length;
-                    }
-                    finally { disk.Gate.Release(); }
-                }
-                if (dirty.Count > 0 && (input.BufferedBytes == 0 && !_net!.DataAvailable || uncommitted >= server._options.CommitBytes))
-                {
-                    await CommitAsync(dirty, points, ct).ConfigureAwait(false);
-                    ReportLag(times);
-                    uncommitted = 0;
-                }
+                foreach (var disk in _disks.Values) writers[disk.DiskId] = await server.StartWriterAsync(disk, SendAsync).ConfigureAwait(false);
+                var perDisk = Source.UnfoldAsync(input, async reader => await reader.ReadPooledAsync(ct).ConfigureAwait(false) is { } frame
+                        ? Option<(FrameReader, PooledFrame)>.Create((reader, frame))
+                        : Option<(FrameReader, PooledFrame)>.None)
+                    .Where(IsDelta)
+                    .Select(Decode)
+                    .GroupBy(writers.Count, record => record.Disk.DiskId)
+                    .Via(DiskWriter.Stage(writers, server._options.CommitBytes));
+                // A substream's Via is a substream again, and merged a source again (Akka's own SubFlow operators cast the same way).
+                var merged = (Source<DiskWriter.Written, NotUsed>)((SubFlow<DiskWriter.Written, NotUsed, IRunnableGraph<NotUsed>>)perDisk).MergeSubstreams();
+                var done = merged
+                    // Small buffers between the stages: what is read ahead of the writers is about one batch, not a count of frames.
+                    .WithAttributes(Attributes.CreateInputBuffer(1, 2))
+                    .RunWith(Sink.Ignore<DiskWriter.Written>(), server.Actors.Materializer);
+                try { await done.ConfigureAwait(false); }
+                catch (AggregateException e) when (e.Flatten().InnerExceptions.Count == 1) { ExceptionDispatchInfo.Capture(e.Flatten().InnerExceptions[0]).Throw(); }
             }
-            if (dirty.Count > 0) await CommitAsync(dirty, points, ct).ConfigureAwait(false);
-            ReportLag(times);
+            finally
+            {
+                // A batch in hand is finished (or fails) before its writer stops: nothing of this session touches a disk after.
+                foreach (var writer in writers.Values) writer.Actor.Tell(PoisonPill.Instance);
+                await Task.WhenAll(writers.Values.Select(w => w.Stopped)).ConfigureAwait(false);
+            }
         }
 
-        void ReportLag(Dictionary<string, List<long>> times)
+        /// <summary>True for a delta frame; a control frame is answered here, in the order it came, and goes no further.</summary>
+        bool IsDelta(PooledFrame frame)
         {
-            if (server._options.LagObserver is not { } observer || times.Count == 0) return;
-            var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            foreach (var (disk, list) in times) observer(disk, list.Select(t => now - t).ToList());
-            times.Clear();
+            if (frame.Type != FrameType.Control) return true;
+            using (frame) HandleControl(ControlMessage.Parse(frame.Body.Span));
+            return false;
         }
 
-        async Task CommitAsync(HashSet<ReplicaDisk> dirty, List<(ReplicaDisk Disk, Delta Marker)> points, CancellationToken ct)
+        /// <summary>A delta frame as a validated record of one of this connection's disks: decoded once, here.</summary>
+        IncomingRecord Decode(PooledFrame frame)
         {
-            foreach (var disk in dirty)
+            try
             {
-                long durable;
-                await disk.Gate.WaitAsync(ct).ConfigureAwait(false);
-                try { durable = await disk.CommitAsync(ct).ConfigureAwait(false); }
-                catch (IOException e) { throw StorageFailed(disk, e); }
-                finally { disk.Gate.Release(); }
-                await SendAsync(new Ack(disk.DiskId, durable), ct).ConfigureAwait(false);
+                var header = DeltaCodec.Decode(frame.Body, out var compressed);
+                if (!_disks.TryGetValue(header.DiskId, out var disk))
+                    throw new InvalidDataException($"delta for disk {header.DiskId}, which this connection did not offer");
+                // Checked before anything else, the sequence included: a refused record ends the connection, nothing stored.
+                if (DeltaValidation.Check(header, disk.Size, compressed) is { } violation)
+                    throw new DeltaRefusedException(disk.DiskId, header.Sequence, violation);
+                return new IncomingRecord(disk, header, compressed, frame);
             }
-            foreach (var (disk, marker) in points)
-                server.MarkerDurable(disk.DiskId, marker);
-            points.Clear();
-            if (DateTime.UtcNow - _lastProgress >= server._options.ProgressInterval)
+            catch
             {
-                _lastProgress = DateTime.UtcNow;
-                var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-                foreach (var disk in dirty) server._events.ReplicationProgress(disk.DiskId, disk.DurableThrough, now, disk.BytesApplied);
+                frame.Dispose();
+                throw;
             }
-            dirty.Clear();
-        }
-
-        /// <summary>
-        /// Stops <paramref name="disk"/> at a storage fault (see <see cref="ReplicaDisk.Stop"/>): reported once, closed in the
-        /// background without committing, and the returned exception ends this connection with nothing acknowledged past it.
-        /// </summary>
-        IOException StorageFailed(ReplicaDisk disk, Exception error)
-        {
-            var (fault, isNew) = disk.Stop(error);
-            var text = $"disk {disk.DiskId}: replication stopped after #{fault.StoppedAfter}: {fault.Reason}: {fault.Detail}";
-            if (isNew)
-            {
-                server._log(text + "; nothing past it is acknowledged; the disk is reopened from its journal once the storage takes writes again");
-                server._events.ReplicationStopped(disk.DiskId, fault.Reason, fault.StoppedAfter, fault.Detail);
-                _ = Task.Run(disk.CloseAfterFaultAsync);
-            }
-            return new IOException(text, error);
         }
 
         /// <summary>

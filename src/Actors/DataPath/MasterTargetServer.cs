@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
+using Akka.Actor;
+using Akka.Streams;
 using SiteRecovery.Connections;
 using SiteRecovery.Contracts.Wire;
 using SiteRecovery.Journal.Compression;
@@ -49,12 +51,27 @@ public sealed partial class MasterTargetServer : IAsyncDisposable, SiteRecovery.
     long Now() => _options.Clock is { } clock ? clock() : DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
     volatile IReadOnlyDictionary<string, TimeSpan> _groupWindows = new Dictionary<string, TimeSpan>();
 
-    public MasterTargetServer(MasterTargetOptions options, IReplicaStoreFactory stores, IDataPathEvents events, Action<string> log)
+    readonly ActorSystem? _system;
+    ActorSystem? _ownSystem;
+    readonly Lazy<DiskActors> _actors;
+
+    /// <summary>The stream materializer of the sessions and the parent of the disk writers, made at first use.</summary>
+    sealed record DiskActors(ActorMaterializer Materializer, IActorRef Writers);
+    DiskActors Actors => _actors.Value;
+
+    /// <param name="system">The host's actor system, which supervises the disk writers; null: the master target runs its own.</param>
+    public MasterTargetServer(MasterTargetOptions options, IReplicaStoreFactory stores, IDataPathEvents events, Action<string> log, ActorSystem? system = null)
     {
         _options = options;
         _stores = stores;
         _events = events;
         _log = log;
+        _system = system;
+        _actors = new Lazy<DiskActors>(() =>
+        {
+            var actors = _system ?? (_ownSystem = ActorSystem.Create("master-target"));
+            return new DiskActors(actors.Materializer(), actors.ActorOf(Props.Create(() => new DiskWriters())));
+        });
     }
 
     public IPEndPoint? BoundEndpoint => _listener?.BoundEndpoint;
@@ -81,6 +98,12 @@ public sealed partial class MasterTargetServer : IAsyncDisposable, SiteRecovery.
         foreach (var s in _sessionByDisk.Values.Distinct()) s.Close();
         foreach (var lazy in _disks.Values)
             if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully) await lazy.Value.Result.DisposeAsync().ConfigureAwait(false);
+        if (_actors.IsValueCreated)
+        {
+            _actors.Value.Materializer.Shutdown();
+            _actors.Value.Writers.Tell(PoisonPill.Instance);
+        }
+        if (_ownSystem is not null) await _ownSystem.Terminate().ConfigureAwait(false);
         _compression.Dispose();
     }
 }

@@ -67,7 +67,7 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
             {
                 ListenTls = new HopListenerTls(DataPathSettings.TlsMode(options.DataPath, "master-target"), Credentials(MasterTargetId), ComponentKind.ProcessServer, Revoked.Check),
             };
-            Target = new MasterTargetServer(targetOptions, ReplicaStores.Create(options.DataPath, dir, MasterTargetId, options.ReplicaFiles, Log), events, Log);
+            Target = new MasterTargetServer(targetOptions, ReplicaStores.Create(options.DataPath, dir, MasterTargetId, options.ReplicaFiles, Log), events, Log, system);
             foreach (var (disk, file) in options.ReplicaFiles) Log($"master target: disk {disk}'s replica is the existing file {file} (--replica-file)");
             await Target.StartAsync();
             Log($"master target {MasterTargetId} listening on {Target.BoundEndpoint}");
