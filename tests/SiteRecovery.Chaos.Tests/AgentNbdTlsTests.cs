@@ -74,13 +74,13 @@ public sealed class AgentNbdTlsTests : IDisposable
         Assert.NotEqual(0, plain.ExitCode);
         Assert.Contains("TLS", plain.StdErr + plain.Output);
         Assert.DoesNotContain("5c 5c 5c", plain.Output);
-        Assert.Contains("ErrTlsRequired: TLS is required", agent.Logs(200));
+        await agent.Process!.WaitForLineAsync(l => l.Contains("ErrTlsRequired: TLS is required", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the TLS-required refusal");
 
         // A certificate another CA issued fails the TLS handshake, and nothing is written.
         var stranger = await ExternalTool.RunAsync("qemu-io", QemuIo(foreign, agent.NbdPort, "write -P 0x11 1M 4k"), Minute);
         Assert.NotEqual(0, stranger.ExitCode);
         Assert.Equal(expected, Files.Sha256(diskPath));
-        Assert.Contains("TLS handshake failed", agent.Logs(200));
+        await agent.Process!.WaitForLineAsync(l => l.Contains("TLS handshake failed", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the failed handshake");
 
         // After all that the agent still serves the good client.
         await ExternalTool.RunOkAsync("qemu-io", QemuIo(good, agent.NbdPort, "read -P 0xa7 9M 512k"), Minute);

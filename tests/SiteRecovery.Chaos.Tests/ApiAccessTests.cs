@@ -247,7 +247,7 @@ public sealed class ApiAccessTests : IDisposable
         await node.StartAsync();
         var signed = await node.Api.PostAsync("api/vaults/v1/keys", new { });
         Assert.NotEqual(HttpStatusCode.OK, signed.Status);
-        Assert.Contains("does not open with this node's journal key", node.Logs(100000));
+        await node.Process!.WaitForLineAsync(l => l.Contains("does not open with this node's journal key", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the journal key's refusal");
     }
 
     [Fact]

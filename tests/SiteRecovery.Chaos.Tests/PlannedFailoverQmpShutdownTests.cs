@@ -45,7 +45,7 @@ public sealed class PlannedFailoverQmpShutdownTests
         var agent = new Agent("vm1", new Dictionary<string, string> { [disk] = path }, node.PsAddress, dir["agent-vm1"], dir.Path);
         agent.ExtraArgs.AddRange(["--shutdown-qmp", qmp, "--hook-timeout", hookTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         await agent.StartAsync();
-        Assert.Contains("no socket there yet", agent.Logs(200));
+        await agent.Process!.WaitForLineAsync(l => l.Contains("no socket there yet", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the QMP socket's warning");
         var sha = await GuestMachines.SeedAsync(agent.Uri(disk), dir.Path, 7);
         await node.BookmarkAsync("seeded-vm1", [disk], TimeSpan.FromSeconds(60));
 

@@ -40,7 +40,9 @@ public sealed class TwoNodeSite : IDisposable
     /// <summary>Bookmark, hash the source (nothing writes now), recover at the bookmark, compare.</summary>
     public async Task AssertRecoveryEqualsSourceAsync(string bookmark)
     {
-        await A.BookmarkAsync(bookmark, [Disk], TimeSpan.FromSeconds(90));
+        // A bookmark that fails says so with every process's log, not only the node that was asked.
+        try { await A.BookmarkAsync(bookmark, [Disk], TimeSpan.FromSeconds(90)); }
+        catch (InvalidOperationException e) { throw new InvalidOperationException($"{e.Message.Split('\n')[0]}\n{Logs()}", e); }
         var expected = Files.Sha256(DiskPath);
         var output = Dir[$"{bookmark}.recovered.img"];
         var reported = await A.RecoverAsync(Disk, bookmark, output);
