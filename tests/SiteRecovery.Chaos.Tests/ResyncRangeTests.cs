@@ -60,9 +60,11 @@ public sealed class ResyncRangeTests
             var export = await node.Api.PostAsync($"api/disks/{Disk}/exports", new { sequence = inside });
             Assert.Equal(HttpStatusCode.Conflict, export.Status);
             Assert.Contains("resync", export.Error);
+            // Refused, naming the resync; or, when the budget ends while a retry's marker is still on its way, a timeout that
+            // says the marker may yet be a point (this agent inserts markers inside its resync, so it will not be one).
             var op = await node.Api.PostAsync("api/bookmarks", new { name = "op", disks = new[] { Disk }, timeoutSeconds = 2 });
-            Assert.Equal(HttpStatusCode.Conflict, op.Status);
-            Assert.Contains("running since", op.Error);
+            if (op.Status == HttpStatusCode.Conflict) Assert.Contains("running since", op.Error);
+            else Assert.True(op.Status == HttpStatusCode.GatewayTimeout && op.Error.Contains("inserted the marker", StringComparison.Ordinal), $"{(int)op.Status} {op.Text}");
             Assert.DoesNotContain("op", await PointsAsync(node));
 
             // A time inside is clamped to the last state before the resync, and says so.

@@ -67,6 +67,10 @@ public sealed partial class MasterTargetServer
         return lazy.Value;
     }
 
+    /// <summary>The disk, when it is open and ready here; null while it opens, after it failed to, or when it never was.</summary>
+    ReplicaDisk? OpenedDisk(string diskId) =>
+        _disks.TryGetValue(diskId, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully ? lazy.Value.Result : null;
+
     /// <summary>The disks this master target holds (opened since start).</summary>
     public IReadOnlyDictionary<string, (long AppliedThrough, long Size)> Disks =>
         _disks.Where(kv => kv.Value.IsValueCreated && kv.Value.Value.IsCompletedSuccessfully)

@@ -27,6 +27,12 @@ public sealed partial class MasterTargetServer
         {
             BookmarkInserted result;
             try { result = await BookmarkOnceAsync(bookmarkId, diskIds, deadline - DateTime.UtcNow, ct).ConfigureAwait(false); }
+            catch (MarkerNotDurableException e)
+            {
+                // The last try's marker is in the stream: whether it becomes a point is not known yet, so the answer is a
+                // timeout, never an earlier try's refusal (the point could appear under a name the caller was told was refused).
+                throw new TimeoutException($"bookmark {bookmarkId} on {string.Join(", ", diskIds)} did not complete within {timeout.TotalSeconds:0.#} s: {e.Message}");
+            }
             catch (TimeoutException) when (refused is not null) { return refused; }
             if (result.Error is null || !RetryableRefusal.Is(result.Retryable, result.Error)) return result;
             refused = result with { Retryable = true };
@@ -46,11 +52,13 @@ public sealed partial class MasterTargetServer
         using var answer = _bookmarks.Expect(request.RequestId);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         cts.CancelAfter(timeout);
+        BookmarkInserted? pending = null;
         try
         {
             await session.SendAsync(request, cts.Token).ConfigureAwait(false);
             var inserted = await answer.Reply.WaitAsync(cts.Token).ConfigureAwait(false);
             if (inserted.Error is not null) return inserted;
+            pending = inserted;
             foreach (var (disk, seq) in inserted.Sequences)
             {
                 var d = await _disks[disk].Value.ConfigureAwait(false);
@@ -65,26 +73,24 @@ public sealed partial class MasterTargetServer
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
+            if (pending is not null)
+                throw new MarkerNotDurableException($"the agent inserted the marker ({string.Join(", ", pending.Sequences.Select(kv => $"{kv.Key} #{kv.Value}"))}), " +
+                    "not yet durable here; it becomes a recovery point unless it lies inside a resync");
             var late = $"bookmark {bookmarkId} on {string.Join(", ", diskIds)} did not complete within {timeout.TotalSeconds:0.#} s";
             // Right after an agent's restart its resync is what holds a bookmark up: the timeout names it. Still a timeout, not
             // a refusal: the request is out, and an agent that answers late may yet insert the marker after its resync.
-            throw new TimeoutException(await RunningResyncAsync(diskIds).ConfigureAwait(false) is { } running
+            throw new TimeoutException(RunningResync(diskIds) is { } running
                 ? $"{late}: disk {running.DiskId} is in a {running.Range}, and no point inside it is a state the source had; retry once it completes"
                 : late);
         }
     }
 
+    /// <summary>A try timed out after the agent had inserted its marker: the bookmark may yet become a point.</summary>
+    sealed class MarkerNotDurableException(string message) : TimeoutException(message);
+
     /// <summary>The refusal of a point on the first of <paramref name="diskIds"/> whose resync is running (begun, not ended, here), or null.</summary>
-    async Task<PointInsideResyncException?> RunningResyncAsync(IReadOnlyList<string> diskIds)
-    {
-        foreach (var id in diskIds)
-        {
-            if (!_disks.TryGetValue(id, out var opening) || !opening.IsValueCreated || !opening.Value.IsCompletedSuccessfully) continue;
-            var disk = await opening.Value.ConfigureAwait(false);
-            if (disk.InsideResync(disk.AppliedThrough + 1) is { } running) return running;
-        }
-        return null;
-    }
+    PointInsideResyncException? RunningResync(IReadOnlyList<string> diskIds) =>
+        diskIds.Select(OpenedDisk).Select(disk => disk?.InsideResync(disk.AppliedThrough + 1)).FirstOrDefault(running => running is not null);
 
     /// <summary>Disks with a live process-server connection, by the machine (agent) they belong to.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> DisksByMachine =>
@@ -160,8 +166,7 @@ public sealed partial class MasterTargetServer
     {
         var text = marker.BookmarkId;
         if (ResyncMarker.TryParse(text, out _, out _)) return; // bounds a resync (ReplicaDisk keeps it); never a point
-        if (_disks.TryGetValue(diskId, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully
-            && lazy.Value.Result.InsideResync(marker.Sequence) is { } refusal)
+        if (OpenedDisk(diskId)?.InsideResync(marker.Sequence) is { } refusal)
         {
             if (GroupMarker.TryParse(text, out var group) && _groupMarkers.TryGetValue((diskId, group), out var waiter)) waiter.TrySetException(refusal);
             _log($"marker '{text}' is not a recovery point: {refusal.Message}");
