@@ -21,8 +21,14 @@ public sealed partial class MasterTargetServer
         // A disk that is resending overflowed regions has no consistent point yet: retry until it has,
         // within the caller's timeout.
         // Past the deadline the caller gets the last refusal (naming the resync and its progress), not a bare timeout.
+        // A process-server connection that ends under a try (a restart of any hop) is retried on the next connection.
         var deadline = DateTime.UtcNow + timeout;
         BookmarkInserted? refused = null;
+        // A try whose request went out on a connection that ended before the answer: its marker may be in the stream and
+        // become a point later, so no refusal is the answer after it (the name could yet name a point), only a timeout.
+        string? unsettled = null;
+        TimeoutException Unsettled(string message) =>
+            new($"{message}; an earlier try's request went out on a connection that ended before its answer ({unsettled}), so its marker may yet be a recovery point");
         while (true)
         {
             BookmarkInserted result;
@@ -33,21 +39,47 @@ public sealed partial class MasterTargetServer
                 // timeout, never an earlier try's refusal (the point could appear under a name the caller was told was refused).
                 throw new TimeoutException($"bookmark {bookmarkId} on {string.Join(", ", diskIds)} did not complete within {timeout.TotalSeconds:0.#} s: {e.Message}");
             }
+            catch (ConnectionLostException e)
+            {
+                if (e.RequestSent) unsettled = e.Message;
+                if (DateTime.UtcNow + ConnectionRetryPause >= deadline)
+                {
+                    var late = $"bookmark {bookmarkId} on {string.Join(", ", diskIds)} did not complete within {timeout.TotalSeconds:0.#} s: {e.Message}";
+                    if (unsettled is not null) throw Unsettled(late);
+                    throw new InvalidOperationException(late);
+                }
+                await Task.Delay(ConnectionRetryPause, ct).ConfigureAwait(false);
+                continue;
+            }
+            catch (TimeoutException e) when (unsettled is not null) { throw Unsettled(e.Message); }
             catch (TimeoutException) when (refused is not null) { return refused; }
-            if (result.Error is null || !RetryableRefusal.Is(result.Retryable, result.Error)) return result;
+            if (result.Error is null) return result;
+            var retryable = RetryableRefusal.Is(result.Retryable, result.Error);
+            if (unsettled is not null && (!retryable || DateTime.UtcNow + ConnectionRetryPause >= deadline))
+                throw Unsettled($"bookmark {bookmarkId} on {string.Join(", ", diskIds)}: the last try was refused: {result.Error}");
+            if (!retryable) return result;
             refused = result with { Retryable = true };
-            if (DateTime.UtcNow + TimeSpan.FromMilliseconds(100) >= deadline) return refused;
-            await Task.Delay(100, ct).ConfigureAwait(false);
+            if (DateTime.UtcNow + ConnectionRetryPause >= deadline) return refused;
+            await Task.Delay(ConnectionRetryPause, ct).ConfigureAwait(false);
         }
     }
+
+    // Between tries of a bookmark: long enough for a process server to reconnect or a resync to move, short beside any timeout.
+    static readonly TimeSpan ConnectionRetryPause = TimeSpan.FromMilliseconds(100);
 
     async Task<BookmarkInserted> BookmarkOnceAsync(string bookmarkId, IReadOnlyList<string> diskIds, TimeSpan timeout, CancellationToken ct)
     {
         if (timeout <= TimeSpan.Zero) timeout = TimeSpan.FromMilliseconds(1);
         if (diskIds.Count == 0) throw new ArgumentException("a bookmark needs at least one disk");
         var missing = diskIds.Where(d => !_sessionByDisk.ContainsKey(d)).ToList();
-        if (missing.Count > 0) throw new InvalidOperationException($"no process server is connected for disk(s) {string.Join(", ", missing)}");
-        var session = _sessionByDisk[diskIds[0]];
+        if (missing.Count > 0)
+        {
+            var what = $"no process server is connected for disk(s) {string.Join(", ", missing)}";
+            // A disk held here whose connection is gone is reconnecting (a hop restarted): worth waiting for. One never held here is not.
+            if (missing.All(_disks.ContainsKey)) throw new ConnectionLostException(what, requestSent: false);
+            throw new InvalidOperationException(what);
+        }
+        if (!_sessionByDisk.TryGetValue(diskIds[0], out var session)) throw new ConnectionLostException($"no process server is connected for disk {diskIds[0]}", requestSent: false);
         var request = new BookmarkRequest(Guid.NewGuid().ToString("n"), bookmarkId, diskIds);
         using var answer = _bookmarks.Expect(request.RequestId);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -55,8 +87,11 @@ public sealed partial class MasterTargetServer
         BookmarkInserted? pending = null;
         try
         {
-            await session.SendAsync(request, cts.Token).ConfigureAwait(false);
-            var inserted = await answer.Reply.WaitAsync(cts.Token).ConfigureAwait(false);
+            await session.SendRequestAsync(request, cts.Token).ConfigureAwait(false);
+            await Task.WhenAny(answer.Reply, session.Ended).WaitAsync(cts.Token).ConfigureAwait(false);
+            // The connection ended first: the request or its answer went with it (a late answer on the next connection is dropped).
+            if (!answer.Reply.IsCompleted) throw new ConnectionLostException($"the connection from process server {ProcessServerOf(diskIds[0]) ?? "?"} ended before the agent answered", requestSent: true);
+            var inserted = await answer.Reply.ConfigureAwait(false);
             if (inserted.Error is not null) return inserted;
             pending = inserted;
             foreach (var (disk, seq) in inserted.Sequences)
@@ -88,6 +123,15 @@ public sealed partial class MasterTargetServer
     /// <summary>A try timed out after the agent had inserted its marker: the bookmark may yet become a point.</summary>
     sealed class MarkerNotDurableException(string message) : TimeoutException(message);
 
+    /// <summary>
+    /// A try lost its process-server connection (or found none while the disk's reconnects): worth another try on the
+    /// next one. <paramref name="requestSent"/>: the request may have reached the agent, so its marker may yet be a point.
+    /// </summary>
+    sealed class ConnectionLostException(string message, bool requestSent) : IOException(message)
+    {
+        public bool RequestSent => requestSent;
+    }
+
     /// <summary>The refusal of a point on the first of <paramref name="diskIds"/> whose resync is running (begun, not ended, here), or null.</summary>
     PointInsideResyncException? RunningResync(IReadOnlyList<string> diskIds) =>
         diskIds.Select(OpenedDisk).Select(disk => disk?.InsideResync(disk.AppliedThrough + 1)).FirstOrDefault(running => running is not null);
@@ -115,7 +159,7 @@ public sealed partial class MasterTargetServer
         try
         {
             if (control is not null) control.Send((ControlMessage)request);
-            else await session.SendAsync((ControlMessage)request, cts.Token).ConfigureAwait(false);
+            else await session.SendRequestAsync((ControlMessage)request, cts.Token).ConfigureAwait(false);
             return await answer.Reply.WaitAsync(cts.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)

@@ -25,12 +25,36 @@ public sealed partial class MasterTargetServer
         FrameSender? _sender;
         readonly Dictionary<string, ReplicaDisk> _disks = new();
 
+        // The process server takes the first frame after its hello as the resume and ends the connection on anything
+        // else, so a request from outside (a bookmark, an agent request) waits for the resume to have gone out; one sent
+        // in between was lost with the connection it ended, and its caller waited out its whole timeout.
+        readonly TaskCompletionSource _resumed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Completes when the connection has ended: a reply still awaited on it may never come.</summary>
+        public Task Ended => _ended.Task;
+
         public void Close() => socket.Dispose();
 
         public async Task SendAsync(ControlMessage m, CancellationToken ct)
         {
             var sender = _sender ?? throw new IOException("the session has not started");
             await sender.SendAsync(m, ct).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Sends a request once the session has resumed. Throws <see cref="ConnectionLostException"/>: not sent when the
+        /// connection ended before its resume; sent (as far as anyone can tell) when the send itself failed.
+        /// </summary>
+        public async Task SendRequestAsync(ControlMessage m, CancellationToken ct)
+        {
+            await Task.WhenAny(_resumed.Task, _ended.Task).WaitAsync(ct).ConfigureAwait(false);
+            if (!_resumed.Task.IsCompleted) throw new ConnectionLostException($"the connection from process server {hop.Remote} ended before it resumed", requestSent: false);
+            try { await SendAsync(m, ct).ConfigureAwait(false); }
+            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+            {
+                throw new ConnectionLostException($"the connection from process server {hop.Remote} failed while sending: {e.Message}", requestSent: true);
+            }
         }
 
         public async Task RunAsync(CancellationToken ct)
@@ -79,6 +103,7 @@ public sealed partial class MasterTargetServer
                     server._events.DiskAttached(offer.DiskId, offer.MachineId, offer.SizeBytes, hello.SourceId, disk.Replica is SiteRecovery.Journal.Replicas.Local.LocalFileReplicaStore l ? l.Path : offer.DiskId);
                 }
                 await SendAsync(SessionHandshake.ResumeFor(hello, resume), ct).ConfigureAwait(false);
+                _resumed.TrySetResult();
                 input.MaxFrame = FrameIo.MaxFrame;
                 await ReceiveAsync(input, ct).ConfigureAwait(false);
             }
@@ -98,6 +123,7 @@ public sealed partial class MasterTargetServer
             finally
             {
                 foreach (var id in _disks.Keys) server._sessionByDisk.TryRemove(new KeyValuePair<string, Session>(id, this));
+                _ended.TrySetResult();
                 await hop.DisposeAsync().ConfigureAwait(false);
             }
         }

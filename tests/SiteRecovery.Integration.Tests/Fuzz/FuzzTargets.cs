@@ -160,13 +160,15 @@ public static class FuzzTargets
     /// </summary>
     public static string Frame(byte[] input)
     {
-        if (input.Length == 0) return "empty";
-        var mode = input[0];
+        // An empty input still goes through the reader (mode 0, no bytes): SharpFuzz reads its first input before
+        // afl-fuzz has always written it, and a first run that touches no instrumented code makes afl-fuzz abort with
+        // "No instrumentation detected" (CI failed so once).
+        var mode = input.Length > 0 ? input[0] : (byte)0;
         var chunk = mode & 0x0f;
         var maxFrame = (mode & 0x10) != 0 ? FrameHeader.MaxControlFrame : FrameIo.MaxFrame;
         var pooled = (mode & 0x20) != 0;
         var frameIo = (mode & 0x40) != 0;
-        var stream = new ChunkedStream(input.AsMemory(1), chunk == 0 ? int.MaxValue : chunk);
+        var stream = new ChunkedStream(input.Length > 0 ? input.AsMemory(1) : Memory<byte>.Empty, chunk == 0 ? int.MaxValue : chunk);
         var reader = new FrameReader(stream, 4096) { MaxFrame = maxFrame };
         var frames = 0;
         try

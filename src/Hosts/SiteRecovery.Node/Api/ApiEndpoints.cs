@@ -106,18 +106,26 @@ public static class ApiEndpoints
                 if (inserted.Error is not null) return Results.Conflict(new ApiError($"bookmark {name}: {inserted.Error}", inserted.Retryable ? true : null));
                 var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
                 // The master target reports each durable marker to the disk's actor; reply once every disk lists
-                // the point, so a recovery by this bookmark name works as soon as the caller has the answer.
+                // the point, so a recovery by this bookmark name works as soon as the caller has the answer. The name is
+                // reserved for this request, so a point by it is this request's: usually this try's marker, or an
+                // earlier try's whose connection ended under it (the first durable marker of a name is the point).
+                var recorded = new Dictionary<string, long>(inserted.Sequences);
                 if (options.Roles.HasFlag(NodeRoles.Configuration))
                     foreach (var (disk, seq) in inserted.Sequences)
                     {
                         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-                        while (!((await TryGetDiskAsync(registry, disk, options))?.RecoveryPoints.Any(p => p.BookmarkId == name && p.Sequence == seq) ?? false))
+                        while (true)
                         {
+                            if ((await TryGetDiskAsync(registry, disk, options))?.RecoveryPoints.FirstOrDefault(p => p.BookmarkId == name) is { } point)
+                            {
+                                recorded[disk] = point.Sequence;
+                                break;
+                            }
                             if (DateTime.UtcNow > deadline) return Results.Json(new ApiError($"bookmark {name} on {disk} is durable at #{seq} but was not recorded by the disk's actor within 10 s"), statusCode: 504);
                             await Task.Delay(20, ct);
                         }
                     }
-                return Results.Ok(new BookmarkResponse(name, inserted.Sequences, now));
+                return Results.Ok(new BookmarkResponse(name, recorded, now));
             }
             catch (InvalidOperationException e) { return Results.Conflict(new ApiError(e.Message)); }
             catch (TimeoutException e) { return Results.Json(new ApiError(e.Message), statusCode: 504); }
