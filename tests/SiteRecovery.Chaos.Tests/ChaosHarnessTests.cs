@@ -17,7 +17,7 @@ public sealed class ChaosHarnessTests(ITestOutputHelper output)
     public async Task A_fault_schedule_loses_and_reorders_no_acknowledged_write()
     {
         var minutes = Number("SR_CHAOS_MINUTES", 0);
-        var seed = (int)Number("SR_CHAOS_SEED", Random.Shared.Next());
+        var seed = int.TryParse(Environment.GetEnvironmentVariable("SR_CHAOS_SEED"), out var s) ? s : Random.Shared.Next();
         var options = new ChaosOptions(Nodes: (int)Number("SR_CHAOS_NODES", 2), Agents: (int)Number("SR_CHAOS_AGENTS", 1), minutes, seed,
             OlderPoints: minutes > 0 ? 8 : 3);
         void Log(string line)

@@ -82,11 +82,26 @@ public static class ChaosRun
             {
                 var image = cluster.Dir[$"{point.Bookmark}.recovered.img"];
                 await cluster.Configuration.RecoverAsync(disk, point.Bookmark, image);
-                var blocks = ReadBlocks(image, o.Blocks, stride);
-                var found = PointCheck.Check(disk, ledger.Writes, point, o.Blocks, b => blocks[b], b => initial[d][b]);
+                var found = Check(o, ledger, point, image, initial[d], stride);
                 if (point == latest && Files.Sha256(image) != Files.Sha256(path))
                     found.Add(new Finding(FindingKind.Lost, disk, point.Bookmark, -1, null, "the latest point differs from the source disk, taken with nothing writing"));
                 log($"{disk} at {point.Bookmark} (cut {point.Cut}): {(found.Count == 0 ? "every block as acknowledged" : $"{found.Count} findings")}");
+                findings.AddRange(found);
+                checkedPoints++;
+                File.Delete(image);
+            }
+            // A bookmark whose answer was lost may still have become a point; if it did, it is held to the same rule.
+            foreach (var point in ledger.UnconfirmedPoints)
+            {
+                var image = cluster.Dir[$"{point.Bookmark}.recovered.img"];
+                var r = await cluster.Configuration.Api.PostAsync("api/recover", new { disk, bookmark = point.Bookmark, output = image });
+                if (r.Status != System.Net.HttpStatusCode.OK)
+                {
+                    log($"{disk}: unconfirmed bookmark {point.Bookmark} is no point ({(int)r.Status} {r.Error})");
+                    continue;
+                }
+                var found = Check(o, ledger, point, image, initial[d], stride);
+                log($"{disk} at unconfirmed {point.Bookmark}, which became a point (cut {point.Cut}): {(found.Count == 0 ? "every block as acknowledged" : $"{found.Count} findings")}");
                 findings.AddRange(found);
                 checkedPoints++;
                 File.Delete(image);
@@ -99,6 +114,12 @@ public static class ChaosRun
         return new ChaosVerdict(writers.Sum(w => w.Ledger.Acknowledged), writers.Sum(w => w.Ledger.Unknown), lost, reordered, checkedPoints, faults, findings);
     }
 
+    static List<Finding> Check(ChaosOptions o, WriteLedger ledger, LedgerPoint point, string image, byte[][] initial, long stride)
+    {
+        var blocks = ReadBlocks(image, o.Blocks, stride);
+        return PointCheck.Check(ledger.Disk, ledger.Writes, point, o.Blocks, b => blocks[b], b => initial[b]);
+    }
+
     static async Task<bool> BookmarkAsync(ChaosCluster c, string disk, string name, Action<string> log)
     {
         try
@@ -108,7 +129,7 @@ public static class ChaosRun
         }
         catch (Exception e) when (e is InvalidOperationException or HttpRequestException or TaskCanceledException)
         {
-            log($"bookmark {name} not confirmed (its point is not checked): {e.Message.Split('\n')[0]}");
+            log($"bookmark {name} not confirmed (checked at the end if it became a point): {e.Message.Split('\n')[0]}");
             return false;
         }
     }

@@ -20,8 +20,6 @@ public sealed class StampedWriter(string disk, EndPoint export, int blocks, long
     public int Blocks => blocks;
     public long Stride => stride;
     public long OffsetOf(int block) => block * stride;
-    /// <summary>Bookmarks asked for that the node did not confirm (the node was down or stopped); their points are not checked.</summary>
-    public int Unconfirmed { get; private set; }
     public int Reconnects { get; private set; }
 
     public async Task RunAsync(CancellationToken stop)
@@ -61,7 +59,7 @@ public sealed class StampedWriter(string disk, EndPoint export, int blocks, long
                 var cut = Ledger.Cut();
                 var name = $"{disk}-p{++points}";
                 if (await bookmark(name)) Ledger.Confirmed(name, cut);
-                else Unconfirmed++;
+                else Ledger.Unconfirmed(name, cut);
             }
         }
         finally

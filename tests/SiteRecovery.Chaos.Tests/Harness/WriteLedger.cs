@@ -25,6 +25,7 @@ public sealed class WriteLedger(string disk)
 {
     readonly List<LedgerWrite> _writes = [];
     readonly List<LedgerPoint> _points = [];
+    readonly List<LedgerPoint> _unconfirmed = [];
     readonly Dictionary<int, long> _generations = [];
 
     public string Disk { get; } = disk;
@@ -74,4 +75,15 @@ public sealed class WriteLedger(string disk)
     {
         lock (_writes) _points.Add(new LedgerPoint(bookmark, cut));
     }
+
+    /// <summary>
+    /// A bookmark the node did not confirm (it was down, or answered that the marker may yet become a point). The writer
+    /// waited for the answer, so if it did become a point, that point is at this cut too.
+    /// </summary>
+    public void Unconfirmed(string bookmark, long cut)
+    {
+        lock (_writes) _unconfirmed.Add(new LedgerPoint(bookmark, cut));
+    }
+
+    public IReadOnlyList<LedgerPoint> UnconfirmedPoints { get { lock (_writes) return _unconfirmed.ToList(); } }
 }
