@@ -31,6 +31,7 @@ public sealed record ChaosVerdict(int Acknowledged, int Unanswered, int Lost, in
 /// </summary>
 public static class ChaosRun
 {
+
     static readonly TimeSpan ProgressDeadline = TimeSpan.FromMinutes(4);
 
     public static async Task<ChaosVerdict> RunAsync(ChaosOptions o, Action<string> log)
@@ -73,7 +74,7 @@ public static class ChaosRun
             var (disk, path, _) = cluster.Disks[d];
             var ledger = writers[d].Ledger;
             var latest = new LedgerPoint($"{disk}-latest", ledger.Cut());
-            if (!await BookmarkAsync(cluster, disk, latest.Bookmark, log))
+            if (await BookmarkAsync(cluster, disk, latest.Bookmark, log) != BookmarkAnswer.Confirmed)
                 throw new InvalidOperationException($"{disk}: the last bookmark, with every process up, was not confirmed\n{cluster.Logs()}");
             ledger.Confirmed(latest.Bookmark, latest.Cut);
             var older = ledger.Points.Where(p => p != latest).ToList();
@@ -95,11 +96,9 @@ public static class ChaosRun
             {
                 var image = cluster.Dir[$"{point.Bookmark}.recovered.img"];
                 var r = await cluster.Configuration.Api.PostAsync("api/recover", new { disk, bookmark = point.Bookmark, output = image });
+                if (r.Status == System.Net.HttpStatusCode.NotFound) continue;
                 if (r.Status != System.Net.HttpStatusCode.OK)
-                {
-                    log($"{disk}: unconfirmed bookmark {point.Bookmark} is no point ({(int)r.Status} {r.Error})");
-                    continue;
-                }
+                    throw new InvalidOperationException($"recover {disk} at unconfirmed bookmark {point.Bookmark}: {(int)r.Status} {r.Text}\n{cluster.Logs()}");
                 var found = Check(o, ledger, point, image, initial[d], stride);
                 log($"{disk} at unconfirmed {point.Bookmark}, which became a point (cut {point.Cut}): {(found.Count == 0 ? "every block as acknowledged" : $"{found.Count} findings")}");
                 findings.AddRange(found);
@@ -120,17 +119,25 @@ public static class ChaosRun
         return PointCheck.Check(ledger.Disk, ledger.Writes, point, o.Blocks, b => blocks[b], b => initial[b]);
     }
 
-    static async Task<bool> BookmarkAsync(ChaosCluster c, string disk, string name, Action<string> log)
+    /// <summary>
+    /// Asks for a bookmark; false when the node did not confirm it. A request refused at connect never reached the node
+    /// and is no point; any other failure may have left a marker behind, so the caller keeps it to check at the end.
+    /// </summary>
+    static async Task<BookmarkAnswer> BookmarkAsync(ChaosCluster c, string disk, string name, Action<string> log)
     {
         try
         {
             await c.Configuration.BookmarkAsync(name, [disk], TimeSpan.FromSeconds(90));
-            return true;
+            return BookmarkAnswer.Confirmed;
+        }
+        catch (HttpRequestException e) when (e.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused })
+        {
+            return BookmarkAnswer.NeverAsked;
         }
         catch (Exception e) when (e is InvalidOperationException or HttpRequestException or TaskCanceledException)
         {
             log($"bookmark {name} not confirmed (checked at the end if it became a point): {e.Message.Split('\n')[0]}");
-            return false;
+            return BookmarkAnswer.Unconfirmed;
         }
     }
 

@@ -11,7 +11,7 @@ namespace SiteRecovery.Chaos.Tests.Harness;
 /// opened again once the agent is back; the write it cut counts as unanswered.
 /// </summary>
 public sealed class StampedWriter(string disk, EndPoint export, int blocks, long stride, Random rng,
-    Func<string, Task<bool>> bookmark, Action<string> log)
+    Func<string, Task<BookmarkAnswer>> bookmark, Action<string> log)
 {
     /// <summary>How long the writer waits for the agent's export to come back before the run fails.</summary>
     static readonly TimeSpan ReconnectDeadline = TimeSpan.FromMinutes(3);
@@ -58,8 +58,11 @@ public sealed class StampedWriter(string disk, EndPoint export, int blocks, long
                 untilBookmark = rng.Next(10, 40);
                 var cut = Ledger.Cut();
                 var name = $"{disk}-p{++points}";
-                if (await bookmark(name)) Ledger.Confirmed(name, cut);
-                else Ledger.Unconfirmed(name, cut);
+                switch (await bookmark(name))
+                {
+                    case BookmarkAnswer.Confirmed: Ledger.Confirmed(name, cut); break;
+                    case BookmarkAnswer.Unconfirmed: Ledger.Unconfirmed(name, cut); break;
+                }
             }
         }
         finally
