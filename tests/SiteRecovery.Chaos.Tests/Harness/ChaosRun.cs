@@ -73,10 +73,7 @@ public static class ChaosRun
         {
             var (disk, path, _) = cluster.Disks[d];
             var ledger = writers[d].Ledger;
-            var latest = new LedgerPoint($"{disk}-latest", ledger.Cut());
-            if (await BookmarkAsync(cluster, disk, latest.Bookmark, log) != BookmarkAnswer.Confirmed)
-                throw new InvalidOperationException($"{disk}: the last bookmark, with every process up, was not confirmed\n{cluster.Logs()}");
-            ledger.Confirmed(latest.Bookmark, latest.Cut);
+            var latest = await LatestPointAsync(cluster, ledger, log);
             var older = ledger.Points.Where(p => p != latest).ToList();
             older = older.OrderBy(_ => rng.Next()).ToList();
             foreach (var point in older.Take(o.OlderPoints).Prepend(latest))
@@ -117,6 +114,29 @@ public static class ChaosRun
     {
         var blocks = ReadBlocks(image, o.Blocks, stride);
         return PointCheck.Check(ledger.Disk, ledger.Writes, point, o.Blocks, b => blocks[b], b => initial[b]);
+    }
+
+    /// <summary>
+    /// The last bookmark of a disk, with nothing writing and every process up. A loaded machine can make one try time out
+    /// (the node answers that the marker may yet become a point), so it is asked again under a new name, the same cut.
+    /// </summary>
+    static async Task<LedgerPoint> LatestPointAsync(ChaosCluster c, WriteLedger ledger, Action<string> log)
+    {
+        const int Tries = 3;
+        for (var attempt = 1; attempt <= Tries; attempt++)
+        {
+            var point = new LedgerPoint($"{ledger.Disk}-latest{attempt}", ledger.Cut());
+            switch (await BookmarkAsync(c, ledger.Disk, point.Bookmark, log))
+            {
+                case BookmarkAnswer.Confirmed:
+                    ledger.Confirmed(point.Bookmark, point.Cut);
+                    return point;
+                case BookmarkAnswer.Unconfirmed:
+                    ledger.Unconfirmed(point.Bookmark, point.Cut);
+                    break;
+            }
+        }
+        throw new InvalidOperationException($"{ledger.Disk}: none of {Tries} last bookmarks, with every process up, was confirmed\n{c.Logs()}");
     }
 
     /// <summary>
