@@ -103,7 +103,10 @@ public static class ChaosRun
                 File.Delete(image);
             }
         }
-        var lost = findings.Where(f => f.Kind == FindingKind.Lost).Select(f => (f.Disk, f.ExpectedWrite ?? -1 - f.Block)).Distinct().Count();
+        // A lost write counts once however many points miss it; a finding that names no write (a block that should
+        // hold its initial bytes, the latest point against the source) counts on its own.
+        var lost = findings.Where(f => f.Kind == FindingKind.Lost)
+            .Select(f => f.ExpectedWrite is { } id ? $"{f.Disk} write {id}" : $"{f.Disk} {f.Bookmark} block {f.Block}").Distinct().Count();
         var reordered = findings.Count(f => f.Kind == FindingKind.Reordered);
         foreach (var f in findings.Take(20)) log(f.ToString());
         if (findings.Count > 0) log(cluster.Logs(60));
