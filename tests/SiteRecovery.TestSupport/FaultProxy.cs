@@ -25,14 +25,20 @@ public sealed class FaultProxy : IAsyncDisposable
     private int _answered503, _dropped, _cut;
     private readonly ConcurrentQueue<ProxiedRequest> _requests = new();
 
-    private FaultProxy(int targetPort)
+    private readonly bool _recordRequests;
+
+    private FaultProxy(int targetPort, bool recordRequests)
     {
         _targetPort = targetPort;
+        _recordRequests = recordRequests;
         _listener.Start();
         _accepting = Task.Run(AcceptAsync);
     }
 
-    public static FaultProxy Start(int targetPort) => new(targetPort);
+    public static FaultProxy Start(int targetPort) => new(targetPort, recordRequests: true);
+
+    /// <summary>A proxy for a protocol other than HTTP (a data-path link): bytes pass unread, nothing is recorded.</summary>
+    public static FaultProxy StartRaw(int targetPort) => new(targetPort, recordRequests: false);
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
     /// <summary>Requests answered with 503.</summary>
@@ -80,7 +86,7 @@ public sealed class FaultProxy : IAsyncDisposable
             using var server = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             await server.ConnectAsync(IPAddress.Loopback, _targetPort, _stop.Token);
             if (mode == Mode.Pass) _open.TryAdd(client, 0);
-            var up = PumpAsync(client, server, dropAnswers: false, new RequestReader(_requests));
+            var up = PumpAsync(client, server, dropAnswers: false, _recordRequests ? new RequestReader(_requests) : null);
             var down = PumpAsync(server, client, dropAnswers: mode == Mode.DropAnswers);
             await Task.WhenAny(up, down);
             Reset(server);
