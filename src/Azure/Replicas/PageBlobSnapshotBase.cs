@@ -9,19 +9,23 @@ namespace SiteRecovery.Azure.Replicas;
 
 /// <summary>
 /// A point's page-blob snapshot read in place as the base of a point-in-time view (<see cref="IPointBase"/>): the disk's
-/// bytes without the footer, fetched by block.
+/// bytes without the footer, fetched in segments of <see cref="SegmentBytes"/>.
 /// <para>Why so: a view reads the base wherever the journal holds no later record, often in small pieces (an NBD client's
-/// reads, the gaps between extents); fetching whole blocks and keeping the last few serves those from memory. The
-/// snapshot's page ranges are listed once when it is opened (a snapshot never changes), so a block no page of which was
-/// ever written reads as zeroes without a request.</para>
-/// <para>Verification: every block is downloaded with a transfer checksum (MD5 of the range, computed by the service and
-/// checked by the SDK), so a damaged transfer throws rather than reaching a recovered image.</para>
+/// reads, the gaps between extents), and a materializer reads it block after block; each request costs a round trip, so
+/// whole segments are fetched and the last few kept. The snapshot's page ranges are listed once when it is opened (a
+/// snapshot never changes), so a block no page of which was ever written reads as zeroes without a request.</para>
+/// <para>Verification: every segment is downloaded with a transfer checksum (MD5 of the range, computed by the service and
+/// checked by the SDK; the service computes it for ranges up to 4 MiB, hence the segment's size), so a damaged transfer
+/// throws rather than reaching a recovered image.</para>
 /// </summary>
 internal sealed class PageBlobSnapshotBase : IPointBase
 {
     const int BlockSize = BaseImage.BlockSize;
-    // Blocks kept for small reads: enough for an NBD client's read-ahead and a view's neighbouring gaps.
-    const int CachedBlocks = 8;
+    /// <summary>The largest range Azure returns an MD5 for.</summary>
+    const int SegmentBytes = 4 << 20;
+    const int BlocksPerSegment = SegmentBytes / BlockSize;
+    // Segments kept: a materializer's current one, an NBD client's read-ahead and a view's neighbouring gaps.
+    const int CachedSegments = 4;
     static readonly byte[] ZeroBlock = new byte[BlockSize];
 
     readonly BlobBaseClient _snapshot;
@@ -78,48 +82,54 @@ internal sealed class PageBlobSnapshotBase : IPointBase
             var block = (int)(offset / BlockSize);
             var inBlock = (int)(offset - (long)block * BlockSize);
             var n = Math.Min(buffer.Length, BlockLength(block) - inBlock);
-            Cached(block).AsSpan(inBlock, n).CopyTo(buffer);
+            BlockBytes(block).Span.Slice(inBlock, n).CopyTo(buffer);
             buffer = buffer[n..];
             offset += n;
         }
     }
 
-    /// <summary>One block, not kept: a materializer reads each block once, in order.</summary>
     public int ReadBlock(int block, Span<byte> buffer)
     {
         var len = BlockLength(block);
-        if (!_written[block]) buffer[..len].Clear();
-        else Download(block).AsSpan(0, len).CopyTo(buffer);
+        BlockBytes(block).Span[..len].CopyTo(buffer);
         return len;
     }
 
     int BlockLength(int block) => (int)Math.Min(BlockSize, Size - (long)block * BlockSize);
 
-    byte[] Cached(int block)
+    /// <summary>The bytes of <paramref name="block"/>: zeroes when never written, else from its segment (fetched when not kept).</summary>
+    ReadOnlyMemory<byte> BlockBytes(int block)
     {
-        if (!_written[block]) return ZeroBlock;
+        var len = BlockLength(block);
+        if (!_written[block]) return ZeroBlock.AsMemory(0, len);
+        var segment = block / BlocksPerSegment;
+        return Segment(segment).AsMemory((block - segment * BlocksPerSegment) * BlockSize, len);
+    }
+
+    byte[] Segment(int segment)
+    {
         lock (_cache)
-            if (_cache.TryGetValue(block, out var hit)) return hit;
-        var data = Download(block);
+            if (_cache.TryGetValue(segment, out var hit)) return hit;
+        var data = Download(segment);
         lock (_cache)
         {
-            if (_cache.TryAdd(block, data))
+            if (_cache.TryAdd(segment, data))
             {
-                _cacheOrder.Enqueue(block);
-                if (_cacheOrder.Count > CachedBlocks) _cache.Remove(_cacheOrder.Dequeue());
+                _cacheOrder.Enqueue(segment);
+                if (_cacheOrder.Count > CachedSegments) _cache.Remove(_cacheOrder.Dequeue());
             }
         }
         return data;
     }
 
     /// <summary>
-    /// Downloads one block, its MD5 checked. Synchronous: a view's reads are (the NBD server and the materializer call
+    /// Downloads one segment, its MD5 checked. Synchronous: a view's reads are (the NBD server and the materializer call
     /// them off the request threads), and the SDK's synchronous path blocks on the socket, not on a task.
     /// </summary>
-    byte[] Download(int block)
+    byte[] Download(int segment)
     {
-        var offset = (long)block * BlockSize;
-        var len = BlockLength(block);
+        var offset = (long)segment * SegmentBytes;
+        var len = (int)Math.Min(SegmentBytes, Size - offset);
         var options = new BlobDownloadOptions
         {
             Range = new HttpRange(offset, len),
