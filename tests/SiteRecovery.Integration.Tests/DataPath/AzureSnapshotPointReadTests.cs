@@ -192,4 +192,33 @@ public sealed class AzureSnapshotPointReadTests : IDisposable
             AssertSame(_at[9], File.ReadAllBytes(Path_("p9.after.img")), "#9 from B's snapshot after A was pruned");
         }
     }
+
+    /// <summary>
+    /// The same through a real agent and process server: qemu-io writes through the agent's NBD disk, a bookmark (its
+    /// snapshot), more writes (unaligned, a discard); the latest point read from the bookmark's snapshot and the journal
+    /// after it equals the source disk byte for byte.
+    /// </summary>
+    [Fact]
+    public async Task Through_a_real_agent_the_latest_point_read_from_the_bookmarks_snapshot_and_the_journal_is_the_source()
+    {
+        AzuriteEmulator.RequireRunning();
+        const long size = 16L << 20;
+        var config = ConfigurationFactory.ParseString(
+                $"siterecovery.data-path.master-target {{ replica-store = azure-page-blob, azure-page-blob {{ connection-file = \"{AzuriteEmulator.WriteAccountFile(_dir)}\", " +
+                $"container = {_container}, snapshot-points = on }} }}").WithFallback(DataPathSettings.Load(null));
+        await using var site = await Site.StartAsync("azure-snapshot-reads", 1, size, configure: s =>
+            s.WrapReplicas = _ => ReplicaStores.Create(config, Path.Combine(s.Root, "mt"), "mt-1", new Dictionary<string, string>()));
+        await ExternalTool.RunOkAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0xab 0 1M\" -c \"write -P 0xcd 513k 61k\" -c \"write -P 0x11 14M 2M\"", ToolTimeout);
+        var bm = await site.Target.BookmarkAsync("bm-1", ["disk1"], TimeSpan.FromSeconds(60), default);
+        Assert.Null(bm.Error);
+        await ExternalTool.RunOkAsync("qemu-io", $"-f raw {site.NbdUri("disk1")} -c \"write -P 0xee 100k 3M\" -c \"write -P 0x5a 7001 999\" -c \"discard 8M 1M\"", ToolTimeout);
+        await site.CatchUpAsync(TimeSpan.FromSeconds(120));
+
+        var latest = site.Target.Disks["disk1"].AppliedThrough;
+        Assert.True(latest > bm.Sequences["disk1"], $"the writes after the bookmark (#{bm.Sequences["disk1"]}) reached the master target: latest #{latest}");
+        var fromBlob = Path.Combine(site.Root, "disk1.from-blob");
+        var result = await site.Target.RecoverFromSnapshotAsync("disk1", latest, fromBlob, null, default);
+        Assert.True(result.DeltaCount > 0, "the point was read with journal records after the bookmark's snapshot");
+        AssertSame(File.ReadAllBytes(site.DiskPaths[0]), File.ReadAllBytes(fromBlob), $"latest point #{latest} read from the bookmark's snapshot and the journal");
+    }
 }
