@@ -19,6 +19,9 @@
 #   bench/run.sh azure [--mib 256] [--rounds 2] [--flush-ms 1000]   the master target's apply into its replica (issue 16): MB/s and
 #                                      requests per GiB into Azurite (127.0.0.1:10000) with and without write coalescing, a local
 #                                      replica and a plain SDK upload of the same bytes beside them; 256 MiB per run, scaled down
+#   bench/run.sh azure-points [--mib 256] [--churn-percent 10] [--rounds 3]   a point materialized from blob storage (issue 16): its
+#                                      snapshot plus the journal after it, to a local image and to a new page blob, against a plain
+#                                      download of the same bytes and a local recovery, at a quarter, half and all of --mib (scaling)
 #   bench/run.sh memory [--disks 1000] [--disks-per-agent 25]   node memory per idle protected disk (issue 17, target: 1,000 idle
 #                                      protected disks in under 500 MB): RSS and GC heap of one srnode at 0, 100, 1000 tiny disks served
 #                                      by real sragents, then passivated, agents stopped, restarted; writes bench/results/memory-latest.json

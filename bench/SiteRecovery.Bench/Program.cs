@@ -20,6 +20,7 @@ if (args is ["tls", ..]) return await TlsHopBench.RunAsync(args[1..], Cancellati
 if (args is ["memory", ..]) return await IdleDiskMemoryBench.RunAsync(args[1..], CancellationToken.None);
 if (args is ["resume", ..]) return await ResumeAfterKillBench.RunAsync(args[1..], CancellationToken.None);
 if (args is ["azure", ..]) return await AzureReplicaBench.RunAsync(args[1..], CancellationToken.None);
+if (args is ["azure-points", ..]) return await AzurePointBench.RunAsync(args[1..], CancellationToken.None);
 if (args is ["tls2a", ..])
 {
     using var tlsCancel = new CancellationTokenSource();

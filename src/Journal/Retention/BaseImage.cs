@@ -20,7 +20,7 @@ namespace SiteRecovery.Journal.Retention;
 /// changes the file, and it only changes ranges written in (Sequence, target] — ranges every open view at or above
 /// target takes from the journal instead — so views stay correct across a roll.
 /// </remarks>
-public sealed class BaseImage : IDisposable
+public sealed class BaseImage : IDisposable, IPointBase
 {
     public const int BlockSize = 1 << 20;
     public const string ImageName = "base.img";

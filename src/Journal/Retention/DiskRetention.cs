@@ -429,33 +429,68 @@ public sealed class DiskRetention : IDisposable
     /// Opens a random-access view of the disk at <paramref name="sequence"/>. The view pins the point until disposed.
     /// Throws <see cref="PointInTimeUnavailableException"/> naming the window when the point is outside it.
     /// </summary>
-    public PointInTimeView OpenView(long sequence)
+    public PointInTimeView OpenView(long sequence) => OpenViewOn(sequence, null, 0, null);
+
+    /// <summary>
+    /// As <see cref="OpenView(long)"/>, on <paramref name="snapshot"/> instead of the base image: the disk as it was at
+    /// <paramref name="snapshotSequence"/>, kept elsewhere (a replica's snapshot of a point). The journal's records after
+    /// it up to the point are read on top, by the same checkpoint and journal path as on the base (invariant 2 makes a
+    /// checkpoint describe (S, C] for any S below it). The snapshot must lie in the window, at or below the point: the
+    /// journal holds every record after the base, not before it. The view pins the journal from the snapshot on;
+    /// <paramref name="release"/> runs when it is disposed (or when opening fails).
+    /// </summary>
+    public PointInTimeView OpenView(long sequence, IPointBase snapshot, long snapshotSequence, Action? release)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        return OpenViewOn(sequence, snapshot, snapshotSequence, release);
+    }
+
+    private PointInTimeView OpenViewOn(long sequence, IPointBase? snapshot, long snapshotSequence, Action? release)
     {
         long b, pinId, from;
         CheckpointFile? cp = null;
-        lock (_maintain)
+        try
         {
-            b = _base.Sequence;
-            var durable = _journal.DurableSequence;
-            if (sequence < b || sequence > durable)
-                throw new PointInTimeUnavailableException($"disk {_diskId}: sequence {sequence} is outside the retention window #{b} .. #{durable}");
-            lock (_pinsGate)
+            lock (_maintain)
             {
-                pinId = ++_nextPin;
-                _pins[pinId] = (sequence, b);
+                b = _base.Sequence;
+                var durable = _journal.DurableSequence;
+                if (sequence < b || sequence > durable)
+                    throw new PointInTimeUnavailableException($"disk {_diskId}: sequence {sequence} is outside the retention window #{b} .. #{durable}");
+                if (snapshot is not null)
+                {
+                    if (snapshot.Size != Size)
+                        throw new InvalidDataException($"disk {_diskId}: the snapshot at #{snapshotSequence} holds {snapshot.Size} bytes, but the disk is {Size} bytes");
+                    if (snapshotSequence > sequence)
+                        throw new ArgumentOutOfRangeException(nameof(snapshotSequence), $"disk {_diskId}: the snapshot at #{snapshotSequence} is past the point #{sequence}");
+                    if (snapshotSequence < b)
+                        throw new PointInTimeUnavailableException(
+                            $"disk {_diskId}: the snapshot at #{snapshotSequence} is below the retention window #{b} .. #{durable}; the journal no longer holds the records after it");
+                    b = snapshotSequence;
+                }
+                lock (_pinsGate)
+                {
+                    pinId = ++_nextPin;
+                    _pins[pinId] = (sequence, b);
+                }
+                try
+                {
+                    var c = _checkpoints.Keys.LastOrDefault(k => k > b && k <= sequence);
+                    // Read under the lock: a roll may delete the file right after.
+                    if (c > 0) cp = CheckpointFile.Read(Path.Combine(_checkpointDirectory, CheckpointFile.FileName(c)), Size);
+                    from = Math.Max(c, b) + 1;
+                }
+                catch
+                {
+                    Unpin(pinId);
+                    throw;
+                }
             }
-            try
-            {
-                var c = _checkpoints.Keys.LastOrDefault(k => k > b && k <= sequence);
-                // Read under the lock: a roll may delete the file right after.
-                if (c > 0) cp = CheckpointFile.Read(Path.Combine(_checkpointDirectory, CheckpointFile.FileName(c)), Size);
-                from = Math.Max(c, b) + 1;
-            }
-            catch
-            {
-                Unpin(pinId);
-                throw;
-            }
+        }
+        catch
+        {
+            release?.Invoke();
+            throw;
         }
         try
         {
@@ -464,11 +499,16 @@ public sealed class DiskRetention : IDisposable
                 foreach (var r in _journal.ReadLocated(from, sequence))
                     Overlay(map, DeltaCodec.Decode(r.Record, out _), r.Location);
             var id = pinId;
-            return new PointInTimeView(_diskId, sequence, b, _base, _journal, _compression, map.Freeze(), () => Unpin(id));
+            return new PointInTimeView(_diskId, sequence, b, snapshot ?? _base, _journal, _compression, map.Freeze(), () =>
+            {
+                Unpin(id);
+                release?.Invoke();
+            });
         }
         catch
         {
             Unpin(pinId);
+            release?.Invoke();
             throw;
         }
     }

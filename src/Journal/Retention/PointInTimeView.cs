@@ -14,7 +14,7 @@ namespace SiteRecovery.Journal.Retention;
 public sealed class PointInTimeView : IDisposable
 {
     private const int CacheEntries = 64;
-    private readonly BaseImage _base;
+    private readonly IPointBase _base;
     private readonly SegmentLog _journal;
     private readonly DeltaCompression _compression;
     private readonly FrozenExtents _extents;
@@ -23,7 +23,7 @@ public sealed class PointInTimeView : IDisposable
     private readonly Queue<long> _cacheOrder = new();
     private int _disposed;
 
-    internal PointInTimeView(string diskId, long sequence, long baseSequence, BaseImage @base, SegmentLog journal, DeltaCompression compression, FrozenExtents extents, Action release)
+    internal PointInTimeView(string diskId, long sequence, long baseSequence, IPointBase @base, SegmentLog journal, DeltaCompression compression, FrozenExtents extents, Action release)
     {
         DiskId = diskId;
         Sequence = sequence;
@@ -44,7 +44,7 @@ public sealed class PointInTimeView : IDisposable
     /// <summary>Ranges taken from the journal (the rest read from the base), in disk order.</summary>
     public IReadOnlyList<Extent> Extents => _extents.All;
 
-    internal BaseImage Base => _base;
+    internal IPointBase Base => _base;
 
     /// <summary>Fills <paramref name="buffer"/> with the disk's bytes at <paramref name="offset"/> as of <see cref="Sequence"/>.</summary>
     public void Read(long offset, Span<byte> buffer)
