@@ -80,8 +80,7 @@ public sealed partial class Forwarder(ProcessServer server, SpooledDisk disk, Pr
         await SendUnsentAsync().ConfigureAwait(false);
 
         var spool = disk.Spool;
-        if (spool.LastSequence > applied && spool.FirstSequence > applied + 1)
-            throw new InvalidDataException($"disk {disk.DiskId}: the master target needs #{applied + 1} but the cache starts at #{spool.FirstSequence}");
+        if (ForwardResume.Problem(disk.DiskId, applied, spool.FirstSequence, spool.LastSequence) is { } cannotServe) throw new InvalidDataException(cannotServe);
         // Only now does a loss start the waits over: a cache that cannot serve the target keeps backing off.
         connected();
 
