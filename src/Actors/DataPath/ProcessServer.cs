@@ -14,9 +14,12 @@ using SiteRecovery.Journal.Segments;
 namespace SiteRecovery.Actors.DataPath;
 
 /// <summary>
-/// The process server's data path: agents connect to it, each delta is checked (sequence, checksum,
-/// range), appended to the disk's spool and acknowledged once fsync'd; a <see cref="Forwarder"/> per
-/// disk drains the spool to the master target.
+/// The process server's data path: agents connect to it, each delta is decoded and checked once (range, sequence,
+/// checksum), appended to the disk's spool and acknowledged once fsync'd; a <see cref="Forwarder"/> per disk drains the
+/// spool to the master target. This file holds the server and its disks (open, probe, resume at start); the agent
+/// session is in ProcessServer.AgentSession.cs, its records' stream and spool writer in ProcessServer.SpoolStage.cs,
+/// the requests routed between master target and agent in ProcessServer.Routing.cs, the writer, placement and
+/// certificate checks and the storage faults in their own files.
 /// </summary>
 public sealed partial class ProcessServer : IAsyncDisposable
 {
