@@ -1,5 +1,6 @@
 using System.Buffers;
 using FsCheck;
+using SiteRecovery.Contracts.DataPath;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
 using SiteRecovery.Actors.DataPath;
@@ -33,7 +34,7 @@ public sealed class RecentRecordsProperties
                 spooled[next] = bytes;
                 var buffer = ArrayPool<byte>.Shared.Rent(bytes.Length);
                 bytes.CopyTo(buffer, 0);
-                recent.Add(next, buffer, bytes.Length);
+                recent.Add(Delta.Create("d", next, DeltaKind.Write, 0, bytes.Length, buffer.AsMemory(0, bytes.Length), 0), buffer, bytes.Length);
                 next++;
                 Assert.True(recent.Bytes <= Math.Max(0, bound), $"tail holds {recent.Bytes} bytes, over its {bound}");
             }

@@ -11,13 +11,14 @@ using SiteRecovery.Journal.Compression;
 namespace SiteRecovery.Actors.DataPath;
 
 /// <summary>
-/// Drains one disk's spool to the master target as an Akka.Streams graph:
-/// spool reader (waits for durable data) → zstd compression (parallel, order kept) → framed socket.
+/// Drains one disk's spool to the master target as an Akka.Streams graph: spool reader (waits for durable data; the
+/// records in memory as the agent's session decoded them, or read back and decoded from the spool) →
+/// <see cref="CompressionStage"/> (parallel, order kept) → <see cref="TargetStage"/> (framed socket).
 /// Backpressure: the socket write is the sink, so a slow master target slows the reader, the spool
 /// grows, and past the cache's size the agent's sends wait. Acknowledgements come back on the same
 /// connection and trim the spool. Bookmark requests from the master target also arrive here.
 /// </summary>
-public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessServerOptions options, DeltaCompression compression, IMaterializer materializer)
+public sealed partial class Forwarder(ProcessServer server, SpooledDisk disk, ProcessServerOptions options, DeltaCompression compression, IMaterializer materializer)
 {
     readonly TaskCompletionSource _connectedOnce = new(TaskCreationOptions.RunContinuationsAsynchronously);
     readonly CompressionProbe _probe = new();
@@ -79,8 +80,7 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
         await SendUnsentAsync().ConfigureAwait(false);
 
         var spool = disk.Spool;
-        if (spool.LastSequence > applied && spool.FirstSequence > applied + 1)
-            throw new InvalidDataException($"disk {disk.DiskId}: the master target needs #{applied + 1} but the cache starts at #{spool.FirstSequence}");
+        if (ForwardResume.Problem(disk.DiskId, applied, spool.FirstSequence, spool.LastSequence) is { } cannotServe) throw new InvalidDataException(cannotServe);
         // Only now does a loss start the waits over: a cache that cannot serve the target keeps backing off.
         connected();
 
@@ -116,7 +116,9 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
             // it stores anything (and asks again from the spool); what a restart found in the spool is verified.
             foreach (var (seq, record) in disk.Spool.Read(cursor + 1, through, ArrayPool<byte>.Shared.Rent, verifyOwnWrites: false))
             {
-                batch.Add(new OutgoingRecord(record, MemoryMarshal.TryGetArray(record, out var pooled) ? pooled.Array : null));
+                // Decoded here, once: the stages after read the header this carries, not the bytes.
+                var header = DeltaCodec.Decode(record, out var compressed);
+                batch.Add(new OutgoingRecord(record, MemoryMarshal.TryGetArray(record, out var pooled) ? pooled.Array : null, header, compressed));
                 bytes += record.Length;
                 cursor = seq;
                 if (bytes >= options.ForwardBatchBytes) break;
@@ -125,34 +127,8 @@ public sealed class Forwarder(ProcessServer server, SpooledDisk disk, ProcessSer
         });
         return source
             .SelectMany(batch => batch)
-            .SelectAsync(options.CompressionParallelism, outgoing =>
-            {
-                // Only a record worth trying goes to another thread; the rest (markers, incompressible runs) pass at once.
-                var delta = DeltaCodec.Decode(outgoing.Record, out var alreadyCompressed);
-                if (alreadyCompressed || delta.Kind != DeltaKind.Write || !_probe.ShouldTry()) return Task.FromResult(outgoing);
-                return Task.Run(() =>
-                {
-                    ReadOnlyMemory<byte> stored = compression.EncodeStored(delta, compress: true);
-                    var smaller = stored.Length < outgoing.Record.Length;
-                    _probe.Report(smaller);
-                    if (!smaller) return outgoing;
-                    RecentRecords.Release(outgoing);
-                    return new OutgoingRecord(stored, null);
-                }, ct);
-            })
-            // Frames go out in groups of about one batch: what sits between the spool and the socket stays bounded by
-            // bytes (a few batches across the stages' small buffers), not by a count of 64 KiB records.
-            .GroupedWeightedWithin(options.ForwardBatchBytes, 256, TimeSpan.FromMilliseconds(1), frame => frame.Record.Length)
-            .SelectAsync(1, async (IEnumerable<OutgoingRecord> frames) =>
-            {
-                await sender.SendBatchAsync(async (output, token) =>
-                {
-                    foreach (var f in frames) await FrameIo.WriteAsync(output, FrameType.Delta, f.Record, token).ConfigureAwait(false);
-                }, ct).ConfigureAwait(false);
-                // Flushed: the socket has the bytes. (After a failure the buffers are left to the GC: a write may still hold them.)
-                foreach (var f in frames) RecentRecords.Release(f);
-                return 0;
-            })
+            .Via(CompressionStage(compression, _probe, options.CompressionParallelism, ct))
+            .Via(TargetStage(sender, options.ForwardBatchBytes, ct))
             .WithAttributes(Attributes.CreateInputBuffer(1, 2))
             .RunWith(Sink.Ignore<int>(), materializer);
     }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using SiteRecovery.Contracts.DataPath;
 
 namespace SiteRecovery.Actors.DataPath;
 
@@ -15,18 +16,23 @@ public sealed class RecentRecords(long maxBytes)
     long _bytes;
     long _lastSequence = -1;
 
-    readonly record struct Entry(long Sequence, byte[] Buffer, int Length);
+    readonly record struct Entry(Delta Header, byte[] Buffer, int Length)
+    {
+        public long Sequence => Header.Sequence;
+    }
 
     /// <summary>Bytes held: the sizes of the buffers (a pooled buffer may be larger than its record), so the bound is real memory.</summary>
     public long Bytes { get { lock (_gate) return _bytes; } }
 
     /// <summary>
-    /// Takes ownership of a buffer rented from <see cref="ArrayPool{T}.Shared"/> holding record
-    /// <paramref name="sequence"/> (which the spool already has). Sequences must come in order; a gap or a step back
-    /// (a new agent connection after a resync) drops what is held, since a forwarder must never get a run with a hole.
+    /// Takes ownership of a buffer rented from <see cref="ArrayPool{T}.Shared"/> holding the record whose decoded header is
+    /// <paramref name="header"/> (which the spool already has; its payload points into the buffer), so the forwarder
+    /// decodes nothing again. Sequences must come in order; a gap or a step back (a new agent connection after a resync)
+    /// drops what is held, since a forwarder must never get a run with a hole.
     /// </summary>
-    public void Add(long sequence, byte[] pooledBuffer, int length)
+    public void Add(Delta header, byte[] pooledBuffer, int length)
     {
+        var sequence = header.Sequence;
         if (maxBytes <= 0 || pooledBuffer.Length > maxBytes)
         {
             ArrayPool<byte>.Shared.Return(pooledBuffer);
@@ -35,7 +41,7 @@ public sealed class RecentRecords(long maxBytes)
         lock (_gate)
         {
             if (_entries.Count > 0 && _lastSequence + 1 != sequence) DropAll();
-            _entries.Enqueue(new Entry(sequence, pooledBuffer, length));
+            _entries.Enqueue(new Entry(header, pooledBuffer, length));
             _lastSequence = sequence;
             _bytes += pooledBuffer.Length;
             while (_bytes > maxBytes) Drop(_entries.Dequeue());
@@ -59,7 +65,7 @@ public sealed class RecentRecords(long maxBytes)
             {
                 _entries.Dequeue();
                 _bytes -= e.Buffer.Length;
-                into.Add(new OutgoingRecord(e.Buffer.AsMemory(0, e.Length), e.Buffer));
+                into.Add(new OutgoingRecord(e.Buffer.AsMemory(0, e.Length), e.Buffer, e.Header, Compressed: false));
                 taken += e.Length;
                 last = e.Sequence;
             }
@@ -91,5 +97,11 @@ public sealed class RecentRecords(long maxBytes)
     }
 }
 
-/// <summary>A stored record on its way to the master target; <see cref="PooledBuffer"/> is set when it lives in a pooled buffer.</summary>
-public readonly record struct OutgoingRecord(ReadOnlyMemory<byte> Record, byte[]? PooledBuffer);
+/// <summary>
+/// A stored record on its way to the master target, decoded once where it entered this process (off the agent's socket,
+/// or read back from the spool after a restart or a fall behind): <see cref="Header"/> is that decode, its payload
+/// pointing into <see cref="Record"/> until the forwarder compresses it. <see cref="PooledBuffer"/> is set when the record
+/// lives in a pooled buffer; <see cref="Compressed"/> when its stored payload is compressed (then the header's payload is
+/// the compressed one).
+/// </summary>
+public readonly record struct OutgoingRecord(ReadOnlyMemory<byte> Record, byte[]? PooledBuffer, Delta Header, bool Compressed);

@@ -1,0 +1,41 @@
+namespace SiteRecovery.Actors.DataPath;
+
+/// <summary>What one validated delta record off an agent's socket does to its disk's spool at the process server.</summary>
+public enum SpoolStep
+{
+    /// <summary>The next sequence, intact: appended to the spool (acknowledged once the spool's fsync returned).</summary>
+    Append,
+    /// <summary>At or below what the spool holds: a resend overlap after a reconnection, dropped without a word.</summary>
+    SkipResend,
+    /// <summary>A gap, or the next sequence damaged: the agent is asked to resend from the spool's next sequence.</summary>
+    Nak,
+    /// <summary>As <see cref="Nak"/>, but a request to resend is already out: the agent rewinds once, so it is not asked again.</summary>
+    AwaitResend,
+}
+
+/// <summary>
+/// The per-disk order rule of a process server's spool, pure so it is tested on its own: the spool takes its records
+/// strictly in sequence, one after the last it holds, and only intact ones, so it never holds a gap, a record twice or a
+/// damaged record; one request to resend is enough until the next record is taken, since the agent rewinds and sends
+/// everything after it again, in order.
+/// </summary>
+public static class SpoolSequence
+{
+    /// <param name="lastSpooled">The last sequence the spool holds.</param>
+    /// <param name="sequence">The record's sequence.</param>
+    /// <param name="intact">Whether the record passed its checksum (looked at only for the next sequence).</param>
+    /// <param name="resendAsked">Whether a request to resend went out since the spool last took a record.</param>
+    public static SpoolStep Decide(long lastSpooled, long sequence, bool intact, bool resendAsked) =>
+        sequence <= lastSpooled ? SpoolStep.SkipResend
+        : sequence == lastSpooled + 1 && intact ? SpoolStep.Append
+        : resendAsked ? SpoolStep.AwaitResend
+        : SpoolStep.Nak;
+
+    /// <summary>Whether a request to resend is out after <paramref name="step"/>: a taken record ends it, a Nak starts it.</summary>
+    public static bool ResendAskedAfter(SpoolStep step, bool resendAsked) => step switch
+    {
+        SpoolStep.Append => false,
+        SpoolStep.Nak => true,
+        _ => resendAsked,
+    };
+}
