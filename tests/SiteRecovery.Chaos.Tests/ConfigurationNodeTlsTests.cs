@@ -34,7 +34,7 @@ public sealed class ConfigurationNodeTlsTests
         foreach (var (id, kind) in new[] { ("cfg-ps", ComponentKind.ProcessServer), ("cfg-mt", ComponentKind.MasterTarget) })
         {
             var folder = Path.Combine(keys, "components", id);
-            using var certificate = X509Certificate2.CreateFromPemFile(Path.Combine(folder, EnrollmentCertificates.CertificateFileName));
+            using var certificate = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(folder, EnrollmentCertificates.CertificateFileName)));
             var peer = HopPeer.From(certificate);
             Assert.True(peer is not null && peer.Kind == kind && peer.Id == id, $"{id}: certificate names {peer?.ToString() ?? "nothing"}, want {kind} {id}");
             Assert.True(SiteRecovery.Contracts.Net.CertificateTrust.IssuedToServerBy([authority], certificate, null), $"{id}: not issued by the node's site authority\n{Logs()}");
