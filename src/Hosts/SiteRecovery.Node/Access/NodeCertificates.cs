@@ -50,12 +50,17 @@ public sealed class NodeCertificates(NodeOptions options, ApiSettings settings, 
 
     /// <summary>
     /// Gives an agent this node launches (<paramref name="machineId"/>, its key in <paramref name="folder"/>) a certificate
-    /// before it starts: from this node's authority, or by registering it with the configuration server this node
-    /// registered with. Returns why it has none when neither is possible (the agent then speaks plain, which a listener
-    /// that requires TLS refuses by name).
+    /// before it starts, on a site that requires TLS of agents: from this node's authority, or by registering it with the
+    /// configuration server this node registered with. Returns why it has none otherwise (the agent then speaks plain,
+    /// which a listener that requires TLS refuses by name).
     /// </summary>
     public async Task<string?> CertifyLaunchedAgentAsync(string folder, string machineId, CancellationToken ct)
     {
+        // An agent that holds a certificate speaks only TLS, and a process server without a certificate of its own (a
+        // site not registered yet) cannot: while the site lets agents in plain (this node's own agent listener setting,
+        // the site's policy) a launched agent stays plain, which every process server of such a site serves.
+        if (DataPathSettings.TlsMode(options.DataPath, "process-server") is not HopTlsMode.Required and var mode)
+            return $"siterecovery.data-path.tls.process-server is {mode.ToString().ToLowerInvariant()} here: a site that does not require TLS serves plain agents";
         if (authority is not null)
         {
             IssueIfDue(folder, machineId, ComponentKind.Agent, DateTimeOffset.UtcNow);

@@ -137,7 +137,7 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log,
     async Task CertifyAsync(string folder, string machineId, CancellationToken ct)
     {
         if (await certify(WriterFolder(folder, machineId), machineId, ct) is { } none)
-            log($"the agent of {machineId} holds no certificate, so it speaks plain, which a process server that requires TLS refuses: {none}");
+            log($"the agent of {machineId} gets no certificate and speaks plain ({none})");
     }
 
     static List<string> RunArguments(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string? processServer, bool held)
