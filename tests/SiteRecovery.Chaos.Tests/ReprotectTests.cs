@@ -28,7 +28,9 @@ public sealed class ReprotectTests
     [Fact]
     public async Task A_committed_failover_is_reprotected_with_only_the_changed_blocks_fails_back_losing_nothing_and_the_original_direction_resumes_by_compare()
     {
-        using var site = await FailedOverMachine.StartAsync("reprotect");
+        // Every hop requires mutual TLS: the reverse agent the target starts, and the return's agent the original node
+        // starts, hold certificates of the site (the target certifies its own, the original node registers its).
+        using var site = await FailedOverMachine.StartAsync("reprotect", requireTls: true);
         var (dir, target, job, guestSha) = (site.Dir, site.Target, site.Job, site.GuestSha);
         var (boot, data) = (site.Boot, site.Data!);
         Node? original = null;
@@ -94,6 +96,9 @@ public sealed class ReprotectTests
             await target.Process!.WaitForLineAsync(l => l.Contains("moved onto its reverse agent's exports while running", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "moved onto its reverse agent's exports while running");
             Assert.True(JobProcesses.Runs(reversePid.Value, "--compare-with-replica"));
             Assert.True(JobProcesses.Runs(reversePid.Value, "--hold-first-sync"));
+            // It replicates over mutual TLS, with the certificate the target's authority gave it before it started.
+            await original.Process!.WaitForLineAsync(l => l.Contains("TLS as agent vm1", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the reverse agent's TLS connection");
+            Assert.DoesNotContain(original.Process.Lines, l => l.Contains(nameof(SiteRecovery.Connections.HopRefusal.TlsRequired), StringComparison.Ordinal));
 
             // What the machine writes now goes through the agent to the original site (the failback's comparison of the
             // original site's point with the image below fails for a write that bypassed it).
@@ -129,6 +134,7 @@ public sealed class ReprotectTests
             // The return: the original node gives the files back from its master target, serves them with an agent that
             // replicates to the target again, comparing first (the target's replicas hold the state of the failover: only
             // the five blocks written while the machine was away travel), and boots the machine on them.
+            var beforeReturn = target.Process!.Lines.Count;
             Assert.Equal(HttpStatusCode.OK, (await target.Api.PostAsync($"api/failovers/{job}/return", new { })).Status);
             var home = await UntilAsync(target, job, j => Status(j) is "Returned" || Status(j) == "FailedBack" && j["history"]!.AsArray().Last()!.GetValue<string>().Contains("return failed"), TimeSpan.FromMinutes(4));
             Assert.True(Status(home) == "Returned", home.ToJsonString());
@@ -137,6 +143,14 @@ public sealed class ReprotectTests
             Assert.True(returned["booted"]!.GetValue<bool>(), returned.ToJsonString());
             Assert.Equal($"SR-CHECK OK bytes={1 << 20} sha256={guestSha}", returned["guestCheck"]!.GetValue<string>());
             var originalAgent = returned["agentPid"]!.GetValue<int>();
+            // The return's agent, registered by the original node with the target's configuration server, is served over TLS.
+            await original.Process.WaitForLineAsync(l => l.Contains("agent vm1 registered with configuration server cs1", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the return agent's registration");
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!target.Process.Lines.Skip(beforeReturn).Any(l => l.Contains("TLS as agent vm1", StringComparison.Ordinal)))
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"the return's agent never connected over TLS\n{target.Logs(60)}");
+                await Task.Delay(200);
+            }
             Assert.True(JobProcesses.Runs(originalAgent, "--compare-with-replica"), "the original site's agent must run, comparing with the target's replicas");
             Assert.True(JobProcesses.Runs(returned["machinePid"]!.GetValue<int>(), job), "the machine must run at the original site");
             var movedBack = returned["disks"]!.AsArray().ToDictionary(d => d!["diskId"]!.GetValue<string>(), d => d!);

@@ -67,22 +67,34 @@ public static class ComponentRegistration
 }
 
 /// <summary>
-/// The node's timer that keeps its registered components' certificates renewed before they end
-/// (<c>siterecovery.api.component-certificate-renewal-check-interval</c> and <c>-renew-below</c>). Runs only on a node
-/// that registered them (<c>--register-with</c>); started after the data path, whose start registers them.
+/// The node's timer that keeps its components' certificates renewed before they end
+/// (<c>siterecovery.api.component-certificate-renewal-check-interval</c> and <c>-renew-below</c>): a node that registered
+/// them (<c>--register-with</c>) renews them by proof of their keys; a node that is the site's authority certifies them
+/// again itself (<see cref="DataPathService.CertifyLocal"/>). Started after the data path, whose start certifies them.
 /// </summary>
-public sealed class ComponentCertificateRenewal(NodeOptions options, Access.ApiSettings settings, DataPathService dataPath, ILogger<ComponentCertificateRenewal> logger)
-    : BackgroundService
+public sealed class ComponentCertificateRenewal(NodeOptions options, Access.ApiSettings settings, DataPathService dataPath, Access.NodeCertificates certificates,
+    ILogger<ComponentCertificateRenewal> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken ct)
     {
-        if (options.Registration is not { } registration) return;
-        var components = new List<string>();
-        if (options.Roles.HasFlag(NodeRoles.ProcessServer)) components.Add(dataPath.ProcessServerId);
-        if (options.Roles.HasFlag(NodeRoles.MasterTarget)) components.Add(dataPath.MasterTargetId);
+        var registration = options.Registration;
+        if (registration is null && !certificates.IsAuthority) return;
+        var components = dataPath.LocalComponents.Select(c => c.Id).ToList();
         using var timer = new PeriodicTimer(settings.RenewalCheckInterval);
         while (await timer.WaitForNextTickAsync(ct))
-            await ComponentRegistration.RenewDueAsync(registration, components, Path.Combine(options.DataDirectory, "keys", "components"), settings.RenewBelow,
-                DateTimeOffset.UtcNow, m => logger.LogInformation("{Message}", m), ct);
+        {
+            if (registration is not null)
+            {
+                await ComponentRegistration.RenewDueAsync(registration, components, Path.Combine(options.DataDirectory, "keys", "components"), settings.RenewBelow,
+                    DateTimeOffset.UtcNow, m => logger.LogInformation("{Message}", m), ct);
+                continue;
+            }
+            // A failure is logged and tried again at the next check: the old certificate stays valid until it ends.
+            try { dataPath.CertifyLocal(DateTimeOffset.UtcNow); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or InvalidDataException)
+            {
+                logger.LogWarning("{Message}", $"certifying this node's own components again failed, tried again at the next check: {e.Message}");
+            }
+        }
     }
 }

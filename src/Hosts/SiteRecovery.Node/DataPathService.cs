@@ -10,7 +10,8 @@ using SiteRecovery.Contracts.Storage;
 namespace SiteRecovery.Node;
 
 /// <summary>Starts the data-path roles of this node (master target, process server) once the actor system is up.</summary>
-public sealed class DataPathService(NodeOptions options, ActorSystem system, ActorRegistry registry, ILogger<DataPathService> logger) : IHostedService
+public sealed class DataPathService(NodeOptions options, ActorSystem system, ActorRegistry registry, Access.NodeCertificates certificates, ILogger<DataPathService> logger)
+    : IHostedService
 {
     // The first command to an aggregate replays its journal; on a loaded 2-core machine that took more than 10 s, and a
     // node must not give up starting for it.
@@ -40,16 +41,54 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
     /// <summary>A role's key and certificates, where registration keeps them (<see cref="ComponentRegistration"/>).</summary>
     HopCredentials Credentials(string componentId) => new(Path.Combine(options.DataDirectory, "keys", "components", componentId));
 
+    /// <summary>The data-path components this node runs: its process server and master target roles.</summary>
+    public IReadOnlyList<(string Id, ComponentKind Kind)> LocalComponents
+    {
+        get
+        {
+            var components = new List<(string, ComponentKind)>();
+            if (options.Roles.HasFlag(NodeRoles.ProcessServer)) components.Add((ProcessServerId, ComponentKind.ProcessServer));
+            if (options.Roles.HasFlag(NodeRoles.MasterTarget)) components.Add((MasterTargetId, ComponentKind.MasterTarget));
+            return components;
+        }
+    }
+
+    /// <summary>
+    /// On a node that is the site's authority and did not register elsewhere: certifies its own roles' keys (made if
+    /// missing) where registration would keep them, unless their certificates are current (<see cref="Access.NodeCertificates.IssueIfDue"/>).
+    /// At start and at each renewal check (<see cref="ComponentCertificateRenewal"/>); a listener reads its files at every accept.
+    /// </summary>
+    public void CertifyLocal(DateTimeOffset now)
+    {
+        foreach (var (id, kind) in LocalComponents) certificates.IssueIfDue(Credentials(id).Directory, id, kind, now);
+    }
+
+    /// <summary>
+    /// A data-path listener that serves plain connections is named at every start: <c>required</c> is the secure setting,
+    /// <c>optional</c> and <c>off</c> stay for a site that is being upgraded (its agents not registered yet).
+    /// </summary>
+    void WarnUnlessTlsRequired()
+    {
+        foreach (var (role, listener) in new[] { (NodeRoles.ProcessServer, "process-server"), (NodeRoles.MasterTarget, "master-target") })
+        {
+            if (!options.Roles.HasFlag(role)) continue;
+            var mode = DataPathSettings.TlsMode(options.DataPath, listener);
+            if (mode != HopTlsMode.Required)
+                logger.LogWarning("{Message}", $"siterecovery.data-path.tls.{listener} = {mode.ToString().ToLowerInvariant()}: the {listener.Replace('-', ' ')} accepts " +
+                    (mode == HopTlsMode.Off ? "plain connections only" : "plain connections from components without a certificate") +
+                    ", unauthenticated and unencrypted; set it to required once every component of the site holds a certificate");
+        }
+    }
+
     public async Task StartAsync(CancellationToken ct)
     {
         var config = options.Roles.HasFlag(NodeRoles.Configuration);
+        var components = LocalComponents;
         if (options.Registration is { } registration)
-        {
-            var components = new List<(string, SiteRecovery.Contracts.Control.ComponentKind)>();
-            if (options.Roles.HasFlag(NodeRoles.ProcessServer)) components.Add((ProcessServerId, SiteRecovery.Contracts.Control.ComponentKind.ProcessServer));
-            if (options.Roles.HasFlag(NodeRoles.MasterTarget)) components.Add((MasterTargetId, SiteRecovery.Contracts.Control.ComponentKind.MasterTarget));
             await ComponentRegistration.RegisterAsync(registration, components, Path.Combine(options.DataDirectory, "keys", "components"), Log, ct);
-        }
+        else if (certificates.IsAuthority)
+            CertifyLocal(DateTimeOffset.UtcNow);
+        WarnUnlessTlsRequired();
         IDataPathEvents events = config
             ? new ActorDataPathEvents(registry.Get<ProtectedDisksRegion>(), registry.Get<MasterTargetsRegion>(), MasterTargetId, Log)
             : new NoDataPathEvents();

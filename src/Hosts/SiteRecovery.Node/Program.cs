@@ -173,6 +173,8 @@ run.SetAction(async (parse, ct) =>
     // Registered before the data path, so stopped after it: a leave or a down waits here until the data path has stopped.
     builder.Services.AddSingleton(clusterExit);
     builder.Services.AddHostedService(_ => clusterExit);
+    builder.Services.AddSingleton(sp => new SiteRecovery.Node.Access.NodeCertificates(options, apiSettings, authority,
+        sp.GetRequiredService<ILogger<SiteRecovery.Node.Access.NodeCertificates>>()));
     builder.Services.AddSingleton<DataPathService>();
     builder.Services.AddSingleton<GroupBookmarks>();
     builder.Services.AddSingleton<BookmarkNames>();

@@ -19,10 +19,16 @@ public sealed class FailedOverMachine : IDisposable
     public const int Block = 1 << 20;
     public const string MachineId = "vm1";
 
-    FailedOverMachine(TempDir dir, Node target, Agent source, string boot, string? data)
+    FailedOverMachine(TempDir dir, Node target, Agent source, string boot, string? data, TlsSite? tls)
     {
-        (Dir, Target, Source, Boot, Data) = (dir, target, source, boot, data);
+        (Dir, Target, Source, Boot, Data, Tls) = (dir, target, source, boot, data, tls);
     }
+
+    /// <summary>
+    /// With <c>requireTls</c>: the site whose authority is the target (configuration server cs1 there); every data-path
+    /// listener requires mutual TLS, the source agent and the original site registered with it.
+    /// </summary>
+    public TlsSite? Tls { get; }
 
     public TempDir Dir { get; }
     public Node Target { get; }
@@ -51,27 +57,35 @@ public sealed class FailedOverMachine : IDisposable
     /// <summary>The qemu drive (<c>diskN</c>) that serves <paramref name="disk"/> in the running machine.</summary>
     public string Drive(string disk) => $"disk{Machine["disks"]!.AsArray().Select(d => d!["diskId"]!.GetValue<string>()).ToList().IndexOf(disk)}";
 
-    /// <summary>A node of the original site whose master target keeps the machine's original disk files as its replicas.</summary>
+    /// <summary>
+    /// A node of the original site whose master target keeps the machine's original disk files as its replicas; with TLS
+    /// required it registers its roles with the target's site, as a data node of that site does.
+    /// </summary>
     public Node OriginalSite() => new("orig", "process-server,master-target", Dir["o"], Dir.Path, null,
-        [.. new[] { ("vm1-boot", Boot), ("vm1-data", Data) }.Where(d => d.Item2 is not null).SelectMany(d => new[] { "--replica-file", $"{d.Item1}={d.Item2}" })]);
+        [.. new[] { ("vm1-boot", Boot), ("vm1-data", Data) }.Where(d => d.Item2 is not null).SelectMany(d => new[] { "--replica-file", $"{d.Item1}={d.Item2}" }),
+         .. Tls is null ? Array.Empty<string>() : [.. Tls.RegisterArgs, "--config", TlsSite.RequiredTlsConfig(Dir, "orig")]]);
 
-    public static async Task<FailedOverMachine> StartAsync(string name, bool dataDisk = true, bool seedData = true)
+    public static async Task<FailedOverMachine> StartAsync(string name, bool dataDisk = true, bool seedData = true, bool requireTls = false)
     {
         var dir = new TempDir(name);
         Node? target = null;
         Agent? source = null;
         try
         {
-            var conf = dir["failover.conf"];
-            await File.WriteAllTextAsync(conf, "siterecovery.failover { boot-timeout = 150s }\n");
+            const string failover = "siterecovery.failover { boot-timeout = 150s }\n";
+            var conf = requireTls ? TlsSite.RequiredTlsConfig(dir, "tgt", failover) : dir["failover.conf"];
+            if (!requireTls) await File.WriteAllTextAsync(conf, failover);
             target = new Node("tgt", "all", dir["t"], dir.Path, null, "--config", conf);
             await target.StartAsync();
+            // The target is the site's authority: its own roles certified themselves at start; the source agent registers.
+            var tls = requireTls ? await TlsSite.OnAsync(target, dir) : null;
+            if (tls is not null) await tls.RegisterAgentAsync(MachineId, dir["agent-src"]);
             var disks = new Dictionary<string, string> { ["vm1-boot"] = dir["vm1-boot.img"] };
             if (dataDisk) disks["vm1-data"] = dir["vm1-data.img"];
             foreach (var (disk, path) in disks)
                 await using (var f = new FileStream(path, FileMode.Create)) f.SetLength((disk == "vm1-boot" ? BootMb : DataMb) << 20);
             source = new Agent(MachineId, disks, target.PsAddress, dir["agent-src"], dir.Path);
-            var site = new FailedOverMachine(dir, target, source, disks["vm1-boot"], dataDisk ? disks["vm1-data"] : null);
+            var site = new FailedOverMachine(dir, target, source, disks["vm1-boot"], dataDisk ? disks["vm1-data"] : null, tls);
             await source.StartAsync();
             site.GuestSha = await GuestMachines.SeedAsync(source.Uri("vm1-boot"), dir.Path, 7);
             if (dataDisk && seedData)

@@ -17,6 +17,12 @@ public sealed class TlsSite : IDisposable
     {
         var config = new Node("cfg", "configuration", dir["cfg"], dir.Path);
         await config.StartAsync();
+        return await OnAsync(config, dir);
+    }
+
+    /// <summary>The site whose authority is <paramref name="config"/>, a started node with the configuration role: makes configuration server cs1 there.</summary>
+    public static async Task<TlsSite> OnAsync(Node config, TempDir dir)
+    {
         Assert.Equal(HttpStatusCode.OK, (await config.Api.PostAsync("/api/vaults", new { name = "v1", region = "WestEurope" })).Status);
         var key = (await config.Api.PostAsync("/api/vaults/v1/keys", new { })).Body!["key"]!.GetValue<string>();
         var passphrase = (await config.Api.PostAsync("/api/configuration-servers",
@@ -36,13 +42,22 @@ public sealed class TlsSite : IDisposable
     /// <summary>A node registered with the site, its listeners requiring TLS, with <paramref name="moreHocon"/> settings.</summary>
     public Node DataNode(TempDir dir, string id, string roles, string? masterTarget = null, string? moreHocon = null)
     {
-        var conf = dir[$"{id}-tls.hocon"];
-        File.WriteAllText(conf, "siterecovery.data-path.tls { process-server = required, master-target = required }\n" + (moreHocon ?? ""));
-        var node = new Node(id, roles, dir[id], dir.Path, masterTarget,
-            "--register-with", Config.ApiUrl, "--configuration-server", "cs1", "--passphrase-file", PassphraseFile, "--config", conf);
+        var conf = RequiredTlsConfig(dir, id, moreHocon);
+        var node = new Node(id, roles, dir[id], dir.Path, masterTarget, [.. RegisterArgs, "--config", conf]);
         Owned.Add(node);
         return node;
     }
+
+    /// <summary>A HOCON file (in <paramref name="dir"/>) that makes both data-path listeners require TLS, followed by <paramref name="moreHocon"/>.</summary>
+    public static string RequiredTlsConfig(TempDir dir, string name, string? moreHocon = null)
+    {
+        var conf = dir[$"{name}-tls.hocon"];
+        File.WriteAllText(conf, "siterecovery.data-path.tls { process-server = required, master-target = required }\n" + (moreHocon ?? ""));
+        return conf;
+    }
+
+    /// <summary>The arguments that register a data node's roles with this site (<c>srnode --register-with</c>).</summary>
+    public string[] RegisterArgs => ["--register-with", Config.ApiUrl, "--configuration-server", "cs1", "--passphrase-file", PassphraseFile];
 
     public Task RegisterAgentAsync(string id, string folder) => ExternalTool.RunOkAsync("dotnet", [Repo.AgentDll, "register", "--id", id, "--api", Config.ApiUrl,
         "--configuration-server", "cs1", "--passphrase-file", PassphraseFile, "--state-dir", folder], TimeSpan.FromMinutes(1));

@@ -29,7 +29,7 @@ public sealed partial class NodeFailoverEffects
     /// <summary>How long a live move onto an agent's exports may take: nothing is copied, only in-flight writes are waited for.</summary>
     static readonly TimeSpan LiveMoveTimeout = TimeSpan.FromMinutes(2);
 
-    ReverseAgents Agents => new(settings, m => log.LogInformation("{Message}", m));
+    ReverseAgents Agents => new(settings, m => log.LogInformation("{Message}", m), certificates.CertifyLaunchedAgentAsync);
 
     static string ReverseFolder(string machineFolder) => Path.Combine(machineFolder, "reverse-agent");
 

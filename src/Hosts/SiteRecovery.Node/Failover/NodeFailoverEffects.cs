@@ -20,7 +20,7 @@ namespace SiteRecovery.Node.Failover;
 /// </summary>
 public sealed partial class NodeFailoverEffects(DataPathService dataPath, ActorRegistry registry, PointInTimeExports exports, IComputeTarget compute,
     ComputeTargets targets, FailoverSettings settings, NodeOptions options, PlanScripts scripts, GroupBookmarks groupBookmarks, SiteRecovery.Node.Access.PeerTokens peers,
-    ILogger<NodeFailoverEffects> log) : IFailoverEffects
+    SiteRecovery.Node.Access.NodeCertificates certificates, ILogger<NodeFailoverEffects> log) : IFailoverEffects
 {
     static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(60);
     static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);

@@ -15,8 +15,11 @@ namespace SiteRecovery.Node.Failover;
 /// A commit's agent starts without a process server (<c>--process-server-file</c>): it serves and captures, replicating
 /// nothing, until <see cref="GiveProcessServer"/> writes the original site's into its folder at reprotect; the reprotect
 /// adopts it (<see cref="AdoptAsync"/> with no process server) instead of starting another.
+/// Each is certified before it starts or is adopted (<paramref name="certify"/>: its writer folder, its machine id; the
+/// reason it gets no certificate, or null), so it speaks mutual TLS to a process server that requires it: the
+/// certificate lies beside its writer key, where an agent reads it at every connection.
 /// </summary>
-public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
+public sealed class ReverseAgents(FailoverSettings settings, Action<string> log, Func<string, string, CancellationToken, Task<string?>> certify)
 {
     public sealed record Running(int Pid, string Folder, string LogPath, string Nbd);
 
@@ -86,6 +89,7 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
         File.Delete(ReleaseFile(folder));
         // Nor an earlier agent's process server make a new capturing one replicate before a reprotect says where to.
         File.Delete(ProcessServerFile(folder));
+        await CertifyAsync(folder, machineId, ct);
         var args = new List<string> { "-c", "log=\"$1\"; shift; setsid \"$@\" >>\"$log\" 2>&1 </dev/null & echo $!", "sragent-launch", logPath };
         args.AddRange(settings.ReverseAgentCommand());
         args.AddRange(RunArguments(folder, machineId, disks, processServer, held));
@@ -114,6 +118,8 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
             if (await StopLeftoverAsync(folder, ct) is { } stopped) log($"{stopped}: it served other disks or another site than the reprotect of {machineId} asks for");
             return null;
         }
+        // Its certificate files are read at its next connection: one due (or missing, from before certificates) is issued now.
+        await CertifyAsync(folder, machineId, ct);
         log(processServer is null
             ? $"capturing agent of {machineId} (pid {pid}) adopted"
             : $"reverse agent of {machineId} (pid {pid}) adopted: an interrupted reprotect left it replicating to {processServer}");
@@ -127,6 +133,12 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log)
     /// </summary>
     static string WriterFolder(string folder, string machineId) =>
         Path.GetFullPath(Path.Combine(folder, "..", "..", "..", "reverse-writers", machineId));
+
+    async Task CertifyAsync(string folder, string machineId, CancellationToken ct)
+    {
+        if (await certify(WriterFolder(folder, machineId), machineId, ct) is { } none)
+            log($"the agent of {machineId} gets no certificate and speaks plain ({none})");
+    }
 
     static List<string> RunArguments(string folder, string machineId, IReadOnlyList<(string DiskId, string Path)> disks, string? processServer, bool held)
     {
