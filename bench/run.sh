@@ -30,9 +30,11 @@
 #                                      shard handover); writes bench/results/resume-latest.json
 #   other arguments go to the bench: --strict (exit 3 on a missed target), --work-dir DIR, --keep
 #   BENCH_NO_BUILD=1 skips the build (when the Release build is already there)
+#   bench/run.sh -h | --help   prints this text and nothing else (no build, no run)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+case "${1:-}" in -h|--help|help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 for tool in fio nbdkit dd dotnet; do
   command -v "$tool" >/dev/null 2>&1 || { echo "bench: '$tool' is not installed (see tests/setup.sh)" >&2; exit 1; }
 done
