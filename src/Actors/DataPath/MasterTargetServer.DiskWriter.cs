@@ -67,13 +67,7 @@ public sealed partial class MasterTargetServer
         /// and the writer busy, demand stops and the session reads no further from its socket.
         /// </summary>
         public static Flow<IncomingRecord, Written, Akka.NotUsed> Stage(IReadOnlyDictionary<string, DiskWriterRef> writers, long commitBytes) =>
-            Flow.Create<IncomingRecord>()
-                .BatchWeighted(commitBytes, r => r.Frame.Length, r => new List<IncomingRecord> { r }, (batch, r) =>
-                {
-                    batch.Add(r);
-                    return batch;
-                })
-                .SelectAsync(1, batch => writers[batch[0].Disk.DiskId].Actor.Ask<Written>(new Write(batch)));
+            RecordStreams.CommitWhenIdle<IncomingRecord, Written>(commitBytes, r => r.Frame.Length, batch => writers[batch[0].Disk.DiskId].Actor.Ask<Written>(new Write(batch)));
 
         async Task<long?> WriteAsync(IReadOnlyList<IncomingRecord> records)
         {

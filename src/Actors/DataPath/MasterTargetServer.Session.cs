@@ -1,10 +1,7 @@
 using System.Net.Sockets;
-using System.Runtime.ExceptionServices;
 using Akka;
 using Akka.Actor;
-using Akka.Streams;
 using Akka.Streams.Dsl;
-using Akka.Util;
 using SiteRecovery.Connections;
 using SiteRecovery.Contracts.DataPath;
 using SiteRecovery.Contracts.Wire;
@@ -142,21 +139,12 @@ public sealed partial class MasterTargetServer
             try
             {
                 foreach (var disk in _disks.Values) writers[disk.DiskId] = await server.StartWriterAsync(disk, SendAsync).ConfigureAwait(false);
-                var perDisk = Source.UnfoldAsync(input, async reader => await reader.ReadPooledAsync(ct).ConfigureAwait(false) is { } frame
-                        ? Option<(FrameReader, PooledFrame)>.Create((reader, frame))
-                        : Option<(FrameReader, PooledFrame)>.None)
+                var perDisk = RecordStreams.Frames(input, ct)
                     .Where(IsDelta)
                     .Select(Decode)
                     .GroupBy(writers.Count, record => record.Disk.DiskId)
                     .Via(DiskWriter.Stage(writers, server._options.CommitBytes));
-                // A substream's Via is a substream again, and merged a source again (Akka's own SubFlow operators cast the same way).
-                var merged = (Source<DiskWriter.Written, NotUsed>)((SubFlow<DiskWriter.Written, NotUsed, IRunnableGraph<NotUsed>>)perDisk).MergeSubstreams();
-                var done = merged
-                    // Small buffers between the stages: what is read ahead of the writers is about one batch, not a count of frames.
-                    .WithAttributes(Attributes.CreateInputBuffer(1, 2))
-                    .RunWith(Sink.Ignore<DiskWriter.Written>(), server.Actors.Materializer);
-                try { await done.ConfigureAwait(false); }
-                catch (AggregateException e) when (e.Flatten().InnerExceptions.Count == 1) { ExceptionDispatchInfo.Capture(e.Flatten().InnerExceptions[0]).Throw(); }
+                await RecordStreams.RunAsync((SubFlow<DiskWriter.Written, NotUsed, IRunnableGraph<NotUsed>>)perDisk, server.Actors.Materializer).ConfigureAwait(false);
             }
             finally
             {

@@ -9,8 +9,7 @@ namespace SiteRecovery.Actors.DataPath;
 
 /// <summary>
 /// The pieces a hop's receive stream is made of, so every hop that reads records off a plain socket into a per-disk
-/// stage builds it the same way (the process server's spool stage uses them; the master target's session has the same
-/// shape written out).
+/// stage builds it the same way: the process server's spool stage and the master target's session both use them.
 /// </summary>
 internal static class RecordStreams
 {
