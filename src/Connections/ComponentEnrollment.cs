@@ -82,6 +82,13 @@ public static class ComponentEnrollment
         return Checked(done, configurationServerId, componentId, keySha256, authorityPem);
     }
 
+    /// <summary>Whether less than <paramref name="renewBelow"/> of <paramref name="certificate"/>'s lifetime is left at <paramref name="now"/>.</summary>
+    public static bool RenewalDue(X509Certificate2 certificate, double renewBelow, DateTimeOffset now)
+    {
+        var left = certificate.NotAfter.ToUniversalTime() - now.UtcDateTime;
+        return left.Ticks < renewBelow * (certificate.NotAfter - certificate.NotBefore).Ticks;
+    }
+
     /// <summary>
     /// Renews and stores the certificate held in <paramref name="directory"/> when less than <paramref name="renewBelow"/>
     /// of its lifetime is left at <paramref name="now"/> (see <see cref="RenewAsync"/>); null when it is not due yet. The
@@ -91,10 +98,7 @@ public static class ComponentEnrollment
         double renewBelow, DateTimeOffset now, CancellationToken ct)
     {
         using (var current = X509CertificateLoader.LoadCertificateFromFile(Path.Combine(directory, EnrollmentCertificates.CertificateFileName)))
-        {
-            var left = current.NotAfter.ToUniversalTime() - now.UtcDateTime;
-            if (left.Ticks >= renewBelow * (current.NotAfter - current.NotBefore).Ticks) return null;
-        }
+            if (!RenewalDue(current, renewBelow, now)) return null;
         using var key = WriterIdentity.Open(directory);
         var renewed = await RenewAsync(http, configurationServerId, componentId, key, directory, ct);
         renewed.Store(directory);

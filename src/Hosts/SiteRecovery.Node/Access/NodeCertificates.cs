@@ -98,8 +98,7 @@ public sealed class NodeCertificates(NodeOptions options, ApiSettings settings, 
             if (HopPeer.From(held) is not { } peer || peer.Kind != kind || peer.Id != componentId || peer.KeySha256 != key.Fingerprint) return false;
             using var root = X509Certificate2.CreateFromPem(storedAuthority);
             if (!SiteRecovery.Contracts.Net.CertificateTrust.IssuedToClientBy([root], held, null)) return false;
-            var left = held.NotAfter.ToUniversalTime() - now.UtcDateTime;
-            return left.Ticks >= settings.RenewBelow * (held.NotAfter - held.NotBefore).Ticks;
+            return !ComponentEnrollment.RenewalDue(held, settings.RenewBelow, now);
         }
         catch (Exception e) when (e is CryptographicException or ArgumentException or IOException) { return false; }
     }
