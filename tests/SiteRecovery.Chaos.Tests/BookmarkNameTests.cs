@@ -16,7 +16,11 @@ public sealed class BookmarkNameTests
     public async Task A_used_name_is_refused_up_front_naming_the_point_and_only_one_of_two_concurrent_requests_wins()
     {
         using var dir = new TempDir("bookmark-names");
-        using var node = new Node("bn", "all", dir["n"], dir.Path);
+        // The test counts the bookmark requests the agent gets: the master target's automatic points (one every 5 s to a
+        // disk that changed) would add to them whenever they fall, so they are off for this node.
+        var conf = dir["no-auto-points.conf"];
+        await File.WriteAllTextAsync(conf, "siterecovery.data-path.master-target.auto-recovery-point-interval = off\n");
+        using var node = new Node("bn", "all", dir["n"], dir.Path, null, "--config", conf);
         await node.StartAsync();
         await using var agent = new ScriptedAgent(await FakeAgent.ConnectAsync(node.PsPort), Disk, 1L << 20);
         await agent.HelloAsync();
