@@ -11,8 +11,12 @@ public interface IDataPathEvents
     /// <summary>A process server offered a disk and the master target opened its replica.</summary>
     void DiskAttached(string diskId, string? machineId, long sizeBytes, string processServerId, string replicaPath);
 
-    /// <summary>A bookmark marker was applied and made durable at the replica and retention journal.</summary>
-    void RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs);
+    /// <summary>
+    /// A bookmark marker was applied and made durable at the replica and retention journal. Completes true once the
+    /// catalogue answered (recorded, already there, or refused with a reason), false when it gave up asking: the master
+    /// target then keeps the marker and reports it again after its next start.
+    /// </summary>
+    Task<bool> RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs);
 
     /// <summary>The replica of a disk is durable through <paramref name="appliedThrough"/> (throttled by the caller).</summary>
     void ReplicationProgress(string diskId, long appliedThrough, long appliedAtUnixMs, long bytesApplied);
@@ -50,7 +54,7 @@ public interface IDataPathEvents
 public sealed class NoDataPathEvents : IDataPathEvents
 {
     public void DiskAttached(string diskId, string? machineId, long sizeBytes, string processServerId, string replicaPath) { }
-    public void RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs) { }
+    public Task<bool> RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs) => Task.FromResult(true);
     public void ReplicationProgress(string diskId, long appliedThrough, long appliedAtUnixMs, long bytesApplied) { }
     public void Resync(ResyncNotice notice) { }
 }

@@ -36,7 +36,6 @@ public sealed partial class MasterTargetServer
         readonly ReplicaDisk _disk;
         readonly Func<ControlMessage, CancellationToken, Task> _send;
         readonly TaskCompletionSource _stopped;
-        readonly List<Delta> _markers = [];
         readonly List<long> _times = [];
         DateTime _lastProgress = DateTime.MinValue;
 
@@ -95,11 +94,12 @@ public sealed partial class MasterTargetServer
             catch (IOException e) { throw _server.StorageFailed(_disk, e); }
             finally { _disk.Gate.Release(); }
             await _send(new Ack(_disk.DiskId, durable), ct).ConfigureAwait(false);
-            foreach (var marker in _markers) _server.MarkerDurable(_disk.DiskId, marker);
-            _markers.Clear();
+            _server.ReportDurableMarkers(_disk);
             ReportLag();
             if (DateTime.UtcNow - _lastProgress >= _server._options.ProgressInterval)
             {
+                try { _disk.SavePoints(_server._options.ProgressInterval); }
+                catch (IOException e) { throw _server.StorageFailed(_disk, e); }
                 _lastProgress = DateTime.UtcNow;
                 _server._events.ReplicationProgress(_disk.DiskId, _disk.DurableThrough, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _disk.BytesApplied);
             }
@@ -122,8 +122,7 @@ public sealed partial class MasterTargetServer
                         return false;
                 }
                 Delta delta;
-                // A write's payload may point into the pooled frame (released after the batch); a marker outlives the
-                // batch in `_markers`, so it gets its own copy.
+                // A write's payload may point into the pooled frame (released after the batch); only writes alias it.
                 try { delta = _server._compression.DecodeStored(body, aliasUncompressed: header.Kind == DeltaKind.Write); }
                 catch (ChecksumMismatchException e)
                 {
@@ -134,7 +133,6 @@ public sealed partial class MasterTargetServer
                     throw new DeltaRefusedException(disk.DiskId, delta.Sequence, decompressed);
                 try { await disk.AppendAsync(delta, body, ct).ConfigureAwait(false); }
                 catch (IOException e) { throw _server.StorageFailed(disk, e); }
-                if (delta.Kind == DeltaKind.Bookmark) _markers.Add(delta);
                 if (_server._options.LagObserver is not null) _times.Add(delta.TimeUnixMs);
                 return true;
             }

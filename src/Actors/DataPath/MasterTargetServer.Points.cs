@@ -189,14 +189,14 @@ public sealed partial class MasterTargetServer
     /// </summary>
     public void ForgetGroupMarkers(string bookmarkId, IEnumerable<string> diskIds)
     {
-        List<(string Disk, Delta Marker)> release;
+        List<(string Disk, DurableMarker Marker)> release;
         lock (_heldBackPoints)
         {
             foreach (var d in diskIds) _groupMarkers.TryRemove((d, bookmarkId), out _);
             release = _heldBackPoints.Where(p => !_groupMarkers.Keys.Any(k => k.Disk == p.Disk)).ToList();
             _heldBackPoints.RemoveAll(p => !_groupMarkers.Keys.Any(k => k.Disk == p.Disk));
         }
-        foreach (var (disk, m) in release) _events.RecoveryPointDurable(disk, m.BookmarkId, m.Sequence, m.TimeUnixMs);
+        foreach (var (disk, m) in release) Report(disk, m);
     }
 
     // Single-machine points durable on a disk after a group's marker there, while the group still waits for its other
@@ -204,16 +204,25 @@ public sealed partial class MasterTargetServer
     // marker; recorded at once, it would reach the disk before the group's point (recorded only when every disk's
     // marker is durable), and the disk's points would arrive out of sequence order (the disk files them in order, but the
     // events a portal streams would not be). A point whose marker comes before the group's is recorded at once.
-    readonly List<(string Disk, Delta Marker)> _heldBackPoints = [];
+    readonly List<(string Disk, DurableMarker Marker)> _heldBackPoints = [];
 
-    internal void MarkerDurable(string diskId, Delta marker)
+    /// <summary>
+    /// Reports the disk's markers that became durable since the last call (its writer's commits, a hello's commit of what
+    /// an earlier connection appended, or what the journal held at open that the catalogue may not have).
+    /// </summary>
+    internal void ReportDurableMarkers(ReplicaDisk disk)
     {
-        var text = marker.BookmarkId;
-        if (ResyncMarker.TryParse(text, out _, out _)) return; // bounds a resync (ReplicaDisk keeps it); never a point
+        foreach (var marker in disk.TakeDurableMarkers()) MarkerDurable(disk.DiskId, marker);
+    }
+
+    internal void MarkerDurable(string diskId, DurableMarker marker)
+    {
+        var text = marker.Name;
         if (OpenedDisk(diskId)?.InsideResync(marker.Sequence) is { } refusal)
         {
             if (GroupMarker.TryParse(text, out var group) && _groupMarkers.TryGetValue((diskId, group), out var waiter)) waiter.TrySetException(refusal);
             _log($"marker '{text}' is not a recovery point: {refusal.Message}");
+            Settled(diskId, marker.Sequence);
             return;
         }
         if (!GroupMarker.TryParse(text, out var groupBookmark))
@@ -225,13 +234,24 @@ public sealed partial class MasterTargetServer
                     _heldBackPoints.Add((diskId, marker));
                     return;
                 }
-            _events.RecoveryPointDurable(diskId, text, marker.Sequence, marker.TimeUnixMs);
+            Report(diskId, marker);
             return;
         }
         // A group marker becomes a point only through its coordinator, which records it on every disk or none.
+        Settled(diskId, marker.Sequence);
         if (_groupMarkers.TryGetValue((diskId, groupBookmark), out var waiting)) waiting.TrySetResult(marker.Sequence);
         else _log($"disk {diskId}: group marker {groupBookmark} at #{marker.Sequence} is durable but its bookmark was abandoned: not a recovery point");
     }
+
+    /// <summary>Reports a point to the catalogue; the disk's ledger keeps the marker until the catalogue answers.</summary>
+    void Report(string diskId, DurableMarker marker) =>
+        _ = _events.RecoveryPointDurable(diskId, marker.Name, marker.Sequence, marker.TimeUnixMs).ContinueWith(answered =>
+        {
+            if (answered.IsCompletedSuccessfully && answered.Result) Settled(diskId, marker.Sequence);
+        }, TaskScheduler.Default);
+
+    /// <summary>The marker owes the catalogue nothing more (answered, or no point of its own); a disk reopened since takes it too.</summary>
+    void Settled(string diskId, long sequence) => OpenedDisk(diskId)?.MarkerSettled(sequence);
 
     /// <summary>
     /// Takes a crash-consistent point per machine whose disks moved since its last point. A machine whose

@@ -98,6 +98,8 @@ public sealed partial class MasterTargetServer
                     finally { disk.Gate.Release(); }
                     resume[offer.DiskId] = disk.DurableThrough;
                     server._events.DiskAttached(offer.DiskId, offer.MachineId, offer.SizeBytes, hello.SourceId, disk.Replica is SiteRecovery.Journal.Replicas.Local.LocalFileReplicaStore l ? l.Path : offer.DiskId);
+                    // Markers that commit made durable, and any the journal held at open without the catalogue's answer.
+                    server.ReportDurableMarkers(disk);
                 }
                 await SendAsync(SessionHandshake.ResumeFor(hello, resume), ct).ConfigureAwait(false);
                 _resumed.TrySetResult();

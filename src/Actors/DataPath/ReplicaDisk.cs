@@ -110,6 +110,7 @@ public sealed partial class ReplicaDisk : IAsyncDisposable
                 await BaseImage.SeedAsync(Path.Combine(directory, "retention"), size, (offset, buffer, token) => replica.ReadAsync(offset, buffer, token), ct).ConfigureAwait(false);
             disk.Retention = DiskRetention.Open(Path.Combine(directory, "retention"), diskId, size, journal, compression, retention, log: log, nowUnixMs: disk.Clock());
             disk.Retention.RollLimit = disk._replicaDurable;
+            disk.LoadPoints();
             return disk;
         }
         catch
@@ -148,6 +149,7 @@ public sealed partial class ReplicaDisk : IAsyncDisposable
     /// <summary>Appends a verified delta (as its stored record) and applies it. Caller holds <see cref="Gate"/>.</summary>
     public async ValueTask AppendAsync(Delta delta, ReadOnlyMemory<byte> storedRecord, CancellationToken ct)
     {
+        if (delta.Kind == DeltaKind.Bookmark) MarkerAppending(delta);
         if (delta.Kind == DeltaKind.Bookmark && ResyncMarker.TryParse(delta.BookmarkId, out var begin, out var reason))
         {
             // Recorded before the marker is journaled: after a crash the ranges are never behind the journal.

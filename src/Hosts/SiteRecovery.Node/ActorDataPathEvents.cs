@@ -27,8 +27,8 @@ public sealed class ActorDataPathEvents(IActorRef disks, IActorRef masterTargets
         masterTargets.Tell(new AttachReplica(masterTargetId, diskId, replicaPath));
     }
 
-    public void RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs)
-        => _ = RecordPointAsync(new RecordRecoveryPoint(diskId, bookmarkId, sequence, timeUnixMs, RecoveryPointKind.CrashConsistent));
+    public Task<bool> RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs)
+        => RecordPointAsync(new RecordRecoveryPoint(diskId, bookmarkId, sequence, timeUnixMs, RecoveryPointKind.CrashConsistent));
 
     /// <summary>
     /// A durable marker is a point the journal holds: it is reported until the disk's actor answers. A told command was
@@ -36,7 +36,7 @@ public sealed class ActorDataPathEvents(IActorRef disks, IActorRef masterTargets
     /// and the point never reached the catalogue although the bookmark's marker was durable (the chaos harness found one).
     /// A refusal is logged with its reason.
     /// </summary>
-    async Task RecordPointAsync(RecordRecoveryPoint command)
+    async Task<bool> RecordPointAsync(RecordRecoveryPoint command)
     {
         for (var failures = 0; ; failures++)
         {
@@ -44,15 +44,15 @@ public sealed class ActorDataPathEvents(IActorRef disks, IActorRef masterTargets
             {
                 if (await disks.Ask<CommandResult>(command, _pointAskTimeout).ConfigureAwait(false) is CommandResult.Rejected refused)
                     log($"disk {command.DiskId}: marker '{command.BookmarkId}' at #{command.Sequence} is not a recovery point: {refused.Message}");
-                return;
+                return true;
             }
             catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
             {
                 if (failures + 1 >= PointReportAttempts)
                 {
                     log($"disk {command.DiskId}: marker '{command.BookmarkId}' at #{command.Sequence} is durable, but its disk's actor did not answer " +
-                        $"{PointReportAttempts} reports of it: the point is not in the catalogue");
-                    return;
+                        $"{PointReportAttempts} reports of it: the point is not in the catalogue yet; the master target reports it again after its next start");
+                    return false;
                 }
                 await Task.Delay(_pointRetry.NextDelay(failures)).ConfigureAwait(false);
             }

@@ -91,7 +91,11 @@ public sealed class GroupSite : IAsyncDisposable, IDataPathEvents
     public string Logs() => string.Join("\n", Log.TakeLast(40));
 
     void IDataPathEvents.DiskAttached(string diskId, string? machineId, long sizeBytes, string processServerId, string replicaPath) { }
-    void IDataPathEvents.RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs) => Reported.Enqueue((diskId, bookmarkId, sequence));
+    Task<bool> IDataPathEvents.RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs)
+    {
+        Reported.Enqueue((diskId, bookmarkId, sequence));
+        return Task.FromResult(true);
+    }
     void IDataPathEvents.ReplicationProgress(string diskId, long appliedThrough, long appliedAtUnixMs, long bytesApplied) { }
     void IDataPathEvents.Resync(ResyncNotice notice) { }
 

@@ -34,7 +34,7 @@ public sealed class AgentClockTests : IDisposable
     {
         public readonly ConcurrentQueue<(string Disk, long SkewMs, long BoundMs, bool Exceeded)> Skews = new();
         public void DiskAttached(string diskId, string? machineId, long sizeBytes, string processServerId, string replicaPath) { }
-        public void RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs) { }
+        public Task<bool> RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs) => Task.FromResult(true);
         public void ReplicationProgress(string diskId, long appliedThrough, long appliedAtUnixMs, long bytesApplied) { }
         public void Resync(ResyncNotice notice) { }
         public void AgentClockSkew(string diskId, long skewMs, long boundMs, bool exceeded) => Skews.Enqueue((diskId, skewMs, boundMs, exceeded));

@@ -28,7 +28,7 @@ public sealed class AzuriteKillRestartTests
     {
         public readonly ConcurrentQueue<(string Disk, DiskStopReason? Reason, string Detail)> Stops = new();
         public void DiskAttached(string diskId, string? machineId, long sizeBytes, string processServerId, string replicaPath) { }
-        public void RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs) { }
+        public Task<bool> RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs) => Task.FromResult(true);
         public void ReplicationProgress(string diskId, long appliedThrough, long appliedAtUnixMs, long bytesApplied) { }
         public void Resync(ResyncNotice notice) { }
         public void ReplicationStopped(string diskId, DiskStopReason reason, long stoppedAfter, string detail) => Stops.Enqueue((diskId, reason, detail));

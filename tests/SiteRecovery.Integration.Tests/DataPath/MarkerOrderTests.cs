@@ -27,13 +27,13 @@ public class MarkerOrderTests
         _ = target.GroupMarkerDurableAsync("d2", "grp-1");
 
         // A single-machine marker inserted before the group's on d1 becomes durable: it goes out at once.
-        target.MarkerDurable("d1", Delta.Bookmark("d1", 10, "auto-1", 1));
+        target.MarkerDurable("d1", new DurableMarker(10, "auto-1", 1));
         Assert.Equal([("d1", "auto-1", 10L)], events.Points.ToList());
 
         // The group's marker, then one after it: that one waits (the group's point, #11, is not recorded yet).
-        target.MarkerDurable("d1", Delta.Bookmark("d1", 11, GroupMarker.For("grp-1"), 2));
+        target.MarkerDurable("d1", new DurableMarker(11, GroupMarker.For("grp-1"), 2));
         Assert.Equal(11, await onD1.WaitAsync(TimeSpan.FromSeconds(5)));
-        target.MarkerDurable("d1", Delta.Bookmark("d1", 12, "auto-2", 3));
+        target.MarkerDurable("d1", new DurableMarker(12, "auto-2", 3));
         Assert.Single(events.Points);
 
         // The coordinator has recorded the group's point and lets go: the held point follows it.
@@ -41,7 +41,7 @@ public class MarkerOrderTests
         Assert.Equal([("d1", "auto-1", 10L), ("d1", "auto-2", 12L)], events.Points.ToList());
 
         // With no group waiting, a point goes out at once.
-        target.MarkerDurable("d1", Delta.Bookmark("d1", 13, "auto-3", 4));
+        target.MarkerDurable("d1", new DurableMarker(13, "auto-3", 4));
         Assert.Equal(3, events.Points.Count);
     }
 }

@@ -9,7 +9,11 @@ internal sealed class RecordingEvents : IDataPathEvents
 {
     public readonly ConcurrentQueue<(string Disk, string Bookmark, long Sequence)> Points = new();
     public void DiskAttached(string diskId, string? machineId, long sizeBytes, string processServerId, string replicaPath) { }
-    public void RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs) => Points.Enqueue((diskId, bookmarkId, sequence));
+    public Task<bool> RecoveryPointDurable(string diskId, string bookmarkId, long sequence, long timeUnixMs)
+    {
+        Points.Enqueue((diskId, bookmarkId, sequence));
+        return Task.FromResult(true);
+    }
     public void ReplicationProgress(string diskId, long appliedThrough, long appliedAtUnixMs, long bytesApplied) { }
     /// <summary>Resync notices (started and completed), in the order they arrived.</summary>
     public readonly ConcurrentQueue<ResyncNotice> Resyncs = new();
