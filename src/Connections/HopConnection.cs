@@ -61,20 +61,28 @@ public sealed class HopConnection : IDisposable, IAsyncDisposable
 /// <summary>
 /// The connecting side of every hop (agent → process server, process server → master target, and their control
 /// links): connect, then mutual TLS when the component holds a certificate (<paramref name="tls"/>'s credentials),
-/// plain otherwise. Errors are <see cref="IOException"/> or <see cref="SocketException"/> naming the peer, which the
-/// reconnect loops retry.
+/// plain otherwise. A Unix socket endpoint is a component of this node (see
+/// <see cref="SessionListener.ForLocalComponents"/>): plain, the file system being its authentication. Errors are
+/// <see cref="IOException"/> or <see cref="SocketException"/> naming the peer, which the reconnect loops retry.
 /// </summary>
 public static class HopConnector
 {
+    /// <summary>A stream socket for <paramref name="endpoint"/>: TCP without Nagle's delay, or a Unix socket.</summary>
+    internal static Socket NewSocket(EndPoint endpoint) => endpoint is UnixDomainSocketEndPoint
+        ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
+        : new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+
+    static bool Tls(EndPoint endpoint, HopClientTls? tls) => tls is { Own.HasCertificate: true } && endpoint is not UnixDomainSocketEndPoint;
+
     public static async Task<HopConnection> ConnectAsync(EndPoint endpoint, HopClientTls? tls, string peer, CancellationToken ct)
     {
-        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var socket = NewSocket(endpoint);
         try
         {
             await socket.ConnectAsync(endpoint, ct).ConfigureAwait(false);
             var net = new NetworkStream(socket, ownsSocket: false);
-            if (tls is null || !tls.Own.HasCertificate) return new HopConnection(socket, net, null);
-            using var own = tls.Own.Load();
+            if (!Tls(endpoint, tls)) return new HopConnection(socket, net, null);
+            using var own = tls!.Own.Load();
             var transport = new TlsTransport(net);
             var (ssl, certified) = await HopTls.ConnectAsync(transport, own, tls.Expected, $"{peer} at {endpoint}", ct).ConfigureAwait(false);
             return new HopConnection(socket, ssl, certified, transport);
@@ -89,14 +97,14 @@ public static class HopConnector
     /// <summary>The blocking form, for the control links' own threads; <paramref name="stop"/> closes a blocked connect or handshake.</summary>
     public static HopConnection Connect(EndPoint endpoint, HopClientTls? tls, string peer, CancellationToken stop)
     {
-        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var socket = NewSocket(endpoint);
         using var closeOnStop = stop.Register(socket.Dispose);
         try
         {
             socket.Connect(endpoint);
             var net = new NetworkStream(socket, ownsSocket: false);
-            if (tls is null || !tls.Own.HasCertificate) return new HopConnection(socket, net, null);
-            using var own = tls.Own.Load();
+            if (!Tls(endpoint, tls)) return new HopConnection(socket, net, null);
+            using var own = tls!.Own.Load();
             var transport = new TlsTransport(net);
             var (ssl, certified) = HopTls.Connect(transport, own, tls.Expected, $"{peer} at {endpoint}");
             return new HopConnection(socket, ssl, certified, transport);

@@ -39,6 +39,11 @@ public sealed class SessionListener : IDisposable
     /// <param name="maxConnections">Connections served at once; one more is closed as soon as it is accepted.</param>
     /// <param name="tls">TLS of this listener; null: plain only (a test's listener).</param>
     public SessionListener(string role, IPEndPoint listen, int maxConnections = DefaultMaxConnections, HopListenerTls? tls = null)
+        : this(role, (EndPoint)listen, maxConnections, tls)
+    {
+    }
+
+    SessionListener(string role, EndPoint listen, int maxConnections, HopListenerTls? tls)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxConnections, 1);
         if (tls is { Mode: HopTlsMode.Required } && tls.Own is not { HasCertificate: true })
@@ -46,9 +51,16 @@ public sealed class SessionListener : IDisposable
         _role = role;
         _maxConnections = maxConnections;
         _tls = tls;
-        _socket = new Socket(listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        _socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-        try { _socket.Bind(listen); }
+        _socket = HopConnector.NewSocket(listen);
+        if (listen is UnixDomainSocketEndPoint local) _path = local.ToString();
+        else _socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        try
+        {
+            // A socket file left by a process that died is in the way of the bind; nothing else listens on it.
+            if (_path is not null && File.Exists(_path)) File.Delete(_path);
+            _socket.Bind(listen);
+            if (_path is not null && !OperatingSystem.IsWindows()) File.SetUnixFileMode(_path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
         catch (SocketException e)
         {
             _socket.Dispose();
@@ -56,6 +68,21 @@ public sealed class SessionListener : IDisposable
         }
         _socket.Listen(64);
     }
+
+    /// <summary>
+    /// A listener for this node's own components on a Unix socket at <paramref name="path"/> (a process server forwarding
+    /// to the master target beside it): plain, with no TLS. The kernel is the authentication: the socket file is the node
+    /// user's alone (0600, in the node's private data folder), so only a process running as that user can connect, and
+    /// such a process can read the replicas and keys anyway. TLS between two ends of one process would prove nothing and
+    /// cost a core-second per GiB at each end.
+    /// </summary>
+    public static SessionListener ForLocalComponents(string role, string path, int maxConnections = DefaultMaxConnections) =>
+        new(role, new UnixDomainSocketEndPoint(path), maxConnections, tls: null);
+
+    /// <summary>A Unix socket path fits in the kernel's address (108 bytes with its terminator); a longer one cannot be bound.</summary>
+    public static bool FitsLocalSocket(string path) => System.Text.Encoding.UTF8.GetByteCount(path) < 108;
+
+    readonly string? _path;
 
     /// <summary>Connections being served now (accepted and not yet ended).</summary>
     public int OpenConnections => Volatile.Read(ref _open);
@@ -87,7 +114,7 @@ public sealed class SessionListener : IDisposable
                 log($"{_role}: accepting connections again; {_refusedInBurst} refused while {_maxConnections} were open");
                 _refusedInBurst = 0;
             }
-            s.NoDelay = true;
+            if (_path is null) s.NoDelay = true;
             Interlocked.Increment(ref _open);
             _ = Task.Run(async () =>
             {
@@ -214,5 +241,11 @@ public sealed class SessionListener : IDisposable
         return closed;
     }
 
-    public void Dispose() => _socket.Dispose();
+    public void Dispose()
+    {
+        _socket.Dispose();
+        if (_path is not null)
+            try { File.Delete(_path); }
+            catch (IOException) { }
+    }
 }

@@ -14,6 +14,7 @@ namespace SiteRecovery.Chaos.Tests;
 /// replicates through both hops and recovers byte for byte; a plain agent is refused by name and nothing is stored for
 /// its disk.
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class ConfigurationNodeTlsTests
 {
     const long Size = 32L << 20;
@@ -58,6 +59,12 @@ public sealed class ConfigurationNodeTlsTests
         Assert.True(recovered.Status == HttpStatusCode.OK, $"{recovered.Text}\n{Logs()}\n{agent.Logs(30)}");
         Assert.Equal(Files.Sha256(real), Files.Sha256(dir["recovered.img"]));
         Assert.Contains(node.Process.Lines, l => l.Contains("TLS as agent vm1", StringComparison.Ordinal));
+        // The process server reaches the master target beside it through a Unix socket that is the node user's alone:
+        // plain, no TLS between two ends of one process, while the master target's TCP listener still requires TLS.
+        var localHop = Path.Combine(node.DataDir, "master-target", "local-hop.sock");
+        Assert.Contains(node.Process.Lines, l => l.Contains($"through {localHop}", StringComparison.Ordinal));
+        Assert.DoesNotContain(node.Process.Lines, l => l.Contains("master target: TLS session with", StringComparison.Ordinal));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(localHop));
 
         // A plain agent (no certificate) is refused by name, and nothing is made for its disk at either role.
         var other = dir["other.img"];

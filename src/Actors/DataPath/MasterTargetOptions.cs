@@ -10,6 +10,11 @@ public sealed record MasterTargetOptions(string ServerId, IPEndPoint Listen, str
 {
     /// <summary>Commit (fsync and acknowledge) at least every this many bytes even while data keeps arriving.</summary>
     public int CommitBytes { get; init; } = 8 << 20;
+    /// <summary>
+    /// A Unix socket where the process server of this node reaches the master target beside it, plain (see
+    /// <see cref="SessionListener.ForLocalComponents"/>); null: none, every process server comes in on <see cref="Listen"/>.
+    /// </summary>
+    public string? LocalListen { get; init; }
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>Longest time the replica goes without an fsync; the journal is fsync'd at every commit.</summary>
     public TimeSpan ReplicaFlushInterval { get; init; } = TimeSpan.FromSeconds(1);

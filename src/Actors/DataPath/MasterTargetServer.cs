@@ -44,6 +44,8 @@ public sealed partial class MasterTargetServer : IAsyncDisposable, SiteRecovery.
     readonly ConcurrentDictionary<string, string> _autoSkipLogged = new();
     SessionListener? _listener;
     Task? _acceptLoop;
+    SessionListener? _localListener;
+    Task? _localAcceptLoop;
     Task? _autoPoints;
     Task? _retention;
     readonly Dictionary<string, long> _windowTold = new();
@@ -83,6 +85,11 @@ public sealed partial class MasterTargetServer : IAsyncDisposable, SiteRecovery.
     {
         _listener = new SessionListener("master target", _options.Listen, _options.MaxConnections, _options.ListenTls);
         _acceptLoop = _listener.AcceptAsync((hop, ct) => new Session(this, hop).RunAsync(ct), _log, _stop.Token);
+        if (_options.LocalListen is { } local)
+        {
+            _localListener = SessionListener.ForLocalComponents("master target (local)", local, _options.MaxConnections);
+            _localAcceptLoop = _localListener.AcceptAsync((hop, ct) => new Session(this, hop).RunAsync(ct), _log, _stop.Token);
+        }
         if (_options.AutoRecoveryPointInterval is { } every) _autoPoints = AutoRecoveryPointsAsync(every, _stop.Token);
         _retention = RetentionLoopAsync(_options.RetentionCheckInterval, _stop.Token);
         return Task.CompletedTask;
@@ -92,7 +99,9 @@ public sealed partial class MasterTargetServer : IAsyncDisposable, SiteRecovery.
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         _listener?.Dispose();
+        _localListener?.Dispose();
         if (_acceptLoop is not null) await _acceptLoop.ConfigureAwait(false);
+        if (_localAcceptLoop is not null) await _localAcceptLoop.ConfigureAwait(false);
         if (_autoPoints is not null) await _autoPoints.ConfigureAwait(false);
         if (_retention is not null) await _retention.ConfigureAwait(false);
         foreach (var s in _sessionByDisk.Values.Distinct()) s.Close();

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using Akka.Actor;
 using Akka.Hosting;
 using Akka.Streams;
@@ -80,6 +82,16 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
         }
     }
 
+    /// <summary>
+    /// Where the process server reaches the master target of this same node: a Unix socket in the master target's private
+    /// folder, when this node runs both roles and the process server forwards to this master target (not through another
+    /// address, such as a test's fault proxy). Null otherwise, or when the path is too long for a Unix socket.
+    /// </summary>
+    string? LocalHop =>
+        options.Roles.HasFlag(NodeRoles.MasterTarget) && options.Roles.HasFlag(NodeRoles.ProcessServer) && options.MasterTargetEndpoint.Equals(options.MasterTargetListen)
+        && Path.Combine(options.DataDirectory, "master-target", "local-hop.sock") is var path && SessionListener.FitsLocalSocket(path)
+            ? path : null;
+
     public async Task StartAsync(CancellationToken ct)
     {
         var config = options.Roles.HasFlag(NodeRoles.Configuration);
@@ -104,6 +116,7 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
             }
             var targetOptions = DataPathSettings.Apply(options.DataPath, new MasterTargetOptions(MasterTargetId, options.MasterTargetListen, dir) { LagObserver = (_, samples) => Lag.Record(samples) }) with
             {
+                LocalListen = LocalHop,
                 ListenTls = new HopListenerTls(DataPathSettings.TlsMode(options.DataPath, "master-target"), Credentials(MasterTargetId), ComponentKind.ProcessServer, Revoked.Check),
             };
             Target = new MasterTargetServer(targetOptions, ReplicaStores.Create(options.DataPath, dir, MasterTargetId, options.ReplicaFiles, Log), events, Log, system);
@@ -122,7 +135,8 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
                 if (r is CommandResult.Rejected { Reason: not RejectionReason.AlreadyRegistered } rej) Log($"process server registration: {rej.Message}");
             }
             var pin = DataPathSettings.MasterTargetPin(options.DataPath) ?? (options.Roles.HasFlag(NodeRoles.MasterTarget) ? MasterTargetId : null);
-            var processOptions = DataPathSettings.Apply(options.DataPath, new ProcessServerOptions(ProcessServerId, options.ProcessServerListen, cache, options.MasterTargetEndpoint)) with
+            EndPoint forwardTo = LocalHop is { } local ? new UnixDomainSocketEndPoint(local) : options.MasterTargetEndpoint;
+            var processOptions = DataPathSettings.Apply(options.DataPath, new ProcessServerOptions(ProcessServerId, options.ProcessServerListen, cache, forwardTo)) with
             {
                 ListenTls = new HopListenerTls(DataPathSettings.TlsMode(options.DataPath, "process-server"), Credentials(ProcessServerId), ComponentKind.Agent, Revoked.Check),
                 MasterTargetTls = new HopClientTls(Credentials(ProcessServerId), new ExpectedPeer(ComponentKind.MasterTarget, pin)),
@@ -131,7 +145,8 @@ public sealed class DataPathService(NodeOptions options, ActorSystem system, Act
             // Beside the configuration role it knows the placements: a machine placed on another process server is refused.
             if (config) Process.PlacedOn = (machine, token) => PlacementTargets.PlacedOnAsync(registry, machine, token);
             await Process.StartAsync();
-            Log($"process server {ProcessServerId} listening on {Process.BoundEndpoint}, forwarding to {options.MasterTargetEndpoint}");
+            Log($"process server {ProcessServerId} listening on {Process.BoundEndpoint}, forwarding to " +
+                (LocalHop is { } hop ? $"the master target beside it through {hop} (a Unix socket: plain, the node's own)" : $"{options.MasterTargetEndpoint}"));
         }
     }
 
