@@ -85,6 +85,42 @@ public sealed class WireProtocolTests(WireNodeFixture fixture) : IClassFixture<W
         Assert.True(image.AsSpan().IndexOf(bad.AsSpan(0, 4096)) < 0, "the damaged delta reached the recovered image");
     }
 
+    /// <summary>
+    /// Played as the agent does it: it sends on before a nak reaches it, and rewinds once per nak. The first copy of #1 and
+    /// both copies its rewinds send are damaged on the way (a byte of the payload flipped); each is asked for again, so
+    /// #1 and #2 become durable on the same connection, with no reconnection to unstick them.
+    /// </summary>
+    [Fact]
+    public async Task A_resend_damaged_twice_is_naked_each_time_and_the_disk_goes_on_in_the_same_connection()
+    {
+        const string disk = "cksum-again";
+        await using var agent = await FakeAgent.ConnectAsync(Node.PsPort);
+        await agent.HelloAsync("fake-again", disk, Size);
+        var first = FakeAgent.Write(disk, 1, 0, Pattern(30));
+        var second = FakeAgent.Write(disk, 2, 64 << 10, Pattern(31));
+        for (var copy = 1; copy <= 3; copy++)
+        {
+            var payload = first.Payload.ToArray();
+            payload[copy * 1000] ^= 0x20;
+            await agent.SendDeltaAsync(first with { Payload = payload });
+            await agent.SendDeltaAsync(second);
+            ControlMessage answer;
+            try { answer = await agent.ReadControlAsync(TimeSpan.FromSeconds(30)); }
+            catch (OperationCanceledException) { throw new Xunit.Sdk.XunitException($"copy {copy} of #1 damaged: no nak within 30 s, the disk waits for a resend nobody asked for"); }
+            var nak = Assert.IsType<Nak>(answer);
+            Assert.Equal(1, nak.ResendFrom);
+            Assert.Contains("checksum", nak.Reason, StringComparison.OrdinalIgnoreCase);
+        }
+
+        await agent.SendDeltaAsync(first);
+        await agent.SendDeltaAsync(second);
+        long durable;
+        do durable = Assert.IsType<Ack>(await agent.ReadControlAsync()).DurableThrough;
+        while (durable < 2);
+        Assert.Equal(2, durable);
+        await WaitAppliedAsync(disk, 2);
+    }
+
     [Fact]
     public async Task Delta_after_a_sequence_gap_is_naked_with_the_expected_sequence()
     {

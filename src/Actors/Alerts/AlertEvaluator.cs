@@ -110,7 +110,7 @@ public sealed class AlertEvaluator : ReceiveActor, IWithTimers
     public static Props Props(IActorRef monitor, AlertSettings settings) =>
         Akka.Actor.Props.Create(() => new AlertEvaluator(monitor, settings));
 
-    private SqlReadJournal Journal => SiteRecovery.Actors.Hosting.ReadJournals.Sql(Context.System);
+    private SqlReadJournal Journal => SiteRecovery.Actors.ReadModels.ReadJournals.Sql(Context.System);
 
     protected override void PreStart()
     {

@@ -38,8 +38,6 @@ public sealed record FailoverJobState(
     : IControlSnapshot, IAggregateState<FailoverJobState, IFailoverJobCommand, IFailoverJobEvent>
 {
     public const int MaxCommentLength = 1024;
-    public const int MinTtlSeconds = 10;
-    public const int MaxTtlSeconds = 7 * 24 * 3600;
     /// <summary>The shortest commit policy a node allows unless its <c>auto-rollback-minimum</c> says otherwise (tests lower it).</summary>
     public const int DefaultAutoRollbackMinimumSeconds = 60;
     /// <summary>The longest commit policy: a week, like a test failover's time-to-live.</summary>
@@ -244,8 +242,8 @@ public sealed record FailoverJobState(
         if (c.Steps is not { Count: > 0 }) return Invalid($"{cmd}.Steps must list at least one step");
         for (var i = 0; i < c.Steps.Count; i++)
             if (c.Steps[i] is null || c.Steps[i].Index != i) return Invalid($"{cmd}.Steps[{i}].Index must be {i}");
-        if (c.TtlSeconds is { } ttl && (ttl < MinTtlSeconds || ttl > MaxTtlSeconds))
-            return Invalid($"{cmd}.TtlSeconds must be within {MinTtlSeconds}..{MaxTtlSeconds} (was {ttl})");
+        if (c.TtlSeconds is { } ttl && (ttl < StartFailoverJob.MinTtlSeconds || ttl > StartFailoverJob.MaxTtlSeconds))
+            return Invalid($"{cmd}.TtlSeconds must be within {StartFailoverJob.MinTtlSeconds}..{StartFailoverJob.MaxTtlSeconds} (was {ttl})");
         if (c.TtlSeconds is not null && c.Kind != FailoverKind.Test)
             return Invalid($"{cmd}.TtlSeconds applies to a test failover only (an unplanned failover is never rolled back by itself)");
         if (AutoRollbackError(c.Kind, c.AutoRollbackSeconds, c.AutoRollbackMinimumSeconds) is { } policy) return Invalid($"{cmd}.AutoRollbackSeconds: {policy}");

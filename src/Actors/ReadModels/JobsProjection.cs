@@ -31,7 +31,7 @@ public sealed class JobsProjection : ReceiveActor
     public JobsProjection()
     {
         var system = Context.System;
-        var journal = SiteRecovery.Actors.Hosting.ReadJournals.Sql(system);
+        var journal = ReadJournals.Sql(system);
         var self = Self;
         journal.AllEvents(Offset.NoOffset())
             .RunWith(Sink.ActorRefWithAck<EventEnvelope>(self, "init", "ack", "done", e => new StreamFailed(e)), system.Materializer());

@@ -118,7 +118,7 @@ public abstract class JournalFollowingScheduler<TSchedule, TDue, TResult> : Rece
     protected override void PreStart()
     {
         var system = Context.System;
-        SiteRecovery.Actors.Hosting.ReadJournals.Sql(system)
+        SiteRecovery.Actors.ReadModels.ReadJournals.Sql(system)
             .AllEvents(Offset.NoOffset())
             .RunWith(Sink.ActorRefWithAck<EventEnvelope>(Self, "init", "ack", "done", e => new StreamFailed(e)), system.Materializer());
         Timers.StartPeriodicTimer("tick", Tick.Instance, _tick);

@@ -172,7 +172,12 @@ public interface IFailoverJobCommand : IFailoverJobMessage;
 /// <c>siterecovery.failover.auto-rollback-minimum</c>).
 /// </summary>
 public sealed record StartFailoverJob(string JobId, string PlanId, long PlanVersion, FailoverKind Kind, FailoverPointChoice Point, IReadOnlyList<FailoverStepPlan> Steps,
-    IReadOnlyList<string> Machines, long RequestedUnixMs, int? TtlSeconds, int? AutoRollbackSeconds = null, int? AutoRollbackMinimumSeconds = null) : IFailoverJobCommand;
+    IReadOnlyList<string> Machines, long RequestedUnixMs, int? TtlSeconds, int? AutoRollbackSeconds = null, int? AutoRollbackMinimumSeconds = null) : IFailoverJobCommand
+{
+    /// <summary>The bounds of <see cref="TtlSeconds"/>, here so that a recovery plan's drill schedule is checked against the same ones.</summary>
+    public const int MinTtlSeconds = 10;
+    public const int MaxTtlSeconds = 7 * 24 * 3600;
+}
 
 public sealed record BeginFailoverStep(string JobId, int Index, long AtUnixMs) : IFailoverJobCommand;
 

@@ -62,10 +62,10 @@ public static partial class RecoveryPlanValidation
             if (every is null)
                 failures.Add(new(RecoveryPlanValidationReason.InvalidDrillTtl, prefix + "DrillTtl",
                     $"{prefix}DrillTtl needs a DrillEvery (was {t} without one); send no DrillEvery and no DrillTtl to remove the schedule"));
-            else if (t < TimeSpan.FromSeconds(SiteRecovery.Actors.Failover.FailoverJobState.MinTtlSeconds) || t > TimeSpan.FromSeconds(SiteRecovery.Actors.Failover.FailoverJobState.MaxTtlSeconds)
+            else if (t < TimeSpan.FromSeconds(StartFailoverJob.MinTtlSeconds) || t > TimeSpan.FromSeconds(StartFailoverJob.MaxTtlSeconds)
                      || t.Ticks % TimeSpan.TicksPerSecond != 0)
                 failures.Add(new(RecoveryPlanValidationReason.InvalidDrillTtl, prefix + "DrillTtl",
-                    $"{prefix}DrillTtl must be whole seconds within {SiteRecovery.Actors.Failover.FailoverJobState.MinTtlSeconds}..{SiteRecovery.Actors.Failover.FailoverJobState.MaxTtlSeconds} s (was {t})"));
+                    $"{prefix}DrillTtl must be whole seconds within {StartFailoverJob.MinTtlSeconds}..{StartFailoverJob.MaxTtlSeconds} s (was {t})"));
         }
         return failures;
     }

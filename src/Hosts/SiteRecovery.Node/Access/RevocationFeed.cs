@@ -19,7 +19,7 @@ public sealed class RevocationFeed : ReceiveActor
     public RevocationFeed(RevocationList list)
     {
         var system = Context.System;
-        SiteRecovery.Actors.Hosting.ReadJournals.Sql(system).AllEvents(Offset.NoOffset())
+        SiteRecovery.Actors.ReadModels.ReadJournals.Sql(system).AllEvents(Offset.NoOffset())
             .RunWith(Sink.ActorRefWithAck<EventEnvelope>(Self, "init", "ack", "done", e => new StreamFailed(e)), system.Materializer());
         Receive<string>(s => s == "init", _ => Sender.Tell("ack"));
         Receive<EventEnvelope>(e =>

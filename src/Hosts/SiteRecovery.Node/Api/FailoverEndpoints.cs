@@ -53,8 +53,8 @@ public static class FailoverEndpoints
             var point = choice!;
             if (body.TtlSeconds is not null && kind != "test")
                 return Results.BadRequest(new ApiError($"ttlSeconds: applies to a test failover only (a {kind} failover is never rolled back by itself)"));
-            if (body.TtlSeconds is { } ttl && (ttl < FailoverJobState.MinTtlSeconds || ttl > FailoverJobState.MaxTtlSeconds))
-                return Results.BadRequest(new ApiError($"ttlSeconds: {ttl} is outside {FailoverJobState.MinTtlSeconds}..{FailoverJobState.MaxTtlSeconds}"));
+            if (body.TtlSeconds is { } ttl && (ttl < StartFailoverJob.MinTtlSeconds || ttl > StartFailoverJob.MaxTtlSeconds))
+                return Results.BadRequest(new ApiError($"ttlSeconds: {ttl} is outside {StartFailoverJob.MinTtlSeconds}..{StartFailoverJob.MaxTtlSeconds}"));
             var autoRollbackMinimum = (int)settings.AutoRollbackMinimum.TotalSeconds;
             if (FailoverJobState.AutoRollbackError(Enum.Parse<FailoverKind>(kind, ignoreCase: true), body.AutoRollbackSeconds, autoRollbackMinimum) is { } policy)
                 return Results.BadRequest(new ApiError($"autoRollbackSeconds: {policy}"));

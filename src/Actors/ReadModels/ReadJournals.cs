@@ -3,7 +3,7 @@ using Akka.Event;
 using Akka.Persistence.Query;
 using Akka.Persistence.Sql.Query;
 
-namespace SiteRecovery.Actors.Hosting;
+namespace SiteRecovery.Actors.ReadModels;
 
 /// <summary>
 /// The node's one way to get the SQL read journal. Its constructor asks the write journal whether it is initialized and

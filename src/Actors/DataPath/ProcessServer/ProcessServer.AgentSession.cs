@@ -144,18 +144,9 @@ public sealed partial class ProcessServer
             {
                 server._log($"process server: agent connection {peer} fenced: {e.Message}");
             }
-            catch (DeltaRefusedException e)
-            {
-                server._log($"process server: agent connection {peer} closed: {e.Message}");
-            }
-            catch (Exception e) when (e is IOException or SocketException or TimeoutException or InvalidDataException or DeltaFormatException or ObjectDisposedException or OperationCanceledException)
-            {
-                if (!ct.IsCancellationRequested) server._log($"process server: agent connection {peer} ended: {e.Message}");
-            }
             catch (Exception e)
             {
-                // Nothing ends a connection silently: an unexpected failure is logged with its type before the socket closes.
-                server._log($"process server: agent connection {peer} failed ({e.GetType().Name}): {e.Message}");
+                SessionEnd.Log(server._log, $"process server: agent connection {peer}", e, ct);
             }
             finally
             {

@@ -106,18 +106,9 @@ public sealed partial class MasterTargetServer
                 input.MaxFrame = FrameIo.MaxFrame;
                 await ReceiveAsync(input, ct).ConfigureAwait(false);
             }
-            catch (DeltaRefusedException e)
-            {
-                server._log($"master target: connection from {peer} closed: {e.Message}");
-            }
-            catch (Exception e) when (e is IOException or SocketException or TimeoutException or InvalidDataException or DeltaFormatException or ObjectDisposedException or OperationCanceledException)
-            {
-                if (!ct.IsCancellationRequested) server._log($"master target: connection from {peer} ended: {e.Message}");
-            }
             catch (Exception e)
             {
-                // Nothing ends a connection silently: an unexpected failure is logged with its type before the socket closes.
-                server._log($"master target: connection from {peer} failed ({e.GetType().Name}): {e.Message}");
+                SessionEnd.Log(server._log, $"master target: connection from {peer}", e, ct);
             }
             finally
             {
