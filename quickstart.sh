@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: build, start an all-in-one site on the embedded defaults (SQLite journal, local
-# replicas), protect two disks, drive fio through the agent's NBD exports, bookmark, recover, verify.
+# replicas, mutual TLS required on the data path: the agent registers first), protect two disks, drive fio through the
+# agent's NBD exports, bookmark, recover, verify.
 #   ./quickstart.sh [srctl quickstart options]   local replicas
 #   ./quickstart.sh --azurite [...]              the same job with the master target's replicas as page blobs in the
 #                                                Azurite on 127.0.0.1:10000 (tests/setup.sh starts it; its well-known

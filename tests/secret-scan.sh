@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Looks for secrets where they must not be: every secret a site keeps in its keystore (API tokens, peer tokens, private
-# keys, the journal key) is searched for in every other file under the given directories (logs, journal databases,
-# event and state files, spools, reports). Used at the end of the quickstart and after every process-level test
+# keys, the journal key, passphrases) is searched for in every other file under the given directories (logs, journal
+# databases, event and state files, spools, reports). Used at the end of the quickstart and after every process-level test
 # (tests/SiteRecovery.Chaos.Tests, TempDir), so a secret that leaks into a log or the journal fails a run.
 #
 #   tests/secret-scan.sh DIR...
 #
 # The keystore, where secrets belong: files under a directory named keys, *.token files, *.key files and peer-tokens
-# files. Files over 64 MiB are disk images, replicas and spool segments of the tests' synthetic data; they are not read.
+# files; a keystore file named *.passphrase is a secret as a whole. Files over 64 MiB are disk images, replicas and spool
+# segments of the tests' synthetic data; they are not read.
 # Prints one line "secret scan: F files, S secrets, N outside the keystore" and, for each finding, which secret (by the
 # file it belongs to, never its value) was found in which file. Exit 0 when nothing was found, 1 when something was,
 # 2 on bad usage.
@@ -30,6 +31,8 @@ while IFS= read -r -d '' f; do
   if grep -q 'PRIVATE KEY-----' "$f" 2>/dev/null; then
     while IFS= read -r line; do add "$line" "$f"; done < <(grep -avE -- '-----|^$' "$f" | grep -aE '^[A-Za-z0-9+/=]{40,}$' || true)
   fi
+  # A configuration server's passphrase kept as NAME.passphrase in the keystore (the quickstart's): the whole file.
+  case "$f" in *.passphrase) add "$(tr -d '\r\n' <"$f")" "$f" ;; esac
   # The journal key: 32 raw bytes; searched as hex and base64, the forms a log or a JSON document would carry.
   if [ "$(basename "$f")" = journal.key ] && [ "$(stat -c %s "$f")" = 32 ]; then
     add "$(od -An -v -tx1 "$f" | tr -d ' \n')" "$f"

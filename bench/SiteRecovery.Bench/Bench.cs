@@ -268,7 +268,7 @@ public sealed partial class Bench(BenchOptions options)
         var image = Path.Combine(WorkDir, Disk + ".img");
         await using (var f = new FileStream(image, FileMode.Create)) f.SetLength(DiskBytes);
 
-        _node = Child.Start("srnode", "dotnet", [nodeDll, "run", "--id", "bench", "--data", NodeData,
+        _node = Child.StartNode("srnode", [nodeDll, "run", "--id", "bench", "--data", NodeData,
             "--ps-listen", $"127.0.0.1:{psPort}", "--mt-listen", $"127.0.0.1:{mtPort}", "--api", apiUrl, .. NodeArgs], WorkDir);
         _children.Add(_node);
         _api = new NodeApi(apiUrl, NodeData);

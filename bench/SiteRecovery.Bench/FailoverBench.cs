@@ -87,7 +87,7 @@ public static class FailoverBench
             step = "start the site";
             int psPort = Net.FreePort(), mtPort = Net.FreePort(), apiPort = Net.FreePort();
             var apiUrl = $"http://127.0.0.1:{apiPort}";
-            var node = Child.Start("srnode", "dotnet", [nodeDll, "run", "--id", "fbench", "--data", Path.Combine(work, "node"),
+            var node = Child.StartNode("srnode", [nodeDll, "run", "--id", "fbench", "--data", Path.Combine(work, "node"),
                 "--ps-listen", $"127.0.0.1:{psPort}", "--mt-listen", $"127.0.0.1:{mtPort}", "--api", apiUrl], work);
             children.Add(node);
             api = new NodeApi(apiUrl, Path.Combine(work, "node"));

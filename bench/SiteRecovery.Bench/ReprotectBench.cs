@@ -113,7 +113,7 @@ public static class ReprotectBench
 
             // Forward site: node T with every role, agent A on SRC. Its initial replication is the full copy.
             int tPs = Net.FreePort(), tMt = Net.FreePort(), tApi = Net.FreePort(), aNbd = Net.FreePort();
-            var t = Child.Start("srnode-T", "dotnet", [nodeDll, "run", "--id", "site-t", "--roles", "all", "--data", Path.Combine(work, "node-t"),
+            var t = Child.StartNode("srnode-T", [nodeDll, "run", "--id", "site-t", "--roles", "all", "--data", Path.Combine(work, "node-t"),
                 "--ps-listen", $"127.0.0.1:{tPs}", "--mt-listen", $"127.0.0.1:{tMt}", "--api", $"http://127.0.0.1:{tApi}"], work);
             children.Add(t);
             using (var tApiClient = new NodeApi($"http://127.0.0.1:{tApi}", Path.Combine(work, "node-t")))
@@ -132,7 +132,7 @@ public static class ReprotectBench
 
             // Reprotect: node O keeps d1's replica in SRC; agent R on the failed-over copy compares and resends what differs.
             int oPs = Net.FreePort(), oMt = Net.FreePort(), oApi = Net.FreePort(), rNbd = Net.FreePort();
-            var o = Child.Start("srnode-O", "dotnet", [nodeDll, "run", "--id", "site-o", "--roles", "process-server,master-target", "--data", Path.Combine(work, "node-o"),
+            var o = Child.StartNode("srnode-O", [nodeDll, "run", "--id", "site-o", "--roles", "process-server,master-target", "--data", Path.Combine(work, "node-o"),
                 "--ps-listen", $"127.0.0.1:{oPs}", "--mt-listen", $"127.0.0.1:{oMt}", "--api", $"http://127.0.0.1:{oApi}", "--replica-file", $"{Disk}={src}"], work);
             children.Add(o);
             using var oApiClient = new NodeApi($"http://127.0.0.1:{oApi}", Path.Combine(work, "node-o"));

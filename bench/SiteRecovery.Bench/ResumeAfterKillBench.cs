@@ -68,7 +68,7 @@ public static class ResumeAfterKillBench
             int psPort = Net.FreePort(), mtPort = Net.FreePort(), apiPort = Net.FreePort(), nbd = Net.FreePort();
             var apiUrl = $"http://127.0.0.1:{apiPort}";
             var nodeData = Path.Combine(work, "node");
-            ChildProcess StartNode() => Child.Start("srnode", "dotnet", [nodeDll, "run", "--id", "resume", "--data", nodeData,
+            ChildProcess StartNode() => Child.StartNode("srnode", [nodeDll, "run", "--id", "resume", "--data", nodeData,
                 "--ps-listen", $"127.0.0.1:{psPort}", "--mt-listen", $"127.0.0.1:{mtPort}", "--api", apiUrl], work);
             node = StartNode();
             using var api = new NodeApi(apiUrl, nodeData);

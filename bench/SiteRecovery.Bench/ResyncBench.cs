@@ -62,7 +62,7 @@ public static class ResyncBench
             await FillAsync(image, diskBytes, ct);
             int psPort = Net.FreePort(), mtPort = Net.FreePort(), apiPort = Net.FreePort(), nbd = Net.FreePort();
             var apiUrl = $"http://127.0.0.1:{apiPort}";
-            var node = Child.Start("srnode", "dotnet", [nodeDll, "run", "--id", "resync", "--data", Path.Combine(work, "node"),
+            var node = Child.StartNode("srnode", [nodeDll, "run", "--id", "resync", "--data", Path.Combine(work, "node"),
                 "--ps-listen", $"127.0.0.1:{psPort}", "--mt-listen", $"127.0.0.1:{mtPort}", "--api", apiUrl], work);
             children.Add(node);
             using var api = new NodeApi(apiUrl, Path.Combine(work, "node"));

@@ -15,6 +15,26 @@ public static class Child
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException) { throw new BenchException("start " + name, $"cannot start {file}: {e.Message}"); }
     }
 
+    /// <summary>
+    /// srnode (<paramref name="args"/>: its dll, <c>run</c> and the options) with the bench's data path: both listeners
+    /// <c>optional</c>, since the shipped default (<c>required</c>) refuses the bench's agents, which do not register, and
+    /// its data nodes that neither run the configuration role nor register. So every figure measures what it measured
+    /// before that default: agents in plain, and TLS between a node's own roles only where the node certifies them
+    /// (the configuration role). Arguments with a <c>--config</c> of their own (the TLS bench's registered node, whose
+    /// file requires TLS) keep it instead.
+    /// </summary>
+    public static ChildProcess StartNode(string name, IEnumerable<string> args, string logDir, Action<string>? onLine = null)
+    {
+        var all = args.ToList();
+        if (!all.Contains("--config"))
+        {
+            var plain = Path.Combine(logDir, "plain-data-path.hocon");
+            File.WriteAllText(plain, "siterecovery.data-path.tls { process-server = optional, master-target = optional }\n");
+            all.AddRange(["--config", plain]);
+        }
+        return Start(name, "dotnet", all, logDir, onLine);
+    }
+
     /// <summary>Fails the step loudly if this process has died.</summary>
     public static void EnsureRunning(this ChildProcess child, string step)
     {

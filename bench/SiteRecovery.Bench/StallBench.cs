@@ -80,7 +80,7 @@ public static class StallBench
         {
             int psPort = Net.FreePort(), mtPort = Net.FreePort(), apiPort = Net.FreePort();
             var apiUrl = $"http://127.0.0.1:{apiPort}";
-            var node = Child.Start("srnode", "dotnet", [nodeDll, "run", "--id", "stall", "--data", Path.Combine(work, "node"),
+            var node = Child.StartNode("srnode", [nodeDll, "run", "--id", "stall", "--data", Path.Combine(work, "node"),
                 "--ps-listen", $"127.0.0.1:{psPort}", "--mt-listen", $"127.0.0.1:{mtPort}", "--api", apiUrl, .. split ? ["--roles", "configuration,master-target"] : Array.Empty<string>()], work);
             children.Add(node);
             using var api = new NodeApi(apiUrl, Path.Combine(work, "node"));
@@ -88,7 +88,7 @@ public static class StallBench
             if (split)
             {
                 var psApiUrl = $"http://127.0.0.1:{Net.FreePort()}";
-                var ps = Child.Start("srnode-ps", "dotnet", [nodeDll, "run", "--id", "stall-ps", "--roles", "process-server", "--data", Path.Combine(work, "node-ps"),
+                var ps = Child.StartNode("srnode-ps", [nodeDll, "run", "--id", "stall-ps", "--roles", "process-server", "--data", Path.Combine(work, "node-ps"),
                     "--ps-listen", $"127.0.0.1:{psPort}", "--master-target", $"127.0.0.1:{mtPort}", "--api", psApiUrl], work);
                 children.Add(ps);
                 using var psApi = new NodeApi(psApiUrl, Path.Combine(work, "node-ps"));

@@ -47,7 +47,7 @@ public sealed class SessionListener : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxConnections, 1);
         if (tls is { Mode: HopTlsMode.Required } && tls.Own is not { HasCertificate: true })
-            throw new IOException($"{role}: TLS is required (siterecovery.data-path.tls) but the {role} holds no certificate in '{tls.Own}': register it with the site's configuration server (srnode --register-with)");
+            throw new IOException($"{role}: TLS is required (siterecovery.data-path.tls) but the {role} holds no certificate in '{tls.Own}': register it with the site's configuration server (srnode --register-with), or, while the site's components are not all registered, let it serve plain ones too (siterecovery.data-path.tls ... = optional)");
         _role = role;
         _maxConnections = maxConnections;
         _tls = tls;

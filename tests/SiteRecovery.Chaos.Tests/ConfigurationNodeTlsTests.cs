@@ -67,10 +67,38 @@ public sealed class ConfigurationNodeTlsTests
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(localHop));
 
         // A plain agent (no certificate) is refused by name, and nothing is made for its disk at either role.
-        var other = dir["other.img"];
-        Files.CreateDisk(other, Size, seed: 62);
-        using var plain = new Agent("vm2", new Dictionary<string, string> { ["disk2"] = other }, node.PsAddress, dir["plain"], dir.Path);
-        var before = node.Process.Lines.Count;
+        await PlainAgentIsRefusedAsync(node, dir, "vm2", "disk2", seed: 62);
+    }
+
+    /// <summary>
+    /// The shipped defaults require TLS on both listeners: a node started with no data-path setting at all (all roles, so
+    /// its own authority certifies them) warns of no plain listener, refuses an agent that holds no certificate by name
+    /// and stores nothing for its disk.
+    /// </summary>
+    [Fact]
+    public async Task A_node_on_the_shipped_defaults_requires_TLS_refusing_a_plain_agent_by_name_and_storing_nothing_for_its_disk()
+    {
+        using var dir = new TempDir("tls-defaults");
+        using var node = new Node("dflt", "all", dir["dflt"], dir.Path) { DataPathTls = null };
+        Assert.DoesNotContain("--config", node.Args());
+        await node.StartAsync(TimeSpan.FromSeconds(90));
+        await node.Process!.WaitForLineAsync(l => l.Contains("ProcessServer dflt-ps: certified by this node's site authority", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the process server's certificate line");
+        Assert.DoesNotContain(node.Process.Lines, l => l.Contains("siterecovery.data-path.tls.", StringComparison.Ordinal) && l.Contains("accepts plain", StringComparison.Ordinal));
+        await PlainAgentIsRefusedAsync(node, dir, "vm1", "disk1", seed: 63);
+    }
+
+    /// <summary>
+    /// Starts an agent that holds no certificate against <paramref name="node"/>'s process server: the node logs it as a
+    /// security refusal naming <see cref="HopRefusal.TlsRequired"/>, the agent names the remedy and never becomes ready,
+    /// and neither role made anything for <paramref name="disk"/>.
+    /// </summary>
+    static async Task PlainAgentIsRefusedAsync(Node node, TempDir dir, string machine, string disk, int seed)
+    {
+        string Logs() => node.Logs(80);
+        var image = dir[$"{disk}.img"];
+        Files.CreateDisk(image, Size, seed);
+        using var plain = new Agent(machine, new Dictionary<string, string> { [disk] = image }, node.PsAddress, dir[$"plain-{machine}"], dir.Path);
+        var before = node.Process!.Lines.Count;
         var start = plain.StartAsync(TimeSpan.FromSeconds(90));
         _ = start.ContinueWith(t => t.Exception, TaskScheduler.Default);
         var deadline = DateTime.UtcNow.AddSeconds(90);
@@ -82,13 +110,13 @@ public sealed class ConfigurationNodeTlsTests
         await plain.Process!.WaitForLineAsync(l => l.Contains("requires TLS: register the agent with sragent register", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the refusal's reason at the agent");
         Assert.False(start.IsCompletedSuccessfully, $"the plain agent became ready\n{Logs()}");
         plain.Kill9();
-        Assert.False(Directory.Exists(Path.Combine(node.DataDir, "process-server", "cache", "disk2")), $"the process server made something for the plain agent's disk\n{Logs()}");
-        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(node.DataDir, "master-target"), "disk2*", SearchOption.AllDirectories));
+        Assert.False(Directory.Exists(Path.Combine(node.DataDir, "process-server", "cache", disk)), $"the process server made something for the plain agent's disk\n{Logs()}");
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(node.DataDir, "master-target"), disk + "*", SearchOption.AllDirectories));
         var status = await node.StatusAsync();
-        Assert.DoesNotContain(status["cache"]!.AsArray(), c => c!["disk"]!.GetValue<string>() == "disk2");
+        Assert.DoesNotContain(status["cache"]!.AsArray(), c => c!["disk"]!.GetValue<string>() == disk);
     }
 
-    /// <summary>A node whose listeners are not <c>required</c> (the shipped default until every site's agents are registered) says so at every start.</summary>
+    /// <summary>A node whose listeners are not <c>required</c> (a site whose components are not all registered yet) says so at every start.</summary>
     [Fact]
     public async Task A_node_whose_data_path_does_not_require_TLS_warns_at_start()
     {

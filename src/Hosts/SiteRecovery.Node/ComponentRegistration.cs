@@ -71,6 +71,8 @@ public static class ComponentRegistration
 /// (<c>siterecovery.api.component-certificate-renewal-check-interval</c> and <c>-renew-below</c>): a node that registered
 /// them (<c>--register-with</c>) renews them by proof of their keys; a node that is the site's authority certifies them
 /// again itself (<see cref="DataPathService.CertifyLocal"/>). Started after the data path, whose start certifies them.
+/// The agents the node launched for a reprotect or a return are renewed the same way while they run
+/// (<see cref="Access.NodeCertificates.RenewLaunchedAgentsAsync"/>).
 /// </summary>
 public sealed class ComponentCertificateRenewal(NodeOptions options, Access.ApiSettings settings, DataPathService dataPath, Access.NodeCertificates certificates,
     ILogger<ComponentCertificateRenewal> logger) : BackgroundService
@@ -84,17 +86,18 @@ public sealed class ComponentCertificateRenewal(NodeOptions options, Access.ApiS
         while (await timer.WaitForNextTickAsync(ct))
         {
             if (registration is not null)
-            {
                 await ComponentRegistration.RenewDueAsync(registration, components, Path.Combine(options.DataDirectory, "keys", "components"), settings.RenewBelow,
                     DateTimeOffset.UtcNow, m => logger.LogInformation("{Message}", m), ct);
-                continue;
-            }
-            // A failure is logged and tried again at the next check: the old certificate stays valid until it ends.
-            try { dataPath.CertifyLocal(DateTimeOffset.UtcNow); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or InvalidDataException)
+            else
             {
-                logger.LogWarning("{Message}", $"certifying this node's own components again failed, tried again at the next check: {e.Message}");
+                // A failure is logged and tried again at the next check: the old certificate stays valid until it ends.
+                try { dataPath.CertifyLocal(DateTimeOffset.UtcNow); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or InvalidDataException)
+                {
+                    logger.LogWarning("{Message}", $"certifying this node's own components again failed, tried again at the next check: {e.Message}");
+                }
             }
+            await certificates.RenewLaunchedAgentsAsync(DateTimeOffset.UtcNow, ct);
         }
     }
 }

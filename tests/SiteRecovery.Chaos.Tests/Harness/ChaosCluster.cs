@@ -7,7 +7,9 @@ namespace SiteRecovery.Chaos.Tests.Harness;
 /// N srnode and M sragent processes on the harness's one launcher (<see cref="Node"/>, <see cref="Agent"/>): node 0 is the
 /// configuration and master target node, nodes 1..N-1 are process servers, agent i (one disk each) sends to process
 /// server <c>1 + i mod (N-1)</c>. Every agent→process-server and process-server→master-target link goes through a
-/// <see cref="FaultProxy"/>, so a partition between two processes is the proxy cutting and refusing their link.
+/// <see cref="FaultProxy"/>, so a partition between two processes is the proxy cutting and refusing their link. The
+/// agents and the process-server nodes do not register, so every node's data path is <c>optional</c>
+/// (<see cref="Node.DataPathTls"/>): the harness measures loss and order under faults, not TLS.
 /// </summary>
 public sealed class ChaosCluster : IAsyncDisposable
 {

@@ -25,6 +25,14 @@ public sealed class Node : IDisposable
     /// <summary>Whether the API listens on https (the node's own certificate, trusted by <see cref="Api"/>); set before the first start.</summary>
     public bool Https { get; init; }
 
+    /// <summary>
+    /// The data-path TLS mode of both listeners this node starts with, unless its own <c>--config</c> sets another:
+    /// <c>optional</c> here, since most tests start plain agents and data nodes that did not register (the shipped default
+    /// is <c>required</c>); null starts the node on the shipped defaults. Tests of a certified site pass <c>required</c>
+    /// in their own file (<see cref="TlsSite.RequiredTlsConfig"/>).
+    /// </summary>
+    public string? DataPathTls { get; init; } = "optional";
+
     public string Id { get; }
     public string Roles { get; }
     public string DataDir { get; }
@@ -64,7 +72,27 @@ public sealed class Node : IDisposable
         yield return "--api"; yield return ApiUrl;
         if (RecoveryDir is not null) { yield return "--recovery-dir"; yield return RecoveryDir; }
         if (!_extraArgs.Contains("--peer-tokens")) { yield return "--peer-tokens"; yield return PeerTokensFile; }
-        foreach (var a in _extraArgs) yield return a;
+        var own = Array.IndexOf(_extraArgs, "--config");
+        if (DataPathTls is not null && own < 0) { yield return "--config"; yield return DataPathConfig(null); }
+        for (var i = 0; i < _extraArgs.Length; i++)
+        {
+            yield return _extraArgs[i];
+            if (i == own && DataPathTls is not null && i + 1 < _extraArgs.Length) yield return DataPathConfig(_extraArgs[++i]);
+        }
+    }
+
+    /// <summary>
+    /// The file the node is given as <c>--config</c>: <see cref="DataPathTls"/> for both listeners, then the test's own
+    /// <paramref name="ownConfig"/> (read at every start, as srnode reads it), whose settings win. A missing file is passed
+    /// on as it is, for srnode to name.
+    /// </summary>
+    string DataPathConfig(string? ownConfig)
+    {
+        if (ownConfig is not null && !File.Exists(ownConfig)) return ownConfig;
+        var path = Path.Combine(_logDir, $"srnode-{Id}.hocon");
+        File.WriteAllText(path, $"siterecovery.data-path.tls {{ process-server = {DataPathTls}, master-target = {DataPathTls} }}\n" +
+            (ownConfig is null ? "" : File.ReadAllText(ownConfig)));
+        return path;
     }
 
     /// <summary>

@@ -82,6 +82,38 @@ public sealed class NodeCertificates(NodeOptions options, ApiSettings settings, 
     }
 
     /// <summary>
+    /// Renews the certificates of the agents this node launched for a reprotect or a return (their writer folders,
+    /// <see cref="Failover.ReverseAgents.WritersDirectory"/>) that are due at <paramref name="now"/>: such an agent runs as
+    /// long as its machine, reads its certificate at every connection and, holding no enrollment of its own, does not
+    /// renew it itself. From this node's authority, or by proof of the agent's key at the configuration server this node
+    /// registered it with; an agent with no certificate (a site that serves plain agents) is left alone. A failure is
+    /// logged and tried again at the next check (<see cref="ComponentCertificateRenewal"/>): the old certificate stays
+    /// valid until it ends.
+    /// </summary>
+    public async Task RenewLaunchedAgentsAsync(DateTimeOffset now, CancellationToken ct)
+    {
+        var writers = Failover.ReverseAgents.WritersDirectory(options.DataDirectory);
+        if (!Directory.Exists(writers)) return;
+        var certified = Directory.EnumerateDirectories(writers)
+            .Where(folder => File.Exists(Path.Combine(folder, EnrollmentCertificates.CertificateFileName)))
+            .Select(folder => Path.GetFileName(folder)).ToList();
+        if (authority is null)
+        {
+            if (options.Registration is { } registration)
+                await ComponentRegistration.RenewDueAsync(registration, certified, writers, settings.RenewBelow, now, m => Log($"agent {m}"), ct);
+            return;
+        }
+        foreach (var machineId in certified)
+        {
+            try { IssueIfDue(Path.Combine(writers, machineId), machineId, ComponentKind.Agent, now); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException or InvalidDataException)
+            {
+                logger.LogWarning("{Message}", $"agent {machineId}: certifying it again failed, tried again at the next check: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>
     /// Whether <paramref name="folder"/> holds a certificate for this key and component, issued by the authority stored
     /// beside it (which must be <paramref name="authorityPem"/> when given), that is not due for renewal at <paramref name="now"/>.
     /// </summary>

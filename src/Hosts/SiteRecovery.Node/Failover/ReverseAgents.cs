@@ -132,7 +132,12 @@ public sealed class ReverseAgents(FailoverSettings settings, Action<string> log,
     /// reprotect or return of the same machine from this node must be the same writer, not one refused as another.
     /// </summary>
     static string WriterFolder(string folder, string machineId) =>
-        Path.GetFullPath(Path.Combine(folder, "..", "..", "..", "reverse-writers", machineId));
+        Path.GetFullPath(Path.Combine(folder, "..", "..", "..", WritersFolderName, machineId));
+
+    const string WritersFolderName = "reverse-writers";
+
+    /// <summary>The folder of the launched agents' writer folders, one per machine (<c>DATA/failover/reverse-writers</c>).</summary>
+    public static string WritersDirectory(string dataDirectory) => Path.Combine(dataDirectory, "failover", WritersFolderName);
 
     async Task CertifyAsync(string folder, string machineId, CancellationToken ct)
     {

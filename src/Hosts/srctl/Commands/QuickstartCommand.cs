@@ -7,11 +7,12 @@ using Spectre.Console;
 namespace SiteRecovery.Ctl.Commands;
 
 /// <summary>
-/// The main job on one machine: start an all-in-one node (SQLite journal) and an agent with a boot disk (the tiny
-/// guest, seeded through the agent) and a data disk, drive fio through the agent's NBD exports, bookmark, write more,
-/// recover both disks at the bookmark and verify them byte for byte (SHA-256) against the sources as they were at the
-/// bookmark; then a test failover of the machine to the bookmark (it boots from the point over NBD and checks its own
-/// data) while fio keeps writing, and a cleanup that must leave nothing behind.
+/// The main job on one machine: start an all-in-one node (SQLite journal; its data path requires mutual TLS, the shipped
+/// default) and an agent, registered with the node first (<c>sragent register</c>), with a boot disk (the tiny guest,
+/// seeded through the agent) and a data disk, drive fio through the agent's NBD exports, bookmark (replication ran over
+/// TLS on both hops), write more, recover both disks at the bookmark and verify them byte for byte (SHA-256) against the
+/// sources as they were at the bookmark; then a test failover of the machine to the bookmark (it boots from the point
+/// over NBD and checks its own data) while fio keeps writing, and a cleanup that must leave nothing behind.
 /// </summary>
 public static class QuickstartCommand
 {
@@ -53,6 +54,12 @@ public static class QuickstartCommand
         var phase = Stopwatch.StartNew();
         void Phase(string name) { phases.AddRow(name, $"{phase.Elapsed.TotalSeconds:0.0}"); phase.Restart(); }
 
+        // The listeners' line for each session they accept over mutual TLS: both hops must show one.
+        var tlsHops = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(new Dictionary<string, bool>
+        {
+            [$"process server: TLS session with agent {Machine} "] = false,
+            ["master target: TLS session with processserver quickstart-ps "] = false,
+        });
         await using var site = new SiteProcesses(work);
         using var api = new ApiClient(apiUrl, Path.Combine(work, "node", "keys", "admin.token"));
 
@@ -74,9 +81,16 @@ public static class QuickstartCommand
 
                 var start = progress.AddTask("start node (all roles, SQLite journal)", maxValue: 1);
                 site.Start("srnode", node, $"run --id quickstart --data \"{Path.Combine(work, "node")}\" --recovery-dir \"{work}\" --ps-listen 127.0.0.1:{psPort} --mt-listen 127.0.0.1:{mtPort} --api {apiUrl}" +
-                    (nodeConfig is null ? "" : $" --config \"{Path.GetFullPath(nodeConfig)}\""));
+                    (nodeConfig is null ? "" : $" --config \"{Path.GetFullPath(nodeConfig)}\""),
+                    line => { foreach (var hop in tlsHops.Keys) if (line.Contains(hop, StringComparison.Ordinal)) tlsHops[hop] = true; });
                 await WaitAsync(async () => { await api.GetAsync("api/status", ct); return true; }, TimeSpan.FromSeconds(60), "node API");
                 start.Increment(1);
+
+                // The data path requires mutual TLS (the shipped default): the agent registers with the node's
+                // configuration server before it runs, as any agent of a site does.
+                var register = progress.AddTask("register the agent (its key certified by the site's authority)", maxValue: 1);
+                await RegisterAgentAsync(api, apiUrl, agentDll, Path.Combine(work, "agent"), Path.Combine(work, "keys"), ct);
+                register.Increment(1);
 
                 var agentTask = progress.AddTask("start agent, initial replication", maxValue: 1);
                 var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -111,6 +125,9 @@ public static class QuickstartCommand
                 var bm = progress.AddTask("bookmark both disks (durable at the target)", maxValue: 1);
                 sw.Restart();
                 var bookmark = await api.PostAsync("api/bookmarks", new { name = Bookmark, disks, timeoutSeconds = 120 }, ct);
+                if (tlsHops.Where(h => !h.Value).Select(h => h.Key.Trim()).ToList() is { Count: > 0 } plainHops)
+                    throw new InvalidOperationException($"the node's log shows no {string.Join(" and no ", plainHops)}: replication did not run over mutual TLS");
+                report.AddRow("data path", "[green]mutual TLS[/] on both hops (agent → process server → master target), the agent registered");
                 report.AddRow($"bookmark {Bookmark}", string.Join(", ", disks.Select(d => $"{d} #{bookmark["sequences"]![d]}")) + $" ({sw.Elapsed.TotalSeconds:0.0} s incl. catch-up)");
                 bm.Increment(1);
 
@@ -140,8 +157,7 @@ public static class QuickstartCommand
                 // The test failover: the machine boots from its recovery point over NBD in an isolated network while
                 // fio keeps writing to its data disk at the source; the guest checks its own data on its console.
                 var drill = progress.AddTask("test failover: boot the machine from its bookmark, guest verifies", maxValue: 1);
-                await api.PostAsync("api/vaults", new { name = "quickstart", region = "WestEurope" }, ct);
-                await api.PostAsync("api/recovery-plans", new { planId = Plan, vault = "quickstart", groups = new[] { new { machines = new[] { Machine } } } }, ct);
+                await api.PostAsync("api/recovery-plans", new { planId = Plan, vault = Vault, groups = new[] { new { machines = new[] { Machine } } } }, ct);
                 using var load = new CancellationTokenSource();
                 var background = SiteProcesses.RunToolAsync("fio", FioArgs(DataDisk, nbdPort, sizeMb, "--time_based --runtime=600"), TimeSpan.FromMinutes(11), load.Token);
                 var started = await api.PostAsync("api/failovers", new { plan = Plan, kind = "test", point = Bookmark }, ct);
@@ -193,7 +209,25 @@ public static class QuickstartCommand
         return 0;
     }
 
-    const string Machine = "quickstart-vm", BootDisk = "disk1", DataDisk = "disk2", Bookmark = "quickstart-1", Plan = "quickstart-plan";
+    const string Machine = "quickstart-vm", BootDisk = "disk1", DataDisk = "disk2", Bookmark = "quickstart-1", Plan = "quickstart-plan",
+        Vault = "quickstart", ConfigurationServer = "quickstart-cs";
+
+    /// <summary>
+    /// Makes the site's vault, a registration key and a configuration server on the node, keeps the server's passphrase
+    /// in <paramref name="keys"/> (0700, the file 0600: the keystore, which the secret scan holds to), and registers the
+    /// agent with <c>sragent register --passphrase-file</c>: the passphrase is never on a command line nor printed.
+    /// </summary>
+    static async Task RegisterAgentAsync(ApiClient api, string apiUrl, string agentDll, string stateDir, string keys, CancellationToken ct)
+    {
+        await api.PostAsync("api/vaults", new { name = Vault, region = "WestEurope" }, ct);
+        var key = (await api.PostAsync($"api/vaults/{Vault}/keys", new { }, ct))["key"]!.GetValue<string>();
+        var server = await api.PostAsync("api/configuration-servers", new { id = ConfigurationServer, registrationKey = key, connectivity = "Internet", endpoints = new[] { new Uri(apiUrl).Authority } }, ct);
+        var passphraseFile = Path.Combine(keys, ConfigurationServer + ".passphrase");
+        SiteRecovery.Contracts.Storage.PrivateFiles.CreateDirectory(keys);
+        SiteRecovery.Contracts.Storage.PrivateFiles.WriteAtomically(passphraseFile, System.Text.Encoding.UTF8.GetBytes(server["passphrase"]!.GetValue<string>()), overwrite: false);
+        await SiteProcesses.RunToolAsync("dotnet", $"\"{agentDll}\" register --id {Machine} --api {apiUrl} --configuration-server {ConfigurationServer} " +
+            $"--passphrase-file \"{passphraseFile}\" --state-dir \"{stateDir}\"", TimeSpan.FromMinutes(1), ct);
+    }
 
     static string FioArgs(string disk, int port, int sizeMb, string extra) =>
         $"--name={disk} --ioengine=nbd --uri=nbd://127.0.0.1:{port}/{disk} --rw=randwrite --bs=64k --iodepth=8 --size={sizeMb}M {extra} --randrepeat=0 --output-format=terse";
