@@ -15,8 +15,9 @@ namespace SiteRecovery.Contracts.Wire;
 /// buffer's size plus <see cref="MaxFrame"/>, the limit its session sets (small until the hello is answered).
 /// <para>The read buffer is rented from the shared pool only while it holds bytes: once it is empty the reader gives it
 /// back and waits for the peer with a zero-byte read (as <c>TlsTransport</c> does beneath SslStream), so an idle
-/// connection holds no read buffer at all, however large a busy spell grew it. A node with a thousand idle disks has two
-/// connections per disk; a megabyte kept by each was most of its memory.</para>
+/// connection holds no read buffer at all, however large a busy spell grew it. A node has two such connections per
+/// disk: a heap dump at 100 idle disks found 200 readers each waiting in a 64 KiB buffer (and, on TLS, SslStream's own
+/// 16 KiB beneath it), 20 MB that grew with every disk.</para>
 /// </remarks>
 public sealed class FrameReader(Stream stream, int bufferSize = 1 << 20)
 {
