@@ -92,7 +92,13 @@ public sealed class TlsTransport(Stream inner) : Stream
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
     {
-        if (buffer.IsEmpty) return 0;
+        if (buffer.IsEmpty)
+        {
+            // A zero-byte read waits for the peer, as on the socket: SslStream passes its caller's down here, so a reader
+            // that waits with no buffer (FrameReader) has SslStream hold none either.
+            if (_inEnd == _inStart) await inner.ReadAsync(Memory<byte>.Empty, ct).ConfigureAwait(false);
+            return 0;
+        }
         while (NeedsFill())
         {
             // Waits for the socket with no buffer held: a silent connection costs no read-ahead memory.

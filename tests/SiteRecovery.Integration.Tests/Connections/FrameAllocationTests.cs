@@ -126,6 +126,40 @@ public sealed class FrameAllocationTests
     }
 
     [Fact]
+    public async Task A_reader_waiting_for_the_next_frame_holds_no_read_buffer_however_large_the_last_frames_grew_it()
+    {
+        // Small frames arriving faster than they are read fill the read buffer again and again: it grows to its full size.
+        const int frames = 3000, size = 1000;
+        var stream = new HeldStream();
+        for (var i = 0; i < frames; i++)
+        {
+            stream.Give(Header(size));
+            stream.Give(Body(size));
+        }
+        var reader = new FrameReader(stream);
+        var largest = 0;
+        for (var i = 0; i < frames; i++)
+        {
+            using var f = (await reader.ReadPooledAsync(CancellationToken.None))!.Value;
+            Assert.Equal(size, f.Length);
+            largest = Math.Max(largest, reader.HeldBytes);
+        }
+        Assert.True(largest >= 1 << 20, $"the read buffer grew to {largest} bytes at most; want 1 MiB, else this test proves nothing");
+
+        // The peer goes quiet: the connection is idle, and the reader waiting on it holds nothing.
+        var next = reader.ReadPooledAsync(CancellationToken.None).AsTask();
+        Assert.False(next.IsCompleted, "a frame came from nothing");
+        Assert.True(reader.WaitingSince > 0, "the reader does not say it waits for the peer");
+        Assert.Equal(0, reader.HeldBytes);
+
+        // And it reads on when the peer sends again.
+        stream.Give(Header(size));
+        stream.Give(Body(size));
+        using var again = (await next.WaitAsync(TimeSpan.FromSeconds(30)))!.Value;
+        Assert.True(Body(size).AsSpan().SequenceEqual(again.Body.Span), "the frame after the idle spell reads back differently");
+    }
+
+    [Fact]
     public async Task A_peer_that_closes_inside_a_body_is_named_with_how_much_came()
     {
         var stream = new HeldStream();

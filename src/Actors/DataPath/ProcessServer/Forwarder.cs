@@ -74,7 +74,8 @@ public sealed partial class Forwarder(ProcessServer server, SpooledDisk disk, Pr
         var reader = new FrameReader(net, 64 << 10);
         var applied = resume.DurableThrough.TryGetValue(disk.DiskId, out var a) ? a : 0;
         disk.TargetAcknowledged(applied);
-        var sender = new FrameSender(new BufferedStream(net, 1 << 20));
+        // Batches go out in writes of up to 1 MiB through a buffer held only during a send: an idle disk holds none.
+        var sender = new FrameSender(new SendBuffer(net, 1 << 20));
         _sender = sender;
         _connectedOnce.TrySetResult();
         await SendUnsentAsync().ConfigureAwait(false);
