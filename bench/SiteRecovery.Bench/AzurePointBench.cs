@@ -28,7 +28,7 @@ namespace SiteRecovery.Bench;
 /// </summary>
 public static class AzurePointBench
 {
-    const string Usage = "usage: srbench azure-points [--mib 256] [--churn-percent 10] [--rounds 3]";
+    const string Usage = "usage: srbench azure-points [--mib 256] [--churn-percent 10] [--rounds 3] [--read-ahead 4]";
     const int FillBytes = 1 << 20;
     const int ChurnBytes = 64 << 10;
 
@@ -39,6 +39,8 @@ public static class AzurePointBench
         var mib = 256;
         var churnPercent = 10;
         var rounds = 3;
+        // The node's default (HOCON point-read-ahead); 0 fetches the snapshot one piece at a time, as before read-ahead.
+        var readAhead = PageBlobReplicaOptions.PointReadAheadDefault;
         try
         {
             for (var i = 0; i < args.Length; i++)
@@ -49,6 +51,10 @@ public static class AzurePointBench
                     case "--mib": mib = int.TryParse(Value(), CultureInfo.InvariantCulture, out var m) && m is >= 16 and <= 8192 && m % 4 == 0 ? m : throw new ArgumentException("--mib: a multiple of 4 in 16..8192"); break;
                     case "--churn-percent": churnPercent = int.TryParse(Value(), CultureInfo.InvariantCulture, out var c) && c is >= 1 and <= 100 ? c : throw new ArgumentException("--churn-percent: 1..100"); break;
                     case "--rounds": rounds = int.TryParse(Value(), CultureInfo.InvariantCulture, out var r) && r is >= 1 and <= 20 ? r : throw new ArgumentException("--rounds: a count in 1..20"); break;
+                    case "--read-ahead":
+                        readAhead = int.TryParse(Value(), CultureInfo.InvariantCulture, out var a) && a is >= 0 and <= PageBlobReplicaOptions.PointReadAheadLimit
+                            ? a : throw new ArgumentException($"--read-ahead: a count of 4 MiB pieces in 0..{PageBlobReplicaOptions.PointReadAheadLimit}");
+                        break;
                     default: throw new ArgumentException($"unknown argument '{args[i]}'");
                 }
             }
@@ -64,12 +70,12 @@ public static class AzurePointBench
         Directory.CreateDirectory(work);
         var container = AzuriteEmulator.NewContainer("benchpoints");
         Console.WriteLine($"a point {churnPercent} % of the disk after its snapshot (random {ChurnBytes >> 10} KiB writes), read from blob storage; disks of {mib / 4}, {mib / 2} and {mib} MiB; " +
-                          $"{rounds} interleaved round(s); Azurite 127.0.0.1:{AzuriteEmulator.Port} (scaled down, loopback: not a real account)");
+                          $"{rounds} interleaved round(s); read-ahead {readAhead} piece(s); Azurite 127.0.0.1:{AzuriteEmulator.Port} (scaled down, loopback: not a real account)");
         var timings = new List<Timing>();
         try
         {
             foreach (var sizeMib in new long[] { mib / 4, mib / 2, mib })
-                timings.AddRange(await MeasureSizeAsync(work, container, sizeMib, churnPercent, rounds, ct));
+                timings.AddRange(await MeasureSizeAsync(work, container, sizeMib, churnPercent, rounds, readAhead, ct));
         }
         finally
         {
@@ -95,7 +101,7 @@ public static class AzurePointBench
         return 0;
     }
 
-    static async Task<List<Timing>> MeasureSizeAsync(string work, string container, long sizeMib, int churnPercent, int rounds, CancellationToken ct)
+    static async Task<List<Timing>> MeasureSizeAsync(string work, string container, long sizeMib, int churnPercent, int rounds, int readAhead, CancellationToken ct)
     {
         var size = sizeMib << 20;
         var disk = $"d{sizeMib}";
@@ -104,7 +110,7 @@ public static class AzurePointBench
         await File.WriteAllTextAsync(Path.Combine(mt, "disks", disk, "disk.json"), $"{{\"DiskId\":\"{disk}\",\"SizeBytes\":{size}}}", ct);
         var account = StorageAccount.FromFile(AzuriteEmulator.WriteAccountFile(work));
         var options = new PageBlobReplicaOptions(container, "", TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(15), PageBlobReplicaOptions.UploadPagesLimit,
-            new PageBlobRetryOptions(10, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(100)), CoalesceWrites: true) { SnapshotPoints = true };
+            new PageBlobRetryOptions(10, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(100)), CoalesceWrites: true) { SnapshotPoints = true, PointReadAhead = readAhead };
         var factory = new PageBlobReplicaStoreFactory(account, options, "bench");
         await (await factory.OpenAsync(disk, size, ct)).DisposeAsync();
         using var compression = new DeltaCompression();

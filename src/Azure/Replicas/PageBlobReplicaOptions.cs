@@ -28,6 +28,19 @@ public sealed record PageBlobReplicaOptions(
     /// </summary>
     public bool SnapshotPoints { get; init; }
 
+    /// <summary>
+    /// Segments (4 MiB each) of a point snapshot fetched at once ahead of a reader going through it in order (a point
+    /// materialized from blob storage, an export copied whole), besides the one it waits for; 0 fetches one at a time.
+    /// Each costs a request in flight and 4 MiB of memory while the read lasts. (HOCON <c>point-read-ahead</c>.)
+    /// </summary>
+    public int PointReadAhead { get; init; } = PointReadAheadDefault;
+
+    /// <summary>The node's <c>point-read-ahead</c> in <c>hocon/datapath.hocon</c>, for stores made in code (tests, the bench).</summary>
+    public const int PointReadAheadDefault = 4;
+
+    /// <summary>The most <see cref="PointReadAhead"/> takes.</summary>
+    public const int PointReadAheadLimit = 64;
+
     /// <summary>Azure's largest single UploadPages request.</summary>
     public const int UploadPagesLimit = 4 * 1024 * 1024;
 
@@ -45,6 +58,8 @@ public sealed record PageBlobReplicaOptions(
             throw new ArgumentException($"lease-renew-interval = {LeaseRenewInterval.TotalSeconds}s: must be positive and at most half of lease-duration ({LeaseDuration.TotalSeconds}s), so one failed renewal does not lose the fence");
         if (MaxUploadBytes < 512 || MaxUploadBytes > UploadPagesLimit || MaxUploadBytes % 512 != 0)
             throw new ArgumentException($"max-upload-bytes = {MaxUploadBytes}: a multiple of 512 from 512 to {UploadPagesLimit} (Azure's UploadPages limit)");
+        if (PointReadAhead is < 0 or > PointReadAheadLimit)
+            throw new ArgumentException($"point-read-ahead = {PointReadAhead}: a count of 4 MiB segments from 0 to {PointReadAheadLimit}");
         Retry.Validate();
     }
 }

@@ -26,14 +26,31 @@ public sealed partial class PageBlobReplicaStore : IPointSnapshotReads, IPointIm
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         ThrowIfDisposed();
-        return await PageBlobSnapshotBase.OpenAsync(_blob, snapshot, Size, DiskId, cancellationToken).ConfigureAwait(false);
+        return await PageBlobSnapshotBase.OpenAsync(_blob, snapshot, Size, _options.PointReadAhead, DiskId, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<string?> ImageBlobRefusalAsync(string name, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        if (ImageBlobNameProblem(name) is { } problem) return problem;
+        var target = _blob.GetParentBlobContainerClient().GetBlobClient(name);
+        var where = $"{target.BlobContainerName}/{name}";
+        try
+        {
+            if ((await target.ExistsAsync(cancellationToken).ConfigureAwait(false)).Value) return ExistsAlready(where);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw PageBlobReplicaException.From(DiskId, where, "look for an image blob of that name", e);
+        }
+        return null;
     }
 
     public async Task<PointImageBlob> WriteImageBlobAsync(string name, PointInTimeView view, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(view);
         ThrowIfDisposed();
-        CheckImageBlobName(name);
+        if (ImageBlobNameProblem(name) is { } problem) throw new ArgumentException(problem, nameof(name));
         if (view.DiskId != DiskId || view.Size != Size)
             throw new ArgumentException($"a view of disk {view.DiskId} ({view.Size} bytes) is no point of disk {DiskId} ({Size} bytes)", nameof(view));
         var target = _blob.GetParentBlobContainerClient().GetPageBlobClient(name);
@@ -45,7 +62,7 @@ public sealed partial class PageBlobReplicaStore : IPointSnapshotReads, IPointIm
         }
         catch (RequestFailedException e) when (e.Status is 409 or 412)
         {
-            throw new InvalidOperationException($"page blob '{where}' exists already; a point of disk {DiskId} is written only as a new blob, never over one", e);
+            throw new InvalidOperationException(ExistsAlready(where), e);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -121,12 +138,15 @@ public sealed partial class PageBlobReplicaStore : IPointSnapshotReads, IPointIm
         }
     }
 
-    /// <summary>A blob name Azure takes (1..1024 characters, no control characters) that ends in .vhd, as a disk image's does.</summary>
-    static void CheckImageBlobName(string name)
+    string ExistsAlready(string where) => $"page blob '{where}' exists already; a point of disk {DiskId} is written only as a new blob, never over one";
+
+    /// <summary>What is wrong with <paramref name="name"/> as an image blob's: a blob name Azure takes (1..1024 characters, no control characters) that ends in .vhd, as a disk image's does.</summary>
+    static string? ImageBlobNameProblem(string? name)
     {
         if (string.IsNullOrEmpty(name) || name.Length > 1024 || name.Any(char.IsControl) || name.EndsWith('/') || name.EndsWith('.'))
-            throw new ArgumentException($"image blob name '{name}': 1 to 1024 characters, no control characters, not ending in '/' or '.'", nameof(name));
+            return $"image blob name '{name}': 1 to 1024 characters, no control characters, not ending in '/' or '.'";
         if (!name.EndsWith(".vhd", StringComparison.Ordinal))
-            throw new ArgumentException($"image blob name '{name}': must end in .vhd (it holds a fixed VHD)", nameof(name));
+            return $"image blob name '{name}': must end in .vhd (it holds a fixed VHD)";
+        return null;
     }
 }

@@ -14,9 +14,16 @@ namespace SiteRecovery.Azure.Replicas;
 /// reads, the gaps between extents), and a materializer reads it block after block; each request costs a round trip, so
 /// whole segments are fetched and the last few kept. The snapshot's page ranges are listed once when it is opened (a
 /// snapshot never changes), so a block no page of which was ever written reads as zeroes without a request.</para>
+/// <para>Read-ahead: a reader going forward (it asks for the segment it read last or the next written one after it: a
+/// materializer, an NBD client copying the disk) has the next <c>readAhead</c> written segments fetched at once, each on
+/// its own thread, while it consumes the current one; at most <c>readAhead</c> + 1 requests are in flight per base. It
+/// changes only when bytes arrive, never which bytes a read returns or the order a materializer applies them in (the
+/// base first, then the journal's records): a reader still waits for the segment it asked for, and a fetched segment is
+/// the snapshot's, which never changes. A random reader (a booting guest) gets no read-ahead, so it costs no
+/// bandwidth it does not use.</para>
 /// <para>Verification: every segment is downloaded with a transfer checksum (MD5 of the range, computed by the service and
 /// checked by the SDK; the service computes it for ranges up to 4 MiB, hence the segment's size), so a damaged transfer
-/// throws rather than reaching a recovered image.</para>
+/// throws rather than reaching a recovered image. A failed fetch is forgotten, so a later read asks again.</para>
 /// </summary>
 internal sealed class PageBlobSnapshotBase : IPointBase
 {
@@ -24,7 +31,7 @@ internal sealed class PageBlobSnapshotBase : IPointBase
     /// <summary>The largest range Azure returns an MD5 for.</summary>
     const int SegmentBytes = 4 << 20;
     const int BlocksPerSegment = SegmentBytes / BlockSize;
-    // Segments kept: a materializer's current one, an NBD client's read-ahead and a view's neighbouring gaps.
+    // Segments kept behind a reader: a materializer's current one, an NBD client's re-reads and a view's neighbouring gaps.
     const int CachedSegments = 4;
     static readonly byte[] ZeroBlock = new byte[BlockSize];
 
@@ -33,12 +40,16 @@ internal sealed class PageBlobSnapshotBase : IPointBase
     readonly string _what;
     readonly string _diskId;
     readonly string _blobName;
-    readonly Dictionary<int, byte[]> _cache = [];
-    readonly Queue<int> _cacheOrder = new();
+    readonly int _readAhead;
+    // Segments fetched or being fetched, and the order they were asked for in (the oldest is dropped first): under its own lock.
+    readonly Dictionary<int, Task<byte[]>> _segments = [];
+    readonly Queue<int> _segmentOrder = new();
+    int _lastRead = -1;
 
-    PageBlobSnapshotBase(BlobBaseClient snapshot, long size, bool[] written, string diskId, string blobName, string what)
+    PageBlobSnapshotBase(BlobBaseClient snapshot, long size, bool[] written, int readAhead, string diskId, string blobName, string what)
     {
         _snapshot = snapshot;
+        _readAhead = readAhead;
         Size = size;
         _written = written;
         _diskId = diskId;
@@ -49,9 +60,13 @@ internal sealed class PageBlobSnapshotBase : IPointBase
     public long Size { get; }
     public int BlockCount => _written.Length;
 
-    /// <summary>Lists the snapshot's written pages (refused with a named <see cref="PageBlobReplicaException"/> when it is gone).</summary>
-    public static async Task<PageBlobSnapshotBase> OpenAsync(PageBlobClient blob, PointSnapshot snapshot, long size, string diskId, CancellationToken ct)
+    /// <summary>
+    /// Lists the snapshot's written pages (refused with a named <see cref="PageBlobReplicaException"/> when it is gone);
+    /// <paramref name="readAhead"/> segments are fetched ahead of a reader going forward (0: none).
+    /// </summary>
+    public static async Task<PageBlobSnapshotBase> OpenAsync(PageBlobClient blob, PointSnapshot snapshot, long size, int readAhead, string diskId, CancellationToken ct)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(readAhead);
         var blobName = $"{blob.BlobContainerName}/{blob.Name}";
         var what = $"snapshot {snapshot.Snapshot} of point '{snapshot.Point}' at #{snapshot.Sequence}";
         var written = new bool[(int)((size + BlockSize - 1) / BlockSize)];
@@ -70,7 +85,7 @@ internal sealed class PageBlobSnapshotBase : IPointBase
         {
             throw PageBlobReplicaException.From(diskId, blobName, $"list the pages of {what}", e);
         }
-        return new PageBlobSnapshotBase(blob.WithSnapshot(snapshot.Snapshot), size, written, diskId, blobName, what);
+        return new PageBlobSnapshotBase(blob.WithSnapshot(snapshot.Snapshot), size, written, readAhead, diskId, blobName, what);
     }
 
     public void Read(long offset, Span<byte> buffer)
@@ -106,25 +121,59 @@ internal sealed class PageBlobSnapshotBase : IPointBase
         return Segment(segment).AsMemory((block - segment * BlocksPerSegment) * BlockSize, len);
     }
 
+    int SegmentCount => (_written.Length + BlocksPerSegment - 1) / BlocksPerSegment;
+
+    /// <summary>Whether any block of <paramref name="segment"/> was ever written (else it reads as zeroes, with no request).</summary>
+    bool SegmentWritten(int segment) =>
+        _written.AsSpan(segment * BlocksPerSegment, Math.Min(BlocksPerSegment, _written.Length - segment * BlocksPerSegment)).Contains(true);
+
+    /// <summary>The first written segment after <paramref name="segment"/>, or <see cref="SegmentCount"/>.</summary>
+    int NextWritten(int segment)
+    {
+        var next = segment + 1;
+        while (next < SegmentCount && !SegmentWritten(next)) next++;
+        return next;
+    }
+
     byte[] Segment(int segment)
     {
-        lock (_cache)
-            if (_cache.TryGetValue(segment, out var hit)) return hit;
-        var data = Download(segment);
-        lock (_cache)
+        Task<byte[]> fetch;
+        lock (_segments)
         {
-            if (_cache.TryAdd(segment, data))
-            {
-                _cacheOrder.Enqueue(segment);
-                if (_cacheOrder.Count > CachedSegments) _cache.Remove(_cacheOrder.Dequeue());
-            }
+            fetch = FetchLocked(segment);
+            var forward = _lastRead >= 0 && (segment == _lastRead || segment == NextWritten(_lastRead)) || _lastRead < 0 && segment == NextWritten(-1);
+            _lastRead = segment;
+            if (forward)
+                for (int next = NextWritten(segment), n = 0; n < _readAhead && next < SegmentCount; next = NextWritten(next), n++)
+                    FetchLocked(next);
         }
-        return data;
+        try { return fetch.GetAwaiter().GetResult(); }
+        catch
+        {
+            lock (_segments)
+                if (_segments.TryGetValue(segment, out var kept) && kept == fetch) _segments.Remove(segment);
+            throw;
+        }
     }
 
     /// <summary>
-    /// Downloads one segment, its MD5 checked. Synchronous: a view's reads are (the NBD server and the materializer call
-    /// them off the request threads), and the SDK's synchronous path blocks on the socket, not on a task.
+    /// The fetch of <paramref name="segment"/>, started when neither kept nor under way. Each runs the SDK's synchronous
+    /// download on a thread of its own (<see cref="TaskCreationOptions.LongRunning"/>), so a reader blocked on it (the NBD
+    /// server, the materializer) never waits for a thread-pool thread a busy pool has not given yet.
+    /// </summary>
+    Task<byte[]> FetchLocked(int segment)
+    {
+        if (_segments.TryGetValue(segment, out var kept)) return kept;
+        var fetch = Task.Factory.StartNew(() => Download(segment), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        _segments[segment] = fetch;
+        _segmentOrder.Enqueue(segment);
+        // The ones read ahead are the newest: what goes is behind the reader (or a fetch it no longer waits for).
+        while (_segmentOrder.Count > CachedSegments + _readAhead) _segments.Remove(_segmentOrder.Dequeue());
+        return fetch;
+    }
+
+    /// <summary>
+    /// Downloads one segment, its MD5 checked. Synchronous: the SDK's synchronous path blocks on the socket, not on a task.
     /// </summary>
     byte[] Download(int segment)
     {
@@ -141,7 +190,10 @@ internal sealed class PageBlobSnapshotBase : IPointBase
         {
             throw PageBlobReplicaException.From(_diskId, _blobName, $"read {offset}+{len} of {_what}", e);
         }
-        var data = content.ToArray();
+        // The SDK's buffer itself when it is exactly the segment (it usually is): no second copy of 4 MiB.
+        var data = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(content.ToMemory(), out var whole) && whole.Offset == 0 && whole.Count == whole.Array!.Length
+            ? whole.Array
+            : content.ToArray();
         if (data.Length != len)
             throw new InvalidDataException($"disk {_diskId}: {_what} of '{_blobName}': read {offset}+{len} returned {data.Length} bytes");
         return data;

@@ -75,6 +75,7 @@ public static class ReplicaStores
             c.GetBoolean(DataPathSettings.Key($"{Azure}.coalesce-writes"), true))
         {
             SnapshotPoints = c.GetBoolean(DataPathSettings.Key($"{Azure}.snapshot-points"), false),
+            PointReadAhead = (int)DataPathSettings.Number(c, $"{Azure}.point-read-ahead", 0, PageBlobReplicaOptions.PointReadAheadLimit),
         };
         try { options.Validate(); }
         catch (ArgumentException e) { throw new ArgumentException($"{DataPathSettings.Key(Azure)}: {e.Message}"); }

@@ -9,6 +9,12 @@ namespace SiteRecovery.Journal.Replicas;
 public interface IPointImageBlobs
 {
     /// <summary>
+    /// Why <paramref name="name"/> cannot be written as a new image blob here (not a name the store takes, or a blob by
+    /// that name exists), null when it can. Only reads; <see cref="WriteImageBlobAsync"/> still refuses a blob created meanwhile.
+    /// </summary>
+    ValueTask<string?> ImageBlobRefusalAsync(string name, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Writes <paramref name="view"/>'s disk as the new blob <paramref name="name"/>. Never over an existing blob (refused
     /// with <see cref="InvalidOperationException"/> naming it); the footer, which makes the blob a disk image, is written
     /// last, and a blob whose writing failed is deleted, so a blob with a footer always holds the whole point.

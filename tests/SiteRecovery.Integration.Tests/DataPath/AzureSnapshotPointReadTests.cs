@@ -194,6 +194,44 @@ public sealed class AzureSnapshotPointReadTests : IDisposable
     }
 
     /// <summary>
+    /// A snapshot an open view reads outlives the window passing it: the view pins its point, not its snapshot, so
+    /// without a hold the next pruning pass would delete the snapshot under an export. An older snapshot nobody reads is
+    /// pruned in the same pass (so the pass is known to have run), the held one only once the view is closed.
+    /// </summary>
+    [Fact]
+    public async Task A_snapshot_an_open_view_reads_is_not_pruned_until_the_view_closes()
+    {
+        AzuriteEmulator.RequireRunning();
+        await (await Factory().OpenAsync("d1", Size)).DisposeAsync();
+        var (target, disk) = await StartAsync();
+        await using (target)
+        {
+            await ReceiveAsync(disk, Delta.Bookmark("d1", 1, "Z", T0), T0);
+            await ReceiveAsync(disk, Write(2, 100_000, 2 << 20, 0x11), T0);
+            await ReceiveAsync(disk, Delta.Bookmark("d1", 3, "A", T0), T0);
+            await ReceiveAsync(disk, Write(4, (3 << 20) + 5, 1 << 20, 0x22), T0);
+            await ReceiveAsync(disk, Delta.Bookmark("d1", 5, "B", T0), T0);
+            await ReceiveAsync(disk, Write(6, 0, 4096, 0x33), T0);
+            var snapshots = Assert.IsAssignableFrom<IPointSnapshots>(disk.Replica);
+            Assert.Equal([1L, 3L, 5L], (await snapshots.ListPointSnapshotsAsync()).Select(s => s.Sequence));
+
+            using (var view = await target.OpenSnapshotViewAsync("d1", 4))
+            {
+                Assert.Equal(3, view.BaseSequence);
+                // The window passes every write; the view's point (#4) holds it there, above A's snapshot (#3).
+                Interlocked.Exchange(ref _now, T0 + 15 * Minute);
+                await Until(async () => (await target.RetentionWindowAsync("d1")).OldestSequence == 4, "the window did not roll to the view's point #4");
+                await Until(async () => (await snapshots.ListPointSnapshotsAsync()).All(s => s.Sequence != 1), "Z's snapshot (#1) was not pruned once the window passed it");
+                Assert.Contains(3L, (await snapshots.ListPointSnapshotsAsync()).Select(s => s.Sequence));
+                var read = new byte[Size];
+                view.Read(0, read);
+                AssertSame(_at[4], read, "#4 read on A's snapshot after the window passed it");
+            }
+            await Until(async () => (await snapshots.ListPointSnapshotsAsync()).All(s => s.Sequence != 3), "A's snapshot (#3) was not pruned once the view reading it closed");
+        }
+    }
+
+    /// <summary>
     /// The same through a real agent and process server: qemu-io writes through the agent's NBD disk, a bookmark (its
     /// snapshot), more writes (unaligned, a discard); the latest point read from the bookmark's snapshot and the journal
     /// after it equals the source disk byte for byte.

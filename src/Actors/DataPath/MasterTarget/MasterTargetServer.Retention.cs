@@ -60,6 +60,8 @@ public sealed partial class MasterTargetServer
     /// </summary>
     async Task PruneSnapshotsAsync(ReplicaDisk disk, long oldest, CancellationToken ct)
     {
+        // A snapshot an open view reads stays until the view closes (MasterTargetServer.SnapshotPoints.cs).
+        oldest = Math.Min(oldest, OldestSnapshotInUse(disk.DiskId));
         if (disk.Replica is not IPointSnapshots { SnapshotsPoints: true } snapshots || _snapshotsPrunedBelow.GetValueOrDefault(disk.DiskId) == oldest) return;
         var deleted = await snapshots.PrunePointSnapshotsAsync(oldest, ct).ConfigureAwait(false);
         _snapshotsPrunedBelow[disk.DiskId] = oldest;

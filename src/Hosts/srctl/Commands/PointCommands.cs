@@ -44,7 +44,11 @@ public static class PointCommands
         var listen = new Option<string?>("--listen") { Description = "NBD listen address HOST:PORT on the master target (default 127.0.0.1:0)" };
         var list = new Option<bool>("--list") { Description = "List the disk's open exports" };
         var close = new Option<string?>("--close") { Description = "Close this export (its overlay is discarded)" };
-        var cmd = new Command("export", "Serve a point of a disk over NBD without materializing it") { disk, bookmark, sequence, time, writable, listen, list, close };
+        var source = new Option<string?>("--from")
+        {
+            Description = "Where the point is read from: retention (the master target's base image and journal, the default) or snapshot (the replica's page-blob snapshot in blob storage and the journal after it)",
+        };
+        var cmd = new Command("export", "Serve a point of a disk over NBD without materializing it") { disk, bookmark, sequence, time, writable, listen, list, close, source };
         cmd.SetAction(async (parse, ct) =>
         {
             using var client = new ApiClient(parse.GetValue(api)!);
@@ -75,10 +79,12 @@ public static class PointCommands
                     time = parse.GetValue(time),
                     writable = parse.GetValue(writable),
                     listen = parse.GetValue(listen),
+                    from = parse.GetValue(source),
                 }, ct);
                 if (parse.GetValue(json)) { Console.WriteLine(r.ToJsonString()); return 0; }
                 AnsiConsole.MarkupLine($"export [bold]{Markup.Escape(r["exportId"]!.ToString())}[/] of {Markup.Escape(r["disk"]!.ToString())} at #{r["sequence"]} " +
-                                       $"({(r["writable"]!.GetValue<bool>() ? "copy-on-write" : "read-only")}): {Markup.Escape(r["uri"]!.ToString())}");
+                                       $"({(r["writable"]!.GetValue<bool>() ? "copy-on-write" : "read-only")}" +
+                                       $"{(r["snapshot"] is { } snapshot ? $", read from the replica's snapshot at #{snapshot} and the journal after it" : "")}): {Markup.Escape(r["uri"]!.ToString())}");
                 return 0;
             }
             catch (ApiException e) { Console.Error.WriteLine($"srctl: {e.Message}"); return 1; }
