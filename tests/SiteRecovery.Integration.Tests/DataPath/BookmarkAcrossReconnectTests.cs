@@ -117,6 +117,28 @@ public sealed class BookmarkAcrossReconnectTests : IAsyncLifetime
         Assert.Contains("disk d1 is in a resync", timeout.Message);
     }
 
+    [Fact]
+    public async Task A_try_that_gets_no_answer_after_a_refused_one_is_a_timeout_never_the_refusal()
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(_server.BoundEndpoint!);
+        var stream = client.GetStream();
+        await SessionHandshake.OpenAsync(stream, stream, new Hello("ps-1", [new DiskOffer("d1", Size, "vm1")]), "master target", CancellationToken.None);
+        var reader = new FrameReader(stream);
+        var bookmark = _server.BookmarkAsync("late", ["d1"], TimeSpan.FromSeconds(3), CancellationToken.None);
+
+        // The first try is refused for now (the agent is resyncing); the second goes out and the agent's answer is late:
+        // it may still insert the marker, which would become a point under the name, so the caller must not hear "refused".
+        var first = Assert.IsType<BookmarkRequest>(await NextControlAsync(reader));
+        await FrameIo.WriteAsync(stream, FrameType.Control, new BookmarkInserted(first.RequestId, "late", new Dictionary<string, long>(), "disk d1 is resyncing", Retryable: true).ToBytes(), CancellationToken.None);
+        var second = Assert.IsType<BookmarkRequest>(await NextControlAsync(reader));
+        Assert.Equal("late", second.BookmarkId);
+        var timeout = await Assert.ThrowsAsync<TimeoutException>(() => bookmark.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains("did not complete within 3 s", timeout.Message);
+        Assert.Contains("may yet be a recovery point", timeout.Message);
+        Assert.Contains("disk d1 is resyncing", timeout.Message);
+    }
+
     static byte[] Write(long sequence)
     {
         var payload = new byte[RecordBytes];

@@ -52,7 +52,14 @@ public sealed partial class MasterTargetServer
                 continue;
             }
             catch (TimeoutException e) when (unsettled is not null) { throw Unsettled(e.Message); }
-            catch (TimeoutException) when (refused is not null) { return refused; }
+            catch (TimeoutException) when (refused is not null)
+            {
+                // This try's request went out and its answer did not come in time: the agent may yet insert the marker, and
+                // it would become a point, so the earlier try's refusal is no longer a true answer (the chaos suite saw a
+                // name refused this way become a point a moment later).
+                throw new TimeoutException($"bookmark {bookmarkId} on {string.Join(", ", diskIds)} did not complete within {timeout.TotalSeconds:0.#} s: " +
+                    $"an earlier try was refused ({refused.Error}), and the last try's request got no answer in time, so its marker may yet be a recovery point");
+            }
             if (result.Error is null) return result;
             var retryable = RetryableRefusal.Is(result.Retryable, result.Error);
             if (unsettled is not null && (!retryable || DateTime.UtcNow + ConnectionRetryPause >= deadline))
