@@ -98,7 +98,7 @@ public sealed partial class MasterTargetServer
             ReportLag();
             if (DateTime.UtcNow - _lastProgress >= _server._options.ProgressInterval)
             {
-                try { _disk.SavePoints(_server._options.ProgressInterval); }
+                try { _disk.SavePoints(); }
                 catch (IOException e) { throw _server.StorageFailed(_disk, e); }
                 _lastProgress = DateTime.UtcNow;
                 _server._events.ReplicationProgress(_disk.DiskId, _disk.DurableThrough, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _disk.BytesApplied);

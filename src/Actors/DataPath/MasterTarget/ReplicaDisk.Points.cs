@@ -7,15 +7,14 @@ namespace SiteRecovery.Actors.DataPath;
 
 /// <summary>
 /// The disk's <see cref="PointLedger"/>: which bookmark markers of its journal still owe the catalogue a report. Kept in
-/// <c>points.json</c> beside the journal and written at most every save interval (a ledger a little behind only means a
-/// longer look through the journal after a restart, never a missed marker).
+/// <c>points.json</c> beside the journal and written at most once per progress interval (a ledger a little behind only
+/// means a longer look through the journal after a restart, never a missed marker).
 /// </summary>
 public sealed partial class ReplicaDisk
 {
     readonly object _pointsLock = new();
     PointLedger _points = PointLedger.Empty;
     PointLedger _pointsSaved = PointLedger.Empty;
-    DateTime _pointsSavedAt = DateTime.MinValue;
 
     string PointsPath => Path.Combine(_directory, "points.json");
 
@@ -71,22 +70,20 @@ public sealed partial class ReplicaDisk
     }
 
     /// <summary>
-    /// Moves the ledger up to the durable journal and writes it when it changed and <paramref name="every"/> has passed
-    /// since the last write (or always, with <see cref="TimeSpan.Zero"/>).
+    /// Moves the ledger up to the durable journal and writes it when it changed. The caller paces it (the disk's writer,
+    /// once per progress interval).
     /// </summary>
-    public void SavePoints(TimeSpan every)
+    public void SavePoints()
     {
         lock (_pointsLock)
         {
             _points = _points.Passed(DurableThrough);
-            if (DateTime.UtcNow - _pointsSavedAt < every) return;
             if (_points.SeenThrough == _pointsSaved.SeenThrough && _points.Pending.Keys.SequenceEqual(_pointsSaved.Pending.Keys)
                 && _points.Unreported.Keys.SequenceEqual(_pointsSaved.Unreported.Keys)) return;
             // Unreported markers are kept too: one restored from the file may lie at or below what the ledger has seen.
             var file = new PointsFile(_points.SeenThrough, _points.Pending.Values.Concat(_points.Unreported.Values).ToList());
             DurableFile.WriteAtomically(PointsPath, JsonSerializer.SerializeToUtf8Bytes(file), null, "recovery point ledger");
             _pointsSaved = _points;
-            _pointsSavedAt = DateTime.UtcNow;
         }
     }
 }
