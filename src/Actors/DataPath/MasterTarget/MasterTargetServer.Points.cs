@@ -27,6 +27,8 @@ public sealed partial class MasterTargetServer
         // A try whose request went out on a connection that ended before the answer: its marker may be in the stream and
         // become a point later, so no refusal is the answer after it (the name could yet name a point), only a timeout.
         string? unsettled = null;
+        // What the caller is told when its whole timeout passed, and why.
+        string Late(string why) => $"bookmark {bookmarkId} on {string.Join(", ", diskIds)} did not complete within {timeout.TotalSeconds:0.#} s: {why}";
         TimeoutException Unsettled(string message) =>
             new($"{message}; an earlier try's request went out on a connection that ended before its answer ({unsettled}), so its marker may yet be a recovery point");
         while (true)
@@ -37,14 +39,14 @@ public sealed partial class MasterTargetServer
             {
                 // The last try's marker is in the stream: whether it becomes a point is not known yet, so the answer is a
                 // timeout, never an earlier try's refusal (the point could appear under a name the caller was told was refused).
-                throw new TimeoutException($"bookmark {bookmarkId} on {string.Join(", ", diskIds)} did not complete within {timeout.TotalSeconds:0.#} s: {e.Message}");
+                throw new TimeoutException(Late(e.Message));
             }
             catch (ConnectionLostException e)
             {
                 if (e.RequestSent) unsettled = e.Message;
                 if (DateTime.UtcNow + ConnectionRetryPause >= deadline)
                 {
-                    var late = $"bookmark {bookmarkId} on {string.Join(", ", diskIds)} did not complete within {timeout.TotalSeconds:0.#} s: {e.Message}";
+                    var late = Late(e.Message);
                     if (unsettled is not null) throw Unsettled(late);
                     throw new InvalidOperationException(late);
                 }
@@ -57,8 +59,7 @@ public sealed partial class MasterTargetServer
                 // This try's request went out and its answer did not come in time: the agent may yet insert the marker, and
                 // it would become a point, so the earlier try's refusal is no longer a true answer (the chaos suite saw a
                 // name refused this way become a point a moment later).
-                throw new TimeoutException($"bookmark {bookmarkId} on {string.Join(", ", diskIds)} did not complete within {timeout.TotalSeconds:0.#} s: " +
-                    $"an earlier try was refused ({refused.Error}), and the last try's request got no answer in time, so its marker may yet be a recovery point");
+                throw new TimeoutException(Late($"an earlier try was refused ({refused.Error}), and the last try's request got no answer in time, so its marker may yet be a recovery point"));
             }
             if (result.Error is null) return result;
             var retryable = RetryableRefusal.Is(result.Retryable, result.Error);
